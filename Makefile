@@ -1,0 +1,69 @@
+# Kefu: `make run` starts the server on SQLite, `make test` runs the whole suite.
+# Both install what is missing first (scripts/tools.sh). Build output and tools live outside the
+# clone (~/.cache/kefu) so a fresh clone rebuilds in seconds, not minutes.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export KEFU_TOOLS ?= $(HOME)/.cache/kefu/tools
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/kefu/target
+export PATH := $(KEFU_TOOLS)/bin:$(PATH)
+# leptos_config reads these at compile time: give every cargo command the values cargo-leptos
+# uses, so tests and clippy do not rebuild leptos and everything above it.
+export LEPTOS_OUTPUT_NAME := kefu
+export LEPTOS_SITE_ROOT := target/site
+export LEPTOS_SITE_PKG_DIR := pkg
+export LEPTOS_ENV := PROD
+export CARGO_TERM_COLOR ?= always
+
+KEFU := $(CARGO_TARGET_DIR)/release/kefu
+PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
+CHECKED_PACKAGES := -p protocol -p store -p app -p server -p widget-wasm
+
+.PHONY: help tools tools-test build widget run test lint unit contract e2e fmt
+
+help:
+	@echo "make run    build and start Kefu on SQLite (./data/kefu.db)"
+	@echo "make test   formatting, lints, unit/integration tests, store contract on SQLite,"
+	@echo "            MariaDB and PostgreSQL, widget size budget, Playwright in Chromium"
+	@echo "make fmt    format the code"
+
+tools:
+	@scripts/tools.sh
+
+build: tools
+	cargo leptos build --release
+	@$(MAKE) --no-print-directory widget
+
+widget:
+	@scripts/build-widget.sh
+
+run: build
+	@mkdir -p data
+	$(KEFU) serve --demo
+
+fmt:
+	cargo fmt --all
+
+test: tools-test lint unit contract build e2e
+	@echo "make test: all green"
+
+tools-test:
+	@scripts/tools.sh --test
+	@scripts/test-databases.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy $(CHECKED_PACKAGES) --all-targets -- -D warnings
+	cargo clippy -p frontend -p widget-wasm --target wasm32-unknown-unknown -- -D warnings
+
+unit:
+	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server
+
+contract:
+	@scripts/contract.sh sqlite "" postgres "$(PG_URL)" mariadb "$(MYSQL_URL)"
+
+e2e:
+	cd end2end && KEFU_BIN=$(KEFU) npx playwright test

@@ -1,0 +1,344 @@
+//! Agent sign-in: the login/logout server functions, the session cookie and password hashing.
+//!
+//! The session cookie holds a random token; the database keeps only its SHA-256, so a leaked
+//! database does not leak live sessions. The connection-mode choice is a separate, readable
+//! cookie because the browser side needs it to pick a transport.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// Name of the HttpOnly cookie that carries the session token.
+pub const SESSION_COOKIE: &str = "kefu_session";
+/// Name of the readable cookie that remembers the connection mode chosen on the login page.
+pub const MODE_COOKIE: &str = "kefu_mode";
+
+/// How the console talks to the server in real time; chosen on the login page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionMode {
+    /// WebSocket first, falling back to HTTP when it fails.
+    #[default]
+    Auto,
+    /// Plain HTTP only, for networks whose proxies break WebSockets.
+    Http,
+}
+
+impl ConnectionMode {
+    /// The cookie and form value of this mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionMode::Auto => "auto",
+            ConnectionMode::Http => "http",
+        }
+    }
+
+    /// Reads a cookie or form value; anything unknown means the default.
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "http" => ConnectionMode::Http,
+            _ => ConnectionMode::Auto,
+        }
+    }
+}
+
+/// Errors the console shows to agents; the UI turns each code into a sentence in their language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsoleError {
+    /// Wrong e-mail or password, or a disabled account (deliberately indistinguishable).
+    #[error("bad_credentials")]
+    BadCredentials,
+    /// No valid session: the agent must sign in again.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The request could not be decoded or reached the server incompletely.
+    #[error("bad_request")]
+    BadRequest,
+    /// Something failed on the server; the details are in the server log only.
+    #[error("internal")]
+    Internal,
+}
+
+impl ConsoleError {
+    /// The English sentence for this error (the console's i18n layer replaces it later).
+    pub fn message(self) -> &'static str {
+        match self {
+            ConsoleError::BadCredentials => "Wrong e-mail or password.",
+            ConsoleError::Unauthorized => "Please sign in again.",
+            ConsoleError::BadRequest => "The request was not understood. Please try again.",
+            ConsoleError::Internal => "Something went wrong on the server. Please try again.",
+        }
+    }
+}
+
+impl FromServerFnError for ConsoleError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(_)
+            | ServerFnErrorErr::MissingArg(_)
+            | ServerFnErrorErr::Deserialization(_)
+            | ServerFnErrorErr::Request(_) => ConsoleError::BadRequest,
+            _ => ConsoleError::Internal,
+        }
+    }
+}
+
+/// What the console knows about the signed-in agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// Shown in the header so agents see whose session this is.
+    pub display_name: String,
+    /// Shown next to the name; also lets the console hide admin pages.
+    pub email: String,
+    /// Whether admin pages are available.
+    pub is_admin: bool,
+}
+
+/// Signs an agent in: checks the password, opens a session and sets the cookies.
+#[server(endpoint = "login")]
+pub async fn login(
+    email: String,
+    password: String,
+    mode: ConnectionMode,
+) -> Result<(), ConsoleError> {
+    let store = ssr::store()?;
+    let agent = store
+        .agent_by_email(email.trim())
+        .await
+        .map_err(ssr::internal)?
+        .filter(|agent| !agent.disabled);
+    // Verify against a dummy hash when the agent is unknown so timing does not reveal accounts.
+    let hash = agent
+        .as_ref()
+        .map(|agent| agent.password_hash.clone())
+        .unwrap_or_else(|| ssr::DUMMY_HASH.to_string());
+    let valid = ssr::verify_password(password, hash).await?;
+    let Some(agent) = agent.filter(|_| valid) else {
+        return Err(ConsoleError::BadCredentials);
+    };
+    let token = ssr::new_token();
+    let expires = ssr::now_ms() + ssr::SESSION_TTL_MS;
+    store
+        .create_session(&ssr::token_hash(&token), agent.id, expires)
+        .await
+        .map_err(ssr::internal)?;
+    ssr::set_cookie(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        ssr::SESSION_TTL_MS / 1000
+    ));
+    ssr::set_cookie(&format!(
+        "{MODE_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+        mode.as_str()
+    ));
+    leptos_axum::redirect("/inbox");
+    Ok(())
+}
+
+/// Ends the current session (if any) and clears its cookie.
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), ConsoleError> {
+    let store = ssr::store()?;
+    if let Some(token) = ssr::cookie(SESSION_COOKIE).await {
+        store
+            .delete_session(&ssr::token_hash(&token))
+            .await
+            .map_err(ssr::internal)?;
+    }
+    ssr::set_cookie(&format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+    ));
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// The signed-in agent, or `Unauthorized`.
+#[server(endpoint = "me")]
+pub async fn current_agent() -> Result<AgentInfo, ConsoleError> {
+    let agent = ssr::require_agent().await?;
+    Ok(AgentInfo {
+        display_name: agent.display_name,
+        email: agent.email,
+        is_admin: agent.role == store::Role::Admin,
+    })
+}
+
+/// The connection mode remembered in this browser (read on the server while rendering).
+#[server(endpoint = "remembered_mode")]
+pub async fn remembered_mode() -> Result<ConnectionMode, ConsoleError> {
+    Ok(ssr::cookie(MODE_COOKIE)
+        .await
+        .map(|value| ConnectionMode::parse(&value))
+        .unwrap_or_default())
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Server-side helpers shared by every server function: store access, sessions, hashing.
+
+    use super::{ConsoleError, SESSION_COOKIE};
+    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+    use argon2::Argon2;
+    use axum::http::{HeaderMap, HeaderValue, header};
+    use leptos::prelude::use_context;
+    use rand::RngCore;
+    use sha2::{Digest, Sha256};
+    use std::sync::Arc;
+
+    /// How long a console session lasts without signing in again.
+    pub const SESSION_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+    /// A valid argon2 hash of a random password, verified against when an e-mail is unknown.
+    pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AsaeJ7VrzDtJfUY3iQd1+5JqmiY8GdaN4lHCO7U5tAY";
+
+    /// The database handle the server put into the Leptos context.
+    pub fn store() -> Result<Arc<dyn store::Store>, ConsoleError> {
+        use_context::<Arc<dyn store::Store>>().ok_or_else(|| {
+            tracing::error!("server function called without a store in context");
+            ConsoleError::Internal
+        })
+    }
+
+    /// Logs an internal error with its details and returns the opaque code for the client.
+    pub fn internal(error: impl std::fmt::Display) -> ConsoleError {
+        tracing::error!(%error, "server function failed");
+        ConsoleError::Internal
+    }
+
+    /// Milliseconds since the Unix epoch, the store's time unit.
+    pub fn now_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+
+    /// A new random session token (256 bits, hex).
+    pub fn new_token() -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        hex(&bytes)
+    }
+
+    /// What the database stores for a token: its SHA-256 in hex.
+    pub fn token_hash(token: &str) -> String {
+        hex(&Sha256::digest(token.as_bytes()))
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        use std::fmt::Write;
+        bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    }
+
+    /// Hashes a password with argon2id (default parameters) into a PHC string.
+    pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let salt = SaltString::encode_b64(&salt)?;
+        Ok(Argon2::default()
+            .hash_password(password.as_bytes(), &salt)?
+            .to_string())
+    }
+
+    /// Checks a password against a PHC hash off the async runtime (argon2 is slow on purpose).
+    pub async fn verify_password(password: String, hash: String) -> Result<bool, ConsoleError> {
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(internal)
+    }
+
+    /// Adds a `Set-Cookie` header to the server function's response.
+    pub fn set_cookie(value: &str) {
+        let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+            tracing::error!("no response options in context; cookie not set");
+            return;
+        };
+        match HeaderValue::from_str(value) {
+            Ok(value) => response.append_header(header::SET_COOKIE, value),
+            Err(error) => tracing::error!(%error, "invalid cookie value"),
+        }
+    }
+
+    /// The value of a request cookie.
+    pub async fn cookie(name: &str) -> Option<String> {
+        let headers: HeaderMap = leptos_axum::extract().await.ok()?;
+        cookie_value(&headers, name)
+    }
+
+    /// Finds a cookie in request headers.
+    pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    }
+
+    /// The agent behind the request's session cookie, or `Unauthorized`.
+    pub async fn require_agent() -> Result<store::Agent, ConsoleError> {
+        let token = cookie(SESSION_COOKIE)
+            .await
+            .ok_or(ConsoleError::Unauthorized)?;
+        store()?
+            .session_agent(&token_hash(&token), now_ms())
+            .await
+            .map_err(internal)?
+            .filter(|agent| !agent.disabled)
+            .ok_or(ConsoleError::Unauthorized)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn dummy_hash_parses_and_rejects() {
+            let parsed = PasswordHash::new(DUMMY_HASH).expect("dummy hash is a PHC string");
+            assert!(Argon2::default().verify_password(b"", &parsed).is_err());
+        }
+
+        #[test]
+        fn hash_then_verify() {
+            let hash = hash_password("correct horse").expect("hash");
+            let parsed = PasswordHash::new(&hash).expect("parse");
+            assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+            assert!(Argon2::default().verify_password(b"wrong", &parsed).is_err());
+        }
+
+        #[test]
+        fn cookie_lookup_finds_exact_name() {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::COOKIE,
+                HeaderValue::from_static("a=1; kefu_session_x=2; kefu_session=abc"),
+            );
+            assert_eq!(cookie_value(&headers, "kefu_session").as_deref(), Some("abc"));
+            assert_eq!(cookie_value(&headers, "missing"), None);
+        }
+
+        #[test]
+        fn token_hash_is_sha256_hex() {
+            assert_eq!(
+                token_hash("abc"),
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            );
+        }
+    }
+}

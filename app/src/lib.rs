@@ -1,0 +1,51 @@
+//! The Kefu agent console: Leptos components rendered on the server and hydrated in the browser.
+//!
+//! Server functions live next to the pages that call them and run only under the `ssr`
+//! feature; they reach the database through the `store::Store` handle the server provides as
+//! Leptos context. This crate never opens sockets or reads configuration itself.
+
+pub mod auth;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    StaticSegment,
+    components::{Redirect, Route, Router, Routes},
+};
+
+/// The HTML document around the app; rendered once per request by the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The console's root component: routes and document metadata.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/kefu.css" />
+        <Title text="Kefu" />
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound /> }>
+                <Route path=StaticSegment("") view=|| view! { <Redirect path="/login" /> } />
+                <Route path=StaticSegment("login") view=pages::login::LoginPage />
+                <Route path=StaticSegment("inbox") view=pages::inbox::InboxPage />
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,1 @@
+export const demoPassword = "e2e-demo-password";

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs whatever the build and the tests need and is missing, then exits quickly when all is
+# there. Everything goes outside the clone (KEFU_TOOLS), so a fresh clone reuses it.
+# Nothing here downloads prebuilt binaries from outside the package registries.
+set -euo pipefail
+
+TOOLS=${KEFU_TOOLS:-$HOME/.cache/kefu/tools}
+CARGO_LEPTOS_VERSION=0.3.10
+BINARYEN_VERSION=132.0.0
+ESBUILD_VERSION=0.28.2
+mkdir -p "$TOOLS/bin"
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1mtools:\033[0m %s\n' "$*"; }
+
+# wasm-bindgen-cli must equal the wasm-bindgen crate the lockfile picked.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! "$TOOLS/bin/cargo-leptos" --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (no_downloads; ~15 min once)"
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install "cargo-leptos@$CARGO_LEPTOS_VERSION" --locked --features no_downloads --root "$TOOLS"
+fi
+
+if ! "$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION"; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (matches Cargo.lock)"
+  # Not --locked: its lockfile asks for a crate version the registry does not have.
+  cargo install "wasm-bindgen-cli@$WASM_BINDGEN_VERSION" --force --root "$TOOLS"
+fi
+
+# wasm-opt from npm binaryen (Debian's older binaryen emits wasm that breaks at run time) and
+# esbuild to minify the widget's JS; pinned, installed into the tools folder.
+node_version() { node -p "require('$TOOLS/node/node_modules/$1/package.json').version" 2>/dev/null || true; }
+if [ "$(node_version binaryen)" != "$BINARYEN_VERSION" ] || [ "$(node_version esbuild)" != "$ESBUILD_VERSION" ]; then
+  say "installing binaryen $BINARYEN_VERSION and esbuild $ESBUILD_VERSION from npm"
+  mkdir -p "$TOOLS/node"
+  npm install --prefix "$TOOLS/node" --no-audit --no-fund --save-exact \
+    "binaryen@$BINARYEN_VERSION" "esbuild@$ESBUILD_VERSION" >/dev/null
+fi
+ln -sf "$TOOLS/node/node_modules/.bin/wasm-opt" "$TOOLS/bin/wasm-opt"
+ln -sf "$TOOLS/node/node_modules/.bin/esbuild" "$TOOLS/bin/esbuild"
+
+if [ "${1:-}" = "--test" ]; then
+  # Chromium for Playwright comes from Debian; Playwright never downloads a browser here.
+  if ! command -v chromium >/dev/null; then
+    say "installing Chromium from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+  fi
+  if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    say "installing Playwright (test runner only, no browsers)"
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
+  fi
+fi

@@ -1,0 +1,275 @@
+//! Configuration: built-in defaults → `kefu.toml` → `KEFU_*` environment → command-line flags.
+//!
+//! The result is a plain [`Config`] value handed to whoever needs it; there is no global.
+//! Environment variables and flags are merged by clap (`env = "KEFU_…"` on each flag), so the
+//! file is the only layer parsed here. Unknown keys in the file are errors that name the key.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use store::DatabaseUrl;
+
+/// The file read when `--config` is not given (and it is fine for it not to exist).
+pub const DEFAULT_CONFIG_FILE: &str = "kefu.toml";
+
+/// Everything `kefu serve` needs to know; built by [`Config::load`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Where the data lives; the scheme picks the backend (sqlite, postgres, mysql).
+    pub database_url: DatabaseUrl,
+    /// Log output: `human` for terminals, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `kefu=debug,sqlx=warn`.
+    pub log_level: String,
+    /// The Leptos site options file the console is served with (see `Leptos.toml`).
+    pub leptos_toml: PathBuf,
+    /// Directory holding the built visitor widget (`widget.js`, wasm, css).
+    pub widget_dir: PathBuf,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Coloured, one event a line.
+    Human,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Values given on the command line or through `KEFU_*` variables; each overrides the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Configuration file (TOML).
+    #[arg(long, env = "KEFU_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH, postgres://…, mysql://… (MariaDB too).
+    #[arg(long, env = "KEFU_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address to listen on, e.g. 0.0.0.0:3000.
+    #[arg(long, env = "KEFU_BIND", value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// Log format.
+    #[arg(long, env = "KEFU_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `kefu=debug`.
+    #[arg(long, env = "KEFU_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Site options file for the console.
+    #[arg(long, env = "KEFU_LEPTOS_TOML", value_name = "FILE")]
+    pub leptos_toml: Option<PathBuf>,
+    /// Directory of the built visitor widget.
+    #[arg(long, env = "KEFU_WIDGET_DIR", value_name = "DIR")]
+    pub widget_dir: Option<PathBuf>,
+}
+
+/// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    leptos_toml: Option<PathBuf>,
+    widget_dir: Option<PathBuf>,
+    #[serde(default)]
+    database: DatabaseSection,
+    #[serde(default)]
+    log: LogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSection {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSection {
+    format: Option<LogFormat>,
+    level: Option<String>,
+}
+
+/// Why a configuration cannot be used; each message names the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("`{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Loads the layers in order. A missing default `kefu.toml` is fine; a missing file named
+    /// with `--config` is an error.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = match &overrides.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => FileConfig::default(),
+        };
+        let bind = overrides
+            .bind
+            .clone()
+            .or(file.bind)
+            .unwrap_or_else(|| "127.0.0.1:3000".to_string());
+        let bind = bind.parse().map_err(|_| ConfigError::Invalid {
+            key: "bind",
+            message: format!("{bind:?} is not an ADDRESS:PORT such as 127.0.0.1:3000"),
+        })?;
+        let url = overrides
+            .database_url
+            .clone()
+            .or(file.database.url)
+            .unwrap_or_else(|| "sqlite://data/kefu.db".to_string());
+        let database_url = DatabaseUrl::parse(&url).map_err(|error| ConfigError::Invalid {
+            key: "database.url",
+            message: error.to_string(),
+        })?;
+        Ok(Config {
+            bind,
+            database_url,
+            log_format: overrides
+                .log_format
+                .or(file.log.format)
+                .unwrap_or(LogFormat::Human),
+            log_level: overrides
+                .log_level
+                .clone()
+                .or(file.log.level)
+                .unwrap_or_else(|| "info".to_string()),
+            leptos_toml: overrides
+                .leptos_toml
+                .clone()
+                .or(file.leptos_toml)
+                .unwrap_or_else(|| PathBuf::from("Leptos.toml")),
+            widget_dir: overrides
+                .widget_dir
+                .clone()
+                .or(file.widget_dir)
+                .unwrap_or_else(|| PathBuf::from("target/widget")),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_file(path, &text)
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|error| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: one_line(&error),
+    })
+}
+
+/// toml's errors quote the offending line over several lines; keep the location and the reason.
+fn one_line(error: &toml::de::Error) -> String {
+    let reason = error.message().trim();
+    match error.span() {
+        Some(span) => format!("{reason} (at byte {})", span.start),
+        None => reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("kefu.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    #[test]
+    fn defaults_apply_without_a_file() {
+        let config = Config::load(&Overrides::default()).expect("defaults load");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database_url.backend(), store::Backend::Sqlite);
+        assert_eq!(config.log_format, LogFormat::Human);
+    }
+
+    #[test]
+    fn file_then_flags_override_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            &dir,
+            "bind = \"127.0.0.1:4000\"\n[database]\nurl = \"postgres://u:secret@db/kefu\"\n[log]\nformat = \"json\"\n",
+        );
+        let from_file = Config::load(&Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .expect("file loads");
+        assert_eq!(from_file.bind.to_string(), "127.0.0.1:4000");
+        assert_eq!(from_file.database_url.backend(), store::Backend::Postgres);
+        assert_eq!(from_file.log_format, LogFormat::Json);
+
+        let flagged = Config::load(&Overrides {
+            config: Some(path),
+            bind: Some("127.0.0.1:5000".into()),
+            database_url: Some("mysql://root@127.0.0.1/test".into()),
+            ..Overrides::default()
+        })
+        .expect("flags load");
+        assert_eq!(flagged.bind.to_string(), "127.0.0.1:5000");
+        assert_eq!(flagged.database_url.backend(), store::Backend::MySql);
+        assert_eq!(flagged.log_format, LogFormat::Json, "untouched keys keep the file's value");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, "[database]\nurll = \"sqlite://x.db\"\n");
+        let error = Config::load(&Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        })
+        .expect_err("unknown key refused")
+        .to_string();
+        assert!(error.contains("urll"), "{error}");
+        assert!(!error.contains('\n'), "one line: {error}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let bad_bind = Config::load(&Overrides {
+            bind: Some("localhost".into()),
+            ..Overrides::default()
+        })
+        .expect_err("bind without port refused")
+        .to_string();
+        assert!(bad_bind.starts_with("`bind`"), "{bad_bind}");
+
+        let bad_url = Config::load(&Overrides {
+            database_url: Some("oracle://x".into()),
+            ..Overrides::default()
+        })
+        .expect_err("unknown scheme refused")
+        .to_string();
+        assert!(bad_url.starts_with("`database.url`"), "{bad_url}");
+    }
+
+    #[test]
+    fn password_never_shows_in_debug() {
+        let config = Config::load(&Overrides {
+            database_url: Some("postgres://kefu:hunter2@127.0.0.1/kefu".into()),
+            ..Overrides::default()
+        })
+        .expect("loads");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

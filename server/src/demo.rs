@@ -1,0 +1,68 @@
+//! The demo: a site and an admin for trying Kefu locally (`kefu serve --demo`, used by `make run`),
+//! and the `/demo` page that embeds the widget the way a customer's website would.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::Html;
+use store::{NewAgent, NewSite, Role, Store};
+
+/// The public key of the demo site; the `/demo` page embeds the widget with it.
+pub const DEMO_SITE_KEY: &str = "demo";
+/// The demo admin's e-mail address.
+pub const DEMO_EMAIL: &str = "demo@kefu.local";
+
+/// Creates the demo site and admin unless they exist. Returns the password when the admin was
+/// created now (it is printed once), `None` when it already existed.
+pub async fn ensure(store: &dyn Store, password: Option<String>) -> Result<Option<String>, crate::Error> {
+    let now = crate::now_ms();
+    let site = match store.site_by_key(DEMO_SITE_KEY).await? {
+        Some(site) => site,
+        None => {
+            store
+                .create_site(NewSite {
+                    public_key: DEMO_SITE_KEY.to_string(),
+                    name: "Demo site".to_string(),
+                    allowed_origins: vec!["*".to_string()],
+                    widget_settings: serde_json::json!({}),
+                    created_at: now,
+                })
+                .await?
+        }
+    };
+    if store.agent_by_email(DEMO_EMAIL).await?.is_some() {
+        return Ok(None);
+    }
+    let password = password.unwrap_or_else(|| app::auth::ssr::new_token()[..16].to_string());
+    let hash = app::auth::ssr::hash_password(&password).map_err(|error| crate::Error::Password(error.to_string()))?;
+    let agent = store
+        .create_agent(NewAgent {
+            email: DEMO_EMAIL.to_string(),
+            password_hash: hash,
+            display_name: "Demo Admin".to_string(),
+            role: Role::Admin,
+            language: "en".to_string(),
+            max_chats: 5,
+            created_at: now,
+        })
+        .await?;
+    store.add_agent_to_site(site.id, agent.id).await?;
+    Ok(Some(password))
+}
+
+/// A stand-in for a customer's page: some text and the one-line embed snippet.
+pub async fn page(State(_state): State<AppState>) -> Html<String> {
+    Html(format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Kefu demo page</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; line-height: 1.5">
+<h1>A customer's website</h1>
+<p>This page embeds the Kefu widget with one script tag, exactly as a website owner would:</p>
+<pre><code>&lt;script src="/widget/widget.js" data-site="{key}" async&gt;&lt;/script&gt;</code></pre>
+<script src="/widget/widget.js" data-site="{key}" async></script>
+</body>
+</html>"#,
+        key = DEMO_SITE_KEY
+    ))
+}

@@ -1,0 +1,24 @@
+//! Errors of the server layer: start-up, configuration and storage failures.
+
+/// Why the server could not start or an operation failed. Each message is one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Store(#[from] store::Error),
+    #[error("site options: {0}")]
+    Site(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("password hashing: {0}")]
+    Password(String),
+}
+
+/// Result with the server's error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

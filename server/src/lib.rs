@@ -1,0 +1,97 @@
+//! The Kefu server as a library: what `main.rs` runs and what the integration tests call.
+//!
+//! [`serve`] takes a bound listener, the state and a shutdown future, so tests can bind
+//! `127.0.0.1:0`, spawn it and talk to it over real sockets without sleeping.
+
+pub mod config;
+pub mod demo;
+mod error;
+pub mod metrics;
+pub mod routes;
+pub mod site;
+pub mod state;
+pub mod telemetry;
+
+pub use error::{Error, Result};
+pub use routes::router;
+pub use state::AppState;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpSocket};
+
+/// Pending connections the kernel may queue; tokio's default of 128 overflows in reconnect storms.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Opens the listening socket with a large backlog.
+pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .and_then(|socket| {
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        Ok(socket)
+    })
+    .map_err(|source| Error::Bind { addr, source })?;
+    socket
+        .listen(LISTEN_BACKLOG)
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// Builds the state from configuration: connects the store (running migrations) and reads the
+/// site options.
+pub async fn build_state(config: &config::Config) -> Result<AppState> {
+    let store = store::connect(&config.database_url).await?;
+    let leptos_options = site::load(&config.leptos_toml, config.bind)?;
+    Ok(AppState {
+        store,
+        leptos_options,
+        metrics: Arc::new(metrics::Metrics::default()),
+        widget_dir: config.widget_dir.clone(),
+    })
+}
+
+/// Serves until `shutdown` completes, then finishes in-flight requests and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Milliseconds since the Unix epoch, the store's time unit.
+pub fn now_ms() -> i64 {
+    app::auth::ssr::now_ms()
+}

@@ -1,0 +1,22 @@
+//! The console's site options, read from `Leptos.toml` at start.
+//!
+//! cargo-leptos passes these through environment variables while developing; a deployed binary
+//! has no such environment, so it reads the same values from the file. `LEPTOS_*` variables, when
+//! set, still override the file (leptos_config's own rule).
+
+use crate::{Error, Result};
+use leptos::config::LeptosOptions;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Reads the options and points them at the address the server actually binds.
+pub fn load(path: &Path, bind: SocketAddr) -> Result<LeptosOptions> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| Error::Site(format!("{} is not a UTF-8 path", path.display())))?;
+    let conf = leptos::config::get_configuration(Some(text))
+        .map_err(|error| Error::Site(format!("{}: {error}", path.display())))?;
+    let mut options = conf.leptos_options;
+    options.site_addr = bind;
+    Ok(options)
+}

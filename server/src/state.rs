@@ -1,0 +1,26 @@
+//! Shared server state handed to every handler.
+
+use crate::metrics::Metrics;
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Cheap to clone: every field is an `Arc` or small value shared by all requests.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database; one pool for the whole process, chosen from the URL scheme at start.
+    pub store: Arc<dyn store::Store>,
+    /// Site options for the console (pkg dir, output name) read from `Leptos.toml`.
+    pub leptos_options: LeptosOptions,
+    /// Counters exported at `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Where the built widget files are served from.
+    pub widget_dir: PathBuf,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

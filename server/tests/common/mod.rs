@@ -1,0 +1,164 @@
+//! Shared helpers for the server's integration tests: spawn a real server on `127.0.0.1:0`
+//! over a real database, and create or drop per-test databases on the local servers.
+#![allow(dead_code)] // each test binary uses a different subset of these helpers
+
+use server::config::{Config, LogFormat};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Password of the demo admin every test server gets.
+pub const DEMO_PASSWORD: &str = "test-demo-password";
+
+/// A running server; stops when dropped.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The store it serves, for arranging data directly.
+    pub store: Arc<dyn store::Store>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<server::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// `http://addr` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task").expect("server result");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn workspace_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+}
+
+/// A server over a fresh SQLite database in a temp dir, with the demo site and admin.
+pub async fn spawn_sqlite() -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/kefu.db", dir.path().display());
+    let mut server = spawn(&url).await;
+    server._dir = Some(dir);
+    server
+}
+
+/// A server over the given database URL, with the demo site and admin.
+pub async fn spawn(url: &str) -> TestServer {
+    let config = Config {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        database_url: store::DatabaseUrl::parse(url).expect("database url"),
+        log_format: LogFormat::Human,
+        log_level: "warn".into(),
+        leptos_toml: workspace_file("Leptos.toml"),
+        widget_dir: workspace_file("target/widget"),
+    };
+    let state = server::build_state(&config).await.expect("state");
+    server::demo::ensure(state.store.as_ref(), Some(DEMO_PASSWORD.into()))
+        .await
+        .expect("demo data");
+    let store = state.store.clone();
+    let listener = server::bind(config.bind).expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestServer {
+        addr,
+        store,
+        shutdown: Some(tx),
+        handle: Some(handle),
+        _dir: None,
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A database created for one test on a local server; dropped by [`TestDatabase::drop_now`].
+pub struct TestDatabase {
+    /// Server URL with the admin database (used to drop it again).
+    admin_url: String,
+    /// The new database's name.
+    pub name: String,
+    /// URL of the new database.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates a uniquely named database next to the one in `admin_url`.
+    pub async fn create(admin_url: &str) -> TestDatabase {
+        use sqlx::Connection;
+        let name = format!(
+            "kefu_srv_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let (base, _) = admin_url.rsplit_once('/').expect("url has a database");
+        if admin_url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect postgres");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+        } else {
+            let mut conn = sqlx::MySqlConnection::connect(admin_url).await.expect("connect mysql");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+        }
+        TestDatabase {
+            admin_url: admin_url.to_string(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    /// Drops the database (call at the end of the test).
+    pub async fn drop_now(self) {
+        use sqlx::Connection;
+        if self.admin_url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&self.admin_url).await.expect("connect");
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+                .execute(&mut conn)
+                .await
+                .expect("drop database");
+        } else {
+            let mut conn = sqlx::MySqlConnection::connect(&self.admin_url).await.expect("connect");
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}", self.name)))
+                .execute(&mut conn)
+                .await
+                .expect("drop database");
+        }
+    }
+}
+
+/// The PostgreSQL admin URL the suite uses (`PG_URL`, else the local default).
+pub fn pg_url() -> String {
+    std::env::var("PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The MariaDB/MySQL admin URL the suite uses (`MYSQL_URL`, else the local default).
+pub fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}

@@ -1,0 +1,127 @@
+//! The HTTP surface over a real socket: operations endpoints, the server-rendered console and
+//! signing in through the login server function.
+
+mod common;
+
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn health_ready_and_metrics() {
+    let server = common::spawn_sqlite().await;
+    let http = client();
+    let health = http.get(server.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = http.get(server.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK);
+    let metrics = http.get(server.url("/metrics")).send().await.expect("metrics");
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.expect("body");
+    assert!(text.contains("# TYPE kefu_http_requests_total counter"), "{text}");
+    assert!(text.contains("backend=\"sqlite\""), "{text}");
+    // The two requests before this one were counted.
+    let count: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("kefu_http_requests_total "))
+        .and_then(|value| value.parse().ok())
+        .expect("request counter");
+    assert!(count >= 2, "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn login_page_is_server_rendered() {
+    let server = common::spawn_sqlite().await;
+    let response = client().get(server.url("/login")).send().await.expect("login page");
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.expect("body");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains(r#"name="email""#), "{html}");
+    assert!(html.contains("HTTP only"), "{html}");
+    assert!(html.contains("/pkg/kefu.js"), "hydration script missing: {html}");
+
+    let missing = client().get(server.url("/no/such/page")).send().await.expect("404 page");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
+    let server = common::spawn_sqlite().await;
+    let http = client();
+
+    let refused = http
+        .post(server.url("/api/login"))
+        .form(&[
+            ("email", server::demo::DEMO_EMAIL),
+            ("password", "wrong"),
+            ("mode", "auto"),
+        ])
+        .send()
+        .await
+        .expect("bad login");
+    assert!(
+        refused.headers().get_all("set-cookie").iter().all(|c| !c
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("kefu_session=")),
+        "no session for a wrong password"
+    );
+
+    let accepted = http
+        .post(server.url("/api/login"))
+        .form(&[
+            ("email", server::demo::DEMO_EMAIL),
+            ("password", common::DEMO_PASSWORD),
+            ("mode", "http"),
+        ])
+        .send()
+        .await
+        .expect("good login");
+    let cookies: Vec<String> = accepted
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().expect("ascii cookie").to_string())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("kefu_session="))
+        .expect("session cookie");
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Lax"), "{session}");
+    assert!(cookies.iter().any(|c| c.starts_with("kefu_mode=http;")), "{cookies:?}");
+
+    let token = session
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string();
+    let me = http
+        .post(server.url("/api/me"))
+        .header("cookie", &token)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), StatusCode::OK);
+    let body = me.text().await.expect("body");
+    assert!(body.contains("Demo Admin"), "{body}");
+
+    let anonymous = http
+        .post(server.url("/api/me"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("me without cookie");
+    assert_ne!(anonymous.status(), StatusCode::OK);
+    assert!(anonymous.text().await.expect("body").contains("unauthorized"));
+    server.stop().await;
+}

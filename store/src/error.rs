@@ -1,0 +1,102 @@
+//! The store's error type.
+//!
+//! Every variant's `Display` is one line a person can act on, because `connect` errors are printed
+//! as they are when the server starts. None of them ever contains a database password: URLs only
+//! appear here in their redacted form (see [`crate::DatabaseUrl`]). This module does not decide
+//! HTTP status codes; the server maps [`Error::NotFound`] and [`Error::Conflict`] to its own.
+
+use std::path::PathBuf;
+
+/// `Result` with the store's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong when connecting to or using a [`crate::Store`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database URL's scheme names no supported backend (the scheme alone, never the URL,
+    /// so no password can leak through this message).
+    #[error(
+        "unsupported database URL scheme \"{0}\" (expected sqlite:, postgres://, postgresql://, mysql:// or mariadb://)"
+    )]
+    UnknownScheme(String),
+
+    /// The database URL has a supported scheme but cannot be used as written.
+    #[error("invalid database URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL with its password redacted, so the user can see which setting is wrong.
+        url: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The directory that should hold the SQLite file does not exist. Kefu never creates it: a
+    /// typo in the path must not quietly start a new, empty database somewhere else.
+    #[error(
+        "database directory {} does not exist; create it or point database.url at an existing directory",
+        .0.display()
+    )]
+    SqliteDirMissing(PathBuf),
+
+    /// The database server could not be reached or refused the connection.
+    #[error("cannot connect to database {url}: {source}")]
+    Connect {
+        /// The URL with its password redacted.
+        url: String,
+        /// The driver's reason.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// Applying the schema migrations failed, so the database is not usable by this version.
+    #[error("database migration failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+
+    /// The row the operation refers to (a conversation, site, agent …) does not exist.
+    #[error("not found")]
+    NotFound,
+
+    /// A unique constraint was violated; `field` names the column the caller should report
+    /// (for example `"email"` when an agent with that address already exists).
+    #[error("{field} is already in use")]
+    Conflict {
+        /// The user-facing name of the conflicting field.
+        field: &'static str,
+    },
+
+    /// Any other database error. Internal: log it, answer a plain 500.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    /// Foreign-key violations mean a referenced row is missing, so they become
+    /// [`Error::NotFound`]; everything else is an internal [`Error::Database`]. Unique violations
+    /// are mapped where the column is known, with [`conflict_on`].
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Error::NotFound,
+            _ => Error::Database(error),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        Error::Migrate(error)
+    }
+}
+
+/// Maps a unique violation to [`Error::Conflict`] on `field`, anything else as [`From`] does.
+pub(crate) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> Error {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict { field },
+        _ => Error::from(error),
+    }
+}
+
+/// True when `error` is a unique-constraint violation.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,175 @@
+//! Kefu's persistence layer: one [`Store`] trait, one implementation per database.
+//!
+//! The server holds an `Arc<dyn Store>` from [`connect`], which picks SQLite (the embedded
+//! default), PostgreSQL or MySQL/MariaDB from the URL scheme, connects, and applies the schema
+//! migrations in `migrations/<backend>/` before returning. Each backend owns its own `sqlx` pool
+//! and writes its own SQL (placeholders and upsert syntax differ; `sqlx::Any` is deliberately not
+//! used). The same contract test suite (`tests/contract.rs`) runs against all three.
+//!
+//! This crate stores and pages data; it does not hash passwords or tokens, check permissions,
+//! fan messages out or decide HTTP statuses — callers do.
+
+#![warn(missing_docs)]
+
+mod error;
+mod model;
+mod mysql;
+mod postgres;
+mod sqlite;
+mod url;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+pub use protocol::Seq;
+
+pub use crate::error::{Error, Result};
+pub use crate::model::{
+    Agent, AgentId, Appended, Conversation, ConversationCursor, ConversationId, ConversationStatus,
+    LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus, Message, MessageId,
+    NewAgent, NewLeaveMessage, NewMessage, NewSite, Role, Session, Site, SiteId, Team, TeamId,
+    UnixMillis, UnknownVariant, Visitor, VisitorId, now_millis,
+};
+pub use crate::url::{Backend, DatabaseUrl};
+
+/// Everything the server persists, independent of the database behind it.
+///
+/// Object-safe and `Send + Sync`, so it is shared as `Arc<dyn Store>`. Methods that look a row up
+/// return `Ok(None)` when it does not exist; methods that need a referenced row (a conversation, a
+/// site …) fail with [`Error::NotFound`] when it is missing. Limits of `0` return no rows.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this store talks to (for logs and `/readyz`).
+    fn backend(&self) -> Backend;
+
+    /// Runs a trivial query, proving the database answers (used by `/readyz`).
+    async fn ping(&self) -> Result<()>;
+
+    /// Adds a site. A duplicate public key is `Conflict { field: "public_key" }`.
+    async fn create_site(&self, site: NewSite) -> Result<Site>;
+
+    /// The site whose widget uses `public_key`.
+    async fn site_by_key(&self, public_key: &str) -> Result<Option<Site>>;
+
+    /// Adds an enabled agent. A duplicate email is `Conflict { field: "email" }`.
+    async fn create_agent(&self, agent: NewAgent) -> Result<Agent>;
+
+    /// The agent with exactly this email (the caller normalises case before storing and asking).
+    async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>>;
+
+    /// Makes the agent a member of the site; adding an existing member again is a no-op.
+    async fn add_agent_to_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()>;
+
+    /// The sites the agent is a member of, in ascending id order.
+    async fn agent_sites(&self, agent_id: AgentId) -> Result<Vec<SiteId>>;
+
+    /// Records a session for `agent_id`, identified by the hash of its cookie token, valid until
+    /// `expires_at`. Its `created_at` is taken from the system clock.
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        agent_id: AgentId,
+        expires_at: UnixMillis,
+    ) -> Result<()>;
+
+    /// The agent signed in with this token hash, if the session exists, has not expired at `now`
+    /// and the agent is not disabled.
+    async fn session_agent(&self, token_hash: &str, now: UnixMillis) -> Result<Option<Agent>>;
+
+    /// Ends a session (sign-out). Deleting a session that does not exist is not an error.
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    /// The site's visitor with this key, created on first contact; `last_seen_at` becomes `now`
+    /// (it never moves backwards).
+    async fn upsert_visitor(
+        &self,
+        site_id: SiteId,
+        visitor_key: &str,
+        now: UnixMillis,
+    ) -> Result<Visitor>;
+
+    /// Starts an open, unassigned, empty conversation. `NotFound` unless the visitor exists and
+    /// belongs to `site_id`.
+    async fn create_conversation(
+        &self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        now: UnixMillis,
+    ) -> Result<Conversation>;
+
+    /// The conversation with this id.
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
+
+    /// Up to `limit` of the site's conversations, most recently updated first (ties: higher id
+    /// first), strictly after `after` — the cursor of the previous page's last row.
+    async fn conversations_page(
+        &self,
+        site_id: SiteId,
+        after: Option<ConversationCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>>;
+
+    /// Stores a message under the conversation's next sequence number (gap-free, from 1) and
+    /// bumps the conversation's `updated_at`, atomically and safely under concurrent writers.
+    /// A resend (same `client_id` in the same conversation) stores nothing and returns the
+    /// original message with `created: false`. `NotFound` if the conversation does not exist.
+    async fn append_message(
+        &self,
+        conversation_id: ConversationId,
+        message: NewMessage,
+    ) -> Result<Appended>;
+
+    /// The conversation's messages with `seq > after_seq`, ascending, at most `limit`: exactly
+    /// the gap a client with cursor `after_seq` has missed.
+    async fn messages_after(
+        &self,
+        conversation_id: ConversationId,
+        after_seq: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+
+    /// The conversation's messages with `seq < before_seq` (all when `None`), newest first, at
+    /// most `limit`: pages backwards through a transcript.
+    async fn messages_before(
+        &self,
+        conversation_id: ConversationId,
+        before_seq: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+
+    /// Stores a leave-message as `new` and unassigned. `NotFound` if the site (or the given
+    /// visitor) does not exist.
+    async fn create_leave_message(&self, message: NewLeaveMessage) -> Result<LeaveMessage>;
+
+    /// Up to `limit` of the site's leave-messages, newest first (ties: higher id first),
+    /// strictly after `after` — the cursor of the previous page's last row.
+    async fn leave_messages_page(
+        &self,
+        site_id: SiteId,
+        after: Option<LeaveMessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<LeaveMessage>>;
+}
+
+/// Connects to the database `url` names, applies pending migrations, and returns the store.
+///
+/// The backend comes from the scheme. For SQLite the file is created if missing, but its
+/// directory must exist ([`Error::SqliteDirMissing`] otherwise): a mistyped path must not start a
+/// new empty database somewhere unexpected. Errors print as one line without the password.
+pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match url.backend() {
+        Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(url).await?),
+        Backend::Postgres => Arc::new(postgres::PostgresStore::connect(url).await?),
+        Backend::MySql => Arc::new(mysql::MySqlStore::connect(url).await?),
+    };
+    tracing::info!(database = %url, backend = %store.backend(), "database ready");
+    Ok(store)
+}
+
+/// The sentinel cursor that sorts after every real row, so the first page needs no separate query.
+const START: (i64, i64) = (i64::MAX, i64::MAX);
+
+/// `limit` as the 64-bit integer every backend binds for `LIMIT`.
+fn limit_param(limit: u32) -> i64 {
+    i64::from(limit)
+}

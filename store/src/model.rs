@@ -1,0 +1,559 @@
+//! The rows the store reads and writes, and the values that create them.
+//!
+//! These are storage types, not wire types: they carry everything a row holds (an agent's password
+//! hash included), so the server converts them into `protocol` types before anything leaves the
+//! process. Timestamps are UTC Unix milliseconds ([`UnixMillis`]) because that one representation
+//! is stored, compared and paged identically by SQLite, PostgreSQL and MySQL. Enumerations are
+//! stored as the stable lower-case text returned by their `as_str`.
+
+use std::fmt;
+
+use protocol::{Author, ClientId, Seq};
+use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
+
+/// A UTC instant as milliseconds since the Unix epoch (how every timestamp is stored).
+pub type UnixMillis = i64;
+/// Identifies a [`Site`].
+pub type SiteId = i64;
+/// Identifies an [`Agent`].
+pub type AgentId = i64;
+/// Identifies a [`Team`].
+pub type TeamId = i64;
+/// Identifies a [`Visitor`].
+pub type VisitorId = i64;
+/// Identifies a [`Conversation`].
+pub type ConversationId = i64;
+/// Identifies a [`Message`] globally (its position inside a conversation is its [`Seq`]).
+pub type MessageId = i64;
+/// Identifies a [`LeaveMessage`].
+pub type LeaveMessageId = i64;
+
+/// The current time as [`UnixMillis`], for callers that have no clock of their own to pass.
+pub fn now_millis() -> UnixMillis {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored enumeration held a value this version does not know (a newer or hand-edited row).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected {kind} value {value:?} in the database")]
+pub struct UnknownVariant {
+    /// Which enumeration was being read (`"role"`, `"status"` …).
+    pub kind: &'static str,
+    /// The text found in the row.
+    pub value: String,
+}
+
+/// Declares a text-backed enumeration with `as_str`, `parse` and the `TryFrom<String>` that
+/// `#[sqlx(try_from = "String")]` uses to read it.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident, $kind:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// The stable text stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// Parses the text written by `as_str`.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownVariant;
+
+            fn try_from(value: String) -> Result<Self, UnknownVariant> {
+                $name::parse(&value).ok_or(UnknownVariant { kind: $kind, value })
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// What an agent may do: admins manage sites and agents, agents answer chats.
+    Role, "role" {
+        /// Manages sites, agents and settings, and can also chat.
+        Admin = "admin",
+        /// Answers conversations and leave-messages on the sites they belong to.
+        Agent = "agent",
+    }
+}
+
+text_enum! {
+    /// Where a conversation is in its life; drives the console's queues.
+    ConversationStatus, "conversation status" {
+        /// Active: the visitor or an agent is expected to write.
+        Open = "open",
+        /// Waiting on something outside the chat (e.g. the visitor's reply by email).
+        Pending = "pending",
+        /// Done; a new visitor message may reopen it.
+        Resolved = "resolved",
+    }
+}
+
+text_enum! {
+    /// Where a leave-message (offline form submission) is in its handling.
+    LeaveMessageStatus, "leave message status" {
+        /// Nobody has looked at it yet.
+        New = "new",
+        /// An agent has taken it.
+        InProgress = "in_progress",
+        /// Answered or otherwise closed.
+        Handled = "handled",
+    }
+}
+
+/// A customer website that embeds the widget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    /// Primary key.
+    pub id: SiteId,
+    /// The public key in the widget's `data-site` attribute; how a visitor's request finds its site.
+    pub public_key: String,
+    /// Shown to agents in the console.
+    pub name: String,
+    /// Origins (`https://shop.example`) whose pages may open the widget; checked against `Origin`.
+    pub allowed_origins: Vec<String>,
+    /// Widget appearance and behaviour, owned by the server and widget (stored as JSON text).
+    pub widget_settings: serde_json::Value,
+    /// When the site was added.
+    pub created_at: UnixMillis,
+}
+
+/// The values needed to create a [`Site`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSite {
+    /// See [`Site::public_key`]; must be unique (else `Conflict { field: "public_key" }`).
+    pub public_key: String,
+    /// See [`Site::name`].
+    pub name: String,
+    /// See [`Site::allowed_origins`].
+    pub allowed_origins: Vec<String>,
+    /// See [`Site::widget_settings`].
+    pub widget_settings: serde_json::Value,
+    /// See [`Site::created_at`].
+    pub created_at: UnixMillis,
+}
+
+/// A person who answers chats in the console.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Agent {
+    /// Primary key.
+    pub id: AgentId,
+    /// Login name; unique and compared exactly, so the caller normalises it (e.g. lower-case).
+    pub email: String,
+    /// Argon2 PHC string made by the caller; the store never sees the password itself.
+    pub password_hash: String,
+    /// The name visitors and colleagues see.
+    pub display_name: String,
+    /// What the agent may do.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    /// The agent's language (BCP 47 tag); the target language of translations.
+    pub language: String,
+    /// How many chats the router may assign to this agent at once.
+    pub max_chats: i32,
+    /// A disabled agent keeps their history but cannot sign in.
+    pub disabled: bool,
+    /// When the agent was added.
+    pub created_at: UnixMillis,
+}
+
+/// The values needed to create an [`Agent`] (enabled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAgent {
+    /// See [`Agent::email`]; must be unique (else `Conflict { field: "email" }`).
+    pub email: String,
+    /// See [`Agent::password_hash`].
+    pub password_hash: String,
+    /// See [`Agent::display_name`].
+    pub display_name: String,
+    /// See [`Agent::role`].
+    pub role: Role,
+    /// See [`Agent::language`].
+    pub language: String,
+    /// See [`Agent::max_chats`].
+    pub max_chats: i32,
+    /// See [`Agent::created_at`].
+    pub created_at: UnixMillis,
+}
+
+/// A group of agents on one site, used for routing chats.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Team {
+    /// Primary key.
+    pub id: TeamId,
+    /// The site the team works on.
+    pub site_id: SiteId,
+    /// Shown in the console.
+    pub name: String,
+}
+
+/// Someone who opened the widget on a site, recognised again by their visitor key.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Visitor {
+    /// Primary key.
+    pub id: VisitorId,
+    /// The site the visitor came to; visitor keys are only unique within it.
+    pub site_id: SiteId,
+    /// The widget's stable random identifier for this browser.
+    pub visitor_key: String,
+    /// Name, if the visitor gave one.
+    pub name: Option<String>,
+    /// Email, if the visitor gave one.
+    pub email: Option<String>,
+    /// First contact.
+    pub created_at: UnixMillis,
+    /// Most recent contact, for "returning visitor" and clean-up.
+    pub last_seen_at: UnixMillis,
+}
+
+/// A chat between one visitor and the site's agents.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Conversation {
+    /// Primary key.
+    pub id: ConversationId,
+    /// The site it belongs to (access control and the console's lists).
+    pub site_id: SiteId,
+    /// The visitor who started it.
+    pub visitor_id: VisitorId,
+    /// Where it is in its life.
+    #[sqlx(try_from = "String")]
+    pub status: ConversationStatus,
+    /// The agent responsible, if assigned.
+    pub assignee_id: Option<AgentId>,
+    /// The seq of the newest message (0 when empty); clients compare it to their cursor.
+    pub last_seq: Seq,
+    /// When it was started.
+    pub created_at: UnixMillis,
+    /// When it last changed (a message arrived); the console lists newest first by it.
+    pub updated_at: UnixMillis,
+}
+
+impl Conversation {
+    /// The cursor that continues a [`crate::Store::conversations_page`] after this row.
+    pub fn cursor(&self) -> ConversationCursor {
+        ConversationCursor {
+            updated_at: self.updated_at,
+            id: self.id,
+        }
+    }
+}
+
+/// Keyset position in the (updated_at DESC, id DESC) order of conversations: the last row seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConversationCursor {
+    /// `updated_at` of the last row of the previous page.
+    pub updated_at: UnixMillis,
+    /// `id` of the last row of the previous page; breaks ties between equal timestamps.
+    pub id: ConversationId,
+}
+
+/// One stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Primary key.
+    pub id: MessageId,
+    /// The conversation it belongs to.
+    pub conversation_id: ConversationId,
+    /// Its gap-free position in the conversation (1, 2, 3 …); clients resume from it.
+    pub seq: Seq,
+    /// The sender's id for it; a resend with the same id is recognised and not stored twice.
+    pub client_id: ClientId,
+    /// Who wrote it.
+    pub author: Author,
+    /// The agent who wrote it, when `author` is [`Author::Agent`].
+    pub agent_id: Option<AgentId>,
+    /// The text, exactly as sent.
+    pub body: String,
+    /// When the server accepted it.
+    pub created_at: UnixMillis,
+}
+
+/// The values needed to append a [`Message`]; the store assigns `id` and `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// See [`Message::client_id`].
+    pub client_id: ClientId,
+    /// See [`Message::author`].
+    pub author: Author,
+    /// See [`Message::agent_id`].
+    pub agent_id: Option<AgentId>,
+    /// See [`Message::body`].
+    pub body: String,
+    /// See [`Message::created_at`]; also becomes the conversation's `updated_at` (never moving
+    /// it backwards).
+    pub created_at: UnixMillis,
+}
+
+/// The result of [`crate::Store::append_message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored message: the new one, or the one stored earlier with the same client id.
+    pub message: Message,
+    /// `false` when this was a resend and nothing new was stored (so nothing new to fan out).
+    pub created: bool,
+}
+
+/// A message left through the widget's offline form when no agent was available.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct LeaveMessage {
+    /// Primary key.
+    pub id: LeaveMessageId,
+    /// The site whose form it came through.
+    pub site_id: SiteId,
+    /// The visitor, if known (a leave-message can also come from a bare form post).
+    pub visitor_id: Option<VisitorId>,
+    /// Name the visitor gave, if any.
+    pub name: Option<String>,
+    /// How to answer: email address or phone number, as typed.
+    pub contact: String,
+    /// The message text.
+    pub body: String,
+    /// Where it is in its handling.
+    #[sqlx(try_from = "String")]
+    pub status: LeaveMessageStatus,
+    /// The agent handling it, if any.
+    pub assignee_id: Option<AgentId>,
+    /// When it was left.
+    pub created_at: UnixMillis,
+}
+
+impl LeaveMessage {
+    /// The cursor that continues a [`crate::Store::leave_messages_page`] after this row.
+    pub fn cursor(&self) -> LeaveMessageCursor {
+        LeaveMessageCursor {
+            created_at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
+/// The values needed to store a [`LeaveMessage`] (created with status `new`, unassigned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLeaveMessage {
+    /// See [`LeaveMessage::site_id`].
+    pub site_id: SiteId,
+    /// See [`LeaveMessage::visitor_id`].
+    pub visitor_id: Option<VisitorId>,
+    /// See [`LeaveMessage::name`].
+    pub name: Option<String>,
+    /// See [`LeaveMessage::contact`].
+    pub contact: String,
+    /// See [`LeaveMessage::body`].
+    pub body: String,
+    /// See [`LeaveMessage::created_at`].
+    pub created_at: UnixMillis,
+}
+
+/// Keyset position in the (created_at DESC, id DESC) order of leave-messages: the last row seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaveMessageCursor {
+    /// `created_at` of the last row of the previous page.
+    pub created_at: UnixMillis,
+    /// `id` of the last row of the previous page; breaks ties between equal timestamps.
+    pub id: LeaveMessageId,
+}
+
+/// A signed-in agent's console session.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Session {
+    /// Hash of the cookie's token: a leaked database does not yield usable cookies.
+    pub token_hash: String,
+    /// Who signed in.
+    pub agent_id: AgentId,
+    /// When they signed in.
+    pub created_at: UnixMillis,
+    /// After this instant the session no longer authenticates anyone.
+    pub expires_at: UnixMillis,
+}
+
+/// Column lists shared by every backend's queries, in the order the `FromRow` impls read them.
+macro_rules! site_columns {
+    () => {
+        "id, public_key, name, allowed_origins, widget_settings, created_at"
+    };
+}
+macro_rules! agent_columns {
+    () => {
+        "id, email, password_hash, display_name, role, language, max_chats, disabled, created_at"
+    };
+}
+macro_rules! visitor_columns {
+    () => {
+        "id, site_id, visitor_key, name, email, created_at, last_seen_at"
+    };
+}
+macro_rules! conversation_columns {
+    () => {
+        "id, site_id, visitor_id, status, assignee_id, last_seq, created_at, updated_at"
+    };
+}
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, seq, client_id, author, agent_id, body, created_at"
+    };
+}
+macro_rules! leave_message_columns {
+    () => {
+        "id, site_id, visitor_id, name, contact, body, status, assignee_id, created_at"
+    };
+}
+pub(crate) use {
+    agent_columns, conversation_columns, leave_message_columns, message_columns, site_columns,
+    visitor_columns,
+};
+
+/// Turns a conversion failure into the decode error sqlx reports for `column`.
+fn decode_error(
+    column: &str,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+impl<'r, R> FromRow<'r, R> for Site
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let origins: String = row.try_get("allowed_origins")?;
+        let settings: String = row.try_get("widget_settings")?;
+        Ok(Site {
+            id: row.try_get("id")?,
+            public_key: row.try_get("public_key")?,
+            name: row.try_get("name")?,
+            allowed_origins: serde_json::from_str(&origins)
+                .map_err(|e| decode_error("allowed_origins", e))?,
+            widget_settings: serde_json::from_str(&settings)
+                .map_err(|e| decode_error("widget_settings", e))?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+impl<'r, R> FromRow<'r, R> for Message
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let author: String = row.try_get("author")?;
+        let author = Author::parse(&author).ok_or_else(|| {
+            decode_error(
+                "author",
+                UnknownVariant {
+                    kind: "author",
+                    value: author.clone(),
+                },
+            )
+        })?;
+        Ok(Message {
+            id: row.try_get("id")?,
+            conversation_id: row.try_get("conversation_id")?,
+            seq: row.try_get("seq")?,
+            client_id: ClientId(row.try_get("client_id")?),
+            author,
+            agent_id: row.try_get("agent_id")?,
+            body: row.try_get("body")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// JSON text for a site's `allowed_origins` / `widget_settings` columns.
+pub(crate) fn to_json_text<T: serde::Serialize + ?Sized>(value: &T) -> crate::Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| crate::Error::Database(sqlx::Error::Encode(Box::new(e))))
+}
+
+impl Message {
+    /// The message `append_message` stores: `new` at position `seq` with database id `id`.
+    pub(crate) fn stored(
+        id: MessageId,
+        conversation_id: ConversationId,
+        seq: Seq,
+        new: NewMessage,
+    ) -> Message {
+        Message {
+            id,
+            conversation_id,
+            seq,
+            client_id: new.client_id,
+            author: new.author,
+            agent_id: new.agent_id,
+            body: new.body,
+            created_at: new.created_at,
+        }
+    }
+}
+
+impl LeaveMessage {
+    /// The leave-message `create_leave_message` stores: `new`, unassigned, with database id `id`.
+    pub(crate) fn stored(id: LeaveMessageId, new: NewLeaveMessage) -> LeaveMessage {
+        LeaveMessage {
+            id,
+            site_id: new.site_id,
+            visitor_id: new.visitor_id,
+            name: new.name,
+            contact: new.contact,
+            body: new.body,
+            status: LeaveMessageStatus::New,
+            assignee_id: None,
+            created_at: new.created_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_text_round_trips() {
+        for role in [Role::Admin, Role::Agent] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        for status in [
+            ConversationStatus::Open,
+            ConversationStatus::Pending,
+            ConversationStatus::Resolved,
+        ] {
+            assert_eq!(ConversationStatus::try_from(status.to_string()), Ok(status));
+        }
+        assert_eq!(LeaveMessageStatus::InProgress.as_str(), "in_progress");
+        let error = Role::try_from("owner".to_owned()).expect_err("unknown role");
+        assert_eq!(
+            error.to_string(),
+            "unexpected role value \"owner\" in the database"
+        );
+    }
+}

@@ -1,0 +1,503 @@
+//! The MySQL / MariaDB implementation of [`Store`].
+//!
+//! One implementation serves both servers, so it uses only what they share: no `RETURNING`
+//! (MySQL lacks it), `ON DUPLICATE KEY UPDATE … VALUES()` for upserts, ids from
+//! `LAST_INSERT_ID()`. Writers of one conversation are serialised by the row lock that
+//! `UPDATE conversations` takes. The database must already exist; this module creates tables (via
+//! migrations), never databases.
+
+use async_trait::async_trait;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult};
+use sqlx::{Connection, MySqlPool};
+
+use crate::error::{conflict_on, is_unique_violation};
+use crate::model::{
+    agent_columns, conversation_columns, leave_message_columns, message_columns, site_columns,
+    to_json_text, visitor_columns,
+};
+use crate::{
+    Agent, AgentId, Appended, Backend, Conversation, ConversationCursor, ConversationId,
+    ConversationStatus, DatabaseUrl, Error, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus,
+    Message, NewAgent, NewLeaveMessage, NewMessage, NewSite, Result, START, Seq, Site, SiteId,
+    Store, UnixMillis, Visitor, VisitorId, limit_param, now_millis,
+};
+
+/// A [`Store`] on a MySQL or MariaDB database.
+pub(crate) struct MySqlStore {
+    /// Connections to the database, shared by every request.
+    pool: MySqlPool,
+}
+
+/// The id `LAST_INSERT_ID()` reported for an insert (AUTO_INCREMENT columns are signed BIGINT).
+fn inserted_id(result: &MySqlQueryResult) -> Result<i64> {
+    i64::try_from(result.last_insert_id()).map_err(|_| {
+        Error::Database(sqlx::Error::Protocol(
+            "LAST_INSERT_ID() out of BIGINT range".to_owned(),
+        ))
+    })
+}
+
+impl MySqlStore {
+    /// Connects to the database `url` names and applies migrations.
+    pub(crate) async fn connect(url: &DatabaseUrl) -> Result<Self> {
+        let connect_error = |source| Error::Connect {
+            url: url.redacted().to_owned(),
+            source,
+        };
+        // The driver ignores the scheme, so `mariadb://` parses as it is.
+        let options: MySqlConnectOptions = url.expose_secret().parse().map_err(connect_error)?;
+        let pool = MySqlPoolOptions::new()
+            .connect_with(options.charset("utf8mb4"))
+            .await
+            .map_err(connect_error)?;
+        sqlx::migrate!("migrations/mysql").run(&pool).await?;
+        Ok(MySqlStore { pool })
+    }
+
+    /// The message stored in `conversation_id` under `client_id`, if any.
+    async fn message_by_client_id<'e, E>(
+        executor: E,
+        conversation_id: ConversationId,
+        client_id: &str,
+    ) -> Result<Option<Message>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::MySql>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND client_id = ?"
+        ))
+        .bind(conversation_id)
+        .bind(client_id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// The site's visitor with this key, if any.
+    async fn visitor_by_key(&self, site_id: SiteId, visitor_key: &str) -> Result<Option<Visitor>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            visitor_columns!(),
+            " FROM visitors WHERE site_id = ? AND visitor_key = ?"
+        ))
+        .bind(site_id)
+        .bind(visitor_key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
+#[async_trait]
+impl Store for MySqlStore {
+    fn backend(&self) -> Backend {
+        Backend::MySql
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_site(&self, site: NewSite) -> Result<Site> {
+        let origins = to_json_text(&site.allowed_origins)?;
+        let settings = to_json_text(&site.widget_settings)?;
+        let result = sqlx::query(
+            "INSERT INTO sites (public_key, name, allowed_origins, widget_settings, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&site.public_key)
+        .bind(&site.name)
+        .bind(origins)
+        .bind(settings)
+        .bind(site.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_on("public_key"))?;
+        Ok(Site {
+            id: inserted_id(&result)?,
+            public_key: site.public_key,
+            name: site.name,
+            allowed_origins: site.allowed_origins,
+            widget_settings: site.widget_settings,
+            created_at: site.created_at,
+        })
+    }
+
+    async fn site_by_key(&self, public_key: &str) -> Result<Option<Site>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            site_columns!(),
+            " FROM sites WHERE public_key = ?"
+        ))
+        .bind(public_key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn create_agent(&self, agent: NewAgent) -> Result<Agent> {
+        let result = sqlx::query(
+            "INSERT INTO agents \
+             (email, password_hash, display_name, role, language, max_chats, disabled, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, FALSE, ?)",
+        )
+        .bind(&agent.email)
+        .bind(&agent.password_hash)
+        .bind(&agent.display_name)
+        .bind(agent.role.as_str())
+        .bind(&agent.language)
+        .bind(agent.max_chats)
+        .bind(agent.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_on("email"))?;
+        Ok(Agent {
+            id: inserted_id(&result)?,
+            email: agent.email,
+            password_hash: agent.password_hash,
+            display_name: agent.display_name,
+            role: agent.role,
+            language: agent.language,
+            max_chats: agent.max_chats,
+            disabled: false,
+            created_at: agent.created_at,
+        })
+    }
+
+    async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE email = ?"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn add_agent_to_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()> {
+        // Not INSERT IGNORE: that would also turn a missing site or agent into a warning.
+        sqlx::query(
+            "INSERT INTO site_agents (site_id, agent_id) VALUES (?, ?) \
+             ON DUPLICATE KEY UPDATE agent_id = agent_id",
+        )
+        .bind(site_id)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn agent_sites(&self, agent_id: AgentId) -> Result<Vec<SiteId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT site_id FROM site_agents WHERE agent_id = ? ORDER BY site_id",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        agent_id: AgentId,
+        expires_at: UnixMillis,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, agent_id, created_at, expires_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(agent_id)
+        .bind(now_millis())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_on("token"))?;
+        Ok(())
+    }
+
+    async fn session_agent(&self, token_hash: &str, now: UnixMillis) -> Result<Option<Agent>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE disabled = FALSE AND id = \
+             (SELECT agent_id FROM sessions WHERE token_hash = ? AND expires_at > ?)"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn upsert_visitor(
+        &self,
+        site_id: SiteId,
+        visitor_key: &str,
+        now: UnixMillis,
+    ) -> Result<Visitor> {
+        // Returning visitors are the common case: update first and insert only when new, so
+        // page views do not burn AUTO_INCREMENT values the way a plain upsert does.
+        sqlx::query(
+            "UPDATE visitors SET last_seen_at = GREATEST(last_seen_at, ?) \
+             WHERE site_id = ? AND visitor_key = ?",
+        )
+        .bind(now)
+        .bind(site_id)
+        .bind(visitor_key)
+        .execute(&self.pool)
+        .await?;
+        if let Some(visitor) = self.visitor_by_key(site_id, visitor_key).await? {
+            return Ok(visitor);
+        }
+        // A concurrent first contact may insert between the two statements: the upsert clause
+        // turns that race into an update instead of an error.
+        sqlx::query(
+            "INSERT INTO visitors (site_id, visitor_key, created_at, last_seen_at) \
+             VALUES (?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE last_seen_at = GREATEST(last_seen_at, VALUES(last_seen_at))",
+        )
+        .bind(site_id)
+        .bind(visitor_key)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.visitor_by_key(site_id, visitor_key)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    async fn create_conversation(
+        &self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        now: UnixMillis,
+    ) -> Result<Conversation> {
+        // Selecting from `visitors` makes a visitor of another site count as missing.
+        let result = sqlx::query(
+            "INSERT INTO conversations \
+             (site_id, visitor_id, status, last_seq, created_at, updated_at) \
+             SELECT site_id, id, 'open', 0, ?, ? FROM visitors WHERE id = ? AND site_id = ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(visitor_id)
+        .bind(site_id)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(Conversation {
+            id: inserted_id(&result)?,
+            site_id,
+            visitor_id,
+            status: ConversationStatus::Open,
+            assignee_id: None,
+            last_seq: 0,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn conversations_page(
+        &self,
+        site_id: SiteId,
+        after: Option<ConversationCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id));
+        // Spelled out rather than `(updated_at, id) < (?, ?)`, which not every MySQL/MariaDB
+        // version turns into an index range scan.
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE site_id = ? \
+             AND (updated_at < ? OR (updated_at = ? AND id < ?)) \
+             ORDER BY updated_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(site_id)
+        .bind(updated_at)
+        .bind(updated_at)
+        .bind(id)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn append_message(
+        &self,
+        conversation_id: ConversationId,
+        message: NewMessage,
+    ) -> Result<Appended> {
+        let mut conn = self.pool.acquire().await?;
+        // READ COMMITTED (for this one transaction): every read sees the latest committed rows,
+        // so after waiting for the row lock we see the previous writer's message, whatever
+        // snapshot rules (MySQL vs MariaDB versions) REPEATABLE READ would apply.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut *conn)
+            .await?;
+        let mut tx = conn.begin().await?;
+        // The UPDATE comes first: it takes the conversation's row lock, so concurrent writers
+        // queue here and never need to upgrade a shared lock (no deadlocks).
+        sqlx::query(
+            "UPDATE conversations SET last_seq = last_seq + 1, \
+             updated_at = GREATEST(updated_at, ?) WHERE id = ?",
+        )
+        .bind(message.created_at)
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        let seq: Option<Seq> =
+            sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
+                .bind(conversation_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(seq) = seq else {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        };
+        if let Some(existing) =
+            Self::message_by_client_id(&mut *tx, conversation_id, &message.client_id.0).await?
+        {
+            tx.rollback().await?;
+            return Ok(Appended {
+                message: existing,
+                created: false,
+            });
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO messages \
+             (conversation_id, seq, client_id, author, agent_id, body, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(conversation_id)
+        .bind(seq)
+        .bind(&message.client_id.0)
+        .bind(message.author.as_str())
+        .bind(message.agent_id)
+        .bind(&message.body)
+        .bind(message.created_at)
+        .execute(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(result) => inserted_id(&result)?,
+            Err(error) if is_unique_violation(&error) => {
+                // A concurrent writer stored the same client id first: answer with its message.
+                tx.rollback().await?;
+                let existing =
+                    Self::message_by_client_id(&self.pool, conversation_id, &message.client_id.0)
+                        .await?;
+                return existing
+                    .map(|message| Appended {
+                        message,
+                        created: false,
+                    })
+                    .ok_or(Error::Database(error));
+            }
+            Err(error) => return Err(error.into()),
+        };
+        tx.commit().await?;
+        Ok(Appended {
+            message: Message::stored(id, conversation_id, seq, message),
+            created: true,
+        })
+    }
+
+    async fn messages_after(
+        &self,
+        conversation_id: ConversationId,
+        after_seq: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+        ))
+        .bind(conversation_id)
+        .bind(after_seq)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn messages_before(
+        &self,
+        conversation_id: ConversationId,
+        before_seq: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(conversation_id)
+        .bind(before_seq.unwrap_or(Seq::MAX))
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn create_leave_message(&self, message: NewLeaveMessage) -> Result<LeaveMessage> {
+        let result = sqlx::query(
+            "INSERT INTO leave_messages \
+             (site_id, visitor_id, name, contact, body, status, assignee_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+        )
+        .bind(message.site_id)
+        .bind(message.visitor_id)
+        .bind(&message.name)
+        .bind(&message.contact)
+        .bind(&message.body)
+        .bind(LeaveMessageStatus::New.as_str())
+        .bind(message.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(LeaveMessage::stored(inserted_id(&result)?, message))
+    }
+
+    async fn leave_messages_page(
+        &self,
+        site_id: SiteId,
+        after: Option<LeaveMessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<LeaveMessage>> {
+        let (created_at, id) = after.map_or(START, |c| (c.created_at, c.id));
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            leave_message_columns!(),
+            " FROM leave_messages WHERE site_id = ? \
+             AND (created_at < ? OR (created_at = ? AND id < ?)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(site_id)
+        .bind(created_at)
+        .bind(created_at)
+        .bind(id)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
