@@ -14,13 +14,11 @@ export PATH := $(KEFU_TOOLS)/bin:$(PATH)
 export LEPTOS_OUTPUT_NAME := kefu
 export LEPTOS_SITE_ROOT := target/site
 export LEPTOS_SITE_PKG_DIR := pkg
-export LEPTOS_ENV := PROD
 export CARGO_TERM_COLOR ?= always
 
 KEFU := $(CARGO_TARGET_DIR)/release/kefu
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
-CHECKED_PACKAGES := -p protocol -p store -p app -p server -p widget-wasm
 
 .PHONY: help tools tools-test build widget run test lint unit contract e2e fmt
 
@@ -56,11 +54,13 @@ tools-test:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy $(CHECKED_PACKAGES) --all-targets -- -D warnings
+	cargo clippy --all-targets -- -D warnings
 	cargo clippy -p frontend -p widget-wasm --target wasm32-unknown-unknown -- -D warnings
 
 unit:
 	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server
+	# the store crate's own unit tests (the contract suite runs per backend below)
+	cargo test -p store --lib
 
 contract:
 	@scripts/contract.sh sqlite "" postgres "$(PG_URL)" mariadb "$(MYSQL_URL)"

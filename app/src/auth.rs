@@ -107,7 +107,7 @@ pub async fn login(
 ) -> Result<(), ConsoleError> {
     let store = ssr::store()?;
     let agent = store
-        .agent_by_email(email.trim())
+        .agent_by_email(&email.trim().to_lowercase())
         .await
         .map_err(ssr::internal)?
         .filter(|agent| !agent.disabled);
@@ -180,8 +180,8 @@ pub mod ssr {
     //! Server-side helpers shared by every server function: store access, sessions, hashing.
 
     use super::{ConsoleError, SESSION_COOKIE};
-    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
     use argon2::Argon2;
+    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
     use axum::http::{HeaderMap, HeaderValue, header};
     use leptos::prelude::use_context;
     use rand::RngCore;
@@ -230,10 +230,12 @@ pub mod ssr {
 
     fn hex(bytes: &[u8]) -> String {
         use std::fmt::Write;
-        bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+        bytes
+            .iter()
+            .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+                let _ = write!(out, "{b:02x}");
+                out
+            })
     }
 
     /// Hashes a password with argon2id (default parameters) into a PHC string.
@@ -318,8 +320,16 @@ pub mod ssr {
         fn hash_then_verify() {
             let hash = hash_password("correct horse").expect("hash");
             let parsed = PasswordHash::new(&hash).expect("parse");
-            assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
-            assert!(Argon2::default().verify_password(b"wrong", &parsed).is_err());
+            assert!(
+                Argon2::default()
+                    .verify_password(b"correct horse", &parsed)
+                    .is_ok()
+            );
+            assert!(
+                Argon2::default()
+                    .verify_password(b"wrong", &parsed)
+                    .is_err()
+            );
         }
 
         #[test]
@@ -329,7 +339,10 @@ pub mod ssr {
                 header::COOKIE,
                 HeaderValue::from_static("a=1; kefu_session_x=2; kefu_session=abc"),
             );
-            assert_eq!(cookie_value(&headers, "kefu_session").as_deref(), Some("abc"));
+            assert_eq!(
+                cookie_value(&headers, "kefu_session").as_deref(),
+                Some("abc")
+            );
             assert_eq!(cookie_value(&headers, "missing"), None);
         }
 

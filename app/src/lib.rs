@@ -10,7 +10,7 @@ pub mod pages;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    SsrMode, StaticSegment,
     components::{Redirect, Route, Router, Routes},
 };
 
@@ -43,8 +43,18 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <pages::NotFound /> }>
                 <Route path=StaticSegment("") view=|| view! { <Redirect path="/login" /> } />
-                <Route path=StaticSegment("login") view=pages::login::LoginPage />
-                <Route path=StaticSegment("inbox") view=pages::inbox::InboxPage />
+                // Async: the whole page, data included, arrives as plain HTML that works
+                // without JavaScript; hydration then takes over.
+                <Route
+                    path=StaticSegment("login")
+                    view=pages::login::LoginPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=StaticSegment("inbox")
+                    view=pages::inbox::InboxPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

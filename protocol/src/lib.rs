@@ -1,84 +1,29 @@
 //! Wire types shared by the server, the console and the widget.
 //!
 //! Only `serde` lives here: no leptos, sqlx or tokio, so the widget can depend on it without
-//! pulling a runtime into its wasm. Frames of the real-time protocol are added next to these as
-//! they are specified in `docs/protocol.md`.
+//! pulling a runtime into its wasm, and every type is a plain derive (nothing generic to bloat
+//! the widget's size budget). `docs/protocol.md` is the specification these types implement; a
+//! test (`tests/doc_examples.rs`) round-trips every frame example in it through these types.
+//!
+//! - [`ids`]: ids, positions, [`Author`], [`AgentStatus`].
+//! - [`frames`]: [`VisitorFrame`], [`AgentFrame`], [`ServerFrame`] and their payloads.
+//! - [`error`]: [`ErrorCode`] and its HTTP / WebSocket mapping.
+//! - [`transport`]: endpoint paths, the visitor-token header, the long-poll query.
 
-use serde::{Deserialize, Serialize};
+pub mod error;
+pub mod frames;
+pub mod ids;
+pub mod transport;
+
+pub use error::ErrorCode;
+pub use frames::{
+    AgentFrame, AgentHello, ConversationHead, Cursor, Limits, Message, Page, Ping, Pong, Preview,
+    Read, Resume, SendMessage, ServerFrame, SetStatus, Typing, VisitorFrame, VisitorHello, Welcome,
+};
+pub use ids::{
+    AgentId, AgentStatus, Author, ClientId, ConversationId, EventSeq, Seq, SiteId, UnixMillis,
+    VisitorId,
+};
 
 /// Version of the wire protocol a client and the server speak; sent in every hello.
 pub const PROTOCOL_VERSION: u32 = 1;
-
-/// A conversation's position of a message: gap-free, starting at 1, assigned by the server.
-pub type Seq = i64;
-
-/// A client-made message id (a UUID in its text form); the server deduplicates resends by it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ClientId(pub String);
-
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Author {
-    Visitor,
-    Agent,
-    System,
-}
-
-impl Author {
-    /// The stable text form used on the wire and in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Author::Visitor => "visitor",
-            Author::Agent => "agent",
-            Author::System => "system",
-        }
-    }
-
-    /// Parses the text form written by [`Author::as_str`].
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "visitor" => Some(Author::Visitor),
-            "agent" => Some(Author::Agent),
-            "system" => Some(Author::System),
-            _ => None,
-        }
-    }
-}
-
-/// Errors a client must be able to show in the user's language: stable snake_case codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadRequest,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    Conflict,
-    TooLarge,
-    RateLimited,
-    Unavailable,
-    Internal,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn author_text_round_trips() {
-        for author in [Author::Visitor, Author::Agent, Author::System] {
-            assert_eq!(Author::parse(author.as_str()), Some(author));
-            let json = serde_json::to_string(&author).expect("serialize");
-            assert_eq!(json, format!("\"{}\"", author.as_str()));
-        }
-        assert_eq!(Author::parse("robot"), None);
-    }
-
-    #[test]
-    fn error_codes_are_snake_case() {
-        let json = serde_json::to_string(&ErrorCode::RateLimited).expect("serialize");
-        assert_eq!(json, "\"rate_limited\"");
-    }
-}

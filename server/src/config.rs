@@ -46,7 +46,12 @@ pub struct Overrides {
     #[arg(long, env = "KEFU_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Database URL: sqlite://PATH, postgres://…, mysql://… (MariaDB too).
-    #[arg(long, env = "KEFU_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "KEFU_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Address to listen on, e.g. 0.0.0.0:3000.
     #[arg(long, env = "KEFU_BIND", value_name = "ADDR:PORT")]
@@ -227,7 +232,11 @@ mod tests {
         .expect("flags load");
         assert_eq!(flagged.bind.to_string(), "127.0.0.1:5000");
         assert_eq!(flagged.database_url.backend(), store::Backend::MySql);
-        assert_eq!(flagged.log_format, LogFormat::Json, "untouched keys keep the file's value");
+        assert_eq!(
+            flagged.log_format,
+            LogFormat::Json,
+            "untouched keys keep the file's value"
+        );
     }
 
     #[test]

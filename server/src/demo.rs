@@ -13,7 +13,10 @@ pub const DEMO_EMAIL: &str = "demo@kefu.local";
 
 /// Creates the demo site and admin unless they exist. Returns the password when the admin was
 /// created now (it is printed once), `None` when it already existed.
-pub async fn ensure(store: &dyn Store, password: Option<String>) -> Result<Option<String>, crate::Error> {
+pub async fn ensure(
+    store: &dyn Store,
+    password: Option<String>,
+) -> Result<Option<String>, crate::Error> {
     let now = crate::now_ms();
     let site = match store.site_by_key(DEMO_SITE_KEY).await? {
         Some(site) => site,
@@ -33,7 +36,8 @@ pub async fn ensure(store: &dyn Store, password: Option<String>) -> Result<Optio
         return Ok(None);
     }
     let password = password.unwrap_or_else(|| app::auth::ssr::new_token()[..16].to_string());
-    let hash = app::auth::ssr::hash_password(&password).map_err(|error| crate::Error::Password(error.to_string()))?;
+    let hash = app::auth::ssr::hash_password(&password)
+        .map_err(|error| crate::Error::Password(error.to_string()))?;
     let agent = store
         .create_agent(NewAgent {
             email: DEMO_EMAIL.to_string(),

@@ -5,7 +5,11 @@ use server::config::{Config, Overrides};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "kefu", version, about = "Self-hosted live chat and customer service")]
+#[command(
+    name = "kefu",
+    version,
+    about = "Self-hosted live chat and customer service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,12 +51,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { overrides, demo } => run_serve(&overrides, demo),
         Command::Config { action } => match action {
-            ConfigAction::Check { overrides } => Config::load(&overrides).map(|_| {
-                println!("configuration is valid");
-            }).map_err(server::Error::from),
-            ConfigAction::Show { overrides } => Config::load(&overrides).map(|config| {
-                println!("{config:#?}");
-            }).map_err(server::Error::from),
+            ConfigAction::Check { overrides } => Config::load(&overrides)
+                .map(|_| {
+                    println!("configuration is valid");
+                })
+                .map_err(server::Error::from),
+            ConfigAction::Show { overrides } => Config::load(&overrides)
+                .map(|config| {
+                    println!("{config:#?}");
+                })
+                .map_err(server::Error::from),
         },
     };
     match result {

@@ -37,7 +37,10 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn_with_state(state.clone(), count_responses))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
         .with_state(state)
 }
 
@@ -59,7 +62,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Err(_) => not_ready(&state, &"no answer within the readiness timeout"),
     }
 }
-
 
 fn not_ready(state: &AppState, error: &dyn std::fmt::Display) -> Response {
     state

@@ -17,14 +17,29 @@ fn client() -> reqwest::Client {
 async fn health_ready_and_metrics() {
     let server = common::spawn_sqlite().await;
     let http = client();
-    let health = http.get(server.url("/healthz")).send().await.expect("healthz");
+    let health = http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), StatusCode::OK);
-    let ready = http.get(server.url("/readyz")).send().await.expect("readyz");
+    let ready = http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), StatusCode::OK);
-    let metrics = http.get(server.url("/metrics")).send().await.expect("metrics");
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
     assert_eq!(metrics.status(), StatusCode::OK);
     let text = metrics.text().await.expect("body");
-    assert!(text.contains("# TYPE kefu_http_requests_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE kefu_http_requests_total counter"),
+        "{text}"
+    );
     assert!(text.contains("backend=\"sqlite\""), "{text}");
     // The two requests before this one were counted.
     let count: u64 = text
@@ -39,15 +54,26 @@ async fn health_ready_and_metrics() {
 #[tokio::test]
 async fn login_page_is_server_rendered() {
     let server = common::spawn_sqlite().await;
-    let response = client().get(server.url("/login")).send().await.expect("login page");
+    let response = client()
+        .get(server.url("/login"))
+        .send()
+        .await
+        .expect("login page");
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.expect("body");
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     assert!(html.contains(r#"name="email""#), "{html}");
     assert!(html.contains("HTTP only"), "{html}");
-    assert!(html.contains("/pkg/kefu.js"), "hydration script missing: {html}");
+    assert!(
+        html.contains("/pkg/kefu.js"),
+        "hydration script missing: {html}"
+    );
 
-    let missing = client().get(server.url("/no/such/page")).send().await.expect("404 page");
+    let missing = client()
+        .get(server.url("/no/such/page"))
+        .send()
+        .await
+        .expect("404 page");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     server.stop().await;
 }
@@ -68,10 +94,11 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
         .await
         .expect("bad login");
     assert!(
-        refused.headers().get_all("set-cookie").iter().all(|c| !c
-            .to_str()
-            .unwrap_or_default()
-            .starts_with("kefu_session=")),
+        refused
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap_or_default().starts_with("kefu_session=")),
         "no session for a wrong password"
     );
 
@@ -97,13 +124,12 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
         .expect("session cookie");
     assert!(session.contains("HttpOnly"), "{session}");
     assert!(session.contains("SameSite=Lax"), "{session}");
-    assert!(cookies.iter().any(|c| c.starts_with("kefu_mode=http;")), "{cookies:?}");
+    assert!(
+        cookies.iter().any(|c| c.starts_with("kefu_mode=http;")),
+        "{cookies:?}"
+    );
 
-    let token = session
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_string();
+    let token = session.split(';').next().expect("name=value").to_string();
     let me = http
         .post(server.url("/api/me"))
         .header("cookie", &token)
@@ -122,6 +148,12 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
         .await
         .expect("me without cookie");
     assert_ne!(anonymous.status(), StatusCode::OK);
-    assert!(anonymous.text().await.expect("body").contains("unauthorized"));
+    assert!(
+        anonymous
+            .text()
+            .await
+            .expect("body")
+            .contains("unauthorized")
+    );
     server.stop().await;
 }

@@ -57,7 +57,10 @@ async fn readiness_follows_the_database(admin_url: String, upstream: &str) {
     assert_eq!(status(&http, server.url("/healthz")).await, StatusCode::OK);
 
     proxy.stop().await;
-    assert_eq!(status(&http, server.url("/readyz")).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        status(&http, server.url("/readyz")).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     assert_eq!(status(&http, server.url("/healthz")).await, StatusCode::OK);
 
     server.stop().await;

@@ -50,7 +50,9 @@ impl Drop for TestServer {
 }
 
 fn workspace_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name)
 }
 
 /// A server over a fresh SQLite database in a temp dir, with the demo site and admin.
@@ -115,17 +117,23 @@ impl TestDatabase {
         );
         let (base, _) = admin_url.rsplit_once('/').expect("url has a database");
         if admin_url.starts_with("postgres") {
-            let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect postgres");
+            let mut conn = sqlx::PgConnection::connect(admin_url)
+                .await
+                .expect("connect postgres");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await
                 .expect("create database");
         } else {
-            let mut conn = sqlx::MySqlConnection::connect(admin_url).await.expect("connect mysql");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")))
-                .execute(&mut conn)
+            let mut conn = sqlx::MySqlConnection::connect(admin_url)
                 .await
-                .expect("create database");
+                .expect("connect mysql");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE {name} CHARACTER SET utf8mb4"
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
         }
         TestDatabase {
             admin_url: admin_url.to_string(),
@@ -138,17 +146,27 @@ impl TestDatabase {
     pub async fn drop_now(self) {
         use sqlx::Connection;
         if self.admin_url.starts_with("postgres") {
-            let mut conn = sqlx::PgConnection::connect(&self.admin_url).await.expect("connect");
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-                .execute(&mut conn)
+            let mut conn = sqlx::PgConnection::connect(&self.admin_url)
                 .await
-                .expect("drop database");
+                .expect("connect");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("drop database");
         } else {
-            let mut conn = sqlx::MySqlConnection::connect(&self.admin_url).await.expect("connect");
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}", self.name)))
-                .execute(&mut conn)
+            let mut conn = sqlx::MySqlConnection::connect(&self.admin_url)
                 .await
-                .expect("drop database");
+                .expect("connect");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {}",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("drop database");
         }
     }
 }

@@ -1,0 +1,151 @@
+//! Identifiers, positions and small value types that frames are made of.
+//!
+//! Database ids are newtypes over `i64` (the store's primary keys) so a visitor id can never be
+//! passed where a conversation id is expected; on the wire each is a plain JSON integer
+//! (`#[serde(transparent)]`). Positions ([`Seq`], [`EventSeq`]) and timestamps ([`UnixMillis`])
+//! stay plain aliases because they are compared and incremented, and the store shares them.
+//! Every integer the server sends stays below 2^53, so JavaScript clients read them exactly.
+//!
+//! This module does not validate values (lengths, ranges): the server does that and answers with
+//! an [`ErrorCode`](crate::ErrorCode).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A message's position in its conversation: gap-free, starting at 1, assigned by the server.
+/// A cursor value of 0 means "nothing seen yet".
+pub type Seq = i64;
+
+/// A durable agent event's position ([`crate::ServerFrame::ConversationCreated`],
+/// [`crate::ServerFrame::AssignmentChanged`]): increasing, but with gaps, because each agent only
+/// sees the events of their own sites.
+pub type EventSeq = i64;
+
+/// A UTC instant as milliseconds since the Unix epoch (how every timestamp travels).
+pub type UnixMillis = i64;
+
+/// Declares a transparent `i64` id newtype with `Display`.
+macro_rules! id_newtype {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_newtype! {
+    /// Identifies a conversation (the store's `conversations.id`).
+    ConversationId
+}
+
+id_newtype! {
+    /// Identifies a visitor within the whole server (the store's `visitors.id`).
+    VisitorId
+}
+
+id_newtype! {
+    /// Identifies a site (the store's `sites.id`); agents see it, visitors use the public key.
+    SiteId
+}
+
+id_newtype! {
+    /// Identifies an agent (the store's `agents.id`).
+    AgentId
+}
+
+/// A client-made message id (a UUID in its text form); the server deduplicates resends by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(pub String);
+
+impl ClientId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who wrote a message (or is typing, or has read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    /// The visitor of the conversation.
+    Visitor,
+    /// An agent of the site; frames then also carry the agent's id.
+    Agent,
+    /// The server itself (e.g. "conversation assigned to Mei").
+    System,
+}
+
+impl Author {
+    /// The stable text form used on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Author::Visitor => "visitor",
+            Author::Agent => "agent",
+            Author::System => "system",
+        }
+    }
+
+    /// Parses the text form written by [`Author::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "visitor" => Some(Author::Visitor),
+            "agent" => Some(Author::Agent),
+            "system" => Some(Author::System),
+            _ => None,
+        }
+    }
+}
+
+/// An agent's availability, set by the agent and shown to colleagues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Connected and taking chats.
+    Online,
+    /// Connected but not taking new chats.
+    Away,
+    /// Not connected (or chose to appear offline).
+    Offline,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn author_text_round_trips() {
+        for author in [Author::Visitor, Author::Agent, Author::System] {
+            assert_eq!(Author::parse(author.as_str()), Some(author));
+            let json = serde_json::to_string(&author).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", author.as_str()));
+        }
+        assert_eq!(Author::parse("robot"), None);
+    }
+
+    #[test]
+    fn ids_are_plain_integers_on_the_wire() {
+        let json = serde_json::to_string(&ConversationId(42)).expect("serialize");
+        assert_eq!(json, "42");
+        let id: VisitorId = serde_json::from_str("7").expect("parse");
+        assert_eq!(id, VisitorId(7));
+        assert_eq!(AgentId(3).to_string(), "3");
+        assert!(serde_json::from_str::<SiteId>("\"7\"").is_err());
+    }
+
+    #[test]
+    fn client_ids_are_plain_strings_on_the_wire() {
+        let id = ClientId("6f1c".into());
+        assert_eq!(serde_json::to_string(&id).expect("serialize"), "\"6f1c\"");
+        assert_eq!(id.as_str(), "6f1c");
+    }
+}
