@@ -8,7 +8,8 @@ while [ $# -ge 2 ]; do
   name=$1 url=$2; shift 2
   log=$(mktemp)
   echo "== store contract on $name"
-  if ! TEST_DATABASE_URL=$url cargo test -p store --test contract 2>&1 | tee "$log"; then
+  if [ -n "$url" ]; then export TEST_DATABASE_URL=$url; else unset TEST_DATABASE_URL; fi
+  if ! cargo test -p store --test contract 2>&1 | tee "$log"; then
     echo "store contract FAILED on $name"; exit 1
   fi
   passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+' | head -1)
