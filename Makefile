@@ -31,9 +31,17 @@ help:
 tools:
 	@scripts/tools.sh
 
-build: tools
+# Rebuild only when a source changed, so a second `make run` starts in seconds (cargo-leptos
+# re-runs wasm-bindgen and its JS minifier even when nothing changed).
+SOURCES := Cargo.toml Cargo.lock Leptos.toml $(shell find protocol store app frontend server widget-wasm style public -type f -not -path '*/node_modules/*' 2>/dev/null)
+BUILT := target/.built
+
+build: $(BUILT)
+
+$(BUILT): $(SOURCES) | tools
 	cargo leptos build --release
-	@$(MAKE) --no-print-directory widget
+	@scripts/build-widget.sh
+	@touch $@
 
 widget:
 	@scripts/build-widget.sh
