@@ -27,6 +27,8 @@ pub struct Config {
     pub leptos_toml: PathBuf,
     /// Directory holding the built visitor widget (`widget.js`, wasm, css).
     pub widget_dir: PathBuf,
+    /// Most simultaneous real-time connections from one IP address (a flood guard).
+    pub max_connections_per_ip: u32,
 }
 
 /// How log lines are written.
@@ -68,6 +70,9 @@ pub struct Overrides {
     /// Directory of the built visitor widget.
     #[arg(long, env = "KEFU_WIDGET_DIR", value_name = "DIR")]
     pub widget_dir: Option<PathBuf>,
+    /// Most simultaneous real-time connections from one IP address.
+    #[arg(long, env = "KEFU_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<u32>,
 }
 
 /// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
@@ -77,6 +82,7 @@ struct FileConfig {
     bind: Option<String>,
     leptos_toml: Option<PathBuf>,
     widget_dir: Option<PathBuf>,
+    max_connections_per_ip: Option<u32>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -161,6 +167,10 @@ impl Config {
                 .clone()
                 .or(file.widget_dir)
                 .unwrap_or_else(|| PathBuf::from("target/widget")),
+            max_connections_per_ip: overrides
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(200),
         })
     }
 }

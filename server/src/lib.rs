@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 mod error;
 pub mod metrics;
+pub mod realtime;
 pub mod routes;
 pub mod site;
 pub mod state;
@@ -47,7 +48,9 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub async fn build_state(config: &config::Config) -> Result<AppState> {
     let store = store::connect(&config.database_url).await?;
     let leptos_options = site::load(&config.leptos_toml, config.bind)?;
+    let realtime = realtime::Realtime::new(store.clone(), config.max_connections_per_ip).await?;
     Ok(AppState {
+        realtime: Arc::new(realtime),
         store,
         leptos_options,
         metrics: Arc::new(metrics::Metrics::default()),
@@ -61,7 +64,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

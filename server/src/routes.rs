@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/demo", get(crate::demo::page))
+        .merge(realtime_routes())
         .nest("/widget", widget)
         .leptos_routes_with_context(
             &state,
@@ -42,6 +43,33 @@ pub fn router(state: AppState) -> Router {
             count_responses,
         ))
         .with_state(state)
+}
+
+/// The real-time endpoints. Visitor endpoints answer CORS for any origin: the site's allowed
+/// origins are checked per request against the visitor's site, not here.
+fn realtime_routes() -> Router<AppState> {
+    use crate::realtime::{http, ws};
+    use axum::http::{Method, header::CONTENT_TYPE};
+    use axum::routing::post;
+    use protocol::transport as paths;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            CONTENT_TYPE,
+            axum::http::HeaderName::from_static(paths::VISITOR_TOKEN_HEADER),
+        ]);
+    let visitor_http = Router::new()
+        .route(paths::HTTP_VISITOR_SEND_PATH, post(http::visitor_send))
+        .route(paths::HTTP_VISITOR_EVENTS_PATH, get(http::visitor_events))
+        .layer(cors);
+    Router::new()
+        .route(paths::WS_VISITOR_PATH, get(ws::visitor))
+        .route(paths::WS_AGENT_PATH, get(ws::agent))
+        .route(paths::HTTP_AGENT_SEND_PATH, post(http::agent_send))
+        .route(paths::HTTP_AGENT_EVENTS_PATH, get(http::agent_events))
+        .merge(visitor_http)
 }
 
 /// Liveness: the process answers. Never touches the database, so a database outage does not

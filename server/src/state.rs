@@ -15,6 +15,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Counters exported at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The real-time core: hub, token key and limits shared by every connection.
+    pub realtime: Arc<crate::realtime::Realtime>,
     /// Where the built widget files are served from.
     pub widget_dir: PathBuf,
 }

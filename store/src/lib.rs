@@ -25,10 +25,11 @@ pub use protocol::Seq;
 
 pub use crate::error::{Error, Result};
 pub use crate::model::{
-    Agent, AgentId, Appended, Conversation, ConversationCursor, ConversationId, ConversationStatus,
-    LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus, Message, MessageId,
-    NewAgent, NewLeaveMessage, NewMessage, NewSite, Role, Session, Site, SiteId, Team, TeamId,
-    UnixMillis, UnknownVariant, Visitor, VisitorId, now_millis,
+    Agent, AgentId, Appended, AppendedNew, Ban, BanId, Conversation, ConversationCursor,
+    ConversationId, ConversationStatus, Event, EventId, LeaveMessage, LeaveMessageCursor,
+    LeaveMessageId, LeaveMessageStatus, Message, MessageId, NewAgent, NewBan, NewEvent,
+    NewLeaveMessage, NewMessage, NewSite, Role, Session, Site, SiteId, Team, TeamId, UnixMillis,
+    UnknownVariant, Visitor, VisitorId, now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
 
@@ -51,11 +52,17 @@ pub trait Store: Send + Sync + 'static {
     /// The site whose widget uses `public_key`.
     async fn site_by_key(&self, public_key: &str) -> Result<Option<Site>>;
 
+    /// The site with this id.
+    async fn site(&self, id: SiteId) -> Result<Option<Site>>;
+
     /// Adds an enabled agent. A duplicate email is `Conflict { field: "email" }`.
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent>;
 
     /// The agent with exactly this email (the caller normalises case before storing and asking).
     async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>>;
+
+    /// The agent with this id (disabled agents included).
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>>;
 
     /// Makes the agent a member of the site; adding an existing member again is a no-op.
     async fn add_agent_to_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()>;
@@ -88,6 +95,9 @@ pub trait Store: Send + Sync + 'static {
         now: UnixMillis,
     ) -> Result<Visitor>;
 
+    /// The visitor with this id.
+    async fn visitor(&self, id: VisitorId) -> Result<Option<Visitor>>;
+
     /// Starts an open, unassigned, empty conversation. `NotFound` unless the visitor exists and
     /// belongs to `site_id`.
     async fn create_conversation(
@@ -99,6 +109,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// The conversation with this id.
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>>;
+
+    /// The visitor's newest (highest id) conversation that is not resolved: the one a message
+    /// without a conversation id belongs to.
+    async fn open_conversation(&self, visitor_id: VisitorId) -> Result<Option<Conversation>>;
+
+    /// The visitor's conversations, newest (highest id) first, at most 50: their history.
+    async fn visitor_conversations(&self, visitor_id: VisitorId) -> Result<Vec<Conversation>>;
+
+    /// Up to `limit` of the non-resolved conversations of `site_ids`, most recently updated first
+    /// (ties: higher id first): what a console shows when it connects.
+    async fn site_conversation_heads(
+        &self,
+        site_ids: &[SiteId],
+        limit: u32,
+    ) -> Result<Vec<Conversation>>;
+
+    /// Sets the conversation's status and moves `updated_at` to `now` (never backwards); returns
+    /// the conversation as it is afterwards. `NotFound` if it does not exist.
+    async fn set_conversation_status(
+        &self,
+        id: ConversationId,
+        status: ConversationStatus,
+        now: UnixMillis,
+    ) -> Result<Conversation>;
 
     /// Up to `limit` of the site's conversations, most recently updated first (ties: higher id
     /// first), strictly after `after` — the cursor of the previous page's last row.
@@ -118,6 +152,21 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: ConversationId,
         message: NewMessage,
     ) -> Result<Appended>;
+
+    /// Appends a visitor's message that names no conversation: to the visitor's open
+    /// conversation (see [`Store::open_conversation`]), or to a new one started for it.
+    ///
+    /// A resend — the `client_id` is already stored in *any* of the visitor's conversations —
+    /// stores nothing and returns the original (`created: false`, `created_conversation: false`),
+    /// so resending a first message never opens a second conversation. Calls for the same visitor
+    /// are serialised (two tabs, two server processes): at most one conversation is created.
+    /// `NotFound` unless the visitor exists and belongs to `site_id`.
+    async fn append_message_in_open_conversation(
+        &self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        message: NewMessage,
+    ) -> Result<AppendedNew>;
 
     /// The conversation's messages with `seq > after_seq`, ascending, at most `limit`: exactly
     /// the gap a client with cursor `after_seq` has missed.
@@ -149,6 +198,38 @@ pub trait Store: Send + Sync + 'static {
         after: Option<LeaveMessageCursor>,
         limit: u32,
     ) -> Result<Vec<LeaveMessage>>;
+
+    /// The value stored under `key`; when there is none, stores `generate()` and returns it.
+    /// Safe when several processes start at once: `generate` may run in more than one of them,
+    /// but only one value is stored and every caller gets that one.
+    async fn secret(
+        &self,
+        key: &str,
+        generate: &(dyn Fn() -> String + Send + Sync),
+    ) -> Result<String>;
+
+    /// Stores a ban. `NotFound` if the site (or the given visitor) does not exist.
+    async fn create_ban(&self, ban: NewBan) -> Result<Ban>;
+
+    /// The site's bans that still apply at `now` (no expiry, or expiring after `now`), in id
+    /// order. Matching them against a visitor or address is the caller's job.
+    async fn active_bans(&self, site_id: SiteId, now: UnixMillis) -> Result<Vec<Ban>>;
+
+    /// Appends an event to the durable log and returns it with its id. Ids grow and become
+    /// visible in id order across processes, so [`Store::events_after`] from the last id a
+    /// reader saw never skips one. `NotFound` if the site or conversation does not exist.
+    async fn append_event(&self, event: NewEvent) -> Result<Event>;
+
+    /// Up to `limit` events of `site_ids` with `id > after_id`, ascending by id.
+    async fn events_after(
+        &self,
+        site_ids: &[SiteId],
+        after_id: EventId,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
+
+    /// The highest event id of `site_ids`, or 0 when they have none: where a new console starts.
+    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId>;
 }
 
 /// Connects to the database `url` names, applies pending migrations, and returns the store.
@@ -168,6 +249,24 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
 
 /// The sentinel cursor that sorts after every real row, so the first page needs no separate query.
 const START: (i64, i64) = (i64::MAX, i64::MAX);
+
+/// At most this many conversations are returned by [`Store::visitor_conversations`].
+const VISITOR_CONVERSATIONS: i64 = 50;
+
+/// Appends ` IN (?, ?, …)` binding `ids`, for the backends without array parameters. An empty
+/// list would be a syntax error: callers answer it without a query.
+fn push_id_list<DB>(query: &mut sqlx::QueryBuilder<DB>, ids: &[i64])
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query.push(" IN (");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+}
 
 /// `limit` as the 64-bit integer every backend binds for `LIMIT`.
 fn limit_param(limit: u32) -> i64 {

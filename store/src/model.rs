@@ -27,6 +27,10 @@ pub type ConversationId = i64;
 pub type MessageId = i64;
 /// Identifies a [`LeaveMessage`].
 pub type LeaveMessageId = i64;
+/// Identifies a [`Ban`].
+pub type BanId = i64;
+/// Identifies an [`Event`]; also its position in the event log, which consoles resume from.
+pub type EventId = i64;
 
 /// The current time as [`UnixMillis`], for callers that have no clock of their own to pass.
 pub fn now_millis() -> UnixMillis {
@@ -315,6 +319,18 @@ pub struct Appended {
     pub created: bool,
 }
 
+/// The result of [`crate::Store::append_message_in_open_conversation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendedNew {
+    /// The stored message (new, or the one stored earlier under the same client id) and whether
+    /// it was created by this call.
+    pub appended: Appended,
+    /// The conversation holding the message, as it is after the append (`last_seq` included).
+    pub conversation: Conversation,
+    /// `true` when this call started the conversation (agents must be told about it).
+    pub created_conversation: bool,
+}
+
 /// A message left through the widget's offline form when no agent was available.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct LeaveMessage {
@@ -388,6 +404,77 @@ pub struct Session {
     pub expires_at: UnixMillis,
 }
 
+/// A block on a visitor or an address range, on one site, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Ban {
+    /// Primary key.
+    pub id: BanId,
+    /// The site the ban applies to.
+    pub site_id: SiteId,
+    /// The banned visitor, if the ban targets one.
+    pub visitor_id: Option<VisitorId>,
+    /// The banned addresses as text, a range (`203.0.113.0/24`) or one address (`2001:db8::1`);
+    /// the server parses and matches it, the store does not.
+    pub ip_cidr: Option<String>,
+    /// Why, for the agents who see the ban later.
+    pub reason: String,
+    /// From this instant on the ban no longer applies; `None` bans for good.
+    pub expires_at: Option<UnixMillis>,
+    /// When the ban was made.
+    pub created_at: UnixMillis,
+}
+
+/// The values needed to create a [`Ban`]. At least one of `visitor_id` and `ip_cidr` must be set
+/// (the database rejects a ban on nobody).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBan {
+    /// See [`Ban::site_id`].
+    pub site_id: SiteId,
+    /// See [`Ban::visitor_id`].
+    pub visitor_id: Option<VisitorId>,
+    /// See [`Ban::ip_cidr`].
+    pub ip_cidr: Option<String>,
+    /// See [`Ban::reason`].
+    pub reason: String,
+    /// See [`Ban::expires_at`].
+    pub expires_at: Option<UnixMillis>,
+    /// See [`Ban::created_at`].
+    pub created_at: UnixMillis,
+}
+
+/// One entry of the durable log of what agents' consoles must learn about. A console that missed
+/// live events catches up with [`crate::Store::events_after`] from the last id it saw.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Event {
+    /// Primary key and sequence number: ids only grow, and become visible in id order.
+    pub id: EventId,
+    /// The site it happened on; consoles only see events of their agent's sites.
+    pub site_id: SiteId,
+    /// What happened (`conversation_created`, `assignment_changed` …); named by the server.
+    pub kind: String,
+    /// The conversation it is about.
+    pub conversation_id: ConversationId,
+    /// The details as JSON text, written and read by the server; opaque to the store.
+    pub payload: String,
+    /// When it happened.
+    pub created_at: UnixMillis,
+}
+
+/// The values needed to append an [`Event`]; the store assigns its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// See [`Event::site_id`].
+    pub site_id: SiteId,
+    /// See [`Event::kind`] (at most 32 characters).
+    pub kind: String,
+    /// See [`Event::conversation_id`].
+    pub conversation_id: ConversationId,
+    /// See [`Event::payload`].
+    pub payload: String,
+    /// See [`Event::created_at`].
+    pub created_at: UnixMillis,
+}
+
 /// Column lists shared by every backend's queries, in the order the `FromRow` impls read them.
 macro_rules! site_columns {
     () => {
@@ -419,9 +506,19 @@ macro_rules! leave_message_columns {
         "id, site_id, visitor_id, name, contact, body, status, assignee_id, created_at"
     };
 }
+macro_rules! ban_columns {
+    () => {
+        "id, site_id, visitor_id, ip_cidr, reason, expires_at, created_at"
+    };
+}
+macro_rules! event_columns {
+    () => {
+        "id, site_id, kind, conversation_id, payload, created_at"
+    };
+}
 pub(crate) use {
-    agent_columns, conversation_columns, leave_message_columns, message_columns, site_columns,
-    visitor_columns,
+    agent_columns, ban_columns, conversation_columns, event_columns, leave_message_columns,
+    message_columns, site_columns, visitor_columns,
 };
 
 /// Turns a conversion failure into the decode error sqlx reports for `column`.
@@ -511,6 +608,47 @@ impl Message {
             author: new.author,
             agent_id: new.agent_id,
             body: new.body,
+            created_at: new.created_at,
+        }
+    }
+}
+
+/// What appending inside an already open transaction did; the caller commits or rolls back.
+pub(crate) enum AppendInTx {
+    /// A new message was stored under the next seq: commit.
+    Stored(Message),
+    /// The conversation already holds this client id (a resend): roll back, which also undoes
+    /// the seq bump, and answer with the stored original.
+    Resent(Message),
+    /// A concurrent writer stored the same client id first and the insert failed (on PostgreSQL
+    /// that aborts the transaction): roll back, then look the winner's message up.
+    Raced(sqlx::Error),
+}
+
+impl Ban {
+    /// The ban `create_ban` stores: `new` with database id `id`.
+    pub(crate) fn stored(id: BanId, new: NewBan) -> Ban {
+        Ban {
+            id,
+            site_id: new.site_id,
+            visitor_id: new.visitor_id,
+            ip_cidr: new.ip_cidr,
+            reason: new.reason,
+            expires_at: new.expires_at,
+            created_at: new.created_at,
+        }
+    }
+}
+
+impl Event {
+    /// The event `append_event` stores: `new` with database id `id`.
+    pub(crate) fn stored(id: EventId, new: NewEvent) -> Event {
+        Event {
+            id,
+            site_id: new.site_id,
+            kind: new.kind,
+            conversation_id: new.conversation_id,
+            payload: new.payload,
             created_at: new.created_at,
         }
     }

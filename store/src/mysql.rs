@@ -3,23 +3,25 @@
 //! One implementation serves both servers, so it uses only what they share: no `RETURNING`
 //! (MySQL lacks it), `ON DUPLICATE KEY UPDATE … VALUES()` for upserts, ids from
 //! `LAST_INSERT_ID()`. Writers of one conversation are serialised by the row lock that
-//! `UPDATE conversations` takes. The database must already exist; this module creates tables (via
+//! `UPDATE conversations` takes; a visitor's messages without a conversation by the visitor's
+//! row lock, and event appends by the one row of `event_lock`. The database must already exist; this module creates tables (via
 //! migrations), never databases.
 
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult};
-use sqlx::{Connection, MySqlPool};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions, MySqlQueryResult};
+use sqlx::{Connection, MySql, MySqlPool, QueryBuilder};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
-    agent_columns, conversation_columns, leave_message_columns, message_columns, site_columns,
-    to_json_text, visitor_columns,
+    AppendInTx, agent_columns, ban_columns, conversation_columns, event_columns,
+    leave_message_columns, message_columns, site_columns, to_json_text, visitor_columns,
 };
 use crate::{
-    Agent, AgentId, Appended, Backend, Conversation, ConversationCursor, ConversationId,
-    ConversationStatus, DatabaseUrl, Error, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus,
-    Message, NewAgent, NewLeaveMessage, NewMessage, NewSite, Result, START, Seq, Site, SiteId,
-    Store, UnixMillis, Visitor, VisitorId, limit_param, now_millis,
+    Agent, AgentId, Appended, AppendedNew, Backend, Ban, Conversation, ConversationCursor,
+    ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId, LeaveMessage,
+    LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewBan, NewEvent, NewLeaveMessage,
+    NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
+    VISITOR_CONVERSATIONS, Visitor, VisitorId, limit_param, now_millis, push_id_list,
 };
 
 /// A [`Store`] on a MySQL or MariaDB database.
@@ -72,6 +74,154 @@ impl MySqlStore {
         .bind(client_id)
         .fetch_optional(executor)
         .await?)
+    }
+
+    /// Starts a READ COMMITTED transaction on `conn`: every read sees the latest committed rows,
+    /// so after waiting for a row lock we see the previous writer's changes, whatever snapshot
+    /// rules (MySQL vs MariaDB versions) REPEATABLE READ would apply.
+    async fn begin_read_committed(
+        conn: &mut MySqlConnection,
+    ) -> Result<sqlx::Transaction<'_, sqlx::MySql>> {
+        // Applies to the next transaction on this connection only.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut *conn)
+            .await?;
+        Ok(conn.begin().await?)
+    }
+
+    /// The message stored under `client_id` in any of the visitor's conversations, if any.
+    async fn visitor_message_by_client_id<'e, E>(
+        executor: E,
+        visitor_id: VisitorId,
+        client_id: &str,
+    ) -> Result<Option<Message>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::MySql>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE client_id = ? AND conversation_id IN \
+             (SELECT id FROM conversations WHERE visitor_id = ?) ORDER BY id LIMIT 1"
+        ))
+        .bind(client_id)
+        .bind(visitor_id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// The conversation with this id.
+    async fn conversation_by_id<'e, E>(
+        executor: E,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::MySql>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// The visitor's newest conversation that is not resolved.
+    async fn open_conversation_of<'e, E>(
+        executor: E,
+        visitor_id: VisitorId,
+    ) -> Result<Option<Conversation>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::MySql>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE visitor_id = ? AND status <> 'resolved' \
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(visitor_id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// Answers a resend found only after the append transaction was rolled back: the visitor's
+    /// stored message with this client id and its conversation.
+    async fn visitor_resend(&self, visitor_id: VisitorId, client_id: &str) -> Result<AppendedNew> {
+        let message = Self::visitor_message_by_client_id(&self.pool, visitor_id, client_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let conversation = Self::conversation_by_id(&self.pool, message.conversation_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(AppendedNew {
+            appended: Appended {
+                message,
+                created: false,
+            },
+            conversation,
+            created_conversation: false,
+        })
+    }
+
+    /// Appends `message` to `conversation_id` inside the caller's open READ COMMITTED
+    /// transaction: bumps the conversation's seq, then stores the message under it unless the
+    /// client id is already there. The caller commits or rolls back as the outcome says.
+    /// `NotFound` if the conversation does not exist.
+    async fn append_in_tx(
+        conn: &mut MySqlConnection,
+        conversation_id: ConversationId,
+        message: NewMessage,
+    ) -> Result<AppendInTx> {
+        // The UPDATE comes first: it takes the conversation's row lock, so concurrent writers
+        // queue here and never need to upgrade a shared lock (no deadlocks).
+        sqlx::query(
+            "UPDATE conversations SET last_seq = last_seq + 1, \
+             updated_at = GREATEST(updated_at, ?) WHERE id = ?",
+        )
+        .bind(message.created_at)
+        .bind(conversation_id)
+        .execute(&mut *conn)
+        .await?;
+        let seq: Option<Seq> =
+            sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
+                .bind(conversation_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(seq) = seq else {
+            return Err(Error::NotFound);
+        };
+        if let Some(existing) =
+            Self::message_by_client_id(&mut *conn, conversation_id, &message.client_id.0).await?
+        {
+            return Ok(AppendInTx::Resent(existing));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO messages \
+             (conversation_id, seq, client_id, author, agent_id, body, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(conversation_id)
+        .bind(seq)
+        .bind(&message.client_id.0)
+        .bind(message.author.as_str())
+        .bind(message.agent_id)
+        .bind(&message.body)
+        .bind(message.created_at)
+        .execute(&mut *conn)
+        .await;
+        match inserted {
+            Ok(result) => Ok(AppendInTx::Stored(Message::stored(
+                inserted_id(&result)?,
+                conversation_id,
+                seq,
+                message,
+            ))),
+            Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// The site's visitor with this key, if any.
@@ -135,6 +285,17 @@ impl Store for MySqlStore {
         .await?)
     }
 
+    async fn site(&self, id: SiteId) -> Result<Option<Site>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            site_columns!(),
+            " FROM sites WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent> {
         let result = sqlx::query(
             "INSERT INTO agents \
@@ -171,6 +332,17 @@ impl Store for MySqlStore {
             " FROM agents WHERE email = ?"
         ))
         .bind(email)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE id = ?"
+        ))
+        .bind(id)
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -276,6 +448,17 @@ impl Store for MySqlStore {
             .ok_or(Error::NotFound)
     }
 
+    async fn visitor(&self, id: VisitorId) -> Result<Option<Visitor>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            visitor_columns!(),
+            " FROM visitors WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn create_conversation(
         &self,
         site_id: SiteId,
@@ -310,14 +493,63 @@ impl Store for MySqlStore {
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        Self::conversation_by_id(&self.pool, id).await
+    }
+
+    async fn open_conversation(&self, visitor_id: VisitorId) -> Result<Option<Conversation>> {
+        Self::open_conversation_of(&self.pool, visitor_id).await
+    }
+
+    async fn visitor_conversations(&self, visitor_id: VisitorId) -> Result<Vec<Conversation>> {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
             conversation_columns!(),
-            " FROM conversations WHERE id = ?"
+            " FROM conversations WHERE visitor_id = ? ORDER BY id DESC LIMIT ?"
         ))
-        .bind(id)
-        .fetch_optional(&self.pool)
+        .bind(visitor_id)
+        .bind(VISITOR_CONVERSATIONS)
+        .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn site_conversation_heads(
+        &self,
+        site_ids: &[SiteId],
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<MySql>::new(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE status <> 'resolved' AND site_id"
+        ));
+        push_id_list(&mut query, site_ids);
+        query.push(" ORDER BY updated_at DESC, id DESC LIMIT ");
+        query.push_bind(limit_param(limit));
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn set_conversation_status(
+        &self,
+        id: ConversationId,
+        status: ConversationStatus,
+        now: UnixMillis,
+    ) -> Result<Conversation> {
+        sqlx::query(
+            "UPDATE conversations SET status = ?, updated_at = GREATEST(updated_at, ?) \
+             WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        // rows_affected cannot tell "missing" from "unchanged" (MySQL counts changed rows).
+        Self::conversation_by_id(&self.pool, id)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     async fn conversations_page(
@@ -350,78 +582,115 @@ impl Store for MySqlStore {
         conversation_id: ConversationId,
         message: NewMessage,
     ) -> Result<Appended> {
+        let client_id = message.client_id.0.clone();
         let mut conn = self.pool.acquire().await?;
-        // READ COMMITTED (for this one transaction): every read sees the latest committed rows,
-        // so after waiting for the row lock we see the previous writer's message, whatever
-        // snapshot rules (MySQL vs MariaDB versions) REPEATABLE READ would apply.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            .execute(&mut *conn)
-            .await?;
-        let mut tx = conn.begin().await?;
-        // The UPDATE comes first: it takes the conversation's row lock, so concurrent writers
-        // queue here and never need to upgrade a shared lock (no deadlocks).
-        sqlx::query(
-            "UPDATE conversations SET last_seq = last_seq + 1, \
-             updated_at = GREATEST(updated_at, ?) WHERE id = ?",
-        )
-        .bind(message.created_at)
-        .bind(conversation_id)
-        .execute(&mut *tx)
-        .await?;
-        let seq: Option<Seq> =
-            sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
-                .bind(conversation_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(seq) = seq else {
-            tx.rollback().await?;
-            return Err(Error::NotFound);
-        };
-        if let Some(existing) =
-            Self::message_by_client_id(&mut *tx, conversation_id, &message.client_id.0).await?
-        {
-            tx.rollback().await?;
-            return Ok(Appended {
-                message: existing,
-                created: false,
-            });
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO messages \
-             (conversation_id, seq, client_id, author, agent_id, body, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(conversation_id)
-        .bind(seq)
-        .bind(&message.client_id.0)
-        .bind(message.author.as_str())
-        .bind(message.agent_id)
-        .bind(&message.body)
-        .bind(message.created_at)
-        .execute(&mut *tx)
-        .await;
-        let id = match inserted {
-            Ok(result) => inserted_id(&result)?,
-            Err(error) if is_unique_violation(&error) => {
+        let mut tx = Self::begin_read_committed(&mut conn).await?;
+        match Self::append_in_tx(&mut tx, conversation_id, message).await? {
+            AppendInTx::Stored(message) => {
+                tx.commit().await?;
+                Ok(Appended {
+                    message,
+                    created: true,
+                })
+            }
+            AppendInTx::Resent(message) => {
+                tx.rollback().await?;
+                Ok(Appended {
+                    message,
+                    created: false,
+                })
+            }
+            AppendInTx::Raced(error) => {
                 // A concurrent writer stored the same client id first: answer with its message.
                 tx.rollback().await?;
-                let existing =
-                    Self::message_by_client_id(&self.pool, conversation_id, &message.client_id.0)
-                        .await?;
-                return existing
+                Self::message_by_client_id(&self.pool, conversation_id, &client_id)
+                    .await?
                     .map(|message| Appended {
                         message,
                         created: false,
                     })
-                    .ok_or(Error::Database(error));
+                    .ok_or(Error::Database(error))
             }
-            Err(error) => return Err(error.into()),
-        };
-        tx.commit().await?;
-        Ok(Appended {
-            message: Message::stored(id, conversation_id, seq, message),
-            created: true,
-        })
+        }
+    }
+
+    async fn append_message_in_open_conversation(
+        &self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        message: NewMessage,
+    ) -> Result<AppendedNew> {
+        let client_id = message.client_id.0.clone();
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = Self::begin_read_committed(&mut conn).await?;
+        // Locking the visitor row queues this visitor's calls here, so the look-up, the
+        // conversation's creation and the append below act as one step.
+        let visitor: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM visitors WHERE id = ? AND site_id = ? FOR UPDATE")
+                .bind(visitor_id)
+                .bind(site_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if visitor.is_none() {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        if let Some(existing) =
+            Self::visitor_message_by_client_id(&mut *tx, visitor_id, &client_id).await?
+        {
+            let conversation = Self::conversation_by_id(&mut *tx, existing.conversation_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            tx.rollback().await?;
+            return Ok(AppendedNew {
+                appended: Appended {
+                    message: existing,
+                    created: false,
+                },
+                conversation,
+                created_conversation: false,
+            });
+        }
+        let (conversation_id, created_conversation) =
+            match Self::open_conversation_of(&mut *tx, visitor_id).await? {
+                Some(open) => (open.id, false),
+                None => {
+                    let result = sqlx::query(
+                        "INSERT INTO conversations \
+                         (site_id, visitor_id, status, last_seq, created_at, updated_at) \
+                         VALUES (?, ?, 'open', 0, ?, ?)",
+                    )
+                    .bind(site_id)
+                    .bind(visitor_id)
+                    .bind(message.created_at)
+                    .bind(message.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    (inserted_id(&result)?, true)
+                }
+            };
+        match Self::append_in_tx(&mut tx, conversation_id, message).await? {
+            AppendInTx::Stored(message) => {
+                let conversation = Self::conversation_by_id(&mut *tx, conversation_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                tx.commit().await?;
+                Ok(AppendedNew {
+                    appended: Appended {
+                        message,
+                        created: true,
+                    },
+                    conversation,
+                    created_conversation,
+                })
+            }
+            // Only possible when a plain `append_message` with this client id slipped in; the
+            // rollback also undoes a conversation started above.
+            AppendInTx::Resent(_) | AppendInTx::Raced(_) => {
+                tx.rollback().await?;
+                self.visitor_resend(visitor_id, &client_id).await
+            }
+        }
     }
 
     async fn messages_after(
@@ -499,5 +768,117 @@ impl Store for MySqlStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn secret(
+        &self,
+        key: &str,
+        generate: &(dyn Fn() -> String + Send + Sync),
+    ) -> Result<String> {
+        let select = sqlx::query_scalar("SELECT value FROM settings WHERE `key` = ?").bind(key);
+        if let Some(value) = select.fetch_optional(&self.pool).await? {
+            return Ok(value);
+        }
+        // A concurrent insert of the same key makes this one wait for it, then change nothing.
+        // Not INSERT IGNORE: that would also turn other errors (a too-long key …) into warnings.
+        sqlx::query(
+            "INSERT INTO settings (`key`, value) VALUES (?, ?) \
+             ON DUPLICATE KEY UPDATE `key` = `key`",
+        )
+        .bind(key)
+        .bind(generate())
+        .execute(&self.pool)
+        .await?;
+        // Whoever inserted first won; everyone reads that value.
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE `key` = ?")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn create_ban(&self, ban: NewBan) -> Result<Ban> {
+        let result = sqlx::query(
+            "INSERT INTO bans (site_id, visitor_id, ip_cidr, reason, expires_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(ban.site_id)
+        .bind(ban.visitor_id)
+        .bind(&ban.ip_cidr)
+        .bind(&ban.reason)
+        .bind(ban.expires_at)
+        .bind(ban.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(Ban::stored(inserted_id(&result)?, ban))
+    }
+
+    async fn active_bans(&self, site_id: SiteId, now: UnixMillis) -> Result<Vec<Ban>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            ban_columns!(),
+            " FROM bans WHERE site_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id"
+        ))
+        .bind(site_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn append_event(&self, event: NewEvent) -> Result<Event> {
+        // AUTO_INCREMENT values are handed out at insert time but become visible at commit, so
+        // two concurrent appends could commit out of id order and a reader past the higher id
+        // would never see the lower one. Holding the event lock row until commit rules that out.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT id FROM event_lock WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await?;
+        let result = sqlx::query(
+            "INSERT INTO events (site_id, kind, conversation_id, payload, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(event.site_id)
+        .bind(&event.kind)
+        .bind(event.conversation_id)
+        .bind(&event.payload)
+        .bind(event.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let id = inserted_id(&result)?;
+        tx.commit().await?;
+        Ok(Event::stored(id, event))
+    }
+
+    async fn events_after(
+        &self,
+        site_ids: &[SiteId],
+        after_id: EventId,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<MySql>::new(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE id > "
+        ));
+        query.push_bind(after_id);
+        query.push(" AND site_id");
+        push_id_list(&mut query, site_ids);
+        query.push(" ORDER BY id ASC LIMIT ");
+        query.push_bind(limit_param(limit));
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId> {
+        if site_ids.is_empty() {
+            return Ok(0);
+        }
+        let mut query =
+            QueryBuilder::<MySql>::new("SELECT COALESCE(MAX(id), 0) FROM events WHERE site_id");
+        push_id_list(&mut query, site_ids);
+        Ok(query.build_query_scalar().fetch_one(&self.pool).await?)
     }
 }

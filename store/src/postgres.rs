@@ -1,23 +1,26 @@
 //! The PostgreSQL implementation of [`Store`].
 //!
 //! Writers of one conversation are serialised by the row lock that `UPDATE conversations` takes,
-//! which is what makes sequence numbers gap-free across any number of server processes. The
+//! which is what makes sequence numbers gap-free across any number of server processes; a
+//! visitor's messages without a conversation are serialised by the visitor's row lock, and event
+//! appends by the one row of `event_lock`. The
 //! database must already exist; this module creates tables (via migrations), never databases.
 
 use async_trait::async_trait;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
-    agent_columns, conversation_columns, leave_message_columns, message_columns, site_columns,
-    to_json_text, visitor_columns,
+    AppendInTx, agent_columns, ban_columns, conversation_columns, event_columns,
+    leave_message_columns, message_columns, site_columns, to_json_text, visitor_columns,
 };
 use crate::{
-    Agent, AgentId, Appended, Backend, Conversation, ConversationCursor, ConversationId,
-    DatabaseUrl, Error, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent,
-    NewLeaveMessage, NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
-    Visitor, VisitorId, limit_param, now_millis,
+    Agent, AgentId, Appended, AppendedNew, Backend, Ban, Conversation, ConversationCursor,
+    ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId, LeaveMessage,
+    LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewBan, NewEvent, NewLeaveMessage,
+    NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
+    VISITOR_CONVERSATIONS, Visitor, VisitorId, limit_param, now_millis,
 };
 
 /// A [`Store`] on a PostgreSQL database.
@@ -60,6 +63,136 @@ impl PostgresStore {
         .bind(client_id)
         .fetch_optional(executor)
         .await?)
+    }
+
+    /// The message stored under `client_id` in any of the visitor's conversations, if any.
+    async fn visitor_message_by_client_id<'e, E>(
+        executor: E,
+        visitor_id: VisitorId,
+        client_id: &str,
+    ) -> Result<Option<Message>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE client_id = $1 AND conversation_id IN \
+             (SELECT id FROM conversations WHERE visitor_id = $2) ORDER BY id LIMIT 1"
+        ))
+        .bind(client_id)
+        .bind(visitor_id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// The conversation with this id.
+    async fn conversation_by_id<'e, E>(
+        executor: E,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// The visitor's newest conversation that is not resolved.
+    async fn open_conversation_of<'e, E>(
+        executor: E,
+        visitor_id: VisitorId,
+    ) -> Result<Option<Conversation>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE visitor_id = $1 AND status <> 'resolved' \
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(visitor_id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// Answers a resend found only after the append transaction was rolled back: the visitor's
+    /// stored message with this client id and its conversation.
+    async fn visitor_resend(&self, visitor_id: VisitorId, client_id: &str) -> Result<AppendedNew> {
+        let message = Self::visitor_message_by_client_id(&self.pool, visitor_id, client_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let conversation = Self::conversation_by_id(&self.pool, message.conversation_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(AppendedNew {
+            appended: Appended {
+                message,
+                created: false,
+            },
+            conversation,
+            created_conversation: false,
+        })
+    }
+
+    /// Appends `message` to `conversation_id` inside the caller's open transaction: bumps the
+    /// conversation's seq, then stores the message under it unless the client id is already
+    /// there. The caller commits or rolls back as the outcome says. `NotFound` if the
+    /// conversation does not exist.
+    async fn append_in_tx(
+        conn: &mut PgConnection,
+        conversation_id: ConversationId,
+        message: NewMessage,
+    ) -> Result<AppendInTx> {
+        // The UPDATE comes first: it takes the conversation's row lock, so concurrent writers
+        // queue here and each then sees the previous one's committed seq and message.
+        let seq: Option<Seq> = sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + 1, \
+             updated_at = GREATEST(updated_at, $1) WHERE id = $2 RETURNING last_seq",
+        )
+        .bind(message.created_at)
+        .bind(conversation_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(seq) = seq else {
+            return Err(Error::NotFound);
+        };
+        if let Some(existing) =
+            Self::message_by_client_id(&mut *conn, conversation_id, &message.client_id.0).await?
+        {
+            return Ok(AppendInTx::Resent(existing));
+        }
+        let inserted = sqlx::query_scalar(
+            "INSERT INTO messages \
+             (conversation_id, seq, client_id, author, agent_id, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(conversation_id)
+        .bind(seq)
+        .bind(&message.client_id.0)
+        .bind(message.author.as_str())
+        .bind(message.agent_id)
+        .bind(&message.body)
+        .bind(message.created_at)
+        .fetch_one(&mut *conn)
+        .await;
+        match inserted {
+            Ok(id) => Ok(AppendInTx::Stored(Message::stored(
+                id,
+                conversation_id,
+                seq,
+                message,
+            ))),
+            Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
+            Err(error) => Err(error.into()),
+        }
     }
 }
 
@@ -110,6 +243,17 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn site(&self, id: SiteId) -> Result<Option<Site>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            site_columns!(),
+            " FROM sites WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO agents \
@@ -146,6 +290,17 @@ impl Store for PostgresStore {
             " FROM agents WHERE email = $1"
         ))
         .bind(email)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE id = $1"
+        ))
+        .bind(id)
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -247,6 +402,17 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn visitor(&self, id: VisitorId) -> Result<Option<Visitor>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            visitor_columns!(),
+            " FROM visitors WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn create_conversation(
         &self,
         site_id: SiteId,
@@ -271,14 +437,59 @@ impl Store for PostgresStore {
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        Self::conversation_by_id(&self.pool, id).await
+    }
+
+    async fn open_conversation(&self, visitor_id: VisitorId) -> Result<Option<Conversation>> {
+        Self::open_conversation_of(&self.pool, visitor_id).await
+    }
+
+    async fn visitor_conversations(&self, visitor_id: VisitorId) -> Result<Vec<Conversation>> {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
             conversation_columns!(),
-            " FROM conversations WHERE id = $1"
+            " FROM conversations WHERE visitor_id = $1 ORDER BY id DESC LIMIT $2"
         ))
+        .bind(visitor_id)
+        .bind(VISITOR_CONVERSATIONS)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn site_conversation_heads(
+        &self,
+        site_ids: &[SiteId],
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE site_id = ANY($1) AND status <> 'resolved' \
+             ORDER BY updated_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(site_ids)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn set_conversation_status(
+        &self,
+        id: ConversationId,
+        status: ConversationStatus,
+        now: UnixMillis,
+    ) -> Result<Conversation> {
+        sqlx::query_as(concat!(
+            "UPDATE conversations SET status = $1, updated_at = GREATEST(updated_at, $2) \
+             WHERE id = $3 RETURNING ",
+            conversation_columns!()
+        ))
+        .bind(status.as_str())
+        .bind(now)
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?
+        .ok_or(Error::NotFound)
     }
 
     async fn conversations_page(
@@ -307,66 +518,116 @@ impl Store for PostgresStore {
         conversation_id: ConversationId,
         message: NewMessage,
     ) -> Result<Appended> {
-        // The UPDATE comes first: it takes the conversation's row lock, so concurrent writers
-        // queue here and each then sees the previous one's committed seq and message.
+        let client_id = message.client_id.0.clone();
         let mut tx = self.pool.begin().await?;
-        let seq: Option<Seq> = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + 1, \
-             updated_at = GREATEST(updated_at, $1) WHERE id = $2 RETURNING last_seq",
-        )
-        .bind(message.created_at)
-        .bind(conversation_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(seq) = seq else {
-            tx.rollback().await?;
-            return Err(Error::NotFound);
-        };
-        if let Some(existing) =
-            Self::message_by_client_id(&mut *tx, conversation_id, &message.client_id.0).await?
-        {
-            tx.rollback().await?;
-            return Ok(Appended {
-                message: existing,
-                created: false,
-            });
-        }
-        let inserted = sqlx::query_scalar(
-            "INSERT INTO messages \
-             (conversation_id, seq, client_id, author, agent_id, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(conversation_id)
-        .bind(seq)
-        .bind(&message.client_id.0)
-        .bind(message.author.as_str())
-        .bind(message.agent_id)
-        .bind(&message.body)
-        .bind(message.created_at)
-        .fetch_one(&mut *tx)
-        .await;
-        let id: i64 = match inserted {
-            Ok(id) => id,
-            Err(error) if is_unique_violation(&error) => {
+        match Self::append_in_tx(&mut tx, conversation_id, message).await? {
+            AppendInTx::Stored(message) => {
+                tx.commit().await?;
+                Ok(Appended {
+                    message,
+                    created: true,
+                })
+            }
+            AppendInTx::Resent(message) => {
+                tx.rollback().await?;
+                Ok(Appended {
+                    message,
+                    created: false,
+                })
+            }
+            AppendInTx::Raced(error) => {
                 // A concurrent writer stored the same client id first: answer with its message.
                 tx.rollback().await?;
-                let existing =
-                    Self::message_by_client_id(&self.pool, conversation_id, &message.client_id.0)
-                        .await?;
-                return existing
+                Self::message_by_client_id(&self.pool, conversation_id, &client_id)
+                    .await?
                     .map(|message| Appended {
                         message,
                         created: false,
                     })
-                    .ok_or(Error::Database(error));
+                    .ok_or(Error::Database(error))
             }
-            Err(error) => return Err(error.into()),
-        };
-        tx.commit().await?;
-        Ok(Appended {
-            message: Message::stored(id, conversation_id, seq, message),
-            created: true,
-        })
+        }
+    }
+
+    async fn append_message_in_open_conversation(
+        &self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        message: NewMessage,
+    ) -> Result<AppendedNew> {
+        let client_id = message.client_id.0.clone();
+        let mut tx = self.pool.begin().await?;
+        // Locking the visitor row queues this visitor's calls here, so the look-up, the
+        // conversation's creation and the append below act as one step. NO KEY UPDATE conflicts
+        // with itself but not with the key-share locks of inserts that reference the visitor.
+        let visitor: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM visitors WHERE id = $1 AND site_id = $2 FOR NO KEY UPDATE",
+        )
+        .bind(visitor_id)
+        .bind(site_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if visitor.is_none() {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        // READ COMMITTED: each statement below sees what the previous lock holder committed.
+        if let Some(existing) =
+            Self::visitor_message_by_client_id(&mut *tx, visitor_id, &client_id).await?
+        {
+            let conversation = Self::conversation_by_id(&mut *tx, existing.conversation_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            tx.rollback().await?;
+            return Ok(AppendedNew {
+                appended: Appended {
+                    message: existing,
+                    created: false,
+                },
+                conversation,
+                created_conversation: false,
+            });
+        }
+        let (conversation_id, created_conversation) =
+            match Self::open_conversation_of(&mut *tx, visitor_id).await? {
+                Some(open) => (open.id, false),
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO conversations \
+                         (site_id, visitor_id, status, last_seq, created_at, updated_at) \
+                         VALUES ($1, $2, 'open', 0, $3, $4) RETURNING id",
+                    )
+                    .bind(site_id)
+                    .bind(visitor_id)
+                    .bind(message.created_at)
+                    .bind(message.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    (id, true)
+                }
+            };
+        match Self::append_in_tx(&mut tx, conversation_id, message).await? {
+            AppendInTx::Stored(message) => {
+                let conversation = Self::conversation_by_id(&mut *tx, conversation_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                tx.commit().await?;
+                Ok(AppendedNew {
+                    appended: Appended {
+                        message,
+                        created: true,
+                    },
+                    conversation,
+                    created_conversation,
+                })
+            }
+            // Only possible when a plain `append_message` with this client id slipped in; the
+            // rollback also undoes a conversation started above.
+            AppendInTx::Resent(_) | AppendInTx::Raced(_) => {
+                tx.rollback().await?;
+                self.visitor_resend(visitor_id, &client_id).await
+            }
+        }
     }
 
     async fn messages_after(
@@ -442,5 +703,109 @@ impl Store for PostgresStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn secret(
+        &self,
+        key: &str,
+        generate: &(dyn Fn() -> String + Send + Sync),
+    ) -> Result<String> {
+        let select = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key);
+        if let Some(value) = select.fetch_optional(&self.pool).await? {
+            return Ok(value);
+        }
+        // A concurrent insert of the same key makes this one wait for it, then do nothing.
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(generate())
+        .execute(&self.pool)
+        .await?;
+        // Whoever inserted first won; everyone reads that value.
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn create_ban(&self, ban: NewBan) -> Result<Ban> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO bans (site_id, visitor_id, ip_cidr, reason, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(ban.site_id)
+        .bind(ban.visitor_id)
+        .bind(&ban.ip_cidr)
+        .bind(&ban.reason)
+        .bind(ban.expires_at)
+        .bind(ban.created_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Ban::stored(id, ban))
+    }
+
+    async fn active_bans(&self, site_id: SiteId, now: UnixMillis) -> Result<Vec<Ban>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            ban_columns!(),
+            " FROM bans WHERE site_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY id"
+        ))
+        .bind(site_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn append_event(&self, event: NewEvent) -> Result<Event> {
+        // Identity values are handed out at insert time but become visible at commit, so two
+        // concurrent appends could commit out of id order and a reader past the higher id would
+        // never see the lower one. Holding the event lock row until commit rules that out.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT id FROM event_lock WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO events (site_id, kind, conversation_id, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(event.site_id)
+        .bind(&event.kind)
+        .bind(event.conversation_id)
+        .bind(&event.payload)
+        .bind(event.created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Event::stored(id, event))
+    }
+
+    async fn events_after(
+        &self,
+        site_ids: &[SiteId],
+        after_id: EventId,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE site_id = ANY($1) AND id > $2 ORDER BY id ASC LIMIT $3"
+        ))
+        .bind(site_ids)
+        .bind(after_id)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events WHERE site_id = ANY($1)")
+                .bind(site_ids)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

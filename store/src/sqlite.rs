@@ -8,20 +8,22 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
-    agent_columns, conversation_columns, leave_message_columns, message_columns, site_columns,
-    to_json_text, visitor_columns,
+    AppendInTx, agent_columns, ban_columns, conversation_columns, event_columns,
+    leave_message_columns, message_columns, site_columns, to_json_text, visitor_columns,
 };
 use crate::{
-    Agent, AgentId, Appended, Backend, Conversation, ConversationCursor, ConversationId,
-    DatabaseUrl, Error, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent,
-    NewLeaveMessage, NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
-    Visitor, VisitorId, limit_param, now_millis,
+    Agent, AgentId, Appended, AppendedNew, Backend, Ban, Conversation, ConversationCursor,
+    ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId, LeaveMessage,
+    LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewBan, NewEvent, NewLeaveMessage,
+    NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
+    VISITOR_CONVERSATIONS, Visitor, VisitorId, limit_param, now_millis, push_id_list,
 };
 
 /// How long a write waits for another process holding the database's write lock.
@@ -99,6 +101,134 @@ impl SqliteStore {
         .fetch_optional(executor)
         .await?)
     }
+
+    /// The message stored under `client_id` in any of the visitor's conversations, if any.
+    async fn visitor_message_by_client_id<'e, E>(
+        executor: E,
+        visitor_id: VisitorId,
+        client_id: &str,
+    ) -> Result<Option<Message>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE client_id = ? AND conversation_id IN \
+             (SELECT id FROM conversations WHERE visitor_id = ?) ORDER BY id LIMIT 1"
+        ))
+        .bind(client_id)
+        .bind(visitor_id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// The conversation with this id.
+    async fn conversation_by_id<'e, E>(
+        executor: E,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// The visitor's newest conversation that is not resolved.
+    async fn open_conversation_of<'e, E>(
+        executor: E,
+        visitor_id: VisitorId,
+    ) -> Result<Option<Conversation>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE visitor_id = ? AND status <> 'resolved' \
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(visitor_id)
+        .fetch_optional(executor)
+        .await?)
+    }
+
+    /// Answers a resend found only after the append transaction was rolled back: the visitor's
+    /// stored message with this client id and its conversation.
+    async fn visitor_resend(&self, visitor_id: VisitorId, client_id: &str) -> Result<AppendedNew> {
+        let message = Self::visitor_message_by_client_id(&self.pool, visitor_id, client_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let conversation = Self::conversation_by_id(&self.pool, message.conversation_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(AppendedNew {
+            appended: Appended {
+                message,
+                created: false,
+            },
+            conversation,
+            created_conversation: false,
+        })
+    }
+
+    /// Appends `message` to `conversation_id` inside the caller's open write transaction: bumps
+    /// the conversation's seq, then stores the message under it unless the client id is already
+    /// there. The caller commits or rolls back as the outcome says. `NotFound` if the
+    /// conversation does not exist.
+    async fn append_in_tx(
+        conn: &mut SqliteConnection,
+        conversation_id: ConversationId,
+        message: NewMessage,
+    ) -> Result<AppendInTx> {
+        let seq: Option<Seq> = sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + 1, \
+             updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING last_seq",
+        )
+        .bind(message.created_at)
+        .bind(conversation_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(seq) = seq else {
+            return Err(Error::NotFound);
+        };
+        if let Some(existing) =
+            Self::message_by_client_id(&mut *conn, conversation_id, &message.client_id.0).await?
+        {
+            return Ok(AppendInTx::Resent(existing));
+        }
+        let inserted = sqlx::query_scalar(
+            "INSERT INTO messages \
+             (conversation_id, seq, client_id, author, agent_id, body, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(conversation_id)
+        .bind(seq)
+        .bind(&message.client_id.0)
+        .bind(message.author.as_str())
+        .bind(message.agent_id)
+        .bind(&message.body)
+        .bind(message.created_at)
+        .fetch_one(&mut *conn)
+        .await;
+        match inserted {
+            Ok(id) => Ok(AppendInTx::Stored(Message::stored(
+                id,
+                conversation_id,
+                seq,
+                message,
+            ))),
+            Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
+            Err(error) => Err(error.into()),
+        }
+    }
 }
 
 #[async_trait]
@@ -149,6 +279,17 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn site(&self, id: SiteId) -> Result<Option<Site>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            site_columns!(),
+            " FROM sites WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent> {
         let _writer = self.writer().await;
         let id: i64 = sqlx::query_scalar(
@@ -186,6 +327,17 @@ impl Store for SqliteStore {
             " FROM agents WHERE email = ?"
         ))
         .bind(email)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE id = ?"
+        ))
+        .bind(id)
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -291,6 +443,17 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn visitor(&self, id: VisitorId) -> Result<Option<Visitor>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            visitor_columns!(),
+            " FROM visitors WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn create_conversation(
         &self,
         site_id: SiteId,
@@ -316,14 +479,62 @@ impl Store for SqliteStore {
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        Self::conversation_by_id(&self.pool, id).await
+    }
+
+    async fn open_conversation(&self, visitor_id: VisitorId) -> Result<Option<Conversation>> {
+        Self::open_conversation_of(&self.pool, visitor_id).await
+    }
+
+    async fn visitor_conversations(&self, visitor_id: VisitorId) -> Result<Vec<Conversation>> {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
             conversation_columns!(),
-            " FROM conversations WHERE id = ?"
+            " FROM conversations WHERE visitor_id = ? ORDER BY id DESC LIMIT ?"
         ))
+        .bind(visitor_id)
+        .bind(VISITOR_CONVERSATIONS)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn site_conversation_heads(
+        &self,
+        site_ids: &[SiteId],
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE status <> 'resolved' AND site_id"
+        ));
+        push_id_list(&mut query, site_ids);
+        query.push(" ORDER BY updated_at DESC, id DESC LIMIT ");
+        query.push_bind(limit_param(limit));
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn set_conversation_status(
+        &self,
+        id: ConversationId,
+        status: ConversationStatus,
+        now: UnixMillis,
+    ) -> Result<Conversation> {
+        let _writer = self.writer().await;
+        sqlx::query_as(concat!(
+            "UPDATE conversations SET status = ?, updated_at = MAX(updated_at, ?) \
+             WHERE id = ? RETURNING ",
+            conversation_columns!()
+        ))
+        .bind(status.as_str())
+        .bind(now)
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?
+        .ok_or(Error::NotFound)
     }
 
     async fn conversations_page(
@@ -352,67 +563,117 @@ impl Store for SqliteStore {
         conversation_id: ConversationId,
         message: NewMessage,
     ) -> Result<Appended> {
+        let client_id = message.client_id.0.clone();
         let _writer = self.writer().await;
         // IMMEDIATE takes the write lock up front, so no read lock ever has to be upgraded
         // (the source of SQLITE_BUSY deadlocks between processes).
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let seq: Option<Seq> = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + 1, \
-             updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING last_seq",
-        )
-        .bind(message.created_at)
-        .bind(conversation_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(seq) = seq else {
-            tx.rollback().await?;
-            return Err(Error::NotFound);
-        };
-        if let Some(existing) =
-            Self::message_by_client_id(&mut *tx, conversation_id, &message.client_id.0).await?
-        {
-            tx.rollback().await?;
-            return Ok(Appended {
-                message: existing,
-                created: false,
-            });
-        }
-        let inserted = sqlx::query_scalar(
-            "INSERT INTO messages \
-             (conversation_id, seq, client_id, author, agent_id, body, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(conversation_id)
-        .bind(seq)
-        .bind(&message.client_id.0)
-        .bind(message.author.as_str())
-        .bind(message.agent_id)
-        .bind(&message.body)
-        .bind(message.created_at)
-        .fetch_one(&mut *tx)
-        .await;
-        let id: i64 = match inserted {
-            Ok(id) => id,
-            Err(error) if is_unique_violation(&error) => {
+        match Self::append_in_tx(&mut tx, conversation_id, message).await? {
+            AppendInTx::Stored(message) => {
+                tx.commit().await?;
+                Ok(Appended {
+                    message,
+                    created: true,
+                })
+            }
+            AppendInTx::Resent(message) => {
+                tx.rollback().await?;
+                Ok(Appended {
+                    message,
+                    created: false,
+                })
+            }
+            AppendInTx::Raced(error) => {
                 // Another process stored the same client id first: answer with its message.
                 tx.rollback().await?;
-                let existing =
-                    Self::message_by_client_id(&self.pool, conversation_id, &message.client_id.0)
-                        .await?;
-                return existing
+                Self::message_by_client_id(&self.pool, conversation_id, &client_id)
+                    .await?
                     .map(|message| Appended {
                         message,
                         created: false,
                     })
-                    .ok_or(Error::Database(error));
+                    .ok_or(Error::Database(error))
             }
-            Err(error) => return Err(error.into()),
-        };
-        tx.commit().await?;
-        Ok(Appended {
-            message: Message::stored(id, conversation_id, seq, message),
-            created: true,
-        })
+        }
+    }
+
+    async fn append_message_in_open_conversation(
+        &self,
+        site_id: SiteId,
+        visitor_id: VisitorId,
+        message: NewMessage,
+    ) -> Result<AppendedNew> {
+        let client_id = message.client_id.0.clone();
+        // The write mutex and SQLite's write lock (taken by IMMEDIATE) serialise every writer,
+        // so the look-up, the conversation's creation and the append below act as one step.
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let visitor: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM visitors WHERE id = ? AND site_id = ?")
+                .bind(visitor_id)
+                .bind(site_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if visitor.is_none() {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        if let Some(existing) =
+            Self::visitor_message_by_client_id(&mut *tx, visitor_id, &client_id).await?
+        {
+            let conversation = Self::conversation_by_id(&mut *tx, existing.conversation_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            tx.rollback().await?;
+            return Ok(AppendedNew {
+                appended: Appended {
+                    message: existing,
+                    created: false,
+                },
+                conversation,
+                created_conversation: false,
+            });
+        }
+        let (conversation_id, created_conversation) =
+            match Self::open_conversation_of(&mut *tx, visitor_id).await? {
+                Some(open) => (open.id, false),
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO conversations \
+                         (site_id, visitor_id, status, last_seq, created_at, updated_at) \
+                         VALUES (?, ?, 'open', 0, ?, ?) RETURNING id",
+                    )
+                    .bind(site_id)
+                    .bind(visitor_id)
+                    .bind(message.created_at)
+                    .bind(message.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    (id, true)
+                }
+            };
+        match Self::append_in_tx(&mut tx, conversation_id, message).await? {
+            AppendInTx::Stored(message) => {
+                let conversation = Self::conversation_by_id(&mut *tx, conversation_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                tx.commit().await?;
+                Ok(AppendedNew {
+                    appended: Appended {
+                        message,
+                        created: true,
+                    },
+                    conversation,
+                    created_conversation,
+                })
+            }
+            // Only possible when a plain `append_message` with this client id slipped in; the
+            // rollback also undoes a conversation started above.
+            AppendInTx::Resent(_) | AppendInTx::Raced(_) => {
+                tx.rollback().await?;
+                self.visitor_resend(visitor_id, &client_id).await
+            }
+        }
     }
 
     async fn messages_after(
@@ -489,5 +750,112 @@ impl Store for SqliteStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn secret(
+        &self,
+        key: &str,
+        generate: &(dyn Fn() -> String + Send + Sync),
+    ) -> Result<String> {
+        let select = sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#).bind(key);
+        if let Some(value) = select.fetch_optional(&self.pool).await? {
+            return Ok(value);
+        }
+        let candidate = generate();
+        {
+            let _writer = self.writer().await;
+            sqlx::query(
+                r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING"#,
+            )
+            .bind(key)
+            .bind(&candidate)
+            .execute(&self.pool)
+            .await?;
+        }
+        // Whoever inserted first won; everyone reads that value.
+        Ok(
+            sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#)
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn create_ban(&self, ban: NewBan) -> Result<Ban> {
+        let _writer = self.writer().await;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO bans (site_id, visitor_id, ip_cidr, reason, expires_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(ban.site_id)
+        .bind(ban.visitor_id)
+        .bind(&ban.ip_cidr)
+        .bind(&ban.reason)
+        .bind(ban.expires_at)
+        .bind(ban.created_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Ban::stored(id, ban))
+    }
+
+    async fn active_bans(&self, site_id: SiteId, now: UnixMillis) -> Result<Vec<Ban>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            ban_columns!(),
+            " FROM bans WHERE site_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id"
+        ))
+        .bind(site_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn append_event(&self, event: NewEvent) -> Result<Event> {
+        // One writer at a time (this mutex, then SQLite's lock): ids commit in id order.
+        let _writer = self.writer().await;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO events (site_id, kind, conversation_id, payload, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(event.site_id)
+        .bind(&event.kind)
+        .bind(event.conversation_id)
+        .bind(&event.payload)
+        .bind(event.created_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Event::stored(id, event))
+    }
+
+    async fn events_after(
+        &self,
+        site_ids: &[SiteId],
+        after_id: EventId,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE id > "
+        ));
+        query.push_bind(after_id);
+        query.push(" AND site_id");
+        push_id_list(&mut query, site_ids);
+        query.push(" ORDER BY id ASC LIMIT ");
+        query.push_bind(limit_param(limit));
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId> {
+        if site_ids.is_empty() {
+            return Ok(0);
+        }
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT COALESCE(MAX(id), 0) FROM events WHERE site_id");
+        push_id_list(&mut query, site_ids);
+        Ok(query.build_query_scalar().fetch_one(&self.pool).await?)
     }
 }

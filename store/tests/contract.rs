@@ -6,12 +6,13 @@ mod common;
 use std::cmp::Reverse;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::TestDb;
 use protocol::{Author, ClientId, Seq};
 use store::{
-    Agent, Conversation, ConversationStatus, Error, LeaveMessageStatus, NewAgent, NewLeaveMessage,
-    NewMessage, NewSite, Role, Site, Store, Visitor,
+    Agent, Conversation, ConversationStatus, Error, Event, LeaveMessageStatus, NewAgent, NewBan,
+    NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site, Store, Visitor,
 };
 
 /// A fixed "now" so results do not depend on the clock.
@@ -710,4 +711,598 @@ async fn chinese_text_round_trips_intact() {
         .expect("page");
     assert_eq!(page, vec![left]);
     assert_eq!(page[0].body, "退款请求");
+}
+
+#[tokio::test]
+async fn secret_is_generated_once_and_then_stable() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let calls = AtomicUsize::new(0);
+    let generate = || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        "s3cr3t-1".to_owned()
+    };
+    let first = store.secret("jwt_key", &generate).await.expect("first");
+    assert_eq!(first, "s3cr3t-1");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    let again = store
+        .secret("jwt_key", &|| "something else".to_owned())
+        .await
+        .expect("again");
+    assert_eq!(again, "s3cr3t-1", "a stored secret is never replaced");
+    let again = store.secret("jwt_key", &generate).await.expect("third");
+    assert_eq!(again, "s3cr3t-1");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "generate only runs when the key is absent"
+    );
+
+    let other = store
+        .secret("other_key", &|| "密钥".to_owned())
+        .await
+        .expect("other key");
+    assert_eq!(other, "密钥", "keys are independent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_secret_callers_all_get_the_same_value() {
+    let db = TestDb::new().await;
+    let callers: Vec<_> = (0..10)
+        .map(|n| {
+            let store = Arc::clone(&db.store);
+            tokio::spawn(async move {
+                let generate = move || format!("value-{n}");
+                store.secret("node_secret", &generate).await
+            })
+        })
+        .collect();
+    let mut values = HashSet::new();
+    for caller in callers {
+        values.insert(caller.await.expect("caller task").expect("secret"));
+    }
+    assert_eq!(
+        values.len(),
+        1,
+        "every caller gets the one stored value: {values:?}"
+    );
+    let winner = values.into_iter().next().expect("one value");
+    assert!(winner.starts_with("value-"));
+    let later = db
+        .store
+        .secret("node_secret", &|| "late".to_owned())
+        .await
+        .expect("later");
+    assert_eq!(later, winner);
+}
+
+#[tokio::test]
+async fn active_bans_exclude_expired_ones_and_other_sites() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let (a, b) = (site(store, "a").await, site(store, "b").await);
+    let troll = visitor(store, &a, "troll").await;
+    let ban = |site_id, visitor_id, ip_cidr: Option<&str>, expires_at| NewBan {
+        site_id,
+        visitor_id,
+        ip_cidr: ip_cidr.map(str::to_owned),
+        reason: "spam".to_owned(),
+        expires_at,
+        created_at: T0 - 10,
+    };
+
+    let forever = store
+        .create_ban(ban(a.id, Some(troll.id), None, None))
+        .await
+        .expect("visitor ban");
+    assert_eq!(
+        (forever.visitor_id, forever.ip_cidr.as_deref()),
+        (Some(troll.id), None)
+    );
+    let range = store
+        .create_ban(NewBan {
+            reason: "广告".to_owned(),
+            ..ban(a.id, None, Some("203.0.113.0/24"), Some(T0 + 1000))
+        })
+        .await
+        .expect("range ban");
+    let _expired = store
+        .create_ban(ban(a.id, None, Some("2001:db8::1"), Some(T0)))
+        .await
+        .expect("expired ban");
+    let _elsewhere = store
+        .create_ban(ban(b.id, None, Some("198.51.100.7"), None))
+        .await
+        .expect("other site");
+    assert!(forever.id < range.id);
+
+    assert_eq!(
+        store.active_bans(a.id, T0).await.expect("active"),
+        vec![forever.clone(), range.clone()],
+        "a ban has expired at its expiry instant"
+    );
+    assert_eq!(
+        store.active_bans(a.id, T0 + 1000).await.expect("later"),
+        vec![forever]
+    );
+    assert_eq!(store.active_bans(b.id, T0).await.expect("b").len(), 1);
+
+    let missing = store
+        .create_ban(ban(b.id + 1000, None, Some("192.0.2.1"), None))
+        .await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+}
+
+#[tokio::test]
+async fn events_page_by_id_over_a_set_of_sites() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let sites = [
+        site(store, "a").await,
+        site(store, "b").await,
+        site(store, "c").await,
+    ];
+    let (a, b, c) = (sites[0].id, sites[1].id, sites[2].id);
+    assert_eq!(store.last_event_id(&[a, b, c]).await.expect("empty"), 0);
+
+    let mut conversations = Vec::new();
+    for site in &sites[..2] {
+        let visitor = visitor(store, site, "v").await;
+        let conv = store
+            .create_conversation(site.id, visitor.id, T0)
+            .await
+            .expect("conversation");
+        conversations.push(conv);
+    }
+    let mut appended: Vec<Event> = Vec::new();
+    for n in 0..6_i64 {
+        let conv = &conversations[usize::from(n % 3 == 2)];
+        let event = store
+            .append_event(NewEvent {
+                site_id: conv.site_id,
+                kind: if n == 0 {
+                    "conversation_created"
+                } else {
+                    "assignment_changed"
+                }
+                .to_owned(),
+                conversation_id: conv.id,
+                payload: serde_json::json!({ "n": n, "note": "转接" }).to_string(),
+                created_at: T0 + n,
+            })
+            .await
+            .expect("append event");
+        if let Some(previous) = appended.last() {
+            assert!(event.id > previous.id, "event ids increase");
+        }
+        appended.push(event);
+    }
+    let of = |site_ids: &[i64]| -> Vec<Event> {
+        appended
+            .iter()
+            .filter(|e| site_ids.contains(&e.site_id))
+            .cloned()
+            .collect()
+    };
+
+    let only_a = store.events_after(&[a], 0, 100).await.expect("a");
+    assert_eq!(only_a, of(&[a]));
+    assert_eq!(only_a.len(), 4);
+    assert_eq!(only_a[0].kind, "conversation_created");
+    let payload: serde_json::Value = serde_json::from_str(&only_a[0].payload).expect("json");
+    assert_eq!(payload["note"], "转接");
+
+    let both = store.events_after(&[b, a], 0, 100).await.expect("a and b");
+    assert_eq!(both, appended);
+    let after_second = store
+        .events_after(&[a, b], appended[1].id, 2)
+        .await
+        .expect("paged");
+    assert_eq!(after_second, appended[2..4].to_vec());
+    let rest = store
+        .events_after(&[a, b], after_second[1].id, 100)
+        .await
+        .expect("rest");
+    assert_eq!(rest, appended[4..].to_vec());
+    assert!(
+        store
+            .events_after(&[a, b], appended[5].id, 100)
+            .await
+            .expect("none left")
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after(&[c], 0, 100)
+            .await
+            .expect("c")
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after(&[], 0, 100)
+            .await
+            .expect("no sites")
+            .is_empty()
+    );
+    assert!(
+        store
+            .events_after(&[a], 0, 0)
+            .await
+            .expect("zero")
+            .is_empty()
+    );
+
+    let last_a = of(&[a]).last().expect("a has events").id;
+    assert_eq!(store.last_event_id(&[a]).await.expect("last a"), last_a);
+    assert_eq!(
+        store.last_event_id(&[a, b, c]).await.expect("last all"),
+        appended[5].id
+    );
+    assert_eq!(store.last_event_id(&[c]).await.expect("last c"), 0);
+    assert_eq!(store.last_event_id(&[]).await.expect("no sites"), 0);
+}
+
+#[tokio::test]
+async fn sites_agents_and_visitors_are_found_by_id() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let ada = agent(store, "ada@example.com").await;
+    let guest = visitor(store, &shop, "guest").await;
+
+    assert_eq!(store.site(shop.id).await.expect("site"), Some(shop.clone()));
+    assert_eq!(store.agent(ada.id).await.expect("agent"), Some(ada.clone()));
+    assert_eq!(
+        store.visitor(guest.id).await.expect("visitor"),
+        Some(guest.clone())
+    );
+    assert_eq!(store.site(shop.id + 1000).await.expect("no site"), None);
+    assert_eq!(store.agent(ada.id + 1000).await.expect("no agent"), None);
+    assert_eq!(
+        store.visitor(guest.id + 1000).await.expect("no visitor"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn open_conversation_skips_resolved_ones() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let guest = visitor(store, &shop, "guest").await;
+    let other = visitor(store, &shop, "other").await;
+    assert_eq!(store.open_conversation(guest.id).await.expect("none"), None);
+
+    let older = store
+        .create_conversation(shop.id, guest.id, T0)
+        .await
+        .expect("older");
+    let newer = store
+        .create_conversation(shop.id, guest.id, T0)
+        .await
+        .expect("newer");
+    let _others = store
+        .create_conversation(shop.id, other.id, T0 + 5)
+        .await
+        .expect("other visitor");
+    assert_eq!(
+        store.open_conversation(guest.id).await.expect("open"),
+        Some(newer.clone())
+    );
+
+    let resolved = store
+        .set_conversation_status(newer.id, ConversationStatus::Resolved, T0 + 100)
+        .await
+        .expect("resolve");
+    assert_eq!(resolved.status, ConversationStatus::Resolved);
+    assert_eq!(resolved.updated_at, T0 + 100);
+    assert_eq!(
+        store.conversation(newer.id).await.expect("load"),
+        Some(resolved.clone())
+    );
+    assert_eq!(
+        store.open_conversation(guest.id).await.expect("open"),
+        Some(older.clone()),
+        "a resolved conversation is not open"
+    );
+
+    let pending = store
+        .set_conversation_status(older.id, ConversationStatus::Pending, T0 - 100)
+        .await
+        .expect("pending");
+    assert_eq!(pending.updated_at, T0, "updated_at never moves backwards");
+    assert_eq!(
+        store.open_conversation(guest.id).await.expect("open"),
+        Some(pending.clone()),
+        "pending still counts as open"
+    );
+    store
+        .set_conversation_status(older.id, ConversationStatus::Resolved, T0 + 200)
+        .await
+        .expect("resolve older");
+    assert_eq!(store.open_conversation(guest.id).await.expect("none"), None);
+
+    let missing = store
+        .set_conversation_status(newer.id + 1000, ConversationStatus::Open, T0)
+        .await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+}
+
+#[tokio::test]
+async fn visitor_conversations_lists_the_newest_fifty() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let guest = visitor(store, &shop, "guest").await;
+    let other = visitor(store, &shop, "other").await;
+    assert!(
+        store
+            .visitor_conversations(guest.id)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let mut ids = Vec::new();
+    for n in 0..55_i64 {
+        let conv = store
+            .create_conversation(shop.id, guest.id, T0 + n)
+            .await
+            .expect("create");
+        ids.push(conv.id);
+        store
+            .create_conversation(shop.id, other.id, T0 + n)
+            .await
+            .expect("other visitor");
+    }
+    store
+        .set_conversation_status(ids[54], ConversationStatus::Resolved, T0 + 100)
+        .await
+        .expect("resolve");
+    let listed = store.visitor_conversations(guest.id).await.expect("listed");
+    ids.reverse();
+    assert_eq!(
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        ids[..50].to_vec()
+    );
+    assert!(listed.iter().all(|c| c.visitor_id == guest.id));
+    assert_eq!(
+        listed[0].status,
+        ConversationStatus::Resolved,
+        "resolved ones are history too"
+    );
+}
+
+#[tokio::test]
+async fn site_conversation_heads_are_the_unresolved_most_recent_first() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let sites = [
+        site(store, "a").await,
+        site(store, "b").await,
+        site(store, "c").await,
+    ];
+    let mut expected = Vec::new();
+    for n in 0..12_i64 {
+        let site = &sites[usize::try_from(n % 3).expect("index")];
+        let visitor = visitor(store, site, &format!("v{n}")).await;
+        // Four timestamps over twelve conversations: ties are broken by id.
+        let conv = store
+            .create_conversation(site.id, visitor.id, T0 + (n % 4) * 1000)
+            .await
+            .expect("create");
+        if n == 4 {
+            store
+                .set_conversation_status(conv.id, ConversationStatus::Resolved, T0)
+                .await
+                .expect("resolve");
+        } else if n % 3 != 2 {
+            expected.push(conv);
+        }
+    }
+    expected.sort_by_key(|c| Reverse((c.updated_at, c.id)));
+    let (a, b) = (sites[0].id, sites[1].id);
+
+    let heads = store
+        .site_conversation_heads(&[a, b], 100)
+        .await
+        .expect("heads");
+    assert_eq!(heads, expected);
+    let top = store
+        .site_conversation_heads(&[b, a], 3)
+        .await
+        .expect("top");
+    assert_eq!(top, expected[..3].to_vec());
+    assert!(
+        store
+            .site_conversation_heads(&[], 10)
+            .await
+            .expect("no sites")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_message_without_conversation_opens_one_and_resends_never_open_another() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let guest = visitor(store, &shop, "guest").await;
+
+    let first = store
+        .append_message_in_open_conversation(shop.id, guest.id, message("c-1", "hello"))
+        .await
+        .expect("first");
+    assert!(first.created_conversation);
+    assert!(first.appended.created);
+    assert_eq!(first.appended.message.seq, 1);
+    let conv = first.conversation.clone();
+    assert_eq!((conv.site_id, conv.visitor_id), (shop.id, guest.id));
+    assert_eq!((conv.status, conv.last_seq), (ConversationStatus::Open, 1));
+    assert_eq!(conv.updated_at, T0 + 1);
+    assert_eq!(
+        store.conversation(conv.id).await.expect("load"),
+        Some(conv.clone())
+    );
+
+    let second = store
+        .append_message_in_open_conversation(shop.id, guest.id, message("c-2", "anyone?"))
+        .await
+        .expect("second");
+    assert!(!second.created_conversation);
+    assert!(second.appended.created);
+    assert_eq!(second.conversation.id, conv.id);
+    assert_eq!(second.appended.message.seq, 2);
+    assert_eq!(second.conversation.last_seq, 2);
+
+    let resend = store
+        .append_message_in_open_conversation(shop.id, guest.id, message("c-1", "hello (resent)"))
+        .await
+        .expect("resend");
+    assert!(!resend.created_conversation);
+    assert!(!resend.appended.created);
+    assert_eq!(resend.appended.message, first.appended.message);
+    assert_eq!(resend.conversation.id, conv.id);
+    assert_eq!(resend.conversation.last_seq, 2, "a resend consumes no seq");
+
+    // Once resolved, a resend still finds the original; only a new message opens a new one.
+    store
+        .set_conversation_status(conv.id, ConversationStatus::Resolved, T0 + 10)
+        .await
+        .expect("resolve");
+    let late_resend = store
+        .append_message_in_open_conversation(shop.id, guest.id, message("c-1", "hello?"))
+        .await
+        .expect("late resend");
+    assert!(!late_resend.created_conversation && !late_resend.appended.created);
+    assert_eq!(late_resend.appended.message, first.appended.message);
+    assert_eq!(
+        late_resend.conversation.status,
+        ConversationStatus::Resolved
+    );
+    assert_eq!(
+        store
+            .visitor_conversations(guest.id)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+
+    let reopened = store
+        .append_message_in_open_conversation(shop.id, guest.id, message("c-3", "me again"))
+        .await
+        .expect("new conversation");
+    assert!(reopened.created_conversation);
+    assert_ne!(reopened.conversation.id, conv.id);
+    assert_eq!(reopened.appended.message.seq, 1);
+    assert_eq!(
+        store
+            .messages_after(conv.id, 0, 10)
+            .await
+            .expect("old")
+            .len(),
+        2
+    );
+
+    let other_site = site(store, "other").await;
+    let wrong_site = store
+        .append_message_in_open_conversation(other_site.id, guest.id, message("c-4", "x"))
+        .await;
+    assert!(matches!(wrong_site, Err(Error::NotFound)), "{wrong_site:?}");
+    let no_visitor = store
+        .append_message_in_open_conversation(shop.id, guest.id + 1000, message("c-4", "x"))
+        .await;
+    assert!(matches!(no_visitor, Err(Error::NotFound)), "{no_visitor:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_messages_open_exactly_one_conversation() {
+    let db = TestDb::new().await;
+    let shop = site(db.store.as_ref(), "shop").await;
+    let guest = visitor(db.store.as_ref(), &shop, "guest").await;
+
+    let tabs: Vec<_> = (1..=10)
+        .map(|n| {
+            let store = Arc::clone(&db.store);
+            tokio::spawn(async move {
+                store
+                    .append_message_in_open_conversation(
+                        shop.id,
+                        guest.id,
+                        message(&format!("tab-{n}"), &format!("from tab {n}")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut conversation_ids = HashSet::new();
+    let mut created_conversations = 0;
+    let mut assigned = Vec::new();
+    for tab in tabs {
+        let appended = tab.await.expect("tab task").expect("append");
+        assert!(appended.appended.created);
+        conversation_ids.insert(appended.conversation.id);
+        created_conversations += usize::from(appended.created_conversation);
+        assigned.push(appended.appended.message.seq);
+    }
+    assert_eq!(conversation_ids.len(), 1, "{conversation_ids:?}");
+    assert_eq!(created_conversations, 1);
+    assigned.sort_unstable();
+    assert_eq!(assigned, (1..=10).collect::<Vec<Seq>>());
+
+    let conversations = db
+        .store
+        .visitor_conversations(guest.id)
+        .await
+        .expect("list");
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(conversations[0].last_seq, 10);
+    let stored = db
+        .store
+        .messages_after(conversations[0].id, 0, 100)
+        .await
+        .expect("messages");
+    assert_eq!(seqs(&stored), (1..=10).collect::<Vec<Seq>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_resends_of_a_first_message_store_one_message() {
+    let db = TestDb::new().await;
+    let shop = site(db.store.as_ref(), "shop").await;
+    let guest = visitor(db.store.as_ref(), &shop, "guest").await;
+
+    let senders: Vec<_> = (0..10)
+        .map(|_| {
+            let store = Arc::clone(&db.store);
+            tokio::spawn(async move {
+                store
+                    .append_message_in_open_conversation(shop.id, guest.id, message("same", "hi"))
+                    .await
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut created_conversations = 0;
+    for sender in senders {
+        let appended = sender.await.expect("sender task").expect("append");
+        assert_eq!(appended.appended.message.seq, 1);
+        created += usize::from(appended.appended.created);
+        created_conversations += usize::from(appended.created_conversation);
+    }
+    assert_eq!(created, 1, "exactly one of the resends stores the message");
+    assert_eq!(created_conversations, 1);
+    let conversations = db
+        .store
+        .visitor_conversations(guest.id)
+        .await
+        .expect("list");
+    assert_eq!(conversations.len(), 1);
+    let stored = db
+        .store
+        .messages_after(conversations[0].id, 0, 100)
+        .await
+        .expect("messages");
+    assert_eq!(seqs(&stored), vec![1]);
 }

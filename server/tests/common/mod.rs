@@ -2,6 +2,8 @@
 //! over a real database, and create or drop per-test databases on the local servers.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod client;
+
 use server::config::{Config, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +75,7 @@ pub async fn spawn(url: &str) -> TestServer {
         log_level: "warn".into(),
         leptos_toml: workspace_file("Leptos.toml"),
         widget_dir: workspace_file("target/widget"),
+        max_connections_per_ip: 10_000,
     };
     let state = server::build_state(&config).await.expect("state");
     server::demo::ensure(state.store.as_ref(), Some(DEMO_PASSWORD.into()))
@@ -179,4 +182,55 @@ pub fn pg_url() -> String {
 /// The MariaDB/MySQL admin URL the suite uses (`MYSQL_URL`, else the local default).
 pub fn mysql_url() -> String {
     std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// Signs an agent in directly through the store; returns the `Cookie` header value.
+pub async fn agent_cookie(
+    store: &dyn store::Store,
+    email: &str,
+    site_ids: &[i64],
+) -> (i64, String) {
+    let agent = store
+        .create_agent(store::NewAgent {
+            email: email.to_string(),
+            password_hash: "unused".into(),
+            display_name: email.split('@').next().unwrap_or("agent").to_string(),
+            role: store::Role::Agent,
+            language: "en".into(),
+            max_chats: 5,
+            created_at: server::now_ms(),
+        })
+        .await
+        .expect("agent");
+    for site in site_ids {
+        store
+            .add_agent_to_site(*site, agent.id)
+            .await
+            .expect("membership");
+    }
+    let token = format!("test-token-{email}");
+    store
+        .create_session(
+            &app::auth::ssr::token_hash(&token),
+            agent.id,
+            server::now_ms() + 3_600_000,
+        )
+        .await
+        .expect("session");
+    (agent.id, format!("{}={token}", app::auth::SESSION_COOKIE))
+}
+
+/// Creates a site with the given allowed origins; returns (id, public key).
+pub async fn site(store: &dyn store::Store, key: &str, origins: &[&str]) -> (i64, String) {
+    let site = store
+        .create_site(store::NewSite {
+            public_key: key.to_string(),
+            name: key.to_string(),
+            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+            widget_settings: serde_json::json!({}),
+            created_at: server::now_ms(),
+        })
+        .await
+        .expect("site");
+    (site.id, site.public_key)
 }

@@ -1,0 +1,242 @@
+//! The HTTP fallback: `POST …/send` carries client frames, `GET …/events` long-polls for server
+//! frames. Each request builds a [`Session`] from the visitor token (or the agent's cookie) and
+//! runs it exactly as a WebSocket connection would, so acks, ordering and resume are the same.
+
+use super::session::{Identity, Session};
+use super::{
+    ClientFrame, Realtime, Role, agent_identity, error_frame, internal, parse_frame,
+    visitor_identity,
+};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use protocol::transport::{EventsQuery, VISITOR_TOKEN_HEADER};
+use protocol::{ErrorCode, ServerFrame, VisitorHello};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A whole-request refusal: the error frame alone, with its HTTP status.
+fn refuse(frame: ServerFrame) -> Response {
+    let status = match &frame {
+        ServerFrame::Error { code, .. } => code.http_status(),
+        _ => 500,
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(vec![frame])).into_response()
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// The visitor named by the token header (for requests that do not start with a hello).
+async fn visitor_from_token(
+    rt: &Realtime,
+    headers: &HeaderMap,
+    ip: SocketAddr,
+) -> Result<Identity, ServerFrame> {
+    let bad = || error_frame(ErrorCode::BadToken, "bad visitor token");
+    let token = header_text(headers, VISITOR_TOKEN_HEADER).ok_or_else(bad)?;
+    // The token names its site; the signature is checked against that site below.
+    let site_id: i64 = token
+        .split('.')
+        .nth(1)
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(bad)?;
+    let site = rt
+        .store
+        .site(site_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(bad)?;
+    let hello = VisitorHello {
+        protocol_version: protocol::PROTOCOL_VERSION,
+        site_key: site.public_key,
+        visitor_token: Some(token.to_string()),
+        page: None,
+        language: None,
+        cursors: Vec::new(),
+    };
+    visitor_identity(rt, &hello, header_text(headers, "origin"), Some(ip.ip())).await
+}
+
+/// Splits a body into frames: one frame object or an array of them.
+fn frames_of(body: &[u8], limit: usize) -> Result<Vec<serde_json::Value>, ServerFrame> {
+    if body.len() > limit {
+        return Err(error_frame(ErrorCode::TooLarge, "request too large"));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| error_frame(ErrorCode::BadRequest, &format!("malformed body: {e}")))?;
+    Ok(match value {
+        serde_json::Value::Array(items) => items,
+        other => vec![other],
+    })
+}
+
+/// `POST /http/visitor/send`.
+pub async fn visitor_send(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    send(state.realtime.clone(), Role::Visitor, &headers, addr, &body).await
+}
+
+/// `POST /http/agent/send`.
+pub async fn agent_send(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    send(state.realtime.clone(), Role::Agent, &headers, addr, &body).await
+}
+
+async fn send(
+    rt: Arc<Realtime>,
+    role: Role,
+    headers: &HeaderMap,
+    addr: SocketAddr,
+    body: &[u8],
+) -> Response {
+    let values = match frames_of(body, rt.limits.max_frame_bytes as usize) {
+        Ok(values) => values,
+        Err(frame) => return refuse(frame),
+    };
+    // Parse everything first: one bad frame means nothing is processed.
+    let mut frames = Vec::with_capacity(values.len());
+    for value in values {
+        match parse_frame(role, &value.to_string()) {
+            Ok(frame) => frames.push(frame),
+            Err(frame) => return refuse(frame),
+        }
+    }
+    let origin = header_text(headers, "origin");
+    let identity = match (role, frames.first()) {
+        (Role::Visitor, Some(ClientFrame::VisitorHello(hello))) => {
+            visitor_identity(&rt, hello, origin, Some(addr.ip())).await
+        }
+        (Role::Visitor, _) => visitor_from_token(&rt, headers, addr).await,
+        (Role::Agent, _) => agent_identity(&rt, cookie(headers).as_deref()).await,
+    };
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(frame) => return refuse(frame),
+    };
+    let mut session = Session::new(rt, identity);
+    let mut replies = Vec::new();
+    for frame in frames {
+        let answer = match frame {
+            ClientFrame::VisitorHello(_) => session.welcome(None).await,
+            ClientFrame::AgentHello(hello) => {
+                if hello.protocol_version != protocol::PROTOCOL_VERSION {
+                    return refuse(error_frame(
+                        ErrorCode::VersionUnsupported,
+                        "unsupported protocol version",
+                    ));
+                }
+                session.welcome(None).await
+            }
+            ClientFrame::Inbound(super::session::Inbound::Resume(_)) => Ok(vec![error_frame(
+                ErrorCode::BadRequest,
+                "over HTTP, follow conversations with the poll's cursors",
+            )]),
+            ClientFrame::Inbound(inbound) => session.handle(inbound).await,
+            ClientFrame::Ping(nonce) => Ok(vec![ServerFrame::Pong(protocol::Pong { nonce })]),
+            ClientFrame::Pong => Ok(Vec::new()),
+        };
+        match answer {
+            Ok(frames) => replies.extend(frames),
+            Err(error) => replies.push(internal(&error)),
+        }
+    }
+    Json(replies).into_response()
+}
+
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    app::auth::ssr::cookie_value(headers, app::auth::SESSION_COOKIE)
+}
+
+/// `GET /http/visitor/events`.
+pub async fn visitor_events(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Response {
+    let rt = state.realtime.clone();
+    match visitor_from_token(&rt, &headers, addr).await {
+        Ok(identity) => poll(rt, identity, addr, query).await,
+        Err(frame) => refuse(frame),
+    }
+}
+
+/// `GET /http/agent/events`.
+pub async fn agent_events(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Response {
+    let rt = state.realtime.clone();
+    match agent_identity(&rt, cookie(&headers).as_deref()).await {
+        Ok(identity) => poll(rt, identity, addr, query).await,
+        Err(frame) => refuse(frame),
+    }
+}
+
+/// Answers at once with whatever is pending after the cursors, or holds until something
+/// arrives or `wait` seconds pass.
+async fn poll(
+    rt: Arc<Realtime>,
+    identity: Identity,
+    addr: SocketAddr,
+    query: EventsQuery,
+) -> Response {
+    let Some(cursors) = query.parsed_cursors() else {
+        return refuse(error_frame(ErrorCode::BadRequest, "malformed cursors"));
+    };
+    // A held poll is a connection: it counts against the per-IP cap. (It does not count for
+    // presence: polls end every few seconds, and presence would flap with them.)
+    let Ok(registration) = rt.hub.register(Some(addr.ip()), rt.max_connections_per_ip) else {
+        return refuse(error_frame(
+            ErrorCode::TooManyConnections,
+            "too many connections from this address",
+        ));
+    };
+    // The session subscribes before reading the store, so nothing stored in between is lost.
+    let mut session = Session::new(rt, identity);
+    let mut frames = Vec::new();
+    if let Some(after) = query.events_after {
+        match session.welcome(Some(after)).await {
+            // Only the replayed events matter here, not the welcome itself.
+            Ok(welcome) => frames.extend(welcome.into_iter().filter(|f| {
+                matches!(
+                    f,
+                    ServerFrame::ConversationCreated { .. } | ServerFrame::AssignmentChanged { .. }
+                )
+            })),
+            Err(error) => return refuse(internal(&error)),
+        }
+    }
+    match session.follow(&cursors).await {
+        Ok(replayed) => frames.extend(replayed),
+        Err(error) => return refuse(internal(&error)),
+    }
+    if frames.is_empty() {
+        let wait = Duration::from_secs(u64::from(query.wait_secs()));
+        if let Ok(result) = tokio::time::timeout(wait, session.next_events()).await {
+            match result {
+                Ok(live) => frames.extend(live),
+                Err(error) => return refuse(internal(&error)),
+            }
+        }
+    }
+    drop(registration);
+    ([(header::CACHE_CONTROL, "no-store")], Json(frames)).into_response()
+}

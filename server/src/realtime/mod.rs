@@ -1,0 +1,291 @@
+//! The real-time core: who may connect, the hub that fans frames out, the session state machine
+//! both transports share, and the transports themselves (`ws`, `http`).
+//!
+//! Delivery order is always persist → seq → ack → fan out; see `docs/protocol.md`.
+
+// Refusals are error frames sent to the client as they are; they are built once per refused
+// request, never on the delivery path, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod http;
+pub mod hub;
+pub mod session;
+pub mod token;
+pub mod ws;
+
+use hub::Hub;
+use protocol::{AgentFrame, ErrorCode, Limits, ServerFrame, VisitorFrame, VisitorHello};
+use session::{Identity, Inbound};
+use std::net::IpAddr;
+use std::sync::Arc;
+use token::TokenKey;
+
+/// Key under which the visitor-token secret is kept in the store.
+const TOKEN_SECRET_KEY: &str = "visitor_token_key";
+
+/// Everything sessions share. Cheap to clone behind an `Arc`.
+pub struct Realtime {
+    /// Where messages are persisted before anyone is told about them.
+    pub store: Arc<dyn store::Store>,
+    /// Live fan-out and counters.
+    pub hub: Hub,
+    /// Signs and checks visitor tokens.
+    pub tokens: TokenKey,
+    /// Limits announced in `welcome` and enforced by sessions and transports.
+    pub limits: Limits,
+    /// Most simultaneous connections from one IP address.
+    pub max_connections_per_ip: u32,
+}
+
+impl Realtime {
+    /// Loads (or creates, once for all nodes) the token secret and builds the shared context.
+    pub async fn new(
+        store: Arc<dyn store::Store>,
+        max_connections_per_ip: u32,
+    ) -> Result<Realtime, store::Error> {
+        let secret = store
+            .secret(TOKEN_SECRET_KEY, &|| {
+                let mut bytes = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+                bytes.iter().map(|b| format!("{b:02x}")).collect()
+            })
+            .await?;
+        Ok(Realtime {
+            store,
+            hub: Hub::default(),
+            tokens: TokenKey::new(&secret),
+            limits: Limits::default(),
+            max_connections_per_ip,
+        })
+    }
+}
+
+/// An error frame without references.
+pub fn error_frame(code: ErrorCode, message: &str) -> ServerFrame {
+    ServerFrame::Error {
+        code,
+        message: message.to_string(),
+        client_id: None,
+        conversation_id: None,
+        retry_after_ms: None,
+    }
+}
+
+/// An internal failure: logged in full, answered with the bare code.
+pub fn internal(error: &dyn std::fmt::Display) -> ServerFrame {
+    tracing::error!(%error, "real-time request failed");
+    error_frame(ErrorCode::Internal, "internal error")
+}
+
+/// Whether a page origin may embed a site's widget.
+fn origin_allowed(site: &store::Site, origin: Option<&str>) -> bool {
+    site.allowed_origins.iter().any(|allowed| {
+        allowed == "*"
+            || origin.is_some_and(|origin| {
+                let origin = origin.trim_end_matches('/');
+                let allowed = allowed.trim_end_matches('/');
+                origin.eq_ignore_ascii_case(allowed)
+                    || (!allowed.contains("://")
+                        && origin
+                            .split_once("://")
+                            .is_some_and(|(_, host)| host.eq_ignore_ascii_case(allowed)))
+            })
+    })
+}
+
+/// Checks a visitor hello: version, site, origin, token (or a new visitor), bans.
+pub async fn visitor_identity(
+    rt: &Realtime,
+    hello: &VisitorHello,
+    origin: Option<&str>,
+    ip: Option<IpAddr>,
+) -> Result<Identity, ServerFrame> {
+    if hello.protocol_version != protocol::PROTOCOL_VERSION {
+        return Err(error_frame(
+            ErrorCode::VersionUnsupported,
+            "unsupported protocol version",
+        ));
+    }
+    let site = rt
+        .store
+        .site_by_key(&hello.site_key)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| error_frame(ErrorCode::NotFound, "unknown site"))?;
+    if !origin_allowed(&site, origin) {
+        return Err(error_frame(
+            ErrorCode::OriginNotAllowed,
+            "this page may not use the widget",
+        ));
+    }
+    let now = crate::now_ms();
+    let visitor_id = match &hello.visitor_token {
+        Some(token) => {
+            let id = rt
+                .tokens
+                .verify(token, site.id)
+                .ok_or_else(|| error_frame(ErrorCode::BadToken, "bad visitor token"))?;
+            let known = rt.store.visitor(id).await.map_err(|e| internal(&e))?;
+            if known.is_none_or(|visitor| visitor.site_id != site.id) {
+                return Err(error_frame(ErrorCode::BadToken, "bad visitor token"));
+            }
+            id
+        }
+        None => {
+            let mut key = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+            let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            rt.store
+                .upsert_visitor(site.id, &key, now)
+                .await
+                .map_err(|e| internal(&e))?
+                .id
+        }
+    };
+    let bans = rt
+        .store
+        .active_bans(site.id, now)
+        .await
+        .map_err(|e| internal(&e))?;
+    let banned = bans.iter().any(|ban| {
+        ban.visitor_id == Some(visitor_id)
+            || ban
+                .ip_cidr
+                .as_deref()
+                .zip(ip)
+                .is_some_and(|(cidr, ip)| ip_matches(cidr, ip))
+    });
+    if banned {
+        return Err(error_frame(ErrorCode::Banned, "banned"));
+    }
+    Ok(Identity::Visitor {
+        site: Arc::new(site),
+        visitor_id,
+    })
+}
+
+/// Whether `ip` is the address or inside the network `cidr` names.
+fn ip_matches(cidr: &str, ip: IpAddr) -> bool {
+    if let Ok(net) = cidr.parse::<ipnet::IpNet>() {
+        return net.contains(&ip);
+    }
+    cidr.parse::<IpAddr>().is_ok_and(|single| single == ip)
+}
+
+/// The agent behind a session-cookie token, with their sites.
+pub async fn agent_identity(rt: &Realtime, token: Option<&str>) -> Result<Identity, ServerFrame> {
+    let unauthorized = || error_frame(ErrorCode::Unauthorized, "sign in first");
+    let token = token.ok_or_else(unauthorized)?;
+    let agent = rt
+        .store
+        .session_agent(&app::auth::ssr::token_hash(token), crate::now_ms())
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(unauthorized)?;
+    let site_ids = rt
+        .store
+        .agent_sites(agent.id)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(Identity::Agent {
+        agent: Arc::new(agent),
+        site_ids,
+    })
+}
+
+/// A parsed client frame, whichever role sent it.
+pub enum ClientFrame {
+    /// A visitor's hello.
+    VisitorHello(VisitorHello),
+    /// An agent's hello: cursors and the event cursor.
+    AgentHello(protocol::AgentHello),
+    /// Anything else a session handles.
+    Inbound(Inbound),
+    /// A keep-alive to answer with `pong`.
+    Ping(u32),
+    /// The answer to our ping.
+    Pong,
+}
+
+/// Which side of the protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The widget.
+    Visitor,
+    /// The console.
+    Agent,
+}
+
+/// Parses one frame of a role; a frame the role may not send is a `bad_request`.
+pub fn parse_frame(role: Role, text: &str) -> Result<ClientFrame, ServerFrame> {
+    let bad =
+        |e: serde_json::Error| error_frame(ErrorCode::BadRequest, &format!("malformed frame: {e}"));
+    Ok(match role {
+        Role::Visitor => match serde_json::from_str::<VisitorFrame>(text).map_err(bad)? {
+            VisitorFrame::Hello(hello) => ClientFrame::VisitorHello(hello),
+            VisitorFrame::Resume(resume) => ClientFrame::Inbound(Inbound::Resume(resume.cursors)),
+            VisitorFrame::Send(send) => ClientFrame::Inbound(Inbound::Send(send)),
+            VisitorFrame::Typing(typing) => ClientFrame::Inbound(Inbound::Typing(typing)),
+            VisitorFrame::Preview(preview) => ClientFrame::Inbound(Inbound::Preview(preview)),
+            VisitorFrame::Read(read) => ClientFrame::Inbound(Inbound::Read(read)),
+            VisitorFrame::PageView(page) => ClientFrame::Inbound(Inbound::PageView(page)),
+            VisitorFrame::Ping(ping) => ClientFrame::Ping(ping.nonce),
+            VisitorFrame::Pong(_) => ClientFrame::Pong,
+        },
+        Role::Agent => match serde_json::from_str::<AgentFrame>(text).map_err(bad)? {
+            AgentFrame::Hello(hello) => ClientFrame::AgentHello(hello),
+            AgentFrame::Resume(resume) => ClientFrame::Inbound(Inbound::Resume(resume.cursors)),
+            AgentFrame::Send(send) => ClientFrame::Inbound(Inbound::Send(send)),
+            AgentFrame::Typing(typing) => ClientFrame::Inbound(Inbound::Typing(typing)),
+            AgentFrame::Read(read) => ClientFrame::Inbound(Inbound::Read(read)),
+            AgentFrame::SetStatus(status) => {
+                ClientFrame::Inbound(Inbound::SetStatus(status.status))
+            }
+            AgentFrame::Ping(ping) => ClientFrame::Ping(ping.nonce),
+            AgentFrame::Pong(_) => ClientFrame::Pong,
+        },
+    })
+}
+
+/// Whose presence a session's connection counts for.
+pub fn presence_of(identity: &Identity) -> hub::Who {
+    match identity {
+        Identity::Visitor { site, visitor_id } => hub::Who::Visitor {
+            site_id: site.id,
+            visitor_id: *visitor_id,
+        },
+        Identity::Agent { agent, .. } => hub::Who::Agent { agent_id: agent.id },
+    }
+}
+
+/// Tells the agents of a site that a visitor came online.
+pub fn announce_online(rt: &Realtime, who: hub::Who) {
+    if let hub::Who::Visitor {
+        site_id,
+        visitor_id,
+    } = who
+    {
+        rt.hub.to_site(
+            site_id,
+            ServerFrame::VisitorPresence {
+                site_id: protocol::SiteId(site_id),
+                visitor_id: protocol::VisitorId(visitor_id),
+                online: true,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_and_single_addresses_match() {
+        let ip: IpAddr = "203.0.113.7".parse().expect("ip");
+        assert!(ip_matches("203.0.113.0/24", ip));
+        assert!(ip_matches("203.0.113.7", ip));
+        assert!(!ip_matches("203.0.114.0/24", ip));
+        assert!(!ip_matches("not an ip", ip));
+    }
+}

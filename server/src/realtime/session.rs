@@ -1,0 +1,673 @@
+//! One client's real-time session, shared by the WebSocket and the HTTP transports.
+//!
+//! A session knows who the client is, which conversations it follows and up to which seq it has
+//! them (its cursors), and turns client frames into server frames. Transports only move frames:
+//! the WebSocket keeps one session for the connection's life, HTTP builds one per request from
+//! the token or cookie and the poll's cursors. That is what makes ordering, acks and resume
+//! behave the same on both.
+//!
+//! Delivery of a followed conversation is gap-free: a live message whose seq is not the next one
+//! (or a lagging subscription) is filled in from the store, so the hub never has to be reliable.
+
+use super::Realtime;
+use super::hub::{Bucket, Event};
+use protocol::{
+    AgentId, AgentStatus, Author, ConversationHead, ConversationId, Cursor, ErrorCode, Message,
+    Page, Preview, Read, SendMessage, ServerFrame, SiteId, Typing, VisitorId, Welcome,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use store::{Agent, NewEvent, NewMessage, Site};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// Messages fetched from the store per query while replaying or filling a gap.
+const REPLAY_BATCH: u32 = 500;
+
+/// Who is on the other end.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// A visitor of one site.
+    Visitor {
+        /// The site whose widget they use (settings such as sneak-peek apply).
+        site: Arc<Site>,
+        /// The visitor; they may read only their own conversations.
+        visitor_id: i64,
+    },
+    /// A signed-in agent.
+    Agent {
+        /// The agent (name shown on their messages).
+        agent: Arc<Agent>,
+        /// The sites they belong to; they may read those sites' conversations only.
+        site_ids: Vec<i64>,
+    },
+}
+
+/// A frame a client sent, whichever role.
+pub enum Inbound {
+    /// Follow conversations from the given cursors.
+    Resume(Vec<Cursor>),
+    /// Store a message.
+    Send(SendMessage),
+    /// Typing started or stopped.
+    Typing(Typing),
+    /// What a visitor is typing (visitors only).
+    Preview(Preview),
+    /// Read up to a seq.
+    Read(Read),
+    /// A visitor moved to another page.
+    PageView(Page),
+    /// An agent changed status.
+    SetStatus(AgentStatus),
+}
+
+/// A session: identity, followed conversations, subscriptions and ephemeral rate bucket.
+pub struct Session {
+    /// Store, hub and limits shared by all sessions.
+    rt: Arc<Realtime>,
+    /// Who the client is; decides what they may read and write.
+    identity: Identity,
+    /// Followed conversations → the highest seq delivered without a gap.
+    cursors: HashMap<i64, i64>,
+    /// Agents: the newest event seq delivered (events are replayed after it on lag).
+    event_cursor: i64,
+    /// Live frames for this client: the visitor's topic, or each of the agent's site topics.
+    receivers: Vec<broadcast::Receiver<Event>>,
+    /// Rate limit for typing, previews, reads and page views on this session.
+    ephemeral: Bucket,
+}
+
+fn error(code: ErrorCode, message: &str) -> ServerFrame {
+    ServerFrame::Error {
+        code,
+        message: message.to_string(),
+        client_id: None,
+        conversation_id: None,
+        retry_after_ms: None,
+    }
+}
+
+impl Session {
+    /// A session for an identified client, already subscribed to its live frames (subscribing
+    /// before any replay means nothing stored in between is missed).
+    pub fn new(rt: Arc<Realtime>, identity: Identity) -> Session {
+        let receivers = match &identity {
+            Identity::Visitor { visitor_id, .. } => vec![rt.hub.subscribe_visitor(*visitor_id)],
+            Identity::Agent { site_ids, .. } => site_ids
+                .iter()
+                .map(|id| rt.hub.subscribe_site(*id))
+                .collect(),
+        };
+        let ephemeral = Bucket::full(f64::from(rt.limits.ephemeral_per_second));
+        Session {
+            rt,
+            identity,
+            cursors: HashMap::new(),
+            event_cursor: 0,
+            receivers,
+            ephemeral,
+        }
+    }
+
+    /// Who this session is for.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The `welcome` for this session: token, conversations and their heads, limits.
+    pub async fn welcome(
+        &mut self,
+        events_after: Option<i64>,
+    ) -> Result<Vec<ServerFrame>, store::Error> {
+        let now = crate::now_ms();
+        let mut frames = Vec::new();
+        match &self.identity {
+            Identity::Visitor { site, visitor_id } => {
+                let conversations = self.rt.store.visitor_conversations(*visitor_id).await?;
+                frames.push(ServerFrame::Welcome(Welcome {
+                    protocol_version: protocol::PROTOCOL_VERSION,
+                    server_time: now,
+                    visitor_id: Some(VisitorId(*visitor_id)),
+                    visitor_token: Some(self.rt.tokens.issue(site.id, *visitor_id)),
+                    agent_id: None,
+                    event_seq: None,
+                    conversations: conversations
+                        .iter()
+                        .map(|c| ConversationHead {
+                            conversation_id: ConversationId(c.id),
+                            last_seq: c.last_seq,
+                        })
+                        .collect(),
+                    limits: self.rt.limits,
+                }));
+                frames.push(ServerFrame::Availability {
+                    online: self.rt.hub.agents_online(),
+                });
+            }
+            Identity::Agent { agent, site_ids } => {
+                let heads = self.rt.store.site_conversation_heads(site_ids, 200).await?;
+                let newest = self.rt.store.last_event_id(site_ids).await?;
+                frames.push(ServerFrame::Welcome(Welcome {
+                    protocol_version: protocol::PROTOCOL_VERSION,
+                    server_time: now,
+                    visitor_id: None,
+                    visitor_token: None,
+                    agent_id: Some(AgentId(agent.id)),
+                    event_seq: Some(newest),
+                    conversations: heads
+                        .iter()
+                        .map(|c| ConversationHead {
+                            conversation_id: ConversationId(c.id),
+                            last_seq: c.last_seq,
+                        })
+                        .collect(),
+                    limits: self.rt.limits,
+                }));
+                match events_after {
+                    Some(after) => {
+                        self.event_cursor = after;
+                        frames.extend(self.replay_events().await?);
+                    }
+                    None => self.event_cursor = newest,
+                }
+            }
+        }
+        Ok(frames)
+    }
+
+    /// Whether this client may read a conversation.
+    fn may_read(&self, conversation: &store::Conversation) -> bool {
+        match &self.identity {
+            Identity::Visitor { visitor_id, .. } => conversation.visitor_id == *visitor_id,
+            Identity::Agent { site_ids, .. } => site_ids.contains(&conversation.site_id),
+        }
+    }
+
+    /// Follows conversations from the given cursors and replays what the client misses.
+    pub async fn follow(&mut self, cursors: &[Cursor]) -> Result<Vec<ServerFrame>, store::Error> {
+        let mut frames = Vec::new();
+        if cursors.len() > self.rt.limits.max_cursors as usize {
+            frames.push(error(ErrorCode::TooLarge, "too many cursors"));
+            return Ok(frames);
+        }
+        for cursor in cursors {
+            let id = cursor.conversation_id.0;
+            let readable = match self.rt.store.conversation(id).await? {
+                Some(conversation) => self.may_read(&conversation),
+                None => false,
+            };
+            if !readable || cursor.after_seq < 0 {
+                frames.push(ServerFrame::Error {
+                    code: ErrorCode::NotFound,
+                    message: "no such conversation".into(),
+                    client_id: None,
+                    conversation_id: Some(cursor.conversation_id),
+                    retry_after_ms: None,
+                });
+                continue;
+            }
+            self.cursors.insert(id, cursor.after_seq);
+            self.fill(id, &mut frames).await?;
+        }
+        Ok(frames)
+    }
+
+    /// Appends to `frames` every stored message of a followed conversation after its cursor.
+    async fn fill(
+        &mut self,
+        conversation_id: i64,
+        frames: &mut Vec<ServerFrame>,
+    ) -> Result<(), store::Error> {
+        loop {
+            let after = self.cursors.get(&conversation_id).copied().unwrap_or(0);
+            let batch = self
+                .rt
+                .store
+                .messages_after(conversation_id, after, REPLAY_BATCH)
+                .await?;
+            let Some(last) = batch.last() else { break };
+            self.cursors.insert(conversation_id, last.seq);
+            let full = batch.len() == REPLAY_BATCH as usize;
+            frames.extend(
+                batch
+                    .into_iter()
+                    .map(|m| ServerFrame::Message(message_frame(m, None))),
+            );
+            if !full {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Agents: the events after the event cursor, in order.
+    async fn replay_events(&mut self) -> Result<Vec<ServerFrame>, store::Error> {
+        let Identity::Agent { site_ids, .. } = &self.identity else {
+            return Ok(Vec::new());
+        };
+        let mut frames = Vec::new();
+        loop {
+            let batch = self
+                .rt
+                .store
+                .events_after(site_ids, self.event_cursor, REPLAY_BATCH)
+                .await?;
+            let full = batch.len() == REPLAY_BATCH as usize;
+            for event in batch {
+                self.event_cursor = event.id;
+                match serde_json::from_str::<ServerFrame>(&event.payload) {
+                    Ok(mut frame) => {
+                        set_event_seq(&mut frame, event.id);
+                        frames.push(frame);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, event = event.id, "unreadable stored event")
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(frames)
+    }
+
+    /// Handles one client frame after the hello; returns the frames that answer it.
+    pub async fn handle(&mut self, inbound: Inbound) -> Result<Vec<ServerFrame>, store::Error> {
+        match inbound {
+            Inbound::Resume(cursors) => self.follow(&cursors).await,
+            Inbound::Send(send) => self.send(send).await,
+            other => Ok(self.ephemeral(other).await?.into_iter().collect()),
+        }
+    }
+
+    async fn send(&mut self, send: SendMessage) -> Result<Vec<ServerFrame>, store::Error> {
+        let refuse = |code: ErrorCode, message: &str, retry_after_ms: Option<u32>| {
+            Ok(vec![ServerFrame::Error {
+                code,
+                message: message.to_string(),
+                client_id: Some(send.client_id.clone()),
+                conversation_id: send.conversation_id,
+                retry_after_ms,
+            }])
+        };
+        if send.body.len() > self.rt.limits.max_message_bytes as usize {
+            return refuse(ErrorCode::TooLarge, "message too long", None);
+        }
+        if send.body.trim().is_empty() {
+            return refuse(ErrorCode::BadRequest, "empty message", None);
+        }
+        if send.client_id.0.is_empty() || send.client_id.0.len() > 64 {
+            return refuse(
+                ErrorCode::BadRequest,
+                "client_id must be 1 to 64 characters",
+                None,
+            );
+        }
+        let new = |author, agent_id| NewMessage {
+            client_id: send.client_id.clone(),
+            author,
+            agent_id,
+            body: send.body.clone(),
+            created_at: crate::now_ms(),
+        };
+        let (conversation, appended, agent_name) = match (&self.identity, send.conversation_id) {
+            (Identity::Visitor { site, visitor_id }, conversation_id) => {
+                if let Err(wait) = self
+                    .rt
+                    .hub
+                    .take_message_token(*visitor_id, self.rt.limits.messages_per_minute)
+                {
+                    return refuse(ErrorCode::RateLimited, "too many messages", Some(wait));
+                }
+                match conversation_id {
+                    None => {
+                        let result = self
+                            .rt
+                            .store
+                            .append_message_in_open_conversation(
+                                site.id,
+                                *visitor_id,
+                                new(Author::Visitor, None),
+                            )
+                            .await?;
+                        if result.created_conversation {
+                            self.announce_conversation(&result.conversation).await?;
+                        }
+                        // A conversation started on this connection is followed from 0.
+                        self.cursors.entry(result.conversation.id).or_insert(0);
+                        (result.conversation, result.appended, None)
+                    }
+                    Some(id) => {
+                        let Some(conversation) = self.rt.store.conversation(id.0).await? else {
+                            return refuse(ErrorCode::NotFound, "no such conversation", None);
+                        };
+                        if !self.may_read(&conversation) {
+                            return refuse(ErrorCode::NotFound, "no such conversation", None);
+                        }
+                        let appended = self
+                            .rt
+                            .store
+                            .append_message(id.0, new(Author::Visitor, None))
+                            .await?;
+                        (conversation, appended, None)
+                    }
+                }
+            }
+            (Identity::Agent { .. }, None) => {
+                return refuse(
+                    ErrorCode::BadRequest,
+                    "agents must name the conversation",
+                    None,
+                );
+            }
+            (Identity::Agent { agent, .. }, Some(id)) => {
+                let Some(conversation) = self.rt.store.conversation(id.0).await? else {
+                    return refuse(ErrorCode::NotFound, "no such conversation", None);
+                };
+                if !self.may_read(&conversation) {
+                    return refuse(ErrorCode::NotFound, "no such conversation", None);
+                }
+                let appended = self
+                    .rt
+                    .store
+                    .append_message(id.0, new(Author::Agent, Some(agent.id)))
+                    .await?;
+                (conversation, appended, Some(agent.display_name.clone()))
+            }
+        };
+        let message = appended.message;
+        let ack = ServerFrame::Ack {
+            client_id: message.client_id.clone(),
+            conversation_id: ConversationId(message.conversation_id),
+            seq: message.seq,
+        };
+        if appended.created {
+            // Committed: now, and only now, tell everyone.
+            self.rt.hub.to_site_and_visitor(
+                conversation.site_id,
+                conversation.visitor_id,
+                ServerFrame::Message(message_frame(message, agent_name)),
+            );
+        }
+        Ok(vec![ack])
+    }
+
+    /// Stores and publishes `conversation_created` for the agents of the site.
+    async fn announce_conversation(
+        &self,
+        conversation: &store::Conversation,
+    ) -> Result<(), store::Error> {
+        let mut frame = ServerFrame::ConversationCreated {
+            event_seq: 0,
+            conversation_id: ConversationId(conversation.id),
+            site_id: SiteId(conversation.site_id),
+            visitor_id: VisitorId(conversation.visitor_id),
+            created_at: conversation.created_at,
+        };
+        // The stored payload's event_seq is a placeholder: the row id is the real one.
+        let payload = serde_json::to_string(&frame).unwrap_or_default();
+        let event = self
+            .rt
+            .store
+            .append_event(NewEvent {
+                site_id: conversation.site_id,
+                kind: "conversation_created".into(),
+                conversation_id: conversation.id,
+                payload,
+                created_at: conversation.created_at,
+            })
+            .await?;
+        set_event_seq(&mut frame, event.id);
+        self.rt.hub.to_site(conversation.site_id, frame);
+        Ok(())
+    }
+
+    /// Typing, previews, reads, page views and status: checked, rate-limited, never stored.
+    async fn ephemeral(&mut self, inbound: Inbound) -> Result<Option<ServerFrame>, store::Error> {
+        if self
+            .ephemeral
+            .take(
+                f64::from(self.rt.limits.ephemeral_per_second),
+                f64::from(self.rt.limits.ephemeral_per_second),
+                Instant::now(),
+            )
+            .is_err()
+        {
+            // Best effort by design: excess ephemeral frames are dropped without an answer.
+            return Ok(None);
+        }
+        let max_text = 2048;
+        match (&self.identity, inbound) {
+            (_, Inbound::Typing(typing)) => {
+                let Some(conversation) = self.readable(typing.conversation_id).await? else {
+                    return Ok(Some(not_found(typing.conversation_id)));
+                };
+                let (author, agent_id, agent_name) = self.author();
+                let frame = ServerFrame::Typing {
+                    conversation_id: typing.conversation_id,
+                    author,
+                    agent_id,
+                    agent_name,
+                    typing: typing.typing,
+                };
+                match author {
+                    Author::Visitor => self.rt.hub.to_site(conversation.site_id, frame),
+                    _ => self.rt.hub.to_visitor(conversation.visitor_id, frame),
+                }
+            }
+            (Identity::Visitor { site, visitor_id }, Inbound::Preview(preview)) => {
+                let sneak_peek = site
+                    .widget_settings
+                    .get("sneak_peek")
+                    .and_then(|v| v.as_bool())
+                    != Some(false);
+                if sneak_peek {
+                    let text: String = truncate(&preview.text, max_text);
+                    self.rt.hub.to_site(
+                        site.id,
+                        ServerFrame::Preview {
+                            visitor_id: VisitorId(*visitor_id),
+                            conversation_id: preview.conversation_id,
+                            text,
+                        },
+                    );
+                }
+            }
+            (_, Inbound::Read(read)) => {
+                let Some(conversation) = self.readable(read.conversation_id).await? else {
+                    return Ok(Some(not_found(read.conversation_id)));
+                };
+                let (author, agent_id, _) = self.author();
+                self.rt.hub.to_site_and_visitor(
+                    conversation.site_id,
+                    conversation.visitor_id,
+                    ServerFrame::Read {
+                        conversation_id: read.conversation_id,
+                        up_to_seq: read.up_to_seq,
+                        author,
+                        agent_id,
+                    },
+                );
+            }
+            (Identity::Visitor { site, visitor_id }, Inbound::PageView(page)) => {
+                self.rt.hub.to_site(
+                    site.id,
+                    ServerFrame::PageView {
+                        site_id: SiteId(site.id),
+                        visitor_id: VisitorId(*visitor_id),
+                        url: truncate(&page.url, max_text),
+                        title: page.title.map(|t| truncate(&t, 512)),
+                        referrer: page.referrer.map(|r| truncate(&r, max_text)),
+                        at: crate::now_ms(),
+                    },
+                );
+            }
+            (Identity::Agent { agent, site_ids }, Inbound::SetStatus(status)) => {
+                for site_id in site_ids {
+                    self.rt.hub.to_site(
+                        *site_id,
+                        ServerFrame::AgentPresence {
+                            agent_id: AgentId(agent.id),
+                            status,
+                        },
+                    );
+                }
+            }
+            _ => {
+                return Ok(Some(error(
+                    ErrorCode::BadRequest,
+                    "not allowed for this role",
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn readable(
+        &self,
+        id: ConversationId,
+    ) -> Result<Option<store::Conversation>, store::Error> {
+        Ok(self
+            .rt
+            .store
+            .conversation(id.0)
+            .await?
+            .filter(|c| self.may_read(c)))
+    }
+
+    fn author(&self) -> (Author, Option<AgentId>, Option<String>) {
+        match &self.identity {
+            Identity::Visitor { .. } => (Author::Visitor, None, None),
+            Identity::Agent { agent, .. } => (
+                Author::Agent,
+                Some(AgentId(agent.id)),
+                Some(agent.display_name.clone()),
+            ),
+        }
+    }
+
+    /// Waits for live frames and returns them, gap-free for followed conversations.
+    /// Cancel-safe: a cancelled call loses nothing (receivers keep unread frames).
+    pub async fn next_events(&mut self) -> Result<Vec<ServerFrame>, store::Error> {
+        if self.receivers.is_empty() {
+            std::future::pending::<()>().await;
+        }
+        let received = {
+            let futures = self.receivers.iter_mut().map(|rx| Box::pin(rx.recv()));
+            futures_util::future::select_all(futures).await.0
+        };
+        match received {
+            Ok(event) => self.accept(event).await,
+            Err(RecvError::Lagged(skipped)) => {
+                tracing::debug!(skipped, "subscriber lagged; catching up from the store");
+                self.catch_up().await
+            }
+            Err(RecvError::Closed) => {
+                std::future::pending::<()>().await;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Everything followed conversations (and agent events) got while frames were skipped.
+    async fn catch_up(&mut self) -> Result<Vec<ServerFrame>, store::Error> {
+        let mut frames = self.replay_events().await?;
+        let followed: Vec<i64> = self.cursors.keys().copied().collect();
+        for id in followed {
+            self.fill(id, &mut frames).await?;
+        }
+        Ok(frames)
+    }
+
+    /// Decides what a live frame becomes for this client.
+    async fn accept(&mut self, event: Event) -> Result<Vec<ServerFrame>, store::Error> {
+        match &*event {
+            ServerFrame::Message(message) => {
+                let id = message.conversation_id.0;
+                match self.cursors.get(&id).copied() {
+                    // Not followed: pass it on as a list update, no gap promise.
+                    None => Ok(vec![(*event).clone()]),
+                    Some(cursor) if message.seq <= cursor => Ok(Vec::new()),
+                    Some(cursor) if message.seq == cursor + 1 => {
+                        self.cursors.insert(id, message.seq);
+                        Ok(vec![(*event).clone()])
+                    }
+                    Some(_) => {
+                        // A gap: something committed earlier has not reached us yet; read it.
+                        let mut frames = Vec::new();
+                        self.fill(id, &mut frames).await?;
+                        Ok(frames)
+                    }
+                }
+            }
+            ServerFrame::ConversationCreated { event_seq, .. }
+            | ServerFrame::AssignmentChanged { event_seq, .. } => {
+                if *event_seq <= self.event_cursor {
+                    return Ok(Vec::new());
+                }
+                // Event seqs have gaps and concurrent events may be published out of order, so
+                // the live frame only says "there is news": read it, in order, from the store.
+                // Events are rare (new conversations, assignments), so the query is cheap.
+                self.replay_events().await
+            }
+            _ => Ok(vec![(*event).clone()]),
+        }
+    }
+
+    /// Releases interest in a conversation (HTTP polls rebuild sessions; WebSockets keep them).
+    pub fn followed(&self) -> Vec<Cursor> {
+        self.cursors
+            .iter()
+            .map(|(id, seq)| Cursor {
+                conversation_id: ConversationId(*id),
+                after_seq: *seq,
+            })
+            .collect()
+    }
+}
+
+/// Puts the stored event's id into a durable event frame.
+fn set_event_seq(frame: &mut ServerFrame, id: i64) {
+    if let ServerFrame::ConversationCreated { event_seq, .. }
+    | ServerFrame::AssignmentChanged { event_seq, .. } = frame
+    {
+        *event_seq = id;
+    }
+}
+
+fn not_found(conversation_id: ConversationId) -> ServerFrame {
+    ServerFrame::Error {
+        code: ErrorCode::NotFound,
+        message: "no such conversation".into(),
+        client_id: None,
+        conversation_id: Some(conversation_id),
+        retry_after_ms: None,
+    }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// The wire form of a stored message.
+pub fn message_frame(message: store::Message, agent_name: Option<String>) -> Message {
+    Message {
+        conversation_id: ConversationId(message.conversation_id),
+        seq: message.seq,
+        client_id: message.client_id,
+        author: message.author,
+        agent_id: message.agent_id.map(AgentId),
+        agent_name,
+        body: message.body,
+        created_at: message.created_at,
+    }
+}

@@ -1,0 +1,274 @@
+//! Protocol clients for tests: a WebSocket client (tokio-tungstenite) and an HTTP-fallback
+//! client (reqwest), both speaking the `protocol` frames over real sockets.
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::{ClientId, ConversationId, Cursor, ServerFrame};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for an expected frame before failing.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A WebSocket connection speaking JSON frames.
+pub struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Ws {
+    /// Connects to `path` with optional `Origin` and `Cookie` headers.
+    pub async fn connect(base: &str, path: &str, origin: Option<&str>, cookie: Option<&str>) -> Ws {
+        let url = format!("ws://{}{}", base.trim_start_matches("http://"), path);
+        let mut request = url.into_client_request().expect("request");
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().expect("origin"));
+        }
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().expect("cookie"));
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connect");
+        Ws { stream }
+    }
+
+    /// Sends a frame given as JSON.
+    pub async fn send_json(&mut self, value: serde_json::Value) {
+        self.send_text(value.to_string()).await;
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: String) {
+        self.stream
+            .send(WsMessage::Text(text.into()))
+            .await
+            .expect("ws send");
+    }
+
+    /// The next server frame (skipping control frames); panics after [`WAIT`].
+    pub async fn next(&mut self) -> ServerFrame {
+        self.try_next(WAIT).await.expect("a frame within the wait")
+    }
+
+    /// The next server frame within `wait`, or `None` (timeout or closed).
+    pub async fn try_next(&mut self, wait: Duration) -> Option<ServerFrame> {
+        loop {
+            let message = tokio::time::timeout(wait, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                WsMessage::Text(text) => {
+                    return Some(serde_json::from_str(text.as_str()).expect("server frame parses"));
+                }
+                WsMessage::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads frames until one matches; panics if none does within [`WAIT`].
+    pub async fn until<T>(&mut self, mut pick: impl FnMut(&ServerFrame) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self
+                .try_next(left)
+                .await
+                .expect("expected frame did not arrive");
+            if let Some(found) = pick(&frame) {
+                return found;
+            }
+        }
+    }
+
+    /// Closes the connection abruptly (no close handshake), like a dropped network.
+    pub fn drop_connection(self) {
+        drop(self.stream);
+    }
+}
+
+/// A message frame's `(conversation, seq, body)`.
+pub fn message_of(frame: &ServerFrame) -> Option<(i64, i64, String)> {
+    match frame {
+        ServerFrame::Message(m) => Some((m.conversation_id.0, m.seq, m.body.clone())),
+        _ => None,
+    }
+}
+
+/// An ack's `(client id, conversation, seq)`.
+pub fn ack_of(frame: &ServerFrame) -> Option<(String, i64, i64)> {
+    match frame {
+        ServerFrame::Ack {
+            client_id,
+            conversation_id,
+            seq,
+        } => Some((client_id.0.clone(), conversation_id.0, *seq)),
+        _ => None,
+    }
+}
+
+/// An error frame's code as text.
+pub fn error_of(frame: &ServerFrame) -> Option<String> {
+    match frame {
+        ServerFrame::Error { code, .. } => Some(code.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// A visitor hello.
+pub fn visitor_hello(
+    site_key: &str,
+    token: Option<&str>,
+    cursors: &[(i64, i64)],
+) -> serde_json::Value {
+    let mut hello = serde_json::json!({
+        "type": "hello",
+        "protocol_version": protocol::PROTOCOL_VERSION,
+        "site_key": site_key,
+    });
+    if let Some(token) = token {
+        hello["visitor_token"] = token.into();
+    }
+    if !cursors.is_empty() {
+        hello["cursors"] = cursors_json(cursors);
+    }
+    hello
+}
+
+/// An agent hello.
+pub fn agent_hello(cursors: &[(i64, i64)]) -> serde_json::Value {
+    serde_json::json!({
+        "type": "hello",
+        "protocol_version": protocol::PROTOCOL_VERSION,
+        "cursors": cursors_json(cursors),
+    })
+}
+
+fn cursors_json(cursors: &[(i64, i64)]) -> serde_json::Value {
+    serde_json::to_value(
+        cursors
+            .iter()
+            .map(|(c, s)| Cursor {
+                conversation_id: ConversationId(*c),
+                after_seq: *s,
+            })
+            .collect::<Vec<_>>(),
+    )
+    .expect("cursors")
+}
+
+/// A send frame.
+pub fn send_frame(conversation: Option<i64>, client_id: &str, body: &str) -> serde_json::Value {
+    let mut send =
+        serde_json::json!({"type": "send", "client_id": ClientId(client_id.into()), "body": body});
+    if let Some(id) = conversation {
+        send["conversation_id"] = id.into();
+    }
+    send
+}
+
+/// The token and visitor id in a welcome.
+pub fn welcome_of(frame: &ServerFrame) -> Option<(String, i64)> {
+    match frame {
+        ServerFrame::Welcome(w) => Some((
+            w.visitor_token.clone().unwrap_or_default(),
+            w.visitor_id.map_or(0, |v| v.0),
+        )),
+        _ => None,
+    }
+}
+
+/// HTTP fallback client for one role.
+pub struct Http {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub role: &'static str,
+    /// Visitor token header, once known.
+    pub token: Option<String>,
+    /// Agent cookie.
+    pub cookie: Option<String>,
+    /// Origin header to send.
+    pub origin: Option<String>,
+}
+
+impl Http {
+    /// A client for `role` ("visitor" or "agent").
+    pub fn new(base: &str, role: &'static str) -> Http {
+        Http {
+            base: base.to_string(),
+            client: reqwest::Client::new(),
+            role,
+            token: None,
+            cookie: None,
+            origin: None,
+        }
+    }
+
+    fn request(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let mut builder = builder;
+        if let Some(token) = &self.token {
+            builder = builder.header(protocol::transport::VISITOR_TOKEN_HEADER, token);
+        }
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header("cookie", cookie);
+        }
+        if let Some(origin) = &self.origin {
+            builder = builder.header("origin", origin);
+        }
+        builder
+    }
+
+    /// POSTs frames to `…/send`; returns the status and the answering frames.
+    pub async fn send(&self, frames: serde_json::Value) -> (u16, Vec<ServerFrame>) {
+        let url = format!("{}/http/{}/send", self.base, self.role);
+        let response = self
+            .request(
+                self.client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(frames.to_string()),
+            )
+            .send()
+            .await
+            .expect("http send");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("frames"))
+    }
+
+    /// POSTs a raw body.
+    pub async fn send_raw(&self, body: String) -> (u16, Vec<ServerFrame>) {
+        let url = format!("{}/http/{}/send", self.base, self.role);
+        let response = self
+            .request(self.client.post(url).body(body))
+            .send()
+            .await
+            .expect("http send");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("frames"))
+    }
+
+    /// Long-polls `…/events` with cursors.
+    pub async fn poll(&self, cursors: &[(i64, i64)], wait: u32) -> (u16, Vec<ServerFrame>) {
+        let cursors: Vec<String> = cursors.iter().map(|(c, s)| format!("{c}:{s}")).collect();
+        let url = format!(
+            "{}/http/{}/events?cursors={}&wait={wait}",
+            self.base,
+            self.role,
+            cursors.join(",")
+        );
+        let response = self
+            .request(self.client.get(url))
+            .send()
+            .await
+            .expect("http poll");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("frames"))
+    }
+}

@@ -1,0 +1,375 @@
+//! The real-time core over real sockets: WebSocket and HTTP fallback, acks, resume, idempotent
+//! resends, transport switching, and refusals (forged tokens, foreign conversations, bad frames).
+
+mod common;
+
+use common::client::{
+    Http, Ws, ack_of, agent_hello, error_of, message_of, send_frame, visitor_hello, welcome_of,
+};
+use protocol::ServerFrame;
+use std::time::Duration;
+
+const ORIGIN: &str = "https://shop.example";
+
+/// A server with one site (allowing ORIGIN) and two agents on it.
+async fn setup() -> (common::TestServer, String, i64, [String; 2]) {
+    let server = common::spawn_sqlite().await;
+    let (site_id, key) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (_, a1) = common::agent_cookie(server.store.as_ref(), "ann@shop.example", &[site_id]).await;
+    let (_, a2) = common::agent_cookie(server.store.as_ref(), "bo@shop.example", &[site_id]).await;
+    (server, key, site_id, [a1, a2])
+}
+
+async fn visitor(
+    server: &common::TestServer,
+    key: &str,
+    token: Option<&str>,
+    cursors: &[(i64, i64)],
+) -> (Ws, String) {
+    let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    ws.send_json(visitor_hello(key, token, cursors)).await;
+    let (token, _) = ws.until(welcome_of).await;
+    (ws, token)
+}
+
+async fn agent(server: &common::TestServer, cookie: &str, cursors: &[(i64, i64)]) -> Ws {
+    let mut ws = Ws::connect(&server.url(""), "/ws/agent", None, Some(cookie)).await;
+    ws.send_json(agent_hello(cursors)).await;
+    ws.until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_visitors_and_two_agents_talk() {
+    let (server, key, site_id, [a1, a2]) = setup().await;
+    let mut ann = agent(&server, &a1, &[]).await;
+    let mut bo = agent(&server, &a2, &[]).await;
+    let (mut v1, _) = visitor(&server, &key, None, &[]).await;
+    let (mut v2, _) = visitor(&server, &key, None, &[]).await;
+
+    v1.send_json(send_frame(None, "v1-1", "Hello from one"))
+        .await;
+    let (_, c1, seq) = v1.until(ack_of).await;
+    assert_eq!(seq, 1);
+    v2.send_json(send_frame(None, "v2-1", "Hello from two"))
+        .await;
+    let (_, c2, _) = v2.until(ack_of).await;
+    assert_ne!(c1, c2, "each visitor has their own conversation");
+
+    for agent in [&mut ann, &mut bo] {
+        let created = agent
+            .until(|f| match f {
+                ServerFrame::ConversationCreated {
+                    conversation_id,
+                    site_id: s,
+                    ..
+                } if conversation_id.0 == c1 => Some(s.0),
+                _ => None,
+            })
+            .await;
+        assert_eq!(created, site_id);
+        let got = agent.until(|f| message_of(f).filter(|m| m.0 == c1)).await;
+        assert_eq!(got, (c1, 1, "Hello from one".to_string()));
+        let got = agent.until(|f| message_of(f).filter(|m| m.0 == c2)).await;
+        assert_eq!(got.2, "Hello from two");
+    }
+
+    ann.send_json(send_frame(Some(c1), "ann-1", "Hi one, Ann here"))
+        .await;
+    assert_eq!(ann.until(ack_of).await, ("ann-1".to_string(), c1, 2));
+    let reply = v1.until(|f| message_of(f).filter(|m| m.1 == 2)).await;
+    assert_eq!(reply.2, "Hi one, Ann here");
+    // Bo sees Ann's reply too; visitor two sees nothing of conversation one.
+    assert_eq!(
+        bo.until(|f| message_of(f).filter(|m| m.0 == c1 && m.1 == 2))
+            .await
+            .2,
+        "Hi one, Ann here"
+    );
+    bo.send_json(send_frame(Some(c2), "bo-1", "Hi two")).await;
+    let first_for_v2 = v2.until(message_of).await;
+    assert_eq!(
+        first_for_v2,
+        (c2, 1, "Hello from two".to_string()),
+        "own message echoed first"
+    );
+    let second = v2.until(message_of).await;
+    assert_eq!(second, (c2, 2, "Hi two".to_string()));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resend_with_the_same_client_id_gets_the_same_ack() {
+    let (server, key, _, _) = setup().await;
+    let (mut v, _) = visitor(&server, &key, None, &[]).await;
+    v.send_json(send_frame(None, "dup", "once")).await;
+    let first = v.until(ack_of).await;
+    v.send_json(send_frame(None, "dup", "once")).await;
+    assert_eq!(
+        v.until(ack_of).await,
+        first,
+        "first message resent without conversation id"
+    );
+    v.send_json(send_frame(Some(first.1), "dup", "once")).await;
+    assert_eq!(
+        v.until(ack_of).await,
+        first,
+        "resent with the conversation id"
+    );
+    let stored = server
+        .store
+        .messages_after(first.1, 0, 10)
+        .await
+        .expect("messages");
+    assert_eq!(stored.len(), 1, "stored once");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_resume_delivers_exactly_the_gap() {
+    let (server, key, _, [a1, _]) = setup().await;
+    let (mut v, token) = visitor(&server, &key, None, &[]).await;
+    v.send_json(send_frame(None, "m1", "one")).await;
+    let (_, conv, _) = v.until(ack_of).await;
+    for (id, body) in [("m2", "two"), ("m3", "three")] {
+        v.send_json(send_frame(Some(conv), id, body)).await;
+        v.until(ack_of).await;
+    }
+    v.drop_connection();
+
+    let mut ann = agent(&server, &a1, &[(conv, 3)]).await;
+    for (id, body) in [("a4", "four"), ("a5", "five")] {
+        ann.send_json(send_frame(Some(conv), id, body)).await;
+        ann.until(ack_of).await;
+    }
+
+    let (mut v, _) = visitor(&server, &key, Some(&token), &[(conv, 3)]).await;
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        if let Some(m) = message_of(&v.next().await) {
+            got.push((m.1, m.2));
+        }
+    }
+    assert_eq!(got, vec![(4, "four".to_string()), (5, "five".to_string())]);
+    assert!(
+        v.try_next(Duration::from_millis(300))
+            .await
+            .and_then(|f| message_of(&f))
+            .is_none(),
+        "nothing repeated"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_fallback_sends_polls_and_resumes() {
+    let (server, key, _, [a1, _]) = setup().await;
+    let mut http = Http::new(&server.url(""), "visitor");
+    http.origin = Some(ORIGIN.into());
+    let (status, frames) = http
+        .send(serde_json::json!([
+            visitor_hello(&key, None, &[]),
+            send_frame(None, "h1", "over http")
+        ]))
+        .await;
+    assert_eq!(status, 200, "{frames:?}");
+    let (token, _) = frames.iter().find_map(welcome_of).expect("welcome");
+    let (_, conv, seq) = frames.iter().find_map(ack_of).expect("ack");
+    assert_eq!(seq, 1);
+    http.token = Some(token.clone());
+
+    // The poll replays what is after the cursor at once…
+    let (_, frames) = http.poll(&[(conv, 0)], 25).await;
+    assert_eq!(
+        frames.iter().filter_map(message_of).collect::<Vec<_>>(),
+        vec![(conv, 1, "over http".to_string())]
+    );
+
+    // …and otherwise holds until a live message arrives.
+    let held = {
+        let http = Http {
+            token: Some(token.clone()),
+            origin: Some(ORIGIN.into()),
+            ..Http::new(&server.url(""), "visitor")
+        };
+        tokio::spawn(async move { http.poll(&[(conv, 1)], 25).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let agent_http = Http {
+        cookie: Some(a1.clone()),
+        ..Http::new(&server.url(""), "agent")
+    };
+    let (status, frames) = agent_http
+        .send(send_frame(Some(conv), "ah2", "agent over http"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        frames.iter().find_map(ack_of),
+        Some(("ah2".to_string(), conv, 2))
+    );
+    let (_, live) = tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("poll returned")
+        .expect("task");
+    assert_eq!(
+        live.iter().filter_map(message_of).collect::<Vec<_>>(),
+        vec![(conv, 2, "agent over http".to_string())]
+    );
+
+    // An empty poll times out with an empty array.
+    let (status, frames) = http.poll(&[(conv, 2)], 1).await;
+    assert_eq!((status, frames.len()), (200, 0));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn switching_transports_mid_conversation_loses_and_repeats_nothing() {
+    let (server, key, _, _) = setup().await;
+    let (mut v, token) = visitor(&server, &key, None, &[]).await;
+    v.send_json(send_frame(None, "s1", "ws one")).await;
+    let (_, conv, _) = v.until(ack_of).await;
+    v.drop_connection();
+
+    let mut http = Http::new(&server.url(""), "visitor");
+    http.origin = Some(ORIGIN.into());
+    http.token = Some(token.clone());
+    let (_, frames) = http.send(send_frame(Some(conv), "s2", "http two")).await;
+    assert_eq!(frames.iter().find_map(ack_of).map(|a| a.2), Some(2));
+    // A resend of the same message over the other transport is the same ack.
+    let (_, frames) = http.send(send_frame(Some(conv), "s1", "ws one")).await;
+    assert_eq!(frames.iter().find_map(ack_of).map(|a| a.2), Some(1));
+
+    let (mut v, _) = visitor(&server, &key, Some(&token), &[(conv, 1)]).await;
+    v.send_json(send_frame(Some(conv), "s3", "ws three")).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        if let Some(m) = message_of(&v.next().await) {
+            seen.push(m.1);
+        }
+    }
+    assert_eq!(seen, vec![2, 3]);
+    let stored: Vec<i64> = server
+        .store
+        .messages_after(conv, 0, 10)
+        .await
+        .expect("messages")
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(stored, vec![1, 2, 3]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_tokens_and_foreign_conversations_are_refused() {
+    let (server, key, _, _) = setup().await;
+    let (mut v1, t1) = visitor(&server, &key, None, &[]).await;
+    v1.send_json(send_frame(None, "private", "my secret order"))
+        .await;
+    let (_, conv, _) = v1.until(ack_of).await;
+
+    // Same signature, someone else's visitor id.
+    let parts: Vec<&str> = t1.split('.').collect();
+    let other_id: i64 = parts[2].parse::<i64>().expect("visitor id") + 1;
+    let forged = format!("{}.{}.{}.{}", parts[0], parts[1], other_id, parts[3]);
+    let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    ws.send_json(visitor_hello(&key, Some(&forged), &[])).await;
+    assert_eq!(error_of(&ws.next().await).as_deref(), Some("bad_token"));
+    assert!(
+        ws.try_next(Duration::from_secs(2)).await.is_none(),
+        "connection closed"
+    );
+
+    // A genuine second visitor asking for the first one's conversation gets not_found.
+    let (mut v2, t2) = visitor(&server, &key, None, &[(conv, 0)]).await;
+    assert_eq!(v2.until(error_of).await.as_str(), "not_found");
+    v2.send_json(send_frame(Some(conv), "intrude", "hi")).await;
+    assert_eq!(v2.until(error_of).await.as_str(), "not_found");
+    let mut http = Http::new(&server.url(""), "visitor");
+    http.origin = Some(ORIGIN.into());
+    http.token = Some(t2);
+    let (_, frames) = http.poll(&[(conv, 0)], 1).await;
+    assert!(
+        frames.iter().filter_map(message_of).next().is_none(),
+        "{frames:?}"
+    );
+    assert_eq!(
+        frames.iter().find_map(error_of).as_deref(),
+        Some("not_found")
+    );
+    http.token = Some(forged);
+    assert_eq!(http.poll(&[], 1).await.0, 401);
+
+    // A page on an origin the site does not allow.
+    let mut ws = Ws::connect(
+        &server.url(""),
+        "/ws/visitor",
+        Some("https://evil.example"),
+        None,
+    )
+    .await;
+    ws.send_json(visitor_hello(&key, None, &[])).await;
+    assert_eq!(
+        error_of(&ws.next().await).as_deref(),
+        Some("origin_not_allowed")
+    );
+
+    // An agent without a session.
+    let mut ws = Ws::connect(&server.url(""), "/ws/agent", None, None).await;
+    ws.send_json(agent_hello(&[])).await;
+    assert_eq!(error_of(&ws.next().await).as_deref(), Some("unauthorized"));
+    let stored = server
+        .store
+        .messages_after(conv, 0, 10)
+        .await
+        .expect("messages");
+    assert_eq!(stored.len(), 1, "nothing was written by intruders");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_and_oversized_frames_get_error_frames() {
+    let (server, key, _, _) = setup().await;
+    let (mut v, token) = visitor(&server, &key, None, &[]).await;
+    v.send_text("{not json".into()).await;
+    assert_eq!(v.until(error_of).await.as_str(), "bad_request");
+    v.send_json(serde_json::json!({"type": "launch_missiles"}))
+        .await;
+    assert_eq!(v.until(error_of).await.as_str(), "bad_request");
+    v.send_json(send_frame(None, "big", &"x".repeat(9_000)))
+        .await;
+    assert_eq!(v.until(error_of).await.as_str(), "too_large");
+    v.send_text(format!(
+        "{{\"type\":\"ping\",\"nonce\":1,\"pad\":\"{}\"}}",
+        "y".repeat(70_000)
+    ))
+    .await;
+    assert_eq!(v.until(error_of).await.as_str(), "too_large");
+    v.send_json(send_frame(None, "blank", "   ")).await;
+    assert_eq!(v.until(error_of).await.as_str(), "bad_request");
+    // The connection still works after all that.
+    v.send_json(serde_json::json!({"type": "ping", "nonce": 7}))
+        .await;
+    v.until(|f| matches!(f, ServerFrame::Pong(p) if p.nonce == 7).then_some(()))
+        .await;
+
+    let mut http = Http::new(&server.url(""), "visitor");
+    http.origin = Some(ORIGIN.into());
+    http.token = Some(token);
+    let (status, frames) = http
+        .send_raw("[{\"type\":\"ping\",\"nonce\":1}, 42]".into())
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        frames.iter().find_map(error_of).as_deref(),
+        Some("bad_request")
+    );
+    let (status, frames) = http.send_raw("z".repeat(70_000)).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        frames.iter().find_map(error_of).as_deref(),
+        Some("too_large")
+    );
+    server.stop().await;
+}
