@@ -66,7 +66,9 @@ lint:
 	cargo clippy -p frontend -p widget-wasm --target wasm32-unknown-unknown -- -D warnings
 
 unit:
-	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server
+	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server -- --skip chaos_ --skip crash_
+	# the chaos and crash tests print their message counts
+	cargo test -p server --test chaos -- --nocapture --test-threads=1
 	# the store crate's own unit tests (the contract suite runs per backend below)
 	cargo test -p store --lib
 

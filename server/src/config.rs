@@ -29,6 +29,8 @@ pub struct Config {
     pub widget_dir: PathBuf,
     /// Most simultaneous real-time connections from one IP address (a flood guard).
     pub max_connections_per_ip: u32,
+    /// Messages one visitor may send per minute over all their connections (a flood guard).
+    pub messages_per_minute: u32,
 }
 
 /// How log lines are written.
@@ -73,6 +75,9 @@ pub struct Overrides {
     /// Most simultaneous real-time connections from one IP address.
     #[arg(long, env = "KEFU_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     pub max_connections_per_ip: Option<u32>,
+    /// Messages one visitor may send per minute.
+    #[arg(long, env = "KEFU_MESSAGES_PER_MINUTE", value_name = "N")]
+    pub messages_per_minute: Option<u32>,
 }
 
 /// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
@@ -83,6 +88,7 @@ struct FileConfig {
     leptos_toml: Option<PathBuf>,
     widget_dir: Option<PathBuf>,
     max_connections_per_ip: Option<u32>,
+    messages_per_minute: Option<u32>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -171,6 +177,10 @@ impl Config {
                 .max_connections_per_ip
                 .or(file.max_connections_per_ip)
                 .unwrap_or(200),
+            messages_per_minute: overrides
+                .messages_per_minute
+                .or(file.messages_per_minute)
+                .unwrap_or(protocol::Limits::default().messages_per_minute),
         })
     }
 }

@@ -48,7 +48,7 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub async fn build_state(config: &config::Config) -> Result<AppState> {
     let store = store::connect(&config.database_url).await?;
     let leptos_options = site::load(&config.leptos_toml, config.bind)?;
-    let realtime = realtime::Realtime::new(store.clone(), config.max_connections_per_ip).await?;
+    let realtime = realtime::Realtime::new(store.clone(), config).await?;
     Ok(AppState {
         realtime: Arc::new(realtime),
         store,

@@ -373,3 +373,93 @@ async fn malformed_and_oversized_frames_get_error_frames() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn floods_are_refused_with_error_frames() {
+    let server = common::spawn_sqlite_with(|config| {
+        config.messages_per_minute = 3;
+        config.max_connections_per_ip = 3;
+    })
+    .await;
+    let (_, key) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+
+    let (mut v, _) = visitor(&server, &key, None, &[]).await;
+    v.send_json(send_frame(None, "r1", "one")).await;
+    let (_, conv, _) = v.until(ack_of).await;
+    for id in ["r2", "r3"] {
+        v.send_json(send_frame(Some(conv), id, "more")).await;
+        v.until(ack_of).await;
+    }
+    v.send_json(send_frame(Some(conv), "r4", "too many")).await;
+    let retry = v
+        .until(|f| match f {
+            ServerFrame::Error {
+                code,
+                retry_after_ms,
+                client_id,
+                ..
+            } => Some((code.as_str(), *retry_after_ms, client_id.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(retry.0, "rate_limited");
+    assert!(
+        retry.1.is_some_and(|ms| ms > 0),
+        "says when to retry: {retry:?}"
+    );
+    assert_eq!(retry.2.map(|c| c.0).as_deref(), Some("r4"));
+
+    // Two more connections from this address fill the cap; the next is refused.
+    let (_v2, _) = visitor(&server, &key, None, &[]).await;
+    let (_v3, _) = visitor(&server, &key, None, &[]).await;
+    let mut fourth = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    assert_eq!(
+        error_of(&fourth.next().await).as_deref(),
+        Some("too_many_connections")
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn banned_visitors_and_addresses_are_refused_at_connect() {
+    let (server, key, site_id, _) = setup().await;
+    let (v, token) = visitor(&server, &key, None, &[]).await;
+    drop(v);
+    let visitor_id: i64 = token
+        .split('.')
+        .nth(2)
+        .and_then(|id| id.parse().ok())
+        .expect("visitor id");
+    let ban = |visitor_id, ip_cidr| store::NewBan {
+        site_id,
+        visitor_id,
+        ip_cidr,
+        reason: "abuse".into(),
+        expires_at: None,
+        created_at: server::now_ms(),
+    };
+    server
+        .store
+        .create_ban(ban(Some(visitor_id), None))
+        .await
+        .expect("ban visitor");
+    let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    ws.send_json(visitor_hello(&key, Some(&token), &[])).await;
+    assert_eq!(error_of(&ws.next().await).as_deref(), Some("banned"));
+
+    // Anyone from 127.0.0.0/8 once the range is banned, over either transport.
+    server
+        .store
+        .create_ban(ban(None, Some("127.0.0.0/8".into())))
+        .await
+        .expect("ban range");
+    let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    ws.send_json(visitor_hello(&key, None, &[])).await;
+    assert_eq!(error_of(&ws.next().await).as_deref(), Some("banned"));
+    let mut http = Http::new(&server.url(""), "visitor");
+    http.origin = Some(ORIGIN.into());
+    let (status, frames) = http.send(visitor_hello(&key, None, &[])).await;
+    assert_eq!(status, 403);
+    assert_eq!(frames.iter().find_map(error_of).as_deref(), Some("banned"));
+    server.stop().await;
+}

@@ -41,7 +41,7 @@ impl Realtime {
     /// Loads (or creates, once for all nodes) the token secret and builds the shared context.
     pub async fn new(
         store: Arc<dyn store::Store>,
-        max_connections_per_ip: u32,
+        config: &crate::config::Config,
     ) -> Result<Realtime, store::Error> {
         let secret = store
             .secret(TOKEN_SECRET_KEY, &|| {
@@ -54,8 +54,11 @@ impl Realtime {
             store,
             hub: Hub::default(),
             tokens: TokenKey::new(&secret),
-            limits: Limits::default(),
-            max_connections_per_ip,
+            limits: Limits {
+                messages_per_minute: config.messages_per_minute,
+                ..Limits::default()
+            },
+            max_connections_per_ip: config.max_connections_per_ip,
         })
     }
 }

@@ -20,6 +20,18 @@ pub struct Ws {
 impl Ws {
     /// Connects to `path` with optional `Origin` and `Cookie` headers.
     pub async fn connect(base: &str, path: &str, origin: Option<&str>, cookie: Option<&str>) -> Ws {
+        Ws::try_connect(base, path, origin, cookie)
+            .await
+            .expect("ws connect")
+    }
+
+    /// Like [`Ws::connect`], but `None` when the server is not there (within 2 s).
+    pub async fn try_connect(
+        base: &str,
+        path: &str,
+        origin: Option<&str>,
+        cookie: Option<&str>,
+    ) -> Option<Ws> {
         let url = format!("ws://{}{}", base.trim_start_matches("http://"), path);
         let mut request = url.into_client_request().expect("request");
         if let Some(origin) = origin {
@@ -32,10 +44,12 @@ impl Ws {
                 .headers_mut()
                 .insert("cookie", cookie.parse().expect("cookie"));
         }
-        let (stream, _) = tokio_tungstenite::connect_async(request)
+        let connect = tokio_tungstenite::connect_async(request);
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(2), connect)
             .await
-            .expect("ws connect");
-        Ws { stream }
+            .ok()?
+            .ok()?;
+        Some(Ws { stream })
     }
 
     /// Sends a frame given as JSON.

@@ -59,16 +59,26 @@ fn workspace_file(name: &str) -> PathBuf {
 
 /// A server over a fresh SQLite database in a temp dir, with the demo site and admin.
 pub async fn spawn_sqlite() -> TestServer {
+    spawn_sqlite_with(|_| {}).await
+}
+
+/// A server over a fresh SQLite database with adjusted configuration.
+pub async fn spawn_sqlite_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/kefu.db", dir.path().display());
-    let mut server = spawn(&url).await;
+    let mut server = spawn_with(&url, adjust).await;
     server._dir = Some(dir);
     server
 }
 
 /// A server over the given database URL, with the demo site and admin.
 pub async fn spawn(url: &str) -> TestServer {
-    let config = Config {
+    spawn_with(url, |_| {}).await
+}
+
+/// A server over `url` with configuration changed by `adjust` (limits, caps).
+pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config {
         bind: "127.0.0.1:0".parse().expect("addr"),
         database_url: store::DatabaseUrl::parse(url).expect("database url"),
         log_format: LogFormat::Human,
@@ -76,7 +86,9 @@ pub async fn spawn(url: &str) -> TestServer {
         leptos_toml: workspace_file("Leptos.toml"),
         widget_dir: workspace_file("target/widget"),
         max_connections_per_ip: 10_000,
+        messages_per_minute: 60,
     };
+    adjust(&mut config);
     let state = server::build_state(&config).await.expect("state");
     server::demo::ensure(state.store.as_ref(), Some(DEMO_PASSWORD.into()))
         .await
