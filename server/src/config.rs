@@ -31,6 +31,8 @@ pub struct Config {
     pub max_connections_per_ip: u32,
     /// Messages one visitor may send per minute over all their connections (a flood guard).
     pub messages_per_minute: u32,
+    /// A WebSocket silent this long is dead; the server pings at half this interval.
+    pub idle_timeout_ms: u32,
 }
 
 /// How log lines are written.
@@ -78,6 +80,9 @@ pub struct Overrides {
     /// Messages one visitor may send per minute.
     #[arg(long, env = "KEFU_MESSAGES_PER_MINUTE", value_name = "N")]
     pub messages_per_minute: Option<u32>,
+    /// Milliseconds of silence after which a WebSocket counts as dead (pings at half of it).
+    #[arg(long, env = "KEFU_IDLE_TIMEOUT_MS", value_name = "MS")]
+    pub idle_timeout_ms: Option<u32>,
 }
 
 /// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
@@ -89,6 +94,7 @@ struct FileConfig {
     widget_dir: Option<PathBuf>,
     max_connections_per_ip: Option<u32>,
     messages_per_minute: Option<u32>,
+    idle_timeout_ms: Option<u32>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -181,6 +187,11 @@ impl Config {
                 .messages_per_minute
                 .or(file.messages_per_minute)
                 .unwrap_or(protocol::Limits::default().messages_per_minute),
+            idle_timeout_ms: overrides
+                .idle_timeout_ms
+                .or(file.idle_timeout_ms)
+                .unwrap_or(protocol::Limits::default().idle_timeout_ms)
+                .max(100),
         })
     }
 }

@@ -463,3 +463,35 @@ async fn banned_visitors_and_addresses_are_refused_at_connect() {
     assert_eq!(frames.iter().find_map(error_of).as_deref(), Some("banned"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_half_open_websocket_is_noticed_and_the_visitor_goes_offline() {
+    let server = common::spawn_sqlite_with(|config| config.idle_timeout_ms = 600).await;
+    let (site_id, key) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (_, cookie) =
+        common::agent_cookie(server.store.as_ref(), "ann@shop.example", &[site_id]).await;
+    let mut ann = agent(&server, &cookie, &[]).await;
+    let (mut v, _) = visitor(&server, &key, None, &[]).await;
+    let online = |want: bool| {
+        move |f: &ServerFrame| {
+            matches!(f, ServerFrame::VisitorPresence { online, .. } if *online == want)
+                .then_some(())
+        }
+    };
+    ann.until(online(true)).await;
+    // The visitor's side stops answering (it reads nothing, so it answers no ping): a
+    // half-open link. The agent keeps reading, so only the visitor goes silent.
+    let started = std::time::Instant::now();
+    ann.until(online(false)).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "not before the idle timeout"
+    );
+    // The server closed its end: after the frames already queued, the stream ends.
+    let mut frames = 0;
+    while v.try_next(Duration::from_secs(2)).await.is_some() {
+        frames += 1;
+        assert!(frames < 10, "connection still open");
+    }
+    server.stop().await;
+}

@@ -56,6 +56,8 @@ impl Realtime {
             tokens: TokenKey::new(&secret),
             limits: Limits {
                 messages_per_minute: config.messages_per_minute,
+                idle_timeout_ms: config.idle_timeout_ms,
+                ping_interval_ms: config.idle_timeout_ms / 2,
                 ..Limits::default()
             },
             max_connections_per_ip: config.max_connections_per_ip,

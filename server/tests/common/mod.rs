@@ -87,6 +87,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         widget_dir: workspace_file("target/widget"),
         max_connections_per_ip: 10_000,
         messages_per_minute: 60,
+        idle_timeout_ms: 30_000,
     };
     adjust(&mut config);
     let state = server::build_state(&config).await.expect("state");
