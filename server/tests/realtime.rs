@@ -495,3 +495,53 @@ async fn a_half_open_websocket_is_noticed_and_the_visitor_goes_offline() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn presence_page_views_and_availability_reach_the_right_side() {
+    let (server, key, _, [a1, _]) = setup().await;
+    // A visitor arrives on a page before any agent is online: chat is unavailable.
+    let mut v = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    let mut hello = visitor_hello(&key, None, &[]);
+    hello["page"] = serde_json::json!({"url": "https://shop.example/pricing", "title": "Pricing"});
+    v.send_json(hello).await;
+    v.until(welcome_of).await;
+    let first = v.until(|f| match f {
+        ServerFrame::Availability { online } => Some(*online),
+        _ => None,
+    });
+    assert!(!first.await);
+
+    // An agent signing in later is told who is on the site and on which page…
+    let mut ann = agent(&server, &a1, &[]).await;
+    ann.until(|f| matches!(f, ServerFrame::VisitorPresence { online: true, .. }).then_some(()))
+        .await;
+    let url = ann
+        .until(|f| match f {
+            ServerFrame::PageView { url, .. } => Some(url.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(url, "https://shop.example/pricing");
+    // …and the visitor learns that chat is now available, and unavailable when Ann is away.
+    let available = |want: bool| {
+        move |f: &ServerFrame| {
+            matches!(f, ServerFrame::Availability { online } if *online == want).then_some(())
+        }
+    };
+    v.until(available(true)).await;
+    ann.send_json(serde_json::json!({"type": "set_status", "status": "away"}))
+        .await;
+    v.until(available(false)).await;
+
+    // Navigation is a page view for the agents, live.
+    v.send_json(serde_json::json!({"type": "page_view", "url": "https://shop.example/checkout"}))
+        .await;
+    let next = ann
+        .until(|f| match f {
+            ServerFrame::PageView { url, .. } if url.ends_with("checkout") => Some(url.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(next, "https://shop.example/checkout");
+    server.stop().await;
+}

@@ -2,7 +2,7 @@
 //! frames. Each request builds a [`Session`] from the visitor token (or the agent's cookie) and
 //! runs it exactly as a WebSocket connection would, so acks, ordering and resume are the same.
 
-use super::session::{Identity, Session};
+use super::session::{Identity, Inbound, Session};
 use super::{
     ClientFrame, Realtime, Role, agent_identity, error_frame, internal, parse_frame,
     visitor_identity,
@@ -132,7 +132,16 @@ async fn send(
     let mut replies = Vec::new();
     for frame in frames {
         let answer = match frame {
-            ClientFrame::VisitorHello(_) => session.welcome(None).await,
+            ClientFrame::VisitorHello(hello) => match session.welcome(None).await {
+                Ok(mut frames) => match hello.page {
+                    Some(page) => session.handle(Inbound::PageView(page)).await.map(|more| {
+                        frames.extend(more);
+                        frames
+                    }),
+                    None => Ok(frames),
+                },
+                Err(error) => Err(error),
+            },
             ClientFrame::AgentHello(hello) => {
                 if hello.protocol_version != protocol::PROTOCOL_VERSION {
                     return refuse(error_frame(
@@ -142,7 +151,7 @@ async fn send(
                 }
                 session.welcome(None).await
             }
-            ClientFrame::Inbound(super::session::Inbound::Resume(_)) => Ok(vec![error_frame(
+            ClientFrame::Inbound(Inbound::Resume(_)) => Ok(vec![error_frame(
                 ErrorCode::BadRequest,
                 "over HTTP, follow conversations with the poll's cursors",
             )]),

@@ -6,7 +6,7 @@
 //! subscriber lags and catches up from the store by seq (see `session`). Nothing here is
 //! durable; a message reaches the hub only after it was committed.
 
-use protocol::ServerFrame;
+use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorId};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
@@ -33,20 +33,42 @@ struct Shared {
     sites: Topics<i64>,
     /// What a visitor's connections receive: their conversations' messages, agent typing, reads.
     visitors: Topics<i64>,
+    /// What every visitor of a site receives: whether an agent is available.
+    site_visitors: Topics<i64>,
     /// Live connection counts; a visitor is online while the count is above zero.
     counts: Mutex<Counts>,
 }
 
 #[derive(Default)]
 struct Counts {
-    /// Open connections per visitor, for presence.
-    visitors: HashMap<i64, u32>,
-    /// Open connections per agent, for presence.
-    agents: HashMap<i64, u32>,
+    /// Visitors with a live connection, for presence and the agents' snapshot.
+    visitors: HashMap<i64, LiveVisitor>,
+    /// Agents with a live connection, for presence, availability and the snapshot.
+    agents: HashMap<i64, LiveAgent>,
     /// Open connections per client IP, for the per-IP cap.
     ips: HashMap<IpAddr, u32>,
     /// Message-rate buckets per visitor (shared by all their connections).
     rates: HashMap<i64, Bucket>,
+}
+
+/// A connected visitor.
+struct LiveVisitor {
+    /// Their site; presence and page views go to its agents.
+    site_id: i64,
+    /// Open connections (tabs); online while above zero.
+    connections: u32,
+    /// The latest page view, replayed to agents who connect later.
+    last_page: Option<Event>,
+}
+
+/// A connected agent.
+struct LiveAgent {
+    /// The sites they answer; presence goes to those sites' agents.
+    site_ids: Vec<i64>,
+    /// Open connections; connected while above zero.
+    connections: u32,
+    /// What they set (online when they connect).
+    status: AgentStatus,
 }
 
 /// A token bucket: `capacity` tokens, refilled continuously at `per_second`.
@@ -134,12 +156,12 @@ pub struct Registration {
 }
 
 /// Whose presence a registration counts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Who {
     /// A visitor of a site.
     Visitor { site_id: i64, visitor_id: i64 },
     /// An agent of some sites (presence is announced on each).
-    Agent { agent_id: i64 },
+    Agent { agent_id: i64, site_ids: Vec<i64> },
 }
 
 impl Hub {
@@ -191,14 +213,104 @@ impl Hub {
         })
     }
 
-    /// Whether any agent is connected (the widget shows chat or the offline form).
-    pub fn agents_online(&self) -> bool {
-        !lock(&self.shared.counts).agents.is_empty()
+    /// Listens to what every visitor of a site gets (availability).
+    pub fn subscribe_site_visitors(&self, site_id: i64) -> broadcast::Receiver<Event> {
+        self.shared.site_visitors.subscribe(site_id)
+    }
+
+    /// Whether an agent of the site is connected with status online.
+    pub fn site_available(&self, site_id: i64) -> bool {
+        available(&lock(&self.shared.counts), site_id)
     }
 
     /// Whether a visitor has a live connection.
     pub fn visitor_online(&self, visitor_id: i64) -> bool {
         lock(&self.shared.counts).visitors.contains_key(&visitor_id)
+    }
+
+    /// Sends a visitor's page view to their site's agents and keeps it for later snapshots.
+    pub fn page_view(&self, site_id: i64, visitor_id: i64, frame: ServerFrame) {
+        let event = Arc::new(frame);
+        if let Some(live) = lock(&self.shared.counts).visitors.get_mut(&visitor_id) {
+            live.last_page = Some(event.clone());
+        }
+        self.shared.sites.publish(site_id, &event);
+    }
+
+    /// Changes a connected agent's status: tells their sites' agents, and their visitors when
+    /// a site's availability flips.
+    pub fn set_agent_status(&self, agent_id: i64, status: AgentStatus) {
+        let site_ids = {
+            let mut counts = lock(&self.shared.counts);
+            let Some(agent) = counts.agents.get(&agent_id) else {
+                return;
+            };
+            let site_ids = agent.site_ids.clone();
+            let before: Vec<bool> = site_ids.iter().map(|s| available(&counts, *s)).collect();
+            if let Some(agent) = counts.agents.get_mut(&agent_id) {
+                agent.status = status;
+            }
+            site_ids
+                .into_iter()
+                .zip(before)
+                .map(|(site, was)| {
+                    (
+                        site,
+                        was != available(&counts, site),
+                        available(&counts, site),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        self.after_agent_change(agent_id, status, &site_ids);
+    }
+
+    fn after_agent_change(&self, agent_id: i64, status: AgentStatus, sites: &[(i64, bool, bool)]) {
+        let presence = Arc::new(ServerFrame::AgentPresence {
+            agent_id: AgentId(agent_id),
+            status,
+        });
+        for (site_id, flipped, online) in sites {
+            self.shared.sites.publish(*site_id, &presence);
+            if *flipped {
+                self.shared.site_visitors.publish(
+                    *site_id,
+                    &Arc::new(ServerFrame::Availability { online: *online }),
+                );
+            }
+        }
+    }
+
+    /// What an agent of `site_ids` is told right after `welcome`: the colleagues who are not
+    /// offline, then each online visitor with their latest page view.
+    pub fn agent_snapshot(&self, site_ids: &[i64]) -> Vec<ServerFrame> {
+        let counts = lock(&self.shared.counts);
+        let mut frames: Vec<ServerFrame> = counts
+            .agents
+            .iter()
+            .filter(|(_, a)| {
+                a.status != AgentStatus::Offline && a.site_ids.iter().any(|s| site_ids.contains(s))
+            })
+            .map(|(id, a)| ServerFrame::AgentPresence {
+                agent_id: AgentId(*id),
+                status: a.status,
+            })
+            .collect();
+        for (id, visitor) in counts
+            .visitors
+            .iter()
+            .filter(|(_, v)| site_ids.contains(&v.site_id))
+        {
+            frames.push(ServerFrame::VisitorPresence {
+                site_id: SiteId(visitor.site_id),
+                visitor_id: VisitorId(*id),
+                online: true,
+            });
+            if let Some(page) = &visitor.last_page {
+                frames.push((**page).clone());
+            }
+        }
+        frames
     }
 
     /// Takes one message token from a visitor's bucket (`per_minute` capacity and refill).
@@ -213,64 +325,138 @@ impl Hub {
     }
 }
 
+/// Whether an agent of the site is connected with status online.
+fn available(counts: &Counts, site_id: i64) -> bool {
+    counts
+        .agents
+        .values()
+        .any(|a| a.status == AgentStatus::Online && a.site_ids.contains(&site_id))
+}
+
 impl Registration {
-    /// Marks whose connection this is; the first connection of someone announces them online.
-    /// Returns true when this made them online.
-    pub fn identify(&mut self, who: Who) -> bool {
-        self.who = Some(who);
-        let mut counts = lock(&self.hub.shared.counts);
-        let count = match who {
-            Who::Visitor { visitor_id, .. } => counts.visitors.entry(visitor_id).or_insert(0),
-            Who::Agent { agent_id } => counts.agents.entry(agent_id).or_insert(0),
-        };
-        *count += 1;
-        *count == 1
+    /// Marks whose connection this is. The first connection of someone announces them online
+    /// (and, for an agent, may make their sites available to visitors).
+    pub fn identify(&mut self, who: Who) {
+        self.who = Some(who.clone());
+        let hub = &self.hub;
+        match who {
+            Who::Visitor {
+                site_id,
+                visitor_id,
+            } => {
+                let arrived = {
+                    let mut counts = lock(&hub.shared.counts);
+                    let live = counts.visitors.entry(visitor_id).or_insert(LiveVisitor {
+                        site_id,
+                        connections: 0,
+                        last_page: None,
+                    });
+                    live.connections += 1;
+                    live.connections == 1
+                };
+                if arrived {
+                    hub.to_site(
+                        site_id,
+                        ServerFrame::VisitorPresence {
+                            site_id: SiteId(site_id),
+                            visitor_id: VisitorId(visitor_id),
+                            online: true,
+                        },
+                    );
+                }
+            }
+            Who::Agent { agent_id, site_ids } => {
+                let changes = {
+                    let mut counts = lock(&hub.shared.counts);
+                    let before: Vec<bool> =
+                        site_ids.iter().map(|s| available(&counts, *s)).collect();
+                    let live = counts.agents.entry(agent_id).or_insert(LiveAgent {
+                        site_ids: site_ids.clone(),
+                        connections: 0,
+                        status: AgentStatus::Online,
+                    });
+                    live.connections += 1;
+                    if live.connections > 1 {
+                        return;
+                    }
+                    site_ids
+                        .iter()
+                        .zip(before)
+                        .map(|(site, was)| {
+                            (
+                                *site,
+                                was != available(&counts, *site),
+                                available(&counts, *site),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                };
+                hub.after_agent_change(agent_id, AgentStatus::Online, &changes);
+            }
+        }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let went_offline = {
-            let mut counts = lock(&self.hub.shared.counts);
-            if let Some(ip) = self.ip
-                && let Some(count) = counts.ips.get_mut(&ip)
-            {
-                *count -= 1;
-                if *count == 0 {
-                    counts.ips.remove(&ip);
-                }
+        let mut counts = lock(&self.hub.shared.counts);
+        if let Some(ip) = self.ip
+            && let Some(count) = counts.ips.get_mut(&ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                counts.ips.remove(&ip);
             }
-            let release = |map: &mut HashMap<i64, u32>, key: i64| match map.get_mut(&key) {
-                Some(count) if *count > 1 => {
-                    *count -= 1;
-                    false
-                }
-                Some(_) => {
-                    map.remove(&key);
-                    true
-                }
-                None => false,
-            };
-            match self.who {
-                Some(Who::Visitor { visitor_id, .. }) => release(&mut counts.visitors, visitor_id),
-                Some(Who::Agent { agent_id }) => release(&mut counts.agents, agent_id),
-                None => false,
-            }
-        };
-        if went_offline
-            && let Some(Who::Visitor {
+        }
+        match self.who.take() {
+            Some(Who::Visitor {
                 site_id,
                 visitor_id,
-            }) = self.who
-        {
-            self.hub.to_site(
-                site_id,
-                ServerFrame::VisitorPresence {
-                    site_id: protocol::SiteId(site_id),
-                    visitor_id: protocol::VisitorId(visitor_id),
-                    online: false,
-                },
-            );
+            }) => {
+                let Some(live) = counts.visitors.get_mut(&visitor_id) else {
+                    return;
+                };
+                live.connections -= 1;
+                if live.connections > 0 {
+                    return;
+                }
+                counts.visitors.remove(&visitor_id);
+                drop(counts);
+                self.hub.to_site(
+                    site_id,
+                    ServerFrame::VisitorPresence {
+                        site_id: SiteId(site_id),
+                        visitor_id: VisitorId(visitor_id),
+                        online: false,
+                    },
+                );
+            }
+            Some(Who::Agent { agent_id, site_ids }) => {
+                let Some(live) = counts.agents.get_mut(&agent_id) else {
+                    return;
+                };
+                live.connections -= 1;
+                if live.connections > 0 {
+                    return;
+                }
+                let before: Vec<bool> = site_ids.iter().map(|s| available(&counts, *s)).collect();
+                counts.agents.remove(&agent_id);
+                let changes: Vec<_> = site_ids
+                    .iter()
+                    .zip(before)
+                    .map(|(site, was)| {
+                        (
+                            *site,
+                            was != available(&counts, *site),
+                            available(&counts, *site),
+                        )
+                    })
+                    .collect();
+                drop(counts);
+                self.hub
+                    .after_agent_change(agent_id, AgentStatus::Offline, &changes);
+            }
+            None => {}
         }
     }
 }
@@ -316,8 +502,13 @@ mod tests {
         };
         let mut a = hub.register(None, 10).expect("a");
         let mut b = hub.register(None, 10).expect("b");
-        assert!(a.identify(who));
-        assert!(!b.identify(who), "second tab is not a new arrival");
+        a.identify(who.clone());
+        b.identify(who);
+        let arrived = agents.recv().await.expect("presence");
+        assert!(matches!(
+            *arrived,
+            ServerFrame::VisitorPresence { online: true, .. }
+        ));
         drop(a);
         assert!(hub.visitor_online(5));
         drop(b);
@@ -327,5 +518,40 @@ mod tests {
             *frame,
             ServerFrame::VisitorPresence { online: false, .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod availability_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn visitors_learn_when_a_site_gains_or_loses_its_last_online_agent() {
+        let hub = Hub::default();
+        let mut visitors = hub.subscribe_site_visitors(7);
+        assert!(!hub.site_available(7));
+        let mut agent = hub.register(None, 10).expect("agent");
+        agent.identify(Who::Agent {
+            agent_id: 1,
+            site_ids: vec![7],
+        });
+        assert!(hub.site_available(7));
+        assert!(matches!(
+            *visitors.recv().await.expect("flip"),
+            ServerFrame::Availability { online: true }
+        ));
+        hub.set_agent_status(1, AgentStatus::Away);
+        assert!(!hub.site_available(7), "away agents take no new chats");
+        assert!(matches!(
+            *visitors.recv().await.expect("flip"),
+            ServerFrame::Availability { online: false }
+        ));
+        assert_eq!(
+            hub.agent_snapshot(&[7]).len(),
+            1,
+            "an away colleague is still listed"
+        );
+        drop(agent);
+        assert!(hub.agent_snapshot(&[7]).is_empty());
     }
 }

@@ -259,25 +259,10 @@ pub fn presence_of(identity: &Identity) -> hub::Who {
             site_id: site.id,
             visitor_id: *visitor_id,
         },
-        Identity::Agent { agent, .. } => hub::Who::Agent { agent_id: agent.id },
-    }
-}
-
-/// Tells the agents of a site that a visitor came online.
-pub fn announce_online(rt: &Realtime, who: hub::Who) {
-    if let hub::Who::Visitor {
-        site_id,
-        visitor_id,
-    } = who
-    {
-        rt.hub.to_site(
-            site_id,
-            ServerFrame::VisitorPresence {
-                site_id: protocol::SiteId(site_id),
-                visitor_id: protocol::VisitorId(visitor_id),
-                online: true,
-            },
-        );
+        Identity::Agent { agent, site_ids } => hub::Who::Agent {
+            agent_id: agent.id,
+            site_ids: site_ids.clone(),
+        },
     }
 }
 

@@ -92,7 +92,10 @@ impl Session {
     /// before any replay means nothing stored in between is missed).
     pub fn new(rt: Arc<Realtime>, identity: Identity) -> Session {
         let receivers = match &identity {
-            Identity::Visitor { visitor_id, .. } => vec![rt.hub.subscribe_visitor(*visitor_id)],
+            Identity::Visitor { site, visitor_id } => vec![
+                rt.hub.subscribe_visitor(*visitor_id),
+                rt.hub.subscribe_site_visitors(site.id),
+            ],
             Identity::Agent { site_ids, .. } => site_ids
                 .iter()
                 .map(|id| rt.hub.subscribe_site(*id))
@@ -141,7 +144,7 @@ impl Session {
                     limits: self.rt.limits,
                 }));
                 frames.push(ServerFrame::Availability {
-                    online: self.rt.hub.agents_online(),
+                    online: self.rt.hub.site_available(site.id),
                 });
             }
             Identity::Agent { agent, site_ids } => {
@@ -163,6 +166,7 @@ impl Session {
                         .collect(),
                     limits: self.rt.limits,
                 }));
+                frames.extend(self.rt.hub.agent_snapshot(site_ids));
                 match events_after {
                     Some(after) => {
                         self.event_cursor = after;
@@ -491,8 +495,9 @@ impl Session {
                 );
             }
             (Identity::Visitor { site, visitor_id }, Inbound::PageView(page)) => {
-                self.rt.hub.to_site(
+                self.rt.hub.page_view(
                     site.id,
+                    *visitor_id,
                     ServerFrame::PageView {
                         site_id: SiteId(site.id),
                         visitor_id: VisitorId(*visitor_id),
@@ -503,16 +508,8 @@ impl Session {
                     },
                 );
             }
-            (Identity::Agent { agent, site_ids }, Inbound::SetStatus(status)) => {
-                for site_id in site_ids {
-                    self.rt.hub.to_site(
-                        *site_id,
-                        ServerFrame::AgentPresence {
-                            agent_id: AgentId(agent.id),
-                            status,
-                        },
-                    );
-                }
+            (Identity::Agent { agent, .. }, Inbound::SetStatus(status)) => {
+                self.rt.hub.set_agent_status(agent.id, status);
             }
             _ => {
                 return Ok(Some(error(

@@ -5,7 +5,7 @@
 //! `ping_interval_ms` (with nothing received for `idle_timeout_ms` meaning the link is dead)
 //! notices half-open connections. Buffers are small so idle connections cost little memory.
 
-use super::session::Session;
+use super::session::{Inbound, Session};
 use super::{
     ClientFrame, Realtime, Role, agent_identity, error_frame, internal, parse_frame,
     visitor_identity,
@@ -142,10 +142,10 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         Ok(None) => return,
         Err(_) => return refuse(socket, error_frame(ErrorCode::BadRequest, "no hello")).await,
     };
-    let (identity, cursors, events_after) = match parse_frame(upgrade.role, &first) {
+    let (identity, cursors, events_after, page) = match parse_frame(upgrade.role, &first) {
         Ok(ClientFrame::VisitorHello(hello)) => {
             match visitor_identity(&rt, &hello, upgrade.origin.as_deref(), Some(ip)).await {
-                Ok(identity) => (identity, hello.cursors, None),
+                Ok(identity) => (identity, hello.cursors, None, hello.page),
                 Err(frame) => return refuse(socket, frame).await,
             }
         }
@@ -161,7 +161,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                 .await;
             }
             match agent_identity(&rt, upgrade.session_token.as_deref()).await {
-                Ok(identity) => (identity, hello.cursors, hello.events_after),
+                Ok(identity) => (identity, hello.cursors, hello.events_after, None),
                 Err(frame) => return refuse(socket, frame).await,
             }
         }
@@ -174,15 +174,14 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         }
         Err(frame) => return refuse(socket, frame).await,
     };
-    let who = super::presence_of(&identity);
+    registration.identify(super::presence_of(&identity));
     let mut session = Session::new(rt.clone(), identity);
-    let arrived = registration.identify(who);
-    if arrived {
-        super::announce_online(&rt, who);
-    }
     let opening = async {
         let mut frames = session.welcome(events_after).await?;
         frames.extend(session.follow(&cursors).await?);
+        if let Some(page) = page {
+            frames.extend(session.handle(Inbound::PageView(page)).await?);
+        }
         Ok::<_, store::Error>(frames)
     };
     let frames = opening.await.unwrap_or_else(|error| vec![internal(&error)]);
