@@ -64,7 +64,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let realtime = state.realtime.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // On shutdown, live connections and held polls tell their clients to reconnect (elsewhere),
+    // then axum waits for in-flight requests to finish.
+    let shutdown = async move {
+        shutdown.await;
+        realtime.drain();
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

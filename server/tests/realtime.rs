@@ -545,3 +545,34 @@ async fn presence_page_views_and_availability_reach_the_right_side() {
     assert_eq!(next, "https://shop.example/checkout");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutting_down_tells_clients_to_reconnect() {
+    let (server, key, _, _) = setup().await;
+    let (mut v, token) = visitor(&server, &key, None, &[]).await;
+    let mut http = Http::new(&server.url(""), "visitor");
+    http.origin = Some(ORIGIN.into());
+    http.token = Some(token);
+    let held = tokio::spawn(async move { http.poll(&[], 25).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let stopping = tokio::spawn(server.stop());
+    let reconnect = |f: &ServerFrame| {
+        matches!(f, ServerFrame::Reconnect { within_ms } if *within_ms > 0).then_some(())
+    };
+    v.until(reconnect).await;
+    assert!(
+        v.try_next(Duration::from_secs(2)).await.is_none(),
+        "then the connection closes"
+    );
+    let (status, frames) = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .expect("poll answered")
+        .expect("task");
+    assert_eq!(status, 200);
+    assert!(frames.iter().any(|f| reconnect(f).is_some()), "{frames:?}");
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("server stopped")
+        .expect("task");
+}

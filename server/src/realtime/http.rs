@@ -219,7 +219,7 @@ async fn poll(
         ));
     };
     // The session subscribes before reading the store, so nothing stored in between is lost.
-    let mut session = Session::new(rt, identity);
+    let mut session = Session::new(rt.clone(), identity);
     let mut frames = Vec::new();
     if let Some(after) = query.events_after {
         match session.welcome(Some(after)).await {
@@ -239,11 +239,13 @@ async fn poll(
     }
     if frames.is_empty() {
         let wait = Duration::from_secs(u64::from(query.wait_secs()));
-        if let Ok(result) = tokio::time::timeout(wait, session.next_events()).await {
-            match result {
-                Ok(live) => frames.extend(live),
-                Err(error) => return refuse(internal(&error)),
-            }
+        tokio::select! {
+            result = tokio::time::timeout(wait, session.next_events()) => match result {
+                Ok(Ok(live)) => frames.extend(live),
+                Ok(Err(error)) => return refuse(internal(&error)),
+                Err(_) => {}
+            },
+            _ = rt.drained() => frames.push(ServerFrame::Reconnect { within_ms: super::RECONNECT_WITHIN_MS }),
         }
     }
     drop(registration);

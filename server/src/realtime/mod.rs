@@ -35,6 +35,8 @@ pub struct Realtime {
     pub limits: Limits,
     /// Most simultaneous connections from one IP address.
     pub max_connections_per_ip: u32,
+    /// Set once the server is shutting down: connections tell their clients to move.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl Realtime {
@@ -61,7 +63,25 @@ impl Realtime {
                 ..Limits::default()
             },
             max_connections_per_ip: config.max_connections_per_ip,
+            draining: tokio::sync::watch::Sender::new(false),
         })
+    }
+}
+
+/// How long clients spread their reconnects over when the server drains.
+pub const RECONNECT_WITHIN_MS: u32 = 2_000;
+
+impl Realtime {
+    /// Starts the drain: every live connection and held poll answers `reconnect` and ends.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    /// Completes once the server is draining.
+    pub async fn drained(&self) {
+        let mut draining = self.draining.subscribe();
+        // An error means the sender is gone, which only happens when the server is gone too.
+        let _ = draining.wait_for(|draining| *draining).await;
     }
 }
 

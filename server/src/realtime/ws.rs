@@ -231,6 +231,13 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                 let frames = events.unwrap_or_else(|error| vec![internal(&error)]);
                 if !send(&mut socket, frames).await { break }
             }
+            _ = rt.drained() => {
+                let _ = send(&mut socket, vec![ServerFrame::Reconnect { within_ms: super::RECONNECT_WITHIN_MS }]).await;
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame { code: 1012, reason: "server restarting".into() })))
+                    .await;
+                break;
+            }
             _ = ticker.tick() => {
                 if last_heard.elapsed() > idle_limit {
                     tracing::debug!("closing a silent WebSocket");
