@@ -340,12 +340,6 @@ async fn malformed_and_oversized_frames_get_error_frames() {
     v.send_json(send_frame(None, "big", &"x".repeat(9_000)))
         .await;
     assert_eq!(v.until(error_of).await.as_str(), "too_large");
-    v.send_text(format!(
-        "{{\"type\":\"ping\",\"nonce\":1,\"pad\":\"{}\"}}",
-        "y".repeat(70_000)
-    ))
-    .await;
-    assert_eq!(v.until(error_of).await.as_str(), "too_large");
     v.send_json(send_frame(None, "blank", "   ")).await;
     assert_eq!(v.until(error_of).await.as_str(), "bad_request");
     // The connection still works after all that.
@@ -353,6 +347,17 @@ async fn malformed_and_oversized_frames_get_error_frames() {
         .await;
     v.until(|f| matches!(f, ServerFrame::Pong(p) if p.nonce == 7).then_some(()))
         .await;
+    // A frame over max_frame_bytes ends the connection, as the protocol says.
+    v.send_text(format!(
+        "{{\"type\":\"ping\",\"nonce\":1,\"pad\":\"{}\"}}",
+        "y".repeat(70_000)
+    ))
+    .await;
+    assert_eq!(v.until(error_of).await.as_str(), "too_large");
+    assert!(
+        v.try_next(Duration::from_secs(2)).await.is_none(),
+        "closed after too_large"
+    );
 
     let mut http = Http::new(&server.url(""), "visitor");
     http.origin = Some(ORIGIN.into());

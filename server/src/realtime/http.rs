@@ -210,6 +210,9 @@ async fn poll(
     let Some(cursors) = query.parsed_cursors() else {
         return refuse(error_frame(ErrorCode::BadRequest, "malformed cursors"));
     };
+    if cursors.len() > rt.limits.max_cursors as usize {
+        return refuse(error_frame(ErrorCode::TooLarge, "too many cursors"));
+    }
     // A held poll is a connection: it counts against the per-IP cap. (It does not count for
     // presence: polls end every few seconds, and presence would flap with them.)
     let Ok(registration) = rt.hub.register(Some(addr.ip()), rt.max_connections_per_ip) else {

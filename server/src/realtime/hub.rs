@@ -47,8 +47,17 @@ struct Counts {
     agents: HashMap<i64, LiveAgent>,
     /// Open connections per client IP, for the per-IP cap.
     ips: HashMap<IpAddr, u32>,
-    /// Message-rate buckets per visitor (shared by all their connections).
-    rates: HashMap<i64, Bucket>,
+    /// Message-rate buckets per sender (shared by all their connections and transports).
+    rates: HashMap<Sender, Bucket>,
+}
+
+/// Who a message-rate bucket belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sender {
+    /// A visitor, by id.
+    Visitor(i64),
+    /// An agent, by id.
+    Agent(i64),
 }
 
 /// A connected visitor.
@@ -313,13 +322,13 @@ impl Hub {
         frames
     }
 
-    /// Takes one message token from a visitor's bucket (`per_minute` capacity and refill).
-    pub fn take_message_token(&self, visitor_id: i64, per_minute: u32) -> Result<(), u32> {
+    /// Takes one message token from a sender's bucket (`per_minute` capacity and refill).
+    pub fn take_message_token(&self, sender: Sender, per_minute: u32) -> Result<(), u32> {
         let capacity = f64::from(per_minute.max(1));
         let mut counts = lock(&self.shared.counts);
         counts
             .rates
-            .entry(visitor_id)
+            .entry(sender)
             .or_insert_with(|| Bucket::full(capacity))
             .take(capacity, capacity / 60.0, Instant::now())
     }

@@ -136,7 +136,7 @@ pub async fn visitor_identity(
         .site_by_key(&hello.site_key)
         .await
         .map_err(|e| internal(&e))?
-        .ok_or_else(|| error_frame(ErrorCode::NotFound, "unknown site"))?;
+        .ok_or_else(|| error_frame(ErrorCode::OriginNotAllowed, "unknown site key"))?;
     if !origin_allowed(&site, origin) {
         return Err(error_frame(
             ErrorCode::OriginNotAllowed,

@@ -10,7 +10,7 @@
 //! (or a lagging subscription) is filled in from the store, so the hub never has to be reliable.
 
 use super::Realtime;
-use super::hub::{Bucket, Event};
+use super::hub::{Bucket, Event, Sender};
 use protocol::{
     AgentId, AgentStatus, Author, ConversationHead, ConversationId, Cursor, ErrorCode, Message,
     Page, Preview, Read, SendMessage, ServerFrame, SiteId, Typing, VisitorId, Welcome,
@@ -308,6 +308,17 @@ impl Session {
                 None,
             );
         }
+        let sender = match &self.identity {
+            Identity::Visitor { visitor_id, .. } => Sender::Visitor(*visitor_id),
+            Identity::Agent { agent, .. } => Sender::Agent(agent.id),
+        };
+        if let Err(wait) = self
+            .rt
+            .hub
+            .take_message_token(sender, self.rt.limits.messages_per_minute)
+        {
+            return refuse(ErrorCode::RateLimited, "too many messages", Some(wait));
+        }
         let new = |author, agent_id| NewMessage {
             client_id: send.client_id.clone(),
             author,
@@ -317,13 +328,6 @@ impl Session {
         };
         let (conversation, appended, agent_name) = match (&self.identity, send.conversation_id) {
             (Identity::Visitor { site, visitor_id }, conversation_id) => {
-                if let Err(wait) = self
-                    .rt
-                    .hub
-                    .take_message_token(*visitor_id, self.rt.limits.messages_per_minute)
-                {
-                    return refuse(ErrorCode::RateLimited, "too many messages", Some(wait));
-                }
                 match conversation_id {
                     None => {
                         let result = self
@@ -429,17 +433,16 @@ impl Session {
 
     /// Typing, previews, reads, page views and status: checked, rate-limited, never stored.
     async fn ephemeral(&mut self, inbound: Inbound) -> Result<Option<ServerFrame>, store::Error> {
-        if self
-            .ephemeral
-            .take(
-                f64::from(self.rt.limits.ephemeral_per_second),
-                f64::from(self.rt.limits.ephemeral_per_second),
-                Instant::now(),
-            )
-            .is_err()
-        {
-            // Best effort by design: excess ephemeral frames are dropped without an answer.
-            return Ok(None);
+        let rate = f64::from(self.rt.limits.ephemeral_per_second);
+        if let Err(wait) = self.ephemeral.take(rate, rate, Instant::now()) {
+            // Dropped, and the client is told when it may send the next one.
+            return Ok(Some(ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: "too many typing, read or page frames".into(),
+                client_id: None,
+                conversation_id: None,
+                retry_after_ms: Some(wait),
+            }));
         }
         let max_text = 2048;
         match (&self.identity, inbound) {

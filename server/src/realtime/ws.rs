@@ -160,6 +160,9 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                 )
                 .await;
             }
+            if hello.cursors.len() > rt.limits.max_cursors as usize {
+                return refuse(socket, error_frame(ErrorCode::TooLarge, "too many cursors")).await;
+            }
             match agent_identity(&rt, upgrade.session_token.as_deref()).await {
                 Ok(identity) => (identity, hello.cursors, hello.events_after, None),
                 Err(frame) => return refuse(socket, frame).await,
@@ -209,9 +212,10 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                     // Pings are answered by the WebSocket layer; pongs only prove liveness.
                     _ => continue,
                 };
-                let replies = if text.len() > rt.limits.max_frame_bytes as usize {
-                    vec![error_frame(ErrorCode::TooLarge, "frame too large")]
-                } else {
+                if text.len() > rt.limits.max_frame_bytes as usize {
+                    return refuse(socket, error_frame(ErrorCode::TooLarge, "frame too large")).await;
+                }
+                let replies = {
                     match parse_frame(upgrade.role, text.as_str()) {
                         Ok(ClientFrame::Inbound(inbound)) => session
                             .handle(inbound)
