@@ -25,8 +25,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text, with HELP and TYPE lines for each metric.
-    pub fn render(&self, backend: &str) -> String {
+    /// The exposition text, with HELP and TYPE lines for each metric. `lag_catch_ups` comes
+    /// from the real-time hub, which counts it itself.
+    pub fn render(&self, backend: &str, lag_catch_ups: u64) -> String {
         let counters = [
             (
                 "kefu_http_requests_total",
@@ -48,10 +49,17 @@ impl Metrics {
             "# HELP kefu_build_info Build and storage information.\n# TYPE kefu_build_info gauge\nkefu_build_info{{version=\"{}\",backend=\"{backend}\"}} 1\n",
             env!("CARGO_PKG_VERSION")
         );
+        let counters = counters
+            .into_iter()
+            .map(|(name, help, value)| (name, help, value.load(Ordering::Relaxed)))
+            .chain([(
+                "kefu_realtime_lag_catch_ups_total",
+                "Subscribers that fell behind the live stream and caught up from the store.",
+                lag_catch_ups,
+            )]);
         for (name, help, value) in counters {
             out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                value.load(Ordering::Relaxed)
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
             ));
         }
         out
@@ -67,10 +75,14 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record_response(200);
         metrics.record_response(503);
-        let text = metrics.render("sqlite");
+        let text = metrics.render("sqlite", 3);
         assert!(text.contains("kefu_http_requests_total 2\n"), "{text}");
         assert!(text.contains("kefu_http_server_errors_total 1\n"), "{text}");
         assert!(text.contains("backend=\"sqlite\""), "{text}");
         assert!(text.contains("# TYPE kefu_http_requests_total counter"));
+        assert!(
+            text.contains("kefu_realtime_lag_catch_ups_total 3\n"),
+            "{text}"
+        );
     }
 }

@@ -108,7 +108,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        state.metrics.render(&backend),
+        state
+            .metrics
+            .render(&backend, state.realtime.hub.lag_catch_ups()),
     )
 }
 

@@ -581,3 +581,40 @@ async fn shutting_down_tells_clients_to_reconnect() {
         .expect("server stopped")
         .expect("task");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_agent_catches_up_from_the_store_without_slowing_the_visitor() {
+    let server = common::spawn_sqlite_with(|config| config.messages_per_minute = 100_000).await;
+    let (site_id, key) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (_, cookie) =
+        common::agent_cookie(server.store.as_ref(), "ann@shop.example", &[site_id]).await;
+    let (mut v, _) = visitor(&server, &key, None, &[]).await;
+    v.send_json(send_frame(None, "lag-0", "start")).await;
+    let (_, conv, _) = v.until(ack_of).await;
+
+    // The agent follows the conversation, then stops reading while ~8 MB of messages pass —
+    // more than the socket buffers and the hub's topic hold.
+    let mut ann = agent(&server, &cookie, &[(conv, 1)]).await;
+    let body = "x".repeat(8_000);
+    const COUNT: i64 = 1_000;
+    for i in 1..COUNT {
+        v.send_json(send_frame(Some(conv), &format!("lag-{i}"), &body))
+            .await;
+        v.until(|f| ack_of(f).filter(|a| a.0 == format!("lag-{i}")))
+            .await;
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < (COUNT - 1) as usize {
+        if let Some((c, seq, _)) = message_of(&ann.next().await)
+            && c == conv
+        {
+            seqs.push(seq);
+        }
+    }
+    assert_eq!(
+        seqs,
+        (2..=COUNT).collect::<Vec<_>>(),
+        "every message once, in order"
+    );
+    server.stop().await;
+}

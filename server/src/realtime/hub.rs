@@ -37,6 +37,8 @@ struct Shared {
     site_visitors: Topics<i64>,
     /// Live connection counts; a visitor is online while the count is above zero.
     counts: Mutex<Counts>,
+    /// Times a subscriber fell behind its topic and caught up from the store (for `/metrics`).
+    lag_catch_ups: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -220,6 +222,20 @@ impl Hub {
             ip,
             who: None,
         })
+    }
+
+    /// Counts a subscriber that lagged and caught up from the store.
+    pub fn record_lag(&self) {
+        self.shared
+            .lag_catch_ups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many times subscribers lagged and caught up from the store.
+    pub fn lag_catch_ups(&self) -> u64 {
+        self.shared
+            .lag_catch_ups
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Listens to what every visitor of a site gets (availability).

@@ -561,6 +561,7 @@ impl Session {
             Ok(event) => self.accept(event).await,
             Err(RecvError::Lagged(skipped)) => {
                 tracing::debug!(skipped, "subscriber lagged; catching up from the store");
+                self.rt.hub.record_lag();
                 self.catch_up().await
             }
             Err(RecvError::Closed) => {
