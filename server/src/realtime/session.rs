@@ -9,8 +9,8 @@
 //! Delivery of a followed conversation is gap-free: a live message whose seq is not the next one
 //! (or a lagging subscription) is filled in from the store, so the hub never has to be reliable.
 
-use super::Realtime;
 use super::hub::{Bucket, Event, Sender};
+use super::{Realtime, error_frame as error};
 use protocol::{
     AgentId, AgentStatus, Author, ConversationHead, ConversationId, Cursor, ErrorCode, Message,
     Page, Preview, Read, SendMessage, ServerFrame, SiteId, Typing, VisitorId, Welcome,
@@ -75,16 +75,6 @@ pub struct Session {
     receivers: Vec<broadcast::Receiver<Event>>,
     /// Rate limit for typing, previews, reads and page views on this session.
     ephemeral: Bucket,
-}
-
-fn error(code: ErrorCode, message: &str) -> ServerFrame {
-    ServerFrame::Error {
-        code,
-        message: message.to_string(),
-        client_id: None,
-        conversation_id: None,
-        retry_after_ms: None,
-    }
 }
 
 impl Session {
@@ -347,12 +337,9 @@ impl Session {
                         (result.conversation, result.appended, None)
                     }
                     Some(id) => {
-                        let Some(conversation) = self.rt.store.conversation(id.0).await? else {
+                        let Some(conversation) = self.readable(id).await? else {
                             return refuse(ErrorCode::NotFound, "no such conversation", None);
                         };
-                        if !self.may_read(&conversation) {
-                            return refuse(ErrorCode::NotFound, "no such conversation", None);
-                        }
                         let appended = self
                             .rt
                             .store
@@ -370,12 +357,9 @@ impl Session {
                 );
             }
             (Identity::Agent { agent, .. }, Some(id)) => {
-                let Some(conversation) = self.rt.store.conversation(id.0).await? else {
+                let Some(conversation) = self.readable(id).await? else {
                     return refuse(ErrorCode::NotFound, "no such conversation", None);
                 };
-                if !self.may_read(&conversation) {
-                    return refuse(ErrorCode::NotFound, "no such conversation", None);
-                }
                 let appended = self
                     .rt
                     .store
