@@ -77,3 +77,11 @@ contract:
 
 e2e:
 	cd end2end && KEFU_BIN=$(KEFU) npx playwright test
+
+# Load benchmark (docs/benchmarks.md): a real server, driven over real sockets by several client
+# processes; prints each figure with its target and its ratio to a raw WebSocket echo floor.
+# Targets are reported, not asserted. KEFU_BENCH_SCALE=0.1 runs a quick, smaller version.
+.PHONY: bench
+bench:
+	cargo build --release -p bench
+	$(CARGO_TARGET_DIR)/release/kefu-bench
