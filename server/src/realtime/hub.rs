@@ -15,8 +15,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::sync::broadcast;
 
-/// Frames buffered per topic before the slowest subscriber is declared lagging.
-const TOPIC_CAPACITY: usize = 512;
+/// Frames buffered per site topic (all of a site's traffic, read by agents) before the slowest
+/// subscriber is declared lagging.
+const SITE_TOPIC_CAPACITY: usize = 512;
+/// Frames buffered per visitor topic. Small, because there is one per connected visitor and the
+/// buffer is most of an idle visitor's memory (`make bench`: 512 slots cost ~16 KiB); a visitor
+/// that falls behind catches up from the store like anyone else.
+const VISITOR_TOPIC_CAPACITY: usize = 16;
 
 /// A frame shared by every subscriber of a topic.
 pub type Event = Arc<ServerFrame>;
@@ -27,7 +32,6 @@ pub struct Hub {
     shared: Arc<Shared>,
 }
 
-#[derive(Default)]
 struct Shared {
     /// What agents of a site receive: messages, typing, previews, presence, page views, events.
     sites: Topics<i64>,
@@ -39,6 +43,18 @@ struct Shared {
     counts: Mutex<Counts>,
     /// Times a subscriber fell behind its topic and caught up from the store (for `/metrics`).
     lag_catch_ups: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            sites: Topics::with_capacity(SITE_TOPIC_CAPACITY),
+            visitors: Topics::with_capacity(VISITOR_TOPIC_CAPACITY),
+            site_visitors: Topics::with_capacity(VISITOR_TOPIC_CAPACITY),
+            counts: Mutex::default(),
+            lag_catch_ups: std::sync::atomic::AtomicU64::default(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -116,12 +132,15 @@ impl Bucket {
 struct Topics<K> {
     /// Only topics with subscribers are kept; publishing to a missing topic is a no-op.
     senders: Mutex<HashMap<K, broadcast::Sender<Event>>>,
+    /// Frames each topic buffers for its slowest subscriber.
+    capacity: usize,
 }
 
-impl<K> Default for Topics<K> {
-    fn default() -> Self {
+impl<K> Topics<K> {
+    fn with_capacity(capacity: usize) -> Self {
         Topics {
             senders: Mutex::new(HashMap::new()),
+            capacity,
         }
     }
 }
@@ -138,7 +157,7 @@ impl<K: Eq + Hash + Copy> Topics<K> {
         match lock(&self.senders).entry(key) {
             Entry::Occupied(entry) => entry.get().subscribe(),
             Entry::Vacant(entry) => entry
-                .insert(broadcast::channel(TOPIC_CAPACITY).0)
+                .insert(broadcast::channel(self.capacity).0)
                 .subscribe(),
         }
     }
