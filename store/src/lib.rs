@@ -29,7 +29,7 @@ pub use crate::model::{
     ConversationId, ConversationStatus, Event, EventId, LeaveMessage, LeaveMessageCursor,
     LeaveMessageId, LeaveMessageStatus, Message, MessageId, NewAgent, NewBan, NewEvent,
     NewLeaveMessage, NewMessage, NewSite, Role, Session, Site, SiteId, Team, TeamId, UnixMillis,
-    UnknownVariant, Visitor, VisitorId, now_millis,
+    UnknownVariant, Visitor, VisitorAttributes, VisitorId, now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
 
@@ -97,6 +97,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// The visitor with this id.
     async fn visitor(&self, id: VisitorId) -> Result<Option<Visitor>>;
+
+    /// Replaces the visitor's name, e-mail and attributes (the caller merges with what was
+    /// there). `NotFound` when there is no such visitor.
+    async fn set_visitor_profile(
+        &self,
+        id: VisitorId,
+        name: Option<&str>,
+        email: Option<&str>,
+        attributes: &VisitorAttributes,
+    ) -> Result<Visitor>;
 
     /// Starts an open, unassigned, empty conversation. `NotFound` unless the visitor exists and
     /// belongs to `site_id`.

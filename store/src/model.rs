@@ -226,10 +226,26 @@ pub struct Visitor {
     pub name: Option<String>,
     /// Email, if the visitor gave one.
     pub email: Option<String>,
+    /// What the host page told about the visitor (plan, order number…), for the agents.
+    #[sqlx(try_from = "String")]
+    pub attributes: VisitorAttributes,
     /// First contact.
     pub created_at: UnixMillis,
     /// Most recent contact, for "returning visitor" and clean-up.
     pub last_seen_at: UnixMillis,
+}
+
+/// Name → value pairs set by the host page; stored as a JSON object of strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct VisitorAttributes(pub std::collections::BTreeMap<String, String>);
+
+impl TryFrom<String> for VisitorAttributes {
+    type Error = serde_json::Error;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        serde_json::from_str(&text)
+    }
 }
 
 /// A chat between one visitor and the site's agents.
@@ -488,7 +504,7 @@ macro_rules! agent_columns {
 }
 macro_rules! visitor_columns {
     () => {
-        "id, site_id, visitor_key, name, email, created_at, last_seen_at"
+        "id, site_id, visitor_key, name, email, attributes, created_at, last_seen_at"
     };
 }
 macro_rules! conversation_columns {

@@ -21,7 +21,8 @@ use crate::{
     ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId, LeaveMessage,
     LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewBan, NewEvent, NewLeaveMessage,
     NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
-    VISITOR_CONVERSATIONS, Visitor, VisitorId, limit_param, now_millis, push_id_list,
+    VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
+    push_id_list,
 };
 
 /// A [`Store`] on a MySQL or MariaDB database.
@@ -457,6 +458,24 @@ impl Store for MySqlStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn set_visitor_profile(
+        &self,
+        id: VisitorId,
+        name: Option<&str>,
+        email: Option<&str>,
+        attributes: &VisitorAttributes,
+    ) -> Result<Visitor> {
+        // MySQL has no RETURNING: update, then read back (the id is the primary key).
+        sqlx::query("UPDATE visitors SET name = ?, email = ?, attributes = ? WHERE id = ?")
+            .bind(name)
+            .bind(email)
+            .bind(to_json_text(attributes)?)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        self.visitor(id).await?.ok_or(Error::NotFound)
     }
 
     async fn create_conversation(

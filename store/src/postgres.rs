@@ -20,7 +20,7 @@ use crate::{
     ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId, LeaveMessage,
     LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewBan, NewEvent, NewLeaveMessage,
     NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
-    VISITOR_CONVERSATIONS, Visitor, VisitorId, limit_param, now_millis,
+    VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
 };
 
 /// A [`Store`] on a PostgreSQL database.
@@ -411,6 +411,26 @@ impl Store for PostgresStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn set_visitor_profile(
+        &self,
+        id: VisitorId,
+        name: Option<&str>,
+        email: Option<&str>,
+        attributes: &VisitorAttributes,
+    ) -> Result<Visitor> {
+        sqlx::query_as(concat!(
+            "UPDATE visitors SET name = $1, email = $2, attributes = $3 WHERE id = $4 RETURNING ",
+            visitor_columns!()
+        ))
+        .bind(name)
+        .bind(email)
+        .bind(to_json_text(attributes)?)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)
     }
 
     async fn create_conversation(

@@ -23,7 +23,8 @@ use crate::{
     ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId, LeaveMessage,
     LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewBan, NewEvent, NewLeaveMessage,
     NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
-    VISITOR_CONVERSATIONS, Visitor, VisitorId, limit_param, now_millis, push_id_list,
+    VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
+    push_id_list,
 };
 
 /// How long a write waits for another process holding the database's write lock.
@@ -452,6 +453,27 @@ impl Store for SqliteStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn set_visitor_profile(
+        &self,
+        id: VisitorId,
+        name: Option<&str>,
+        email: Option<&str>,
+        attributes: &VisitorAttributes,
+    ) -> Result<Visitor> {
+        let _writer = self.writer().await;
+        sqlx::query_as(concat!(
+            "UPDATE visitors SET name = ?, email = ?, attributes = ? WHERE id = ? RETURNING ",
+            visitor_columns!()
+        ))
+        .bind(name)
+        .bind(email)
+        .bind(to_json_text(attributes)?)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)
     }
 
     async fn create_conversation(

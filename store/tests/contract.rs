@@ -12,7 +12,7 @@ use common::TestDb;
 use protocol::{Author, ClientId, Seq};
 use store::{
     Agent, Conversation, ConversationStatus, Error, Event, LeaveMessageStatus, NewAgent, NewBan,
-    NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site, Store, Visitor,
+    NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site, Store, Visitor, VisitorAttributes,
 };
 
 /// A fixed "now" so results do not depend on the clock.
@@ -559,6 +559,63 @@ async fn upsert_visitor_is_idempotent_per_site() {
     assert_ne!(other_site.id, first.id, "visitor keys are per site");
 
     let missing = store.upsert_visitor(b.id + 1000, "vk", T0).await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+}
+
+#[tokio::test]
+async fn visitor_profiles_round_trip_and_leave_others_alone() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let site = site(store, "a").await;
+    let mei = visitor(store, &site, "mei").await;
+    let other = visitor(store, &site, "other").await;
+    assert!(
+        mei.attributes.0.is_empty(),
+        "a new visitor has no attributes"
+    );
+
+    let attributes = VisitorAttributes(
+        [
+            ("plan", "金卡 gold"),
+            ("order", "A-1'; DROP TABLE visitors;--"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    );
+    let updated = store
+        .set_visitor_profile(mei.id, Some("李梅"), Some("mei@example.com"), &attributes)
+        .await
+        .expect("set profile");
+    assert_eq!(updated.name.as_deref(), Some("李梅"));
+    assert_eq!(updated.email.as_deref(), Some("mei@example.com"));
+    assert_eq!(updated.attributes, attributes);
+    assert_eq!(updated.created_at, mei.created_at);
+    let read = store.visitor(mei.id).await.expect("read").expect("exists");
+    assert_eq!(read, updated);
+    // Returning keeps the profile.
+    let back = store
+        .upsert_visitor(site.id, "mei", T0 + 1)
+        .await
+        .expect("upsert");
+    assert_eq!(back.attributes, attributes);
+
+    let cleared = store
+        .set_visitor_profile(mei.id, None, None, &VisitorAttributes::default())
+        .await
+        .expect("clear");
+    assert_eq!((cleared.name, cleared.email), (None, None));
+    assert!(cleared.attributes.0.is_empty());
+    let untouched = store
+        .visitor(other.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(untouched, other);
+
+    let missing = store
+        .set_visitor_profile(other.id + 1000, None, None, &VisitorAttributes::default())
+        .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
 
