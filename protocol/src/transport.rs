@@ -23,6 +23,14 @@ pub const HTTP_AGENT_SEND_PATH: &str = "/http/agent/send";
 /// HTTP fallback: agents long-poll here.
 pub const HTTP_AGENT_EVENTS_PATH: &str = "/http/agent/events";
 
+/// The widget's settings for a site (`?key=SITE_KEY`): colour, position, greeting, pre-chat.
+pub const HTTP_VISITOR_SITE_PATH: &str = "/http/visitor/site";
+/// The widget's offline form posts a leave-message here (with the visitor token).
+pub const HTTP_VISITOR_LEAVE_MESSAGE_PATH: &str = "/http/visitor/leave-message";
+/// The pre-chat form and the host page's `Kefu.identify` post the visitor's name, e-mail and
+/// attributes here (with the visitor token).
+pub const HTTP_VISITOR_PROFILE_PATH: &str = "/http/visitor/profile";
+
 /// The request header carrying the visitor token on the HTTP fallback (lower case, as HTTP/2
 /// writes it; header names are case-insensitive).
 pub const VISITOR_TOKEN_HEADER: &str = "x-kefu-visitor-token";

@@ -18,11 +18,18 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let store = state.store.clone();
     let options = state.leptos_options.clone();
+    // Customers' pages load these from their own origin: the glue is an ES module and the wasm
+    // is fetched, so both need CORS.
     let widget = Router::new()
-        .fallback_service(ServeDir::new(&state.widget_dir).precompressed_gzip())
+        .fallback_service(
+            ServeDir::new(&state.widget_dir)
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
+        .layer(middleware::from_fn(widget_cache))
         .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
         ));
     Router::new()
         .route("/healthz", get(healthz))
@@ -48,7 +55,7 @@ pub fn router(state: AppState) -> Router {
 /// The real-time endpoints. Visitor endpoints answer CORS for any origin: the site's allowed
 /// origins are checked per request against the visitor's site, not here.
 fn realtime_routes() -> Router<AppState> {
-    use crate::realtime::{http, ws};
+    use crate::realtime::{http, widget, ws};
     use axum::http::{Method, header::CONTENT_TYPE};
     use axum::routing::post;
     use protocol::transport as paths;
@@ -63,6 +70,12 @@ fn realtime_routes() -> Router<AppState> {
     let visitor_http = Router::new()
         .route(paths::HTTP_VISITOR_SEND_PATH, post(http::visitor_send))
         .route(paths::HTTP_VISITOR_EVENTS_PATH, get(http::visitor_events))
+        .route(paths::HTTP_VISITOR_SITE_PATH, get(widget::site))
+        .route(
+            paths::HTTP_VISITOR_LEAVE_MESSAGE_PATH,
+            post(widget::leave_message),
+        )
+        .route(paths::HTTP_VISITOR_PROFILE_PATH, post(widget::profile))
         .layer(cors);
     Router::new()
         .route(paths::WS_VISITOR_PATH, get(ws::visitor))
@@ -70,6 +83,40 @@ fn realtime_routes() -> Router<AppState> {
         .route(paths::HTTP_AGENT_SEND_PATH, post(http::agent_send))
         .route(paths::HTTP_AGENT_EVENTS_PATH, get(http::agent_events))
         .merge(visitor_http)
+}
+
+/// Widget files with a content hash in their name (`kefu_widget.1a2b3c4d5e6f.js`) never change:
+/// browsers keep them for a year. `widget.js`, the address in customers' pages, is kept five
+/// minutes so a new release reaches visitors soon.
+async fn widget_cache(request: Request, next: Next) -> Response {
+    let hashed = request
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .is_some_and(is_content_hashed);
+    let mut response = next.run(request).await;
+    if response.status().is_success() {
+        let policy = if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "public, max-age=300"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    response
+}
+
+/// `name.<12 hex digits>.ext`, as `scripts/build-widget.sh` names files.
+fn is_content_hashed(file: &str) -> bool {
+    let mut parts = file.rsplit('.');
+    let _extension = parts.next();
+    parts
+        .next()
+        .is_some_and(|hash| hash.len() == 12 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        && parts.next().is_some()
 }
 
 /// Liveness: the process answers. Never touches the database, so a database outage does not
@@ -118,4 +165,19 @@ async fn count_responses(State(state): State<AppState>, request: Request, next: 
     let response = next.run(request).await;
     state.metrics.record_response(response.status().as_u16());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_content_hashed;
+
+    #[test]
+    fn only_build_hashed_names_are_immutable() {
+        assert!(is_content_hashed("kefu_widget.1a2b3c4d5e6f.js"));
+        assert!(is_content_hashed("kefu_widget_bg.0123456789ab.wasm"));
+        assert!(!is_content_hashed("widget.js"));
+        assert!(!is_content_hashed("1a2b3c4d5e6f.js"));
+        assert!(!is_content_hashed("kefu_widget.1a2b3c4d5e6g.js"));
+        assert!(!is_content_hashed("kefu_widget.1a2b3c4d5e6f.js.gz"));
+    }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A whole-request refusal: the error frame alone, with its HTTP status.
-fn refuse(frame: ServerFrame) -> Response {
+pub(super) fn refuse(frame: ServerFrame) -> Response {
     let status = match &frame {
         ServerFrame::Error { code, .. } => code.http_status(),
         _ => 500,
@@ -34,7 +34,7 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The visitor named by the token header (for requests that do not start with a hello).
-async fn visitor_from_token(
+pub(super) async fn visitor_from_token(
     rt: &Realtime,
     headers: &HeaderMap,
     ip: SocketAddr,

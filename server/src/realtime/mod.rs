@@ -11,6 +11,7 @@ pub mod http;
 pub mod hub;
 pub mod session;
 pub mod token;
+pub mod widget;
 pub mod ws;
 
 use hub::Hub;
@@ -103,7 +104,7 @@ pub fn internal(error: &dyn std::fmt::Display) -> ServerFrame {
 }
 
 /// Whether a page origin may embed a site's widget.
-fn origin_allowed(site: &store::Site, origin: Option<&str>) -> bool {
+pub(crate) fn origin_allowed(site: &store::Site, origin: Option<&str>) -> bool {
     site.allowed_origins.iter().any(|allowed| {
         allowed == "*"
             || origin.is_some_and(|origin| {

@@ -448,12 +448,7 @@ impl Session {
                 }
             }
             (Identity::Visitor { site, visitor_id }, Inbound::Preview(preview)) => {
-                let sneak_peek = site
-                    .widget_settings
-                    .get("sneak_peek")
-                    .and_then(|v| v.as_bool())
-                    != Some(false);
-                if sneak_peek {
+                if super::widget::WidgetSettings::of(site).sneak_peek {
                     let text: String = truncate(&preview.text, max_text);
                     self.rt.hub.to_site(
                         site.id,

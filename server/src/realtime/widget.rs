@@ -1,0 +1,353 @@
+//! The widget's HTTP endpoints outside the frame protocol: a site's widget settings (read before
+//! the panel is drawn), the offline form's leave-messages, and the visitor's profile (pre-chat
+//! form, `Kefu.identify`). Same identity, origin and ban rules as the HTTP fallback, and refusals
+//! are the same `[error]` bodies.
+
+use super::http::{refuse, visitor_from_token};
+use super::hub::Sender;
+use super::{error_frame, internal, origin_allowed};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use protocol::ErrorCode;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// How a site's widget looks and behaves, kept as JSON in `sites.widget_settings`. Every field
+/// has a default, so a site created with `{}` gets a working widget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WidgetSettings {
+    /// Launcher and header colour, `#rgb` or `#rrggbb`; anything else falls back to the default
+    /// so a typo cannot inject CSS.
+    pub color: String,
+    /// The bottom corner the launcher sits in.
+    pub position: Position,
+    /// The panel's greeting; absent means the widget's own, in the visitor's language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
+    /// Ask for name and e-mail before the first message.
+    pub prechat: bool,
+    /// Let agents see what the visitor types before sending; when off, the widget sends no
+    /// previews and the server drops any that arrive.
+    pub sneak_peek: bool,
+}
+
+impl Default for WidgetSettings {
+    fn default() -> Self {
+        WidgetSettings {
+            color: DEFAULT_COLOR.to_string(),
+            position: Position::Right,
+            greeting: None,
+            prechat: false,
+            sneak_peek: true,
+        }
+    }
+}
+
+const DEFAULT_COLOR: &str = "#2563eb";
+
+/// Which bottom corner of the page the widget sits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// Bottom right (the default).
+    Right,
+    /// Bottom left, for pages whose right corner is taken.
+    Left,
+}
+
+impl WidgetSettings {
+    /// The settings stored for a site; unreadable settings are logged and replaced by defaults,
+    /// so a bad edit never takes the widget down.
+    pub fn of(site: &store::Site) -> WidgetSettings {
+        let mut settings = serde_json::from_value::<WidgetSettings>(site.widget_settings.clone())
+            .unwrap_or_else(|error| {
+                tracing::warn!(site = site.id, %error, "unreadable widget settings; using defaults");
+                WidgetSettings::default()
+            });
+        if !is_hex_color(&settings.color) {
+            settings.color = DEFAULT_COLOR.to_string();
+        }
+        settings
+    }
+}
+
+fn is_hex_color(value: &str) -> bool {
+    value
+        .strip_prefix('#')
+        .is_some_and(|hex| matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The answer to `GET /http/visitor/site`: what the widget needs to draw itself.
+#[derive(Debug, Serialize)]
+struct SiteInfo {
+    /// The site's name, shown in the panel header.
+    name: String,
+    /// Colour, corner, greeting and behaviour, as the site's admin set them.
+    #[serde(flatten)]
+    settings: WidgetSettings,
+    /// Whether an agent is online now (the real-time `availability` frame keeps it current).
+    online: bool,
+}
+
+/// `?key=SITE_KEY`.
+#[derive(Debug, Deserialize)]
+pub struct SiteQuery {
+    /// The site's public key (the snippet's `data-site`).
+    key: String,
+}
+
+/// `GET /http/visitor/site?key=…`: the site's name and widget settings, for an allowed origin.
+pub async fn site(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<SiteQuery>,
+) -> Response {
+    let rt = &state.realtime;
+    let site = match rt.store.site_by_key(&query.key).await {
+        Ok(Some(site)) => site,
+        Ok(None) => return refuse(error_frame(ErrorCode::OriginNotAllowed, "unknown site key")),
+        Err(error) => return refuse(internal(&error)),
+    };
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    if !origin_allowed(&site, origin) {
+        return refuse(error_frame(
+            ErrorCode::OriginNotAllowed,
+            "this page may not use the widget",
+        ));
+    }
+    let info = SiteInfo {
+        settings: WidgetSettings::of(&site),
+        online: rt.hub.site_available(site.id),
+        name: site.name,
+    };
+    ([(header::CACHE_CONTROL, "no-store")], Json(info)).into_response()
+}
+
+/// The offline form, as the widget posts it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaveMessageForm {
+    /// How to address the visitor, if they said.
+    #[serde(default)]
+    name: Option<String>,
+    /// An e-mail address or phone number, as typed: how to answer.
+    contact: String,
+    /// The message itself.
+    body: String,
+}
+
+/// Longest accepted name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+/// Longest accepted contact (e-mail address or phone number), in characters.
+const MAX_CONTACT_CHARS: usize = 200;
+
+/// A visitor's form post: its size checked, its JSON read, the token's visitor found.
+async fn visitor_form<T: serde::de::DeserializeOwned>(
+    rt: &super::Realtime,
+    headers: &HeaderMap,
+    addr: SocketAddr,
+    body: &[u8],
+) -> Result<(T, Arc<store::Site>, i64), Response> {
+    if body.len() > rt.limits.max_frame_bytes as usize {
+        return Err(refuse(error_frame(
+            ErrorCode::TooLarge,
+            "request too large",
+        )));
+    }
+    let form: T = serde_json::from_slice(body).map_err(|error| {
+        refuse(error_frame(
+            ErrorCode::BadRequest,
+            &format!("malformed form: {error}"),
+        ))
+    })?;
+    let identity = visitor_from_token(rt, headers, addr)
+        .await
+        .map_err(refuse)?;
+    let super::session::Identity::Visitor { site, visitor_id } = identity else {
+        return Err(refuse(error_frame(
+            ErrorCode::BadToken,
+            "bad visitor token",
+        )));
+    };
+    Ok((form, site, visitor_id))
+}
+
+/// Takes one token from the visitor's message rate for a valid form, so no form can flood the
+/// inbox or the database.
+fn take_token(rt: &super::Realtime, visitor_id: i64) -> Result<(), Response> {
+    rt.hub
+        .take_message_token(Sender::Visitor(visitor_id), rt.limits.messages_per_minute)
+        .map_err(|retry_after_ms| {
+            refuse(protocol::ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: "too many messages".to_string(),
+                client_id: None,
+                conversation_id: None,
+                retry_after_ms: Some(retry_after_ms),
+            })
+        })
+}
+
+/// `POST /http/visitor/leave-message` with the visitor token: stores an offline message.
+pub async fn leave_message(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let rt = &state.realtime;
+    let (form, site, visitor_id) =
+        match visitor_form::<LeaveMessageForm>(rt, &headers, addr, &body).await {
+            Ok(parts) => parts,
+            Err(response) => return response,
+        };
+    let name = form.name.as_deref().map(str::trim).unwrap_or_default();
+    let contact = form.contact.trim();
+    let invalid = if name.chars().count() > MAX_NAME_CHARS {
+        Some((ErrorCode::TooLarge, "name too long"))
+    } else if contact.is_empty() {
+        Some((ErrorCode::BadRequest, "contact is required"))
+    } else if contact.chars().count() > MAX_CONTACT_CHARS {
+        Some((ErrorCode::TooLarge, "contact too long"))
+    } else if form.body.trim().is_empty() {
+        Some((ErrorCode::BadRequest, "message is empty"))
+    } else if form.body.len() > rt.limits.max_message_bytes as usize {
+        Some((ErrorCode::TooLarge, "message too long"))
+    } else {
+        None
+    };
+    if let Some((code, message)) = invalid {
+        return refuse(error_frame(code, message));
+    }
+    if let Err(response) = take_token(rt, visitor_id) {
+        return response;
+    }
+    let stored = rt
+        .store
+        .create_leave_message(store::NewLeaveMessage {
+            site_id: site.id,
+            visitor_id: Some(visitor_id),
+            name: (!name.is_empty()).then(|| name.to_string()),
+            contact: contact.to_string(),
+            body: form.body,
+            created_at: crate::now_ms(),
+        })
+        .await;
+    match stored {
+        Ok(message) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "id": message.id })),
+        )
+            .into_response(),
+        Err(error) => refuse(internal(&error)),
+    }
+}
+
+/// The pre-chat form or `Kefu.identify`: fields present are set, fields absent are kept; an
+/// attribute set to `null` is removed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileForm {
+    /// The visitor's name.
+    #[serde(default)]
+    name: Option<String>,
+    /// The visitor's e-mail address.
+    #[serde(default)]
+    email: Option<String>,
+    /// Attributes to set (a value) or remove (`null`); others stay.
+    #[serde(default)]
+    attributes: BTreeMap<String, Option<String>>,
+}
+
+/// Longest accepted e-mail address (RFC 5321's path limit).
+const MAX_EMAIL_CHARS: usize = 254;
+/// Most attributes one visitor keeps, and their size.
+const MAX_ATTRIBUTES: usize = 20;
+const MAX_ATTRIBUTE_NAME_CHARS: usize = 40;
+const MAX_ATTRIBUTE_VALUE_CHARS: usize = 200;
+
+/// `POST /http/visitor/profile` with the visitor token: sets the visitor's name, e-mail and
+/// attributes. Answers `204` once stored.
+pub async fn profile(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let rt = &state.realtime;
+    let (form, _site, visitor_id) =
+        match visitor_form::<ProfileForm>(rt, &headers, addr, &body).await {
+            Ok(parts) => parts,
+            Err(response) => return response,
+        };
+    let visitor = match rt.store.visitor(visitor_id).await {
+        Ok(Some(visitor)) => visitor,
+        Ok(None) => return refuse(error_frame(ErrorCode::BadToken, "bad visitor token")),
+        Err(error) => return refuse(internal(&error)),
+    };
+    let trimmed = |value: Option<String>| value.map(|v| v.trim().to_string());
+    let name = trimmed(form.name).or(visitor.name);
+    let email = trimmed(form.email).or(visitor.email);
+    let mut attributes = visitor.attributes;
+    for (key, value) in form.attributes {
+        match value {
+            Some(value) => attributes.0.insert(key, value.trim().to_string()),
+            None => attributes.0.remove(&key),
+        };
+    }
+    let name_ok = |key: &str| {
+        (1..=MAX_ATTRIBUTE_NAME_CHARS).contains(&key.chars().count())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    let invalid = if name
+        .as_deref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+    {
+        Some((ErrorCode::TooLarge, "name too long"))
+    } else if email
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && (!e.contains('@') || e.chars().count() > MAX_EMAIL_CHARS))
+    {
+        Some((ErrorCode::BadRequest, "not an e-mail address"))
+    } else if attributes.0.len() > MAX_ATTRIBUTES {
+        Some((ErrorCode::TooLarge, "too many attributes"))
+    } else if !attributes.0.keys().all(|k| name_ok(k)) {
+        Some((
+            ErrorCode::BadRequest,
+            "attribute names are 1-40 of A-Z a-z 0-9 _ - .",
+        ))
+    } else if attributes
+        .0
+        .values()
+        .any(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE_CHARS)
+    {
+        Some((ErrorCode::TooLarge, "attribute value too long"))
+    } else {
+        None
+    };
+    if let Some((code, message)) = invalid {
+        return refuse(error_frame(code, message));
+    }
+    if let Err(response) = take_token(rt, visitor_id) {
+        return response;
+    }
+    let empty_to_none = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let (name, email) = (empty_to_none(name), empty_to_none(email));
+    match rt
+        .store
+        .set_visitor_profile(visitor_id, name.as_deref(), email.as_deref(), &attributes)
+        .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => refuse(internal(&error)),
+    }
+}

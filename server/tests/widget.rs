@@ -1,0 +1,330 @@
+//! The widget's HTTP endpoints outside the frame protocol — site settings and leave-messages —
+//! and how the widget's files are served (CORS, caching, precompression), over real sockets.
+
+mod common;
+
+use common::client::{Http, Ws, agent_hello, visitor_hello};
+use protocol::ServerFrame;
+use serde_json::{Value, json};
+
+const ORIGIN: &str = "https://shop.example";
+
+async fn site_with(server: &common::TestServer, key: &str, settings: Value) -> i64 {
+    server
+        .store
+        .create_site(store::NewSite {
+            public_key: key.to_string(),
+            name: "Shop & Co <b>".to_string(),
+            allowed_origins: vec![ORIGIN.to_string()],
+            widget_settings: settings,
+            created_at: server::now_ms(),
+        })
+        .await
+        .expect("site")
+        .id
+}
+
+async fn get_site(server: &common::TestServer, key: &str, origin: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(server.url(&format!("/http/visitor/site?key={key}")))
+        .header("origin", origin)
+        .send()
+        .await
+        .expect("site request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn site_settings_follow_the_site_and_agent_availability() {
+    let server = common::spawn_sqlite().await;
+    let site_id = site_with(
+        &server,
+        "shop",
+        json!({"color": "#0a7", "position": "left", "greeting": "Hej!", "sneak_peek": false}),
+    )
+    .await;
+    let (status, site) = get_site(&server, "shop", ORIGIN).await;
+    assert_eq!(status, 200);
+    assert_eq!(site["name"], "Shop & Co <b>");
+    assert_eq!(site["color"], "#0a7");
+    assert_eq!(site["position"], "left");
+    assert_eq!(site["greeting"], "Hej!");
+    assert_eq!(site["sneak_peek"], false);
+    assert_eq!(site["prechat"], false);
+    assert_eq!(site["online"], false, "no agent is connected");
+
+    let (_, cookie) =
+        common::agent_cookie(server.store.as_ref(), "ann@shop.example", &[site_id]).await;
+    let mut agent = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
+    agent.send_json(agent_hello(&[])).await;
+    agent
+        .until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+    let (_, site) = get_site(&server, "shop", ORIGIN).await;
+    assert_eq!(site["online"], true, "an agent is online now");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn site_settings_refuse_other_origins_and_repair_bad_values() {
+    let server = common::spawn_sqlite().await;
+    site_with(
+        &server,
+        "shop",
+        json!({"color": "red;background:url(x)", "position": "middle"}),
+    )
+    .await;
+    let (status, body) = get_site(&server, "shop", "https://evil.example").await;
+    assert_eq!(status, 403);
+    assert_eq!(body[0]["code"], "origin_not_allowed");
+    let (status, body) = get_site(&server, "nope", ORIGIN).await;
+    assert_eq!(status, 403);
+    assert_eq!(body[0]["code"], "origin_not_allowed");
+    // Unreadable settings fall back to the defaults rather than breaking the widget.
+    let (status, site) = get_site(&server, "shop", ORIGIN).await;
+    assert_eq!(status, 200);
+    assert_eq!(site["color"], "#2563eb");
+    assert_eq!(site["position"], "right");
+}
+
+/// A visitor who said hello over HTTP, with their token.
+async fn visitor(server: &common::TestServer, key: &str) -> (Http, i64) {
+    let mut http = Http::new(&server.url(""), "visitor");
+    http.origin = Some(ORIGIN.to_string());
+    let (status, frames) = http.send(json!([visitor_hello(key, None, &[])])).await;
+    assert_eq!(status, 200);
+    let ServerFrame::Welcome(welcome) = &frames[0] else {
+        panic!("expected welcome, got {frames:?}");
+    };
+    http.token = welcome.visitor_token.clone();
+    let id = welcome.visitor_id.expect("visitor id").0;
+    (http, id)
+}
+
+/// POSTs `body` to a visitor endpoint from the allowed origin, with the visitor's token.
+async fn post(http: &Http, path: &str, body: &str) -> (u16, Value) {
+    let mut request = http
+        .client
+        .post(format!("{}{path}", http.base))
+        .header("origin", ORIGIN)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(token) = &http.token {
+        request = request.header(protocol::transport::VISITOR_TOKEN_HEADER, token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn leave(http: &Http, body: &str) -> (u16, Value) {
+    post(http, "/http/visitor/leave-message", body).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leave_message_is_stored_for_the_visitor() {
+    let server = common::spawn_sqlite().await;
+    let site_id = site_with(&server, "shop", json!({})).await;
+    let (http, visitor_id) = visitor(&server, "shop").await;
+    let body = json!({
+        "name": "  Mei  ",
+        "contact": " mei@example.com ",
+        "body": "<img src=x onerror=alert(1)> call me back"
+    });
+    let (status, answer) = leave(&http, &body.to_string()).await;
+    assert_eq!(status, 201, "{answer}");
+    let stored = server
+        .store
+        .leave_messages_page(site_id, None, 10)
+        .await
+        .expect("page");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(answer["id"], stored[0].id);
+    assert_eq!(stored[0].visitor_id, Some(visitor_id));
+    assert_eq!(stored[0].name.as_deref(), Some("Mei"));
+    assert_eq!(stored[0].contact, "mei@example.com");
+    assert_eq!(
+        stored[0].body, "<img src=x onerror=alert(1)> call me back",
+        "stored exactly as typed; rendering escapes it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_leave_messages_get_clear_errors_and_store_nothing() {
+    // Only valid forms count against the rate: the refusals below use none of the three.
+    let server = common::spawn_sqlite_with(|config| config.messages_per_minute = 3).await;
+    let site_id = site_with(&server, "shop", json!({})).await;
+    let (mut http, _) = visitor(&server, "shop").await;
+    let cases = [
+        (
+            json!({"contact": "  ", "body": "hi"}).to_string(),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"contact": "a@b.c", "body": " \n "}).to_string(),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"contact": "a@b.c", "body": "x".repeat(9000)}).to_string(),
+            413,
+            "too_large",
+        ),
+        (
+            json!({"contact": "a".repeat(201), "body": "hi"}).to_string(),
+            413,
+            "too_large",
+        ),
+        (
+            json!({"contact": "a@b.c", "body": "hi", "admin": true}).to_string(),
+            400,
+            "bad_request",
+        ),
+        ("not json".to_string(), 400, "bad_request"),
+        ("x".repeat(70_000), 413, "too_large"),
+    ];
+    for (body, status, code) in &cases {
+        let (got, answer) = leave(&http, body).await;
+        assert_eq!(
+            (got, answer[0]["code"].as_str()),
+            (*status, Some(*code)),
+            "{}",
+            &body[..body.len().min(60)]
+        );
+    }
+    // The form shares the visitor's message rate: a flood is cut off.
+    let ok = json!({"contact": "a@b.c", "body": "hi"}).to_string();
+    for _ in 0..3 {
+        assert_eq!(leave(&http, &ok).await.0, 201);
+    }
+    let (status, answer) = leave(&http, &ok).await;
+    assert_eq!(status, 429);
+    assert_eq!(answer[0]["code"], "rate_limited");
+    assert!(answer[0]["retry_after_ms"].as_u64().is_some());
+    // Without a valid token nothing is stored.
+    http.token = Some("v1.1.forged".to_string());
+    assert_eq!(leave(&http, &ok).await.0, 401);
+    http.token = None;
+    assert_eq!(leave(&http, &ok).await.0, 401);
+    let stored = server
+        .store
+        .leave_messages_page(site_id, None, 100)
+        .await
+        .expect("page");
+    assert_eq!(stored.len(), 3, "only the three valid ones");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn widget_files_are_cors_cached_and_precompressed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write =
+        |name: &str, body: &[u8]| std::fs::write(dir.path().join(name), body).expect("write");
+    write("widget.js", b"console.log('loader')");
+    write("kefu_widget.0123456789ab.js", b"export default 1");
+    write("kefu_widget.0123456789ab.js.br", b"brotli bytes");
+    let widget_dir = dir.path().to_path_buf();
+    let server = common::spawn_sqlite_with(move |config| config.widget_dir = widget_dir).await;
+    // reqwest is built without decompression here, so the raw encoded body is what arrives.
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(server.url(path))
+            .header("origin", ORIGIN)
+            .header("accept-encoding", "br, gzip")
+            .send()
+    };
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let loader = get("/widget/widget.js").await.expect("loader");
+    assert_eq!(loader.status(), 200);
+    assert_eq!(header(&loader, "cache-control"), "public, max-age=300");
+    assert_eq!(header(&loader, "access-control-allow-origin"), "*");
+
+    let glue = get("/widget/kefu_widget.0123456789ab.js")
+        .await
+        .expect("glue");
+    assert_eq!(glue.status(), 200);
+    assert_eq!(
+        header(&glue, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header(&glue, "content-encoding"), "br");
+    assert_eq!(header(&glue, "access-control-allow-origin"), "*");
+    assert_eq!(glue.bytes().await.expect("body").as_ref(), b"brotli bytes");
+
+    let missing = get("/widget/kefu_widget.ffffffffffff.js")
+        .await
+        .expect("missing");
+    assert_eq!(missing.status(), 404);
+    assert_ne!(
+        header(&missing, "cache-control"),
+        "public, max-age=31536000, immutable",
+        "a 404 is never cached for a year"
+    );
+}
+
+async fn post_profile(http: &Http, body: &Value) -> (u16, Value) {
+    post(http, "/http/visitor/profile", &body.to_string()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_page_identifies_its_visitor() {
+    let server = common::spawn_sqlite().await;
+    site_with(&server, "shop", json!({})).await;
+    let (http, visitor_id) = visitor(&server, "shop").await;
+    let first = json!({"name": " Mei ", "email": "mei@example.com", "attributes": {"plan": "gold", "order": "A-17"}});
+    assert_eq!(post_profile(&http, &first).await.0, 204);
+    // Absent fields stay; null removes an attribute; values are trimmed.
+    let second = json!({"attributes": {"order": null, "cart.total": " 99 "}});
+    assert_eq!(post_profile(&http, &second).await.0, 204);
+    let stored = server
+        .store
+        .visitor(visitor_id)
+        .await
+        .expect("read")
+        .expect("visitor");
+    assert_eq!(stored.name.as_deref(), Some("Mei"));
+    assert_eq!(stored.email.as_deref(), Some("mei@example.com"));
+    let attributes: Vec<(&str, &str)> = stored
+        .attributes
+        .0
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(attributes, [("cart.total", "99"), ("plan", "gold")]);
+
+    let bad = [
+        (json!({"email": "not-an-address"}), 400),
+        (json!({"name": "n".repeat(101)}), 413),
+        (json!({"attributes": {"bad key!": "x"}}), 400),
+        (json!({"attributes": {"k": "v".repeat(201)}}), 413),
+        (
+            json!({"attributes": (0..21).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}),
+            413,
+        ),
+        (json!({"nickname": "x"}), 400),
+    ];
+    for (body, status) in &bad {
+        assert_eq!(post_profile(&http, body).await.0, *status, "{body}");
+    }
+    let unchanged = server
+        .store
+        .visitor(visitor_id)
+        .await
+        .expect("read")
+        .expect("visitor");
+    assert_eq!(unchanged, stored, "refused profiles change nothing");
+
+    let mut stranger = Http::new(&server.url(""), "visitor");
+    stranger.token = Some("v1.1.forged".into());
+    assert_eq!(post_profile(&stranger, &first).await.0, 401);
+}
