@@ -63,10 +63,14 @@ tools-test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy -p frontend -p widget-wasm --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+	# the widget is built without std on its own (see widget-wasm/Cargo.toml)
+	cargo clippy -p widget-wasm --features standalone --target wasm32-unknown-unknown -- -D warnings
 
 unit:
 	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server -- --skip chaos_ --skip crash_
+	# on its own: together with the others it would change their features and rebuild them
+	cargo test -p widget-wasm --lib
 	# the chaos and crash tests print their message counts
 	cargo test -p server --test chaos -- --nocapture --test-threads=1
 	# the store crate's own unit tests (the contract suite runs per backend below)

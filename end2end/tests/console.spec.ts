@@ -66,5 +66,5 @@ test("the demo page embeds the widget, which opens its panel", async ({ page }) 
   await expect(page.locator("kefu-widget[data-kefu-ready]")).toBeAttached();
   await launcher.click();
   await expect(page.locator("kefu-widget .panel")).toBeVisible();
-  await expect(page.locator("kefu-widget .panel")).toContainText("Chat with us");
+  await expect(page.locator("kefu-widget .panel")).toContainText("How can we help you today?");
 });

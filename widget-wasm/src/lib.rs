@@ -1,51 +1,156 @@
 //! The visitor widget, compiled to wasm and started by `loader.js`.
 //!
 //! The loader draws the launcher inside a Shadow DOM and calls [`start`] with that shadow root
-//! when the browser is idle or on the first click. Everything is built with `web-sys` calls and
-//! text nodes — never `innerHTML` — so text from the network can never become markup.
+//! when the browser is idle or on the first click. The panel (`ui`) is built with `web-sys`
+//! calls and text nodes — never `innerHTML` — so text from the network can never become markup.
+//! `chat` speaks the real-time protocol over a WebSocket or the HTTP fallback.
 
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+mod browser;
+mod chat;
+mod dom;
+mod i18n;
+mod json;
+mod persist;
+mod ui;
+
+use alloc::string::String;
+use chat::{Chat, Mode, Shared};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, Element, ShadowRoot};
+use web_sys::{Event, EventTarget, KeyboardEvent, ShadowRoot};
 
-/// Builds the chat panel inside the loader's shadow root and wires the launcher to it.
+/// The widget allocates little and briefly; a free-list allocator is plenty and much smaller.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
+/// Builds the panel in the loader's shadow root and connects. `options` holds `site` (the site
+/// key), `base` (the Kefu server's origin), and optionally `transport` (`"http"`) and `lang`.
+/// Returns the host page's handle: a function taking a command — `"open"`, `"close"`,
+/// `"identify"` (with `{name, email, attributes}`) or `"page_view"` — and its argument.
 #[wasm_bindgen]
-pub fn start(root: ShadowRoot, site_key: String) -> Result<(), JsValue> {
-    let document = web_sys::window()
-        .and_then(|window| window.document())
-        .ok_or_else(|| JsValue::from_str("no document"))?;
-    let panel = element(&document, "section", "panel")?;
-    panel.set_attribute("role", "dialog")?;
-    panel.set_attribute("aria-label", "Chat")?;
-    panel.set_attribute("hidden", "")?;
-    panel.set_attribute("data-site", &site_key)?;
-    let header = element(&document, "header", "head")?;
-    header.set_text_content(Some("Chat with us"));
-    let body = element(&document, "p", "body")?;
-    body.set_text_content(Some("Hi! How can we help you today?"));
-    panel.append_child(&header)?;
-    panel.append_child(&body)?;
-    root.append_child(&panel)?;
-
-    let launcher = root
-        .query_selector(".launcher")?
-        .ok_or_else(|| JsValue::from_str("launcher missing"))?;
-    let toggle = Closure::<dyn FnMut()>::new(move || {
-        let hidden = panel.has_attribute("hidden");
-        let _ = if hidden {
-            panel.remove_attribute("hidden")
-        } else {
-            panel.set_attribute("hidden", "")
-        };
-    });
-    launcher.add_event_listener_with_callback("click", toggle.as_ref().unchecked_ref())?;
-    // The listener lives as long as the page; the closure must too.
-    toggle.forget();
+pub fn start(root: ShadowRoot, options: JsValue) -> Result<JsValue, JsValue> {
+    let site = json::text(&options, "site").unwrap_or_default();
+    let base = json::text(&options, "base").unwrap_or_default();
+    let lang = json::text(&options, "lang")
+        .filter(|l| !l.is_empty())
+        .or_else(|| web_sys::window().and_then(|w| w.navigator().language()))
+        .unwrap_or_default();
+    let mode = match json::text(&options, "transport").as_deref() {
+        Some("http") => Mode::HttpOnly,
+        _ => Mode::Auto,
+    };
+    let ui = ui::Ui::new(&root, i18n::Lang::pick(&lang))?;
+    let chat = Chat::new(ui, site, base, mode);
+    wire(&chat, &root)?;
+    {
+        let me = chat.borrow();
+        me.load_site();
+        me.later(0, Chat::connect);
+    }
     root.host().set_attribute("data-kefu-ready", "")?;
+    // The handle owns the chat, which lives as long as the page keeps the handle.
+    let handle =
+        Closure::<dyn FnMut(String, JsValue)>::new(move |command: String, arg: JsValue| {
+            let mut chat = chat.borrow_mut();
+            match command.as_str() {
+                "open" => chat.open(),
+                "close" => chat.close(),
+                "identify" => chat.identify(arg),
+                "page_view" => chat.page_view(),
+                _ => {}
+            }
+        });
+    Ok(handle.into_js_value())
+}
+
+/// Calls `f` on the chat for every `kind` event on `target`.
+fn listen(
+    target: &EventTarget,
+    kind: &str,
+    chat: &Shared,
+    f: fn(&mut Chat, &Event),
+) -> Result<(), JsValue> {
+    let me = alloc::rc::Rc::downgrade(chat);
+    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        if let Some(me) = me.upgrade() {
+            f(&mut me.borrow_mut(), &event);
+        }
+    });
+    target.add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref())?;
+    // The panel lives as long as the page, and so do its listeners.
+    handler.forget();
     Ok(())
 }
 
-fn element(document: &Document, tag: &str, class: &str) -> Result<Element, JsValue> {
-    let element = document.create_element(tag)?;
-    element.set_class_name(class);
-    Ok(element)
+/// One listener per event type on the shadow root, dispatching on the target: fewer closures
+/// than one per element, and a smaller wasm.
+fn wire(chat: &Shared, root: &ShadowRoot) -> Result<(), JsValue> {
+    for kind in ["click", "submit", "keydown", "input"] {
+        listen(root, kind, chat, on_event)?;
+    }
+    let doc = chat.borrow().ui.doc.clone();
+    listen(&doc, "visibilitychange", chat, |chat, _| chat.send_read())
+}
+
+fn on_event(chat: &mut Chat, event: &Event) {
+    let Some(target) = event.target() else {
+        return;
+    };
+    let target = target.unchecked_into::<web_sys::Element>();
+    let class = |selector: &str| {
+        target
+            .closest(selector)
+            .ok()
+            .flatten()
+            .map(|e| e.class_name())
+    };
+    match event.type_().as_str() {
+        "click" => match class("button").as_deref() {
+            Some("launcher") if chat.ui.is_open() => chat.close(),
+            Some("launcher") => chat.open(),
+            Some("x") => chat.close(),
+            Some("emo") => chat.ui.toggle_emoji(),
+            Some("e") => {
+                let mut text = ui::value(&chat.ui.input);
+                text.push_str(&target.text_content().unwrap_or_default());
+                ui::set_value(&chat.ui.input, &text);
+                chat.ui.toggle_emoji();
+                ui::focus(&chat.ui.input);
+            }
+            _ => {}
+        },
+        "submit" => {
+            event.prevent_default();
+            match class("form").as_deref() {
+                Some("compose") => chat.submit(),
+                Some("offline") => chat.leave_message(),
+                Some("prechat") => chat.introduce(),
+                _ => {}
+            }
+        }
+        "keydown" if target == chat.ui.input => {
+            let key = event.unchecked_ref::<KeyboardEvent>();
+            if key.key() == "Enter" && !key.shift_key() && !key.is_composing() {
+                event.prevent_default();
+                chat.submit();
+            }
+        }
+        "input" if target == chat.ui.input => chat.typed(),
+        _ => {}
+    }
+}
+
+/// Without std there is no panic machinery (and none of the formatting it pulls in): a panic
+/// traps, stopping the widget where it is. The widget avoids panicking paths; this is the last
+/// resort.
+#[cfg(all(target_arch = "wasm32", feature = "standalone", not(test)))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
 }

@@ -1,0 +1,296 @@
+import { test, expect, Page, Browser } from "@playwright/test";
+import * as http from "node:http";
+import { AddressInfo } from "node:net";
+import { demoPassword } from "../constants";
+
+// The visitor widget as a customer's website uses it: the host pages below are served by a
+// separate server on another port (another origin), each embedding the one-line snippet that
+// points at Kefu. An agent is a second browser page signed in to the console, speaking the
+// real-time protocol over its own WebSocket.
+
+const kefu = `http://127.0.0.1:${Number(process.env.KEFU_E2E_PORT ?? 3950)}`;
+const snippet = (attrs = "") =>
+  `<script src="${kefu}/widget/widget.js" data-site="demo" ${attrs} async></script>`;
+const pages: Record<string, string> = {
+  "/": `<h1>Shop</h1><p>Products.</p>${snippet()}`,
+  "/http-only": `<h1>Shop</h1>${snippet('data-transport="http"')}`,
+  "/zh": `<h1>商店</h1>${snippet('data-lang="zh-CN"')}`,
+  "/identify": `<h1>Account</h1>${snippet()}<script>
+    window.addEventListener("load", () => window.Kefu.identify({ name: "Mei", email: "mei@example.com", attributes: { plan: "gold" } }));
+  </script>`,
+  "/hostile": `<style>* { all: unset } div { display: none } button { display: none }
+    body * { font-size: 0 }</style><div><h1>Hostile shop</h1></div>${snippet()}`,
+};
+
+let host: http.Server;
+let hostUrl = "";
+
+test.beforeAll(async () => {
+  host = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const body = pages[path];
+    if (body === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>Host page</title></head><body>${body}</body></html>`);
+  });
+  await new Promise<void>((resolve) => host.listen(0, "127.0.0.1", resolve));
+  hostUrl = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+});
+
+test.afterAll(async () => {
+  await new Promise((resolve) => host.close(resolve));
+});
+
+type Frame = { type: string; [key: string]: any };
+
+/** A signed-in agent with a live WebSocket; frames it receives are collected in the page. */
+async function agent(browser: Browser) {
+  const context = await browser.newContext({ baseURL: kefu });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await page.fill('input[name="email"]', "demo@kefu.local");
+  await page.fill('input[name="password"]', demoPassword);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/inbox$/);
+  await page.evaluate(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const w = window as any;
+        w.frames_ = [];
+        const ws = new WebSocket(location.origin.replace("http", "ws") + "/ws/agent");
+        w.ws_ = ws;
+        ws.onopen = () => ws.send(JSON.stringify({ type: "hello", protocol_version: 1 }));
+        ws.onmessage = (e) => {
+          const frame = JSON.parse(e.data);
+          w.frames_.push(frame);
+          if (frame.type === "ping") ws.send(JSON.stringify({ type: "pong", nonce: frame.nonce }));
+          if (frame.type === "welcome") resolve();
+        };
+        ws.onerror = () => reject(new Error("agent websocket failed"));
+      }),
+  );
+  return {
+    page,
+    /** Waits for a visitor message with this body and returns it. */
+    async message(body: string): Promise<Frame> {
+      const handle = await page.waitForFunction(
+        (body) => (window as any).frames_.find((f: Frame) => f.type === "message" && f.body === body),
+        body,
+      );
+      return (await handle.jsonValue()) as Frame;
+    },
+    async reply(conversation_id: number, body: string) {
+      await page.evaluate(
+        ([conversation_id, body]) =>
+          (window as any).ws_.send(
+            JSON.stringify({ type: "send", conversation_id, client_id: crypto.randomUUID(), body }),
+          ),
+        [conversation_id, body] as const,
+      );
+    },
+    close: () => context.close(),
+  };
+}
+
+async function openWidget(page: Page) {
+  await expect(page.locator("kefu-widget[data-kefu-ready]")).toBeAttached();
+  await page.locator("kefu-widget .launcher").click();
+  await expect(page.locator("kefu-widget .panel")).toBeVisible();
+}
+
+async function send(page: Page, text: string) {
+  const input = page.locator("kefu-widget .compose textarea");
+  await input.fill(text);
+  await input.press("Enter");
+}
+
+// These two run first, while no agent is online yet.
+test("the widget speaks Chinese when the page asks for it", async ({ page }) => {
+  await page.goto(hostUrl + "/zh");
+  await openWidget(page);
+  await expect(page.locator("kefu-widget .greet")).toHaveText("您好！有什么可以帮您？");
+  await expect(page.locator("kefu-widget form.offline button.send")).toHaveText("提交留言");
+});
+
+test("with no agent online the offline form stores a leave-message", async ({ page }) => {
+  await page.goto(hostUrl + "/");
+  await openWidget(page);
+  const form = page.locator("kefu-widget form.offline");
+  await expect(form).toBeVisible();
+  await expect(page.locator("kefu-widget .compose")).toBeHidden();
+  await form.locator('input[name="name"]').fill("Mei");
+  await form.locator('textarea[name="body"]').fill("Please call me back about my order.");
+  await form.getByRole("button", { name: "Leave a message" }).click();
+  // A contact is required; nothing is sent without one.
+  await expect(page.locator("kefu-widget .notice")).toHaveText("Please tell us how to reach you.");
+  await form.locator('input[name="contact"]').fill("mei@example.com");
+  const stored = page.waitForResponse((r) => r.url().endsWith("/http/visitor/leave-message"));
+  await form.getByRole("button", { name: "Leave a message" }).click();
+  const response = await stored;
+  expect(response.status()).toBe(201);
+  expect((await response.json()).id).toBeGreaterThan(0);
+  await expect(page.locator("kefu-widget .thanks")).toBeVisible();
+  await expect(form).toBeHidden();
+});
+
+test("a visitor on another origin chats with an agent, and a reply notifies while the panel is closed", async ({ page, browser }) => {
+  const ann = await agent(browser);
+  await page.goto(hostUrl + "/");
+  await openWidget(page);
+  await expect(page.locator("kefu-widget .compose")).toBeVisible();
+  await expect(page.locator("kefu-widget")).toHaveAttribute("data-transport", "websocket");
+  await send(page, "Hello from the host page");
+  const message = await ann.message("Hello from the host page");
+  expect(message.author).toBe("visitor");
+  // Stored and acknowledged: the bubble shows the delivered mark.
+  await expect(page.locator("kefu-widget .m.v .mark")).toHaveText("✓");
+
+  await page.locator("kefu-widget .launcher").click();
+  await expect(page.locator("kefu-widget .panel")).toBeHidden();
+  await ann.reply(message.conversation_id, "Happy to help!");
+  await expect(page.locator("kefu-widget .badge")).toHaveText("1");
+  await expect(page).toHaveTitle("(1) Host page");
+  await page.locator("kefu-widget .launcher").click();
+  await expect(page.locator("kefu-widget .m.a")).toContainText("Happy to help!");
+  await expect(page.locator("kefu-widget .badge")).toBeHidden();
+  await expect(page).toHaveTitle("Host page");
+  // The agent learns the visitor has read it.
+  await ann.page.waitForFunction(() =>
+    (window as any).frames_.some((f: Frame) => f.type === "read" && f.author === "visitor"),
+  );
+  await ann.close();
+});
+
+test("with WebSockets broken in the page the widget falls back to HTTP and says so", async ({ page, browser }) => {
+  await page.addInitScript(() => {
+    // A proxy that kills every WebSocket: each one fails right after it is created.
+    (window as any).WebSocket = class {
+      static OPEN = 1;
+      readyState = 3;
+      onerror: any = null;
+      onclose: any = null;
+      constructor() {
+        setTimeout(() => {
+          this.onerror?.(new Event("error"));
+          this.onclose?.(new CloseEvent("close", { code: 1006 }));
+        }, 5);
+      }
+      send() {}
+      close() {}
+    };
+  });
+  const ann = await agent(browser);
+  await page.goto(hostUrl + "/");
+  await openWidget(page);
+  await expect(page.locator("kefu-widget")).toHaveAttribute("data-transport", "http", { timeout: 10_000 });
+  await send(page, "Sent over plain HTTP");
+  const message = await ann.message("Sent over plain HTTP");
+  await ann.reply(message.conversation_id, "Received over HTTP too");
+  await expect(page.locator("kefu-widget .m.a")).toContainText("Received over HTTP too");
+  await expect(page.locator("kefu-widget .m.v .mark")).toHaveText(/✓/);
+  await ann.close();
+});
+
+test("data-transport=http never opens a WebSocket", async ({ page, browser }) => {
+  const ann = await agent(browser);
+  const sockets: string[] = [];
+  page.on("websocket", (ws) => sockets.push(ws.url()));
+  await page.goto(hostUrl + "/http-only");
+  await openWidget(page);
+  await expect(page.locator("kefu-widget")).toHaveAttribute("data-transport", "http");
+  await send(page, "HTTP only, by choice");
+  const message = await ann.message("HTTP only, by choice");
+  await ann.reply(message.conversation_id, "Answered");
+  await expect(page.locator("kefu-widget .m.a")).toContainText("Answered");
+  expect(sockets).toEqual([]);
+  await ann.close();
+});
+
+test("reloading the page keeps the conversation and shows each message once", async ({ page, browser }) => {
+  const ann = await agent(browser);
+  await page.goto(hostUrl + "/");
+  await openWidget(page);
+  for (const text of ["first", "second", "third"]) {
+    await send(page, text);
+  }
+  const message = await ann.message("third");
+  await ann.reply(message.conversation_id, "an answer");
+  await expect(page.locator("kefu-widget .m")).toHaveCount(4);
+  await expect(page.locator("kefu-widget .m.v .mark", { hasText: "…" })).toHaveCount(0);
+
+  await page.reload();
+  await openWidget(page);
+  await expect(page.locator("kefu-widget .m.a")).toContainText("an answer");
+  await expect(page.locator("kefu-widget .m")).toHaveCount(4);
+  const bodies = await page.locator("kefu-widget .m .b").allTextContents();
+  expect(bodies).toEqual(["first", "second", "third", "an answer"]);
+  // Replayed history is not a new reply: no badge, no title change.
+  await expect(page.locator("kefu-widget .badge")).toBeHidden();
+
+  // The same conversation continues after the reload.
+  await send(page, "after reload");
+  const later = await ann.message("after reload");
+  expect(later.conversation_id).toBe(message.conversation_id);
+  await ann.close();
+});
+
+test("hostile text is shown as text and nothing runs", async ({ page, browser }) => {
+  const dialogs: string[] = [];
+  page.on("dialog", async (dialog) => {
+    dialogs.push(dialog.message());
+    await dialog.dismiss();
+  });
+  const ann = await agent(browser);
+  await page.goto(hostUrl + "/");
+  await openWidget(page);
+  const evil = `<img src=x onerror=alert(1)> <script>window.pwned=1;alert(2)</script> javascript:alert(3)`;
+  await send(page, evil);
+  const message = await ann.message(evil);
+  await ann.reply(message.conversation_id, `${evil} https://example.com/ok`);
+  await expect(page.locator("kefu-widget .m.a .b")).toHaveText(`${evil} https://example.com/ok`);
+  await expect(page.locator("kefu-widget .m.v .b")).toHaveText(evil);
+  await expect(page.locator("kefu-widget img")).toHaveCount(0);
+  await expect(page.locator("kefu-widget script")).toHaveCount(0);
+  // Only the http(s) URL became a link, and an inert one.
+  const links = page.locator("kefu-widget .m a");
+  await expect(links).toHaveCount(1);
+  await expect(links).toHaveAttribute("href", "https://example.com/ok");
+  await expect(links).toHaveAttribute("rel", "noopener noreferrer nofollow");
+  expect(await page.evaluate(() => (window as any).pwned)).toBeUndefined();
+  expect(dialogs).toEqual([]);
+  await ann.close();
+});
+
+test("the host page's aggressive CSS does not break the widget", async ({ page, browser }) => {
+  const ann = await agent(browser);
+  await page.goto(hostUrl + "/hostile");
+  const launcher = page.locator("kefu-widget .launcher");
+  await expect(launcher).toBeVisible();
+  const box = await launcher.boundingBox();
+  expect(box?.width).toBeGreaterThan(40);
+  expect(box?.height).toBeGreaterThan(40);
+  await openWidget(page);
+  const panel = await page.locator("kefu-widget .panel").boundingBox();
+  expect(panel?.width).toBeGreaterThan(250);
+  expect(panel?.height).toBeGreaterThan(250);
+  await expect(page.locator("kefu-widget .greet")).toBeVisible();
+  await send(page, "Styles did not get in the way");
+  await ann.message("Styles did not get in the way");
+  await expect(page.locator("kefu-widget .m.v .b")).toHaveText("Styles did not get in the way");
+  await ann.close();
+});
+
+test("the host page identifies its visitor through window.Kefu", async ({ page }) => {
+  const saved = page.waitForResponse((r) => r.url().endsWith("/http/visitor/profile"));
+  await page.goto(hostUrl + "/identify");
+  expect((await saved).status()).toBe(204);
+  // identify() loaded the widget without a click; the panel stays closed until asked.
+  await expect(page.locator("kefu-widget[data-kefu-ready]")).toBeAttached();
+  await expect(page.locator("kefu-widget .panel")).toBeHidden();
+  await page.evaluate(() => (window as any).Kefu.open());
+  await expect(page.locator("kefu-widget .panel")).toBeVisible();
+});

@@ -1,0 +1,164 @@
+//! Building DOM nodes safely. Text from the network only ever becomes text nodes, and links
+//! only ever become inert anchors for `http(s)` URLs — never markup.
+
+use alloc::vec::Vec;
+use wasm_bindgen::UnwrapThrowExt;
+use web_sys::{Document, Element, Node};
+
+/// A piece of a message: plain text, or a URL to show as a link.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Text(&'a str),
+    Link(&'a str),
+}
+
+/// Splits a message into text and `http(s)` links. A link starts at a word start and runs to
+/// the next whitespace, quote, angle bracket or non-ASCII character, minus trailing punctuation
+/// that usually ends a sentence. Works on bytes with checked slicing: no panics, little code.
+pub fn segments(text: &str) -> Vec<Segment<'_>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let (mut pending, mut i) = (0, 0);
+    while i < bytes.len() {
+        let scheme = scheme_at(bytes, i);
+        if scheme > 0 {
+            let mut end = i;
+            while bytes
+                .get(end)
+                .is_some_and(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'<' | b'>'))
+            {
+                end += 1;
+            }
+            while end > i + scheme
+                && bytes
+                    .get(end - 1)
+                    .is_some_and(|b| matches!(b, b'.' | b',' | b';' | b':' | b'!' | b'?' | b')'))
+            {
+                end -= 1;
+            }
+            if end > i + scheme {
+                if i > pending {
+                    out.push(Segment::Text(text.get(pending..i).unwrap_or_default()));
+                }
+                out.push(Segment::Link(text.get(i..end).unwrap_or_default()));
+                pending = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if pending < bytes.len() {
+        out.push(Segment::Text(text.get(pending..).unwrap_or_default()));
+    }
+    out
+}
+
+/// The length of `http://` or `https://` when one starts a word at `i`, else 0.
+fn scheme_at(bytes: &[u8], i: usize) -> usize {
+    let word_start = i == 0 || bytes.get(i - 1).is_some_and(|b| !b.is_ascii_alphanumeric());
+    if !word_start {
+        0
+    } else if bytes
+        .get(i..i + 8)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"https://"))
+    {
+        8
+    } else if bytes
+        .get(i..i + 7)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"http://"))
+    {
+        7
+    } else {
+        0
+    }
+}
+
+/// Appends a `tag` element with `class`, attributes and text to `parent`. Only ever called
+/// with the widget's own constant tags and names, which the browser cannot refuse.
+pub fn add(
+    doc: &Document,
+    parent: &Node,
+    tag: &str,
+    class: &str,
+    attributes: &[(&str, &str)],
+    text: &str,
+) -> Element {
+    let element = doc.create_element(tag).unwrap_throw();
+    element.set_class_name(class);
+    for (name, value) in attributes {
+        element.set_attribute(name, value).unwrap_throw();
+    }
+    if !text.is_empty() {
+        element.set_text_content(Some(text));
+    }
+    parent.append_child(&element).unwrap_throw();
+    element
+}
+
+/// Fills `parent` with `text`: text nodes, and inert anchors for its links.
+pub fn fill_text(doc: &Document, parent: &Element, text: &str) {
+    for segment in segments(text) {
+        match segment {
+            Segment::Text(text) => {
+                parent
+                    .append_child(&doc.create_text_node(text))
+                    .unwrap_throw();
+            }
+            Segment::Link(url) => {
+                let attributes = [
+                    ("href", url),
+                    ("target", "_blank"),
+                    ("rel", "noopener noreferrer nofollow"),
+                ];
+                add(doc, parent, "a", "", &attributes, url);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Segment::*;
+
+    #[test]
+    fn links_are_only_http_and_https() {
+        assert_eq!(
+            segments("see https://shop.example/a?b=1. thanks"),
+            vec![
+                Text("see "),
+                Link("https://shop.example/a?b=1"),
+                Text(". thanks")
+            ]
+        );
+        assert_eq!(
+            segments("javascript:alert(1) data:text/html,x ftp://x"),
+            vec![Text("javascript:alert(1) data:text/html,x ftp://x")]
+        );
+        assert_eq!(segments("HTTP://A.example"), vec![Link("HTTP://A.example")]);
+        assert_eq!(
+            segments("xhttps://a.example"),
+            vec![Text("xhttps://a.example")]
+        );
+        assert_eq!(segments("https:// alone"), vec![Text("https:// alone")]);
+        assert_eq!(
+            segments("见 https://a.example/x。谢谢"),
+            vec![Text("见 "), Link("https://a.example/x"), Text("。谢谢")]
+        );
+        assert_eq!(
+            segments("(see https://a.example/x) or \"http://b.example\""),
+            vec![
+                Text("(see "),
+                Link("https://a.example/x"),
+                Text(") or \""),
+                Link("http://b.example"),
+                Text("\""),
+            ]
+        );
+        assert_eq!(
+            segments("<img src=x onerror=alert(1)>"),
+            vec![Text("<img src=x onerror=alert(1)>")]
+        );
+    }
+}

@@ -1,0 +1,481 @@
+//! The chat panel's DOM: built once inside the loader's shadow root, then updated by the chat
+//! state machine. Nothing here knows about the network; text goes in through `dom::fill_text`.
+
+use crate::chat::push_number;
+use crate::dom::{add, fill_text};
+use crate::i18n::{Lang, Text, t};
+use crate::json;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Document, Element, HtmlElement, ShadowRoot};
+
+/// Common emoji offered by the picker.
+pub const EMOJI: [&str; 24] = [
+    "😀", "😂", "😊", "😍", "🤔", "😅", "😢", "😮", "👍", "👎", "👏", "🙏", "👋", "💪", "🎉", "❤️",
+    "🔥", "✅", "❌", "⭐", "☕", "📦", "💡", "🚀",
+];
+
+/// A message the visitor wrote, kept to update its delivered/read mark.
+struct Mine {
+    client_id: String,
+    /// Set once the server stored it.
+    seq: Option<i64>,
+    mark: Element,
+}
+
+/// Handles on the panel's elements.
+pub struct Ui {
+    pub doc: Document,
+    pub lang: Lang,
+    host: Element,
+    pub panel: Element,
+    badge: Element,
+    name: Element,
+    state: Element,
+    list: Element,
+    greeting: Element,
+    typing: Element,
+    notice: Element,
+    pub compose: Element,
+    pub input: Element,
+    pub emoji: Element,
+    pub offline: Element,
+    pub prechat: Element,
+    thanks: Element,
+    mine: Vec<Mine>,
+    /// The page's own title, restored when the visitor has read the replies.
+    page_title: Option<String>,
+}
+
+const HIDDEN: (&str, &str) = ("hidden", "");
+const SUBMIT: (&str, &str) = ("type", "submit");
+const BUTTON: (&str, &str) = ("type", "button");
+
+impl Ui {
+    /// Builds the panel next to the loader's launcher.
+    pub fn new(root: &ShadowRoot, lang: Lang) -> Result<Ui, JsValue> {
+        let doc = web_sys::window()
+            .and_then(|w| w.document())
+            .ok_or("no document")?;
+        let tr = |text| t(lang, text);
+        let launcher = root.query_selector(".launcher")?.ok_or("no launcher")?;
+        let badge = add(&doc, &launcher, "span", "badge", &[HIDDEN], "");
+        let title = tr(Text::Title);
+        let panel = add(
+            &doc,
+            root,
+            "section",
+            "panel",
+            &[("role", "dialog"), ("aria-label", title), HIDDEN],
+            "",
+        );
+        let head = add(&doc, &panel, "header", "head", &[], "");
+        let who = add(&doc, &head, "div", "who", &[], "");
+        let name = add(&doc, &who, "strong", "name", &[], title);
+        let state = add(&doc, &who, "span", "state", &[], "");
+        add(
+            &doc,
+            &head,
+            "button",
+            "x",
+            &[BUTTON, ("aria-label", tr(Text::Close))],
+            "×",
+        );
+        let list = add(&doc, &panel, "ol", "list", &[("aria-live", "polite")], "");
+        let greeting = add(&doc, &list, "li", "greet", &[], tr(Text::Greeting));
+        let typing = add(&doc, &panel, "div", "typing", &[HIDDEN], "");
+        let notice = add(
+            &doc,
+            &panel,
+            "p",
+            "notice",
+            &[("role", "alert"), HIDDEN],
+            "",
+        );
+
+        let compose = add(&doc, &panel, "form", "compose", &[], "");
+        let emoji = add(&doc, &compose, "div", "emojis", &[HIDDEN], "");
+        for e in EMOJI {
+            add(&doc, &emoji, "button", "e", &[BUTTON, ("aria-label", e)], e);
+        }
+        let placeholder = tr(Text::Placeholder);
+        let input = add(
+            &doc,
+            &compose,
+            "textarea",
+            "",
+            &[
+                ("name", "message"),
+                ("rows", "1"),
+                ("placeholder", placeholder),
+                ("aria-label", placeholder),
+            ],
+            "",
+        );
+        add(
+            &doc,
+            &compose,
+            "button",
+            "emo",
+            &[BUTTON, ("aria-label", tr(Text::Emoji))],
+            "☺",
+        );
+        add(&doc, &compose, "button", "send", &[SUBMIT], tr(Text::Send));
+
+        let field = |form: &Element, tag: &str, name: &str, label: Text, kind: &str| {
+            let label = tr(label);
+            add(
+                &doc,
+                form,
+                tag,
+                "",
+                &[
+                    ("name", name),
+                    ("type", kind),
+                    ("placeholder", label),
+                    ("aria-label", label),
+                ],
+                "",
+            );
+        };
+        let prechat = add(&doc, &panel, "form", "prechat", &[HIDDEN], "");
+        add(&doc, &prechat, "p", "", &[], tr(Text::Prechat));
+        field(&prechat, "input", "name", Text::Name, "text");
+        field(&prechat, "input", "email", Text::Email, "email");
+        add(
+            &doc,
+            &prechat,
+            "button",
+            "send",
+            &[SUBMIT],
+            tr(Text::StartChat),
+        );
+
+        let offline = add(&doc, &panel, "form", "offline", &[HIDDEN], "");
+        add(&doc, &offline, "p", "", &[], tr(Text::Offline));
+        field(&offline, "input", "name", Text::Name, "text");
+        field(&offline, "input", "contact", Text::Contact, "text");
+        field(&offline, "textarea", "body", Text::Message, "text");
+        add(
+            &doc,
+            &offline,
+            "button",
+            "send",
+            &[SUBMIT],
+            tr(Text::LeaveMessage),
+        );
+        let thanks = add(&doc, &panel, "p", "thanks", &[HIDDEN], tr(Text::Thanks));
+        Ok(Ui {
+            doc,
+            lang,
+            host: root.host(),
+            panel,
+            badge,
+            name,
+            state,
+            list,
+            greeting,
+            typing,
+            notice,
+            compose,
+            input,
+            emoji,
+            offline,
+            prechat,
+            thanks,
+            mine: Vec::new(),
+            page_title: None,
+        })
+    }
+
+    fn tr(&self, text: Text) -> &'static str {
+        t(self.lang, text)
+    }
+
+    /// Applies the site's name, greeting, colour and corner.
+    pub fn set_site(&self, name: &str, greeting: Option<&str>, color: &str, left: bool) {
+        if !name.is_empty() {
+            self.name.set_text_content(Some(name));
+        }
+        if let Some(greeting) = greeting.filter(|g| !g.is_empty()) {
+            self.greeting.set_text_content(Some(greeting));
+        }
+        {
+            let style = self.host.unchecked_ref::<HtmlElement>().style();
+            let _ = style.set_property("--kefu-color", color);
+            if left {
+                let _ = style.set_property("right", "auto");
+                let _ = style.set_property("left", "20px");
+                let _ = self.host.set_attribute("data-position", "left");
+            }
+        }
+    }
+
+    /// Shows who answers (the agent's name once one has replied).
+    pub fn set_agent(&self, name: &str) {
+        self.name.set_text_content(Some(name));
+    }
+
+    /// Online: the composer, or first the pre-chat form; offline: the leave-message form.
+    pub fn set_online(&self, online: bool, ask_first: bool) {
+        let _ = self
+            .host
+            .set_attribute("data-online", if online { "true" } else { "false" });
+        self.state
+            .set_text_content(Some(if online { "●" } else { "○" }));
+        show(&self.compose, online && !ask_first);
+        show(&self.prechat, online && ask_first);
+        show(
+            &self.offline,
+            !online && self.thanks.has_attribute("hidden"),
+        );
+    }
+
+    /// Reports the transport in use (`websocket` or `http`) on the host element.
+    pub fn set_transport(&self, transport: &str) {
+        let _ = self.host.set_attribute("data-transport", transport);
+    }
+
+    /// Whether the panel is open.
+    pub fn is_open(&self) -> bool {
+        !self.panel.has_attribute("hidden")
+    }
+
+    /// Opens or closes the panel.
+    pub fn show_panel(&mut self, open: bool) {
+        show(&self.panel, open);
+        if open {
+            self.scroll_to_end();
+            focus(&self.input);
+        }
+    }
+
+    /// The launcher's badge and the page title show unread replies.
+    pub fn set_unread(&mut self, count: u32) {
+        show(&self.badge, count > 0);
+        let mut number = String::new();
+        push_number(&mut number, i64::from(count));
+        self.badge.set_text_content(Some(&number));
+        if count > 0 {
+            let own = self.page_title.get_or_insert_with(|| self.doc.title());
+            let mut title = String::from("(");
+            title.push_str(&number);
+            title.push_str(") ");
+            title.push_str(own);
+            self.doc.set_title(&title);
+        } else if let Some(own) = self.page_title.take() {
+            self.doc.set_title(&own);
+        }
+    }
+
+    fn scroll_to_end(&self) {
+        self.list.set_scroll_top(self.list.scroll_height());
+    }
+
+    /// Appends a message bubble and returns its mark element.
+    /// Appends a message bubble and returns its mark element.
+    fn bubble(&self, author: &str, by: Option<&str>, body: &str, at: Option<f64>) -> Element {
+        let doc = &self.doc;
+        let class = if author == "visitor" { "m v" } else { "m a" };
+        let item = add(doc, &self.list, "li", class, &[], "");
+        if let Some(by) = by {
+            add(doc, &item, "div", "by", &[], by);
+        }
+        let text = add(doc, &item, "div", "b", &[], "");
+        fill_text(doc, &text, body);
+        let meta = add(doc, &item, "div", "meta", &[], "");
+        add(
+            doc,
+            &meta,
+            "time",
+            "",
+            &[],
+            &clock(at.unwrap_or_else(js_sys::Date::now)),
+        );
+        let mark = add(doc, &meta, "span", "mark", &[], "");
+        self.scroll_to_end();
+        mark
+    }
+
+    /// A message the visitor just sent, shown at once as "sending".
+    pub fn add_pending(&mut self, client_id: &str, body: &str) {
+        let mark = self.bubble("visitor", None, body, None);
+        mark.set_text_content(Some("…"));
+        self.mine.push(Mine {
+            client_id: client_id.to_string(),
+            seq: None,
+            mark,
+        });
+    }
+
+    /// Marks the visitor's message stored; `false` when it is not on screen yet. `in_order`:
+    /// the transcript is being shown in seq order, so the message moves after those before it
+    /// (a message typed before a reload is drawn before the replayed history).
+    pub fn confirm(&mut self, client_id: &str, seq: i64, in_order: bool) -> bool {
+        match self.mine.iter_mut().find(|m| m.client_id == client_id) {
+            Some(mine) => {
+                mine.seq = Some(seq);
+                if in_order
+                    && let Some(item) = mine.mark.parent_element().and_then(|m| m.parent_element())
+                {
+                    let _ = self.list.append_child(&item);
+                }
+                if mine.mark.text_content().as_deref() != Some("✓✓") {
+                    mine.mark.set_text_content(Some("✓"));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Marks the visitor's message as refused for good.
+    pub fn fail(&mut self, client_id: &str, reason: Text) {
+        if let Some(index) = self.mine.iter().position(|m| m.client_id == client_id) {
+            let mine = self.mine.remove(index);
+            mine.mark.set_text_content(Some(self.tr(reason)));
+            let _ = mine.mark.set_attribute("class", "mark failed");
+        }
+    }
+
+    /// A stored message from the transcript (or a live one from the agent).
+    pub fn add_message(
+        &mut self,
+        author: &str,
+        by: Option<&str>,
+        body: &str,
+        at: f64,
+        seq: i64,
+        client_id: &str,
+    ) {
+        let mark = self.bubble(author, by, body, Some(at));
+        if author == "visitor" {
+            mark.set_text_content(Some("✓"));
+            self.mine.push(Mine {
+                client_id: client_id.to_string(),
+                seq: Some(seq),
+                mark,
+            });
+        }
+    }
+
+    /// The agent has read the visitor's messages up to `seq`.
+    pub fn mark_read(&self, up_to: i64) {
+        for mine in &self.mine {
+            if mine.seq.is_some_and(|seq| seq <= up_to) {
+                mine.mark.set_text_content(Some("✓✓"));
+            }
+        }
+    }
+
+    /// Removes every message (a new visitor identity, or a conversation that is gone).
+    pub fn clear(&mut self) {
+        self.mine.clear();
+        while let Some(last) = self.list.last_element_child() {
+            if last == self.greeting {
+                break;
+            }
+            last.remove();
+        }
+    }
+
+    /// Shows "NAME is typing…", or hides it.
+    pub fn typing(&self, who: Option<&str>) {
+        match who {
+            Some(who) => {
+                let mut text = String::from(who);
+                text.push(' ');
+                text.push_str(self.tr(Text::Typing));
+                self.typing.set_text_content(Some(&text));
+                show(&self.typing, true);
+            }
+            None => show(&self.typing, false),
+        }
+    }
+
+    /// Shows or hides the emoji picker.
+    pub fn toggle_emoji(&self) {
+        show(&self.emoji, self.emoji.has_attribute("hidden"));
+    }
+
+    /// Shows a notice under the transcript, or hides it.
+    pub fn notice(&self, text: Option<Text>) {
+        show(&self.notice, text.is_some());
+        if let Some(text) = text {
+            self.notice.set_text_content(Some(self.tr(text)));
+        }
+    }
+
+    /// The chat cannot work on this page (banned, origin not allowed, outdated widget).
+    pub fn unavailable(&self) {
+        self.notice(Some(Text::Unavailable));
+        show(&self.compose, false);
+        show(&self.offline, false);
+        let _ = self.host.set_attribute("data-state", "unavailable");
+    }
+
+    /// The value of the field `name` in `form` (empty when there is none).
+    pub fn value(form: &Element, name: &str) -> String {
+        let mut selector = String::from("[name=");
+        selector.push_str(name);
+        selector.push(']');
+        match form.query_selector(&selector) {
+            Ok(Some(field)) => value(&field),
+            _ => String::new(),
+        }
+    }
+
+    /// The leave-message was stored: thank the visitor instead of the form.
+    pub fn left_message(&self) {
+        show(&self.offline, false);
+        show(&self.thanks, true);
+        self.notice(None);
+    }
+}
+
+/// A form field's value (inputs and text areas alike).
+pub fn value(field: &Element) -> String {
+    json::text(field, "value").unwrap_or_default()
+}
+
+/// Sets a form field's value.
+pub fn set_value(field: &Element, value: &str) {
+    let _ = js_sys::Reflect::set(
+        field,
+        &JsValue::from_str("value"),
+        &JsValue::from_str(value),
+    );
+}
+
+/// Moves the keyboard focus to an element of the panel.
+pub fn focus(element: &Element) {
+    let _ = element.unchecked_ref::<HtmlElement>().focus();
+}
+
+fn show(element: &Element, visible: bool) {
+    let _ = if visible {
+        element.remove_attribute("hidden")
+    } else {
+        element.set_attribute("hidden", "")
+    };
+}
+
+/// `HH:MM` in the visitor's time zone.
+fn clock(at: f64) -> String {
+    let date = js_sys::Date::new(&JsValue::from_f64(at));
+    let mut text = String::new();
+    for (i, part) in [date.get_hours(), date.get_minutes()]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            text.push(':');
+        }
+        if part < 10 {
+            text.push('0');
+        }
+        push_number(&mut text, i64::from(part));
+    }
+    text
+}
