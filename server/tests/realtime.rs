@@ -618,3 +618,72 @@ async fn a_lagging_agent_catches_up_from_the_store_without_slowing_the_visitor()
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_clients_count_for_presence_while_they_keep_polling() {
+    // Presence of a poll lingers for the idle timeout after it ends.
+    let server = common::spawn_sqlite_with(|config| config.idle_timeout_ms = 1_500).await;
+    let (site_id, key) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (_, cookie) =
+        common::agent_cookie(server.store.as_ref(), "ann@shop.example", &[site_id]).await;
+    let (mut watcher, _) = visitor(&server, &key, None, &[]).await;
+    let available = |want: bool| {
+        move |f: &ServerFrame| {
+            matches!(f, ServerFrame::Availability { online } if *online == want).then_some(())
+        }
+    };
+    watcher.until(available(false)).await;
+
+    // An agent in "HTTP only" mode makes the site available while polling…
+    let mut ann = Http::new(&server.url(""), "agent");
+    ann.cookie = Some(cookie.clone());
+    let (status, _) = ann.send(agent_hello(&[])).await;
+    assert_eq!(status, 200);
+    let polls = tokio::spawn(async move {
+        for _ in 0..3 {
+            assert_eq!(ann.poll(&[], 1).await.0, 200);
+        }
+    });
+    watcher.until(available(true)).await;
+    // …with no flapping between polls…
+    let watch_until = tokio::time::Instant::now() + Duration::from_millis(2_500);
+    while let Some(frame) = watcher
+        .try_next(watch_until.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        assert!(
+            !matches!(frame, ServerFrame::Availability { online: false }),
+            "availability flapped between polls"
+        );
+    }
+    polls.await.expect("polls");
+    // …and unavailable once the polls stop and the linger is over.
+    let stopped = std::time::Instant::now();
+    watcher.until(available(false)).await;
+    assert!(stopped.elapsed() < Duration::from_secs(5));
+
+    // A visitor on the HTTP fallback shows as online to a WebSocket agent, then offline.
+    let mut bo = agent(&server, &cookie, &[]).await;
+    let mut guest = Http::new(&server.url(""), "visitor");
+    guest.origin = Some(ORIGIN.into());
+    let (_, frames) = guest.send(visitor_hello(&key, None, &[])).await;
+    guest.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
+    let guest_id = frames
+        .iter()
+        .find_map(|f| match f {
+            ServerFrame::Welcome(w) => w.visitor_id.map(|id| id.0),
+            _ => None,
+        })
+        .expect("visitor id");
+    let presence = |want: bool| {
+        move |f: &ServerFrame| {
+            matches!(f, ServerFrame::VisitorPresence { visitor_id, online, .. }
+                if visitor_id.0 == guest_id && *online == want)
+            .then_some(())
+        }
+    };
+    assert_eq!(guest.poll(&[], 1).await.0, 200);
+    bo.until(presence(true)).await;
+    bo.until(presence(false)).await;
+    server.stop().await;
+}

@@ -213,14 +213,17 @@ async fn poll(
     if cursors.len() > rt.limits.max_cursors as usize {
         return refuse(error_frame(ErrorCode::TooLarge, "too many cursors"));
     }
-    // A held poll is a connection: it counts against the per-IP cap. (It does not count for
-    // presence: polls end every few seconds, and presence would flap with them.)
-    let Ok(registration) = rt.hub.register(Some(addr.ip()), rt.max_connections_per_ip) else {
+    // A held poll is a connection: it counts against the per-IP cap, and for presence. Its
+    // presence lingers for the idle timeout after it ends, so a client that keeps polling
+    // stays online (and its agents keep the site available) without flapping between polls.
+    let Ok(mut registration) = rt.hub.register(Some(addr.ip()), rt.max_connections_per_ip) else {
         return refuse(error_frame(
             ErrorCode::TooManyConnections,
             "too many connections from this address",
         ));
     };
+    registration.identify(super::presence_of(&identity));
+    registration.linger(Duration::from_millis(u64::from(rt.limits.idle_timeout_ms)));
     // The session subscribes before reading the store, so nothing stored in between is lost.
     let mut session = Session::new(rt.clone(), identity);
     let mut frames = Vec::new();

@@ -12,7 +12,7 @@ use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// Frames buffered per site topic (all of a site's traffic, read by agents) before the slowest
@@ -178,12 +178,20 @@ impl<K: Eq + Hash + Copy> Topics<K> {
 pub struct TooManyConnections;
 
 /// Holds a connection's place in the counters; dropping it releases the place and, for the
-/// last connection of a visitor or agent, announces them offline.
+/// last connection of a visitor or agent, announces them offline — at once, or after the
+/// connection's linger time.
 pub struct Registration {
     hub: Hub,
     ip: Option<IpAddr>,
     who: Option<Who>,
+    /// How long presence outlives this connection: a page navigation's new socket, or the next
+    /// long-poll, arrives within it, so presence does not flicker off and on.
+    linger: Duration,
 }
+
+/// How long a WebSocket's presence outlives it: long enough for a page navigation (the old
+/// page's socket closes, the new page's opens) or a console reload.
+pub const NAVIGATION_GRACE: Duration = Duration::from_secs(3);
 
 /// Whose presence a registration counts.
 #[derive(Debug, Clone)]
@@ -240,6 +248,7 @@ impl Hub {
             hub: self.clone(),
             ip,
             who: None,
+            linger: Duration::ZERO,
         })
     }
 
@@ -378,6 +387,12 @@ fn available(counts: &Counts, site_id: i64) -> bool {
 }
 
 impl Registration {
+    /// Keeps the presence this connection counts for `linger` after it ends. The per-IP place
+    /// is released at once.
+    pub fn linger(&mut self, linger: Duration) {
+        self.linger = linger;
+    }
+
     /// Marks whose connection this is. The first connection of someone announces them online
     /// (and, for an agent, may make their sites available to visitors).
     pub fn identify(&mut self, who: Who) {
@@ -443,20 +458,49 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut counts = lock(&self.hub.shared.counts);
-        if let Some(ip) = self.ip
-            && let Some(count) = counts.ips.get_mut(&ip)
-        {
-            *count -= 1;
-            if *count == 0 {
-                counts.ips.remove(&ip);
+        if let Some(ip) = self.ip.take() {
+            let mut counts = lock(&self.hub.shared.counts);
+            if let Some(count) = counts.ips.get_mut(&ip) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.ips.remove(&ip);
+                }
             }
         }
-        match self.who.take() {
-            Some(Who::Visitor {
+        let Some(who) = self.who.take() else {
+            return;
+        };
+        if !self.linger.is_zero()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // The presence is released by a registration that ends later.
+            let later = Registration {
+                hub: self.hub.clone(),
+                ip: None,
+                who: Some(who),
+                linger: Duration::ZERO,
+            };
+            let linger = self.linger;
+            runtime.spawn(async move {
+                tokio::time::sleep(linger).await;
+                drop(later);
+            });
+            return;
+        }
+        self.hub.release(who);
+    }
+}
+
+impl Hub {
+    /// Ends one connection's presence; the last one of a visitor or agent announces them
+    /// offline (and may make their sites unavailable to visitors).
+    fn release(&self, who: Who) {
+        let mut counts = lock(&self.shared.counts);
+        match who {
+            Who::Visitor {
                 site_id,
                 visitor_id,
-            }) => {
+            } => {
                 let Some(live) = counts.visitors.get_mut(&visitor_id) else {
                     return;
                 };
@@ -466,7 +510,7 @@ impl Drop for Registration {
                 }
                 counts.visitors.remove(&visitor_id);
                 drop(counts);
-                self.hub.to_site(
+                self.to_site(
                     site_id,
                     ServerFrame::VisitorPresence {
                         site_id: SiteId(site_id),
@@ -475,7 +519,7 @@ impl Drop for Registration {
                     },
                 );
             }
-            Some(Who::Agent { agent_id, site_ids }) => {
+            Who::Agent { agent_id, site_ids } => {
                 let Some(live) = counts.agents.get_mut(&agent_id) else {
                     return;
                 };
@@ -497,10 +541,8 @@ impl Drop for Registration {
                     })
                     .collect();
                 drop(counts);
-                self.hub
-                    .after_agent_change(agent_id, AgentStatus::Offline, &changes);
+                self.after_agent_change(agent_id, AgentStatus::Offline, &changes);
             }
-            None => {}
         }
     }
 }

@@ -178,6 +178,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         Err(frame) => return refuse(socket, frame).await,
     };
     registration.identify(super::presence_of(&identity));
+    registration.linger(super::hub::NAVIGATION_GRACE);
     let mut session = Session::new(rt.clone(), identity);
     let opening = async {
         let mut frames = session.welcome(events_after).await?;

@@ -72,8 +72,10 @@ impl Ws {
 
     /// The next server frame within `wait`, or `None` (timeout or closed).
     pub async fn try_next(&mut self, wait: Duration) -> Option<ServerFrame> {
+        // One deadline for the whole call: control frames must not restart the wait.
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout(wait, self.stream.next())
+            let message = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
                 .ok()??
                 .ok()?;
