@@ -96,6 +96,8 @@ pub fn visitor_hello(site_key: &str, token: Option<&str>) -> String {
         visitor_token: token.map(str::to_string),
         page: None,
         language: None,
+        time_zone: None,
+        screen: None,
         cursors: Vec::new(),
     }))
 }

@@ -146,6 +146,15 @@ test("a visitor on another origin chats with an agent, and a reply notifies whil
   await send(page, "Hello from the host page");
   const message = await ann.message("Hello from the host page");
   expect(message.author).toBe("visitor");
+  // The agent was told about the visitor's browser when they came online.
+  const presence = await ann.page.evaluate((conversation) => {
+    const frames: Frame[] = (window as any).frames_;
+    const created = frames.find((f) => f.type === "conversation_created" && f.conversation_id === conversation);
+    return frames.find((f) => f.type === "visitor_presence" && f.online && f.visitor_id === created?.visitor_id);
+  }, message.conversation_id);
+  expect(presence?.details?.time_zone).toMatch(/\w/);
+  expect(presence?.details?.screen).toMatch(/^\d+x\d+$/);
+  expect(presence?.details?.user_agent).toContain("Chrome");
   // Stored and acknowledged: the bubble shows the delivered mark.
   await expect(page.locator("kefu-widget .m.v .mark")).toHaveText("✓");
 

@@ -107,9 +107,34 @@ pub struct VisitorHello {
     /// The browser's language (BCP 47, e.g. `zh-CN`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The browser's IANA time zone (`Asia/Shanghai`), for agents answering at odd hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// The screen size, `WIDTHxHEIGHT` in CSS pixels (`390x844`): phone or desktop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
     /// Conversations to follow, and from where to replay them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cursors: Vec<Cursor>,
+}
+
+/// What agents are told about a visitor's browser when the visitor comes online: what the
+/// hello said, and the user agent of the request. Every field is optional (Do Not Track
+/// visitors send no time zone or screen).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitorDetails {
+    /// The browser's language (BCP 47).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The IANA time zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// `WIDTHxHEIGHT` in CSS pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
+    /// The `User-Agent` header of the visitor's connection (the console parses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// An agent's first frame; the agent is the one of the session cookie.
@@ -365,6 +390,9 @@ pub enum ServerFrame {
         visitor_id: VisitorId,
         /// Whether the visitor has a live connection now.
         online: bool,
+        /// Their browser, when they come online.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        details: Option<VisitorDetails>,
     },
     /// To agents: a colleague on a shared site changed status.
     AgentPresence {
@@ -552,6 +580,8 @@ mod tests {
                 referrer: None,
             }),
             language: None,
+            time_zone: None,
+            screen: None,
             cursors: vec![Cursor {
                 conversation_id: ConversationId(12),
                 after_seq: 5,
@@ -731,6 +761,7 @@ mod tests {
                 site_id: SiteId(1),
                 visitor_id: VisitorId(2),
                 online: false,
+                details: None,
             },
             ServerFrame::Pong(Pong { nonce: 3 }),
         ];

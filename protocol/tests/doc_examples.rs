@@ -221,6 +221,8 @@ fn visitor_samples() -> Vec<VisitorFrame> {
             visitor_token: Some("tok".into()),
             page: Some(page()),
             language: Some("zh-CN".into()),
+            time_zone: Some("Asia/Shanghai".into()),
+            screen: Some("390x844".into()),
             cursors: cursors(),
         }),
         VisitorFrame::Resume(Resume { cursors: cursors() }),
@@ -331,6 +333,7 @@ fn server_samples() -> Vec<ServerFrame> {
             site_id: SiteId(1),
             visitor_id: VisitorId(7),
             online: true,
+            details: None,
         },
         ServerFrame::AgentPresence {
             agent_id: AgentId(4),

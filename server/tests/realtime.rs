@@ -508,6 +508,9 @@ async fn presence_page_views_and_availability_reach_the_right_side() {
     let mut v = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
     let mut hello = visitor_hello(&key, None, &[]);
     hello["page"] = serde_json::json!({"url": "https://shop.example/pricing", "title": "Pricing"});
+    hello["language"] = "zh-CN".into();
+    hello["time_zone"] = "Asia/Shanghai".into();
+    hello["screen"] = "390x844".into();
     v.send_json(hello).await;
     v.until(welcome_of).await;
     let first = v.until(|f| match f {
@@ -518,8 +521,20 @@ async fn presence_page_views_and_availability_reach_the_right_side() {
 
     // An agent signing in later is told who is on the site and on which page…
     let mut ann = agent(&server, &a1, &[]).await;
-    ann.until(|f| matches!(f, ServerFrame::VisitorPresence { online: true, .. }).then_some(()))
-        .await;
+    let details = ann
+        .until(|f| match f {
+            ServerFrame::VisitorPresence {
+                online: true,
+                details,
+                ..
+            } => Some(details.clone()),
+            _ => None,
+        })
+        .await
+        .expect("details");
+    assert_eq!(details.language.as_deref(), Some("zh-CN"));
+    assert_eq!(details.time_zone.as_deref(), Some("Asia/Shanghai"));
+    assert_eq!(details.screen.as_deref(), Some("390x844"));
     let url = ann
         .until(|f| match f {
             ServerFrame::PageView { url, .. } => Some(url.clone()),
@@ -666,7 +681,14 @@ async fn http_clients_count_for_presence_while_they_keep_polling() {
     let mut bo = agent(&server, &cookie, &[]).await;
     let mut guest = Http::new(&server.url(""), "visitor");
     guest.origin = Some(ORIGIN.into());
-    let (_, frames) = guest.send(visitor_hello(&key, None, &[])).await;
+    guest.client = reqwest::Client::builder()
+        .user_agent("Mozilla/5.0 (test) ".repeat(100))
+        .build()
+        .expect("client");
+    let mut hello = visitor_hello(&key, None, &[]);
+    hello["screen"] = "1440x900".into();
+    hello["time_zone"] = "x".repeat(500).into();
+    let (_, frames) = guest.send(hello).await;
     guest.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
     let guest_id = frames
         .iter()
@@ -682,8 +704,27 @@ async fn http_clients_count_for_presence_while_they_keep_polling() {
             .then_some(())
         }
     };
+    // The hello itself brings the visitor online, with their browser (cut to sane sizes).
+    let details = bo
+        .until(|f| match f {
+            ServerFrame::VisitorPresence {
+                visitor_id,
+                online: true,
+                details,
+                ..
+            } if visitor_id.0 == guest_id => Some(details.clone()),
+            _ => None,
+        })
+        .await
+        .expect("details");
+    assert_eq!(details.screen.as_deref(), Some("1440x900"));
+    assert_eq!(details.time_zone.map(|t| t.len()), Some(64));
+    let agent = details.user_agent.expect("user agent");
+    assert!(
+        agent.starts_with("Mozilla/5.0 (test)") && agent.len() <= 512,
+        "{agent}"
+    );
     assert_eq!(guest.poll(&[], 1).await.0, 200);
-    bo.until(presence(true)).await;
     bo.until(presence(false)).await;
     server.stop().await;
 }

@@ -33,6 +33,9 @@ export function send(ws, text) { if (ws.readyState === 1) ws.send(text); }
 export function quiet(ws) { ws.onopen = ws.onmessage = ws.onclose = null; try { ws.close(); } catch (e) {} }
 export function load(session, key) { try { return (session ? sessionStorage : localStorage).getItem(key); } catch (e) { return null; } }
 export function store(session, key, value) { try { (session ? sessionStorage : localStorage).setItem(key, value); } catch (e) {} }
+export function device() {
+  try { return [Intl.DateTimeFormat().resolvedOptions().timeZone, screen.width + "x" + screen.height]; } catch (e) { return []; }
+}
 export function chime() {
   try {
     const audio = new AudioContext(), tone = audio.createOscillator(), gain = audio.createGain();
@@ -74,6 +77,9 @@ extern "C" {
 
     /// Stores an item; silently nothing when storage is full or disabled.
     pub fn store(session: bool, key: &str, value: &str);
+
+    /// `[time zone, "WIDTHxHEIGHT"]` of this browser (empty when unknown).
+    pub fn device() -> JsValue;
 
     /// A short tone.
     pub fn chime();

@@ -436,12 +436,20 @@ impl Chat {
     /// The hello for either transport.
     fn hello(&self) -> JsValue {
         let language = window().and_then(|w| w.navigator().language());
+        // The time zone and screen size are for agents only: not sent under Do Not Track.
+        let device = if do_not_track() {
+            JsValue::UNDEFINED
+        } else {
+            browser::device()
+        };
         Obj::frame("hello")
             .set("protocol_version", 1)
             .set("site_key", self.site.as_str())
             .maybe("visitor_token", self.saved.token.as_deref())
             .maybe("page", self.page(None))
             .maybe("language", language)
+            .set("time_zone", json::get(&device, "0"))
+            .set("screen", json::get(&device, "1"))
             .value()
     }
 

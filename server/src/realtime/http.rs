@@ -59,6 +59,8 @@ pub(super) async fn visitor_from_token(
         visitor_token: Some(token.to_string()),
         page: None,
         language: None,
+        time_zone: None,
+        screen: None,
         cursors: Vec::new(),
     };
     visitor_identity(rt, &hello, header_text(headers, "origin"), Some(ip.ip())).await
@@ -127,6 +129,22 @@ async fn send(
     let identity = match identity {
         Ok(identity) => identity,
         Err(frame) => return refuse(frame),
+    };
+    // A visitor's hello is presence too (with their browser's details), lingering like a poll's
+    // until the polls that follow take over. Past the per-IP cap it is simply not counted.
+    let _presence = match frames.first() {
+        Some(ClientFrame::VisitorHello(hello)) => rt
+            .hub
+            .register(Some(addr.ip()), rt.max_connections_per_ip)
+            .ok()
+            .map(|mut registration| {
+                let user_agent = header_text(headers, "user-agent");
+                let details = super::visitor_details(hello, user_agent);
+                registration.identify(super::presence_of(&identity, Some(details)));
+                registration.linger(Duration::from_millis(u64::from(rt.limits.idle_timeout_ms)));
+                registration
+            }),
+        _ => None,
     };
     let mut session = Session::new(rt, identity);
     let mut replies = Vec::new();
@@ -222,7 +240,7 @@ async fn poll(
             "too many connections from this address",
         ));
     };
-    registration.identify(super::presence_of(&identity));
+    registration.identify(super::presence_of(&identity, None));
     registration.linger(Duration::from_millis(u64::from(rt.limits.idle_timeout_ms)));
     // The session subscribes before reading the store, so nothing stored in between is lost.
     let mut session = Session::new(rt.clone(), identity);

@@ -6,7 +6,7 @@
 //! subscriber lags and catches up from the store by seq (see `session`). Nothing here is
 //! durable; a message reaches the hub only after it was committed.
 
-use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorId};
+use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorDetails, VisitorId};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
@@ -86,6 +86,8 @@ struct LiveVisitor {
     connections: u32,
     /// The latest page view, replayed to agents who connect later.
     last_page: Option<Event>,
+    /// Their browser (the latest hello's), told to agents who connect later.
+    details: Option<Arc<VisitorDetails>>,
 }
 
 /// A connected agent.
@@ -196,8 +198,12 @@ pub const NAVIGATION_GRACE: Duration = Duration::from_secs(3);
 /// Whose presence a registration counts.
 #[derive(Debug, Clone)]
 pub enum Who {
-    /// A visitor of a site.
-    Visitor { site_id: i64, visitor_id: i64 },
+    /// A visitor of a site, with their browser when the connection's hello told it.
+    Visitor {
+        site_id: i64,
+        visitor_id: i64,
+        details: Option<Arc<VisitorDetails>>,
+    },
     /// An agent of some sites (presence is announced on each).
     Agent { agent_id: i64, site_ids: Vec<i64> },
 }
@@ -358,6 +364,7 @@ impl Hub {
                 site_id: SiteId(visitor.site_id),
                 visitor_id: VisitorId(*id),
                 online: true,
+                details: visitor.details.as_deref().cloned(),
             });
             if let Some(page) = &visitor.last_page {
                 frames.push((**page).clone());
@@ -402,6 +409,7 @@ impl Registration {
             Who::Visitor {
                 site_id,
                 visitor_id,
+                details,
             } => {
                 let arrived = {
                     let mut counts = lock(&hub.shared.counts);
@@ -409,17 +417,22 @@ impl Registration {
                         site_id,
                         connections: 0,
                         last_page: None,
+                        details: None,
                     });
                     live.connections += 1;
-                    live.connections == 1
+                    if details.is_some() {
+                        live.details = details;
+                    }
+                    (live.connections == 1).then(|| live.details.as_deref().cloned())
                 };
-                if arrived {
+                if let Some(details) = arrived {
                     hub.to_site(
                         site_id,
                         ServerFrame::VisitorPresence {
                             site_id: SiteId(site_id),
                             visitor_id: VisitorId(visitor_id),
                             online: true,
+                            details,
                         },
                     );
                 }
@@ -500,6 +513,7 @@ impl Hub {
             Who::Visitor {
                 site_id,
                 visitor_id,
+                ..
             } => {
                 let Some(live) = counts.visitors.get_mut(&visitor_id) else {
                     return;
@@ -516,6 +530,7 @@ impl Hub {
                         site_id: SiteId(site_id),
                         visitor_id: VisitorId(visitor_id),
                         online: false,
+                        details: None,
                     },
                 );
             }
@@ -585,6 +600,7 @@ mod tests {
         let who = Who::Visitor {
             site_id: 1,
             visitor_id: 5,
+            details: None,
         };
         let mut a = hub.register(None, 10).expect("a");
         let mut b = hub.register(None, 10).expect("b");

@@ -273,12 +273,30 @@ pub fn parse_frame(role: Role, text: &str) -> Result<ClientFrame, ServerFrame> {
     })
 }
 
+/// What a visitor's hello and request tell agents about their browser, cut to sane sizes.
+pub fn visitor_details(
+    hello: &VisitorHello,
+    user_agent: Option<&str>,
+) -> Arc<protocol::VisitorDetails> {
+    let cut = |text: Option<&str>, max: usize| text.map(|t| session::truncate(t, max));
+    Arc::new(protocol::VisitorDetails {
+        language: cut(hello.language.as_deref(), 35),
+        time_zone: cut(hello.time_zone.as_deref(), 64),
+        screen: cut(hello.screen.as_deref(), 20),
+        user_agent: cut(user_agent, 512),
+    })
+}
+
 /// Whose presence a session's connection counts for.
-pub fn presence_of(identity: &Identity) -> hub::Who {
+pub fn presence_of(
+    identity: &Identity,
+    details: Option<Arc<protocol::VisitorDetails>>,
+) -> hub::Who {
     match identity {
         Identity::Visitor { site, visitor_id } => hub::Who::Visitor {
             site_id: site.id,
             visitor_id: *visitor_id,
+            details,
         },
         Identity::Agent { agent, site_ids } => hub::Who::Agent {
             agent_id: agent.id,

@@ -627,7 +627,7 @@ fn not_found(conversation_id: ConversationId) -> ServerFrame {
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary.
-fn truncate(text: &str, max: usize) -> String {
+pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }

@@ -30,6 +30,8 @@ struct Upgrade {
     addr: SocketAddr,
     /// Agents: the session-cookie token (checked at hello, so the error can be a frame).
     session_token: Option<String>,
+    /// Visitors: the browser's `User-Agent`, told to agents with the visitor's presence.
+    user_agent: Option<String>,
 }
 
 /// `GET /ws/visitor`.
@@ -47,6 +49,10 @@ pub async fn visitor(
             origin: origin(&headers),
             addr,
             session_token: None,
+            user_agent: headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         },
     )
 }
@@ -67,6 +73,7 @@ pub async fn agent(
             origin: origin(&headers),
             addr,
             session_token,
+            user_agent: None,
         },
     )
 }
@@ -142,10 +149,13 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         Ok(None) => return,
         Err(_) => return refuse(socket, error_frame(ErrorCode::BadRequest, "no hello")).await,
     };
-    let (identity, cursors, events_after, page) = match parse_frame(upgrade.role, &first) {
+    let (identity, cursors, events_after, page, details) = match parse_frame(upgrade.role, &first) {
         Ok(ClientFrame::VisitorHello(hello)) => {
             match visitor_identity(&rt, &hello, upgrade.origin.as_deref(), Some(ip)).await {
-                Ok(identity) => (identity, hello.cursors, None, hello.page),
+                Ok(identity) => {
+                    let details = super::visitor_details(&hello, upgrade.user_agent.as_deref());
+                    (identity, hello.cursors, None, hello.page, Some(details))
+                }
                 Err(frame) => return refuse(socket, frame).await,
             }
         }
@@ -164,7 +174,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                 return refuse(socket, error_frame(ErrorCode::TooLarge, "too many cursors")).await;
             }
             match agent_identity(&rt, upgrade.session_token.as_deref()).await {
-                Ok(identity) => (identity, hello.cursors, hello.events_after, None),
+                Ok(identity) => (identity, hello.cursors, hello.events_after, None, None),
                 Err(frame) => return refuse(socket, frame).await,
             }
         }
@@ -177,7 +187,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         }
         Err(frame) => return refuse(socket, frame).await,
     };
-    registration.identify(super::presence_of(&identity));
+    registration.identify(super::presence_of(&identity, details));
     registration.linger(super::hub::NAVIGATION_GRACE);
     let mut session = Session::new(rt.clone(), identity);
     let opening = async {
