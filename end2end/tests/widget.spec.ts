@@ -303,3 +303,24 @@ test("the host page identifies its visitor through window.Kefu", async ({ page }
   await page.evaluate(() => (window as any).Kefu.open());
   await expect(page.locator("kefu-widget .panel")).toBeVisible();
 });
+
+test("the inbox lists the widget's conversations in its server-rendered HTML", async ({ browser }) => {
+  // An agent's session, then the inbox page fetched as plain HTML, without running any script.
+  const context = await browser.newContext({ baseURL: kefu });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await page.fill('input[name="email"]', "demo@kefu.local");
+  await page.fill('input[name="password"]', demoPassword);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/inbox$/);
+  const html = await (await page.request.get("/inbox")).text();
+  expect(html).toContain("Styles did not get in the way");
+  expect(html).toContain("&lt;img src=x onerror=alert(1)&gt;");
+  expect(html).not.toContain("<img src=x");
+  // …and the same page becomes interactive after hydration.
+  await page.reload();
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await expect(page.locator("li.conversation").first()).toBeVisible();
+  await context.close();
+});
