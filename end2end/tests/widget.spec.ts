@@ -166,6 +166,9 @@ test("a visitor on another origin chats with an agent, and a reply notifies whil
   await page.locator("kefu-widget .launcher").click();
   await expect(page.locator("kefu-widget .m.a")).toContainText("Happy to help!");
   await expect(page.locator("kefu-widget .badge")).toBeHidden();
+  // The header now names the agent who answered, with their initial.
+  await expect(page.locator("kefu-widget .head .name")).toHaveText("Demo Admin");
+  await expect(page.locator("kefu-widget .head .avatar")).toHaveText("D");
   await expect(page).toHaveTitle("Host page");
   // The agent learns the visitor has read it.
   await ann.page.waitForFunction(() =>

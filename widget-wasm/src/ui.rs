@@ -32,6 +32,8 @@ pub struct Ui {
     pub panel: Element,
     badge: Element,
     name: Element,
+    /// The answering agent's initial, next to their name.
+    avatar: Element,
     state: Element,
     list: Element,
     greeting: Element,
@@ -72,6 +74,14 @@ impl Ui {
         );
         let head = add(&doc, &panel, "header", "head", &[], "");
         let who = add(&doc, &head, "div", "who", &[], "");
+        let avatar = add(
+            &doc,
+            &who,
+            "span",
+            "avatar",
+            &[HIDDEN, ("aria-hidden", "true")],
+            "",
+        );
         let name = add(&doc, &who, "strong", "name", &[], title);
         let state = add(&doc, &who, "span", "state", &[], "");
         add(
@@ -173,6 +183,7 @@ impl Ui {
             panel,
             badge,
             name,
+            avatar,
             state,
             list,
             greeting,
@@ -215,6 +226,14 @@ impl Ui {
     /// Shows who answers (the agent's name once one has replied).
     pub fn set_agent(&self, name: &str) {
         self.name.set_text_content(Some(name));
+        // The agent's initial in a circle: agents have no pictures yet. ASCII upper case only:
+        // the Unicode case tables would cost 9 KB of the size budget.
+        let mut initial = String::new();
+        if let Some(first) = name.chars().next() {
+            initial.push(first.to_ascii_uppercase());
+        }
+        self.avatar.set_text_content(Some(&initial));
+        show(&self.avatar, !initial.is_empty());
     }
 
     /// Online: the composer, or first the pre-chat form; offline: the leave-message form.
