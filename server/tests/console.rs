@@ -90,3 +90,56 @@ async fn agents_see_only_their_own_sites_conversations() {
     assert!(!html.contains("secret question"), "{html}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_writing_again_reopens_a_resolved_conversation() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (site, key) = common::site(store, "shop", &["https://a.example"]).await;
+    let (_, ann) = common::agent_cookie(store, "ann@a.example", &[site]).await;
+    let mut visitor = Http::new(&server.url(""), "visitor");
+    visitor.origin = Some("https://a.example".into());
+    let (_, frames) = visitor
+        .send(serde_json::json!([
+            visitor_hello(&key, None, &[]),
+            send_frame(None, "one", "Where is my parcel?")
+        ]))
+        .await;
+    visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
+    let conversation = frames
+        .iter()
+        .find_map(common::client::ack_of)
+        .map(|(_, conversation, _)| conversation)
+        .expect("ack");
+    store
+        .set_conversation_status(
+            conversation,
+            store::ConversationStatus::Resolved,
+            server::now_ms(),
+        )
+        .await
+        .expect("resolve");
+    assert_eq!(
+        inbox(&server, Some(&ann)).await.1,
+        "[]",
+        "resolved: not in the inbox"
+    );
+
+    let (status, _) = visitor
+        .send(send_frame(
+            Some(conversation),
+            "two",
+            "It still has not arrived.",
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let reopened = store
+        .conversation(conversation)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(reopened.status, store::ConversationStatus::Open);
+    let (_, body) = inbox(&server, Some(&ann)).await;
+    assert!(body.contains("It still has not arrived."), "{body}");
+    server.stop().await;
+}

@@ -18,7 +18,7 @@ use protocol::{
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
-use store::{Agent, NewEvent, NewMessage, Site};
+use store::{Agent, ConversationStatus, NewEvent, NewMessage, Site};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Messages fetched from the store per query while replaying or filling a gap.
@@ -345,6 +345,18 @@ impl Session {
                             .store
                             .append_message(id.0, new(Author::Visitor, None))
                             .await?;
+                        // A visitor writing again reopens a resolved conversation, so the new
+                        // message shows in the agents' inbox instead of in a closed thread.
+                        if appended.created && conversation.status == ConversationStatus::Resolved {
+                            self.rt
+                                .store
+                                .set_conversation_status(
+                                    id.0,
+                                    ConversationStatus::Open,
+                                    crate::now_ms(),
+                                )
+                                .await?;
+                        }
                         (conversation, appended, None)
                     }
                 }
