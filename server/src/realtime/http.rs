@@ -4,7 +4,7 @@
 
 use super::session::{Identity, Inbound, Session};
 use super::{
-    ClientFrame, Realtime, Role, agent_identity, error_frame, internal, parse_frame,
+    ClientFrame, Realtime, Role, agent_identity, error_frame, header_text, internal, parse_frame,
     visitor_identity,
 };
 use crate::state::AppState;
@@ -27,10 +27,6 @@ pub(super) fn refuse(frame: ServerFrame) -> Response {
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(vec![frame])).into_response()
-}
-
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
 }
 
 /// The visitor named by the token header (for requests that do not start with a hello).

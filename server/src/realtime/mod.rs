@@ -97,6 +97,22 @@ pub fn error_frame(code: ErrorCode, message: &str) -> ServerFrame {
     }
 }
 
+/// A refusal for going over a rate: the client may try again after `retry_after_ms`.
+pub fn rate_limited(message: &str, retry_after_ms: u32) -> ServerFrame {
+    ServerFrame::Error {
+        code: ErrorCode::RateLimited,
+        message: message.to_string(),
+        client_id: None,
+        conversation_id: None,
+        retry_after_ms: Some(retry_after_ms),
+    }
+}
+
+/// A request header as text, when present and readable.
+pub fn header_text<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
 /// An internal failure: logged in full, answered with the bare code.
 pub fn internal(error: &dyn std::fmt::Display) -> ServerFrame {
     tracing::error!(%error, "real-time request failed");

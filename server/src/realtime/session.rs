@@ -432,13 +432,10 @@ impl Session {
         let rate = f64::from(self.rt.limits.ephemeral_per_second);
         if let Err(wait) = self.ephemeral.take(rate, rate, Instant::now()) {
             // Dropped, and the client is told when it may send the next one.
-            return Ok(Some(ServerFrame::Error {
-                code: ErrorCode::RateLimited,
-                message: "too many typing, read or page frames".into(),
-                client_id: None,
-                conversation_id: None,
-                retry_after_ms: Some(wait),
-            }));
+            return Ok(Some(super::rate_limited(
+                "too many typing, read or page frames",
+                wait,
+            )));
         }
         let max_text = 2048;
         match (&self.identity, inbound) {

@@ -5,7 +5,7 @@
 
 use super::http::{refuse, visitor_from_token};
 use super::hub::Sender;
-use super::{error_frame, internal, origin_allowed};
+use super::{error_frame, header_text, internal, origin_allowed, rate_limited};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -66,8 +66,7 @@ impl WidgetSettings {
     /// The settings stored for a site; unreadable settings are logged and replaced by defaults,
     /// so a bad edit never takes the widget down.
     pub fn of(site: &store::Site) -> WidgetSettings {
-        let mut settings = serde_json::from_value::<WidgetSettings>(site.widget_settings.clone())
-            .unwrap_or_else(|error| {
+        let mut settings = WidgetSettings::deserialize(&site.widget_settings).unwrap_or_else(|error| {
                 tracing::warn!(site = site.id, %error, "unreadable widget settings; using defaults");
                 WidgetSettings::default()
             });
@@ -115,8 +114,7 @@ pub async fn site(
         Ok(None) => return refuse(error_frame(ErrorCode::OriginNotAllowed, "unknown site key")),
         Err(error) => return refuse(internal(&error)),
     };
-    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    if !origin_allowed(&site, origin) {
+    if !origin_allowed(&site, header_text(&headers, "origin")) {
         return refuse(error_frame(
             ErrorCode::OriginNotAllowed,
             "this page may not use the widget",
@@ -184,15 +182,7 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
 fn take_token(rt: &super::Realtime, visitor_id: i64) -> Result<(), Response> {
     rt.hub
         .take_message_token(Sender::Visitor(visitor_id), rt.limits.messages_per_minute)
-        .map_err(|retry_after_ms| {
-            refuse(protocol::ServerFrame::Error {
-                code: ErrorCode::RateLimited,
-                message: "too many messages".to_string(),
-                client_id: None,
-                conversation_id: None,
-                retry_after_ms: Some(retry_after_ms),
-            })
-        })
+        .map_err(|retry_after_ms| refuse(rate_limited("too many messages", retry_after_ms)))
 }
 
 /// `POST /http/visitor/leave-message` with the visitor token: stores an offline message.

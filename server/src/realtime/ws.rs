@@ -49,10 +49,7 @@ pub async fn visitor(
             origin: origin(&headers),
             addr,
             session_token: None,
-            user_agent: headers
-                .get(axum::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            user_agent: super::header_text(&headers, "user-agent").map(str::to_string),
         },
     )
 }
@@ -79,10 +76,7 @@ pub async fn agent(
 }
 
 fn origin(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(axum::http::header::ORIGIN)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string)
+    super::header_text(headers, "origin").map(str::to_string)
 }
 
 fn upgrade(ws: WebSocketUpgrade, state: AppState, upgrade: Upgrade) -> Response {
