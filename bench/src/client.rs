@@ -123,6 +123,7 @@ pub fn send_frame(conversation: Option<i64>, client_id: &str, body: &str) -> Str
         conversation_id: conversation.map(ConversationId),
         client_id: ClientId(client_id.to_string()),
         body: body.to_string(),
+        attachment: None,
     }))
 }
 

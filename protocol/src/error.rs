@@ -44,11 +44,13 @@ pub enum ErrorCode {
     TooManyConnections,
     /// The connection fell too far behind the live stream; reconnect at once and resume.
     Lagging,
+    /// An uploaded file's type is not one the site accepts, or its bytes are not of that type.
+    UnsupportedType,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (for tests and documentation checks).
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -64,6 +66,7 @@ impl ErrorCode {
         ErrorCode::Banned,
         ErrorCode::TooManyConnections,
         ErrorCode::Lagging,
+        ErrorCode::UnsupportedType,
     ];
 
     /// The stable text form: the JSON value and the WebSocket close reason.
@@ -84,6 +87,7 @@ impl ErrorCode {
             ErrorCode::Banned => "banned",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::Lagging => "lagging",
+            ErrorCode::UnsupportedType => "unsupported_type",
         }
     }
 
@@ -103,6 +107,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,
+            ErrorCode::UnsupportedType => 415,
             ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable | ErrorCode::Lagging => 503,

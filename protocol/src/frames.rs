@@ -168,8 +168,13 @@ pub struct SendMessage {
     pub conversation_id: Option<ConversationId>,
     /// Made by the client (a random UUID); the same for every resend of this message.
     pub client_id: ClientId,
-    /// Plain text (never HTML), 1..=`max_message_bytes` UTF-8 bytes, not only whitespace.
+    /// Plain text (never HTML), up to `max_message_bytes` UTF-8 bytes, not only whitespace;
+    /// may be empty when the message carries an attachment (a caption is optional).
     pub body: String,
+    /// The `id` an upload answered: the file this message carries. Only the sender who
+    /// uploaded it may send it, and only on the same site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<String>,
 }
 
 /// Started or stopped typing in a conversation.
@@ -300,6 +305,30 @@ pub struct Welcome {
     pub limits: Limits,
 }
 
+/// A file carried by a message: what a client needs to show it and to fetch it from
+/// `GET /attachments/{id}` ([`crate::transport::ATTACHMENTS_PATH`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's public id: 32 random hex digits, which are also what lets one fetch it.
+    pub id: String,
+    /// The file name the uploader gave, without any directory part.
+    pub name: String,
+    /// Its media type, one the site allows (`image/png`, `application/pdf` …).
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl Attachment {
+    /// Whether clients show it inline as a picture (only raster formats: an SVG can carry script).
+    pub fn is_image(&self) -> bool {
+        matches!(
+            self.content_type.as_str(),
+            "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+        )
+    }
+}
+
 /// One stored chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -317,8 +346,11 @@ pub struct Message {
     /// The writing agent's display name, when `author` is `agent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
-    /// Plain text, exactly as sent.
+    /// Plain text, exactly as sent (empty for a file sent without a caption).
     pub body: String,
+    /// The file it carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Attachment>,
     /// When the server accepted it.
     pub created_at: UnixMillis,
 }
@@ -560,6 +592,7 @@ mod tests {
             conversation_id: None,
             client_id: ClientId("c1".into()),
             body: "Hi".into(),
+            attachment: None,
         });
         round_trip(
             &frame,

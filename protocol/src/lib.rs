@@ -17,9 +17,9 @@ pub mod transport;
 
 pub use error::ErrorCode;
 pub use frames::{
-    AgentFrame, AgentHello, ConversationHead, Cursor, Limits, Message, Page, Ping, Pong, Preview,
-    Read, Resume, SendMessage, ServerFrame, SetStatus, Typing, VisitorDetails, VisitorFrame,
-    VisitorHello, Welcome,
+    AgentFrame, AgentHello, Attachment, ConversationHead, Cursor, Limits, Message, Page, Ping,
+    Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetStatus, Typing, VisitorDetails,
+    VisitorFrame, VisitorHello, Welcome,
 };
 pub use ids::{
     AgentId, AgentStatus, Author, ClientId, ConversationId, EventSeq, Seq, SiteId, UnixMillis,

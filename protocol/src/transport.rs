@@ -31,6 +31,14 @@ pub const HTTP_VISITOR_LEAVE_MESSAGE_PATH: &str = "/http/visitor/leave-message";
 /// attributes here (with the visitor token).
 pub const HTTP_VISITOR_PROFILE_PATH: &str = "/http/visitor/profile";
 
+/// Visitors upload a file here (the raw bytes as the body, its media type as `Content-Type`,
+/// `?name=` its file name, with the visitor token), then send its `id` in a message.
+pub const HTTP_VISITOR_UPLOAD_PATH: &str = "/http/visitor/upload";
+/// Agents upload a file here (as visitors do, with `&conversation=` the conversation it is for).
+pub const HTTP_AGENT_UPLOAD_PATH: &str = "/http/agent/upload";
+/// Files sent in messages are fetched under this prefix: `GET /attachments/{id}`.
+pub const ATTACHMENTS_PATH: &str = "/attachments";
+
 /// The request header carrying the visitor token on the HTTP fallback (lower case, as HTTP/2
 /// writes it; header names are case-insensitive).
 pub const VISITOR_TOKEN_HEADER: &str = "x-kefu-visitor-token";

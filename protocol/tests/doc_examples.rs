@@ -230,6 +230,7 @@ fn visitor_samples() -> Vec<VisitorFrame> {
             conversation_id: None,
             client_id: cid(),
             body: "Hi".into(),
+            attachment: None,
         }),
         VisitorFrame::Typing(Typing {
             conversation_id: conv(),
@@ -262,6 +263,7 @@ fn agent_samples() -> Vec<AgentFrame> {
             conversation_id: Some(conv()),
             client_id: cid(),
             body: "Hello".into(),
+            attachment: None,
         }),
         AgentFrame::Typing(Typing {
             conversation_id: conv(),
@@ -309,6 +311,7 @@ fn server_samples() -> Vec<ServerFrame> {
             agent_id: Some(AgentId(3)),
             agent_name: Some("Mei".into()),
             body: "Hello".into(),
+            attachment: None,
             created_at: 1_767_225_601_250,
         }),
         ServerFrame::Typing {

@@ -55,7 +55,7 @@ pub fn router(state: AppState) -> Router {
 /// The real-time endpoints. Visitor endpoints answer CORS for any origin: the site's allowed
 /// origins are checked per request against the visitor's site, not here.
 fn realtime_routes() -> Router<AppState> {
-    use crate::realtime::{http, widget, ws};
+    use crate::realtime::{attachments, http, widget, ws};
     use axum::http::{Method, header::CONTENT_TYPE};
     use axum::routing::post;
     use protocol::transport as paths;
@@ -76,12 +76,24 @@ fn realtime_routes() -> Router<AppState> {
             post(widget::leave_message),
         )
         .route(paths::HTTP_VISITOR_PROFILE_PATH, post(widget::profile))
+        .route(
+            paths::HTTP_VISITOR_UPLOAD_PATH,
+            post(attachments::visitor_upload),
+        )
         .layer(cors);
     Router::new()
         .route(paths::WS_VISITOR_PATH, get(ws::visitor))
         .route(paths::WS_AGENT_PATH, get(ws::agent))
         .route(paths::HTTP_AGENT_SEND_PATH, post(http::agent_send))
         .route(paths::HTTP_AGENT_EVENTS_PATH, get(http::agent_events))
+        .route(
+            paths::HTTP_AGENT_UPLOAD_PATH,
+            post(attachments::agent_upload),
+        )
+        .route(
+            &format!("{}/{{id}}", paths::ATTACHMENTS_PATH),
+            get(attachments::download),
+        )
         .merge(visitor_http)
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::client::{Http, Ws, agent_hello, visitor_hello};
+use common::client::{Http, Ws, agent_hello};
 use protocol::ServerFrame;
 use serde_json::{Value, json};
 
@@ -87,18 +87,9 @@ async fn site_settings_refuse_other_origins_and_repair_bad_values() {
     assert_eq!(site["position"], "right");
 }
 
-/// A visitor who said hello over HTTP, with their token.
+/// A visitor who said hello over HTTP from the allowed origin, with their token.
 async fn visitor(server: &common::TestServer, key: &str) -> (Http, i64) {
-    let mut http = Http::new(&server.url(""), "visitor");
-    http.origin = Some(ORIGIN.to_string());
-    let (status, frames) = http.send(json!([visitor_hello(key, None, &[])])).await;
-    assert_eq!(status, 200);
-    let ServerFrame::Welcome(welcome) = &frames[0] else {
-        panic!("expected welcome, got {frames:?}");
-    };
-    http.token = welcome.visitor_token.clone();
-    let id = welcome.visitor_id.expect("visitor id").0;
-    (http, id)
+    common::http_visitor(server, key, ORIGIN).await
 }
 
 /// POSTs `body` to a visitor endpoint from the allowed origin, with the visitor's token.

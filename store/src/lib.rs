@@ -25,11 +25,12 @@ pub use protocol::Seq;
 
 pub use crate::error::{Error, Result};
 pub use crate::model::{
-    Agent, AgentId, Appended, AppendedNew, Ban, BanId, Conversation, ConversationCursor,
-    ConversationId, ConversationStatus, Event, EventId, LeaveMessage, LeaveMessageCursor,
-    LeaveMessageId, LeaveMessageStatus, Message, MessageId, NewAgent, NewBan, NewEvent,
-    NewLeaveMessage, NewMessage, NewSite, Role, Session, Site, SiteId, Team, TeamId, UnixMillis,
-    UnknownVariant, Visitor, VisitorAttributes, VisitorId, now_millis,
+    Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, Conversation,
+    ConversationCursor, ConversationId, ConversationStatus, Event, EventId, LeaveMessage,
+    LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus, Message, MessageId, NewAgent,
+    NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Session, Site,
+    SiteId, Team, TeamId, UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId,
+    now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
 
@@ -208,6 +209,16 @@ pub trait Store: Send + Sync + 'static {
         after: Option<LeaveMessageCursor>,
         limit: u32,
     ) -> Result<Vec<LeaveMessage>>;
+
+    /// Stores an uploaded file. `NotFound` if the site (or the given visitor or agent) does not
+    /// exist; a duplicate `public_id` is `Conflict { field: "public_id" }`.
+    async fn create_attachment(&self, attachment: NewAttachment) -> Result<Attachment>;
+
+    /// The attachment with this public id, without its bytes.
+    async fn attachment(&self, public_id: &str) -> Result<Option<Attachment>>;
+
+    /// The bytes of the attachment with this public id.
+    async fn attachment_data(&self, public_id: &str) -> Result<Option<Vec<u8>>>;
 
     /// The value stored under `key`; when there is none, stores `generate()` and returns it.
     /// Safe when several processes start at once: `generate` may run in more than one of them,

@@ -31,6 +31,8 @@ pub type LeaveMessageId = i64;
 pub type BanId = i64;
 /// Identifies an [`Event`]; also its position in the event log, which consoles resume from.
 pub type EventId = i64;
+/// Identifies an [`Attachment`] inside the database (clients know it by its `public_id`).
+pub type AttachmentId = i64;
 
 /// The current time as [`UnixMillis`], for callers that have no clock of their own to pass.
 pub fn now_millis() -> UnixMillis {
@@ -304,8 +306,11 @@ pub struct Message {
     pub author: Author,
     /// The agent who wrote it, when `author` is [`Author::Agent`].
     pub agent_id: Option<AgentId>,
-    /// The text, exactly as sent.
+    /// The text, exactly as sent (empty for a file sent without a caption).
     pub body: String,
+    /// The file it carries, as clients see it: a copy of the upload's (immutable) description,
+    /// so replaying a transcript needs no join.
+    pub attachment: Option<protocol::Attachment>,
     /// When the server accepted it.
     pub created_at: UnixMillis,
 }
@@ -321,9 +326,18 @@ pub struct NewMessage {
     pub agent_id: Option<AgentId>,
     /// See [`Message::body`].
     pub body: String,
+    /// See [`Message::attachment`].
+    pub attachment: Option<protocol::Attachment>,
     /// See [`Message::created_at`]; also becomes the conversation's `updated_at` (never moving
     /// it backwards).
     pub created_at: UnixMillis,
+}
+
+impl NewMessage {
+    /// The `messages.attachment` column's value: the attachment as JSON text.
+    pub(crate) fn attachment_text(&self) -> crate::Result<Option<String>> {
+        self.attachment.as_ref().map(to_json_text).transpose()
+    }
 }
 
 /// The result of [`crate::Store::append_message`].
@@ -405,6 +419,80 @@ pub struct LeaveMessageCursor {
     pub created_at: UnixMillis,
     /// `id` of the last row of the previous page; breaks ties between equal timestamps.
     pub id: LeaveMessageId,
+}
+
+/// A file a visitor or agent uploaded to send in a message. Its bytes are kept in the database
+/// too (read with [`crate::Store::attachment_data`]), so backups, `migrate-to` and several nodes
+/// need no shared disk.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Attachment {
+    /// Primary key.
+    pub id: AttachmentId,
+    /// 32 random hex digits: the id in URLs and frames. Being unguessable is what keeps a file
+    /// private to the people who were sent the message.
+    pub public_id: String,
+    /// The site it was uploaded to; only messages of this site may carry it.
+    pub site_id: SiteId,
+    /// The uploading visitor (one of `visitor_id` and `agent_id` is set): only they may send it.
+    pub visitor_id: Option<VisitorId>,
+    /// The uploading agent.
+    pub agent_id: Option<AgentId>,
+    /// The file name, as sanitised by the server.
+    pub name: String,
+    /// The media type the server checked the bytes against.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// When it was uploaded.
+    pub created_at: UnixMillis,
+}
+
+impl Attachment {
+    /// How messages describe it to clients.
+    pub fn wire(&self) -> protocol::Attachment {
+        protocol::Attachment {
+            id: self.public_id.clone(),
+            name: self.name.clone(),
+            content_type: self.content_type.clone(),
+            size: u64::try_from(self.size).unwrap_or_default(),
+        }
+    }
+
+    /// The attachment `create_attachment` stores: `new` without its bytes, with database id `id`.
+    pub(crate) fn stored(id: AttachmentId, new: &NewAttachment) -> Attachment {
+        Attachment {
+            id,
+            public_id: new.public_id.clone(),
+            site_id: new.site_id,
+            visitor_id: new.visitor_id,
+            agent_id: new.agent_id,
+            name: new.name.clone(),
+            content_type: new.content_type.clone(),
+            size: i64::try_from(new.data.len()).unwrap_or(i64::MAX),
+            created_at: new.created_at,
+        }
+    }
+}
+
+/// The values needed to store an [`Attachment`]; its size is the length of `data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    /// See [`Attachment::public_id`]; made by the caller from a secure random source.
+    pub public_id: String,
+    /// See [`Attachment::site_id`].
+    pub site_id: SiteId,
+    /// See [`Attachment::visitor_id`].
+    pub visitor_id: Option<VisitorId>,
+    /// See [`Attachment::agent_id`].
+    pub agent_id: Option<AgentId>,
+    /// See [`Attachment::name`].
+    pub name: String,
+    /// See [`Attachment::content_type`].
+    pub content_type: String,
+    /// The file's bytes.
+    pub data: Vec<u8>,
+    /// See [`Attachment::created_at`].
+    pub created_at: UnixMillis,
 }
 
 /// A signed-in agent's console session.
@@ -514,7 +602,7 @@ macro_rules! conversation_columns {
 }
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, seq, client_id, author, agent_id, body, created_at"
+        "id, conversation_id, seq, client_id, author, agent_id, body, attachment, created_at"
     };
 }
 macro_rules! leave_message_columns {
@@ -532,9 +620,14 @@ macro_rules! event_columns {
         "id, site_id, kind, conversation_id, payload, created_at"
     };
 }
+macro_rules! attachment_columns {
+    () => {
+        "id, public_id, site_id, visitor_id, agent_id, name, content_type, size, created_at"
+    };
+}
 pub(crate) use {
-    agent_columns, ban_columns, conversation_columns, event_columns, leave_message_columns,
-    message_columns, site_columns, visitor_columns,
+    agent_columns, attachment_columns, ban_columns, conversation_columns, event_columns,
+    leave_message_columns, message_columns, site_columns, visitor_columns,
 };
 
 /// Turns a conversion failure into the decode error sqlx reports for `column`.
@@ -580,6 +673,7 @@ where
 {
     fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
         let author: String = row.try_get("author")?;
+        let attachment: Option<String> = row.try_get("attachment")?;
         let author = Author::parse(&author).ok_or_else(|| {
             decode_error(
                 "author",
@@ -597,6 +691,10 @@ where
             author,
             agent_id: row.try_get("agent_id")?,
             body: row.try_get("body")?,
+            attachment: attachment
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|e| decode_error("attachment", e))?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -624,6 +722,7 @@ impl Message {
             author: new.author,
             agent_id: new.agent_id,
             body: new.body,
+            attachment: new.attachment,
             created_at: new.created_at,
         }
     }

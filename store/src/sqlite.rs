@@ -15,16 +15,17 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
-    AppendInTx, agent_columns, ban_columns, conversation_columns, event_columns,
-    leave_message_columns, message_columns, site_columns, to_json_text, visitor_columns,
+    AppendInTx, agent_columns, attachment_columns, ban_columns, conversation_columns,
+    event_columns, leave_message_columns, message_columns, site_columns, to_json_text,
+    visitor_columns,
 };
 use crate::{
-    Agent, AgentId, Appended, AppendedNew, Backend, Ban, Conversation, ConversationCursor,
-    ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId, LeaveMessage,
-    LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewBan, NewEvent, NewLeaveMessage,
-    NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store, UnixMillis,
-    VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
-    push_id_list,
+    Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, Conversation,
+    ConversationCursor, ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId,
+    LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewAttachment, NewBan,
+    NewEvent, NewLeaveMessage, NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store,
+    UnixMillis, VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param,
+    now_millis, push_id_list,
 };
 
 /// How long a write waits for another process holding the database's write lock.
@@ -207,8 +208,8 @@ impl SqliteStore {
         }
         let inserted = sqlx::query_scalar(
             "INSERT INTO messages \
-             (conversation_id, seq, client_id, author, agent_id, body, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             (conversation_id, seq, client_id, author, agent_id, body, attachment, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(conversation_id)
         .bind(seq)
@@ -216,6 +217,7 @@ impl SqliteStore {
         .bind(message.author.as_str())
         .bind(message.agent_id)
         .bind(&message.body)
+        .bind(message.attachment_text()?)
         .bind(message.created_at)
         .fetch_one(&mut *conn)
         .await;
@@ -772,6 +774,48 @@ impl Store for SqliteStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn create_attachment(&self, attachment: NewAttachment) -> Result<Attachment> {
+        let _writer = self.writer().await;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO attachments \
+             (public_id, site_id, visitor_id, agent_id, name, content_type, size, data, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&attachment.public_id)
+        .bind(attachment.site_id)
+        .bind(attachment.visitor_id)
+        .bind(attachment.agent_id)
+        .bind(&attachment.name)
+        .bind(&attachment.content_type)
+        .bind(i64::try_from(attachment.data.len()).unwrap_or(i64::MAX))
+        .bind(&attachment.data)
+        .bind(attachment.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(conflict_on("public_id"))?;
+        Ok(Attachment::stored(id, &attachment))
+    }
+
+    async fn attachment(&self, public_id: &str) -> Result<Option<Attachment>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            attachment_columns!(),
+            " FROM attachments WHERE public_id = ?"
+        ))
+        .bind(public_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn attachment_data(&self, public_id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT data FROM attachments WHERE public_id = ?")
+                .bind(public_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn secret(

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::TestDb;
 use protocol::{Author, ClientId, Seq};
 use store::{
-    Agent, Conversation, ConversationStatus, Error, Event, LeaveMessageStatus, NewAgent, NewBan,
-    NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site, Store, Visitor, VisitorAttributes,
+    Agent, Conversation, ConversationStatus, Error, Event, LeaveMessageStatus, NewAgent,
+    NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site, Store,
+    Visitor, VisitorAttributes,
 };
 
 /// A fixed "now" so results do not depend on the clock.
@@ -73,6 +74,7 @@ fn message(client_id: &str, body: &str) -> NewMessage {
         author: Author::Visitor,
         agent_id: None,
         body: body.to_owned(),
+        attachment: None,
         created_at: T0 + 1,
     }
 }
@@ -1362,4 +1364,78 @@ async fn concurrent_resends_of_a_first_message_store_one_message() {
         .await
         .expect("messages");
     assert_eq!(seqs(&stored), vec![1]);
+}
+
+fn new_attachment(site: &Site, visitor: &Visitor, public_id: &str, data: &[u8]) -> NewAttachment {
+    NewAttachment {
+        public_id: public_id.to_owned(),
+        site_id: site.id,
+        visitor_id: Some(visitor.id),
+        agent_id: None,
+        name: "发票 invoice.pdf".to_owned(),
+        content_type: "application/pdf".to_owned(),
+        data: data.to_vec(),
+        created_at: T0,
+    }
+}
+
+#[tokio::test]
+async fn attachments_keep_their_bytes_and_messages_carry_them() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let site = site(store, "site-key").await;
+    let visitor = visitor(store, &site, "visitor-key").await;
+    // Every byte value, so no backend may treat the data as text.
+    let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let stored = store
+        .create_attachment(new_attachment(&site, &visitor, "a1b2", &data))
+        .await
+        .expect("create attachment");
+    assert_eq!(stored.size, 70_000);
+    assert_eq!(stored.visitor_id, Some(visitor.id));
+
+    let found = store
+        .attachment("a1b2")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(found, stored);
+    let bytes = store.attachment_data("a1b2").await.expect("data");
+    assert_eq!(bytes.as_deref(), Some(data.as_slice()));
+    assert_eq!(store.attachment("nope").await.expect("read"), None);
+    assert_eq!(store.attachment_data("nope").await.expect("read"), None);
+
+    let duplicate = store
+        .create_attachment(new_attachment(&site, &visitor, "a1b2", b"x"))
+        .await;
+    assert!(
+        matches!(duplicate, Err(Error::Conflict { field: "public_id" })),
+        "{duplicate:?}"
+    );
+    let mut orphan = new_attachment(&site, &visitor, "c3d4", b"x");
+    orphan.site_id = site.id + 1000;
+    assert!(matches!(
+        store.create_attachment(orphan).await,
+        Err(Error::NotFound)
+    ));
+
+    let conv = store
+        .create_conversation(site.id, visitor.id, T0)
+        .await
+        .expect("conversation");
+    let mut with_file = message("m-file", "");
+    with_file.attachment = Some(found.wire());
+    let appended = store
+        .append_message(conv.id, with_file)
+        .await
+        .expect("append");
+    assert_eq!(appended.message.attachment, Some(found.wire()));
+    store
+        .append_message(conv.id, message("m-text", "plain"))
+        .await
+        .expect("append text");
+    let replayed = store.messages_after(conv.id, 0, 10).await.expect("replay");
+    assert_eq!(replayed[0].attachment, Some(found.wire()));
+    assert_eq!(replayed[0].body, "");
+    assert_eq!(replayed[1].attachment, None);
 }

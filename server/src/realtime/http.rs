@@ -181,7 +181,7 @@ async fn send(
     Json(replies).into_response()
 }
 
-fn cookie(headers: &HeaderMap) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap) -> Option<String> {
     app::auth::ssr::cookie_value(headers, app::auth::SESSION_COOKIE)
 }
 

@@ -7,6 +7,7 @@
 // request, never on the delivery path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod attachments;
 pub mod http;
 pub mod hub;
 pub mod session;
@@ -47,11 +48,7 @@ impl Realtime {
         config: &crate::config::Config,
     ) -> Result<Realtime, store::Error> {
         let secret = store
-            .secret(TOKEN_SECRET_KEY, &|| {
-                let mut bytes = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-                bytes.iter().map(|b| format!("{b:02x}")).collect()
-            })
+            .secret(TOKEN_SECRET_KEY, &|| random_hex::<32>())
             .await?;
         Ok(Realtime {
             store,
@@ -95,6 +92,14 @@ pub fn error_frame(code: ErrorCode, message: &str) -> ServerFrame {
         conversation_id: None,
         retry_after_ms: None,
     }
+}
+
+/// `N` bytes from the operating system's secure random source, as `2 * N` hex digits: secrets,
+/// visitor keys and attachment ids.
+pub(crate) fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A refusal for going over a rate: the client may try again after `retry_after_ms`.
@@ -174,9 +179,7 @@ pub async fn visitor_identity(
             id
         }
         None => {
-            let mut key = [0u8; 16];
-            rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-            let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let key = random_hex::<16>();
             rt.store
                 .upsert_visitor(site.id, &key, now)
                 .await

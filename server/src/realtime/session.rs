@@ -288,7 +288,7 @@ impl Session {
         if send.body.len() > self.rt.limits.max_message_bytes as usize {
             return refuse(ErrorCode::TooLarge, "message too long", None);
         }
-        if send.body.trim().is_empty() {
+        if send.body.trim().is_empty() && send.attachment.is_none() {
             return refuse(ErrorCode::BadRequest, "empty message", None);
         }
         if send.client_id.0.is_empty() || send.client_id.0.len() > 64 {
@@ -309,11 +309,19 @@ impl Session {
         {
             return refuse(ErrorCode::RateLimited, "too many messages", Some(wait));
         }
+        let attachment = match &send.attachment {
+            None => None,
+            Some(id) => match self.rt.store.attachment(id).await? {
+                Some(found) if self.uploaded(&found) => Some(found),
+                _ => return refuse(ErrorCode::NotFound, "no such attachment", None),
+            },
+        };
         let new = |author, agent_id| NewMessage {
             client_id: send.client_id.clone(),
             author,
             agent_id,
             body: send.body.clone(),
+            attachment: attachment.as_ref().map(store::Attachment::wire),
             created_at: crate::now_ms(),
         };
         let (conversation, appended, agent_name) = match (&self.identity, send.conversation_id) {
@@ -372,6 +380,13 @@ impl Session {
                 let Some(conversation) = self.readable(id).await? else {
                     return refuse(ErrorCode::NotFound, "no such conversation", None);
                 };
+                // A file uploaded for one site is never sent into another site's conversation.
+                if attachment
+                    .as_ref()
+                    .is_some_and(|a| a.site_id != conversation.site_id)
+                {
+                    return refuse(ErrorCode::NotFound, "no such attachment", None);
+                }
                 let appended = self
                     .rt
                     .store
@@ -524,6 +539,19 @@ impl Session {
             .filter(|c| self.may_read(c)))
     }
 
+    /// Whether this connection's user uploaded the file, on one of their sites: only then may
+    /// they send it.
+    fn uploaded(&self, attachment: &store::Attachment) -> bool {
+        match &self.identity {
+            Identity::Visitor { site, visitor_id } => {
+                attachment.visitor_id == Some(*visitor_id) && attachment.site_id == site.id
+            }
+            Identity::Agent { agent, site_ids } => {
+                attachment.agent_id == Some(agent.id) && site_ids.contains(&attachment.site_id)
+            }
+        }
+    }
+
     fn author(&self) -> (Author, Option<AgentId>, Option<String>) {
         match &self.identity {
             Identity::Visitor { .. } => (Author::Visitor, None, None),
@@ -657,6 +685,7 @@ pub fn message_frame(message: store::Message, agent_name: Option<String>) -> Mes
         agent_id: message.agent_id.map(AgentId),
         agent_name,
         body: message.body,
+        attachment: message.attachment,
         created_at: message.created_at,
     }
 }

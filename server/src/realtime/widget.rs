@@ -3,6 +3,7 @@
 //! form, `Kefu.identify`). Same identity, origin and ban rules as the HTTP fallback, and refusals
 //! are the same `[error]` bodies.
 
+use super::attachments::AttachmentRules;
 use super::http::{refuse, visitor_from_token};
 use super::hub::Sender;
 use super::{error_frame, header_text, internal, origin_allowed, rate_limited};
@@ -36,6 +37,8 @@ pub struct WidgetSettings {
     /// Let agents see what the visitor types before sending; when off, the widget sends no
     /// previews and the server drops any that arrive.
     pub sneak_peek: bool,
+    /// Which files may be sent in chats.
+    pub attachments: AttachmentRules,
 }
 
 impl Default for WidgetSettings {
@@ -46,6 +49,7 @@ impl Default for WidgetSettings {
             greeting: None,
             prechat: false,
             sneak_peek: true,
+            attachments: AttachmentRules::default(),
         }
     }
 }
@@ -73,6 +77,7 @@ impl WidgetSettings {
         if !is_hex_color(&settings.color) {
             settings.color = DEFAULT_COLOR.to_string();
         }
+        settings.attachments = settings.attachments.effective();
         settings
     }
 }
@@ -177,11 +182,11 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
     Ok((form, site, visitor_id))
 }
 
-/// Takes one token from the visitor's message rate for a valid form, so no form can flood the
-/// inbox or the database.
-fn take_token(rt: &super::Realtime, visitor_id: i64) -> Result<(), Response> {
+/// Takes one token from the sender's message rate for a valid form or upload, so none of them
+/// can flood the inbox or the database.
+pub(super) fn take_token(rt: &super::Realtime, sender: Sender) -> Result<(), Response> {
     rt.hub
-        .take_message_token(Sender::Visitor(visitor_id), rt.limits.messages_per_minute)
+        .take_message_token(sender, rt.limits.messages_per_minute)
         .map_err(|retry_after_ms| refuse(rate_limited("too many messages", retry_after_ms)))
 }
 
@@ -216,7 +221,7 @@ pub async fn leave_message(
     if let Some((code, message)) = invalid {
         return refuse(error_frame(code, message));
     }
-    if let Err(response) = take_token(rt, visitor_id) {
+    if let Err(response) = take_token(rt, Sender::Visitor(visitor_id)) {
         return response;
     }
     let stored = rt
@@ -327,7 +332,7 @@ pub async fn profile(
     if let Some((code, message)) = invalid {
         return refuse(error_frame(code, message));
     }
-    if let Err(response) = take_token(rt, visitor_id) {
+    if let Err(response) = take_token(rt, Sender::Visitor(visitor_id)) {
         return response;
     }
     let empty_to_none = |value: Option<String>| value.filter(|v| !v.is_empty());

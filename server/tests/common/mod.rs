@@ -247,3 +247,19 @@ pub async fn site(store: &dyn store::Store, key: &str, origins: &[&str]) -> (i64
         .expect("site");
     (site.id, site.public_key)
 }
+
+/// A visitor who said hello over HTTP from `origin`, with their token; and their id.
+pub async fn http_visitor(server: &TestServer, key: &str, origin: &str) -> (client::Http, i64) {
+    let mut http = client::Http::new(&server.url(""), "visitor");
+    http.origin = Some(origin.to_string());
+    let (status, frames) = http
+        .send(serde_json::json!([client::visitor_hello(key, None, &[])]))
+        .await;
+    assert_eq!(status, 200);
+    let Some(protocol::ServerFrame::Welcome(welcome)) = frames.first() else {
+        panic!("expected welcome, got {frames:?}");
+    };
+    http.token = welcome.visitor_token.clone();
+    let id = welcome.visitor_id.expect("visitor id").0;
+    (http, id)
+}
