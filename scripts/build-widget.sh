@@ -13,8 +13,9 @@ cargo build --quiet -p widget-wasm --lib --features standalone --target wasm32-u
 rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp"
 wasm-bindgen --target web --no-typescript --out-dir "$OUT.tmp" --out-name kefu_widget \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/widget_wasm.wasm"
-# -Oz for size; the import and export names become one or two letters, in the glue too.
-wasm-opt -Oz --minify-imports-and-exports-and-modules --enable-bulk-memory \
+# -Oz for size, after flattening and re-looping the control flow (about 300 B gzipped less than
+# -Oz alone); the import and export names become one or two letters, in the glue too.
+wasm-opt --flatten --rereloop -Oz -Oz --minify-imports-and-exports-and-modules --enable-bulk-memory \
   --enable-nontrapping-float-to-int --strip-producers --strip-target-features \
   "$OUT.tmp/kefu_widget_bg.wasm" -o "$OUT.tmp/kefu_widget_bg.wasm" > "$OUT.tmp/names.json"
 node scripts/widget-names.cjs "$OUT.tmp/kefu_widget.js" "$OUT.tmp/names.json"

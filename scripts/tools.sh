@@ -8,6 +8,7 @@ TOOLS=${KEFU_TOOLS:-$HOME/.cache/kefu/tools}
 CARGO_LEPTOS_VERSION=0.3.10
 BINARYEN_VERSION=132.0.0
 ESBUILD_VERSION=0.28.2
+AIOSMTPD_VERSION=1.4.6
 mkdir -p "$TOOLS/bin"
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,11 @@ if [ "${1:-}" = "--test" ]; then
     say "installing Chromium from Debian"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+  fi
+  # A real SMTP server for the e-mail tests (server/tests/email.rs), from PyPI.
+  if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    say "installing aiosmtpd $AIOSMTPD_VERSION (SMTP server for the e-mail tests)"
+    python3 -m pip install --quiet --user --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     say "installing Playwright (test runner only, no browsers)"

@@ -250,6 +250,105 @@ test("reloading the page keeps the conversation and shows each message once", as
   await ann.close();
 });
 
+test("a visitor sends a picture, the agent answers with a document, and a refused file says why", async ({ page, browser }) => {
+  const ann = await agent(browser);
+  await page.goto(hostUrl + "/");
+  await openWidget(page);
+  await expect(page.locator("kefu-widget")).toHaveAttribute("data-transport", "websocket");
+  // A real 1×1 PNG, chosen in the widget's file input (the paperclip's).
+  const png = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+    "base64",
+  );
+  const fileInput = page.locator("kefu-widget input.file");
+  await expect(fileInput).toHaveAttribute("accept", /image\/png/);
+  await fileInput.setInputFiles({ name: "parcel.png", mimeType: "image/png", buffer: png });
+  const picture = page.locator("kefu-widget .m.v a.file img");
+  await expect(picture).toHaveAttribute("src", new RegExp(`^${kefu}/attachments/[0-9a-f]{32}$`));
+  await expect(picture).toHaveAttribute("alt", "parcel.png");
+  // The browser fetched and decoded it across origins.
+  await expect.poll(() => picture.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1);
+  await expect(page.locator("kefu-widget .m.v .mark")).toHaveText("✓");
+
+  const handle = await ann.page.waitForFunction(() =>
+    (window as any).frames_.find((f: Frame) => f.type === "message" && f.attachment),
+  );
+  const message = (await handle.jsonValue()) as Frame;
+  expect(message.body).toBe("");
+  expect(message.attachment).toMatchObject({ name: "parcel.png", content_type: "image/png", size: png.length });
+
+  // The agent uploads a PDF from the console's origin and sends it with a caption.
+  await ann.page.evaluate(async (conversation_id) => {
+    const upload = await fetch(`/http/agent/upload?conversation=${conversation_id}&name=terms.pdf`, {
+      method: "POST",
+      headers: { "content-type": "application/pdf" },
+      body: "%PDF-1.4\n%%EOF\n",
+    });
+    const file = await upload.json();
+    (window as any).ws_.send(
+      JSON.stringify({ type: "send", conversation_id, client_id: crypto.randomUUID(), body: "Our terms", attachment: file.id }),
+    );
+  }, message.conversation_id);
+  const document = page.locator("kefu-widget .m.a a.file");
+  await expect(document).toHaveText("terms.pdf");
+  await expect(document).toHaveAttribute("rel", "noopener noreferrer nofollow");
+  await expect(page.locator("kefu-widget .m.a .b")).toHaveText("Our terms");
+  const download = await page.request.get((await document.getAttribute("href")) ?? "");
+  expect(download.headers()["content-disposition"]).toContain("attachment");
+
+  // HTML is never accepted (it could run script on Kefu's origin): the server refuses it and
+  // the widget says so, sending nothing.
+  await fileInput.setInputFiles({ name: "evil.html", mimeType: "text/html", buffer: Buffer.from("<script>alert(1)</script>") });
+  await expect(page.locator("kefu-widget .notice")).toHaveText("File type or size not accepted.");
+  await expect(page.locator("kefu-widget .m.v")).toHaveCount(1);
+  await ann.close();
+});
+
+test("after the agent resolves the chat the visitor rates it and starts a new one", async ({ page, browser }) => {
+  const ann = await agent(browser);
+  await page.goto(hostUrl + "/");
+  await openWidget(page);
+  await send(page, "That answers everything");
+  const first = await ann.message("That answers everything");
+  await expect(page.locator("kefu-widget .rate")).toBeHidden();
+  await ann.page.evaluate(
+    (conversation_id) =>
+      (window as any).ws_.send(
+        JSON.stringify({ type: "set_conversation_status", conversation_id, client_id: crypto.randomUUID(), status: "resolved" }),
+      ),
+    first.conversation_id,
+  );
+  // The status record is not shown as a message; the rating form is.
+  const rate = page.locator("kefu-widget .rate");
+  await expect(rate).toBeVisible();
+  await expect(rate).toContainText("How was this chat?");
+  await expect(page.locator("kefu-widget .m")).toHaveCount(1);
+  await rate.locator("textarea").fill("Quick and kind");
+  const rated = page.waitForRequest((r) => r.url().endsWith("/http/visitor/rating"));
+  await rate.locator('button[value="4"]').click();
+  // No SMTP relay on this server: the transcript field stays hidden and empty.
+  await expect(rate.locator("input[name=email]")).toBeHidden();
+  expect((await rated).postDataJSON()).toEqual({
+    conversation_id: first.conversation_id,
+    score: 4,
+    comment: "Quick and kind",
+    transcript_to: "",
+  });
+  await expect(page.locator("kefu-widget .rated")).toHaveText("Thanks for your feedback!");
+  await expect(rate).toBeHidden();
+
+  // A new conversation: the old transcript goes, the next message opens another conversation.
+  await page.locator("kefu-widget .new").click();
+  await expect(page.locator("kefu-widget .m")).toHaveCount(0);
+  await expect(page.locator("kefu-widget .rated")).toBeHidden();
+  await expect(page.locator("kefu-widget .greet")).toBeVisible();
+  await send(page, "A different question");
+  const second = await ann.message("A different question");
+  expect(second.conversation_id).not.toBe(first.conversation_id);
+  await expect(page.locator("kefu-widget .m.v .mark")).toHaveText("✓");
+  await ann.close();
+});
+
 test("hostile text is shown as text and nothing runs", async ({ page, browser }) => {
   const dialogs: string[] = [];
   page.on("dialog", async (dialog) => {

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::ids::{
-    AgentId, AgentStatus, Author, ClientId, ConversationId, EventSeq, Seq, SiteId, UnixMillis,
-    VisitorId,
+    AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, EventSeq, Seq,
+    SiteId, UnixMillis, VisitorId,
 };
 
 /// Where a client stands in one conversation: it has seen every message up to `after_seq`.
@@ -177,6 +177,20 @@ pub struct SendMessage {
     pub attachment: Option<String>,
 }
 
+/// An agent resolves, reopens or parks a conversation. Recorded as a `system` message whose
+/// body is the new status, so every client learns it in order, over either transport, and on
+/// resume; answered by an `ack` for that message like a `send`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetConversationStatus {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Made by the client for the system message; the same for every resend.
+    pub client_id: ClientId,
+    /// The new status.
+    pub status: ConversationStatus,
+}
+
 /// Started or stopped typing in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,6 +286,8 @@ pub enum AgentFrame {
     Read(Read),
     /// Change availability.
     SetStatus(SetStatus),
+    /// Resolve, reopen or park a conversation.
+    SetConversationStatus(SetConversationStatus),
     /// Liveness probe.
     Ping(Ping),
     /// Answer to the server's ping.
@@ -346,7 +362,9 @@ pub struct Message {
     /// The writing agent's display name, when `author` is `agent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_name: Option<String>,
-    /// Plain text, exactly as sent (empty for a file sent without a caption).
+    /// Plain text, exactly as sent (empty for a file sent without a caption). For an `author`
+    /// of `system` it is not text but what happened: the conversation's new status (`open`,
+    /// `pending`, `resolved`; `agent_id` says who, when an agent did it).
     pub body: String,
     /// The file it carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,9 +379,9 @@ pub struct Message {
 pub enum ServerFrame {
     /// The answer to a hello.
     Welcome(Welcome),
-    /// To visitors: whether any agent of the site is online (after welcome, then on change).
+    /// To visitors: whether the site offers chat now (after welcome, then on agent changes).
     Availability {
-        /// At least one agent of the site has status `online`.
+        /// At least one agent of the site has status `online`, within the site's business hours.
         online: bool,
     },
     /// The message with this `client_id` is stored as `seq`.
@@ -527,6 +545,7 @@ impl AgentFrame {
             AgentFrame::Typing(_) => "typing",
             AgentFrame::Read(_) => "read",
             AgentFrame::SetStatus(_) => "set_status",
+            AgentFrame::SetConversationStatus(_) => "set_conversation_status",
             AgentFrame::Ping(_) => "ping",
             AgentFrame::Pong(_) => "pong",
         }

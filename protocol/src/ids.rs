@@ -118,6 +118,58 @@ pub enum AgentStatus {
     Offline,
 }
 
+/// Where a conversation is in its life: the console's queues, and what the widget offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// Active: the visitor or an agent is expected to write.
+    Open,
+    /// Waiting on something outside the chat.
+    Pending,
+    /// Done: the visitor may rate it; their next message reopens it.
+    Resolved,
+}
+
+impl ConversationStatus {
+    /// The stable text form: the JSON value, and the body of the `system` message recording a
+    /// change to it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Pending => "pending",
+            ConversationStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Parses the text form written by [`ConversationStatus::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Open, Self::Pending, Self::Resolved]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
+/// Text that is not a [`ConversationStatus`] (a newer or hand-edited database row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus(pub String);
+
+impl std::fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unexpected conversation status {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
+
+/// How the store reads the status column.
+impl TryFrom<String> for ConversationStatus {
+    type Error = UnknownStatus;
+
+    fn try_from(text: String) -> Result<Self, UnknownStatus> {
+        ConversationStatus::parse(&text).ok_or(UnknownStatus(text))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +182,26 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", author.as_str()));
         }
         assert_eq!(Author::parse("robot"), None);
+    }
+
+    #[test]
+    fn conversation_status_text_round_trips() {
+        for status in [
+            ConversationStatus::Open,
+            ConversationStatus::Pending,
+            ConversationStatus::Resolved,
+        ] {
+            assert_eq!(
+                ConversationStatus::try_from(status.as_str().to_string()),
+                Ok(status)
+            );
+            let json = serde_json::to_string(&status).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+        assert_eq!(
+            ConversationStatus::try_from("closed".to_string()),
+            Err(UnknownStatus("closed".into()))
+        );
     }
 
     #[test]

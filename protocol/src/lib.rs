@@ -18,12 +18,12 @@ pub mod transport;
 pub use error::ErrorCode;
 pub use frames::{
     AgentFrame, AgentHello, Attachment, ConversationHead, Cursor, Limits, Message, Page, Ping,
-    Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetStatus, Typing, VisitorDetails,
-    VisitorFrame, VisitorHello, Welcome,
+    Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus, SetStatus,
+    Typing, VisitorDetails, VisitorFrame, VisitorHello, Welcome,
 };
 pub use ids::{
-    AgentId, AgentStatus, Author, ClientId, ConversationId, EventSeq, Seq, SiteId, UnixMillis,
-    VisitorId,
+    AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, EventSeq, Seq,
+    SiteId, UnixMillis, UnknownStatus, VisitorId,
 };
 
 /// Version of the wire protocol a client and the server speak; sent in every hello.

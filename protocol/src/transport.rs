@@ -31,6 +31,10 @@ pub const HTTP_VISITOR_LEAVE_MESSAGE_PATH: &str = "/http/visitor/leave-message";
 /// attributes here (with the visitor token).
 pub const HTTP_VISITOR_PROFILE_PATH: &str = "/http/visitor/profile";
 
+/// The visitor rates a resolved conversation here (with the visitor token).
+pub const HTTP_VISITOR_RATING_PATH: &str = "/http/visitor/rating";
+/// The visitor asks for a conversation's transcript by e-mail here (with the visitor token).
+pub const HTTP_VISITOR_TRANSCRIPT_PATH: &str = "/http/visitor/transcript";
 /// Visitors upload a file here (the raw bytes as the body, its media type as `Content-Type`,
 /// `?name=` its file name, with the visitor token), then send its `id` in a message.
 pub const HTTP_VISITOR_UPLOAD_PATH: &str = "/http/visitor/upload";

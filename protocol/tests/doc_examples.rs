@@ -28,9 +28,9 @@ use protocol::transport::{
 };
 use protocol::{
     AgentFrame, AgentHello, AgentId, AgentStatus, Author, ClientId, ConversationHead,
-    ConversationId, Cursor, ErrorCode, Limits, Message, Page, Ping, Pong, Preview, Read, Resume,
-    SendMessage, ServerFrame, SetStatus, SiteId, Typing, VisitorFrame, VisitorHello, VisitorId,
-    Welcome,
+    ConversationId, ConversationStatus, Cursor, ErrorCode, Limits, Message, Page, Ping, Pong,
+    Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus, SetStatus, SiteId,
+    Typing, VisitorFrame, VisitorHello, VisitorId, Welcome,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -275,6 +275,11 @@ fn agent_samples() -> Vec<AgentFrame> {
         }),
         AgentFrame::SetStatus(SetStatus {
             status: AgentStatus::Online,
+        }),
+        AgentFrame::SetConversationStatus(SetConversationStatus {
+            conversation_id: conv(),
+            client_id: cid(),
+            status: ConversationStatus::Resolved,
         }),
         AgentFrame::Ping(Ping { nonce: 2 }),
         AgentFrame::Pong(Pong { nonce: 2 }),

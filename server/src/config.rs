@@ -33,6 +33,8 @@ pub struct Config {
     pub messages_per_minute: u32,
     /// A WebSocket silent this long is dead; the server pings at half this interval.
     pub idle_timeout_ms: u32,
+    /// Where mail goes out (transcripts); `None` when no SMTP relay is configured.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 /// How log lines are written.
@@ -83,6 +85,17 @@ pub struct Overrides {
     /// Milliseconds of silence after which a WebSocket counts as dead (pings at half of it).
     #[arg(long, env = "KEFU_IDLE_TIMEOUT_MS", value_name = "MS")]
     pub idle_timeout_ms: Option<u32>,
+    /// SMTP relay for outgoing mail: smtp://user:pass@host:587?tls=required, smtps://…
+    #[arg(
+        long,
+        env = "KEFU_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// Sender of outgoing mail, e.g. "Shop support <support@shop.example>".
+    #[arg(long, env = "KEFU_EMAIL_FROM", value_name = "ADDRESS")]
+    pub email_from: Option<String>,
 }
 
 /// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
@@ -99,6 +112,15 @@ struct FileConfig {
     database: DatabaseSection,
     #[serde(default)]
     log: LogSection,
+    #[serde(default)]
+    email: EmailSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailSection {
+    smtp_url: Option<String>,
+    from: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +179,25 @@ impl Config {
             key: "database.url",
             message: error.to_string(),
         })?;
+        let smtp_url = overrides.smtp_url.clone().or(file.email.smtp_url);
+        let from = overrides.email_from.clone().or(file.email.from);
+        let mailer = match (smtp_url, from) {
+            (None, None) => None,
+            (Some(url), Some(from)) => {
+                Some(crate::mail::Mailer::new(&url, &from).map_err(|message| {
+                    ConfigError::Invalid {
+                        key: "email",
+                        message,
+                    }
+                })?)
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "email",
+                    message: "set both email.smtp_url and email.from, or neither".into(),
+                });
+            }
+        };
         Ok(Config {
             bind,
             database_url,
@@ -192,6 +233,7 @@ impl Config {
                 .or(file.idle_timeout_ms)
                 .unwrap_or(protocol::Limits::default().idle_timeout_ms)
                 .max(100),
+            mailer,
         })
     }
 }
@@ -311,5 +353,45 @@ mod tests {
         })
         .expect("loads");
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn email_needs_both_keys_and_never_shows_its_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let half = write(
+            &dir,
+            "[email]\nsmtp_url = \"smtp://u:hunter2@mail.example\"\n",
+        );
+        let error = Config::load(&Overrides {
+            config: Some(half),
+            ..Overrides::default()
+        })
+        .expect_err("smtp_url without from");
+        assert!(error.to_string().contains("email"), "{error}");
+
+        let both = write(
+            &dir,
+            "[email]\nsmtp_url = \"smtp://u:hunter2@mail.example\"\nfrom = \"Shop <s@shop.example>\"\n",
+        );
+        let config = Config::load(&Overrides {
+            config: Some(both),
+            ..Overrides::default()
+        })
+        .expect("both keys");
+        let shown = format!("{config:?}");
+        assert!(config.mailer.is_some());
+        assert!(shown.contains("s@shop.example"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+
+        let bad = write(
+            &dir,
+            "[email]\nsmtp_url = \"smtp://mail.example\"\nfrom = \"nobody\"\n",
+        );
+        let error = Config::load(&Overrides {
+            config: Some(bad),
+            ..Overrides::default()
+        })
+        .expect_err("from is not an address");
+        assert!(error.to_string().contains("email.from"), "{error}");
     }
 }

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod demo;
 mod error;
+pub mod mail;
 pub mod metrics;
 pub mod realtime;
 pub mod routes;

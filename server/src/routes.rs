@@ -76,6 +76,11 @@ fn realtime_routes() -> Router<AppState> {
             post(widget::leave_message),
         )
         .route(paths::HTTP_VISITOR_PROFILE_PATH, post(widget::profile))
+        .route(paths::HTTP_VISITOR_RATING_PATH, post(widget::rating))
+        .route(
+            paths::HTTP_VISITOR_TRANSCRIPT_PATH,
+            post(widget::transcript),
+        )
         .route(
             paths::HTTP_VISITOR_UPLOAD_PATH,
             post(attachments::visitor_upload),

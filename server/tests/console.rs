@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::client::{Http, send_frame, visitor_hello, welcome_of};
-use serde_json::Value;
+use common::client::{Http, ack_of, error_of, message_of, send_frame, visitor_hello, welcome_of};
+use protocol::ServerFrame;
+use serde_json::{Value, json};
 
 /// A visitor of `key` (from `origin`) who starts a conversation with `text`.
 async fn visitor_says(server: &common::TestServer, key: &str, origin: &str, text: &str) {
@@ -91,16 +92,46 @@ async fn agents_see_only_their_own_sites_conversations() {
     server.stop().await;
 }
 
+/// POSTs a rating as the visitor.
+async fn rate(visitor: &Http, body: Value) -> (u16, Value) {
+    let response = visitor
+        .client
+        .post(format!("{}/http/visitor/rating", visitor.base))
+        .header("origin", visitor.origin.clone().unwrap_or_default())
+        .header(
+            protocol::transport::VISITOR_TOKEN_HEADER,
+            visitor.token.clone().unwrap_or_default(),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("rating");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Bodies and authors of the system messages among `frames`.
+fn system_records(frames: &[ServerFrame]) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Message(m) if m.author == protocol::Author::System => Some(m.body.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_visitor_writing_again_reopens_a_resolved_conversation() {
+async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
     let server = common::spawn_sqlite().await;
     let store = server.store.as_ref();
     let (site, key) = common::site(store, "shop", &["https://a.example"]).await;
-    let (_, ann) = common::agent_cookie(store, "ann@a.example", &[site]).await;
+    let (ann_id, ann) = common::agent_cookie(store, "ann@a.example", &[site]).await;
     let mut visitor = Http::new(&server.url(""), "visitor");
     visitor.origin = Some("https://a.example".into());
     let (_, frames) = visitor
-        .send(serde_json::json!([
+        .send(json!([
             visitor_hello(&key, None, &[]),
             send_frame(None, "one", "Where is my parcel?")
         ]))
@@ -108,23 +139,88 @@ async fn a_visitor_writing_again_reopens_a_resolved_conversation() {
     visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
     let conversation = frames
         .iter()
-        .find_map(common::client::ack_of)
+        .find_map(ack_of)
         .map(|(_, conversation, _)| conversation)
         .expect("ack");
-    store
-        .set_conversation_status(
-            conversation,
-            store::ConversationStatus::Resolved,
-            server::now_ms(),
-        )
-        .await
-        .expect("resolve");
+
+    // Not resolved yet: nothing to rate.
+    let (status, body) = rate(
+        &visitor,
+        json!({"conversation_id": conversation, "score": 5}),
+    )
+    .await;
+    assert_eq!((status, body[0]["code"].as_str()), (409, Some("conflict")));
+
+    // The agent resolves it; a resend of the same frame changes nothing more.
+    let mut agent = Http::new(&server.url(""), "agent");
+    agent.cookie = Some(ann.clone());
+    let resolve = json!({"type": "set_conversation_status", "conversation_id": conversation,
+        "client_id": "resolve-1", "status": "resolved"});
+    for _ in 0..2 {
+        let (status, frames) = agent.send(json!([resolve.clone()])).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            frames.iter().find_map(ack_of),
+            Some(("resolve-1".to_string(), conversation, 2))
+        );
+    }
     assert_eq!(
         inbox(&server, Some(&ann)).await.1,
         "[]",
         "resolved: not in the inbox"
     );
 
+    // The visitor learns it in order, from the transcript, over either transport.
+    let (_, frames) = visitor.poll(&[(conversation, 1)], 0).await;
+    assert_eq!(system_records(&frames), ["resolved"]);
+    let Some(ServerFrame::Message(record)) = frames.first() else {
+        panic!("{frames:?}");
+    };
+    assert_eq!(record.agent_id.map(|a| a.0), Some(ann_id));
+
+    // Now the visitor may rate it, within the rules.
+    for (bad, status, code) in [
+        (
+            json!({"conversation_id": conversation, "score": 0}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"conversation_id": conversation, "score": 5, "comment": "x".repeat(1001)}),
+            413,
+            "too_large",
+        ),
+        (
+            json!({"conversation_id": conversation + 99, "score": 5}),
+            404,
+            "not_found",
+        ),
+        (
+            json!({"conversation_id": conversation, "stars": 5}),
+            400,
+            "bad_request",
+        ),
+    ] {
+        let (got, body) = rate(&visitor, bad).await;
+        assert_eq!((got, body[0]["code"].as_str()), (status, Some(code)));
+    }
+    let (status, _) = rate(
+        &visitor,
+        json!({"conversation_id": conversation, "score": 4, "comment": "  Quick, thanks  "}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let rating = store
+        .rating(conversation)
+        .await
+        .expect("read")
+        .expect("rated");
+    assert_eq!(
+        (rating.score, rating.comment.as_deref()),
+        (4, Some("Quick, thanks"))
+    );
+
+    // Writing again reopens it: the visitor's message, then the record of the reopening.
     let (status, _) = visitor
         .send(send_frame(
             Some(conversation),
@@ -139,7 +235,28 @@ async fn a_visitor_writing_again_reopens_a_resolved_conversation() {
         .expect("read")
         .expect("exists");
     assert_eq!(reopened.status, store::ConversationStatus::Open);
+    let (_, frames) = visitor.poll(&[(conversation, 2)], 0).await;
+    let seqs: Vec<(i64, String)> = frames
+        .iter()
+        .filter_map(message_of)
+        .map(|(_, seq, body)| (seq, body))
+        .collect();
+    assert_eq!(
+        seqs,
+        [
+            (3, "It still has not arrived.".to_string()),
+            (4, "open".to_string())
+        ]
+    );
+    // The inbox previews what people wrote, not the status records.
     let (_, body) = inbox(&server, Some(&ann)).await;
     assert!(body.contains("It still has not arrived."), "{body}");
+
+    // Visitors cannot change a status.
+    let (_, frames) = visitor.send(json!([resolve])).await;
+    assert_eq!(
+        frames.iter().find_map(error_of).as_deref(),
+        Some("bad_request")
+    );
     server.stop().await;
 }

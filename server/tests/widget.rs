@@ -66,6 +66,83 @@ async fn site_settings_follow_the_site_and_agent_availability() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn outside_business_hours_visitors_get_the_offline_form_though_an_agent_is_online() {
+    let server = common::spawn_sqlite().await;
+    let every_day = |span: &str| {
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .iter()
+            .map(|day| (day.to_string(), Value::from(span)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    // Closed all week, and open around the clock, in a zone far from UTC.
+    let closed = site_with(
+        &server,
+        "closed",
+        json!({"business_hours": {"time_zone": "Pacific/Kiritimati", "days": {}}}),
+    )
+    .await;
+    let open = site_with(
+        &server,
+        "open",
+        json!({"business_hours": {"time_zone": "Asia/Shanghai", "days": every_day("00:00-24:00")}}),
+    )
+    .await;
+    let (_, cookie) =
+        common::agent_cookie(server.store.as_ref(), "ann@shop.example", &[closed, open]).await;
+    let mut agent = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
+    agent.send_json(agent_hello(&[])).await;
+    agent
+        .until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+
+    let (_, site) = get_site(&server, "closed", ORIGIN).await;
+    assert_eq!(
+        site["online"], false,
+        "closed hours win over an online agent"
+    );
+    assert_eq!(site["business_hours"]["time_zone"], "Pacific/Kiritimati");
+    let (_, site) = get_site(&server, "open", ORIGIN).await;
+    assert_eq!(site["online"], true);
+
+    // The real-time connection says the same, at hello and when agents change status.
+    let availability = |frames: &[ServerFrame]| {
+        frames.iter().find_map(|f| match f {
+            ServerFrame::Availability { online } => Some(*online),
+            _ => None,
+        })
+    };
+    for (key, expected) in [("closed", false), ("open", true)] {
+        let mut http = Http::new(&server.url(""), "visitor");
+        http.origin = Some(ORIGIN.to_string());
+        let (_, frames) = http
+            .send(json!([common::client::visitor_hello(key, None, &[])]))
+            .await;
+        assert_eq!(availability(&frames), Some(expected), "{key} at hello");
+    }
+    let mut visitor = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    visitor
+        .send_json(common::client::visitor_hello("closed", None, &[]))
+        .await;
+    let live = |f: &ServerFrame| match f {
+        ServerFrame::Availability { online } => Some(*online),
+        _ => None,
+    };
+    assert!(!visitor.until(live).await, "at hello");
+    agent
+        .send_json(json!({"type": "set_status", "status": "away"}))
+        .await;
+    assert!(!visitor.until(live).await, "the agent went away");
+    // The agent's return is announced, but as "no chat" for the closed site.
+    agent
+        .send_json(json!({"type": "set_status", "status": "online"}))
+        .await;
+    assert!(
+        !visitor.until(live).await,
+        "the agent is back, the site still closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn site_settings_refuse_other_origins_and_repair_bad_values() {
     let server = common::spawn_sqlite().await;
     site_with(

@@ -28,8 +28,8 @@ pub use crate::model::{
     Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, Conversation,
     ConversationCursor, ConversationId, ConversationStatus, Event, EventId, LeaveMessage,
     LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus, Message, MessageId, NewAgent,
-    NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Session, Site,
-    SiteId, Team, TeamId, UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId,
+    NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating, Role, Session,
+    Site, SiteId, Team, TeamId, UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId,
     now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
@@ -219,6 +219,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The bytes of the attachment with this public id.
     async fn attachment_data(&self, public_id: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Stores the visitor's rating of a conversation, replacing an earlier one. `NotFound` if
+    /// the conversation does not exist; the database refuses a score outside 1 to 5.
+    async fn rate_conversation(&self, rating: Rating) -> Result<()>;
+
+    /// The conversation's rating, if the visitor gave one.
+    async fn rating(&self, conversation_id: ConversationId) -> Result<Option<Rating>>;
 
     /// The value stored under `key`; when there is none, stores `generate()` and returns it.
     /// Safe when several processes start at once: `generate` may run in more than one of them,

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+pub use protocol::ConversationStatus;
 use protocol::{Author, ClientId, Seq};
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
@@ -102,18 +103,6 @@ text_enum! {
         Admin = "admin",
         /// Answers conversations and leave-messages on the sites they belong to.
         Agent = "agent",
-    }
-}
-
-text_enum! {
-    /// Where a conversation is in its life; drives the console's queues.
-    ConversationStatus, "conversation status" {
-        /// Active: the visitor or an agent is expected to write.
-        Open = "open",
-        /// Waiting on something outside the chat (e.g. the visitor's reply by email).
-        Pending = "pending",
-        /// Done; a new visitor message may reopen it.
-        Resolved = "resolved",
     }
 }
 
@@ -495,6 +484,19 @@ pub struct NewAttachment {
     pub created_at: UnixMillis,
 }
 
+/// A visitor's rating of a resolved conversation (CSAT).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Rating {
+    /// The conversation rated (one rating each; rating again replaces it).
+    pub conversation_id: ConversationId,
+    /// 1 (bad) to 5 (great).
+    pub score: i64,
+    /// What the visitor added, if anything.
+    pub comment: Option<String>,
+    /// When it was (last) given.
+    pub created_at: UnixMillis,
+}
+
 /// A signed-in agent's console session.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Session {
@@ -794,13 +796,6 @@ mod tests {
     fn enum_text_round_trips() {
         for role in [Role::Admin, Role::Agent] {
             assert_eq!(Role::parse(role.as_str()), Some(role));
-        }
-        for status in [
-            ConversationStatus::Open,
-            ConversationStatus::Pending,
-            ConversationStatus::Resolved,
-        ] {
-            assert_eq!(ConversationStatus::try_from(status.to_string()), Ok(status));
         }
         assert_eq!(LeaveMessageStatus::InProgress.as_str(), "in_progress");
         let error = Role::try_from("owner".to_owned()).expect_err("unknown role");

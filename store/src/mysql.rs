@@ -21,8 +21,8 @@ use crate::{
     Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, Conversation,
     ConversationCursor, ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId,
     LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewAttachment, NewBan,
-    NewEvent, NewLeaveMessage, NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store,
-    UnixMillis, VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param,
+    NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating, Result, START, Seq, Site, SiteId,
+    Store, UnixMillis, VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param,
     now_millis, push_id_list,
 };
 
@@ -830,6 +830,31 @@ impl Store for MySqlStore {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    async fn rate_conversation(&self, rating: Rating) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ratings (conversation_id, score, comment, created_at) VALUES (?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE score = VALUES(score), comment = VALUES(comment), \
+             created_at = VALUES(created_at)",
+        )
+        .bind(rating.conversation_id)
+        .bind(rating.score)
+        .bind(&rating.comment)
+        .bind(rating.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rating(&self, conversation_id: ConversationId) -> Result<Option<Rating>> {
+        Ok(sqlx::query_as(
+            "SELECT conversation_id, score, comment, created_at FROM ratings \
+             WHERE conversation_id = ?",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn secret(

@@ -20,8 +20,8 @@ use crate::{
     Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, Conversation,
     ConversationCursor, ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId,
     LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewAttachment, NewBan,
-    NewEvent, NewLeaveMessage, NewMessage, NewSite, Result, START, Seq, Site, SiteId, Store,
-    UnixMillis, VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param,
+    NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating, Result, START, Seq, Site, SiteId,
+    Store, UnixMillis, VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param,
     now_millis,
 };
 
@@ -767,6 +767,32 @@ impl Store for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    async fn rate_conversation(&self, rating: Rating) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ratings (conversation_id, score, comment, created_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (conversation_id) DO UPDATE SET score = excluded.score, \
+             comment = excluded.comment, created_at = excluded.created_at",
+        )
+        .bind(rating.conversation_id)
+        .bind(rating.score)
+        .bind(&rating.comment)
+        .bind(rating.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rating(&self, conversation_id: ConversationId) -> Result<Option<Rating>> {
+        Ok(sqlx::query_as(
+            "SELECT conversation_id, score, comment, created_at FROM ratings \
+             WHERE conversation_id = $1",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn secret(

@@ -1439,3 +1439,48 @@ async fn attachments_keep_their_bytes_and_messages_carry_them() {
     assert_eq!(replayed[0].body, "");
     assert_eq!(replayed[1].attachment, None);
 }
+
+#[tokio::test]
+async fn a_rating_is_kept_per_conversation_and_replaced_by_a_new_one() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let conv = conversation(store).await;
+    assert_eq!(store.rating(conv.id).await.expect("read"), None);
+    let first = store::Rating {
+        conversation_id: conv.id,
+        score: 2,
+        comment: Some("慢".to_owned()),
+        created_at: T0,
+    };
+    store.rate_conversation(first.clone()).await.expect("rate");
+    assert_eq!(store.rating(conv.id).await.expect("read"), Some(first));
+    let second = store::Rating {
+        conversation_id: conv.id,
+        score: 5,
+        comment: None,
+        created_at: T0 + 1,
+    };
+    store
+        .rate_conversation(second.clone())
+        .await
+        .expect("rate again");
+    assert_eq!(store.rating(conv.id).await.expect("read"), Some(second));
+
+    let out_of_range = store::Rating {
+        conversation_id: conv.id,
+        score: 6,
+        comment: None,
+        created_at: T0,
+    };
+    assert!(store.rate_conversation(out_of_range).await.is_err());
+    let nowhere = store::Rating {
+        conversation_id: conv.id + 1000,
+        score: 3,
+        comment: None,
+        created_at: T0,
+    };
+    assert!(matches!(
+        store.rate_conversation(nowhere).await,
+        Err(Error::NotFound)
+    ));
+}

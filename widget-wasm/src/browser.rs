@@ -7,9 +7,9 @@ use alloc::string::String;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
-export function request(method, url, body, token, deadline, done) {
+export function request(method, url, body, kind, token, deadline, done) {
   const headers = {};
-  if (body !== undefined) headers["content-type"] = "application/json";
+  if (body !== undefined) headers["content-type"] = kind || "application/json";
   if (token !== undefined) headers["x-kefu-visitor-token"] = token;
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), deadline);
@@ -29,6 +29,7 @@ export function socket(url, on) {
     return undefined;
   }
 }
+export function picked(input) { const file = input.files[0]; input.value = ""; return file; }
 export function send(ws, text) { if (ws.readyState === 1) ws.send(text); }
 export function quiet(ws) { ws.onopen = ws.onmessage = ws.onclose = null; try { ws.close(); } catch (e) {} }
 export function load(session, key) { try { return (session ? sessionStorage : localStorage).getItem(key); } catch (e) { return null; } }
@@ -48,16 +49,22 @@ export function chime() {
 }
 "#)]
 extern "C" {
-    /// `fetch` with a JSON body and the visitor token; after at most `deadline` ms calls
-    /// `done(status, parsed JSON or undefined)` once — status 0 when the network failed.
+    /// `fetch` with a body (JSON text, or a `File` of type `kind`) and the visitor token; after
+    /// at most `deadline` ms calls `done(status, parsed JSON or undefined)` once — status 0 when
+    /// the network failed.
     pub fn request(
         method: &str,
         url: &str,
-        body: Option<String>,
+        body: JsValue,
+        kind: Option<String>,
         token: Option<String>,
         deadline: i32,
         done: JsValue,
     );
+
+    /// The `File` chosen in a file input (undefined when none), clearing the input so the same
+    /// file can be chosen again.
+    pub fn picked(input: &JsValue) -> JsValue;
 
     /// An open (or opening) WebSocket.
     pub type Socket;

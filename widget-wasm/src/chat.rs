@@ -63,6 +63,8 @@ const UPGRADE_MAX_MS: i32 = 600_000;
 const POLL_WAIT_SECS: u32 = 25;
 const POLL_DEADLINE_MS: i32 = 35_000;
 const SEND_DEADLINE_MS: i32 = 15_000;
+/// A file of the largest size (10 MiB) over a slow mobile link.
+const UPLOAD_DEADLINE_MS: i32 = 180_000;
 
 pub struct Chat {
     me: Weak<RefCell<Chat>>,
@@ -108,6 +110,8 @@ pub struct Chat {
     fresh_after: Option<f64>,
     sneak_peek: bool,
     max_message_bytes: usize,
+    /// The site's accepted file types, comma-separated (the file input's `accept`).
+    file_types: String,
     /// When `typing: true` was last sent.
     typing_sent_at: f64,
     preview_timer: Option<i32>,
@@ -177,6 +181,7 @@ impl Chat {
                 fresh_after: None,
                 sneak_peek: true,
                 max_message_bytes: 8192,
+                file_types: String::new(),
                 typing_sent_at: 0.0,
                 preview_timer: None,
                 typing_timer: None,
@@ -187,7 +192,8 @@ impl Chat {
             let mut me = chat.borrow_mut();
             let pending: Vec<Outgoing> = me.outbox.clone();
             for o in &pending {
-                me.ui.add_pending(&o.client_id, &o.body);
+                let file = me.file(&o.file);
+                me.ui.add_pending(&o.client_id, &o.body, file.as_ref());
             }
         }
         chat
@@ -229,14 +235,16 @@ impl Chat {
     ) {
         let mut url = self.base.clone();
         url.push_str(path);
-        self.fetch_boxed(method, &url, body, deadline_ms, Box::new(then));
+        let body = body.map_or(JsValue::UNDEFINED, JsValue::from);
+        self.fetch_boxed(method, &url, body, None, deadline_ms, Box::new(then));
     }
 
     fn fetch_boxed(
         &self,
         method: &str,
         url: &str,
-        body: Option<String>,
+        body: JsValue,
+        kind: Option<String>,
         deadline_ms: i32,
         then: Box<Then>,
     ) {
@@ -247,7 +255,7 @@ impl Chat {
             }
         });
         let token = self.saved.token.clone();
-        browser::request(method, url, body, token, deadline_ms, done);
+        browser::request(method, url, body, kind, token, deadline_ms, done);
     }
 
     // ---- site settings ----
@@ -266,6 +274,11 @@ impl Chat {
                     chat.sneak_peek = json::flag(&site, "sneak_peek") != Some(false);
                     chat.prechat = json::flag(&site, "prechat") == Some(true);
                     chat.online = json::flag(&site, "online") != Some(false);
+                    let types = json::get(&json::get(&site, "attachments"), "types");
+                    chat.file_types = json::items(&types).join(",").into();
+                    chat.ui.set_files(&chat.file_types, false);
+                    chat.ui
+                        .offer_transcript(json::flag(&site, "transcripts") == Some(true));
                     chat.show_forms();
                     chat.ui.set_site(
                         &json::text(&site, "name").unwrap_or_default(),
@@ -571,6 +584,7 @@ impl Chat {
                     .maybe("conversation_id", conversation.map(|id| id as f64))
                     .set("client_id", o.client_id.as_str())
                     .set("body", o.body.as_str())
+                    .set("attachment", json::get(&o.file, "id"))
                     .value();
                 frames.push(frame);
             }
@@ -603,15 +617,66 @@ impl Chat {
         }
         self.ui.notice(None);
         ui::set_value(&self.ui.input, "");
+        self.queue(body, JsValue::UNDEFINED);
+    }
+
+    /// Shows a message as sending and puts it in the outbox, which delivers it.
+    fn queue(&mut self, body: String, file: JsValue) {
         let id = client_id();
-        self.ui.add_pending(&id, &body);
+        self.ui.add_pending(&id, &body, self.file(&file).as_ref());
         self.outbox.push(Outgoing {
             client_id: id,
             body,
+            file,
         });
         persist::save_outbox(&self.site, &self.outbox);
         self.stop_typing();
         self.flush();
+    }
+
+    /// The visitor chose a file (the picker offers the site's types): uploaded, then sent like a
+    /// message. The server checks type and size; a refusal shows a notice. Needs the token of a
+    /// first `welcome`.
+    pub fn attach(&mut self, input: &JsValue) {
+        let file = browser::picked(input);
+        if file.is_undefined() {
+            return;
+        }
+        let kind = json::text(&file, "type");
+        if self.saved.token.is_none() {
+            self.ui.notice(Some(Text::Failed));
+            return;
+        }
+        self.ui.notice(None);
+        self.ui.set_files(&self.file_types, true);
+        let mut url = self.base.clone();
+        url.push_str("/http/visitor/upload?name=");
+        let name = json::text(&file, "name").unwrap_or_default();
+        url.push_str(&String::from(js_sys::encode_uri_component(&name)));
+        let then = |chat: &mut Chat, status: u16, answer: JsValue| {
+            chat.ui.set_files(&chat.file_types, false);
+            match status {
+                201 => chat.queue(String::new(), answer),
+                413 | 415 => chat.ui.notice(Some(Text::FileRefused)),
+                _ => chat.ui.notice(Some(Text::Failed)),
+            }
+        };
+        self.fetch_boxed("POST", &url, file, kind, UPLOAD_DEADLINE_MS, Box::new(then));
+    }
+
+    /// How the panel shows an attachment (`undefined`: none).
+    fn file(&self, attachment: &JsValue) -> Option<ui::File> {
+        let id = json::text(attachment, "id")?;
+        let kind = json::text(attachment, "content_type").unwrap_or_default();
+        let mut url = self.base.clone();
+        url.push_str("/attachments/");
+        url.push_str(&id);
+        Some(ui::File {
+            url,
+            name: json::text(attachment, "name").unwrap_or_default(),
+            // The server accepts only raster pictures (never SVG) among images.
+            picture: kind.starts_with("image/"),
+        })
     }
 
     /// The visitor typed: tell the agents (typing at most every 3 s, the draft every 500 ms).
@@ -668,6 +733,8 @@ impl Chat {
         self.unread = 0;
         self.ui.set_unread(0);
         self.send_read();
+        // Business hours may have opened or closed since the page loaded.
+        self.load_site();
     }
 
     /// Closes the panel.
@@ -851,6 +918,44 @@ impl Chat {
         self.cursor = 0;
         self.held.clear();
         self.ui.clear();
+        self.ui.resolved(None);
+    }
+
+    /// "Start a new conversation" after one was resolved: the next message opens a new one.
+    pub fn start_over(&mut self) {
+        self.forget_conversation();
+        persist::save(&self.site, &self.saved);
+        self.show_forms();
+    }
+
+    /// A star of the rating form was clicked (its `value` is the score); with an address in
+    /// its e-mail field, the transcript is asked for too.
+    pub fn rate(&mut self, event: &web_sys::Event) {
+        let Some(conversation) = self.saved.conversation else {
+            return;
+        };
+        // The star's value is one digit, 1 to 5 (read without the parsing machinery).
+        let score = json::text(&json::get(event, "submitter"), "value")
+            .and_then(|s| s.bytes().next())
+            .map_or(5, |digit| digit.wrapping_sub(b'0'));
+        let form = json::stringify(
+            &Obj::new()
+                .set("conversation_id", conversation as f64)
+                .set("score", score)
+                .set("comment", Ui::value(&self.ui.rate, "comment"))
+                .set("transcript_to", Ui::value(&self.ui.rate, "email"))
+                .value(),
+        );
+        self.fetch(
+            "POST",
+            "/http/visitor/rating",
+            Some(form),
+            SEND_DEADLINE_MS,
+            |chat, status, _| match status {
+                204 => chat.ui.resolved(Some(true)),
+                _ => chat.ui.notice(Some(Text::Failed)),
+            },
+        );
     }
 
     fn on_welcome(&mut self, frame: &JsValue) {
@@ -984,14 +1089,20 @@ impl Chat {
         let author = json::text(message, "author").unwrap_or_default();
         let body = json::text(message, "body").unwrap_or_default();
         let client_id = json::text(message, "client_id").unwrap_or_default();
+        let file = self.file(&json::get(message, "attachment"));
         let at = json::get(message, "created_at")
             .as_f64()
             .unwrap_or_else(now);
+        if author == "system" {
+            // A status record: offer the rating after `resolved`, hide it when reopened.
+            self.ui.resolved((body == "resolved").then_some(false));
+            return;
+        }
         if author == "visitor" {
             self.delivered(&client_id);
             if !self.ui.confirm(&client_id, self.cursor, true) {
                 self.ui
-                    .add_message(&author, None, &body, at, self.cursor, &client_id);
+                    .add_message(None, &body, file.as_ref(), at, self.cursor, &client_id);
             }
             return;
         }
@@ -1001,8 +1112,14 @@ impl Chat {
             self.ui.set_agent(&name);
             self.ui.typing(None);
         }
-        self.ui
-            .add_message(&author, Some(&name), &body, at, self.cursor, &client_id);
+        self.ui.add_message(
+            Some(&name),
+            &body,
+            file.as_ref(),
+            at,
+            self.cursor,
+            &client_id,
+        );
         let fresh = self.fresh_after.is_some_and(|after| at >= after);
         let seen = self.ui.is_open()
             && window()

@@ -91,7 +91,7 @@ fn listen(
 /// One listener per event type on the shadow root, dispatching on the target: fewer closures
 /// than one per element, and a smaller wasm.
 fn wire(chat: &Shared, root: &ShadowRoot) -> Result<(), JsValue> {
-    for kind in ["click", "submit", "keydown", "input"] {
+    for kind in ["click", "submit", "keydown", "input", "change"] {
         listen(root, kind, chat, on_event)?;
     }
     let doc = chat.borrow().ui.doc.clone();
@@ -115,6 +115,7 @@ fn on_event(chat: &mut Chat, event: &Event) {
             Some("launcher") if chat.ui.is_open() => chat.close(),
             Some("launcher") => chat.open(),
             Some("x") => chat.close(),
+            Some("new") => chat.start_over(),
             Some("emo") => chat.ui.toggle_emoji(),
             Some("e") => {
                 let mut text = ui::value(&chat.ui.input);
@@ -131,6 +132,7 @@ fn on_event(chat: &mut Chat, event: &Event) {
                 Some("compose") => chat.submit(),
                 Some("offline") => chat.leave_message(),
                 Some("prechat") => chat.introduce(),
+                Some("rate") => chat.rate(event),
                 _ => {}
             }
         }
@@ -142,6 +144,7 @@ fn on_event(chat: &mut Chat, event: &Event) {
             }
         }
         "input" if target == chat.ui.input => chat.typed(),
+        "change" if target == chat.ui.file => chat.attach(&target),
         _ => {}
     }
 }

@@ -25,8 +25,11 @@ pub struct Saved {
 pub struct Outgoing {
     /// Made once, kept for every resend, so the server stores the message at most once.
     pub client_id: String,
-    /// What the visitor typed.
+    /// What the visitor typed (empty for a file without a caption).
     pub body: String,
+    /// The uploaded file it carries: the upload's answer (`id`, `name`, `content_type`, `size`),
+    /// or undefined.
+    pub file: JsValue,
 }
 
 fn key(site: &str) -> String {
@@ -75,6 +78,7 @@ pub fn load_outbox(site: &str) -> Vec<Outgoing> {
             Some(Outgoing {
                 client_id: json::text(&item, "id")?,
                 body: json::text(&item, "body")?,
+                file: json::get(&item, "file"),
             })
         })
         .collect()
@@ -86,6 +90,7 @@ pub fn save_outbox(site: &str, outbox: &[Outgoing]) {
         Obj::new()
             .set("id", o.client_id.as_str())
             .set("body", o.body.as_str())
+            .set("file", o.file.clone())
             .value()
     });
     write(true, site, &json::array(items));

@@ -11,10 +11,19 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlElement, ShadowRoot};
 
 /// Common emoji offered by the picker.
-pub const EMOJI: [&str; 24] = [
-    "😀", "😂", "😊", "😍", "🤔", "😅", "😢", "😮", "👍", "👎", "👏", "🙏", "👋", "💪", "🎉", "❤️",
-    "🔥", "✅", "❌", "⭐", "☕", "📦", "💡", "🚀",
+pub const EMOJI: [&str; 16] = [
+    "😀", "😂", "😊", "😍", "🤔", "😢", "👍", "👎", "👏", "🙏", "👋", "🎉", "❤️", "🔥", "✅", "📦",
 ];
+
+/// A file carried by a message, as the panel shows it.
+pub struct File {
+    /// `GET /attachments/{id}` on the Kefu server.
+    pub url: String,
+    /// The uploader's file name (text, shown as text).
+    pub name: String,
+    /// A raster picture, shown inline; anything else is a download link.
+    pub picture: bool,
+}
 
 /// A message the visitor wrote, kept to update its delivered/read mark.
 struct Mine {
@@ -41,10 +50,19 @@ pub struct Ui {
     notice: Element,
     pub compose: Element,
     pub input: Element,
+    /// The paperclip (a label, so a click opens the file picker with no code) and its input.
+    attach: Element,
+    pub file: Element,
     pub emoji: Element,
     pub offline: Element,
     pub prechat: Element,
     thanks: Element,
+    /// The rating form, its thank-you, and "start a new conversation".
+    pub rate: Element,
+    /// The rating form's e-mail field for a transcript (shown when the server can send mail).
+    transcript: Element,
+    rated: Element,
+    again: Element,
     mine: Vec<Mine>,
     /// The page's own title, restored when the visitor has read the replies.
     page_title: Option<String>,
@@ -104,6 +122,59 @@ impl Ui {
             "",
         );
 
+        // After a resolved conversation: rate it (a click on a star sends), or start anew.
+        let rate = add(&doc, &panel, "form", "rate", &[HIDDEN], "");
+        add(&doc, &rate, "p", "", &[], tr(Text::RateTitle));
+        let comment = tr(Text::Comment);
+        add(
+            &doc,
+            &rate,
+            "textarea",
+            "",
+            &[
+                ("name", "comment"),
+                ("placeholder", comment),
+                ("aria-label", comment),
+            ],
+            "",
+        );
+        let copy = tr(Text::Transcript);
+        let transcript = add(
+            &doc,
+            &rate,
+            "input",
+            "",
+            &[
+                ("name", "email"),
+                ("type", "email"),
+                ("placeholder", copy),
+                ("aria-label", copy),
+                HIDDEN,
+            ],
+            "",
+        );
+        let stars = add(&doc, &rate, "div", "stars", &[], "");
+        // Highest first: the row is reversed on screen, so hovering a star lights those before it.
+        for score in ["5", "4", "3", "2", "1"] {
+            add(
+                &doc,
+                &stars,
+                "button",
+                "",
+                &[SUBMIT, ("value", score), ("aria-label", score)],
+                "★",
+            );
+        }
+        let rated = add(&doc, &panel, "p", "rated", &[HIDDEN], tr(Text::Rated));
+        let again = add(
+            &doc,
+            &panel,
+            "button",
+            "new",
+            &[BUTTON, HIDDEN],
+            tr(Text::NewChat),
+        );
+
         let compose = add(&doc, &panel, "form", "compose", &[], "");
         let emoji = add(&doc, &compose, "div", "emojis", &[HIDDEN], "");
         for e in EMOJI {
@@ -121,6 +192,22 @@ impl Ui {
                 ("placeholder", placeholder),
                 ("aria-label", placeholder),
             ],
+            "",
+        );
+        let attach = add(
+            &doc,
+            &compose,
+            "label",
+            "att",
+            &[("title", tr(Text::Attach)), HIDDEN],
+            "📎",
+        );
+        let file = add(
+            &doc,
+            &attach,
+            "input",
+            "file",
+            &[("type", "file"), ("aria-label", tr(Text::Attach)), HIDDEN],
             "",
         );
         add(
@@ -191,10 +278,16 @@ impl Ui {
             notice,
             compose,
             input,
+            attach,
+            file,
             emoji,
             offline,
             prechat,
             thanks,
+            rate,
+            transcript,
+            rated,
+            again,
             mine: Vec::new(),
             page_title: None,
         })
@@ -206,7 +299,8 @@ impl Ui {
 
     /// Applies the site's name, greeting, colour and corner.
     pub fn set_site(&self, name: &str, greeting: Option<&str>, color: &str, left: bool) {
-        if !name.is_empty() {
+        // Once an agent answered, the header shows them (their avatar is up), not the site.
+        if !name.is_empty() && self.avatar.has_attribute("hidden") {
             self.name.set_text_content(Some(name));
         }
         if let Some(greeting) = greeting.filter(|g| !g.is_empty()) {
@@ -293,16 +387,37 @@ impl Ui {
     }
 
     /// Appends a message bubble and returns its mark element.
-    /// Appends a message bubble and returns its mark element.
-    fn bubble(&self, author: &str, by: Option<&str>, body: &str, at: Option<f64>) -> Element {
+    /// `by`: the writer's name; `None` for the visitor's own message.
+    fn bubble(
+        &self,
+        by: Option<&str>,
+        body: &str,
+        file: Option<&File>,
+        at: Option<f64>,
+    ) -> Element {
         let doc = &self.doc;
-        let class = if author == "visitor" { "m v" } else { "m a" };
+        let class = if by.is_none() { "m v" } else { "m a" };
         let item = add(doc, &self.list, "li", class, &[], "");
         if let Some(by) = by {
             add(doc, &item, "div", "by", &[], by);
         }
-        let text = add(doc, &item, "div", "b", &[], "");
-        fill_text(doc, &text, body);
+        if let Some(file) = file {
+            let attributes = [
+                ("href", file.url.as_str()),
+                ("target", "_blank"),
+                ("rel", "noopener noreferrer nofollow"),
+            ];
+            let label = if file.picture { "" } else { &file.name };
+            let link = add(doc, &item, "a", "file", &attributes, label);
+            if file.picture {
+                let attributes = [("src", file.url.as_str()), ("alt", file.name.as_str())];
+                add(doc, &link, "img", "", &attributes, "");
+            }
+        }
+        if !body.is_empty() {
+            let text = add(doc, &item, "div", "b", &[], "");
+            fill_text(doc, &text, body);
+        }
         let meta = add(doc, &item, "div", "meta", &[], "");
         add(
             doc,
@@ -318,8 +433,8 @@ impl Ui {
     }
 
     /// A message the visitor just sent, shown at once as "sending".
-    pub fn add_pending(&mut self, client_id: &str, body: &str) {
-        let mark = self.bubble("visitor", None, body, None);
+    pub fn add_pending(&mut self, client_id: &str, body: &str, file: Option<&File>) {
+        let mark = self.bubble(None, body, file, None);
         mark.set_text_content(Some("…"));
         self.mine.push(Mine {
             client_id: client_id.to_string(),
@@ -359,17 +474,18 @@ impl Ui {
     }
 
     /// A stored message from the transcript (or a live one from the agent).
+    /// `by`: the writer's name; `None` for the visitor's own message.
     pub fn add_message(
         &mut self,
-        author: &str,
         by: Option<&str>,
         body: &str,
+        file: Option<&File>,
         at: f64,
         seq: i64,
         client_id: &str,
     ) {
-        let mark = self.bubble(author, by, body, Some(at));
-        if author == "visitor" {
+        let mark = self.bubble(by, body, file, Some(at));
+        if by.is_none() {
             mark.set_text_content(Some("✓"));
             self.mine.push(Mine {
                 client_id: client_id.to_string(),
@@ -411,6 +527,29 @@ impl Ui {
             }
             None => show(&self.typing, false),
         }
+    }
+
+    /// Offers the paperclip for the site's accepted types (none: no paperclip); `busy` while
+    /// a file uploads.
+    pub fn set_files(&self, types: &str, busy: bool) {
+        show(&self.attach, !types.is_empty());
+        let _ = self.file.set_attribute("accept", types);
+        let _ = self
+            .attach
+            .set_attribute("class", if busy { "att busy" } else { "att" });
+    }
+
+    /// Offers the transcript field when the server can send mail.
+    pub fn offer_transcript(&self, on: bool) {
+        show(&self.transcript, on);
+    }
+
+    /// After `resolved` (`Some(false)`): the rating form and "start a new conversation";
+    /// `Some(true)`: rated, thanks; `None`: neither (open again, or a new conversation).
+    pub fn resolved(&self, rated: Option<bool>) {
+        show(&self.rate, rated == Some(false));
+        show(&self.rated, rated == Some(true));
+        show(&self.again, rated.is_some());
     }
 
     /// Shows or hides the emoji picker.

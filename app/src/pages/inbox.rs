@@ -31,6 +31,8 @@ pub async fn inbox() -> Result<Vec<InboxItem>, ConsoleError> {
     use std::collections::HashMap;
     /// How many conversations the inbox shows.
     const INBOX_SIZE: u32 = 50;
+    /// How many of a conversation's newest messages are searched for its preview.
+    const PREVIEW_LOOKBACK: u32 = 5;
     /// Longest preview, in characters.
     const PREVIEW_CHARS: usize = 120;
     let agent = ssr::require_agent().await?;
@@ -53,13 +55,18 @@ pub async fn inbox() -> Result<Vec<InboxItem>, ConsoleError> {
             .map_err(ssr::internal)?
             .and_then(|v| v.name)
             .unwrap_or_else(|| format!("Visitor #{}", head.visitor_id));
+        // The newest written message: `system` ones record status changes, not words.
         let newest = store
-            .messages_before(head.id, None, 1)
+            .messages_before(head.id, None, PREVIEW_LOOKBACK)
             .await
             .map_err(ssr::internal)?;
         let preview = newest
-            .first()
-            .map(|m| m.body.chars().take(PREVIEW_CHARS).collect())
+            .iter()
+            .find(|m| m.author != protocol::Author::System)
+            .map(|m| match (&m.attachment, m.body.is_empty()) {
+                (Some(file), true) => format!("📎 {}", file.name),
+                _ => m.body.chars().take(PREVIEW_CHARS).collect(),
+            })
             .unwrap_or_default();
         items.push(InboxItem {
             conversation_id: head.id,

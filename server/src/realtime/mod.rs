@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod attachments;
+pub mod hours;
 pub mod http;
 pub mod hub;
 pub mod session;
@@ -37,6 +38,8 @@ pub struct Realtime {
     pub limits: Limits,
     /// Most simultaneous connections from one IP address.
     pub max_connections_per_ip: u32,
+    /// Sends transcripts; `None` when no SMTP relay is configured.
+    pub mailer: Option<crate::mail::Mailer>,
     /// Set once the server is shutting down: connections tell their clients to move.
     draining: tokio::sync::watch::Sender<bool>,
 }
@@ -61,6 +64,7 @@ impl Realtime {
                 ..Limits::default()
             },
             max_connections_per_ip: config.max_connections_per_ip,
+            mailer: config.mailer.clone(),
             draining: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -92,6 +96,12 @@ pub fn error_frame(code: ErrorCode, message: &str) -> ServerFrame {
         conversation_id: None,
         retry_after_ms: None,
     }
+}
+
+/// Whether a site's visitors are offered chat now (else the offline form): an agent of the site
+/// is online, and the site's business hours, if it has any, include this moment.
+pub(crate) fn chat_offered(rt: &Realtime, site: &store::Site) -> bool {
+    rt.hub.site_available(site.id) && widget::WidgetSettings::of(site).open_at(crate::now_ms())
 }
 
 /// `N` bytes from the operating system's secure random source, as `2 * N` hex digits: secrets,
@@ -285,6 +295,9 @@ pub fn parse_frame(role: Role, text: &str) -> Result<ClientFrame, ServerFrame> {
             AgentFrame::Read(read) => ClientFrame::Inbound(Inbound::Read(read)),
             AgentFrame::SetStatus(status) => {
                 ClientFrame::Inbound(Inbound::SetStatus(status.status))
+            }
+            AgentFrame::SetConversationStatus(change) => {
+                ClientFrame::Inbound(Inbound::SetConversationStatus(change))
             }
             AgentFrame::Ping(ping) => ClientFrame::Ping(ping.nonce),
             AgentFrame::Pong(_) => ClientFrame::Pong,

@@ -12,8 +12,9 @@
 use super::hub::{Bucket, Event, Sender};
 use super::{Realtime, error_frame as error};
 use protocol::{
-    AgentId, AgentStatus, Author, ConversationHead, ConversationId, Cursor, ErrorCode, Message,
-    Page, Preview, Read, SendMessage, ServerFrame, SiteId, Typing, VisitorId, Welcome,
+    AgentId, AgentStatus, Author, ClientId, ConversationHead, ConversationId, Cursor, ErrorCode,
+    Message, Page, Preview, Read, SendMessage, ServerFrame, SetConversationStatus, SiteId, Typing,
+    VisitorId, Welcome,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub enum Inbound {
     PageView(Page),
     /// An agent changed status.
     SetStatus(AgentStatus),
+    /// An agent resolved, reopened or parked a conversation.
+    SetConversationStatus(SetConversationStatus),
 }
 
 /// A session: identity, followed conversations, subscriptions and ephemeral rate bucket.
@@ -134,7 +137,7 @@ impl Session {
                     limits: self.rt.limits,
                 }));
                 frames.push(ServerFrame::Availability {
-                    online: self.rt.hub.site_available(site.id),
+                    online: super::chat_offered(&self.rt, site),
                 });
             }
             Identity::Agent { agent, site_ids } => {
@@ -271,6 +274,7 @@ impl Session {
         match inbound {
             Inbound::Resume(cursors) => self.follow(&cursors).await,
             Inbound::Send(send) => self.send(send).await,
+            Inbound::SetConversationStatus(change) => self.set_conversation_status(change).await,
             other => Ok(self.ephemeral(other).await?.into_iter().collect()),
         }
     }
@@ -324,6 +328,7 @@ impl Session {
             attachment: attachment.as_ref().map(store::Attachment::wire),
             created_at: crate::now_ms(),
         };
+        let mut reopened = false;
         let (conversation, appended, agent_name) = match (&self.identity, send.conversation_id) {
             (Identity::Visitor { site, visitor_id }, conversation_id) => {
                 match conversation_id {
@@ -364,6 +369,8 @@ impl Session {
                                     crate::now_ms(),
                                 )
                                 .await?;
+                            // Published after the visitor's own message (below), in seq order.
+                            reopened = true;
                         }
                         (conversation, appended, None)
                     }
@@ -395,6 +402,30 @@ impl Session {
                 (conversation, appended, Some(agent.display_name.clone()))
             }
         };
+        let ack = self.publish(&conversation, appended, agent_name);
+        if reopened {
+            let record = system_message(
+                ClientId(super::random_hex::<16>()),
+                ConversationStatus::Open,
+                None,
+            );
+            let appended = self
+                .rt
+                .store
+                .append_message(conversation.id, record)
+                .await?;
+            self.publish(&conversation, appended, None);
+        }
+        Ok(vec![ack])
+    }
+
+    /// Acks a stored message to its sender and, if it is new, sends it to everyone.
+    fn publish(
+        &self,
+        conversation: &store::Conversation,
+        appended: store::Appended,
+        agent_name: Option<String>,
+    ) -> ServerFrame {
         let message = appended.message;
         let ack = ServerFrame::Ack {
             client_id: message.client_id.clone(),
@@ -409,7 +440,62 @@ impl Session {
                 ServerFrame::Message(message_frame(message, agent_name)),
             );
         }
-        Ok(vec![ack])
+        ack
+    }
+
+    /// An agent resolves, reopens or parks a conversation: the status is stored, then recorded
+    /// as a `system` message (idempotent by its client id, like any send) that tells everyone.
+    async fn set_conversation_status(
+        &mut self,
+        change: SetConversationStatus,
+    ) -> Result<Vec<ServerFrame>, store::Error> {
+        let refuse = |code: ErrorCode, message: &str, retry_after_ms: Option<u32>| {
+            Ok(vec![ServerFrame::Error {
+                code,
+                message: message.to_string(),
+                client_id: Some(change.client_id.clone()),
+                conversation_id: Some(change.conversation_id),
+                retry_after_ms,
+            }])
+        };
+        let Identity::Agent { agent, .. } = &self.identity else {
+            return refuse(ErrorCode::Forbidden, "only agents change a status", None);
+        };
+        let agent = agent.clone();
+        if change.client_id.0.is_empty() || change.client_id.0.len() > 64 {
+            return refuse(
+                ErrorCode::BadRequest,
+                "client_id must be 1 to 64 characters",
+                None,
+            );
+        }
+        let Some(conversation) = self.readable(change.conversation_id).await? else {
+            return refuse(ErrorCode::NotFound, "no such conversation", None);
+        };
+        if let Err(wait) = self
+            .rt
+            .hub
+            .take_message_token(Sender::Agent(agent.id), self.rt.limits.messages_per_minute)
+        {
+            return refuse(ErrorCode::RateLimited, "too many messages", Some(wait));
+        }
+        // Status first: a crash before the record leaves the status right, and the client's
+        // resend (same client id) then stores the record.
+        self.rt
+            .store
+            .set_conversation_status(conversation.id, change.status, crate::now_ms())
+            .await?;
+        let record = system_message(change.client_id, change.status, Some(agent.id));
+        let appended = self
+            .rt
+            .store
+            .append_message(conversation.id, record)
+            .await?;
+        Ok(vec![self.publish(
+            &conversation,
+            appended,
+            Some(agent.display_name.clone()),
+        )])
     }
 
     /// Stores and publishes `conversation_created` for the agents of the site.
@@ -628,6 +714,14 @@ impl Session {
                 // Events are rare (new conversations, assignments), so the query is cheap.
                 self.replay_events().await
             }
+            // The hub knows agents, not hours: an agent coming online after closing time does
+            // not offer chat.
+            ServerFrame::Availability { online: true } => match &self.identity {
+                Identity::Visitor { site, .. } => Ok(vec![ServerFrame::Availability {
+                    online: super::chat_offered(&self.rt, site),
+                }]),
+                Identity::Agent { .. } => Ok(vec![(*event).clone()]),
+            },
             _ => Ok(vec![(*event).clone()]),
         }
     }
@@ -660,6 +754,22 @@ fn not_found(conversation_id: ConversationId) -> ServerFrame {
         client_id: None,
         conversation_id: Some(conversation_id),
         retry_after_ms: None,
+    }
+}
+
+/// The `system` message that records a conversation's new status.
+fn system_message(
+    client_id: ClientId,
+    status: ConversationStatus,
+    agent_id: Option<i64>,
+) -> NewMessage {
+    NewMessage {
+        client_id,
+        author: Author::System,
+        agent_id,
+        body: status.as_str().to_string(),
+        attachment: None,
+        created_at: crate::now_ms(),
     }
 }
 

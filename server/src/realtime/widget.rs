@@ -1,9 +1,11 @@
 //! The widget's HTTP endpoints outside the frame protocol: a site's widget settings (read before
-//! the panel is drawn), the offline form's leave-messages, and the visitor's profile (pre-chat
-//! form, `Kefu.identify`). Same identity, origin and ban rules as the HTTP fallback, and refusals
-//! are the same `[error]` bodies.
+//! the panel is drawn), the offline form's leave-messages, the visitor's profile (pre-chat
+//! form, `Kefu.identify`), their rating of a resolved conversation and transcripts by e-mail.
+//! Same identity, origin and ban rules as the HTTP fallback, and refusals are the same `[error]`
+//! bodies.
 
 use super::attachments::AttachmentRules;
+use super::hours::BusinessHours;
 use super::http::{refuse, visitor_from_token};
 use super::hub::Sender;
 use super::{error_frame, header_text, internal, origin_allowed, rate_limited};
@@ -39,6 +41,9 @@ pub struct WidgetSettings {
     pub sneak_peek: bool,
     /// Which files may be sent in chats.
     pub attachments: AttachmentRules,
+    /// When chat is offered; absent means whenever an agent is online.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_hours: Option<BusinessHours>,
 }
 
 impl Default for WidgetSettings {
@@ -50,6 +55,7 @@ impl Default for WidgetSettings {
             prechat: false,
             sneak_peek: true,
             attachments: AttachmentRules::default(),
+            business_hours: None,
         }
     }
 }
@@ -80,6 +86,13 @@ impl WidgetSettings {
         settings.attachments = settings.attachments.effective();
         settings
     }
+
+    /// Whether the site's business hours (if any) include `at_ms`.
+    pub fn open_at(&self, at_ms: i64) -> bool {
+        self.business_hours
+            .as_ref()
+            .is_none_or(|hours| hours.open_at(at_ms))
+    }
 }
 
 fn is_hex_color(value: &str) -> bool {
@@ -96,8 +109,11 @@ struct SiteInfo {
     /// Colour, corner, greeting and behaviour, as the site's admin set them.
     #[serde(flatten)]
     settings: WidgetSettings,
-    /// Whether an agent is online now (the real-time `availability` frame keeps it current).
+    /// Whether chat is offered now: an agent is online, within business hours (the real-time
+    /// `availability` frame keeps it current).
     online: bool,
+    /// Whether this server can e-mail transcripts (an SMTP relay is configured).
+    transcripts: bool,
 }
 
 /// `?key=SITE_KEY`.
@@ -127,7 +143,8 @@ pub async fn site(
     }
     let info = SiteInfo {
         settings: WidgetSettings::of(&site),
-        online: rt.hub.site_available(site.id),
+        online: super::chat_offered(rt, &site),
+        transcripts: rt.mailer.is_some(),
         name: site.name,
     };
     ([(header::CACHE_CONTROL, "no-store")], Json(info)).into_response()
@@ -345,4 +362,226 @@ pub async fn profile(
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => refuse(internal(&error)),
     }
+}
+
+/// A visitor's rating of a resolved conversation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingForm {
+    /// One of the visitor's conversations, resolved.
+    conversation_id: i64,
+    /// 1 (bad) to 5 (great).
+    score: i64,
+    /// What the visitor adds, if anything.
+    #[serde(default)]
+    comment: Option<String>,
+    /// Also e-mail the transcript to this address (as `POST /http/visitor/transcript` does).
+    #[serde(default)]
+    transcript_to: Option<String>,
+}
+
+/// Longest accepted rating comment, in characters.
+const MAX_COMMENT_CHARS: usize = 1000;
+
+/// `POST /http/visitor/rating` with the visitor token: stores (or replaces) the visitor's rating
+/// of one of their resolved conversations. Answers `204` once stored.
+pub async fn rating(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let rt = &state.realtime;
+    let (form, site, visitor_id) = match visitor_form::<RatingForm>(rt, &headers, addr, &body).await
+    {
+        Ok(parts) => parts,
+        Err(response) => return response,
+    };
+    let comment = form
+        .comment
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    if !(1..=5).contains(&form.score) {
+        return refuse(error_frame(ErrorCode::BadRequest, "score is 1 to 5"));
+    }
+    if comment
+        .as_deref()
+        .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
+    {
+        return refuse(error_frame(ErrorCode::TooLarge, "comment too long"));
+    }
+    let conversation = match rt.store.conversation(form.conversation_id).await {
+        Ok(Some(c)) if c.visitor_id == visitor_id => c,
+        Ok(_) => return refuse(error_frame(ErrorCode::NotFound, "no such conversation")),
+        Err(error) => return refuse(internal(&error)),
+    };
+    if conversation.status != store::ConversationStatus::Resolved {
+        return refuse(error_frame(
+            ErrorCode::Conflict,
+            "the conversation is not resolved",
+        ));
+    }
+    if let Err(response) = take_token(rt, Sender::Visitor(visitor_id)) {
+        return response;
+    }
+    // The copy first: when it cannot be sent nothing is stored, and the visitor may try again.
+    if let Some(email) = form
+        .transcript_to
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        && let Err(response) = send_transcript(rt, &site, &conversation, visitor_id, email).await
+    {
+        return response;
+    }
+    let stored = rt
+        .store
+        .rate_conversation(store::Rating {
+            conversation_id: conversation.id,
+            score: form.score,
+            comment,
+            created_at: crate::now_ms(),
+        })
+        .await;
+    match stored {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => refuse(internal(&error)),
+    }
+}
+
+/// A visitor asks for a copy of a conversation by e-mail.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranscriptForm {
+    /// One of the visitor's conversations.
+    conversation_id: i64,
+    /// Where to send it.
+    email: String,
+}
+
+/// A transcript costs this many of the visitor's `messages_per_minute`: mail is dearer than
+/// chat, and a relay must not become a spam cannon.
+const TRANSCRIPT_COST: u32 = 10;
+/// Most messages a transcript holds (the newest are kept when a conversation is longer).
+const TRANSCRIPT_MESSAGES: u32 = 2_000;
+
+/// `POST /http/visitor/transcript` with the visitor token: e-mails the conversation's transcript.
+/// Answers `204` once the relay took the mail, `503` when no relay is configured or it failed.
+pub async fn transcript(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let rt = &state.realtime;
+    let (form, site, visitor_id) =
+        match visitor_form::<TranscriptForm>(rt, &headers, addr, &body).await {
+            Ok(parts) => parts,
+            Err(response) => return response,
+        };
+    let conversation = match rt.store.conversation(form.conversation_id).await {
+        Ok(Some(c)) if c.visitor_id == visitor_id => c,
+        Ok(_) => return refuse(error_frame(ErrorCode::NotFound, "no such conversation")),
+        Err(error) => return refuse(internal(&error)),
+    };
+    match send_transcript(rt, &site, &conversation, visitor_id, &form.email).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(response) => response,
+    }
+}
+
+/// E-mails `conversation` to `email`, charging the visitor [`TRANSCRIPT_COST`] tokens.
+async fn send_transcript(
+    rt: &super::Realtime,
+    site: &store::Site,
+    conversation: &store::Conversation,
+    visitor_id: i64,
+    email: &str,
+) -> Result<(), Response> {
+    let email = email.trim();
+    if !email.contains('@') || email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(refuse(error_frame(
+            ErrorCode::BadRequest,
+            "not an e-mail address",
+        )));
+    }
+    let Some(mailer) = &rt.mailer else {
+        return Err(refuse(error_frame(
+            ErrorCode::Unavailable,
+            "e-mail is not set up on this server",
+        )));
+    };
+    for _ in 0..TRANSCRIPT_COST {
+        take_token(rt, Sender::Visitor(visitor_id))?;
+    }
+    let text = transcript_text(rt, site, conversation.id)
+        .await
+        .map_err(|error| refuse(internal(&error)))?;
+    let subject = format!("Your conversation with {}", site.name);
+    match mailer.send(email, &subject, text).await {
+        Ok(()) => Ok(()),
+        Err(crate::mail::MailError::Address(_)) => Err(refuse(error_frame(
+            ErrorCode::BadRequest,
+            "not an e-mail address",
+        ))),
+        Err(error) => {
+            tracing::warn!(%error, "sending a transcript failed");
+            Err(refuse(error_frame(
+                ErrorCode::Unavailable,
+                "the mail could not be sent",
+            )))
+        }
+    }
+}
+
+/// The conversation as plain text: one line per message, `[time UTC] who: text`, files by name,
+/// status changes as notes. At most the newest [`TRANSCRIPT_MESSAGES`].
+async fn transcript_text(
+    rt: &super::Realtime,
+    site: &store::Site,
+    conversation_id: i64,
+) -> Result<String, store::Error> {
+    use std::fmt::Write;
+    let mut messages = rt
+        .store
+        .messages_before(conversation_id, None, TRANSCRIPT_MESSAGES)
+        .await?;
+    messages.reverse();
+    let mut agents: BTreeMap<i64, String> = BTreeMap::new();
+    let mut text = format!("Your conversation with {}\n\n", site.name);
+    for message in messages {
+        let name = match (message.author, message.agent_id) {
+            (protocol::Author::Visitor, _) => "You".to_string(),
+            (_, Some(id)) => match agents.get(&id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = rt.store.agent(id).await?.map(|a| a.display_name);
+                    let name = name.unwrap_or_else(|| "Support".into());
+                    agents.insert(id, name.clone());
+                    name
+                }
+            },
+            (_, None) => "Support".to_string(),
+        };
+        let at = jiff::Timestamp::from_millisecond(message.created_at)
+            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        let line = match (message.author, message.agent_id) {
+            (protocol::Author::System, Some(_)) => {
+                format!("[{at} UTC] — {name}: conversation {}", message.body)
+            }
+            (protocol::Author::System, None) => {
+                format!("[{at} UTC] — conversation {}", message.body)
+            }
+            _ => {
+                let mut line = format!("[{at} UTC] {name}: {}", message.body);
+                if let Some(file) = &message.attachment {
+                    let _ = write!(line, " [file: {}]", file.name);
+                }
+                line
+            }
+        };
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    Ok(text)
 }

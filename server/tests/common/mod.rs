@@ -88,6 +88,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         max_connections_per_ip: 10_000,
         messages_per_minute: 60,
         idle_timeout_ms: 30_000,
+        mailer: None,
     };
     adjust(&mut config);
     let state = server::build_state(&config).await.expect("state");

@@ -1,0 +1,254 @@
+//! Mail that leaves Kefu, received by a real SMTP server: Python's `aiosmtpd` (installed by
+//! `make test`), started by the test, storing what it receives in a maildir the test reads.
+
+mod common;
+
+use base64::Engine;
+use common::client::{Http, ack_of, send_frame, visitor_hello, welcome_of};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `aiosmtpd` that keeps every mail in a maildir; killed when dropped.
+struct SmtpServer {
+    port: u16,
+    maildir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SmtpServer {
+    fn start() -> SmtpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let maildir = tempfile::tempdir().expect("maildir");
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd (make test installs it: pip install aiosmtpd)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpServer {
+            port,
+            maildir,
+            child,
+        }
+    }
+
+    /// The mails received so far, as raw RFC 5322 text.
+    fn received(&self) -> Vec<String> {
+        let new: PathBuf = self.maildir.path().join("mail").join("new");
+        let mut mails: Vec<String> = std::fs::read_dir(&new)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        mails.sort();
+        mails
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A header's value in a raw mail.
+fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
+    mail.lines()
+        .take_while(|line| !line.is_empty())
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
+}
+
+/// The body of a base64 mail, decoded.
+fn body(mail: &str) -> String {
+    let (_, encoded) = mail.split_once("\n\n").expect("headers end");
+    let encoded: String = encoded.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64 body");
+    String::from_utf8(bytes).expect("utf-8 body")
+}
+
+async fn post(http: &Http, path: &str, body: Value) -> (u16, Value) {
+    let response = http
+        .client
+        .post(format!("{}{path}", http.base))
+        .header("origin", "https://shop.example")
+        .header(
+            protocol::transport::VISITOR_TOKEN_HEADER,
+            http.token.clone().unwrap_or_default(),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A visitor of a new site "shop" who wrote `text`: their client, conversation and site.
+async fn visitor_with_conversation(server: &common::TestServer, text: &str) -> (Http, i64, i64) {
+    let (site, _) = common::site(server.store.as_ref(), "shop", &["https://shop.example"]).await;
+    let mut visitor = Http::new(&server.url(""), "visitor");
+    visitor.origin = Some("https://shop.example".into());
+    let (_, frames) = visitor
+        .send(json!([
+            visitor_hello("shop", None, &[]),
+            send_frame(None, "v1", text)
+        ]))
+        .await;
+    visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
+    let (_, conversation, _) = frames.iter().find_map(ack_of).expect("ack");
+    (visitor, conversation, site)
+}
+
+fn mailer(smtp: &SmtpServer) -> server::mail::Mailer {
+    server::mail::Mailer::new(
+        &format!("smtp://127.0.0.1:{}", smtp.port),
+        "Shop support <support@shop.example>",
+    )
+    .expect("mailer")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_gets_the_transcript_by_e_mail() {
+    let smtp = SmtpServer::start();
+    let relay = mailer(&smtp);
+    let server = common::spawn_sqlite_with(|config| config.mailer = Some(relay)).await;
+    let (visitor, conversation, site) =
+        visitor_with_conversation(&server, "我想退款，订单 A-17").await;
+    let (_, cookie) =
+        common::agent_cookie(server.store.as_ref(), "mei@shop.example", &[site]).await;
+    let mut agent = Http::new(&server.url(""), "agent");
+    agent.cookie = Some(cookie);
+    let (_, frames) = agent
+        .send(json!([
+            send_frame(Some(conversation), "a1", "The refund is on its way."),
+            {"type": "set_conversation_status", "conversation_id": conversation,
+             "client_id": "r1", "status": "resolved"}
+        ]))
+        .await;
+    assert_eq!(frames.iter().filter_map(ack_of).count(), 2, "{frames:?}");
+
+    let (status, body_json) = post(
+        &visitor,
+        "/http/visitor/transcript",
+        json!({"conversation_id": conversation, "email": " mei@example.com "}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body_json}");
+    let mails = smtp.received();
+    assert_eq!(mails.len(), 1);
+    let mail = &mails[0];
+    assert_eq!(header(mail, "To"), Some("mei@example.com"));
+    assert_eq!(
+        header(mail, "From"),
+        Some("\"Shop support\" <support@shop.example>")
+    );
+    assert_eq!(header(mail, "Subject"), Some("Your conversation with shop"));
+    let text = body(mail);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "Your conversation with shop");
+    assert!(
+        lines[2].ends_with("UTC] You: 我想退款，订单 A-17"),
+        "{text}"
+    );
+    assert!(
+        lines[3].ends_with("UTC] mei: The refund is on its way."),
+        "{text}"
+    );
+    assert!(
+        lines[4].ends_with("UTC] — mei: conversation resolved"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 5, "{text}");
+
+    // The widget asks for the copy with its rating: the same mail, and the rating is kept.
+    let (status, body_json) = post(
+        &visitor,
+        "/http/visitor/rating",
+        json!({"conversation_id": conversation, "score": 5, "transcript_to": "mei@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body_json}");
+    assert_eq!(smtp.received().len(), 2);
+    let rating = server.store.rating(conversation).await.expect("read");
+    assert_eq!(rating.map(|r| r.score), Some(5));
+
+    // Someone else's conversation, or a bad address: refused, and nothing is sent.
+    let (other, _) = {
+        let mut other = Http::new(&server.url(""), "visitor");
+        other.origin = Some("https://shop.example".into());
+        let (_, frames) = other.send(json!([visitor_hello("shop", None, &[])])).await;
+        other.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
+        (other, ())
+    };
+    let (status, body_json) = post(
+        &other,
+        "/http/visitor/transcript",
+        json!({"conversation_id": conversation, "email": "thief@example.com"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body_json[0]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = post(
+        &visitor,
+        "/http/visitor/transcript",
+        json!({"conversation_id": conversation, "email": "no-at-sign"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(smtp.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_relay_a_transcript_is_unavailable() {
+    let server = common::spawn_sqlite().await;
+    let (visitor, conversation, _) = visitor_with_conversation(&server, "hello").await;
+    let (status, body_json) = post(
+        &visitor,
+        "/http/visitor/transcript",
+        json!({"conversation_id": conversation, "email": "mei@example.com"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body_json[0]["code"].as_str()),
+        (503, Some("unavailable"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_that_is_down_is_reported_not_hidden() {
+    let smtp = SmtpServer::start();
+    let relay = mailer(&smtp);
+    drop(smtp);
+    let server = common::spawn_sqlite_with(|config| config.mailer = Some(relay)).await;
+    let (visitor, conversation, _) = visitor_with_conversation(&server, "hello").await;
+    let (status, body_json) = post(
+        &visitor,
+        "/http/visitor/transcript",
+        json!({"conversation_id": conversation, "email": "mei@example.com"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body_json[0]["code"].as_str()),
+        (503, Some("unavailable"))
+    );
+}
