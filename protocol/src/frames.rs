@@ -491,6 +491,23 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         assignee: Option<AgentId>,
     },
+    /// To visitors: every agent is busy; the conversation waits in the site's queue at
+    /// `position` (1: next). Sent whenever the position changes.
+    Queue {
+        /// The waiting conversation.
+        conversation_id: ConversationId,
+        /// Its place in the queue, from 1.
+        position: u32,
+    },
+    /// To visitors: an agent has taken the conversation.
+    Assigned {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The agent now answering.
+        agent_id: AgentId,
+        /// Their display name.
+        agent_name: String,
+    },
     /// Something the client sent (or the connection) was refused.
     Error {
         /// What went wrong; stable, for translation.
@@ -568,6 +585,8 @@ impl ServerFrame {
             ServerFrame::PageView { .. } => "page_view",
             ServerFrame::ConversationCreated { .. } => "conversation_created",
             ServerFrame::AssignmentChanged { .. } => "assignment_changed",
+            ServerFrame::Queue { .. } => "queue",
+            ServerFrame::Assigned { .. } => "assigned",
             ServerFrame::Error { .. } => "error",
             ServerFrame::Ping(_) => "ping",
             ServerFrame::Pong(_) => "pong",

@@ -303,6 +303,15 @@ fn server_samples() -> Vec<ServerFrame> {
             limits: Limits::default(),
         }),
         ServerFrame::Availability { online: false },
+        ServerFrame::Queue {
+            conversation_id: conv(),
+            position: 2,
+        },
+        ServerFrame::Assigned {
+            conversation_id: conv(),
+            agent_id: AgentId(3),
+            agent_name: "Mei".into(),
+        },
         ServerFrame::Ack {
             client_id: cid(),
             conversation_id: conv(),

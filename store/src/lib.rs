@@ -145,6 +145,28 @@ pub trait Store: Send + Sync + 'static {
         now: UnixMillis,
     ) -> Result<Conversation>;
 
+    /// Moves the conversation from assignee `from` to `to` (`None`: unassigned), only if it is
+    /// assigned to `from` right now: a compare-and-set, so when two nodes pick the same
+    /// conversation one wins and the other sees `false`. `NotFound` if it does not exist.
+    async fn reassign_conversation(
+        &self,
+        id: ConversationId,
+        from: Option<AgentId>,
+        to: Option<AgentId>,
+    ) -> Result<bool>;
+
+    /// How many `open` conversations each of `agent_ids` is assigned, as `(agent, count)` in
+    /// agent order; agents with none are left out.
+    async fn agent_loads(&self, agent_ids: &[AgentId]) -> Result<Vec<(AgentId, i64)>>;
+
+    /// The site's `open`, unassigned conversations, oldest first (ties: lower id first), at
+    /// most `limit`: the queue waiting for an agent.
+    async fn unassigned_conversations(
+        &self,
+        site_id: SiteId,
+        limit: u32,
+    ) -> Result<Vec<Conversation>>;
+
     /// Up to `limit` of the site's conversations, most recently updated first (ties: higher id
     /// first), strictly after `after` — the cursor of the previous page's last row.
     async fn conversations_page(

@@ -573,6 +573,60 @@ impl Store for MySqlStore {
             .ok_or(Error::NotFound)
     }
 
+    async fn reassign_conversation(
+        &self,
+        id: ConversationId,
+        from: Option<AgentId>,
+        to: Option<AgentId>,
+    ) -> Result<bool> {
+        let moved = sqlx::query(
+            "UPDATE conversations SET assignee_id = ? WHERE id = ? AND assignee_id <=> ?",
+        )
+        .bind(to)
+        .bind(id)
+        .bind(from)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if moved > 0 {
+            return Ok(true);
+        }
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM conversations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        exists.map(|_| false).ok_or(Error::NotFound)
+    }
+
+    async fn agent_loads(&self, agent_ids: &[AgentId]) -> Result<Vec<(AgentId, i64)>> {
+        if agent_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<MySql>::new(
+            "SELECT assignee_id, COUNT(*) FROM conversations WHERE status = 'open' AND assignee_id",
+        );
+        push_id_list(&mut query, agent_ids);
+        query.push(" GROUP BY assignee_id ORDER BY assignee_id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn unassigned_conversations(
+        &self,
+        site_id: SiteId,
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE site_id = ? AND assignee_id IS NULL AND status = 'open' \
+             ORDER BY created_at, id LIMIT ?"
+        ))
+        .bind(site_id)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn conversations_page(
         &self,
         site_id: SiteId,

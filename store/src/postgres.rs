@@ -515,6 +515,57 @@ impl Store for PostgresStore {
         .ok_or(Error::NotFound)
     }
 
+    async fn reassign_conversation(
+        &self,
+        id: ConversationId,
+        from: Option<AgentId>,
+        to: Option<AgentId>,
+    ) -> Result<bool> {
+        let moved = sqlx::query("UPDATE conversations SET assignee_id = $1 WHERE id = $2 AND assignee_id IS NOT DISTINCT FROM $3")
+            .bind(to)
+            .bind(id)
+            .bind(from)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if moved > 0 {
+            return Ok(true);
+        }
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM conversations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        exists.map(|_| false).ok_or(Error::NotFound)
+    }
+
+    async fn agent_loads(&self, agent_ids: &[AgentId]) -> Result<Vec<(AgentId, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT assignee_id, COUNT(*) FROM conversations \
+             WHERE status = 'open' AND assignee_id = ANY($1) \
+             GROUP BY assignee_id ORDER BY assignee_id",
+        )
+        .bind(agent_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn unassigned_conversations(
+        &self,
+        site_id: SiteId,
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE site_id = $1 AND assignee_id IS NULL AND status = 'open' \
+             ORDER BY created_at, id LIMIT $2"
+        ))
+        .bind(site_id)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn conversations_page(
         &self,
         site_id: SiteId,

@@ -1484,3 +1484,109 @@ async fn a_rating_is_kept_per_conversation_and_replaced_by_a_new_one() {
         Err(Error::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn assignment_is_a_compare_and_set_and_the_queue_is_oldest_first() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let site = site(store, "site-key").await;
+    let other = self::site(store, "other-key").await;
+    let (ann, bo) = (
+        agent(store, "ann@x.example").await,
+        agent(store, "bo@x.example").await,
+    );
+    let mut queue = Vec::new();
+    for (n, at) in [(1, T0 + 30), (2, T0 + 10), (3, T0 + 20)] {
+        let visitor = visitor(store, &site, &format!("v{n}")).await;
+        let conversation = store
+            .create_conversation(site.id, visitor.id, at)
+            .await
+            .expect("conversation");
+        queue.push(conversation.id);
+    }
+    let elsewhere = visitor(store, &other, "v9").await;
+    store
+        .create_conversation(other.id, elsewhere.id, T0)
+        .await
+        .expect("other site's conversation");
+    let ids = |list: Vec<Conversation>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .unassigned_conversations(site.id, 10)
+            .await
+            .expect("queue")),
+        [queue[1], queue[2], queue[0]],
+        "oldest first, this site only"
+    );
+
+    // Two nodes race for the oldest: exactly one wins.
+    assert!(
+        store
+            .reassign_conversation(queue[1], None, Some(ann.id))
+            .await
+            .expect("cas")
+    );
+    assert!(
+        !store
+            .reassign_conversation(queue[1], None, Some(bo.id))
+            .await
+            .expect("cas")
+    );
+    assert_eq!(
+        store
+            .conversation(queue[1])
+            .await
+            .expect("read")
+            .map(|c| c.assignee_id),
+        Some(Some(ann.id))
+    );
+    // A transfer names the current assignee; a stale one changes nothing.
+    assert!(
+        !store
+            .reassign_conversation(queue[1], Some(bo.id), None)
+            .await
+            .expect("cas")
+    );
+    assert!(
+        store
+            .reassign_conversation(queue[1], Some(ann.id), Some(bo.id))
+            .await
+            .expect("cas")
+    );
+    assert!(
+        store
+            .reassign_conversation(queue[2], None, Some(bo.id))
+            .await
+            .expect("cas")
+    );
+    assert!(
+        store
+            .reassign_conversation(queue[0], None, Some(ann.id))
+            .await
+            .expect("cas")
+    );
+    assert!(matches!(
+        store
+            .reassign_conversation(queue[0] + 1000, None, Some(ann.id))
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert!(
+        store
+            .unassigned_conversations(site.id, 10)
+            .await
+            .expect("queue")
+            .is_empty()
+    );
+
+    // Loads count open conversations only.
+    store
+        .set_conversation_status(queue[2], ConversationStatus::Resolved, T0 + 40)
+        .await
+        .expect("resolve");
+    assert_eq!(
+        store.agent_loads(&[bo.id, ann.id]).await.expect("loads"),
+        [(ann.id, 1), (bo.id, 1)]
+    );
+    assert_eq!(store.agent_loads(&[]).await.expect("none"), []);
+}

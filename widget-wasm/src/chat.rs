@@ -883,6 +883,12 @@ impl Chat {
             Some("ack") => self.on_ack(&frame),
             Some("message") => self.on_message(frame),
             Some("typing") => self.on_typing(&frame),
+            // The header names the agent as soon as one takes the chat.
+            Some("assigned") => {
+                if let Some(name) = json::text(&frame, "agent_name") {
+                    self.ui.set_agent(&name);
+                }
+            }
             Some("read")
                 if json::text(&frame, "author").as_deref() == Some("agent")
                     && json::int(&frame, "conversation_id") == self.saved.conversation =>

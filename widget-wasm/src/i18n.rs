@@ -88,7 +88,7 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
         (Lang::Zh, NotSent) => "发送失败",
         (Lang::En, TooLong) => "Message too long",
         (Lang::Zh, TooLong) => "消息过长",
-        (Lang::En, Unavailable) => "Chat is not available on this page.",
+        (Lang::En, Unavailable) => "Chat is unavailable here.",
         (Lang::Zh, Unavailable) => "此页面无法使用在线客服。",
         (Lang::En, Reconnecting) => "Reconnecting…",
         (Lang::Zh, Reconnecting) => "正在重新连接…",

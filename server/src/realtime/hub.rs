@@ -282,6 +282,19 @@ impl Hub {
         available(&lock(&self.shared.counts), site_id)
     }
 
+    /// The agents of a site connected with status online, by id: who may be given chats.
+    pub fn online_agents(&self, site_id: i64) -> Vec<i64> {
+        let counts = lock(&self.shared.counts);
+        let mut ids: Vec<i64> = counts
+            .agents
+            .iter()
+            .filter(|(_, a)| a.status == AgentStatus::Online && a.site_ids.contains(&site_id))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Whether a visitor has a live connection.
     pub fn visitor_online(&self, visitor_id: i64) -> bool {
         lock(&self.shared.counts).visitors.contains_key(&visitor_id)

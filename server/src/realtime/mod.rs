@@ -7,6 +7,7 @@
 // request, never on the delivery path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod assign;
 pub mod attachments;
 pub mod hours;
 pub mod http;
@@ -38,6 +39,8 @@ pub struct Realtime {
     pub limits: Limits,
     /// Most simultaneous connections from one IP address.
     pub max_connections_per_ip: u32,
+    /// Hands waiting conversations to agents.
+    pub assigner: assign::Assigner,
     /// Sends transcripts; `None` when no SMTP relay is configured.
     pub mailer: Option<crate::mail::Mailer>,
     /// Set once the server is shutting down: connections tell their clients to move.
@@ -64,6 +67,7 @@ impl Realtime {
                 ..Limits::default()
             },
             max_connections_per_ip: config.max_connections_per_ip,
+            assigner: assign::Assigner::default(),
             mailer: config.mailer.clone(),
             draining: tokio::sync::watch::Sender::new(false),
         })

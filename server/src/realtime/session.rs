@@ -160,6 +160,8 @@ impl Session {
                     limits: self.rt.limits,
                 }));
                 frames.extend(self.rt.hub.agent_snapshot(site_ids));
+                // An agent coming online takes waiting conversations.
+                super::assign::fill_sites(&self.rt, site_ids).await;
                 match events_after {
                     Some(after) => {
                         self.event_cursor = after;
@@ -491,11 +493,12 @@ impl Session {
             .store
             .append_message(conversation.id, record)
             .await?;
-        Ok(vec![self.publish(
-            &conversation,
-            appended,
-            Some(agent.display_name.clone()),
-        )])
+        let ack = self.publish(&conversation, appended, Some(agent.display_name.clone()));
+        // A resolved or parked conversation frees its agent's slot for the next in the queue.
+        if change.status != ConversationStatus::Open {
+            super::assign::fill(&self.rt, conversation.site_id).await?;
+        }
+        Ok(vec![ack])
     }
 
     /// Stores and publishes `conversation_created` for the agents of the site.
@@ -525,7 +528,7 @@ impl Session {
             .await?;
         set_event_seq(&mut frame, event.id);
         self.rt.hub.to_site(conversation.site_id, frame);
-        Ok(())
+        super::assign::fill(&self.rt, conversation.site_id).await
     }
 
     /// Typing, previews, reads, page views and status: checked, rate-limited, never stored.
@@ -600,8 +603,11 @@ impl Session {
                     },
                 );
             }
-            (Identity::Agent { agent, .. }, Inbound::SetStatus(status)) => {
+            (Identity::Agent { agent, site_ids }, Inbound::SetStatus(status)) => {
                 self.rt.hub.set_agent_status(agent.id, status);
+                if status == AgentStatus::Online {
+                    super::assign::fill_sites(&self.rt, site_ids).await;
+                }
             }
             _ => {
                 return Ok(Some(error(

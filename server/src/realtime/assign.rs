@@ -1,0 +1,169 @@
+//! Automatic assignment. A new conversation goes to the online agent of its site whose turn it
+//! is (round-robin: the one given a conversation least recently), among those under their
+//! concurrent-chat limit. When all are full it waits in the site's queue, oldest first, and is
+//! handed out as soon as a slot frees: a conversation resolved or parked, an agent coming
+//! online. Waiting visitors are told their place whenever it changes.
+//!
+//! The store's compare-and-set decides who wins when two nodes pick the same conversation; a
+//! per-site lock keeps this node from racing itself. Turns are kept in memory: a restart starts
+//! a fresh round.
+
+use super::Realtime;
+use protocol::{AgentId, ConversationId, ServerFrame};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use store::NewEvent;
+
+/// The longest queue handled in one pass (and told their positions).
+const QUEUE_WINDOW: u32 = 200;
+
+/// Round-robin turns and per-site passes.
+#[derive(Default)]
+pub struct Assigner {
+    /// A counter, and the counter's value when each agent was last given a conversation: the
+    /// agent with the lowest value (never: 0) is next.
+    turns: Mutex<(u64, HashMap<i64, u64>)>,
+    /// One assignment pass per site at a time.
+    passes: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The site and queue position each waiting conversation's visitor was last told, so a
+    /// visitor hears of a change, not of every pass.
+    told: Mutex<HashMap<i64, (i64, u32)>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Assigner {
+    fn pass(&self, site_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.passes).entry(site_id).or_default().clone()
+    }
+
+    fn turn_of(&self, agent_id: i64) -> u64 {
+        lock(&self.turns).1.get(&agent_id).copied().unwrap_or(0)
+    }
+
+    fn took_turn(&self, agent_id: i64) {
+        let mut turns = lock(&self.turns);
+        turns.0 += 1;
+        let now = turns.0;
+        turns.1.insert(agent_id, now);
+    }
+
+    /// Which of the site's waiting conversations moved since their visitors were last told,
+    /// as `(conversation, visitor, position)`; forgets the site's conversations no longer
+    /// waiting.
+    fn moved(&self, site_id: i64, waiting: &[store::Conversation]) -> Vec<(i64, i64, u32)> {
+        let mut told = lock(&self.told);
+        told.retain(|id, (site, _)| *site != site_id || waiting.iter().any(|c| c.id == *id));
+        let mut moved = Vec::new();
+        for (place, conversation) in waiting.iter().enumerate() {
+            let position = u32::try_from(place + 1).unwrap_or(u32::MAX);
+            if told.insert(conversation.id, (site_id, position)) != Some((site_id, position)) {
+                moved.push((conversation.id, conversation.visitor_id, position));
+            }
+        }
+        moved
+    }
+}
+
+/// Hands the site's waiting conversations to online agents with free slots, then tells those
+/// still waiting their place when it changed.
+pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
+    let pass = rt.assigner.pass(site_id);
+    let _pass = pass.lock().await;
+    let queue = rt
+        .store
+        .unassigned_conversations(site_id, QUEUE_WINDOW)
+        .await?;
+    if queue.is_empty() {
+        rt.assigner.moved(site_id, &[]);
+        return Ok(());
+    }
+    let online = rt.hub.online_agents(site_id);
+    let mut agents = Vec::with_capacity(online.len());
+    for id in &online {
+        if let Some(agent) = rt.store.agent(*id).await? {
+            agents.push(agent);
+        }
+    }
+    let mut loads: HashMap<i64, i64> = rt.store.agent_loads(&online).await?.into_iter().collect();
+    let mut waiting = Vec::new();
+    for conversation in queue {
+        let next = agents
+            .iter()
+            .filter(|a| loads.get(&a.id).copied().unwrap_or(0) < i64::from(a.max_chats))
+            .min_by_key(|a| (rt.assigner.turn_of(a.id), a.id));
+        let Some(agent) = next else {
+            waiting.push(conversation);
+            continue;
+        };
+        if rt
+            .store
+            .reassign_conversation(conversation.id, None, Some(agent.id))
+            .await?
+        {
+            rt.assigner.took_turn(agent.id);
+            *loads.entry(agent.id).or_default() += 1;
+            announce(rt, &conversation, agent).await?;
+        }
+    }
+    for (conversation_id, visitor_id, position) in rt.assigner.moved(site_id, &waiting) {
+        rt.hub.to_visitor(
+            visitor_id,
+            ServerFrame::Queue {
+                conversation_id: ConversationId(conversation_id),
+                position,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Runs [`fill`] for each site, logging failures: for callers that must not fail on it (an
+/// agent's status change, a connection's welcome).
+pub async fn fill_sites(rt: &Realtime, site_ids: &[i64]) {
+    for site_id in site_ids {
+        if let Err(error) = fill(rt, *site_id).await {
+            tracing::error!(%error, site_id, "assigning waiting conversations failed");
+        }
+    }
+}
+
+/// Records the assignment as a durable event for the site's agents and tells the visitor.
+async fn announce(
+    rt: &Realtime,
+    conversation: &store::Conversation,
+    agent: &store::Agent,
+) -> Result<(), store::Error> {
+    let mut frame = ServerFrame::AssignmentChanged {
+        event_seq: 0,
+        conversation_id: ConversationId(conversation.id),
+        assignee: Some(AgentId(agent.id)),
+    };
+    let event = rt
+        .store
+        .append_event(NewEvent {
+            site_id: conversation.site_id,
+            kind: "assignment_changed".into(),
+            conversation_id: conversation.id,
+            payload: serde_json::to_string(&frame).unwrap_or_default(),
+            created_at: crate::now_ms(),
+        })
+        .await?;
+    if let ServerFrame::AssignmentChanged { event_seq, .. } = &mut frame {
+        *event_seq = event.id;
+    }
+    rt.hub.to_site(conversation.site_id, frame);
+    rt.hub.to_visitor(
+        conversation.visitor_id,
+        ServerFrame::Assigned {
+            conversation_id: ConversationId(conversation.id),
+            agent_id: AgentId(agent.id),
+            agent_name: agent.display_name.clone(),
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Automatic assignment over real sockets: round-robin among online agents under their chat
+//! limit, a queue whose positions visitors are told, and a freed slot taking the next in line.
+
+mod common;
+
+use common::client::{Ws, ack_of, agent_hello, send_frame, visitor_hello};
+use protocol::ServerFrame;
+
+const ORIGIN: &str = "https://shop.example";
+
+/// An agent of `site` allowed `max_chats` at once, signed in; returns (id, cookie).
+async fn agent(
+    server: &common::TestServer,
+    email: &str,
+    site: i64,
+    max_chats: i32,
+) -> (i64, String) {
+    let store = server.store.as_ref();
+    let agent = store
+        .create_agent(store::NewAgent {
+            email: email.into(),
+            password_hash: "unused".into(),
+            display_name: email.split('@').next().unwrap_or_default().into(),
+            role: store::Role::Agent,
+            language: "en".into(),
+            max_chats,
+            created_at: server::now_ms(),
+        })
+        .await
+        .expect("agent");
+    store
+        .add_agent_to_site(site, agent.id)
+        .await
+        .expect("member");
+    let token = format!("token-{email}");
+    store
+        .create_session(
+            &app::auth::ssr::token_hash(&token),
+            agent.id,
+            server::now_ms() + 3_600_000,
+        )
+        .await
+        .expect("session");
+    (agent.id, format!("{}={token}", app::auth::SESSION_COOKIE))
+}
+
+/// A connected agent console, welcomed.
+async fn console(server: &common::TestServer, cookie: &str) -> Ws {
+    let mut ws = Ws::connect(&server.url(""), "/ws/agent", None, Some(cookie)).await;
+    ws.send_json(agent_hello(&[])).await;
+    ws.until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+    ws
+}
+
+/// A visitor who opened a conversation with `text`: their socket and the conversation.
+async fn visitor(server: &common::TestServer, text: &str) -> (Ws, i64) {
+    let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    ws.send_json(visitor_hello("shop", None, &[])).await;
+    ws.send_json(send_frame(None, "first", text)).await;
+    let (_, conversation, _) = ws.until(ack_of).await;
+    (ws, conversation)
+}
+
+/// The next `assigned` (agent name) or `queue` (position) frame a visitor gets.
+async fn placed(ws: &mut Ws) -> Result<String, u32> {
+    ws.until(|f| match f {
+        ServerFrame::Assigned { agent_name, .. } => Some(Ok(agent_name.clone())),
+        ServerFrame::Queue { position, .. } => Some(Err(*position)),
+        _ => None,
+    })
+    .await
+}
+
+async fn assignee(server: &common::TestServer, conversation: i64) -> Option<i64> {
+    server
+        .store
+        .conversation(conversation)
+        .await
+        .expect("read")
+        .and_then(|c| c.assignee_id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conversations_go_round_robin_up_to_each_limit_then_wait_in_line() {
+    let server = common::spawn_sqlite().await;
+    let (site, _) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (ann, ann_cookie) = agent(&server, "ann@shop.example", site, 2).await;
+    let (bo, bo_cookie) = agent(&server, "bo@shop.example", site, 2).await;
+    let mut ann_console = console(&server, &ann_cookie).await;
+    let _bo_console = console(&server, &bo_cookie).await;
+
+    let mut visitors = Vec::new();
+    for n in 1..=6 {
+        visitors.push(visitor(&server, &format!("question {n}")).await);
+    }
+    let mut placements = Vec::new();
+    for (ws, _) in &mut visitors {
+        placements.push(placed(ws).await);
+    }
+    assert_eq!(
+        placements,
+        [
+            Ok("ann".to_string()),
+            Ok("bo".to_string()),
+            Ok("ann".to_string()),
+            Ok("bo".to_string()),
+            Err(1),
+            Err(2),
+        ]
+    );
+    let mut owners = Vec::new();
+    for (_, conversation) in &visitors {
+        owners.push(assignee(&server, *conversation).await);
+    }
+    assert_eq!(
+        owners,
+        [Some(ann), Some(bo), Some(ann), Some(bo), None, None]
+    );
+    // The agents' consoles were told, as durable events.
+    let told = ann_console
+        .until(|f| match f {
+            ServerFrame::AssignmentChanged {
+                conversation_id,
+                assignee,
+                ..
+            } if conversation_id.0 == visitors[3].1 => Some(assignee.map(|a| a.0)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(told, Some(bo));
+
+    // Ann resolves her first chat: the first in line is hers, the second moves up.
+    let first = visitors[0].1;
+    ann_console
+        .send_json(serde_json::json!({"type": "set_conversation_status",
+            "conversation_id": first, "client_id": "done-1", "status": "resolved"}))
+        .await;
+    assert_eq!(placed(&mut visitors[4].0).await, Ok("ann".to_string()));
+    assert_eq!(placed(&mut visitors[5].0).await, Err(1));
+    assert_eq!(assignee(&server, visitors[4].1).await, Some(ann));
+    assert_eq!(assignee(&server, visitors[5].1).await, None);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_coming_online_takes_the_waiting_conversations() {
+    let server = common::spawn_sqlite().await;
+    let (site, _) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (ann, ann_cookie) = agent(&server, "ann@shop.example", site, 1).await;
+    let (mut early, first) = visitor(&server, "anyone there?").await;
+    // Nobody online: the visitor waits first in line.
+    assert_eq!(placed(&mut early).await, Err(1));
+    assert_eq!(assignee(&server, first).await, None);
+
+    let mut ann_console = console(&server, &ann_cookie).await;
+    assert_eq!(placed(&mut early).await, Ok("ann".to_string()));
+    assert_eq!(assignee(&server, first).await, Some(ann));
+
+    // An agent away takes nothing new; back online, she takes the next one.
+    ann_console
+        .send_json(serde_json::json!({"type": "set_conversation_status",
+            "conversation_id": first, "client_id": "r1", "status": "resolved"}))
+        .await;
+    ann_console
+        .send_json(serde_json::json!({"type": "set_status", "status": "away"}))
+        .await;
+    ann_console.until(ack_of).await;
+    let (mut later, second) = visitor(&server, "hello?").await;
+    assert_eq!(placed(&mut later).await, Err(1));
+    ann_console
+        .send_json(serde_json::json!({"type": "set_status", "status": "online"}))
+        .await;
+    assert_eq!(placed(&mut later).await, Ok("ann".to_string()));
+    assert_eq!(assignee(&server, second).await, Some(ann));
+    server.stop().await;
+}
