@@ -191,6 +191,19 @@ pub struct SetConversationStatus {
     pub status: ConversationStatus,
 }
 
+/// An agent picks a conversation up (`to` is themselves), transfers it to a colleague of its
+/// site, or gives it back to the queue (`to` absent). Everyone is told with
+/// `assignment_changed`, the visitor with `assigned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// The agent to own it; absent to unassign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<AgentId>,
+}
+
 /// Started or stopped typing in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,6 +301,8 @@ pub enum AgentFrame {
     SetStatus(SetStatus),
     /// Resolve, reopen or park a conversation.
     SetConversationStatus(SetConversationStatus),
+    /// Pick up, transfer or unassign a conversation.
+    Assign(Assign),
     /// Liveness probe.
     Ping(Ping),
     /// Answer to the server's ping.
@@ -563,6 +578,7 @@ impl AgentFrame {
             AgentFrame::Read(_) => "read",
             AgentFrame::SetStatus(_) => "set_status",
             AgentFrame::SetConversationStatus(_) => "set_conversation_status",
+            AgentFrame::Assign(_) => "assign",
             AgentFrame::Ping(_) => "ping",
             AgentFrame::Pong(_) => "pong",
         }

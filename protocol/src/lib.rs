@@ -17,8 +17,8 @@ pub mod transport;
 
 pub use error::ErrorCode;
 pub use frames::{
-    AgentFrame, AgentHello, Attachment, ConversationHead, Cursor, Limits, Message, Page, Ping,
-    Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus, SetStatus,
+    AgentFrame, AgentHello, Assign, Attachment, ConversationHead, Cursor, Limits, Message, Page,
+    Ping, Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus, SetStatus,
     Typing, VisitorDetails, VisitorFrame, VisitorHello, Welcome,
 };
 pub use ids::{

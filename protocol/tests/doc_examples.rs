@@ -27,7 +27,7 @@ use protocol::transport::{
     VISITOR_TOKEN_HEADER, WS_AGENT_PATH, WS_VISITOR_PATH,
 };
 use protocol::{
-    AgentFrame, AgentHello, AgentId, AgentStatus, Author, ClientId, ConversationHead,
+    AgentFrame, AgentHello, AgentId, AgentStatus, Assign, Author, ClientId, ConversationHead,
     ConversationId, ConversationStatus, Cursor, ErrorCode, Limits, Message, Page, Ping, Pong,
     Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus, SetStatus, SiteId,
     Typing, VisitorFrame, VisitorHello, VisitorId, Welcome,
@@ -280,6 +280,10 @@ fn agent_samples() -> Vec<AgentFrame> {
             conversation_id: conv(),
             client_id: cid(),
             status: ConversationStatus::Resolved,
+        }),
+        AgentFrame::Assign(Assign {
+            conversation_id: conv(),
+            to: Some(AgentId(3)),
         }),
         AgentFrame::Ping(Ping { nonce: 2 }),
         AgentFrame::Pong(Pong { nonce: 2 }),

@@ -175,3 +175,66 @@ async fn an_agent_coming_online_takes_the_waiting_conversations() {
     assert_eq!(assignee(&server, second).await, Some(ann));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_pick_up_transfer_and_give_back_conversations() {
+    let server = common::spawn_sqlite().await;
+    let (site, _) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (other_site, _) = common::site(server.store.as_ref(), "other", &[ORIGIN]).await;
+    let (ann, ann_cookie) = agent(&server, "ann@shop.example", site, 1).await;
+    let (bo, bo_cookie) = agent(&server, "bo@shop.example", site, 5).await;
+    let (outsider, _) = agent(&server, "out@other.example", other_site, 5).await;
+    let mut ann_console = console(&server, &ann_cookie).await;
+    let (mut first_visitor, first) = visitor(&server, "first").await;
+    assert_eq!(placed(&mut first_visitor).await, Ok("ann".to_string()));
+    let (mut second_visitor, second) = visitor(&server, "second").await;
+    assert_eq!(placed(&mut second_visitor).await, Err(1), "ann is full");
+
+    // Bo signs in and picks up the waiting one.
+    let mut bo_console = console(&server, &bo_cookie).await;
+    assert_eq!(placed(&mut second_visitor).await, Ok("bo".to_string()));
+
+    // Ann transfers hers to Bo: both consoles see it, and the visitor learns who answers.
+    let transfer = |to: Option<i64>| {
+        let mut frame = serde_json::json!({"type": "assign", "conversation_id": first});
+        if let Some(to) = to {
+            frame["to"] = to.into();
+        }
+        frame
+    };
+    ann_console.send_json(transfer(Some(bo))).await;
+    assert_eq!(placed(&mut first_visitor).await, Ok("bo".to_string()));
+    for console in [&mut ann_console, &mut bo_console] {
+        // Earlier events (the first assignment, to Ann) come first; wait for the transfer's.
+        console
+            .until(|f| match f {
+                ServerFrame::AssignmentChanged {
+                    conversation_id,
+                    assignee: Some(to),
+                    ..
+                } if conversation_id.0 == first && to.0 == bo => Some(()),
+                _ => None,
+            })
+            .await;
+    }
+    assert_eq!(assignee(&server, first).await, Some(bo));
+
+    // Nobody outside the site can be given a conversation.
+    bo_console.send_json(transfer(Some(outsider))).await;
+    let refused = bo_console
+        .until(|f| match f {
+            ServerFrame::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused, protocol::ErrorCode::NotFound);
+    assert_eq!(assignee(&server, first).await, Some(bo));
+
+    // Bo gives the second one back: it goes to the queue, and Ann (free again) takes it.
+    bo_console
+        .send_json(serde_json::json!({"type": "assign", "conversation_id": second}))
+        .await;
+    assert_eq!(placed(&mut second_visitor).await, Ok("ann".to_string()));
+    assert_eq!(assignee(&server, second).await, Some(ann));
+    server.stop().await;
+}

@@ -107,7 +107,7 @@ pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
         {
             rt.assigner.took_turn(agent.id);
             *loads.entry(agent.id).or_default() += 1;
-            announce(rt, &conversation, agent).await?;
+            announce(rt, &conversation, Some(agent)).await?;
         }
     }
     for (conversation_id, visitor_id, position) in rt.assigner.moved(site_id, &waiting) {
@@ -132,16 +132,17 @@ pub async fn fill_sites(rt: &Realtime, site_ids: &[i64]) {
     }
 }
 
-/// Records the assignment as a durable event for the site's agents and tells the visitor.
-async fn announce(
+/// Records an assignment (`None`: back to the queue) as a durable event for the site's agents
+/// and tells the visitor who answers now.
+pub async fn announce(
     rt: &Realtime,
     conversation: &store::Conversation,
-    agent: &store::Agent,
+    agent: Option<&store::Agent>,
 ) -> Result<(), store::Error> {
     let mut frame = ServerFrame::AssignmentChanged {
         event_seq: 0,
         conversation_id: ConversationId(conversation.id),
-        assignee: Some(AgentId(agent.id)),
+        assignee: agent.map(|a| AgentId(a.id)),
     };
     let event = rt
         .store
@@ -157,13 +158,15 @@ async fn announce(
         *event_seq = event.id;
     }
     rt.hub.to_site(conversation.site_id, frame);
-    rt.hub.to_visitor(
-        conversation.visitor_id,
-        ServerFrame::Assigned {
-            conversation_id: ConversationId(conversation.id),
-            agent_id: AgentId(agent.id),
-            agent_name: agent.display_name.clone(),
-        },
-    );
+    if let Some(agent) = agent {
+        rt.hub.to_visitor(
+            conversation.visitor_id,
+            ServerFrame::Assigned {
+                conversation_id: ConversationId(conversation.id),
+                agent_id: AgentId(agent.id),
+                agent_name: agent.display_name.clone(),
+            },
+        );
+    }
     Ok(())
 }

@@ -303,6 +303,7 @@ pub fn parse_frame(role: Role, text: &str) -> Result<ClientFrame, ServerFrame> {
             AgentFrame::SetConversationStatus(change) => {
                 ClientFrame::Inbound(Inbound::SetConversationStatus(change))
             }
+            AgentFrame::Assign(assign) => ClientFrame::Inbound(Inbound::Assign(assign)),
             AgentFrame::Ping(ping) => ClientFrame::Ping(ping.nonce),
             AgentFrame::Pong(_) => ClientFrame::Pong,
         },

@@ -62,6 +62,8 @@ pub enum Inbound {
     SetStatus(AgentStatus),
     /// An agent resolved, reopened or parked a conversation.
     SetConversationStatus(SetConversationStatus),
+    /// An agent picked up, transferred or unassigned a conversation.
+    Assign(protocol::Assign),
 }
 
 /// A session: identity, followed conversations, subscriptions and ephemeral rate bucket.
@@ -277,6 +279,7 @@ impl Session {
             Inbound::Resume(cursors) => self.follow(&cursors).await,
             Inbound::Send(send) => self.send(send).await,
             Inbound::SetConversationStatus(change) => self.set_conversation_status(change).await,
+            Inbound::Assign(assign) => self.assign(assign).await,
             other => Ok(self.ephemeral(other).await?.into_iter().collect()),
         }
     }
@@ -419,6 +422,60 @@ impl Session {
             self.publish(&conversation, appended, None);
         }
         Ok(vec![ack])
+    }
+
+    /// An agent picks a conversation up, transfers it to a colleague of its site, or gives it
+    /// back to the queue. Answers nothing on success: `assignment_changed` tells every console.
+    async fn assign(&mut self, assign: protocol::Assign) -> Result<Vec<ServerFrame>, store::Error> {
+        let refuse = |code: ErrorCode, message: &str| {
+            Ok(vec![ServerFrame::Error {
+                code,
+                message: message.to_string(),
+                client_id: None,
+                conversation_id: Some(assign.conversation_id),
+                retry_after_ms: None,
+            }])
+        };
+        if !matches!(self.identity, Identity::Agent { .. }) {
+            return refuse(ErrorCode::Forbidden, "only agents assign conversations");
+        }
+        let Some(conversation) = self.readable(assign.conversation_id).await? else {
+            return refuse(ErrorCode::NotFound, "no such conversation");
+        };
+        let to = match assign.to {
+            None => None,
+            Some(AgentId(id)) => {
+                let member = self
+                    .rt
+                    .store
+                    .agent_sites(id)
+                    .await?
+                    .contains(&conversation.site_id);
+                match self.rt.store.agent(id).await? {
+                    Some(agent) if member && !agent.disabled => Some(agent),
+                    _ => return refuse(ErrorCode::NotFound, "no such agent on this site"),
+                }
+            }
+        };
+        let moved = self
+            .rt
+            .store
+            .reassign_conversation(
+                conversation.id,
+                conversation.assignee_id,
+                to.as_ref().map(|a| a.id),
+            )
+            .await?;
+        if !moved {
+            return refuse(
+                ErrorCode::Conflict,
+                "the assignment changed meanwhile; try again",
+            );
+        }
+        super::assign::announce(&self.rt, &conversation, to.as_ref()).await?;
+        // A slot may have freed (the previous agent's), or the conversation is waiting again.
+        super::assign::fill(&self.rt, conversation.site_id).await?;
+        Ok(Vec::new())
     }
 
     /// Acks a stored message to its sender and, if it is new, sends it to everyone.
