@@ -56,6 +56,12 @@ pub enum ConsoleError {
     /// The request could not be decoded or reached the server incompletely.
     #[error("bad_request")]
     BadRequest,
+    /// A field is empty, too long or malformed.
+    #[error("invalid")]
+    Invalid,
+    /// The thing does not exist, or is not on one of the agent's sites (not told apart).
+    #[error("not_found")]
+    NotFound,
     /// Something failed on the server; the details are in the server log only.
     #[error("internal")]
     Internal,
@@ -68,6 +74,8 @@ impl ConsoleError {
             ConsoleError::BadCredentials => "Wrong e-mail or password.",
             ConsoleError::Unauthorized => "Please sign in again.",
             ConsoleError::BadRequest => "The request was not understood. Please try again.",
+            ConsoleError::Invalid => "Please check the highlighted fields.",
+            ConsoleError::NotFound => "That is not there, or not yours to change.",
             ConsoleError::Internal => "Something went wrong on the server. Please try again.",
         }
     }
@@ -164,6 +172,32 @@ pub async fn current_agent() -> Result<AgentInfo, ConsoleError> {
         email: agent.email,
         is_admin: agent.role == store::Role::Admin,
     })
+}
+
+/// One of the signed-in agent's sites, for pickers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteChoice {
+    /// The site's id, the value a form sends.
+    pub id: i64,
+    /// Its name, what the agent reads.
+    pub name: String,
+}
+
+/// The sites the signed-in agent belongs to, in id order.
+#[server(endpoint = "my_sites")]
+pub async fn my_sites() -> Result<Vec<SiteChoice>, ConsoleError> {
+    let agent = ssr::require_agent().await?;
+    let store = ssr::store()?;
+    let mut sites = Vec::new();
+    for id in store.agent_sites(agent.id).await.map_err(ssr::internal)? {
+        if let Some(site) = store.site(id).await.map_err(ssr::internal)? {
+            sites.push(SiteChoice {
+                id,
+                name: site.name,
+            });
+        }
+    }
+    Ok(sites)
 }
 
 /// The connection mode remembered in this browser (read on the server while rendering).

@@ -55,6 +55,11 @@ pub fn App() -> impl IntoView {
                     view=pages::inbox::InboxPage
                     ssr=SsrMode::Async
                 />
+                <Route
+                    path=StaticSegment("canned")
+                    view=pages::canned::CannedPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

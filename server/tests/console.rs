@@ -260,3 +260,160 @@ async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
     );
     server.stop().await;
 }
+
+/// Calls a console server function with a form body as the agent of `cookie` (if any).
+async fn call(
+    server: &common::TestServer,
+    endpoint: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .post(server.url(&format!("/api/{endpoint}")))
+        .header("accept", "application/json")
+        .form(form);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("server function");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canned_replies_stay_on_their_site_and_personal_ones_with_their_agent() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (a, _) = common::site(store, "shop-a", &["https://a.example"]).await;
+    let (b, _) = common::site(store, "shop-b", &["https://b.example"]).await;
+    let (_, ann) = common::agent_cookie(store, "ann@a.example", &[a]).await;
+    let (_, bo) = common::agent_cookie(store, "bo@a.example", &[a]).await;
+    let a_id = a.to_string();
+    let b_id = b.to_string();
+
+    let (status, body) = call(
+        &server,
+        "canned_replies/add",
+        Some(&ann),
+        &[
+            ("site_id", &a_id),
+            ("shortcut", "/Refund"),
+            ("body", "Refunds take 3–5 days."),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = call(
+        &server,
+        "canned_replies/add",
+        Some(&ann),
+        &[
+            ("site_id", &a_id),
+            ("shortcut", "hi"),
+            ("body", "Hi, I'm Ann!"),
+            ("personal", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Refused: another site, a bad shortcut, an empty text, no session.
+    for (cookie, form, expected) in [
+        (
+            Some(&ann),
+            vec![("site_id", b_id.as_str()), ("shortcut", "x"), ("body", "x")],
+            "not_found",
+        ),
+        (
+            Some(&ann),
+            vec![
+                ("site_id", a_id.as_str()),
+                ("shortcut", "two words"),
+                ("body", "x"),
+            ],
+            "invalid",
+        ),
+        (
+            Some(&ann),
+            vec![
+                ("site_id", a_id.as_str()),
+                ("shortcut", "x"),
+                ("body", "  "),
+            ],
+            "invalid",
+        ),
+        (
+            None,
+            vec![("site_id", a_id.as_str()), ("shortcut", "x"), ("body", "x")],
+            "unauthorized",
+        ),
+    ] {
+        let (status, body) = call(
+            &server,
+            "canned_replies/add",
+            cookie.map(String::as_str),
+            &form,
+        )
+        .await;
+        assert_ne!(status, 200, "{form:?}");
+        assert!(body.contains(expected), "{form:?}: {body}");
+    }
+
+    let list = |body: &str| -> Vec<(String, bool)> {
+        let items: Vec<Value> = serde_json::from_str(body).expect("json list");
+        items
+            .iter()
+            .map(|i| {
+                (
+                    i["shortcut"].as_str().unwrap_or_default().to_string(),
+                    i["personal"] == true,
+                )
+            })
+            .collect()
+    };
+    let (_, body) = call(&server, "canned_replies", Some(&ann), &[]).await;
+    assert_eq!(
+        list(&body),
+        [("hi".to_string(), true), ("refund".to_string(), false)]
+    );
+    let (_, body) = call(&server, "canned_replies", Some(&bo), &[]).await;
+    let items = list(&body);
+    assert_eq!(
+        items,
+        [("refund".to_string(), false)],
+        "Ann's own stays hers"
+    );
+
+    // Bo cannot delete Ann's own reply, but may delete the shared one.
+    let ids: Vec<Value> =
+        serde_json::from_str(&call(&server, "canned_replies", Some(&ann), &[]).await.1)
+            .expect("json");
+    let own = ids[0]["id"].to_string();
+    let shared = ids[1]["id"].to_string();
+    let (status, body) = call(&server, "canned_replies/delete", Some(&bo), &[("id", &own)]).await;
+    assert!(status != 200 && body.contains("not_found"), "{body}");
+    let (status, _) = call(
+        &server,
+        "canned_replies/delete",
+        Some(&bo),
+        &[("id", &shared)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = call(&server, "canned_replies", Some(&ann), &[]).await;
+    assert_eq!(list(&body), [("hi".to_string(), true)]);
+
+    // The page renders the list on the server.
+    let page = reqwest::Client::new()
+        .get(server.url("/canned"))
+        .header("cookie", &ann)
+        .send()
+        .await
+        .expect("page");
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("Hi, I&#x27;m Ann!") || html.contains("Hi, I'm Ann!"),
+        "{html}"
+    );
+    assert!(html.contains("shop-a"), "{html}");
+    server.stop().await;
+}

@@ -25,12 +25,12 @@ pub use protocol::Seq;
 
 pub use crate::error::{Error, Result};
 pub use crate::model::{
-    Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, Conversation,
-    ConversationCursor, ConversationId, ConversationStatus, Event, EventId, LeaveMessage,
-    LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus, Message, MessageId, NewAgent,
-    NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating, Role, Session,
-    Site, SiteId, Team, TeamId, UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId,
-    now_millis,
+    Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, CannedReply,
+    CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStatus, Event,
+    EventId, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus, Message,
+    MessageId, NewAgent, NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage,
+    NewMessage, NewSite, Rating, Role, Session, Site, SiteId, Team, TeamId, UnixMillis,
+    UnknownVariant, Visitor, VisitorAttributes, VisitorId, now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
 
@@ -248,6 +248,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// The conversation's rating, if the visitor gave one.
     async fn rating(&self, conversation_id: ConversationId) -> Result<Option<Rating>>;
+
+    /// Stores a canned reply. `NotFound` if the site (or the given agent) does not exist.
+    async fn create_canned_reply(&self, reply: NewCannedReply) -> Result<CannedReply>;
+
+    /// The canned replies an agent may use on `site_ids`: each site's shared ones and the
+    /// agent's own, ordered by shortcut (ties: id).
+    async fn canned_replies(
+        &self,
+        site_ids: &[SiteId],
+        agent_id: AgentId,
+    ) -> Result<Vec<CannedReply>>;
+
+    /// The canned reply with this id.
+    async fn canned_reply(&self, id: CannedReplyId) -> Result<Option<CannedReply>>;
+
+    /// Deletes a canned reply; deleting one that does not exist is not an error.
+    async fn delete_canned_reply(&self, id: CannedReplyId) -> Result<()>;
 
     /// The value stored under `key`; when there is none, stores `generate()` and returns it.
     /// Safe when several processes start at once: `generate` may run in more than one of them,

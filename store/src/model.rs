@@ -32,6 +32,8 @@ pub type LeaveMessageId = i64;
 pub type BanId = i64;
 /// Identifies an [`Event`]; also its position in the event log, which consoles resume from.
 pub type EventId = i64;
+/// Identifies a [`CannedReply`].
+pub type CannedReplyId = i64;
 /// Identifies an [`Attachment`] inside the database (clients know it by its `public_id`).
 pub type AttachmentId = i64;
 
@@ -497,6 +499,52 @@ pub struct Rating {
     pub created_at: UnixMillis,
 }
 
+/// Text an agent inserts by typing `/shortcut` in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct CannedReply {
+    /// Primary key.
+    pub id: CannedReplyId,
+    /// The site whose conversations it is for.
+    pub site_id: SiteId,
+    /// The agent whose own reply it is; `None`: shared by every agent of the site.
+    pub agent_id: Option<AgentId>,
+    /// What follows the `/`, e.g. `refund`.
+    pub shortcut: String,
+    /// The text inserted.
+    pub body: String,
+    /// When it was written.
+    pub created_at: UnixMillis,
+}
+
+/// The values needed to store a [`CannedReply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCannedReply {
+    /// See [`CannedReply::site_id`].
+    pub site_id: SiteId,
+    /// See [`CannedReply::agent_id`].
+    pub agent_id: Option<AgentId>,
+    /// See [`CannedReply::shortcut`].
+    pub shortcut: String,
+    /// See [`CannedReply::body`].
+    pub body: String,
+    /// See [`CannedReply::created_at`].
+    pub created_at: UnixMillis,
+}
+
+impl CannedReply {
+    /// The reply `create_canned_reply` stores: `new` with database id `id`.
+    pub(crate) fn stored(id: CannedReplyId, new: NewCannedReply) -> CannedReply {
+        CannedReply {
+            id,
+            site_id: new.site_id,
+            agent_id: new.agent_id,
+            shortcut: new.shortcut,
+            body: new.body,
+            created_at: new.created_at,
+        }
+    }
+}
+
 /// A signed-in agent's console session.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Session {
@@ -622,14 +670,19 @@ macro_rules! event_columns {
         "id, site_id, kind, conversation_id, payload, created_at"
     };
 }
+macro_rules! canned_reply_columns {
+    () => {
+        "id, site_id, agent_id, shortcut, body, created_at"
+    };
+}
 macro_rules! attachment_columns {
     () => {
         "id, public_id, site_id, visitor_id, agent_id, name, content_type, size, created_at"
     };
 }
 pub(crate) use {
-    agent_columns, attachment_columns, ban_columns, conversation_columns, event_columns,
-    leave_message_columns, message_columns, site_columns, visitor_columns,
+    agent_columns, attachment_columns, ban_columns, canned_reply_columns, conversation_columns,
+    event_columns, leave_message_columns, message_columns, site_columns, visitor_columns,
 };
 
 /// Turns a conversion failure into the decode error sqlx reports for `column`.

@@ -15,17 +15,17 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
-    AppendInTx, agent_columns, attachment_columns, ban_columns, conversation_columns,
-    event_columns, leave_message_columns, message_columns, site_columns, to_json_text,
-    visitor_columns,
+    AppendInTx, agent_columns, attachment_columns, ban_columns, canned_reply_columns,
+    conversation_columns, event_columns, leave_message_columns, message_columns, site_columns,
+    to_json_text, visitor_columns,
 };
 use crate::{
-    Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, Conversation,
-    ConversationCursor, ConversationId, ConversationStatus, DatabaseUrl, Error, Event, EventId,
-    LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent, NewAttachment, NewBan,
-    NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating, Result, START, Seq, Site, SiteId,
-    Store, UnixMillis, VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param,
-    now_millis, push_id_list,
+    Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, CannedReply, CannedReplyId,
+    Conversation, ConversationCursor, ConversationId, ConversationStatus, DatabaseUrl, Error,
+    Event, EventId, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent,
+    NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating,
+    Result, START, Seq, Site, SiteId, Store, UnixMillis, VISITOR_CONVERSATIONS, Visitor,
+    VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
 };
 
 /// How long a write waits for another process holding the database's write lock.
@@ -897,6 +897,62 @@ impl Store for SqliteStore {
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn create_canned_reply(&self, reply: NewCannedReply) -> Result<CannedReply> {
+        let _writer = self.writer().await;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO canned_replies (site_id, agent_id, shortcut, body, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(reply.site_id)
+        .bind(reply.agent_id)
+        .bind(&reply.shortcut)
+        .bind(&reply.body)
+        .bind(reply.created_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(CannedReply::stored(id, reply))
+    }
+
+    async fn canned_replies(
+        &self,
+        site_ids: &[SiteId],
+        agent_id: AgentId,
+    ) -> Result<Vec<CannedReply>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            canned_reply_columns!(),
+            " FROM canned_replies WHERE (agent_id IS NULL OR agent_id = "
+        ));
+        query.push_bind(agent_id);
+        query.push(") AND site_id");
+        push_id_list(&mut query, site_ids);
+        query.push(" ORDER BY shortcut, id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn canned_reply(&self, id: CannedReplyId) -> Result<Option<CannedReply>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            canned_reply_columns!(),
+            " FROM canned_replies WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn delete_canned_reply(&self, id: CannedReplyId) -> Result<()> {
+        let _writer = self.writer().await;
+        sqlx::query("DELETE FROM canned_replies WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn secret(

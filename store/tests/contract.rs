@@ -1590,3 +1590,84 @@ async fn assignment_is_a_compare_and_set_and_the_queue_is_oldest_first() {
     );
     assert_eq!(store.agent_loads(&[]).await.expect("none"), []);
 }
+
+#[tokio::test]
+async fn canned_replies_are_shared_per_site_or_an_agents_own() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let other = site(store, "other").await;
+    let ann = agent(store, "ann@x.example").await;
+    let bo = agent(store, "bo@x.example").await;
+    let reply = |site: &Site, agent: Option<i64>, shortcut: &str| store::NewCannedReply {
+        site_id: site.id,
+        agent_id: agent,
+        shortcut: shortcut.to_owned(),
+        body: format!("text of {shortcut}"),
+        created_at: T0,
+    };
+    let shared = store
+        .create_canned_reply(reply(&shop, None, "refund"))
+        .await
+        .expect("shared");
+    let own = store
+        .create_canned_reply(reply(&shop, Some(ann.id), "hello"))
+        .await
+        .expect("ann's own");
+    store
+        .create_canned_reply(reply(&shop, Some(bo.id), "bye"))
+        .await
+        .expect("bo's own");
+    store
+        .create_canned_reply(reply(&other, None, "elsewhere"))
+        .await
+        .expect("other site's");
+    let shortcuts =
+        |list: Vec<store::CannedReply>| list.into_iter().map(|r| r.shortcut).collect::<Vec<_>>();
+    assert_eq!(
+        shortcuts(
+            store
+                .canned_replies(&[shop.id], ann.id)
+                .await
+                .expect("list")
+        ),
+        ["hello", "refund"],
+        "shared ones and Ann's own, by shortcut; not Bo's, not another site's"
+    );
+    assert_eq!(
+        shortcuts(
+            store
+                .canned_replies(&[shop.id, other.id], bo.id)
+                .await
+                .expect("list")
+        ),
+        ["bye", "elsewhere", "refund"]
+    );
+    assert!(
+        store
+            .canned_replies(&[], ann.id)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert_eq!(
+        store.canned_reply(own.id).await.expect("read"),
+        Some(own.clone())
+    );
+    store.delete_canned_reply(own.id).await.expect("delete");
+    store
+        .delete_canned_reply(own.id)
+        .await
+        .expect("delete again");
+    assert_eq!(store.canned_reply(own.id).await.expect("read"), None);
+    assert_eq!(
+        store.canned_reply(shared.id).await.expect("read"),
+        Some(shared)
+    );
+    let mut orphan = reply(&shop, None, "x");
+    orphan.site_id = shop.id + 1000;
+    assert!(matches!(
+        store.create_canned_reply(orphan).await,
+        Err(Error::NotFound)
+    ));
+}

@@ -1,5 +1,6 @@
 //! Console pages, one module per route.
 
+pub mod canned;
 pub mod inbox;
 pub mod login;
 

@@ -1,0 +1,215 @@
+//! Canned replies: text an agent inserts by typing `/shortcut` in a conversation. Each belongs
+//! to one of the agent's sites, shared by its agents or the agent's own. Listed, added and
+//! deleted through server functions that check the site membership on every call.
+
+use crate::auth::{ConsoleError, SiteChoice, my_sites};
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use serde::{Deserialize, Serialize};
+
+/// One canned reply as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CannedItem {
+    /// To delete it.
+    pub id: i64,
+    /// The site's name: agents of several sites see whose reply it is.
+    pub site: String,
+    /// What follows the `/`.
+    pub shortcut: String,
+    /// The text inserted.
+    pub body: String,
+    /// The agent's own (not shared with the site's other agents).
+    pub personal: bool,
+}
+
+/// Longest shortcut, in characters (`a-z 0-9 _ -`).
+pub const MAX_SHORTCUT: usize = 32;
+/// Longest reply, in characters.
+pub const MAX_BODY: usize = 4000;
+
+/// Whether `shortcut` is 1–32 of `a-z 0-9 _ -` (what an agent types after `/`).
+pub fn valid_shortcut(shortcut: &str) -> bool {
+    (1..=MAX_SHORTCUT).contains(&shortcut.len())
+        && shortcut
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'))
+}
+
+/// The canned replies the signed-in agent may use: their sites' shared ones and their own.
+#[server(endpoint = "canned_replies")]
+pub async fn canned_replies() -> Result<Vec<CannedItem>, ConsoleError> {
+    use crate::auth::ssr;
+    let agent = ssr::require_agent().await?;
+    let store = ssr::store()?;
+    let site_ids = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    let replies = store
+        .canned_replies(&site_ids, agent.id)
+        .await
+        .map_err(ssr::internal)?;
+    let mut names = std::collections::HashMap::new();
+    let mut items = Vec::with_capacity(replies.len());
+    for reply in replies {
+        if let std::collections::hash_map::Entry::Vacant(entry) = names.entry(reply.site_id) {
+            let site = store.site(reply.site_id).await.map_err(ssr::internal)?;
+            entry.insert(site.map(|s| s.name).unwrap_or_default());
+        }
+        items.push(CannedItem {
+            id: reply.id,
+            site: names.get(&reply.site_id).cloned().unwrap_or_default(),
+            shortcut: reply.shortcut,
+            body: reply.body,
+            personal: reply.agent_id.is_some(),
+        });
+    }
+    Ok(items)
+}
+
+/// Adds a canned reply on one of the agent's sites; `personal` keeps it to the agent.
+#[server(endpoint = "canned_replies/add")]
+pub async fn add_canned_reply(
+    site_id: i64,
+    shortcut: String,
+    body: String,
+    #[server(default)] personal: bool,
+) -> Result<(), ConsoleError> {
+    use crate::auth::ssr;
+    let agent = ssr::require_agent().await?;
+    let store = ssr::store()?;
+    let shortcut = shortcut.trim().trim_start_matches('/').to_lowercase();
+    let body = body.trim().to_string();
+    if !valid_shortcut(&shortcut) || body.is_empty() || body.chars().count() > MAX_BODY {
+        return Err(ConsoleError::Invalid);
+    }
+    let sites = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    if !sites.contains(&site_id) {
+        return Err(ConsoleError::NotFound);
+    }
+    store
+        .create_canned_reply(store::NewCannedReply {
+            site_id,
+            agent_id: personal.then_some(agent.id),
+            shortcut,
+            body,
+            created_at: ssr::now_ms(),
+        })
+        .await
+        .map_err(ssr::internal)?;
+    Ok(())
+}
+
+/// Deletes a canned reply: the agent's own, or a shared one of one of their sites.
+#[server(endpoint = "canned_replies/delete")]
+pub async fn delete_canned_reply(id: i64) -> Result<(), ConsoleError> {
+    use crate::auth::ssr;
+    let agent = ssr::require_agent().await?;
+    let store = ssr::store()?;
+    let sites = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    let reply = store
+        .canned_reply(id)
+        .await
+        .map_err(ssr::internal)?
+        .filter(|r| sites.contains(&r.site_id) && r.agent_id.is_none_or(|a| a == agent.id))
+        .ok_or(ConsoleError::NotFound)?;
+    store
+        .delete_canned_reply(reply.id)
+        .await
+        .map_err(ssr::internal)
+}
+
+/// `/canned`: the list, with a form to add one and a button to delete each.
+#[component]
+pub fn CannedPage() -> impl IntoView {
+    let add = ServerAction::<AddCannedReply>::new();
+    let delete = ServerAction::<DeleteCannedReply>::new();
+    let sites = Resource::new(|| (), |_| my_sites());
+    let replies = Resource::new(
+        move || (add.version().get(), delete.version().get()),
+        |_| canned_replies(),
+    );
+    let failed = move || {
+        add.value()
+            .get()
+            .and_then(|result| result.err())
+            .map(|error| view! { <p role="alert">{error.message()}</p> })
+    };
+    view! {
+        <main class="page">
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match (sites.await, replies.await) {
+                        (Ok(sites), Ok(items)) => {
+                            view! {
+                                <CannedList items delete />
+                                <AddForm sites add />
+                            }
+                                .into_any()
+                        }
+                        (Err(ConsoleError::Unauthorized), _) | (_, Err(ConsoleError::Unauthorized)) => {
+                            view! { <Redirect path="/login" /> }.into_any()
+                        }
+                        (Err(error), _) | (_, Err(error)) => {
+                            view! { <p role="alert">{error.message()}</p> }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+            {failed}
+        </main>
+    }
+}
+
+/// The replies, each with its delete button.
+#[component]
+fn CannedList(items: Vec<CannedItem>, delete: ServerAction<DeleteCannedReply>) -> impl IntoView {
+    view! {
+        <h1>"Canned replies"</h1>
+        <ul class="canned">
+            {items
+                .into_iter()
+                .map(|item| {
+                    let label = format!("/{}", item.shortcut);
+                    view! {
+                        <li data-shortcut=item.shortcut>
+                            <code>{label}</code>
+                            <span class="site">{item.site}</span>
+                            {item.personal.then(|| view! { <span class="personal">"personal"</span> })}
+                            <p>{item.body}</p>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="id" value=item.id />
+                                <button type="submit" class="secondary">"Delete"</button>
+                            </ActionForm>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}
+
+/// The form that adds a reply to one of the agent's sites.
+#[component]
+fn AddForm(sites: Vec<SiteChoice>, add: ServerAction<AddCannedReply>) -> impl IntoView {
+    view! {
+        <ActionForm action=add attr:class="add-canned">
+            <h2>"Add a reply"</h2>
+            <label>
+                "Site"
+                <select name="site_id">
+                    {sites
+                        .into_iter()
+                        .map(|site| view! { <option value=site.id>{site.name}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>
+                "Shortcut" <input name="shortcut" required maxlength=MAX_SHORTCUT placeholder="refund" />
+            </label>
+            <label>"Text" <textarea name="body" required maxlength=MAX_BODY></textarea></label>
+            <label>
+                <input type="checkbox" name="personal" value="true" />
+                " Only for me"
+            </label>
+            <button type="submit">"Add"</button>
+        </ActionForm>
+    }
+}
