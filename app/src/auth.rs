@@ -67,20 +67,6 @@ pub enum ConsoleError {
     Internal,
 }
 
-impl ConsoleError {
-    /// The English sentence for this error (the console's i18n layer replaces it later).
-    pub fn message(self) -> &'static str {
-        match self {
-            ConsoleError::BadCredentials => "Wrong e-mail or password.",
-            ConsoleError::Unauthorized => "Please sign in again.",
-            ConsoleError::BadRequest => "The request was not understood. Please try again.",
-            ConsoleError::Invalid => "Please check the highlighted fields.",
-            ConsoleError::NotFound => "That is not there, or not yours to change.",
-            ConsoleError::Internal => "Something went wrong on the server. Please try again.",
-        }
-    }
-}
-
 impl FromServerFnError for ConsoleError {
     type Encoder = JsonEncoding;
 

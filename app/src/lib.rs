@@ -5,6 +5,7 @@
 //! Leptos context. This crate never opens sockets or reads configuration itself.
 
 pub mod auth;
+pub mod i18n;
 pub mod pages;
 
 use leptos::prelude::*;

@@ -417,3 +417,57 @@ async fn canned_replies_stay_on_their_site_and_personal_ones_with_their_agent() 
     assert!(html.contains("shop-a"), "{html}");
     server.stop().await;
 }
+
+/// The server-rendered HTML of `path`, with the given request headers.
+async fn page(server: &common::TestServer, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = reqwest::Client::new().get(server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_speaks_the_agents_language_and_switches_it() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    // Before signing in: the browser's language.
+    let english = page(&server, "/login", &[("accept-language", "en-GB,en;q=0.9")]).await;
+    assert!(
+        english.contains("Sign in to answer your visitors."),
+        "{english}"
+    );
+    let chinese = page(
+        &server,
+        "/login",
+        &[("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")],
+    )
+    .await;
+    assert!(chinese.contains("登录后回复您的访客。"), "{chinese}");
+    assert!(!chinese.contains("Sign in to answer"), "{chinese}");
+
+    // Signed in: the agent's profile wins over the browser.
+    let (site, _) = common::site(store, "shop", &["https://a.example"]).await;
+    let (ann_id, ann) = common::agent_cookie(store, "ann@a.example", &[site]).await;
+    let inbox = page(
+        &server,
+        "/inbox",
+        &[("cookie", &ann), ("accept-language", "zh-CN")],
+    )
+    .await;
+    assert!(inbox.contains("Sign out"), "{inbox}");
+    let (status, body) = call(&server, "set_language", Some(&ann), &[("lang", "zh-CN")]).await;
+    assert_eq!(status, 200, "{body}");
+    let inbox = page(&server, "/inbox", &[("cookie", &ann)]).await;
+    assert!(inbox.contains("退出登录"), "{inbox}");
+    assert!(inbox.contains("暂无会话。"), "{inbox}");
+    let saved = store.agent(ann_id).await.expect("read").map(|a| a.language);
+    assert_eq!(saved.as_deref(), Some("zh-CN"));
+    server.stop().await;
+}

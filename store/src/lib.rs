@@ -65,6 +65,10 @@ pub trait Store: Send + Sync + 'static {
     /// The agent with this id (disabled agents included).
     async fn agent(&self, id: AgentId) -> Result<Option<Agent>>;
 
+    /// Sets the language the agent's console speaks (a BCP 47 tag such as `zh-CN`). `NotFound`
+    /// if there is no such agent.
+    async fn set_agent_language(&self, id: AgentId, language: &str) -> Result<()>;
+
     /// Makes the agent a member of the site; adding an existing member again is a no-op.
     async fn add_agent_to_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()>;
 

@@ -350,6 +350,19 @@ impl Store for MySqlStore {
         .await?)
     }
 
+    async fn set_agent_language(&self, id: AgentId, language: &str) -> Result<()> {
+        let changed = sqlx::query("UPDATE agents SET language = ? WHERE id = ?")
+            .bind(language)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if changed == 0 && self.agent(id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
     async fn add_agent_to_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()> {
         // Not INSERT IGNORE: that would also turn a missing site or agent into a warning.
         sqlx::query(

@@ -308,6 +308,19 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn set_agent_language(&self, id: AgentId, language: &str) -> Result<()> {
+        let changed = sqlx::query("UPDATE agents SET language = $1 WHERE id = $2")
+            .bind(language)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if changed == 0 && self.agent(id).await?.is_none() {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
     async fn add_agent_to_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()> {
         sqlx::query(
             "INSERT INTO site_agents (site_id, agent_id) VALUES ($1, $2) \

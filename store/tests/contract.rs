@@ -1671,3 +1671,27 @@ async fn canned_replies_are_shared_per_site_or_an_agents_own() {
         Err(Error::NotFound)
     ));
 }
+
+#[tokio::test]
+async fn an_agents_language_can_be_changed() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let ann = agent(store, "ann@x.example").await;
+    store
+        .set_agent_language(ann.id, "zh-CN")
+        .await
+        .expect("set");
+    assert_eq!(
+        store.agent(ann.id).await.expect("read").map(|a| a.language),
+        Some("zh-CN".to_owned())
+    );
+    // Setting the same value again is fine (MySQL reports no changed row).
+    store
+        .set_agent_language(ann.id, "zh-CN")
+        .await
+        .expect("same again");
+    assert!(matches!(
+        store.set_agent_language(ann.id + 1000, "en").await,
+        Err(Error::NotFound)
+    ));
+}

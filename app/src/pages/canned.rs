@@ -3,6 +3,7 @@
 //! deleted through server functions that check the site membership on every call.
 
 use crate::auth::{ConsoleError, SiteChoice, my_sites};
+use crate::i18n::{Key, Lang, console_lang, t};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
@@ -122,25 +123,31 @@ pub fn CannedPage() -> impl IntoView {
     let add = ServerAction::<AddCannedReply>::new();
     let delete = ServerAction::<DeleteCannedReply>::new();
     let sites = Resource::new(|| (), |_| my_sites());
+    let lang = Resource::new(
+        || (),
+        |_| async { console_lang().await.unwrap_or_default() },
+    );
     let replies = Resource::new(
         move || (add.version().get(), delete.version().get()),
         |_| canned_replies(),
     );
-    let failed = move || {
-        add.value()
-            .get()
-            .and_then(|result| result.err())
-            .map(|error| view! { <p role="alert">{error.message()}</p> })
-    };
     view! {
         <main class="page">
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
+                    let lang = lang.await;
+                    let failed = move || {
+                        add.value()
+                            .get()
+                            .and_then(|result| result.err())
+                            .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
+                    };
                     match (sites.await, replies.await) {
                         (Ok(sites), Ok(items)) => {
                             view! {
-                                <CannedList items delete />
-                                <AddForm sites add />
+                                <CannedList items delete lang />
+                                <AddForm sites add lang />
+                                {failed}
                             }
                                 .into_any()
                         }
@@ -148,21 +155,24 @@ pub fn CannedPage() -> impl IntoView {
                             view! { <Redirect path="/login" /> }.into_any()
                         }
                         (Err(error), _) | (_, Err(error)) => {
-                            view! { <p role="alert">{error.message()}</p> }.into_any()
+                            view! { <p role="alert">{error.message(lang)}</p> }.into_any()
                         }
                     }
                 })}
             </Suspense>
-            {failed}
         </main>
     }
 }
 
 /// The replies, each with its delete button.
 #[component]
-fn CannedList(items: Vec<CannedItem>, delete: ServerAction<DeleteCannedReply>) -> impl IntoView {
+fn CannedList(
+    items: Vec<CannedItem>,
+    delete: ServerAction<DeleteCannedReply>,
+    lang: Lang,
+) -> impl IntoView {
     view! {
-        <h1>"Canned replies"</h1>
+        <h1>{t(lang, Key::CannedTitle)}</h1>
         <ul class="canned">
             {items
                 .into_iter()
@@ -172,11 +182,11 @@ fn CannedList(items: Vec<CannedItem>, delete: ServerAction<DeleteCannedReply>) -
                         <li data-shortcut=item.shortcut>
                             <code>{label}</code>
                             <span class="site">{item.site}</span>
-                            {item.personal.then(|| view! { <span class="personal">"personal"</span> })}
+                            {item.personal.then(|| view! { <span class="personal">{t(lang, Key::Personal)}</span> })}
                             <p>{item.body}</p>
                             <ActionForm action=delete>
                                 <input type="hidden" name="id" value=item.id />
-                                <button type="submit" class="secondary">"Delete"</button>
+                                <button type="submit" class="secondary">{t(lang, Key::Delete)}</button>
                             </ActionForm>
                         </li>
                     }
@@ -188,12 +198,12 @@ fn CannedList(items: Vec<CannedItem>, delete: ServerAction<DeleteCannedReply>) -
 
 /// The form that adds a reply to one of the agent's sites.
 #[component]
-fn AddForm(sites: Vec<SiteChoice>, add: ServerAction<AddCannedReply>) -> impl IntoView {
+fn AddForm(sites: Vec<SiteChoice>, add: ServerAction<AddCannedReply>, lang: Lang) -> impl IntoView {
     view! {
         <ActionForm action=add attr:class="add-canned">
-            <h2>"Add a reply"</h2>
+            <h2>{t(lang, Key::AddReply)}</h2>
             <label>
-                "Site"
+                {t(lang, Key::Site)}
                 <select name="site_id">
                     {sites
                         .into_iter()
@@ -202,14 +212,14 @@ fn AddForm(sites: Vec<SiteChoice>, add: ServerAction<AddCannedReply>) -> impl In
                 </select>
             </label>
             <label>
-                "Shortcut" <input name="shortcut" required maxlength=MAX_SHORTCUT placeholder="refund" />
+                {t(lang, Key::Shortcut)} <input name="shortcut" required maxlength=MAX_SHORTCUT placeholder="refund" />
             </label>
-            <label>"Text" <textarea name="body" required maxlength=MAX_BODY></textarea></label>
+            <label>{t(lang, Key::Text)} <textarea name="body" required maxlength=MAX_BODY></textarea></label>
             <label>
                 <input type="checkbox" name="personal" value="true" />
-                " Only for me"
+                " " {t(lang, Key::OnlyForMe)}
             </label>
-            <button type="submit">"Add"</button>
+            <button type="submit">{t(lang, Key::Add)}</button>
         </ActionForm>
     }
 }

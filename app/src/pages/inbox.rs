@@ -3,6 +3,7 @@
 //! the HTML before any script runs. Live updates arrive with the console's real-time client.
 
 use crate::auth::{ConsoleError, Logout, current_agent};
+use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, console_lang, t};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
@@ -86,24 +87,34 @@ pub fn InboxPage() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_agent());
     let conversations = Resource::new(|| (), |_| inbox());
     let logout = ServerAction::<Logout>::new();
+    let switch = ServerAction::<SetLanguage>::new();
+    let lang = Resource::new(
+        move || switch.version().get(),
+        |_| async { console_lang().await.unwrap_or_default() },
+    );
     // Effects run only in the browser, so this marks the moment hydration finished.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
         <main class="page" data-hydrated=move || hydrated.get().then_some("true")>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
+                    let lang = lang.await;
                     match (me.await, conversations.await) {
                         (Ok(agent), Ok(items)) => {
                             view! {
                                 <header class="topbar">
                                     <strong>"Kefu"</strong>
                                     <span class="who">{agent.display_name} " · " {agent.email}</span>
+                                    <a href="/canned">{t(lang, Key::CannedTitle)}</a>
+                                    <LanguageSwitch lang action=switch />
                                     <ActionForm action=logout>
-                                        <button type="submit" class="secondary">"Sign out"</button>
+                                        <button type="submit" class="secondary">
+                                            {t(lang, Key::SignOut)}
+                                        </button>
                                     </ActionForm>
                                 </header>
-                                <InboxList items />
+                                <InboxList items lang />
                             }
                                 .into_any()
                         }
@@ -111,7 +122,7 @@ pub fn InboxPage() -> impl IntoView {
                             view! { <Redirect path="/login" /> }.into_any()
                         }
                         (Err(error), _) | (_, Err(error)) => {
-                            view! { <p role="alert">{error.message()}</p> }.into_any()
+                            view! { <p role="alert">{error.message(lang)}</p> }.into_any()
                         }
                     }
                 })}
@@ -122,9 +133,9 @@ pub fn InboxPage() -> impl IntoView {
 
 /// The conversations, or a line saying there are none.
 #[component]
-fn InboxList(items: Vec<InboxItem>) -> impl IntoView {
+fn InboxList(items: Vec<InboxItem>, lang: Lang) -> impl IntoView {
     if items.is_empty() {
-        return view! { <p class="empty">"No conversations yet."</p> }.into_any();
+        return view! { <p class="empty">{t(lang, Key::NoConversations)}</p> }.into_any();
     }
     view! {
         <ul class="inbox">

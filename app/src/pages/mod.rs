@@ -4,6 +4,7 @@ pub mod canned;
 pub mod inbox;
 pub mod login;
 
+use crate::i18n::{Key, console_lang, t};
 use leptos::prelude::*;
 
 /// Shown for any path the router does not know.
@@ -15,10 +16,21 @@ pub fn NotFound() -> impl IntoView {
             response.set_status(axum::http::StatusCode::NOT_FOUND);
         }
     }
+    let lang = Resource::new(
+        || (),
+        |_| async { console_lang().await.unwrap_or_default() },
+    );
     view! {
         <main class="page page-narrow">
-            <h1>"Page not found"</h1>
-            <a href="/login">"Back to the console"</a>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let lang = lang.await;
+                    view! {
+                        <h1>{t(lang, Key::PageNotFound)}</h1>
+                        <a href="/login">{t(lang, Key::BackToConsole)}</a>
+                    }
+                })}
+            </Suspense>
         </main>
     }
 }

@@ -1,0 +1,231 @@
+//! The console's words in English and Simplified Chinese. The language is the signed-in agent's
+//! (their profile, switchable from the console), else the one this browser chose before (a
+//! cookie), else the browser's `Accept-Language`. It is decided on the server while rendering,
+//! so the first HTML is already in the agent's language.
+
+use crate::auth::ConsoleError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The cookie remembering the language chosen in this browser (for the sign-in page).
+pub const LANG_COOKIE: &str = "kefu_lang";
+
+/// A language the console speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lang {
+    /// English (the default).
+    #[default]
+    En,
+    /// Simplified Chinese.
+    Zh,
+}
+
+impl Lang {
+    /// `zh`, `zh-CN`, `zh-Hans`… are Chinese; everything else is English.
+    pub fn from_tag(tag: &str) -> Lang {
+        if tag.trim().to_ascii_lowercase().starts_with("zh") {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+
+    /// The BCP 47 tag stored in the agent's profile and the cookie.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+
+    /// The other language: what the switch offers.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::Zh,
+            Lang::Zh => Lang::En,
+        }
+    }
+}
+
+/// Something the console says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Key {
+    Subtitle,
+    Email,
+    Password,
+    Show,
+    Hide,
+    ShowPassword,
+    Connection,
+    ModeAuto,
+    ModeHttp,
+    SignIn,
+    SignOut,
+    Loading,
+    NoConversations,
+    CannedTitle,
+    AddReply,
+    Site,
+    Shortcut,
+    Text,
+    OnlyForMe,
+    Add,
+    Delete,
+    Personal,
+    PageNotFound,
+    BackToConsole,
+    /// The switch's label: the *other* language's own name.
+    LanguageName,
+}
+
+/// `key` in `lang`.
+pub fn t(lang: Lang, key: Key) -> &'static str {
+    use Key::*;
+    match (lang, key) {
+        (Lang::En, Subtitle) => "Sign in to answer your visitors.",
+        (Lang::Zh, Subtitle) => "登录后回复您的访客。",
+        (Lang::En, Email) => "E-mail",
+        (Lang::Zh, Email) => "邮箱",
+        (Lang::En, Password) => "Password",
+        (Lang::Zh, Password) => "密码",
+        (Lang::En, Show) => "Show",
+        (Lang::Zh, Show) => "显示",
+        (Lang::En, Hide) => "Hide",
+        (Lang::Zh, Hide) => "隐藏",
+        (Lang::En, ShowPassword) => "Show password",
+        (Lang::Zh, ShowPassword) => "显示密码",
+        (Lang::En, Connection) => "Connection",
+        (Lang::Zh, Connection) => "连接方式",
+        (Lang::En, ModeAuto) => "Automatic (WebSocket, falls back to HTTP)",
+        (Lang::Zh, ModeAuto) => "自动（WebSocket，不通时改用 HTTP）",
+        (Lang::En, ModeHttp) => "HTTP only (for networks that block WebSockets)",
+        (Lang::Zh, ModeHttp) => "仅 HTTP（适用于屏蔽 WebSocket 的网络）",
+        (Lang::En, SignIn) => "Sign in",
+        (Lang::Zh, SignIn) => "登录",
+        (Lang::En, SignOut) => "Sign out",
+        (Lang::Zh, SignOut) => "退出登录",
+        (Lang::En, Loading) => "Loading…",
+        (Lang::Zh, Loading) => "加载中…",
+        (Lang::En, NoConversations) => "No conversations yet.",
+        (Lang::Zh, NoConversations) => "暂无会话。",
+        (Lang::En, CannedTitle) => "Canned replies",
+        (Lang::Zh, CannedTitle) => "快捷回复",
+        (Lang::En, AddReply) => "Add a reply",
+        (Lang::Zh, AddReply) => "添加快捷回复",
+        (Lang::En, Site) => "Site",
+        (Lang::Zh, Site) => "站点",
+        (Lang::En, Shortcut) => "Shortcut",
+        (Lang::Zh, Shortcut) => "快捷指令",
+        (Lang::En, Text) => "Text",
+        (Lang::Zh, Text) => "内容",
+        (Lang::En, OnlyForMe) => "Only for me",
+        (Lang::Zh, OnlyForMe) => "仅自己可用",
+        (Lang::En, Add) => "Add",
+        (Lang::Zh, Add) => "添加",
+        (Lang::En, Delete) => "Delete",
+        (Lang::Zh, Delete) => "删除",
+        (Lang::En, Personal) => "personal",
+        (Lang::Zh, Personal) => "个人",
+        (Lang::En, PageNotFound) => "Page not found",
+        (Lang::Zh, PageNotFound) => "页面不存在",
+        (Lang::En, BackToConsole) => "Back to the console",
+        (Lang::Zh, BackToConsole) => "返回控制台",
+        (Lang::En, LanguageName) => "English",
+        (Lang::Zh, LanguageName) => "中文",
+    }
+}
+
+impl ConsoleError {
+    /// The sentence for this error in `lang`.
+    pub fn message(self, lang: Lang) -> &'static str {
+        match (lang, self) {
+            (Lang::En, ConsoleError::BadCredentials) => "Wrong e-mail or password.",
+            (Lang::Zh, ConsoleError::BadCredentials) => "邮箱或密码错误。",
+            (Lang::En, ConsoleError::Unauthorized) => "Please sign in again.",
+            (Lang::Zh, ConsoleError::Unauthorized) => "请重新登录。",
+            (Lang::En, ConsoleError::BadRequest) => {
+                "The request was not understood. Please try again."
+            }
+            (Lang::Zh, ConsoleError::BadRequest) => "请求无法识别，请重试。",
+            (Lang::En, ConsoleError::Invalid) => "Please check the fields.",
+            (Lang::Zh, ConsoleError::Invalid) => "请检查填写的内容。",
+            (Lang::En, ConsoleError::NotFound) => "That is not there, or not yours to change.",
+            (Lang::Zh, ConsoleError::NotFound) => "内容不存在，或您无权修改。",
+            (Lang::En, ConsoleError::Internal) => {
+                "Something went wrong on the server. Please try again."
+            }
+            (Lang::Zh, ConsoleError::Internal) => "服务器出错了，请重试。",
+        }
+    }
+}
+
+/// The language to render in (see the module header).
+#[server(endpoint = "lang")]
+pub async fn console_lang() -> Result<Lang, ConsoleError> {
+    use crate::auth::ssr;
+    if let Ok(agent) = ssr::require_agent().await {
+        return Ok(Lang::from_tag(&agent.language));
+    }
+    if let Some(chosen) = ssr::cookie(LANG_COOKIE).await {
+        return Ok(Lang::from_tag(&chosen));
+    }
+    let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
+    let accepted = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split([',', ';']).next())
+        .unwrap_or_default();
+    Ok(Lang::from_tag(accepted))
+}
+
+/// Switches the console's language: the signed-in agent's profile, and this browser's cookie.
+#[server(endpoint = "set_language")]
+pub async fn set_language(lang: String) -> Result<(), ConsoleError> {
+    use crate::auth::ssr;
+    let lang = Lang::from_tag(&lang);
+    if let Ok(agent) = ssr::require_agent().await {
+        ssr::store()?
+            .set_agent_language(agent.id, lang.tag())
+            .await
+            .map_err(ssr::internal)?;
+    }
+    ssr::set_cookie(&format!(
+        "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+        lang.tag()
+    ));
+    Ok(())
+}
+
+/// A button switching to the other language; the page re-renders through `refresh`.
+#[component]
+pub fn LanguageSwitch(lang: Lang, action: ServerAction<SetLanguage>) -> impl IntoView {
+    let other = lang.other();
+    view! {
+        <ActionForm action attr:class="language">
+            <input type="hidden" name="lang" value=other.tag() />
+            <button type="submit" class="secondary" lang=other.tag()>
+                {t(other, Key::LanguageName)}
+            </button>
+        </ActionForm>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_pick_the_language() {
+        assert_eq!(Lang::from_tag("zh-CN"), Lang::Zh);
+        assert_eq!(Lang::from_tag(" ZH-Hans"), Lang::Zh);
+        assert_eq!(Lang::from_tag("en-GB"), Lang::En);
+        assert_eq!(Lang::from_tag(""), Lang::En);
+        assert_eq!(Lang::from_tag(Lang::Zh.tag()), Lang::Zh);
+        assert_ne!(t(Lang::En, Key::SignIn), t(Lang::Zh, Key::SignIn));
+        assert_ne!(
+            ConsoleError::Invalid.message(Lang::En),
+            ConsoleError::Invalid.message(Lang::Zh)
+        );
+    }
+}
