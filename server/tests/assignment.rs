@@ -15,33 +15,7 @@ async fn agent(
     site: i64,
     max_chats: i32,
 ) -> (i64, String) {
-    let store = server.store.as_ref();
-    let agent = store
-        .create_agent(store::NewAgent {
-            email: email.into(),
-            password_hash: "unused".into(),
-            display_name: email.split('@').next().unwrap_or_default().into(),
-            role: store::Role::Agent,
-            language: "en".into(),
-            max_chats,
-            created_at: server::now_ms(),
-        })
-        .await
-        .expect("agent");
-    store
-        .add_agent_to_site(site, agent.id)
-        .await
-        .expect("member");
-    let token = format!("token-{email}");
-    store
-        .create_session(
-            &app::auth::ssr::token_hash(&token),
-            agent.id,
-            server::now_ms() + 3_600_000,
-        )
-        .await
-        .expect("session");
-    (agent.id, format!("{}={token}", app::auth::SESSION_COOKIE))
+    common::agent_with_limit(server.store.as_ref(), email, &[site], max_chats).await
 }
 
 /// A connected agent console, welcomed.

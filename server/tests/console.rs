@@ -94,21 +94,9 @@ async fn agents_see_only_their_own_sites_conversations() {
 
 /// POSTs a rating as the visitor.
 async fn rate(visitor: &Http, body: Value) -> (u16, Value) {
-    let response = visitor
-        .client
-        .post(format!("{}/http/visitor/rating", visitor.base))
-        .header("origin", visitor.origin.clone().unwrap_or_default())
-        .header(
-            protocol::transport::VISITOR_TOKEN_HEADER,
-            visitor.token.clone().unwrap_or_default(),
-        )
-        .body(body.to_string())
-        .send()
+    visitor
+        .post_text("/http/visitor/rating", &body.to_string())
         .await
-        .expect("rating");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// Bodies and authors of the system messages among `frames`.

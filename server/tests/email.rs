@@ -84,21 +84,7 @@ fn body(mail: &str) -> String {
 }
 
 async fn post(http: &Http, path: &str, body: Value) -> (u16, Value) {
-    let response = http
-        .client
-        .post(format!("{}{path}", http.base))
-        .header("origin", "https://shop.example")
-        .header(
-            protocol::transport::VISITOR_TOKEN_HEADER,
-            http.token.clone().unwrap_or_default(),
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    http.post_text(path, &body.to_string()).await
 }
 
 /// A visitor of a new site "shop" who wrote `text`: their client, conversation and site.

@@ -171,19 +171,10 @@ async fn visitor(server: &common::TestServer, key: &str) -> (Http, i64) {
 
 /// POSTs `body` to a visitor endpoint from the allowed origin, with the visitor's token.
 async fn post(http: &Http, path: &str, body: &str) -> (u16, Value) {
-    let mut request = http
-        .client
-        .post(format!("{}{path}", http.base))
-        .header("origin", ORIGIN)
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(token) = &http.token {
-        request = request.header(protocol::transport::VISITOR_TOKEN_HEADER, token);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let mut from_shop = Http::new(&http.base, "visitor");
+    from_shop.origin = Some(ORIGIN.to_string());
+    from_shop.token = http.token.clone();
+    from_shop.post_text(path, body).await
 }
 
 async fn leave(http: &Http, body: &str) -> (u16, Value) {

@@ -199,6 +199,23 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
     Ok((form, site, visitor_id))
 }
 
+/// One of the visitor's conversations; any other (or none) is `not_found`, told apart from
+/// nothing.
+async fn own_conversation(
+    rt: &super::Realtime,
+    conversation_id: i64,
+    visitor_id: i64,
+) -> Result<store::Conversation, Response> {
+    match rt.store.conversation(conversation_id).await {
+        Ok(Some(c)) if c.visitor_id == visitor_id => Ok(c),
+        Ok(_) => Err(refuse(error_frame(
+            ErrorCode::NotFound,
+            "no such conversation",
+        ))),
+        Err(error) => Err(refuse(internal(&error))),
+    }
+}
+
 /// Takes one token from the sender's message rate for a valid form or upload, so none of them
 /// can flood the inbox or the database.
 pub(super) fn take_token(rt: &super::Realtime, sender: Sender) -> Result<(), Response> {
@@ -410,10 +427,9 @@ pub async fn rating(
     {
         return refuse(error_frame(ErrorCode::TooLarge, "comment too long"));
     }
-    let conversation = match rt.store.conversation(form.conversation_id).await {
-        Ok(Some(c)) if c.visitor_id == visitor_id => c,
-        Ok(_) => return refuse(error_frame(ErrorCode::NotFound, "no such conversation")),
-        Err(error) => return refuse(internal(&error)),
+    let conversation = match own_conversation(rt, form.conversation_id, visitor_id).await {
+        Ok(conversation) => conversation,
+        Err(response) => return response,
     };
     if conversation.status != store::ConversationStatus::Resolved {
         return refuse(error_frame(
@@ -478,10 +494,9 @@ pub async fn transcript(
             Ok(parts) => parts,
             Err(response) => return response,
         };
-    let conversation = match rt.store.conversation(form.conversation_id).await {
-        Ok(Some(c)) if c.visitor_id == visitor_id => c,
-        Ok(_) => return refuse(error_frame(ErrorCode::NotFound, "no such conversation")),
-        Err(error) => return refuse(internal(&error)),
+    let conversation = match own_conversation(rt, form.conversation_id, visitor_id).await {
+        Ok(conversation) => conversation,
+        Err(response) => return response,
     };
     match send_transcript(rt, &site, &conversation, visitor_id, &form.email).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

@@ -241,6 +241,25 @@ impl Http {
         builder
     }
 
+    /// POSTs `body` (JSON text, valid or not) to `path` with this client's origin and token
+    /// (the widget's endpoints beside the frames); returns the status and the JSON answer
+    /// (`Null` when there is none).
+    pub async fn post_text(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .request(
+                self.client
+                    .post(format!("{}{path}", self.base))
+                    .header("content-type", "application/json")
+                    .body(body.to_string()),
+            )
+            .send()
+            .await
+            .expect("post");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
     /// POSTs frames to `…/send`; returns the status and the answering frames.
     pub async fn send(&self, frames: serde_json::Value) -> (u16, Vec<ServerFrame>) {
         let url = format!("{}/http/{}/send", self.base, self.role);

@@ -204,6 +204,16 @@ pub async fn agent_cookie(
     email: &str,
     site_ids: &[i64],
 ) -> (i64, String) {
+    agent_with_limit(store, email, site_ids, 5).await
+}
+
+/// As [`agent_cookie`], for an agent allowed `max_chats` conversations at once.
+pub async fn agent_with_limit(
+    store: &dyn store::Store,
+    email: &str,
+    site_ids: &[i64],
+    max_chats: i32,
+) -> (i64, String) {
     let agent = store
         .create_agent(store::NewAgent {
             email: email.to_string(),
@@ -211,7 +221,7 @@ pub async fn agent_cookie(
             display_name: email.split('@').next().unwrap_or("agent").to_string(),
             role: store::Role::Agent,
             language: "en".into(),
-            max_chats: 5,
+            max_chats,
             created_at: server::now_ms(),
         })
         .await
