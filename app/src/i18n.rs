@@ -49,7 +49,6 @@ impl Lang {
 
 /// Something the console says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub enum Key {
     Subtitle,
     Email,

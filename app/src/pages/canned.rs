@@ -5,7 +5,6 @@
 use crate::auth::{ConsoleError, SiteChoice, my_sites};
 use crate::i18n::{Key, Lang, console_lang, t};
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
 
 /// One canned reply as the console lists it.
@@ -151,11 +150,8 @@ pub fn CannedPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        (Err(ConsoleError::Unauthorized), _) | (_, Err(ConsoleError::Unauthorized)) => {
-                            view! { <Redirect path="/login" /> }.into_any()
-                        }
-                        (Err(error), _) | (_, Err(error)) => {
-                            view! { <p role="alert">{error.message(lang)}</p> }.into_any()
+                        (first, second) => {
+                            super::refusal(first.err().into_iter().chain(second.err()), lang)
                         }
                     }
                 })}

@@ -5,7 +5,6 @@
 use crate::auth::{ConsoleError, Logout, current_agent};
 use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, console_lang, t};
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
 
 /// One conversation in the inbox.
@@ -118,11 +117,8 @@ pub fn InboxPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        (Err(ConsoleError::Unauthorized), _) | (_, Err(ConsoleError::Unauthorized)) => {
-                            view! { <Redirect path="/login" /> }.into_any()
-                        }
-                        (Err(error), _) | (_, Err(error)) => {
-                            view! { <p role="alert">{error.message(lang)}</p> }.into_any()
+                        (first, second) => {
+                            super::refusal(first.err().into_iter().chain(second.err()), lang)
                         }
                     }
                 })}

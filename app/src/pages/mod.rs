@@ -4,8 +4,25 @@ pub mod canned;
 pub mod inbox;
 pub mod login;
 
-use crate::i18n::{Key, console_lang, t};
+use crate::auth::ConsoleError;
+use crate::i18n::{Key, Lang, console_lang, t};
 use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+/// What a page shows when its data could not be loaded: the sign-in page when any of the
+/// `errors` says the session is gone, else the first error, translated.
+pub fn refusal(errors: impl IntoIterator<Item = ConsoleError>, lang: Lang) -> AnyView {
+    let errors: Vec<ConsoleError> = errors.into_iter().collect();
+    if errors.contains(&ConsoleError::Unauthorized) {
+        return view! { <Redirect path="/login" /> }.into_any();
+    }
+    let message = errors
+        .first()
+        .copied()
+        .unwrap_or(ConsoleError::Internal)
+        .message(lang);
+    view! { <p role="alert">{message}</p> }.into_any()
+}
 
 /// Shown for any path the router does not know.
 #[component]
