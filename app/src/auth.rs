@@ -84,6 +84,8 @@ impl FromServerFnError for ConsoleError {
 /// What the console knows about the signed-in agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentInfo {
+    /// Their id: the desk's "mine" filter compares assignees with it.
+    pub id: i64,
     /// Shown in the header so agents see whose session this is.
     pub display_name: String,
     /// Shown next to the name; also lets the console hide admin pages.
@@ -136,6 +138,11 @@ pub async fn login(
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), ConsoleError> {
     let store = ssr::store()?;
+    if let Ok(agent) = ssr::require_agent().await
+        && let Some(presence) = use_context::<std::sync::Arc<dyn ssr::Presence>>()
+    {
+        presence.signed_out(agent.id);
+    }
     if let Some(token) = ssr::cookie(SESSION_COOKIE).await {
         store
             .delete_session(&ssr::token_hash(&token))
@@ -152,12 +159,7 @@ pub async fn logout() -> Result<(), ConsoleError> {
 /// The signed-in agent, or `Unauthorized`.
 #[server(endpoint = "me")]
 pub async fn current_agent() -> Result<AgentInfo, ConsoleError> {
-    let agent = ssr::require_agent().await?;
-    Ok(AgentInfo {
-        display_name: agent.display_name,
-        email: agent.email,
-        is_admin: agent.role == store::Role::Admin,
-    })
+    Ok(ssr::agent_info(&ssr::require_agent().await?))
 }
 
 /// One of the signed-in agent's sites, for pickers.
@@ -199,7 +201,7 @@ pub async fn remembered_mode() -> Result<ConnectionMode, ConsoleError> {
 pub mod ssr {
     //! Server-side helpers shared by every server function: store access, sessions, hashing.
 
-    use super::{ConsoleError, SESSION_COOKIE};
+    use super::{AgentInfo, ConsoleError, SESSION_COOKIE};
     use argon2::Argon2;
     use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
     use axum::http::{HeaderMap, HeaderValue, header};
@@ -207,6 +209,12 @@ pub mod ssr {
     use rand::RngCore;
     use sha2::{Digest, Sha256};
     use std::sync::Arc;
+
+    /// What the console tells the real-time side; the server puts one into the Leptos context.
+    pub trait Presence: Send + Sync {
+        /// `agent_id` signed out: show them offline now.
+        fn signed_out(&self, agent_id: i64);
+    }
 
     /// How long a console session lasts without signing in again.
     pub const SESSION_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -311,6 +319,62 @@ pub mod ssr {
             .filter_map(|pair| pair.trim().split_once('='))
             .find(|(key, _)| *key == name)
             .map(|(_, value)| value.to_string())
+    }
+
+    /// What the console shows of an agent.
+    pub fn agent_info(agent: &store::Agent) -> AgentInfo {
+        AgentInfo {
+            id: agent.id,
+            display_name: agent.display_name.clone(),
+            email: agent.email.clone(),
+            is_admin: agent.role == store::Role::Admin,
+        }
+    }
+
+    /// The signed-in agent and conversation `id`, if it belongs to one of their sites; else
+    /// `NotFound` (the same answer whether it exists elsewhere or not at all).
+    pub async fn my_conversation(
+        id: i64,
+    ) -> Result<(store::Agent, store::Conversation), ConsoleError> {
+        let agent = require_agent().await?;
+        let store = store()?;
+        let conversation = store
+            .conversation(id)
+            .await
+            .map_err(internal)?
+            .ok_or(ConsoleError::NotFound)?;
+        let sites = store.agent_sites(agent.id).await.map_err(internal)?;
+        if !sites.contains(&conversation.site_id) {
+            return Err(ConsoleError::NotFound);
+        }
+        Ok((agent, conversation))
+    }
+
+    /// Agents' display names, looked up once per request: messages carry their author's name.
+    #[derive(Default)]
+    pub struct AgentNames(std::collections::HashMap<i64, Option<String>>);
+
+    impl AgentNames {
+        /// The display name of `agent` (none for visitor and system messages).
+        pub async fn of(
+            &mut self,
+            store: &dyn store::Store,
+            agent: Option<i64>,
+        ) -> Result<Option<String>, ConsoleError> {
+            let Some(id) = agent else {
+                return Ok(None);
+            };
+            if let Some(name) = self.0.get(&id) {
+                return Ok(name.clone());
+            }
+            let name = store
+                .agent(id)
+                .await
+                .map_err(internal)?
+                .map(|a| a.display_name);
+            self.0.insert(id, name.clone());
+            Ok(name)
+        }
     }
 
     /// The agent behind the request's session cookie, or `Unauthorized`.

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod i18n;
+pub mod live;
 pub mod pages;
 
 use leptos::prelude::*;

@@ -21,6 +21,15 @@ async fn visitor_says(server: &common::TestServer, key: &str, origin: &str, text
     assert!(frames.iter().find_map(welcome_of).is_some());
 }
 
+/// The newest message of each conversation in an inbox answer.
+fn newest_words(threads: &[Value]) -> Vec<String> {
+    threads
+        .iter()
+        .filter_map(|t| t["recent"].as_array()?.last()?["body"].as_str())
+        .map(str::to_string)
+        .collect()
+}
+
 async fn inbox(server: &common::TestServer, cookie: Option<&str>) -> (u16, String) {
     let mut request = reqwest::Client::new()
         .post(server.url("/api/inbox"))
@@ -53,17 +62,15 @@ async fn agents_see_only_their_own_sites_conversations() {
 
     let (status, body) = inbox(&server, Some(&ann)).await;
     assert_eq!(status, 200, "{body}");
-    let items: Vec<Value> = serde_json::from_str(&body).expect("json list");
-    let previews: Vec<&str> = items
-        .iter()
-        .map(|i| i["preview"].as_str().unwrap_or_default())
-        .collect();
+    let data: Value = serde_json::from_str(&body).expect("json");
+    let threads = data["threads"].as_array().cloned().unwrap_or_default();
     assert_eq!(
-        previews,
+        newest_words(&threads),
         ["<script>alert(1)</script> hello", "Order A-17 is late"],
         "newest first, site A only"
     );
-    assert!(items.iter().all(|i| i["site"] == "shop-a"));
+    assert!(threads.iter().all(|t| t["site_id"] == a));
+    assert_eq!(data["sites"][a.to_string()], "shop-a", "{data}");
 
     let (_, body) = inbox(&server, Some(&bo)).await;
     assert!(body.contains("B's secret question"), "{body}");
@@ -152,11 +159,9 @@ async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
             Some(("resolve-1".to_string(), conversation, 2))
         );
     }
-    assert_eq!(
-        inbox(&server, Some(&ann)).await.1,
-        "[]",
-        "resolved: not in the inbox"
-    );
+    let (_, body) = inbox(&server, Some(&ann)).await;
+    let data: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(data["threads"], json!([]), "resolved: not in the inbox");
 
     // The visitor learns it in order, from the transcript, over either transport.
     let (_, frames) = visitor.poll(&[(conversation, 1)], 0).await;
@@ -236,9 +241,14 @@ async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
             (4, "open".to_string())
         ]
     );
-    // The inbox previews what people wrote, not the status records.
+    // The inbox has it again, with the status record after the words.
     let (_, body) = inbox(&server, Some(&ann)).await;
-    assert!(body.contains("It still has not arrived."), "{body}");
+    let data: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(data["threads"][0]["status"], "open", "{data}");
+    assert_eq!(
+        data["threads"][0]["recent"][2]["body"],
+        "It still has not arrived."
+    );
 
     // Visitors cannot change a status.
     let (_, frames) = visitor.send(json!([resolve])).await;
@@ -457,5 +467,91 @@ async fn the_console_speaks_the_agents_language_and_switches_it() {
     assert!(inbox.contains("暂无会话。"), "{inbox}");
     let saved = store.agent(ann_id).await.expect("read").map(|a| a.language);
     assert_eq!(saved.as_deref(), Some("zh-CN"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transcripts_page_backwards_and_only_for_the_sites_agents() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (a, key) = common::site(store, "shop-a", &["https://a.example"]).await;
+    let (b, _) = common::site(store, "shop-b", &["https://b.example"]).await;
+    let (_, ann) = common::agent_cookie(store, "ann@a.example", &[a]).await;
+    let (_, bo) = common::agent_cookie(store, "bo@b.example", &[b]).await;
+    let mut visitor = Http::new(&server.url(""), "visitor");
+    visitor.origin = Some("https://a.example".into());
+    let mut frames = vec![
+        visitor_hello(&key, None, &[]),
+        send_frame(None, "m1", "message 1"),
+    ];
+    let (_, answer) = visitor.send(json!(frames)).await;
+    visitor.token = answer.iter().find_map(welcome_of).map(|(token, _)| token);
+    let conversation = answer
+        .iter()
+        .find_map(ack_of)
+        .map(|(_, conversation, _)| conversation)
+        .expect("ack");
+    frames = (2..=40)
+        .map(|n| {
+            send_frame(
+                Some(conversation),
+                &format!("m{n}"),
+                &format!("message {n}"),
+            )
+        })
+        .collect();
+    let (status, _) = visitor.send(json!(frames)).await;
+    assert_eq!(status, 200);
+
+    // The inbox brings the newest 30; the rest come a page at a time, by seq.
+    let (_, body) = inbox(&server, Some(&ann)).await;
+    let data: Value = serde_json::from_str(&body).expect("json");
+    let recent = data["threads"][0]["recent"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(recent.len(), 30);
+    assert_eq!(
+        (
+            recent[0]["seq"].as_i64(),
+            data["threads"][0]["last_seq"].as_i64()
+        ),
+        (Some(11), Some(40))
+    );
+    let id = conversation.to_string();
+    let (status, body) = call(
+        &server,
+        "transcript",
+        Some(&ann),
+        &[("id", &id), ("before", "11")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let page: Vec<Value> = serde_json::from_str(&body).expect("json");
+    let seqs: Vec<i64> = page.iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    assert_eq!(page[0]["body"], "message 1");
+    let (status, body) = call(&server, "conversation", Some(&ann), &[("id", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("message 40"), "{body}");
+
+    // An agent of another site, and nobody at all, get nothing.
+    for endpoint in ["transcript", "conversation"] {
+        let (status, body) = call(
+            &server,
+            endpoint,
+            Some(&bo),
+            &[("id", &id), ("before", "11")],
+        )
+        .await;
+        assert_ne!(status, 200);
+        assert!(
+            body.contains("not_found") && !body.contains("message"),
+            "{body}"
+        );
+        let (status, body) = call(&server, endpoint, None, &[("id", &id), ("before", "11")]).await;
+        assert_ne!(status, 200);
+        assert!(body.contains("unauthorized"), "{body}");
+    }
     server.stop().await;
 }

@@ -387,3 +387,50 @@ async fn the_host_page_identifies_its_visitor() {
     stranger.token = Some("v1.1.forged".into());
     assert_eq!(post_profile(&stranger, &first).await.0, 401);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_out_of_an_http_console_takes_the_agent_offline_at_once() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (site, key) = common::site(store, "shop", &["https://a.example"]).await;
+    let (ann_id, ann) = common::agent_cookie(store, "ann@a.example", &[site]).await;
+    let online =
+        || async { get_site(&server, &key, "https://a.example").await.1["online"].clone() };
+    let mut agent = Http::new(&server.url(""), "agent");
+    agent.cookie = Some(ann.clone());
+    let (status, _) = agent.send(json!([agent_hello(&[])])).await;
+    assert_eq!(status, 200);
+    // An HTTP agent is present through their polls.
+    assert_eq!(agent.poll(&[], 0).await.0, 200);
+    assert_eq!(online().await, json!(true));
+
+    // Without signing out, an HTTP agent stays present between polls (the idle timeout)…
+    let signed_out = reqwest::Client::new()
+        .post(server.url("/api/logout"))
+        .header("cookie", &ann)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("logout");
+    assert!(signed_out.status().is_success() || signed_out.status().is_redirection());
+    // …but signing out ends that at once.
+    assert_eq!(online().await, json!(false));
+
+    // Signing in again brings them back, although the old presence still lingers.
+    store
+        .create_session(
+            &app::auth::ssr::token_hash("second"),
+            ann_id,
+            server::now_ms() + 60_000,
+        )
+        .await
+        .expect("session");
+    let cookie = format!("{}=second", app::auth::SESSION_COOKIE);
+    agent.cookie = Some(cookie);
+    let (status, _) = agent.send(json!([agent_hello(&[])])).await;
+    assert_eq!(status, 200);
+    // An HTTP agent is present through their polls.
+    assert_eq!(agent.poll(&[], 0).await.0, 200);
+    assert_eq!(online().await, json!(true));
+    server.stop().await;
+}

@@ -781,6 +781,21 @@ impl Message {
             created_at: new.created_at,
         }
     }
+
+    /// The wire form clients receive; `agent_name` names the author when it is an agent.
+    pub fn into_frame(self, agent_name: Option<String>) -> protocol::Message {
+        protocol::Message {
+            conversation_id: protocol::ConversationId(self.conversation_id),
+            seq: self.seq,
+            client_id: self.client_id,
+            author: self.author,
+            agent_id: self.agent_id.map(protocol::AgentId),
+            agent_name,
+            body: self.body,
+            attachment: self.attachment,
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// What appending inside an already open transaction did; the caller commits or rolls back.

@@ -1,90 +1,157 @@
-//! The agent's inbox: the open and pending conversations of the agent's sites, most recent
-//! first, each with its visitor and newest message. Rendered on the server, so the list is in
-//! the HTML before any script runs. Live updates arrive with the console's real-time client.
+//! The agent's desk: the inbox of conversations (filtered by status and owner, with unread
+//! counts), the open conversation, and the visitors on the sites right now.
+//!
+//! The server renders it from [`inbox`], so the list is in the HTML before any script runs;
+//! after hydration the live connection keeps it current.
 
-use crate::auth::{ConsoleError, Logout, current_agent};
+use crate::auth::{AgentInfo, ConnectionMode, ConsoleError, Logout};
 use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, console_lang, t};
+use crate::live::{Connection, Desk, Live, ThreadSeed};
 use leptos::prelude::*;
+use leptos_meta::Title;
+use protocol::{AgentId, ConversationId, ConversationStatus, EventSeq, Message, Seq, SiteId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// One conversation in the inbox.
+/// What the desk starts from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InboxItem {
-    /// The conversation, to open it.
-    pub conversation_id: i64,
-    /// The site it came from: agents often answer several.
-    pub site: String,
-    /// Who is asking: the name they gave, or a stable label when they gave none.
-    pub visitor: String,
-    /// The newest message, cut to a line for the list.
-    pub preview: String,
-    /// `open` or `pending` (resolved conversations are not in the inbox).
-    pub status: String,
-    /// Last activity, UTC milliseconds; the list is sorted by it.
-    pub updated_at: i64,
+pub struct InboxData {
+    /// The signed-in agent.
+    pub agent: AgentInfo,
+    /// The agent's sites by id, for labels.
+    pub sites: BTreeMap<SiteId, String>,
+    /// The sites' conversations that are not resolved, most recent first.
+    pub threads: Vec<ThreadSeed>,
+    /// The newest agent event when the page was rendered: the live stream continues after it,
+    /// so nothing that happens between rendering and connecting is missed.
+    pub events_after: EventSeq,
+    /// How this browser connects.
+    pub mode: ConnectionMode,
 }
 
-/// The inbox of the signed-in agent: only conversations of sites they belong to.
+/// How many conversations the inbox starts with.
+pub const INBOX_SIZE: u32 = 50;
+/// How many of a conversation's newest messages come with it; older ones are paged in.
+pub const RECENT_MESSAGES: u32 = 30;
+/// How many messages one "load earlier" brings.
+pub const TRANSCRIPT_PAGE: u32 = 50;
+
+/// The desk of the signed-in agent: only conversations of sites they belong to.
 #[server(endpoint = "inbox")]
-pub async fn inbox() -> Result<Vec<InboxItem>, ConsoleError> {
-    use crate::auth::ssr;
-    use std::collections::HashMap;
-    /// How many conversations the inbox shows.
-    const INBOX_SIZE: u32 = 50;
-    /// How many of a conversation's newest messages are searched for its preview.
-    const PREVIEW_LOOKBACK: u32 = 5;
-    /// Longest preview, in characters.
-    const PREVIEW_CHARS: usize = 120;
+pub async fn inbox() -> Result<InboxData, ConsoleError> {
+    use crate::auth::{MODE_COOKIE, ssr};
     let agent = ssr::require_agent().await?;
     let store = ssr::store()?;
     let site_ids = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    // Read the event position first: a conversation created after it is replayed live.
+    let events_after = store
+        .last_event_id(&site_ids)
+        .await
+        .map_err(ssr::internal)?;
+    let mut sites = BTreeMap::new();
+    for id in &site_ids {
+        if let Some(site) = store.site(*id).await.map_err(ssr::internal)? {
+            sites.insert(SiteId(*id), site.name);
+        }
+    }
     let heads = store
         .site_conversation_heads(&site_ids, INBOX_SIZE)
         .await
         .map_err(ssr::internal)?;
-    let mut site_names: HashMap<i64, String> = HashMap::new();
-    let mut items = Vec::with_capacity(heads.len());
+    let mut names = ssr::AgentNames::default();
+    let mut threads = Vec::with_capacity(heads.len());
     for head in heads {
-        if let std::collections::hash_map::Entry::Vacant(entry) = site_names.entry(head.site_id) {
-            let site = store.site(head.site_id).await.map_err(ssr::internal)?;
-            entry.insert(site.map(|s| s.name).unwrap_or_default());
-        }
-        let visitor = store
-            .visitor(head.visitor_id)
-            .await
-            .map_err(ssr::internal)?
-            .and_then(|v| v.name)
-            .unwrap_or_else(|| format!("Visitor #{}", head.visitor_id));
-        // The newest written message: `system` ones record status changes, not words.
-        let newest = store
-            .messages_before(head.id, None, PREVIEW_LOOKBACK)
-            .await
-            .map_err(ssr::internal)?;
-        let preview = newest
-            .iter()
-            .find(|m| m.author != protocol::Author::System)
-            .map(|m| match (&m.attachment, m.body.is_empty()) {
-                (Some(file), true) => format!("📎 {}", file.name),
-                _ => m.body.chars().take(PREVIEW_CHARS).collect(),
-            })
-            .unwrap_or_default();
-        items.push(InboxItem {
-            conversation_id: head.id,
-            site: site_names.get(&head.site_id).cloned().unwrap_or_default(),
-            visitor,
-            preview,
-            status: head.status.as_str().to_string(),
-            updated_at: head.updated_at,
-        });
+        threads.push(thread_seed(store.as_ref(), head, &mut names).await?);
     }
-    Ok(items)
+    let mode = ssr::cookie(MODE_COOKIE)
+        .await
+        .map(|value| ConnectionMode::parse(&value))
+        .unwrap_or_default();
+    Ok(InboxData {
+        agent: ssr::agent_info(&agent),
+        sites,
+        threads,
+        events_after,
+        mode,
+    })
+}
+
+/// One conversation of the agent's sites with its newest messages: for a conversation the desk
+/// meets live that was not in its first list (a resolved one the visitor wrote into again).
+#[server(endpoint = "conversation")]
+pub async fn conversation_seed(id: i64) -> Result<ThreadSeed, ConsoleError> {
+    use crate::auth::ssr;
+    let (_, conversation) = ssr::my_conversation(id).await?;
+    let store = ssr::store()?;
+    thread_seed(
+        store.as_ref(),
+        conversation,
+        &mut ssr::AgentNames::default(),
+    )
+    .await
+}
+
+/// A page of the conversation's messages before `before` (a seq), oldest first: the
+/// transcript pages backwards by seq, never by offset.
+#[server(endpoint = "transcript")]
+pub async fn transcript(id: i64, before: Seq) -> Result<Vec<Message>, ConsoleError> {
+    use crate::auth::ssr;
+    let (_, conversation) = ssr::my_conversation(id).await?;
+    let store = ssr::store()?;
+    let mut page = store
+        .messages_before(conversation.id, Some(before), TRANSCRIPT_PAGE)
+        .await
+        .map_err(ssr::internal)?;
+    page.reverse();
+    let mut names = ssr::AgentNames::default();
+    let mut messages = Vec::with_capacity(page.len());
+    for message in page {
+        let name = names.of(store.as_ref(), message.agent_id).await?;
+        messages.push(message.into_frame(name));
+    }
+    Ok(messages)
+}
+
+/// The desk's starting point for one conversation: its visitor and newest messages.
+#[cfg(feature = "ssr")]
+async fn thread_seed(
+    store: &dyn store::Store,
+    conversation: store::Conversation,
+    names: &mut crate::auth::ssr::AgentNames,
+) -> Result<ThreadSeed, ConsoleError> {
+    use crate::auth::ssr;
+    let visitor_name = store
+        .visitor(conversation.visitor_id)
+        .await
+        .map_err(ssr::internal)?
+        .and_then(|v| v.name);
+    let mut newest = store
+        .messages_before(conversation.id, None, RECENT_MESSAGES)
+        .await
+        .map_err(ssr::internal)?;
+    newest.reverse();
+    let mut recent = Vec::with_capacity(newest.len());
+    for message in newest {
+        let name = names.of(store, message.agent_id).await?;
+        recent.push(message.into_frame(name));
+    }
+    Ok(ThreadSeed {
+        conversation_id: ConversationId(conversation.id),
+        site_id: SiteId(conversation.site_id),
+        visitor_id: protocol::VisitorId(conversation.visitor_id),
+        visitor_name,
+        status: conversation.status,
+        assignee: conversation.assignee_id.map(AgentId),
+        last_seq: conversation.last_seq,
+        updated_at: conversation.updated_at,
+        recent,
+    })
 }
 
 /// The page agents land on after signing in; sends anyone without a session to `/login`.
 #[component]
 pub fn InboxPage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| current_agent());
-    let conversations = Resource::new(|| (), |_| inbox());
+    let data = Resource::new(|| (), |_| inbox());
     let logout = ServerAction::<Logout>::new();
     let switch = ServerAction::<SetLanguage>::new();
     let lang = Resource::new(
@@ -95,31 +162,13 @@ pub fn InboxPage() -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page" data-hydrated=move || hydrated.get().then_some("true")>
+        <main class="page desk-page" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     let lang = lang.await;
-                    match (me.await, conversations.await) {
-                        (Ok(agent), Ok(items)) => {
-                            view! {
-                                <header class="topbar">
-                                    <strong>"Kefu"</strong>
-                                    <span class="who">{agent.display_name} " · " {agent.email}</span>
-                                    <a href="/canned">{t(lang, Key::CannedTitle)}</a>
-                                    <LanguageSwitch lang action=switch />
-                                    <ActionForm action=logout>
-                                        <button type="submit" class="secondary">
-                                            {t(lang, Key::SignOut)}
-                                        </button>
-                                    </ActionForm>
-                                </header>
-                                <InboxList items lang />
-                            }
-                                .into_any()
-                        }
-                        (first, second) => {
-                            super::refusal(first.err().into_iter().chain(second.err()), lang)
-                        }
+                    match data.await {
+                        Ok(data) => view! { <DeskView data lang logout switch /> }.into_any(),
+                        Err(error) => super::refusal([error], lang),
                     }
                 })}
             </Suspense>
@@ -127,27 +176,177 @@ pub fn InboxPage() -> impl IntoView {
     }
 }
 
-/// The conversations, or a line saying there are none.
+/// Which conversations the list shows, besides their status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Mine,
+    Unassigned,
+    All,
+}
+
+/// The desk once its data is there: the live connection starts here.
 #[component]
-fn InboxList(items: Vec<InboxItem>, lang: Lang) -> impl IntoView {
-    if items.is_empty() {
-        return view! { <p class="empty">{t(lang, Key::NoConversations)}</p> }.into_any();
-    }
-    view! {
-        <ul class="inbox">
-            {items
-                .into_iter()
-                .map(|item| {
-                    view! {
-                        <li class="conversation" data-conversation=item.conversation_id data-status=item.status>
-                            <strong class="visitor">{item.visitor}</strong>
-                            <span class="site">{item.site}</span>
-                            <p class="preview">{item.preview}</p>
-                        </li>
-                    }
+fn DeskView(
+    data: InboxData,
+    lang: Lang,
+    logout: ServerAction<Logout>,
+    switch: ServerAction<SetLanguage>,
+) -> impl IntoView {
+    let live = Live::start(data.threads, Some(data.events_after), data.mode);
+    let me = AgentId(data.agent.id);
+    let sites = StoredValue::new(data.sites);
+    let selected = RwSignal::new(None::<ConversationId>);
+    let status = RwSignal::new(ConversationStatus::Open);
+    let owner = RwSignal::new(Owner::All);
+    let title = move || match live.desk.with(Desk::unread) {
+        0 => "Kefu".to_string(),
+        n => format!("({n}) Kefu"),
+    };
+    let status_tab = move |value: ConversationStatus, key: Key| {
+        view! {
+            <button
+                type="button"
+                class="tab"
+                aria-pressed=move || (status.get() == value).to_string()
+                on:click=move |_| status.set(value)
+            >
+                {t(lang, key)}
+                " "
+                <span class="count">
+                    {move || {
+                        live.desk.with(|d| d.threads.values().filter(|t| t.status == value).count())
+                    }}
+                </span>
+            </button>
+        }
+    };
+    let owner_tab = move |value: Owner, key: Key| {
+        view! {
+            <button
+                type="button"
+                class="tab"
+                aria-pressed=move || (owner.get() == value).to_string()
+                on:click=move |_| owner.set(value)
+            >
+                {t(lang, key)}
+            </button>
+        }
+    };
+    let rows = move || {
+        let (status, owner) = (status.get(), owner.get());
+        live.desk.with(|desk| {
+            let mut rows: Vec<_> = desk
+                .threads
+                .iter()
+                .filter(|(_, t)| t.status == status)
+                .filter(|(_, t)| match owner {
+                    Owner::Mine => t.assignee == Some(me),
+                    Owner::Unassigned => t.assignee.is_none(),
+                    Owner::All => true,
                 })
-                .collect_view()}
-        </ul>
+                .map(|(id, t)| {
+                    let preview =
+                        t.last_words()
+                            .map(|m| match (&m.attachment, m.body.is_empty()) {
+                                (Some(file), true) => format!("📎 {}", file.name),
+                                _ => m.body.chars().take(120).collect(),
+                            });
+                    (
+                        t.updated_at,
+                        *id,
+                        t.visitor_label(),
+                        t.site_id,
+                        preview,
+                        t.unread(),
+                    )
+                })
+                .collect();
+            rows.sort_by_key(|row| std::cmp::Reverse((row.0, row.1)));
+            rows
+        })
+    };
+    view! {
+        <Title text=title />
+        <header class="topbar">
+            <strong>"Kefu"</strong>
+            <span class="who">{data.agent.display_name} " · " {data.agent.email}</span>
+            <ConnectionIndicator live lang />
+            <button type="button" class="secondary" on:click=move |_| live.ask_notifications()>
+                {t(lang, Key::Notifications)}
+            </button>
+            <a href="/canned">{t(lang, Key::CannedTitle)}</a>
+            <LanguageSwitch lang action=switch />
+            <ActionForm action=logout>
+                <button type="submit" class="secondary">
+                    {t(lang, Key::SignOut)}
+                </button>
+            </ActionForm>
+        </header>
+        <div class="desk">
+            <section class="inbox-pane">
+                <nav class="tabs" aria-label="status">
+                    {status_tab(ConversationStatus::Open, Key::StatusOpen)}
+                    {status_tab(ConversationStatus::Pending, Key::StatusPending)}
+                    {status_tab(ConversationStatus::Resolved, Key::StatusResolved)}
+                </nav>
+                <nav class="tabs" aria-label="owner">
+                    {owner_tab(Owner::Mine, Key::Mine)}
+                    {owner_tab(Owner::Unassigned, Key::Unassigned)}
+                    {owner_tab(Owner::All, Key::All)}
+                </nav>
+                <ul class="inbox">
+                    {move || {
+                        let rows = rows();
+                        if rows.is_empty() {
+                            return view! { <li class="empty">{t(lang, Key::NoConversations)}</li> }
+                                .into_any();
+                        }
+                        rows.into_iter()
+                            .map(|(_, id, visitor, site, preview, unread)| {
+                                let site = sites.with_value(|s| s.get(&site).cloned()).unwrap_or_default();
+                                view! {
+                                    <li
+                                        class="conversation"
+                                        data-conversation=id.0
+                                        aria-current=move || (selected.get() == Some(id)).then_some("true")
+                                        on:click=move |_| selected.set(Some(id))
+                                    >
+                                        <strong class="visitor">{visitor}</strong>
+                                        <span class="site">{site}</span>
+                                        {(unread > 0).then(|| view! { <span class="unread">{unread}</span> })}
+                                        <p class="preview">{preview}</p>
+                                    </li>
+                                }
+                            })
+                            .collect_view()
+                            .into_any()
+                    }}
+                </ul>
+            </section>
+            <section class="conversation-pane">
+                {move || match selected.get() {
+                    Some(id) => view! { <super::conversation::ConversationView live id me lang /> }.into_any(),
+                    None => view! { <p class="empty">{t(lang, Key::PickConversation)}</p> }.into_any(),
+                }}
+            </section>
+            <aside class="visitors-pane">
+                <super::visitors::VisitorList live lang sites />
+            </aside>
+        </div>
     }
-    .into_any()
+}
+
+/// Says how the console is connected; it recovers by itself, so it never asks for a refresh.
+#[component]
+fn ConnectionIndicator(live: Live, lang: Lang) -> impl IntoView {
+    let state = move || live.connection.get();
+    view! {
+        <span class="connection" role="status" data-connection=move || state().as_str()>
+            {move || match state() {
+                Connection::WebSocket => t(lang, Key::Connected),
+                Connection::Http => t(lang, Key::ConnectedHttp),
+                Connection::Connecting => t(lang, Key::Reconnecting),
+            }}
+        </span>
+    }
 }

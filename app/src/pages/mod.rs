@@ -1,8 +1,10 @@
 //! Console pages, one module per route.
 
 pub mod canned;
+pub mod conversation;
 pub mod inbox;
 pub mod login;
+pub mod visitors;
 
 use crate::auth::ConsoleError;
 use crate::i18n::{Key, Lang, console_lang, t};

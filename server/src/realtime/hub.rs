@@ -462,6 +462,13 @@ impl Registration {
                     });
                     live.connections += 1;
                     if live.connections > 1 {
+                        // Signed out while an earlier connection still lingered: a new one means
+                        // they are back.
+                        let signed_out = live.status == AgentStatus::Offline;
+                        drop(counts);
+                        if signed_out {
+                            hub.set_agent_status(agent_id, AgentStatus::Online);
+                        }
                         return;
                     }
                     site_ids

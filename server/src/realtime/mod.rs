@@ -342,6 +342,15 @@ pub fn presence_of(
     }
 }
 
+/// Signing out of the console takes the agent offline at once, instead of when their last
+/// HTTP poll's presence runs out.
+impl app::auth::ssr::Presence for Realtime {
+    fn signed_out(&self, agent_id: i64) {
+        self.hub
+            .set_agent_status(agent_id, protocol::AgentStatus::Offline);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use super::hub::{Bucket, Event, Sender};
 use super::{Realtime, error_frame as error};
 use protocol::{
     AgentId, AgentStatus, Author, ClientId, ConversationHead, ConversationId, Cursor, ErrorCode,
-    Message, Page, Preview, Read, SendMessage, ServerFrame, SetConversationStatus, SiteId, Typing,
+    Page, Preview, Read, SendMessage, ServerFrame, SetConversationStatus, SiteId, Typing,
     VisitorId, Welcome,
 };
 use std::collections::HashMap;
@@ -232,7 +232,7 @@ impl Session {
             frames.extend(
                 batch
                     .into_iter()
-                    .map(|m| ServerFrame::Message(message_frame(m, None))),
+                    .map(|m| ServerFrame::Message(m.into_frame(None))),
             );
             if !full {
                 break;
@@ -496,7 +496,7 @@ impl Session {
             self.rt.hub.to_site_and_visitor(
                 conversation.site_id,
                 conversation.visitor_id,
-                ServerFrame::Message(message_frame(message, agent_name)),
+                ServerFrame::Message(message.into_frame(agent_name)),
             );
         }
         ack
@@ -846,19 +846,4 @@ pub fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     text[..end].to_string()
-}
-
-/// The wire form of a stored message.
-pub fn message_frame(message: store::Message, agent_name: Option<String>) -> Message {
-    Message {
-        conversation_id: ConversationId(message.conversation_id),
-        seq: message.seq,
-        client_id: message.client_id,
-        author: message.author,
-        agent_id: message.agent_id.map(AgentId),
-        agent_name,
-        body: message.body,
-        attachment: message.attachment,
-        created_at: message.created_at,
-    }
 }

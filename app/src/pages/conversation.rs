@@ -1,0 +1,246 @@
+//! One conversation on the desk: its transcript (paged backwards on demand), what the visitor
+//! is typing, the composer, and the actions an agent takes on it (pick up, resolve, reopen).
+//!
+//! Everything shown comes from the live desk; actions go out as frames, and their effects come
+//! back as frames like everyone else's, so two agents' screens never disagree.
+
+use crate::i18n::{Key, Lang, t};
+use crate::live::{Live, Thread};
+use leptos::prelude::*;
+use protocol::{
+    AgentFrame, AgentId, Assign, Author, ConversationId, ConversationStatus, Message, Typing,
+};
+
+/// Typing frames repeat at most this often while the agent keeps typing (protocol: 3 s).
+const TYPING_REPEAT_MS: f64 = 3_000.0;
+
+/// The conversation `id` as `me` sees it.
+#[component]
+pub fn ConversationView(live: Live, id: ConversationId, me: AgentId, lang: Lang) -> impl IntoView {
+    let thread = move || live.desk.with(|d| d.threads.get(&id).cloned());
+    let draft = RwSignal::new(String::new());
+    let typing_sent = StoredValue::new(None::<f64>);
+    let loading = RwSignal::new(false);
+
+    // The agent is looking at it: report what they have seen whenever more arrives.
+    Effect::new(move |_| {
+        let cursor = live.desk.with(|d| d.threads.get(&id).map(|t| t.cursor));
+        if cursor.is_some()
+            && let Some(up_to_seq) = live
+                .desk
+                .try_maybe_update(|d| {
+                    let seen = d.mark_read(id);
+                    (seen.is_some(), seen)
+                })
+                .flatten()
+        {
+            live.send(AgentFrame::Read(protocol::Read {
+                conversation_id: id,
+                up_to_seq,
+            }));
+        }
+    });
+
+    let stop_typing = move || {
+        if typing_sent.get_value().is_some() {
+            typing_sent.set_value(None);
+            live.send(AgentFrame::Typing(Typing {
+                conversation_id: id,
+                typing: false,
+            }));
+        }
+    };
+    let submit = move || {
+        let body = draft.get_untracked();
+        if body.trim().is_empty() {
+            return;
+        }
+        draft.set(String::new());
+        stop_typing();
+        live.say(id, body, None);
+    };
+    let on_input = move |event: leptos::ev::Event| {
+        let text = event_target_value(&event);
+        let now = live.now.get_untracked();
+        if text.is_empty() {
+            stop_typing();
+        } else if typing_sent
+            .get_value()
+            .is_none_or(|sent| now - sent >= TYPING_REPEAT_MS)
+        {
+            typing_sent.set_value(Some(now));
+            live.send(AgentFrame::Typing(Typing {
+                conversation_id: id,
+                typing: true,
+            }));
+        }
+        draft.set(text);
+    };
+    let set_status = move |status: ConversationStatus| {
+        live.set_status(id, status);
+    };
+    let load_earlier = move |_| {
+        let Some(before) = live
+            .desk
+            .with_untracked(|d| d.threads.get(&id).map(|t| t.oldest))
+        else {
+            return;
+        };
+        loading.set(true);
+        leptos::task::spawn_local(async move {
+            if let Ok(older) = super::inbox::transcript(id.0, before).await {
+                live.desk.update(|d| d.add_history(id, older));
+            }
+            loading.set(false);
+        });
+    };
+
+    view! {
+        {move || {
+            let Some(thread) = thread() else {
+                return view! { <p class="empty">{t(lang, Key::PickConversation)}</p> }.into_any();
+            };
+            let status = thread.status;
+            let assignee = thread.assignee;
+            view! {
+                <header class="conversation-head" data-conversation=id.0 data-status=status.as_str()>
+                    <strong>{thread.visitor_label()}</strong>
+                    <span class="assignee">
+                        {t(lang, Key::AssignedTo)} " "
+                        {match assignee {
+                            Some(agent) if agent == me => t(lang, Key::You).to_string(),
+                            Some(agent) => format!("#{}", agent.0),
+                            None => t(lang, Key::Nobody).to_string(),
+                        }}
+                    </span>
+                    {(assignee != Some(me)).then(|| view! {
+                        <button type="button" class="secondary" on:click=move |_| {
+                            live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me) }))
+                        }>{t(lang, Key::PickUp)}</button>
+                    })}
+                    {if status == ConversationStatus::Resolved {
+                        view! {
+                            <button type="button" class="secondary" on:click=move |_| set_status(ConversationStatus::Open)>
+                                {t(lang, Key::Reopen)}
+                            </button>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <button type="button" class="secondary" on:click=move |_| set_status(ConversationStatus::Resolved)>
+                                {t(lang, Key::Resolve)}
+                            </button>
+                        }.into_any()
+                    }}
+                </header>
+            }.into_any()
+        }}
+        <div class="transcript" aria-live="polite">
+            {move || {
+                live.desk.with(|d| d.threads.get(&id).is_some_and(|t| t.oldest > 1)).then(|| view! {
+                    <button type="button" class="secondary load-earlier" disabled=move || loading.get() on:click=load_earlier>
+                        {t(lang, Key::LoadEarlier)}
+                    </button>
+                })
+            }}
+            <ol class="messages">
+                {move || live.desk.with(|d| d.threads.get(&id).map(|thread| transcript(thread, lang)))}
+                {move || live.desk.with(|d| {
+                    d.outbox
+                        .iter()
+                        .filter(|p| p.send.conversation_id == Some(id))
+                        .map(|p| {
+                            let note = if p.refused.is_some() { Key::NotSent } else { Key::Sending };
+                            view! {
+                                <li class="message agent pending" data-refused=p.refused.is_some().then_some("true")>
+                                    <p class="body">{p.send.body.clone()}</p>
+                                    <small>{t(lang, note)}</small>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                })}
+            </ol>
+            <p class="typing">
+                {move || {
+                    let now = live.now.get();
+                    live.desk.with(|d| d.threads.get(&id).and_then(|thread| {
+                        if !thread.draft.is_empty() {
+                            Some(format!("✎ {}", thread.draft))
+                        } else if thread.visitor_typing(now) {
+                            Some(format!("{} {}", thread.visitor_label(), t(lang, Key::IsTyping)))
+                        } else {
+                            None
+                        }
+                    }))
+                }}
+            </p>
+        </div>
+        <form class="composer" on:submit=move |event| {
+            event.prevent_default();
+            submit();
+        }>
+            <textarea
+                name="reply"
+                aria-label=t(lang, Key::Reply)
+                placeholder=t(lang, Key::Reply)
+                prop:value=move || draft.get()
+                on:input=on_input
+                on:keydown=move |event: leptos::ev::KeyboardEvent| {
+                    if event.key() == "Enter" && !event.shift_key() {
+                        event.prevent_default();
+                        submit();
+                    }
+                }
+            ></textarea>
+            <button type="submit">{t(lang, Key::Send)}</button>
+        </form>
+    }
+}
+
+/// The messages held for `thread`, oldest first; the visitor's read mark under the last one
+/// they have seen.
+fn transcript(thread: &Thread, lang: Lang) -> impl IntoView + use<> {
+    let seen = thread.visitor_read;
+    thread
+        .messages
+        .values()
+        .map(|m| message_row(m, seen, lang))
+        .collect_view()
+}
+
+fn message_row(message: &Message, seen: protocol::Seq, lang: Lang) -> impl IntoView + use<> {
+    let author = message.author.as_str();
+    if message.author == Author::System {
+        let status = ConversationStatus::parse(&message.body);
+        let text = match status {
+            Some(ConversationStatus::Open) => t(lang, Key::StatusOpen),
+            Some(ConversationStatus::Pending) => t(lang, Key::StatusPending),
+            Some(ConversationStatus::Resolved) => t(lang, Key::StatusResolved),
+            None => "",
+        };
+        return view! { <li class="message system" data-seq=message.seq>"— " {text} " —"</li> }
+            .into_any();
+    }
+    let file = message.attachment.clone().map(|file| {
+        let href = format!("{}/{}", protocol::transport::ATTACHMENTS_PATH, file.id);
+        if file.is_image() {
+            let src = href.clone();
+            view! { <a href=href target="_blank" rel="noopener"><img src=src alt=file.name /></a> }
+                .into_any()
+        } else {
+            view! { <a href=href target="_blank" rel="noopener" class="file">"📎 " {file.name}</a> }
+                .into_any()
+        }
+    });
+    let read = (message.author == Author::Agent && message.seq == seen)
+        .then(|| view! { <small class="seen">{t(lang, Key::Seen)}</small> });
+    view! {
+        <li class=format!("message {author}") data-seq=message.seq>
+            {message.agent_name.clone().map(|name| view! { <small class="name">{name}</small> })}
+            {(!message.body.is_empty()).then(|| view! { <p class="body">{message.body.clone()}</p> })}
+            {file}
+            {read}
+        </li>
+    }
+    .into_any()
+}

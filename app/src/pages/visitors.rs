@@ -1,0 +1,98 @@
+//! The visitors on the agent's sites right now: where they are, where they came from, how long
+//! they have been there and what they browse with. Fed by presence and page views, live.
+
+use crate::i18n::{Key, Lang, t};
+use crate::live::{Live, OnlineVisitor};
+use leptos::prelude::*;
+use protocol::{SiteId, VisitorId};
+use std::collections::BTreeMap;
+
+/// The live list; newest arrivals first.
+#[component]
+pub fn VisitorList(
+    live: Live,
+    lang: Lang,
+    sites: StoredValue<BTreeMap<SiteId, String>>,
+) -> impl IntoView {
+    view! {
+        <h2>{t(lang, Key::VisitorsOnline)}</h2>
+        <ul class="visitors">
+            {move || {
+                let now = live.now.get();
+                let visitors: Vec<(VisitorId, OnlineVisitor)> = live
+                    .desk
+                    .with(|d| d.visitors.iter().rev().map(|(id, v)| (*id, v.clone())).collect());
+                if visitors.is_empty() {
+                    return view! { <li class="empty">{t(lang, Key::NoVisitors)}</li> }.into_any();
+                }
+                visitors
+                    .into_iter()
+                    .map(|(id, visitor)| visitor_row(id, visitor, now, lang, sites))
+                    .collect_view()
+                    .into_any()
+            }}
+        </ul>
+    }
+}
+
+fn visitor_row(
+    id: VisitorId,
+    visitor: OnlineVisitor,
+    now: f64,
+    lang: Lang,
+    sites: StoredValue<BTreeMap<SiteId, String>>,
+) -> impl IntoView {
+    let site = sites
+        .with_value(|s| s.get(&visitor.site_id).cloned())
+        .unwrap_or_default();
+    let (url, title) = visitor
+        .pages
+        .last()
+        .map(|(url, title, _)| (url.clone(), title.clone()))
+        .unwrap_or_default();
+    let since = visitor.pages.first().map(|(_, _, at)| *at);
+    let on_site = since
+        .filter(|_| now > 0.0)
+        .map(|at| duration(now - at as f64));
+    let browser = visitor.details.as_ref().and_then(|d| d.user_agent.clone());
+    view! {
+        <li class="visitor" data-visitor=id.0>
+            <strong>"#" {id.0}</strong>
+            <span class="site">{site}</span>
+            <p class="page">
+                <span class="title">{title.unwrap_or_else(|| url.clone())}</span>
+                <small class="url">{url}</small>
+            </p>
+            <dl>
+                <dt>{t(lang, Key::Pages)}</dt>
+                <dd class="pages">{visitor.pages.len()}</dd>
+                {visitor.referrer.map(|referrer| view! { <dt>{t(lang, Key::From)}</dt><dd class="referrer">{referrer}</dd> })}
+                {on_site.map(|time| view! { <dt>{t(lang, Key::OnSite)}</dt><dd class="on-site">{time}</dd> })}
+                {browser.map(|ua| view! { <dd class="browser">{ua}</dd> })}
+            </dl>
+        </li>
+    }
+}
+
+/// `ms` as `1h 02m`, `3m 05s` or `12s`.
+fn duration(ms: f64) -> String {
+    let seconds = (ms.max(0.0) / 1000.0) as u64;
+    match (seconds / 3600, seconds / 60 % 60, seconds % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m {s:02}s"),
+        (h, m, _) => format!("{h}h {m:02}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(duration(12_400.0), "12s");
+        assert_eq!(duration(185_000.0), "3m 05s");
+        assert_eq!(duration(3_720_000.0), "1h 02m");
+        assert_eq!(duration(-5.0), "0s");
+    }
+}

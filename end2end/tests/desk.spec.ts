@@ -1,0 +1,194 @@
+import { test, expect, Page, Browser, APIRequestContext, request as playwrightRequest } from "@playwright/test";
+import { spawn, ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { demoPassword } from "../constants";
+
+// The agent's desk in the console, driven in Chromium: its own live connection (WebSocket, or
+// HTTP when chosen or when WebSockets fail), the inbox, a conversation, the visitors online.
+// Visitors here speak the protocol over plain HTTP from the test, like any third-party client.
+
+const kefu = `http://127.0.0.1:${Number(process.env.KEFU_E2E_PORT ?? 3950)}`;
+
+type Frame = { type: string; [key: string]: any };
+
+/** A visitor of the demo site speaking the HTTP fallback. */
+class Visitor {
+  token?: string;
+  conversation?: number;
+  constructor(
+    private api: APIRequestContext,
+    private base: string,
+  ) {}
+
+  private async post(frames: object[]): Promise<Frame[]> {
+    const headers: Record<string, string> = { origin: "https://shop.example", "content-type": "application/json" };
+    if (this.token) headers["x-kefu-visitor-token"] = this.token;
+    const response = await this.api.post(`${this.base}/http/visitor/send`, { headers, data: JSON.stringify(frames) });
+    expect(response.status()).toBe(200);
+    return response.json();
+  }
+
+  async hello() {
+    const frames = await this.post([
+      { type: "hello", protocol_version: 1, site_key: "demo", ...(this.token ? { visitor_token: this.token } : {}) },
+    ]);
+    this.token = frames.find((f) => f.type === "welcome")?.visitor_token ?? this.token;
+  }
+
+  async say(body: string) {
+    const send: Frame = { type: "send", client_id: crypto.randomUUID(), body };
+    if (this.conversation) send.conversation_id = this.conversation;
+    const frames = await this.post([send]);
+    const ack = frames.find((f) => f.type === "ack");
+    expect(ack, JSON.stringify(frames)).toBeTruthy();
+    this.conversation = ack!.conversation_id;
+  }
+}
+
+async function signIn(browser: Browser, base: string, mode: "auto" | "http", init?: string) {
+  const context = await browser.newContext({ baseURL: base });
+  if (init) await context.addInitScript(init);
+  const page = await context.newPage();
+  await page.goto("/login");
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await page.fill('input[name="email"]', "demo@kefu.local");
+  await page.fill('input[name="password"]', demoPassword);
+  await page.locator(`input[name="mode"][value="${mode}"]`).check();
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/inbox$/);
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  return { context, page };
+}
+
+async function openConversation(page: Page, id: number) {
+  await page.locator(`li.conversation[data-conversation="${id}"]`).click();
+  await expect(page.locator(`.conversation-head[data-conversation="${id}"]`)).toBeVisible();
+}
+
+async function signOut(page: Page) {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+}
+
+test("in HTTP-only mode, with WebSockets failing in the page, an agent receives and answers live", async ({ browser, request }) => {
+  // Any WebSocket the page opens fails at once.
+  const broken = `window.WebSocket = class { constructor() { throw new Error("blocked by proxy"); } };`;
+  const { context, page } = await signIn(browser, kefu, "http", broken);
+  await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "http");
+
+  const visitor = new Visitor(request, kefu);
+  await visitor.hello();
+  await visitor.say("Hello over plain HTTP?");
+  // The new conversation appears live, with its unread count and the tab title.
+  const row = page.locator(`li.conversation[data-conversation="${visitor.conversation}"]`);
+  await expect(row).toContainText("Hello over plain HTTP?");
+  await expect(row.locator(".unread")).toHaveText("1");
+  await expect(page).toHaveTitle(/^\(\d+\) Kefu$/);
+
+  await openConversation(page, visitor.conversation!);
+  await expect(page.locator(".transcript .message.visitor")).toHaveText(["Hello over plain HTTP?"]);
+  await expect(row.locator(".unread")).toHaveCount(0);
+  await page.getByLabel("Reply").fill("Yes, loud and clear.");
+  await page.getByLabel("Reply").press("Enter");
+  await expect(page.locator(".transcript .message.agent:not(.pending)")).toContainText(["Yes, loud and clear."]);
+
+  // The visitor gets the reply from the server.
+  const events = await request.get(
+    `${kefu}/http/visitor/events?cursors=${visitor.conversation}:1&wait=0`,
+    { headers: { origin: "https://shop.example", "x-kefu-visitor-token": visitor.token! } },
+  );
+  const frames: Frame[] = await events.json();
+  expect(frames.filter((f) => f.type === "message").map((f) => f.body)).toEqual(["Yes, loud and clear."]);
+
+  // Resolving moves it out of the open list, live.
+  await page.getByRole("button", { name: "Resolve" }).click();
+  await expect(page.locator(`.conversation-head`)).toHaveAttribute("data-status", "resolved");
+  await expect(row).toHaveCount(0);
+  await signOut(page);
+  await context.close();
+});
+
+test("the visitor list shows a visitor's page change within 2 s", async ({ browser }) => {
+  const { context, page } = await signIn(browser, kefu, "auto");
+  await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "websocket");
+  const visitorContext = await browser.newContext({ baseURL: kefu });
+  const visitorPage = await visitorContext.newPage();
+  await visitorPage.goto("/demo");
+  await expect(visitorPage.locator("kefu-widget[data-kefu-ready]")).toBeAttached();
+  const visitors = page.locator("ul.visitors li.visitor");
+  await expect(visitors.filter({ hasText: "/demo" })).toHaveCount(1);
+  await visitorPage.evaluate(() => history.pushState({}, "", "/demo?step=pricing"));
+  await expect(visitors.filter({ hasText: "step=pricing" })).toHaveCount(1, { timeout: 2_000 });
+  await expect(visitors.filter({ hasText: "step=pricing" }).locator(".pages")).toHaveText("2");
+  await visitorContext.close();
+  await expect(visitors.filter({ hasText: "step=pricing" })).toHaveCount(0);
+  await signOut(page);
+  await context.close();
+});
+
+/** A second kefu server of our own, on its own port and database, that the test can kill. */
+class OwnServer {
+  process?: ChildProcess;
+  readonly port = Number(process.env.KEFU_E2E_PORT ?? 3950) + 7;
+  readonly base = `http://127.0.0.1:${this.port}`;
+  private dir = fs.mkdtempSync(path.join(os.tmpdir(), "kefu-e2e-kill-"));
+
+  async start() {
+    const bin = process.env.KEFU_BIN ?? path.join(os.homedir(), ".cache/kefu/target/release/kefu");
+    this.process = spawn(
+      bin,
+      ["serve", "--demo", "--bind", `127.0.0.1:${this.port}`, "--database-url", `sqlite://${this.dir}/kefu.db`],
+      { cwd: "..", env: { ...process.env, KEFU_DEMO_PASSWORD: demoPassword, KEFU_LOG_LEVEL: "warn" }, stdio: "ignore" },
+    );
+    await expect
+      .poll(async () => (await fetch(`${this.base}/readyz`).catch(() => null))?.status ?? 0, { timeout: 20_000 })
+      .toBe(200);
+  }
+
+  async kill() {
+    const exited = new Promise((resolve) => this.process?.once("exit", resolve));
+    this.process?.kill("SIGKILL");
+    await exited;
+  }
+}
+
+test("after the server is killed and restarted, the console reconnects by itself and shows every message once", async ({ browser }) => {
+  test.setTimeout(60_000);
+  const server = new OwnServer();
+  await server.start();
+  const api = await playwrightRequest.newContext();
+  try {
+    const { context, page } = await signIn(browser, server.base, "auto");
+    const indicator = page.locator("[data-connection]");
+    await expect(indicator).toHaveAttribute("data-connection", "websocket");
+    const visitor = new Visitor(api, server.base);
+    await visitor.hello();
+    await visitor.say("before the crash");
+    await openConversation(page, visitor.conversation!);
+    await expect(page.locator(".transcript .message.visitor")).toHaveText(["before the crash"]);
+
+    await server.kill();
+    await expect(indicator).toHaveAttribute("data-connection", "connecting");
+    await server.start();
+    // Written while the console is still away.
+    for (const body of ["while you were away 1", "while you were away 2", "while you were away 3"]) {
+      await visitor.say(body);
+    }
+    await expect(indicator).toHaveAttribute("data-connection", "websocket", { timeout: 20_000 });
+    await expect(page.locator(".transcript .message.visitor")).toHaveText([
+      "before the crash",
+      "while you were away 1",
+      "while you were away 2",
+      "while you were away 3",
+    ]);
+    // And live again afterwards.
+    await visitor.say("back to normal");
+    await expect(page.locator(".transcript .message.visitor")).toHaveCount(5);
+    await context.close();
+  } finally {
+    await api.dispose();
+    await server.kill();
+  }
+});
