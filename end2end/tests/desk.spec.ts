@@ -77,6 +77,10 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   const broken = `window.WebSocket = class { constructor() { throw new Error("blocked by proxy"); } };`;
   const { context, page } = await signIn(browser, kefu, "http", broken);
   await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "http");
+  const added = await page.request.post("/api/canned_replies/add", {
+    form: { site_id: "1", shortcut: "clear", body: "Yes, loud and clear." },
+  });
+  expect(added.status()).toBe(200);
 
   const visitor = new Visitor(request, kefu);
   await visitor.hello();
@@ -90,9 +94,15 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   await openConversation(page, visitor.conversation!);
   await expect(page.locator(".transcript .message.visitor")).toHaveText(["Hello over plain HTTP?"]);
   await expect(row.locator(".unread")).toHaveCount(0);
-  await page.getByLabel("Reply").fill("Yes, loud and clear.");
-  await page.getByLabel("Reply").press("Enter");
+  // A canned reply completes from its `/shortcut`, then Enter sends it.
+  const reply = page.getByLabel("Reply");
+  await reply.pressSequentially("/cle");
+  await expect(page.locator(".suggestions li")).toHaveText(["/clear Yes, loud and clear."]);
+  await reply.press("Enter");
+  await expect(reply).toHaveValue("Yes, loud and clear.");
+  await reply.press("Enter");
   await expect(page.locator(".transcript .message.agent:not(.pending)")).toContainText(["Yes, loud and clear."]);
+  await expect(reply).toHaveValue("");
 
   // The visitor gets the reply from the server.
   const events = await request.get(

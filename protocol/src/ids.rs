@@ -118,6 +118,24 @@ pub enum AgentStatus {
     Offline,
 }
 
+impl AgentStatus {
+    /// The stable text form, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Online => "online",
+            AgentStatus::Away => "away",
+            AgentStatus::Offline => "offline",
+        }
+    }
+
+    /// Parses the text form written by [`AgentStatus::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Online, Self::Away, Self::Offline]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
 /// Where a conversation is in its life: the console's queues, and what the widget offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -182,6 +200,16 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", author.as_str()));
         }
         assert_eq!(Author::parse("robot"), None);
+    }
+
+    #[test]
+    fn agent_status_text_round_trips() {
+        for status in [AgentStatus::Online, AgentStatus::Away, AgentStatus::Offline] {
+            assert_eq!(AgentStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_string(&status).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+        assert_eq!(AgentStatus::parse("busy"), None);
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub trait Store: Send + Sync + 'static {
     /// The sites the agent is a member of, in ascending id order.
     async fn agent_sites(&self, agent_id: AgentId) -> Result<Vec<SiteId>>;
 
+    /// The enabled agents who belong to any of `site_ids`, each once, in ascending id order:
+    /// the colleagues a conversation can be transferred to.
+    async fn site_agents(&self, site_ids: &[SiteId]) -> Result<Vec<Agent>>;
+
     /// Records a session for `agent_id`, identified by the hash of its cookie token, valid until
     /// `expires_at`. Its `created_at` is taken from the system clock.
     async fn create_session(

@@ -385,6 +385,20 @@ impl Store for MySqlStore {
         .await?)
     }
 
+    async fn site_agents(&self, site_ids: &[SiteId]) -> Result<Vec<Agent>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<MySql>::new(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE NOT disabled AND id IN (SELECT agent_id FROM site_agents WHERE site_id"
+        ));
+        push_id_list(&mut query, site_ids);
+        query.push(") ORDER BY id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
     async fn create_session(
         &self,
         token_hash: &str,

@@ -342,6 +342,18 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn site_agents(&self, site_ids: &[SiteId]) -> Result<Vec<Agent>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE NOT disabled \
+             AND id IN (SELECT agent_id FROM site_agents WHERE site_id = ANY($1)) ORDER BY id"
+        ))
+        .bind(site_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn create_session(
         &self,
         token_hash: &str,

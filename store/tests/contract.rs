@@ -1592,6 +1592,43 @@ async fn assignment_is_a_compare_and_set_and_the_queue_is_oldest_first() {
 }
 
 #[tokio::test]
+async fn site_agents_are_the_members_of_any_of_the_sites_once() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let other = site(store, "other").await;
+    let lonely = site(store, "lonely").await;
+    let ann = agent(store, "ann@x.example").await;
+    let bo = agent(store, "bo@x.example").await;
+    let cy = agent(store, "cy@x.example").await;
+    for (site, agent) in [(&shop, &ann), (&shop, &bo), (&other, &bo), (&other, &cy)] {
+        store
+            .add_agent_to_site(site.id, agent.id)
+            .await
+            .expect("membership");
+    }
+    let ids = |agents: Vec<Agent>| agents.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.site_agents(&[shop.id]).await.expect("shop")),
+        [ann.id, bo.id]
+    );
+    assert_eq!(
+        ids(store.site_agents(&[other.id, shop.id]).await.expect("both")),
+        [ann.id, bo.id, cy.id]
+    );
+    assert!(
+        store
+            .site_agents(&[lonely.id])
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert!(store.site_agents(&[]).await.expect("empty").is_empty());
+    let agent = store.site_agents(&[other.id]).await.expect("other");
+    assert_eq!(agent[0].email, "bo@x.example");
+}
+
+#[tokio::test]
 async fn canned_replies_are_shared_per_site_or_an_agents_own() {
     let db = TestDb::new().await;
     let store = db.store.as_ref();

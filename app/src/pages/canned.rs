@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub struct CannedItem {
     /// To delete it.
     pub id: i64,
+    /// The site's id: a conversation offers only its own site's replies.
+    pub site_id: i64,
     /// The site's name: agents of several sites see whose reply it is.
     pub site: String,
     /// What follows the `/`.
@@ -55,6 +57,7 @@ pub async fn canned_replies() -> Result<Vec<CannedItem>, ConsoleError> {
         }
         items.push(CannedItem {
             id: reply.id,
+            site_id: reply.site_id,
             site: names.get(&reply.site_id).cloned().unwrap_or_default(),
             shortcut: reply.shortcut,
             body: reply.body,

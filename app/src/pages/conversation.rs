@@ -4,23 +4,63 @@
 //! Everything shown comes from the live desk; actions go out as frames, and their effects come
 //! back as frames like everyone else's, so two agents' screens never disagree.
 
+use super::inbox::Colleague;
 use crate::i18n::{Key, Lang, t};
 use crate::live::{Live, Thread};
 use leptos::prelude::*;
 use protocol::{
-    AgentFrame, AgentId, Assign, Author, ConversationId, ConversationStatus, Message, Typing,
+    AgentFrame, AgentId, AgentStatus, Assign, Author, ConversationId, ConversationStatus, Message,
+    SiteId, Typing,
 };
+
+/// How many canned replies the composer offers for a `/shortcut` at once.
+const MAX_SUGGESTIONS: usize = 5;
 
 /// Typing frames repeat at most this often while the agent keeps typing (protocol: 3 s).
 const TYPING_REPEAT_MS: f64 = 3_000.0;
 
 /// The conversation `id` as `me` sees it.
 #[component]
-pub fn ConversationView(live: Live, id: ConversationId, me: AgentId, lang: Lang) -> impl IntoView {
+pub fn ConversationView(
+    live: Live,
+    id: ConversationId,
+    me: AgentId,
+    lang: Lang,
+    colleagues: StoredValue<Vec<Colleague>>,
+) -> impl IntoView {
+    let name_of = move |agent: AgentId| {
+        colleagues
+            .with_value(|all| all.iter().find(|c| c.id == agent).map(|c| c.name.clone()))
+            .unwrap_or_else(|| format!("#{}", agent.0))
+    };
+    let transfer_to = RwSignal::new(String::new());
     let thread = move || live.desk.with(|d| d.threads.get(&id).cloned());
     let draft = RwSignal::new(String::new());
     let typing_sent = StoredValue::new(None::<f64>);
     let loading = RwSignal::new(false);
+    // Fetched in the browser when the conversation opens; `/shortcut` completes from it.
+    let canned = LocalResource::new(super::canned::canned_replies);
+    let site = live
+        .desk
+        .with_untracked(|d| d.threads.get(&id).map(|t| t.site_id.0));
+    let suggestions = move || -> Vec<(String, String)> {
+        let draft = draft.get();
+        let Some(word) = draft
+            .strip_prefix('/')
+            .filter(|w| !w.contains(char::is_whitespace))
+        else {
+            return Vec::new();
+        };
+        let Some(Ok(replies)) = canned.get() else {
+            return Vec::new();
+        };
+        replies
+            .into_iter()
+            .filter(|r| Some(r.site_id) == site && r.shortcut.starts_with(word))
+            .take(MAX_SUGGESTIONS)
+            .map(|r| (r.shortcut, r.body))
+            .collect()
+    };
 
     // The agent is looking at it: report what they have seen whenever more arrives.
     Effect::new(move |_| {
@@ -109,7 +149,7 @@ pub fn ConversationView(live: Live, id: ConversationId, me: AgentId, lang: Lang)
                         {t(lang, Key::AssignedTo)} " "
                         {match assignee {
                             Some(agent) if agent == me => t(lang, Key::You).to_string(),
-                            Some(agent) => format!("#{}", agent.0),
+                            Some(agent) => name_of(agent),
                             None => t(lang, Key::Nobody).to_string(),
                         }}
                     </span>
@@ -118,6 +158,7 @@ pub fn ConversationView(live: Live, id: ConversationId, me: AgentId, lang: Lang)
                             live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me) }))
                         }>{t(lang, Key::PickUp)}</button>
                     })}
+                    <TransferPicker live id site=thread.site_id assignee colleagues lang choice=transfer_to />
                     {if status == ConversationStatus::Resolved {
                         view! {
                             <button type="button" class="secondary" on:click=move |_| set_status(ConversationStatus::Open)>
@@ -186,15 +227,100 @@ pub fn ConversationView(live: Live, id: ConversationId, me: AgentId, lang: Lang)
                 prop:value=move || draft.get()
                 on:input=on_input
                 on:keydown=move |event: leptos::ev::KeyboardEvent| {
-                    if event.key() == "Enter" && !event.shift_key() {
-                        event.prevent_default();
-                        submit();
+                    let key = event.key();
+                    if (key == "Enter" || key == "Tab") && !event.shift_key() {
+                        // A `/shortcut` first becomes its reply; the next Enter sends it.
+                        if let Some((_, body)) = suggestions().into_iter().next() {
+                            event.prevent_default();
+                            draft.set(body);
+                        } else if key == "Enter" {
+                            event.prevent_default();
+                            submit();
+                        }
                     }
                 }
             ></textarea>
+            <ul class="suggestions" role="listbox">
+                {move || {
+                    suggestions()
+                        .into_iter()
+                        .map(|(shortcut, body)| {
+                            let text = body.clone();
+                            view! {
+                                <li role="option" on:click=move |_| draft.set(text.clone())>
+                                    <strong>"/" {shortcut}</strong>
+                                    " "
+                                    <span>{body}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ul>
             <button type="submit">{t(lang, Key::Send)}</button>
         </form>
     }
+}
+
+/// Moves the conversation to a colleague of its site; their status is shown next to the name.
+#[component]
+fn TransferPicker(
+    live: Live,
+    id: ConversationId,
+    site: SiteId,
+    assignee: Option<AgentId>,
+    colleagues: StoredValue<Vec<Colleague>>,
+    lang: Lang,
+    choice: RwSignal<String>,
+) -> impl IntoView {
+    let candidates: Vec<Colleague> = colleagues.with_value(|all| {
+        all.iter()
+            .filter(|c| c.site_ids.contains(&site) && Some(c.id) != assignee)
+            .cloned()
+            .collect()
+    });
+    if candidates.is_empty() {
+        return ().into_any();
+    }
+    let transfer = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        if let Ok(to) = choice.get_untracked().parse::<i64>() {
+            live.send(AgentFrame::Assign(Assign {
+                conversation_id: id,
+                to: Some(AgentId(to)),
+            }));
+            choice.set(String::new());
+        }
+    };
+    view! {
+        <form class="transfer" on:submit=transfer>
+            <select
+                aria-label=t(lang, Key::TransferTo)
+                prop:value=move || choice.get()
+                on:change=move |event| choice.set(event_target_value(&event))
+            >
+                <option value="">{t(lang, Key::TransferTo)} "…"</option>
+                {candidates
+                    .into_iter()
+                    .map(|c| {
+                        let status = move || {
+                            let key = match live.desk.with(|d| d.agents.get(&c.id).copied()) {
+                                Some(AgentStatus::Online) => Key::Online,
+                                Some(AgentStatus::Away) => Key::Away,
+                                _ => Key::Offline,
+                            };
+                            t(lang, key)
+                        };
+                        view! { <option value=c.id.0>{c.name} " (" {status} ")"</option> }
+                    })
+                    .collect_view()}
+            </select>
+            <button type="submit" class="secondary" disabled=move || choice.get().is_empty()>
+                {t(lang, Key::Transfer)}
+            </button>
+        </form>
+    }
+    .into_any()
 }
 
 /// The messages held for `thread`, oldest first; the visitor's read mark under the last one

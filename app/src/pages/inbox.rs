@@ -9,7 +9,10 @@ use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, console_lang, t};
 use crate::live::{Connection, Desk, Live, ThreadSeed};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use protocol::{AgentId, ConversationId, ConversationStatus, EventSeq, Message, Seq, SiteId};
+use protocol::{
+    AgentFrame, AgentId, AgentStatus, ConversationId, ConversationStatus, EventSeq, Message, Seq,
+    SetStatus, SiteId,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -20,6 +23,8 @@ pub struct InboxData {
     pub agent: AgentInfo,
     /// The agent's sites by id, for labels.
     pub sites: BTreeMap<SiteId, String>,
+    /// The agents of those sites (the signed-in one included), for names and transfers.
+    pub colleagues: Vec<Colleague>,
     /// The sites' conversations that are not resolved, most recent first.
     pub threads: Vec<ThreadSeed>,
     /// The newest agent event when the page was rendered: the live stream continues after it,
@@ -27,6 +32,17 @@ pub struct InboxData {
     pub events_after: EventSeq,
     /// How this browser connects.
     pub mode: ConnectionMode,
+}
+
+/// An agent sharing a site with the signed-in one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Colleague {
+    /// Their id, what an assignment names.
+    pub id: AgentId,
+    /// The name shown.
+    pub name: String,
+    /// The sites they answer: a conversation can move only to an agent of its site.
+    pub site_ids: Vec<SiteId>,
 }
 
 /// How many conversations the inbox starts with.
@@ -54,6 +70,22 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
             sites.insert(SiteId(*id), site.name);
         }
     }
+    let mut colleagues = Vec::new();
+    for colleague in store.site_agents(&site_ids).await.map_err(ssr::internal)? {
+        let theirs = store
+            .agent_sites(colleague.id)
+            .await
+            .map_err(ssr::internal)?;
+        colleagues.push(Colleague {
+            id: AgentId(colleague.id),
+            name: colleague.display_name,
+            site_ids: theirs
+                .into_iter()
+                .filter(|s| site_ids.contains(s))
+                .map(SiteId)
+                .collect(),
+        });
+    }
     let heads = store
         .site_conversation_heads(&site_ids, INBOX_SIZE)
         .await
@@ -70,6 +102,7 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
     Ok(InboxData {
         agent: ssr::agent_info(&agent),
         sites,
+        colleagues,
         threads,
         events_after,
         mode,
@@ -195,6 +228,7 @@ fn DeskView(
     let live = Live::start(data.threads, Some(data.events_after), data.mode);
     let me = AgentId(data.agent.id);
     let sites = StoredValue::new(data.sites);
+    let colleagues = StoredValue::new(data.colleagues);
     let selected = RwSignal::new(None::<ConversationId>);
     let status = RwSignal::new(ConversationStatus::Open);
     let owner = RwSignal::new(Owner::All);
@@ -271,6 +305,7 @@ fn DeskView(
             <strong>"Kefu"</strong>
             <span class="who">{data.agent.display_name} " · " {data.agent.email}</span>
             <ConnectionIndicator live lang />
+            <StatusPicker live me lang />
             <button type="button" class="secondary" on:click=move |_| live.ask_notifications()>
                 {t(lang, Key::Notifications)}
             </button>
@@ -325,7 +360,7 @@ fn DeskView(
             </section>
             <section class="conversation-pane">
                 {move || match selected.get() {
-                    Some(id) => view! { <super::conversation::ConversationView live id me lang /> }.into_any(),
+                    Some(id) => view! { <super::conversation::ConversationView live id me lang colleagues /> }.into_any(),
                     None => view! { <p class="empty">{t(lang, Key::PickConversation)}</p> }.into_any(),
                 }}
             </section>
@@ -333,6 +368,44 @@ fn DeskView(
                 <super::visitors::VisitorList live lang sites />
             </aside>
         </div>
+    }
+}
+
+/// The agent's own availability: online agents are given chats, away ones keep theirs.
+#[component]
+fn StatusPicker(live: Live, me: AgentId, lang: Lang) -> impl IntoView {
+    let current = move || {
+        live.desk
+            .with(|d| d.agents.get(&me).copied())
+            .unwrap_or(AgentStatus::Offline)
+    };
+    let options = [
+        (AgentStatus::Online, Key::Online),
+        (AgentStatus::Away, Key::Away),
+        (AgentStatus::Offline, Key::Offline),
+    ];
+    view! {
+        <select
+            class="status"
+            aria-label=t(lang, Key::MyStatus)
+            data-status=move || current().as_str()
+            on:change=move |event| {
+                if let Some(status) = AgentStatus::parse(&event_target_value(&event)) {
+                    live.send(AgentFrame::SetStatus(SetStatus { status }));
+                }
+            }
+        >
+            {options
+                .into_iter()
+                .map(|(status, key)| {
+                    view! {
+                        <option value=status.as_str() selected=move || current() == status>
+                            {t(lang, key)}
+                        </option>
+                    }
+                })
+                .collect_view()}
+        </select>
     }
 }
 
