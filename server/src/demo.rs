@@ -4,7 +4,7 @@
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Html;
-use store::{NewAgent, NewSite, Role, Store};
+use store::{NewSite, Role, Store};
 
 /// The public key of the demo site; the `/demo` page embeds the widget with it.
 pub const DEMO_SITE_KEY: &str = "demo";
@@ -35,22 +35,16 @@ pub async fn ensure(
     if store.agent_by_email(DEMO_EMAIL).await?.is_some() {
         return Ok(None);
     }
-    let password = password.unwrap_or_else(|| app::auth::ssr::new_token()[..16].to_string());
-    let hash = app::auth::ssr::hash_password(&password)
-        .map_err(|error| crate::Error::Password(error.to_string()))?;
-    let agent = store
-        .create_agent(NewAgent {
-            email: DEMO_EMAIL.to_string(),
-            password_hash: hash,
-            display_name: "Demo Admin".to_string(),
-            role: Role::Admin,
-            language: "en".to_string(),
-            max_chats: 5,
-            created_at: now,
-        })
-        .await?;
-    store.add_agent_to_site(site.id, agent.id).await?;
-    Ok(Some(password))
+    let spec = crate::agents::AgentSpec {
+        email: DEMO_EMAIL.to_string(),
+        display_name: "Demo Admin".to_string(),
+        role: Role::Admin,
+        max_chats: 5,
+        site_keys: vec![site.public_key],
+        password: password.clone(),
+    };
+    let (_, generated) = crate::agents::add(store, spec).await?;
+    Ok(generated.or(password))
 }
 
 /// A stand-in for a customer's page: some text and the one-line embed snippet.

@@ -16,6 +16,8 @@ pub enum Error {
     },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("agent: {0}")]
+    Agent(String),
     #[error("password hashing: {0}")]
     Password(String),
 }

@@ -3,6 +3,7 @@
 //! [`serve`] takes a bound listener, the state and a shutdown future, so tests can bind
 //! `127.0.0.1:0`, spawn it and talk to it over real sockets without sleeping.
 
+pub mod agents;
 pub mod config;
 pub mod demo;
 mod error;

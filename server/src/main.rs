@@ -25,10 +25,39 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Manages agent accounts.
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+    },
     /// Inspects the configuration.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentAction {
+    /// Adds an agent. The password comes from `KEFU_AGENT_PASSWORD`, or a random one is printed.
+    Add {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// Sign-in e-mail.
+        #[arg(long)]
+        email: String,
+        /// The name visitors and colleagues see.
+        #[arg(long)]
+        name: String,
+        /// The public key of a site they answer (repeat for several).
+        #[arg(long = "site", required = true)]
+        sites: Vec<String>,
+        /// Chats assigned to them at once.
+        #[arg(long, default_value_t = 5)]
+        max_chats: i32,
+        /// Makes them an admin.
+        #[arg(long)]
+        admin: bool,
     },
 }
 
@@ -50,6 +79,31 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { overrides, demo } => run_serve(&overrides, demo),
+        Command::Agent {
+            action:
+                AgentAction::Add {
+                    overrides,
+                    email,
+                    name,
+                    sites,
+                    max_chats,
+                    admin,
+                },
+        } => run_add_agent(
+            &overrides,
+            server::agents::AgentSpec {
+                email,
+                display_name: name,
+                role: if admin {
+                    store::Role::Admin
+                } else {
+                    store::Role::Agent
+                },
+                max_chats,
+                site_keys: sites,
+                password: std::env::var("KEFU_AGENT_PASSWORD").ok(),
+            },
+        ),
         Command::Config { action } => match action {
             ConfigAction::Check { overrides } => Config::load(&overrides)
                 .map(|_| {
@@ -95,5 +149,24 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         println!("Kefu console: http://{addr}/login");
         println!("Demo page with the widget: http://{addr}/demo");
         server::serve(listener, state, server::shutdown_signal()).await
+    })
+}
+
+fn run_add_agent(overrides: &Overrides, spec: server::agents::AgentSpec) -> server::Result<()> {
+    let config = Config::load(overrides)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let store = store::connect(&config.database_url).await?;
+        let (agent, generated) = server::agents::add(store.as_ref(), spec).await?;
+        match generated {
+            Some(password) => println!(
+                "Agent {} added; password: {password}  (shown once)",
+                agent.email
+            ),
+            None => println!("Agent {} added", agent.email),
+        }
+        Ok(())
     })
 }

@@ -157,3 +157,68 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_agent_added_from_the_terminal_can_sign_in_to_their_sites() {
+    use server::agents::{AddAgentError, AgentSpec, add};
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let spec = |email: &str, sites: &[&str], max_chats| AgentSpec {
+        email: email.to_string(),
+        display_name: "Mei".to_string(),
+        role: store::Role::Agent,
+        max_chats,
+        site_keys: sites.iter().map(|s| s.to_string()).collect(),
+        password: Some("a long enough password".to_string()),
+    };
+    for (bad, why) in [
+        (spec("mei@shop.example", &["nope"], 2), "no site"),
+        (spec("not an address", &["demo"], 2), "not valid"),
+        (spec("mei@shop.example", &["demo"], 0), "between 1 and 100"),
+        (
+            spec(server::demo::DEMO_EMAIL, &["demo"], 2),
+            "already exists",
+        ),
+    ] {
+        let error = add(store, bad).await.expect_err(why);
+        assert!(error.to_string().contains(why), "{error}");
+        assert!(!matches!(error, AddAgentError::Server(_)));
+    }
+    let (agent, generated) = add(store, spec(" Mei@Shop.example", &["demo"], 2))
+        .await
+        .expect("added");
+    assert_eq!(
+        (agent.email.as_str(), agent.max_chats, generated),
+        ("mei@shop.example", 2, None)
+    );
+    let demo = store
+        .site_by_key("demo")
+        .await
+        .expect("site")
+        .expect("demo");
+    assert_eq!(store.agent_sites(agent.id).await.expect("sites"), [demo.id]);
+    let signed_in = client()
+        .post(server.url("/api/login"))
+        .form(&[
+            ("email", "mei@shop.example"),
+            ("password", "a long enough password"),
+            ("mode", "auto"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert!(
+        signed_in
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap_or_default().starts_with("kefu_session=")),
+        "the new agent signs in"
+    );
+    // Without a password one is made up and shown once.
+    let mut random = spec("lu@shop.example", &["demo"], 3);
+    random.password = None;
+    let (_, generated) = add(store, random).await.expect("added");
+    assert_eq!(generated.map(|p| p.len()), Some(16));
+    server.stop().await;
+}

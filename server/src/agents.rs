@@ -1,0 +1,102 @@
+//! Adding agents from the terminal (`kefu agent add`) and for the demo: the one place an agent
+//! account is created with a hashed password and its site memberships.
+
+use store::{Agent, NewAgent, Role, Store};
+
+/// What `kefu agent add` asks for.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    /// Sign-in e-mail; stored lower-case.
+    pub email: String,
+    /// The name visitors and colleagues see.
+    pub display_name: String,
+    /// Admin or agent.
+    pub role: Role,
+    /// Chats the router may assign at once.
+    pub max_chats: i32,
+    /// The public keys of the sites they answer.
+    pub site_keys: Vec<String>,
+    /// The password; a random one is made (and returned) when absent.
+    pub password: Option<String>,
+}
+
+/// Why an agent could not be added (the message names what to fix).
+#[derive(Debug, thiserror::Error)]
+pub enum AddAgentError {
+    #[error("no site with key {0:?}")]
+    UnknownSite(String),
+    #[error("an agent with e-mail {0:?} already exists")]
+    Exists(String),
+    #[error("the e-mail address {0:?} is not valid")]
+    BadEmail(String),
+    #[error("max chats must be between 1 and 100, not {0}")]
+    BadLimit(i32),
+    #[error(transparent)]
+    Server(#[from] crate::Error),
+}
+
+impl From<AddAgentError> for crate::Error {
+    fn from(error: AddAgentError) -> Self {
+        match error {
+            AddAgentError::Server(error) => error,
+            other => crate::Error::Agent(other.to_string()),
+        }
+    }
+}
+
+/// Creates the agent with a hashed password and adds them to their sites. Returns the agent
+/// and the password when it was generated here (to show once).
+pub async fn add(
+    store: &dyn Store,
+    spec: AgentSpec,
+) -> Result<(Agent, Option<String>), AddAgentError> {
+    let email = spec.email.trim().to_lowercase();
+    if !email.contains('@') || email.len() > 254 || email.contains(char::is_whitespace) {
+        return Err(AddAgentError::BadEmail(spec.email));
+    }
+    if !(1..=100).contains(&spec.max_chats) {
+        return Err(AddAgentError::BadLimit(spec.max_chats));
+    }
+    let mut sites = Vec::with_capacity(spec.site_keys.len());
+    for key in &spec.site_keys {
+        let site = store
+            .site_by_key(key)
+            .await
+            .map_err(crate::Error::from)?
+            .ok_or_else(|| AddAgentError::UnknownSite(key.clone()))?;
+        sites.push(site.id);
+    }
+    if store
+        .agent_by_email(&email)
+        .await
+        .map_err(crate::Error::from)?
+        .is_some()
+    {
+        return Err(AddAgentError::Exists(email));
+    }
+    let generated = spec.password.is_none();
+    let password = spec
+        .password
+        .unwrap_or_else(|| app::auth::ssr::new_token()[..16].to_string());
+    let password_hash = app::auth::ssr::hash_password(&password)
+        .map_err(|error| crate::Error::Password(error.to_string()))?;
+    let agent = store
+        .create_agent(NewAgent {
+            email,
+            password_hash,
+            display_name: spec.display_name,
+            role: spec.role,
+            language: "en".to_string(),
+            max_chats: spec.max_chats,
+            created_at: crate::now_ms(),
+        })
+        .await
+        .map_err(crate::Error::from)?;
+    for site in sites {
+        store
+            .add_agent_to_site(site, agent.id)
+            .await
+            .map_err(crate::Error::from)?;
+    }
+    Ok((agent, generated.then_some(password)))
+}
