@@ -1,5 +1,5 @@
 import { test, expect, Page, Browser, APIRequestContext, request as playwrightRequest } from "@playwright/test";
-import { spawn, ChildProcess } from "node:child_process";
+import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -30,11 +30,17 @@ class Visitor {
     return response.json();
   }
 
-  async hello() {
+  async hello(): Promise<Frame[]> {
     const frames = await this.post([
       { type: "hello", protocol_version: 1, site_key: "demo", ...(this.token ? { visitor_token: this.token } : {}) },
     ]);
     this.token = frames.find((f) => f.type === "welcome")?.visitor_token ?? this.token;
+    return frames;
+  }
+
+  /** Where this visitor's conversation waits, as a fresh hello is told (none: not waiting). */
+  async place(): Promise<number | undefined> {
+    return (await this.hello()).find((f) => f.type === "queue")?.position;
   }
 
   async say(body: string) {
@@ -47,13 +53,13 @@ class Visitor {
   }
 }
 
-async function signIn(browser: Browser, base: string, mode: "auto" | "http", init?: string) {
+async function signIn(browser: Browser, base: string, mode: "auto" | "http", init?: string, email = "demo@kefu.local") {
   const context = await browser.newContext({ baseURL: base });
   if (init) await context.addInitScript(init);
   const page = await context.newPage();
   await page.goto("/login");
   await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
-  await page.fill('input[name="email"]', "demo@kefu.local");
+  await page.fill('input[name="email"]', email);
   await page.fill('input[name="password"]', demoPassword);
   await page.locator(`input[name="mode"][value="${mode}"]`).check();
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -141,20 +147,37 @@ test("the visitor list shows a visitor's page change within 2 s", async ({ brows
 /** A second kefu server of our own, on its own port and database, that the test can kill. */
 class OwnServer {
   process?: ChildProcess;
-  readonly port = Number(process.env.KEFU_E2E_PORT ?? 3950) + 7;
-  readonly base = `http://127.0.0.1:${this.port}`;
-  private dir = fs.mkdtempSync(path.join(os.tmpdir(), "kefu-e2e-kill-"));
+  readonly base: string;
+  private dir = fs.mkdtempSync(path.join(os.tmpdir(), "kefu-e2e-own-"));
+  private bin = process.env.KEFU_BIN ?? path.join(os.homedir(), ".cache/kefu/target/release/kefu");
+
+  constructor(private port: number) {
+    this.base = `http://127.0.0.1:${port}`;
+  }
+
+  private get database() {
+    return `sqlite://${this.dir}/kefu.db`;
+  }
 
   async start() {
-    const bin = process.env.KEFU_BIN ?? path.join(os.homedir(), ".cache/kefu/target/release/kefu");
     this.process = spawn(
-      bin,
-      ["serve", "--demo", "--bind", `127.0.0.1:${this.port}`, "--database-url", `sqlite://${this.dir}/kefu.db`],
+      this.bin,
+      ["serve", "--demo", "--bind", `127.0.0.1:${this.port}`, "--database-url", this.database],
       { cwd: "..", env: { ...process.env, KEFU_DEMO_PASSWORD: demoPassword, KEFU_LOG_LEVEL: "warn" }, stdio: "ignore" },
     );
     await expect
       .poll(async () => (await fetch(`${this.base}/readyz`).catch(() => null))?.status ?? 0, { timeout: 20_000 })
       .toBe(200);
+  }
+
+  /** `kefu agent add` on this server's database, for the demo site. */
+  addAgent(email: string, name: string, maxChats: number) {
+    const result = spawnSync(
+      this.bin,
+      ["agent", "add", "--database-url", this.database, "--email", email, "--name", name, "--site", "demo", "--max-chats", String(maxChats)],
+      { cwd: "..", env: { ...process.env, KEFU_AGENT_PASSWORD: demoPassword }, encoding: "utf8" },
+    );
+    expect(result.status, result.stderr).toBe(0);
   }
 
   async kill() {
@@ -166,7 +189,7 @@ class OwnServer {
 
 test("after the server is killed and restarted, the console reconnects by itself and shows every message once", async ({ browser }) => {
   test.setTimeout(60_000);
-  const server = new OwnServer();
+  const server = new OwnServer(Number(process.env.KEFU_E2E_PORT ?? 3950) + 7);
   await server.start();
   const api = await playwrightRequest.newContext();
   try {
@@ -197,6 +220,84 @@ test("after the server is killed and restarted, the console reconnects by itself
     await visitor.say("back to normal");
     await expect(page.locator(".transcript .message.visitor")).toHaveCount(5);
     await context.close();
+  } finally {
+    await api.dispose();
+    await server.kill();
+  }
+});
+
+test("two agents with two chats each: round-robin, a queue whose place the visitor sees, and a live transfer", async ({ browser }) => {
+  test.setTimeout(90_000);
+  const server = new OwnServer(Number(process.env.KEFU_E2E_PORT ?? 3950) + 8);
+  await server.start();
+  server.addAgent("ann@shop.example", "Ann", 2);
+  server.addAgent("bo@shop.example", "Bo", 2);
+  const api = await playwrightRequest.newContext();
+  try {
+    const ann = await signIn(browser, server.base, "auto", undefined, "ann@shop.example");
+    const bo = await signIn(browser, server.base, "auto", undefined, "bo@shop.example");
+    for (const agent of [ann, bo]) {
+      await expect(agent.page.locator("[data-connection]")).toHaveAttribute("data-connection", "websocket");
+      await agent.page.getByRole("button", { name: "Mine" }).click();
+    }
+    const mine = (agent: { page: Page }) => agent.page.locator("ul.inbox li.conversation");
+
+    // Four visitors: handed out in turn, two each.
+    const visitors: Visitor[] = [];
+    for (let i = 1; i <= 4; i++) {
+      const visitor = new Visitor(api, server.base);
+      await visitor.hello();
+      await visitor.say(`visitor ${i} here`);
+      visitors.push(visitor);
+      await expect.poll(async () => (await mine(ann).count()) + (await mine(bo).count())).toBe(i);
+    }
+    await expect(mine(ann)).toHaveCount(2);
+    await expect(mine(bo)).toHaveCount(2);
+
+    // The fifth, in the widget, waits first in the queue and is told so.
+    const page = await (await browser.newContext({ baseURL: server.base })).newPage();
+    await page.goto("/demo");
+    await page.locator("kefu-widget .launcher").click();
+    const input = page.locator("kefu-widget .compose textarea");
+    await input.fill("visitor 5, anyone there?");
+    await input.press("Enter");
+    const line = page.locator("kefu-widget .typing");
+    await expect(line).toHaveText("#1 in the queue…");
+    // A sixth waits behind.
+    const sixth = new Visitor(api, server.base);
+    await sixth.hello();
+    await sixth.say("visitor 6 here");
+    expect(await sixth.place()).toBe(2);
+    await ann.page.getByRole("button", { name: "Unassigned" }).click();
+    await expect(mine(ann)).toHaveCount(2);
+    await ann.page.getByRole("button", { name: "Mine" }).click();
+
+    // The agent of the first chat resolves it: the fifth visitor gets them, the sixth moves up.
+    const first = visitors[0].conversation!;
+    const resolver = (await mine(ann).and(ann.page.locator(`[data-conversation="${first}"]`)).count()) ? ann : bo;
+    await resolver.page.locator(`li.conversation[data-conversation="${first}"]`).click();
+    await resolver.page.getByRole("button", { name: "Resolve" }).click();
+    await expect(line).toBeHidden();
+    await expect(page.locator("kefu-widget .name")).toHaveText(resolver === ann ? "Ann" : "Bo");
+    await expect(mine(resolver)).toHaveCount(2);
+    expect(await sixth.place()).toBe(1);
+
+    // A transfer moves a conversation live on both screens.
+    const moving = visitors[1].conversation!;
+    const owner = (await mine(ann).and(ann.page.locator(`[data-conversation="${moving}"]`)).count()) ? ann : bo;
+    const target = owner === ann ? bo : ann;
+    const targetName = target === ann ? "Ann" : "Bo";
+    const before = { owner: await mine(owner).count(), target: await mine(target).count() };
+    await owner.page.locator(`li.conversation[data-conversation="${moving}"]`).click();
+    await owner.page.getByLabel("Transfer to").selectOption({ label: `${targetName} (Online)` });
+    await owner.page.getByRole("button", { name: "Transfer", exact: true }).click();
+    await expect(mine(owner)).toHaveCount(before.owner - 1);
+    await expect(mine(target)).toHaveCount(before.target + 1);
+    await expect(target.page.locator(`li.conversation[data-conversation="${moving}"]`)).toBeVisible();
+    await expect(owner.page.locator(".conversation-head .assignee")).toContainText(targetName);
+    await ann.context.close();
+    await bo.context.close();
+    await page.context().close();
   } finally {
     await api.dispose();
     await server.kill();

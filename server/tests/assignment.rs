@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::client::{Ws, ack_of, agent_hello, send_frame, visitor_hello};
+use common::client::{Ws, ack_of, agent_hello, send_frame, visitor_hello, welcome_of};
 use protocol::ServerFrame;
 
 const ORIGIN: &str = "https://shop.example";
@@ -147,6 +147,42 @@ async fn an_agent_coming_online_takes_the_waiting_conversations() {
         .await;
     assert_eq!(placed(&mut later).await, Ok("ann".to_string()));
     assert_eq!(assignee(&server, second).await, Some(ann));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_visitor_who_reconnects_is_told_their_place_at_once() {
+    let server = common::spawn_sqlite().await;
+    let (site, _) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (_, ann_cookie) = agent(&server, "ann@shop.example", site, 1).await;
+    let _ann = console(&server, &ann_cookie).await;
+    let (mut served, _) = visitor(&server, "first").await;
+    assert_eq!(placed(&mut served).await, Ok("ann".to_string()));
+
+    let mut waiting = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    waiting.send_json(visitor_hello("shop", None, &[])).await;
+    let (token, _) = waiting.until(welcome_of).await;
+    waiting.send_json(send_frame(None, "w1", "me too")).await;
+    let (_, conversation, _) = waiting.until(ack_of).await;
+    assert_eq!(placed(&mut waiting).await, Err(1));
+    waiting.drop_connection();
+
+    // A new connection (a reload, another tab) hears the place right after the welcome.
+    let mut again = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    again
+        .send_json(visitor_hello("shop", Some(&token), &[(conversation, 1)]))
+        .await;
+    let queue = again
+        .until(|f| match f {
+            ServerFrame::Queue {
+                conversation_id,
+                position,
+            } => Some((conversation_id.0, *position)),
+            ServerFrame::Message(_) => Some((0, 0)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(queue, (conversation, 1), "before any replayed message");
     server.stop().await;
 }
 

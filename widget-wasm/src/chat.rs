@@ -608,7 +608,7 @@ impl Chat {
     /// The visitor pressed Send.
     pub fn submit(&mut self) {
         let body = ui::value(&self.ui.input);
-        if body.trim().is_empty() {
+        if blank(&body) {
             return;
         }
         if body.len() > self.max_message_bytes {
@@ -796,16 +796,16 @@ impl Chat {
             Ui::value(form, "contact"),
             Ui::value(form, "body"),
         );
-        if contact.trim().is_empty() {
+        if blank(&contact) {
             self.ui.notice(Some(Text::ContactRequired));
             return;
         }
-        if body.trim().is_empty() {
+        if blank(&body) {
             return;
         }
         let form = json::stringify(
             &Obj::new()
-                .maybe("name", Some(name).filter(|n| !n.trim().is_empty()))
+                .maybe("name", Some(name).filter(|n| !blank(n)))
                 .set("contact", contact)
                 .set("body", body)
                 .value(),
@@ -834,8 +834,8 @@ impl Chat {
         let form = &self.ui.prechat;
         let (name, email) = (Ui::value(form, "name"), Ui::value(form, "email"));
         let profile = Obj::new()
-            .maybe("name", Some(name).filter(|n| !n.trim().is_empty()))
-            .maybe("email", Some(email).filter(|e| !e.trim().is_empty()))
+            .maybe("name", Some(name).filter(|n| !blank(n)))
+            .maybe("email", Some(email).filter(|e| !blank(e)))
             .value();
         self.identify(profile);
         self.saved.introduced = true;
@@ -883,8 +883,15 @@ impl Chat {
             Some("ack") => self.on_ack(&frame),
             Some("message") => self.on_message(frame),
             Some("typing") => self.on_typing(&frame),
+            // Every agent is busy: say where in the queue the chat waits.
+            Some("queue") => {
+                let mut place = String::from("#");
+                push_number(&mut place, json::int(&frame, "position").unwrap_or(1));
+                self.ui.typing(Some(&place), Text::Queued);
+            }
             // The header names the agent as soon as one takes the chat.
             Some("assigned") => {
+                self.ui.typing(None, Text::Typing);
                 if let Some(name) = json::text(&frame, "agent_name") {
                     self.ui.set_agent(&name);
                 }
@@ -1116,7 +1123,7 @@ impl Chat {
             .unwrap_or_else(|| t(self.ui.lang, Text::Agent).to_string());
         if author == "agent" {
             self.ui.set_agent(&name);
-            self.ui.typing(None);
+            self.ui.typing(None, Text::Typing);
         }
         self.ui.add_message(
             Some(&name),
@@ -1150,14 +1157,14 @@ impl Chat {
         if json::flag(frame, "typing") == Some(true) {
             let name = json::text(frame, "agent_name")
                 .unwrap_or_else(|| t(self.ui.lang, Text::Agent).to_string());
-            self.ui.typing(Some(&name));
+            self.ui.typing(Some(&name), Text::Typing);
             // The indicator goes after 6 s without a repeat.
             self.typing_timer = self.later(6_000, |chat| {
                 chat.typing_timer = None;
-                chat.ui.typing(None);
+                chat.ui.typing(None, Text::Typing);
             });
         } else {
-            self.ui.typing(None);
+            self.ui.typing(None, Text::Typing);
         }
     }
 
@@ -1205,6 +1212,12 @@ impl Chat {
     }
 }
 
+/// Whether `text` is empty or only whitespace (what the server refuses as a message). Smaller
+/// than `trim().is_empty()`, which pulls in the generic trimming code.
+fn blank(text: &str) -> bool {
+    text.chars().all(char::is_whitespace)
+}
+
 /// Appends a number in decimal (without the formatting machinery, which the size budget
 /// cannot afford).
 pub fn push_number(text: &mut String, number: i64) {
@@ -1247,7 +1260,17 @@ fn truncate(text: &mut String, max: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::push_number;
+    use super::{blank, push_number};
+
+    #[test]
+    fn blank_is_only_whitespace_in_any_script() {
+        for text in ["", " ", "\n\t ", "\u{3000}", "\u{a0}"] {
+            assert!(blank(text), "{text:?}");
+        }
+        for text in ["a", " 好 ", "\u{3000}x"] {
+            assert!(!blank(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn numbers_print_in_decimal() {

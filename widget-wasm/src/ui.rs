@@ -515,13 +515,14 @@ impl Ui {
         }
     }
 
-    /// Shows "NAME is typing…", or hides it.
-    pub fn typing(&self, who: Option<&str>) {
+    /// Shows "WHO WHAT" under the transcript ("Mei is typing…", "#2 in the queue…"), or hides
+    /// the line.
+    pub fn typing(&self, who: Option<&str>, what: Text) {
         match who {
             Some(who) => {
                 let mut text = String::from(who);
                 text.push(' ');
-                text.push_str(self.tr(Text::Typing));
+                text.push_str(self.tr(what));
                 self.typing.set_text_content(Some(&text));
                 show(&self.typing, true);
             }

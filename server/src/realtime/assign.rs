@@ -52,6 +52,11 @@ impl Assigner {
         turns.1.insert(agent_id, now);
     }
 
+    /// The queue position conversation `id` was last announced at, while it waits.
+    pub fn place(&self, id: i64) -> Option<u32> {
+        lock(&self.told).get(&id).map(|(_, position)| *position)
+    }
+
     /// Which of the site's waiting conversations moved since their visitors were last told,
     /// as `(conversation, visitor, position)`; forgets the site's conversations no longer
     /// waiting.

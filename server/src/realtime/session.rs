@@ -141,6 +141,14 @@ impl Session {
                 frames.push(ServerFrame::Availability {
                     online: super::chat_offered(&self.rt, site),
                 });
+                // A visitor coming back while their chat waits learns their place at once.
+                frames.extend(conversations.iter().filter_map(|c| {
+                    let position = self.rt.assigner.place(c.id)?;
+                    Some(ServerFrame::Queue {
+                        conversation_id: ConversationId(c.id),
+                        position,
+                    })
+                }));
             }
             Identity::Agent { agent, site_ids } => {
                 let heads = self.rt.store.site_conversation_heads(site_ids, 200).await?;
