@@ -290,11 +290,14 @@ test("two agents with two chats each: round-robin, a queue whose place the visit
     const before = { owner: await mine(owner).count(), target: await mine(target).count() };
     await owner.page.locator(`li.conversation[data-conversation="${moving}"]`).click();
     await owner.page.getByLabel("Transfer to").selectOption({ label: `${targetName} (Online)` });
+    await owner.page.getByLabel("Note for your colleague (optional)").fill("Asked about a refund.");
     await owner.page.getByRole("button", { name: "Transfer", exact: true }).click();
     await expect(mine(owner)).toHaveCount(before.owner - 1);
     await expect(mine(target)).toHaveCount(before.target + 1);
     await expect(target.page.locator(`li.conversation[data-conversation="${moving}"]`)).toBeVisible();
     await expect(owner.page.locator(".conversation-head .assignee")).toContainText(targetName);
+    await target.page.locator(`li.conversation[data-conversation="${moving}"]`).click();
+    await expect(target.page.locator(".handover")).toContainText("Asked about a refund.");
     await ann.context.close();
     await bo.context.close();
     await page.context().close();

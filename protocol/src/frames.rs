@@ -194,7 +194,7 @@ pub struct SetConversationStatus {
 /// An agent picks a conversation up (`to` is themselves), transfers it to a colleague of its
 /// site, or gives it back to the queue (`to` absent). Everyone is told with
 /// `assignment_changed`, the visitor with `assigned`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assign {
     /// The conversation.
@@ -202,6 +202,9 @@ pub struct Assign {
     /// The agent to own it; absent to unassign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<AgentId>,
+    /// A word for the colleague taking over (agents only; never shown to the visitor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Started or stopped typing in a conversation.
@@ -505,6 +508,12 @@ pub enum ServerFrame {
         /// The agent now responsible; absent when unassigned.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         assignee: Option<AgentId>,
+        /// The agent who moved it; absent when the router did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<AgentId>,
+        /// Their note for the colleague taking over, if they wrote one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// To visitors: every agent is busy; the conversation waits in the site's queue at
     /// `position` (1: next). Sent whenever the position changes.
@@ -717,6 +726,8 @@ mod tests {
                 event_seq: 41,
                 conversation_id: ConversationId(12),
                 assignee: None,
+                by: None,
+                note: None,
             },
             json!({"type": "assignment_changed", "event_seq": 41, "conversation_id": 12}),
         );

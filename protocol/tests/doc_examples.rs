@@ -284,6 +284,7 @@ fn agent_samples() -> Vec<AgentFrame> {
         AgentFrame::Assign(Assign {
             conversation_id: conv(),
             to: Some(AgentId(3)),
+            note: Some("VIP".into()),
         }),
         AgentFrame::Ping(Ping { nonce: 2 }),
         AgentFrame::Pong(Pong { nonce: 2 }),
@@ -379,6 +380,8 @@ fn server_samples() -> Vec<ServerFrame> {
             event_seq: 42,
             conversation_id: conv(),
             assignee: Some(AgentId(3)),
+            by: Some(AgentId(5)),
+            note: Some("VIP".into()),
         },
         ServerFrame::Error {
             code: ErrorCode::Lagging,

@@ -212,22 +212,55 @@ async fn agents_pick_up_transfer_and_give_back_conversations() {
         }
         frame
     };
-    ann_console.send_json(transfer(Some(bo))).await;
+    // A note longer than a message is refused and moves nothing.
+    let mut too_long = transfer(Some(bo));
+    too_long["note"] = "x"
+        .repeat(protocol::Limits::default().max_message_bytes as usize + 1)
+        .into();
+    ann_console.send_json(too_long).await;
+    let refused = ann_console
+        .until(|f| match f {
+            ServerFrame::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused, protocol::ErrorCode::TooLarge);
+    assert_eq!(assignee(&server, first).await, Some(ann));
+    let mut with_note = transfer(Some(bo));
+    with_note["note"] = "Wants a refund; order 1182 shipped.".into();
+    ann_console.send_json(with_note).await;
     assert_eq!(placed(&mut first_visitor).await, Ok("bo".to_string()));
     for console in [&mut ann_console, &mut bo_console] {
         // Earlier events (the first assignment, to Ann) come first; wait for the transfer's.
-        console
+        let handover = console
             .until(|f| match f {
                 ServerFrame::AssignmentChanged {
                     conversation_id,
                     assignee: Some(to),
+                    by,
+                    note,
                     ..
-                } if conversation_id.0 == first && to.0 == bo => Some(()),
+                } if conversation_id.0 == first && to.0 == bo => {
+                    Some((by.map(|b| b.0), note.clone()))
+                }
                 _ => None,
             })
             .await;
+        assert_eq!(
+            handover,
+            (
+                Some(ann),
+                Some("Wants a refund; order 1182 shipped.".to_string())
+            )
+        );
     }
     assert_eq!(assignee(&server, first).await, Some(bo));
+    // The note is for agents: the visitor's frames never carry it.
+    let leaked = first_visitor
+        .try_next(std::time::Duration::from_millis(300))
+        .await
+        .map(|f| serde_json::to_string(&f).unwrap_or_default());
+    assert!(!leaked.is_some_and(|f| f.contains("refund")));
 
     // Nobody outside the site can be given a conversation.
     bo_console.send_json(transfer(Some(outsider))).await;

@@ -72,6 +72,8 @@ pub struct Thread {
     pub visitor_typing_since: Option<f64>,
     /// The visitor's unsent draft (sneak-peek), empty when none.
     pub draft: String,
+    /// The last handover: who moved the conversation by hand and the note they left.
+    pub handover: Option<(AgentId, String)>,
 }
 
 impl Thread {
@@ -95,6 +97,7 @@ impl Thread {
             visitor_read: 0,
             visitor_typing_since: None,
             draft: String::new(),
+            handover: None,
         }
     }
 
@@ -411,11 +414,14 @@ impl Desk {
                 event_seq,
                 conversation_id,
                 assignee,
+                by,
+                note,
             } => {
                 if self.take_event(event_seq)
                     && let Some(thread) = self.threads.get_mut(&conversation_id)
                 {
                     thread.assignee = assignee;
+                    thread.handover = by.zip(note);
                 }
             }
             ServerFrame::Typing {
@@ -639,9 +645,13 @@ mod tests {
             event_seq: 12,
             conversation_id: ConversationId(9),
             assignee: Some(AgentId(2)),
+            by: Some(AgentId(3)),
+            note: Some("refund asked".into()),
         };
         desk.apply(assigned, 0.0);
-        assert_eq!(desk.threads[&ConversationId(9)].assignee, Some(AgentId(2)));
+        let thread = &desk.threads[&ConversationId(9)];
+        assert_eq!(thread.assignee, Some(AgentId(2)));
+        assert_eq!(thread.handover, Some((AgentId(3), "refund asked".into())));
     }
 
     #[test]

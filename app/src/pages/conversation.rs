@@ -155,7 +155,7 @@ pub fn ConversationView(
                     </span>
                     {(assignee != Some(me)).then(|| view! {
                         <button type="button" class="secondary" on:click=move |_| {
-                            live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me) }))
+                            live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me), note: None }))
                         }>{t(lang, Key::PickUp)}</button>
                     })}
                     <TransferPicker live id site=thread.site_id assignee colleagues lang choice=transfer_to />
@@ -174,6 +174,16 @@ pub fn ConversationView(
                     }}
                 </header>
             }.into_any()
+        }}
+        {move || {
+            live.desk.with(|d| d.threads.get(&id).and_then(|t| t.handover.clone())).map(|(by, words)| {
+                view! {
+                    <p class="handover" role="note">
+                        <strong>{t(lang, Key::NoteFrom)} " " {name_of(by)} ": "</strong>
+                        {words}
+                    </p>
+                }
+            })
         }}
         <div class="transcript" aria-live="polite">
             {move || {
@@ -282,14 +292,18 @@ fn TransferPicker(
     if candidates.is_empty() {
         return ().into_any();
     }
+    let note = RwSignal::new(String::new());
     let transfer = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         if let Ok(to) = choice.get_untracked().parse::<i64>() {
+            let words = note.get_untracked();
             live.send(AgentFrame::Assign(Assign {
                 conversation_id: id,
                 to: Some(AgentId(to)),
+                note: (!words.trim().is_empty()).then_some(words),
             }));
             choice.set(String::new());
+            note.set(String::new());
         }
     };
     view! {
@@ -315,6 +329,14 @@ fn TransferPicker(
                     })
                     .collect_view()}
             </select>
+            <input
+                type="text"
+                maxlength="1000"
+                aria-label=t(lang, Key::TransferNote)
+                placeholder=t(lang, Key::TransferNote)
+                prop:value=move || note.get()
+                on:input=move |event| note.set(event_target_value(&event))
+            />
             <button type="submit" class="secondary" disabled=move || choice.get().is_empty()>
                 {t(lang, Key::Transfer)}
             </button>

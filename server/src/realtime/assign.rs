@@ -112,7 +112,7 @@ pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
         {
             rt.assigner.took_turn(agent.id);
             *loads.entry(agent.id).or_default() += 1;
-            announce(rt, &conversation, Some(agent)).await?;
+            announce(rt, &conversation, Some(agent), None).await?;
         }
     }
     for (conversation_id, visitor_id, position) in rt.assigner.moved(site_id, &waiting) {
@@ -137,17 +137,29 @@ pub async fn fill_sites(rt: &Realtime, site_ids: &[i64]) {
     }
 }
 
+/// Who moved a conversation by hand, and the note they left for the colleague taking over.
+pub struct Handover {
+    /// The agent who moved it.
+    pub by: i64,
+    /// Their note, if any.
+    pub note: Option<String>,
+}
+
 /// Records an assignment (`None`: back to the queue) as a durable event for the site's agents
-/// and tells the visitor who answers now.
+/// and tells the visitor who answers now. `handover` is absent when the router assigned it.
 pub async fn announce(
     rt: &Realtime,
     conversation: &store::Conversation,
     agent: Option<&store::Agent>,
+    handover: Option<Handover>,
 ) -> Result<(), store::Error> {
+    let (by, note) = handover.map_or((None, None), |h| (Some(AgentId(h.by)), h.note));
     let mut frame = ServerFrame::AssignmentChanged {
         event_seq: 0,
         conversation_id: ConversationId(conversation.id),
         assignee: agent.map(|a| AgentId(a.id)),
+        by,
+        note,
     };
     let event = rt
         .store

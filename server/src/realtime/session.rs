@@ -444,8 +444,16 @@ impl Session {
                 retry_after_ms: None,
             }])
         };
-        if !matches!(self.identity, Identity::Agent { .. }) {
+        let Identity::Agent { agent: me, .. } = &self.identity else {
             return refuse(ErrorCode::Forbidden, "only agents assign conversations");
+        };
+        let me = me.id;
+        if assign
+            .note
+            .as_ref()
+            .is_some_and(|n| n.len() > self.rt.limits.max_message_bytes as usize)
+        {
+            return refuse(ErrorCode::TooLarge, "note too long");
         }
         let Some(conversation) = self.readable(assign.conversation_id).await? else {
             return refuse(ErrorCode::NotFound, "no such conversation");
@@ -480,7 +488,11 @@ impl Session {
                 "the assignment changed meanwhile; try again",
             );
         }
-        super::assign::announce(&self.rt, &conversation, to.as_ref()).await?;
+        let handover = super::assign::Handover {
+            by: me,
+            note: assign.note.filter(|n| !n.trim().is_empty()),
+        };
+        super::assign::announce(&self.rt, &conversation, to.as_ref(), Some(handover)).await?;
         // A slot may have freed (the previous agent's), or the conversation is waiting again.
         super::assign::fill(&self.rt, conversation.site_id).await?;
         Ok(Vec::new())
