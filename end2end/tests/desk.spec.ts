@@ -138,6 +138,14 @@ test("the visitor list shows a visitor's page change within 2 s", async ({ brows
   await visitorPage.evaluate(() => history.pushState({}, "", "/demo?step=pricing"));
   await expect(visitors.filter({ hasText: "step=pricing" })).toHaveCount(1, { timeout: 2_000 });
   await expect(visitors.filter({ hasText: "step=pricing" }).locator(".pages")).toHaveText("2");
+
+  // Invite to chat: the visitor's widget opens with the agent's words.
+  const row = visitors.filter({ hasText: "step=pricing" });
+  await row.getByLabel("Say hello…").fill("Hi! Questions about pricing?");
+  await row.getByRole("button", { name: "Invite to chat" }).click();
+  await expect(visitorPage.locator("kefu-widget .panel")).toBeVisible();
+  await expect(visitorPage.locator("kefu-widget .m")).toContainText(["Hi! Questions about pricing?"]);
+  await expect(row).toHaveAttribute("data-chatting", "true");
   await visitorContext.close();
   await expect(visitors.filter({ hasText: "step=pricing" })).toHaveCount(0);
   await signOut(page);

@@ -207,6 +207,19 @@ pub struct Assign {
     pub note: Option<String>,
 }
 
+/// Agents: write to a visitor who is on the site but not chatting — their widget opens with
+/// the message. Starts a conversation assigned to the agent, or adds to the visitor's open one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    /// The visitor, from their presence.
+    pub visitor_id: VisitorId,
+    /// Made by the client; a resend with the same id is answered with the same ack.
+    pub client_id: ClientId,
+    /// The agent's first words, as in a `send`.
+    pub body: String,
+}
+
 /// Started or stopped typing in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -306,6 +319,8 @@ pub enum AgentFrame {
     SetConversationStatus(SetConversationStatus),
     /// Pick up, transfer or unassign a conversation.
     Assign(Assign),
+    /// Invite a visitor to chat.
+    Invite(Invite),
     /// Liveness probe.
     Ping(Ping),
     /// Answer to the server's ping.
@@ -588,6 +603,7 @@ impl AgentFrame {
             AgentFrame::SetStatus(_) => "set_status",
             AgentFrame::SetConversationStatus(_) => "set_conversation_status",
             AgentFrame::Assign(_) => "assign",
+            AgentFrame::Invite(_) => "invite",
             AgentFrame::Ping(_) => "ping",
             AgentFrame::Pong(_) => "pong",
         }

@@ -17,9 +17,9 @@ pub mod transport;
 
 pub use error::ErrorCode;
 pub use frames::{
-    AgentFrame, AgentHello, Assign, Attachment, ConversationHead, Cursor, Limits, Message, Page,
-    Ping, Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus, SetStatus,
-    Typing, VisitorDetails, VisitorFrame, VisitorHello, Welcome,
+    AgentFrame, AgentHello, Assign, Attachment, ConversationHead, Cursor, Invite, Limits, Message,
+    Page, Ping, Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus,
+    SetStatus, Typing, VisitorDetails, VisitorFrame, VisitorHello, Welcome,
 };
 pub use ids::{
     AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, EventSeq, Seq,

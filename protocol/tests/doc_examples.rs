@@ -28,9 +28,9 @@ use protocol::transport::{
 };
 use protocol::{
     AgentFrame, AgentHello, AgentId, AgentStatus, Assign, Author, ClientId, ConversationHead,
-    ConversationId, ConversationStatus, Cursor, ErrorCode, Limits, Message, Page, Ping, Pong,
-    Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus, SetStatus, SiteId,
-    Typing, VisitorFrame, VisitorHello, VisitorId, Welcome,
+    ConversationId, ConversationStatus, Cursor, ErrorCode, Invite, Limits, Message, Page, Ping,
+    Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus, SetStatus,
+    SiteId, Typing, VisitorFrame, VisitorHello, VisitorId, Welcome,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -285,6 +285,11 @@ fn agent_samples() -> Vec<AgentFrame> {
             conversation_id: conv(),
             to: Some(AgentId(3)),
             note: Some("VIP".into()),
+        }),
+        AgentFrame::Invite(Invite {
+            visitor_id: VisitorId(7),
+            client_id: cid(),
+            body: "Hi! Can I help you find a size?".into(),
         }),
         AgentFrame::Ping(Ping { nonce: 2 }),
         AgentFrame::Pong(Pong { nonce: 2 }),

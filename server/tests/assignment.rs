@@ -281,3 +281,92 @@ async fn agents_pick_up_transfer_and_give_back_conversations() {
     assert_eq!(assignee(&server, second).await, Some(ann));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_invites_a_browsing_visitor_and_keeps_the_chat() {
+    let server = common::spawn_sqlite().await;
+    let (site, _) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
+    let (other, _) = common::site(server.store.as_ref(), "other", &[ORIGIN]).await;
+    let (ann, ann_cookie) = agent(&server, "ann@shop.example", site, 3).await;
+    let (_, bo_cookie) = agent(&server, "bo@shop.example", site, 3).await;
+    let mut ann_console = console(&server, &ann_cookie).await;
+    let _bo_console = console(&server, &bo_cookie).await;
+    // A visitor browsing, not chatting.
+    let mut browsing = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    browsing.send_json(visitor_hello("shop", None, &[])).await;
+    let (_, visitor_id) = browsing.until(welcome_of).await;
+
+    let invite = |client_id: &str, visitor: i64, body: &str| {
+        serde_json::json!({"type": "invite", "visitor_id": visitor, "client_id": client_id,
+            "body": body})
+    };
+    ann_console
+        .send_json(invite(
+            "inv-1",
+            visitor_id,
+            "Hi! Can I help you find a size?",
+        ))
+        .await;
+    let (_, conversation, seq) = ann_console.until(ack_of).await;
+    assert_eq!(seq, 1);
+    // The visitor hears who answers and the words, and the chat is Ann's, not the router's.
+    assert_eq!(placed(&mut browsing).await, Ok("ann".to_string()));
+    let words = browsing
+        .until(|f| match f {
+            ServerFrame::Message(m) => Some((m.conversation_id.0, m.author, m.body.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        words,
+        (
+            conversation,
+            protocol::Author::Agent,
+            "Hi! Can I help you find a size?".to_string()
+        )
+    );
+    assert_eq!(assignee(&server, conversation).await, Some(ann));
+
+    // A resend is the same message; a second invite joins the open conversation.
+    ann_console
+        .send_json(invite("inv-1", visitor_id, "ignored"))
+        .await;
+    assert_eq!(
+        ann_console.until(ack_of).await,
+        ("inv-1".to_string(), conversation, 1)
+    );
+    ann_console
+        .send_json(invite("inv-2", visitor_id, "Still there?"))
+        .await;
+    assert_eq!(
+        ann_console.until(ack_of).await,
+        ("inv-2".to_string(), conversation, 2)
+    );
+
+    // Refused: a visitor of another site, an empty message.
+    let stranger = server
+        .store
+        .upsert_visitor(other, "stranger", server::now_ms())
+        .await
+        .expect("visitor");
+    for (frame, code) in [
+        (
+            invite("inv-3", stranger.id, "hello"),
+            protocol::ErrorCode::NotFound,
+        ),
+        (
+            invite("inv-4", visitor_id, "   "),
+            protocol::ErrorCode::BadRequest,
+        ),
+    ] {
+        ann_console.send_json(frame).await;
+        let refused = ann_console
+            .until(|f| match f {
+                ServerFrame::Error { code, .. } => Some(*code),
+                _ => None,
+            })
+            .await;
+        assert_eq!(refused, code);
+    }
+    server.stop().await;
+}

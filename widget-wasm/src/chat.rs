@@ -1078,10 +1078,13 @@ impl Chat {
         };
         match self.saved.conversation {
             None => {
-                // Started in another tab: show it here too.
+                // Started in another tab (show it here too), or an agent's invitation (open).
                 self.saved.conversation = Some(conversation);
                 persist::save(&self.site, &self.saved);
                 self.follow();
+                if json::text(&frame, "author").as_deref() == Some("agent") {
+                    self.open();
+                }
             }
             Some(shown) if shown != conversation => return,
             Some(_) => {}

@@ -88,6 +88,18 @@ impl Live {
         let _ = (conversation_id, body, attachment);
     }
 
+    /// Writes first to a visitor on the site (their widget opens with the words).
+    pub fn invite(&self, visitor_id: protocol::VisitorId, body: String) {
+        #[cfg(feature = "hydrate")]
+        link::send(AgentFrame::Invite(protocol::Invite {
+            visitor_id,
+            client_id: link::client_id(),
+            body,
+        }));
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (visitor_id, body);
+    }
+
     /// Asks the browser for permission to show notifications (browsers allow it from a click).
     pub fn ask_notifications(&self) {
         #[cfg(feature = "hydrate")]

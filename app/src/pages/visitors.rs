@@ -27,7 +27,7 @@ pub fn VisitorList(
                 }
                 visitors
                     .into_iter()
-                    .map(|(id, visitor)| visitor_row(id, visitor, now, lang, sites))
+                    .map(|(id, visitor)| visitor_row(live, id, visitor, now, lang, sites))
                     .collect_view()
                     .into_any()
             }}
@@ -36,6 +36,7 @@ pub fn VisitorList(
 }
 
 fn visitor_row(
+    live: Live,
     id: VisitorId,
     visitor: OnlineVisitor,
     now: f64,
@@ -55,10 +56,16 @@ fn visitor_row(
         .filter(|_| now > 0.0)
         .map(|at| duration(now - at as f64));
     let browser = visitor.details.as_ref().and_then(|d| d.user_agent.clone());
+    let chatting = live.desk.with_untracked(|d| {
+        d.threads
+            .values()
+            .any(|t| t.visitor_id == id && t.status != protocol::ConversationStatus::Resolved)
+    });
     view! {
-        <li class="visitor" data-visitor=id.0>
+        <li class="visitor" data-visitor=id.0 data-chatting=chatting.then_some("true")>
             <strong>"#" {id.0}</strong>
             <span class="site">{site}</span>
+            {chatting.then(|| view! { <span class="chatting">{t(lang, Key::Chatting)}</span> })}
             <p class="page">
                 <span class="title">{title.unwrap_or_else(|| url.clone())}</span>
                 <small class="url">{url}</small>
@@ -70,6 +77,7 @@ fn visitor_row(
                 {on_site.map(|time| view! { <dt>{t(lang, Key::OnSite)}</dt><dd class="on-site">{time}</dd> })}
                 {browser.map(|ua| view! { <dd class="browser">{ua}</dd> })}
             </dl>
+            {(!chatting).then(|| view! { <InviteForm live visitor=id lang /> })}
         </li>
     }
 }
@@ -94,5 +102,34 @@ mod tests {
         assert_eq!(duration(185_000.0), "3m 05s");
         assert_eq!(duration(3_720_000.0), "1h 02m");
         assert_eq!(duration(-5.0), "0s");
+    }
+}
+
+/// "Invite to chat": the agent's first words, sent to the visitor's widget, which opens.
+#[component]
+fn InviteForm(live: Live, visitor: VisitorId, lang: Lang) -> impl IntoView {
+    let words = RwSignal::new(String::new());
+    view! {
+        <form
+            class="invite"
+            on:submit=move |event| {
+                event.prevent_default();
+                let body = words.get_untracked();
+                if !body.trim().is_empty() {
+                    live.invite(visitor, body);
+                    words.set(String::new());
+                }
+            }
+        >
+            <input
+                type="text"
+                maxlength="2000"
+                aria-label=t(lang, Key::InviteText)
+                placeholder=t(lang, Key::InviteText)
+                prop:value=move || words.get()
+                on:input=move |event| words.set(event_target_value(&event))
+            />
+            <button type="submit" class="secondary">{t(lang, Key::Invite)}</button>
+        </form>
     }
 }

@@ -304,6 +304,7 @@ pub fn parse_frame(role: Role, text: &str) -> Result<ClientFrame, ServerFrame> {
                 ClientFrame::Inbound(Inbound::SetConversationStatus(change))
             }
             AgentFrame::Assign(assign) => ClientFrame::Inbound(Inbound::Assign(assign)),
+            AgentFrame::Invite(invite) => ClientFrame::Inbound(Inbound::Invite(invite)),
             AgentFrame::Ping(ping) => ClientFrame::Ping(ping.nonce),
             AgentFrame::Pong(_) => ClientFrame::Pong,
         },

@@ -64,6 +64,8 @@ pub enum Inbound {
     SetConversationStatus(SetConversationStatus),
     /// An agent picked up, transferred or unassigned a conversation.
     Assign(protocol::Assign),
+    /// An agent wrote first to a visitor on the site.
+    Invite(protocol::Invite),
 }
 
 /// A session: identity, followed conversations, subscriptions and ephemeral rate bucket.
@@ -288,6 +290,7 @@ impl Session {
             Inbound::Send(send) => self.send(send).await,
             Inbound::SetConversationStatus(change) => self.set_conversation_status(change).await,
             Inbound::Assign(assign) => self.assign(assign).await,
+            Inbound::Invite(invite) => self.invite(invite).await,
             other => Ok(self.ephemeral(other).await?.into_iter().collect()),
         }
     }
@@ -302,29 +305,10 @@ impl Session {
                 retry_after_ms,
             }])
         };
-        if send.body.len() > self.rt.limits.max_message_bytes as usize {
-            return refuse(ErrorCode::TooLarge, "message too long", None);
-        }
-        if send.body.trim().is_empty() && send.attachment.is_none() {
-            return refuse(ErrorCode::BadRequest, "empty message", None);
-        }
-        if send.client_id.0.is_empty() || send.client_id.0.len() > 64 {
-            return refuse(
-                ErrorCode::BadRequest,
-                "client_id must be 1 to 64 characters",
-                None,
-            );
-        }
-        let sender = match &self.identity {
-            Identity::Visitor { visitor_id, .. } => Sender::Visitor(*visitor_id),
-            Identity::Agent { agent, .. } => Sender::Agent(agent.id),
-        };
-        if let Err(wait) = self
-            .rt
-            .hub
-            .take_message_token(sender, self.rt.limits.messages_per_minute)
+        if let Err((code, message, wait)) =
+            self.admit(&send.client_id, &send.body, send.attachment.is_some())
         {
-            return refuse(ErrorCode::RateLimited, "too many messages", Some(wait));
+            return refuse(code, message, wait);
         }
         let attachment = match &send.attachment {
             None => None,
@@ -430,6 +414,107 @@ impl Session {
             self.publish(&conversation, appended, None);
         }
         Ok(vec![ack])
+    }
+
+    /// The checks every new message passes before it is stored: size, not blank (unless it
+    /// carries a file), a client id of 1–64 characters, and the sender's rate.
+    fn admit(
+        &self,
+        client_id: &ClientId,
+        body: &str,
+        has_file: bool,
+    ) -> Result<(), (ErrorCode, &'static str, Option<u32>)> {
+        if body.len() > self.rt.limits.max_message_bytes as usize {
+            return Err((ErrorCode::TooLarge, "message too long", None));
+        }
+        if body.trim().is_empty() && !has_file {
+            return Err((ErrorCode::BadRequest, "empty message", None));
+        }
+        if client_id.0.is_empty() || client_id.0.len() > 64 {
+            return Err((
+                ErrorCode::BadRequest,
+                "client_id must be 1 to 64 characters",
+                None,
+            ));
+        }
+        let sender = match &self.identity {
+            Identity::Visitor { visitor_id, .. } => Sender::Visitor(*visitor_id),
+            Identity::Agent { agent, .. } => Sender::Agent(agent.id),
+        };
+        self.rt
+            .hub
+            .take_message_token(sender, self.rt.limits.messages_per_minute)
+            .map_err(|wait| (ErrorCode::RateLimited, "too many messages", Some(wait)))
+    }
+
+    /// An agent writes first to a visitor on the site: into the visitor's open conversation, or
+    /// a new one assigned to the agent. Answered with the ack, like a send.
+    async fn invite(&mut self, invite: protocol::Invite) -> Result<Vec<ServerFrame>, store::Error> {
+        let refuse = |code: ErrorCode, message: &str, retry_after_ms: Option<u32>| {
+            Ok(vec![ServerFrame::Error {
+                code,
+                message: message.to_string(),
+                client_id: Some(invite.client_id.clone()),
+                conversation_id: None,
+                retry_after_ms,
+            }])
+        };
+        let Identity::Agent { agent, site_ids } = &self.identity else {
+            return refuse(ErrorCode::Forbidden, "only agents invite", None);
+        };
+        let agent = agent.clone();
+        let visitor = self
+            .rt
+            .store
+            .visitor(invite.visitor_id.0)
+            .await?
+            .filter(|v| site_ids.contains(&v.site_id));
+        let Some(visitor) = visitor else {
+            return refuse(ErrorCode::NotFound, "no such visitor on your sites", None);
+        };
+        if let Err((code, message, wait)) = self.admit(&invite.client_id, &invite.body, false) {
+            return refuse(code, message, wait);
+        }
+        let result = self
+            .rt
+            .store
+            .append_message_in_open_conversation(
+                visitor.site_id,
+                visitor.id,
+                NewMessage {
+                    client_id: invite.client_id.clone(),
+                    author: Author::Agent,
+                    agent_id: Some(agent.id),
+                    body: invite.body.clone(),
+                    attachment: None,
+                    created_at: crate::now_ms(),
+                },
+            )
+            .await?;
+        let mut conversation = result.conversation;
+        if result.created_conversation {
+            // Taken by the inviting agent before the router could hand it to someone else.
+            let taken = self
+                .rt
+                .store
+                .reassign_conversation(conversation.id, None, Some(agent.id))
+                .await?;
+            self.announce_conversation(&conversation).await?;
+            if taken {
+                conversation.assignee_id = Some(agent.id);
+                let handover = super::assign::Handover {
+                    by: agent.id,
+                    note: None,
+                };
+                super::assign::announce(&self.rt, &conversation, Some(&agent), Some(handover))
+                    .await?;
+            }
+        }
+        Ok(vec![self.publish(
+            &conversation,
+            result.appended,
+            Some(agent.display_name.clone()),
+        )])
     }
 
     /// An agent picks a conversation up, transfers it to a colleague of its site, or gives it
