@@ -138,6 +138,8 @@ test("the visitor list shows a visitor's page change within 2 s", async ({ brows
   await visitorPage.evaluate(() => history.pushState({}, "", "/demo?step=pricing"));
   await expect(visitors.filter({ hasText: "step=pricing" })).toHaveCount(1, { timeout: 2_000 });
   await expect(visitors.filter({ hasText: "step=pricing" }).locator(".pages")).toHaveText("2");
+  // The browser is named from its user agent on the server.
+  await expect(visitors.filter({ hasText: "step=pricing" }).locator(".browser")).toContainText(/Chrom\w* \d+ · Linux/);
 
   // Invite to chat: the visitor's widget opens with the agent's words.
   const row = visitors.filter({ hasText: "step=pricing" });

@@ -132,9 +132,18 @@ pub struct VisitorDetails {
     /// `WIDTHxHEIGHT` in CSS pixels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screen: Option<String>,
-    /// The `User-Agent` header of the visitor's connection (the console parses it).
+    /// The `User-Agent` header of the visitor's connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// The browser the server recognised in `user_agent`, with its major version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// The operating system, with its version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// The device model, when a phone or tablet names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// An agent's first frame; the agent is the one of the session cookie.

@@ -55,7 +55,18 @@ fn visitor_row(
     let on_site = since
         .filter(|_| now > 0.0)
         .map(|at| duration(now - at as f64));
-    let browser = visitor.details.as_ref().and_then(|d| d.user_agent.clone());
+    // What the server recognised ("Chrome 140 · Windows 10"), else the raw user agent.
+    let browser = visitor.details.as_ref().and_then(|d| {
+        let named: Vec<&str> = [&d.browser, &d.os, &d.device]
+            .into_iter()
+            .filter_map(|part| part.as_deref())
+            .collect();
+        if named.is_empty() {
+            d.user_agent.clone()
+        } else {
+            Some(named.join(" · "))
+        }
+    });
     let chatting = live.desk.with_untracked(|d| {
         d.threads
             .values()

@@ -9,6 +9,7 @@
 
 pub mod assign;
 pub mod attachments;
+pub mod browser;
 pub mod hours;
 pub mod http;
 pub mod hub;
@@ -317,11 +318,19 @@ pub fn visitor_details(
     user_agent: Option<&str>,
 ) -> Arc<protocol::VisitorDetails> {
     let cut = |text: Option<&str>, max: usize| text.map(|t| session::truncate(t, max));
+    let user_agent = cut(user_agent, 512);
+    let described = user_agent
+        .as_deref()
+        .map(browser::describe)
+        .unwrap_or_default();
     Arc::new(protocol::VisitorDetails {
         language: cut(hello.language.as_deref(), 35),
         time_zone: cut(hello.time_zone.as_deref(), 64),
         screen: cut(hello.screen.as_deref(), 20),
-        user_agent: cut(user_agent, 512),
+        user_agent,
+        browser: described.browser,
+        os: described.os,
+        device: described.device,
     })
 }
 
