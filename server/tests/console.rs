@@ -535,8 +535,14 @@ async fn transcripts_page_backwards_and_only_for_the_sites_agents() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("message 40"), "{body}");
 
+    // The side panel: who the visitor is and their other conversations.
+    let (status, body) = call(&server, "visitor_profile", Some(&ann), &[("id", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    let card: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(card["past"], json!([]), "{card}");
+
     // An agent of another site, and nobody at all, get nothing.
-    for endpoint in ["transcript", "conversation"] {
+    for endpoint in ["transcript", "conversation", "visitor_profile"] {
         let (status, body) = call(
             &server,
             endpoint,

@@ -226,6 +226,7 @@ pub fn ConversationView(
                 }}
             </p>
         </div>
+        <VisitorPanel live id lang />
         <form class="composer" on:submit=move |event| {
             event.prevent_default();
             submit();
@@ -269,6 +270,112 @@ pub fn ConversationView(
             </ul>
             <button type="submit">{t(lang, Key::Send)}</button>
         </form>
+    }
+}
+
+/// What the side panel shows of a conversation's visitor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VisitorCard {
+    /// The name they gave.
+    pub name: Option<String>,
+    /// The e-mail they gave.
+    pub email: Option<String>,
+    /// What the host page said about them (`Kefu.identify`).
+    pub attributes: Vec<(String, String)>,
+    /// First contact, UTC milliseconds.
+    pub first_seen: i64,
+    /// Their other conversations, newest first: (id, status, last activity).
+    pub past: Vec<(i64, ConversationStatus, i64)>,
+}
+
+/// The visitor of conversation `id`, with their earlier conversations.
+#[server(endpoint = "visitor_profile")]
+pub async fn visitor_profile(id: i64) -> Result<VisitorCard, crate::auth::ConsoleError> {
+    use crate::auth::ssr;
+    let (_, conversation) = ssr::my_conversation(id).await?;
+    let store = ssr::store()?;
+    let visitor = store
+        .visitor(conversation.visitor_id)
+        .await
+        .map_err(ssr::internal)?
+        .ok_or(crate::auth::ConsoleError::NotFound)?;
+    let past = store
+        .visitor_conversations(visitor.id)
+        .await
+        .map_err(ssr::internal)?
+        .into_iter()
+        .filter(|c| c.id != id)
+        .map(|c| (c.id, c.status, c.updated_at))
+        .collect();
+    Ok(VisitorCard {
+        name: visitor.name,
+        email: visitor.email,
+        attributes: visitor.attributes.0.into_iter().collect(),
+        first_seen: visitor.created_at,
+        past,
+    })
+}
+
+/// Who the visitor is: what they told, what the page said, where they are now, and their
+/// earlier conversations. Loaded when the conversation opens.
+#[component]
+fn VisitorPanel(live: Live, id: ConversationId, lang: Lang) -> impl IntoView {
+    let profile = LocalResource::new(move || visitor_profile(id.0));
+    let visitor = live
+        .desk
+        .with_untracked(|d| d.threads.get(&id).map(|t| t.visitor_id));
+    view! {
+        <aside class="visitor-panel" aria-label=t(lang, Key::AboutVisitor)>
+            {move || {
+                profile
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|p| {
+                        view! {
+                            <dl>
+                                {p.name.map(|n| view! { <dt>{t(lang, Key::Name)}</dt><dd class="name">{n}</dd> })}
+                                {p.email.map(|e| view! { <dt>{t(lang, Key::Email)}</dt><dd class="email">{e}</dd> })}
+                                {p
+                                    .attributes
+                                    .into_iter()
+                                    .map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> })
+                                    .collect_view()}
+                            </dl>
+                            {(!p.past.is_empty()).then(|| view! {
+                                <h3>{t(lang, Key::EarlierChats)}</h3>
+                                <ul class="past">
+                                    {p.past
+                                        .into_iter()
+                                        .map(|(past, status, _)| view! {
+                                            <li data-conversation=past>"#" {past} " · " {status_text(status, lang)}</li>
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            })}
+                        }
+                    })
+            }}
+            {move || {
+                let pages = visitor.and_then(|v| live.desk.with(|d| d.visitors.get(&v).map(|o| o.pages.clone())));
+                pages.map(|pages| view! {
+                    <h3>{t(lang, Key::PagesVisited)}</h3>
+                    <ol class="pages-visited">
+                        {pages.into_iter().rev().map(|(url, title, _)| view! {
+                            <li><span>{title.unwrap_or_else(|| url.clone())}</span><small>{url}</small></li>
+                        }).collect_view()}
+                    </ol>
+                })
+            }}
+        </aside>
+    }
+}
+
+/// A status in the agent's language.
+fn status_text(status: ConversationStatus, lang: Lang) -> &'static str {
+    match status {
+        ConversationStatus::Open => t(lang, Key::StatusOpen),
+        ConversationStatus::Pending => t(lang, Key::StatusPending),
+        ConversationStatus::Resolved => t(lang, Key::StatusResolved),
     }
 }
 
@@ -359,13 +466,9 @@ fn transcript(thread: &Thread, lang: Lang) -> impl IntoView + use<> {
 fn message_row(message: &Message, seen: protocol::Seq, lang: Lang) -> impl IntoView + use<> {
     let author = message.author.as_str();
     if message.author == Author::System {
-        let status = ConversationStatus::parse(&message.body);
-        let text = match status {
-            Some(ConversationStatus::Open) => t(lang, Key::StatusOpen),
-            Some(ConversationStatus::Pending) => t(lang, Key::StatusPending),
-            Some(ConversationStatus::Resolved) => t(lang, Key::StatusResolved),
-            None => "",
-        };
+        let text = ConversationStatus::parse(&message.body)
+            .map(|status| status_text(status, lang))
+            .unwrap_or_default();
         return view! { <li class="message system" data-seq=message.seq>"— " {text} " —"</li> }
             .into_any();
     }
