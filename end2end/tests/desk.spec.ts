@@ -119,7 +119,7 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   expect(frames.filter((f) => f.type === "message").map((f) => f.body)).toEqual(["Yes, loud and clear."]);
 
   // Resolving moves it out of the open list, live.
-  await page.getByRole("button", { name: "Resolve" }).click();
+  await page.getByRole("button", { name: "Resolve", exact: true }).click();
   await expect(page.locator(`.conversation-head`)).toHaveAttribute("data-status", "resolved");
   await expect(row).toHaveCount(0);
   await signOut(page);
@@ -286,7 +286,7 @@ test("two agents with two chats each: round-robin, a queue whose place the visit
     const first = visitors[0].conversation!;
     const resolver = (await mine(ann).and(ann.page.locator(`[data-conversation="${first}"]`)).count()) ? ann : bo;
     await resolver.page.locator(`li.conversation[data-conversation="${first}"]`).click();
-    await resolver.page.getByRole("button", { name: "Resolve" }).click();
+    await resolver.page.getByRole("button", { name: "Resolve", exact: true }).click();
     await expect(line).toBeHidden();
     await expect(page.locator("kefu-widget .name")).toHaveText(resolver === ann ? "Ann" : "Bo");
     await expect(mine(resolver)).toHaveCount(2);
