@@ -118,6 +118,20 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   const frames: Frame[] = await events.json();
   expect(frames.filter((f) => f.type === "message").map((f) => f.body)).toEqual(["Yes, loud and clear."]);
 
+  // Emoji go into the reply; files go up and out as messages, refused ones say why.
+  await page.getByRole("button", { name: "Emoji" }).click();
+  await page.getByRole("option", { name: "👍" }).click();
+  await expect(reply).toHaveValue("👍");
+  await reply.fill("");
+  const png = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+    "base64",
+  );
+  await page.getByLabel("Send a file").setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: png });
+  await expect(page.locator('.transcript .message.agent img[alt="dot.png"]')).toBeVisible();
+  await page.getByLabel("Send a file").setInputFiles({ name: "x.svg", mimeType: "image/svg+xml", buffer: Buffer.from("<svg/>") });
+  await expect(page.locator(".composer [role=alert]")).toContainText("not accepted");
+
   // Resolving moves it out of the open list, live.
   await page.getByRole("button", { name: "Resolve", exact: true }).click();
   await expect(page.locator(`.conversation-head`)).toHaveAttribute("data-status", "resolved");

@@ -404,6 +404,61 @@ fn probe_websocket() {
     on_open.forget();
 }
 
+/// Uploads `file` for `conversation_id` (`POST /http/agent/upload`) and, once stored, sends it
+/// as a message. Returns `false` when the server refused the file (type or size).
+pub async fn upload(live: Live, conversation_id: ConversationId, file: web_sys::File) -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let name = js_sys::encode_uri_component(&file.name());
+    let url = format!(
+        "{}?conversation={}&name={}",
+        protocol::transport::HTTP_AGENT_UPLOAD_PATH,
+        conversation_id.0,
+        String::from(name)
+    );
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_credentials(RequestCredentials::SameOrigin);
+    init.set_body(&file);
+    if let Ok(headers) = web_sys::Headers::new() {
+        let kind = file.type_();
+        let _ = headers.set(
+            "content-type",
+            if kind.is_empty() {
+                "application/octet-stream"
+            } else {
+                &kind
+            },
+        );
+        init.set_headers(&headers);
+    }
+    let Ok(response) = JsFuture::from(window.fetch_with_str_and_init(&url, &init)).await else {
+        return false;
+    };
+    let Ok(response) = response.dyn_into::<Response>() else {
+        return false;
+    };
+    if response.status() != 201 {
+        return false;
+    }
+    let Ok(text) = response.text() else {
+        return false;
+    };
+    let stored: Option<protocol::Attachment> = JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|t| t.as_string())
+        .and_then(|t| serde_json::from_str(&t).ok());
+    match stored {
+        Some(stored) => {
+            say(live, conversation_id, String::new(), Some(stored.id));
+            true
+        }
+        None => false,
+    }
+}
+
 /// Why an HTTP exchange failed.
 enum FetchError {
     /// `401`: the session is gone.

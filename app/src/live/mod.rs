@@ -88,6 +88,28 @@ impl Live {
         let _ = (conversation_id, body, attachment);
     }
 
+    /// Uploads the file chosen in `input` and sends it into the conversation; `false` when the
+    /// site does not take that file (type or size).
+    pub async fn send_file(
+        &self,
+        conversation_id: ConversationId,
+        input: leptos::web_sys::HtmlInputElement,
+    ) -> bool {
+        #[cfg(feature = "hydrate")]
+        {
+            let Some(file) = input.files().and_then(|files| files.get(0)) else {
+                return false;
+            };
+            input.set_value("");
+            link::upload(*self, conversation_id, file).await
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = (conversation_id, input);
+            false
+        }
+    }
+
     /// Writes first to a visitor on the site (their widget opens with the words).
     pub fn invite(&self, visitor_id: protocol::VisitorId, body: String) {
         #[cfg(feature = "hydrate")]

@@ -13,6 +13,11 @@ use protocol::{
     SiteId, Typing,
 };
 
+/// The composer's emoji, the ones support chats use most.
+const EMOJI: [&str; 16] = [
+    "😀", "😊", "🙂", "😉", "😂", "🤔", "😅", "🙏", "👍", "👌", "👋", "🎉", "❤️", "✅", "📦", "💳",
+];
+
 /// How many canned replies the composer offers for a `/shortcut` at once.
 const MAX_SUGGESTIONS: usize = 5;
 
@@ -38,6 +43,9 @@ pub fn ConversationView(
     let draft = RwSignal::new(String::new());
     let typing_sent = StoredValue::new(None::<f64>);
     let loading = RwSignal::new(false);
+    let emoji_open = RwSignal::new(false);
+    let file_refused = RwSignal::new(false);
+    let file_input = NodeRef::<leptos::html::Input>::new();
     // Fetched in the browser when the conversation opens; `/shortcut` completes from it.
     let canned = LocalResource::new(super::canned::canned_replies);
     let site = live
@@ -119,7 +127,7 @@ pub fn ConversationView(
     let set_status = move |status: ConversationStatus| {
         live.set_status(id, status);
     };
-    let load_earlier = move |_| {
+    let load_earlier = move |_: ()| {
         let Some(before) = live
             .desk
             .with_untracked(|d| d.threads.get(&id).map(|t| t.oldest))
@@ -185,10 +193,21 @@ pub fn ConversationView(
                 }
             })
         }}
-        <div class="transcript" aria-live="polite">
+        <div
+            class="transcript"
+            aria-live="polite"
+            on:scroll=move |event| {
+                // Reaching the top pages earlier messages in, as the button does.
+                let at_top = event_target::<leptos::web_sys::Element>(&event).scroll_top() <= 0;
+                let more = live.desk.with_untracked(|d| d.threads.get(&id).is_some_and(|t| t.oldest > 1));
+                if at_top && more && !loading.get_untracked() {
+                    load_earlier(());
+                }
+            }
+        >
             {move || {
                 live.desk.with(|d| d.threads.get(&id).is_some_and(|t| t.oldest > 1)).then(|| view! {
-                    <button type="button" class="secondary load-earlier" disabled=move || loading.get() on:click=load_earlier>
+                    <button type="button" class="secondary load-earlier" disabled=move || loading.get() on:click=move |_| load_earlier(())>
                         {t(lang, Key::LoadEarlier)}
                     </button>
                 })
@@ -268,7 +287,49 @@ pub fn ConversationView(
                         .collect_view()
                 }}
             </ul>
+            <button
+                type="button"
+                class="secondary icon"
+                aria-label=t(lang, Key::Emoji)
+                aria-expanded=move || emoji_open.get().to_string()
+                on:click=move |_| emoji_open.update(|open| *open = !*open)
+            >
+                "😊"
+            </button>
+            <label class="secondary icon attach" title=t(lang, Key::SendFile)>
+                "📎"
+                <input
+                    type="file"
+                    node_ref=file_input
+                    aria-label=t(lang, Key::SendFile)
+                    on:change=move |_| {
+                        let Some(input) = file_input.get_untracked() else {
+                            return;
+                        };
+                        file_refused.set(false);
+                        leptos::task::spawn_local(async move {
+                            let input: leptos::web_sys::HtmlInputElement = input;
+                            if !live.send_file(id, input).await {
+                                file_refused.set(true);
+                            }
+                        });
+                    }
+                />
+            </label>
             <button type="submit">{t(lang, Key::Send)}</button>
+            {move || emoji_open.get().then(|| view! {
+                <div class="emoji" role="listbox">
+                    {EMOJI.into_iter().map(|emoji| view! {
+                        <button type="button" role="option" on:click=move |_| {
+                            draft.update(|text| text.push_str(emoji));
+                            emoji_open.set(false);
+                        }>{emoji}</button>
+                    }).collect_view()}
+                </div>
+            })}
+            {move || file_refused.get().then(|| view! {
+                <p class="form-error" role="alert">{t(lang, Key::FileRefused)}</p>
+            })}
         </form>
     }
 }
