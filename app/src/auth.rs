@@ -138,10 +138,8 @@ pub async fn login(
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), ConsoleError> {
     let store = ssr::store()?;
-    if let Ok(agent) = ssr::require_agent().await
-        && let Some(presence) = use_context::<std::sync::Arc<dyn ssr::Presence>>()
-    {
-        presence.signed_out(agent.id);
+    if let Ok(agent) = ssr::require_agent().await {
+        ssr::hub()?.signed_out(agent.id);
     }
     if let Some(token) = ssr::cookie(SESSION_COOKIE).await {
         store
@@ -210,10 +208,21 @@ pub mod ssr {
     use sha2::{Digest, Sha256};
     use std::sync::Arc;
 
-    /// What the console tells the real-time side; the server puts one into the Leptos context.
-    pub trait Presence: Send + Sync {
+    /// What server functions tell the real-time side; the server puts one into the Leptos
+    /// context.
+    pub trait Hub: Send + Sync {
         /// `agent_id` signed out: show them offline now.
         fn signed_out(&self, agent_id: i64);
+        /// Sends `frame` live to the consoles of the site's agents (never to visitors).
+        fn to_agents(&self, site_id: i64, frame: protocol::ServerFrame);
+    }
+
+    /// The hub the server provided.
+    pub fn hub() -> Result<std::sync::Arc<dyn Hub>, ConsoleError> {
+        use_context::<Arc<dyn Hub>>().ok_or_else(|| {
+            tracing::error!("server function called without the hub in context");
+            ConsoleError::Internal
+        })
     }
 
     /// How long a console session lasts without signing in again.

@@ -132,6 +132,17 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   await page.getByLabel("Send a file").setInputFiles({ name: "x.svg", mimeType: "image/svg+xml", buffer: Buffer.from("<svg/>") });
   await expect(page.locator(".composer [role=alert]")).toContainText("not accepted");
 
+  // An internal note shows among the messages for agents only.
+  await page.getByLabel("Internal note").check();
+  await reply.fill("Checked the order: it shipped Monday.");
+  await reply.press("Enter");
+  await expect(page.locator(".transcript .message.note")).toContainText("Checked the order: it shipped Monday.");
+  await page.getByLabel("Internal note").uncheck();
+  const after = await request.get(`${kefu}/http/visitor/events?cursors=${visitor.conversation}:0&wait=0`, {
+    headers: { origin: "https://shop.example", "x-kefu-visitor-token": visitor.token! },
+  });
+  expect(await after.text()).not.toContain("shipped Monday");
+
   // Resolving moves it out of the open list, live.
   await page.getByRole("button", { name: "Resolve", exact: true }).click();
   await expect(page.locator(`.conversation-head`)).toHaveAttribute("data-status", "resolved");

@@ -539,6 +539,22 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// To agents (durable event): an internal note on a conversation, never shown to the
+    /// visitor.
+    Note {
+        /// The event's position in the agent's event stream.
+        event_seq: EventSeq,
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Who wrote it.
+        agent_id: AgentId,
+        /// Their display name.
+        agent_name: String,
+        /// The note, plain text.
+        body: String,
+        /// When it was written.
+        created_at: UnixMillis,
+    },
     /// To visitors: every agent is busy; the conversation waits in the site's queue at
     /// `position` (1: next). Sent whenever the position changes.
     Queue {
@@ -581,6 +597,34 @@ pub enum ServerFrame {
         /// Wait a uniformly random time in `0..within_ms` before reconnecting.
         within_ms: u32,
     },
+}
+
+impl ServerFrame {
+    /// The position of a durable agent event (`conversation_created`, `assignment_changed`,
+    /// `note`) in the agent's event stream; `None` for every other frame.
+    pub fn event_seq_mut(&mut self) -> Option<&mut EventSeq> {
+        match self {
+            ServerFrame::ConversationCreated { event_seq, .. }
+            | ServerFrame::AssignmentChanged { event_seq, .. }
+            | ServerFrame::Note { event_seq, .. } => Some(event_seq),
+            _ => None,
+        }
+    }
+
+    /// The event seq of a durable agent event, `None` for every other frame.
+    pub fn event_seq(&self) -> Option<EventSeq> {
+        match self {
+            ServerFrame::ConversationCreated { event_seq, .. }
+            | ServerFrame::AssignmentChanged { event_seq, .. }
+            | ServerFrame::Note { event_seq, .. } => Some(*event_seq),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a durable agent event.
+    pub fn is_event(&self) -> bool {
+        self.event_seq().is_some()
+    }
 }
 
 impl VisitorFrame {
@@ -636,6 +680,7 @@ impl ServerFrame {
             ServerFrame::ConversationCreated { .. } => "conversation_created",
             ServerFrame::AssignmentChanged { .. } => "assignment_changed",
             ServerFrame::Queue { .. } => "queue",
+            ServerFrame::Note { .. } => "note",
             ServerFrame::Assigned { .. } => "assigned",
             ServerFrame::Error { .. } => "error",
             ServerFrame::Ping(_) => "ping",

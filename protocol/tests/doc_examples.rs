@@ -388,6 +388,14 @@ fn server_samples() -> Vec<ServerFrame> {
             by: Some(AgentId(5)),
             note: Some("VIP".into()),
         },
+        ServerFrame::Note {
+            event_seq: 43,
+            conversation_id: conv(),
+            agent_id: AgentId(3),
+            agent_name: "Mei".into(),
+            body: "Refund approved by finance.".into(),
+            created_at: 1_767_225_602_000,
+        },
         ServerFrame::Error {
             code: ErrorCode::Lagging,
             message: "behind".into(),

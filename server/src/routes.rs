@@ -18,7 +18,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let store = state.store.clone();
-    let presence: Arc<dyn app::auth::ssr::Presence> = state.realtime.clone();
+    let hub: Arc<dyn app::auth::ssr::Hub> = state.realtime.clone();
     let options = state.leptos_options.clone();
     // Customers' pages load these from their own origin: the glue is an ES module and the wasm
     // is fetched, so both need CORS.
@@ -45,7 +45,7 @@ pub fn router(state: AppState) -> Router {
             routes,
             move || {
                 provide_context(store.clone());
-                provide_context(presence.clone());
+                provide_context(hub.clone());
             },
             move || shell(options.clone()),
         )

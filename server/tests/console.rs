@@ -561,3 +561,90 @@ async fn transcripts_page_backwards_and_only_for_the_sites_agents() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn internal_notes_reach_the_sites_agents_live_and_on_resume_never_the_visitor() {
+    use common::client::{Ws, agent_hello};
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (a, key) = common::site(store, "shop-a", &["https://a.example"]).await;
+    let (b, _) = common::site(store, "shop-b", &["https://b.example"]).await;
+    let (_, ann) = common::agent_cookie(store, "ann@a.example", &[a]).await;
+    let (_, bo) = common::agent_cookie(store, "bo@b.example", &[b]).await;
+    let mut visitor = Http::new(&server.url(""), "visitor");
+    visitor.origin = Some("https://a.example".into());
+    let (_, frames) = visitor
+        .send(json!([
+            visitor_hello(&key, None, &[]),
+            send_frame(None, "one", "Where is my refund?")
+        ]))
+        .await;
+    visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
+    let conversation = frames
+        .iter()
+        .find_map(ack_of)
+        .map(|(_, conversation, _)| conversation)
+        .expect("ack");
+    let mut console = Ws::connect(&server.url(""), "/ws/agent", None, Some(&ann)).await;
+    console.send_json(agent_hello(&[])).await;
+    let events_before = console
+        .until(|f| match f {
+            ServerFrame::Welcome(w) => w.event_seq,
+            _ => None,
+        })
+        .await;
+
+    let id = conversation.to_string();
+    let (status, body) = call(
+        &server,
+        "notes/add",
+        Some(&ann),
+        &[("id", &id), ("body", "Finance approved the refund.")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Live to the site's consoles…
+    let live = console
+        .until(|f| match f {
+            ServerFrame::Note { body, .. } => Some(body.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(live, "Finance approved the refund.");
+    // …listed with the conversation, and replayed to a console resuming from before it…
+    let (status, body) = call(&server, "notes", Some(&ann), &[("id", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Finance approved the refund."), "{body}");
+    let mut resumed = Ws::connect(&server.url(""), "/ws/agent", None, Some(&ann)).await;
+    let mut hello = agent_hello(&[]);
+    hello["events_after"] = events_before.into();
+    resumed.send_json(hello).await;
+    let replayed = resumed
+        .until(|f| match f {
+            ServerFrame::Note { body, .. } => Some(body.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(replayed, "Finance approved the refund.");
+    // …never to the visitor.
+    let (_, frames) = visitor.poll(&[(conversation, 0)], 0).await;
+    assert!(!format!("{frames:?}").contains("Finance"), "{frames:?}");
+
+    // Refused: a blank note, another site's agent, no session.
+    let (status, body) = call(
+        &server,
+        "notes/add",
+        Some(&ann),
+        &[("id", &id), ("body", "  ")],
+    )
+    .await;
+    assert!(status != 200 && body.contains("invalid"), "{body}");
+    for endpoint in ["notes/add", "notes"] {
+        let (status, body) =
+            call(&server, endpoint, Some(&bo), &[("id", &id), ("body", "x")]).await;
+        assert!(status != 200 && body.contains("not_found"), "{body}");
+        let (status, body) = call(&server, endpoint, None, &[("id", &id), ("body", "x")]).await;
+        assert!(status != 200 && body.contains("unauthorized"), "{body}");
+    }
+    server.stop().await;
+}

@@ -303,6 +303,13 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Event>>;
 
+    /// The events of kind `kind` about one conversation, oldest first: its notes, say.
+    async fn conversation_events(
+        &self,
+        conversation_id: ConversationId,
+        kind: &str,
+    ) -> Result<Vec<Event>>;
+
     /// The highest event id of `site_ids`, or 0 when they have none: where a new console starts.
     async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId>;
 }

@@ -1094,6 +1094,22 @@ impl Store for MySqlStore {
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 
+    async fn conversation_events(
+        &self,
+        conversation_id: ConversationId,
+        kind: &str,
+    ) -> Result<Vec<Event>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE conversation_id = ? AND kind = ? ORDER BY id ASC"
+        ))
+        .bind(conversation_id)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId> {
         if site_ids.is_empty() {
             return Ok(0);

@@ -1017,6 +1017,22 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn conversation_events(
+        &self,
+        conversation_id: ConversationId,
+        kind: &str,
+    ) -> Result<Vec<Event>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE conversation_id = $1 AND kind = $2 ORDER BY id ASC"
+        ))
+        .bind(conversation_id)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId> {
         Ok(
             sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events WHERE site_id = ANY($1)")

@@ -954,6 +954,28 @@ async fn events_page_by_id_over_a_set_of_sites() {
 
     let both = store.events_after(&[b, a], 0, 100).await.expect("a and b");
     assert_eq!(both, appended);
+    // One conversation's events of one kind, oldest first.
+    let first = conversations[0].id;
+    let of_kind = |kind: &str| -> Vec<Event> {
+        appended
+            .iter()
+            .filter(|e| e.conversation_id == first && e.kind == kind)
+            .cloned()
+            .collect()
+    };
+    let changes = store
+        .conversation_events(first, "assignment_changed")
+        .await
+        .expect("by conversation");
+    assert_eq!(changes, of_kind("assignment_changed"));
+    assert_eq!(changes.len(), 3);
+    assert_eq!(
+        store
+            .conversation_events(first, "note")
+            .await
+            .expect("none of that kind"),
+        []
+    );
     let after_second = store
         .events_after(&[a, b], appended[1].id, 2)
         .await

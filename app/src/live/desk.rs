@@ -74,6 +74,19 @@ pub struct Thread {
     pub draft: String,
     /// The last handover: who moved the conversation by hand and the note they left.
     pub handover: Option<(AgentId, String)>,
+    /// Internal notes by event seq (agents only).
+    pub notes: BTreeMap<EventSeq, Note>,
+}
+
+/// An internal note on a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Who wrote it.
+    pub agent_name: String,
+    /// The note.
+    pub body: String,
+    /// When, UTC milliseconds (notes sit among the messages by time).
+    pub created_at: UnixMillis,
 }
 
 impl Thread {
@@ -98,6 +111,7 @@ impl Thread {
             visitor_typing_since: None,
             draft: String::new(),
             handover: None,
+            notes: BTreeMap::new(),
         }
     }
 
@@ -339,6 +353,29 @@ impl Desk {
         }
     }
 
+    /// Adds internal notes (`note` frames, live or from the `notes` server function); a note
+    /// already held is kept once.
+    pub fn add_notes(&mut self, notes: Vec<ServerFrame>) {
+        for frame in notes {
+            if let ServerFrame::Note {
+                event_seq,
+                conversation_id,
+                agent_name,
+                body,
+                created_at,
+                ..
+            } = frame
+                && let Some(thread) = self.threads.get_mut(&conversation_id)
+            {
+                thread.notes.entry(event_seq).or_insert(Note {
+                    agent_name,
+                    body,
+                    created_at,
+                });
+            }
+        }
+    }
+
     /// The unread messages over all conversations, for the tab title.
     pub fn unread(&self) -> usize {
         self.threads.values().map(Thread::unread).sum()
@@ -424,6 +461,8 @@ impl Desk {
                     thread.handover = by.zip(note);
                 }
             }
+            ServerFrame::Note { event_seq, .. } if !self.take_event(event_seq) => {}
+            note @ ServerFrame::Note { .. } => self.add_notes(vec![note]),
             ServerFrame::Typing {
                 conversation_id,
                 author: Author::Visitor,
@@ -712,6 +751,26 @@ mod tests {
             0.0,
         );
         assert_eq!(desk.threads[&id].status, ConversationStatus::Resolved);
+    }
+
+    #[test]
+    fn notes_arrive_once_live_or_loaded() {
+        let mut desk = Desk::seeded(vec![seed(5, 0, vec![])], Some(10));
+        let note = |event_seq| ServerFrame::Note {
+            event_seq,
+            conversation_id: ConversationId(5),
+            agent_id: AgentId(1),
+            agent_name: "Ann".into(),
+            body: format!("note {event_seq}"),
+            created_at: 7,
+        };
+        desk.apply(note(11), 0.0);
+        desk.apply(note(11), 0.0);
+        desk.add_notes(vec![note(9), note(11)]);
+        let notes = &desk.threads[&ConversationId(5)].notes;
+        assert_eq!(notes.keys().copied().collect::<Vec<_>>(), [9, 11]);
+        assert_eq!(notes[&11].body, "note 11");
+        assert_eq!(desk.events_after, Some(11));
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod desk;
 #[cfg(feature = "hydrate")]
 mod link;
 
-pub use desk::{Desk, OnlineVisitor, Pending, Reaction, TYPING_TTL_MS, Thread, ThreadSeed};
+pub use desk::{Desk, Note, OnlineVisitor, Pending, Reaction, TYPING_TTL_MS, Thread, ThreadSeed};
 
 use crate::auth::ConnectionMode;
 use leptos::prelude::*;

@@ -44,6 +44,14 @@ pub fn ConversationView(
     let typing_sent = StoredValue::new(None::<f64>);
     let loading = RwSignal::new(false);
     let emoji_open = RwSignal::new(false);
+    let note_mode = RwSignal::new(false);
+    // Earlier notes come with the conversation; later ones arrive live.
+    let earlier_notes = LocalResource::new(move || notes(id.0));
+    Effect::new(move |_| {
+        if let Some(Ok(loaded)) = earlier_notes.get() {
+            live.desk.update(|d| d.add_notes(loaded));
+        }
+    });
     let file_refused = RwSignal::new(false);
     let file_input = NodeRef::<leptos::html::Input>::new();
     // Fetched in the browser when the conversation opens; `/shortcut` completes from it.
@@ -104,6 +112,15 @@ pub fn ConversationView(
             return;
         }
         draft.set(String::new());
+        if note_mode.get_untracked() {
+            // A note goes through a server function; on failure the words come back.
+            leptos::task::spawn_local(async move {
+                if add_note(id.0, body.clone()).await.is_err() {
+                    draft.set(body);
+                }
+            });
+            return;
+        }
         stop_typing();
         live.say(id, body, None);
     };
@@ -246,7 +263,7 @@ pub fn ConversationView(
             </p>
         </div>
         <VisitorPanel live id lang />
-        <form class="composer" on:submit=move |event| {
+        <form class="composer" class:noting=move || note_mode.get() on:submit=move |event| {
             event.prevent_default();
             submit();
         }>
@@ -287,6 +304,14 @@ pub fn ConversationView(
                         .collect_view()
                 }}
             </ul>
+            <label class="note-mode">
+                <input
+                    type="checkbox"
+                    prop:checked=move || note_mode.get()
+                    on:change=move |event| note_mode.set(event_target_checked(&event))
+                />
+                {t(lang, Key::InternalNote)}
+            </label>
             <button
                 type="button"
                 class="secondary icon"
@@ -332,6 +357,64 @@ pub fn ConversationView(
             })}
         </form>
     }
+}
+
+/// Longest internal note, in bytes (a message's limit).
+pub const MAX_NOTE_BYTES: usize = 4000;
+
+/// Writes an internal note on conversation `id`: stored as a durable agent event and sent live
+/// to the consoles of the site's agents, never to the visitor.
+#[server(endpoint = "notes/add")]
+pub async fn add_note(id: i64, body: String) -> Result<(), crate::auth::ConsoleError> {
+    use crate::auth::{ConsoleError, ssr};
+    let (agent, conversation) = ssr::my_conversation(id).await?;
+    if body.trim().is_empty() || body.len() > MAX_NOTE_BYTES {
+        return Err(ConsoleError::Invalid);
+    }
+    let store = ssr::store()?;
+    let mut frame = protocol::ServerFrame::Note {
+        event_seq: 0,
+        conversation_id: ConversationId(id),
+        agent_id: AgentId(agent.id),
+        agent_name: agent.display_name.clone(),
+        body,
+        created_at: ssr::now_ms(),
+    };
+    let event = store
+        .append_event(store::NewEvent {
+            site_id: conversation.site_id,
+            kind: "note".into(),
+            conversation_id: id,
+            payload: serde_json::to_string(&frame).map_err(ssr::internal)?,
+            created_at: ssr::now_ms(),
+        })
+        .await
+        .map_err(ssr::internal)?;
+    if let Some(seq) = frame.event_seq_mut() {
+        *seq = event.id;
+    }
+    ssr::hub()?.to_agents(conversation.site_id, frame);
+    Ok(())
+}
+
+/// The internal notes on conversation `id`, oldest first (the console loads them on opening
+/// it; later ones arrive live).
+#[server(endpoint = "notes")]
+pub async fn notes(id: i64) -> Result<Vec<protocol::ServerFrame>, crate::auth::ConsoleError> {
+    use crate::auth::ssr;
+    let (_, conversation) = ssr::my_conversation(id).await?;
+    let events = ssr::store()?
+        .conversation_events(conversation.id, "note")
+        .await
+        .map_err(ssr::internal)?;
+    Ok(events
+        .into_iter()
+        .filter_map(|event| {
+            let mut frame: protocol::ServerFrame = serde_json::from_str(&event.payload).ok()?;
+            *frame.event_seq_mut()? = event.id;
+            Some(frame)
+        })
+        .collect())
 }
 
 /// What the side panel shows of a conversation's visitor.
@@ -517,11 +600,26 @@ fn TransferPicker(
 /// they have seen.
 fn transcript(thread: &Thread, lang: Lang) -> impl IntoView + use<> {
     let seen = thread.visitor_read;
-    thread
-        .messages
-        .values()
-        .map(|m| message_row(m, seen, lang))
-        .collect_view()
+    let mut notes = thread.notes.values().peekable();
+    let mut rows = Vec::with_capacity(thread.messages.len() + thread.notes.len());
+    for message in thread.messages.values() {
+        // Notes sit among the messages by time.
+        while let Some(note) = notes.next_if(|n| n.created_at < message.created_at) {
+            rows.push(note_row(note, lang).into_any());
+        }
+        rows.push(message_row(message, seen, lang).into_any());
+    }
+    rows.extend(notes.map(|note| note_row(note, lang).into_any()));
+    rows
+}
+
+fn note_row(note: &crate::live::Note, lang: Lang) -> impl IntoView + use<> {
+    view! {
+        <li class="message note" role="note">
+            <small class="name">{t(lang, Key::InternalNote)} " · " {note.agent_name.clone()}</small>
+            <p class="body">{note.body.clone()}</p>
+        </li>
+    }
 }
 
 fn message_row(message: &Message, seen: protocol::Seq, lang: Lang) -> impl IntoView + use<> {

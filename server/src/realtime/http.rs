@@ -244,12 +244,7 @@ async fn poll(
     if let Some(after) = query.events_after {
         match session.welcome(Some(after)).await {
             // Only the replayed events matter here, not the welcome itself.
-            Ok(welcome) => frames.extend(welcome.into_iter().filter(|f| {
-                matches!(
-                    f,
-                    ServerFrame::ConversationCreated { .. } | ServerFrame::AssignmentChanged { .. }
-                )
-            })),
+            Ok(welcome) => frames.extend(welcome.into_iter().filter(ServerFrame::is_event)),
             Err(error) => return refuse(internal(&error)),
         }
     }

@@ -352,12 +352,17 @@ pub fn presence_of(
     }
 }
 
-/// Signing out of the console takes the agent offline at once, instead of when their last
-/// HTTP poll's presence runs out.
-impl app::auth::ssr::Presence for Realtime {
+/// What the console's server functions ask of the real-time side.
+impl app::auth::ssr::Hub for Realtime {
+    /// Signing out takes the agent offline at once, instead of when their last HTTP poll's
+    /// presence runs out.
     fn signed_out(&self, agent_id: i64) {
         self.hub
             .set_agent_status(agent_id, protocol::AgentStatus::Offline);
+    }
+
+    fn to_agents(&self, site_id: i64, frame: ServerFrame) {
+        self.hub.to_site(site_id, frame);
     }
 }
 

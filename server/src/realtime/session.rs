@@ -872,9 +872,8 @@ impl Session {
                     }
                 }
             }
-            ServerFrame::ConversationCreated { event_seq, .. }
-            | ServerFrame::AssignmentChanged { event_seq, .. } => {
-                if *event_seq <= self.event_cursor {
+            frame if frame.is_event() => {
+                if frame.event_seq().unwrap_or(0) <= self.event_cursor {
                     return Ok(Vec::new());
                 }
                 // Event seqs have gaps and concurrent events may be published out of order, so
@@ -908,9 +907,7 @@ impl Session {
 
 /// Puts the stored event's id into a durable event frame.
 fn set_event_seq(frame: &mut ServerFrame, id: i64) {
-    if let ServerFrame::ConversationCreated { event_seq, .. }
-    | ServerFrame::AssignmentChanged { event_seq, .. } = frame
-    {
+    if let Some(event_seq) = frame.event_seq_mut() {
         *event_seq = id;
     }
 }
