@@ -217,6 +217,30 @@ pub mod ssr {
         fn to_agents(&self, site_id: i64, frame: protocol::ServerFrame);
     }
 
+    /// Stores `frame` (a durable agent event: note, tags) as an event of kind `kind` on the
+    /// conversation, gives it its event seq and sends it live to the site's consoles.
+    pub async fn publish_event(
+        conversation: &store::Conversation,
+        kind: &str,
+        mut frame: protocol::ServerFrame,
+    ) -> Result<(), ConsoleError> {
+        let event = store()?
+            .append_event(store::NewEvent {
+                site_id: conversation.site_id,
+                kind: kind.to_string(),
+                conversation_id: conversation.id,
+                payload: serde_json::to_string(&frame).map_err(internal)?,
+                created_at: now_ms(),
+            })
+            .await
+            .map_err(internal)?;
+        if let Some(seq) = frame.event_seq_mut() {
+            *seq = event.id;
+        }
+        hub()?.to_agents(conversation.site_id, frame);
+        Ok(())
+    }
+
     /// The hub the server provided.
     pub fn hub() -> Result<std::sync::Arc<dyn Hub>, ConsoleError> {
         use_context::<Arc<dyn Hub>>().ok_or_else(|| {

@@ -143,6 +143,16 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   });
   expect(await after.text()).not.toContain("shipped Monday");
 
+  // Tags: set in the header, shown in the list, filterable.
+  await page.getByLabel("Tags, comma-separated").fill("Refund, VIP");
+  await page.getByRole("button", { name: "Save tags" }).click();
+  await expect(row.locator(".tag")).toHaveText(["refund", "vip"]);
+  await page.getByLabel("Filter by tag").fill("vip");
+  await expect(row).toBeVisible();
+  await page.getByLabel("Filter by tag").fill("other");
+  await expect(row).toHaveCount(0);
+  await page.getByLabel("Filter by tag").fill("");
+
   // Resolving moves it out of the open list, live.
   await page.getByRole("button", { name: "Resolve", exact: true }).click();
   await expect(page.locator(`.conversation-head`)).toHaveAttribute("data-status", "resolved");

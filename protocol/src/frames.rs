@@ -555,6 +555,15 @@ pub enum ServerFrame {
         /// When it was written.
         created_at: UnixMillis,
     },
+    /// To agents (durable event): the conversation's tags now (the whole set).
+    Tags {
+        /// The event's position in the agent's event stream.
+        event_seq: EventSeq,
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Its tags, sorted.
+        tags: Vec<String>,
+    },
     /// To visitors: every agent is busy; the conversation waits in the site's queue at
     /// `position` (1: next). Sent whenever the position changes.
     Queue {
@@ -601,12 +610,13 @@ pub enum ServerFrame {
 
 impl ServerFrame {
     /// The position of a durable agent event (`conversation_created`, `assignment_changed`,
-    /// `note`) in the agent's event stream; `None` for every other frame.
+    /// `note`, `tags`) in the agent's event stream; `None` for every other frame.
     pub fn event_seq_mut(&mut self) -> Option<&mut EventSeq> {
         match self {
             ServerFrame::ConversationCreated { event_seq, .. }
             | ServerFrame::AssignmentChanged { event_seq, .. }
-            | ServerFrame::Note { event_seq, .. } => Some(event_seq),
+            | ServerFrame::Note { event_seq, .. }
+            | ServerFrame::Tags { event_seq, .. } => Some(event_seq),
             _ => None,
         }
     }
@@ -616,7 +626,8 @@ impl ServerFrame {
         match self {
             ServerFrame::ConversationCreated { event_seq, .. }
             | ServerFrame::AssignmentChanged { event_seq, .. }
-            | ServerFrame::Note { event_seq, .. } => Some(*event_seq),
+            | ServerFrame::Note { event_seq, .. }
+            | ServerFrame::Tags { event_seq, .. } => Some(*event_seq),
             _ => None,
         }
     }
@@ -681,6 +692,7 @@ impl ServerFrame {
             ServerFrame::AssignmentChanged { .. } => "assignment_changed",
             ServerFrame::Queue { .. } => "queue",
             ServerFrame::Note { .. } => "note",
+            ServerFrame::Tags { .. } => "tags",
             ServerFrame::Assigned { .. } => "assigned",
             ServerFrame::Error { .. } => "error",
             ServerFrame::Ping(_) => "ping",

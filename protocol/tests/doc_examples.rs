@@ -396,6 +396,11 @@ fn server_samples() -> Vec<ServerFrame> {
             body: "Refund approved by finance.".into(),
             created_at: 1_767_225_602_000,
         },
+        ServerFrame::Tags {
+            event_seq: 44,
+            conversation_id: conv(),
+            tags: vec!["refund".into(), "vip".into()],
+        },
         ServerFrame::Error {
             code: ErrorCode::Lagging,
             message: "behind".into(),

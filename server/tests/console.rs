@@ -630,6 +630,43 @@ async fn internal_notes_reach_the_sites_agents_live_and_on_resume_never_the_visi
     let (_, frames) = visitor.poll(&[(conversation, 0)], 0).await;
     assert!(!format!("{frames:?}").contains("Finance"), "{frames:?}");
 
+    // Tags: set as one line, stored normalised, sent live, listed with the inbox.
+    let (status, body) = call(
+        &server,
+        "tags/set",
+        Some(&ann),
+        &[("id", &id), ("tags", " VIP, 退款 ,vip")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let tags = console
+        .until(|f| match f {
+            ServerFrame::Tags { tags, .. } => Some(tags.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(tags, ["vip", "退款"]);
+    let (_, body) = inbox(&server, Some(&ann)).await;
+    let data: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(data["threads"][0]["tags"], json!(["vip", "退款"]), "{data}");
+    let long = "x".repeat(33);
+    let (status, body) = call(
+        &server,
+        "tags/set",
+        Some(&ann),
+        &[("id", &id), ("tags", &long)],
+    )
+    .await;
+    assert!(status != 200 && body.contains("invalid"), "{body}");
+    let (status, body) = call(
+        &server,
+        "tags/set",
+        Some(&bo),
+        &[("id", &id), ("tags", "x")],
+    )
+    .await;
+    assert!(status != 200 && body.contains("not_found"), "{body}");
+
     // Refused: a blank note, another site's agent, no session.
     let (status, body) = call(
         &server,

@@ -303,6 +303,17 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Event>>;
 
+    /// Replaces the conversation's tags with `tags` (already normalised by the caller; repeats
+    /// are stored once). `NotFound` if the conversation does not exist.
+    async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()>;
+
+    /// The tags of the conversations `ids`, as `(conversation, tag)` ordered by conversation,
+    /// then tag.
+    async fn conversation_tags(
+        &self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, String)>>;
+
     /// The events of kind `kind` about one conversation, oldest first: its notes, say.
     async fn conversation_events(
         &self,

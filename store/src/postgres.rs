@@ -1017,6 +1017,46 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            // Explicitly: a dropped transaction rolls back only when its connection is next
+            // used, holding its locks until then.
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for tag in tags {
+            sqlx::query("INSERT INTO conversation_tags (conversation_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn conversation_tags(
+        &self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT conversation_id, tag FROM conversation_tags \
+             WHERE conversation_id = ANY($1) ORDER BY conversation_id, tag",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn conversation_events(
         &self,
         conversation_id: ConversationId,

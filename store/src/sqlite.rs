@@ -1080,6 +1080,51 @@ impl Store for SqliteStore {
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 
+    async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()> {
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            // Explicitly: a dropped transaction rolls back only when its connection is next
+            // used, holding its locks until then.
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for tag in tags {
+            sqlx::query(
+                "INSERT OR IGNORE INTO conversation_tags (conversation_id, tag) VALUES (?, ?)",
+            )
+            .bind(id)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn conversation_tags(
+        &self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id",
+        );
+        push_id_list(&mut query, ids);
+        query.push(" ORDER BY conversation_id, tag");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
     async fn conversation_events(
         &self,
         conversation_id: ConversationId,

@@ -1614,6 +1614,65 @@ async fn assignment_is_a_compare_and_set_and_the_queue_is_oldest_first() {
 }
 
 #[tokio::test]
+async fn conversation_tags_are_replaced_as_a_set() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let first = store
+        .create_conversation(shop.id, visitor(store, &shop, "a").await.id, T0)
+        .await
+        .expect("conversation");
+    let second = store
+        .create_conversation(shop.id, visitor(store, &shop, "b").await.id, T0)
+        .await
+        .expect("conversation");
+    let tags = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    store
+        .set_conversation_tags(first.id, &tags(&["vip", "退款", "vip"]))
+        .await
+        .expect("tag");
+    store
+        .set_conversation_tags(second.id, &tags(&["refund"]))
+        .await
+        .expect("tag");
+    let listed = store
+        .conversation_tags(&[second.id, first.id])
+        .await
+        .expect("tags");
+    assert_eq!(
+        listed,
+        [
+            (first.id, "vip".to_string()),
+            (first.id, "退款".to_string()),
+            (second.id, "refund".to_string())
+        ]
+    );
+    // Replacing removes what is no longer there; an empty set clears.
+    store
+        .set_conversation_tags(first.id, &tags(&["退款"]))
+        .await
+        .expect("retag");
+    store
+        .set_conversation_tags(second.id, &[])
+        .await
+        .expect("clear");
+    assert_eq!(
+        store
+            .conversation_tags(&[first.id, second.id])
+            .await
+            .expect("tags"),
+        [(first.id, "退款".to_string())]
+    );
+    assert!(store.conversation_tags(&[]).await.expect("none").is_empty());
+    assert!(matches!(
+        store
+            .set_conversation_tags(first.id + 1000, &tags(&["x"]))
+            .await,
+        Err(Error::NotFound)
+    ));
+}
+
+#[tokio::test]
 async fn site_agents_are_the_members_of_any_of_the_sites_once() {
     let db = TestDb::new().await;
     let store = db.store.as_ref();

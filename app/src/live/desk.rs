@@ -38,6 +38,8 @@ pub struct ThreadSeed {
     pub updated_at: UnixMillis,
     /// The newest messages, oldest first; older ones are paged in on demand.
     pub recent: Vec<Message>,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
 }
 
 /// One conversation on the desk.
@@ -76,6 +78,8 @@ pub struct Thread {
     pub handover: Option<(AgentId, String)>,
     /// Internal notes by event seq (agents only).
     pub notes: BTreeMap<EventSeq, Note>,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
 }
 
 /// An internal note on a conversation.
@@ -104,6 +108,7 @@ impl Thread {
             assignee: seed.assignee,
             updated_at: seed.updated_at,
             messages: seed.recent.into_iter().map(|m| (m.seq, m)).collect(),
+            tags: seed.tags,
             cursor: seed.last_seq,
             oldest,
             read_up_to: 0,
@@ -126,6 +131,7 @@ impl Thread {
             last_seq: 0,
             updated_at: created_at,
             recent: Vec::new(),
+            tags: Vec::new(),
         })
     }
 
@@ -463,6 +469,17 @@ impl Desk {
             }
             ServerFrame::Note { event_seq, .. } if !self.take_event(event_seq) => {}
             note @ ServerFrame::Note { .. } => self.add_notes(vec![note]),
+            ServerFrame::Tags {
+                event_seq,
+                conversation_id,
+                tags,
+            } => {
+                if self.take_event(event_seq)
+                    && let Some(thread) = self.threads.get_mut(&conversation_id)
+                {
+                    thread.tags = tags;
+                }
+            }
             ServerFrame::Typing {
                 conversation_id,
                 author: Author::Visitor,
@@ -606,6 +623,7 @@ mod tests {
             last_seq,
             updated_at: 1_000,
             recent,
+            tags: vec!["vip".into()],
         }
     }
 
@@ -771,6 +789,16 @@ mod tests {
         assert_eq!(notes.keys().copied().collect::<Vec<_>>(), [9, 11]);
         assert_eq!(notes[&11].body, "note 11");
         assert_eq!(desk.events_after, Some(11));
+        assert_eq!(desk.threads[&ConversationId(5)].tags, ["vip"]);
+        desk.apply(
+            ServerFrame::Tags {
+                event_seq: 12,
+                conversation_id: ConversationId(5),
+                tags: vec!["refund".into()],
+            },
+            0.0,
+        );
+        assert_eq!(desk.threads[&ConversationId(5)].tags, ["refund"]);
     }
 
     #[test]

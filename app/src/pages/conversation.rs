@@ -24,6 +24,16 @@ const MAX_SUGGESTIONS: usize = 5;
 /// Typing frames repeat at most this often while the agent keeps typing (protocol: 3 s).
 const TYPING_REPEAT_MS: f64 = 3_000.0;
 
+/// What the conversation's header shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    visitor: String,
+    status: ConversationStatus,
+    assignee: Option<AgentId>,
+    site: SiteId,
+    tags: Vec<String>,
+}
+
 /// The conversation `id` as `me` sees it.
 #[component]
 pub fn ConversationView(
@@ -39,7 +49,19 @@ pub fn ConversationView(
             .unwrap_or_else(|| format!("#{}", agent.0))
     };
     let transfer_to = RwSignal::new(String::new());
-    let thread = move || live.desk.with(|d| d.threads.get(&id).cloned());
+    // Only what the header shows: the header (and the forms in it) is drawn again when one of
+    // these changes, not on every message, so a half-typed transfer note survives.
+    let head = Memo::new(move |_| {
+        live.desk.with(|d| {
+            d.threads.get(&id).map(|t| Head {
+                visitor: t.visitor_label(),
+                status: t.status,
+                assignee: t.assignee,
+                site: t.site_id,
+                tags: t.tags.clone(),
+            })
+        })
+    });
     let draft = RwSignal::new(String::new());
     let typing_sent = StoredValue::new(None::<f64>);
     let loading = RwSignal::new(false);
@@ -162,14 +184,14 @@ pub fn ConversationView(
 
     view! {
         {move || {
-            let Some(thread) = thread() else {
+            let Some(thread) = head.get() else {
                 return view! { <p class="empty">{t(lang, Key::PickConversation)}</p> }.into_any();
             };
             let status = thread.status;
             let assignee = thread.assignee;
             view! {
                 <header class="conversation-head" data-conversation=id.0 data-status=status.as_str()>
-                    <strong>{thread.visitor_label()}</strong>
+                    <strong>{thread.visitor}</strong>
                     <span class="assignee">
                         {t(lang, Key::AssignedTo)} " "
                         {match assignee {
@@ -183,7 +205,8 @@ pub fn ConversationView(
                             live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me), note: None }))
                         }>{t(lang, Key::PickUp)}</button>
                     })}
-                    <TransferPicker live id site=thread.site_id assignee colleagues lang choice=transfer_to />
+                    <TagEditor id tags=thread.tags lang />
+                    <TransferPicker live id site=thread.site assignee colleagues lang choice=transfer_to />
                     {if status == ConversationStatus::Resolved {
                         view! {
                             <button type="button" class="secondary" on:click=move |_| set_status(ConversationStatus::Open)>
@@ -371,8 +394,7 @@ pub async fn add_note(id: i64, body: String) -> Result<(), crate::auth::ConsoleE
     if body.trim().is_empty() || body.len() > MAX_NOTE_BYTES {
         return Err(ConsoleError::Invalid);
     }
-    let store = ssr::store()?;
-    let mut frame = protocol::ServerFrame::Note {
+    let frame = protocol::ServerFrame::Note {
         event_seq: 0,
         conversation_id: ConversationId(id),
         agent_id: AgentId(agent.id),
@@ -380,21 +402,49 @@ pub async fn add_note(id: i64, body: String) -> Result<(), crate::auth::ConsoleE
         body,
         created_at: ssr::now_ms(),
     };
-    let event = store
-        .append_event(store::NewEvent {
-            site_id: conversation.site_id,
-            kind: "note".into(),
-            conversation_id: id,
-            payload: serde_json::to_string(&frame).map_err(ssr::internal)?,
-            created_at: ssr::now_ms(),
+    ssr::publish_event(&conversation, "note", frame).await
+}
+
+/// Most tags on one conversation.
+pub const MAX_TAGS: usize = 10;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 32;
+
+/// Tags as agents type them ("VIP, refund ,退款") made into the stored set: trimmed,
+/// lower-case, each once, sorted. `None` when one is too long or there are too many.
+pub fn normalise_tags(text: &str) -> Option<Vec<String>> {
+    let mut tags: Vec<String> = text
+        .split([',', '，'])
+        .map(|tag| {
+            tag.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
         })
+        .filter(|tag| !tag.is_empty())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    (tags.len() <= MAX_TAGS && tags.iter().all(|t| t.chars().count() <= MAX_TAG_CHARS))
+        .then_some(tags)
+}
+
+/// Sets conversation `id`'s tags (comma-separated) and tells the site's consoles.
+#[server(endpoint = "tags/set")]
+pub async fn set_tags(id: i64, tags: String) -> Result<(), crate::auth::ConsoleError> {
+    use crate::auth::{ConsoleError, ssr};
+    let (_, conversation) = ssr::my_conversation(id).await?;
+    let tags = normalise_tags(&tags).ok_or(ConsoleError::Invalid)?;
+    ssr::store()?
+        .set_conversation_tags(id, &tags)
         .await
         .map_err(ssr::internal)?;
-    if let Some(seq) = frame.event_seq_mut() {
-        *seq = event.id;
-    }
-    ssr::hub()?.to_agents(conversation.site_id, frame);
-    Ok(())
+    let frame = protocol::ServerFrame::Tags {
+        event_seq: 0,
+        conversation_id: ConversationId(id),
+        tags,
+    };
+    ssr::publish_event(&conversation, "tags", frame).await
 }
 
 /// The internal notes on conversation `id`, oldest first (the console loads them on opening
@@ -520,6 +570,33 @@ fn status_text(status: ConversationStatus, lang: Lang) -> &'static str {
         ConversationStatus::Open => t(lang, Key::StatusOpen),
         ConversationStatus::Pending => t(lang, Key::StatusPending),
         ConversationStatus::Resolved => t(lang, Key::StatusResolved),
+    }
+}
+
+/// The conversation's tags, edited as one comma-separated line; the change comes back live.
+#[component]
+fn TagEditor(id: ConversationId, tags: Vec<String>, lang: Lang) -> impl IntoView {
+    let text = RwSignal::new(tags.join(", "));
+    let refused = RwSignal::new(false);
+    let save = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let tags = text.get_untracked();
+        leptos::task::spawn_local(async move {
+            refused.set(set_tags(id.0, tags).await.is_err());
+        });
+    };
+    view! {
+        <form class="tag-editor" on:submit=save>
+            <input
+                type="text"
+                aria-label=t(lang, Key::Tags)
+                placeholder=t(lang, Key::Tags)
+                aria-invalid=move || refused.get().then_some("true")
+                prop:value=move || text.get()
+                on:input=move |event| text.set(event_target_value(&event))
+            />
+            <button type="submit" class="secondary">{t(lang, Key::SaveTags)}</button>
+        </form>
     }
 }
 
@@ -653,4 +730,21 @@ fn message_row(message: &Message, seen: protocol::Seq, lang: Lang) -> impl IntoV
         </li>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_trimmed_lowered_and_kept_once() {
+        assert_eq!(
+            normalise_tags(" VIP, refund ,退款，vip,, "),
+            Some(vec!["refund".to_string(), "vip".into(), "退款".into()])
+        );
+        assert_eq!(normalise_tags(""), Some(Vec::new()));
+        assert_eq!(normalise_tags(&"x".repeat(MAX_TAG_CHARS + 1)), None);
+        let many: Vec<String> = (0..=MAX_TAGS).map(|n| n.to_string()).collect();
+        assert_eq!(normalise_tags(&many.join(",")), None);
+    }
 }

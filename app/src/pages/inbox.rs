@@ -56,6 +56,7 @@ pub const TRANSCRIPT_PAGE: u32 = 50;
 #[server(endpoint = "inbox")]
 pub async fn inbox() -> Result<InboxData, ConsoleError> {
     use crate::auth::{MODE_COOKIE, ssr};
+    use std::collections::HashMap;
     let agent = ssr::require_agent().await?;
     let store = ssr::store()?;
     let site_ids = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
@@ -90,10 +91,16 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
         .site_conversation_heads(&site_ids, INBOX_SIZE)
         .await
         .map_err(ssr::internal)?;
+    let ids: Vec<i64> = heads.iter().map(|c| c.id).collect();
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, tag) in store.conversation_tags(&ids).await.map_err(ssr::internal)? {
+        tags.entry(id).or_default().push(tag);
+    }
     let mut names = ssr::AgentNames::default();
     let mut threads = Vec::with_capacity(heads.len());
     for head in heads {
-        threads.push(thread_seed(store.as_ref(), head, &mut names).await?);
+        let tags = tags.remove(&head.id).unwrap_or_default();
+        threads.push(thread_seed(store.as_ref(), head, tags, &mut names).await?);
     }
     let mode = ssr::cookie(MODE_COOKIE)
         .await
@@ -116,9 +123,17 @@ pub async fn conversation_seed(id: i64) -> Result<ThreadSeed, ConsoleError> {
     use crate::auth::ssr;
     let (_, conversation) = ssr::my_conversation(id).await?;
     let store = ssr::store()?;
+    let tags = store
+        .conversation_tags(&[id])
+        .await
+        .map_err(ssr::internal)?
+        .into_iter()
+        .map(|(_, tag)| tag)
+        .collect();
     thread_seed(
         store.as_ref(),
         conversation,
+        tags,
         &mut ssr::AgentNames::default(),
     )
     .await
@@ -150,6 +165,7 @@ pub async fn transcript(id: i64, before: Seq) -> Result<Vec<Message>, ConsoleErr
 async fn thread_seed(
     store: &dyn store::Store,
     conversation: store::Conversation,
+    tags: Vec<String>,
     names: &mut crate::auth::ssr::AgentNames,
 ) -> Result<ThreadSeed, ConsoleError> {
     use crate::auth::ssr;
@@ -178,6 +194,7 @@ async fn thread_seed(
         last_seq: conversation.last_seq,
         updated_at: conversation.updated_at,
         recent,
+        tags,
     })
 }
 
@@ -266,13 +283,16 @@ fn DeskView(
             </button>
         }
     };
+    let tag_filter = RwSignal::new(String::new());
     let rows = move || {
         let (status, owner) = (status.get(), owner.get());
+        let tag = tag_filter.get().trim().to_lowercase();
         live.desk.with(|desk| {
             let mut rows: Vec<_> = desk
                 .threads
                 .iter()
                 .filter(|(_, t)| t.status == status)
+                .filter(|(_, t)| tag.is_empty() || t.tags.iter().any(|have| have == &tag))
                 .filter(|(_, t)| match owner {
                     Owner::Mine => t.assignee == Some(me),
                     Owner::Unassigned => t.assignee.is_none(),
@@ -292,6 +312,7 @@ fn DeskView(
                         t.site_id,
                         preview,
                         t.unread(),
+                        t.tags.clone(),
                     )
                 })
                 .collect();
@@ -329,6 +350,14 @@ fn DeskView(
                     {owner_tab(Owner::Unassigned, Key::Unassigned)}
                     {owner_tab(Owner::All, Key::All)}
                 </nav>
+                <input
+                    type="search"
+                    class="tag-filter"
+                    aria-label=t(lang, Key::FilterByTag)
+                    placeholder=t(lang, Key::FilterByTag)
+                    prop:value=move || tag_filter.get()
+                    on:input=move |event| tag_filter.set(event_target_value(&event))
+                />
                 <ul class="inbox">
                     {move || {
                         let rows = rows();
@@ -337,7 +366,7 @@ fn DeskView(
                                 .into_any();
                         }
                         rows.into_iter()
-                            .map(|(_, id, visitor, site, preview, unread)| {
+                            .map(|(_, id, visitor, site, preview, unread, tags)| {
                                 let site = sites.with_value(|s| s.get(&site).cloned()).unwrap_or_default();
                                 view! {
                                     <li
@@ -350,6 +379,9 @@ fn DeskView(
                                         <span class="site">{site}</span>
                                         {(unread > 0).then(|| view! { <span class="unread">{unread}</span> })}
                                         <p class="preview">{preview}</p>
+                                        <ul class="tags">
+                                            {tags.into_iter().map(|tag| view! { <li class="tag">{tag}</li> }).collect_view()}
+                                        </ul>
                                     </li>
                                 }
                             })
