@@ -144,6 +144,13 @@ pub struct VisitorDetails {
     /// The device model, when a phone or tablet names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The country of the visitor's IP address, in English, when the server has a GeoIP
+    /// database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The city, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
 }
 
 /// An agent's first frame; the agent is the one of the session cookie.

@@ -35,6 +35,8 @@ pub struct Config {
     pub idle_timeout_ms: u32,
     /// Where mail goes out (transcripts); `None` when no SMTP relay is configured.
     pub mailer: Option<crate::mail::Mailer>,
+    /// Visitors' locations; `None` when no GeoIP database is configured.
+    pub geoip: Option<std::sync::Arc<crate::geoip::Geo>>,
 }
 
 /// How log lines are written.
@@ -96,6 +98,9 @@ pub struct Overrides {
     /// Sender of outgoing mail, e.g. "Shop support <support@shop.example>".
     #[arg(long, env = "KEFU_EMAIL_FROM", value_name = "ADDRESS")]
     pub email_from: Option<String>,
+    /// A MaxMind-format city database (GeoLite2-City.mmdb) for visitors' locations.
+    #[arg(long, env = "KEFU_GEOIP_DATABASE", value_name = "PATH")]
+    pub geoip_database: Option<PathBuf>,
 }
 
 /// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
@@ -114,6 +119,14 @@ struct FileConfig {
     log: LogSection,
     #[serde(default)]
     email: EmailSection,
+    #[serde(default)]
+    geoip: GeoipSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GeoipSection {
+    database: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +211,15 @@ impl Config {
                 });
             }
         };
+        let geoip = match overrides.geoip_database.clone().or(file.geoip.database) {
+            None => None,
+            Some(path) => Some(std::sync::Arc::new(
+                crate::geoip::Geo::open(&path).map_err(|message| ConfigError::Invalid {
+                    key: "geoip.database",
+                    message,
+                })?,
+            )),
+        };
         Ok(Config {
             bind,
             database_url,
@@ -234,6 +256,7 @@ impl Config {
                 .unwrap_or(protocol::Limits::default().idle_timeout_ms)
                 .max(100),
             mailer,
+            geoip,
         })
     }
 }
@@ -343,6 +366,14 @@ mod tests {
         .expect_err("unknown scheme refused")
         .to_string();
         assert!(bad_url.starts_with("`database.url`"), "{bad_url}");
+
+        let bad_geoip = Config::load(&Overrides {
+            geoip_database: Some("/nonexistent/GeoLite2-City.mmdb".into()),
+            ..Overrides::default()
+        })
+        .expect_err("missing database refused")
+        .to_string();
+        assert!(bad_geoip.starts_with("`geoip.database`"), "{bad_geoip}");
     }
 
     #[test]

@@ -434,3 +434,65 @@ async fn signing_out_of_an_http_console_takes_the_agent_offline_at_once() {
     assert_eq!(online().await, json!(true));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_see_where_a_visitor_is_when_a_geoip_database_is_configured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("city.mmdb");
+    std::fs::write(
+        &path,
+        common::mmdb::city_database("127.0.0.0".parse().expect("ip"), 8, "China", "Shanghai"),
+    )
+    .expect("write database");
+    let geo = server::geoip::Geo::open(&path).expect("open database");
+    assert_eq!(
+        geo.locate("127.0.0.1".parse().expect("ip")),
+        server::geoip::Place {
+            country: Some("China".into()),
+            city: Some("Shanghai".into())
+        }
+    );
+    assert_eq!(
+        geo.locate("203.0.113.9".parse().expect("ip")),
+        server::geoip::Place::default(),
+        "outside the network: nowhere"
+    );
+    let server = common::spawn_sqlite_with(|config| {
+        config.geoip = Some(std::sync::Arc::new(geo));
+    })
+    .await;
+    let store = server.store.as_ref();
+    let (site, key) = common::site(store, "shop", &["https://a.example"]).await;
+    let (_, cookie) = common::agent_cookie(store, "ann@a.example", &[site]).await;
+    let mut agent = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
+    agent.send_json(agent_hello(&[])).await;
+    let mut visitor = Ws::connect(
+        &server.url(""),
+        "/ws/visitor",
+        Some("https://a.example"),
+        None,
+    )
+    .await;
+    visitor
+        .send_json(common::client::visitor_hello(&key, None, &[]))
+        .await;
+    let details = agent
+        .until(|f| match f {
+            ServerFrame::VisitorPresence {
+                online: true,
+                details: Some(details),
+                ..
+            } => Some(details.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (details.country.as_deref(), details.city.as_deref()),
+        (Some("China"), Some("Shanghai"))
+    );
+    // A file that is not a database stops the start with the key named.
+    let bad = dir.path().join("not.mmdb");
+    std::fs::write(&bad, b"not a database").expect("write");
+    assert!(server::geoip::Geo::open(&bad).is_err());
+    server.stop().await;
+}

@@ -67,6 +67,13 @@ fn visitor_row(
             Some(named.join(" · "))
         }
     });
+    let place = visitor.details.as_ref().and_then(|d| {
+        let parts: Vec<&str> = [&d.city, &d.country]
+            .into_iter()
+            .filter_map(|part| part.as_deref())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    });
     let chatting = live.desk.with_untracked(|d| {
         d.threads
             .values()
@@ -86,6 +93,7 @@ fn visitor_row(
                 <dd class="pages">{visitor.pages.len()}</dd>
                 {visitor.referrer.map(|referrer| view! { <dt>{t(lang, Key::From)}</dt><dd class="referrer">{referrer}</dd> })}
                 {on_site.map(|time| view! { <dt>{t(lang, Key::OnSite)}</dt><dd class="on-site">{time}</dd> })}
+                {place.map(|place| view! { <dt>{t(lang, Key::Location)}</dt><dd class="place">{place}</dd> })}
                 {browser.map(|ua| view! { <dd class="browser">{ua}</dd> })}
             </dl>
             {(!chatting).then(|| view! { <InviteForm live visitor=id lang /> })}

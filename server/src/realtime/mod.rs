@@ -44,6 +44,8 @@ pub struct Realtime {
     pub assigner: assign::Assigner,
     /// Sends transcripts; `None` when no SMTP relay is configured.
     pub mailer: Option<crate::mail::Mailer>,
+    /// Locates visitors for agents; `None` without a GeoIP database.
+    pub geoip: Option<Arc<crate::geoip::Geo>>,
     /// Set once the server is shutting down: connections tell their clients to move.
     draining: tokio::sync::watch::Sender<bool>,
 }
@@ -70,6 +72,7 @@ impl Realtime {
             max_connections_per_ip: config.max_connections_per_ip,
             assigner: assign::Assigner::default(),
             mailer: config.mailer.clone(),
+            geoip: config.geoip.clone(),
             draining: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -314,14 +317,22 @@ pub fn parse_frame(role: Role, text: &str) -> Result<ClientFrame, ServerFrame> {
 
 /// What a visitor's hello and request tell agents about their browser, cut to sane sizes.
 pub fn visitor_details(
+    rt: &Realtime,
     hello: &VisitorHello,
     user_agent: Option<&str>,
+    ip: Option<IpAddr>,
 ) -> Arc<protocol::VisitorDetails> {
     let cut = |text: Option<&str>, max: usize| text.map(|t| session::truncate(t, max));
     let user_agent = cut(user_agent, 512);
     let described = user_agent
         .as_deref()
         .map(browser::describe)
+        .unwrap_or_default();
+    let place = rt
+        .geoip
+        .as_ref()
+        .zip(ip)
+        .map(|(geo, ip)| geo.locate(ip))
         .unwrap_or_default();
     Arc::new(protocol::VisitorDetails {
         language: cut(hello.language.as_deref(), 35),
@@ -331,6 +342,8 @@ pub fn visitor_details(
         browser: described.browser,
         os: described.os,
         device: described.device,
+        country: place.country,
+        city: place.city,
     })
 }
 

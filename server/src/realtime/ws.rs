@@ -147,7 +147,12 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         Ok(ClientFrame::VisitorHello(hello)) => {
             match visitor_identity(&rt, &hello, upgrade.origin.as_deref(), Some(ip)).await {
                 Ok(identity) => {
-                    let details = super::visitor_details(&hello, upgrade.user_agent.as_deref());
+                    let details = super::visitor_details(
+                        &rt,
+                        &hello,
+                        upgrade.user_agent.as_deref(),
+                        Some(ip),
+                    );
                     (identity, hello.cursors, None, hello.page, Some(details))
                 }
                 Err(frame) => return refuse(socket, frame).await,

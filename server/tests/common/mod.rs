@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
 pub mod client;
+pub mod mmdb;
 
 use server::config::{Config, LogFormat};
 use std::net::SocketAddr;
@@ -89,6 +90,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         messages_per_minute: 60,
         idle_timeout_ms: 30_000,
         mailer: None,
+        geoip: None,
     };
     adjust(&mut config);
     let state = server::build_state(&config).await.expect("state");
