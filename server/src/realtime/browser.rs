@@ -1,7 +1,9 @@
 //! Names a visitor's browser, operating system and device from their `User-Agent`, with the
 //! ua-parser project's dataset (`server/data/uap-regexes.json`) and its Rust implementation.
 //!
-//! The extractor is built once, on first use (about 0.1 s), and shared.
+//! The extractor is built once, on a thread of its own at start ([`prepare`]; about 0.1 s, more
+//! in debug builds), never on the async runtime: visitors who arrive before it is ready are
+//! simply not described.
 
 use std::sync::OnceLock;
 
@@ -22,23 +24,29 @@ pub struct Described {
     pub device: Option<String>,
 }
 
-fn extractor() -> Option<&'static ua_parser::Extractor<'static>> {
-    static EXTRACTOR: OnceLock<Option<ua_parser::Extractor<'static>>> = OnceLock::new();
-    EXTRACTOR
-        .get_or_init(|| {
-            let regexes: ua_parser::Regexes<'static> = serde_json::from_str(DATASET)
-                .map_err(|error| tracing::error!(%error, "user-agent dataset unreadable"))
-                .ok()?;
-            ua_parser::Extractor::try_from(regexes)
-                .map_err(|error| tracing::error!(%error, "user-agent dataset invalid"))
-                .ok()
-        })
-        .as_ref()
+/// The extractor, once built (`None` inside if the dataset could not be read).
+static EXTRACTOR: OnceLock<Option<ua_parser::Extractor<'static>>> = OnceLock::new();
+
+fn build() -> Option<ua_parser::Extractor<'static>> {
+    let regexes: ua_parser::Regexes<'static> = serde_json::from_str(DATASET)
+        .map_err(|error| tracing::error!(%error, "user-agent dataset unreadable"))
+        .ok()?;
+    ua_parser::Extractor::try_from(regexes)
+        .map_err(|error| tracing::error!(%error, "user-agent dataset invalid"))
+        .ok()
 }
 
-/// Browser, OS and device of `user_agent`; parts the dataset does not know are left out.
+/// Starts building the extractor on its own thread (once; later calls do nothing).
+pub fn prepare() {
+    if EXTRACTOR.get().is_none() {
+        std::thread::spawn(|| EXTRACTOR.get_or_init(build));
+    }
+}
+
+/// Browser, OS and device of `user_agent`; parts the dataset does not know are left out, and
+/// everything while the extractor is still being built.
 pub fn describe(user_agent: &str) -> Described {
-    let Some(extractor) = extractor() else {
+    let Some(Some(extractor)) = EXTRACTOR.get() else {
         return Described::default();
     };
     let (browser, os, device) = extractor.extract(user_agent);
@@ -73,6 +81,7 @@ mod tests {
 
     #[test]
     fn common_browsers_are_named() {
+        EXTRACTOR.get_or_init(build);
         let iphone = describe(
             "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
              (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",

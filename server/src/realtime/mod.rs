@@ -56,6 +56,7 @@ impl Realtime {
         store: Arc<dyn store::Store>,
         config: &crate::config::Config,
     ) -> Result<Realtime, store::Error> {
+        browser::prepare();
         let secret = store
             .secret(TOKEN_SECRET_KEY, &|| random_hex::<32>())
             .await?;
