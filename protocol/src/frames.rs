@@ -151,6 +151,9 @@ pub struct VisitorDetails {
     /// The city, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// First seen more than 30 minutes ago (a returning visitor); omitted when new.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub returning: bool,
 }
 
 /// An agent's first frame; the agent is the one of the session cookie.

@@ -496,3 +496,61 @@ async fn agents_see_where_a_visitor_is_when_a_geoip_database_is_configured() {
     assert!(server::geoip::Geo::open(&bad).is_err());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_first_seen_long_ago_shows_as_returning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/kefu.db", dir.path().display());
+    let server = common::spawn(&url).await;
+    let store = server.store.as_ref();
+    let (site, key) = common::site(store, "shop", &["https://a.example"]).await;
+    let (_, cookie) = common::agent_cookie(store, "ann@a.example", &[site]).await;
+    let mut agent = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
+    agent.send_json(agent_hello(&[])).await;
+    fn arrival(f: &ServerFrame) -> Option<(i64, bool)> {
+        match f {
+            ServerFrame::VisitorPresence {
+                online: true,
+                details: Some(details),
+                visitor_id,
+                ..
+            } => Some((visitor_id.0, details.returning)),
+            _ => None,
+        }
+    }
+    let mut first = Ws::connect(
+        &server.url(""),
+        "/ws/visitor",
+        Some("https://a.example"),
+        None,
+    )
+    .await;
+    first
+        .send_json(common::client::visitor_hello(&key, None, &[]))
+        .await;
+    let (token, visitor) = first.until(common::client::welcome_of).await;
+    assert_eq!(agent.until(arrival).await, (visitor, false), "new today");
+    first.drop_connection();
+    agent
+        .until(|f| matches!(f, ServerFrame::VisitorPresence { online: false, .. }).then_some(()))
+        .await;
+
+    // The same browser, first seen an hour ago, comes back.
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
+    sqlx::query("UPDATE visitors SET created_at = created_at - 3600000 WHERE id = ?")
+        .bind(visitor)
+        .execute(&pool)
+        .await
+        .expect("age the visitor");
+    let mut back = Ws::connect(
+        &server.url(""),
+        "/ws/visitor",
+        Some("https://a.example"),
+        None,
+    )
+    .await;
+    back.send_json(common::client::visitor_hello(&key, Some(&token), &[]))
+        .await;
+    assert_eq!(agent.until(arrival).await, (visitor, true), "returning");
+    server.stop().await;
+}

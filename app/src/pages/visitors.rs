@@ -74,6 +74,7 @@ fn visitor_row(
             .collect();
         (!parts.is_empty()).then(|| parts.join(", "))
     });
+    let returning = visitor.details.as_ref().is_some_and(|d| d.returning);
     let chatting = live.desk.with_untracked(|d| {
         d.threads
             .values()
@@ -83,6 +84,9 @@ fn visitor_row(
         <li class="visitor" data-visitor=id.0 data-chatting=chatting.then_some("true")>
             <strong>"#" {id.0}</strong>
             <span class="site">{site}</span>
+            <span class="visit">
+                {t(lang, if returning { Key::Returning } else { Key::NewVisitor })}
+            </span>
             {chatting.then(|| view! { <span class="chatting">{t(lang, Key::Chatting)}</span> })}
             <p class="page">
                 <span class="title">{title.unwrap_or_else(|| url.clone())}</span>

@@ -119,7 +119,9 @@ pub async fn visitor_upload(
 ) -> Response {
     let rt = &state.realtime;
     match visitor_from_token(rt, &headers, addr).await {
-        Ok(Identity::Visitor { site, visitor_id }) => {
+        Ok(Identity::Visitor {
+            site, visitor_id, ..
+        }) => {
             upload(
                 rt,
                 &site,

@@ -135,7 +135,8 @@ async fn send(
             .ok()
             .map(|mut registration| {
                 let user_agent = header_text(headers, "user-agent");
-                let details = super::visitor_details(&rt, hello, user_agent, Some(addr.ip()));
+                let details =
+                    super::visitor_details(&rt, &identity, hello, user_agent, Some(addr.ip()));
                 registration.identify(super::presence_of(&identity, Some(details)));
                 registration.linger(Duration::from_millis(u64::from(rt.limits.idle_timeout_ms)));
                 registration

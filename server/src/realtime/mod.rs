@@ -79,6 +79,9 @@ impl Realtime {
     }
 }
 
+/// A visitor first seen longer ago than this (30 minutes) is shown to agents as returning.
+pub const RETURNING_AFTER_MS: i64 = 30 * 60 * 1000;
+
 /// How long clients spread their reconnects over when the server drains.
 pub const RECONNECT_WITHIN_MS: u32 = 2_000;
 
@@ -185,25 +188,28 @@ pub async fn visitor_identity(
         ));
     }
     let now = crate::now_ms();
-    let visitor_id = match &hello.visitor_token {
+    let (visitor_id, returning) = match &hello.visitor_token {
         Some(token) => {
             let id = rt
                 .tokens
                 .verify(token, site.id)
                 .ok_or_else(|| error_frame(ErrorCode::BadToken, "bad visitor token"))?;
             let known = rt.store.visitor(id).await.map_err(|e| internal(&e))?;
-            if known.is_none_or(|visitor| visitor.site_id != site.id) {
-                return Err(error_frame(ErrorCode::BadToken, "bad visitor token"));
+            match known {
+                Some(visitor) if visitor.site_id == site.id => {
+                    (id, visitor.created_at < now - RETURNING_AFTER_MS)
+                }
+                _ => return Err(error_frame(ErrorCode::BadToken, "bad visitor token")),
             }
-            id
         }
         None => {
             let key = random_hex::<16>();
-            rt.store
+            let visitor = rt
+                .store
                 .upsert_visitor(site.id, &key, now)
                 .await
-                .map_err(|e| internal(&e))?
-                .id
+                .map_err(|e| internal(&e))?;
+            (visitor.id, false)
         }
     };
     let bans = rt
@@ -225,6 +231,7 @@ pub async fn visitor_identity(
     Ok(Identity::Visitor {
         site: Arc::new(site),
         visitor_id,
+        returning,
     })
 }
 
@@ -319,6 +326,7 @@ pub fn parse_frame(role: Role, text: &str) -> Result<ClientFrame, ServerFrame> {
 /// What a visitor's hello and request tell agents about their browser, cut to sane sizes.
 pub fn visitor_details(
     rt: &Realtime,
+    identity: &Identity,
     hello: &VisitorHello,
     user_agent: Option<&str>,
     ip: Option<IpAddr>,
@@ -345,6 +353,13 @@ pub fn visitor_details(
         device: described.device,
         country: place.country,
         city: place.city,
+        returning: matches!(
+            identity,
+            Identity::Visitor {
+                returning: true,
+                ..
+            }
+        ),
     })
 }
 
@@ -354,7 +369,9 @@ pub fn presence_of(
     details: Option<Arc<protocol::VisitorDetails>>,
 ) -> hub::Who {
     match identity {
-        Identity::Visitor { site, visitor_id } => hub::Who::Visitor {
+        Identity::Visitor {
+            site, visitor_id, ..
+        } => hub::Who::Visitor {
             site_id: site.id,
             visitor_id: *visitor_id,
             details,

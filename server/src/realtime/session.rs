@@ -34,6 +34,8 @@ pub enum Identity {
         site: Arc<Site>,
         /// The visitor; they may read only their own conversations.
         visitor_id: i64,
+        /// First seen more than [`super::RETURNING_AFTER_MS`] ago: agents see "returning".
+        returning: bool,
     },
     /// A signed-in agent.
     Agent {
@@ -89,7 +91,9 @@ impl Session {
     /// before any replay means nothing stored in between is missed).
     pub fn new(rt: Arc<Realtime>, identity: Identity) -> Session {
         let receivers = match &identity {
-            Identity::Visitor { site, visitor_id } => vec![
+            Identity::Visitor {
+                site, visitor_id, ..
+            } => vec![
                 rt.hub.subscribe_visitor(*visitor_id),
                 rt.hub.subscribe_site_visitors(site.id),
             ],
@@ -122,7 +126,9 @@ impl Session {
         let now = crate::now_ms();
         let mut frames = Vec::new();
         match &self.identity {
-            Identity::Visitor { site, visitor_id } => {
+            Identity::Visitor {
+                site, visitor_id, ..
+            } => {
                 let conversations = self.rt.store.visitor_conversations(*visitor_id).await?;
                 frames.push(ServerFrame::Welcome(Welcome {
                     protocol_version: protocol::PROTOCOL_VERSION,
@@ -327,7 +333,12 @@ impl Session {
         };
         let mut reopened = false;
         let (conversation, appended, agent_name) = match (&self.identity, send.conversation_id) {
-            (Identity::Visitor { site, visitor_id }, conversation_id) => {
+            (
+                Identity::Visitor {
+                    site, visitor_id, ..
+                },
+                conversation_id,
+            ) => {
                 match conversation_id {
                     None => {
                         let result = self
@@ -722,7 +733,12 @@ impl Session {
                     _ => self.rt.hub.to_visitor(conversation.visitor_id, frame),
                 }
             }
-            (Identity::Visitor { site, visitor_id }, Inbound::Preview(preview)) => {
+            (
+                Identity::Visitor {
+                    site, visitor_id, ..
+                },
+                Inbound::Preview(preview),
+            ) => {
                 if super::widget::WidgetSettings::of(site).sneak_peek {
                     let text: String = truncate(&preview.text, max_text);
                     self.rt.hub.to_site(
@@ -751,7 +767,12 @@ impl Session {
                     },
                 );
             }
-            (Identity::Visitor { site, visitor_id }, Inbound::PageView(page)) => {
+            (
+                Identity::Visitor {
+                    site, visitor_id, ..
+                },
+                Inbound::PageView(page),
+            ) => {
                 self.rt.hub.page_view(
                     site.id,
                     *visitor_id,
@@ -797,9 +818,9 @@ impl Session {
     /// they send it.
     fn uploaded(&self, attachment: &store::Attachment) -> bool {
         match &self.identity {
-            Identity::Visitor { site, visitor_id } => {
-                attachment.visitor_id == Some(*visitor_id) && attachment.site_id == site.id
-            }
+            Identity::Visitor {
+                site, visitor_id, ..
+            } => attachment.visitor_id == Some(*visitor_id) && attachment.site_id == site.id,
             Identity::Agent { agent, site_ids } => {
                 attachment.agent_id == Some(agent.id) && site_ids.contains(&attachment.site_id)
             }

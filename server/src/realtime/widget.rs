@@ -190,7 +190,10 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
     let identity = visitor_from_token(rt, headers, addr)
         .await
         .map_err(refuse)?;
-    let super::session::Identity::Visitor { site, visitor_id } = identity else {
+    let super::session::Identity::Visitor {
+        site, visitor_id, ..
+    } = identity
+    else {
         return Err(refuse(error_frame(
             ErrorCode::BadToken,
             "bad visitor token",

@@ -149,6 +149,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                 Ok(identity) => {
                     let details = super::visitor_details(
                         &rt,
+                        &identity,
                         &hello,
                         upgrade.user_agent.as_deref(),
                         Some(ip),
