@@ -1,4 +1,12 @@
-import { test, expect, Page, Browser, APIRequestContext, request as playwrightRequest } from "@playwright/test";
+import {
+  test,
+  expect,
+  Page,
+  Browser,
+  BrowserContext,
+  APIRequestContext,
+  request as playwrightRequest,
+} from "@playwright/test";
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -53,8 +61,20 @@ class Visitor {
   }
 }
 
-async function signIn(browser: Browser, base: string, mode: "auto" | "http", init?: string, email = "demo@kefu.local") {
+/** Contexts a test opened; closed after it even when it fails, so no agent stays online. */
+const opened: BrowserContext[] = [];
+test.afterEach(async () => {
+  for (const context of opened.splice(0)) await context.close().catch(() => {});
+});
+
+async function newContext(browser: Browser, base: string) {
   const context = await browser.newContext({ baseURL: base });
+  opened.push(context);
+  return context;
+}
+
+async function signIn(browser: Browser, base: string, mode: "auto" | "http", init?: string, email = "demo@kefu.local") {
+  const context = await newContext(browser, base);
   if (init) await context.addInitScript(init);
   const page = await context.newPage();
   await page.goto("/login");
@@ -164,10 +184,11 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
 test("the visitor list shows a visitor's page change within 2 s", async ({ browser }) => {
   const { context, page } = await signIn(browser, kefu, "auto");
   await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "websocket");
-  const visitorContext = await browser.newContext({ baseURL: kefu });
+  const visitorContext = await newContext(browser, kefu);
   const visitorPage = await visitorContext.newPage();
   await visitorPage.goto("/demo");
-  await expect(visitorPage.locator("kefu-widget[data-kefu-ready]")).toBeAttached();
+  // Welcomed (the widget reports its transport then): page changes are reported from now on.
+  await expect(visitorPage.locator("kefu-widget[data-transport]")).toBeAttached();
   const visitors = page.locator("ul.visitors li.visitor");
   await expect(visitors.filter({ hasText: "/demo" })).toHaveCount(1);
   await visitorPage.evaluate(() => history.pushState({}, "", "/demo?step=pricing"));
@@ -300,7 +321,7 @@ test("two agents with two chats each: round-robin, a queue whose place the visit
     await expect(mine(bo)).toHaveCount(2);
 
     // The fifth, in the widget, waits first in the queue and is told so.
-    const page = await (await browser.newContext({ baseURL: server.base })).newPage();
+    const page = await (await newContext(browser, server.base)).newPage();
     await page.goto("/demo");
     await page.locator("kefu-widget .launcher").click();
     const input = page.locator("kefu-widget .compose textarea");

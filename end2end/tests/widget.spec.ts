@@ -1,4 +1,4 @@
-import { test, expect, Page, Browser } from "@playwright/test";
+import { test, expect, Page, Browser, APIRequestContext } from "@playwright/test";
 import * as http from "node:http";
 import { AddressInfo } from "node:net";
 import { demoPassword } from "../constants";
@@ -108,15 +108,32 @@ async function send(page: Page, text: string) {
   await input.press("Enter");
 }
 
-// These two run first, while no agent is online yet.
-test("the widget speaks Chinese when the page asks for it", async ({ page }) => {
+/** Waits until no agent of the demo site is online (an agent of another spec file may still be
+ * signing out, or lingering after a poll for the idle timeout). */
+async function noAgentOnline(request: APIRequestContext) {
+  await expect
+    .poll(
+      async () => {
+        const site = await request.get(`${kefu}/http/visitor/site?key=demo`, { headers: { origin: hostUrl } });
+        return (await site.json()).online;
+      },
+      { timeout: 40_000 },
+    )
+    .toBe(false);
+}
+
+// These two run first, before this file's agents sign in.
+test("the widget speaks Chinese when the page asks for it", async ({ page, request }) => {
+  await noAgentOnline(request);
   await page.goto(hostUrl + "/zh");
   await openWidget(page);
   await expect(page.locator("kefu-widget .greet")).toHaveText("您好！有什么可以帮您？");
   await expect(page.locator("kefu-widget form.offline button.send")).toHaveText("提交留言");
 });
 
-test("with no agent online the offline form stores a leave-message", async ({ page }) => {
+test("with no agent online the offline form stores a leave-message", async ({ page, request }) => {
+  test.setTimeout(60_000);
+  await noAgentOnline(request);
   await page.goto(hostUrl + "/");
   await openWidget(page);
   const form = page.locator("kefu-widget form.offline");

@@ -7,8 +7,14 @@ use common::client::{Http, ack_of, error_of, message_of, send_frame, visitor_hel
 use protocol::ServerFrame;
 use serde_json::{Value, json};
 
-/// A visitor of `key` (from `origin`) who starts a conversation with `text`.
-async fn visitor_says(server: &common::TestServer, key: &str, origin: &str, text: &str) {
+/// A visitor of `key` (from `origin`) who starts a conversation with `text`: their HTTP client
+/// (holding their token) and the conversation.
+async fn visitor_says(
+    server: &common::TestServer,
+    key: &str,
+    origin: &str,
+    text: &str,
+) -> (Http, i64) {
     let mut http = Http::new(&server.url(""), "visitor");
     http.origin = Some(origin.to_string());
     let (status, frames) = http
@@ -18,7 +24,13 @@ async fn visitor_says(server: &common::TestServer, key: &str, origin: &str, text
         ]))
         .await;
     assert_eq!(status, 200, "{frames:?}");
-    assert!(frames.iter().find_map(welcome_of).is_some());
+    http.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
+    let conversation = frames
+        .iter()
+        .find_map(ack_of)
+        .map(|(_, conversation, _)| conversation)
+        .expect("ack");
+    (http, conversation)
 }
 
 /// The newest message of each conversation in an inbox answer.
@@ -123,20 +135,8 @@ async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
     let store = server.store.as_ref();
     let (site, key) = common::site(store, "shop", &["https://a.example"]).await;
     let (ann_id, ann) = common::agent_cookie(store, "ann@a.example", &[site]).await;
-    let mut visitor = Http::new(&server.url(""), "visitor");
-    visitor.origin = Some("https://a.example".into());
-    let (_, frames) = visitor
-        .send(json!([
-            visitor_hello(&key, None, &[]),
-            send_frame(None, "one", "Where is my parcel?")
-        ]))
-        .await;
-    visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
-    let conversation = frames
-        .iter()
-        .find_map(ack_of)
-        .map(|(_, conversation, _)| conversation)
-        .expect("ack");
+    let (visitor, conversation) =
+        visitor_says(&server, &key, "https://a.example", "Where is my parcel?").await;
 
     // Not resolved yet: nothing to rate.
     let (status, body) = rate(
@@ -478,20 +478,9 @@ async fn transcripts_page_backwards_and_only_for_the_sites_agents() {
     let (b, _) = common::site(store, "shop-b", &["https://b.example"]).await;
     let (_, ann) = common::agent_cookie(store, "ann@a.example", &[a]).await;
     let (_, bo) = common::agent_cookie(store, "bo@b.example", &[b]).await;
-    let mut visitor = Http::new(&server.url(""), "visitor");
-    visitor.origin = Some("https://a.example".into());
-    let mut frames = vec![
-        visitor_hello(&key, None, &[]),
-        send_frame(None, "m1", "message 1"),
-    ];
-    let (_, answer) = visitor.send(json!(frames)).await;
-    visitor.token = answer.iter().find_map(welcome_of).map(|(token, _)| token);
-    let conversation = answer
-        .iter()
-        .find_map(ack_of)
-        .map(|(_, conversation, _)| conversation)
-        .expect("ack");
-    frames = (2..=40)
+    let (visitor, conversation) =
+        visitor_says(&server, &key, "https://a.example", "message 1").await;
+    let frames: Vec<Value> = (2..=40)
         .map(|n| {
             send_frame(
                 Some(conversation),
@@ -571,20 +560,8 @@ async fn internal_notes_reach_the_sites_agents_live_and_on_resume_never_the_visi
     let (b, _) = common::site(store, "shop-b", &["https://b.example"]).await;
     let (_, ann) = common::agent_cookie(store, "ann@a.example", &[a]).await;
     let (_, bo) = common::agent_cookie(store, "bo@b.example", &[b]).await;
-    let mut visitor = Http::new(&server.url(""), "visitor");
-    visitor.origin = Some("https://a.example".into());
-    let (_, frames) = visitor
-        .send(json!([
-            visitor_hello(&key, None, &[]),
-            send_frame(None, "one", "Where is my refund?")
-        ]))
-        .await;
-    visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
-    let conversation = frames
-        .iter()
-        .find_map(ack_of)
-        .map(|(_, conversation, _)| conversation)
-        .expect("ack");
+    let (visitor, conversation) =
+        visitor_says(&server, &key, "https://a.example", "Where is my refund?").await;
     let mut console = Ws::connect(&server.url(""), "/ws/agent", None, Some(&ann)).await;
     console.send_json(agent_hello(&[])).await;
     let events_before = console

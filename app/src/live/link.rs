@@ -490,16 +490,17 @@ async fn fetch_frames(
     if let Some(abort) = abort {
         init.set_signal(Some(&abort.signal()));
     }
-    let aborted = || abort.is_some_and(|a| a.signal().aborted());
+    // A rejected promise is our own abort, or the network failing.
+    let broken = |_: JsValue| {
+        if abort.is_some_and(|a| a.signal().aborted()) {
+            FetchError::Aborted
+        } else {
+            FetchError::Failed
+        }
+    };
     let response: Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await
-        .map_err(|_| {
-            if aborted() {
-                FetchError::Aborted
-            } else {
-                FetchError::Failed
-            }
-        })?
+        .map_err(broken)?
         .dyn_into()
         .map_err(|_| FetchError::Failed)?;
     if response.status() == 401 {
@@ -510,13 +511,7 @@ async fn fetch_frames(
     }
     let text = JsFuture::from(response.text().map_err(|_| FetchError::Failed)?)
         .await
-        .map_err(|_| {
-            if aborted() {
-                FetchError::Aborted
-            } else {
-                FetchError::Failed
-            }
-        })?
+        .map_err(broken)?
         .as_string()
         .ok_or(FetchError::Failed)?;
     let frames: Vec<serde_json::Value> =
