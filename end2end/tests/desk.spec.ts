@@ -246,6 +246,14 @@ class OwnServer {
     expect(result.status, result.stderr).toBe(0);
   }
 
+  /** `kefu team add` on this server's database, for the demo site. */
+  addTeam(name: string, members: string[]) {
+    const args = ["team", "add", "--database-url", this.database, "--site", "demo", "--name", name];
+    for (const member of members) args.push("--member", member);
+    const result = spawnSync(this.bin, args, { cwd: "..", env: process.env, encoding: "utf8" });
+    expect(result.status, result.stderr).toBe(0);
+  }
+
   async kill() {
     const exited = new Promise((resolve) => this.process?.once("exit", resolve));
     this.process?.kill("SIGKILL");
@@ -298,6 +306,7 @@ test("two agents with two chats each: round-robin, a queue whose place the visit
   await server.start();
   server.addAgent("ann@shop.example", "Ann", 2);
   server.addAgent("bo@shop.example", "Bo", 2);
+  server.addTeam("Billing", ["bo@shop.example"]);
   const api = await playwrightRequest.newContext();
   try {
     const ann = await signIn(browser, server.base, "auto", undefined, "ann@shop.example");
@@ -355,6 +364,8 @@ test("two agents with two chats each: round-robin, a queue whose place the visit
     const targetName = target === ann ? "Ann" : "Bo";
     const before = { owner: await mine(owner).count(), target: await mine(target).count() };
     await owner.page.locator(`li.conversation[data-conversation="${moving}"]`).click();
+    // Teams of the site are offered too.
+    await expect(owner.page.getByLabel("Transfer to").locator("option", { hasText: "Team: Billing" })).toHaveCount(1);
     await owner.page.getByLabel("Transfer to").selectOption({ label: `${targetName} (Online)` });
     await owner.page.getByLabel("Note for your colleague (optional)").fill("Asked about a refund.");
     await owner.page.getByRole("button", { name: "Transfer", exact: true }).click();

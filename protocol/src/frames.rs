@@ -221,6 +221,10 @@ pub struct Assign {
     /// The agent to own it; absent to unassign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<AgentId>,
+    /// With `to` absent: a team of the site; the conversation then waits for that team's
+    /// agents only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<i64>,
     /// A word for the colleague taking over (agents only; never shown to the visitor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -542,6 +546,9 @@ pub enum ServerFrame {
         /// The agent now responsible; absent when unassigned.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         assignee: Option<AgentId>,
+        /// The team it waits for, when it was transferred to one and no member has it yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        team: Option<i64>,
         /// The agent who moved it; absent when the router did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<AgentId>,
@@ -818,6 +825,7 @@ mod tests {
                 event_seq: 41,
                 conversation_id: ConversationId(12),
                 assignee: None,
+                team: None,
                 by: None,
                 note: None,
             },

@@ -284,6 +284,7 @@ fn agent_samples() -> Vec<AgentFrame> {
         AgentFrame::Assign(Assign {
             conversation_id: conv(),
             to: Some(AgentId(3)),
+            team: None,
             note: Some("VIP".into()),
         }),
         AgentFrame::Invite(Invite {
@@ -385,6 +386,7 @@ fn server_samples() -> Vec<ServerFrame> {
             event_seq: 42,
             conversation_id: conv(),
             assignee: Some(AgentId(3)),
+            team: None,
             by: Some(AgentId(5)),
             note: Some("VIP".into()),
         },

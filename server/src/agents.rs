@@ -1,5 +1,6 @@
-//! Adding agents from the terminal (`kefu agent add`) and for the demo: the one place an agent
-//! account is created with a hashed password and its site memberships.
+//! Adding agents and teams from the terminal (`kefu agent add`, `kefu team add`) and for the
+//! demo: the one place an agent account is created with a hashed password and its site
+//! memberships.
 
 use store::{Agent, NewAgent, Role, Store};
 
@@ -31,6 +32,10 @@ pub enum AddAgentError {
     BadEmail(String),
     #[error("max chats must be between 1 and 100, not {0}")]
     BadLimit(i32),
+    #[error("no agent with e-mail {0:?} on that site")]
+    UnknownMember(String),
+    #[error("a team name is 1 to 64 characters")]
+    BadTeamName,
     #[error(transparent)]
     Server(#[from] crate::Error),
 }
@@ -99,4 +104,53 @@ pub async fn add(
             .map_err(crate::Error::from)?;
     }
     Ok((agent, generated.then_some(password)))
+}
+
+/// Creates a team on the site with public key `site_key`, made of the agents with these
+/// e-mails (each must belong to the site).
+pub async fn add_team(
+    store: &dyn Store,
+    site_key: &str,
+    name: &str,
+    members: &[String],
+) -> Result<store::Team, AddAgentError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AddAgentError::BadTeamName);
+    }
+    let site = store
+        .site_by_key(site_key)
+        .await
+        .map_err(crate::Error::from)?
+        .ok_or_else(|| AddAgentError::UnknownSite(site_key.to_string()))?;
+    let mut member_ids = Vec::with_capacity(members.len());
+    for email in members {
+        let agent = store
+            .agent_by_email(&email.trim().to_lowercase())
+            .await
+            .map_err(crate::Error::from)?;
+        let on_site = match &agent {
+            Some(agent) => store
+                .agent_sites(agent.id)
+                .await
+                .map_err(crate::Error::from)?
+                .contains(&site.id),
+            None => false,
+        };
+        match agent {
+            Some(agent) if on_site => member_ids.push(agent.id),
+            _ => return Err(AddAgentError::UnknownMember(email.clone())),
+        }
+    }
+    let team = store
+        .create_team(site.id, name)
+        .await
+        .map_err(crate::Error::from)?;
+    for member in member_ids {
+        store
+            .add_team_member(team.id, member)
+            .await
+            .map_err(crate::Error::from)?;
+    }
+    Ok(team)
 }

@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         action: AgentAction,
     },
+    /// Manages teams (transfer targets).
+    Team {
+        #[command(subcommand)]
+        action: TeamAction,
+    },
     /// Inspects the configuration.
     Config {
         #[command(subcommand)]
@@ -58,6 +63,24 @@ enum AgentAction {
         /// Makes them an admin.
         #[arg(long)]
         admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamAction {
+    /// Adds a team of a site's agents; conversations can then be transferred to it.
+    Add {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// The public key of the site.
+        #[arg(long)]
+        site: String,
+        /// The team's name, as agents see it.
+        #[arg(long)]
+        name: String,
+        /// The e-mail of an agent of the site in the team (repeat for several).
+        #[arg(long = "member")]
+        members: Vec<String>,
     },
 }
 
@@ -104,6 +127,15 @@ fn main() -> ExitCode {
                 password: std::env::var("KEFU_AGENT_PASSWORD").ok(),
             },
         ),
+        Command::Team {
+            action:
+                TeamAction::Add {
+                    overrides,
+                    site,
+                    name,
+                    members,
+                },
+        } => run_add_team(&overrides, &site, &name, &members),
         Command::Config { action } => match action {
             ConfigAction::Check { overrides } => Config::load(&overrides)
                 .map(|_| {
@@ -167,6 +199,24 @@ fn run_add_agent(overrides: &Overrides, spec: server::agents::AgentSpec) -> serv
             ),
             None => println!("Agent {} added", agent.email),
         }
+        Ok(())
+    })
+}
+
+fn run_add_team(
+    overrides: &Overrides,
+    site: &str,
+    name: &str,
+    members: &[String],
+) -> server::Result<()> {
+    let config = Config::load(overrides)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let store = store::connect(&config.database_url).await?;
+        let team = server::agents::add_team(store.as_ref(), site, name, members).await?;
+        println!("Team {:?} added (id {})", team.name, team.id);
         Ok(())
     })
 }

@@ -370,3 +370,67 @@ async fn an_agent_invites_a_browsing_visitor_and_keeps_the_chat() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conversation_transferred_to_a_team_goes_to_its_members_only() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (site, _) = common::site(store, "shop", &[ORIGIN]).await;
+    let (other_site, _) = common::site(store, "other", &[ORIGIN]).await;
+    let (ann, ann_cookie) = agent(&server, "ann@shop.example", site, 5).await;
+    let (bo, bo_cookie) = agent(&server, "bo@shop.example", site, 1).await;
+    let billing = store.create_team(site, "Billing").await.expect("team");
+    store.add_team_member(billing.id, bo).await.expect("member");
+    let elsewhere = store.create_team(other_site, "Other").await.expect("team");
+    let mut ann_console = console(&server, &ann_cookie).await;
+    let (mut visitor_one, first) = visitor(&server, "a billing question").await;
+    assert_eq!(placed(&mut visitor_one).await, Ok("ann".to_string()));
+
+    // A team of another site is refused, and nothing moves.
+    ann_console
+        .send_json(
+            serde_json::json!({"type": "assign", "conversation_id": first,
+            "team": elsewhere.id}),
+        )
+        .await;
+    let refused = ann_console
+        .until(|f| match f {
+            ServerFrame::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused, protocol::ErrorCode::NotFound);
+    assert_eq!(assignee(&server, first).await, Some(ann));
+
+    // To Billing, while Bo (its only member) is offline: it waits, and Ann, free and online,
+    // is not given it back.
+    ann_console
+        .send_json(
+            serde_json::json!({"type": "assign", "conversation_id": first,
+            "team": billing.id, "note": "Invoice question."}),
+        )
+        .await;
+    let routed = ann_console
+        .until(|f| match f {
+            ServerFrame::AssignmentChanged {
+                conversation_id,
+                assignee: None,
+                team,
+                ..
+            } if conversation_id.0 == first => Some(*team),
+            _ => None,
+        })
+        .await;
+    assert_eq!(routed, Some(billing.id));
+    assert_eq!(placed(&mut visitor_one).await, Err(1));
+    assert_eq!(assignee(&server, first).await, None);
+
+    // Bo comes online and takes it; a new visitor still goes to Ann (Bo is full now).
+    let _bo_console = console(&server, &bo_cookie).await;
+    assert_eq!(placed(&mut visitor_one).await, Ok("bo".to_string()));
+    assert_eq!(assignee(&server, first).await, Some(bo));
+    let (mut visitor_two, second) = visitor(&server, "something else").await;
+    assert_eq!(placed(&mut visitor_two).await, Ok("ann".to_string()));
+    assert_eq!(assignee(&server, second).await, Some(ann));
+    server.stop().await;
+}

@@ -220,5 +220,24 @@ async fn an_agent_added_from_the_terminal_can_sign_in_to_their_sites() {
     random.password = None;
     let (_, generated) = add(store, random).await.expect("added");
     assert_eq!(generated.map(|p| p.len()), Some(16));
+
+    // Teams are made of the site's agents.
+    let team = server::agents::add_team(store, "demo", " Billing ", &["MEI@shop.example".into()])
+        .await
+        .expect("team");
+    assert_eq!(team.name, "Billing");
+    assert_eq!(
+        store.team_members(team.id).await.expect("members"),
+        [agent.id]
+    );
+    for (site, members, why) in [
+        ("demo", vec!["nobody@shop.example".to_string()], "no agent"),
+        ("nope", vec![], "no site"),
+    ] {
+        let error = server::agents::add_team(store, site, "X", &members)
+            .await
+            .expect_err(why);
+        assert!(error.to_string().contains(why), "{error}");
+    }
     server.stop().await;
 }

@@ -303,6 +303,22 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Event>>;
 
+    /// Creates a team of agents on a site. `NotFound` if the site does not exist.
+    async fn create_team(&self, site_id: SiteId, name: &str) -> Result<Team>;
+
+    /// Adds an agent to a team (again: no change).
+    async fn add_team_member(&self, team_id: TeamId, agent_id: AgentId) -> Result<()>;
+
+    /// The teams of `site_ids`, by id.
+    async fn site_teams(&self, site_ids: &[SiteId]) -> Result<Vec<Team>>;
+
+    /// The agents of a team, by id.
+    async fn team_members(&self, team_id: TeamId) -> Result<Vec<AgentId>>;
+
+    /// Routes the conversation to a team (`None`: any agent of its site). `NotFound` if the
+    /// conversation does not exist.
+    async fn set_conversation_team(&self, id: ConversationId, team: Option<TeamId>) -> Result<()>;
+
     /// Replaces the conversation's tags with `tags` (already normalised by the caller; repeats
     /// are stored once). `NotFound` if the conversation does not exist.
     async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()>;

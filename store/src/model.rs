@@ -255,6 +255,8 @@ pub struct Conversation {
     pub status: ConversationStatus,
     /// The agent responsible, if assigned.
     pub assignee_id: Option<AgentId>,
+    /// The team it was transferred to: while unassigned, only that team's agents are given it.
+    pub team_id: Option<TeamId>,
     /// The seq of the newest message (0 when empty); clients compare it to their cursor.
     pub last_seq: Seq,
     /// When it was started.
@@ -647,7 +649,7 @@ macro_rules! visitor_columns {
 }
 macro_rules! conversation_columns {
     () => {
-        "id, site_id, visitor_id, status, assignee_id, last_seq, created_at, updated_at"
+        "id, site_id, visitor_id, status, assignee_id, team_id, last_seq, created_at, updated_at"
     };
 }
 macro_rules! message_columns {

@@ -22,8 +22,8 @@ use crate::{
     Conversation, ConversationCursor, ConversationId, ConversationStatus, DatabaseUrl, Error,
     Event, EventId, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent,
     NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating,
-    Result, START, Seq, Site, SiteId, Store, UnixMillis, VISITOR_CONVERSATIONS, Visitor,
-    VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
+    Result, START, Seq, Site, SiteId, Store, Team, TeamId, UnixMillis, VISITOR_CONVERSATIONS,
+    Visitor, VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
 };
 
 /// A [`Store`] on a MySQL or MariaDB database.
@@ -534,6 +534,7 @@ impl Store for MySqlStore {
             visitor_id,
             status: ConversationStatus::Open,
             assignee_id: None,
+            team_id: None,
             last_seq: 0,
             created_at: now,
             updated_at: now,
@@ -1092,6 +1093,64 @@ impl Store for MySqlStore {
         query.push(" ORDER BY id ASC LIMIT ");
         query.push_bind(limit_param(limit));
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn create_team(&self, site_id: SiteId, name: &str) -> Result<Team> {
+        let result = sqlx::query("INSERT INTO teams (site_id, name) VALUES (?, ?)")
+            .bind(site_id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        let id = inserted_id(&result)?;
+        Ok(Team {
+            id,
+            site_id,
+            name: name.to_string(),
+        })
+    }
+
+    async fn add_team_member(&self, team_id: TeamId, agent_id: AgentId) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO team_members (team_id, agent_id) VALUES (?, ?) \
+                 ON DUPLICATE KEY UPDATE team_id = team_id",
+        )
+        .bind(team_id)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn site_teams(&self, site_ids: &[SiteId]) -> Result<Vec<Team>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query =
+            QueryBuilder::<MySql>::new("SELECT id, site_id, name FROM teams WHERE site_id");
+        push_id_list(&mut query, site_ids);
+        query.push(" ORDER BY id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn team_members(&self, team_id: TeamId) -> Result<Vec<AgentId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT agent_id FROM team_members WHERE team_id = ? ORDER BY agent_id",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn set_conversation_team(&self, id: ConversationId, team: Option<TeamId>) -> Result<()> {
+        let result = sqlx::query("UPDATE conversations SET team_id = ? WHERE id = ?")
+            .bind(team)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
     }
 
     async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()> {

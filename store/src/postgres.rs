@@ -21,8 +21,8 @@ use crate::{
     Conversation, ConversationCursor, ConversationId, ConversationStatus, DatabaseUrl, Error,
     Event, EventId, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent,
     NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating,
-    Result, START, Seq, Site, SiteId, Store, UnixMillis, VISITOR_CONVERSATIONS, Visitor,
-    VisitorAttributes, VisitorId, limit_param, now_millis,
+    Result, START, Seq, Site, SiteId, Store, Team, TeamId, UnixMillis, VISITOR_CONVERSATIONS,
+    Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
 };
 
 /// A [`Store`] on a PostgreSQL database.
@@ -1015,6 +1015,61 @@ impl Store for PostgresStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn create_team(&self, site_id: SiteId, name: &str) -> Result<Team> {
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO teams (site_id, name) VALUES ($1, $2) RETURNING id")
+                .bind(site_id)
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Team {
+            id,
+            site_id,
+            name: name.to_string(),
+        })
+    }
+
+    async fn add_team_member(&self, team_id: TeamId, agent_id: AgentId) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO team_members (team_id, agent_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(team_id)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn site_teams(&self, site_ids: &[SiteId]) -> Result<Vec<Team>> {
+        Ok(sqlx::query_as(
+            "SELECT id, site_id, name FROM teams WHERE site_id = ANY($1) ORDER BY id",
+        )
+        .bind(site_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn team_members(&self, team_id: TeamId) -> Result<Vec<AgentId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT agent_id FROM team_members WHERE team_id = $1 ORDER BY agent_id",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn set_conversation_team(&self, id: ConversationId, team: Option<TeamId>) -> Result<()> {
+        let result = sqlx::query("UPDATE conversations SET team_id = $1 WHERE id = $2")
+            .bind(team)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
     }
 
     async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()> {

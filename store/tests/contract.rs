@@ -1614,6 +1614,84 @@ async fn assignment_is_a_compare_and_set_and_the_queue_is_oldest_first() {
 }
 
 #[tokio::test]
+async fn teams_group_a_sites_agents_and_conversations_can_wait_for_one() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let other = site(store, "other").await;
+    let ann = agent(store, "ann@x.example").await;
+    let bo = agent(store, "bo@x.example").await;
+    let billing = store.create_team(shop.id, "Billing").await.expect("team");
+    let sales = store.create_team(other.id, "销售").await.expect("team");
+    assert_eq!(
+        (billing.site_id, billing.name.as_str()),
+        (shop.id, "Billing")
+    );
+    for member in [bo.id, ann.id, bo.id] {
+        store
+            .add_team_member(billing.id, member)
+            .await
+            .expect("member");
+    }
+    assert_eq!(
+        store.team_members(billing.id).await.expect("members"),
+        [ann.id.min(bo.id), ann.id.max(bo.id)]
+    );
+    assert!(store.team_members(sales.id).await.expect("none").is_empty());
+    assert_eq!(
+        store.site_teams(&[other.id, shop.id]).await.expect("teams"),
+        [billing.clone(), sales.clone()]
+    );
+    assert_eq!(
+        store.site_teams(&[shop.id]).await.expect("shop"),
+        std::slice::from_ref(&billing)
+    );
+    assert!(store.site_teams(&[]).await.expect("no sites").is_empty());
+    assert!(matches!(
+        store.create_team(other.id + 1000, "x").await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.add_team_member(billing.id, bo.id + 1000).await,
+        Err(Error::NotFound)
+    ));
+
+    let conversation = store
+        .create_conversation(shop.id, visitor(store, &shop, "v").await.id, T0)
+        .await
+        .expect("conversation");
+    assert_eq!(conversation.team_id, None);
+    store
+        .set_conversation_team(conversation.id, Some(billing.id))
+        .await
+        .expect("route");
+    let routed = store
+        .conversation(conversation.id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(routed.team_id, Some(billing.id));
+    store
+        .set_conversation_team(conversation.id, None)
+        .await
+        .expect("unroute");
+    assert_eq!(
+        store
+            .conversation(conversation.id)
+            .await
+            .expect("read")
+            .and_then(|c| c.team_id),
+        None
+    );
+    assert!(matches!(
+        store
+            .set_conversation_team(conversation.id + 1000, None)
+            .await,
+        Err(Error::NotFound)
+    ));
+}
+
+#[tokio::test]
 async fn conversation_tags_are_replaced_as_a_set() {
     let db = TestDb::new().await;
     let store = db.store.as_ref();

@@ -40,6 +40,8 @@ pub struct ThreadSeed {
     pub recent: Vec<Message>,
     /// Its tags, sorted.
     pub tags: Vec<String>,
+    /// The team it waits for, after a transfer to one.
+    pub team: Option<i64>,
 }
 
 /// One conversation on the desk.
@@ -80,6 +82,8 @@ pub struct Thread {
     pub notes: BTreeMap<EventSeq, Note>,
     /// Its tags, sorted.
     pub tags: Vec<String>,
+    /// The team it waits for, after a transfer to one.
+    pub team: Option<i64>,
 }
 
 /// An internal note on a conversation.
@@ -117,6 +121,7 @@ impl Thread {
             draft: String::new(),
             handover: None,
             notes: BTreeMap::new(),
+            team: seed.team,
         }
     }
 
@@ -132,6 +137,7 @@ impl Thread {
             updated_at: created_at,
             recent: Vec::new(),
             tags: Vec::new(),
+            team: None,
         })
     }
 
@@ -457,6 +463,7 @@ impl Desk {
                 event_seq,
                 conversation_id,
                 assignee,
+                team,
                 by,
                 note,
             } => {
@@ -464,6 +471,7 @@ impl Desk {
                     && let Some(thread) = self.threads.get_mut(&conversation_id)
                 {
                     thread.assignee = assignee;
+                    thread.team = team;
                     thread.handover = by.zip(note);
                 }
             }
@@ -624,6 +632,7 @@ mod tests {
             updated_at: 1_000,
             recent,
             tags: vec!["vip".into()],
+            team: None,
         }
     }
 
@@ -702,6 +711,7 @@ mod tests {
             event_seq: 12,
             conversation_id: ConversationId(9),
             assignee: Some(AgentId(2)),
+            team: None,
             by: Some(AgentId(3)),
             note: Some("refund asked".into()),
         };

@@ -4,7 +4,7 @@
 //! Everything shown comes from the live desk; actions go out as frames, and their effects come
 //! back as frames like everyone else's, so two agents' screens never disagree.
 
-use super::inbox::Colleague;
+use super::inbox::{Colleague, TeamChoice};
 use crate::i18n::{Key, Lang, t};
 use crate::live::{Live, Thread};
 use leptos::prelude::*;
@@ -42,6 +42,7 @@ pub fn ConversationView(
     me: AgentId,
     lang: Lang,
     colleagues: StoredValue<Vec<Colleague>>,
+    teams: StoredValue<Vec<TeamChoice>>,
 ) -> impl IntoView {
     let name_of = move |agent: AgentId| {
         colleagues
@@ -202,11 +203,11 @@ pub fn ConversationView(
                     </span>
                     {(assignee != Some(me)).then(|| view! {
                         <button type="button" class="secondary" on:click=move |_| {
-                            live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me), note: None }))
+                            live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me), team: None, note: None }))
                         }>{t(lang, Key::PickUp)}</button>
                     })}
                     <TagEditor id tags=thread.tags lang />
-                    <TransferPicker live id site=thread.site assignee colleagues lang choice=transfer_to />
+                    <TransferPicker live id site=thread.site assignee colleagues teams lang choice=transfer_to />
                     {if status == ConversationStatus::Resolved {
                         view! {
                             <button type="button" class="secondary" on:click=move |_| set_status(ConversationStatus::Open)>
@@ -608,26 +609,36 @@ fn TransferPicker(
     site: SiteId,
     assignee: Option<AgentId>,
     colleagues: StoredValue<Vec<Colleague>>,
+    teams: StoredValue<Vec<TeamChoice>>,
     lang: Lang,
     choice: RwSignal<String>,
 ) -> impl IntoView {
+    let site_teams: Vec<TeamChoice> =
+        teams.with_value(|all| all.iter().filter(|t| t.site_id == site).cloned().collect());
     let candidates: Vec<Colleague> = colleagues.with_value(|all| {
         all.iter()
             .filter(|c| c.site_ids.contains(&site) && Some(c.id) != assignee)
             .cloned()
             .collect()
     });
-    if candidates.is_empty() {
+    if candidates.is_empty() && site_teams.is_empty() {
         return ().into_any();
     }
     let note = RwSignal::new(String::new());
     let transfer = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
-        if let Ok(to) = choice.get_untracked().parse::<i64>() {
+        // "team:ID" routes to a team, a bare id to an agent.
+        let picked = choice.get_untracked();
+        let (to, team) = match picked.strip_prefix("team:") {
+            Some(team) => (None, team.parse::<i64>().ok()),
+            None => (picked.parse::<i64>().ok().map(AgentId), None),
+        };
+        if to.is_some() || team.is_some() {
             let words = note.get_untracked();
             live.send(AgentFrame::Assign(Assign {
                 conversation_id: id,
-                to: Some(AgentId(to)),
+                to,
+                team,
                 note: (!words.trim().is_empty()).then_some(words),
             }));
             choice.set(String::new());
@@ -654,6 +665,16 @@ fn TransferPicker(
                             t(lang, key)
                         };
                         view! { <option value=c.id.0>{c.name} " (" {status} ")"</option> }
+                    })
+                    .collect_view()}
+                {site_teams
+                    .into_iter()
+                    .map(|team| {
+                        view! {
+                            <option value=format!("team:{}", team.id)>
+                                {t(lang, Key::Team)} ": " {team.name}
+                            </option>
+                        }
                     })
                     .collect_view()}
             </select>

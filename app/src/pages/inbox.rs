@@ -25,6 +25,8 @@ pub struct InboxData {
     pub sites: BTreeMap<SiteId, String>,
     /// The agents of those sites (the signed-in one included), for names and transfers.
     pub colleagues: Vec<Colleague>,
+    /// The teams of those sites, for transfers.
+    pub teams: Vec<TeamChoice>,
     /// The sites' conversations that are not resolved, most recent first.
     pub threads: Vec<ThreadSeed>,
     /// The newest agent event when the page was rendered: the live stream continues after it,
@@ -43,6 +45,17 @@ pub struct Colleague {
     pub name: String,
     /// The sites they answer: a conversation can move only to an agent of its site.
     pub site_ids: Vec<SiteId>,
+}
+
+/// A team a conversation can be transferred to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamChoice {
+    /// What an assignment names.
+    pub id: i64,
+    /// Its site: only that site's conversations go to it.
+    pub site_id: SiteId,
+    /// The name shown.
+    pub name: String,
 }
 
 /// How many conversations the inbox starts with.
@@ -87,6 +100,17 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
                 .collect(),
         });
     }
+    let teams = store
+        .site_teams(&site_ids)
+        .await
+        .map_err(ssr::internal)?
+        .into_iter()
+        .map(|team| TeamChoice {
+            id: team.id,
+            site_id: SiteId(team.site_id),
+            name: team.name,
+        })
+        .collect();
     let heads = store
         .site_conversation_heads(&site_ids, INBOX_SIZE)
         .await
@@ -110,6 +134,7 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
         agent: ssr::agent_info(&agent),
         sites,
         colleagues,
+        teams,
         threads,
         events_after,
         mode,
@@ -195,6 +220,7 @@ async fn thread_seed(
         updated_at: conversation.updated_at,
         recent,
         tags,
+        team: conversation.team_id,
     })
 }
 
@@ -246,6 +272,7 @@ fn DeskView(
     let me = AgentId(data.agent.id);
     let sites = StoredValue::new(data.sites);
     let colleagues = StoredValue::new(data.colleagues);
+    let teams = StoredValue::new(data.teams);
     let selected = RwSignal::new(None::<ConversationId>);
     let status = RwSignal::new(ConversationStatus::Open);
     let owner = RwSignal::new(Owner::All);
@@ -392,7 +419,7 @@ fn DeskView(
             </section>
             <section class="conversation-pane">
                 {move || match selected.get() {
-                    Some(id) => view! { <super::conversation::ConversationView live id me lang colleagues /> }.into_any(),
+                    Some(id) => view! { <super::conversation::ConversationView live id me lang colleagues teams /> }.into_any(),
                     None => view! { <p class="empty">{t(lang, Key::PickConversation)}</p> }.into_any(),
                 }}
             </section>

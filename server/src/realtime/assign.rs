@@ -95,11 +95,23 @@ pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
         }
     }
     let mut loads: HashMap<i64, i64> = rt.store.agent_loads(&online).await?.into_iter().collect();
+    // The members of the teams waiting conversations were transferred to, read once a pass.
+    let mut teams: HashMap<i64, Vec<i64>> = HashMap::new();
+    for team in queue.iter().filter_map(|c| c.team_id) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = teams.entry(team) {
+            entry.insert(rt.store.team_members(team).await?);
+        }
+    }
     let mut waiting = Vec::new();
     for conversation in queue {
         let next = agents
             .iter()
             .filter(|a| loads.get(&a.id).copied().unwrap_or(0) < i64::from(a.max_chats))
+            .filter(|a| {
+                conversation
+                    .team_id
+                    .is_none_or(|team| teams.get(&team).is_some_and(|m| m.contains(&a.id)))
+            })
             .min_by_key(|a| (rt.assigner.turn_of(a.id), a.id));
         let Some(agent) = next else {
             waiting.push(conversation);
@@ -139,6 +151,8 @@ pub async fn fill_sites(rt: &Realtime, site_ids: &[i64]) {
 
 /// Who moved a conversation by hand, and the note they left for the colleague taking over.
 pub struct Handover {
+    /// The team it was sent to, when it was.
+    pub team: Option<i64>,
     /// The agent who moved it.
     pub by: i64,
     /// Their note, if any.
@@ -153,11 +167,14 @@ pub async fn announce(
     agent: Option<&store::Agent>,
     handover: Option<Handover>,
 ) -> Result<(), store::Error> {
-    let (by, note) = handover.map_or((None, None), |h| (Some(AgentId(h.by)), h.note));
+    let (team, by, note) = handover.map_or((None, None, None), |h| {
+        (h.team, Some(AgentId(h.by)), h.note)
+    });
     let mut frame = ServerFrame::AssignmentChanged {
         event_seq: 0,
         conversation_id: ConversationId(conversation.id),
         assignee: agent.map(|a| AgentId(a.id)),
+        team,
         by,
         note,
     };

@@ -514,6 +514,7 @@ impl Session {
             if taken {
                 conversation.assignee_id = Some(agent.id);
                 let handover = super::assign::Handover {
+                    team: None,
                     by: agent.id,
                     note: None,
                 };
@@ -554,6 +555,17 @@ impl Session {
         let Some(conversation) = self.readable(assign.conversation_id).await? else {
             return refuse(ErrorCode::NotFound, "no such conversation");
         };
+        // A team must be one of the conversation's site; it only applies when unassigning.
+        let team = match assign.team.filter(|_| assign.to.is_none()) {
+            None => None,
+            Some(team) => {
+                let teams = self.rt.store.site_teams(&[conversation.site_id]).await?;
+                if !teams.iter().any(|t| t.id == team) {
+                    return refuse(ErrorCode::NotFound, "no such team on this site");
+                }
+                Some(team)
+            }
+        };
         let to = match assign.to {
             None => None,
             Some(AgentId(id)) => {
@@ -569,6 +581,12 @@ impl Session {
                 }
             }
         };
+        // Routed to the team (or back to the whole site) before it is unassigned, so the router
+        // never hands it to someone outside the team; put back if the move does not happen.
+        self.rt
+            .store
+            .set_conversation_team(conversation.id, team)
+            .await?;
         let moved = self
             .rt
             .store
@@ -579,12 +597,17 @@ impl Session {
             )
             .await?;
         if !moved {
+            self.rt
+                .store
+                .set_conversation_team(conversation.id, conversation.team_id)
+                .await?;
             return refuse(
                 ErrorCode::Conflict,
                 "the assignment changed meanwhile; try again",
             );
         }
         let handover = super::assign::Handover {
+            team,
             by: me,
             note: assign.note.filter(|n| !n.trim().is_empty()),
         };
