@@ -27,7 +27,8 @@ pub struct InboxData {
     pub colleagues: Vec<Colleague>,
     /// The teams of those sites, for transfers.
     pub teams: Vec<TeamChoice>,
-    /// The sites' conversations that are not resolved, most recent first.
+    /// The sites' conversations that are not resolved, most recent first, then each site's most
+    /// recently resolved ones.
     pub threads: Vec<ThreadSeed>,
     /// The newest agent event when the page was rendered: the live stream continues after it,
     /// so nothing that happens between rendering and connecting is missed.
@@ -60,6 +61,9 @@ pub struct TeamChoice {
 
 /// How many conversations the inbox starts with.
 pub const INBOX_SIZE: u32 = 50;
+/// How many recently resolved conversations per site the inbox starts with (history has the
+/// rest).
+pub const RESOLVED_SIZE: u32 = 20;
 /// How many of a conversation's newest messages come with it; older ones are paged in.
 pub const RECENT_MESSAGES: u32 = 30;
 /// How many messages one "load earlier" brings.
@@ -111,10 +115,23 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
             name: team.name,
         })
         .collect();
-    let heads = store
+    let mut heads = store
         .site_conversation_heads(&site_ids, INBOX_SIZE)
         .await
         .map_err(ssr::internal)?;
+    // The "resolved" tab starts with each site's most recently resolved conversations.
+    for site in &site_ids {
+        let recent = store
+            .conversations_page(*site, None, RESOLVED_SIZE * 2)
+            .await
+            .map_err(ssr::internal)?;
+        heads.extend(
+            recent
+                .into_iter()
+                .filter(|c| c.status == ConversationStatus::Resolved)
+                .take(RESOLVED_SIZE as usize),
+        );
+    }
     let ids: Vec<i64> = heads.iter().map(|c| c.id).collect();
     let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
     for (id, tag) in store.conversation_tags(&ids).await.map_err(ssr::internal)? {

@@ -82,6 +82,10 @@ pub struct Session {
     event_cursor: i64,
     /// Live frames for this client: the visitor's topic, or each of the agent's site topics.
     receivers: Vec<broadcast::Receiver<Event>>,
+    /// A live frame received but not yet fully handled (see [`Session::next_events`]).
+    unsettled: Option<Event>,
+    /// A lag was noticed and the catch-up from the store has not finished yet.
+    lagged: bool,
     /// Rate limit for typing, previews, reads and page views on this session.
     ephemeral: Bucket,
 }
@@ -109,6 +113,8 @@ impl Session {
             cursors: HashMap::new(),
             event_cursor: 0,
             receivers,
+            unsettled: None,
+            lagged: false,
             ephemeral,
         }
     }
@@ -235,17 +241,20 @@ impl Session {
         conversation_id: i64,
         frames: &mut Vec<ServerFrame>,
     ) -> Result<(), store::Error> {
+        // The cursor moves only once everything is read: a call cancelled between two reads
+        // (a transport's select) leaves it where it was, and the next call reads it all again.
+        let mut after = self.cursors.get(&conversation_id).copied().unwrap_or(0);
+        let mut read = Vec::new();
         loop {
-            let after = self.cursors.get(&conversation_id).copied().unwrap_or(0);
             let batch = self
                 .rt
                 .store
                 .messages_after(conversation_id, after, REPLAY_BATCH)
                 .await?;
             let Some(last) = batch.last() else { break };
-            self.cursors.insert(conversation_id, last.seq);
+            after = last.seq;
             let full = batch.len() == REPLAY_BATCH as usize;
-            frames.extend(
+            read.extend(
                 batch
                     .into_iter()
                     .map(|m| ServerFrame::Message(m.into_frame(None))),
@@ -253,6 +262,10 @@ impl Session {
             if !full {
                 break;
             }
+        }
+        if !read.is_empty() {
+            self.cursors.insert(conversation_id, after);
+            frames.extend(read);
         }
         Ok(())
     }
@@ -262,16 +275,19 @@ impl Session {
         let Identity::Agent { site_ids, .. } = &self.identity else {
             return Ok(Vec::new());
         };
+        // As in `fill`: the cursor moves once everything is read, so a cancelled call loses
+        // nothing.
         let mut frames = Vec::new();
+        let mut cursor = self.event_cursor;
         loop {
             let batch = self
                 .rt
                 .store
-                .events_after(site_ids, self.event_cursor, REPLAY_BATCH)
+                .events_after(site_ids, cursor, REPLAY_BATCH)
                 .await?;
             let full = batch.len() == REPLAY_BATCH as usize;
             for event in batch {
-                self.event_cursor = event.id;
+                cursor = event.id;
                 match serde_json::from_str::<ServerFrame>(&event.payload) {
                     Ok(mut frame) => {
                         set_event_seq(&mut frame, event.id);
@@ -286,6 +302,7 @@ impl Session {
                 break;
             }
         }
+        self.event_cursor = cursor;
         Ok(frames)
     }
 
@@ -867,16 +884,37 @@ impl Session {
         if self.receivers.is_empty() {
             std::future::pending::<()>().await;
         }
+        // A frame taken off a receiver is kept until it has been handled: the transports call
+        // this inside a select that drops it when a client frame or a tick comes first, and a
+        // frame dropped after `recv` and before its store reads finished would be lost.
+        if let Some(event) = self.unsettled.clone() {
+            let frames = self.accept(event).await?;
+            self.unsettled = None;
+            return Ok(frames);
+        }
+        if self.lagged {
+            let frames = self.catch_up().await?;
+            self.lagged = false;
+            return Ok(frames);
+        }
         let received = {
             let futures = self.receivers.iter_mut().map(|rx| Box::pin(rx.recv()));
             futures_util::future::select_all(futures).await.0
         };
         match received {
-            Ok(event) => self.accept(event).await,
+            Ok(event) => {
+                self.unsettled = Some(event.clone());
+                let frames = self.accept(event).await?;
+                self.unsettled = None;
+                Ok(frames)
+            }
             Err(RecvError::Lagged(skipped)) => {
                 tracing::debug!(skipped, "subscriber lagged; catching up from the store");
                 self.rt.hub.record_lag();
-                self.catch_up().await
+                self.lagged = true;
+                let frames = self.catch_up().await?;
+                self.lagged = false;
+                Ok(frames)
             }
             Err(RecvError::Closed) => {
                 std::future::pending::<()>().await;
