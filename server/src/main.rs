@@ -184,13 +184,21 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
     })
 }
 
-fn run_add_agent(overrides: &Overrides, spec: server::agents::AgentSpec) -> server::Result<()> {
+/// Runs a one-shot command's `job` against the configured database.
+fn with_store<F, Fut>(overrides: &Overrides, job: F) -> server::Result<()>
+where
+    F: FnOnce(std::sync::Arc<dyn store::Store>) -> Fut,
+    Fut: std::future::Future<Output = server::Result<()>>,
+{
     let config = Config::load(overrides)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let store = store::connect(&config.database_url).await?;
+    runtime.block_on(async move { job(store::connect(&config.database_url).await?).await })
+}
+
+fn run_add_agent(overrides: &Overrides, spec: server::agents::AgentSpec) -> server::Result<()> {
+    with_store(overrides, |store| async move {
         let (agent, generated) = server::agents::add(store.as_ref(), spec).await?;
         match generated {
             Some(password) => println!(
@@ -209,12 +217,7 @@ fn run_add_team(
     name: &str,
     members: &[String],
 ) -> server::Result<()> {
-    let config = Config::load(overrides)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let store = store::connect(&config.database_url).await?;
+    with_store(overrides, |store| async move {
         let team = server::agents::add_team(store.as_ref(), site, name, members).await?;
         println!("Team {:?} added (id {})", team.name, team.id);
         Ok(())

@@ -555,6 +555,14 @@ async fn transcripts_page_backwards_and_only_for_the_sites_agents() {
     server.stop().await;
 }
 
+/// The text of a `note` frame.
+fn note_of(frame: &ServerFrame) -> Option<String> {
+    match frame {
+        ServerFrame::Note { body, .. } => Some(body.clone()),
+        _ => None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn internal_notes_reach_the_sites_agents_live_and_on_resume_never_the_visitor() {
     use common::client::{Ws, agent_hello};
@@ -585,12 +593,7 @@ async fn internal_notes_reach_the_sites_agents_live_and_on_resume_never_the_visi
     .await;
     assert_eq!(status, 200, "{body}");
     // Live to the site's consoles…
-    let live = console
-        .until(|f| match f {
-            ServerFrame::Note { body, .. } => Some(body.clone()),
-            _ => None,
-        })
-        .await;
+    let live = console.until(note_of).await;
     assert_eq!(live, "Finance approved the refund.");
     // …listed with the conversation, and replayed to a console resuming from before it…
     let (status, body) = call(&server, "notes", Some(&ann), &[("id", &id)]).await;
@@ -600,12 +603,7 @@ async fn internal_notes_reach_the_sites_agents_live_and_on_resume_never_the_visi
     let mut hello = agent_hello(&[]);
     hello["events_after"] = events_before.into();
     resumed.send_json(hello).await;
-    let replayed = resumed
-        .until(|f| match f {
-            ServerFrame::Note { body, .. } => Some(body.clone()),
-            _ => None,
-        })
-        .await;
+    let replayed = resumed.until(note_of).await;
     assert_eq!(replayed, "Finance approved the refund.");
     // …never to the visitor.
     let (_, frames) = visitor.poll(&[(conversation, 0)], 0).await;
