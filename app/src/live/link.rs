@@ -154,7 +154,9 @@ impl Link {
             if let Ok(text) = serde_json::to_string(&frame) {
                 let _ = ws.send_with_str(&text);
             }
-        } else if self.http && self.welcomed {
+        } else if self.http {
+            // Sent once this attempt is welcomed (a send composed while its hello is in flight
+            // is not among the hello's resends, so it must not be dropped here).
             self.queue.push(frame);
         }
     }
@@ -285,6 +287,8 @@ fn handle(generation: u32, frame: ServerFrame) {
                 Connection::WebSocket
             });
         });
+        // Over HTTP, what was queued while the hello was in flight goes out now.
+        flush(generation);
     }
     if let Some(nonce) = reaction.pong {
         send(AgentFrame::Pong(Pong { nonce }));
@@ -620,7 +624,8 @@ async fn poll(generation: u32) {
 /// Sends the queued frames over HTTP, one request at a time.
 fn flush(generation: u32) {
     let Some(body) = with(|link| {
-        if link.generation != generation || link.sending || link.queue.is_empty() {
+        if link.generation != generation || !link.welcomed || link.sending || link.queue.is_empty()
+        {
             return None;
         }
         link.sending = true;
