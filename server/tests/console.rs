@@ -216,6 +216,12 @@ async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
         (rating.score, rating.comment.as_deref()),
         (4, Some("Quick, thanks"))
     );
+    // Agents see it with the conversation.
+    let id = conversation.to_string();
+    let (status, body) = call(&server, "visitor_profile", Some(&ann), &[("id", &id)]).await;
+    assert_eq!(status, 200, "{body}");
+    let card: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(card["rating"], json!([4, "Quick, thanks"]), "{card}");
 
     // Writing again reopens it: the visitor's message, then the record of the reopening.
     let (status, _) = visitor

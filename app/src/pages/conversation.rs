@@ -481,6 +481,8 @@ pub struct VisitorCard {
     pub first_seen: i64,
     /// Their other conversations, newest first: (id, status, last activity).
     pub past: Vec<(i64, ConversationStatus, i64)>,
+    /// How the visitor rated this conversation (1–5) and what they added, once resolved.
+    pub rating: Option<(i64, Option<String>)>,
 }
 
 /// The visitor of conversation `id`, with their earlier conversations.
@@ -502,7 +504,13 @@ pub async fn visitor_profile(id: i64) -> Result<VisitorCard, crate::auth::Consol
         .filter(|c| c.id != id)
         .map(|c| (c.id, c.status, c.updated_at))
         .collect();
+    let rating = store
+        .rating(id)
+        .await
+        .map_err(ssr::internal)?
+        .map(|r| (r.score, r.comment));
     Ok(VisitorCard {
+        rating,
         name: visitor.name,
         email: visitor.email,
         attributes: visitor.attributes.0.into_iter().collect(),
@@ -527,6 +535,15 @@ fn VisitorPanel(live: Live, id: ConversationId, lang: Lang) -> impl IntoView {
                     .and_then(Result::ok)
                     .map(|p| {
                         view! {
+                            {p.rating.map(|(score, comment)| {
+                                let stars = "★".repeat(score.clamp(0, 5) as usize);
+                                view! {
+                                    <p class="rating" data-score=score>
+                                        {t(lang, Key::Rated)} ": " {stars}
+                                        {comment.map(|c| view! { <q>{c}</q> })}
+                                    </p>
+                                }
+                            })}
                             <dl>
                                 {p.name.map(|n| view! { <dt>{t(lang, Key::Name)}</dt><dd class="name">{n}</dd> })}
                                 {p.email.map(|e| view! { <dt>{t(lang, Key::Email)}</dt><dd class="email">{e}</dd> })}
