@@ -88,22 +88,22 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
             sites.insert(SiteId(*id), site.name);
         }
     }
-    let mut colleagues = Vec::new();
-    for colleague in store.site_agents(&site_ids).await.map_err(ssr::internal)? {
-        let theirs = store
-            .agent_sites(colleague.id)
-            .await
-            .map_err(ssr::internal)?;
-        colleagues.push(Colleague {
-            id: AgentId(colleague.id),
-            name: colleague.display_name,
-            site_ids: theirs
-                .into_iter()
-                .filter(|s| site_ids.contains(s))
-                .map(SiteId)
-                .collect(),
-        });
+    // One query per site (not per colleague) tells who answers which of the agent's sites.
+    let mut colleagues: BTreeMap<i64, Colleague> = BTreeMap::new();
+    for site in &site_ids {
+        for colleague in store.site_agents(&[*site]).await.map_err(ssr::internal)? {
+            colleagues
+                .entry(colleague.id)
+                .or_insert_with(|| Colleague {
+                    id: AgentId(colleague.id),
+                    name: colleague.display_name,
+                    site_ids: Vec::new(),
+                })
+                .site_ids
+                .push(SiteId(*site));
+        }
     }
+    let colleagues: Vec<Colleague> = colleagues.into_values().collect();
     let teams = store
         .site_teams(&site_ids)
         .await
