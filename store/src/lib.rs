@@ -15,6 +15,7 @@ mod error;
 mod model;
 mod mysql;
 mod postgres;
+pub mod search;
 mod sqlite;
 mod url;
 
@@ -27,8 +28,8 @@ pub use crate::error::{Error, Result};
 pub use crate::model::{
     Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, CannedReply,
     CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStatus, Event,
-    EventId, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus, Message,
-    MessageId, NewAgent, NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage,
+    EventId, HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus,
+    Message, MessageId, NewAgent, NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage,
     NewMessage, NewSite, Rating, Role, Session, Site, SiteId, Team, TeamId, UnixMillis,
     UnknownVariant, Visitor, VisitorAttributes, VisitorId, now_millis,
 };
@@ -240,6 +241,35 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<LeaveMessage>>;
 
+    /// Up to `limit` conversations `filter` selects, most recently updated first (ties: higher
+    /// id first), strictly after `after`: the history list when nothing is searched.
+    async fn history(
+        &self,
+        filter: &HistoryFilter,
+        after: Option<ConversationCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>>;
+
+    /// Up to `limit` messages of the conversations `filter` selects that contain every term of
+    /// `query` (see [`search`]), newest (highest id) first, with ids below `before`.
+    async fn search_messages(
+        &self,
+        filter: &HistoryFilter,
+        query: &search::Query,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+
+    /// Up to `limit` leave-messages of `site_ids` whose name, contact or text contain every term
+    /// of `query`, newest (highest id) first, with ids below `before`.
+    async fn search_leave_messages(
+        &self,
+        site_ids: &[SiteId],
+        query: &search::Query,
+        before: Option<LeaveMessageId>,
+        limit: u32,
+    ) -> Result<Vec<LeaveMessage>>;
+
     /// Stores an uploaded file. `NotFound` if the site (or the given visitor or agent) does not
     /// exist; a duplicate `public_id` is `Conflict { field: "public_id" }`.
     async fn create_attachment(&self, attachment: NewAttachment) -> Result<Attachment>;
@@ -376,6 +406,197 @@ where
     }
     list.push_unseparated(")");
 }
+
+/// Appends the conditions of `filter` on the conversation aliased `c`, starting with ` WHERE`;
+/// `created` is the column the date range applies to (`c.created_at`, or a message's). The
+/// caller answers an empty site list without a query.
+fn push_history_filter<DB>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    filter: &HistoryFilter,
+    created: &str,
+) where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query.push(" WHERE c.site_id");
+    push_id_list(query, &filter.sites);
+    if let Some(agent) = filter.agent {
+        query.push(" AND c.assignee_id = ").push_bind(agent);
+    }
+    if let Some(visitor) = filter.visitor {
+        query.push(" AND c.visitor_id = ").push_bind(visitor);
+    }
+    if let Some(since) = filter.since {
+        query.push(format!(" AND {created} >= ")).push_bind(since);
+    }
+    if let Some(until) = filter.until {
+        query.push(format!(" AND {created} < ")).push_bind(until);
+    }
+    if let Some(status) = filter.status {
+        query
+            .push(" AND c.status = ")
+            .push_bind(status.as_str().to_owned());
+    }
+    if let Some(tag) = &filter.tag {
+        query
+            .push(" AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id AND t.tag = ")
+            .push_bind(tag.clone())
+            .push(")");
+    }
+    if let Some(score) = filter.rating {
+        query
+            .push(" AND EXISTS (SELECT 1 FROM ratings r WHERE r.conversation_id = c.id AND r.score = ")
+            .push_bind(i64::from(score))
+            .push(")");
+    }
+}
+
+/// The query behind [`Store::history`], the same on every backend.
+fn history_query<DB>(
+    filter: &HistoryFilter,
+    after: Option<ConversationCursor>,
+    limit: u32,
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id));
+    let mut query = sqlx::QueryBuilder::new(concat!(
+        "SELECT ",
+        model::conversation_columns!(),
+        " FROM conversations c"
+    ));
+    push_history_filter(&mut query, filter, "c.created_at");
+    query
+        .push(" AND (c.updated_at, c.id) < (")
+        .push_bind(updated_at)
+        .push(", ")
+        .push_bind(id)
+        .push(") ORDER BY c.updated_at DESC, c.id DESC LIMIT ")
+        .push_bind(limit_param(limit));
+    query
+}
+
+/// The query behind [`Store::search_messages`]: the ids of the newest matching messages of the
+/// conversations `filter` selects, joined back to their rows. `source` joins the backend's index
+/// to messages `m` and conversations `c`, `id` is the column to order and page by (the index's
+/// own, where ordering by it lets the index stop early), and `push_match` appends the match.
+fn message_search_query<DB>(
+    filter: &HistoryFilter,
+    before: Option<MessageId>,
+    limit: u32,
+    (source, id): (&str, &str),
+    push_match: impl FnOnce(&mut sqlx::QueryBuilder<DB>),
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::QueryBuilder::new(format!(
+        "SELECT {} FROM messages JOIN (SELECT {id} AS hit FROM {source}",
+        model::message_columns!()
+    ));
+    push_history_filter(&mut query, filter, "m.created_at");
+    query.push(" AND ");
+    push_match(&mut query);
+    query
+        .push(format!(" AND {id} < "))
+        .push_bind(before.unwrap_or(i64::MAX))
+        .push(format!(" ORDER BY {id} DESC LIMIT "))
+        .push_bind(limit_param(limit))
+        .push(") h ON h.hit = messages.id ORDER BY messages.id DESC");
+    query
+}
+
+/// The query behind [`Store::search_leave_messages`], built like [`message_search_query`]
+/// over leave-messages `l`.
+fn leave_message_search_query<DB>(
+    site_ids: &[SiteId],
+    before: Option<LeaveMessageId>,
+    limit: u32,
+    (source, id): (&str, &str),
+    push_match: impl FnOnce(&mut sqlx::QueryBuilder<DB>),
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::QueryBuilder::new(format!(
+        "SELECT {} FROM leave_messages JOIN (SELECT {id} AS hit FROM {source} WHERE l.site_id",
+        model::leave_message_columns!()
+    ));
+    push_id_list(&mut query, site_ids);
+    query.push(" AND ");
+    push_match(&mut query);
+    query
+        .push(format!(" AND {id} < "))
+        .push_bind(before.unwrap_or(i64::MAX))
+        .push(format!(" ORDER BY {id} DESC LIMIT "))
+        .push_bind(limit_param(limit))
+        .push(") h ON h.hit = leave_messages.id ORDER BY leave_messages.id DESC");
+    query
+}
+
+/// The text a leave-message is found by: who left it, how to reach them, and what they wrote.
+fn leave_message_search_text(name: Option<&str>, contact: &str, body: &str) -> String {
+    format!("{} {contact} {body}", name.unwrap_or_default())
+}
+
+/// A table whose rows search finds, and what its rows written before search existed need.
+#[derive(Debug, Clone, Copy)]
+enum Indexed {
+    Messages,
+    LeaveMessages,
+}
+
+impl Indexed {
+    /// Both, in the order they are back-filled.
+    const ALL: [Indexed; 2] = [Indexed::Messages, Indexed::LeaveMessages];
+
+    /// The table's name: a fixed identifier, so formatting it into SQL (`AssertSqlSafe`) is safe.
+    fn table(self) -> &'static str {
+        match self {
+            Indexed::Messages => "messages",
+            Indexed::LeaveMessages => "leave_messages",
+        }
+    }
+
+    /// The settings key holding the highest id not yet indexed (set by `0009_search`; gone
+    /// when every row is).
+    fn backfill_key(self) -> &'static str {
+        match self {
+            Indexed::Messages => "search_backfill_messages",
+            Indexed::LeaveMessages => "search_backfill_leave_messages",
+        }
+    }
+
+    /// The columns [`Indexed::text`] takes, the same four on every backend and table.
+    fn text_columns(self) -> &'static str {
+        match self {
+            Indexed::Messages => "id, '', '', body",
+            Indexed::LeaveMessages => "id, COALESCE(name, ''), contact, body",
+        }
+    }
+
+    /// The text a row is found by, from the [`Indexed::text_columns`] of its row.
+    fn text(self, (name, contact, body): (&str, &str, &str)) -> String {
+        match self {
+            Indexed::Messages => body.to_owned(),
+            Indexed::LeaveMessages => leave_message_search_text(Some(name), contact, body),
+        }
+    }
+}
+
+/// Rows indexed per batch when indexing rows stored before search existed, newest first, so the
+/// marker can move down after each batch and an interrupted start resumes where it stopped.
+const BACKFILL_BATCH: i64 = 500;
+
+/// One row to index: id, then the [`Indexed::text_columns`].
+type BackfillRow = (i64, String, String, String);
 
 /// `limit` as the 64-bit integer every backend binds for `LIMIT`.
 fn limit_param(limit: u32) -> i64 {

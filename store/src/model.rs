@@ -414,6 +414,28 @@ pub struct LeaveMessageCursor {
     pub id: LeaveMessageId,
 }
 
+/// Which conversations (and their messages) a history view shows: every condition given must
+/// hold. The sites are the ones the asking agent may see; the caller checks that.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    /// The sites searched; none means nothing is found.
+    pub sites: Vec<SiteId>,
+    /// Only conversations assigned to this agent.
+    pub agent: Option<AgentId>,
+    /// Only this visitor's conversations.
+    pub visitor: Option<VisitorId>,
+    /// Created (a message: sent) at or after this instant.
+    pub since: Option<UnixMillis>,
+    /// Created (a message: sent) before this instant.
+    pub until: Option<UnixMillis>,
+    /// Only conversations carrying this tag.
+    pub tag: Option<String>,
+    /// Only conversations in this status.
+    pub status: Option<ConversationStatus>,
+    /// Only conversations the visitor rated with this score.
+    pub rating: Option<u8>,
+}
+
 /// A file a visitor or agent uploaded to send in a message. Its bytes are kept in the database
 /// too (read with [`crate::Store::attachment_data`]), so backups, `migrate-to` and several nodes
 /// need no shared disk.

@@ -8,6 +8,7 @@
 //! migrations), never databases.
 
 use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::{Connection, MySql, MySqlPool, QueryBuilder};
 
@@ -24,6 +25,10 @@ use crate::{
     NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating,
     Result, START, Seq, Site, SiteId, Store, Team, TeamId, UnixMillis, VISITOR_CONVERSATIONS,
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
+};
+use crate::{
+    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId, history_query,
+    leave_message_search_query, leave_message_search_text, message_search_query, search,
 };
 
 /// A [`Store`] on a MySQL or MariaDB database.
@@ -55,7 +60,73 @@ impl MySqlStore {
             .await
             .map_err(connect_error)?;
         sqlx::migrate!("migrations/mysql").run(&pool).await?;
-        Ok(MySqlStore { pool })
+        let store = MySqlStore { pool };
+        store.backfill_search().await?;
+        Ok(store)
+    }
+
+    /// Indexes the rows stored before search existed (`0009_search`), a batch per transaction;
+    /// the marker row's lock keeps nodes starting together from doing it twice at once.
+    async fn backfill_search(&self) -> Result<()> {
+        for table in Indexed::ALL {
+            let key = table.backfill_key();
+            loop {
+                let mut tx = self.pool.begin().await?;
+                let upto: Option<String> =
+                    sqlx::query_scalar("SELECT value FROM settings WHERE `key` = ? FOR UPDATE")
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(upto) = upto.and_then(|v| v.parse::<i64>().ok()) else {
+                    // Ended here and now: a dropped transaction is only rolled back when its
+                    // connection is next used, and MySQL would hold its locks until then.
+                    tx.rollback().await?;
+                    break;
+                };
+                let rows: Vec<BackfillRow> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT {} FROM {} WHERE id <= ? ORDER BY id DESC LIMIT ?",
+                    table.text_columns(),
+                    table.table()
+                )))
+                .bind(upto)
+                .bind(BACKFILL_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, name, contact, body) in &rows {
+                    let text = table.text((name, contact, body));
+                    sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {} SET search_text = ? WHERE id = ?",
+                        table.table()
+                    )))
+                    .bind(search::mysql_text(&text))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                match rows.last() {
+                    Some((lowest, ..)) => {
+                        sqlx::query("UPDATE settings SET value = ? WHERE `key` = ?")
+                            .bind((lowest - 1).to_string())
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM settings WHERE `key` = ?")
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                };
+                tx.commit().await?;
+                tracing::info!(
+                    table = table.table(),
+                    indexed = rows.len(),
+                    "search back-fill"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The message stored in `conversation_id` under `client_id`, if any.
@@ -202,8 +273,9 @@ impl MySqlStore {
         }
         let inserted = sqlx::query(
             "INSERT INTO messages \
-             (conversation_id, seq, client_id, author, agent_id, body, attachment, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             (conversation_id, seq, client_id, author, agent_id, body, attachment, created_at, \
+              search_text) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(conversation_id)
         .bind(seq)
@@ -213,6 +285,7 @@ impl MySqlStore {
         .bind(&message.body)
         .bind(message.attachment_text()?)
         .bind(message.created_at)
+        .bind(search::mysql_text(&message.body))
         .execute(&mut *conn)
         .await;
         match inserted {
@@ -835,8 +908,9 @@ impl Store for MySqlStore {
     async fn create_leave_message(&self, message: NewLeaveMessage) -> Result<LeaveMessage> {
         let result = sqlx::query(
             "INSERT INTO leave_messages \
-             (site_id, visitor_id, name, contact, body, status, assignee_id, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+             (site_id, visitor_id, name, contact, body, status, assignee_id, created_at, \
+              search_text) \
+             VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
         )
         .bind(message.site_id)
         .bind(message.visitor_id)
@@ -845,6 +919,11 @@ impl Store for MySqlStore {
         .bind(&message.body)
         .bind(LeaveMessageStatus::New.as_str())
         .bind(message.created_at)
+        .bind(search::mysql_text(&leave_message_search_text(
+            message.name.as_deref(),
+            &message.contact,
+            &message.body,
+        )))
         .execute(&self.pool)
         .await?;
         Ok(LeaveMessage::stored(inserted_id(&result)?, message))
@@ -871,6 +950,59 @@ impl Store for MySqlStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn history(
+        &self,
+        filter: &HistoryFilter,
+        after: Option<ConversationCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        if filter.sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = history_query::<MySql>(filter, after, limit);
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn search_messages(
+        &self,
+        filter: &HistoryFilter,
+        query: &search::Query,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        if filter.sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = "messages m JOIN conversations c ON c.id = m.conversation_id";
+        let mut query =
+            message_search_query::<MySql>(filter, before, limit, (source, "m.id"), |q| {
+                q.push("MATCH (m.search_text) AGAINST (")
+                    .push_bind(query.mysql())
+                    .push(" IN BOOLEAN MODE)");
+            });
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn search_leave_messages(
+        &self,
+        site_ids: &[SiteId],
+        query: &search::Query,
+        before: Option<LeaveMessageId>,
+        limit: u32,
+    ) -> Result<Vec<LeaveMessage>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = "leave_messages l";
+        let mut query =
+            leave_message_search_query::<MySql>(site_ids, before, limit, (source, "l.id"), |q| {
+                q.push("MATCH (l.search_text) AGAINST (")
+                    .push_bind(query.mysql())
+                    .push(" IN BOOLEAN MODE)");
+            });
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 
     async fn create_attachment(&self, attachment: NewAttachment) -> Result<Attachment> {

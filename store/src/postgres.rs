@@ -7,8 +7,9 @@
 //! database must already exist; this module creates tables (via migrations), never databases.
 
 use async_trait::async_trait;
-use sqlx::PgPool;
+use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
@@ -23,6 +24,10 @@ use crate::{
     NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating,
     Result, START, Seq, Site, SiteId, Store, Team, TeamId, UnixMillis, VISITOR_CONVERSATIONS,
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
+};
+use crate::{
+    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId, history_query,
+    leave_message_search_query, leave_message_search_text, message_search_query, search,
 };
 
 /// A [`Store`] on a PostgreSQL database.
@@ -44,7 +49,73 @@ impl PostgresStore {
             .await
             .map_err(connect_error)?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool })
+        let store = PostgresStore { pool };
+        store.backfill_search().await?;
+        Ok(store)
+    }
+
+    /// Indexes the rows stored before search existed (`0009_search`), a batch per transaction;
+    /// the marker row's lock keeps nodes starting together from doing it twice at once.
+    async fn backfill_search(&self) -> Result<()> {
+        for table in Indexed::ALL {
+            let key = table.backfill_key();
+            loop {
+                let mut tx = self.pool.begin().await?;
+                let upto: Option<String> =
+                    sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = $1 FOR UPDATE"#)
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(upto) = upto.and_then(|v| v.parse::<i64>().ok()) else {
+                    // Ended here and now: a dropped transaction is only rolled back when its
+                    // connection is next used, and MySQL would hold its locks until then.
+                    tx.rollback().await?;
+                    break;
+                };
+                let rows: Vec<BackfillRow> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT {} FROM {} WHERE id <= $1 ORDER BY id DESC LIMIT $2",
+                    table.text_columns(),
+                    table.table()
+                )))
+                .bind(upto)
+                .bind(BACKFILL_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, name, contact, body) in &rows {
+                    let text = table.text((name, contact, body));
+                    sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {} SET search = $1::tsvector WHERE id = $2",
+                        table.table()
+                    )))
+                    .bind(search::tsvector(&text))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                match rows.last() {
+                    Some((lowest, ..)) => {
+                        sqlx::query(r#"UPDATE settings SET value = $1 WHERE "key" = $2"#)
+                            .bind((lowest - 1).to_string())
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                    None => {
+                        sqlx::query(r#"DELETE FROM settings WHERE "key" = $1"#)
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                };
+                tx.commit().await?;
+                tracing::info!(
+                    table = table.table(),
+                    indexed = rows.len(),
+                    "search back-fill"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The message stored in `conversation_id` under `client_id`, if any.
@@ -173,8 +244,9 @@ impl PostgresStore {
         }
         let inserted = sqlx::query_scalar(
             "INSERT INTO messages \
-             (conversation_id, seq, client_id, author, agent_id, body, attachment, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+             (conversation_id, seq, client_id, author, agent_id, body, attachment, created_at, \
+              search) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::tsvector) RETURNING id",
         )
         .bind(conversation_id)
         .bind(seq)
@@ -184,6 +256,7 @@ impl PostgresStore {
         .bind(&message.body)
         .bind(message.attachment_text()?)
         .bind(message.created_at)
+        .bind(search::tsvector(&message.body))
         .fetch_one(&mut *conn)
         .await;
         match inserted {
@@ -768,8 +841,8 @@ impl Store for PostgresStore {
     async fn create_leave_message(&self, message: NewLeaveMessage) -> Result<LeaveMessage> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO leave_messages \
-             (site_id, visitor_id, name, contact, body, status, assignee_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7) RETURNING id",
+             (site_id, visitor_id, name, contact, body, status, assignee_id, created_at, search) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8::tsvector) RETURNING id",
         )
         .bind(message.site_id)
         .bind(message.visitor_id)
@@ -778,6 +851,11 @@ impl Store for PostgresStore {
         .bind(&message.body)
         .bind(LeaveMessageStatus::New.as_str())
         .bind(message.created_at)
+        .bind(search::tsvector(&leave_message_search_text(
+            message.name.as_deref(),
+            &message.contact,
+            &message.body,
+        )))
         .fetch_one(&self.pool)
         .await?;
         Ok(LeaveMessage::stored(id, message))
@@ -802,6 +880,64 @@ impl Store for PostgresStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn history(
+        &self,
+        filter: &HistoryFilter,
+        after: Option<ConversationCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        if filter.sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = history_query::<Postgres>(filter, after, limit);
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn search_messages(
+        &self,
+        filter: &HistoryFilter,
+        query: &search::Query,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        if filter.sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = "messages m JOIN conversations c ON c.id = m.conversation_id";
+        let mut query =
+            message_search_query::<Postgres>(filter, before, limit, (source, "m.id"), |q| {
+                q.push("m.search @@ ")
+                    .push_bind(query.tsquery())
+                    .push("::tsquery");
+            });
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn search_leave_messages(
+        &self,
+        site_ids: &[SiteId],
+        query: &search::Query,
+        before: Option<LeaveMessageId>,
+        limit: u32,
+    ) -> Result<Vec<LeaveMessage>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = "leave_messages l";
+        let mut query = leave_message_search_query::<Postgres>(
+            site_ids,
+            before,
+            limit,
+            (source, "l.id"),
+            |q| {
+                q.push("l.search @@ ")
+                    .push_bind(query.tsquery())
+                    .push("::tsquery");
+            },
+        );
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 
     async fn create_attachment(&self, attachment: NewAttachment) -> Result<Attachment> {

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
@@ -26,6 +27,10 @@ use crate::{
     NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating,
     Result, START, Seq, Site, SiteId, Store, Team, TeamId, UnixMillis, VISITOR_CONVERSATIONS,
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
+};
+use crate::{
+    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId, history_query,
+    leave_message_search_query, leave_message_search_text, message_search_query, search,
 };
 
 /// How long a write waits for another process holding the database's write lock.
@@ -73,10 +78,93 @@ impl SqliteStore {
                 source,
             })?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             pool,
             write_lock: Mutex::new(()),
-        })
+        };
+        store.backfill_search().await?;
+        Ok(store)
+    }
+
+    /// Indexes `text` as the search text of row `id` of `table` (replacing what it had).
+    async fn index_text(
+        conn: &mut SqliteConnection,
+        table: Indexed,
+        id: i64,
+        text: &str,
+    ) -> Result<()> {
+        let table = table.table();
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {table}_fts WHERE rowid = ?"
+        )))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table}_fts (rowid, tokens) VALUES (?, ?)"
+        )))
+        .bind(id)
+        .bind(search::fts5_text(text))
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Indexes the rows stored before search existed (`0009_search`), a batch per transaction.
+    async fn backfill_search(&self) -> Result<()> {
+        for table in Indexed::ALL {
+            let key = table.backfill_key();
+            loop {
+                let _writer = self.writer().await;
+                let mut tx = self.pool.begin().await?;
+                let upto: Option<String> =
+                    sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#)
+                        .bind(key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(upto) = upto.and_then(|v| v.parse::<i64>().ok()) else {
+                    // Ended here and now: a dropped transaction is only rolled back when its
+                    // connection is next used, and MySQL would hold its locks until then.
+                    tx.rollback().await?;
+                    break;
+                };
+                let rows: Vec<BackfillRow> = sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT {} FROM {} WHERE id <= ? ORDER BY id DESC LIMIT ?",
+                    table.text_columns(),
+                    table.table()
+                )))
+                .bind(upto)
+                .bind(BACKFILL_BATCH)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, name, contact, body) in &rows {
+                    Self::index_text(&mut tx, table, *id, &table.text((name, contact, body)))
+                        .await?;
+                }
+                match rows.last() {
+                    Some((lowest, ..)) => {
+                        sqlx::query(r#"UPDATE settings SET value = ? WHERE "key" = ?"#)
+                            .bind((lowest - 1).to_string())
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                    None => {
+                        sqlx::query(r#"DELETE FROM settings WHERE "key" = ?"#)
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?
+                    }
+                };
+                tx.commit().await?;
+                tracing::info!(
+                    table = table.table(),
+                    indexed = rows.len(),
+                    "search back-fill"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Waits for this process's turn to write.
@@ -222,12 +310,15 @@ impl SqliteStore {
         .fetch_one(&mut *conn)
         .await;
         match inserted {
-            Ok(id) => Ok(AppendInTx::Stored(Message::stored(
-                id,
-                conversation_id,
-                seq,
-                message,
-            ))),
+            Ok(id) => {
+                Self::index_text(conn, Indexed::Messages, id, &message.body).await?;
+                Ok(AppendInTx::Stored(Message::stored(
+                    id,
+                    conversation_id,
+                    seq,
+                    message,
+                )))
+            }
             Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
             Err(error) => Err(error.into()),
         }
@@ -821,6 +912,7 @@ impl Store for SqliteStore {
 
     async fn create_leave_message(&self, message: NewLeaveMessage) -> Result<LeaveMessage> {
         let _writer = self.writer().await;
+        let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO leave_messages \
              (site_id, visitor_id, name, contact, body, status, assignee_id, created_at) \
@@ -833,8 +925,12 @@ impl Store for SqliteStore {
         .bind(&message.body)
         .bind(LeaveMessageStatus::New.as_str())
         .bind(message.created_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        let text =
+            leave_message_search_text(message.name.as_deref(), &message.contact, &message.body);
+        Self::index_text(&mut tx, Indexed::LeaveMessages, id, &text).await?;
+        tx.commit().await?;
         Ok(LeaveMessage::stored(id, message))
     }
 
@@ -857,6 +953,66 @@ impl Store for SqliteStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn history(
+        &self,
+        filter: &HistoryFilter,
+        after: Option<ConversationCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        if filter.sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = history_query::<Sqlite>(filter, after, limit);
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn search_messages(
+        &self,
+        filter: &HistoryFilter,
+        query: &search::Query,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        if filter.sites.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = "messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+                      JOIN conversations c ON c.id = m.conversation_id";
+        let mut query = message_search_query::<Sqlite>(
+            filter,
+            before,
+            limit,
+            (source, "messages_fts.rowid"),
+            |q| {
+                q.push("messages_fts MATCH ").push_bind(query.fts5());
+            },
+        );
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn search_leave_messages(
+        &self,
+        site_ids: &[SiteId],
+        query: &search::Query,
+        before: Option<LeaveMessageId>,
+        limit: u32,
+    ) -> Result<Vec<LeaveMessage>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let source = "leave_messages_fts JOIN leave_messages l ON l.id = leave_messages_fts.rowid";
+        let mut query = leave_message_search_query::<Sqlite>(
+            site_ids,
+            before,
+            limit,
+            (source, "leave_messages_fts.rowid"),
+            |q| {
+                q.push("leave_messages_fts MATCH ").push_bind(query.fts5());
+            },
+        );
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 
     async fn create_attachment(&self, attachment: NewAttachment) -> Result<Attachment> {

@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::TestDb;
 use protocol::{Author, ClientId, Seq};
+use store::search::Query;
 use store::{
-    Agent, Conversation, ConversationStatus, Error, Event, LeaveMessageStatus, NewAgent,
-    NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site, Store,
-    Visitor, VisitorAttributes,
+    Agent, Conversation, ConversationStatus, Error, Event, HistoryFilter, LeaveMessageStatus,
+    NewAgent, NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site,
+    Store, Visitor, VisitorAttributes,
 };
 
 /// A fixed "now" so results do not depend on the clock.
@@ -1890,4 +1891,366 @@ async fn an_agents_language_can_be_changed() {
         store.set_agent_language(ann.id + 1000, "en").await,
         Err(Error::NotFound)
     ));
+}
+
+/// Appends `bodies` to `conversation` as visitor messages, one second apart.
+async fn say(
+    store: &dyn Store,
+    conversation: &Conversation,
+    bodies: &[&str],
+) -> Vec<store::Message> {
+    let mut stored = Vec::new();
+    for body in bodies {
+        let n = stored.len() as i64;
+        let mut new = message(&format!("{}-{n}", conversation.id), body);
+        new.created_at = T0 + n * 1000;
+        let appended = store
+            .append_message(conversation.id, new)
+            .await
+            .expect("append");
+        stored.push(appended.message);
+    }
+    stored
+}
+
+/// The bodies of the messages `query` finds on `sites`, newest first.
+async fn found(store: &dyn Store, sites: &[i64], query: &str) -> Vec<String> {
+    let filter = HistoryFilter {
+        sites: sites.to_vec(),
+        ..HistoryFilter::default()
+    };
+    let query = Query::parse(query).expect("searchable query");
+    store
+        .search_messages(&filter, &query, None, 50)
+        .await
+        .expect("search")
+        .into_iter()
+        .map(|m| m.body)
+        .collect()
+}
+
+#[tokio::test]
+async fn search_finds_chinese_japanese_and_english_inside_longer_text() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let other = site(store, "other").await;
+    let ann = visitor(store, &shop, "ann").await;
+    let chat = store
+        .create_conversation(shop.id, ann.id, T0)
+        .await
+        .expect("conversation");
+    let zh = "您好，我想申请退款，订单号12345";
+    let ja = "注文の返金をお願いします。";
+    let en = "Could you process a REFUND for order 42 please?";
+    let en2 = "The refunded amount arrived, thanks";
+    say(
+        store,
+        &chat,
+        &[zh, "款项已经到账了", "我要退货", ja, en, "hello there", en2],
+    )
+    .await;
+    let elsewhere_visitor = visitor(store, &other, "bo").await;
+    let elsewhere = store
+        .create_conversation(other.id, elsewhere_visitor.id, T0)
+        .await
+        .expect("conversation");
+    say(store, &elsewhere, &["另一个网站的退款问题"]).await;
+
+    let sites = [shop.id];
+    assert_eq!(found(store, &sites, "退款").await, [zh]);
+    assert_eq!(found(store, &sites, "申请退款").await, [zh]);
+    assert_eq!(found(store, &sites, "12345").await, [zh]);
+    assert_eq!(found(store, &sites, "返金").await, [ja]);
+    assert_eq!(found(store, &sites, "お願い").await, [ja]);
+    // A word matches as a prefix ("refund" in "refunded"), in any case, newest first.
+    assert_eq!(found(store, &sites, "Refund").await, [en2, en]);
+    assert_eq!(found(store, &sites, "refund order").await, [en]);
+    // Every term must match in the same message: no hit is put together from two rows.
+    assert!(found(store, &sites, "退款 refund").await.is_empty());
+    assert!(found(store, &sites, "退款 返金").await.is_empty());
+    // Characters that are in the text but not next to each other are not the word.
+    assert!(found(store, &sites, "退到").await.is_empty());
+    assert!(found(store, &sites, "fund").await.is_empty());
+    // A short number is a prefix on every backend, padded for InnoDB or not.
+    assert_eq!(found(store, &sites, "4").await, [en]);
+    // A single CJK character finds every message holding it, wherever it stands in its run.
+    assert_eq!(found(store, &sites, "货").await, ["我要退货"]);
+    // The other site's message is not found from this one, and is from its own.
+    assert_eq!(
+        found(store, &[other.id], "退款").await,
+        ["另一个网站的退款问题"]
+    );
+    assert_eq!(found(store, &[shop.id, other.id], "退款").await.len(), 2);
+    assert!(found(store, &[], "退款").await.is_empty());
+}
+
+#[tokio::test]
+async fn search_results_page_by_id_and_honour_the_history_filter() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let ada = agent(store, "ada@example.com").await;
+    let ann = visitor(store, &shop, "ann").await;
+    let bo = visitor(store, &shop, "bo").await;
+    let first = store
+        .create_conversation(shop.id, ann.id, T0)
+        .await
+        .expect("conversation");
+    let second = store
+        .create_conversation(shop.id, bo.id, T0)
+        .await
+        .expect("conversation");
+    let bodies: Vec<String> = (0..7).map(|n| format!("invoice number {n}")).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let in_first = say(store, &first, &refs).await;
+    say(store, &second, &["invoice for bo"]).await;
+    assert!(
+        store
+            .reassign_conversation(first.id, None, Some(ada.id))
+            .await
+            .expect("assign")
+    );
+    store
+        .set_conversation_tags(first.id, &["billing".to_owned()])
+        .await
+        .expect("tags");
+
+    let query = Query::parse("invoice").expect("query");
+    let only_first = HistoryFilter {
+        sites: vec![shop.id],
+        agent: Some(ada.id),
+        ..HistoryFilter::default()
+    };
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .search_messages(&only_first, &query, before, 3)
+            .await
+            .expect("page");
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        seen.extend(page);
+    }
+    let mut expected = in_first.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+
+    let query = &query;
+    let filtered = |filter: HistoryFilter| async move {
+        store
+            .search_messages(&filter, query, None, 50)
+            .await
+            .expect("search")
+            .len()
+    };
+    let base = HistoryFilter {
+        sites: vec![shop.id],
+        ..HistoryFilter::default()
+    };
+    assert_eq!(filtered(base.clone()).await, 8);
+    let by_visitor = HistoryFilter {
+        visitor: Some(bo.id),
+        ..base.clone()
+    };
+    assert_eq!(filtered(by_visitor).await, 1);
+    let by_tag = HistoryFilter {
+        tag: Some("billing".into()),
+        ..base.clone()
+    };
+    assert_eq!(filtered(by_tag).await, 7);
+    // Messages 2, 3 and 4 of the first conversation were sent in [T0 + 2s, T0 + 5s).
+    let by_date = HistoryFilter {
+        since: Some(T0 + 2000),
+        until: Some(T0 + 5000),
+        visitor: Some(ann.id),
+        ..base.clone()
+    };
+    assert_eq!(filtered(by_date).await, 3);
+    let by_status = HistoryFilter {
+        status: Some(ConversationStatus::Resolved),
+        ..base.clone()
+    };
+    assert_eq!(filtered(by_status).await, 0);
+}
+
+#[tokio::test]
+async fn history_lists_the_conversations_a_filter_selects() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let other = site(store, "other").await;
+    let ann = visitor(store, &shop, "ann").await;
+    let mut conversations = Vec::new();
+    for n in 0..5_i64 {
+        let c = store
+            .create_conversation(shop.id, ann.id, T0 + n * 1000)
+            .await
+            .expect("conversation");
+        conversations.push(c);
+    }
+    let stranger = visitor(store, &other, "x").await;
+    store
+        .create_conversation(other.id, stranger.id, T0)
+        .await
+        .expect("other site");
+    store
+        .set_conversation_status(conversations[1].id, ConversationStatus::Resolved, T0 + 9000)
+        .await
+        .expect("resolve");
+    store
+        .rate_conversation(store::Rating {
+            conversation_id: conversations[1].id,
+            score: 5,
+            comment: None,
+            created_at: T0 + 9000,
+        })
+        .await
+        .expect("rate");
+
+    let all = HistoryFilter {
+        sites: vec![shop.id],
+        ..HistoryFilter::default()
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.history(&all, after, 2).await.expect("page");
+        let Some(last) = page.last() else { break };
+        after = Some(last.cursor());
+        seen.extend(page.into_iter().map(|c| c.id));
+    }
+    // The resolved one was updated last; the others by creation, newest first.
+    let ids: Vec<i64> = conversations.iter().map(|c| c.id).collect();
+    assert_eq!(seen, [ids[1], ids[4], ids[3], ids[2], ids[0]]);
+
+    let rated = HistoryFilter {
+        rating: Some(5),
+        ..all.clone()
+    };
+    let rated: Vec<i64> = store
+        .history(&rated, None, 10)
+        .await
+        .expect("rated")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(rated, [ids[1]]);
+    let open_recent = HistoryFilter {
+        status: Some(ConversationStatus::Open),
+        since: Some(T0 + 3000),
+        ..all.clone()
+    };
+    let open_recent: Vec<i64> = store
+        .history(&open_recent, None, 10)
+        .await
+        .expect("open recent")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(open_recent, [ids[4], ids[3]]);
+}
+
+#[tokio::test]
+async fn leave_messages_are_found_by_name_contact_and_text() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let leave = |name: Option<&str>, contact: &str, body: &str| NewLeaveMessage {
+        site_id: shop.id,
+        visitor_id: None,
+        name: name.map(str::to_owned),
+        contact: contact.to_owned(),
+        body: body.to_owned(),
+        created_at: T0,
+    };
+    let zhang = store
+        .create_leave_message(leave(
+            Some("张三"),
+            "zhang@example.com",
+            "网站无法付款，请联系我",
+        ))
+        .await
+        .expect("leave");
+    let tanaka = store
+        .create_leave_message(leave(None, "+81 90 1234", "配送状況を教えてください"))
+        .await
+        .expect("leave");
+    let search = |text: &str| {
+        let query = Query::parse(text).expect("query");
+        async move {
+            store
+                .search_leave_messages(&[shop.id], &query, None, 10)
+                .await
+                .expect("search")
+                .into_iter()
+                .map(|m| m.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("付款").await, [zhang.id]);
+    assert_eq!(search("zhang@example.com").await, [zhang.id]);
+    assert_eq!(search("张三").await, [zhang.id]);
+    assert_eq!(search("配送").await, [tanaka.id]);
+    assert_eq!(search("1234").await, [tanaka.id]);
+    assert!(search("退款").await.is_empty());
+    assert!(search("付款 配送").await.is_empty());
+}
+
+#[tokio::test]
+async fn rows_stored_before_search_existed_are_indexed_at_the_next_start() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let chat = conversation(store).await;
+    let bodies: Vec<String> = (0..510).map(|n| format!("order {n} 退款")).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let stored = say(store, &chat, &refs).await;
+    let highest = stored.last().map(|m| m.id).expect("stored");
+    // What a database upgraded to search looks like: rows without index entries, and the marker
+    // the 0009_search migration leaves.
+    let unindex = match db.url.backend() {
+        store::Backend::Sqlite => "DELETE FROM messages_fts",
+        store::Backend::Postgres => "UPDATE messages SET search = NULL",
+        store::Backend::MySql => "UPDATE messages SET search_text = NULL",
+    };
+    db.execute(&format!(
+        "{unindex}; INSERT INTO settings VALUES ('search_backfill_messages', '{highest}')"
+    ))
+    .await;
+    assert!(found(store, &[chat.site_id], "退款").await.is_empty());
+
+    let restarted = store::connect(&db.url).await.expect("reconnect");
+    let filter = HistoryFilter {
+        sites: vec![chat.site_id],
+        ..HistoryFilter::default()
+    };
+    let query = Query::parse("退款").expect("query");
+    let mut count = 0;
+    let mut before = None;
+    loop {
+        let page = restarted
+            .search_messages(&filter, &query, before, 200)
+            .await
+            .expect("search");
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        count += page.len();
+    }
+    assert_eq!(count, 510);
+    assert_eq!(
+        found(restarted.as_ref(), &[chat.site_id], "order 509")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        restarted
+            .secret("search_backfill_messages", &|| "gone".to_owned())
+            .await
+            .expect("setting"),
+        "gone",
+        "the marker is removed once every row is indexed"
+    );
 }

@@ -16,6 +16,8 @@ use store::{Backend, DatabaseUrl, Store};
 pub struct TestDb {
     /// The store under test (migrations applied).
     pub store: Arc<dyn Store>,
+    /// Where it is, for connecting a second store to the same data.
+    pub url: DatabaseUrl,
     /// What to remove afterwards.
     cleanup: Cleanup,
 }
@@ -58,6 +60,7 @@ impl TestDb {
             let store = store::connect(&url).await.expect("connect to sqlite");
             return TestDb {
                 store,
+                url,
                 cleanup: Cleanup::Sqlite { _dir: dir },
             };
         };
@@ -86,7 +89,37 @@ impl TestDb {
         let store = store::connect(&url)
             .await
             .expect("connect to test database");
-        TestDb { store, cleanup }
+        TestDb {
+            store,
+            url,
+            cleanup,
+        }
+    }
+
+    /// Runs `sql` (one or more statements) on the test database behind the store's back: for
+    /// putting data into a state the store's own methods never produce.
+    pub async fn execute(&self, sql: &str) {
+        let raw = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
+        match self.url.backend() {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(self.url.expose_secret())
+                    .await
+                    .expect("connection to sqlite");
+                raw.execute(&mut conn).await.expect("statement");
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(self.url.expose_secret())
+                    .await
+                    .expect("connection to postgres");
+                raw.execute(&mut conn).await.expect("statement");
+            }
+            Backend::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(self.url.expose_secret())
+                    .await
+                    .expect("connection to mysql");
+                raw.execute(&mut conn).await.expect("statement");
+            }
+        }
     }
 }
 
