@@ -89,3 +89,5 @@ e2e:
 bench:
 	cargo build --release -p bench
 	$(CARGO_TARGET_DIR)/release/kefu-bench
+	# history search on a million messages per backend (store/src/search.rs)
+	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) $(CARGO_TARGET_DIR)/release/kefu-bench history

@@ -58,6 +58,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=StaticSegment("history")
+                    view=pages::history::HistoryPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=StaticSegment("canned")
                     view=pages::canned::CannedPage
                     ssr=SsrMode::Async

@@ -7,12 +7,14 @@
 //!
 //! The same binary, started with a subcommand, is each of the coordinator's child processes:
 //! `server DIR` (kefu), `echo` (the floor) and `worker` (a client process holding idle
-//! connections — one process may hold only ~20,000 file descriptors here).
+//! connections — one process may hold only ~20,000 file descriptors here). `history` is the
+//! separate history-search benchmark (see `history.rs`).
 
 mod children;
 mod client;
 mod coordinator;
 mod echo;
+mod history;
 mod report;
 mod serve;
 mod stats;
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         None | Some("run") => coordinator::main(),
         Some("worker") => worker::main().map(|()| true),
         Some("echo") => echo::main().map(|()| true),
+        Some("history") => history::main(),
         Some("server") => serve::main(args.get(1).map(String::as_str)).map(|()| true),
         Some(other) => Err(format!(
             "unknown subcommand {other:?} (run without arguments; KEFU_BENCH_SCALE=0.1 for a quick run)"

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod config;
 pub mod demo;
 mod error;
+pub mod export;
 pub mod geoip;
 pub mod mail;
 pub mod metrics;

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/demo", get(crate::demo::page))
+        .route("/console/history/export", get(crate::export::download))
         .merge(realtime_routes())
         .nest("/widget", widget)
         .leptos_routes_with_context(

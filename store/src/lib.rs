@@ -210,6 +210,18 @@ pub trait Store: Send + Sync + 'static {
         message: NewMessage,
     ) -> Result<AppendedNew>;
 
+    /// Stores `messages` in order under the conversation's next seqs in one transaction and
+    /// bumps `updated_at` to the newest: the bulk path for imports (and the benchmark's million
+    /// messages), without [`Store::append_message`]'s resend detection — a client id already in
+    /// the conversation fails the whole batch with `Conflict { field: "client_id" }`.
+    /// At most 1,000 messages per call (the databases' limits on bound parameters). Returns how
+    /// many were stored; `NotFound` if the conversation does not exist.
+    async fn import_messages(
+        &self,
+        conversation_id: ConversationId,
+        messages: &[NewMessage],
+    ) -> Result<u64>;
+
     /// The conversation's messages with `seq > after_seq`, ascending, at most `limit`: exactly
     /// the gap a client with cursor `after_seq` has missed.
     async fn messages_after(

@@ -790,6 +790,62 @@ impl Store for MySqlStore {
         }
     }
 
+    async fn import_messages(
+        &self,
+        conversation_id: ConversationId,
+        messages: &[NewMessage],
+    ) -> Result<u64> {
+        let Some(newest) = messages.iter().map(|m| m.created_at).max() else {
+            return Ok(0);
+        };
+        let count = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE conversations SET last_seq = last_seq + ?, \
+             updated_at = GREATEST(updated_at, ?) WHERE id = ?",
+        )
+        .bind(count)
+        .bind(newest)
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        let last: Option<Seq> =
+            sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
+                .bind(conversation_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(last) = last else {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        };
+        let rows: Vec<(Seq, &NewMessage, Option<String>)> = (last - count + 1..)
+            .zip(messages)
+            .map(|(seq, m)| Ok((seq, m, m.attachment_text()?)))
+            .collect::<Result<_>>()?;
+        let mut insert = sqlx::QueryBuilder::<MySql>::new(
+            "INSERT INTO messages (conversation_id, seq, client_id, author, agent_id, body, \
+             attachment, created_at, search_text) ",
+        );
+        insert.push_values(rows, |mut row, (seq, m, attachment)| {
+            row.push_bind(conversation_id)
+                .push_bind(seq)
+                .push_bind(m.client_id.0.clone())
+                .push_bind(m.author.as_str())
+                .push_bind(m.agent_id)
+                .push_bind(m.body.clone())
+                .push_bind(attachment)
+                .push_bind(m.created_at)
+                .push_bind(search::mysql_text(&m.body));
+        });
+        if let Err(error) = insert.build().execute(&mut *tx).await {
+            // Ended now, not when the connection is next used: MySQL holds the locks till then.
+            tx.rollback().await?;
+            return Err(conflict_on("client_id")(error));
+        }
+        tx.commit().await?;
+        Ok(messages.len() as u64)
+    }
+
     async fn append_message_in_open_conversation(
         &self,
         site_id: SiteId,

@@ -795,6 +795,59 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn import_messages(
+        &self,
+        conversation_id: ConversationId,
+        messages: &[NewMessage],
+    ) -> Result<u64> {
+        let Some(newest) = messages.iter().map(|m| m.created_at).max() else {
+            return Ok(0);
+        };
+        let count = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last: Option<Seq> = sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + ?, \
+             updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING last_seq",
+        )
+        .bind(count)
+        .bind(newest)
+        .bind(conversation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(last) = last else {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        };
+        for (seq, message) in (last - count + 1..).zip(messages) {
+            let inserted = sqlx::query_scalar(
+                "INSERT INTO messages \
+                 (conversation_id, seq, client_id, author, agent_id, body, attachment, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(conversation_id)
+            .bind(seq)
+            .bind(&message.client_id.0)
+            .bind(message.author.as_str())
+            .bind(message.agent_id)
+            .bind(&message.body)
+            .bind(message.attachment_text()?)
+            .bind(message.created_at)
+            .fetch_one(&mut *tx)
+            .await;
+            let id: i64 = match inserted {
+                Ok(id) => id,
+                Err(error) => {
+                    tx.rollback().await?;
+                    return Err(conflict_on("client_id")(error));
+                }
+            };
+            Self::index_text(&mut tx, Indexed::Messages, id, &message.body).await?;
+        }
+        tx.commit().await?;
+        Ok(messages.len() as u64)
+    }
+
     async fn append_message_in_open_conversation(
         &self,
         site_id: SiteId,

@@ -2254,3 +2254,59 @@ async fn rows_stored_before_search_existed_are_indexed_at_the_next_start() {
         "the marker is removed once every row is indexed"
     );
 }
+
+#[tokio::test]
+async fn imported_messages_follow_the_stored_ones_and_are_found() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let chat = conversation(store).await;
+    say(store, &chat, &["first"]).await;
+    let batch: Vec<NewMessage> = (1..=3)
+        .map(|n| {
+            let mut m = message(&format!("import-{n}"), &format!("导入的消息 imported {n}"));
+            m.created_at = T0 + 60_000 + n;
+            m
+        })
+        .collect();
+    assert_eq!(
+        store
+            .import_messages(chat.id, &batch)
+            .await
+            .expect("import"),
+        3
+    );
+    let all = store
+        .messages_after(chat.id, 0, 10)
+        .await
+        .expect("messages");
+    assert_eq!(seqs(&all), [1, 2, 3, 4]);
+    assert_eq!(all[3].body, "导入的消息 imported 3");
+    let updated = store
+        .conversation(chat.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(updated.updated_at, T0 + 60_003);
+    assert_eq!(updated.last_seq, 4);
+    assert_eq!(found(store, &[chat.site_id], "导入").await.len(), 3);
+
+    // A client id already there fails the whole batch, and stores nothing of it.
+    let again = vec![message("import-9", "new"), message("import-1", "repeat")];
+    let refused = store.import_messages(chat.id, &again).await;
+    assert!(
+        matches!(refused, Err(Error::Conflict { field: "client_id" })),
+        "{refused:?}"
+    );
+    let after = store
+        .messages_after(chat.id, 0, 10)
+        .await
+        .expect("messages");
+    assert_eq!(after.len(), 4);
+    assert_eq!(
+        store
+            .import_messages(chat.id + 1000, &batch)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(Error::NotFound.to_string())
+    );
+}

@@ -374,6 +374,7 @@ fn DeskView(
             <button type="button" class="secondary" on:click=move |_| live.ask_notifications()>
                 {t(lang, Key::Notifications)}
             </button>
+            <a href="/history">{t(lang, Key::HistoryTitle)}</a>
             <a href="/canned">{t(lang, Key::CannedTitle)}</a>
             <LanguageSwitch lang action=switch />
             <ActionForm action=logout>

@@ -2,6 +2,7 @@
 
 pub mod canned;
 pub mod conversation;
+pub mod history;
 pub mod inbox;
 pub mod login;
 pub mod visitors;
