@@ -65,6 +65,12 @@ pub enum ConsoleError {
     /// Something failed on the server; the details are in the server log only.
     #[error("internal")]
     Internal,
+    /// No SMTP server is configured, so Kefu cannot send e-mail.
+    #[error("no_mail")]
+    NoMail,
+    /// The SMTP server could not be reached or refused the mail (details in the server log).
+    #[error("mail_failed")]
+    MailFailed,
 }
 
 impl FromServerFnError for ConsoleError {
@@ -215,6 +221,34 @@ pub mod ssr {
         fn signed_out(&self, agent_id: i64);
         /// Sends `frame` live to the consoles of the site's agents (never to visitors).
         fn to_agents(&self, site_id: i64, frame: protocol::ServerFrame);
+    }
+
+    /// Sends e-mail for server functions (replies to leave-messages). The server puts its SMTP
+    /// mailer into the Leptos context as an `Option<Arc<dyn Outbox>>`: `None` when no SMTP
+    /// server is configured.
+    pub trait Outbox: Send + Sync {
+        /// Sends a plain-text mail; the error is the relay's answer, for the log only.
+        fn send(
+            &self,
+            to: String,
+            subject: String,
+            body: String,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+    }
+
+    /// Sends a mail through the server's [`Outbox`]: `NoMail` when none is configured,
+    /// `MailFailed` (and a log line) when the relay fails.
+    pub async fn send_mail(to: &str, subject: &str, body: String) -> Result<(), ConsoleError> {
+        let outbox = use_context::<Option<std::sync::Arc<dyn Outbox>>>()
+            .flatten()
+            .ok_or(ConsoleError::NoMail)?;
+        outbox
+            .send(to.to_owned(), subject.to_owned(), body)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "sending mail failed");
+                ConsoleError::MailFailed
+            })
     }
 
     /// Stores `frame` (a durable agent event: note, tags) as an event of kind `kind` on the

@@ -143,6 +143,14 @@ pub enum Key {
     Older,
     Transcript,
     VisitorLabel,
+    LeaveNew,
+    LeaveInProgress,
+    LeaveHandled,
+    SearchLeaveMessages,
+    Take,
+    MarkHandled,
+    Subject,
+    ReplyByEmail,
     /// The switch's label: the *other* language's own name.
     LanguageName,
 }
@@ -203,6 +211,22 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, Transcript) => "聊天记录",
         (Lang::En, VisitorLabel) => "Visitor",
         (Lang::Zh, VisitorLabel) => "访客",
+        (Lang::En, LeaveNew) => "New",
+        (Lang::Zh, LeaveNew) => "新留言",
+        (Lang::En, LeaveInProgress) => "In progress",
+        (Lang::Zh, LeaveInProgress) => "处理中",
+        (Lang::En, LeaveHandled) => "Handled",
+        (Lang::Zh, LeaveHandled) => "已处理",
+        (Lang::En, SearchLeaveMessages) => "Search leave-messages",
+        (Lang::Zh, SearchLeaveMessages) => "搜索留言",
+        (Lang::En, Take) => "Take",
+        (Lang::Zh, Take) => "认领",
+        (Lang::En, MarkHandled) => "Mark handled",
+        (Lang::Zh, MarkHandled) => "标记为已处理",
+        (Lang::En, Subject) => "Subject",
+        (Lang::Zh, Subject) => "主题",
+        (Lang::En, ReplyByEmail) => "Reply by e-mail",
+        (Lang::Zh, ReplyByEmail) => "通过邮件回复",
         (Lang::En, CannedTitle) => "Canned replies",
         (Lang::Zh, CannedTitle) => "快捷回复",
         (Lang::En, AddReply) => "Add a reply",
@@ -362,6 +386,14 @@ impl ConsoleError {
                 "Something went wrong on the server. Please try again."
             }
             (Lang::Zh, ConsoleError::Internal) => "服务器出错了，请重试。",
+            (Lang::En, ConsoleError::NoMail) => {
+                "E-mail is not set up on this server (see [email] in kefu.toml)."
+            }
+            (Lang::Zh, ConsoleError::NoMail) => "此服务器未配置邮件（见 kefu.toml 中的 [email]）。",
+            (Lang::En, ConsoleError::MailFailed) => {
+                "The mail server did not accept the e-mail. Please try again later."
+            }
+            (Lang::Zh, ConsoleError::MailFailed) => "邮件服务器未接受该邮件，请稍后再试。",
         }
     }
 }

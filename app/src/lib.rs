@@ -63,6 +63,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=StaticSegment("leave-messages")
+                    view=pages::leave::LeavePage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=StaticSegment("canned")
                     view=pages::canned::CannedPage
                     ssr=SsrMode::Async

@@ -388,3 +388,48 @@ test("two agents with two chats each: round-robin, a queue whose place the visit
     await server.kill();
   }
 });
+
+test("an agent searches history in Chinese, opens the transcript and exports what was found", async ({ browser, request }) => {
+  // A word of this run's own: the shared server keeps the conversations of earlier tests.
+  const run = `zq${Date.now() % 1_000_000}`;
+  const visitor = new Visitor(request, kefu);
+  await visitor.hello();
+  await visitor.say(`您好，订单 ${run} 什么时候发货？`);
+  await visitor.say(`<img src=x onerror=alert(1)> 我想申请退款 ${run}`);
+  const { page } = await signIn(browser, kefu, "auto");
+  let dialogs = 0;
+  page.on("dialog", (dialog) => {
+    dialogs += 1;
+    dialog.dismiss().catch(() => {});
+  });
+
+  await page.getByRole("link", { name: "History" }).click();
+  await expect(page).toHaveURL(/\/history$/);
+  const search = page.getByRole("searchbox", { name: "Search messages and leave-messages" });
+  await search.fill(`退款 ${run}`);
+  await search.press("Enter");
+  await expect(page).toHaveURL(/\/history\?.*q=/);
+  // One message holds both terms; both are marked, and the visitor's markup is only text.
+  const hits = page.locator("ul.hits:not(.leave-hits) li.hit");
+  await expect(hits).toHaveCount(1);
+  await expect(hits.locator("mark")).toHaveText(["退款", run]);
+  await expect(hits).toContainText("<img src=x onerror=alert(1)>");
+  await expect(page.locator(".hits img")).toHaveCount(0);
+
+  // The hit opens the conversation's whole transcript beside the list.
+  await hits.getByRole("link").click();
+  await expect(page).toHaveURL(new RegExp(`c=${visitor.conversation}`));
+  const transcript = page.getByRole("region", { name: "Transcript" });
+  await expect(transcript.locator(".line.visitor p")).toHaveText([
+    `您好，订单 ${run} 什么时候发货？`,
+    `<img src=x onerror=alert(1)> 我想申请退款 ${run}`,
+  ]);
+
+  // The CSV link exports exactly what is listed.
+  const csv = await page.request.get((await page.getByRole("link", { name: "CSV" }).getAttribute("href"))!);
+  expect(csv.status()).toBe(200);
+  const lines = (await csv.text()).trim().split("\r\n");
+  expect(lines).toHaveLength(2);
+  expect(lines[1]).toContain(`我想申请退款 ${run}`);
+  expect(dialogs).toBe(0);
+});

@@ -33,8 +33,11 @@ pub struct Config {
     pub messages_per_minute: u32,
     /// A WebSocket silent this long is dead; the server pings at half this interval.
     pub idle_timeout_ms: u32,
-    /// Where mail goes out (transcripts); `None` when no SMTP relay is configured.
+    /// Where mail goes out (transcripts, leave-message replies); `None` when no SMTP relay is
+    /// configured.
     pub mailer: Option<crate::mail::Mailer>,
+    /// E-mail a site's agents when a leave-message arrives (needs `mailer`).
+    pub notify_leave_messages: bool,
     /// Visitors' locations; `None` when no GeoIP database is configured.
     pub geoip: Option<std::sync::Arc<crate::geoip::Geo>>,
 }
@@ -98,6 +101,9 @@ pub struct Overrides {
     /// Sender of outgoing mail, e.g. "Shop support <support@shop.example>".
     #[arg(long, env = "KEFU_EMAIL_FROM", value_name = "ADDRESS")]
     pub email_from: Option<String>,
+    /// E-mail a site's agents when a leave-message arrives (true/false).
+    #[arg(long, env = "KEFU_NOTIFY_LEAVE_MESSAGES", value_name = "BOOL")]
+    pub notify_leave_messages: Option<bool>,
     /// A MaxMind-format city database (GeoLite2-City.mmdb) for visitors' locations.
     #[arg(long, env = "KEFU_GEOIP_DATABASE", value_name = "PATH")]
     pub geoip_database: Option<PathBuf>,
@@ -134,6 +140,7 @@ struct GeoipSection {
 struct EmailSection {
     smtp_url: Option<String>,
     from: Option<String>,
+    notify_leave_messages: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,6 +218,16 @@ impl Config {
                 });
             }
         };
+        let notify_leave_messages = overrides
+            .notify_leave_messages
+            .or(file.email.notify_leave_messages)
+            .unwrap_or(false);
+        if notify_leave_messages && mailer.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "email.notify_leave_messages",
+                message: "needs email.smtp_url and email.from".into(),
+            });
+        }
         let geoip = match overrides.geoip_database.clone().or(file.geoip.database) {
             None => None,
             Some(path) => Some(std::sync::Arc::new(
@@ -256,6 +273,7 @@ impl Config {
                 .unwrap_or(protocol::Limits::default().idle_timeout_ms)
                 .max(100),
             mailer,
+            notify_leave_messages,
             geoip,
         })
     }

@@ -1,7 +1,8 @@
-//! Outgoing e-mail over SMTP (`lettre`): the one place Kefu sends mail from. Today that is
-//! conversation transcripts a visitor asks for; leave-message replies and notifications use the
-//! same [`Mailer`]. Configured by `[email] smtp_url` and `from`; without them Kefu sends nothing
-//! and says so.
+//! Outgoing e-mail over SMTP (`lettre`): the one place Kefu sends mail from — conversation
+//! transcripts a visitor asks for, agents' replies to leave-messages (through the console's
+//! [`app::auth::ssr::Outbox`]) and, with `notify_leave_messages`, a note to a site's agents
+//! when a leave-message arrives. Configured by `[email] smtp_url` and `from`; without them Kefu
+//! sends nothing and says so.
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, SinglePart};
@@ -67,4 +68,54 @@ impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mailer").field("from", &self.from).finish()
     }
+}
+
+impl app::auth::ssr::Outbox for Mailer {
+    fn send(
+        &self,
+        to: String,
+        subject: String,
+        body: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> {
+        let mailer = self.clone();
+        Box::pin(async move {
+            mailer
+                .send(&to, &subject, body)
+                .await
+                .map_err(|error| error.to_string())
+        })
+    }
+}
+
+/// E-mails the site's enabled agents that `message` arrived, on a task of its own: the visitor
+/// is answered at once, and a relay that fails only leaves a warning in the log.
+pub fn notify_leave_message(
+    mailer: Mailer,
+    store: std::sync::Arc<dyn store::Store>,
+    site: String,
+    message: store::LeaveMessage,
+) {
+    tokio::spawn(async move {
+        let agents = match store.site_agents(&[message.site_id]).await {
+            Ok(agents) => agents,
+            Err(error) => {
+                tracing::warn!(%error, "leave-message notification: reading the agents failed");
+                return;
+            }
+        };
+        let from = match &message.name {
+            Some(name) => format!("{name} <{}>", message.contact),
+            None => message.contact.clone(),
+        };
+        let subject = format!("New leave-message on {site}");
+        let body = format!(
+            "{from} left a message on {site}:\n\n{}\n\nAnswer it under Leave-messages in the Kefu console.\n",
+            message.body
+        );
+        for agent in agents {
+            if let Err(error) = mailer.send(&agent.email, &subject, body.clone()).await {
+                tracing::warn!(%error, agent = agent.id, "leave-message notification not sent");
+            }
+        }
+    });
 }

@@ -238,3 +238,187 @@ async fn a_relay_that_is_down_is_reported_not_hidden() {
         (503, Some("unavailable"))
     );
 }
+
+/// Waits up to five seconds for the relay to hold `count` mails.
+async fn mails_eventually(smtp: &SmtpServer, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mails = smtp.received();
+        if mails.len() >= count || Instant::now() > deadline {
+            return mails;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Calls a console server function with a form body as the agent holding `cookie`.
+async fn console(
+    server: &common::TestServer,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(server.url(path))
+        .header("cookie", cookie)
+        .header("accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .expect("server function");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_hear_of_a_leave_message_and_answer_it_by_e_mail() {
+    let smtp = SmtpServer::start();
+    let relay = mailer(&smtp);
+    let server = common::spawn_sqlite_with(|config| {
+        config.mailer = Some(relay);
+        config.notify_leave_messages = true;
+    })
+    .await;
+    let (site, _) = common::site(server.store.as_ref(), "shop", &["https://shop.example"]).await;
+    let (_, cookie) =
+        common::agent_cookie(server.store.as_ref(), "mei@shop.example", &[site]).await;
+    let mut visitor = Http::new(&server.url(""), "visitor");
+    visitor.origin = Some("https://shop.example".into());
+    let (_, frames) = visitor
+        .send(json!([visitor_hello("shop", None, &[])]))
+        .await;
+    visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
+    let (status, left) = post(
+        &visitor,
+        "/http/visitor/leave-message",
+        json!({"name": "Wang", "contact": "wang@example.com", "body": "订单 A-17 还没发货？"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{left}");
+    let id = left["id"].as_i64().expect("id").to_string();
+
+    // The site's agent is told.
+    let mails = mails_eventually(&smtp, 1).await;
+    assert_eq!(mails.len(), 1, "one notification, to the one agent");
+    assert_eq!(header(&mails[0], "To"), Some("mei@shop.example"));
+    assert_eq!(
+        header(&mails[0], "Subject"),
+        Some("New leave-message on shop")
+    );
+    let told = body(&mails[0]).replace("\r\n", "\n");
+    assert!(
+        told.contains("Wang <wang@example.com> left a message on shop:\n\n订单 A-17 还没发货？"),
+        "{told}"
+    );
+
+    // The agent answers from the console: the visitor gets the reply with their words quoted.
+    let reply = [
+        ("id", id.as_str()),
+        ("subject", "Re: 订单 A-17"),
+        ("body", "It ships today."),
+    ];
+    let (status, text) = console(&server, &cookie, "/api/leave_messages/reply", &reply).await;
+    assert_eq!(status, 200, "{text}");
+    let mails = mails_eventually(&smtp, 2).await;
+    let answer = mails
+        .iter()
+        .find(|m| header(m, "To") == Some("wang@example.com"))
+        .expect("the reply");
+    assert_eq!(
+        body(answer).replace("\r\n", "\n"),
+        "It ships today.\n\n> 订单 A-17 还没发货？\n"
+    );
+    // It is kept as a note, and the leave-message is handled, by this agent.
+    let stored = server
+        .store
+        .leave_message(left["id"].as_i64().expect("id"))
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored.status, store::LeaveMessageStatus::Handled);
+    assert!(stored.assignee_id.is_some());
+    let notes = server
+        .store
+        .leave_message_notes(stored.id)
+        .await
+        .expect("notes");
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].body.contains("It ships today."), "{:?}", notes[0]);
+
+    // A header injected through the subject is refused, and nothing more is sent.
+    let evil = [
+        ("id", id.as_str()),
+        ("subject", "Hi\r\nBcc: all@example.com"),
+        ("body", "x"),
+    ];
+    let (status, text) = console(&server, &cookie, "/api/leave_messages/reply", &evil).await;
+    assert!(status != 200 && text.contains("invalid"), "{status} {text}");
+    // Another site's agent cannot answer it.
+    let (other_site, _) = common::site(server.store.as_ref(), "other", &[]).await;
+    let (_, stranger) =
+        common::agent_cookie(server.store.as_ref(), "x@other.example", &[other_site]).await;
+    let (status, text) = console(&server, &stranger, "/api/leave_messages/reply", &reply).await;
+    assert!(
+        status != 200 && text.contains("not_found"),
+        "{status} {text}"
+    );
+    assert_eq!(smtp.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_smtp_a_reply_says_mail_is_not_set_up() {
+    let server = common::spawn_sqlite().await;
+    let (site, _) = common::site(server.store.as_ref(), "shop", &[]).await;
+    let (_, cookie) =
+        common::agent_cookie(server.store.as_ref(), "mei@shop.example", &[site]).await;
+    let stored = server
+        .store
+        .create_leave_message(store::NewLeaveMessage {
+            site_id: site,
+            visitor_id: None,
+            name: None,
+            contact: "wang@example.com".into(),
+            body: "hello".into(),
+            created_at: server::now_ms(),
+        })
+        .await
+        .expect("leave-message");
+    let id = stored.id.to_string();
+    let form = [("id", id.as_str()), ("subject", "Re"), ("body", "Hi")];
+    let (status, text) = console(&server, &cookie, "/api/leave_messages/reply", &form).await;
+    assert!(status != 200 && text.contains("no_mail"), "{status} {text}");
+    // Taking it and noting it work without mail.
+    let take = [("id", id.as_str()), ("action", "take")];
+    assert_eq!(
+        console(&server, &cookie, "/api/leave_messages/act", &take)
+            .await
+            .0,
+        200
+    );
+    let note = [("id", id.as_str()), ("body", "Called back")];
+    assert_eq!(
+        console(&server, &cookie, "/api/leave_messages/note", &note)
+            .await
+            .0,
+        200
+    );
+    let now = server
+        .store
+        .leave_message(stored.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(now.status, store::LeaveMessageStatus::InProgress);
+    let (status, page) = console(
+        &server,
+        &cookie,
+        "/api/leave_messages",
+        &[("params[q]", "")],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let page: Value = serde_json::from_str(&page).expect("json");
+    assert_eq!(page["items"][0]["status"], "in_progress");
+    assert_eq!(page["items"][0]["assignee"], "mei");
+    assert_eq!(page["items"][0]["notes"][0]["body"], "Called back");
+}

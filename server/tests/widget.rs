@@ -195,7 +195,7 @@ async fn a_leave_message_is_stored_for_the_visitor() {
     assert_eq!(status, 201, "{answer}");
     let stored = server
         .store
-        .leave_messages_page(site_id, None, 10)
+        .leave_messages_page(&[site_id], None, None, 10)
         .await
         .expect("page");
     assert_eq!(stored.len(), 1);
@@ -269,7 +269,7 @@ async fn bad_leave_messages_get_clear_errors_and_store_nothing() {
     assert_eq!(leave(&http, &ok).await.0, 401);
     let stored = server
         .store
-        .leave_messages_page(site_id, None, 100)
+        .leave_messages_page(&[site_id], None, None, 100)
         .await
         .expect("page");
     assert_eq!(stored.len(), 3, "only the three valid ones");

@@ -28,10 +28,11 @@ pub use crate::error::{Error, Result};
 pub use crate::model::{
     Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, CannedReply,
     CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStatus, Event,
-    EventId, HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageStatus,
-    Message, MessageId, NewAgent, NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage,
-    NewMessage, NewSite, Rating, Role, Session, Site, SiteId, Team, TeamId, UnixMillis,
-    UnknownVariant, Visitor, VisitorAttributes, VisitorId, now_millis,
+    EventId, HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote,
+    LeaveMessageStatus, Message, MessageId, NewAgent, NewAttachment, NewBan, NewCannedReply,
+    NewEvent, NewLeaveMessage, NewLeaveMessageNote, NewMessage, NewSite, Rating, Role, Session,
+    Site, SiteId, Team, TeamId, UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId,
+    now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
 
@@ -244,14 +245,34 @@ pub trait Store: Send + Sync + 'static {
     /// visitor) does not exist.
     async fn create_leave_message(&self, message: NewLeaveMessage) -> Result<LeaveMessage>;
 
-    /// Up to `limit` of the site's leave-messages, newest first (ties: higher id first),
-    /// strictly after `after` — the cursor of the previous page's last row.
+    /// Up to `limit` leave-messages of `site_ids` (only those in `status`, when given), newest
+    /// first (ties: higher id first), strictly after `after` — the cursor of the previous
+    /// page's last row.
     async fn leave_messages_page(
         &self,
-        site_id: SiteId,
+        site_ids: &[SiteId],
+        status: Option<LeaveMessageStatus>,
         after: Option<LeaveMessageCursor>,
         limit: u32,
     ) -> Result<Vec<LeaveMessage>>;
+
+    /// The leave-message with this id.
+    async fn leave_message(&self, id: LeaveMessageId) -> Result<Option<LeaveMessage>>;
+
+    /// Sets a leave-message's status and the agent handling it (`None`: nobody); returns it as
+    /// it is afterwards. `NotFound` if it (or the agent) does not exist.
+    async fn update_leave_message(
+        &self,
+        id: LeaveMessageId,
+        status: LeaveMessageStatus,
+        assignee: Option<AgentId>,
+    ) -> Result<LeaveMessage>;
+
+    /// Adds a note to a leave-message. `NotFound` if it (or the agent) does not exist.
+    async fn add_leave_message_note(&self, note: NewLeaveMessageNote) -> Result<LeaveMessageNote>;
+
+    /// The notes on a leave-message, oldest first.
+    async fn leave_message_notes(&self, id: LeaveMessageId) -> Result<Vec<LeaveMessageNote>>;
 
     /// Up to `limit` conversations `filter` selects, most recently updated first (ties: higher
     /// id first), strictly after `after`: the history list when nothing is searched.
@@ -462,6 +483,40 @@ fn push_history_filter<DB>(
             .push_bind(i64::from(score))
             .push(")");
     }
+}
+
+/// The query behind [`Store::leave_messages_page`], the same on every backend.
+fn leave_messages_query<DB>(
+    site_ids: &[SiteId],
+    status: Option<LeaveMessageStatus>,
+    after: Option<LeaveMessageCursor>,
+    limit: u32,
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let (created_at, id) = after.map_or(START, |c| (c.created_at, c.id));
+    let mut query = sqlx::QueryBuilder::new(concat!(
+        "SELECT ",
+        model::leave_message_columns!(),
+        " FROM leave_messages WHERE site_id"
+    ));
+    push_id_list(&mut query, site_ids);
+    if let Some(status) = status {
+        query
+            .push(" AND status = ")
+            .push_bind(status.as_str().to_owned());
+    }
+    query
+        .push(" AND (created_at, id) < (")
+        .push_bind(created_at)
+        .push(", ")
+        .push_bind(id)
+        .push(") ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit_param(limit));
+    query
 }
 
 /// The query behind [`Store::history`], the same on every backend.

@@ -414,6 +414,34 @@ pub struct LeaveMessageCursor {
     pub id: LeaveMessageId,
 }
 
+/// An agent's note on a leave-message (a reply sent by e-mail is recorded as one too).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct LeaveMessageNote {
+    /// Primary key.
+    pub id: i64,
+    /// The leave-message it is about.
+    pub leave_message_id: LeaveMessageId,
+    /// Who wrote it (none once that agent is deleted).
+    pub agent_id: Option<AgentId>,
+    /// What it says.
+    pub body: String,
+    /// When it was written.
+    pub created_at: UnixMillis,
+}
+
+/// The values needed to store a [`LeaveMessageNote`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLeaveMessageNote {
+    /// See [`LeaveMessageNote::leave_message_id`].
+    pub leave_message_id: LeaveMessageId,
+    /// See [`LeaveMessageNote::agent_id`].
+    pub agent_id: Option<AgentId>,
+    /// See [`LeaveMessageNote::body`].
+    pub body: String,
+    /// See [`LeaveMessageNote::created_at`].
+    pub created_at: UnixMillis,
+}
+
 /// Which conversations (and their messages) a history view shows: every condition given must
 /// hold. The sites are the ones the asking agent may see; the caller checks that.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -684,6 +712,11 @@ macro_rules! leave_message_columns {
         "id, site_id, visitor_id, name, contact, body, status, assignee_id, created_at"
     };
 }
+macro_rules! leave_message_note_columns {
+    () => {
+        "id, leave_message_id, agent_id, body, created_at"
+    };
+}
 macro_rules! ban_columns {
     () => {
         "id, site_id, visitor_id, ip_cidr, reason, expires_at, created_at"
@@ -706,7 +739,8 @@ macro_rules! attachment_columns {
 }
 pub(crate) use {
     agent_columns, attachment_columns, ban_columns, canned_reply_columns, conversation_columns,
-    event_columns, leave_message_columns, message_columns, site_columns, visitor_columns,
+    event_columns, leave_message_columns, leave_message_note_columns, message_columns,
+    site_columns, visitor_columns,
 };
 
 /// Turns a conversion failure into the decode error sqlx reports for `column`.

@@ -17,8 +17,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
     AppendInTx, agent_columns, attachment_columns, ban_columns, canned_reply_columns,
-    conversation_columns, event_columns, leave_message_columns, message_columns, site_columns,
-    to_json_text, visitor_columns,
+    conversation_columns, event_columns, leave_message_columns, leave_message_note_columns,
+    message_columns, site_columns, to_json_text, visitor_columns,
 };
 use crate::{
     Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, CannedReply, CannedReplyId,
@@ -29,8 +29,9 @@ use crate::{
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId, history_query,
-    leave_message_search_query, leave_message_search_text, message_search_query, search,
+    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, LeaveMessageNote,
+    MessageId, NewLeaveMessageNote, history_query, leave_message_search_query,
+    leave_message_search_text, leave_messages_query, message_search_query, search,
 };
 
 /// How long a write waits for another process holding the database's write lock.
@@ -989,21 +990,76 @@ impl Store for SqliteStore {
 
     async fn leave_messages_page(
         &self,
-        site_id: SiteId,
+        site_ids: &[SiteId],
+        status: Option<LeaveMessageStatus>,
         after: Option<LeaveMessageCursor>,
         limit: u32,
     ) -> Result<Vec<LeaveMessage>> {
-        let (created_at, id) = after.map_or(START, |c| (c.created_at, c.id));
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = leave_messages_query::<Sqlite>(site_ids, status, after, limit);
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn leave_message(&self, id: LeaveMessageId) -> Result<Option<LeaveMessage>> {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
             leave_message_columns!(),
-            " FROM leave_messages WHERE site_id = ? AND (created_at, id) < (?, ?) \
-             ORDER BY created_at DESC, id DESC LIMIT ?"
+            " FROM leave_messages WHERE id = ?"
         ))
-        .bind(site_id)
-        .bind(created_at)
         .bind(id)
-        .bind(limit_param(limit))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn update_leave_message(
+        &self,
+        id: LeaveMessageId,
+        status: LeaveMessageStatus,
+        assignee: Option<AgentId>,
+    ) -> Result<LeaveMessage> {
+        let _writer = self.writer().await;
+        sqlx::query_as(concat!(
+            "UPDATE leave_messages SET status = ?, assignee_id = ? WHERE id = ? RETURNING ",
+            leave_message_columns!()
+        ))
+        .bind(status.as_str())
+        .bind(assignee)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)
+    }
+
+    async fn add_leave_message_note(&self, note: NewLeaveMessageNote) -> Result<LeaveMessageNote> {
+        let _writer = self.writer().await;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO leave_message_notes (leave_message_id, agent_id, body, created_at) \
+             VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(note.leave_message_id)
+        .bind(note.agent_id)
+        .bind(&note.body)
+        .bind(note.created_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(LeaveMessageNote {
+            id,
+            leave_message_id: note.leave_message_id,
+            agent_id: note.agent_id,
+            body: note.body,
+            created_at: note.created_at,
+        })
+    }
+
+    async fn leave_message_notes(&self, id: LeaveMessageId) -> Result<Vec<LeaveMessageNote>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            leave_message_note_columns!(),
+            " FROM leave_message_notes WHERE leave_message_id = ? ORDER BY id"
+        ))
+        .bind(id)
         .fetch_all(&self.pool)
         .await?)
     }

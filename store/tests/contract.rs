@@ -394,7 +394,7 @@ async fn leave_messages_page_by_keyset_newest_first() {
     let mut cursor = None;
     loop {
         let page = store
-            .leave_messages_page(site_a.id, cursor, 7)
+            .leave_messages_page(&[site_a.id], None, cursor, 7)
             .await
             .expect("page");
         assert!(page.len() <= 7);
@@ -766,7 +766,7 @@ async fn chinese_text_round_trips_intact() {
         .await
         .expect("leave message");
     let page = store
-        .leave_messages_page(conv.site_id, None, 10)
+        .leave_messages_page(&[conv.site_id], None, None, 10)
         .await
         .expect("page");
     assert_eq!(page, vec![left]);
@@ -2309,4 +2309,109 @@ async fn imported_messages_follow_the_stored_ones_and_are_found() {
             .map_err(|e| e.to_string()),
         Err(Error::NotFound.to_string())
     );
+}
+
+#[tokio::test]
+async fn leave_messages_are_taken_handled_and_annotated() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let other = site(store, "other").await;
+    let ada = agent(store, "ada@example.com").await;
+    let leave = |site_id: i64, body: &str, n: i64| NewLeaveMessage {
+        site_id,
+        visitor_id: None,
+        name: None,
+        contact: format!("v{n}@example.com"),
+        body: body.to_owned(),
+        created_at: T0 + n,
+    };
+    let first = store
+        .create_leave_message(leave(shop.id, "call me", 1))
+        .await
+        .expect("leave");
+    let second = store
+        .create_leave_message(leave(shop.id, "mail me", 2))
+        .await
+        .expect("leave");
+    let elsewhere = store
+        .create_leave_message(leave(other.id, "other site", 3))
+        .await
+        .expect("leave");
+
+    let taken = store
+        .update_leave_message(first.id, LeaveMessageStatus::InProgress, Some(ada.id))
+        .await
+        .expect("take");
+    assert_eq!(taken.status, LeaveMessageStatus::InProgress);
+    assert_eq!(taken.assignee_id, Some(ada.id));
+    assert_eq!(
+        store.leave_message(first.id).await.expect("read"),
+        Some(taken)
+    );
+
+    let ids = |page: Vec<store::LeaveMessage>| page.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    let new = store
+        .leave_messages_page(&[shop.id], Some(LeaveMessageStatus::New), None, 10)
+        .await
+        .expect("new ones");
+    assert_eq!(ids(new), [second.id]);
+    let both_sites = store
+        .leave_messages_page(&[shop.id, other.id], None, None, 10)
+        .await
+        .expect("all");
+    assert_eq!(ids(both_sites), [elsewhere.id, second.id, first.id]);
+    assert!(
+        store
+            .leave_messages_page(&[], None, None, 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
+    for body in ["Called, no answer", "Replied by e-mail: Hello"] {
+        store
+            .add_leave_message_note(store::NewLeaveMessageNote {
+                leave_message_id: first.id,
+                agent_id: Some(ada.id),
+                body: body.to_owned(),
+                created_at: T0 + 10,
+            })
+            .await
+            .expect("note");
+    }
+    let notes: Vec<String> = store
+        .leave_message_notes(first.id)
+        .await
+        .expect("notes")
+        .into_iter()
+        .map(|n| n.body)
+        .collect();
+    assert_eq!(notes, ["Called, no answer", "Replied by e-mail: Hello"]);
+    assert!(
+        store
+            .leave_message_notes(second.id)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
+    let released = store
+        .update_leave_message(first.id, LeaveMessageStatus::Handled, None)
+        .await
+        .expect("handled");
+    assert_eq!(released.assignee_id, None);
+    let missing = store
+        .update_leave_message(first.id + 1000, LeaveMessageStatus::Handled, None)
+        .await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+    let orphan = store
+        .add_leave_message_note(store::NewLeaveMessageNote {
+            leave_message_id: first.id + 1000,
+            agent_id: None,
+            body: "x".into(),
+            created_at: T0,
+        })
+        .await;
+    assert!(matches!(orphan, Err(Error::NotFound)), "{orphan:?}");
 }

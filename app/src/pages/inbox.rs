@@ -375,6 +375,7 @@ fn DeskView(
                 {t(lang, Key::Notifications)}
             </button>
             <a href="/history">{t(lang, Key::HistoryTitle)}</a>
+            <a href="/leave-messages">{t(lang, Key::LeaveMessages)}</a>
             <a href="/canned">{t(lang, Key::CannedTitle)}</a>
             <LanguageSwitch lang action=switch />
             <ActionForm action=logout>

@@ -4,6 +4,7 @@ pub mod canned;
 pub mod conversation;
 pub mod history;
 pub mod inbox;
+pub mod leave;
 pub mod login;
 pub mod visitors;
 

@@ -42,8 +42,11 @@ pub struct Realtime {
     pub max_connections_per_ip: u32,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
-    /// Sends transcripts; `None` when no SMTP relay is configured.
+    /// Sends transcripts and leave-message notifications; `None` when no SMTP relay is
+    /// configured.
     pub mailer: Option<crate::mail::Mailer>,
+    /// Whether a new leave-message is e-mailed to its site's agents.
+    pub notify_leave_messages: bool,
     /// Locates visitors for agents; `None` without a GeoIP database.
     pub geoip: Option<Arc<crate::geoip::Geo>>,
     /// Set once the server is shutting down: connections tell their clients to move.
@@ -73,6 +76,7 @@ impl Realtime {
             max_connections_per_ip: config.max_connections_per_ip,
             assigner: assign::Assigner::default(),
             mailer: config.mailer.clone(),
+            notify_leave_messages: config.notify_leave_messages,
             geoip: config.geoip.clone(),
             draining: tokio::sync::watch::Sender::new(false),
         })

@@ -273,11 +273,21 @@ pub async fn leave_message(
         })
         .await;
     match stored {
-        Ok(message) => (
-            StatusCode::CREATED,
-            Json(serde_json::json!({ "id": message.id })),
-        )
-            .into_response(),
+        Ok(message) => {
+            if let (true, Some(mailer)) = (rt.notify_leave_messages, &rt.mailer) {
+                crate::mail::notify_leave_message(
+                    mailer.clone(),
+                    rt.store.clone(),
+                    site.name.clone(),
+                    message.clone(),
+                );
+            }
+            (
+                StatusCode::CREATED,
+                Json(serde_json::json!({ "id": message.id })),
+            )
+                .into_response()
+        }
         Err(error) => refuse(internal(&error)),
     }
 }

@@ -90,6 +90,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         messages_per_minute: 60,
         idle_timeout_ms: 30_000,
         mailer: None,
+        notify_leave_messages: false,
         geoip: None,
     };
     adjust(&mut config);
