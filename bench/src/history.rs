@@ -6,6 +6,9 @@
 //! customer-service chat made from word lists — and then prints the search latency of the
 //! history page's first page (20 hits) for single-term, two-term and CJK queries, p50 and p99
 //! against the targets, and the CSV export's throughput.
+//!
+//! `KEFU_BENCH_BACKENDS=sqlite,postgresql,mariadb` picks backends; `KEFU_BENCH_KEEP=1` keeps
+//! the server databases afterwards (their names are printed), for `EXPLAIN`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -234,6 +237,9 @@ enum Kind {
     TwoTerm,
     /// A Chinese word (two in three) or a Japanese one.
     Cjk,
+    /// An order number, which one conversation mentions: the rare word, found by the index
+    /// rather than by scanning recent rows.
+    OrderNumber,
 }
 
 impl Kind {
@@ -242,19 +248,26 @@ impl Kind {
             Kind::SingleTerm => "single-term",
             Kind::TwoTerm => "two-term",
             Kind::Cjk => "CJK",
+            Kind::OrderNumber => "order number",
         }
     }
 
     /// A query of this kind; English words come from the content words (not "the", "is" …).
-    fn query(self, rng: &mut Rng) -> String {
+    fn query(self, rng: &mut Rng, conversations: usize) -> String {
         let content = &ENGLISH[..58];
         match self {
             Kind::SingleTerm => rng.pick(content).to_owned(),
             Kind::TwoTerm => format!("{} {}", rng.pick(content), rng.pick(content)),
             Kind::Cjk if rng.below(3) == 0 => rng.pick(JAPANESE).to_owned(),
             Kind::Cjk => rng.pick(CHINESE).to_owned(),
+            Kind::OrderNumber => order_number(rng.below(conversations)),
         }
     }
+}
+
+/// The order number conversation `n` is about (its first message mentions it).
+fn order_number(n: usize) -> String {
+    format!("SO{:07}", n * 7 + 1_000_003)
 }
 
 /// Runs the scenario on every backend and prints its figures.
@@ -275,11 +288,19 @@ pub fn main() -> Result<bool> {
         ("postgresql", Some(pg), 50.0),
         ("mariadb", Some(mysql), 50.0),
     ];
+    let chosen = std::env::var("KEFU_BENCH_BACKENDS").unwrap_or_default();
+    let keep = std::env::var("KEFU_BENCH_KEEP").is_ok_and(|v| v == "1");
     for (name, server, target_ms) in backends {
+        if !chosen.is_empty() && !chosen.split(',').any(|c| c.trim() == name) {
+            continue;
+        }
         let outcome = runtime.block_on(async {
             let db = BenchDb::create(server.as_deref()).await?;
             let result = measure(&mut report, name, &db, messages, target_ms).await;
-            db.drop_database().await;
+            match (&db.server, keep) {
+                (Some((_, database)), true) => println!("  kept database {database}"),
+                _ => db.drop_database().await,
+            }
             result
         });
         if let Err(error) = outcome {
@@ -314,11 +335,17 @@ async fn measure(
         ..HistoryFilter::default()
     };
     let mut rng = Rng(7);
-    for kind in [Kind::SingleTerm, Kind::TwoTerm, Kind::Cjk] {
+    let conversations = messages / PER_CONVERSATION;
+    for kind in [
+        Kind::SingleTerm,
+        Kind::TwoTerm,
+        Kind::Cjk,
+        Kind::OrderNumber,
+    ] {
         let mut samples = Vec::with_capacity(QUERIES);
         let mut hits = 0;
         for _ in 0..QUERIES {
-            let text = kind.query(&mut rng);
+            let text = kind.query(&mut rng, conversations);
             let query = Query::parse(&text).ok_or("unsearchable generated query")?;
             let started = Instant::now();
             let page = store.search_messages(&filter, &query, None, PAGE).await?;
@@ -410,11 +437,15 @@ async fn fill(store: &Arc<dyn Store>, messages: usize) -> Result<i64> {
                 let batch: Vec<NewMessage> = (0..PER_CONVERSATION)
                     .map(|i| {
                         let visitor_turn = i % 2 == 0;
-                        let body = match language {
+                        let mut body = match language {
                             0 | 1 => sentence(&mut rng, CHINESE, false),
                             2 => sentence(&mut rng, JAPANESE, false),
                             _ => sentence(&mut rng, ENGLISH, true),
                         };
+                        if i == 0 {
+                            body.push(' ');
+                            body.push_str(&order_number(n));
+                        }
                         NewMessage {
                             client_id: ClientId(format!("b{n}-{i}")),
                             author: if visitor_turn {

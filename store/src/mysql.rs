@@ -29,7 +29,7 @@ use crate::{
 use crate::{
     BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, LeaveMessageNote,
     MessageId, NewLeaveMessageNote, history_query, leave_message_search_query,
-    leave_message_search_text, leave_messages_query, message_search_query, search,
+    leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
 };
 
 /// A [`Store`] on a MySQL or MariaDB database.
@@ -1079,17 +1079,50 @@ impl Store for MySqlStore {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<Vec<Message>> {
-        if filter.sites.is_empty() {
+        if filter.sites.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let source = "messages m JOIN conversations c ON c.id = m.conversation_id";
-        let mut query =
-            message_search_query::<MySql>(filter, before, limit, (source, "m.id"), |q| {
-                q.push("MATCH (m.search_text) AGAINST (")
-                    .push_bind(query.mysql())
-                    .push(" IN BOOLEAN MODE)");
-            });
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+        let upper = match before {
+            Some(before) => before,
+            None => {
+                let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM messages")
+                    .fetch_one(&self.pool)
+                    .await?;
+                newest.unwrap_or(0) + 1
+            }
+        };
+        // Scanned windows first, then the index (see `SEARCH_WINDOWS`).
+        let source = "messages m STRAIGHT_JOIN conversations c ON c.id = m.conversation_id";
+        let mut found: Vec<Message> = Vec::new();
+        for range in search_ranges(upper) {
+            let want = limit.saturating_sub(found.len() as u32);
+            if want == 0 {
+                break;
+            }
+            let mut page =
+                message_search_query::<MySql>(filter, range, want, (source, "m.id"), |q| {
+                    if range.1.is_some() {
+                        for (i, pattern) in query.mysql_like().into_iter().enumerate() {
+                            if i > 0 {
+                                q.push(" AND ");
+                            }
+                            q.push("m.search_text LIKE ")
+                                .push_bind(pattern)
+                                .push(" ESCAPE '!'");
+                        }
+                    } else {
+                        q.push("MATCH (m.search_text) AGAINST (")
+                            .push_bind(query.mysql())
+                            .push(" IN BOOLEAN MODE)");
+                    }
+                });
+            found.extend(
+                page.build_query_as::<Message>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        Ok(found)
     }
 
     async fn search_leave_messages(

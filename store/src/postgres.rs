@@ -28,7 +28,7 @@ use crate::{
 use crate::{
     BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, LeaveMessageNote,
     MessageId, NewLeaveMessageNote, history_query, leave_message_search_query,
-    leave_message_search_text, leave_messages_query, message_search_query, search,
+    leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
 };
 
 /// A [`Store`] on a PostgreSQL database.
@@ -1008,17 +1008,44 @@ impl Store for PostgresStore {
         before: Option<MessageId>,
         limit: u32,
     ) -> Result<Vec<Message>> {
-        if filter.sites.is_empty() {
+        if filter.sites.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
+        let upper = match before {
+            Some(before) => before,
+            None => {
+                let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM messages")
+                    .fetch_one(&self.pool)
+                    .await?;
+                newest.unwrap_or(0) + 1
+            }
+        };
+        // Scanned windows first, then the index (see `SEARCH_WINDOWS`).
         let source = "messages m JOIN conversations c ON c.id = m.conversation_id";
-        let mut query =
-            message_search_query::<Postgres>(filter, before, limit, (source, "m.id"), |q| {
-                q.push("m.search @@ ")
-                    .push_bind(query.tsquery())
-                    .push("::tsquery");
-            });
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+        let mut found: Vec<Message> = Vec::new();
+        for range in search_ranges(upper) {
+            let want = limit.saturating_sub(found.len() as u32);
+            if want == 0 {
+                break;
+            }
+            let tsquery = query.tsquery();
+            let mut page =
+                message_search_query::<Postgres>(filter, range, want, (source, "m.id"), |q| {
+                    if range.1.is_some() {
+                        q.push("ts_match_vq(m.search, ")
+                            .push_bind(tsquery)
+                            .push("::tsquery)");
+                    } else {
+                        q.push("m.search @@ ").push_bind(tsquery).push("::tsquery");
+                    }
+                });
+            found.extend(
+                page.build_query_as::<Message>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        Ok(found)
     }
 
     async fn search_leave_messages(

@@ -220,6 +220,27 @@ impl Query {
         })
     }
 
+    /// The query as `LIKE` patterns over [`mysql_text`], one per term, all of which must match
+    /// (escape character `!`): what InnoDB boolean mode would match, row by row without the
+    /// index, for scanning the newest rows (see the store's `SEARCH_WINDOWS`).
+    pub(crate) fn mysql_like(&self) -> Vec<String> {
+        let escape = |text: &str| {
+            text.replace('!', "!!")
+                .replace('%', "!%")
+                .replace('_', "!_")
+        };
+        self.terms
+            .iter()
+            .map(|term| match term.tokens.as_slice() {
+                [one] if term.prefix => format!("% {}%", escape(one)),
+                tokens => {
+                    let phrase: Vec<String> = tokens.iter().map(|t| mysql_token(t)).collect();
+                    format!("% {} %", escape(&phrase.join(" ")))
+                }
+            })
+            .collect()
+    }
+
     fn render(&self, separator: &str, term: impl Fn(&Term) -> String) -> String {
         self.terms
             .iter()
@@ -255,13 +276,12 @@ fn mysql_token(token: &str) -> String {
     padded
 }
 
-/// The stored text's tokens as the text of MySQL's `FULLTEXT` column: padded, space-separated.
+/// The stored text's tokens as the text of MySQL's `FULLTEXT` column: padded, space-separated,
+/// with a space before the first and after the last, so [`Query::mysql_like`] can match a
+/// token's start and end anywhere.
 pub(crate) fn mysql_text(text: &str) -> String {
-    tokens(text)
-        .iter()
-        .map(|t| mysql_token(t))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let tokens: Vec<String> = tokens(text).iter().map(|t| mysql_token(t)).collect();
+    format!(" {} ", tokens.join(" "))
 }
 
 /// The stored text's tokens, space-separated: what SQLite's FTS5 table (tokenizer `unicode61`,
@@ -337,6 +357,10 @@ mod tests {
             "('退款' <-> '款申' <-> '申请') & ('refund':*) & ('退':*)"
         );
         assert_eq!(query.mysql(), r#"+"退款_ 款申_ 申请_" +refund* +退*"#);
+        assert_eq!(
+            query.mysql_like(),
+            ["% 退款!_ 款申!_ 申请!_ %", "% refund%", "% 退%"]
+        );
         assert_eq!(query.terms()[1].words, ["refund"]);
         // A CJK run inside a term ends there, as it does in stored text.
         let mixed = Query::parse("退款refund").expect("searchable");
@@ -356,7 +380,7 @@ mod tests {
     #[test]
     fn stored_text_renders_for_each_backend() {
         assert_eq!(tsvector("It's 退款"), "'it':1 's':2 '退款':3 '款':4");
-        assert_eq!(mysql_text("ok 退款"), "ok_ 退款_ 款__");
+        assert_eq!(mysql_text("ok 退款"), " ok_ 退款_ 款__ ");
         assert_eq!(fts5_text("OK 退款"), "ok 退款 款");
     }
 

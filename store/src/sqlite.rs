@@ -1089,9 +1089,10 @@ impl Store for SqliteStore {
         }
         let source = "messages_fts JOIN messages m ON m.id = messages_fts.rowid \
                       JOIN conversations c ON c.id = m.conversation_id";
+        // FTS5 walks its matches newest first and stops at the page: no windows needed.
         let mut query = message_search_query::<Sqlite>(
             filter,
-            before,
+            (before.unwrap_or(i64::MAX), None),
             limit,
             (source, "messages_fts.rowid"),
             |q| {

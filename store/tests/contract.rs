@@ -2415,3 +2415,60 @@ async fn leave_messages_are_taken_handled_and_annotated() {
         .await;
     assert!(matches!(orphan, Err(Error::NotFound)), "{orphan:?}");
 }
+
+#[tokio::test]
+async fn a_search_across_many_thousand_messages_finds_every_match_in_order() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let chat = conversation(store).await;
+    // 23,000 messages, one in a thousand with the word: beyond every window a backend may scan
+    // before it asks its index, so both paths have to agree.
+    let mut expected = Vec::new();
+    for batch in 0..23 {
+        let messages: Vec<NewMessage> = (0..1000)
+            .map(|i| {
+                let n = batch * 1000 + i;
+                let body = if i == 500 {
+                    expected.push(format!("needle 针线 {n}"));
+                    format!("needle 针线 {n}")
+                } else {
+                    format!("hay {n}")
+                };
+                message(&format!("bulk-{n}"), &body)
+            })
+            .collect();
+        store
+            .import_messages(chat.id, &messages)
+            .await
+            .expect("import");
+    }
+    expected.reverse();
+    for text in ["needle", "针线"] {
+        let query = Query::parse(text).expect("query");
+        let filter = HistoryFilter {
+            sites: vec![chat.site_id],
+            ..HistoryFilter::default()
+        };
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store
+                .search_messages(&filter, &query, before, 5)
+                .await
+                .expect("search");
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            seen.extend(page.into_iter().map(|m| m.body));
+        }
+        assert_eq!(seen, expected, "{text}");
+        // One page of them all: the newest from scanned windows, the oldest from the index.
+        let all: Vec<String> = store
+            .search_messages(&filter, &query, None, 50)
+            .await
+            .expect("search")
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(all, expected, "{text}");
+    }
+}
