@@ -433,3 +433,39 @@ test("an agent searches history in Chinese, opens the transcript and exports wha
   expect(lines[1]).toContain(`我想申请退款 ${run}`);
   expect(dialogs).toBe(0);
 });
+
+test("an agent takes a leave-message, notes what was done, and is told when mail is not set up", async ({ browser, request }) => {
+  const run = `lm${Date.now() % 1_000_000}`;
+  const visitor = new Visitor(request, kefu);
+  await visitor.hello();
+  const left = await request.post(`${kefu}/http/visitor/leave-message`, {
+    headers: { origin: "https://shop.example", "content-type": "application/json", "x-kefu-visitor-token": visitor.token! },
+    data: JSON.stringify({ name: "Wang", contact: `${run}@example.com`, body: `请回电 ${run}` }),
+  });
+  expect(left.status()).toBe(201);
+  const { page } = await signIn(browser, kefu, "auto");
+
+  await page.getByRole("link", { name: "Leave-messages" }).click();
+  await expect(page).toHaveURL(/\/leave-messages$/);
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  const item = page.locator("article.leave", { hasText: run });
+  await expect(item).toHaveAttribute("data-status", "new");
+  await item.getByRole("button", { name: "Take" }).click();
+  await expect(item).toHaveAttribute("data-status", "in_progress");
+  await expect(item.locator(".assignee")).toHaveText("Demo Admin");
+  await item.getByLabel("Internal note").fill("Called back, no answer");
+  await item.getByRole("button", { name: "Add" }).click();
+  await expect(item.locator(".notes p")).toHaveText(["Called back, no answer"]);
+
+  // This server has no SMTP relay: the reply is refused with a sentence that says why.
+  await item.getByLabel("Reply by e-mail", { exact: true }).first().fill("We will call you tomorrow.");
+  await item.getByRole("button", { name: "Reply by e-mail" }).click();
+  await expect(page.getByRole("alert")).toContainText("E-mail is not set up on this server");
+  await expect(item).toHaveAttribute("data-status", "in_progress");
+
+  // Search finds it by the visitor's words.
+  await page.getByRole("searchbox", { name: "Search leave-messages" }).fill(run);
+  await page.getByRole("searchbox", { name: "Search leave-messages" }).press("Enter");
+  await expect(page.locator("article.leave")).toHaveCount(1);
+  await expect(page.locator("article.leave mark")).toHaveText([run]);
+});

@@ -1029,8 +1029,17 @@ impl Store for PostgresStore {
                 break;
             }
             let tsquery = query.tsquery();
+            // In the index's range, `m.id + 0` keeps the planner from walking the primary key
+            // backwards in the hope of meeting matches soon: by now the word is rare (or new,
+            // an order number the statistics have never seen), and that walk would read every
+            // row. Ordering by an expression leaves it the GIN index and a small sort.
+            let id = if range.1.is_some() {
+                "m.id"
+            } else {
+                "(m.id + 0)"
+            };
             let mut page =
-                message_search_query::<Postgres>(filter, range, want, (source, "m.id"), |q| {
+                message_search_query::<Postgres>(filter, range, want, (source, id), |q| {
                     if range.1.is_some() {
                         q.push("ts_match_vq(m.search, ")
                             .push_bind(tsquery)
