@@ -467,8 +467,11 @@ pub fn HistoryPage() -> impl IntoView {
             }
         },
     );
+    // Tests (and people) can tell when the actions have become live.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page history">
+        <main class="page history" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     let lang = lang.await;

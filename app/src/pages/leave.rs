@@ -361,8 +361,11 @@ pub fn LeavePage() -> impl IntoView {
         },
         |(params, ..)| leave_messages(params),
     );
+    // Tests (and people) can tell when the actions have become live.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page leave-page">
+        <main class="page leave-page" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     let lang = lang.await;
