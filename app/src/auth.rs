@@ -65,6 +65,9 @@ pub enum ConsoleError {
     /// Something failed on the server; the details are in the server log only.
     #[error("internal")]
     Internal,
+    /// The agent is signed in but is not an administrator.
+    #[error("forbidden")]
+    Forbidden,
     /// No SMTP server is configured, so Kefu cannot send e-mail.
     #[error("no_mail")]
     NoMail,
@@ -221,6 +224,13 @@ pub mod ssr {
         fn signed_out(&self, agent_id: i64);
         /// Sends `frame` live to the consoles of the site's agents (never to visitors).
         fn to_agents(&self, site_id: i64, frame: protocol::ServerFrame);
+        /// Checks widget settings an administrator typed (the real-time side owns their
+        /// shape: colour, corner, pre-chat, business hours, attachment rules) and returns them
+        /// normalised, or says what is wrong.
+        fn check_widget_settings(
+            &self,
+            settings: serde_json::Value,
+        ) -> Result<serde_json::Value, String>;
     }
 
     /// Sends e-mail for server functions (replies to leave-messages). The server puts its SMTP
@@ -455,6 +465,17 @@ pub mod ssr {
             .map_err(internal)?
             .filter(|agent| !agent.disabled)
             .ok_or(ConsoleError::Unauthorized)
+    }
+
+    /// The signed-in agent, if they are an administrator: `Unauthorized` when not signed in,
+    /// `Forbidden` when signed in without the admin role. Every admin server function starts
+    /// here.
+    pub async fn require_admin() -> Result<store::Agent, ConsoleError> {
+        let agent = require_agent().await?;
+        if agent.role != store::Role::Admin {
+            return Err(ConsoleError::Forbidden);
+        }
+        Ok(agent)
     }
 
     #[cfg(test)]

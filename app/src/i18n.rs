@@ -151,6 +151,16 @@ pub enum Key {
     MarkHandled,
     Subject,
     ReplyByEmail,
+    AdminSites,
+    NewSite,
+    AllowedOrigins,
+    WidgetSettings,
+    Save,
+    Create,
+    EmbedSnippet,
+    Copy,
+    Copied,
+    SiteKey,
     /// The switch's label: the *other* language's own name.
     LanguageName,
 }
@@ -227,6 +237,26 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, Subject) => "主题",
         (Lang::En, ReplyByEmail) => "Reply by e-mail",
         (Lang::Zh, ReplyByEmail) => "通过邮件回复",
+        (Lang::En, AdminSites) => "Sites",
+        (Lang::Zh, AdminSites) => "站点管理",
+        (Lang::En, NewSite) => "New site",
+        (Lang::Zh, NewSite) => "新建站点",
+        (Lang::En, AllowedOrigins) => "Allowed origins (one per line)",
+        (Lang::Zh, AllowedOrigins) => "允许的来源（每行一个）",
+        (Lang::En, WidgetSettings) => "Widget settings (JSON)",
+        (Lang::Zh, WidgetSettings) => "挂件设置（JSON）",
+        (Lang::En, Save) => "Save",
+        (Lang::Zh, Save) => "保存",
+        (Lang::En, Create) => "Create",
+        (Lang::Zh, Create) => "创建",
+        (Lang::En, EmbedSnippet) => "Embed snippet",
+        (Lang::Zh, EmbedSnippet) => "嵌入代码",
+        (Lang::En, Copy) => "Copy",
+        (Lang::Zh, Copy) => "复制",
+        (Lang::En, Copied) => "Copied",
+        (Lang::Zh, Copied) => "已复制",
+        (Lang::En, SiteKey) => "Key",
+        (Lang::Zh, SiteKey) => "密钥",
         (Lang::En, CannedTitle) => "Canned replies",
         (Lang::Zh, CannedTitle) => "快捷回复",
         (Lang::En, AddReply) => "Add a reply",
@@ -386,6 +416,8 @@ impl ConsoleError {
                 "Something went wrong on the server. Please try again."
             }
             (Lang::Zh, ConsoleError::Internal) => "服务器出错了，请重试。",
+            (Lang::En, ConsoleError::Forbidden) => "Only administrators can do this.",
+            (Lang::Zh, ConsoleError::Forbidden) => "只有管理员可以执行此操作。",
             (Lang::En, ConsoleError::NoMail) => {
                 "E-mail is not set up on this server (see [email] in kefu.toml)."
             }

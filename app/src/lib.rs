@@ -68,6 +68,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=(StaticSegment("admin"), StaticSegment("sites"))
+                    view=pages::admin::AdminSitesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=StaticSegment("canned")
                     view=pages::canned::CannedPage
                     ssr=SsrMode::Async

@@ -1,5 +1,8 @@
 import { test, expect, Page, Browser, APIRequestContext } from "@playwright/test";
+import { spawnSync } from "node:child_process";
 import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
 import { AddressInfo } from "node:net";
 import { demoPassword } from "../constants";
 
@@ -442,4 +445,75 @@ test("the inbox lists the widget's conversations in its server-rendered HTML", a
   await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
   await expect(page.locator("li.conversation").first()).toBeVisible();
   await context.close();
+});
+
+test("an admin adds a site and copies its snippet; the widget on a page with it chats; agents may not", async ({ browser }) => {
+  const context = await browser.newContext({ baseURL: kefu });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: kefu });
+  const admin = await context.newPage();
+  await admin.goto("/login");
+  await expect(admin.locator("main[data-hydrated=true]")).toBeVisible();
+  await admin.fill('input[name="email"]', "demo@kefu.local");
+  await admin.fill('input[name="password"]', demoPassword);
+  await admin.getByRole("button", { name: "Sign in" }).click();
+  await expect(admin).toHaveURL(/\/inbox$/);
+  await admin.getByRole("link", { name: "Sites" }).click();
+  await expect(admin).toHaveURL(/\/admin\/sites$/);
+  await expect(admin.locator("main[data-hydrated=true]")).toBeVisible();
+
+  const name = `Outlet ${Date.now() % 1_000_000}`;
+  const form = admin.locator("form.new-site");
+  await form.getByLabel("Name").fill(name);
+  await form.getByLabel("Allowed origins (one per line)").fill(hostUrl);
+  await form.getByRole("button", { name: "Create" }).click();
+  const site = admin.locator("section.site-form", { hasText: name });
+  await expect(site).toBeVisible();
+  await site.getByRole("button", { name: "Copy" }).click();
+  await expect(site.getByRole("button", { name: "Copied" })).toBeVisible();
+  const copied = await admin.evaluate(() => navigator.clipboard.readText());
+  expect(copied).toBe(await site.locator("textarea.snippet").inputValue());
+  expect(copied).toMatch(/^<script src="http:\/\/127\.0\.0\.1:\d+\/widget\/widget\.js" data-site="\w{16}" async><\/script>$/);
+  await context.close();
+
+  // The admin answers the new site: an agent connection signed in after it was added sees its chats.
+  const ann = await agent(browser);
+  pages["/outlet"] = `<h1>Outlet</h1>${copied}`;
+  const visitor = await browser.newPage();
+  await visitor.goto(hostUrl + "/outlet");
+  await openWidget(visitor);
+  await expect(visitor.locator("kefu-widget .compose")).toBeVisible();
+  await send(visitor, "Hello from the new site");
+  const message = await ann.message("Hello from the new site");
+  expect(message.author).toBe("visitor");
+  await ann.reply(message.conversation_id, "Welcome to the outlet!");
+  await expect(visitor.locator("kefu-widget .m.a")).toContainText("Welcome to the outlet!");
+  await ann.close();
+  await visitor.close();
+
+  // An agent without the admin role: the page says no, and so does the server function.
+  const email = `agent${Date.now() % 1_000_000}@kefu.local`;
+  const added = spawnSync(
+    process.env.KEFU_BIN ?? path.join(os.homedir(), ".cache/kefu/target/release/kefu"),
+    ["agent", "add", "--database-url", process.env.KEFU_E2E_DATABASE!, "--email", email, "--name", "Mei", "--site", "demo"],
+    { cwd: "..", env: { ...process.env, KEFU_AGENT_PASSWORD: demoPassword }, encoding: "utf8" },
+  );
+  expect(added.status, added.stderr).toBe(0);
+  const mei = await browser.newContext({ baseURL: kefu });
+  const page = await mei.newPage();
+  await page.goto("/login");
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await page.fill('input[name="email"]', email);
+  await page.fill('input[name="password"]', demoPassword);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/inbox$/);
+  await expect(page.getByRole("link", { name: "Sites" })).toHaveCount(0);
+  await page.goto("/admin/sites");
+  await expect(page.getByRole("alert")).toHaveText("Only administrators can do this.");
+  await expect(page.locator("section.site-form")).toHaveCount(0);
+  const refused = await page.request.post("/api/admin/sites/create", {
+    form: { name: "Sneaky", origins: "https://evil.example" },
+  });
+  expect(refused.status()).not.toBe(200);
+  expect(await refused.text()).toContain("forbidden");
+  await mei.close();
 });

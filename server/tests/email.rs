@@ -251,25 +251,6 @@ async fn mails_eventually(smtp: &SmtpServer, count: usize) -> Vec<String> {
     }
 }
 
-/// Calls a console server function with a form body as the agent holding `cookie`.
-async fn console(
-    server: &common::TestServer,
-    cookie: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .post(server.url(path))
-        .header("cookie", cookie)
-        .header("accept", "application/json")
-        .form(form)
-        .send()
-        .await
-        .expect("server function");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("body"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn agents_hear_of_a_leave_message_and_answer_it_by_e_mail() {
     let smtp = SmtpServer::start();
@@ -317,7 +298,8 @@ async fn agents_hear_of_a_leave_message_and_answer_it_by_e_mail() {
         ("subject", "Re: 订单 A-17"),
         ("body", "It ships today."),
     ];
-    let (status, text) = console(&server, &cookie, "/api/leave_messages/reply", &reply).await;
+    let (status, text) =
+        common::server_fn(&server, &cookie, "/api/leave_messages/reply", &reply).await;
     assert_eq!(status, 200, "{text}");
     let mails = mails_eventually(&smtp, 2).await;
     let answer = mails
@@ -351,13 +333,15 @@ async fn agents_hear_of_a_leave_message_and_answer_it_by_e_mail() {
         ("subject", "Hi\r\nBcc: all@example.com"),
         ("body", "x"),
     ];
-    let (status, text) = console(&server, &cookie, "/api/leave_messages/reply", &evil).await;
+    let (status, text) =
+        common::server_fn(&server, &cookie, "/api/leave_messages/reply", &evil).await;
     assert!(status != 200 && text.contains("invalid"), "{status} {text}");
     // Another site's agent cannot answer it.
     let (other_site, _) = common::site(server.store.as_ref(), "other", &[]).await;
     let (_, stranger) =
         common::agent_cookie(server.store.as_ref(), "x@other.example", &[other_site]).await;
-    let (status, text) = console(&server, &stranger, "/api/leave_messages/reply", &reply).await;
+    let (status, text) =
+        common::server_fn(&server, &stranger, "/api/leave_messages/reply", &reply).await;
     assert!(
         status != 200 && text.contains("not_found"),
         "{status} {text}"
@@ -385,19 +369,20 @@ async fn without_smtp_a_reply_says_mail_is_not_set_up() {
         .expect("leave-message");
     let id = stored.id.to_string();
     let form = [("id", id.as_str()), ("subject", "Re"), ("body", "Hi")];
-    let (status, text) = console(&server, &cookie, "/api/leave_messages/reply", &form).await;
+    let (status, text) =
+        common::server_fn(&server, &cookie, "/api/leave_messages/reply", &form).await;
     assert!(status != 200 && text.contains("no_mail"), "{status} {text}");
     // Taking it and noting it work without mail.
     let take = [("id", id.as_str()), ("action", "take")];
     assert_eq!(
-        console(&server, &cookie, "/api/leave_messages/act", &take)
+        common::server_fn(&server, &cookie, "/api/leave_messages/act", &take)
             .await
             .0,
         200
     );
     let note = [("id", id.as_str()), ("body", "Called back")];
     assert_eq!(
-        console(&server, &cookie, "/api/leave_messages/note", &note)
+        common::server_fn(&server, &cookie, "/api/leave_messages/note", &note)
             .await
             .0,
         200
@@ -409,7 +394,7 @@ async fn without_smtp_a_reply_says_mail_is_not_set_up() {
         .expect("read")
         .expect("exists");
     assert_eq!(now.status, store::LeaveMessageStatus::InProgress);
-    let (status, page) = console(
+    let (status, page) = common::server_fn(
         &server,
         &cookie,
         "/api/leave_messages",

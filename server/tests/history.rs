@@ -41,20 +41,13 @@ async fn history(
     cookie: &str,
     fields: &[(&str, &str)],
 ) -> (u16, Value) {
-    let form: Vec<(String, String)> = fields
+    let names: Vec<String> = fields.iter().map(|(k, _)| format!("params[{k}]")).collect();
+    let form: Vec<(&str, &str)> = names
         .iter()
-        .map(|(k, v)| (format!("params[{k}]"), (*v).to_owned()))
+        .zip(fields)
+        .map(|(name, (_, value))| (name.as_str(), *value))
         .collect();
-    let response = reqwest::Client::new()
-        .post(server.url("/api/history"))
-        .header("cookie", cookie)
-        .header("accept", "application/json")
-        .form(&form)
-        .send()
-        .await
-        .expect("history");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
+    let (status, text) = common::server_fn(server, cookie, "/api/history", &form).await;
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),

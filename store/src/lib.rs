@@ -58,6 +58,19 @@ pub trait Store: Send + Sync + 'static {
     /// The site with this id.
     async fn site(&self, id: SiteId) -> Result<Option<Site>>;
 
+    /// Every site, in id order (for administrators).
+    async fn all_sites(&self) -> Result<Vec<Site>>;
+
+    /// Replaces a site's name, allowed origins and widget settings; returns it as it is
+    /// afterwards. Its key never changes (pages embed it). `NotFound` if there is no such site.
+    async fn update_site(
+        &self,
+        id: SiteId,
+        name: &str,
+        allowed_origins: &[String],
+        widget_settings: &serde_json::Value,
+    ) -> Result<Site>;
+
     /// Adds an enabled agent. A duplicate email is `Conflict { field: "email" }`.
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent>;
 

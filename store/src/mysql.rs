@@ -373,6 +373,37 @@ impl Store for MySqlStore {
         .await?)
     }
 
+    async fn all_sites(&self) -> Result<Vec<Site>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            site_columns!(),
+            " FROM sites ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn update_site(
+        &self,
+        id: SiteId,
+        name: &str,
+        allowed_origins: &[String],
+        widget_settings: &serde_json::Value,
+    ) -> Result<Site> {
+        let origins = to_json_text(&allowed_origins)?;
+        let settings = to_json_text(widget_settings)?;
+        sqlx::query(
+            "UPDATE sites SET name = ?, allowed_origins = ?, widget_settings = ? WHERE id = ?",
+        )
+        .bind(name)
+        .bind(origins)
+        .bind(settings)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.site(id).await?.ok_or(Error::NotFound)
+    }
+
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent> {
         let result = sqlx::query(
             "INSERT INTO agents \

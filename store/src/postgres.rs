@@ -331,6 +331,37 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn all_sites(&self) -> Result<Vec<Site>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            site_columns!(),
+            " FROM sites ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn update_site(
+        &self,
+        id: SiteId,
+        name: &str,
+        allowed_origins: &[String],
+        widget_settings: &serde_json::Value,
+    ) -> Result<Site> {
+        let origins = to_json_text(&allowed_origins)?;
+        let settings = to_json_text(widget_settings)?;
+        sqlx::query(
+            "UPDATE sites SET name = $1, allowed_origins = $2, widget_settings = $3 WHERE id = $4",
+        )
+        .bind(name)
+        .bind(origins)
+        .bind(settings)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.site(id).await?.ok_or(Error::NotFound)
+    }
+
     async fn create_agent(&self, agent: NewAgent) -> Result<Agent> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO agents \

@@ -2472,3 +2472,40 @@ async fn a_search_across_many_thousand_messages_finds_every_match_in_order() {
         assert_eq!(all, expected, "{text}");
     }
 }
+
+#[tokio::test]
+async fn sites_are_listed_and_updated_but_keep_their_key() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let first = site(store, "first").await;
+    let second = site(store, "second").await;
+    let listed: Vec<i64> = store
+        .all_sites()
+        .await
+        .expect("sites")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, [first.id, second.id]);
+    let settings = serde_json::json!({ "color": "#ff0000", "prechat": true });
+    let origins = vec![
+        "https://new.example".to_owned(),
+        "https://www.new.example".to_owned(),
+    ];
+    let updated = store
+        .update_site(first.id, "新的名字", &origins, &settings)
+        .await
+        .expect("update");
+    assert_eq!(updated.public_key, "first");
+    assert_eq!(updated.name, "新的名字");
+    assert_eq!(updated.allowed_origins, origins);
+    assert_eq!(updated.widget_settings, settings);
+    assert_eq!(
+        store.site_by_key("first").await.expect("read"),
+        Some(updated)
+    );
+    let missing = store
+        .update_site(second.id + 100, "x", &[], &serde_json::json!({}))
+        .await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+}

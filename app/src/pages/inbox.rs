@@ -377,6 +377,7 @@ fn DeskView(
             <a href="/history">{t(lang, Key::HistoryTitle)}</a>
             <a href="/leave-messages">{t(lang, Key::LeaveMessages)}</a>
             <a href="/canned">{t(lang, Key::CannedTitle)}</a>
+            {data.agent.is_admin.then(|| view! { <a href="/admin/sites">{t(lang, Key::AdminSites)}</a> })}
             <LanguageSwitch lang action=switch />
             <ActionForm action=logout>
                 <button type="submit" class="secondary">

@@ -1,5 +1,6 @@
 //! Console pages, one module per route.
 
+pub mod admin;
 pub mod canned;
 pub mod conversation;
 pub mod history;

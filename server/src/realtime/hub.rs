@@ -451,39 +451,46 @@ impl Registration {
                 }
             }
             Who::Agent { agent_id, site_ids } => {
-                let changes = {
+                let (changes, status, first, back) = {
                     let mut counts = lock(&hub.shared.counts);
+                    // The sites whose availability this connection may change: its own, and
+                    // those an earlier connection of the agent registered.
+                    let mut touched = site_ids.clone();
+                    if let Some(live) = counts.agents.get(&agent_id) {
+                        touched.extend(live.site_ids.iter().copied());
+                    }
+                    touched.sort_unstable();
+                    touched.dedup();
                     let before: Vec<bool> =
-                        site_ids.iter().map(|s| available(&counts, *s)).collect();
+                        touched.iter().map(|s| available(&counts, *s)).collect();
                     let live = counts.agents.entry(agent_id).or_insert(LiveAgent {
                         site_ids: site_ids.clone(),
                         connections: 0,
                         status: AgentStatus::Online,
                     });
                     live.connections += 1;
-                    if live.connections > 1 {
-                        // Signed out while an earlier connection still lingered: a new one means
-                        // they are back.
-                        let signed_out = live.status == AgentStatus::Offline;
-                        drop(counts);
-                        if signed_out {
-                            hub.set_agent_status(agent_id, AgentStatus::Online);
-                        }
-                        return;
-                    }
-                    site_ids
+                    // The newest connection read the agent's sites last: a site they were added
+                    // to since an earlier connection counts from now on.
+                    live.site_ids = site_ids.clone();
+                    let (status, first) = (live.status, live.connections == 1);
+                    // Signed out while an earlier connection still lingered: a new one means
+                    // they are back.
+                    let back = !first && status == AgentStatus::Offline;
+                    let changes: Vec<(i64, bool, bool)> = touched
                         .iter()
                         .zip(before)
                         .map(|(site, was)| {
-                            (
-                                *site,
-                                was != available(&counts, *site),
-                                available(&counts, *site),
-                            )
+                            let now = available(&counts, *site);
+                            (*site, was != now, now)
                         })
-                        .collect::<Vec<_>>()
+                        .collect();
+                    (changes, status, first, back)
                 };
-                hub.after_agent_change(agent_id, AgentStatus::Online, &changes);
+                if back {
+                    hub.set_agent_status(agent_id, AgentStatus::Online);
+                } else if first || changes.iter().any(|(_, flipped, _)| *flipped) {
+                    hub.after_agent_change(agent_id, status, &changes);
+                }
             }
         }
     }

@@ -399,6 +399,13 @@ impl app::auth::ssr::Hub for Realtime {
     fn to_agents(&self, site_id: i64, frame: ServerFrame) {
         self.hub.to_site(site_id, frame);
     }
+
+    fn check_widget_settings(
+        &self,
+        settings: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        widget::WidgetSettings::check(settings)
+    }
 }
 
 #[cfg(test)]

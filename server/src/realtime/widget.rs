@@ -87,6 +87,17 @@ impl WidgetSettings {
         settings
     }
 
+    /// Settings an administrator typed: refused when they do not parse or name a colour that
+    /// is not `#rgb`/`#rrggbb`; otherwise returned as they will be stored (every field
+    /// spelled out, unknown keys dropped).
+    pub fn check(value: serde_json::Value) -> Result<serde_json::Value, String> {
+        let settings = WidgetSettings::deserialize(value).map_err(|e| e.to_string())?;
+        if !is_hex_color(&settings.color) {
+            return Err("color must be #rgb or #rrggbb".into());
+        }
+        serde_json::to_value(&settings).map_err(|e| e.to_string())
+    }
+
     /// Whether the site's business hours (if any) include `at_ms`.
     pub fn open_at(&self, at_ms: i64) -> bool {
         self.business_hours

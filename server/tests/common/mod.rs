@@ -201,6 +201,26 @@ pub fn mysql_url() -> String {
     std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
+/// Calls the console's server function at `path` with a form body as the holder of `cookie`;
+/// returns the status and the body.
+pub async fn server_fn(
+    server: &TestServer,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(server.url(path))
+        .header("cookie", cookie)
+        .header("accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .expect("server function");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
 /// Signs an agent in directly through the store; returns the `Cookie` header value.
 pub async fn agent_cookie(
     store: &dyn store::Store,
@@ -217,12 +237,27 @@ pub async fn agent_with_limit(
     site_ids: &[i64],
     max_chats: i32,
 ) -> (i64, String) {
+    agent_with_role(store, email, site_ids, max_chats, store::Role::Agent).await
+}
+
+/// As [`agent_cookie`], for an administrator.
+pub async fn admin_cookie(store: &dyn store::Store, email: &str) -> (i64, String) {
+    agent_with_role(store, email, &[], 5, store::Role::Admin).await
+}
+
+async fn agent_with_role(
+    store: &dyn store::Store,
+    email: &str,
+    site_ids: &[i64],
+    max_chats: i32,
+    role: store::Role,
+) -> (i64, String) {
     let agent = store
         .create_agent(store::NewAgent {
             email: email.to_string(),
             password_hash: "unused".into(),
             display_name: email.split('@').next().unwrap_or("agent").to_string(),
-            role: store::Role::Agent,
+            role,
             language: "en".into(),
             max_chats,
             created_at: server::now_ms(),
