@@ -80,6 +80,22 @@ pub trait Store: Send + Sync + 'static {
     /// The agent with this id (disabled agents included).
     async fn agent(&self, id: AgentId) -> Result<Option<Agent>>;
 
+    /// Every agent, disabled ones included, in id order (for administrators).
+    async fn all_agents(&self) -> Result<Vec<Agent>>;
+
+    /// Sets an agent's role, concurrent-chat limit and whether they are disabled; returns the
+    /// agent as they are afterwards. `NotFound` if there is no such agent.
+    async fn update_agent(
+        &self,
+        id: AgentId,
+        role: Role,
+        max_chats: i32,
+        disabled: bool,
+    ) -> Result<Agent>;
+
+    /// Takes an agent off a site; one who is not on it is not an error.
+    async fn remove_agent_from_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()>;
+
     /// Sets the language the agent's console speaks (a BCP 47 tag such as `zh-CN`). `NotFound`
     /// if there is no such agent.
     async fn set_agent_language(&self, id: AgentId, language: &str) -> Result<()>;
@@ -365,6 +381,15 @@ pub trait Store: Send + Sync + 'static {
     /// The site's bans that still apply at `now` (no expiry, or expiring after `now`), in id
     /// order. Matching them against a visitor or address is the caller's job.
     async fn active_bans(&self, site_id: SiteId, now: UnixMillis) -> Result<Vec<Ban>>;
+
+    /// Lifts a ban; one that does not exist is not an error.
+    async fn delete_ban(&self, id: BanId) -> Result<()>;
+
+    /// Data retention: deletes every conversation last updated before `cutoff` (with its
+    /// messages, notes, tags and rating), and the leave-messages and files older than it, a
+    /// thousand rows per statement so other writers are not held up. Returns how many
+    /// conversations went.
+    async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64>;
 
     /// Appends an event to the durable log and returns it with its id. Ids grow and become
     /// visible in id order across processes, so [`Store::events_after`] from the last id a

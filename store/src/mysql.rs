@@ -27,8 +27,8 @@ use crate::{
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, LeaveMessageNote,
-    MessageId, NewLeaveMessageNote, history_query, leave_message_search_query,
+    BACKFILL_BATCH, BackfillRow, BanId, HistoryFilter, Indexed, LeaveMessageId, LeaveMessageNote,
+    MessageId, NewLeaveMessageNote, Role, history_query, leave_message_search_query,
     leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
 };
 
@@ -453,6 +453,42 @@ impl Store for MySqlStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn all_agents(&self) -> Result<Vec<Agent>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn update_agent(
+        &self,
+        id: AgentId,
+        role: Role,
+        max_chats: i32,
+        disabled: bool,
+    ) -> Result<Agent> {
+        sqlx::query("UPDATE agents SET role = ?, max_chats = ?, disabled = ? WHERE id = ?")
+            .bind(role.as_str())
+            .bind(max_chats)
+            .bind(disabled)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        self.agent(id).await?.ok_or(Error::NotFound)
+    }
+
+    async fn remove_agent_from_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()> {
+        sqlx::query("DELETE FROM site_agents WHERE site_id = ? AND agent_id = ?")
+            .bind(site_id)
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn set_agent_language(&self, id: AgentId, language: &str) -> Result<()> {
@@ -1350,6 +1386,47 @@ impl Store for MySqlStore {
         .bind(now)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn delete_ban(&self, id: BanId) -> Result<()> {
+        sqlx::query("DELETE FROM bans WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64> {
+        let mut conversations = 0;
+        for (statement, counts) in [
+            (
+                "DELETE FROM conversations WHERE updated_at < ? LIMIT 1000",
+                true,
+            ),
+            (
+                "DELETE FROM leave_messages WHERE created_at < ? LIMIT 1000",
+                false,
+            ),
+            (
+                "DELETE FROM attachments WHERE created_at < ? LIMIT 1000",
+                false,
+            ),
+        ] {
+            loop {
+                let deleted = sqlx::query(statement)
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                if counts {
+                    conversations += deleted;
+                }
+                if deleted == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(conversations)
     }
 
     async fn append_event(&self, event: NewEvent) -> Result<Event> {

@@ -2509,3 +2509,118 @@ async fn sites_are_listed_and_updated_but_keep_their_key() {
         .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
+
+#[tokio::test]
+async fn administrators_change_agents_and_their_sites() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let ada = agent(store, "ada@example.com").await;
+    let bo = agent(store, "bo@example.com").await;
+    let listed: Vec<i64> = store
+        .all_agents()
+        .await
+        .expect("agents")
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(listed, [ada.id, bo.id]);
+    let changed = store
+        .update_agent(bo.id, Role::Admin, 9, true)
+        .await
+        .expect("update");
+    assert_eq!(
+        (changed.role, changed.max_chats, changed.disabled),
+        (Role::Admin, 9, true)
+    );
+    assert_eq!(store.agent(bo.id).await.expect("read"), Some(changed));
+    let missing = store.update_agent(bo.id + 100, Role::Agent, 1, false).await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+
+    store
+        .add_agent_to_site(shop.id, ada.id)
+        .await
+        .expect("join");
+    store
+        .remove_agent_from_site(shop.id, ada.id)
+        .await
+        .expect("leave");
+    store
+        .remove_agent_from_site(shop.id, ada.id)
+        .await
+        .expect("leaving twice is no error");
+    assert!(store.agent_sites(ada.id).await.expect("sites").is_empty());
+}
+
+#[tokio::test]
+async fn bans_are_lifted_and_old_history_is_deleted() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let ban = store
+        .create_ban(NewBan {
+            site_id: shop.id,
+            visitor_id: None,
+            ip_cidr: Some("203.0.113.0/24".into()),
+            reason: "spam".into(),
+            expires_at: None,
+            created_at: T0,
+        })
+        .await
+        .expect("ban");
+    store.delete_ban(ban.id).await.expect("lift");
+    store
+        .delete_ban(ban.id)
+        .await
+        .expect("lifting twice is no error");
+    assert!(
+        store
+            .active_bans(shop.id, T0)
+            .await
+            .expect("bans")
+            .is_empty()
+    );
+
+    let ann = visitor(store, &shop, "ann").await;
+    let old = store
+        .create_conversation(shop.id, ann.id, T0)
+        .await
+        .expect("old");
+    say(store, &old, &["退款 old"]).await;
+    let recent = store
+        .create_conversation(shop.id, ann.id, T0 + 100_000)
+        .await
+        .expect("recent");
+    let mut late = message("late", "退款 recent");
+    late.created_at = T0 + 100_000;
+    store.append_message(recent.id, late).await.expect("append");
+    store
+        .create_leave_message(NewLeaveMessage {
+            site_id: shop.id,
+            visitor_id: None,
+            name: None,
+            contact: "x@example.com".into(),
+            body: "old".into(),
+            created_at: T0,
+        })
+        .await
+        .expect("leave");
+
+    assert_eq!(
+        store
+            .delete_history_before(T0 + 50_000)
+            .await
+            .expect("retention"),
+        1
+    );
+    assert_eq!(store.conversation(old.id).await.expect("read"), None);
+    assert!(store.conversation(recent.id).await.expect("read").is_some());
+    assert_eq!(found(store, &[shop.id], "退款").await, ["退款 recent"]);
+    assert!(
+        store
+            .leave_messages_page(&[shop.id], None, None, 10)
+            .await
+            .expect("page")
+            .is_empty()
+    );
+}
