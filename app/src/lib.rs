@@ -69,7 +69,17 @@ pub fn App() -> impl IntoView {
                 />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("sites"))
-                    view=pages::admin::AdminSitesPage
+                    view=pages::admin::sites::AdminSitesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("agents"))
+                    view=pages::admin::agents::AdminAgentsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("upkeep"))
+                    view=pages::admin::upkeep::AdminUpkeepPage
                     ssr=SsrMode::Async
                 />
                 <Route

@@ -157,3 +157,221 @@ async fn a_site_added_while_its_agent_is_online_is_answered_from_their_next_conn
     let _after = connect().await;
     assert!(offered(&server, &key, "https://outlet.example").await);
 }
+
+/// Whether `email` can sign in with `password` (a session cookie comes back).
+async fn signs_in(server: &common::TestServer, email: &str, password: &str) -> bool {
+    let response = reqwest::Client::new()
+        .post(server.url("/api/login"))
+        .form(&[("email", email), ("password", password), ("mode", "auto")])
+        .send()
+        .await
+        .expect("login");
+    response.headers().get_all("set-cookie").iter().any(|c| {
+        c.to_str()
+            .is_ok_and(|c| c.starts_with(app::auth::SESSION_COOKIE))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (shop, _) = common::site(store, "shop", &["https://shop.example"]).await;
+    let (mei_id, mei) = common::agent_cookie(store, "mei@shop.example", &[shop]).await;
+    let (boss_id, boss) = common::admin_cookie(store, "boss@shop.example").await;
+    let shop_text = shop.to_string();
+    let mei_text = mei_id.to_string();
+    let invite = [
+        ("email", " Wang@Shop.example "),
+        ("name", "Wang"),
+        ("site", &*shop_text),
+    ];
+    let ban = [
+        ("site", &*shop_text),
+        ("address", "203.0.113.0/24"),
+        ("reason", "spam"),
+        ("days", "7"),
+    ];
+
+    // An agent is refused every admin server function.
+    for (path, form) in [
+        ("/api/admin/agents", &[][..]),
+        ("/api/admin/agents/invite", &invite[..]),
+        (
+            "/api/admin/agents/update",
+            &[("id", &*mei_text), ("max_chats", "9"), ("admin", "true")][..],
+        ),
+        (
+            "/api/admin/agents/site",
+            &[
+                ("id", &*mei_text),
+                ("site", &*shop_text),
+                ("member", "false"),
+            ][..],
+        ),
+        ("/api/admin/bans", &[][..]),
+        ("/api/admin/bans/add", &ban[..]),
+        ("/api/admin/mail/test", &[("to", "x@example.com")][..]),
+        ("/api/admin/retention", &[("days", "1")][..]),
+    ] {
+        let (status, body) = common::server_fn(&server, &mei, path, form).await;
+        assert!(
+            status != 200 && body.contains("forbidden"),
+            "{path}: {status} {body}"
+        );
+    }
+    let unchanged = store.agent(mei_id).await.expect("read").expect("agent");
+    assert_eq!(
+        (unchanged.role, unchanged.max_chats),
+        (store::Role::Agent, 5)
+    );
+
+    // Invite: the password comes back once, and works.
+    let (status, body) =
+        common::server_fn(&server, &boss, "/api/admin/agents/invite", &invite).await;
+    assert_eq!(status, 200, "{body}");
+    let password: String = serde_json::from_str(&body).expect("the password");
+    assert_eq!(password.len(), 20);
+    assert!(signs_in(&server, "wang@shop.example", &password).await);
+    let wang = store
+        .agent_by_email("wang@shop.example")
+        .await
+        .expect("read")
+        .expect("invited");
+    assert_eq!(store.agent_sites(wang.id).await.expect("sites"), [shop]);
+    let (status, body) =
+        common::server_fn(&server, &boss, "/api/admin/agents/invite", &invite).await;
+    assert!(
+        status != 200 && body.contains("invalid"),
+        "the same e-mail twice: {body}"
+    );
+
+    // Disable and limit: a disabled agent cannot sign in.
+    let wang_text = wang.id.to_string();
+    let update = [
+        ("id", &*wang_text),
+        ("max_chats", "3"),
+        ("disabled", "true"),
+    ];
+    let (status, body) =
+        common::server_fn(&server, &boss, "/api/admin/agents/update", &update).await;
+    assert_eq!(status, 200, "{body}");
+    let wang = store.agent(wang.id).await.expect("read").expect("agent");
+    assert_eq!((wang.max_chats, wang.disabled), (3, true));
+    assert!(!signs_in(&server, "wang@shop.example", &password).await);
+    // An administrator cannot lock themselves out.
+    let boss_text = boss_id.to_string();
+    let demote = [("id", &*boss_text), ("max_chats", "5")];
+    let (status, body) =
+        common::server_fn(&server, &boss, "/api/admin/agents/update", &demote).await;
+    assert!(status != 200 && body.contains("invalid"), "{body}");
+    // Sites: off and on again.
+    let off = [
+        ("id", &*mei_text),
+        ("site", &*shop_text),
+        ("member", "false"),
+    ];
+    assert_eq!(
+        common::server_fn(&server, &boss, "/api/admin/agents/site", &off)
+            .await
+            .0,
+        200
+    );
+    assert!(store.agent_sites(mei_id).await.expect("sites").is_empty());
+
+    // Bans: a range with an expiry, listed, then lifted; nonsense is refused.
+    assert_eq!(
+        common::server_fn(&server, &boss, "/api/admin/bans/add", &ban)
+            .await
+            .0,
+        200
+    );
+    let bans = store
+        .active_bans(shop, server::now_ms())
+        .await
+        .expect("bans");
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].ip_cidr.as_deref(), Some("203.0.113.0/24"));
+    assert!(
+        bans[0]
+            .expires_at
+            .is_some_and(|at| at > server::now_ms() + 6 * 86_400_000)
+    );
+    let (_, listed) = common::server_fn(&server, &boss, "/api/admin/bans", &[]).await;
+    assert!(listed.contains("203.0.113.0/24"), "{listed}");
+    let bad = [
+        ("site", &*shop_text),
+        ("address", "not-an-ip"),
+        ("reason", "x"),
+        ("days", "1"),
+    ];
+    let (status, body) = common::server_fn(&server, &boss, "/api/admin/bans/add", &bad).await;
+    assert!(status != 200 && body.contains("invalid"), "{body}");
+    let lift = [("id", &*bans[0].id.to_string())].map(|(k, v)| (k, v.to_owned()));
+    let lift: Vec<(&str, &str)> = lift.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        common::server_fn(&server, &boss, "/api/admin/bans/lift", &lift)
+            .await
+            .0,
+        200
+    );
+    assert!(
+        store
+            .active_bans(shop, server::now_ms())
+            .await
+            .expect("bans")
+            .is_empty()
+    );
+
+    // Retention: a conversation untouched for 100 days goes, today's stays.
+    let visitor = store
+        .upsert_visitor(shop, "v", server::now_ms())
+        .await
+        .expect("visitor");
+    let old = store
+        .create_conversation(shop, visitor.id, server::now_ms() - 100 * 86_400_000)
+        .await
+        .expect("old");
+    let new = store
+        .create_conversation(shop, visitor.id, server::now_ms())
+        .await
+        .expect("new");
+    let (status, body) =
+        common::server_fn(&server, &boss, "/api/admin/retention", &[("days", "30")]).await;
+    assert_eq!((status, body.as_str()), (200, "1"));
+    assert_eq!(store.conversation(old.id).await.expect("read"), None);
+    assert!(store.conversation(new.id).await.expect("read").is_some());
+    // The pages render on the server: for the admin with the data, for an agent with a refusal.
+    for (path, seen) in [
+        ("/admin/agents", "wang@shop.example"),
+        ("/admin/upkeep", "Bans"),
+        ("/admin/sites", "shop"),
+    ] {
+        let page = |cookie: &str| {
+            reqwest::Client::new()
+                .get(server.url(path))
+                .header("cookie", cookie.to_owned())
+                .send()
+        };
+        let html = page(&boss).await.expect("page").text().await.expect("html");
+        assert!(html.contains(seen), "{path}: {html}");
+        let html = page(&mei).await.expect("page").text().await.expect("html");
+        assert!(
+            html.contains("Only administrators can do this."),
+            "{path}: {html}"
+        );
+        assert!(
+            !html.contains(seen) || seen == "shop",
+            "{path} shows nothing to an agent"
+        );
+    }
+    // Without SMTP the test mail says so.
+    let (status, body) = common::server_fn(
+        &server,
+        &boss,
+        "/api/admin/mail/test",
+        &[("to", "x@example.com")],
+    )
+    .await;
+    assert!(status != 200 && body.contains("no_mail"), "{body}");
+}

@@ -407,3 +407,24 @@ async fn without_smtp_a_reply_says_mail_is_not_set_up() {
     assert_eq!(page["items"][0]["assignee"], "mei");
     assert_eq!(page["items"][0]["notes"][0]["body"], "Called back");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_administrator_sends_a_test_e_mail() {
+    let smtp = SmtpServer::start();
+    let relay = mailer(&smtp);
+    let server = common::spawn_sqlite_with(|config| config.mailer = Some(relay)).await;
+    let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
+    let (status, answer) = common::server_fn(
+        &server,
+        &boss,
+        "/api/admin/mail/test",
+        &[("to", "it@shop.example")],
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let mails = smtp.received();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(header(&mails[0], "To"), Some("it@shop.example"));
+    assert_eq!(header(&mails[0], "Subject"), Some("Kefu test e-mail"));
+    assert!(body(&mails[0]).contains("sent by boss"));
+}

@@ -187,7 +187,7 @@ pub mod ssr {
     use store::{ConversationStatus, HistoryFilter};
 
     /// Milliseconds in a day.
-    const DAY_MS: i64 = 86_400_000;
+    pub const DAY_MS: i64 = 86_400_000;
 
     /// Midnight UTC starting `date` (`YYYY-MM-DD`), in Unix milliseconds.
     fn day_start(date: &str) -> Result<i64, ConsoleError> {

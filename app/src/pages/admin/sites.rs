@@ -207,6 +207,7 @@ pub fn AdminSitesPage() -> impl IntoView {
                     };
                     match sites.await {
                         Ok(sites) => view! {
+                            <super::AdminNav lang />
                             <h1>{t(lang, Key::AdminSites)}</h1>
                             {failed}
                             {sites.into_iter().map(|site| view! { <SiteForm site update lang /> }).collect_view()}
@@ -219,7 +220,7 @@ pub fn AdminSitesPage() -> impl IntoView {
                             </ActionForm>
                         }
                         .into_any(),
-                        Err(error) => super::refusal([error], lang),
+                        Err(error) => crate::pages::refusal([error], lang),
                     }
                 })}
             </Suspense>

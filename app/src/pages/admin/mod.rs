@@ -1,0 +1,23 @@
+//! Administration, for agents with the admin role: sites, agents, and upkeep (bans, mail,
+//! data retention). Every server function under here starts with `require_admin`, so an agent
+//! without the role is refused whether they open a page or call an endpoint.
+
+pub mod agents;
+pub mod sites;
+pub mod upkeep;
+
+use crate::i18n::{Key, Lang, t};
+use leptos::prelude::*;
+
+/// The links between the admin pages.
+#[component]
+pub fn AdminNav(lang: Lang) -> impl IntoView {
+    view! {
+        <nav class="admin-nav">
+            <a href="/inbox">{t(lang, Key::BackToConsole)}</a>
+            <a href="/admin/sites">{t(lang, Key::AdminSites)}</a>
+            <a href="/admin/agents">{t(lang, Key::AdminAgents)}</a>
+            <a href="/admin/upkeep">{t(lang, Key::AdminUpkeep)}</a>
+        </nav>
+    }
+}

@@ -1,0 +1,273 @@
+//! `/admin/upkeep`: the ban list (a visitor or an address range, on one site, until an expiry
+//! or for good), a test e-mail through the configured SMTP relay, and data retention (delete
+//! conversations, leave-messages and files older than a number of days).
+
+use crate::auth::ConsoleError;
+use crate::i18n::{Key, Lang, console_lang, t};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A ban as the page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanRow {
+    /// Its id, to lift it.
+    pub id: i64,
+    /// The site's name.
+    pub site: String,
+    /// Who or what is banned: `visitor #12`, `203.0.113.0/24`, or both.
+    pub target: String,
+    /// Why.
+    pub reason: String,
+    /// Until when (UTC), or empty for good.
+    pub until: String,
+}
+
+/// The bans still in force on every site.
+#[server(endpoint = "admin/bans")]
+pub async fn admin_bans() -> Result<Vec<BanRow>, ConsoleError> {
+    use crate::auth::ssr;
+    use crate::pages::history::ssr::minute;
+    ssr::require_admin().await?;
+    let store = ssr::store()?;
+    let mut rows = Vec::new();
+    for site in store.all_sites().await.map_err(ssr::internal)? {
+        for ban in store
+            .active_bans(site.id, ssr::now_ms())
+            .await
+            .map_err(ssr::internal)?
+        {
+            let target = [
+                ban.visitor_id.map(|v| format!("visitor #{v}")),
+                ban.ip_cidr.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · ");
+            rows.push(BanRow {
+                id: ban.id,
+                site: site.name.clone(),
+                target,
+                reason: ban.reason,
+                until: ban.expires_at.map(minute).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Bans an address (`203.0.113.7`, `203.0.113.0/24`, `2001:db8::/32`) and/or a visitor (by
+/// number) on a site, for `days` days (0: for good).
+#[server(endpoint = "admin/bans/add")]
+pub async fn add_ban(
+    site: i64,
+    #[server(default)] address: String,
+    #[server(default)] visitor: String,
+    reason: String,
+    days: i64,
+) -> Result<(), ConsoleError> {
+    use crate::auth::ssr;
+    ssr::require_admin().await?;
+    let address = address.trim();
+    let address = (!address.is_empty()).then(|| address.to_owned());
+    let visitor = match visitor.trim() {
+        "" => None,
+        text => Some(text.parse::<i64>().map_err(|_| ConsoleError::Invalid)?),
+    };
+    let reason = reason.trim().to_owned();
+    let address_ok = address.as_deref().is_none_or(|a| {
+        a.parse::<std::net::IpAddr>().is_ok()
+            || a.split_once('/').is_some_and(|(ip, bits)| {
+                ip.parse::<std::net::IpAddr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 128)
+            })
+    });
+    if (address.is_none() && visitor.is_none())
+        || !address_ok
+        || reason.is_empty()
+        || reason.chars().count() > 500
+        || !(0..=3650).contains(&days)
+    {
+        return Err(ConsoleError::Invalid);
+    }
+    let store = ssr::store()?;
+    let now = ssr::now_ms();
+    let known_visitor = match visitor {
+        Some(id) => store
+            .visitor(id)
+            .await
+            .map_err(ssr::internal)?
+            .is_some_and(|v| v.site_id == site),
+        None => true,
+    };
+    if !known_visitor {
+        return Err(ConsoleError::NotFound);
+    }
+    match store
+        .create_ban(store::NewBan {
+            site_id: site,
+            visitor_id: visitor,
+            ip_cidr: address,
+            reason,
+            expires_at: (days > 0).then(|| now + days * crate::pages::history::ssr::DAY_MS),
+            created_at: now,
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
+        Err(error) => Err(ssr::internal(error)),
+    }
+}
+
+/// Lifts a ban.
+#[server(endpoint = "admin/bans/lift")]
+pub async fn lift_ban(id: i64) -> Result<(), ConsoleError> {
+    use crate::auth::ssr;
+    ssr::require_admin().await?;
+    ssr::store()?.delete_ban(id).await.map_err(ssr::internal)
+}
+
+/// Sends a test e-mail to `to` through the configured SMTP relay: `NoMail` when none is set
+/// up, `MailFailed` when the relay refuses (the log says why).
+#[server(endpoint = "admin/mail/test")]
+pub async fn send_test_mail(to: String) -> Result<(), ConsoleError> {
+    use crate::auth::ssr;
+    let admin = ssr::require_admin().await?;
+    let to = to.trim();
+    if !to.contains('@') || to.contains(char::is_whitespace) {
+        return Err(ConsoleError::Invalid);
+    }
+    let body = format!(
+        "This is a test e-mail from Kefu, sent by {}. If you can read it, mail works.\n",
+        admin.display_name
+    );
+    ssr::send_mail(to, "Kefu test e-mail", body).await
+}
+
+/// Deletes conversations not updated for `days` days, and leave-messages and files older than
+/// that; returns how many conversations went.
+#[server(endpoint = "admin/retention")]
+pub async fn delete_older_than(days: i64) -> Result<u64, ConsoleError> {
+    use crate::auth::ssr;
+    let admin = ssr::require_admin().await?;
+    if !(1..=36_500).contains(&days) {
+        return Err(ConsoleError::Invalid);
+    }
+    let deleted = ssr::store()?
+        .delete_history_before(ssr::now_ms() - days * crate::pages::history::ssr::DAY_MS)
+        .await
+        .map_err(ssr::internal)?;
+    tracing::info!(
+        admin = admin.id,
+        days,
+        deleted,
+        "history deleted by retention"
+    );
+    Ok(deleted)
+}
+
+/// `/admin/upkeep`.
+#[component]
+pub fn AdminUpkeepPage() -> impl IntoView {
+    let add = ServerAction::<AddBan>::new();
+    let lift = ServerAction::<LiftBan>::new();
+    let mail = ServerAction::<SendTestMail>::new();
+    let retention = ServerAction::<DeleteOlderThan>::new();
+    let lang = Resource::new(
+        || (),
+        |_| async { console_lang().await.unwrap_or_default() },
+    );
+    let bans = Resource::new(
+        move || (add.version().get(), lift.version().get()),
+        |_| admin_bans(),
+    );
+    let sites = Resource::new(|| (), |_| super::sites::admin_sites());
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    view! {
+        <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    let lang = lang.await;
+                    match (bans.await, sites.await) {
+                        (Ok(bans), Ok(sites)) => view! {
+                            <super::AdminNav lang />
+                            <h1>{t(lang, Key::AdminUpkeep)}</h1>
+                            <Bans bans sites add lift lang />
+                            <section class="mail-test">
+                                <h2>{t(lang, Key::TestMail)}</h2>
+                                <ActionForm action=mail>
+                                    <label>{t(lang, Key::Email)} <input type="email" name="to" required /></label>
+                                    <button type="submit">{t(lang, Key::Send)}</button>
+                                </ActionForm>
+                                {move || mail.value().get().map(|result| match result {
+                                    Ok(()) => view! { <p role="status">{t(lang, Key::MailSent)}</p> }.into_any(),
+                                    Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
+                                })}
+                            </section>
+                            <section class="retention">
+                                <h2>{t(lang, Key::Retention)}</h2>
+                                <ActionForm action=retention>
+                                    <label>{t(lang, Key::OlderThanDays)} <input type="number" name="days" min="1" required /></label>
+                                    <button type="submit" class="danger">{t(lang, Key::Delete)}</button>
+                                </ActionForm>
+                                {move || retention.value().get().map(|result| match result {
+                                    Ok(count) => view! { <p role="status">{format!("{} {count}", t(lang, Key::ConversationsDeleted))}</p> }.into_any(),
+                                    Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
+                                })}
+                            </section>
+                        }
+                        .into_any(),
+                        (first, second) => {
+                            crate::pages::refusal(first.err().into_iter().chain(second.err()), lang)
+                        }
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+/// The bans in force, each with its lift button, and the form that adds one.
+#[component]
+fn Bans(
+    bans: Vec<BanRow>,
+    sites: Vec<super::sites::AdminSite>,
+    add: ServerAction<AddBan>,
+    lift: ServerAction<LiftBan>,
+    lang: Lang,
+) -> impl IntoView {
+    view! {
+        <section class="bans">
+            <h2>{t(lang, Key::Bans)}</h2>
+            <ul>
+                {bans
+                    .into_iter()
+                    .map(|ban| view! {
+                        <li data-ban=ban.id>
+                            <b>{ban.target}</b> " · " {ban.site} " · " {ban.reason} " " <time>{ban.until}</time>
+                            <ActionForm action=lift>
+                                <input type="hidden" name="id" value=ban.id />
+                                <button type="submit" class="secondary">{t(lang, Key::Lift)}</button>
+                            </ActionForm>
+                        </li>
+                    })
+                    .collect_view()}
+            </ul>
+            <ActionForm action=add attr:class="add-ban">
+                <label>
+                    {t(lang, Key::Site)}
+                    <select name="site">
+                        {sites.into_iter().map(|s| view! { <option value=s.id>{s.name}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>{t(lang, Key::Address)} <input type="text" name="address" placeholder="203.0.113.0/24" /></label>
+                <label>{t(lang, Key::VisitorNumber)} <input type="text" name="visitor" inputmode="numeric" /></label>
+                <label>{t(lang, Key::Reason)} <input type="text" name="reason" required maxlength="500" /></label>
+                <label>{t(lang, Key::ForDays)} <input type="number" name="days" min="0" value="30" /></label>
+                <button type="submit">{t(lang, Key::Ban)}</button>
+            </ActionForm>
+            {move || add.value().get().and_then(Result::err).map(|error| view! { <p role="alert">{error.message(lang)}</p> })}
+        </section>
+    }
+}
