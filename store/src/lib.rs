@@ -27,11 +27,12 @@ pub use protocol::Seq;
 pub use crate::error::{Error, Result};
 pub use crate::model::{
     Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, CannedReply,
-    CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStatus, Event,
-    EventId, HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote,
-    LeaveMessageStatus, Message, MessageId, NewAgent, NewAttachment, NewBan, NewCannedReply,
-    NewEvent, NewLeaveMessage, NewLeaveMessageNote, NewMessage, NewSite, Rating, Role, Session,
-    Site, SiteId, Team, TeamId, UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId,
+    CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStatus,
+    DeliveryAttempt, DeliveryState, Event, EventId, HistoryFilter, LeaveMessage,
+    LeaveMessageCursor, LeaveMessageId, LeaveMessageNote, LeaveMessageStatus, Message, MessageId,
+    NewAgent, NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage,
+    NewLeaveMessageNote, NewMessage, NewSite, Rating, Role, Session, Site, SiteId, Team, TeamId,
+    UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId, Webhook, WebhookDelivery,
     now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
@@ -390,6 +391,47 @@ pub trait Store: Send + Sync + 'static {
     /// thousand rows per statement so other writers are not held up. Returns how many
     /// conversations went.
     async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64>;
+
+    /// Adds a webhook for `events` (each a word such as `message.created`).
+    async fn create_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        events: &[&str],
+        now: UnixMillis,
+    ) -> Result<Webhook>;
+
+    /// Every webhook, in id order.
+    async fn webhooks(&self) -> Result<Vec<Webhook>>;
+
+    /// Removes a webhook and its delivery log; one that does not exist is not an error.
+    async fn delete_webhook(&self, id: i64) -> Result<()>;
+
+    /// Records `event` with its JSON `payload` as a pending delivery to every webhook that
+    /// wants it, due at once; returns how many deliveries that made.
+    async fn enqueue_webhook_deliveries(
+        &self,
+        event: &str,
+        payload: &str,
+        now: UnixMillis,
+    ) -> Result<u64>;
+
+    /// Takes up to `limit` pending deliveries due at `now` (oldest first) for this sender:
+    /// their `next_attempt_at` becomes `lease_until`, so no other sender (node) takes them
+    /// meanwhile. If the sender dies, they fall due again when the lease runs out.
+    async fn claim_webhook_deliveries(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>>;
+
+    /// Records how an attempt ended (one more attempt counted).
+    async fn record_webhook_attempt(&self, id: i64, attempt: &DeliveryAttempt) -> Result<()>;
+
+    /// The webhook's newest `limit` deliveries, newest first: its delivery log.
+    async fn webhook_deliveries(&self, webhook_id: i64, limit: u32)
+    -> Result<Vec<WebhookDelivery>>;
 
     /// Appends an event to the durable log and returns it with its id. Ids grow and become
     /// visible in id order across processes, so [`Store::events_after`] from the last id a

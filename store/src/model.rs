@@ -442,6 +442,79 @@ pub struct NewLeaveMessageNote {
     pub created_at: UnixMillis,
 }
 
+/// A URL told about events, with the secret its deliveries are signed with.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Webhook {
+    /// Primary key.
+    pub id: i64,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// The HMAC-SHA256 key of the signature header; shown to the admin who adds the hook.
+    pub secret: String,
+    /// The events it wants, space-separated with a space at each end (` message.created `).
+    pub events: String,
+    /// When it was added.
+    pub created_at: UnixMillis,
+}
+
+impl Webhook {
+    /// Whether it wants `event`.
+    pub fn wants(&self, event: &str) -> bool {
+        self.events.split_whitespace().any(|e| e == event)
+    }
+}
+
+text_enum! {
+    /// Where a webhook delivery stands.
+    DeliveryState, "delivery state" {
+        /// Waiting for its (next) attempt.
+        Pending = "pending",
+        /// The receiver answered 2xx.
+        Delivered = "delivered",
+        /// Every attempt failed.
+        Failed = "failed",
+    }
+}
+
+/// One event sent (or to be sent) to one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct WebhookDelivery {
+    /// Primary key; receivers see it as the delivery id (retries repeat it).
+    pub id: i64,
+    /// The webhook it goes to.
+    pub webhook_id: i64,
+    /// `message.created`, `conversation.resolved` or `leave_message.created`.
+    pub event: String,
+    /// The JSON body, exactly as sent (and signed) on every attempt.
+    pub payload: String,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// When the next attempt may start (while pending; a sender's lease while it sends).
+    pub next_attempt_at: UnixMillis,
+    /// The HTTP status of the last attempt, if the receiver answered.
+    pub last_status: Option<i32>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// When the event happened.
+    pub created_at: UnixMillis,
+}
+
+/// How a delivery attempt ended, for [`crate::Store::record_webhook_attempt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    /// The state afterwards: delivered, pending again (retry) or failed (no more retries).
+    pub state: DeliveryState,
+    /// When to try again, if pending.
+    pub next_attempt_at: UnixMillis,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<i32>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
 /// Which conversations (and their messages) a history view shows: every condition given must
 /// hold. The sites are the ones the asking agent may see; the caller checks that.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -717,6 +790,12 @@ macro_rules! leave_message_note_columns {
         "id, leave_message_id, agent_id, body, created_at"
     };
 }
+macro_rules! webhook_delivery_columns {
+    () => {
+        "id, webhook_id, event, payload, state, attempts, next_attempt_at, last_status, \
+         last_error, created_at"
+    };
+}
 macro_rules! ban_columns {
     () => {
         "id, site_id, visitor_id, ip_cidr, reason, expires_at, created_at"
@@ -740,7 +819,7 @@ macro_rules! attachment_columns {
 pub(crate) use {
     agent_columns, attachment_columns, ban_columns, canned_reply_columns, conversation_columns,
     event_columns, leave_message_columns, leave_message_note_columns, message_columns,
-    site_columns, visitor_columns,
+    site_columns, visitor_columns, webhook_delivery_columns,
 };
 
 /// Turns a conversion failure into the decode error sqlx reports for `column`.

@@ -16,7 +16,7 @@ use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
     AppendInTx, agent_columns, attachment_columns, ban_columns, canned_reply_columns,
     conversation_columns, event_columns, leave_message_columns, leave_message_note_columns,
-    message_columns, site_columns, to_json_text, visitor_columns,
+    message_columns, site_columns, to_json_text, visitor_columns, webhook_delivery_columns,
 };
 use crate::{
     Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, CannedReply, CannedReplyId,
@@ -27,9 +27,10 @@ use crate::{
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, BanId, HistoryFilter, Indexed, LeaveMessageId, LeaveMessageNote,
-    MessageId, NewLeaveMessageNote, Role, history_query, leave_message_search_query,
-    leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
+    BACKFILL_BATCH, BackfillRow, BanId, DeliveryAttempt, HistoryFilter, Indexed, LeaveMessageId,
+    LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook, WebhookDelivery,
+    history_query, leave_message_search_query, leave_message_search_text, leave_messages_query,
+    message_search_query, search, search_ranges,
 };
 
 /// A [`Store`] on a MySQL or MariaDB database.
@@ -1427,6 +1428,130 @@ impl Store for MySqlStore {
             }
         }
         Ok(conversations)
+    }
+
+    async fn create_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        events: &[&str],
+        now: UnixMillis,
+    ) -> Result<Webhook> {
+        let events = format!(" {} ", events.join(" "));
+        let id = inserted_id(
+            &sqlx::query(
+                "INSERT INTO webhooks (url, secret, events, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(url)
+            .bind(secret)
+            .bind(&events)
+            .bind(now)
+            .execute(&self.pool)
+            .await?,
+        )?;
+        Ok(Webhook {
+            id,
+            url: url.to_owned(),
+            secret: secret.to_owned(),
+            events,
+            created_at: now,
+        })
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>> {
+        Ok(
+            sqlx::query_as("SELECT id, url, secret, events, created_at FROM webhooks ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn delete_webhook(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM webhooks WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn enqueue_webhook_deliveries(
+        &self,
+        event: &str,
+        payload: &str,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        Ok(sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, event, payload, next_attempt_at, created_at) \
+             SELECT id, ?, ?, ?, ? FROM webhooks WHERE events LIKE ?",
+        )
+        .bind(event)
+        .bind(payload)
+        .bind(now)
+        .bind(now)
+        .bind(format!("% {event} %"))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        let mut tx = self.pool.begin().await?;
+        let mut due: Vec<WebhookDelivery> = sqlx::query_as(concat!(
+            "SELECT ",
+            webhook_delivery_columns!(),
+            " FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
+             ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+        ))
+        .bind(now)
+        .bind(limit_param(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        for delivery in &mut due {
+            sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?")
+                .bind(lease_until)
+                .bind(delivery.id)
+                .execute(&mut *tx)
+                .await?;
+            delivery.next_attempt_at = lease_until;
+        }
+        tx.commit().await?;
+        Ok(due)
+    }
+
+    async fn record_webhook_attempt(&self, id: i64, attempt: &DeliveryAttempt) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, \
+             next_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?",
+        )
+        .bind(attempt.state.as_str())
+        .bind(attempt.next_attempt_at)
+        .bind(attempt.status)
+        .bind(&attempt.error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        webhook_id: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            webhook_delivery_columns!(),
+            " FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(webhook_id)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn append_event(&self, event: NewEvent) -> Result<Event> {

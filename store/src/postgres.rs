@@ -15,7 +15,7 @@ use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
     AppendInTx, agent_columns, attachment_columns, ban_columns, canned_reply_columns,
     conversation_columns, event_columns, leave_message_columns, leave_message_note_columns,
-    message_columns, site_columns, to_json_text, visitor_columns,
+    message_columns, site_columns, to_json_text, visitor_columns, webhook_delivery_columns,
 };
 use crate::{
     Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, CannedReply, CannedReplyId,
@@ -26,9 +26,10 @@ use crate::{
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, BanId, HistoryFilter, Indexed, LeaveMessageId, LeaveMessageNote,
-    MessageId, NewLeaveMessageNote, Role, history_query, leave_message_search_query,
-    leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
+    BACKFILL_BATCH, BackfillRow, BanId, DeliveryAttempt, HistoryFilter, Indexed, LeaveMessageId,
+    LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook, WebhookDelivery,
+    history_query, leave_message_search_query, leave_message_search_text, leave_messages_query,
+    message_search_query, search, search_ranges,
 };
 
 /// A [`Store`] on a PostgreSQL database.
@@ -1363,6 +1364,119 @@ impl Store for PostgresStore {
             }
         }
         Ok(conversations)
+    }
+
+    async fn create_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        events: &[&str],
+        now: UnixMillis,
+    ) -> Result<Webhook> {
+        let events = format!(" {} ", events.join(" "));
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO webhooks (url, secret, events, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id",
+        )
+        .bind(url)
+        .bind(secret)
+        .bind(&events)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Webhook {
+            id,
+            url: url.to_owned(),
+            secret: secret.to_owned(),
+            events,
+            created_at: now,
+        })
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>> {
+        Ok(
+            sqlx::query_as("SELECT id, url, secret, events, created_at FROM webhooks ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn delete_webhook(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM webhooks WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn enqueue_webhook_deliveries(
+        &self,
+        event: &str,
+        payload: &str,
+        now: UnixMillis,
+    ) -> Result<u64> {
+        Ok(sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, event, payload, next_attempt_at, created_at) \
+             SELECT id, $1, $2, $3, $4 FROM webhooks WHERE events LIKE $5",
+        )
+        .bind(event)
+        .bind(payload)
+        .bind(now)
+        .bind(now)
+        .bind(format!("% {event} %"))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        Ok(sqlx::query_as(concat!(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id IN \
+             (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
+             ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ",
+            webhook_delivery_columns!()
+        ))
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn record_webhook_attempt(&self, id: i64, attempt: &DeliveryAttempt) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, \
+             next_attempt_at = $2, last_status = $3, last_error = $4 WHERE id = $5",
+        )
+        .bind(attempt.state.as_str())
+        .bind(attempt.next_attempt_at)
+        .bind(attempt.status)
+        .bind(&attempt.error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        webhook_id: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            webhook_delivery_columns!(),
+            " FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(webhook_id)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn append_event(&self, event: NewEvent) -> Result<Event> {

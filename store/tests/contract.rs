@@ -12,9 +12,9 @@ use common::TestDb;
 use protocol::{Author, ClientId, Seq};
 use store::search::Query;
 use store::{
-    Agent, Conversation, ConversationStatus, Error, Event, HistoryFilter, LeaveMessageStatus,
-    NewAgent, NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site,
-    Store, Visitor, VisitorAttributes,
+    Agent, Conversation, ConversationStatus, DeliveryAttempt, DeliveryState, Error, Event,
+    HistoryFilter, LeaveMessageStatus, NewAgent, NewAttachment, NewBan, NewEvent, NewLeaveMessage,
+    NewMessage, NewSite, Role, Site, Store, Visitor, VisitorAttributes,
 };
 
 /// A fixed "now" so results do not depend on the clock.
@@ -2623,4 +2623,131 @@ async fn bans_are_lifted_and_old_history_is_deleted() {
             .expect("page")
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn webhook_deliveries_are_queued_leased_once_and_logged() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let messages = store
+        .create_webhook(
+            "https://a.example/hook",
+            "s1",
+            &["message.created", "conversation.resolved"],
+            T0,
+        )
+        .await
+        .expect("hook");
+    let leaves = store
+        .create_webhook(
+            "https://b.example/hook",
+            "s2",
+            &["leave_message.created"],
+            T0,
+        )
+        .await
+        .expect("hook");
+    assert!(messages.wants("message.created") && !messages.wants("message"));
+    assert_eq!(
+        store.webhooks().await.expect("hooks"),
+        [messages.clone(), leaves.clone()]
+    );
+    for n in 0..6 {
+        let queued = store
+            .enqueue_webhook_deliveries("message.created", &format!("{{\"n\":{n}}}"), T0)
+            .await
+            .expect("enqueue");
+        assert_eq!(queued, 1, "only the hook that wants it");
+    }
+    // Two senders at once never take the same delivery (InnoDB may make the second skip rows
+    // the first only looked at: a third pass takes what is left); what is leased is not taken
+    // again until the lease runs out.
+    let (a, b) = tokio::join!(
+        store.claim_webhook_deliveries(T0, T0 + 30_000, 4),
+        store.claim_webhook_deliveries(T0, T0 + 30_000, 4),
+    );
+    let rest = store
+        .claim_webhook_deliveries(T0, T0 + 30_000, 10)
+        .await
+        .expect("claim");
+    let claimed: Vec<i64> = a
+        .expect("claim")
+        .iter()
+        .chain(&b.expect("claim"))
+        .chain(&rest)
+        .map(|d| d.id)
+        .collect();
+    let mut distinct = claimed.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), claimed.len(), "claimed twice: {claimed:?}");
+    assert_eq!(distinct.len(), 6);
+    assert!(
+        store
+            .claim_webhook_deliveries(T0 + 1, T0 + 60_000, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let mut again = store
+        .claim_webhook_deliveries(T0 + 30_000, T0 + 60_000, 10)
+        .await
+        .expect("claim");
+    again.sort_by_key(|d| d.id);
+    assert_eq!(again.len(), 6, "a dead sender's lease runs out");
+
+    let first = again[0].clone();
+    assert_eq!(
+        (first.event.as_str(), first.payload.as_str()),
+        ("message.created", "{\"n\":0}")
+    );
+    store
+        .record_webhook_attempt(
+            first.id,
+            &DeliveryAttempt {
+                state: DeliveryState::Pending,
+                next_attempt_at: T0 + 90_000,
+                status: Some(500),
+                error: Some("HTTP 500".into()),
+            },
+        )
+        .await
+        .expect("retry later");
+    store
+        .record_webhook_attempt(
+            first.id,
+            &DeliveryAttempt {
+                state: DeliveryState::Delivered,
+                next_attempt_at: T0 + 90_000,
+                status: Some(204),
+                error: None,
+            },
+        )
+        .await
+        .expect("delivered");
+    let log = store
+        .webhook_deliveries(messages.id, 10)
+        .await
+        .expect("log");
+    assert_eq!(log.len(), 6);
+    let logged = log.iter().find(|d| d.id == first.id).expect("logged");
+    assert_eq!(
+        (logged.state, logged.attempts, logged.last_status),
+        (DeliveryState::Delivered, 2, Some(204))
+    );
+    let due = store
+        .claim_webhook_deliveries(T0 + 100_000, T0 + 130_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(due.len(), 5, "the delivered one is done");
+
+    store.delete_webhook(messages.id).await.expect("delete");
+    assert!(
+        store
+            .webhook_deliveries(messages.id, 10)
+            .await
+            .expect("log")
+            .is_empty()
+    );
+    assert_eq!(store.webhooks().await.expect("hooks"), [leaves]);
 }
