@@ -180,6 +180,8 @@ pub enum Key {
     Reason,
     ForDays,
     Ban,
+    Webhooks,
+    SigningSecret,
     /// The switch's label: the *other* language's own name.
     LanguageName,
 }
@@ -314,6 +316,10 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, ForDays) => "天数（0 为永久）",
         (Lang::En, Ban) => "Ban",
         (Lang::Zh, Ban) => "封禁",
+        (Lang::En, Webhooks) => "Webhooks",
+        (Lang::Zh, Webhooks) => "Webhook",
+        (Lang::En, SigningSecret) => "Signing secret (shown once):",
+        (Lang::Zh, SigningSecret) => "签名密钥（仅显示一次）：",
         (Lang::En, CannedTitle) => "Canned replies",
         (Lang::Zh, CannedTitle) => "快捷回复",
         (Lang::En, AddReply) => "Add a reply",

@@ -38,6 +38,8 @@ pub struct Config {
     pub mailer: Option<crate::mail::Mailer>,
     /// E-mail a site's agents when a leave-message arrives (needs `mailer`).
     pub notify_leave_messages: bool,
+    /// The delay before a failed webhook delivery's first retry; each next one doubles.
+    pub webhook_retry_ms: u64,
     /// Visitors' locations; `None` when no GeoIP database is configured.
     pub geoip: Option<std::sync::Arc<crate::geoip::Geo>>,
 }
@@ -119,6 +121,7 @@ struct FileConfig {
     max_connections_per_ip: Option<u32>,
     messages_per_minute: Option<u32>,
     idle_timeout_ms: Option<u32>,
+    webhook_retry_ms: Option<u64>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -274,6 +277,7 @@ impl Config {
                 .max(100),
             mailer,
             notify_leave_messages,
+            webhook_retry_ms: file.webhook_retry_ms.unwrap_or(1_000).max(10),
             geoip,
         })
     }

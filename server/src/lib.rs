@@ -16,6 +16,7 @@ pub mod routes;
 pub mod site;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use routes::router;
@@ -53,6 +54,7 @@ pub async fn build_state(config: &config::Config) -> Result<AppState> {
     let store = store::connect(&config.database_url).await?;
     let leptos_options = site::load(&config.leptos_toml, config.bind)?;
     let realtime = realtime::Realtime::new(store.clone(), config).await?;
+    realtime.webhooks.start();
     Ok(AppState {
         realtime: Arc::new(realtime),
         store,

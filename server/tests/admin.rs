@@ -213,6 +213,11 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
         ("/api/admin/bans/add", &ban[..]),
         ("/api/admin/mail/test", &[("to", "x@example.com")][..]),
         ("/api/admin/retention", &[("days", "1")][..]),
+        ("/api/admin/webhooks", &[][..]),
+        (
+            "/api/admin/webhooks/add",
+            &[("url", "https://evil.example"), ("message_created", "true")][..],
+        ),
     ] {
         let (status, body) = common::server_fn(&server, &mei, path, form).await;
         assert!(
@@ -341,6 +346,45 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
     assert_eq!((status, body.as_str()), (200, "1"));
     assert_eq!(store.conversation(old.id).await.expect("read"), None);
     assert!(store.conversation(new.id).await.expect("read").is_some());
+    // Webhooks: the signing secret comes back once; the log is listed; nonsense is refused.
+    let hook = [
+        ("url", "https://crm.example/kefu"),
+        ("leave_message_created", "true"),
+    ];
+    let (status, body) = common::server_fn(&server, &boss, "/api/admin/webhooks/add", &hook).await;
+    assert_eq!(status, 200, "{body}");
+    let secret: String = serde_json::from_str(&body).expect("secret");
+    let hooks = store.webhooks().await.expect("hooks");
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(
+        (
+            hooks[0].secret.as_str(),
+            hooks[0].wants("leave_message.created")
+        ),
+        (secret.as_str(), true)
+    );
+    assert!(!hooks[0].wants("message.created"));
+    for bad in [
+        &[("url", "ftp://x.example"), ("message_created", "true")][..],
+        &[("url", "https://x.example")][..],
+    ] {
+        let (status, body) =
+            common::server_fn(&server, &boss, "/api/admin/webhooks/add", bad).await;
+        assert!(status != 200 && body.contains("invalid"), "{bad:?}: {body}");
+    }
+    let (_, listed) = common::server_fn(&server, &boss, "/api/admin/webhooks", &[]).await;
+    assert!(listed.contains("https://crm.example/kefu"), "{listed}");
+    let hook_id = hooks[0].id.to_string();
+    let (status, _) = common::server_fn(
+        &server,
+        &boss,
+        "/api/admin/webhooks/delete",
+        &[("id", hook_id.as_str())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(store.webhooks().await.expect("hooks").is_empty());
+
     // The pages render on the server: for the admin with the data, for an agent with a refusal.
     for (path, seen) in [
         ("/admin/agents", "wang@shop.example"),

@@ -47,6 +47,8 @@ pub struct Realtime {
     pub mailer: Option<crate::mail::Mailer>,
     /// Whether a new leave-message is e-mailed to its site's agents.
     pub notify_leave_messages: bool,
+    /// Tells other systems about messages, resolved conversations and leave-messages.
+    pub webhooks: crate::webhooks::Webhooks,
     /// Locates visitors for agents; `None` without a GeoIP database.
     pub geoip: Option<Arc<crate::geoip::Geo>>,
     /// Set once the server is shutting down: connections tell their clients to move.
@@ -63,6 +65,7 @@ impl Realtime {
         let secret = store
             .secret(TOKEN_SECRET_KEY, &|| random_hex::<32>())
             .await?;
+        let webhooks = crate::webhooks::Webhooks::new(store.clone(), config.webhook_retry_ms);
         Ok(Realtime {
             store,
             hub: Hub::default(),
@@ -77,6 +80,7 @@ impl Realtime {
             assigner: assign::Assigner::default(),
             mailer: config.mailer.clone(),
             notify_leave_messages: config.notify_leave_messages,
+            webhooks,
             geoip: config.geoip.clone(),
             draining: tokio::sync::watch::Sender::new(false),
         })

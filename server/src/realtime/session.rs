@@ -649,10 +649,31 @@ impl Session {
         };
         if appended.created {
             // Committed: now, and only now, tell everyone.
+            let frame = message.into_frame(agent_name);
+            // A status change is recorded as a system message whose text is the new status.
+            let event = match frame.author {
+                Author::System if frame.body == ConversationStatus::Resolved.as_str() => {
+                    Some("conversation.resolved")
+                }
+                Author::System => None,
+                _ => Some("message.created"),
+            };
+            if let Some(event) = event {
+                self.rt.webhooks.emit(
+                    event,
+                    serde_json::json!({
+                        "event": event,
+                        "site_id": conversation.site_id,
+                        "visitor_id": conversation.visitor_id,
+                        "conversation_id": conversation.id,
+                        "message": &frame,
+                    }),
+                );
+            }
             self.rt.hub.to_site_and_visitor(
                 conversation.site_id,
                 conversation.visitor_id,
-                ServerFrame::Message(message.into_frame(agent_name)),
+                ServerFrame::Message(frame),
             );
         }
         ack

@@ -285,6 +285,21 @@ pub async fn leave_message(
         .await;
     match stored {
         Ok(message) => {
+            rt.webhooks.emit(
+                "leave_message.created",
+                serde_json::json!({
+                    "event": "leave_message.created",
+                    "site_id": message.site_id,
+                    "leave_message": {
+                        "id": message.id,
+                        "visitor_id": message.visitor_id,
+                        "name": message.name,
+                        "contact": message.contact,
+                        "text": message.body,
+                        "created_at": message.created_at,
+                    },
+                }),
+            );
             if let (true, Some(mailer)) = (rt.notify_leave_messages, &rt.mailer) {
                 crate::mail::notify_leave_message(
                     mailer.clone(),

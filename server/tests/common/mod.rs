@@ -91,6 +91,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         idle_timeout_ms: 30_000,
         mailer: None,
         notify_leave_messages: false,
+        webhook_retry_ms: 1_000,
         geoip: None,
     };
     adjust(&mut config);

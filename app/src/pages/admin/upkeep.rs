@@ -1,6 +1,7 @@
 //! `/admin/upkeep`: the ban list (a visitor or an address range, on one site, until an expiry
-//! or for good), a test e-mail through the configured SMTP relay, and data retention (delete
-//! conversations, leave-messages and files older than a number of days).
+//! or for good), webhooks with their delivery logs, a test e-mail through the configured SMTP
+//! relay, and data retention (delete conversations, leave-messages and files older than a
+//! number of days).
 
 use crate::auth::ConsoleError;
 use crate::i18n::{Key, Lang, console_lang, t};
@@ -173,6 +174,12 @@ pub fn AdminUpkeepPage() -> impl IntoView {
     let lift = ServerAction::<LiftBan>::new();
     let mail = ServerAction::<SendTestMail>::new();
     let retention = ServerAction::<DeleteOlderThan>::new();
+    let add_hook = ServerAction::<AddWebhook>::new();
+    let delete_hook = ServerAction::<DeleteWebhook>::new();
+    let hooks = Resource::new(
+        move || (add_hook.version().get(), delete_hook.version().get()),
+        |_| admin_webhooks(),
+    );
     let lang = Resource::new(
         || (),
         |_| async { console_lang().await.unwrap_or_default() },
@@ -189,11 +196,12 @@ pub fn AdminUpkeepPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     let lang = lang.await;
-                    match (bans.await, sites.await) {
-                        (Ok(bans), Ok(sites)) => view! {
+                    match (bans.await, sites.await, hooks.await) {
+                        (Ok(bans), Ok(sites), Ok(hooks)) => view! {
                             <super::AdminNav lang />
                             <h1>{t(lang, Key::AdminUpkeep)}</h1>
                             <Bans bans sites add lift lang />
+                            <Webhooks hooks add=add_hook delete=delete_hook lang />
                             <section class="mail-test">
                                 <h2>{t(lang, Key::TestMail)}</h2>
                                 <ActionForm action=mail>
@@ -218,9 +226,10 @@ pub fn AdminUpkeepPage() -> impl IntoView {
                             </section>
                         }
                         .into_any(),
-                        (first, second) => {
-                            crate::pages::refusal(first.err().into_iter().chain(second.err()), lang)
-                        }
+                        (first, second, third) => crate::pages::refusal(
+                            first.err().into_iter().chain(second.err()).chain(third.err()),
+                            lang,
+                        ),
                     }
                 })}
             </Suspense>
@@ -268,6 +277,176 @@ fn Bans(
                 <button type="submit">{t(lang, Key::Ban)}</button>
             </ActionForm>
             {move || add.value().get().and_then(Result::err).map(|error| view! { <p role="alert">{error.message(lang)}</p> })}
+        </section>
+    }
+}
+
+/// A webhook with its recent deliveries, as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRow {
+    /// Its id.
+    pub id: i64,
+    /// Where deliveries go.
+    pub url: String,
+    /// The events it gets.
+    pub events: Vec<String>,
+    /// The newest deliveries: `(event, state, attempts, last status or error, when)`.
+    pub deliveries: Vec<(String, String, i32, String, String)>,
+}
+
+/// Every webhook with its last twenty deliveries.
+#[server(endpoint = "admin/webhooks")]
+pub async fn admin_webhooks() -> Result<Vec<WebhookRow>, ConsoleError> {
+    use crate::auth::ssr;
+    use crate::pages::history::ssr::minute;
+    ssr::require_admin().await?;
+    let store = ssr::store()?;
+    let mut rows = Vec::new();
+    for hook in store.webhooks().await.map_err(ssr::internal)? {
+        let deliveries = store
+            .webhook_deliveries(hook.id, 20)
+            .await
+            .map_err(ssr::internal)?
+            .into_iter()
+            .map(|d| {
+                let outcome = match (d.last_status, d.last_error) {
+                    (_, Some(error)) => error,
+                    (Some(status), None) => format!("HTTP {status}"),
+                    (None, None) => String::new(),
+                };
+                (
+                    d.event,
+                    d.state.as_str().to_owned(),
+                    d.attempts,
+                    outcome,
+                    minute(d.created_at),
+                )
+            })
+            .collect();
+        rows.push(WebhookRow {
+            id: hook.id,
+            url: hook.url,
+            events: hook.events.split_whitespace().map(str::to_owned).collect(),
+            deliveries,
+        });
+    }
+    Ok(rows)
+}
+
+/// The events a webhook can get, as the page offers them.
+pub const WEBHOOK_EVENTS: [&str; 3] = [
+    "message.created",
+    "conversation.resolved",
+    "leave_message.created",
+];
+
+/// Adds a webhook to an `http(s)://` URL for the ticked events; returns its signing secret,
+/// shown once.
+#[server(endpoint = "admin/webhooks/add")]
+pub async fn add_webhook(
+    url: String,
+    #[server(default)] message_created: bool,
+    #[server(default)] conversation_resolved: bool,
+    #[server(default)] leave_message_created: bool,
+) -> Result<String, ConsoleError> {
+    use crate::auth::ssr;
+    ssr::require_admin().await?;
+    let url = url.trim().to_owned();
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2000
+        && !url.contains(char::is_whitespace);
+    let events: Vec<&str> = WEBHOOK_EVENTS
+        .into_iter()
+        .zip([
+            message_created,
+            conversation_resolved,
+            leave_message_created,
+        ])
+        .filter_map(|(event, on)| on.then_some(event))
+        .collect();
+    if !valid || events.is_empty() {
+        return Err(ConsoleError::Invalid);
+    }
+    let secret = ssr::new_token();
+    ssr::store()?
+        .create_webhook(&url, &secret, &events, ssr::now_ms())
+        .await
+        .map_err(ssr::internal)?;
+    Ok(secret)
+}
+
+/// Removes a webhook and its delivery log.
+#[server(endpoint = "admin/webhooks/delete")]
+pub async fn delete_webhook(id: i64) -> Result<(), ConsoleError> {
+    use crate::auth::ssr;
+    ssr::require_admin().await?;
+    ssr::store()?
+        .delete_webhook(id)
+        .await
+        .map_err(ssr::internal)
+}
+
+/// The webhooks, their delivery logs, and the form that adds one.
+#[component]
+fn Webhooks(
+    hooks: Vec<WebhookRow>,
+    add: ServerAction<AddWebhook>,
+    delete: ServerAction<DeleteWebhook>,
+    lang: Lang,
+) -> impl IntoView {
+    view! {
+        <section class="webhooks">
+            <h2>{t(lang, Key::Webhooks)}</h2>
+            {hooks
+                .into_iter()
+                .map(|hook| view! {
+                    <article class="webhook" data-webhook=hook.id>
+                        <code>{hook.url}</code> " " <small>{hook.events.join(", ")}</small>
+                        <ActionForm action=delete>
+                            <input type="hidden" name="id" value=hook.id />
+                            <button type="submit" class="secondary">{t(lang, Key::Delete)}</button>
+                        </ActionForm>
+                        <table class="deliveries">
+                            <tbody>
+                                {hook
+                                    .deliveries
+                                    .into_iter()
+                                    .map(|(event, state, attempts, outcome, when)| {
+                                        let shown = state.clone();
+                                        view! {
+                                            <tr data-state=state>
+                                                <td><time>{when}</time></td>
+                                                <td>{event}</td>
+                                                <td>{shown}</td>
+                                                <td>{attempts}</td>
+                                                <td>{outcome}</td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                    </article>
+                })
+                .collect_view()}
+            <ActionForm action=add attr:class="add-webhook">
+                <label>"URL" <input type="url" name="url" required placeholder="https://crm.example/kefu" /></label>
+                {WEBHOOK_EVENTS
+                    .into_iter()
+                    .map(|event| {
+                        let name = event.replace('.', "_");
+                        view! { <label><input type="checkbox" name=name value="true" checked=true /> " " {event}</label> }
+                    })
+                    .collect_view()}
+                <button type="submit">{t(lang, Key::Add)}</button>
+            </ActionForm>
+            {move || add.value().get().map(|result| match result {
+                Ok(secret) => view! {
+                    <p class="password" role="status">{t(lang, Key::SigningSecret)} " " <code>{secret}</code></p>
+                }
+                .into_any(),
+                Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
+            })}
         </section>
     }
 }
