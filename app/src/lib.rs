@@ -83,6 +83,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=StaticSegment("reports")
+                    view=pages::reports::ReportsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=StaticSegment("canned")
                     view=pages::canned::CannedPage
                     ssr=SsrMode::Async

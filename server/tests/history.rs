@@ -190,3 +190,81 @@ async fn agents_search_and_export_their_own_sites_history() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_count_the_agents_own_sites_conversations() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (a, _) = common::site(store, "shop-a", &[]).await;
+    let (b, _) = common::site(store, "shop-b", &[]).await;
+    let (ann_id, ann) = common::agent_cookie(store, "ann@a.example", &[a]).await;
+    let answered = chat(store, a, "v1", &["你好"]).await;
+    store
+        .append_message(
+            answered,
+            store::NewMessage {
+                client_id: ClientId("reply".into()),
+                author: Author::Agent,
+                agent_id: Some(ann_id),
+                body: "您好！".into(),
+                attachment: None,
+                created_at: server::now_ms() + 45_000,
+            },
+        )
+        .await
+        .expect("reply");
+    assert!(
+        store
+            .reassign_conversation(answered, None, Some(ann_id))
+            .await
+            .expect("assign")
+    );
+    chat(store, a, "v2", &["anyone?"]).await;
+    chat(store, b, "v3", &["another site"]).await;
+
+    let (status, body) = common::server_fn(&server, &ann, "/api/reports", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(report["total"], 2, "{report}");
+    assert_eq!(report["missed"], 1);
+    assert_eq!(report["first_response"]["count"], 1);
+    assert!(
+        report["first_response"]["p50"]
+            .as_f64()
+            .is_some_and(|s| s >= 44.0)
+    );
+    assert_eq!(report["load"], serde_json::json!([["ann", 1]]));
+    assert_eq!(
+        report["per_day"].as_array().map(Vec::len),
+        Some(30),
+        "the last 30 days"
+    );
+    let b_text = b.to_string();
+    let (status, body) =
+        common::server_fn(&server, &ann, "/api/reports", &[("site", b_text.as_str())]).await;
+    assert!(status != 200 && body.contains("not_found"), "{body}");
+    let (status, body) = common::server_fn(
+        &server,
+        &ann,
+        "/api/reports",
+        &[("from", "2026-01-01"), ("to", "2028-01-01")],
+    )
+    .await;
+    assert!(
+        status != 200 && body.contains("invalid"),
+        "more than a year: {body}"
+    );
+    let html = reqwest::Client::new()
+        .get(server.url("/reports"))
+        .header("cookie", ann.clone())
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("<svg") && html.contains("data-count"),
+        "{html}"
+    );
+}

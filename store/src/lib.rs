@@ -27,10 +27,10 @@ pub use protocol::Seq;
 pub use crate::error::{Error, Result};
 pub use crate::model::{
     Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, CannedReply,
-    CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStatus,
-    DeliveryAttempt, DeliveryState, Event, EventId, HistoryFilter, LeaveMessage,
-    LeaveMessageCursor, LeaveMessageId, LeaveMessageNote, LeaveMessageStatus, Message, MessageId,
-    NewAgent, NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage,
+    CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStats,
+    ConversationStatus, DeliveryAttempt, DeliveryState, Event, EventId, HistoryFilter,
+    LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote, LeaveMessageStatus,
+    Message, MessageId, NewAgent, NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage,
     NewLeaveMessageNote, NewMessage, NewSite, Rating, Role, Session, Site, SiteId, Team, TeamId,
     UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId, Webhook, WebhookDelivery,
     now_millis,
@@ -333,6 +333,15 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<LeaveMessage>>;
 
+    /// The facts reports need about each conversation of `site_ids` started in
+    /// `since..until`, by id.
+    async fn conversation_stats(
+        &self,
+        site_ids: &[SiteId],
+        since: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<Vec<ConversationStats>>;
+
     /// Stores an uploaded file. `NotFound` if the site (or the given visitor or agent) does not
     /// exist; a duplicate `public_id` is `Conflict { field: "public_id" }`.
     async fn create_attachment(&self, attachment: NewAttachment) -> Result<Attachment>;
@@ -596,6 +605,35 @@ where
         .push_bind(id)
         .push(") ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(limit_param(limit));
+    query
+}
+
+/// The query behind [`Store::conversation_stats`], the same on every backend.
+fn conversation_stats_query<DB>(
+    site_ids: &[SiteId],
+    since: UnixMillis,
+    until: UnixMillis,
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::QueryBuilder::new(
+        "SELECT c.id, c.created_at, \
+         (SELECT MIN(m.created_at) FROM messages m \
+          WHERE m.conversation_id = c.id AND m.author = 'agent') AS first_reply_at, \
+         CASE WHEN c.status = 'resolved' THEN c.updated_at END AS resolved_at, \
+         c.assignee_id, \
+         (SELECT r.score FROM ratings r WHERE r.conversation_id = c.id) AS rating \
+         FROM conversations c WHERE c.site_id",
+    );
+    push_id_list(&mut query, site_ids);
+    query
+        .push(" AND c.created_at >= ")
+        .push_bind(since)
+        .push(" AND c.created_at < ")
+        .push_bind(until)
+        .push(" ORDER BY c.id");
     query
 }
 

@@ -515,6 +515,23 @@ pub struct DeliveryAttempt {
     pub error: Option<String>,
 }
 
+/// One conversation's facts for reports (see [`crate::Store::conversation_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ConversationStats {
+    /// The conversation.
+    pub id: ConversationId,
+    /// When it started.
+    pub created_at: UnixMillis,
+    /// When an agent first wrote in it, if one did.
+    pub first_reply_at: Option<UnixMillis>,
+    /// When it was resolved, if it is (its last update: a new message would reopen it).
+    pub resolved_at: Option<UnixMillis>,
+    /// Who has it.
+    pub assignee_id: Option<AgentId>,
+    /// The visitor's rating, 1 to 5, if any.
+    pub rating: Option<i64>,
+}
+
 /// Which conversations (and their messages) a history view shows: every condition given must
 /// hold. The sites are the ones the asking agent may see; the caller checks that.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -27,10 +27,10 @@ use crate::{
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, BanId, DeliveryAttempt, HistoryFilter, Indexed, LeaveMessageId,
-    LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook, WebhookDelivery,
-    history_query, leave_message_search_query, leave_message_search_text, leave_messages_query,
-    message_search_query, search, search_ranges,
+    BACKFILL_BATCH, BackfillRow, BanId, ConversationStats, DeliveryAttempt, HistoryFilter, Indexed,
+    LeaveMessageId, LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook,
+    WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
+    leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
 };
 
 /// A [`Store`] on a MySQL or MariaDB database.
@@ -1210,6 +1210,19 @@ impl Store for MySqlStore {
                     .push_bind(query.mysql())
                     .push(" IN BOOLEAN MODE)");
             });
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn conversation_stats(
+        &self,
+        site_ids: &[SiteId],
+        since: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<Vec<ConversationStats>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = conversation_stats_query::<MySql>(site_ids, since, until);
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 

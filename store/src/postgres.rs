@@ -26,10 +26,10 @@ use crate::{
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, BanId, DeliveryAttempt, HistoryFilter, Indexed, LeaveMessageId,
-    LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook, WebhookDelivery,
-    history_query, leave_message_search_query, leave_message_search_text, leave_messages_query,
-    message_search_query, search, search_ranges,
+    BACKFILL_BATCH, BackfillRow, BanId, ConversationStats, DeliveryAttempt, HistoryFilter, Indexed,
+    LeaveMessageId, LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook,
+    WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
+    leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
 };
 
 /// A [`Store`] on a PostgreSQL database.
@@ -1147,6 +1147,19 @@ impl Store for PostgresStore {
                     .push("::tsquery");
             },
         );
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn conversation_stats(
+        &self,
+        site_ids: &[SiteId],
+        since: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<Vec<ConversationStats>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = conversation_stats_query::<Postgres>(site_ids, since, until);
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 

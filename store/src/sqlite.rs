@@ -29,10 +29,10 @@ use crate::{
     Visitor, VisitorAttributes, VisitorId, limit_param, now_millis, push_id_list,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, BanId, DeliveryAttempt, HistoryFilter, Indexed, LeaveMessageId,
-    LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook, WebhookDelivery,
-    history_query, leave_message_search_query, leave_message_search_text, leave_messages_query,
-    message_search_query, search,
+    BACKFILL_BATCH, BackfillRow, BanId, ConversationStats, DeliveryAttempt, HistoryFilter, Indexed,
+    LeaveMessageId, LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook,
+    WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
+    leave_message_search_text, leave_messages_query, message_search_query, search,
 };
 
 /// How long a write waits for another process holding the database's write lock.
@@ -1193,6 +1193,19 @@ impl Store for SqliteStore {
                 q.push("leave_messages_fts MATCH ").push_bind(query.fts5());
             },
         );
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn conversation_stats(
+        &self,
+        site_ids: &[SiteId],
+        since: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<Vec<ConversationStats>> {
+        if site_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = conversation_stats_query::<Sqlite>(site_ids, since, until);
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 

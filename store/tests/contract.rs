@@ -2751,3 +2751,93 @@ async fn webhook_deliveries_are_queued_leased_once_and_logged() {
     );
     assert_eq!(store.webhooks().await.expect("hooks"), [leaves]);
 }
+
+#[tokio::test]
+async fn conversation_stats_give_first_reply_resolution_assignee_and_rating() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let other = site(store, "other").await;
+    let ada = agent(store, "ada@example.com").await;
+    let ann = visitor(store, &shop, "ann").await;
+    let answered = store
+        .create_conversation(shop.id, ann.id, T0)
+        .await
+        .expect("conversation");
+    let mut hello = message("v1", "hello");
+    hello.created_at = T0 + 1_000;
+    store
+        .append_message(answered.id, hello)
+        .await
+        .expect("append");
+    for (id, at) in [("a1", T0 + 30_000), ("a2", T0 + 60_000)] {
+        let mut reply = message(id, "hi");
+        reply.author = Author::Agent;
+        reply.agent_id = Some(ada.id);
+        reply.created_at = at;
+        store
+            .append_message(answered.id, reply)
+            .await
+            .expect("append");
+    }
+    assert!(
+        store
+            .reassign_conversation(answered.id, None, Some(ada.id))
+            .await
+            .expect("assign")
+    );
+    store
+        .set_conversation_status(answered.id, ConversationStatus::Resolved, T0 + 90_000)
+        .await
+        .expect("resolve");
+    store
+        .rate_conversation(store::Rating {
+            conversation_id: answered.id,
+            score: 4,
+            comment: None,
+            created_at: T0 + 95_000,
+        })
+        .await
+        .expect("rate");
+    let missed = store
+        .create_conversation(shop.id, ann.id, T0 + 10)
+        .await
+        .expect("conversation");
+    let late = store
+        .create_conversation(shop.id, ann.id, T0 + 86_400_000)
+        .await
+        .expect("next day");
+    let stranger = visitor(store, &other, "x").await;
+    store
+        .create_conversation(other.id, stranger.id, T0)
+        .await
+        .expect("other site");
+
+    let stats = store
+        .conversation_stats(&[shop.id], T0, T0 + 86_400_000)
+        .await
+        .expect("stats");
+    assert_eq!(
+        stats,
+        [
+            store::ConversationStats {
+                id: answered.id,
+                created_at: T0,
+                first_reply_at: Some(T0 + 30_000),
+                resolved_at: Some(T0 + 90_000),
+                assignee_id: Some(ada.id),
+                rating: Some(4),
+            },
+            store::ConversationStats {
+                id: missed.id,
+                created_at: T0 + 10,
+                first_reply_at: None,
+                resolved_at: None,
+                assignee_id: None,
+                rating: None,
+            },
+        ],
+        "the next day's ({}) and the other site's are outside",
+        late.id
+    );
+}

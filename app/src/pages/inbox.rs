@@ -376,6 +376,7 @@ fn DeskView(
             </button>
             <a href="/history">{t(lang, Key::HistoryTitle)}</a>
             <a href="/leave-messages">{t(lang, Key::LeaveMessages)}</a>
+            <a href="/reports">{t(lang, Key::Reports)}</a>
             <a href="/canned">{t(lang, Key::CannedTitle)}</a>
             {data.agent.is_admin.then(|| view! { <a href="/admin/sites">{t(lang, Key::AdminSites)}</a> })}
             <LanguageSwitch lang action=switch />

@@ -7,6 +7,7 @@ pub mod history;
 pub mod inbox;
 pub mod leave;
 pub mod login;
+pub mod reports;
 pub mod visitors;
 
 use crate::auth::ConsoleError;
