@@ -296,6 +296,26 @@ impl SqliteStore {
         {
             return Ok(AppendInTx::Resent(existing));
         }
+        match Self::insert_message(conn, conversation_id, seq, &message).await? {
+            Ok(id) => Ok(AppendInTx::Stored(Message::stored(
+                id,
+                conversation_id,
+                seq,
+                message,
+            ))),
+            Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Inserts `message` under `seq` and indexes its text for search. The insert's own error
+    /// comes back as it is: callers tell a resend's unique violation from other failures.
+    async fn insert_message(
+        conn: &mut SqliteConnection,
+        conversation_id: ConversationId,
+        seq: Seq,
+        message: &NewMessage,
+    ) -> Result<std::result::Result<i64, sqlx::Error>> {
         let inserted = sqlx::query_scalar(
             "INSERT INTO messages \
              (conversation_id, seq, client_id, author, agent_id, body, attachment, created_at) \
@@ -311,19 +331,10 @@ impl SqliteStore {
         .bind(message.created_at)
         .fetch_one(&mut *conn)
         .await;
-        match inserted {
-            Ok(id) => {
-                Self::index_text(conn, Indexed::Messages, id, &message.body).await?;
-                Ok(AppendInTx::Stored(Message::stored(
-                    id,
-                    conversation_id,
-                    seq,
-                    message,
-                )))
-            }
-            Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
-            Err(error) => Err(error.into()),
+        if let Ok(id) = inserted {
+            Self::index_text(conn, Indexed::Messages, id, &message.body).await?;
         }
+        Ok(inserted)
     }
 }
 
@@ -892,29 +903,11 @@ impl Store for SqliteStore {
             return Err(Error::NotFound);
         };
         for (seq, message) in (last - count + 1..).zip(messages) {
-            let inserted = sqlx::query_scalar(
-                "INSERT INTO messages \
-                 (conversation_id, seq, client_id, author, agent_id, body, attachment, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(conversation_id)
-            .bind(seq)
-            .bind(&message.client_id.0)
-            .bind(message.author.as_str())
-            .bind(message.agent_id)
-            .bind(&message.body)
-            .bind(message.attachment_text()?)
-            .bind(message.created_at)
-            .fetch_one(&mut *tx)
-            .await;
-            let id: i64 = match inserted {
-                Ok(id) => id,
-                Err(error) => {
-                    tx.rollback().await?;
-                    return Err(conflict_on("client_id")(error));
-                }
-            };
-            Self::index_text(&mut tx, Indexed::Messages, id, &message.body).await?;
+            if let Err(error) = Self::insert_message(&mut tx, conversation_id, seq, message).await?
+            {
+                tx.rollback().await?;
+                return Err(conflict_on("client_id")(error));
+            }
         }
         tx.commit().await?;
         Ok(messages.len() as u64)
