@@ -81,7 +81,7 @@ async fn agents_search_and_export_their_own_sites_history() {
     let store = server.store.as_ref();
     let (a, _) = common::site(store, "shop-a", &["https://a.example"]).await;
     let (b, _) = common::site(store, "shop-b", &["https://b.example"]).await;
-    let (_, ann) = common::agent_cookie(store, "ann@a.example", &[a]).await;
+    let (ann_id, ann) = common::agent_cookie(store, "ann@a.example", &[a]).await;
     let refund = chat(
         store,
         a,
@@ -141,6 +141,35 @@ async fn agents_search_and_export_their_own_sites_history() {
     assert_eq!(
         page["rows"]["Conversations"].as_array().map(Vec::len),
         Some(2)
+    );
+    assert_eq!(page["agents"], serde_json::json!([[ann_id, "ann"]]));
+    // By agent: none is assigned yet, then the one given to ann.
+    let ann_text = ann_id.to_string();
+    let by_ann = [("q", ""), ("agent", ann_text.as_str())];
+    let (_, page) = history(&server, &ann, &by_ann).await;
+    assert_eq!(
+        page["rows"]["Conversations"].as_array().map(Vec::len),
+        Some(0)
+    );
+    assert!(
+        store
+            .reassign_conversation(refund, None, Some(ann_id))
+            .await
+            .expect("assign")
+    );
+    let (_, page) = history(&server, &ann, &by_ann).await;
+    let rows = page["rows"]["Conversations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 1, "{page}");
+    assert_eq!(rows[0]["id"], refund);
+    // By visitor: the row's link narrows to its visitor.
+    let visitor = rows[0]["visitor_id"].to_string();
+    let (_, page) = history(&server, &ann, &[("q", ""), ("visitor", visitor.as_str())]).await;
+    assert_eq!(
+        page["rows"]["Conversations"].as_array().map(Vec::len),
+        Some(1)
     );
     // Another agent's site is not searchable by naming it.
     let (status, body) = history(&server, &ann, &[("q", "退款"), ("site", &b.to_string())]).await;

@@ -109,6 +109,8 @@ fn encode(text: &str) -> String {
 pub struct ConversationRow {
     /// To open its transcript.
     pub id: i64,
+    /// To list only this visitor's conversations.
+    pub visitor_id: i64,
     /// Whose site.
     pub site: String,
     /// The visitor's name, or their number.
@@ -172,6 +174,8 @@ pub enum HistoryRows {
 pub struct HistoryPage {
     /// The rows.
     pub rows: HistoryRows,
+    /// The agents of the asking agent's sites, `(id, name)`: the agent filter's choices.
+    pub agents: Vec<(i64, String)>,
     /// The cursor of the next (older) page, when there may be one.
     pub next: Option<String>,
 }
@@ -258,6 +262,13 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
     let agent_sites = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
     let (filter, query) = params.filter(&agent_sites)?;
     let cursor = params.page.as_deref().unwrap_or_default();
+    let agents: Vec<(i64, String)> = store
+        .site_agents(&agent_sites)
+        .await
+        .map_err(ssr::internal)?
+        .into_iter()
+        .map(|a| (a.id, a.display_name))
+        .collect();
     // Names of visitors, agents and sites, each read once per page.
     let mut visitors: HashMap<i64, String> = HashMap::new();
     let mut visitor_name = async |id: i64| -> Result<String, ConsoleError> {
@@ -340,6 +351,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
             };
             Ok(HistoryPage {
                 rows: HistoryRows::Hits { messages, leave },
+                agents,
                 next,
             })
         }
@@ -382,6 +394,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
                 let assignee = names.of(store.as_ref(), conversation.assignee_id).await?;
                 rows.push(ConversationRow {
                     id: conversation.id,
+                    visitor_id: conversation.visitor_id,
                     site,
                     visitor: visitor_name(conversation.visitor_id).await?,
                     status: conversation.status,
@@ -392,6 +405,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
             }
             Ok(HistoryPage {
                 rows: HistoryRows::Conversations(rows),
+                agents,
                 next,
             })
         }
@@ -480,7 +494,7 @@ pub fn HistoryPage() -> impl IntoView {
                         (Ok(sites), Ok(page)) => {
                             view! {
                                 <h1>{t(lang, Key::HistoryTitle)}</h1>
-                                <Filters params=params.clone() sites lang />
+                                <Filters params=params.clone() sites agents=page.agents.clone() lang />
                                 <Exports params=params.clone() lang />
                                 <div class="history-body">
                                     <Rows page params lang />
@@ -501,7 +515,12 @@ pub fn HistoryPage() -> impl IntoView {
 
 /// The filter form: a GET to this page, so the filters end up in the URL.
 #[component]
-fn Filters(params: HistoryParams, sites: Vec<SiteChoice>, lang: Lang) -> impl IntoView {
+fn Filters(
+    params: HistoryParams,
+    sites: Vec<SiteChoice>,
+    agents: Vec<(i64, String)>,
+    lang: Lang,
+) -> impl IntoView {
     let status = params.status.clone().unwrap_or_default();
     let rating = params.rating.map(|r| r.to_string()).unwrap_or_default();
     let statuses = [
@@ -570,8 +589,24 @@ fn Filters(params: HistoryParams, sites: Vec<SiteChoice>, lang: Lang) -> impl In
                 {t(lang, Key::ToDay)}
                 <input type="date" name="to" value=params.to.clone().unwrap_or_default() />
             </label>
-            {params.agent.map(|a| view! { <input type="hidden" name="agent" value=a /> })}
-            {params.visitor.map(|v| view! { <input type="hidden" name="visitor" value=v /> })}
+            <label>
+                {t(lang, Key::Agent)}
+                <select name="agent">
+                    <option value="">{t(lang, Key::All)}</option>
+                    {agents
+                        .into_iter()
+                        .map(|(id, name)| {
+                            let selected = params.agent == Some(id);
+                            view! { <option value=id selected=selected>{name}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            // A visitor is chosen from a row's link; the form keeps the choice, shown here.
+            {params.visitor.map(|v| view! {
+                <input type="hidden" name="visitor" value=v />
+                <span class="chip">{format!("{} #{v}", t(lang, Key::VisitorLabel))} " " <a href="/history">"×"</a></span>
+            })}
             <button type="submit">{t(lang, Key::Search)}</button>
         </form>
     }
@@ -648,7 +683,10 @@ fn Rows(page: HistoryPage, params: HistoryParams, lang: Lang) -> impl IntoView {
                             };
                             view! {
                                 <tr data-conversation=row.id>
-                                    <td><a href=open(row.id)>{row.visitor}</a></td>
+                                    <td>
+                                        <a href=open(row.id)>{row.visitor}</a> " "
+                                        <a class="only-visitor" href=format!("/history?visitor={}", row.visitor_id) title=t(lang, Key::EarlierChats)>"⌕"</a>
+                                    </td>
                                     <td>{row.site}</td>
                                     <td>{t(lang, status)}</td>
                                     <td>{row.assignee.unwrap_or_default()}</td>
