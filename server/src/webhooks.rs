@@ -62,6 +62,16 @@ impl Webhooks {
     pub fn emit(&self, event: &'static str, payload: serde_json::Value) {
         let this = self.clone();
         tokio::spawn(async move {
+            // Most installs have no webhook: a read answers that, where the queueing insert
+            // would take SQLite's one write lock on every message.
+            match this.store.webhooks().await {
+                Ok(hooks) if !hooks.iter().any(|h| h.wants(event)) => return,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, event, "webhook event not queued");
+                    return;
+                }
+            }
             let body = payload.to_string();
             match this
                 .store
@@ -99,6 +109,11 @@ impl Webhooks {
     /// Claims and sends what is due, until nothing is.
     async fn send_due(&self, client: &reqwest::Client) -> Result<(), store::Error> {
         loop {
+            // Without webhooks there is nothing to claim: a read instead of a write per second.
+            let hooks = self.store.webhooks().await?;
+            if hooks.is_empty() {
+                return Ok(());
+            }
             let now = crate::now_ms();
             let due = self
                 .store
@@ -107,7 +122,6 @@ impl Webhooks {
             if due.is_empty() {
                 return Ok(());
             }
-            let hooks = self.store.webhooks().await?;
             for delivery in due {
                 let attempt = match hooks.iter().find(|h| h.id == delivery.webhook_id) {
                     Some(hook) => self.attempt(client, hook, &delivery).await,

@@ -190,8 +190,7 @@ pub mod ssr {
     use store::search::Query;
     use store::{ConversationStatus, HistoryFilter};
 
-    /// Milliseconds in a day.
-    pub const DAY_MS: i64 = 86_400_000;
+    use crate::pages::DAY_MS;
 
     /// Midnight UTC starting `date` (`YYYY-MM-DD`), in Unix milliseconds.
     fn day_start(date: &str) -> Result<i64, ConsoleError> {

@@ -11,6 +11,9 @@ pub mod reports;
 pub mod visitors;
 
 use crate::auth::ConsoleError;
+
+/// Milliseconds in a day: date filters, report ranges, ban expiries and retention count in it.
+pub const DAY_MS: i64 = 86_400_000;
 use crate::i18n::{Key, Lang, console_lang, t};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;

@@ -12,8 +12,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds in a day.
-const DAY: i64 = 86_400_000;
+use super::DAY_MS as DAY;
 /// The longest range a report covers, in days.
 pub const MAX_DAYS: i64 = 366;
 

@@ -109,7 +109,7 @@ pub async fn add_ban(
             visitor_id: visitor,
             ip_cidr: address,
             reason,
-            expires_at: (days > 0).then(|| now + days * crate::pages::history::ssr::DAY_MS),
+            expires_at: (days > 0).then(|| now + days * crate::pages::DAY_MS),
             created_at: now,
         })
         .await
@@ -155,7 +155,7 @@ pub async fn delete_older_than(days: i64) -> Result<u64, ConsoleError> {
         return Err(ConsoleError::Invalid);
     }
     let deleted = ssr::store()?
-        .delete_history_before(ssr::now_ms() - days * crate::pages::history::ssr::DAY_MS)
+        .delete_history_before(ssr::now_ms() - days * crate::pages::DAY_MS)
         .await
         .map_err(ssr::internal)?;
     tracing::info!(
