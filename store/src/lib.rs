@@ -26,14 +26,14 @@ pub use protocol::Seq;
 
 pub use crate::error::{Error, Result};
 pub use crate::model::{
-    Agent, AgentId, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId, CannedReply,
-    CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStats,
-    ConversationStatus, DeliveryAttempt, DeliveryState, Event, EventId, HistoryFilter,
-    LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote, LeaveMessageStatus,
-    Message, MessageId, NewAgent, NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage,
-    NewLeaveMessageNote, NewMessage, NewSite, Rating, Role, Session, Site, SiteId, Team, TeamId,
-    UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId, Webhook, WebhookDelivery,
-    now_millis,
+    Agent, AgentId, ApiToken, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId,
+    CannedReply, CannedReplyId, Conversation, ConversationCursor, ConversationId,
+    ConversationStats, ConversationStatus, DeliveryAttempt, DeliveryState, Event, EventId,
+    HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote,
+    LeaveMessageStatus, Message, MessageId, NewAgent, NewApiToken, NewAttachment, NewBan,
+    NewCannedReply, NewEvent, NewLeaveMessage, NewLeaveMessageNote, NewMessage, NewSite, Rating,
+    Role, Session, Site, SiteId, Team, TeamId, UnixMillis, UnknownVariant, Visitor,
+    VisitorAttributes, VisitorId, Webhook, WebhookDelivery, now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
 
@@ -401,6 +401,19 @@ pub trait Store: Send + Sync + 'static {
     /// conversations went.
     async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64>;
 
+    /// Stores a new API token. `NotFound` if the agent does not exist.
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken>;
+
+    /// The agent's API tokens, newest first.
+    async fn api_tokens(&self, agent_id: AgentId) -> Result<Vec<ApiToken>>;
+
+    /// Revokes the agent's token `id`; `NotFound` if the agent has no such token.
+    async fn delete_api_token(&self, agent_id: AgentId, id: i64) -> Result<()>;
+
+    /// The enabled agent whose token hashes to `token_hash`, noting the use at `now` (at most
+    /// once a minute per token, so API traffic does not turn into writes).
+    async fn api_token_agent(&self, token_hash: &str, now: UnixMillis) -> Result<Option<Agent>>;
+
     /// Adds a webhook for `events` (each a word such as `message.created`).
     async fn create_webhook(
         &self,
@@ -461,6 +474,13 @@ pub trait Store: Send + Sync + 'static {
     /// Adds an agent to a team (again: no change).
     async fn add_team_member(&self, team_id: TeamId, agent_id: AgentId) -> Result<()>;
 
+    /// Takes an agent out of a team (not a member: no change).
+    async fn remove_team_member(&self, team_id: TeamId, agent_id: AgentId) -> Result<()>;
+
+    /// Deletes a team; its conversations go back to every agent of the site. `NotFound` if
+    /// there is no such team.
+    async fn delete_team(&self, team_id: TeamId) -> Result<()>;
+
     /// The teams of `site_ids`, by id.
     async fn site_teams(&self, site_ids: &[SiteId]) -> Result<Vec<Team>>;
 
@@ -510,6 +530,10 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
 
 /// The sentinel cursor that sorts after every real row, so the first page needs no separate query.
 const START: (i64, i64) = (i64::MAX, i64::MAX);
+
+/// How finely [`Store::api_token_agent`] records a token's last use: a busy integration costs
+/// one write a minute, not one per request.
+const TOKEN_USE_STEP_MS: i64 = 60_000;
 
 /// At most this many conversations are returned by [`Store::visitor_conversations`].
 const VISITOR_CONVERSATIONS: i64 = 50;

@@ -442,6 +442,39 @@ pub struct NewLeaveMessageNote {
     pub created_at: UnixMillis,
 }
 
+/// A key for the REST API, made by an admin and acting as them. The key itself is shown once,
+/// when it is made; the store keeps only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ApiToken {
+    /// Primary key.
+    pub id: i64,
+    /// The admin it acts as; it stops working when they are disabled or lose the role.
+    pub agent_id: AgentId,
+    /// What the admin called it ("CRM sync"), to tell tokens apart.
+    pub name: String,
+    /// Its first characters, shown in the list so a leaked key can be matched to its row.
+    pub prefix: String,
+    /// When it was made.
+    pub created_at: UnixMillis,
+    /// When it was last used (to the minute), if ever: unused keys are the ones to revoke.
+    pub last_used_at: Option<UnixMillis>,
+}
+
+/// The values needed to store an [`ApiToken`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiToken {
+    /// See [`ApiToken::agent_id`].
+    pub agent_id: AgentId,
+    /// See [`ApiToken::name`].
+    pub name: String,
+    /// The key's SHA-256 in hex, as [`crate::Store::api_token_agent`] is asked with; unique.
+    pub token_hash: String,
+    /// See [`ApiToken::prefix`].
+    pub prefix: String,
+    /// See [`ApiToken::created_at`].
+    pub created_at: UnixMillis,
+}
+
 /// A URL told about events, with the secret its deliveries are signed with.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Webhook {

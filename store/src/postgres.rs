@@ -18,12 +18,13 @@ use crate::model::{
     message_columns, site_columns, to_json_text, visitor_columns, webhook_delivery_columns,
 };
 use crate::{
-    Agent, AgentId, Appended, AppendedNew, Attachment, Backend, Ban, CannedReply, CannedReplyId,
-    Conversation, ConversationCursor, ConversationId, ConversationStatus, DatabaseUrl, Error,
-    Event, EventId, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus, Message, NewAgent,
-    NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewMessage, NewSite, Rating,
-    Result, START, Seq, Site, SiteId, Store, Team, TeamId, UnixMillis, VISITOR_CONVERSATIONS,
-    Visitor, VisitorAttributes, VisitorId, limit_param, now_millis,
+    Agent, AgentId, ApiToken, Appended, AppendedNew, Attachment, Backend, Ban, CannedReply,
+    CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStatus,
+    DatabaseUrl, Error, Event, EventId, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus,
+    Message, NewAgent, NewApiToken, NewAttachment, NewBan, NewCannedReply, NewEvent,
+    NewLeaveMessage, NewMessage, NewSite, Rating, Result, START, Seq, Site, SiteId, Store, Team,
+    TeamId, UnixMillis, VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param,
+    now_millis,
 };
 use crate::{
     BACKFILL_BATCH, BackfillRow, BanId, ConversationStats, DeliveryAttempt, HistoryFilter, Indexed,
@@ -1379,6 +1380,71 @@ impl Store for PostgresStore {
         Ok(conversations)
     }
 
+    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (agent_id, name, token_hash, prefix, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(token.agent_id)
+        .bind(&token.name)
+        .bind(&token.token_hash)
+        .bind(&token.prefix)
+        .bind(token.created_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(conflict_on("token"))?;
+        Ok(ApiToken {
+            id,
+            agent_id: token.agent_id,
+            name: token.name,
+            prefix: token.prefix,
+            created_at: token.created_at,
+            last_used_at: None,
+        })
+    }
+
+    async fn api_tokens(&self, agent_id: AgentId) -> Result<Vec<ApiToken>> {
+        Ok(sqlx::query_as(
+            "SELECT id, agent_id, name, prefix, created_at, last_used_at FROM api_tokens \
+             WHERE agent_id = $1 ORDER BY id DESC",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn delete_api_token(&self, agent_id: AgentId, id: i64) -> Result<()> {
+        let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND agent_id = $2")
+            .bind(id)
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn api_token_agent(&self, token_hash: &str, now: UnixMillis) -> Result<Option<Agent>> {
+        let token: Option<(i64, AgentId, Option<UnixMillis>)> = sqlx::query_as(
+            "SELECT id, agent_id, last_used_at FROM api_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((id, agent_id, last_used_at)) = token else {
+            return Ok(None);
+        };
+        if last_used_at.is_none_or(|at| at <= now - crate::TOKEN_USE_STEP_MS) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(self.agent(agent_id).await?.filter(|agent| !agent.disabled))
+    }
+
     async fn create_webhook(
         &self,
         url: &str,
@@ -1555,6 +1621,26 @@ impl Store for PostgresStore {
         .bind(agent_id)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn remove_team_member(&self, team_id: TeamId, agent_id: AgentId) -> Result<()> {
+        sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND agent_id = $2")
+            .bind(team_id)
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_team(&self, team_id: TeamId) -> Result<()> {
+        let deleted = sqlx::query("DELETE FROM teams WHERE id = $1")
+            .bind(team_id)
+            .execute(&self.pool)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
         Ok(())
     }
 

@@ -13,8 +13,8 @@ use protocol::{Author, ClientId, Seq};
 use store::search::Query;
 use store::{
     Agent, Conversation, ConversationStatus, DeliveryAttempt, DeliveryState, Error, Event,
-    HistoryFilter, LeaveMessageStatus, NewAgent, NewAttachment, NewBan, NewEvent, NewLeaveMessage,
-    NewMessage, NewSite, Role, Site, Store, Visitor, VisitorAttributes,
+    HistoryFilter, LeaveMessageStatus, NewAgent, NewApiToken, NewAttachment, NewBan, NewEvent,
+    NewLeaveMessage, NewMessage, NewSite, Role, Site, Store, Visitor, VisitorAttributes,
 };
 
 /// A fixed "now" so results do not depend on the clock.
@@ -1690,6 +1690,158 @@ async fn teams_group_a_sites_agents_and_conversations_can_wait_for_one() {
             .await,
         Err(Error::NotFound)
     ));
+}
+
+#[tokio::test]
+async fn a_deleted_team_lets_its_conversations_go_to_anyone() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let ann = agent(store, "ann@x.example").await;
+    let bo = agent(store, "bo@x.example").await;
+    let billing = store.create_team(shop.id, "Billing").await.expect("team");
+    for member in [ann.id, bo.id] {
+        store
+            .add_team_member(billing.id, member)
+            .await
+            .expect("member");
+    }
+    for _twice in 0..2 {
+        store
+            .remove_team_member(billing.id, ann.id)
+            .await
+            .expect("remove");
+    }
+    assert_eq!(
+        store.team_members(billing.id).await.expect("members"),
+        [bo.id]
+    );
+    let conversation = store
+        .create_conversation(shop.id, visitor(store, &shop, "v").await.id, T0)
+        .await
+        .expect("conversation");
+    store
+        .set_conversation_team(conversation.id, Some(billing.id))
+        .await
+        .expect("route");
+
+    store.delete_team(billing.id).await.expect("delete");
+    assert!(
+        store
+            .site_teams(&[shop.id])
+            .await
+            .expect("teams")
+            .is_empty()
+    );
+    assert!(
+        store
+            .team_members(billing.id)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let unrouted = store
+        .conversation(conversation.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(unrouted.team_id, None);
+    assert!(matches!(
+        store.delete_team(billing.id).await,
+        Err(Error::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn api_tokens_act_as_their_enabled_agent_and_note_use_once_a_minute() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let ada = agent(store, "ada@example.com").await;
+    let bob = agent(store, "bob@example.com").await;
+    let new = |agent_id, name: &str, hash: &str| NewApiToken {
+        agent_id,
+        name: name.to_owned(),
+        token_hash: hash.to_owned(),
+        prefix: format!("kefu_{hash}"),
+        created_at: T0,
+    };
+    let crm = store
+        .create_api_token(new(ada.id, "CRM", "h1"))
+        .await
+        .expect("token");
+    let bi = store
+        .create_api_token(new(ada.id, "报表", "h2"))
+        .await
+        .expect("token");
+    store
+        .create_api_token(new(bob.id, "bob's", "h3"))
+        .await
+        .expect("token");
+    assert_eq!(
+        (crm.name.as_str(), crm.prefix.as_str(), crm.last_used_at),
+        ("CRM", "kefu_h1", None)
+    );
+    assert_eq!(
+        store.api_tokens(ada.id).await.expect("list"),
+        [bi.clone(), crm.clone()],
+        "newest first, only ada's"
+    );
+    assert!(matches!(
+        store.create_api_token(new(bob.id, "dup", "h1")).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.create_api_token(new(bob.id + 1000, "x", "h9")).await,
+        Err(Error::NotFound)
+    ));
+
+    assert_eq!(
+        store.api_token_agent("h1", T0 + 1_000).await.expect("use"),
+        Some(ada.clone())
+    );
+    assert_eq!(store.api_token_agent("nope", T0).await.expect("use"), None);
+    store
+        .api_token_agent("h1", T0 + 30_000)
+        .await
+        .expect("use within the minute");
+    let used = |tokens: Vec<store::ApiToken>| {
+        tokens
+            .into_iter()
+            .find(|t| t.id == crm.id)
+            .and_then(|t| t.last_used_at)
+    };
+    assert_eq!(
+        used(store.api_tokens(ada.id).await.expect("list")),
+        Some(T0 + 1_000)
+    );
+    store
+        .api_token_agent("h1", T0 + 61_000)
+        .await
+        .expect("use a minute later");
+    assert_eq!(
+        used(store.api_tokens(ada.id).await.expect("list")),
+        Some(T0 + 61_000)
+    );
+
+    assert!(matches!(
+        store.delete_api_token(bob.id, crm.id).await,
+        Err(Error::NotFound)
+    ));
+    store
+        .delete_api_token(ada.id, crm.id)
+        .await
+        .expect("revoke");
+    assert_eq!(store.api_token_agent("h1", T0).await.expect("use"), None);
+
+    store
+        .update_agent(bob.id, Role::Agent, 5, true)
+        .await
+        .expect("disable");
+    assert_eq!(
+        store.api_token_agent("h3", T0).await.expect("use"),
+        None,
+        "a disabled agent's tokens stop working"
+    );
 }
 
 #[tokio::test]
