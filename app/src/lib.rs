@@ -78,6 +78,16 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=(StaticSegment("admin"), StaticSegment("teams"))
+                    view=pages::admin::teams::AdminTeamsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("api"))
+                    view=pages::admin::api::AdminApiPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=(StaticSegment("admin"), StaticSegment("upkeep"))
                     view=pages::admin::upkeep::AdminUpkeepPage
                     ssr=SsrMode::Async

@@ -86,6 +86,9 @@ pub enum Author {
 }
 
 impl Author {
+    /// Every author.
+    pub const ALL: [Author; 3] = [Author::Visitor, Author::Agent, Author::System];
+
     /// The stable text form used on the wire and in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,12 +100,7 @@ impl Author {
 
     /// Parses the text form written by [`Author::as_str`].
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "visitor" => Some(Author::Visitor),
-            "agent" => Some(Author::Agent),
-            "system" => Some(Author::System),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|author| author.as_str() == text)
     }
 }
 
@@ -149,6 +147,9 @@ pub enum ConversationStatus {
 }
 
 impl ConversationStatus {
+    /// Every status, in the order a conversation usually goes through them.
+    pub const ALL: [ConversationStatus; 3] = [Self::Open, Self::Pending, Self::Resolved];
+
     /// The stable text form: the JSON value, and the body of the `system` message recording a
     /// change to it.
     pub fn as_str(self) -> &'static str {
@@ -161,9 +162,7 @@ impl ConversationStatus {
 
     /// Parses the text form written by [`ConversationStatus::as_str`].
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Open, Self::Pending, Self::Resolved]
-            .into_iter()
-            .find(|status| status.as_str() == text)
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
     }
 }
 

@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/demo", get(crate::demo::page))
         .route("/console/history/export", get(crate::export::download))
         .merge(realtime_routes())
+        .merge(crate::api::router())
         .nest("/widget", widget)
         .leptos_routes_with_context(
             &state,

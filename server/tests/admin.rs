@@ -218,6 +218,13 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
             "/api/admin/webhooks/add",
             &[("url", "https://evil.example"), ("message_created", "true")][..],
         ),
+        ("/api/admin/teams", &[][..]),
+        (
+            "/api/admin/teams/create",
+            &[("site", &*shop_text), ("name", "Mine")][..],
+        ),
+        ("/api/admin/api_tokens", &[][..]),
+        ("/api/admin/api_tokens/create", &[("name", "mine")][..]),
     ] {
         let (status, body) = common::server_fn(&server, &mei, path, form).await;
         assert!(
@@ -389,6 +396,8 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
     for (path, seen) in [
         ("/admin/agents", "wang@shop.example"),
         ("/admin/upkeep", "Bans"),
+        ("/admin/teams", "New team"),
+        ("/admin/api", "/api/v1/openapi.json"),
         ("/admin/sites", "shop"),
     ] {
         let page = |cookie: &str| {
@@ -418,4 +427,89 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
     )
     .await;
     assert!(status != 200 && body.contains("no_mail"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn administrators_group_a_sites_agents_into_teams() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (shop, _) = common::site(store, "shop", &["https://shop.example"]).await;
+    let (outlet, _) = common::site(store, "outlet", &["https://outlet.example"]).await;
+    let (mei, mei_cookie) = common::agent_cookie(store, "mei@shop.example", &[shop]).await;
+    let (li, _) = common::agent_cookie(store, "li@outlet.example", &[outlet]).await;
+    let (_, boss) = common::admin_cookie(store, "boss@shop.example").await;
+    let call = |cookie: String, path: &'static str, form: Vec<(&'static str, String)>| {
+        let server = &server;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            common::server_fn(server, &cookie, path, &form).await
+        }
+    };
+
+    let (status, body) = call(
+        boss.clone(),
+        "/api/admin/teams/create",
+        vec![("site", shop.to_string()), ("name", " Billing ".into())],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let team = store.site_teams(&[shop]).await.expect("teams")[0].clone();
+    assert_eq!(team.name, "Billing");
+    let (status, _) = call(
+        boss.clone(),
+        "/api/admin/teams/create",
+        vec![("site", shop.to_string()), ("name", "  ".into())],
+    )
+    .await;
+    assert_ne!(status, 200, "a blank name is refused");
+
+    // Only an agent of the team's site may join it.
+    let join = |agent: i64| vec![("team", team.id.to_string()), ("agent", agent.to_string())];
+    let (status, body) = call(boss.clone(), "/api/admin/teams/add", join(li)).await;
+    assert!(
+        status != 200 && body.contains("not_found"),
+        "{status} {body}"
+    );
+    let (status, body) = call(boss.clone(), "/api/admin/teams/add", join(mei)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(store.team_members(team.id).await.expect("members"), [mei]);
+    let (_, listed) = call(boss.clone(), "/api/admin/teams", vec![]).await;
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed[0]["members"][0][1], "mei");
+    assert_eq!(listed[0]["site"], "shop");
+
+    // An agent can change nothing.
+    for path in ["/api/admin/teams/remove", "/api/admin/teams/add"] {
+        let (status, body) = call(mei_cookie.clone(), path, join(mei)).await;
+        assert!(
+            status != 200 && body.contains("forbidden"),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = call(
+        mei_cookie.clone(),
+        "/api/admin/teams/delete",
+        vec![("team", team.id.to_string())],
+    )
+    .await;
+    assert!(status != 200 && body.contains("forbidden"), "{body}");
+
+    let (status, _) = call(boss.clone(), "/api/admin/teams/remove", join(mei)).await;
+    assert_eq!(status, 200);
+    assert!(
+        store
+            .team_members(team.id)
+            .await
+            .expect("members")
+            .is_empty()
+    );
+    let (status, _) = call(
+        boss.clone(),
+        "/api/admin/teams/delete",
+        vec![("team", team.id.to_string())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(store.site_teams(&[shop]).await.expect("teams").is_empty());
+    server.stop().await;
 }

@@ -66,6 +66,9 @@ macro_rules! text_enum {
         }
 
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant,)+];
+
             /// The stable text stored in the database.
             pub fn as_str(self) -> &'static str {
                 match self {

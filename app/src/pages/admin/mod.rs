@@ -1,9 +1,11 @@
-//! Administration, for agents with the admin role: sites, agents, and upkeep (bans, mail,
-//! data retention). Every server function under here starts with `require_admin`, so an agent
+//! Administration, for agents with the admin role: sites, agents, teams, API keys, and upkeep
+//! (bans, webhooks, mail, data retention). Every server function under here starts with `require_admin`, so an agent
 //! without the role is refused whether they open a page or call an endpoint.
 
 pub mod agents;
+pub mod api;
 pub mod sites;
+pub mod teams;
 pub mod upkeep;
 
 use crate::i18n::{Key, Lang, t};
@@ -17,6 +19,8 @@ pub fn AdminNav(lang: Lang) -> impl IntoView {
             <a href="/inbox">{t(lang, Key::BackToConsole)}</a>
             <a href="/admin/sites">{t(lang, Key::AdminSites)}</a>
             <a href="/admin/agents">{t(lang, Key::AdminAgents)}</a>
+            <a href="/admin/teams">{t(lang, Key::AdminTeams)}</a>
+            <a href="/admin/api">{t(lang, Key::ApiTokens)}</a>
             <a href="/admin/upkeep">{t(lang, Key::AdminUpkeep)}</a>
         </nav>
     }

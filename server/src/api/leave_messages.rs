@@ -1,0 +1,301 @@
+//! `/api/v1/leave-messages`: messages visitors left while no agent was online, with their
+//! handling (status, who has it, notes), the same records the console's leave-message page
+//! works on.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer, Serialize};
+use store::LeaveMessageStatus;
+use utoipa::openapi::schema::Object;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Admin;
+use super::conversations::{PageQuery, one_of, search_words};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::page::{self, Page};
+use crate::state::AppState;
+
+fn status_schema() -> Object {
+    one_of(LeaveMessageStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+fn parse_status(text: &str) -> Result<LeaveMessageStatus, ApiError> {
+    LeaveMessageStatus::parse(text)
+        .ok_or_else(|| ApiError::Invalid("status must be new, in_progress or handled".into()))
+}
+
+/// A message left through the widget's offline form.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeaveMessage {
+    /// Its id.
+    pub id: i64,
+    /// The site whose form it came through.
+    pub site_id: i64,
+    /// The visitor, if known.
+    pub visitor_id: Option<i64>,
+    /// The name they gave.
+    pub name: Option<String>,
+    /// How to answer them: an e-mail address or phone number, as typed.
+    pub contact: String,
+    /// What they wrote.
+    pub body: String,
+    /// `new`, `in_progress` or `handled`.
+    #[schema(schema_with = status_schema)]
+    pub status: &'static str,
+    /// The agent handling it, if any.
+    pub assignee_id: Option<i64>,
+    /// When it was left (Unix milliseconds).
+    pub created_at: i64,
+}
+
+impl From<store::LeaveMessage> for LeaveMessage {
+    fn from(message: store::LeaveMessage) -> LeaveMessage {
+        LeaveMessage {
+            id: message.id,
+            site_id: message.site_id,
+            visitor_id: message.visitor_id,
+            name: message.name,
+            contact: message.contact,
+            body: message.body,
+            status: message.status.as_str(),
+            assignee_id: message.assignee_id,
+            created_at: message.created_at,
+        }
+    }
+}
+
+/// An agent's note on a leave-message (replies sent by e-mail are kept as notes too).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Note {
+    /// Its id.
+    pub id: i64,
+    /// Who wrote it (absent once that agent is deleted).
+    pub agent_id: Option<i64>,
+    /// What it says.
+    pub body: String,
+    /// When it was written (Unix milliseconds).
+    pub created_at: i64,
+}
+
+impl From<store::LeaveMessageNote> for Note {
+    fn from(note: store::LeaveMessageNote) -> Note {
+        Note {
+            id: note.id,
+            agent_id: note.agent_id,
+            body: note.body,
+            created_at: note.created_at,
+        }
+    }
+}
+
+/// A leave-message with its notes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeaveMessageDetail {
+    /// The leave-message.
+    #[serde(flatten)]
+    pub message: LeaveMessage,
+    /// Its notes, oldest first.
+    pub notes: Vec<Note>,
+}
+
+/// Which leave-messages a list holds.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LeaveQuery {
+    /// Only this site's (default: every site).
+    pub site_id: Option<i64>,
+    /// Only those in this status: `new`, `in_progress` or `handled`. Not with `q`.
+    pub status: Option<String>,
+    /// Only those whose name, contact or text contain every word of this (any language).
+    pub q: Option<String>,
+}
+
+/// Leave-messages, newest first: by status, or matching a search.
+#[utoipa::path(
+    get,
+    path = "/api/v1/leave-messages",
+    tag = "leave-messages",
+    params(LeaveQuery, PageQuery),
+    responses(
+        (status = 200, description = "A page of leave-messages", body = Page<LeaveMessage>),
+        (status = 400, description = "A malformed filter or cursor", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such site", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LeaveQuery>,
+    ApiQuery(paging): ApiQuery<PageQuery>,
+) -> Result<Json<Page<LeaveMessage>>, ApiError> {
+    let store = state.store.as_ref();
+    let sites = match query.site_id {
+        Some(id) => vec![store.site(id).await?.ok_or(ApiError::NotFound)?.id],
+        None => store.all_sites().await?.iter().map(|s| s.id).collect(),
+    };
+    let limit = page::limit(paging.limit)?;
+    let cursor = paging.cursor.as_deref();
+    let page = match query.q.as_deref() {
+        Some(text) => {
+            if query.status.is_some() {
+                return Err(ApiError::Invalid(
+                    "give either q or status, not both".into(),
+                ));
+            }
+            let words = search_words(text)?;
+            let before = cursor.map(page::single).transpose()?;
+            let rows = store
+                .search_leave_messages(&sites, &words, before, limit + 1)
+                .await?;
+            Page::of(rows, limit, |m| m.id.to_string())
+        }
+        None => {
+            let status = query.status.as_deref().map(parse_status).transpose()?;
+            let after = match cursor {
+                None => None,
+                Some(cursor) => {
+                    let (created_at, id) = page::pair(cursor)?;
+                    Some(store::LeaveMessageCursor { created_at, id })
+                }
+            };
+            let rows = store
+                .leave_messages_page(&sites, status, after, limit + 1)
+                .await?;
+            Page::of(rows, limit, |m| page::pair_cursor(m.created_at, m.id))
+        }
+    };
+    Ok(Json(page.map(LeaveMessage::from)))
+}
+
+/// One leave-message with its notes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/leave-messages/{id}",
+    tag = "leave-messages",
+    params(("id" = i64, Path, description = "The leave-message's id")),
+    responses(
+        (status = 200, description = "The leave-message", body = LeaveMessageDetail),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such leave-message", body = ErrorBody),
+    )
+)]
+pub async fn one(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<LeaveMessageDetail>, ApiError> {
+    let store = state.store.as_ref();
+    let message = store.leave_message(id).await?.ok_or(ApiError::NotFound)?;
+    let notes = store.leave_message_notes(id).await?;
+    Ok(Json(LeaveMessageDetail {
+        message: message.into(),
+        notes: notes.into_iter().map(Note::from).collect(),
+    }))
+}
+
+/// A present-but-null field is `Some(None)`; an absent one (via `default`) is `None`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(deserializer).map(Some)
+}
+
+/// What to change; fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveMessageChange {
+    /// `new`, `in_progress` or `handled`.
+    #[schema(schema_with = status_schema)]
+    pub status: Option<String>,
+    /// The agent to handle it (one of its site's agents), or `null` for nobody.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub assignee_id: Option<Option<i64>>,
+}
+
+/// Changes a leave-message's status or who handles it.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/leave-messages/{id}",
+    tag = "leave-messages",
+    params(("id" = i64, Path, description = "The leave-message's id")),
+    request_body = LeaveMessageChange,
+    responses(
+        (status = 200, description = "As it is now", body = LeaveMessage),
+        (status = 400, description = "Not a status, or not an agent of its site", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such leave-message", body = ErrorBody),
+    )
+)]
+pub async fn update(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(change): ApiJson<LeaveMessageChange>,
+) -> Result<Json<LeaveMessage>, ApiError> {
+    let store = state.store.as_ref();
+    let message = store.leave_message(id).await?.ok_or(ApiError::NotFound)?;
+    let status = match change.status.as_deref() {
+        Some(text) => parse_status(text)?,
+        None => message.status,
+    };
+    let assignee = change.assignee_id.unwrap_or(message.assignee_id);
+    if let Some(agent) = assignee {
+        let members = store.site_agents(&[message.site_id]).await?;
+        if !members.iter().any(|m| m.id == agent && !m.disabled) {
+            return Err(ApiError::Invalid(
+                "assignee_id must be an enabled agent of the leave-message's site".into(),
+            ));
+        }
+    }
+    let updated = store.update_leave_message(id, status, assignee).await?;
+    Ok(Json(updated.into()))
+}
+
+/// A note to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    /// What it says (1 to 10,000 characters).
+    pub body: String,
+}
+
+/// Adds a note, written by the token's administrator.
+#[utoipa::path(
+    post,
+    path = "/api/v1/leave-messages/{id}/notes",
+    tag = "leave-messages",
+    params(("id" = i64, Path, description = "The leave-message's id")),
+    request_body = NewNote,
+    responses(
+        (status = 201, description = "Added", body = Note),
+        (status = 400, description = "Empty or too long", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such leave-message", body = ErrorBody),
+    )
+)]
+pub async fn add_note(
+    Admin(admin): Admin,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(note): ApiJson<NewNote>,
+) -> Result<(StatusCode, Json<Note>), ApiError> {
+    let body = note.body.trim().to_owned();
+    if body.is_empty() || body.chars().count() > app::pages::leave::MAX_TEXT {
+        return Err(ApiError::Invalid(format!(
+            "body must be 1 to {} characters",
+            app::pages::leave::MAX_TEXT
+        )));
+    }
+    let store = state.store.as_ref();
+    store.leave_message(id).await?.ok_or(ApiError::NotFound)?;
+    let note = store
+        .add_leave_message_note(store::NewLeaveMessageNote {
+            leave_message_id: id,
+            agent_id: Some(admin.id),
+            body,
+            created_at: crate::now_ms(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(note.into())))
+}
