@@ -74,6 +74,9 @@ pub enum ConsoleError {
     /// The SMTP server could not be reached or refused the mail (details in the server log).
     #[error("mail_failed")]
     MailFailed,
+    /// Business hours with an unknown time zone or a span that is not `HH:MM-HH:MM`.
+    #[error("bad_hours")]
+    BadHours,
 }
 
 impl FromServerFnError for ConsoleError {
@@ -226,11 +229,12 @@ pub mod ssr {
         fn to_agents(&self, site_id: i64, frame: protocol::ServerFrame);
         /// Checks widget settings an administrator typed (the real-time side owns their
         /// shape: colour, corner, pre-chat, business hours, attachment rules) and returns them
-        /// normalised, or says what is wrong.
+        /// normalised: `BadHours` for business hours that cannot be read, `Invalid` for
+        /// anything else wrong.
         fn check_widget_settings(
             &self,
             settings: serde_json::Value,
-        ) -> Result<serde_json::Value, String>;
+        ) -> Result<serde_json::Value, ConsoleError>;
     }
 
     /// Sends e-mail for server functions (replies to leave-messages). The server puts its SMTP

@@ -199,6 +199,23 @@ pub enum Key {
     CreatedAt,
     LastUsed,
     Revoke,
+    Colour,
+    Corner,
+    Right,
+    Left,
+    Greeting,
+    PrechatForm,
+    SneakPeek,
+    MaxFileMib,
+    FileTypes,
+    TimeZone,
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
     /// The switch's label: the *other* language's own name.
     LanguageName,
 }
@@ -353,6 +370,40 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, LastUsed) => "最近使用",
         (Lang::En, Revoke) => "Revoke",
         (Lang::Zh, Revoke) => "吊销",
+        (Lang::En, Colour) => "Colour",
+        (Lang::Zh, Colour) => "颜色",
+        (Lang::En, Corner) => "Corner",
+        (Lang::Zh, Corner) => "位置",
+        (Lang::En, Right) => "Bottom right",
+        (Lang::Zh, Right) => "右下角",
+        (Lang::En, Left) => "Bottom left",
+        (Lang::Zh, Left) => "左下角",
+        (Lang::En, Greeting) => "Greeting",
+        (Lang::Zh, Greeting) => "欢迎语",
+        (Lang::En, PrechatForm) => "Ask for name and e-mail before chatting",
+        (Lang::Zh, PrechatForm) => "聊天前询问姓名和邮箱",
+        (Lang::En, SneakPeek) => "Agents see what visitors type before they send it",
+        (Lang::Zh, SneakPeek) => "客服可预览访客正在输入的内容",
+        (Lang::En, MaxFileMib) => "Largest file (MiB)",
+        (Lang::Zh, MaxFileMib) => "最大文件（MiB）",
+        (Lang::En, FileTypes) => "Files accepted:",
+        (Lang::Zh, FileTypes) => "允许的文件类型：",
+        (Lang::En, TimeZone) => "Business hours: time zone (empty: whenever an agent is online)",
+        (Lang::Zh, TimeZone) => "营业时间：时区（留空：有客服在线即可聊天）",
+        (Lang::En, Mon) => "Monday",
+        (Lang::Zh, Mon) => "星期一",
+        (Lang::En, Tue) => "Tuesday",
+        (Lang::Zh, Tue) => "星期二",
+        (Lang::En, Wed) => "Wednesday",
+        (Lang::Zh, Wed) => "星期三",
+        (Lang::En, Thu) => "Thursday",
+        (Lang::Zh, Thu) => "星期四",
+        (Lang::En, Fri) => "Friday",
+        (Lang::Zh, Fri) => "星期五",
+        (Lang::En, Sat) => "Saturday",
+        (Lang::Zh, Sat) => "星期六",
+        (Lang::En, Sun) => "Sunday",
+        (Lang::Zh, Sun) => "星期日",
         (Lang::En, Webhooks) => "Webhooks",
         (Lang::Zh, Webhooks) => "Webhook",
         (Lang::En, SigningSecret) => "Signing secret (shown once):",
@@ -542,6 +593,12 @@ impl ConsoleError {
                 "The mail server did not accept the e-mail. Please try again later."
             }
             (Lang::Zh, ConsoleError::MailFailed) => "邮件服务器未接受该邮件，请稍后再试。",
+            (Lang::En, ConsoleError::BadHours) => {
+                "Business hours: use a time zone such as Asia/Shanghai and spans such as 09:00-12:00,13:30-18:00."
+            }
+            (Lang::Zh, ConsoleError::BadHours) => {
+                "营业时间：时区请填写如 Asia/Shanghai，时段请填写如 09:00-12:00,13:30-18:00。"
+            }
         }
     }
 }

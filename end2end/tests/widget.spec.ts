@@ -465,6 +465,8 @@ test("an admin adds a site and copies its snippet; the widget on a page with it 
   const form = admin.locator("form.new-site");
   await form.getByLabel("Name").fill(name);
   await form.getByLabel("Allowed origins (one per line)").fill(hostUrl);
+  await form.getByLabel("Greeting").fill("欢迎光临 Outlet");
+  await form.getByLabel("Corner").selectOption("left");
   await form.getByRole("button", { name: "Create" }).click();
   const site = admin.locator("section.site-form", { hasText: name });
   await expect(site).toBeVisible();
@@ -482,6 +484,9 @@ test("an admin adds a site and copies its snippet; the widget on a page with it 
   await visitor.goto(hostUrl + "/outlet");
   await openWidget(visitor);
   await expect(visitor.locator("kefu-widget .compose")).toBeVisible();
+  // The look chosen in the form reached the widget.
+  await expect(visitor.locator("kefu-widget li.greet")).toHaveText("欢迎光临 Outlet");
+  await expect(visitor.locator("kefu-widget")).toHaveAttribute("data-position", "left");
   await send(visitor, "Hello from the new site");
   const message = await ann.message("Hello from the new site");
   expect(message.author).toBe("visitor");

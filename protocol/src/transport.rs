@@ -43,6 +43,24 @@ pub const HTTP_AGENT_UPLOAD_PATH: &str = "/http/agent/upload";
 /// Files sent in messages are fetched under this prefix: `GET /attachments/{id}`.
 pub const ATTACHMENTS_PATH: &str = "/attachments";
 
+/// The longest greeting a site's widget may show, in characters.
+pub const MAX_GREETING_CHARS: usize = 500;
+
+/// The largest file any site may accept: MySQL and MariaDB refuse rows over their default
+/// `max_allowed_packet` of 16 MiB, and a chat is not a file-transfer service.
+pub const MAX_ATTACHMENT_BYTES: u32 = 10 * 1024 * 1024;
+
+/// The media types whose bytes Kefu can check; a site can accept only these, so a stored file
+/// is always what it claims to be. SVG and HTML are absent on purpose: they can carry script.
+pub const ATTACHMENT_TYPES: [&str; 6] = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+];
+
 /// The request header carrying the visitor token on the HTTP fallback (lower case, as HTTP/2
 /// writes it; header names are case-insensitive).
 pub const VISITOR_TOKEN_HEADER: &str = "x-kefu-visitor-token";

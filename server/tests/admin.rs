@@ -3,6 +3,8 @@
 
 mod common;
 
+use serde_json::json;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn only_administrators_manage_sites() {
     let server = common::spawn_sqlite().await;
@@ -15,7 +17,17 @@ async fn only_administrators_manage_sites() {
     let new_site = [
         ("name", "Outlet"),
         ("origins", "https://outlet.example/\nhttp://localhost:8080"),
-        ("settings", r##"{"color": "#0a7", "prechat": true}"##),
+        ("look[color]", "#00aa77"),
+        ("look[position]", "left"),
+        ("look[greeting]", " 您好！ "),
+        ("look[prechat]", "true"),
+        ("look[max_file_mib]", "2"),
+        ("look[types][1]", "image/jpeg"),
+        ("look[types][4]", "application/pdf"),
+        ("look[time_zone]", "Asia/Shanghai"),
+        ("look[hours][0]", "09:00-12:00, 13:30-18:00"),
+        ("look[hours][1]", ""),
+        ("look[hours][6]", ""),
     ];
 
     // An agent is refused everything, and nothing changes.
@@ -33,7 +45,9 @@ async fn only_administrators_manage_sites() {
         ("id", &*shop.to_string()),
         ("name", "Mine now"),
         ("origins", "https://evil.example"),
-        ("settings", "{}"),
+        ("look[color]", "#000000"),
+        ("look[position]", "right"),
+        ("look[max_file_mib]", "5"),
     ];
     let (status, body) =
         common::server_fn(&server, &agent, "/api/admin/sites/update", &update).await;
@@ -58,8 +72,28 @@ async fn only_administrators_manage_sites() {
         outlet.allowed_origins,
         ["https://outlet.example", "http://localhost:8080"]
     );
-    assert_eq!(outlet.widget_settings["color"], "#0a7");
-    assert_eq!(outlet.widget_settings["prechat"], true);
+    // The form's fields become the widget's settings, spelled out.
+    let settings = &outlet.widget_settings;
+    assert_eq!(
+        (
+            &settings["color"],
+            &settings["position"],
+            &settings["greeting"]
+        ),
+        (&json!("#00aa77"), &json!("left"), &json!("您好！"))
+    );
+    assert_eq!(
+        (&settings["prechat"], &settings["sneak_peek"]),
+        (&json!(true), &json!(false))
+    );
+    assert_eq!(
+        settings["attachments"],
+        json!({"max_bytes": 2 * 1024 * 1024, "types": ["image/jpeg", "application/pdf"]})
+    );
+    assert_eq!(
+        settings["business_hours"],
+        json!({"time_zone": "Asia/Shanghai", "days": {"mon": "09:00-12:00,13:30-18:00"}})
+    );
     assert_eq!(
         store.agent_sites(admin_id).await.expect("sites"),
         [outlet.id]
@@ -67,6 +101,29 @@ async fn only_administrators_manage_sites() {
     let (status, body) = common::server_fn(&server, &admin, "/api/admin/sites", &[]).await;
     assert_eq!(status, 200, "{body}");
     let listed: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let look = listed
+        .as_array()
+        .and_then(|sites| {
+            sites
+                .iter()
+                .find(|s| s["key"] == outlet.public_key.as_str())
+        })
+        .map(|site| site["look"].clone())
+        .expect("the new site's look");
+    assert_eq!(
+        (
+            &look["color"],
+            &look["max_file_mib"],
+            &look["hours"][0],
+            &look["hours"][1]
+        ),
+        (
+            &json!("#00aa77"),
+            &json!(2),
+            &json!("09:00-12:00,13:30-18:00"),
+            &json!("")
+        )
+    );
     let snippet = listed
         .as_array()
         .and_then(|sites| {
@@ -86,23 +143,55 @@ async fn only_administrators_manage_sites() {
     );
 
     // Bad input gets a clear refusal and changes nothing.
+    let refused = |form: &[(&'static str, &'static str)], field: &str, value: &str, code: &str| {
+        let form: Vec<(String, String)> = form
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    if *k == field { value } else { *v }.to_string(),
+                )
+            })
+            .collect();
+        let (server, admin, field, value, code) = (
+            &server,
+            admin.clone(),
+            field.to_owned(),
+            value.to_owned(),
+            code.to_owned(),
+        );
+        async move {
+            let form: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let (status, body) =
+                common::server_fn(server, &admin, "/api/admin/sites/create", &form).await;
+            assert!(
+                status != 200 && body.contains(&code),
+                "{field}={value}: {status} {body}"
+            );
+        }
+    };
     for (field, value) in [
         ("name", ""),
         ("origins", "javascript:alert(1)"),
         ("origins", "https://shop.example/path with space"),
-        ("settings", r#"{"color": "red; background: url(x)"}"#),
-        ("settings", "not json"),
+        ("look[color]", "red; background: url(x)"),
+        ("look[position]", "top"),
+        ("look[max_file_mib]", "50"),
+        ("look[types][1]", "image/svg+xml"),
+        ("look[greeting]", &"长".repeat(501)),
     ] {
-        let form: Vec<(&str, &str)> = new_site
-            .iter()
-            .map(|(k, v)| if *k == field { (*k, value) } else { (*k, *v) })
-            .collect();
-        let (status, body) =
-            common::server_fn(&server, &admin, "/api/admin/sites/create", &form).await;
-        assert!(
-            status != 200 && body.contains("invalid"),
-            "{field}={value}: {status} {body}"
-        );
+        refused(&new_site, field, value, "invalid").await;
+    }
+    refused(&new_site, "look[max_file_mib]", "lots", "bad_request").await;
+    // Hours that cannot be read get their own explanation.
+    for (field, value) in [
+        ("look[time_zone]", "Mars/Olympus"),
+        ("look[time_zone]", ""),
+        ("look[hours][1]", "9-5"),
+        ("look[hours][6]", "18:00-09:00"),
+    ] {
+        refused(&new_site, field, value, "bad_hours").await;
     }
     assert_eq!(store.all_sites().await.expect("sites").len(), before + 1);
 

@@ -20,20 +20,7 @@ use protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
-/// The largest file any site may accept: MySQL and MariaDB refuse rows over their default
-/// `max_allowed_packet` of 16 MiB, and a chat is not a file-transfer service.
-pub const MAX_ATTACHMENT_BYTES: u32 = 10 * 1024 * 1024;
-
-/// The media types whose bytes Kefu can check; a site can accept only these, so a stored file
-/// is always what it claims to be. SVG and HTML are absent on purpose: they can carry script.
-const CHECKED_TYPES: [&str; 6] = [
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "application/pdf",
-    "text/plain",
-];
+use protocol::transport::{ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES};
 
 /// Longest kept file name, in characters.
 const MAX_NAME_CHARS: usize = 200;
@@ -52,7 +39,7 @@ impl Default for AttachmentRules {
     fn default() -> Self {
         AttachmentRules {
             max_bytes: 5 * 1024 * 1024,
-            types: CHECKED_TYPES.iter().map(|t| t.to_string()).collect(),
+            types: ATTACHMENT_TYPES.iter().map(|t| t.to_string()).collect(),
         }
     }
 }
@@ -62,7 +49,8 @@ impl AttachmentRules {
     /// lets through a type whose bytes are not checked).
     pub fn effective(mut self) -> AttachmentRules {
         self.max_bytes = self.max_bytes.min(MAX_ATTACHMENT_BYTES);
-        self.types.retain(|t| CHECKED_TYPES.contains(&t.as_str()));
+        self.types
+            .retain(|t| ATTACHMENT_TYPES.contains(&t.as_str()));
         self
     }
 }
@@ -266,7 +254,7 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
     };
     let mut response = data.into_response();
     let headers = response.headers_mut();
-    // The stored type is one of CHECKED_TYPES, so it is always a valid header value.
+    // The stored type is one of ATTACHMENT_TYPES, so it is always a valid header value.
     if let Ok(value) = HeaderValue::from_str(&wire.content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }

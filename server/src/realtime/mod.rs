@@ -407,8 +407,11 @@ impl app::auth::ssr::Hub for Realtime {
     fn check_widget_settings(
         &self,
         settings: serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
-        widget::WidgetSettings::check(settings)
+    ) -> Result<serde_json::Value, app::auth::ConsoleError> {
+        widget::WidgetSettings::check(settings).map_err(|error| match error {
+            widget::SettingsError::Hours(_) => app::auth::ConsoleError::BadHours,
+            _ => app::auth::ConsoleError::Invalid,
+        })
     }
 }
 

@@ -62,6 +62,26 @@ impl Default for WidgetSettings {
 
 const DEFAULT_COLOR: &str = "#2563eb";
 
+/// Why widget settings an administrator entered are refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SettingsError {
+    /// Not the settings' JSON shape.
+    #[error("{0}")]
+    Shape(String),
+    /// Not `#rgb` or `#rrggbb`.
+    #[error("color must be #rgb or #rrggbb")]
+    Color,
+    /// Longer than `protocol::transport::MAX_GREETING_CHARS`.
+    #[error("the greeting is too long")]
+    Greeting,
+    /// A file size over the limit, or a media type Kefu cannot check.
+    #[error("attachments: at most 10 MiB, and only the types Kefu checks")]
+    Attachments,
+    /// Business hours that cannot be read.
+    #[error("business hours: {0}")]
+    Hours(#[from] super::hours::HoursError),
+}
+
 /// Which bottom corner of the page the widget sits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,15 +107,30 @@ impl WidgetSettings {
         settings
     }
 
-    /// Settings an administrator typed: refused when they do not parse or name a colour that
-    /// is not `#rgb`/`#rrggbb`; otherwise returned as they will be stored (every field
-    /// spelled out, unknown keys dropped).
-    pub fn check(value: serde_json::Value) -> Result<serde_json::Value, String> {
-        let settings = WidgetSettings::deserialize(value).map_err(|e| e.to_string())?;
+    /// Settings an administrator entered: refused when they do not parse, name a colour that
+    /// is not `#rgb`/`#rrggbb`, a greeting over `MAX_GREETING_CHARS`, a file size over the
+    /// limit or a type Kefu cannot check, or business hours that cannot be read; otherwise
+    /// returned as they will be stored (every field spelled out, unknown keys dropped).
+    pub fn check(value: serde_json::Value) -> Result<serde_json::Value, SettingsError> {
+        let settings = WidgetSettings::deserialize(value)
+            .map_err(|error| SettingsError::Shape(error.to_string()))?;
         if !is_hex_color(&settings.color) {
-            return Err("color must be #rgb or #rrggbb".into());
+            return Err(SettingsError::Color);
         }
-        serde_json::to_value(&settings).map_err(|e| e.to_string())
+        if settings
+            .greeting
+            .as_ref()
+            .is_some_and(|g| g.chars().count() > protocol::transport::MAX_GREETING_CHARS)
+        {
+            return Err(SettingsError::Greeting);
+        }
+        if settings.attachments != settings.attachments.clone().effective() {
+            return Err(SettingsError::Attachments);
+        }
+        if let Some(hours) = &settings.business_hours {
+            hours.check(0).map_err(SettingsError::Hours)?;
+        }
+        serde_json::to_value(&settings).map_err(|error| SettingsError::Shape(error.to_string()))
     }
 
     /// Whether the site's business hours (if any) include `at_ms`.

@@ -1,5 +1,6 @@
 //! `/admin/sites`: administrators add and edit sites — name, the origins whose pages may open
-//! the widget, and the widget's settings — and copy each site's embed snippet.
+//! the widget, and the widget's look and behaviour (colour, corner, greeting, pre-chat form,
+//! sneak peek, files, business hours) as plain form fields — and copy each site's snippet.
 //!
 //! Every server function here starts with `require_admin`: an agent without the admin role
 //! gets `Forbidden`, whether through the page or by calling the endpoint directly. Widget
@@ -14,8 +15,115 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME: usize = 100;
 /// Most allowed origins per site.
 pub const MAX_ORIGINS: usize = 50;
-/// Longest widget settings, in bytes of JSON.
-pub const MAX_SETTINGS: usize = 16_384;
+/// The weekdays of the business-hours fields, Monday first, as the settings name them.
+pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// One MiB: files sizes are entered in MiB.
+const MIB: u64 = 1024 * 1024;
+
+/// The widget's look and behaviour as the site form edits it, one input per field. The
+/// real-time side owns the stored shape and checks it (`Hub::check_widget_settings`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookForm {
+    /// Launcher and header colour, `#rrggbb` from the colour picker.
+    pub color: String,
+    /// The bottom corner: `right` or `left`.
+    pub position: String,
+    /// The panel's greeting; empty for the widget's own, in the visitor's language.
+    #[serde(default)]
+    pub greeting: String,
+    /// Ask for name and e-mail before the first message.
+    #[serde(default)]
+    pub prechat: bool,
+    /// Agents see what visitors type before they send it.
+    #[serde(default)]
+    pub sneak_peek: bool,
+    /// The largest file visitors and agents may send, in MiB.
+    pub max_file_mib: u64,
+    /// The media types accepted in chats (none: no files).
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// The IANA time zone of the business hours; empty for none (chat whenever an agent is
+    /// online).
+    #[serde(default)]
+    pub time_zone: String,
+    /// Opening spans per weekday, Monday first (`09:00-12:00,13:30-18:00`); empty: closed.
+    #[serde(default)]
+    pub hours: Vec<String>,
+}
+
+impl LookForm {
+    /// The form's values for stored (normalised) settings.
+    pub fn of(settings: &serde_json::Value) -> LookForm {
+        let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+        let hours = &settings["business_hours"];
+        // The colour picker takes only `#rrggbb`: `#0a7` becomes `#00aa77`.
+        let color = text(&settings["color"]);
+        let color = match color.strip_prefix('#') {
+            Some(short) if short.len() == 3 => {
+                format!(
+                    "#{}",
+                    short.chars().flat_map(|c| [c, c]).collect::<String>()
+                )
+            }
+            _ => color,
+        };
+        LookForm {
+            color,
+            position: text(&settings["position"]),
+            greeting: text(&settings["greeting"]),
+            prechat: settings["prechat"].as_bool().unwrap_or_default(),
+            sneak_peek: settings["sneak_peek"].as_bool().unwrap_or_default(),
+            max_file_mib: settings["attachments"]["max_bytes"]
+                .as_u64()
+                .unwrap_or_default()
+                .div_ceil(MIB),
+            types: settings["attachments"]["types"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect(),
+            time_zone: text(&hours["time_zone"]),
+            hours: DAYS.iter().map(|day| text(&hours["days"][*day])).collect(),
+        }
+    }
+
+    /// The settings the form describes, for the real-time side to check. Hours without a time
+    /// zone are refused (`BadHours`): they could not be placed in time.
+    pub fn settings(&self) -> Result<serde_json::Value, ConsoleError> {
+        let mut settings = serde_json::json!({
+            "color": self.color.trim(),
+            "position": self.position,
+            "prechat": self.prechat,
+            "sneak_peek": self.sneak_peek,
+            "attachments": {
+                "max_bytes": self.max_file_mib.saturating_mul(MIB),
+                "types": self.types,
+            },
+        });
+        let greeting = self.greeting.trim();
+        if !greeting.is_empty() {
+            settings["greeting"] = greeting.into();
+        }
+        let days: serde_json::Map<String, serde_json::Value> = DAYS
+            .iter()
+            .zip(&self.hours)
+            .map(|(day, spans)| (day.to_string(), spans.trim().replace(' ', "")))
+            .filter(|(_, spans)| !spans.is_empty())
+            .map(|(day, spans)| (day, spans.into()))
+            .collect();
+        let zone = self.time_zone.trim();
+        match (zone.is_empty(), days.is_empty()) {
+            (true, true) => {}
+            (true, false) => return Err(ConsoleError::BadHours),
+            (false, _) => {
+                settings["business_hours"] = serde_json::json!({ "time_zone": zone, "days": days });
+            }
+        }
+        Ok(settings)
+    }
+}
 
 /// A site as the admin page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +136,8 @@ pub struct AdminSite {
     pub name: String,
     /// One origin per line.
     pub origins: String,
-    /// The widget settings, as pretty JSON.
-    pub settings: String,
+    /// The widget's look and behaviour.
+    pub look: LookForm,
     /// The `<script>` line to paste into the site's pages.
     pub snippet: String,
 }
@@ -73,17 +181,9 @@ mod ssr {
         Ok(name.to_owned())
     }
 
-    /// The widget settings typed as JSON, checked and normalised by the real-time side.
-    pub fn settings(text: &str) -> Result<serde_json::Value, ConsoleError> {
-        let text = if text.trim().is_empty() { "{}" } else { text };
-        if text.len() > super::MAX_SETTINGS {
-            return Err(ConsoleError::Invalid);
-        }
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|_| ConsoleError::Invalid)?;
-        crate::auth::ssr::hub()?
-            .check_widget_settings(value)
-            .map_err(|_| ConsoleError::Invalid)
+    /// The widget settings the form describes, checked and normalised by the real-time side.
+    pub fn settings(look: &super::LookForm) -> Result<serde_json::Value, ConsoleError> {
+        crate::auth::ssr::hub()?.check_widget_settings(look.settings()?)
     }
 
     /// Where this Kefu is reached, as the admin's browser reached it (behind a proxy, its
@@ -108,10 +208,18 @@ pub async fn admin_sites() -> Result<Vec<AdminSite>, ConsoleError> {
     use crate::auth::ssr;
     ssr::require_admin().await?;
     let base = self::ssr::public_base().await;
+    let hub = ssr::hub()?;
     let sites = ssr::store()?.all_sites().await.map_err(ssr::internal)?;
     Ok(sites
         .into_iter()
         .map(|site| AdminSite {
+            // Stored settings are spelled out in full when read back through the check; ones
+            // that no longer pass it (hand-edited) show as the defaults the widget uses.
+            look: LookForm::of(
+                &hub.check_widget_settings(site.widget_settings)
+                    .or_else(|_| hub.check_widget_settings(serde_json::json!({})))
+                    .unwrap_or_default(),
+            ),
             snippet: format!(
                 "<script src=\"{base}/widget/widget.js\" data-site=\"{}\" async></script>",
                 site.public_key
@@ -120,23 +228,36 @@ pub async fn admin_sites() -> Result<Vec<AdminSite>, ConsoleError> {
             key: site.public_key,
             name: site.name,
             origins: site.allowed_origins.join("\n"),
-            settings: serde_json::to_string_pretty(&site.widget_settings).unwrap_or_default(),
         })
         .collect())
 }
 
-/// Adds a site with a new random key; the admin who adds it becomes one of its agents.
+/// The look a new site starts with: the widget's defaults.
+#[server(endpoint = "admin/sites/default_look")]
+pub async fn default_look() -> Result<LookForm, ConsoleError> {
+    use crate::auth::ssr;
+    ssr::require_admin().await?;
+    Ok(LookForm::of(
+        &ssr::hub()?.check_widget_settings(serde_json::json!({}))?,
+    ))
+}
+
+/// Adds a site with a new random key (and the widget's default look, unless `look` is
+/// given); the admin who adds it becomes one of its agents.
 #[server(endpoint = "admin/sites/create")]
 pub async fn create_site(
     name: String,
     origins: String,
-    #[server(default)] settings: String,
+    #[server(default)] look: Option<LookForm>,
 ) -> Result<(), ConsoleError> {
     use crate::auth::ssr;
     let admin = ssr::require_admin().await?;
     let name = self::ssr::name(&name)?;
     let allowed_origins = self::ssr::origins(&origins)?;
-    let widget_settings = self::ssr::settings(&settings)?;
+    let widget_settings = match look {
+        Some(look) => self::ssr::settings(&look)?,
+        None => ssr::hub()?.check_widget_settings(serde_json::json!({}))?,
+    };
     let store = ssr::store()?;
     let key: String = ssr::new_token().chars().take(16).collect();
     let site = store
@@ -161,13 +282,13 @@ pub async fn update_site(
     id: i64,
     name: String,
     origins: String,
-    settings: String,
+    look: LookForm,
 ) -> Result<(), ConsoleError> {
     use crate::auth::ssr;
     ssr::require_admin().await?;
     let name = self::ssr::name(&name)?;
     let origins = self::ssr::origins(&origins)?;
-    let settings = self::ssr::settings(&settings)?;
+    let settings = self::ssr::settings(&look)?;
     match ssr::store()?
         .update_site(id, &name, &origins, &settings)
         .await
@@ -191,6 +312,7 @@ pub fn AdminSitesPage() -> impl IntoView {
         move || (create.version().get(), update.version().get()),
         |_| admin_sites(),
     );
+    let defaults = Resource::new(|| (), |_| default_look());
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
@@ -205,8 +327,8 @@ pub fn AdminSitesPage() -> impl IntoView {
                             .next()
                             .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
                     };
-                    match sites.await {
-                        Ok(sites) => view! {
+                    match (sites.await, defaults.await) {
+                        (Ok(sites), Ok(defaults)) => view! {
                             <super::AdminNav lang />
                             <h1>{t(lang, Key::AdminSites)}</h1>
                             {failed}
@@ -215,12 +337,12 @@ pub fn AdminSitesPage() -> impl IntoView {
                                 <h2>{t(lang, Key::NewSite)}</h2>
                                 <label>{t(lang, Key::Name)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
                                 <label>{t(lang, Key::AllowedOrigins)} <textarea name="origins" placeholder="https://shop.example"></textarea></label>
-                                <label>{t(lang, Key::WidgetSettings)} <textarea name="settings" placeholder=r##"{"color": "#2563eb"}"##></textarea></label>
+                                <LookFields look=defaults lang />
                                 <button type="submit">{t(lang, Key::Create)}</button>
                             </ActionForm>
                         }
                         .into_any(),
-                        Err(error) => crate::pages::refusal([error], lang),
+                        (first, second) => crate::pages::refusal(first.err().into_iter().chain(second.err()), lang),
                     }
                 })}
             </Suspense>
@@ -256,7 +378,7 @@ fn SiteForm(site: AdminSite, update: ServerAction<UpdateSite>, lang: Lang) -> im
                 <input type="hidden" name="id" value=site.id />
                 <label>{t(lang, Key::Name)} <input type="text" name="name" value=site.name required maxlength=MAX_NAME /></label>
                 <label>{t(lang, Key::AllowedOrigins)} <textarea name="origins">{site.origins}</textarea></label>
-                <label>{t(lang, Key::WidgetSettings)} <textarea name="settings" rows="6">{site.settings}</textarea></label>
+                <LookFields look=site.look lang />
                 <button type="submit">{t(lang, Key::Save)}</button>
             </ActionForm>
         </section>
@@ -280,5 +402,65 @@ fn copy_text(text: &str) {
         .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
     if let Some(write) = write {
         let _ = write.call1(&clipboard, &text.into());
+    }
+}
+
+/// The inputs of a [`LookForm`], named `look[…]` for the server function's argument.
+#[component]
+fn LookFields(look: LookForm, lang: Lang) -> impl IntoView {
+    let days = [
+        Key::Mon,
+        Key::Tue,
+        Key::Wed,
+        Key::Thu,
+        Key::Fri,
+        Key::Sat,
+        Key::Sun,
+    ];
+    let right = look.position != "left";
+    view! {
+        <fieldset class="look">
+            <legend>{t(lang, Key::WidgetSettings)}</legend>
+            <label>{t(lang, Key::Colour)} <input type="color" name="look[color]" value=look.color /></label>
+            <label>
+                {t(lang, Key::Corner)}
+                <select name="look[position]">
+                    <option value="right" selected=right>{t(lang, Key::Right)}</option>
+                    <option value="left" selected=!right>{t(lang, Key::Left)}</option>
+                </select>
+            </label>
+            <label>
+                {t(lang, Key::Greeting)}
+                <input type="text" name="look[greeting]" value=look.greeting maxlength=protocol::transport::MAX_GREETING_CHARS />
+            </label>
+            <label><input type="checkbox" name="look[prechat]" value="true" checked=look.prechat /> " " {t(lang, Key::PrechatForm)}</label>
+            <label><input type="checkbox" name="look[sneak_peek]" value="true" checked=look.sneak_peek /> " " {t(lang, Key::SneakPeek)}</label>
+            <label>
+                {t(lang, Key::MaxFileMib)}
+                <input type="number" name="look[max_file_mib]" min="1" max=protocol::transport::MAX_ATTACHMENT_BYTES / (1024 * 1024) value=look.max_file_mib required />
+            </label>
+            <div class="types">
+                {t(lang, Key::FileTypes)} " "
+                {protocol::transport::ATTACHMENT_TYPES
+                    .iter()
+                    .enumerate()
+                    .map(|(n, kind)| {
+                        let on = look.types.iter().any(|t| t == kind);
+                        view! { <label><input type="checkbox" name=format!("look[types][{n}]") value=*kind checked=on /> " " {*kind}</label> }
+                    })
+                    .collect_view()}
+            </div>
+            <div class="hours">
+                <label>{t(lang, Key::TimeZone)} <input type="text" name="look[time_zone]" value=look.time_zone placeholder="Asia/Shanghai" /></label>
+                {days
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, day)| {
+                        let spans = look.hours.get(n).cloned().unwrap_or_default();
+                        view! { <label>{t(lang, day)} <input type="text" name=format!("look[hours][{n}]") value=spans placeholder="09:00-18:00" /></label> }
+                    })
+                    .collect_view()}
+            </div>
+        </fieldset>
     }
 }
