@@ -237,10 +237,12 @@ pub mod ssr {
         ) -> Result<serde_json::Value, ConsoleError>;
     }
 
-    /// Sends e-mail for server functions (replies to leave-messages). The server puts its SMTP
-    /// mailer into the Leptos context as an `Option<Arc<dyn Outbox>>`: `None` when no SMTP
-    /// server is configured.
+    /// Mail for server functions: sending (replies to leave-messages, test mails) and the
+    /// relay's settings (the admin mail page). The server puts its implementation into the
+    /// Leptos context as an `Arc<dyn Outbox>`.
     pub trait Outbox: Send + Sync {
+        /// Whether a relay is configured.
+        fn configured(&self) -> bool;
         /// Sends a plain-text mail; the error is the relay's answer, for the log only.
         fn send(
             &self,
@@ -248,14 +250,27 @@ pub mod ssr {
             subject: String,
             body: String,
         ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+        /// The settings in force, without the password.
+        fn settings(&self) -> crate::pages::admin::mail::MailView;
+        /// Saves new settings to the configuration file and applies them at once.
+        fn save(&self, form: crate::pages::admin::mail::MailForm) -> Result<(), ConsoleError>;
     }
 
-    /// Sends a mail through the server's [`Outbox`]: `NoMail` when none is configured,
+    /// The outbox the server provided.
+    pub fn outbox() -> Result<Arc<dyn Outbox>, ConsoleError> {
+        use_context::<Arc<dyn Outbox>>().ok_or_else(|| {
+            tracing::error!("server function called without the outbox in context");
+            ConsoleError::Internal
+        })
+    }
+
+    /// Sends a mail through the server's [`Outbox`]: `NoMail` when no relay is configured,
     /// `MailFailed` (and a log line) when the relay fails.
     pub async fn send_mail(to: &str, subject: &str, body: String) -> Result<(), ConsoleError> {
-        let outbox = use_context::<Option<std::sync::Arc<dyn Outbox>>>()
-            .flatten()
-            .ok_or(ConsoleError::NoMail)?;
+        let outbox = outbox()?;
+        if !outbox.configured() {
+            return Err(ConsoleError::NoMail);
+        }
         outbox
             .send(to.to_owned(), subject.to_owned(), body)
             .await

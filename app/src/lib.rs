@@ -88,6 +88,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=(StaticSegment("admin"), StaticSegment("mail"))
+                    view=pages::admin::mail::AdminMailPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=(StaticSegment("admin"), StaticSegment("upkeep"))
                     view=pages::admin::upkeep::AdminUpkeepPage
                     ssr=SsrMode::Async

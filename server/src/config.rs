@@ -33,11 +33,14 @@ pub struct Config {
     pub messages_per_minute: u32,
     /// A WebSocket silent this long is dead; the server pings at half this interval.
     pub idle_timeout_ms: u32,
-    /// Where mail goes out (transcripts, leave-message replies); `None` when no SMTP relay is
-    /// configured.
-    pub mailer: Option<crate::mail::Mailer>,
-    /// E-mail a site's agents when a leave-message arrives (needs `mailer`).
-    pub notify_leave_messages: bool,
+    /// Outgoing mail (transcripts, leave-message replies and notifications): the relay, the
+    /// sender, and whether agents hear of leave-messages.
+    pub mail: crate::mail::MailSetup,
+    /// The configuration file: the one read, or the one the console writes settings to.
+    pub file: PathBuf,
+    /// The mail settings come from flags or `KEFU_*` variables, which the file cannot
+    /// override: the console shows them but does not offer to change them.
+    pub mail_locked: bool,
     /// The delay before a failed webhook delivery's first retry; each next one doubles.
     pub webhook_retry_ms: u64,
     /// Visitors' locations; `None` when no GeoIP database is configured.
@@ -169,6 +172,11 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("`{key}`: {message}")]
     Invalid { key: &'static str, message: String },
 }
@@ -202,35 +210,18 @@ impl Config {
             key: "database.url",
             message: error.to_string(),
         })?;
-        let smtp_url = overrides.smtp_url.clone().or(file.email.smtp_url);
-        let from = overrides.email_from.clone().or(file.email.from);
-        let mailer = match (smtp_url, from) {
-            (None, None) => None,
-            (Some(url), Some(from)) => {
-                Some(crate::mail::Mailer::new(&url, &from).map_err(|message| {
-                    ConfigError::Invalid {
-                        key: "email",
-                        message,
-                    }
-                })?)
-            }
-            _ => {
-                return Err(ConfigError::Invalid {
-                    key: "email",
-                    message: "set both email.smtp_url and email.from, or neither".into(),
-                });
-            }
-        };
-        let notify_leave_messages = overrides
-            .notify_leave_messages
-            .or(file.email.notify_leave_messages)
-            .unwrap_or(false);
-        if notify_leave_messages && mailer.is_none() {
-            return Err(ConfigError::Invalid {
-                key: "email.notify_leave_messages",
-                message: "needs email.smtp_url and email.from".into(),
-            });
-        }
+        let mail = crate::mail::MailSetup::new(
+            overrides.smtp_url.clone().or(file.email.smtp_url),
+            overrides.email_from.clone().or(file.email.from),
+            overrides
+                .notify_leave_messages
+                .or(file.email.notify_leave_messages)
+                .unwrap_or(false),
+        )
+        .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
+        let mail_locked = overrides.smtp_url.is_some()
+            || overrides.email_from.is_some()
+            || overrides.notify_leave_messages.is_some();
         let geoip = match overrides.geoip_database.clone().or(file.geoip.database) {
             None => None,
             Some(path) => Some(std::sync::Arc::new(
@@ -275,8 +266,12 @@ impl Config {
                 .or(file.idle_timeout_ms)
                 .unwrap_or(protocol::Limits::default().idle_timeout_ms)
                 .max(100),
-            mailer,
-            notify_leave_messages,
+            mail,
+            file: overrides
+                .config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
+            mail_locked,
             webhook_retry_ms: file.webhook_retry_ms.unwrap_or(1_000).max(10),
             geoip,
         })
@@ -289,6 +284,18 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         source,
     })?;
     parse_file(path, &text)
+}
+
+/// Checks that `text` is a configuration file Kefu can start from (before it is written).
+pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let file = parse_file(path, text)?;
+    crate::mail::MailSetup::new(
+        file.email.smtp_url,
+        file.email.from,
+        file.email.notify_leave_messages.unwrap_or(false),
+    )
+    .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
+    Ok(())
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
@@ -432,7 +439,7 @@ mod tests {
         })
         .expect("both keys");
         let shown = format!("{config:?}");
-        assert!(config.mailer.is_some());
+        assert!(config.mail.mailer.is_some());
         assert!(shown.contains("s@shop.example"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
 

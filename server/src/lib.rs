@@ -6,6 +6,8 @@
 pub mod agents;
 pub mod api;
 pub mod config;
+pub mod config_file;
+pub mod console_mail;
 pub mod demo;
 mod error;
 pub mod export;
@@ -62,6 +64,8 @@ pub async fn build_state(config: &config::Config) -> Result<AppState> {
         leptos_options,
         metrics: Arc::new(metrics::Metrics::default()),
         widget_dir: config.widget_dir.clone(),
+        config_file: config.file.clone(),
+        mail_locked: config.mail_locked,
     })
 }
 

@@ -1,8 +1,8 @@
 //! Outgoing e-mail over SMTP (`lettre`): the one place Kefu sends mail from — conversation
 //! transcripts a visitor asks for, agents' replies to leave-messages (through the console's
-//! [`app::auth::ssr::Outbox`]) and, with `notify_leave_messages`, a note to a site's agents
-//! when a leave-message arrives. Configured by `[email] smtp_url` and `from`; without them Kefu
-//! sends nothing and says so.
+//! `Outbox`, see [`crate::console_mail`]) and, with `notify_leave_messages`, a note to a site's
+//! agents when a leave-message arrives. Configured by `[email] smtp_url` and `from` (or at
+//! `/admin/mail`); without them Kefu sends nothing and says so.
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, SinglePart};
@@ -63,27 +63,69 @@ impl Mailer {
     }
 }
 
+/// The mail settings in force: the relay and sender, and whether a site's agents are e-mailed
+/// when a leave-message arrives. Built from the configuration at start; replaced while running
+/// when an administrator saves new settings in the console.
+#[derive(Clone, Default)]
+pub struct MailSetup {
+    /// The relay, `smtp://user:pass@host:587?tls=required` or `smtps://…` (may hold a password).
+    pub smtp_url: Option<String>,
+    /// The `From:` of every mail.
+    pub from: Option<String>,
+    /// Where mail goes out; `None` when no relay is configured.
+    pub mailer: Option<Mailer>,
+    /// E-mail a site's agents when a leave-message arrives.
+    pub notify_leave_messages: bool,
+}
+
+impl MailSetup {
+    /// Checks the settings and builds the mailer: a relay and a sender go together, and
+    /// notifications need them. The error names the key at fault.
+    pub fn new(
+        smtp_url: Option<String>,
+        from: Option<String>,
+        notify_leave_messages: bool,
+    ) -> Result<MailSetup, (&'static str, String)> {
+        let mailer = match (&smtp_url, &from) {
+            (None, None) => None,
+            (Some(url), Some(from)) => Some(Mailer::new(url, from).map_err(|e| ("email", e))?),
+            _ => {
+                return Err((
+                    "email",
+                    "set both email.smtp_url and email.from, or neither".into(),
+                ));
+            }
+        };
+        if notify_leave_messages && mailer.is_none() {
+            return Err((
+                "email.notify_leave_messages",
+                "needs email.smtp_url and email.from".into(),
+            ));
+        }
+        Ok(MailSetup {
+            smtp_url,
+            from,
+            mailer,
+            notify_leave_messages,
+        })
+    }
+}
+
+/// Shows the sender only: the relay's URL may hold a password.
+impl std::fmt::Debug for MailSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSetup")
+            .field("from", &self.from)
+            .field("relay", &self.smtp_url.is_some())
+            .field("notify_leave_messages", &self.notify_leave_messages)
+            .finish()
+    }
+}
+
 /// Shows the sender only: the transport's URL may hold a password.
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mailer").field("from", &self.from).finish()
-    }
-}
-
-impl app::auth::ssr::Outbox for Mailer {
-    fn send(
-        &self,
-        to: String,
-        subject: String,
-        body: String,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> {
-        let mailer = self.clone();
-        Box::pin(async move {
-            mailer
-                .send(&to, &subject, body)
-                .await
-                .map_err(|error| error.to_string())
-        })
     }
 }
 

@@ -19,11 +19,11 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let store = state.store.clone();
     let hub: Arc<dyn app::auth::ssr::Hub> = state.realtime.clone();
-    let outbox: Option<Arc<dyn app::auth::ssr::Outbox>> = state
-        .realtime
-        .mailer
-        .clone()
-        .map(|mailer| Arc::new(mailer) as Arc<dyn app::auth::ssr::Outbox>);
+    let outbox: Arc<dyn app::auth::ssr::Outbox> = Arc::new(crate::console_mail::ConsoleMail {
+        realtime: state.realtime.clone(),
+        file: state.config_file.clone(),
+        locked: state.mail_locked,
+    });
     let options = state.leptos_options.clone();
     // Customers' pages load these from their own origin: the glue is an ES module and the wasm
     // is fetched, so both need CORS.

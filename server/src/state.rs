@@ -19,6 +19,10 @@ pub struct AppState {
     pub realtime: Arc<crate::realtime::Realtime>,
     /// Where the built widget files are served from.
     pub widget_dir: PathBuf,
+    /// The configuration file the console saves settings to.
+    pub config_file: PathBuf,
+    /// The mail settings come from flags or variables (see `Config::mail_locked`).
+    pub mail_locked: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -301,6 +301,15 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
         ("/api/admin/bans", &[][..]),
         ("/api/admin/bans/add", &ban[..]),
         ("/api/admin/mail/test", &[("to", "x@example.com")][..]),
+        ("/api/admin/mail", &[][..]),
+        (
+            "/api/admin/mail/save",
+            &[
+                ("form[host]", "evil.example"),
+                ("form[port]", "25"),
+                ("form[security]", "none"),
+            ][..],
+        ),
         ("/api/admin/retention", &[("days", "1")][..]),
         ("/api/admin/webhooks", &[][..]),
         (
@@ -486,6 +495,7 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
         ("/admin/agents", "wang@shop.example"),
         ("/admin/upkeep", "Bans"),
         ("/admin/teams", "New team"),
+        ("/admin/mail", "SMTP server"),
         ("/admin/api", "/api/v1/openapi.json"),
         ("/admin/sites", "shop"),
     ] {

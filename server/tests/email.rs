@@ -103,10 +103,11 @@ async fn visitor_with_conversation(server: &common::TestServer, text: &str) -> (
     (visitor, conversation, site)
 }
 
-fn mailer(smtp: &SmtpServer) -> server::mail::Mailer {
-    server::mail::Mailer::new(
-        &format!("smtp://127.0.0.1:{}", smtp.port),
-        "Shop support <support@shop.example>",
+fn mailer(smtp: &SmtpServer) -> server::mail::MailSetup {
+    server::mail::MailSetup::new(
+        Some(format!("smtp://127.0.0.1:{}", smtp.port)),
+        Some("Shop support <support@shop.example>".into()),
+        false,
     )
     .expect("mailer")
 }
@@ -115,7 +116,7 @@ fn mailer(smtp: &SmtpServer) -> server::mail::Mailer {
 async fn a_visitor_gets_the_transcript_by_e_mail() {
     let smtp = SmtpServer::start();
     let relay = mailer(&smtp);
-    let server = common::spawn_sqlite_with(|config| config.mailer = Some(relay)).await;
+    let server = common::spawn_sqlite_with(|config| config.mail = relay).await;
     let (visitor, conversation, site) =
         visitor_with_conversation(&server, "我想退款，订单 A-17").await;
     let (_, cookie) =
@@ -225,7 +226,7 @@ async fn a_relay_that_is_down_is_reported_not_hidden() {
     let smtp = SmtpServer::start();
     let relay = mailer(&smtp);
     drop(smtp);
-    let server = common::spawn_sqlite_with(|config| config.mailer = Some(relay)).await;
+    let server = common::spawn_sqlite_with(|config| config.mail = relay).await;
     let (visitor, conversation, _) = visitor_with_conversation(&server, "hello").await;
     let (status, body_json) = post(
         &visitor,
@@ -256,8 +257,8 @@ async fn agents_hear_of_a_leave_message_and_answer_it_by_e_mail() {
     let smtp = SmtpServer::start();
     let relay = mailer(&smtp);
     let server = common::spawn_sqlite_with(|config| {
-        config.mailer = Some(relay);
-        config.notify_leave_messages = true;
+        config.mail = relay;
+        config.mail.notify_leave_messages = true;
     })
     .await;
     let (site, _) = common::site(server.store.as_ref(), "shop", &["https://shop.example"]).await;
@@ -412,7 +413,7 @@ async fn without_smtp_a_reply_says_mail_is_not_set_up() {
 async fn an_administrator_sends_a_test_e_mail() {
     let smtp = SmtpServer::start();
     let relay = mailer(&smtp);
-    let server = common::spawn_sqlite_with(|config| config.mailer = Some(relay)).await;
+    let server = common::spawn_sqlite_with(|config| config.mail = relay).await;
     let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
     let (status, answer) = common::server_fn(
         &server,
@@ -427,4 +428,130 @@ async fn an_administrator_sends_a_test_e_mail() {
     assert_eq!(header(&mails[0], "To"), Some("it@shop.example"));
     assert_eq!(header(&mails[0], "Subject"), Some("Kefu test e-mail"));
     assert!(body(&mails[0]).contains("sent by boss"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_sets_up_mail_in_the_console_and_it_works_at_once() {
+    let smtp = SmtpServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("kefu.toml");
+    let original = "# the shop's Kefu\nwebhook_retry_ms = 500\n";
+    std::fs::write(&file, original).expect("config");
+    let server = common::spawn_sqlite_with(|config| config.file = file.clone()).await;
+    let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
+    let (_, mei) = common::agent_cookie(server.store.as_ref(), "mei@shop.example", &[]).await;
+    let test_mail = |cookie: String| {
+        let server = &server;
+        async move {
+            common::server_fn(
+                server,
+                &cookie,
+                "/api/admin/mail/test",
+                &[("to", "it@shop.example")],
+            )
+            .await
+        }
+    };
+    let (status, body) = test_mail(boss.clone()).await;
+    assert!(status != 200 && body.contains("no_mail"), "{body}");
+
+    let port = smtp.port.to_string();
+    let relay = [
+        ("form[host]", "127.0.0.1"),
+        ("form[port]", port.as_str()),
+        ("form[security]", "none"),
+        ("form[from]", "Shop support <support@shop.example>"),
+        ("form[notify]", "true"),
+    ];
+    let save = |cookie: String, form: Vec<(&'static str, String)>| {
+        let server = &server;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            common::server_fn(server, &cookie, "/api/admin/mail/save", &form).await
+        }
+    };
+    let owned = |form: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+        form.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    };
+    let (status, body) = save(mei.clone(), owned(&relay)).await;
+    assert!(status != 200 && body.contains("forbidden"), "{body}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), original);
+
+    // Saved: written to the file (comments kept, the old one backed up), in force at once.
+    let (status, body) = save(boss.clone(), owned(&relay)).await;
+    assert_eq!(status, 200, "{body}");
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(text.starts_with(original), "{text}");
+    assert!(
+        text.contains(&format!("smtp_url = \"smtp://127.0.0.1:{port}\""))
+            && text.contains("notify_leave_messages = true"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("kefu.toml.bak")).expect("backup"),
+        original
+    );
+    let reloaded = server::config::Config::load(&server::config::Overrides {
+        config: Some(file.clone()),
+        ..Default::default()
+    })
+    .expect("the saved file loads");
+    assert!(reloaded.mail.mailer.is_some() && reloaded.mail.notify_leave_messages);
+    let (status, body) = test_mail(boss.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let mails = smtp.received();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        header(&mails[0], "From"),
+        Some("\"Shop support\" <support@shop.example>")
+    );
+
+    // The page shows the relay as fields.
+    let (status, body) = common::server_fn(&server, &boss, "/api/admin/mail", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let shown: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (
+            &shown["form"]["host"],
+            &shown["form"]["port"],
+            &shown["form"]["security"]
+        ),
+        (&json!("127.0.0.1"), &json!(smtp.port), &json!("none"))
+    );
+    assert_eq!(shown["has_password"], false);
+
+    // Settings that would not work are refused and change nothing.
+    for (field, value) in [
+        ("form[from]", "not an address"),
+        ("form[host]", "mail.example/evil"),
+        ("form[security]", "ssl2"),
+    ] {
+        let form: Vec<(&'static str, String)> = relay
+            .iter()
+            .map(|(k, v)| (*k, if *k == field { value } else { *v }.to_string()))
+            .collect();
+        let (status, body) = save(boss.clone(), form).await;
+        assert!(status != 200 && body.contains("invalid"), "{field}: {body}");
+    }
+    assert!(
+        std::fs::read_to_string(&file)
+            .expect("read")
+            .contains(&port)
+    );
+
+    // An empty host turns mail off (and notifications with it).
+    let off = vec![
+        ("form[host]", String::new()),
+        ("form[port]", "587".into()),
+        ("form[security]", "starttls".into()),
+    ];
+    let (status, body) = save(boss.clone(), off).await;
+    assert_eq!(status, 200, "{body}");
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(
+        !text.contains("smtp_url") && text.contains("notify_leave_messages = false"),
+        "{text}"
+    );
+    let (status, body) = test_mail(boss).await;
+    assert!(status != 200 && body.contains("no_mail"), "{body}");
 }

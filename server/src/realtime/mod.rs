@@ -42,11 +42,9 @@ pub struct Realtime {
     pub max_connections_per_ip: u32,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
-    /// Sends transcripts and leave-message notifications; `None` when no SMTP relay is
-    /// configured.
-    pub mailer: Option<crate::mail::Mailer>,
-    /// Whether a new leave-message is e-mailed to its site's agents.
-    pub notify_leave_messages: bool,
+    /// The mail settings in force (transcripts, leave-message notifications); replaced when an
+    /// admin saves new ones. Read through [`Realtime::mail`], never held across an await.
+    mail: std::sync::RwLock<crate::mail::MailSetup>,
     /// Tells other systems about messages, resolved conversations and leave-messages.
     pub webhooks: crate::webhooks::Webhooks,
     /// Locates visitors for agents; `None` without a GeoIP database.
@@ -78,12 +76,29 @@ impl Realtime {
             },
             max_connections_per_ip: config.max_connections_per_ip,
             assigner: assign::Assigner::default(),
-            mailer: config.mailer.clone(),
-            notify_leave_messages: config.notify_leave_messages,
+            mail: std::sync::RwLock::new(config.mail.clone()),
             webhooks,
             geoip: config.geoip.clone(),
             draining: tokio::sync::watch::Sender::new(false),
         })
+    }
+}
+
+impl Realtime {
+    /// The mail settings in force.
+    pub fn mail(&self) -> crate::mail::MailSetup {
+        match self.mail.read() {
+            Ok(mail) => mail.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts new mail settings in force.
+    pub fn set_mail(&self, setup: crate::mail::MailSetup) {
+        match self.mail.write() {
+            Ok(mut mail) => *mail = setup,
+            Err(poisoned) => *poisoned.into_inner() = setup,
+        }
     }
 }
 

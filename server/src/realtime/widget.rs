@@ -190,7 +190,7 @@ pub async fn site(
     let info = SiteInfo {
         settings: WidgetSettings::of(&site),
         online: super::chat_offered(rt, &site),
-        transcripts: rt.mailer.is_some(),
+        transcripts: rt.mail().mailer.is_some(),
         name: site.name,
     };
     ([(header::CACHE_CONTROL, "no-store")], Json(info)).into_response()
@@ -335,9 +335,10 @@ pub async fn leave_message(
                     },
                 }),
             );
-            if let (true, Some(mailer)) = (rt.notify_leave_messages, &rt.mailer) {
+            let mail = rt.mail();
+            if let (true, Some(mailer)) = (mail.notify_leave_messages, mail.mailer) {
                 crate::mail::notify_leave_message(
-                    mailer.clone(),
+                    mailer,
                     rt.store.clone(),
                     site.name.clone(),
                     message.clone(),
@@ -593,7 +594,7 @@ async fn send_transcript(
             "not an e-mail address",
         )));
     }
-    let Some(mailer) = &rt.mailer else {
+    let Some(mailer) = rt.mail().mailer else {
         return Err(refuse(error_frame(
             ErrorCode::Unavailable,
             "e-mail is not set up on this server",

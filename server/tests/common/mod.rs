@@ -89,8 +89,10 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         max_connections_per_ip: 10_000,
         messages_per_minute: 60,
         idle_timeout_ms: 30_000,
-        mailer: None,
-        notify_leave_messages: false,
+        mail: server::mail::MailSetup::default(),
+        // Tests that save settings point this at a file of their own.
+        file: std::path::PathBuf::from("/nonexistent/kefu.toml"),
+        mail_locked: false,
         webhook_retry_ms: 1_000,
         geoip: None,
     };

@@ -1,6 +1,5 @@
 //! `/admin/upkeep`: the ban list (a visitor or an address range, on one site, until an expiry
-//! or for good), webhooks with their delivery logs, a test e-mail through the configured SMTP
-//! relay, and data retention (delete conversations, leave-messages and files older than a
+//! or for good), webhooks with their delivery logs, and data retention (delete conversations, leave-messages and files older than a
 //! number of days).
 
 use crate::auth::ConsoleError;
@@ -128,23 +127,6 @@ pub async fn lift_ban(id: i64) -> Result<(), ConsoleError> {
     ssr::store()?.delete_ban(id).await.map_err(ssr::internal)
 }
 
-/// Sends a test e-mail to `to` through the configured SMTP relay: `NoMail` when none is set
-/// up, `MailFailed` when the relay refuses (the log says why).
-#[server(endpoint = "admin/mail/test")]
-pub async fn send_test_mail(to: String) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let admin = ssr::require_admin().await?;
-    let to = to.trim();
-    if !to.contains('@') || to.contains(char::is_whitespace) {
-        return Err(ConsoleError::Invalid);
-    }
-    let body = format!(
-        "This is a test e-mail from Kefu, sent by {}. If you can read it, mail works.\n",
-        admin.display_name
-    );
-    ssr::send_mail(to, "Kefu test e-mail", body).await
-}
-
 /// Deletes conversations not updated for `days` days, and leave-messages and files older than
 /// that; returns how many conversations went.
 #[server(endpoint = "admin/retention")]
@@ -172,7 +154,6 @@ pub async fn delete_older_than(days: i64) -> Result<u64, ConsoleError> {
 pub fn AdminUpkeepPage() -> impl IntoView {
     let add = ServerAction::<AddBan>::new();
     let lift = ServerAction::<LiftBan>::new();
-    let mail = ServerAction::<SendTestMail>::new();
     let retention = ServerAction::<DeleteOlderThan>::new();
     let add_hook = ServerAction::<AddWebhook>::new();
     let delete_hook = ServerAction::<DeleteWebhook>::new();
@@ -202,17 +183,6 @@ pub fn AdminUpkeepPage() -> impl IntoView {
                             <h1>{t(lang, Key::AdminUpkeep)}</h1>
                             <Bans bans sites add lift lang />
                             <Webhooks hooks add=add_hook delete=delete_hook lang />
-                            <section class="mail-test">
-                                <h2>{t(lang, Key::TestMail)}</h2>
-                                <ActionForm action=mail>
-                                    <label>{t(lang, Key::Email)} <input type="email" name="to" required /></label>
-                                    <button type="submit">{t(lang, Key::Send)}</button>
-                                </ActionForm>
-                                {move || mail.value().get().map(|result| match result {
-                                    Ok(()) => view! { <p role="status">{t(lang, Key::MailSent)}</p> }.into_any(),
-                                    Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
-                                })}
-                            </section>
                             <section class="retention">
                                 <h2>{t(lang, Key::Retention)}</h2>
                                 <ActionForm action=retention>
