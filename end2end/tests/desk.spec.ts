@@ -469,3 +469,50 @@ test("an agent takes a leave-message, notes what was done, and is told when mail
   await expect(page.locator("article.leave")).toHaveCount(1);
   await expect(page.locator("article.leave mark")).toHaveText([run]);
 });
+
+test("an admin makes an API key in the console; an integration searches and answers with it, live in the console", async ({ browser, request }) => {
+  const run = `api${Date.now() % 1_000_000}`;
+  const visitor = new Visitor(request, kefu);
+  await visitor.hello();
+  await visitor.say(`退款进度 ${run}`);
+  const { page } = await signIn(browser, kefu, "auto");
+
+  await page.getByRole("link", { name: "Sites" }).click();
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await page.getByRole("link", { name: "API keys" }).click();
+  await expect(page).toHaveURL(/\/admin\/api$/);
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await page.locator("form.new-token").getByLabel("Name").fill(`CRM ${run}`);
+  await page.locator("form.new-token").getByRole("button", { name: "Create" }).click();
+  const token = (await page.locator("code.token").textContent())!;
+  expect(token).toMatch(/^kefu_[0-9a-f]{64}$/);
+  const row = page.locator("table.tokens tr", { hasText: `CRM ${run}` });
+  await expect(row).toContainText(token.slice(0, 13));
+  const auth = { authorization: `Bearer ${token}` };
+
+  // The integration finds the visitor's message, then answers in that conversation.
+  const found = await request.get(`${kefu}/api/v1/messages`, { headers: auth, params: { q: run } });
+  expect(found.status()).toBe(200);
+  const hit = (await found.json()).items[0];
+  expect(hit.body).toBe(`退款进度 ${run}`);
+  expect(hit.conversation_id).toBe(visitor.conversation);
+
+  // The agent's console has the conversation open and sees the answer arrive live.
+  await page.goto("/inbox");
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await openConversation(page, visitor.conversation!);
+  const sent = await request.post(`${kefu}/api/v1/conversations/${visitor.conversation}/messages`, {
+    headers: auth,
+    data: { body: `已为您加急处理 ${run}`, client_id: `crm-${run}` },
+  });
+  expect(sent.status()).toBe(201);
+  await expect(page.locator("p.body", { hasText: `已为您加急处理 ${run}` })).toBeVisible();
+
+  // Revoked in the console, the key stops working at once.
+  await page.goto("/admin/api");
+  await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+  await page.locator("table.tokens tr", { hasText: `CRM ${run}` }).getByRole("button", { name: "Revoke" }).click();
+  await expect(page.locator("table.tokens tr", { hasText: `CRM ${run}` })).toHaveCount(0);
+  const refused = await request.get(`${kefu}/api/v1/sites`, { headers: auth });
+  expect(refused.status()).toBe(401);
+});

@@ -463,7 +463,7 @@ test("an admin adds a site and copies its snippet; the widget on a page with it 
 
   const name = `Outlet ${Date.now() % 1_000_000}`;
   const form = admin.locator("form.new-site");
-  await form.getByLabel("Name").fill(name);
+  await form.getByLabel("Name", { exact: true }).fill(name);
   await form.getByLabel("Allowed origins (one per line)").fill(hostUrl);
   await form.getByLabel("Greeting").fill("欢迎光临 Outlet");
   await form.getByLabel("Corner").selectOption("left");
