@@ -19,6 +19,7 @@ pub mod routes;
 pub mod site;
 pub mod state;
 pub mod telemetry;
+pub mod translate;
 pub mod webhooks;
 
 pub use error::{Error, Result};
