@@ -30,10 +30,11 @@ pub use crate::model::{
     CannedReply, CannedReplyId, Conversation, ConversationCursor, ConversationId,
     ConversationStats, ConversationStatus, DeliveryAttempt, DeliveryState, Event, EventId,
     HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote,
-    LeaveMessageStatus, Message, MessageId, NewAgent, NewApiToken, NewAttachment, NewBan,
-    NewCannedReply, NewEvent, NewLeaveMessage, NewLeaveMessageNote, NewMessage, NewSite, Rating,
-    Role, Session, Site, SiteId, Team, TeamId, UnixMillis, UnknownVariant, Visitor,
-    VisitorAttributes, VisitorId, Webhook, WebhookDelivery, now_millis,
+    LeaveMessageStatus, Message, MessageId, MessageTranslation, NewAgent, NewApiToken,
+    NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewLeaveMessageNote,
+    NewMessage, NewSite, Rating, Role, Session, Site, SiteId, Team, TeamId, TranslationKey,
+    TranslationState, UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId, Webhook,
+    WebhookDelivery, now_millis,
 };
 pub use crate::url::{Backend, DatabaseUrl};
 
@@ -400,6 +401,42 @@ pub trait Store: Send + Sync + 'static {
     /// thousand rows per statement so other writers are not held up. Returns how many
     /// conversations went.
     async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64>;
+
+    /// Stores a message's translation (or where getting it stands), replacing what was
+    /// stored for that message. `NotFound` if the message does not exist.
+    async fn save_message_translation(&self, translation: &MessageTranslation) -> Result<()>;
+
+    /// The translations stored for `message_ids`, in message id order.
+    async fn message_translations(
+        &self,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<MessageTranslation>>;
+
+    /// A translation made before for `key`.
+    async fn cached_translation(&self, key: &TranslationKey) -> Result<Option<String>>;
+
+    /// Keeps a translation for `key` (one already kept stays as it is).
+    async fn cache_translation(
+        &self,
+        key: &TranslationKey,
+        translation: &str,
+        now: UnixMillis,
+    ) -> Result<()>;
+
+    /// Counts `chars` more characters sent to the provider for `site_id` on `day` (days since
+    /// 1970-01-01, UTC), unless that would take the day's count over `budget`: returns whether
+    /// they were counted (and so may be sent). Safe under concurrent callers: the budget is
+    /// never overdrawn.
+    async fn spend_translation_chars(
+        &self,
+        site_id: SiteId,
+        day: i64,
+        chars: i64,
+        budget: i64,
+    ) -> Result<bool>;
+
+    /// Characters counted for `site_id` on `day` so far.
+    async fn translation_chars(&self, site_id: SiteId, day: i64) -> Result<i64>;
 
     /// Stores a new API token. `NotFound` if the agent does not exist.
     async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken>;

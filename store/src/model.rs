@@ -445,6 +445,52 @@ pub struct NewLeaveMessageNote {
     pub created_at: UnixMillis,
 }
 
+text_enum! {
+    /// Where a message's translation stands.
+    TranslationState, "translation state" {
+        /// Asked for; not answered yet.
+        Pending = "pending",
+        /// Translated: the text is there.
+        Done = "done",
+        /// The provider failed (down, slow, out of budget); shown as unavailable, retried.
+        Failed = "failed",
+    }
+}
+
+/// A message's translation for the other side of the chat, or where getting it stands.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct MessageTranslation {
+    /// The message translated.
+    pub message_id: MessageId,
+    /// The language it was written in (detected or declared; BCP 47).
+    pub source_language: String,
+    /// The language it is translated into (the reader's; BCP 47).
+    pub target_language: String,
+    /// The translation, once there is one.
+    pub text: Option<String>,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub state: TranslationState,
+    /// Requests made for it so far (retries are counted).
+    pub attempts: i32,
+    /// When it last changed.
+    pub updated_at: UnixMillis,
+}
+
+/// What a cached translation is found by: the same text between the same languages from the
+/// same provider.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TranslationKey {
+    /// SHA-256 of the text, in hex (the text itself is not the key: it can be long).
+    pub text_hash: String,
+    /// The text's language.
+    pub source_language: String,
+    /// The translation's language.
+    pub target_language: String,
+    /// The provider that translated it (`deepl`, …): providers translate differently.
+    pub provider: String,
+}
+
 /// A key for the REST API, made by an admin and acting as them. The key itself is shown once,
 /// when it is made; the store keeps only its hash.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]

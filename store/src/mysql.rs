@@ -33,6 +33,7 @@ use crate::{
     WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
     leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
 };
+use crate::{MessageTranslation, TranslationKey};
 
 /// A [`Store`] on a MySQL or MariaDB database.
 pub(crate) struct MySqlStore {
@@ -1442,6 +1443,119 @@ impl Store for MySqlStore {
             }
         }
         Ok(conversations)
+    }
+
+    async fn save_message_translation(&self, translation: &MessageTranslation) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO message_translations (message_id, source_language, target_language, \
+             text, state, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE source_language = VALUES(source_language), \
+             target_language = VALUES(target_language), text = VALUES(text), \
+             state = VALUES(state), attempts = VALUES(attempts), updated_at = VALUES(updated_at)",
+        )
+        .bind(translation.message_id)
+        .bind(&translation.source_language)
+        .bind(&translation.target_language)
+        .bind(&translation.text)
+        .bind(translation.state.as_str())
+        .bind(translation.attempts)
+        .bind(translation.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn message_translations(
+        &self,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<MessageTranslation>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<MySql>::new(
+            "SELECT message_id, source_language, target_language, text, state, attempts, \
+             updated_at FROM message_translations WHERE message_id",
+        );
+        push_id_list(&mut query, message_ids);
+        query.push(" ORDER BY message_id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn cached_translation(&self, key: &TranslationKey) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT translation FROM translation_cache WHERE text_hash = ? \
+             AND source_language = ? AND target_language = ? AND provider = ?",
+        )
+        .bind(&key.text_hash)
+        .bind(&key.source_language)
+        .bind(&key.target_language)
+        .bind(&key.provider)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn cache_translation(
+        &self,
+        key: &TranslationKey,
+        translation: &str,
+        now: UnixMillis,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT IGNORE INTO translation_cache (text_hash, source_language, target_language, \
+             provider, translation, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.text_hash)
+        .bind(&key.source_language)
+        .bind(&key.target_language)
+        .bind(&key.provider)
+        .bind(translation)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn spend_translation_chars(
+        &self,
+        site_id: SiteId,
+        day: i64,
+        chars: i64,
+        budget: i64,
+    ) -> Result<bool> {
+        if chars > budget {
+            return Ok(false);
+        }
+        // Two statements: the row made if missing, then a conditional add. (An upsert's
+        // affected-row count cannot tell "unchanged" from "changed" here: sqlx asks MySQL to
+        // count found rows.)
+        sqlx::query("INSERT IGNORE INTO translation_usage (site_id, day, chars) VALUES (?, ?, 0)")
+            .bind(site_id)
+            .bind(day)
+            .execute(&self.pool)
+            .await?;
+        let counted = sqlx::query(
+            "UPDATE translation_usage SET chars = chars + ? \
+             WHERE site_id = ? AND day = ? AND chars + ? <= ?",
+        )
+        .bind(chars)
+        .bind(site_id)
+        .bind(day)
+        .bind(chars)
+        .bind(budget)
+        .execute(&self.pool)
+        .await?;
+        Ok(counted.rows_affected() > 0)
+    }
+
+    async fn translation_chars(&self, site_id: SiteId, day: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT chars FROM translation_usage WHERE site_id = ? AND day = ?")
+                .bind(site_id)
+                .bind(day)
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
     }
 
     async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken> {

@@ -32,6 +32,7 @@ use crate::{
     WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
     leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
 };
+use crate::{MessageTranslation, TranslationKey};
 
 /// A [`Store`] on a PostgreSQL database.
 pub(crate) struct PostgresStore {
@@ -1378,6 +1379,105 @@ impl Store for PostgresStore {
             }
         }
         Ok(conversations)
+    }
+
+    async fn save_message_translation(&self, translation: &MessageTranslation) -> Result<()> {
+        sqlx::query("INSERT INTO message_translations (message_id, source_language, target_language, \
+             text, state, attempts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (message_id) DO UPDATE SET source_language = excluded.source_language, \
+             target_language = excluded.target_language, text = excluded.text, state = excluded.state, \
+             attempts = excluded.attempts, updated_at = excluded.updated_at")
+        .bind(translation.message_id)
+        .bind(&translation.source_language)
+        .bind(&translation.target_language)
+        .bind(&translation.text)
+        .bind(translation.state.as_str())
+        .bind(translation.attempts)
+        .bind(translation.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn message_translations(
+        &self,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<MessageTranslation>> {
+        Ok(sqlx::query_as(
+            "SELECT message_id, source_language, target_language, text, state, attempts, \
+             updated_at FROM message_translations WHERE message_id = ANY($1) ORDER BY message_id",
+        )
+        .bind(message_ids)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn cached_translation(&self, key: &TranslationKey) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT translation FROM translation_cache WHERE text_hash = $1 \
+             AND source_language = $2 AND target_language = $3 AND provider = $4",
+        )
+        .bind(&key.text_hash)
+        .bind(&key.source_language)
+        .bind(&key.target_language)
+        .bind(&key.provider)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn cache_translation(
+        &self,
+        key: &TranslationKey,
+        translation: &str,
+        now: UnixMillis,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO translation_cache (text_hash, source_language, target_language, \
+             provider, translation, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.text_hash)
+        .bind(&key.source_language)
+        .bind(&key.target_language)
+        .bind(&key.provider)
+        .bind(translation)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn spend_translation_chars(
+        &self,
+        site_id: SiteId,
+        day: i64,
+        chars: i64,
+        budget: i64,
+    ) -> Result<bool> {
+        if chars > budget {
+            return Ok(false);
+        }
+        let counted = sqlx::query("INSERT INTO translation_usage (site_id, day, chars) VALUES ($1, $2, $3) \
+             ON CONFLICT (site_id, day) DO UPDATE SET chars = translation_usage.chars + excluded.chars \
+             WHERE translation_usage.chars + excluded.chars <= $4")
+        .bind(site_id)
+        .bind(day)
+        .bind(chars)
+        .bind(budget)
+        .execute(&self.pool)
+        .await?;
+        Ok(counted.rows_affected() > 0)
+    }
+
+    async fn translation_chars(&self, site_id: SiteId, day: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT chars FROM translation_usage WHERE site_id = $1 AND day = $2",
+        )
+        .bind(site_id)
+        .bind(day)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(0))
     }
 
     async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken> {

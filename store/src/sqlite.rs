@@ -35,6 +35,7 @@ use crate::{
     WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
     leave_message_search_text, leave_messages_query, message_search_query, search,
 };
+use crate::{MessageTranslation, TranslationKey};
 
 /// How long a write waits for another process holding the database's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -1429,6 +1430,111 @@ impl Store for SqliteStore {
             }
         }
         Ok(conversations)
+    }
+
+    async fn save_message_translation(&self, translation: &MessageTranslation) -> Result<()> {
+        let _writer = self.writer().await;
+        sqlx::query("INSERT INTO message_translations (message_id, source_language, target_language, \
+             text, state, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (message_id) DO UPDATE SET source_language = excluded.source_language, \
+             target_language = excluded.target_language, text = excluded.text, state = excluded.state, \
+             attempts = excluded.attempts, updated_at = excluded.updated_at")
+        .bind(translation.message_id)
+        .bind(&translation.source_language)
+        .bind(&translation.target_language)
+        .bind(&translation.text)
+        .bind(translation.state.as_str())
+        .bind(translation.attempts)
+        .bind(translation.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn message_translations(
+        &self,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<MessageTranslation>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT message_id, source_language, target_language, text, state, attempts, \
+             updated_at FROM message_translations WHERE message_id",
+        );
+        push_id_list(&mut query, message_ids);
+        query.push(" ORDER BY message_id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn cached_translation(&self, key: &TranslationKey) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT translation FROM translation_cache WHERE text_hash = ? \
+             AND source_language = ? AND target_language = ? AND provider = ?",
+        )
+        .bind(&key.text_hash)
+        .bind(&key.source_language)
+        .bind(&key.target_language)
+        .bind(&key.provider)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn cache_translation(
+        &self,
+        key: &TranslationKey,
+        translation: &str,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let _writer = self.writer().await;
+        sqlx::query(
+            "INSERT INTO translation_cache (text_hash, source_language, target_language, \
+             provider, translation, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.text_hash)
+        .bind(&key.source_language)
+        .bind(&key.target_language)
+        .bind(&key.provider)
+        .bind(translation)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn spend_translation_chars(
+        &self,
+        site_id: SiteId,
+        day: i64,
+        chars: i64,
+        budget: i64,
+    ) -> Result<bool> {
+        if chars > budget {
+            return Ok(false);
+        }
+        let _writer = self.writer().await;
+        let counted = sqlx::query("INSERT INTO translation_usage (site_id, day, chars) VALUES (?, ?, ?) \
+             ON CONFLICT (site_id, day) DO UPDATE SET chars = translation_usage.chars + excluded.chars \
+             WHERE translation_usage.chars + excluded.chars <= ?")
+        .bind(site_id)
+        .bind(day)
+        .bind(chars)
+        .bind(budget)
+        .execute(&self.pool)
+        .await?;
+        Ok(counted.rows_affected() > 0)
+    }
+
+    async fn translation_chars(&self, site_id: SiteId, day: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT chars FROM translation_usage WHERE site_id = ? AND day = ?")
+                .bind(site_id)
+                .bind(day)
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
     }
 
     async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken> {

@@ -13,9 +13,11 @@ use protocol::{Author, ClientId, Seq};
 use store::search::Query;
 use store::{
     Agent, Conversation, ConversationStatus, DeliveryAttempt, DeliveryState, Error, Event,
-    HistoryFilter, LeaveMessageStatus, NewAgent, NewApiToken, NewAttachment, NewBan, NewEvent,
-    NewLeaveMessage, NewMessage, NewSite, Role, Site, Store, Visitor, VisitorAttributes,
+    HistoryFilter, LeaveMessageStatus, MessageTranslation, NewAgent, NewApiToken, NewAttachment,
+    NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site, Store, Visitor,
+    VisitorAttributes,
 };
+use store::{TranslationKey, TranslationState};
 
 /// A fixed "now" so results do not depend on the clock.
 const T0: i64 = 1_700_000_000_000;
@@ -1750,6 +1752,180 @@ async fn a_deleted_team_lets_its_conversations_go_to_anyone() {
         store.delete_team(billing.id).await,
         Err(Error::NotFound)
     ));
+}
+
+#[tokio::test]
+async fn a_messages_translation_is_stored_replaced_and_goes_with_its_message() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let chat = conversation(store).await;
+    append_many(store, &chat, 3).await;
+    let messages = store
+        .messages_after(chat.id, 0, 10)
+        .await
+        .expect("messages");
+    let (first, second) = (messages[0].id, messages[1].id);
+    let pending = MessageTranslation {
+        message_id: first,
+        source_language: "zh".into(),
+        target_language: "en".into(),
+        text: None,
+        state: TranslationState::Pending,
+        attempts: 1,
+        updated_at: T0,
+    };
+    store
+        .save_message_translation(&pending)
+        .await
+        .expect("pending");
+    let done = MessageTranslation {
+        text: Some("I would like a refund".into()),
+        state: TranslationState::Done,
+        attempts: 2,
+        updated_at: T0 + 1,
+        ..pending.clone()
+    };
+    store.save_message_translation(&done).await.expect("done");
+    let failed = MessageTranslation {
+        message_id: second,
+        state: TranslationState::Failed,
+        ..pending.clone()
+    };
+    store
+        .save_message_translation(&failed)
+        .await
+        .expect("failed");
+    assert_eq!(
+        store
+            .message_translations(&[second, first, first + 1000])
+            .await
+            .expect("read"),
+        [done, failed]
+    );
+    assert!(
+        store
+            .message_translations(&[])
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .save_message_translation(&MessageTranslation {
+                message_id: first + 1000,
+                ..pending
+            })
+            .await,
+        Err(Error::NotFound)
+    ));
+    store
+        .delete_history_before(T0 + 86_400_000)
+        .await
+        .expect("retention");
+    assert!(
+        store
+            .message_translations(&[first, second])
+            .await
+            .expect("read")
+            .is_empty(),
+        "gone with their messages"
+    );
+}
+
+#[tokio::test]
+async fn a_cached_translation_is_found_by_text_languages_and_provider() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let key = TranslationKey {
+        text_hash: "ab".repeat(32),
+        source_language: "zh".into(),
+        target_language: "en".into(),
+        provider: "deepl".into(),
+    };
+    assert_eq!(store.cached_translation(&key).await.expect("miss"), None);
+    store
+        .cache_translation(&key, "Refund, please", T0)
+        .await
+        .expect("keep");
+    store
+        .cache_translation(&key, "another answer", T0 + 1)
+        .await
+        .expect("kept already");
+    assert_eq!(
+        store
+            .cached_translation(&key)
+            .await
+            .expect("hit")
+            .as_deref(),
+        Some("Refund, please")
+    );
+    for other in [
+        TranslationKey {
+            provider: "google".into(),
+            ..key.clone()
+        },
+        TranslationKey {
+            target_language: "ja".into(),
+            ..key.clone()
+        },
+        TranslationKey {
+            text_hash: "cd".repeat(32),
+            ..key.clone()
+        },
+    ] {
+        assert_eq!(store.cached_translation(&other).await.expect("miss"), None);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_spending_never_overdraws_a_sites_daily_translation_budget() {
+    let db = TestDb::new().await;
+    let store = db.store.clone();
+    let shop = site(store.as_ref(), "shop").await;
+    let other = site(store.as_ref(), "other").await;
+    let day = T0 / 86_400_000;
+    let spends = (0..25).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .spend_translation_chars(shop.id, day, 100, 1_000)
+                .await
+                .expect("spend")
+        })
+    });
+    let mut granted = 0;
+    for spend in spends {
+        if spend.await.expect("task") {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 10, "exactly the budget");
+    assert_eq!(
+        store.translation_chars(shop.id, day).await.expect("count"),
+        1_000
+    );
+    assert!(
+        !store
+            .spend_translation_chars(shop.id, day, 1, 1_000)
+            .await
+            .expect("spend")
+    );
+    assert!(
+        store
+            .spend_translation_chars(shop.id, day + 1, 1_000, 1_000)
+            .await
+            .expect("a new day"),
+    );
+    assert!(
+        !store
+            .spend_translation_chars(other.id, day, 1_001, 1_000)
+            .await
+            .expect("more than the budget at once")
+    );
+    assert_eq!(
+        store.translation_chars(other.id, day).await.expect("count"),
+        0
+    );
 }
 
 #[tokio::test]
