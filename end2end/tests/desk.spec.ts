@@ -516,3 +516,17 @@ test("an admin makes an API key in the console; an integration searches and answ
   const refused = await request.get(`${kefu}/api/v1/sites`, { headers: auth });
   expect(refused.status()).toBe(401);
 });
+
+test("the reports page draws today's conversations as SVG charts", async ({ browser, request }) => {
+  const visitor = new Visitor(request, kefu);
+  await visitor.hello();
+  await visitor.say(`report ${Date.now()}`);
+  const { page } = await signIn(browser, kefu, "auto");
+  await page.getByRole("link", { name: "Reports" }).click();
+  await expect(page).toHaveURL(/\/reports$/);
+  const today = new Date().toISOString().slice(0, 10);
+  const bar = page.getByRole("img", { name: "Conversations per day" }).locator(`rect[data-day="${today}"]`);
+  await expect(bar).toHaveCount(1);
+  expect(Number(await bar.getAttribute("data-count"))).toBeGreaterThan(0);
+  await expect(page.getByRole("img", { name: "Busiest hours (UTC)" })).toBeVisible();
+});
