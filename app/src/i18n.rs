@@ -227,6 +227,7 @@ pub enum Key {
     NotifyLeaveMessages,
     SavedTo,
     Saved,
+    TranslateChats,
     /// The switch's label: the *other* language's own name.
     LanguageName,
 }
@@ -439,6 +440,8 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, SavedTo) => "保存到",
         (Lang::En, Saved) => "Saved.",
         (Lang::Zh, Saved) => "已保存。",
+        (Lang::En, TranslateChats) => "Translate between agents and visitors automatically",
+        (Lang::Zh, TranslateChats) => "自动翻译客服与访客的消息",
         (Lang::En, Webhooks) => "Webhooks",
         (Lang::Zh, Webhooks) => "Webhook",
         (Lang::En, SigningSecret) => "Signing secret (shown once):",

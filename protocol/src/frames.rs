@@ -401,6 +401,35 @@ impl Attachment {
     }
 }
 
+/// A message's translation for its reader, sent after the message itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Translation {
+    /// The message's conversation.
+    pub conversation_id: ConversationId,
+    /// The message's seq.
+    pub seq: Seq,
+    /// The language the message was written in (BCP 47).
+    pub source_language: String,
+    /// The language of `text` (the reader's).
+    pub language: String,
+    /// The translation; absent when it is unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Why there is no translation, when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<Unavailable>,
+}
+
+/// Why a message could not be translated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unavailable {
+    /// The provider failed or did not answer; it is tried again later.
+    Provider,
+    /// The site's daily translation budget is spent.
+    Budget,
+}
+
 /// One stored chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -451,6 +480,9 @@ pub enum ServerFrame {
     },
     /// A stored message (also the sender's own).
     Message(Message),
+    /// A message's translation for its reader, or why there is none (to the site's agents
+    /// and the visitor, after the message).
+    Translation(Translation),
     /// Someone else started or stopped typing.
     Typing {
         /// The conversation.
@@ -699,6 +731,7 @@ impl ServerFrame {
             ServerFrame::Availability { .. } => "availability",
             ServerFrame::Ack { .. } => "ack",
             ServerFrame::Message(_) => "message",
+            ServerFrame::Translation(_) => "translation",
             ServerFrame::Typing { .. } => "typing",
             ServerFrame::Preview { .. } => "preview",
             ServerFrame::Read { .. } => "read",
@@ -812,6 +845,18 @@ mod tests {
 
     #[test]
     fn server_frames_round_trip() {
+        round_trip(
+            &ServerFrame::Translation(Translation {
+                conversation_id: ConversationId(12),
+                seq: 3,
+                source_language: "zh".into(),
+                language: "en".into(),
+                text: None,
+                unavailable: Some(Unavailable::Budget),
+            }),
+            json!({"type": "translation", "conversation_id": 12, "seq": 3, "source_language": "zh",
+                   "language": "en", "unavailable": "budget"}),
+        );
         round_trip(
             &ServerFrame::Ack {
                 client_id: ClientId("c1".into()),

@@ -19,7 +19,8 @@ pub use error::ErrorCode;
 pub use frames::{
     AgentFrame, AgentHello, Assign, Attachment, ConversationHead, Cursor, Invite, Limits, Message,
     Page, Ping, Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus,
-    SetStatus, Typing, VisitorDetails, VisitorFrame, VisitorHello, Welcome,
+    SetStatus, Translation, Typing, Unavailable, VisitorDetails, VisitorFrame, VisitorHello,
+    Welcome,
 };
 pub use ids::{
     AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, EventSeq, Seq,

@@ -45,6 +45,8 @@ pub struct Config {
     pub webhook_retry_ms: u64,
     /// Visitors' locations; `None` when no GeoIP database is configured.
     pub geoip: Option<std::sync::Arc<crate::geoip::Geo>>,
+    /// Machine translation between agents and visitors; `None` without a provider.
+    pub translation: Option<crate::translate::TranslationSetup>,
 }
 
 /// How log lines are written.
@@ -133,6 +135,8 @@ struct FileConfig {
     email: EmailSection,
     #[serde(default)]
     geoip: GeoipSection,
+    #[serde(default)]
+    translation: crate::translate::TranslationSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,7 +235,15 @@ impl Config {
                 })?,
             )),
         };
+        let translation = file
+            .translation
+            .setup()
+            .map_err(|message| ConfigError::Invalid {
+                key: "translation",
+                message,
+            })?;
         Ok(Config {
+            translation,
             bind,
             database_url,
             log_format: overrides

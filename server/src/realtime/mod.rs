@@ -49,6 +49,8 @@ pub struct Realtime {
     pub webhooks: crate::webhooks::Webhooks,
     /// Locates visitors for agents; `None` without a GeoIP database.
     pub geoip: Option<Arc<crate::geoip::Geo>>,
+    /// Translates between agents and visitors; `None` without a provider.
+    pub translation: Option<crate::translate::TranslationSetup>,
     /// Set once the server is shutting down: connections tell their clients to move.
     draining: tokio::sync::watch::Sender<bool>,
 }
@@ -79,6 +81,7 @@ impl Realtime {
             mail: std::sync::RwLock::new(config.mail.clone()),
             webhooks,
             geoip: config.geoip.clone(),
+            translation: config.translation.clone(),
             draining: tokio::sync::watch::Sender::new(false),
         })
     }

@@ -648,7 +648,8 @@ impl Session {
             seq: message.seq,
         };
         if appended.created {
-            // Committed: now, and only now, tell everyone.
+            // Committed: now, and only now, tell everyone (and then translate).
+            let stored = message.clone();
             let frame = message.into_frame(agent_name);
             // A status change is recorded as a system message whose text is the new status.
             let event = match frame.author {
@@ -675,6 +676,7 @@ impl Session {
                 conversation.visitor_id,
                 ServerFrame::Message(frame),
             );
+            crate::translate::flow::after_message(self.rt.clone(), conversation.clone(), stored);
         }
         ack
     }

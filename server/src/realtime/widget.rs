@@ -44,6 +44,8 @@ pub struct WidgetSettings {
     /// When chat is offered; absent means whenever an agent is online.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub business_hours: Option<BusinessHours>,
+    /// Translate between agents and visitors automatically (needs a provider configured).
+    pub translate: bool,
 }
 
 impl Default for WidgetSettings {
@@ -56,6 +58,7 @@ impl Default for WidgetSettings {
             sneak_peek: true,
             attachments: AttachmentRules::default(),
             business_hours: None,
+            translate: false,
         }
     }
 }

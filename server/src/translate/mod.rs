@@ -13,9 +13,11 @@
 mod azure;
 mod baidu;
 mod deepl;
+pub mod flow;
 mod google;
 mod libre;
 mod openai;
+mod setup;
 mod split;
 
 use std::time::Duration;
@@ -26,6 +28,7 @@ pub use deepl::DeepL;
 pub use google::Google;
 pub use libre::LibreTranslate;
 pub use openai::OpenAiChat;
+pub use setup::{TranslationSection, TranslationSetup};
 
 /// A translated text.
 #[derive(Debug, Clone, PartialEq, Eq)]

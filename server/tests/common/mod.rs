@@ -95,6 +95,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         mail_locked: false,
         webhook_retry_ms: 1_000,
         geoip: None,
+        translation: None,
     };
     adjust(&mut config);
     let state = server::build_state(&config).await.expect("state");

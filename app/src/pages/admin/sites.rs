@@ -50,6 +50,9 @@ pub struct LookForm {
     /// Opening spans per weekday, Monday first (`09:00-12:00,13:30-18:00`); empty: closed.
     #[serde(default)]
     pub hours: Vec<String>,
+    /// Translate between agents and visitors automatically.
+    #[serde(default)]
+    pub translate: bool,
 }
 
 impl LookForm {
@@ -86,6 +89,7 @@ impl LookForm {
                 .collect(),
             time_zone: text(&hours["time_zone"]),
             hours: DAYS.iter().map(|day| text(&hours["days"][*day])).collect(),
+            translate: settings["translate"].as_bool().unwrap_or_default(),
         }
     }
 
@@ -97,6 +101,7 @@ impl LookForm {
             "position": self.position,
             "prechat": self.prechat,
             "sneak_peek": self.sneak_peek,
+            "translate": self.translate,
             "attachments": {
                 "max_bytes": self.max_file_mib.saturating_mul(MIB),
                 "types": self.types,
@@ -435,6 +440,7 @@ fn LookFields(look: LookForm, lang: Lang) -> impl IntoView {
             </label>
             <label><input type="checkbox" name="look[prechat]" value="true" checked=look.prechat /> " " {t(lang, Key::PrechatForm)}</label>
             <label><input type="checkbox" name="look[sneak_peek]" value="true" checked=look.sneak_peek /> " " {t(lang, Key::SneakPeek)}</label>
+            <label><input type="checkbox" name="look[translate]" value="true" checked=look.translate /> " " {t(lang, Key::TranslateChats)}</label>
             <label>
                 {t(lang, Key::MaxFileMib)}
                 <input type="number" name="look[max_file_mib]" min="1" max=protocol::transport::MAX_ATTACHMENT_BYTES / (1024 * 1024) value=look.max_file_mib required />

@@ -1,0 +1,255 @@
+//! Translation in the chat, over real connections: a visitor writes Chinese and the agent gets
+//! the message and then its English translation; the agent's English reply reaches the visitor
+//! with a Chinese one. The provider is a local LibreTranslate stand-in. A repeated text comes
+//! from the cache (the stand-in is not asked again); with the provider down, messages still
+//! flow and the translation says it is unavailable; at the site's daily budget it says so.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use common::client::{Ws, ack_of, agent_hello, send_frame, visitor_hello};
+use protocol::{ServerFrame, Translation, Unavailable};
+use serde_json::{Value, json};
+use server::translate::{LibreTranslate, Retry, TranslationSetup, Translator};
+
+/// A LibreTranslate stand-in that knows a few sentences, counts what it is asked, and can be
+/// switched off (then it answers 503).
+struct StandIn {
+    url: String,
+    asked: Arc<Mutex<Vec<Value>>>,
+    down: Arc<AtomicBool>,
+}
+
+async fn stand_in() -> StandIn {
+    let dictionary: HashMap<&str, (&str, &str)> = HashMap::from([
+        ("你好，我想退款", ("Hello, I want a refund", "zh")),
+        ("还有一个问题", ("One more question", "zh")),
+        ("We will refund you today", ("我们今天给您退款", "en")),
+    ]);
+    let asked: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let down = Arc::new(AtomicBool::new(false));
+    let (log, off) = (asked.clone(), down.clone());
+    let app = axum::Router::new().route(
+        "/translate",
+        axum::routing::post(move |Json(body): Json<Value>| {
+            let (log, off, dictionary) = (log.clone(), off.clone(), dictionary.clone());
+            async move {
+                log.lock().expect("log").push(body.clone());
+                if off.load(Ordering::SeqCst) {
+                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({})));
+                }
+                let q = body["q"].as_str().unwrap_or_default();
+                let (text, language) = dictionary.get(q).copied().unwrap_or((q, "en"));
+                let mut answer = json!({"translatedText": text});
+                if body["source"] == "auto" {
+                    answer["detectedLanguage"] = json!({"language": language, "confidence": 90});
+                }
+                (axum::http::StatusCode::OK, Json(answer))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    StandIn { url, asked, down }
+}
+
+fn setup(url: &str, daily_chars: i64) -> TranslationSetup {
+    let provider = LibreTranslate {
+        url: url.to_owned(),
+        api_key: None,
+        client: server::translate::client(Duration::from_millis(500)),
+    };
+    TranslationSetup {
+        translator: Arc::new(Translator::new(
+            Box::new(provider),
+            Retry {
+                attempts: 2,
+                first_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(50),
+            },
+        )),
+        daily_chars,
+        agent_language: "en".into(),
+    }
+}
+
+/// A site that translates, with its agent (English) and a visitor, each on a WebSocket.
+async fn chat(server: &common::TestServer) -> (Ws, Ws, i64) {
+    let store = server.store.as_ref();
+    let site = store
+        .create_site(store::NewSite {
+            public_key: "shop".into(),
+            name: "Shop".into(),
+            allowed_origins: vec!["https://shop.example".into()],
+            widget_settings: json!({"translate": true}),
+            created_at: server::now_ms(),
+        })
+        .await
+        .expect("site");
+    let (_, cookie) = common::agent_cookie(store, "ann@shop.example", &[site.id]).await;
+    let mut agent = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
+    agent.send_json(agent_hello(&[])).await;
+    agent
+        .until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+    let mut visitor = Ws::connect(
+        &server.url(""),
+        "/ws/visitor",
+        Some("https://shop.example"),
+        None,
+    )
+    .await;
+    visitor.send_json(visitor_hello("shop", None, &[])).await;
+    visitor
+        .until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+    (agent, visitor, site.id)
+}
+
+/// What `ws` (a visitor or an agent) says; returns the conversation and the message's seq.
+async fn say(ws: &mut Ws, conversation: Option<i64>, id: &str, body: &str) -> (i64, i64) {
+    ws.send_json(send_frame(conversation, id, body)).await;
+    let (_, conversation, seq) = ws
+        .until(|f| ack_of(f).filter(|(client_id, _, _)| client_id == id))
+        .await;
+    (conversation, seq)
+}
+
+async fn translation(ws: &mut Ws, seq: i64) -> Translation {
+    ws.until(|frame| match frame {
+        ServerFrame::Translation(t) if t.seq == seq => Some(t.clone()),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_and_visitor_read_each_other_in_their_own_languages() {
+    let provider = stand_in().await;
+    let translation_setup = setup(&provider.url, 10_000);
+    let server =
+        common::spawn_sqlite_with(|config| config.translation = Some(translation_setup)).await;
+    let (mut agent, mut visitor, _) = chat(&server).await;
+
+    // The visitor writes Chinese: the agent gets the message, then its English translation.
+    let (conversation, first) = say(&mut visitor, None, "v1", "你好，我想退款").await;
+    agent
+        .until(|f| matches!(f, ServerFrame::Message(m) if m.body == "你好，我想退款").then_some(()))
+        .await;
+    let english = translation(&mut agent, first).await;
+    assert_eq!(
+        (
+            english.text.as_deref(),
+            english.language.as_str(),
+            english.source_language.as_str()
+        ),
+        (Some("Hello, I want a refund"), "en", "zh")
+    );
+    assert_eq!(english.conversation_id.0, conversation);
+    let asked = provider.asked.lock().expect("log")[0].clone();
+    assert_eq!(
+        (&asked["source"], &asked["target"]),
+        (&json!("zh"), &json!("en"))
+    );
+
+    // The same words again come from the cache: the provider is not asked again.
+    let (_, second) = say(&mut visitor, Some(conversation), "v2", "你好，我想退款").await;
+    let again = translation(&mut agent, second).await;
+    assert_eq!(again.text.as_deref(), Some("Hello, I want a refund"));
+    assert_eq!(provider.asked.lock().expect("log").len(), 1);
+
+    // The agent answers in English: the visitor gets it in Chinese too.
+    let (_, reply) = say(
+        &mut agent,
+        Some(conversation),
+        "a1",
+        "We will refund you today",
+    )
+    .await;
+    let chinese = translation(&mut visitor, reply).await;
+    assert_eq!(
+        (chinese.text.as_deref(), chinese.language.as_str()),
+        (Some("我们今天给您退款"), "zh")
+    );
+    // Each translation is kept with its message.
+    let ids: Vec<i64> = server
+        .store
+        .messages_after(conversation, 0, 10)
+        .await
+        .expect("messages")
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    let kept = server
+        .store
+        .message_translations(&ids)
+        .await
+        .expect("translations");
+    assert_eq!(
+        kept.iter()
+            .map(|t| (t.target_language.as_str(), t.text.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            ("en", Some("Hello, I want a refund")),
+            ("en", Some("Hello, I want a refund")),
+            ("zh", Some("我们今天给您退款")),
+        ]
+    );
+
+    // The provider goes down: the message still arrives, and its translation is unavailable.
+    provider.down.store(true, Ordering::SeqCst);
+    let asked_before = provider.asked.lock().expect("log").len();
+    let (_, third) = say(&mut visitor, Some(conversation), "v3", "还有一个问题").await;
+    agent
+        .until(|f| matches!(f, ServerFrame::Message(m) if m.body == "还有一个问题").then_some(()))
+        .await;
+    let down = translation(&mut agent, third).await;
+    assert_eq!(
+        (down.text, down.unavailable),
+        (None, Some(Unavailable::Provider))
+    );
+    assert_eq!(
+        provider.asked.lock().expect("log").len(),
+        asked_before + 2,
+        "tried twice"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn translation_stops_at_the_sites_daily_budget_and_says_so() {
+    let provider = stand_in().await;
+    // "你好，我想退款" is 7 characters, "还有一个问题" 6: the second is over a budget of 10.
+    let translation_setup = setup(&provider.url, 10);
+    let server =
+        common::spawn_sqlite_with(|config| config.translation = Some(translation_setup)).await;
+    let (mut agent, mut visitor, site) = chat(&server).await;
+    let (conversation, first) = say(&mut visitor, None, "v1", "你好，我想退款").await;
+    let translated = translation(&mut agent, first).await;
+    assert_eq!(translated.text.as_deref(), Some("Hello, I want a refund"));
+    let (_, second) = say(&mut visitor, Some(conversation), "v2", "还有一个问题").await;
+    let refused = translation(&mut agent, second).await;
+    assert_eq!(
+        (refused.text, refused.unavailable),
+        (None, Some(Unavailable::Budget))
+    );
+    assert_eq!(provider.asked.lock().expect("log").len(), 1, "not sent");
+    let day = server::now_ms() / 86_400_000;
+    assert_eq!(
+        server
+            .store
+            .translation_chars(site, day)
+            .await
+            .expect("count"),
+        7
+    );
+    server.stop().await;
+}
