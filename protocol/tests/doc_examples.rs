@@ -403,6 +403,14 @@ fn server_samples() -> Vec<ServerFrame> {
             conversation_id: conv(),
             tags: vec!["refund".into(), "vip".into()],
         },
+        ServerFrame::Translation(protocol::Translation {
+            conversation_id: conv(),
+            seq: 3,
+            source_language: "zh".into(),
+            language: "en".into(),
+            text: None,
+            unavailable: Some(protocol::Unavailable::Budget),
+        }),
         ServerFrame::Error {
             code: ErrorCode::Lagging,
             message: "behind".into(),

@@ -5,9 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{
-    Failure, Provider, TranslateError, Translation, body_of, json, primary, request_failure,
-};
+use super::{Failure, Provider, TranslateError, Translation, body_of, json, request_failure};
 
 /// Azure Translator.
 pub struct Azure {
@@ -40,11 +38,7 @@ struct Text {
 
 /// Azure's codes: ISO 639-1, with `zh-Hans` and `zh-Hant` for Chinese.
 fn code(tag: &str) -> String {
-    match primary(tag).as_str() {
-        "zh" if super::traditional(tag) => "zh-Hant".into(),
-        "zh" => "zh-Hans".into(),
-        other => other.into(),
-    }
+    super::code_with_chinese(tag, "zh-Hans", "zh-Hant")
 }
 
 #[async_trait::async_trait]

@@ -4,9 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{
-    Failure, Provider, TranslateError, Translation, body_of, json, primary, request_failure,
-};
+use super::{Failure, Provider, TranslateError, Translation, body_of, json, request_failure};
 
 /// Google Cloud Translation v2.
 pub struct Google {
@@ -38,11 +36,7 @@ struct Item {
 
 /// Google's codes: ISO 639-1, with `zh-CN` and `zh-TW` for Chinese.
 fn code(tag: &str) -> String {
-    match primary(tag).as_str() {
-        "zh" if super::traditional(tag) => "zh-TW".into(),
-        "zh" => "zh-CN".into(),
-        other => other.into(),
-    }
+    super::code_with_chinese(tag, "zh-CN", "zh-TW")
 }
 
 #[async_trait::async_trait]

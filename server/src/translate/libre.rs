@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{Failure, Provider, Translation, body_of, json, primary, request_failure};
+use super::{Failure, Provider, Translation, body_of, json, request_failure};
 
 /// A LibreTranslate server.
 pub struct LibreTranslate {
@@ -32,11 +32,7 @@ struct Detected {
 /// LibreTranslate's codes: ISO 639-1, with `zh` for simplified and `zt` for traditional
 /// Chinese, as its `/languages` lists them.
 fn code(tag: &str) -> String {
-    match primary(tag).as_str() {
-        "zh" if super::traditional(tag) => "zt".into(),
-        "zh" => "zh".into(),
-        other => other.into(),
-    }
+    super::code_with_chinese(tag, "zh", "zt")
 }
 
 #[async_trait::async_trait]

@@ -276,6 +276,16 @@ fn primary(tag: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The code of `tag` for a provider that names languages by their ISO 639-1 code, and
+/// Chinese by script: `simplified_code` or `traditional_code`.
+fn code_with_chinese(tag: &str, simplified_code: &str, traditional_code: &str) -> String {
+    match primary(tag).as_str() {
+        "zh" if traditional(tag) => traditional_code.to_owned(),
+        "zh" => simplified_code.to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 /// Whether a Chinese tag means traditional characters (`zh-TW`, `zh-HK`, `zh-Hant`).
 fn traditional(tag: &str) -> bool {
     let tag = tag.to_ascii_lowercase();
