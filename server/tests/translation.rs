@@ -1,8 +1,9 @@
 //! Translation in the chat, over real connections: a visitor writes Chinese and the agent gets
 //! the message and then its English translation; the agent's English reply reaches the visitor
 //! with a Chinese one. The provider is a local LibreTranslate stand-in. A repeated text comes
-//! from the cache (the stand-in is not asked again); with the provider down, messages still
-//! flow and the translation says it is unavailable; at the site's daily budget it says so.
+//! from the cache (the stand-in is not asked again); a console connecting later replays the
+//! translations with the messages; with the provider down, messages still flow and the
+//! translation says it is unavailable; at the site's daily budget it says so.
 
 mod common;
 
@@ -82,7 +83,7 @@ fn setup(url: &str, daily_chars: i64) -> TranslationSetup {
 }
 
 /// A site that translates, with its agent (English) and a visitor, each on a WebSocket.
-async fn chat(server: &common::TestServer) -> (Ws, Ws, i64) {
+async fn chat(server: &common::TestServer) -> (Ws, Ws, i64, String) {
     let store = server.store.as_ref();
     let site = store
         .create_site(store::NewSite {
@@ -111,7 +112,7 @@ async fn chat(server: &common::TestServer) -> (Ws, Ws, i64) {
     visitor
         .until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
         .await;
-    (agent, visitor, site.id)
+    (agent, visitor, site.id, cookie)
 }
 
 /// What `ws` (a visitor or an agent) says; returns the conversation and the message's seq.
@@ -137,7 +138,7 @@ async fn agent_and_visitor_read_each_other_in_their_own_languages() {
     let translation_setup = setup(&provider.url, 10_000);
     let server =
         common::spawn_sqlite_with(|config| config.translation = Some(translation_setup)).await;
-    let (mut agent, mut visitor, _) = chat(&server).await;
+    let (mut agent, mut visitor, _, cookie) = chat(&server).await;
 
     // The visitor writes Chinese: the agent gets the message, then its English translation.
     let (conversation, first) = say(&mut visitor, None, "v1", "你好，我想退款").await;
@@ -204,6 +205,12 @@ async fn agent_and_visitor_read_each_other_in_their_own_languages() {
         ]
     );
 
+    // A console that connects later gets the translations with the messages it replays.
+    let mut late = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
+    late.send_json(agent_hello(&[(conversation, 0)])).await;
+    let replayed = translation(&mut late, reply).await;
+    assert_eq!(replayed.text.as_deref(), Some("我们今天给您退款"));
+
     // The provider goes down: the message still arrives, and its translation is unavailable.
     provider.down.store(true, Ordering::SeqCst);
     let asked_before = provider.asked.lock().expect("log").len();
@@ -231,7 +238,7 @@ async fn translation_stops_at_the_sites_daily_budget_and_says_so() {
     let translation_setup = setup(&provider.url, 10);
     let server =
         common::spawn_sqlite_with(|config| config.translation = Some(translation_setup)).await;
-    let (mut agent, mut visitor, site) = chat(&server).await;
+    let (mut agent, mut visitor, site, _) = chat(&server).await;
     let (conversation, first) = say(&mut visitor, None, "v1", "你好，我想退款").await;
     let translated = translation(&mut agent, first).await;
     assert_eq!(translated.text.as_deref(), Some("Hello, I want a refund"));
