@@ -260,3 +260,45 @@ async fn translation_stops_at_the_sites_daily_budget_and_says_so() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_too_brief_to_tell_is_taken_at_their_browsers_language() {
+    let provider = stand_in().await;
+    let translation_setup = setup(&provider.url, 10_000);
+    let server =
+        common::spawn_sqlite_with(|config| config.translation = Some(translation_setup)).await;
+    let (mut agent, _, _, _) = chat(&server).await;
+    let mut visitor = Ws::connect(
+        &server.url(""),
+        "/ws/visitor",
+        Some("https://shop.example"),
+        None,
+    )
+    .await;
+    let mut hello = visitor_hello("shop", None, &[]);
+    hello["language"] = "zh-CN".into();
+    visitor.send_json(hello).await;
+    let visitor_id = visitor
+        .until(|f| match f {
+            ServerFrame::Welcome(welcome) => welcome.visitor_id,
+            _ => None,
+        })
+        .await;
+    let kept = server
+        .store
+        .visitor(visitor_id.0)
+        .await
+        .expect("read")
+        .expect("visitor");
+    assert_eq!(kept.language.as_deref(), Some("zh-CN"));
+
+    // An order number says nothing of its language: the browser's is used.
+    let (_, seq) = say(&mut visitor, None, "v1", "A-12345").await;
+    translation(&mut agent, seq).await;
+    let asked = provider.asked.lock().expect("log")[0].clone();
+    assert_eq!(
+        (&asked["source"], &asked["target"]),
+        (&json!("zh"), &json!("en"))
+    );
+    server.stop().await;
+}

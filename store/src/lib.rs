@@ -150,6 +150,9 @@ pub trait Store: Send + Sync + 'static {
         attributes: &VisitorAttributes,
     ) -> Result<Visitor>;
 
+    /// Records the visitor's browser language. `NotFound` when there is no such visitor.
+    async fn set_visitor_language(&self, id: VisitorId, language: &str) -> Result<()>;
+
     /// Starts an open, unassigned, empty conversation. `NotFound` unless the visitor exists and
     /// belongs to `site_id`.
     async fn create_conversation(

@@ -229,6 +229,9 @@ pub struct Visitor {
     pub created_at: UnixMillis,
     /// Most recent contact, for "returning visitor" and clean-up.
     pub last_seen_at: UnixMillis,
+    /// The browser's language (BCP 47), as the widget last said: translation's fallback when a
+    /// message is too short to tell its language.
+    pub language: Option<String>,
 }
 
 /// Name → value pairs set by the host page; stored as a JSON object of strings.
@@ -866,7 +869,7 @@ macro_rules! agent_columns {
 }
 macro_rules! visitor_columns {
     () => {
-        "id, site_id, visitor_key, name, email, attributes, created_at, last_seen_at"
+        "id, site_id, visitor_key, name, email, attributes, created_at, last_seen_at, language"
     };
 }
 macro_rules! conversation_columns {

@@ -605,6 +605,18 @@ impl Store for PostgresStore {
         .ok_or(Error::NotFound)
     }
 
+    async fn set_visitor_language(&self, id: VisitorId, language: &str) -> Result<()> {
+        let updated = sqlx::query("UPDATE visitors SET language = $1 WHERE id = $2")
+            .bind(language)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
     async fn create_conversation(
         &self,
         site_id: SiteId,

@@ -682,6 +682,19 @@ impl Store for SqliteStore {
         .ok_or(Error::NotFound)
     }
 
+    async fn set_visitor_language(&self, id: VisitorId, language: &str) -> Result<()> {
+        let _writer = self.writer().await;
+        let updated = sqlx::query("UPDATE visitors SET language = ? WHERE id = ?")
+            .bind(language)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
     async fn create_conversation(
         &self,
         site_id: SiteId,

@@ -1695,6 +1695,37 @@ async fn teams_group_a_sites_agents_and_conversations_can_wait_for_one() {
 }
 
 #[tokio::test]
+async fn a_visitors_browser_language_is_kept_across_visits() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let wang = visitor(store, &shop, "wang").await;
+    assert_eq!(wang.language, None);
+    store
+        .set_visitor_language(wang.id, "zh-CN")
+        .await
+        .expect("language");
+    let again = store
+        .upsert_visitor(shop.id, "wang", T0 + 1_000)
+        .await
+        .expect("returning");
+    assert_eq!(again.language.as_deref(), Some("zh-CN"));
+    assert_eq!(
+        store
+            .visitor(wang.id)
+            .await
+            .expect("read")
+            .and_then(|v| v.language)
+            .as_deref(),
+        Some("zh-CN")
+    );
+    assert!(matches!(
+        store.set_visitor_language(wang.id + 1000, "en").await,
+        Err(Error::NotFound)
+    ));
+}
+
+#[tokio::test]
 async fn a_deleted_team_lets_its_conversations_go_to_anyone() {
     let db = TestDb::new().await;
     let store = db.store.as_ref();

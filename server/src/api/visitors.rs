@@ -30,6 +30,8 @@ pub struct Visitor {
     pub created_at: i64,
     /// Latest contact (Unix milliseconds).
     pub last_seen_at: i64,
+    /// The browser's language (BCP 47), as the widget last said.
+    pub language: Option<String>,
 }
 
 /// One visitor.
@@ -58,6 +60,7 @@ pub async fn one(
         attributes: visitor.attributes.0,
         created_at: visitor.created_at,
         last_seen_at: visitor.last_seen_at,
+        language: visitor.language,
     }))
 }
 

@@ -214,7 +214,7 @@ pub async fn visitor_identity(
         ));
     }
     let now = crate::now_ms();
-    let (visitor_id, returning) = match &hello.visitor_token {
+    let (visitor_id, returning, language) = match &hello.visitor_token {
         Some(token) => {
             let id = rt
                 .tokens
@@ -222,9 +222,11 @@ pub async fn visitor_identity(
                 .ok_or_else(|| error_frame(ErrorCode::BadToken, "bad visitor token"))?;
             let known = rt.store.visitor(id).await.map_err(|e| internal(&e))?;
             match known {
-                Some(visitor) if visitor.site_id == site.id => {
-                    (id, visitor.created_at < now - RETURNING_AFTER_MS)
-                }
+                Some(visitor) if visitor.site_id == site.id => (
+                    id,
+                    visitor.created_at < now - RETURNING_AFTER_MS,
+                    visitor.language,
+                ),
                 _ => return Err(error_frame(ErrorCode::BadToken, "bad visitor token")),
             }
         }
@@ -235,9 +237,21 @@ pub async fn visitor_identity(
                 .upsert_visitor(site.id, &key, now)
                 .await
                 .map_err(|e| internal(&e))?;
-            (visitor.id, false)
+            (visitor.id, false, None)
         }
     };
+    // The browser's language answers the visitor when their words are too short to tell.
+    let said = hello.language.as_deref().map(str::trim).filter(|tag| {
+        (2..=35).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if let Some(tag) = said
+        && language.as_deref() != Some(tag)
+    {
+        rt.store
+            .set_visitor_language(visitor_id, tag)
+            .await
+            .map_err(|e| internal(&e))?;
+    }
     let bans = rt
         .store
         .active_bans(site.id, now)

@@ -6,7 +6,7 @@
 //! times, later.
 //!
 //! Languages: a visitor's message is in the language detected offline (`whatlang`) when that
-//! is sure, else the provider detects it; it is translated into its agent's language (their
+//! is sure, else their browser's language (as the widget said), else the provider detects it; it is translated into its agent's language (their
 //! profile), or the configured default while no agent has it. An agent's message is in the
 //! agent's language and is translated into the language of the visitor's latest translated
 //! message (or, failing that, detected in the visitor's recent messages). Nothing is sent when
@@ -196,7 +196,11 @@ async fn languages(
             let target = agent_language(conversation.assignee_id)
                 .await?
                 .unwrap_or_else(|| setup.agent_language.clone());
-            Some((detect(&message.body), target))
+            let source = match detect(&message.body) {
+                Some(language) => Some(language),
+                None => browser_language(store, conversation).await?,
+            };
+            Some((source, target))
         }
         Author::Agent => {
             let source = agent_language(message.agent_id)
@@ -231,7 +235,23 @@ async fn visitor_language(
         .rev()
         .map(|t| t.source_language)
         .find(|language| language != AUTO);
-    Ok(named.or_else(|| recent.iter().find_map(|m| detect(&m.body))))
+    let detected = named.or_else(|| recent.iter().find_map(|m| detect(&m.body)));
+    Ok(match detected {
+        Some(language) => Some(language),
+        None => browser_language(store, conversation).await?,
+    })
+}
+
+/// The primary language of the visitor's browser, if the widget said.
+async fn browser_language(
+    store: &dyn store::Store,
+    conversation: &store::Conversation,
+) -> Result<Option<String>, store::Error> {
+    Ok(store
+        .visitor(conversation.visitor_id)
+        .await?
+        .and_then(|visitor| visitor.language)
+        .map(|tag| primary(&tag)))
 }
 
 /// ISO 639-3 codes `whatlang` gives and their BCP 47 tags.

@@ -1,0 +1,3 @@
+-- The browser's language, as the widget last said (SQLite dialect): the language a visitor is
+-- answered in when their messages are too short to tell.
+ALTER TABLE visitors ADD COLUMN language TEXT;
