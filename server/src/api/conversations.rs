@@ -189,10 +189,7 @@ pub struct HistoryQuery {
 
 impl HistoryQuery {
     async fn filter(&self, store: &dyn store::Store) -> Result<HistoryFilter, ApiError> {
-        let sites = match self.site_id {
-            Some(id) => vec![store.site(id).await?.ok_or(ApiError::NotFound)?.id],
-            None => store.all_sites().await?.iter().map(|s| s.id).collect(),
-        };
+        let sites = super::sites::scope(store, self.site_id).await?;
         let status = match self.status.as_deref() {
             None => None,
             Some(text) => Some(ConversationStatus::parse(text).ok_or_else(|| {

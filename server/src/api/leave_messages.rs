@@ -131,10 +131,7 @@ pub async fn list(
     ApiQuery(paging): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<LeaveMessage>>, ApiError> {
     let store = state.store.as_ref();
-    let sites = match query.site_id {
-        Some(id) => vec![store.site(id).await?.ok_or(ApiError::NotFound)?.id],
-        None => store.all_sites().await?.iter().map(|s| s.id).collect(),
-    };
+    let sites = super::sites::scope(store, query.site_id).await?;
     let limit = page::limit(paging.limit)?;
     let cursor = paging.cursor.as_deref();
     let page = match query.q.as_deref() {

@@ -75,3 +75,14 @@ pub async fn one(
     let site = state.store.site(id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(site.into()))
 }
+
+/// The sites a list covers: `site_id` (`NotFound` if there is no such site), or every site.
+pub(super) async fn scope(
+    store: &dyn store::Store,
+    site_id: Option<i64>,
+) -> Result<Vec<i64>, ApiError> {
+    Ok(match site_id {
+        Some(id) => vec![store.site(id).await?.ok_or(ApiError::NotFound)?.id],
+        None => store.all_sites().await?.iter().map(|s| s.id).collect(),
+    })
+}
