@@ -531,6 +531,9 @@ pub trait Store: Send + Sync + 'static {
     /// conversation does not exist.
     async fn set_conversation_team(&self, id: ConversationId, team: Option<TeamId>) -> Result<()>;
 
+    /// Turns translation on or off for one conversation. `NotFound` if it does not exist.
+    async fn set_conversation_translating(&self, id: ConversationId, on: bool) -> Result<()>;
+
     /// Replaces the conversation's tags with `tags` (already normalised by the caller; repeats
     /// are stored once). `NotFound` if the conversation does not exist.
     async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()>;
@@ -815,6 +818,37 @@ where
 /// The text a leave-message is found by: who left it, how to reach them, and what they wrote.
 fn leave_message_search_text(name: Option<&str>, contact: &str, body: &str) -> String {
     format!("{} {contact} {body}", name.unwrap_or_default())
+}
+
+/// The translations made of `messages` (all of one conversation), as the frames clients get
+/// beside them. Pending and failed ones are left out: clients hear of those live only.
+pub async fn made_translations(
+    store: &dyn Store,
+    messages: &[Message],
+) -> Result<Vec<protocol::Translation>> {
+    let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+    let made = store.message_translations(&ids).await?;
+    Ok(made
+        .into_iter()
+        .filter(|t| t.state == TranslationState::Done)
+        .filter_map(|t| {
+            let message = messages.iter().find(|m| m.id == t.message_id)?;
+            Some(protocol::Translation {
+                conversation_id: protocol::ConversationId(message.conversation_id),
+                seq: message.seq,
+                source_language: t.source_language,
+                language: t.target_language,
+                text: t.text,
+                unavailable: None,
+            })
+        })
+        .collect())
+}
+
+/// The text a translated message is found by: what was written and its translation, so a
+/// search in either language finds it.
+fn translated_search_text(body: &str, translation: &str) -> String {
+    format!("{body}\n{translation}")
 }
 
 /// A table whose rows search finds, and what its rows written before search existed need.

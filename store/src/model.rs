@@ -269,6 +269,9 @@ pub struct Conversation {
     pub created_at: UnixMillis,
     /// When it last changed (a message arrived); the console lists newest first by it.
     pub updated_at: UnixMillis,
+    /// Whether its messages are translated when its site translates: an agent turns it off
+    /// for a visitor who reads the agent's language well enough.
+    pub translating: bool,
 }
 
 impl Conversation {
@@ -874,7 +877,8 @@ macro_rules! visitor_columns {
 }
 macro_rules! conversation_columns {
     () => {
-        "id, site_id, visitor_id, status, assignee_id, team_id, last_seq, created_at, updated_at"
+        "id, site_id, visitor_id, status, assignee_id, team_id, last_seq, created_at, updated_at, \
+         translating"
     };
 }
 macro_rules! message_columns {

@@ -32,6 +32,7 @@ use crate::{
     LeaveMessageId, LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook,
     WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
     leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
+    translated_search_text,
 };
 use crate::{MessageTranslation, TranslationKey};
 
@@ -694,6 +695,7 @@ impl Store for MySqlStore {
             last_seq: 0,
             created_at: now,
             updated_at: now,
+            translating: true,
         })
     }
 
@@ -1458,6 +1460,7 @@ impl Store for MySqlStore {
     }
 
     async fn save_message_translation(&self, translation: &MessageTranslation) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO message_translations (message_id, source_language, target_language, \
              text, state, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
@@ -1472,8 +1475,20 @@ impl Store for MySqlStore {
         .bind(translation.state.as_str())
         .bind(translation.attempts)
         .bind(translation.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(text) = &translation.text {
+            let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE id = ?")
+                .bind(translation.message_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE messages SET search_text = ? WHERE id = ?")
+                .bind(search::mysql_text(&translated_search_text(&body, text)))
+                .bind(translation.message_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1876,6 +1891,18 @@ impl Store for MySqlStore {
     async fn set_conversation_team(&self, id: ConversationId, team: Option<TeamId>) -> Result<()> {
         let result = sqlx::query("UPDATE conversations SET team_id = ? WHERE id = ?")
             .bind(team)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_conversation_translating(&self, id: ConversationId, on: bool) -> Result<()> {
+        let result = sqlx::query("UPDATE conversations SET translating = ? WHERE id = ?")
+            .bind(on)
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -31,6 +31,7 @@ use crate::{
     LeaveMessageId, LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook,
     WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
     leave_message_search_text, leave_messages_query, message_search_query, search, search_ranges,
+    translated_search_text,
 };
 use crate::{MessageTranslation, TranslationKey};
 
@@ -1394,6 +1395,7 @@ impl Store for PostgresStore {
     }
 
     async fn save_message_translation(&self, translation: &MessageTranslation) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO message_translations (message_id, source_language, target_language, \
              text, state, attempts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (message_id) DO UPDATE SET source_language = excluded.source_language, \
@@ -1406,8 +1408,20 @@ impl Store for PostgresStore {
         .bind(translation.state.as_str())
         .bind(translation.attempts)
         .bind(translation.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(text) = &translation.text {
+            let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE id = $1")
+                .bind(translation.message_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE messages SET search = $1::tsvector WHERE id = $2")
+                .bind(search::tsvector(&translated_search_text(&body, text)))
+                .bind(translation.message_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1777,6 +1791,18 @@ impl Store for PostgresStore {
     async fn set_conversation_team(&self, id: ConversationId, team: Option<TeamId>) -> Result<()> {
         let result = sqlx::query("UPDATE conversations SET team_id = $1 WHERE id = $2")
             .bind(team)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_conversation_translating(&self, id: ConversationId, on: bool) -> Result<()> {
+        let result = sqlx::query("UPDATE conversations SET translating = $1 WHERE id = $2")
+            .bind(on)
             .bind(id)
             .execute(&self.pool)
             .await?;

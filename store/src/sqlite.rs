@@ -34,6 +34,7 @@ use crate::{
     LeaveMessageId, LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook,
     WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
     leave_message_search_text, leave_messages_query, message_search_query, search,
+    translated_search_text,
 };
 use crate::{MessageTranslation, TranslationKey};
 
@@ -1447,6 +1448,7 @@ impl Store for SqliteStore {
 
     async fn save_message_translation(&self, translation: &MessageTranslation) -> Result<()> {
         let _writer = self.writer().await;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO message_translations (message_id, source_language, target_language, \
              text, state, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (message_id) DO UPDATE SET source_language = excluded.source_language, \
@@ -1459,8 +1461,17 @@ impl Store for SqliteStore {
         .bind(translation.state.as_str())
         .bind(translation.attempts)
         .bind(translation.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(text) = &translation.text {
+            let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE id = ?")
+                .bind(translation.message_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let indexed = translated_search_text(&body, text);
+            Self::index_text(&mut tx, Indexed::Messages, translation.message_id, &indexed).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1856,6 +1867,19 @@ impl Store for SqliteStore {
         let _writer = self.writer().await;
         let result = sqlx::query("UPDATE conversations SET team_id = ? WHERE id = ?")
             .bind(team)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_conversation_translating(&self, id: ConversationId, on: bool) -> Result<()> {
+        let _writer = self.writer().await;
+        let result = sqlx::query("UPDATE conversations SET translating = ? WHERE id = ?")
+            .bind(on)
             .bind(id)
             .execute(&self.pool)
             .await?;

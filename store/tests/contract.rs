@@ -1864,6 +1864,86 @@ async fn a_messages_translation_is_stored_replaced_and_goes_with_its_message() {
 }
 
 #[tokio::test]
+async fn a_translated_message_is_found_by_its_translation_too() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let chat = conversation(store).await;
+    let stored = say(store, &chat, &["我想申请退款", "包裹还没到"]).await;
+    let sites = [chat.site_id];
+    assert!(found(store, &sites, "refund").await.is_empty());
+    let translation = |message: &store::Message, text: &str| MessageTranslation {
+        message_id: message.id,
+        source_language: "zh".into(),
+        target_language: "en".into(),
+        text: Some(text.into()),
+        state: TranslationState::Done,
+        attempts: 1,
+        updated_at: T0,
+    };
+    store
+        .save_message_translation(&translation(&stored[0], "I would like a refund"))
+        .await
+        .expect("translated");
+    // A failure on the other message indexes nothing new.
+    store
+        .save_message_translation(&MessageTranslation {
+            text: None,
+            state: TranslationState::Failed,
+            ..translation(&stored[1], "")
+        })
+        .await
+        .expect("failed");
+    assert_eq!(found(store, &sites, "refund").await, ["我想申请退款"]);
+    // The original stays findable, and a term from each language must be in the one message.
+    assert_eq!(found(store, &sites, "退款").await, ["我想申请退款"]);
+    assert_eq!(found(store, &sites, "退款 refund").await, ["我想申请退款"]);
+    assert!(found(store, &sites, "包裹 refund").await.is_empty());
+    // A new translation replaces the old one in the index.
+    store
+        .save_message_translation(&translation(&stored[0], "Please give my money back"))
+        .await
+        .expect("replaced");
+    assert!(found(store, &sites, "refund").await.is_empty());
+    assert_eq!(found(store, &sites, "money").await, ["我想申请退款"]);
+}
+
+#[tokio::test]
+async fn an_agent_turns_translation_off_for_one_conversation() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let chat = conversation(store).await;
+    assert!(chat.translating, "on by default");
+    store
+        .set_conversation_translating(chat.id, false)
+        .await
+        .expect("off");
+    let loaded = store
+        .conversation(chat.id)
+        .await
+        .expect("load")
+        .expect("kept");
+    assert!(!loaded.translating);
+    store
+        .set_conversation_translating(chat.id, true)
+        .await
+        .expect("on");
+    assert!(
+        store
+            .conversation(chat.id)
+            .await
+            .expect("load")
+            .expect("kept")
+            .translating
+    );
+    assert!(matches!(
+        store
+            .set_conversation_translating(chat.id + 1000, false)
+            .await,
+        Err(Error::NotFound)
+    ));
+}
+
+#[tokio::test]
 async fn a_cached_translation_is_found_by_text_languages_and_provider() {
     let db = TestDb::new().await;
     let store = db.store.as_ref();
