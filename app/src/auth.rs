@@ -77,6 +77,16 @@ pub enum ConsoleError {
     /// Business hours with an unknown time zone or a span that is not `HH:MM-HH:MM`.
     #[error("bad_hours")]
     BadHours,
+    /// No translation provider is set up, or translation is off for the site or the
+    /// conversation.
+    #[error("no_translation")]
+    NoTranslation,
+    /// The translation provider failed or did not answer (details in the server log).
+    #[error("translation_failed")]
+    TranslationFailed,
+    /// The site's translation budget for today is spent.
+    #[error("translation_budget")]
+    TranslationBudget,
 }
 
 impl FromServerFnError for ConsoleError {
@@ -218,6 +228,8 @@ pub mod ssr {
     use leptos::prelude::use_context;
     use rand::RngCore;
     use sha2::{Digest, Sha256};
+    use std::future::Future;
+    use std::pin::Pin;
     use std::sync::Arc;
 
     /// What server functions tell the real-time side; the server puts one into the Leptos
@@ -249,11 +261,55 @@ pub mod ssr {
             to: String,
             subject: String,
             body: String,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+        ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
         /// The settings in force, without the password.
         fn settings(&self) -> crate::pages::admin::mail::MailView;
         /// Saves new settings to the configuration file and applies them at once.
         fn save(&self, form: crate::pages::admin::mail::MailForm) -> Result<(), ConsoleError>;
+    }
+
+    /// Translation for server functions: the agent's draft in the visitor's language, and the
+    /// provider's settings (the admin translation page). The server puts its implementation
+    /// into the Leptos context as an `Arc<dyn Interpreter>`.
+    pub trait Interpreter: Send + Sync {
+        /// Whether `site`'s conversations are translated: a provider is set up and the site's
+        /// switch is on.
+        fn translates(&self, site: &store::Site) -> bool;
+        /// `text`, which `agent` is writing in `conversation`, as the visitor will read it.
+        /// `NoTranslation` when the conversation is not translated, `TranslationFailed` or
+        /// `TranslationBudget` when no translation can be had now.
+        fn draft(
+            &self,
+            conversation: store::Conversation,
+            agent: store::Agent,
+            text: String,
+        ) -> Pin<
+            Box<
+                dyn Future<Output = Result<crate::pages::conversation::Draft, ConsoleError>> + Send,
+            >,
+        >;
+        /// The settings in force, without the key and secret.
+        fn settings(&self) -> crate::pages::admin::translation::TranslationView;
+        /// Translates a sample with the provider `form` describes (saved key and secret
+        /// where the form leaves them empty), without saving anything: the translation, or
+        /// `Invalid` for settings that make no provider, `TranslationFailed` when it fails.
+        fn test(
+            &self,
+            form: crate::pages::admin::translation::TranslationForm,
+        ) -> Pin<Box<dyn Future<Output = Result<String, ConsoleError>> + Send>>;
+        /// Saves new settings to the configuration file and applies them at once.
+        fn save(
+            &self,
+            form: crate::pages::admin::translation::TranslationForm,
+        ) -> Result<(), ConsoleError>;
+    }
+
+    /// The interpreter the server provided.
+    pub fn interpreter() -> Result<Arc<dyn Interpreter>, ConsoleError> {
+        use_context::<Arc<dyn Interpreter>>().ok_or_else(|| {
+            tracing::error!("server function called without the interpreter in context");
+            ConsoleError::Internal
+        })
     }
 
     /// The outbox the server provided.

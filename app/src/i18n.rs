@@ -228,6 +228,30 @@ pub enum Key {
     SavedTo,
     Saved,
     TranslateChats,
+    AdminTranslation,
+    TranslatedToday,
+    Characters,
+    TranslationOff,
+    BudgetReached,
+    Provider,
+    ProviderUrl,
+    ApiKey,
+    AzureRegion,
+    BaiduAppId,
+    BaiduSecret,
+    Model,
+    DailyChars,
+    AgentLanguage,
+    TestProvider,
+    ProviderAnswered,
+    Translating,
+    TranslatedFrom,
+    TranslationUnavailable,
+    TranslationBudgetSpent,
+    TranslateDraft,
+    VisitorReads,
+    SameLanguage,
+    UnknownLanguage,
     /// The switch's label: the *other* language's own name.
     LanguageName,
 }
@@ -597,6 +621,56 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::En, OnSite) => "On site",
         (Lang::Zh, OnSite) => "停留",
         (Lang::En, LanguageName) => "English",
+        (Lang::En, AdminTranslation) => "Translation",
+        (Lang::Zh, AdminTranslation) => "翻译",
+        (Lang::En, TranslatedToday) => "Characters translated today (UTC)",
+        (Lang::Zh, TranslatedToday) => "今日已翻译字符（UTC）",
+        (Lang::En, Characters) => "Characters / daily budget",
+        (Lang::Zh, Characters) => "字符 / 每日额度",
+        (Lang::En, TranslationOff) => "Translation off",
+        (Lang::Zh, TranslationOff) => "翻译已关闭",
+        (Lang::En, BudgetReached) => "Daily budget reached: translation stopped until tomorrow",
+        (Lang::Zh, BudgetReached) => "已达每日额度：翻译暂停至明天",
+        (Lang::En, Provider) => "Provider",
+        (Lang::Zh, Provider) => "翻译服务",
+        (Lang::En, ProviderUrl) => "Address (empty: the provider's own)",
+        (Lang::Zh, ProviderUrl) => "地址（留空：使用服务默认地址）",
+        (Lang::En, ApiKey) => "API key",
+        (Lang::Zh, ApiKey) => "API 密钥",
+        (Lang::En, AzureRegion) => "Region (Azure)",
+        (Lang::Zh, AzureRegion) => "区域（Azure）",
+        (Lang::En, BaiduAppId) => "App ID (Baidu)",
+        (Lang::Zh, BaiduAppId) => "APP ID（百度）",
+        (Lang::En, BaiduSecret) => "Secret (Baidu)",
+        (Lang::Zh, BaiduSecret) => "密钥（百度）",
+        (Lang::En, Model) => "Model (OpenAI-compatible)",
+        (Lang::Zh, Model) => "模型（OpenAI 兼容）",
+        (Lang::En, DailyChars) => "Characters per site per day",
+        (Lang::Zh, DailyChars) => "每个网站每日字符额度",
+        (Lang::En, AgentLanguage) => "Agents' language while nobody is assigned",
+        (Lang::Zh, AgentLanguage) => "无人接待时客服使用的语言",
+        (Lang::En, TestProvider) => "Test provider",
+        (Lang::Zh, TestProvider) => "测试翻译服务",
+        (Lang::En, ProviderAnswered) => "The provider translated “Hello, how can I help you?” as",
+        (Lang::Zh, ProviderAnswered) => "翻译服务将 “Hello, how can I help you?” 译为",
+        (Lang::En, Translating) => "Translate this conversation",
+        (Lang::Zh, Translating) => "翻译此会话",
+        (Lang::En, TranslatedFrom) => "Translated from",
+        (Lang::Zh, TranslatedFrom) => "译自",
+        (Lang::En, TranslationUnavailable) => "Translation unavailable; trying again later",
+        (Lang::Zh, TranslationUnavailable) => "翻译暂不可用，稍后重试",
+        (Lang::En, TranslationBudgetSpent) => {
+            "Not translated: today's translation budget for this site is spent"
+        }
+        (Lang::Zh, TranslationBudgetSpent) => "未翻译：此网站今日翻译额度已用完",
+        (Lang::En, TranslateDraft) => "Translate",
+        (Lang::Zh, TranslateDraft) => "翻译",
+        (Lang::En, VisitorReads) => "The visitor will read:",
+        (Lang::Zh, VisitorReads) => "访客将看到：",
+        (Lang::En, SameLanguage) => "The visitor reads your language: nothing to translate.",
+        (Lang::Zh, SameLanguage) => "访客使用您的语言，无需翻译。",
+        (Lang::En, UnknownLanguage) => "The visitor's language is not known yet.",
+        (Lang::Zh, UnknownLanguage) => "尚不知道访客的语言。",
         (Lang::Zh, LanguageName) => "中文",
     }
 }
@@ -636,6 +710,22 @@ impl ConsoleError {
             }
             (Lang::Zh, ConsoleError::BadHours) => {
                 "营业时间：时区请填写如 Asia/Shanghai，时段请填写如 09:00-12:00,13:30-18:00。"
+            }
+            (Lang::En, ConsoleError::NoTranslation) => {
+                "Translation is not set up, or it is off for this site or conversation."
+            }
+            (Lang::Zh, ConsoleError::NoTranslation) => "未配置翻译，或此网站/会话已关闭翻译。",
+            (Lang::En, ConsoleError::TranslationFailed) => {
+                "The translation service did not answer. Check its settings; the server log says why."
+            }
+            (Lang::Zh, ConsoleError::TranslationFailed) => {
+                "翻译服务没有响应。请检查翻译设置，服务器日志中有原因。"
+            }
+            (Lang::En, ConsoleError::TranslationBudget) => {
+                "Today's translation budget for this site is spent; translation resumes tomorrow (UTC)."
+            }
+            (Lang::Zh, ConsoleError::TranslationBudget) => {
+                "此网站今天的翻译额度已用完，明天（UTC）恢复翻译。"
             }
         }
     }

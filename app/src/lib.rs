@@ -93,6 +93,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=(StaticSegment("admin"), StaticSegment("translation"))
+                    view=pages::admin::translation::AdminTranslationPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=(StaticSegment("admin"), StaticSegment("upkeep"))
                     view=pages::admin::upkeep::AdminUpkeepPage
                     ssr=SsrMode::Async

@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod config_file;
 pub mod console_mail;
+pub mod console_translation;
 pub mod demo;
 mod error;
 pub mod export;

@@ -24,6 +24,11 @@ pub fn router(state: AppState) -> Router {
         file: state.config_file.clone(),
         locked: state.mail_locked,
     });
+    let interpreter: Arc<dyn app::auth::ssr::Interpreter> =
+        Arc::new(crate::console_translation::ConsoleTranslation {
+            realtime: state.realtime.clone(),
+            file: state.config_file.clone(),
+        });
     let options = state.leptos_options.clone();
     // Customers' pages load these from their own origin: the glue is an ES module and the wasm
     // is fetched, so both need CORS.
@@ -54,6 +59,7 @@ pub fn router(state: AppState) -> Router {
                 provide_context(store.clone());
                 provide_context(hub.clone());
                 provide_context(outbox.clone());
+                provide_context(interpreter.clone());
             },
             move || shell(options.clone()),
         )

@@ -310,6 +310,23 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
                 ("form[security]", "none"),
             ][..],
         ),
+        ("/api/admin/translation", &[][..]),
+        (
+            "/api/admin/translation/save",
+            &[
+                ("form[provider]", "libretranslate"),
+                ("form[url]", "https://evil.example"),
+                ("form[daily_chars]", "1"),
+            ][..],
+        ),
+        (
+            "/api/admin/translation/test",
+            &[
+                ("form[provider]", "libretranslate"),
+                ("form[url]", "https://evil.example"),
+                ("form[daily_chars]", "1"),
+            ][..],
+        ),
         ("/api/admin/retention", &[("days", "1")][..]),
         ("/api/admin/webhooks", &[][..]),
         (
@@ -496,6 +513,7 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
         ("/admin/upkeep", "Bans"),
         ("/admin/teams", "New team"),
         ("/admin/mail", "SMTP server"),
+        ("/admin/translation", "Characters per site per day"),
         ("/admin/api", "/api/v1/openapi.json"),
         ("/admin/sites", "shop"),
     ] {

@@ -31,6 +31,10 @@ async fn stand_in() -> StandIn {
         ("你好，我想退款", ("Hello, I want a refund", "zh")),
         ("还有一个问题", ("One more question", "zh")),
         ("We will refund you today", ("我们今天给您退款", "en")),
+        (
+            "Hello, how can I help you?",
+            ("您好，有什么可以帮您？", "en"),
+        ),
     ]);
     let asked: Arc<Mutex<Vec<Value>>> = Arc::default();
     let down = Arc::new(AtomicBool::new(false));
@@ -79,6 +83,7 @@ fn setup(url: &str, daily_chars: i64) -> TranslationSetup {
         )),
         daily_chars,
         agent_language: "en".into(),
+        section: Default::default(),
     }
 }
 
@@ -301,4 +306,140 @@ async fn a_visitor_too_brief_to_tell_is_taken_at_their_browsers_language() {
         (&json!("zh"), &json!("en"))
     );
     server.stop().await;
+}
+
+/// Calls a console server function with owned form fields.
+async fn call(
+    server: &common::TestServer,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, String)],
+) -> (u16, String) {
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    common::server_fn(server, cookie, path, &form).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_sets_up_the_provider_in_the_console_and_agents_translate_drafts() {
+    let provider = stand_in().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("kefu.toml");
+    let original = "# the shop's Kefu\nwebhook_retry_ms = 500\n";
+    std::fs::write(&file, original).expect("config");
+    let server = common::spawn_sqlite_with(|config| config.file = file.clone()).await;
+    let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
+    let (mut agent, mut visitor, _, ann) = chat(&server).await;
+
+    // No provider yet: the page says so, and a draft cannot be translated.
+    let (status, body) = call(&server, &boss, "/api/admin/translation", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let shown: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(shown["form"]["provider"], "");
+    let (conversation, _) = say(&mut visitor, None, "v1", "你好，我想退款").await;
+    let draft = |text: &str| {
+        let form = vec![("id", conversation.to_string()), ("text", text.to_owned())];
+        let (server, ann) = (&server, ann.clone());
+        async move { call(server, &ann, "/api/conversation/translate", &form).await }
+    };
+    let (status, body) = draft("We will refund you today").await;
+    assert!(status != 200 && body.contains("no_translation"), "{body}");
+
+    let form = |provider: &str, url: &str| {
+        vec![
+            ("form[provider]", provider.to_owned()),
+            ("form[url]", url.to_owned()),
+            ("form[daily_chars]", "1000".to_owned()),
+            ("form[agent_language]", "en".to_owned()),
+        ]
+    };
+    let good = form("libretranslate", &provider.url);
+    // The test button tries the provider the form describes, saving nothing.
+    let (status, body) = call(&server, &boss, "/api/admin/translation/test", &good).await;
+    assert_eq!((status, body.as_str()), (200, "\"您好，有什么可以帮您？\""));
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), original);
+    let (status, body) = call(
+        &server,
+        &boss,
+        "/api/admin/translation/test",
+        &form("libretranslate", "http://127.0.0.1:9"),
+    )
+    .await;
+    assert!(
+        status != 200 && body.contains("translation_failed"),
+        "{body}"
+    );
+
+    // Agents may not; settings that make no provider are refused and change nothing.
+    let (status, body) = call(&server, &ann, "/api/admin/translation/save", &good).await;
+    assert!(status != 200 && body.contains("forbidden"), "{body}");
+    for bad in [
+        form("libretranslate", "ftp://127.0.0.1"),
+        form("deepl", ""),
+        form("babelfish", &provider.url),
+    ] {
+        let (status, body) = call(&server, &boss, "/api/admin/translation/save", &bad).await;
+        assert!(status != 200 && body.contains("invalid"), "{bad:?}: {body}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), original);
+
+    // Saved: in the file (which loads), and in force at once.
+    let (status, body) = call(&server, &boss, "/api/admin/translation/save", &good).await;
+    assert_eq!(status, 200, "{body}");
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(
+        text.starts_with(original) && text.contains("provider = \"libretranslate\""),
+        "{text}"
+    );
+    let reloaded = server::config::Config::load(&server::config::Overrides {
+        config: Some(file.clone()),
+        ..Default::default()
+    })
+    .expect("the saved file loads");
+    assert_eq!(reloaded.translation.map(|t| t.daily_chars), Some(1000));
+
+    // The agent's draft, in the visitor's language; sending it then costs no provider call.
+    let (status, body) = draft("We will refund you today").await;
+    assert_eq!(status, 200, "{body}");
+    let translated: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        translated,
+        json!({"Text": {"text": "我们今天给您退款", "language": "zh"}})
+    );
+    let asked = provider.asked.lock().expect("log").len();
+    let (_, reply) = say(
+        &mut agent,
+        Some(conversation),
+        "a1",
+        "We will refund you today",
+    )
+    .await;
+    let chinese = translation(&mut visitor, reply).await;
+    assert_eq!(chinese.text.as_deref(), Some("我们今天给您退款"));
+    assert_eq!(provider.asked.lock().expect("log").len(), asked);
+
+    // The page counts the site's characters today.
+    let (_, body) = call(&server, &boss, "/api/admin/translation", &[]).await;
+    let shown: Value = serde_json::from_str(&body).expect("json");
+    let used = "We will refund you today".chars().count();
+    let shop = shown["usage"]
+        .as_array()
+        .and_then(|sites| sites.iter().find(|s| s["site"] == "Shop"))
+        .expect("the shop's row");
+    assert_eq!((&shop["used"], &shop["on"]), (&json!(used), &json!(true)));
+    assert_eq!(shown["form"]["daily_chars"], 1000);
+
+    // Switched off for this conversation: no translation for drafts or messages.
+    let off = [("id", conversation.to_string()), ("on", "false".to_owned())];
+    let (status, body) = call(&server, &ann, "/api/conversation/translating", &off).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = draft("We will refund you today").await;
+    assert!(status != 200 && body.contains("no_translation"), "{body}");
+    let asked = provider.asked.lock().expect("log").len();
+    let (_, unasked) = say(&mut visitor, Some(conversation), "v2", "还有一个问题").await;
+    // The agent hears of the message; a translation of it would follow within this wait.
+    agent
+        .until(|f| matches!(f, ServerFrame::Message(m) if m.seq == unasked).then_some(()))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(provider.asked.lock().expect("log").len(), asked);
 }

@@ -9,7 +9,7 @@
 use protocol::{
     AgentFrame, AgentHello, AgentId, AgentStatus, Author, ConversationId, ConversationStatus,
     Cursor, ErrorCode, EventSeq, Message, PROTOCOL_VERSION, SendMessage, Seq, ServerFrame, SiteId,
-    UnixMillis, VisitorDetails, VisitorId,
+    Translation, UnixMillis, VisitorDetails, VisitorId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,6 +42,10 @@ pub struct ThreadSeed {
     pub tags: Vec<String>,
     /// The team it waits for, after a transfer to one.
     pub team: Option<i64>,
+    /// Whether its messages are translated (when its site translates).
+    pub translating: bool,
+    /// The translations of `recent` that are made.
+    pub translations: Vec<Translation>,
 }
 
 /// One conversation on the desk.
@@ -84,6 +88,11 @@ pub struct Thread {
     pub tags: Vec<String>,
     /// The team it waits for, after a transfer to one.
     pub team: Option<i64>,
+    /// Whether its messages are translated (when its site translates); an agent switches it.
+    pub translating: bool,
+    /// Translations of its messages by seq, shown beside them; a later one for the same
+    /// message (a retry that worked) replaces the earlier.
+    pub translations: BTreeMap<Seq, Translation>,
 }
 
 /// An internal note on a conversation.
@@ -122,6 +131,8 @@ impl Thread {
             handover: None,
             notes: BTreeMap::new(),
             team: seed.team,
+            translating: seed.translating,
+            translations: seed.translations.into_iter().map(|t| (t.seq, t)).collect(),
         }
     }
 
@@ -138,6 +149,8 @@ impl Thread {
             recent: Vec::new(),
             tags: Vec::new(),
             team: None,
+            translating: true,
+            translations: Vec::new(),
         })
     }
 
@@ -365,6 +378,18 @@ impl Desk {
         }
     }
 
+    /// Adds the translations of an older page of a transcript.
+    pub fn add_translations(&mut self, conversation_id: ConversationId, older: Vec<Translation>) {
+        if let Some(thread) = self.threads.get_mut(&conversation_id) {
+            for translation in older {
+                thread
+                    .translations
+                    .entry(translation.seq)
+                    .or_insert(translation);
+            }
+        }
+    }
+
     /// Adds internal notes (`note` frames, live or from the `notes` server function); a note
     /// already held is kept once.
     pub fn add_notes(&mut self, notes: Vec<ServerFrame>) {
@@ -574,6 +599,20 @@ impl Desk {
                 }
                 _ => {}
             },
+            ServerFrame::Translation(translation) => {
+                if let Some(thread) = self.threads.get_mut(&translation.conversation_id) {
+                    // A failure never hides a translation already shown (a replay of an old
+                    // frame after a later success).
+                    let keep = translation.unavailable.is_some()
+                        && thread
+                            .translations
+                            .get(&translation.seq)
+                            .is_some_and(|held| held.text.is_some());
+                    if !keep {
+                        thread.translations.insert(translation.seq, translation);
+                    }
+                }
+            }
             ServerFrame::Ping(ping) => reaction.pong = Some(ping.nonce),
             ServerFrame::Reconnect { within_ms } => reaction.reconnect_within = Some(within_ms),
             _ => {}
@@ -633,7 +672,52 @@ mod tests {
             recent,
             tags: vec!["vip".into()],
             team: None,
+            translating: true,
+            translations: Vec::new(),
         }
+    }
+
+    #[test]
+    fn translations_sit_beside_their_messages_and_a_failure_never_hides_one() {
+        let recent = vec![message(5, 1, Author::Visitor, "我想退款")];
+        let mut desk = Desk::seeded(vec![seed(5, 1, recent)], None);
+        let id = ConversationId(5);
+        let translation = |text: Option<&str>, unavailable| {
+            ServerFrame::Translation(Translation {
+                conversation_id: id,
+                seq: 1,
+                source_language: "zh".into(),
+                language: "en".into(),
+                text: text.map(str::to_owned),
+                unavailable,
+            })
+        };
+        desk.apply(
+            translation(None, Some(protocol::Unavailable::Provider)),
+            0.0,
+        );
+        let held = |desk: &Desk| desk.threads[&id].translations[&1].text.clone();
+        assert_eq!(held(&desk), None, "the marker is shown");
+        desk.apply(translation(Some("I want a refund"), None), 0.0);
+        assert_eq!(held(&desk).as_deref(), Some("I want a refund"));
+        desk.apply(
+            translation(None, Some(protocol::Unavailable::Provider)),
+            0.0,
+        );
+        assert_eq!(held(&desk).as_deref(), Some("I want a refund"));
+        // A conversation the desk does not follow is left alone.
+        desk.apply(
+            ServerFrame::Translation(Translation {
+                conversation_id: ConversationId(99),
+                seq: 1,
+                source_language: "zh".into(),
+                language: "en".into(),
+                text: Some("x".into()),
+                unavailable: None,
+            }),
+            0.0,
+        );
+        assert!(!desk.threads.contains_key(&ConversationId(99)));
     }
 
     #[test]

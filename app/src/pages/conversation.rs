@@ -32,6 +32,7 @@ struct Head {
     assignee: Option<AgentId>,
     site: SiteId,
     tags: Vec<String>,
+    translating: bool,
 }
 
 /// The conversation `id` as `me` sees it.
@@ -43,6 +44,7 @@ pub fn ConversationView(
     lang: Lang,
     colleagues: StoredValue<Vec<Colleague>>,
     teams: StoredValue<Vec<TeamChoice>>,
+    translating_sites: StoredValue<Vec<SiteId>>,
 ) -> impl IntoView {
     let name_of = move |agent: AgentId| {
         colleagues
@@ -60,6 +62,7 @@ pub fn ConversationView(
                 assignee: t.assignee,
                 site: t.site_id,
                 tags: t.tags.clone(),
+                translating: t.translating,
             })
         })
     });
@@ -76,6 +79,14 @@ pub fn ConversationView(
         }
     });
     let file_refused = RwSignal::new(false);
+    // The draft as the visitor would read it, after the agent asked (or why not).
+    let draft_translation = RwSignal::new(None::<Result<Draft, crate::auth::ConsoleError>>);
+    let site_translates = move || {
+        let site = live
+            .desk
+            .with_untracked(|d| d.threads.get(&id).map(|t| t.site_id));
+        site.is_some_and(|site| translating_sites.with_value(|sites| sites.contains(&site)))
+    };
     let file_input = NodeRef::<leptos::html::Input>::new();
     // Fetched in the browser when the conversation opens; `/shortcut` completes from it.
     let canned = LocalResource::new(super::canned::canned_replies);
@@ -135,6 +146,7 @@ pub fn ConversationView(
             return;
         }
         draft.set(String::new());
+        draft_translation.set(None);
         if note_mode.get_untracked() {
             // A note goes through a server function; on failure the words come back.
             leptos::task::spawn_local(async move {
@@ -176,8 +188,11 @@ pub fn ConversationView(
         };
         loading.set(true);
         leptos::task::spawn_local(async move {
-            if let Ok(older) = super::inbox::transcript(id.0, before).await {
-                live.desk.update(|d| d.add_history(id, older));
+            if let Ok(page) = super::inbox::transcript(id.0, before).await {
+                live.desk.update(|d| {
+                    d.add_history(id, page.messages);
+                    d.add_translations(id, page.translations);
+                });
             }
             loading.set(false);
         });
@@ -207,6 +222,27 @@ pub fn ConversationView(
                         }>{t(lang, Key::PickUp)}</button>
                     })}
                     <TagEditor id tags=thread.tags lang />
+                    {site_translates().then(|| view! {
+                        <label class="translating">
+                            <input
+                                type="checkbox"
+                                prop:checked=thread.translating
+                                on:change=move |event| {
+                                    let on = event_target_checked(&event);
+                                    leptos::task::spawn_local(async move {
+                                        if set_translating(id.0, on).await.is_ok() {
+                                            live.desk.update(|d| {
+                                                if let Some(thread) = d.threads.get_mut(&id) {
+                                                    thread.translating = on;
+                                                }
+                                            });
+                                        }
+                                    });
+                                }
+                            />
+                            " " {t(lang, Key::Translating)}
+                        </label>
+                    })}
                     <TransferPicker live id site=thread.site assignee colleagues teams lang choice=transfer_to />
                     {if status == ConversationStatus::Resolved {
                         view! {
@@ -365,7 +401,34 @@ pub fn ConversationView(
                     }
                 />
             </label>
+            {move || (site_translates() && head.with(|h| h.as_ref().is_some_and(|h| h.translating))).then(|| view! {
+                <button type="button" class="secondary translate-draft" on:click=move |_| {
+                    let text = draft.get_untracked();
+                    if text.chars().all(char::is_whitespace) {
+                        return;
+                    }
+                    leptos::task::spawn_local(async move {
+                        draft_translation.set(Some(translate_draft(id.0, text).await));
+                    });
+                }>{t(lang, Key::TranslateDraft)}</button>
+            })}
             <button type="submit">{t(lang, Key::Send)}</button>
+            {move || draft_translation.get().map(|result| {
+                let said = match result {
+                    Ok(Draft::Text { text, .. }) => {
+                        return view! {
+                            <p class="draft-translation" role="status">
+                                {t(lang, Key::VisitorReads)} " " <q>{text}</q>
+                            </p>
+                        }
+                        .into_any();
+                    }
+                    Ok(Draft::Same) => t(lang, Key::SameLanguage),
+                    Ok(Draft::Unknown) => t(lang, Key::UnknownLanguage),
+                    Err(error) => error.message(lang),
+                };
+                view! { <p class="draft-translation" role="status">{said}</p> }.into_any()
+            })}
             {move || emoji_open.get().then(|| view! {
                 <div class="emoji" role="listbox">
                     {EMOJI.into_iter().map(|emoji| view! {
@@ -722,7 +785,8 @@ fn transcript(thread: &Thread, lang: Lang) -> impl IntoView + use<> {
         while let Some(note) = notes.next_if(|n| n.created_at < message.created_at) {
             rows.push(note_row(note, lang).into_any());
         }
-        rows.push(message_row(message, seen, lang).into_any());
+        let translation = thread.translations.get(&message.seq);
+        rows.push(message_row(message, translation, seen, lang).into_any());
     }
     rows.extend(notes.map(|note| note_row(note, lang).into_any()));
     rows
@@ -737,7 +801,12 @@ fn note_row(note: &crate::live::Note, lang: Lang) -> impl IntoView + use<> {
     }
 }
 
-fn message_row(message: &Message, seen: protocol::Seq, lang: Lang) -> impl IntoView + use<> {
+fn message_row(
+    message: &Message,
+    translation: Option<&protocol::Translation>,
+    seen: protocol::Seq,
+    lang: Lang,
+) -> impl IntoView + use<> {
     let author = message.author.as_str();
     if message.author == Author::System {
         let text = ConversationStatus::parse(&message.body)
@@ -763,11 +832,75 @@ fn message_row(message: &Message, seen: protocol::Seq, lang: Lang) -> impl IntoV
         <li class=format!("message {author}") data-seq=message.seq>
             {message.agent_name.clone().map(|name| view! { <small class="name">{name}</small> })}
             {(!message.body.is_empty()).then(|| view! { <p class="body">{message.body.clone()}</p> })}
+            {translation.map(translation_row(lang))}
             {file}
             {read}
         </li>
     }
     .into_any()
+}
+
+/// A message's translation under it, or the marker that says why there is none.
+fn translation_row(lang: Lang) -> impl Fn(&protocol::Translation) -> AnyView {
+    move |translation| {
+        match (&translation.text, translation.unavailable) {
+        (Some(text), _) => view! {
+            <p class="translation" lang=translation.language.clone()>
+                <small>{t(lang, Key::TranslatedFrom)} " " {translation.source_language.clone()} ": "</small>
+                {text.clone()}
+            </p>
+        }
+        .into_any(),
+        (None, Some(protocol::Unavailable::Budget)) => view! {
+            <small class="translation-unavailable" data-why="budget">{t(lang, Key::TranslationBudgetSpent)}</small>
+        }
+        .into_any(),
+        (None, _) => view! {
+            <small class="translation-unavailable" data-why="provider">{t(lang, Key::TranslationUnavailable)}</small>
+        }
+        .into_any(),
+    }
+    }
+}
+
+/// How the agent's draft reads to the visitor (the composer's translate button).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Draft {
+    /// In the visitor's language.
+    Text {
+        /// The translation.
+        text: String,
+        /// The visitor's language (BCP 47).
+        language: String,
+    },
+    /// The visitor reads the agent's language.
+    Same,
+    /// The visitor's language is not known yet.
+    Unknown,
+}
+
+/// Turns translation on or off for conversation `id`.
+#[server(endpoint = "conversation/translating")]
+pub async fn set_translating(id: i64, on: bool) -> Result<(), crate::auth::ConsoleError> {
+    use crate::auth::ssr;
+    let (_, conversation) = ssr::my_conversation(id).await?;
+    ssr::store()?
+        .set_conversation_translating(conversation.id, on)
+        .await
+        .map_err(ssr::internal)
+}
+
+/// `text`, which the agent is writing in conversation `id`, as the visitor will read it. The
+/// same rules as a sent reply: the site's budget, and the cache (sending it then costs
+/// nothing more).
+#[server(endpoint = "conversation/translate")]
+pub async fn translate_draft(id: i64, text: String) -> Result<Draft, crate::auth::ConsoleError> {
+    use crate::auth::{ConsoleError, ssr};
+    let (agent, conversation) = ssr::my_conversation(id).await?;
+    if text.chars().all(char::is_whitespace) || text.len() > MAX_NOTE_BYTES {
+        return Err(ConsoleError::Invalid);
+    }
+    ssr::interpreter()?.draft(conversation, agent, text).await
 }
 
 #[cfg(test)]

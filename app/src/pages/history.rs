@@ -427,7 +427,14 @@ pub async fn full_transcript(id: i64) -> Result<Vec<TranscriptLine>, ConsoleErro
             .map_err(ssr::internal)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
+        let translations = store::made_translations(store.as_ref(), &page)
+            .await
+            .map_err(ssr::internal)?;
         for message in page {
+            let translation = translations
+                .iter()
+                .find(|t| t.seq == message.seq)
+                .and_then(|t| t.text.clone());
             let who = names
                 .of(store.as_ref(), message.agent_id)
                 .await?
@@ -437,6 +444,7 @@ pub async fn full_transcript(id: i64) -> Result<Vec<TranscriptLine>, ConsoleErro
                 who,
                 sent: self::ssr::minute(message.created_at),
                 text: message.body,
+                translation,
                 file: message.attachment.map(|a| a.name),
             });
         }
@@ -455,6 +463,8 @@ pub struct TranscriptLine {
     pub sent: String,
     /// The text.
     pub text: String,
+    /// Its machine translation, if one was made.
+    pub translation: Option<String>,
     /// The name of the file it carries, if any.
     pub file: Option<String>,
 }
@@ -777,6 +787,7 @@ fn Transcript(
                                             <b>{who}</b>
                                             <time>{line.sent}</time>
                                             <p>{line.text}</p>
+                                            {line.translation.map(|text| view! { <p class="translation">{text}</p> })}
                                             {line.file.map(|f| view! { <p class="file">{f}</p> })}
                                         </div>
                                     }

@@ -35,6 +35,9 @@ pub struct InboxData {
     pub events_after: EventSeq,
     /// How this browser connects.
     pub mode: ConnectionMode,
+    /// The sites whose conversations are translated (a provider is set up and the site's
+    /// switch is on): their conversations get the translation switch and button.
+    pub translating_sites: Vec<SiteId>,
 }
 
 /// An agent sharing a site with the signed-in one.
@@ -83,8 +86,13 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
         .await
         .map_err(ssr::internal)?;
     let mut sites = BTreeMap::new();
+    let mut translating_sites = Vec::new();
+    let interpreter = ssr::interpreter()?;
     for id in &site_ids {
         if let Some(site) = store.site(*id).await.map_err(ssr::internal)? {
+            if interpreter.translates(&site) {
+                translating_sites.push(SiteId(*id));
+            }
             sites.insert(SiteId(*id), site.name);
         }
     }
@@ -155,6 +163,7 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
         threads,
         events_after,
         mode,
+        translating_sites,
     })
 }
 
@@ -181,10 +190,19 @@ pub async fn conversation_seed(id: i64) -> Result<ThreadSeed, ConsoleError> {
     .await
 }
 
+/// A page of a conversation's transcript, with the translations of its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptPage {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// Those made of `messages`.
+    pub translations: Vec<protocol::Translation>,
+}
+
 /// A page of the conversation's messages before `before` (a seq), oldest first: the
 /// transcript pages backwards by seq, never by offset.
 #[server(endpoint = "transcript")]
-pub async fn transcript(id: i64, before: Seq) -> Result<Vec<Message>, ConsoleError> {
+pub async fn transcript(id: i64, before: Seq) -> Result<TranscriptPage, ConsoleError> {
     use crate::auth::ssr;
     let (_, conversation) = ssr::my_conversation(id).await?;
     let store = ssr::store()?;
@@ -193,13 +211,19 @@ pub async fn transcript(id: i64, before: Seq) -> Result<Vec<Message>, ConsoleErr
         .await
         .map_err(ssr::internal)?;
     page.reverse();
+    let translations = store::made_translations(store.as_ref(), &page)
+        .await
+        .map_err(ssr::internal)?;
     let mut names = ssr::AgentNames::default();
     let mut messages = Vec::with_capacity(page.len());
     for message in page {
         let name = names.of(store.as_ref(), message.agent_id).await?;
         messages.push(message.into_frame(name));
     }
-    Ok(messages)
+    Ok(TranscriptPage {
+        messages,
+        translations,
+    })
 }
 
 /// The desk's starting point for one conversation: its visitor and newest messages.
@@ -221,6 +245,9 @@ async fn thread_seed(
         .await
         .map_err(ssr::internal)?;
     newest.reverse();
+    let translations = store::made_translations(store, &newest)
+        .await
+        .map_err(ssr::internal)?;
     let mut recent = Vec::with_capacity(newest.len());
     for message in newest {
         let name = names.of(store, message.agent_id).await?;
@@ -238,6 +265,8 @@ async fn thread_seed(
         recent,
         tags,
         team: conversation.team_id,
+        translating: conversation.translating,
+        translations,
     })
 }
 
@@ -290,6 +319,7 @@ fn DeskView(
     let sites = StoredValue::new(data.sites);
     let colleagues = StoredValue::new(data.colleagues);
     let teams = StoredValue::new(data.teams);
+    let translating_sites = StoredValue::new(data.translating_sites);
     let selected = RwSignal::new(None::<ConversationId>);
     let status = RwSignal::new(ConversationStatus::Open);
     let owner = RwSignal::new(Owner::All);
@@ -440,7 +470,7 @@ fn DeskView(
             </section>
             <section class="conversation-pane">
                 {move || match selected.get() {
-                    Some(id) => view! { <super::conversation::ConversationView live id me lang colleagues teams /> }.into_any(),
+                    Some(id) => view! { <super::conversation::ConversationView live id me lang colleagues teams translating_sites /> }.into_any(),
                     None => view! { <p class="empty">{t(lang, Key::PickConversation)}</p> }.into_any(),
                 }}
             </section>

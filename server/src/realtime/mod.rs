@@ -49,8 +49,9 @@ pub struct Realtime {
     pub webhooks: crate::webhooks::Webhooks,
     /// Locates visitors for agents; `None` without a GeoIP database.
     pub geoip: Option<Arc<crate::geoip::Geo>>,
-    /// Translates between agents and visitors; `None` without a provider.
-    pub translation: Option<crate::translate::TranslationSetup>,
+    /// Translates between agents and visitors; `None` without a provider. Replaced when an
+    /// admin saves new settings; read through [`Realtime::translation`].
+    translation: std::sync::RwLock<Option<crate::translate::TranslationSetup>>,
     /// Set once the server is shutting down: connections tell their clients to move.
     draining: tokio::sync::watch::Sender<bool>,
 }
@@ -81,7 +82,7 @@ impl Realtime {
             mail: std::sync::RwLock::new(config.mail.clone()),
             webhooks,
             geoip: config.geoip.clone(),
-            translation: config.translation.clone(),
+            translation: std::sync::RwLock::new(config.translation.clone()),
             draining: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -100,6 +101,22 @@ impl Realtime {
     pub fn set_mail(&self, setup: crate::mail::MailSetup) {
         match self.mail.write() {
             Ok(mut mail) => *mail = setup,
+            Err(poisoned) => *poisoned.into_inner() = setup,
+        }
+    }
+
+    /// The translation provider and limits in force, if any.
+    pub fn translation(&self) -> Option<crate::translate::TranslationSetup> {
+        match self.translation.read() {
+            Ok(setup) => setup.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts new translation settings in force (`None`: translation off).
+    pub fn set_translation(&self, setup: Option<crate::translate::TranslationSetup>) {
+        match self.translation.write() {
+            Ok(mut current) => *current = setup,
             Err(poisoned) => *poisoned.into_inner() = setup,
         }
     }
@@ -241,9 +258,11 @@ pub async fn visitor_identity(
         }
     };
     // The browser's language answers the visitor when their words are too short to tell.
-    let said = hello.language.as_deref().map(str::trim).filter(|tag| {
-        (2..=35).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    });
+    let said = hello
+        .language
+        .as_deref()
+        .map(str::trim)
+        .filter(|tag| crate::translate::is_language_tag(tag));
     if let Some(tag) = said
         && language.as_deref() != Some(tag)
     {

@@ -255,33 +255,17 @@ impl Session {
             after = last.seq;
             let full = batch.len() == REPLAY_BATCH as usize;
             // Translations made while the client was away follow their messages.
-            let translated = if self.rt.translation.is_some() {
-                let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
-                self.rt.store.message_translations(&ids).await?
+            let translated = if self.rt.translation().is_some() {
+                store::made_translations(self.rt.store.as_ref(), &batch).await?
             } else {
                 Vec::new()
             };
-            let seqs: HashMap<i64, i64> = batch.iter().map(|m| (m.id, m.seq)).collect();
             read.extend(
                 batch
                     .into_iter()
                     .map(|m| ServerFrame::Message(m.into_frame(None))),
             );
-            read.extend(
-                translated
-                    .into_iter()
-                    .filter(|t| t.state == store::TranslationState::Done)
-                    .filter_map(|t| {
-                        Some(ServerFrame::Translation(protocol::Translation {
-                            conversation_id: ConversationId(conversation_id),
-                            seq: *seqs.get(&t.message_id)?,
-                            source_language: t.source_language,
-                            language: t.target_language,
-                            text: t.text,
-                            unavailable: None,
-                        }))
-                    }),
-            );
+            read.extend(translated.into_iter().map(ServerFrame::Translation));
             if !full {
                 break;
             }

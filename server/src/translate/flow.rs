@@ -28,13 +28,18 @@ const LATER: [Duration; 2] = [Duration::from_secs(20), Duration::from_secs(120)]
 /// One UTC day in milliseconds: budgets are per day.
 const DAY_MS: i64 = 86_400_000;
 
+/// Today's number (days since 1970, UTC): the day translation budgets count in.
+pub fn today() -> i64 {
+    crate::now_ms() / DAY_MS
+}
+
 /// Starts translating `message` of `conversation` if its site translates; returns at once.
 pub fn after_message(
     realtime: Arc<Realtime>,
     conversation: store::Conversation,
     message: store::Message,
 ) {
-    let Some(setup) = realtime.translation.clone() else {
+    let Some(setup) = realtime.translation() else {
         return;
     };
     if message.author == Author::System || message.body.trim().is_empty() {
@@ -67,7 +72,12 @@ async fn translate(
     let Some(site) = store.site(conversation.site_id).await? else {
         return Ok(());
     };
-    if !crate::realtime::widget::WidgetSettings::of(&site).translate {
+    // Read again: an agent may have switched it off since the sender's session loaded it.
+    let translating = store
+        .conversation(conversation.id)
+        .await?
+        .is_some_and(|c| c.translating);
+    if !(translating && crate::realtime::widget::WidgetSettings::of(&site).translate) {
         return Ok(());
     }
     let Some((source, target)) = languages(store, setup, conversation, message).await? else {
@@ -81,8 +91,15 @@ async fn translate(
     }
     let mut attempt = 0;
     loop {
-        let outcome =
-            attempt_once(store, setup, &site, message, source.as_deref(), &target).await?;
+        let outcome = attempt_once(
+            store,
+            setup,
+            site.id,
+            &message.body,
+            source.as_deref(),
+            &target,
+        )
+        .await?;
         let failed = matches!(outcome, Outcome::Unavailable(Unavailable::Provider));
         let (text, detected, unavailable, state) = match outcome {
             Outcome::Text(text, detected) => (Some(text), detected, None, TranslationState::Done),
@@ -129,18 +146,18 @@ async fn translate(
     }
 }
 
-/// The translation of `message` from the cache, else from the provider if the site's budget
+/// The translation of `text` from the cache, else from the provider if the site's budget
 /// allows; stored in the cache when the provider made it.
 async fn attempt_once(
     store: &dyn store::Store,
     setup: &TranslationSetup,
-    site: &store::Site,
-    message: &store::Message,
+    site_id: i64,
+    text: &str,
     source: Option<&str>,
     target: &str,
 ) -> Result<Outcome, store::Error> {
     let key = TranslationKey {
-        text_hash: Sha256::digest(message.body.as_bytes())
+        text_hash: Sha256::digest(text.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect(),
@@ -151,19 +168,14 @@ async fn attempt_once(
     if let Some(text) = store.cached_translation(&key).await? {
         return Ok(Outcome::Text(text, None));
     }
-    let chars = i64::try_from(message.body.chars().count()).unwrap_or(i64::MAX);
-    let day = crate::now_ms() / DAY_MS;
+    let chars = i64::try_from(text.chars().count()).unwrap_or(i64::MAX);
     if !store
-        .spend_translation_chars(site.id, day, chars, setup.daily_chars)
+        .spend_translation_chars(site_id, today(), chars, setup.daily_chars)
         .await?
     {
         return Ok(Outcome::Unavailable(Unavailable::Budget));
     }
-    match setup
-        .translator
-        .translate(&message.body, source, target)
-        .await
-    {
+    match setup.translator.translate(text, source, target).await {
         Ok(translation) => {
             store
                 .cache_translation(&key, &translation.text, crate::now_ms())
@@ -175,6 +187,52 @@ async fn attempt_once(
             Ok(Outcome::Unavailable(Unavailable::Provider))
         }
     }
+}
+
+/// How an agent's draft reads to the visitor: the on-demand translation while composing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Draft {
+    /// In the visitor's language.
+    Text {
+        /// The translation.
+        text: String,
+        /// The visitor's language (BCP 47).
+        language: String,
+    },
+    /// The visitor reads the agent's language: nothing to translate.
+    Same,
+    /// The visitor has not written enough, nor said, for their language to be known.
+    Unknown,
+    /// No translation now, and why.
+    Unavailable(Unavailable),
+}
+
+/// Translates `text`, which `agent` is writing in `conversation`, into the visitor's language,
+/// as the reply will be (and through the same cache, so sending it then costs nothing more).
+pub async fn draft(
+    store: &dyn store::Store,
+    setup: &TranslationSetup,
+    conversation: &store::Conversation,
+    agent: &store::Agent,
+    text: &str,
+) -> Result<Draft, store::Error> {
+    let Some(target) = visitor_language(store, conversation, conversation.last_seq + 1).await?
+    else {
+        return Ok(Draft::Unknown);
+    };
+    if primary(&agent.language) == primary(&target) {
+        return Ok(Draft::Same);
+    }
+    let source = Some(agent.language.as_str());
+    Ok(
+        match attempt_once(store, setup, conversation.site_id, text, source, &target).await? {
+            Outcome::Text(text, _) => Draft::Text {
+                text,
+                language: target,
+            },
+            Outcome::Unavailable(why) => Draft::Unavailable(why),
+        },
+    )
 }
 
 /// `(source, target)` for `message` (the source `None` when the provider is to detect it), or

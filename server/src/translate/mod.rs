@@ -268,6 +268,14 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Whether `tag` looks like a BCP 47 language tag (`en`, `zh-CN`, `zh-Hant-TW`): what a
+/// browser or an admin says is only kept when it does.
+pub fn is_language_tag(tag: &str) -> bool {
+    (2..=35).contains(&tag.len())
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+}
+
 /// The primary language subtag of a BCP 47 tag, lower-cased (`zh-CN` → `zh`).
 fn primary(tag: &str) -> String {
     tag.split(['-', '_'])

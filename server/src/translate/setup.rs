@@ -16,20 +16,41 @@ use serde::Deserialize;
 
 use super::{Azure, Baidu, DeepL, Google, LibreTranslate, OpenAiChat, Provider, Retry, Translator};
 
-/// The section as written in the file.
-#[derive(Debug, Default, Deserialize)]
+/// The section as written in the file (and as the admin translation page edits it).
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TranslationSection {
-    provider: Option<String>,
-    url: Option<String>,
-    api_key: Option<String>,
-    region: Option<String>,
-    app_id: Option<String>,
-    secret: Option<String>,
-    model: Option<String>,
-    timeout_ms: Option<u64>,
-    daily_chars: Option<i64>,
-    agent_language: Option<String>,
+    /// `libretranslate`, `deepl`, `google`, `azure`, `baidu` or `openai`; none: no translation.
+    pub provider: Option<String>,
+    /// Where the provider answers (the cloud ones have defaults).
+    pub url: Option<String>,
+    /// The key of DeepL, Google, Azure, an OpenAI-compatible server or a LibreTranslate set up
+    /// with keys.
+    pub api_key: Option<String>,
+    /// Azure's resource region.
+    pub region: Option<String>,
+    /// Baidu's app id.
+    pub app_id: Option<String>,
+    /// Baidu's secret, which signs each request.
+    pub secret: Option<String>,
+    /// The model an OpenAI-compatible server runs.
+    pub model: Option<String>,
+    /// How long one request may take.
+    pub timeout_ms: Option<u64>,
+    /// Characters each site may send per UTC day.
+    pub daily_chars: Option<i64>,
+    /// The agents' language when a conversation has no agent yet.
+    pub agent_language: Option<String>,
+}
+
+/// Never prints the key or the secret.
+impl std::fmt::Debug for TranslationSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TranslationSection")
+            .field("provider", &self.provider)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Translation as configured: the provider (with splitting and retries) and the limits.
@@ -42,6 +63,8 @@ pub struct TranslationSetup {
     pub daily_chars: i64,
     /// The agents' language when a conversation has no agent yet (BCP 47).
     pub agent_language: String,
+    /// The section it was made from: the admin page shows and edits it.
+    pub section: TranslationSection,
 }
 
 /// Shows the provider's name only: the section holds keys.
@@ -55,10 +78,15 @@ impl std::fmt::Debug for TranslationSetup {
     }
 }
 
+impl TranslationSetup {
+    /// Characters each site may send per day unless the section says otherwise.
+    pub const DEFAULT_DAILY_CHARS: i64 = 200_000;
+}
+
 impl TranslationSection {
     /// The setup the section describes (`None` without a provider), or what is missing.
     pub fn setup(self) -> Result<Option<TranslationSetup>, String> {
-        let Some(name) = self.provider.clone() else {
+        let Some(name) = self.provider.clone().filter(|name| !name.is_empty()) else {
             return Ok(None);
         };
         let client = super::client(Duration::from_millis(self.timeout_ms.unwrap_or(8_000)));
@@ -68,6 +96,13 @@ impl TranslationSection {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(format!("provider {name} needs translation.{key}"))
         };
+        if let Some(url) = &self.url {
+            let parsed =
+                url::Url::parse(url).map_err(|error| format!("translation.url: {error}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err("translation.url must start with http:// or https://".into());
+            }
+        }
         let url_or = |default: &str| self.url.clone().unwrap_or_else(|| default.to_owned());
         let provider: Box<dyn Provider> = match name.as_str() {
             "libretranslate" => Box::new(LibreTranslate {
@@ -112,14 +147,23 @@ impl TranslationSection {
                 ));
             }
         };
-        let daily_chars = self.daily_chars.unwrap_or(200_000);
+        let daily_chars = self
+            .daily_chars
+            .unwrap_or(TranslationSetup::DEFAULT_DAILY_CHARS);
         if daily_chars < 0 {
             return Err("translation.daily_chars cannot be negative".into());
+        }
+        let agent_language = self.agent_language.clone().unwrap_or_else(|| "en".into());
+        if !super::is_language_tag(&agent_language) {
+            return Err(format!(
+                "translation.agent_language {agent_language:?} is not a language tag such as en or zh-CN"
+            ));
         }
         Ok(Some(TranslationSetup {
             translator: Arc::new(Translator::new(provider, Retry::default())),
             daily_chars,
-            agent_language: self.agent_language.unwrap_or_else(|| "en".into()),
+            agent_language,
+            section: self,
         }))
     }
 }

@@ -1,0 +1,273 @@
+//! `/admin/translation`: the machine-translation provider (LibreTranslate, DeepL, Google,
+//! Azure, Baidu or an OpenAI-compatible server) edited as plain fields, saved to the
+//! configuration file by the server and applied at once; a button that tries the provider the
+//! form describes before it is saved; and each site's characters sent today against the daily
+//! budget, so an admin sees when a site's translation has stopped for the day.
+//!
+//! The key and the secret are never sent back to the browser: left empty, the saved ones stay.
+
+use crate::auth::ConsoleError;
+use crate::i18n::{Key, Lang, console_lang, t};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The providers Kefu speaks to, as the configuration names them.
+pub const PROVIDERS: [&str; 6] = [
+    "libretranslate",
+    "deepl",
+    "google",
+    "azure",
+    "baidu",
+    "openai",
+];
+
+/// The provider's settings as the form edits them. An empty provider turns translation off.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranslationForm {
+    /// One of [`PROVIDERS`], or empty.
+    #[serde(default)]
+    pub provider: String,
+    /// Where the provider answers; empty for a cloud provider's own address.
+    #[serde(default)]
+    pub url: String,
+    /// The API key: never filled in when shown; left empty when saved, the saved one stays.
+    #[serde(default)]
+    pub api_key: String,
+    /// Azure's resource region.
+    #[serde(default)]
+    pub region: String,
+    /// Baidu's app id.
+    #[serde(default)]
+    pub app_id: String,
+    /// Baidu's secret, kept like the key.
+    #[serde(default)]
+    pub secret: String,
+    /// The model of an OpenAI-compatible server.
+    #[serde(default)]
+    pub model: String,
+    /// Characters each site may send per UTC day (cloud providers bill per character).
+    pub daily_chars: i64,
+    /// The agents' language while a conversation has no agent (BCP 47, e.g. `en`).
+    #[serde(default)]
+    pub agent_language: String,
+}
+
+/// One site's use of its budget today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteUsage {
+    /// The site's name.
+    pub site: String,
+    /// Characters sent to the provider today (UTC).
+    pub used: i64,
+    /// Whether the site has translation switched on.
+    pub on: bool,
+}
+
+/// What the page shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranslationView {
+    /// The settings in force (without key and secret).
+    pub form: TranslationForm,
+    /// A key is saved.
+    pub has_api_key: bool,
+    /// A secret is saved.
+    pub has_secret: bool,
+    /// Where saved settings go.
+    pub file: String,
+    /// Every site's characters today.
+    pub usage: Vec<SiteUsage>,
+}
+
+/// The translation settings in force, with every site's use of today's budget.
+#[server(endpoint = "admin/translation")]
+pub async fn translation_settings() -> Result<TranslationView, ConsoleError> {
+    use crate::auth::ssr;
+    ssr::require_admin().await?;
+    let interpreter = ssr::interpreter()?;
+    let mut view = interpreter.settings();
+    let store = ssr::store()?;
+    let today = ssr::now_ms() / crate::pages::DAY_MS;
+    for site in store.all_sites().await.map_err(ssr::internal)? {
+        view.usage.push(SiteUsage {
+            used: store
+                .translation_chars(site.id, today)
+                .await
+                .map_err(ssr::internal)?,
+            on: interpreter.translates(&site),
+            site: site.name,
+        });
+    }
+    Ok(view)
+}
+
+/// Saves new translation settings to the configuration file and applies them at once.
+/// `Invalid` when they make no working provider (unknown provider, missing key, bad address).
+#[server(endpoint = "admin/translation/save")]
+pub async fn save_translation_settings(form: TranslationForm) -> Result<(), ConsoleError> {
+    use crate::auth::ssr;
+    let admin = ssr::require_admin().await?;
+    ssr::interpreter()?.save(form)?;
+    tracing::info!(admin = admin.id, "translation settings saved");
+    Ok(())
+}
+
+/// Translates a sample sentence with the provider the form describes, saving nothing.
+#[server(endpoint = "admin/translation/test")]
+pub async fn test_translation(form: TranslationForm) -> Result<String, ConsoleError> {
+    use crate::auth::ssr;
+    ssr::require_admin().await?;
+    ssr::interpreter()?.test(form).await
+}
+
+/// `/admin/translation`.
+#[component]
+pub fn AdminTranslationPage() -> impl IntoView {
+    let save = ServerAction::<SaveTranslationSettings>::new();
+    let test = ServerAction::<TestTranslation>::new();
+    let lang = Resource::new(
+        || (),
+        |_| async { console_lang().await.unwrap_or_default() },
+    );
+    let settings = Resource::new(move || save.version().get(), |_| translation_settings());
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    view! {
+        <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    let lang = lang.await;
+                    match settings.await {
+                        Ok(view) => view! {
+                            <super::AdminNav lang />
+                            <h1>{t(lang, Key::AdminTranslation)}</h1>
+                            <Usage view=view.clone() lang />
+                            <TranslationFields view save test lang />
+                        }
+                        .into_any(),
+                        Err(error) => crate::pages::refusal([error], lang),
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+/// Each site's characters today against the budget.
+#[component]
+fn Usage(view: TranslationView, lang: Lang) -> impl IntoView {
+    let limit = view.form.daily_chars;
+    let configured = !view.form.provider.is_empty();
+    view! {
+        <section class="translation-usage">
+            <h2>{t(lang, Key::TranslatedToday)}</h2>
+            <table>
+                <thead><tr>
+                    <th>{t(lang, Key::Site)}</th>
+                    <th>{t(lang, Key::Characters)}</th>
+                    <th></th>
+                </tr></thead>
+                <tbody>
+                    {view.usage.into_iter().map(|usage| {
+                        let state = if !configured || !usage.on {
+                            t(lang, Key::TranslationOff)
+                        } else if usage.used >= limit {
+                            t(lang, Key::BudgetReached)
+                        } else {
+                            ""
+                        };
+                        view! {
+                            <tr data-limit-reached=(configured && usage.on && usage.used >= limit).then_some("true")>
+                                <td>{usage.site}</td>
+                                <td>{format!("{} / {limit}", usage.used)}</td>
+                                <td>{state}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+/// The provider's fields, with the save and test buttons.
+#[component]
+fn TranslationFields(
+    view: TranslationView,
+    save: ServerAction<SaveTranslationSettings>,
+    test: ServerAction<TestTranslation>,
+    lang: Lang,
+) -> impl IntoView {
+    let form = view.form;
+    let kept = move |saved: bool| {
+        if saved {
+            t(lang, Key::PasswordKept)
+        } else {
+            ""
+        }
+    };
+    let form_ref = NodeRef::<leptos::html::Form>::new();
+    // The test button sends the same fields as the save button, to the test function.
+    let try_it = move |_| {
+        let Some(element) = form_ref.get_untracked() else {
+            return;
+        };
+        let Ok(data) = leptos::web_sys::FormData::new_with_form(&element) else {
+            return;
+        };
+        let field = |name: &str| {
+            data.get(&format!("form[{name}]"))
+                .as_string()
+                .unwrap_or_default()
+        };
+        test.dispatch(TestTranslation {
+            form: TranslationForm {
+                provider: field("provider"),
+                url: field("url"),
+                api_key: field("api_key"),
+                region: field("region"),
+                app_id: field("app_id"),
+                secret: field("secret"),
+                model: field("model"),
+                daily_chars: field("daily_chars").parse().unwrap_or_default(),
+                agent_language: field("agent_language"),
+            },
+        });
+    };
+    view! {
+        <section class="translation-settings">
+            <ActionForm action=save node_ref=form_ref>
+                <label>
+                    {t(lang, Key::Provider)}
+                    <select name="form[provider]">
+                        <option value="" selected=form.provider.is_empty()>{t(lang, Key::TranslationOff)}</option>
+                        {PROVIDERS
+                            .iter()
+                            .map(|name| view! { <option value=*name selected=form.provider == *name>{*name}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+                <label>{t(lang, Key::ProviderUrl)} <input type="url" name="form[url]" value=form.url placeholder="http://127.0.0.1:5000" /></label>
+                <label>{t(lang, Key::ApiKey)} <input type="password" name="form[api_key]" autocomplete="new-password" placeholder=kept(view.has_api_key) /></label>
+                <label>{t(lang, Key::AzureRegion)} <input type="text" name="form[region]" value=form.region /></label>
+                <label>{t(lang, Key::BaiduAppId)} <input type="text" name="form[app_id]" value=form.app_id autocomplete="off" /></label>
+                <label>{t(lang, Key::BaiduSecret)} <input type="password" name="form[secret]" autocomplete="new-password" placeholder=kept(view.has_secret) /></label>
+                <label>{t(lang, Key::Model)} <input type="text" name="form[model]" value=form.model /></label>
+                <label>{t(lang, Key::DailyChars)} <input type="number" name="form[daily_chars]" min="0" value=form.daily_chars required /></label>
+                <label>{t(lang, Key::AgentLanguage)} <input type="text" name="form[agent_language]" value=form.agent_language placeholder="en" /></label>
+                <button type="submit">{t(lang, Key::Save)}</button>
+                <button type="button" class="secondary" on:click=try_it>{t(lang, Key::TestProvider)}</button>
+            </ActionForm>
+            <p><small>{t(lang, Key::SavedTo)} " " <code>{view.file}</code></small></p>
+            {move || save.value().get().map(|result| match result {
+                Ok(()) => view! { <p role="status">{t(lang, Key::Saved)}</p> }.into_any(),
+                Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
+            })}
+            {move || test.value().get().map(|result| match result {
+                Ok(text) => view! {
+                    <p role="status" class="provider-answer">{t(lang, Key::ProviderAnswered)} " " <q>{text}</q></p>
+                }.into_any(),
+                Err(error) => view! { <p role="alert" class="provider-answer">{error.message(lang)}</p> }.into_any(),
+            })}
+        </section>
+    }
+}

@@ -1,0 +1,196 @@
+//! The console's side of translation (`app::auth::ssr::Interpreter`): an agent's draft in the
+//! visitor's language, and the provider's settings as the admin translation page's fields —
+//! read from the running setup, tried before saving, saved to the configuration file and put
+//! in force at once, with no restart.
+//!
+//! The API key and Baidu's secret never go back to the browser: left empty in the form, the
+//! saved ones are kept.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use app::auth::ConsoleError;
+use app::pages::admin::translation::{TranslationForm, TranslationView};
+use app::pages::conversation::Draft;
+use protocol::Unavailable;
+
+use crate::realtime::Realtime;
+use crate::realtime::widget::WidgetSettings;
+use crate::translate::{TranslationSection, TranslationSetup, flow};
+
+/// What the test button asks the provider to translate (into Simplified Chinese).
+const SAMPLE: &str = "Hello, how can I help you?";
+
+/// What the console's server functions use to translate and to change the provider.
+pub struct ConsoleTranslation {
+    /// Holds the setup in force.
+    pub realtime: Arc<Realtime>,
+    /// Where saved settings are written.
+    pub file: PathBuf,
+}
+
+type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, ConsoleError>> + Send>>;
+
+impl app::auth::ssr::Interpreter for ConsoleTranslation {
+    fn translates(&self, site: &store::Site) -> bool {
+        self.realtime.translation().is_some() && WidgetSettings::of(site).translate
+    }
+
+    fn draft(
+        &self,
+        conversation: store::Conversation,
+        agent: store::Agent,
+        text: String,
+    ) -> Boxed<Draft> {
+        let realtime = self.realtime.clone();
+        let setup = realtime.translation();
+        Box::pin(async move {
+            let store = realtime.store.as_ref();
+            let site = store
+                .site(conversation.site_id)
+                .await
+                .map_err(internal)?
+                .ok_or(ConsoleError::NotFound)?;
+            let setup = setup
+                .filter(|_| conversation.translating && WidgetSettings::of(&site).translate)
+                .ok_or(ConsoleError::NoTranslation)?;
+            match flow::draft(store, &setup, &conversation, &agent, &text)
+                .await
+                .map_err(internal)?
+            {
+                flow::Draft::Text { text, language } => Ok(Draft::Text { text, language }),
+                flow::Draft::Same => Ok(Draft::Same),
+                flow::Draft::Unknown => Ok(Draft::Unknown),
+                flow::Draft::Unavailable(Unavailable::Budget) => {
+                    Err(ConsoleError::TranslationBudget)
+                }
+                flow::Draft::Unavailable(Unavailable::Provider) => {
+                    Err(ConsoleError::TranslationFailed)
+                }
+            }
+        })
+    }
+
+    fn settings(&self) -> TranslationView {
+        let setup = self.realtime.translation();
+        let section = setup
+            .as_ref()
+            .map(|setup| setup.section.clone())
+            .unwrap_or_default();
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        TranslationView {
+            form: TranslationForm {
+                provider: text(&section.provider),
+                url: text(&section.url),
+                api_key: String::new(),
+                region: text(&section.region),
+                app_id: text(&section.app_id),
+                secret: String::new(),
+                model: text(&section.model),
+                daily_chars: setup
+                    .as_ref()
+                    .map_or(TranslationSetup::DEFAULT_DAILY_CHARS, |s| s.daily_chars),
+                agent_language: setup
+                    .as_ref()
+                    .map(|s| s.agent_language.clone())
+                    .unwrap_or_default(),
+            },
+            has_api_key: section.api_key.is_some(),
+            has_secret: section.secret.is_some(),
+            file: self.file.display().to_string(),
+            usage: Vec::new(),
+        }
+    }
+
+    fn test(&self, form: TranslationForm) -> Boxed<String> {
+        let made = self.setup_of(form);
+        Box::pin(async move {
+            let (_, setup) = made?;
+            let setup = setup.ok_or(ConsoleError::NoTranslation)?;
+            setup
+                .translator
+                .translate(SAMPLE, Some("en"), "zh-CN")
+                .await
+                .map(|translation| translation.text)
+                .map_err(|error| {
+                    tracing::warn!(%error, provider = setup.translator.name(), "testing the translation provider failed");
+                    ConsoleError::TranslationFailed
+                })
+        })
+    }
+
+    fn save(&self, form: TranslationForm) -> Result<(), ConsoleError> {
+        let (section, setup) = self.setup_of(form)?;
+        crate::config_file::edit(&self.file, |document| {
+            let table = crate::config_file::section(document, "translation");
+            let text = |value: &Option<String>| value.clone().map(toml_edit::value);
+            let fields = [
+                ("provider", text(&section.provider)),
+                ("url", text(&section.url)),
+                ("api_key", text(&section.api_key)),
+                ("region", text(&section.region)),
+                ("app_id", text(&section.app_id)),
+                ("secret", text(&section.secret)),
+                ("model", text(&section.model)),
+                ("daily_chars", section.daily_chars.map(toml_edit::value)),
+                ("agent_language", text(&section.agent_language)),
+            ];
+            for (key, value) in fields {
+                match value {
+                    Some(value) => table[key] = value,
+                    None => {
+                        table.remove(key);
+                    }
+                }
+            }
+        })
+        .map_err(|error| {
+            tracing::error!(%error, "saving the translation settings failed");
+            ConsoleError::Internal
+        })?;
+        self.realtime.set_translation(setup);
+        Ok(())
+    }
+}
+
+impl ConsoleTranslation {
+    /// The section `form` describes (with the saved key and secret where it leaves them
+    /// empty, and the saved timeout) and the setup made from it; `Invalid` when it makes no
+    /// provider.
+    fn setup_of(
+        &self,
+        form: TranslationForm,
+    ) -> Result<(TranslationSection, Option<TranslationSetup>), ConsoleError> {
+        let saved = self
+            .realtime
+            .translation()
+            .map(|setup| setup.section)
+            .unwrap_or_default();
+        let filled = |value: String| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        let section = TranslationSection {
+            provider: filled(form.provider),
+            url: filled(form.url),
+            api_key: filled(form.api_key).or(saved.api_key),
+            region: filled(form.region),
+            app_id: filled(form.app_id),
+            secret: filled(form.secret).or(saved.secret),
+            model: filled(form.model),
+            timeout_ms: saved.timeout_ms,
+            daily_chars: Some(form.daily_chars),
+            agent_language: filled(form.agent_language),
+        };
+        let setup = section.clone().setup().map_err(|message| {
+            tracing::info!(%message, "translation settings refused");
+            ConsoleError::Invalid
+        })?;
+        Ok((section, setup))
+    }
+}
+
+/// Logs a store failure and hides it from the browser.
+fn internal(error: store::Error) -> ConsoleError {
+    tracing::error!(%error, "translating a draft failed");
+    ConsoleError::Internal
+}
