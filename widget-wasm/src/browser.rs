@@ -7,6 +7,8 @@ use alloc::string::String;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
+export function win() { return window; }
+export function clock(at) { return new Date(at).toTimeString().slice(0, 5); }
 export function request(method, url, body, kind, token, deadline, done) {
   const headers = {};
   if (body !== undefined) headers["content-type"] = kind || "application/json";
@@ -49,6 +51,13 @@ export function chime() {
 }
 "#)]
 extern "C" {
+    /// The page's `window`, for the few calls made on it. (`web_sys::window()` looks for the
+    /// global object four ways and checks its type: five imports more.)
+    pub fn win() -> web_sys::Window;
+
+    /// `HH:MM` of a time (ms since the epoch) in the visitor's time zone.
+    pub fn clock(at: f64) -> String;
+
     /// `fetch` with a body (JSON text, or a `File` of type `kind`) and the visitor token; after
     /// at most `deadline` ms calls `done(status, parsed JSON or undefined)` once — status 0 when
     /// the network failed.

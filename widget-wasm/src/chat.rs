@@ -120,8 +120,9 @@ pub struct Chat {
     page_url: String,
 }
 
-fn window() -> Option<web_sys::Window> {
-    web_sys::window()
+/// `navigator[key]` as a string (read as a plain property: one import for every key).
+pub fn navigator(key: &str) -> Option<String> {
+    json::text(&json::get(&browser::win(), "navigator"), key)
 }
 
 fn now() -> f64 {
@@ -144,16 +145,17 @@ fn client_id() -> String {
 /// Whether the visitor asked sites not to track them.
 fn do_not_track() -> bool {
     // Read as a plain property: browsers without the setting give null, not a string.
-    window().is_some_and(|w| json::text(&w.navigator(), "doNotTrack").as_deref() == Some("1"))
+    navigator("doNotTrack").as_deref() == Some("1")
 }
 
 impl Chat {
-    /// A chat for `site` talking to `base`; shows the outbox left by a reload.
+    /// A chat for `site` talking to `base`; shows the outbox left by a reload, then reads the
+    /// site's settings and connects.
     pub fn new(ui: Ui, site: String, base: String, mode: Mode) -> Shared {
         let saved = persist::load(&site);
         let outbox = persist::load_outbox(&site);
-        let chat = Rc::new_cyclic(|me| {
-            RefCell::new(Chat {
+        Rc::new_cyclic(|me| {
+            let mut chat = Chat {
                 me: me.clone(),
                 ui,
                 site,
@@ -186,17 +188,16 @@ impl Chat {
                 preview_timer: None,
                 typing_timer: None,
                 page_url: String::new(),
-            })
-        });
-        {
-            let mut me = chat.borrow_mut();
-            let pending: Vec<Outgoing> = me.outbox.clone();
-            for o in &pending {
-                let file = me.file(&o.file);
-                me.ui.add_pending(&o.client_id, &o.body, file.as_ref());
+            };
+            for o in &chat.outbox {
+                let file = chat.file(&o.file);
+                chat.ui.add_pending(&o.client_id, &o.body, file.as_ref());
             }
-        }
-        chat
+            // Both answer later, when `me` leads to the finished chat.
+            chat.load_site();
+            chat.later(0, Chat::connect);
+            RefCell::new(chat)
+        })
     }
 
     /// Runs `f` on the chat after `ms` milliseconds; returns the timer id.
@@ -207,19 +208,15 @@ impl Chat {
     // One closure type for every timer keeps the wasm small (each type is compiled separately).
     fn later_boxed(&self, ms: i32, f: Box<dyn FnOnce(&mut Chat)>) -> Option<i32> {
         let me = self.me.clone();
-        let callback = Closure::once_into_js(move || {
-            if let Some(me) = me.upgrade() {
-                f(&mut me.borrow_mut());
-            }
-        });
-        window()?
+        let callback = Closure::once_into_js(move || with(&me, f));
+        browser::win()
             .set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), ms)
             .ok()
     }
 
     fn cancel(timer: Option<i32>) {
-        if let (Some(w), Some(timer)) = (window(), timer) {
-            w.clear_timeout_with_handle(timer);
+        if let Some(timer) = timer {
+            browser::win().clear_timeout_with_handle(timer);
         }
     }
 
@@ -250,9 +247,7 @@ impl Chat {
     ) {
         let me = self.me.clone();
         let done = Closure::once_into_js(move |status: u16, value: JsValue| {
-            if let Some(me) = me.upgrade() {
-                then(&mut me.borrow_mut(), status, value);
-            }
+            with(&me, |chat| then(chat, status, value));
         });
         let token = self.saved.token.clone();
         browser::request(method, url, body, kind, token, deadline_ms, done);
@@ -336,12 +331,11 @@ impl Chat {
         url.push_str("/ws/visitor");
         let me = self.me.clone();
         let handler = Closure::<dyn FnMut(u8, JsValue)>::new(move |kind: u8, data: JsValue| {
-            if let Some(me) = me.upgrade() {
-                let mut chat = me.borrow_mut();
+            with(&me, |chat| {
                 if generation.is_none_or(|g| g == chat.generation) {
-                    on(&mut chat, kind, data);
+                    on(chat, kind, data);
                 }
-            }
+            });
         });
         let socket = browser::socket(&url, handler.as_ref());
         // The handler lives as long as the page; a socket replaced later is quieted first.
@@ -448,7 +442,7 @@ impl Chat {
 
     /// The hello for either transport.
     fn hello(&self) -> JsValue {
-        let language = window().and_then(|w| w.navigator().language());
+        let language = navigator("language");
         // The time zone and screen size are for agents only: not sent under Do Not Track.
         let device = if do_not_track() {
             JsValue::UNDEFINED
@@ -471,13 +465,12 @@ impl Chat {
         if do_not_track() {
             return None;
         }
-        let window = window()?;
-        let document = window.document()?;
-        let referrer = referrer.or_else(|| Some(document.referrer()));
+        let doc = &self.ui.doc;
+        let referrer = referrer.or_else(|| json::text(doc, "referrer"));
         Some(
             Obj::new()
-                .set("url", window.location().href().ok()?)
-                .set("title", document.title())
+                .set("url", self.url())
+                .set("title", json::get(doc, "title"))
                 .maybe("referrer", referrer.filter(|r| !r.is_empty()))
                 .value(),
         )
@@ -743,12 +736,19 @@ impl Chat {
         self.stop_typing();
     }
 
+    /// The page's address.
+    fn url(&self) -> String {
+        json::text(&self.ui.doc, "URL").unwrap_or_default()
+    }
+
+    /// A person can see the panel: it is open, in a tab in front.
+    fn seen(&self) -> bool {
+        self.ui.is_open() && json::flag(&self.ui.doc, "hidden") != Some(true)
+    }
+
     /// Tells the agent how far the visitor has read, when a person can see the panel.
     pub fn send_read(&mut self) {
-        let visible = window()
-            .and_then(|w| w.document())
-            .is_some_and(|d| !d.hidden());
-        if !(self.ui.is_open() && visible) {
+        if !self.seen() {
             return;
         }
         if self.unread > 0 {
@@ -768,9 +768,7 @@ impl Chat {
 
     /// The host page navigated (including single-page-app history changes).
     pub fn page_view(&mut self) {
-        let url = window()
-            .and_then(|w| w.location().href().ok())
-            .unwrap_or_default();
+        let url = self.url();
         if url == self.page_url {
             return;
         }
@@ -903,6 +901,16 @@ impl Chat {
                 self.ui
                     .mark_read(json::int(&frame, "up_to_seq").unwrap_or(0));
             }
+            // Agents' messages in the visitor's language (an unavailable one keeps the original).
+            Some("translation")
+                if json::int(&frame, "conversation_id") == self.saved.conversation =>
+            {
+                if let (Some(seq), Some(text)) =
+                    (json::int(&frame, "seq"), json::text(&frame, "text"))
+                {
+                    self.ui.translate(seq, text);
+                }
+            }
             Some("error") => self.on_error(&frame),
             Some("ping") => {
                 let pong = Obj::frame("pong")
@@ -1019,9 +1027,7 @@ impl Chat {
         };
         self.ui.set_transport(transport);
         if self.page_url.is_empty() {
-            self.page_url = window()
-                .and_then(|w| w.location().href().ok())
-                .unwrap_or_default();
+            self.page_url = self.url();
         }
         self.follow();
         self.flush();
@@ -1137,11 +1143,7 @@ impl Chat {
             &client_id,
         );
         let fresh = self.fresh_after.is_some_and(|after| at >= after);
-        let seen = self.ui.is_open()
-            && window()
-                .and_then(|w| w.document())
-                .is_some_and(|d| !d.hidden());
-        if fresh && !seen {
+        if fresh && !self.seen() {
             self.unread += 1;
             self.ui.set_unread(self.unread);
             if !self.ui.is_open() {
@@ -1212,6 +1214,17 @@ impl Chat {
             "lagging" | "too_many_connections" | "unavailable" | "internal" => self.refused = true,
             _ => {}
         }
+    }
+}
+
+/// Runs `f` on the chat, unless it is gone or busy: a browser event that fires during one of
+/// the chat's own DOM calls is dropped, where `borrow_mut` would panic and so stop the widget
+/// for good (a panic traps, leaving the chat borrowed).
+pub fn with(me: &Weak<RefCell<Chat>>, f: impl FnOnce(&mut Chat)) {
+    if let Some(me) = me.upgrade()
+        && let Ok(mut chat) = me.try_borrow_mut()
+    {
+        f(&mut chat);
     }
 }
 

@@ -85,7 +85,7 @@ pub fn add(
     text: &str,
 ) -> Element {
     let element = doc.create_element(tag).unwrap_throw();
-    element.set_class_name(class);
+    element.set_attribute("class", class).unwrap_throw();
     for (name, value) in attributes {
         element.set_attribute(name, value).unwrap_throw();
     }

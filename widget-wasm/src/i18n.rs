@@ -53,6 +53,10 @@ pub enum Text {
     Rated,
     NewChat,
     Transcript,
+    /// The toggle under a translated message, while the translation is shown.
+    ShowOriginal,
+    /// The same toggle while the original is shown.
+    ShowTranslation,
 }
 
 /// `text` in `lang`.
@@ -121,6 +125,10 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
         (Lang::En, NewChat) => "New conversation",
         (Lang::Zh, NewChat) => "新对话",
         (Lang::Zh, FileRefused) => "不支持该文件类型或大小。",
+        (Lang::En, ShowOriginal) => "Show original",
+        (Lang::Zh, ShowOriginal) => "显示原文",
+        (Lang::En, ShowTranslation) => "Show translation",
+        (Lang::Zh, ShowTranslation) => "显示译文",
     }
 }
 

@@ -23,6 +23,12 @@ pub fn get(value: &JsValue, key: &str) -> JsValue {
     Reflect::get(value, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// Sets `value[key]`: properties without a binding of their own (one import for all).
+pub fn assign(value: &JsValue, key: &str, to: &JsValue) {
+    // Setting a property of a DOM object or a plain object does not throw.
+    let _ = Reflect::set(value, &JsValue::from_str(key), to);
+}
+
 /// `value[key]` as a string.
 pub fn text(value: &JsValue, key: &str) -> Option<String> {
     get(value, key).as_string()

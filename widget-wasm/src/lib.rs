@@ -21,7 +21,7 @@ use alloc::string::String;
 use chat::{Chat, Mode, Shared};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{Event, EventTarget, KeyboardEvent, ShadowRoot};
+use web_sys::{Event, EventTarget, ShadowRoot};
 
 /// The widget allocates little and briefly; a free-list allocator is plenty and much smaller.
 #[cfg(target_arch = "wasm32")]
@@ -39,31 +39,29 @@ pub fn start(root: ShadowRoot, options: JsValue) -> Result<JsValue, JsValue> {
     let base = json::text(&options, "base").unwrap_or_default();
     let lang = json::text(&options, "lang")
         .filter(|l| !l.is_empty())
-        .or_else(|| web_sys::window().and_then(|w| w.navigator().language()))
+        .or_else(|| chat::navigator("language"))
         .unwrap_or_default();
     let mode = match json::text(&options, "transport").as_deref() {
         Some("http") => Mode::HttpOnly,
         _ => Mode::Auto,
     };
     let ui = ui::Ui::new(&root, i18n::Lang::pick(&lang))?;
+    let (doc, host) = (ui.doc.clone(), ui.host.clone());
     let chat = Chat::new(ui, site, base, mode);
-    wire(&chat, &root)?;
-    {
-        let me = chat.borrow();
-        me.load_site();
-        me.later(0, Chat::connect);
-    }
-    root.host().set_attribute("data-kefu-ready", "")?;
+    wire(&chat, &root, &doc)?;
+    host.set_attribute("data-kefu-ready", "")?;
     // The handle owns the chat, which lives as long as the page keeps the handle.
     let handle =
         Closure::<dyn FnMut(String, JsValue)>::new(move |command: String, arg: JsValue| {
-            let mut chat = chat.borrow_mut();
-            match command.as_str() {
-                "open" => chat.open(),
-                "close" => chat.close(),
-                "identify" => chat.identify(arg),
-                "page_view" => chat.page_view(),
-                _ => {}
+            // A call made while the chat is busy is dropped, as in `chat::with`.
+            if let Ok(mut chat) = chat.try_borrow_mut() {
+                match command.as_str() {
+                    "open" => chat.open(),
+                    "close" => chat.close(),
+                    "identify" => chat.identify(arg),
+                    "page_view" => chat.page_view(),
+                    _ => {}
+                }
             }
         });
     Ok(handle.into_js_value())
@@ -77,11 +75,8 @@ fn listen(
     f: fn(&mut Chat, &Event),
 ) -> Result<(), JsValue> {
     let me = alloc::rc::Rc::downgrade(chat);
-    let handler = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-        if let Some(me) = me.upgrade() {
-            f(&mut me.borrow_mut(), &event);
-        }
-    });
+    let handler =
+        Closure::<dyn FnMut(Event)>::new(move |event: Event| chat::with(&me, |c| f(c, &event)));
     target.add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref())?;
     // The panel lives as long as the page, and so do its listeners.
     handler.forget();
@@ -90,32 +85,30 @@ fn listen(
 
 /// One listener per event type on the shadow root, dispatching on the target: fewer closures
 /// than one per element, and a smaller wasm.
-fn wire(chat: &Shared, root: &ShadowRoot) -> Result<(), JsValue> {
+fn wire(chat: &Shared, root: &ShadowRoot, doc: &EventTarget) -> Result<(), JsValue> {
     for kind in ["click", "submit", "keydown", "input", "change"] {
         listen(root, kind, chat, on_event)?;
     }
-    let doc = chat.borrow().ui.doc.clone();
-    listen(&doc, "visibilitychange", chat, |chat, _| chat.send_read())
+    listen(doc, "visibilitychange", chat, |chat, _| chat.send_read())
 }
 
 fn on_event(chat: &mut Chat, event: &Event) {
-    let Some(target) = event.target() else {
-        return;
-    };
-    let target = target.unchecked_into::<web_sys::Element>();
+    // Plain property reads instead of web-sys getters: one import for all (`json::get`).
+    let target = json::get(event, "target").unchecked_into::<web_sys::Element>();
     let class = |selector: &str| {
         target
             .closest(selector)
             .ok()
             .flatten()
-            .map(|e| e.class_name())
+            .and_then(|e| json::text(&e, "className"))
     };
-    match event.type_().as_str() {
+    match json::text(event, "type").as_deref().unwrap_or_default() {
         "click" => match class("button").as_deref() {
             Some("launcher") if chat.ui.is_open() => chat.close(),
             Some("launcher") => chat.open(),
             Some("x") => chat.close(),
             Some("new") => chat.start_over(),
+            Some("kefu-original") => chat.ui.toggle_original(&target),
             Some("emo") => chat.ui.toggle_emoji(),
             Some("e") => {
                 let mut text = ui::value(&chat.ui.input);
@@ -137,8 +130,11 @@ fn on_event(chat: &mut Chat, event: &Event) {
             }
         }
         "keydown" if target == chat.ui.input => {
-            let key = event.unchecked_ref::<KeyboardEvent>();
-            if key.key() == "Enter" && !key.shift_key() && !key.is_composing() {
+            let flag = |key| json::flag(event, key) == Some(true);
+            if json::text(event, "key").as_deref() == Some("Enter")
+                && !flag("shiftKey")
+                && !flag("isComposing")
+            {
                 event.prevent_default();
                 chat.submit();
             }

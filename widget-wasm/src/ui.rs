@@ -33,11 +33,43 @@ struct Mine {
     mark: Element,
 }
 
+/// An agent's message with text, kept to show its translation (`translation` frames name
+/// messages by seq).
+struct Theirs {
+    seq: i64,
+    /// Its text (`div.b`), filled with the original or the translation.
+    text: Element,
+    /// The line under the text (its time), where the toggle goes.
+    meta: Element,
+    /// Once translated: the "show original" / "show translation" button, and the two texts.
+    translated: Option<(Element, Versions)>,
+}
+
+/// A translated message's two texts and which one is shown: the translation, until the
+/// visitor asks for the original.
+#[derive(Debug)]
+struct Versions {
+    original: String,
+    translation: String,
+    original_shown: bool,
+}
+
+impl Versions {
+    /// The text to show, and the toggle's label (what a click shows).
+    fn shown(&self) -> (&str, Text) {
+        if self.original_shown {
+            (&self.original, Text::ShowTranslation)
+        } else {
+            (&self.translation, Text::ShowOriginal)
+        }
+    }
+}
+
 /// Handles on the panel's elements.
 pub struct Ui {
     pub doc: Document,
     pub lang: Lang,
-    host: Element,
+    pub host: Element,
     pub panel: Element,
     badge: Element,
     name: Element,
@@ -64,6 +96,7 @@ pub struct Ui {
     rated: Element,
     again: Element,
     mine: Vec<Mine>,
+    theirs: Vec<Theirs>,
     /// The page's own title, restored when the visitor has read the replies.
     page_title: Option<String>,
 }
@@ -75,11 +108,17 @@ const BUTTON: (&str, &str) = ("type", "button");
 impl Ui {
     /// Builds the panel next to the loader's launcher.
     pub fn new(root: &ShadowRoot, lang: Lang) -> Result<Ui, JsValue> {
-        let doc = web_sys::window()
-            .and_then(|w| w.document())
-            .ok_or("no document")?;
+        // Plain property reads instead of web-sys getters here and below: each getter is an
+        // import with its own glue, while every property shares one (`json::get`).
+        let doc: Document = json::get(&crate::browser::win(), "document").unchecked_into();
+        let host: Element = json::get(root, "host").unchecked_into();
         let tr = |text| t(lang, text);
-        let launcher = root.query_selector(".launcher")?.ok_or("no launcher")?;
+        // Element's `querySelector` (the same JS call) rather than a second import for the
+        // shadow root's.
+        let launcher = root
+            .unchecked_ref::<Element>()
+            .query_selector(".launcher")?
+            .ok_or("no launcher")?;
         let badge = add(&doc, &launcher, "span", "badge", &[HIDDEN], "");
         let title = tr(Text::Title);
         let panel = add(
@@ -266,7 +305,7 @@ impl Ui {
         Ok(Ui {
             doc,
             lang,
-            host: root.host(),
+            host,
             panel,
             badge,
             name,
@@ -289,6 +328,7 @@ impl Ui {
             rated,
             again,
             mine: Vec::new(),
+            theirs: Vec::new(),
             page_title: None,
         })
     }
@@ -371,22 +411,29 @@ impl Ui {
         push_number(&mut number, i64::from(count));
         self.badge.set_text_content(Some(&number));
         if count > 0 {
-            let own = self.page_title.get_or_insert_with(|| self.doc.title());
+            let own = self
+                .page_title
+                .get_or_insert_with(|| json::text(&self.doc, "title").unwrap_or_default());
             let mut title = String::from("(");
             title.push_str(&number);
             title.push_str(") ");
             title.push_str(own);
-            self.doc.set_title(&title);
+            json::assign(&self.doc, "title", &title.into());
         } else if let Some(own) = self.page_title.take() {
-            self.doc.set_title(&own);
+            json::assign(&self.doc, "title", &own.into());
         }
     }
 
     fn scroll_to_end(&self) {
-        self.list.set_scroll_top(self.list.scroll_height());
+        json::assign(
+            &self.list,
+            "scrollTop",
+            &json::get(&self.list, "scrollHeight"),
+        );
     }
 
-    /// Appends a message bubble and returns its mark element.
+    /// Appends a message bubble; returns the line under its text (time, delivery mark) and its
+    /// text element (none without a body).
     /// `by`: the writer's name; `None` for the visitor's own message.
     fn bubble(
         &self,
@@ -394,7 +441,7 @@ impl Ui {
         body: &str,
         file: Option<&File>,
         at: Option<f64>,
-    ) -> Element {
+    ) -> (Element, Option<Element>) {
         let doc = &self.doc;
         let class = if by.is_none() { "m v" } else { "m a" };
         let item = add(doc, &self.list, "li", class, &[], "");
@@ -414,10 +461,11 @@ impl Ui {
                 add(doc, &link, "img", "", &attributes, "");
             }
         }
-        if !body.is_empty() {
+        let text = (!body.is_empty()).then(|| {
             let text = add(doc, &item, "div", "b", &[], "");
             fill_text(doc, &text, body);
-        }
+            text
+        });
         let meta = add(doc, &item, "div", "meta", &[], "");
         add(
             doc,
@@ -425,22 +473,26 @@ impl Ui {
             "time",
             "",
             &[],
-            &clock(at.unwrap_or_else(js_sys::Date::now)),
+            &crate::browser::clock(at.unwrap_or_else(js_sys::Date::now)),
         );
-        let mark = add(doc, &meta, "span", "mark", &[], "");
         self.scroll_to_end();
-        mark
+        (meta, text)
+    }
+
+    /// Puts the delivery mark on a message of the visitor's and keeps it to update.
+    fn mine(&mut self, meta: &Element, client_id: &str, seq: Option<i64>, mark: &str) {
+        let mark = add(&self.doc, meta, "span", "mark", &[], mark);
+        self.mine.push(Mine {
+            client_id: client_id.to_string(),
+            seq,
+            mark,
+        });
     }
 
     /// A message the visitor just sent, shown at once as "sending".
     pub fn add_pending(&mut self, client_id: &str, body: &str, file: Option<&File>) {
-        let mark = self.bubble(None, body, file, None);
-        mark.set_text_content(Some("…"));
-        self.mine.push(Mine {
-            client_id: client_id.to_string(),
-            seq: None,
-            mark,
-        });
+        let (meta, _) = self.bubble(None, body, file, None);
+        self.mine(&meta, client_id, None, "…");
     }
 
     /// Marks the visitor's message stored; `false` when it is not on screen yet. `in_order`:
@@ -450,10 +502,10 @@ impl Ui {
         match self.mine.iter_mut().find(|m| m.client_id == client_id) {
             Some(mine) => {
                 mine.seq = Some(seq);
-                if in_order
-                    && let Some(item) = mine.mark.parent_element().and_then(|m| m.parent_element())
-                {
-                    let _ = self.list.append_child(&item);
+                if in_order {
+                    // The mark's line's bubble.
+                    let item = json::get(&json::get(&mine.mark, "parentNode"), "parentNode");
+                    let _ = self.list.append_child(item.unchecked_ref());
                 }
                 if mine.mark.text_content().as_deref() != Some("✓✓") {
                     mine.mark.set_text_content(Some("✓"));
@@ -484,14 +536,50 @@ impl Ui {
         seq: i64,
         client_id: &str,
     ) {
-        let mark = self.bubble(by, body, file, Some(at));
-        if by.is_none() {
-            mark.set_text_content(Some("✓"));
-            self.mine.push(Mine {
-                client_id: client_id.to_string(),
-                seq: Some(seq),
-                mark,
-            });
+        match self.bubble(by, body, file, Some(at)) {
+            (meta, _) if by.is_none() => self.mine(&meta, client_id, Some(seq), "✓"),
+            (meta, Some(text)) => self.theirs.push(Theirs {
+                seq,
+                text,
+                meta,
+                translated: None,
+            }),
+            _ => {}
+        }
+    }
+
+    /// Shows the agent's message `seq` in the visitor's language, with a toggle under it. A
+    /// repeat (replayed after a reconnect) replaces the translation and keeps the visitor's
+    /// choice; a message not on screen is skipped.
+    pub fn translate(&mut self, seq: i64, translation: String) {
+        let doc = &self.doc;
+        let Some(m) = self.theirs.iter_mut().find(|m| m.seq == seq) else {
+            return;
+        };
+        let (toggle, versions) = m.translated.get_or_insert_with(|| {
+            let toggle = add(doc, &m.meta, "button", "kefu-original", &[BUTTON], "");
+            let original = m.text.text_content().unwrap_or_default();
+            let versions = Versions {
+                original,
+                translation: String::new(),
+                original_shown: false,
+            };
+            (toggle, versions)
+        });
+        versions.translation = translation;
+        render(doc, self.lang, &m.text, toggle, versions);
+        self.scroll_to_end();
+    }
+
+    /// A click on a translated message's toggle: the original, or the translation again.
+    pub fn toggle_original(&mut self, button: &Element) {
+        for m in &mut self.theirs {
+            if let Some((toggle, versions)) = &mut m.translated
+                && toggle == button
+            {
+                versions.original_shown = !versions.original_shown;
+                render(&self.doc, self.lang, &m.text, toggle, versions);
+            }
         }
     }
 
@@ -507,12 +595,9 @@ impl Ui {
     /// Removes every message (a new visitor identity, or a conversation that is gone).
     pub fn clear(&mut self) {
         self.mine.clear();
-        while let Some(last) = self.list.last_element_child() {
-            if last == self.greeting {
-                break;
-            }
-            last.remove();
-        }
+        self.theirs.clear();
+        self.list.set_text_content(None);
+        let _ = self.list.append_child(&self.greeting);
     }
 
     /// Shows "WHO WHAT" under the transcript ("Mei is typing…", "#2 in the queue…"), or hides
@@ -600,16 +685,20 @@ pub fn value(field: &Element) -> String {
 
 /// Sets a form field's value.
 pub fn set_value(field: &Element, value: &str) {
-    let _ = js_sys::Reflect::set(
-        field,
-        &JsValue::from_str("value"),
-        &JsValue::from_str(value),
-    );
+    json::assign(field, "value", &value.into());
 }
 
 /// Moves the keyboard focus to an element of the panel.
 pub fn focus(element: &Element) {
     let _ = element.unchecked_ref::<HtmlElement>().focus();
+}
+
+/// Fills a translated message's text and its toggle's label.
+fn render(doc: &Document, lang: Lang, text: &Element, toggle: &Element, versions: &Versions) {
+    let (shown, label) = versions.shown();
+    text.set_text_content(None);
+    fill_text(doc, text, shown);
+    toggle.set_text_content(Some(t(lang, label)));
 }
 
 fn show(element: &Element, visible: bool) {
@@ -620,21 +709,21 @@ fn show(element: &Element, visible: bool) {
     };
 }
 
-/// `HH:MM` in the visitor's time zone.
-fn clock(at: f64) -> String {
-    let date = js_sys::Date::new(&JsValue::from_f64(at));
-    let mut text = String::new();
-    for (i, part) in [date.get_hours(), date.get_minutes()]
-        .into_iter()
-        .enumerate()
-    {
-        if i > 0 {
-            text.push(':');
-        }
-        if part < 10 {
-            text.push('0');
-        }
-        push_number(&mut text, i64::from(part));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_translation_shows_first_and_the_toggle_swaps() {
+        let mut versions = Versions {
+            original: "Hello".into(),
+            translation: "您好".into(),
+            original_shown: false,
+        };
+        assert_eq!(t(Lang::Zh, versions.shown().1), "显示原文");
+        assert!(matches!(versions.shown(), ("您好", Text::ShowOriginal)));
+        versions.original_shown = true;
+        assert!(matches!(versions.shown(), ("Hello", Text::ShowTranslation)));
+        assert_eq!(t(Lang::En, versions.shown().1), "Show translation");
     }
-    text
 }
