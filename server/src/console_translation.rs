@@ -56,20 +56,13 @@ impl app::auth::ssr::Interpreter for ConsoleTranslation {
             let setup = setup
                 .filter(|_| conversation.translating && WidgetSettings::of(&site).translate)
                 .ok_or(ConsoleError::NoTranslation)?;
-            match flow::draft(store, &setup, &conversation, &agent, &text)
+            flow::draft(store, &setup, &conversation, &agent, &text)
                 .await
                 .map_err(internal)?
-            {
-                flow::Draft::Text { text, language } => Ok(Draft::Text { text, language }),
-                flow::Draft::Same => Ok(Draft::Same),
-                flow::Draft::Unknown => Ok(Draft::Unknown),
-                flow::Draft::Unavailable(Unavailable::Budget) => {
-                    Err(ConsoleError::TranslationBudget)
-                }
-                flow::Draft::Unavailable(Unavailable::Provider) => {
-                    Err(ConsoleError::TranslationFailed)
-                }
-            }
+                .map_err(|why| match why {
+                    Unavailable::Budget => ConsoleError::TranslationBudget,
+                    Unavailable::Provider => ConsoleError::TranslationFailed,
+                })
         })
     }
 

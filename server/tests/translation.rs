@@ -254,6 +254,8 @@ async fn translation_stops_at_the_sites_daily_budget_and_says_so() {
         (None, Some(Unavailable::Budget))
     );
     assert_eq!(provider.asked.lock().expect("log").len(), 1, "not sent");
+    // The rest of the day's budget counts as spent: a text short enough to fit in the 3
+    // characters left is not translated either, and the admin page shows the limit reached.
     let day = server::now_ms() / 86_400_000;
     assert_eq!(
         server
@@ -261,8 +263,12 @@ async fn translation_stops_at_the_sites_daily_budget_and_says_so() {
             .translation_chars(site, day)
             .await
             .expect("count"),
-        7
+        10
     );
+    let (_, third) = say(&mut visitor, Some(conversation), "v3", "谢谢").await;
+    let refused = translation(&mut agent, third).await;
+    assert_eq!(refused.unavailable, Some(Unavailable::Budget));
+    assert_eq!(provider.asked.lock().expect("log").len(), 1, "not sent");
     server.stop().await;
 }
 

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::pages::conversation::Draft;
 use protocol::{Author, ConversationId, ServerFrame, Unavailable};
 use sha2::{Digest, Sha256};
 use store::{MessageTranslation, TranslationKey, TranslationState};
@@ -169,10 +170,17 @@ async fn attempt_once(
         return Ok(Outcome::Text(text, None));
     }
     let chars = i64::try_from(text.chars().count()).unwrap_or(i64::MAX);
+    let (day, limit) = (today(), setup.daily_chars);
     if !store
-        .spend_translation_chars(site_id, today(), chars, setup.daily_chars)
+        .spend_translation_chars(site_id, day, chars, limit)
         .await?
     {
+        // Translation stops for the rest of the day, as the console then says, rather than
+        // letting shorter texts through: the rest of the budget counts as spent.
+        let used = store.translation_chars(site_id, day).await?;
+        store
+            .spend_translation_chars(site_id, day, (limit - used).max(0), limit)
+            .await?;
         return Ok(Outcome::Unavailable(Unavailable::Budget));
     }
     match setup.translator.translate(text, source, target).await {
@@ -189,48 +197,31 @@ async fn attempt_once(
     }
 }
 
-/// How an agent's draft reads to the visitor: the on-demand translation while composing.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Draft {
-    /// In the visitor's language.
-    Text {
-        /// The translation.
-        text: String,
-        /// The visitor's language (BCP 47).
-        language: String,
-    },
-    /// The visitor reads the agent's language: nothing to translate.
-    Same,
-    /// The visitor has not written enough, nor said, for their language to be known.
-    Unknown,
-    /// No translation now, and why.
-    Unavailable(Unavailable),
-}
-
 /// Translates `text`, which `agent` is writing in `conversation`, into the visitor's language,
-/// as the reply will be (and through the same cache, so sending it then costs nothing more).
+/// as the reply will be (and through the same cache, so sending it then costs nothing more);
+/// `Err` inside when no translation can be had now, and why.
 pub async fn draft(
     store: &dyn store::Store,
     setup: &TranslationSetup,
     conversation: &store::Conversation,
     agent: &store::Agent,
     text: &str,
-) -> Result<Draft, store::Error> {
+) -> Result<Result<Draft, Unavailable>, store::Error> {
     let Some(target) = visitor_language(store, conversation, conversation.last_seq + 1).await?
     else {
-        return Ok(Draft::Unknown);
+        return Ok(Ok(Draft::Unknown));
     };
     if primary(&agent.language) == primary(&target) {
-        return Ok(Draft::Same);
+        return Ok(Ok(Draft::Same));
     }
     let source = Some(agent.language.as_str());
     Ok(
         match attempt_once(store, setup, conversation.site_id, text, source, &target).await? {
-            Outcome::Text(text, _) => Draft::Text {
+            Outcome::Text(text, _) => Ok(Draft::Text {
                 text,
                 language: target,
-            },
-            Outcome::Unavailable(why) => Draft::Unavailable(why),
+            }),
+            Outcome::Unavailable(why) => Err(why),
         },
     )
 }

@@ -160,7 +160,11 @@ mod ssr {
             .map(|line| line.trim().trim_end_matches('/').to_owned())
             .filter(|line| !line.is_empty())
             .collect();
+        // `*` lets any page embed the widget (the demo site has it).
         let valid = |origin: &String| {
+            if origin == "*" {
+                return true;
+            }
             let rest = origin
                 .strip_prefix("https://")
                 .or_else(|| origin.strip_prefix("http://"));
@@ -468,5 +472,32 @@ fn LookFields(look: LookForm, lang: Lang) -> impl IntoView {
                     .collect_view()}
             </div>
         </fieldset>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::ssr::origins;
+    use crate::auth::ConsoleError;
+
+    #[test]
+    fn origins_are_web_origins_one_per_line_or_a_star_for_any() {
+        assert_eq!(
+            origins("https://shop.example/\n\n http://127.0.0.1:8080 "),
+            Ok(vec![
+                "https://shop.example".to_owned(),
+                "http://127.0.0.1:8080".to_owned()
+            ])
+        );
+        // The demo site's "any page" can be saved again as it is.
+        assert_eq!(origins("*"), Ok(vec!["*".to_owned()]));
+        for bad in [
+            "shop.example",
+            "javascript:alert(1)",
+            "https://a.example/x",
+            "*.example",
+        ] {
+            assert_eq!(origins(bad), Err(ConsoleError::Invalid), "{bad}");
+        }
     }
 }
