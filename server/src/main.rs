@@ -40,6 +40,22 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Looks after the database.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbAction {
+    /// Brings the database's schema up to this version's (`serve` does it too, on start) and
+    /// prints where it stands. Refuses a database a newer Kefu upgraded. Migrations only add:
+    /// none removes data.
+    Upgrade {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
 }
 
 #[derive(Subcommand)]
@@ -148,6 +164,15 @@ fn main() -> ExitCode {
                 })
                 .map_err(server::Error::from),
         },
+        Command::Db {
+            action: DbAction::Upgrade { overrides },
+        } => with_store(&overrides, |store| async move {
+            println!(
+                "database schema is up to date (migration {})",
+                store.schema_version().await?
+            );
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

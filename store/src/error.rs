@@ -52,6 +52,18 @@ pub enum Error {
     #[error("database migration failed: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 
+    /// The database holds a schema migration this Kefu does not know: a newer Kefu upgraded it.
+    /// Starting anyway could misread or damage what the newer version wrote.
+    #[error(
+        "the database was upgraded by a newer Kefu (it has schema migration {found}; this Kefu knows migrations up to {known}): run that newer Kefu, or restore a backup taken before the upgrade"
+    )]
+    NewerDatabase {
+        /// The unknown migration's version.
+        found: i64,
+        /// The newest migration this Kefu has.
+        known: i64,
+    },
+
     /// The row the operation refers to (a conversation, site, agent …) does not exist.
     #[error("not found")]
     NotFound,
@@ -82,10 +94,20 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-impl From<sqlx::migrate::MigrateError> for Error {
-    fn from(error: sqlx::migrate::MigrateError) -> Self {
-        Error::Migrate(error)
-    }
+/// Brings the schema up to this Kefu's with `migrator`: [`Error::NewerDatabase`] when the
+/// database has a migration the migrator does not (a newer Kefu ran it).
+pub(crate) async fn migrate<'a, A>(migrator: &sqlx::migrate::Migrator, pool: A) -> Result<()>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    migrator.run(pool).await.map_err(|error| match error {
+        sqlx::migrate::MigrateError::VersionMissing(found) => Error::NewerDatabase {
+            found,
+            known: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+        },
+        other => Error::Migrate(other),
+    })
 }
 
 /// Maps a unique violation to [`Error::Conflict`] on `field`, anything else as [`From`] does.

@@ -63,6 +63,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every site, in id order (for administrators).
     async fn all_sites(&self) -> Result<Vec<Site>>;
 
+    /// The newest schema migration applied (`connect` applies this version's).
+    async fn schema_version(&self) -> Result<i64>;
+
     /// Replaces a site's name, allowed origins and widget settings; returns it as it is
     /// afterwards. Its key never changes (pages embed it). `NotFound` if there is no such site.
     async fn update_site(

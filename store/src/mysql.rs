@@ -64,7 +64,7 @@ impl MySqlStore {
             .connect_with(options.charset("utf8mb4"))
             .await
             .map_err(connect_error)?;
-        sqlx::migrate!("migrations/mysql").run(&pool).await?;
+        crate::error::migrate(&sqlx::migrate!("migrations/mysql"), &pool).await?;
         let store = MySqlStore { pool };
         store.backfill_search().await?;
         Ok(store)
@@ -375,6 +375,14 @@ impl Store for MySqlStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn schema_version(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn all_sites(&self) -> Result<Vec<Site>> {

@@ -53,7 +53,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(connect_error)?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        crate::error::migrate(&sqlx::migrate!("migrations/postgres"), &pool).await?;
         let store = PostgresStore { pool };
         store.backfill_search().await?;
         Ok(store)
@@ -333,6 +333,14 @@ impl Store for PostgresStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn schema_version(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn all_sites(&self) -> Result<Vec<Site>> {

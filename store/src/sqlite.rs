@@ -82,7 +82,7 @@ impl SqliteStore {
                 url: url.redacted().to_owned(),
                 source,
             })?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        crate::error::migrate(&sqlx::migrate!("migrations/sqlite"), &pool).await?;
         let store = SqliteStore {
             pool,
             write_lock: Mutex::new(()),
@@ -398,6 +398,14 @@ impl Store for SqliteStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn schema_version(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn all_sites(&self) -> Result<Vec<Site>> {

@@ -3280,3 +3280,30 @@ async fn conversation_stats_give_first_reply_resolution_assignee_and_rating() {
         late.id
     );
 }
+
+#[tokio::test]
+async fn a_database_a_newer_kefu_upgraded_is_refused_with_a_clear_message() {
+    let db = TestDb::new().await;
+    let current = db.store.schema_version().await.expect("version");
+    assert!(current >= 15, "every migration applied: {current}");
+    let checksum = match db.url.backend() {
+        store::Backend::Postgres => "'\\x00'::bytea",
+        _ => "X'00'",
+    };
+    db.execute(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99999, 'a newer kefu', TRUE, {checksum}, 0)"
+    ))
+    .await;
+    let Err(error) = store::connect(&db.url).await else {
+        panic!("a database with an unknown migration was opened");
+    };
+    assert!(
+        matches!(error, Error::NewerDatabase { found: 99999, known } if known == current),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("upgraded by a newer Kefu"),
+        "{error}"
+    );
+}
