@@ -20,12 +20,14 @@ KEFU := $(CARGO_TARGET_DIR)/release/kefu
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
 
-.PHONY: help tools tools-test build widget run test lint unit contract e2e fmt
+.PHONY: help tools tools-test build widget run test lint unit contract e2e dist dist-test fmt
 
 help:
 	@echo "make run    build and start Kefu on SQLite (./data/kefu.db)"
 	@echo "make test   formatting, lints, unit/integration tests, store contract on SQLite,"
-	@echo "            MariaDB and PostgreSQL, widget size budget, Playwright in Chromium"
+	@echo "            MariaDB and PostgreSQL, widget size budget, Playwright in Chromium,"
+	@echo "            and the release tarball started from an empty directory"
+	@echo "make dist   the release tarball in dist/ (docs/deploy.md)"
 	@echo "make fmt    format the code"
 
 tools:
@@ -53,7 +55,7 @@ run: build
 fmt:
 	cargo fmt --all
 
-test: tools-test lint unit contract build e2e
+test: tools-test lint unit contract build e2e dist-test
 	@echo "make test: all green"
 
 tools-test:
@@ -81,6 +83,13 @@ contract:
 
 e2e:
 	cd end2end && KEFU_BIN=$(KEFU) npx playwright test
+
+# The release tarball (docs/deploy.md), and the check that it runs unpacked on its own.
+dist: build
+	@scripts/dist.sh
+
+dist-test: build
+	@scripts/dist-test.sh
 
 # Load benchmark (docs/benchmarks.md): a real server, driven over real sockets by several client
 # processes; prints each figure with its target and its ratio to a raw WebSocket echo floor.
