@@ -33,8 +33,22 @@ pub fn edit(path: &Path, change: impl FnOnce(&mut DocumentMut)) -> Result<(), Co
                 path: path.to_path_buf(),
                 message: error.message().to_owned(),
             })?;
+    // A file of comments only keeps them at the top, above what the change adds (toml_edit
+    // holds them as the document's trailing text, which would put them last).
+    let header = if document.is_empty() {
+        let comments = document.trailing().as_str().unwrap_or_default().to_owned();
+        document.set_trailing("");
+        comments
+    } else {
+        String::new()
+    };
     change(&mut document);
-    let text = document.to_string();
+    let separator = if header.is_empty() || header.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    let text = format!("{header}{separator}{document}");
     crate::config::check_text(path, &text)?;
     let written = |source| ConfigError::Write {
         path: path.to_path_buf(),
@@ -107,6 +121,22 @@ mod tests {
             original
         );
         assert!(!dir.path().join("kefu.toml.tmp").exists());
+    }
+
+    #[test]
+    fn a_file_of_comments_only_keeps_them_at_the_top() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kefu.toml");
+        std::fs::write(&path, "# our chat\n# (kept)").expect("write");
+        edit(&path, |document| {
+            document["bind"] = toml_edit::value("127.0.0.1:3001");
+            section(document, "database")["url"] = toml_edit::value("sqlite://kefu.db");
+        })
+        .expect("saved");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "# our chat\n# (kept)\nbind = \"127.0.0.1:3001\"\n\n[database]\nurl = \"sqlite://kefu.db\"\n"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum Error {
     Agent(String),
     #[error("password hashing: {0}")]
     Password(String),
+    #[error("init: {0}")]
+    Init(String),
 }
 
 /// Result with the server's error type.

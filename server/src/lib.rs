@@ -13,6 +13,7 @@ pub mod demo;
 mod error;
 pub mod export;
 pub mod geoip;
+pub mod init;
 pub mod mail;
 pub mod metrics;
 pub mod realtime;

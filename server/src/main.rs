@@ -40,6 +40,10 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Sets Kefu up: database, first administrator and site, e-mail and translation;
+    /// writes the configuration file. Asks in the terminal, or takes flags only with
+    /// `--non-interactive`.
+    Init(server::init::InitArgs),
     /// Looks after the database.
     Db {
         #[command(subcommand)]
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
                 })
                 .map_err(server::Error::from),
         },
+        Command::Init(args) => run_init(args),
         Command::Db {
             action: DbAction::Upgrade { overrides },
         } => with_store(&overrides, |store| async move {
@@ -207,6 +212,23 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         println!("Demo page with the widget: http://{addr}/demo");
         server::serve(listener, state, server::shutdown_signal()).await
     })
+}
+
+fn run_init(args: server::init::InitArgs) -> server::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stdin = std::io::stdin();
+    runtime
+        .block_on(server::init::run(
+            args,
+            &mut stdin.lock(),
+            &mut std::io::stdout(),
+        ))
+        .map_err(|error| match error {
+            server::init::InitError::Server(error) => error,
+            other => server::Error::Init(other.to_string()),
+        })
 }
 
 /// Runs a one-shot command's `job` against the configured database.

@@ -148,7 +148,7 @@ pub struct AdminSite {
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub mod ssr {
     //! Reading the admin's form fields.
 
     use crate::auth::ConsoleError;
