@@ -75,8 +75,10 @@ unit:
 	cargo test -p widget-wasm --lib
 	# the chaos and crash tests print their message counts
 	cargo test -p server --test chaos -- --nocapture --test-threads=1
-	# the store crate's own unit tests (the contract suite runs per backend below)
+	# the store crate's own unit tests (the contract suite runs per backend below), and how it
+	# tells connection mistakes apart on the real servers
 	cargo test -p store --lib
+	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p store --test connect_problems
 
 contract:
 	@scripts/contract.sh sqlite "" postgres "$(PG_URL)" mariadb "$(MYSQL_URL)"

@@ -110,6 +110,59 @@ where
     })
 }
 
+/// What went wrong reaching a database, in the terms a person setting Kefu up can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectProblem {
+    /// Nothing answers at that host and port (or it is not that kind of database).
+    Unreachable,
+    /// The server refused the user name or password.
+    BadCredentials,
+    /// The server has no database of that name.
+    NoDatabase,
+    /// The user may connect but not create Kefu's tables.
+    NoPrivilege,
+}
+
+impl Error {
+    /// Which of the usual set-up mistakes this error is, if it is one.
+    pub fn connect_problem(&self) -> Option<ConnectProblem> {
+        let source = match self {
+            Error::Connect { source, .. } => source,
+            Error::Migrate(sqlx::migrate::MigrateError::Execute(source)) => source,
+            Error::Database(source) => source,
+            _ => return None,
+        };
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+                Some(ConnectProblem::Unreachable)
+            }
+            sqlx::Error::Database(db) => {
+                if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                    return match mysql.number() {
+                        // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+                        1045 | 1698 => Some(ConnectProblem::BadCredentials),
+                        // ER_BAD_DB_ERROR
+                        1049 => Some(ConnectProblem::NoDatabase),
+                        // ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR
+                        1044 | 1142 => Some(ConnectProblem::NoPrivilege),
+                        _ => None,
+                    };
+                }
+                match db.code().as_deref() {
+                    // invalid_password, invalid_authorization_specification
+                    Some("28P01" | "28000") => Some(ConnectProblem::BadCredentials),
+                    // invalid_catalog_name
+                    Some("3D000") => Some(ConnectProblem::NoDatabase),
+                    // insufficient_privilege
+                    Some("42501") => Some(ConnectProblem::NoPrivilege),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Maps a unique violation to [`Error::Conflict`] on `field`, anything else as [`From`] does.
 pub(crate) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> Error {
     move |error| match &error {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 pub use protocol::Seq;
 
-pub use crate::error::{Error, Result};
+pub use crate::error::{ConnectProblem, Error, Result};
 pub use crate::model::{
     Agent, AgentId, ApiToken, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId,
     CannedReply, CannedReplyId, Conversation, ConversationCursor, ConversationId,
@@ -572,6 +572,52 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
     };
     tracing::info!(database = %url, backend = %store.backend(), "database ready");
     Ok(store)
+}
+
+/// How long [`check`] waits for a database server.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tries `url` once and quickly, as a "test connection" button does: one connection, no
+/// retries, [`CHECK_TIMEOUT`] at most, then a table made and dropped again, so a user who may
+/// connect but not create tables is found out before anything is set up. SQLite is simply
+/// opened. The error's [`Error::connect_problem`] tells the usual mistakes apart.
+pub async fn check(url: &DatabaseUrl) -> Result<()> {
+    use sqlx::Connection;
+    const PROBE: [&str; 2] = [
+        "CREATE TABLE kefu_setup_probe (id INTEGER)",
+        "DROP TABLE kefu_setup_probe",
+    ];
+    let connect_error = |source| Error::Connect {
+        url: url.redacted().to_owned(),
+        source,
+    };
+    let attempt = async {
+        match url.backend() {
+            Backend::Sqlite => {
+                sqlite::SqliteStore::connect(url).await?;
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(url.expose_secret())
+                    .await
+                    .map_err(connect_error)?;
+                for statement in PROBE {
+                    sqlx::raw_sql(statement).execute(&mut conn).await?;
+                }
+            }
+            Backend::MySql => {
+                let mut conn = sqlx::MySqlConnection::connect(url.expose_secret())
+                    .await
+                    .map_err(connect_error)?;
+                for statement in PROBE {
+                    sqlx::raw_sql(statement).execute(&mut conn).await?;
+                }
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(CHECK_TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| Err(connect_error(sqlx::Error::PoolTimedOut)))
 }
 
 /// The sentinel cursor that sorts after every real row, so the first page needs no separate query.
