@@ -15,7 +15,12 @@ cp kefu.toml.example kefu.toml
 # Marks the unpacked copies, to see they (not the build tree's) are what is served.
 echo "/* dist-test */" >> site/pkg/kefu.css
 echo "// dist-test" >> widget/widget.js
-env -i HOME="$DIR" PATH=/usr/bin:/bin ./kefu serve --bind "127.0.0.1:$PORT" > kefu.log 2>&1 &
+# Set up as docs/deploy.md says (kefu init), then started as systemd would, by itself.
+env -i HOME="$DIR" PATH=/usr/bin:/bin KEFU_ADMIN_PASSWORD=dist-test-password ./kefu init \
+  --non-interactive --config kefu.toml --bind "127.0.0.1:$PORT" --admin-email admin@example.com \
+  --site-name Shop --site-origin https://shop.example > init.log 2>&1 \
+  || { cat init.log; echo "dist-test: kefu init failed" >&2; exit 1; }
+env -i HOME="$DIR" PATH=/usr/bin:/bin ./kefu serve --config kefu.toml > kefu.log 2>&1 &
 PID=$!
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$PORT/readyz" > /dev/null && break

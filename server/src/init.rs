@@ -82,13 +82,14 @@ pub enum InitError {
     Server(#[from] crate::Error),
 }
 
-/// What the prompts settled on.
-struct Answers {
-    bind: SocketAddr,
-    database_url: DatabaseUrl,
-    smtp_url: Option<String>,
-    email_from: Option<String>,
-    translation: crate::translate::TranslationSection,
+/// The settings a set-up writes (here, and in the browser's setup wizard).
+pub(crate) struct Answers {
+    /// Where to listen; `None` keeps what the file says (the wizard does not ask).
+    pub bind: Option<SocketAddr>,
+    pub database_url: DatabaseUrl,
+    pub smtp_url: Option<String>,
+    pub email_from: Option<String>,
+    pub translation: crate::translate::TranslationSection,
 }
 
 /// Runs the set-up, reading answers from `input` and talking on `output`.
@@ -145,7 +146,7 @@ pub async fn run(
     };
     let translation = ask.translation(&args)?;
     let answers = Answers {
-        bind,
+        bind: Some(bind),
         database_url,
         smtp_url,
         email_from,
@@ -162,20 +163,29 @@ pub async fn run(
 }
 
 /// Writes the answers into the configuration file, keeping whatever else it holds.
-fn write_config(path: &Path, answers: &Answers) -> Result<(), crate::config::ConfigError> {
+pub(crate) fn write_config(
+    path: &Path,
+    answers: &Answers,
+) -> Result<(), crate::config::ConfigError> {
     crate::config_file::edit(path, |document| {
-        document["bind"] = toml_edit::value(answers.bind.to_string());
+        if let Some(bind) = answers.bind {
+            document["bind"] = toml_edit::value(bind.to_string());
+        }
         crate::config_file::section(document, "database")["url"] =
             toml_edit::value(answers.database_url.expose_secret());
-        let email = crate::config_file::section(document, "email");
         for (key, value) in [
             ("smtp_url", &answers.smtp_url),
             ("from", &answers.email_from),
         ] {
             match value {
-                Some(value) => email[key] = toml_edit::value(value.as_str()),
+                Some(value) => {
+                    crate::config_file::section(document, "email")[key] =
+                        toml_edit::value(value.as_str());
+                }
                 None => {
-                    email.remove(key);
+                    if let Some(email) = document.get_mut("email").and_then(|e| e.as_table_mut()) {
+                        email.remove(key);
+                    }
                 }
             }
         }
@@ -420,27 +430,12 @@ impl Asker<'_> {
                 })
             },
         )?;
-        let key: String = app::auth::ssr::new_token().chars().take(16).collect();
-        let site = store
-            .create_site(store::NewSite {
-                public_key: key,
-                name,
-                allowed_origins: origins,
-                widget_settings: serde_json::json!({}),
-                created_at: crate::now_ms(),
-            })
-            .await
-            .map_err(crate::Error::from)?;
-        store
-            .add_agent_to_site(site.id, admin)
-            .await
-            .map_err(crate::Error::from)?;
+        let site = add_site(store, name, origins, admin).await?;
         writeln!(
             self.output,
-            "  site {:?} added. Paste this into its pages:\n\n  <script src=\"{}/widget/widget.js\" data-site=\"{}\" async></script>\n",
+            "  site {:?} added. Paste this into its pages:\n\n  {}\n",
             site.name,
-            public_url.trim_end_matches('/'),
-            site.public_key
+            snippet(public_url, &site)
         )?;
         Ok(())
     }
@@ -489,9 +484,38 @@ impl Asker<'_> {
     }
 }
 
+/// Adds the first site, with a new random key and the widget's defaults, answered by `admin`.
+pub(crate) async fn add_site(
+    store: &dyn Store,
+    name: String,
+    origins: Vec<String>,
+    admin: i64,
+) -> Result<store::Site, crate::Error> {
+    let site = store
+        .create_site(store::NewSite {
+            public_key: app::auth::ssr::new_token().chars().take(16).collect(),
+            name,
+            allowed_origins: origins,
+            widget_settings: serde_json::json!({}),
+            created_at: crate::now_ms(),
+        })
+        .await?;
+    store.add_agent_to_site(site.id, admin).await?;
+    Ok(site)
+}
+
+/// The embed snippet for `site` served from `base` (`https://chat.example.com`).
+pub(crate) fn snippet(base: &str, site: &store::Site) -> String {
+    format!(
+        "<script src=\"{}/widget/widget.js\" data-site=\"{}\" async></script>",
+        base.trim_end_matches('/'),
+        site.public_key
+    )
+}
+
 /// Makes the directory of a SQLite database: `init` is where the location is chosen, so unlike
 /// `serve` (which refuses, in case of a typo) it creates it.
-fn create_sqlite_dir(url: &DatabaseUrl) -> Result<(), InitError> {
+pub(crate) fn create_sqlite_dir(url: &DatabaseUrl) -> Result<(), std::io::Error> {
     if let Some(dir) = url.sqlite_path().and_then(Path::parent)
         && !dir.as_os_str().is_empty()
     {

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod metrics;
 pub mod realtime;
 pub mod routes;
+pub mod setup;
 pub mod site;
 pub mod state;
 pub mod telemetry;
@@ -32,6 +33,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpSocket};
+
+/// Prints `line` for the person who started Kefu. A closed standard output (the terminal or
+/// pipe gone) must not stop a running server, as `println!` would by panicking.
+pub fn announce(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
 
 /// Pending connections the kernel may queue; tokio's default of 128 overflows in reconnect storms.
 pub const LISTEN_BACKLOG: u32 = 4096;

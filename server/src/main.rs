@@ -195,21 +195,39 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let mut config = config;
+        if !demo && server::setup::needed(&config).await? {
+            let listener = server::bind(config.bind)?;
+            let addr = listener.local_addr()?;
+            match server::setup::serve(listener, config, overrides, server::shutdown_signal())
+                .await?
+            {
+                // Set up: Kefu starts with what the wizard wrote, on the same address (the
+                // port the wizard had, when the system chose it).
+                Some(written) => {
+                    config = server::config::Config {
+                        bind: addr,
+                        ..written
+                    }
+                }
+                None => return Ok(()),
+            }
+        }
         let state = server::build_state(&config).await?;
         tracing::info!(database = %config.database_url, bind = %config.bind, "kefu starting");
         if demo {
             let password = std::env::var("KEFU_DEMO_PASSWORD").ok();
             if let Some(password) = server::demo::ensure(state.store.as_ref(), password).await? {
-                println!(
+                server::announce(&format!(
                     "Demo admin created: {} / {password}  (shown once)",
                     server::demo::DEMO_EMAIL
-                );
+                ));
             }
         }
         let listener = server::bind(config.bind)?;
         let addr = listener.local_addr()?;
-        println!("Kefu console: http://{addr}/login");
-        println!("Demo page with the widget: http://{addr}/demo");
+        server::announce(&format!("Kefu console: http://{addr}/login"));
+        server::announce(&format!("Demo page with the widget: http://{addr}/demo"));
         server::serve(listener, state, server::shutdown_signal()).await
     })
 }
