@@ -22,6 +22,8 @@ pub enum Error {
     Password(String),
     #[error("init: {0}")]
     Init(String),
+    #[error("migrate-to: {0}")]
+    Migrate(String),
 }
 
 /// Result with the server's error type.

@@ -16,6 +16,7 @@ pub mod geoip;
 pub mod init;
 pub mod mail;
 pub mod metrics;
+pub mod migrate_to;
 pub mod realtime;
 pub mod routes;
 pub mod setup;

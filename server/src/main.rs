@@ -60,6 +60,16 @@ enum DbAction {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// Moves the whole install (every table, files included) from the configured database
+    /// into another, empty one, e.g. from SQLite to MySQL/MariaDB or PostgreSQL, and checks
+    /// every table arrived (row counts and checksums). Run it again after an interruption to
+    /// continue. Stop Kefu first, then point `database.url` at the new database.
+    MigrateTo {
+        /// The database to move into: `mysql://user:pass@host/db` or `postgres://…`.
+        url: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +180,9 @@ fn main() -> ExitCode {
         },
         Command::Init(args) => run_init(args),
         Command::Db {
+            action: DbAction::MigrateTo { url, overrides },
+        } => run_migrate_to(&overrides, &url),
+        Command::Db {
             action: DbAction::Upgrade { overrides },
         } => with_store(&overrides, |store| async move {
             println!(
@@ -247,6 +260,27 @@ fn run_init(args: server::init::InitArgs) -> server::Result<()> {
             server::init::InitError::Server(error) => error,
             other => server::Error::Init(other.to_string()),
         })
+}
+
+fn run_migrate_to(overrides: &Overrides, url: &str) -> server::Result<()> {
+    let config = Config::load(overrides)?;
+    let target = store::DatabaseUrl::parse(url)?;
+    let source_url = config.database_url.clone();
+    with_store(overrides, |source| async move {
+        let moved = server::migrate_to::run(source, &source_url, &target)
+            .await
+            .map_err(|error| server::Error::Migrate(error.to_string()))?;
+        for table in &moved {
+            println!(
+                "{:>22} {:>9} rows  checksum {}",
+                table.table, table.rows, table.checksum
+            );
+        }
+        println!(
+            "every table arrived in {target}; stop Kefu, set database.url to it, and start Kefu again"
+        );
+        Ok(())
+    })
 }
 
 /// Runs a one-shot command's `job` against the configured database.

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod copy;
 mod error;
 mod model;
 mod mysql;
@@ -65,6 +66,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest schema migration applied (`connect` applies this version's).
     async fn schema_version(&self) -> Result<i64>;
+
+    /// For a copy to another database: up to `limit` rows of `table` whose key is after
+    /// `after`, in key order (see [`copy`]).
+    async fn copy_read(
+        &self,
+        table: &'static copy::Table,
+        after: Option<Vec<copy::Value>>,
+        limit: i64,
+    ) -> Result<Vec<Vec<copy::Value>>>;
+
+    /// For a copy: how many rows `table` holds.
+    async fn copy_count(&self, table: &'static copy::Table) -> Result<i64>;
+
+    /// For a copy into this database: stores `rows` of `table` and, in the same transaction,
+    /// `last` as the key the copy of that table got to.
+    async fn copy_write(
+        &self,
+        table: &'static copy::Table,
+        rows: Vec<Vec<copy::Value>>,
+        last: Vec<copy::Value>,
+    ) -> Result<()>;
+
+    /// How far a copy into this database got for `table` (the key of the last row written),
+    /// if it started.
+    async fn copy_progress(&self, table: &'static copy::Table) -> Result<Option<Vec<copy::Value>>>;
+
+    /// Ends a copy into this database: new rows get ids after the copied ones, the search
+    /// index is rebuilt from the copied rows on the next connect, the progress is forgotten.
+    async fn copy_finish(&self) -> Result<()>;
 
     /// Replaces a site's name, allowed origins and widget settings; returns it as it is
     /// afterwards. Its key never changes (pages embed it). `NotFound` if there is no such site.
@@ -898,6 +928,18 @@ pub async fn made_translations(
 /// search in either language finds it.
 fn translated_search_text(body: &str, translation: &str) -> String {
     format!("{body}\n{translation}")
+}
+
+/// `progress` (a key) as stored in settings.
+fn progress_text(progress: &[copy::Value]) -> Result<String> {
+    serde_json::to_string(progress)
+        .map_err(|error| Error::Database(sqlx::Error::Encode(Box::new(error))))
+}
+
+/// A key stored by [`progress_text`].
+fn progress_of(text: &str) -> Result<Vec<copy::Value>> {
+    serde_json::from_str(text)
+        .map_err(|error| Error::Database(sqlx::Error::Decode(Box::new(error))))
 }
 
 /// A table whose rows search finds, and what its rows written before search existed need.

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
@@ -333,6 +333,104 @@ impl Store for PostgresStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn copy_read(
+        &self,
+        table: &'static crate::copy::Table,
+        after: Option<Vec<crate::copy::Value>>,
+        limit: i64,
+    ) -> Result<Vec<Vec<crate::copy::Value>>> {
+        let mut query = crate::copy::select::<Postgres>(
+            table,
+            |name: &str| format!("\"{name}\""),
+            after,
+            limit,
+        );
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| crate::copy::read_row(table, row))
+            .collect()
+    }
+
+    async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM \"{}\"",
+            table.name
+        )))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn copy_write(
+        &self,
+        table: &'static crate::copy::Table,
+        rows: Vec<Vec<crate::copy::Value>>,
+        last: Vec<crate::copy::Value>,
+    ) -> Result<()> {
+        let quote = |name: &str| format!("\"{name}\"");
+        let mut tx = self.pool.begin().await?;
+        if !rows.is_empty() {
+            let columns: Vec<String> = table.columns.iter().map(|(c, _)| quote(c)).collect();
+            let mut insert = QueryBuilder::<Postgres>::new(format!(
+                "INSERT INTO {} ({}) ",
+                quote(table.name),
+                columns.join(", ")
+            ));
+            insert.push_values(rows, |mut list, row| {
+                for ((_, kind), value) in table.columns.iter().zip(row) {
+                    crate::copy::push_value(&mut list, *kind, value);
+                }
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        sqlx::query(r#"INSERT INTO settings ("key", value) VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#)
+            .bind(crate::copy::progress_key(table.name))
+            .bind(crate::progress_text(&last)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn copy_progress(
+        &self,
+        table: &'static crate::copy::Table,
+    ) -> Result<Option<Vec<crate::copy::Value>>> {
+        let text: Option<String> =
+            sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = $1"#)
+                .bind(crate::copy::progress_key(table.name))
+                .fetch_optional(&self.pool)
+                .await?;
+        text.as_deref().map(crate::progress_of).transpose()
+    }
+
+    async fn copy_finish(&self) -> Result<()> {
+        for table in crate::copy::TABLES.iter().filter(|t| t.key == ["id"]) {
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT setval(pg_get_serial_sequence('{0}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {0}",
+                table.name
+            )))
+            .execute(&self.pool)
+            .await?;
+        }
+        for indexed in Indexed::ALL {
+            let table = indexed.table();
+            sqlx::query(AssertSqlSafe(format!(
+                r#"INSERT INTO settings ("key", value) SELECT '{}', MAX(id)::text FROM {table} HAVING MAX(id) IS NOT NULL"#,
+                indexed.backfill_key()
+            )))
+            .execute(&self.pool)
+            .await?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM settings WHERE substr(\"key\", 1, {}) = '{}'",
+            crate::copy::PROGRESS_PREFIX.len(),
+            crate::copy::PROGRESS_PREFIX
+        )))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn schema_version(&self) -> Result<i64> {

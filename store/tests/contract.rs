@@ -3307,3 +3307,66 @@ async fn a_database_a_newer_kefu_upgraded_is_refused_with_a_clear_message() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_copy_for_migrate_to_covers_every_table_and_column() {
+    use sqlx::Connection;
+    let db = TestDb::new().await;
+    let url = db.url.expose_secret().to_owned();
+    let columns: Vec<(String, String)> = match db.url.backend() {
+        store::Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_as(
+                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("columns")
+        }
+        store::Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+            sqlx::query_as(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = 'public'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("columns")
+        }
+        store::Backend::MySql => {
+            let mut conn = sqlx::MySqlConnection::connect(&url).await.expect("connect");
+            sqlx::query_as(
+                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR) \
+                 FROM information_schema.columns WHERE table_schema = DATABASE()",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("columns")
+        }
+    };
+    let mut in_schema: Vec<(String, String)> = columns
+        .into_iter()
+        .filter(|(table, column)| {
+            !table.contains("_fts")
+                && !store::copy::NOT_COPIED.contains(&table.as_str())
+                && !store::copy::NOT_COPIED_COLUMNS.contains(&(table.as_str(), column.as_str()))
+        })
+        .collect();
+    in_schema.sort();
+    let mut copied: Vec<(String, String)> = store::copy::TABLES
+        .iter()
+        .flat_map(|t| {
+            t.columns
+                .iter()
+                .map(|(c, _)| (t.name.to_owned(), (*c).to_owned()))
+        })
+        .collect();
+    copied.sort();
+    assert_eq!(
+        copied, in_schema,
+        "a migration added a table or column: add it to store::copy::TABLES"
+    );
+}
