@@ -44,6 +44,21 @@ enum Command {
     /// writes the configuration file. Asks in the terminal, or takes flags only with
     /// `--non-interactive`.
     Init(server::init::InitArgs),
+    /// Writes a backup of the whole install to a new SQLite file: a consistent snapshot of a
+    /// SQLite database in use, or a checked export of MySQL/MariaDB or PostgreSQL.
+    Backup {
+        /// The backup file to create.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Restores a backup file into the configured database, which must be empty.
+    Restore {
+        /// The backup file (made by `kefu backup`).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
     /// Looks after the database.
     Db {
         #[command(subcommand)]
@@ -179,6 +194,8 @@ fn main() -> ExitCode {
                 .map_err(server::Error::from),
         },
         Command::Init(args) => run_init(args),
+        Command::Backup { file, overrides } => run_backup(&overrides, &file),
+        Command::Restore { file, overrides } => run_restore(&overrides, &file),
         Command::Db {
             action: DbAction::MigrateTo { url, overrides },
         } => run_migrate_to(&overrides, &url),
@@ -260,6 +277,51 @@ fn run_init(args: server::init::InitArgs) -> server::Result<()> {
             server::init::InitError::Server(error) => error,
             other => server::Error::Init(other.to_string()),
         })
+}
+
+fn run_backup(overrides: &Overrides, file: &std::path::Path) -> server::Result<()> {
+    let source_url = Config::load(overrides)?.database_url;
+    with_store(overrides, |source| async move {
+        let moved = server::migrate_to::backup(source, &source_url, file)
+            .await
+            .map_err(|error| server::Error::Migrate(error.to_string()))?;
+        report(&moved);
+        println!("backup written to {}", file.display());
+        Ok(())
+    })
+}
+
+fn run_restore(overrides: &Overrides, file: &std::path::Path) -> server::Result<()> {
+    let target = Config::load(overrides)?.database_url;
+    if !file.is_file() {
+        return Err(server::Error::Migrate(format!(
+            "{} is not a backup file",
+            file.display()
+        )));
+    }
+    let source_url = store::DatabaseUrl::parse(&format!("sqlite://{}", file.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let source = store::connect(&source_url).await?;
+        let moved = server::migrate_to::run(source, &source_url, &target)
+            .await
+            .map_err(|error| server::Error::Migrate(error.to_string()))?;
+        report(&moved);
+        println!("restored into {target}");
+        Ok(())
+    })
+}
+
+/// Prints each table's rows and checksum.
+fn report(moved: &[server::migrate_to::Moved]) {
+    for table in moved {
+        println!(
+            "{:>22} {:>9} rows  checksum {}",
+            table.table, table.rows, table.checksum
+        );
+    }
 }
 
 fn run_migrate_to(overrides: &Overrides, url: &str) -> server::Result<()> {

@@ -5,6 +5,13 @@
 //! interruption continues where it stopped. At the end every table is compared (row count
 //! and a checksum of every value, read from both sides) before the copy is declared done;
 //! then point `database.url` at the new database.
+//!
+//! `kefu backup <file>` and `kefu restore <file>` use the same copy, with a SQLite file as the
+//! portable backup: a SQLite install is snapshotted by SQLite itself while in use (`VACUUM
+//! INTO`, consistent); MySQL/MariaDB and PostgreSQL are exported table by table into a new
+//! SQLite file and checked like a move (rows written meanwhile make the check fail: back up
+//! a quiet or stopped server, or use the database's own dump tool). Restoring copies a backup
+//! file into the configured, empty database.
 
 use std::sync::Arc;
 
@@ -28,6 +35,8 @@ pub enum MigrateError {
         target_rows: u64,
         same: &'static str,
     },
+    #[error("{0} exists already; a backup never overwrites a file")]
+    BackupExists(String),
     #[error(transparent)]
     Store(#[from] store::Error),
 }
@@ -147,4 +156,31 @@ async fn tally(store: &dyn Store, table: &'static Table) -> Result<Tally, Migrat
         after = Some(last);
     }
     Ok(tally)
+}
+
+/// Writes a backup of `source` to the new SQLite file `file` (see the module header).
+pub async fn backup(
+    source: Arc<dyn Store>,
+    source_url: &DatabaseUrl,
+    file: &std::path::Path,
+) -> Result<Vec<Moved>, MigrateError> {
+    if file.exists() {
+        return Err(MigrateError::BackupExists(file.display().to_string()));
+    }
+    let target = DatabaseUrl::parse(&format!("sqlite://{}", file.display()))?;
+    if source.snapshot_to(file).await? {
+        // Checked like a move: the snapshot against a fresh read of what it holds.
+        let snapshot = store::connect(&target).await?;
+        let mut moved = Vec::with_capacity(TABLES.len());
+        for table in TABLES {
+            let copied = tally(snapshot.as_ref(), table).await?;
+            moved.push(Moved {
+                table: table.name,
+                rows: copied.rows,
+                checksum: copied.checksum(),
+            });
+        }
+        return Ok(moved);
+    }
+    run(source, source_url, &target).await
 }

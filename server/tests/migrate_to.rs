@@ -3,6 +3,8 @@
 //! MariaDB. Every row arrives (the command compares counts and checksums, and the test checks
 //! the data through the store); the MariaDB move is killed half-way and run again, and
 //! completes; afterwards Kefu serves from the new database, the agent signs in, search works.
+//! `kefu backup` and `kefu restore` go through the same copy: a SQLite snapshot restored into
+//! PostgreSQL, and PostgreSQL exported to a SQLite file again.
 
 mod common;
 
@@ -24,8 +26,8 @@ fn kefu() -> Command {
     command
 }
 
-/// A SQLite install: an agent, a site, a visitor with 1,000 conversations of 100 messages,
-/// a picture, a translation and the token secret.
+/// A SQLite install: an agent, a site, a visitor with `CONVERSATIONS` conversations of
+/// `PER_CONVERSATION` messages, a picture, a translation and the token secret.
 async fn install(url: &DatabaseUrl) {
     let store = store::connect(url).await.expect("sqlite");
     let site = store
@@ -255,4 +257,69 @@ async fn a_sqlite_install_moves_to_postgres_and_to_mariadb_even_when_interrupted
 
     postgres.drop_now().await;
     mariadb.drop_now().await;
+}
+
+/// The number of messages in the database at `url`.
+async fn messages_in(url: &DatabaseUrl) -> i64 {
+    let store = store::connect(url).await.expect("connect");
+    let messages = store::copy::TABLES
+        .iter()
+        .find(|t| t.name == "messages")
+        .expect("messages");
+    store.copy_count(messages).await.expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_is_restored_into_postgres_and_postgres_is_backed_up_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source =
+        DatabaseUrl::parse(&format!("sqlite://{}/kefu.db", dir.path().display())).expect("url");
+    install(&source).await;
+    let run = |args: &[&str]| {
+        let out = kefu().args(args).output().expect("kefu");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let snapshot = dir.path().join("snapshot.db");
+    let snapshot_text = snapshot.to_str().expect("utf-8");
+    let (ok, said) = run(&[
+        "backup",
+        snapshot_text,
+        "--database-url",
+        source.expose_secret(),
+    ]);
+    assert!(ok && said.contains("backup written"), "{said}");
+    let (ok, said) = run(&[
+        "backup",
+        snapshot_text,
+        "--database-url",
+        source.expose_secret(),
+    ]);
+    assert!(!ok && said.contains("never overwrites"), "{said}");
+
+    let postgres = common::TestDatabase::create(&common::pg_url()).await;
+    let (ok, said) = run(&["restore", snapshot_text, "--database-url", &postgres.url]);
+    assert!(ok && said.contains("restored into"), "{said}");
+    let restored = DatabaseUrl::parse(&postgres.url).expect("url");
+    assert_eq!(
+        messages_in(&restored).await,
+        CONVERSATIONS * PER_CONVERSATION
+    );
+
+    let export = dir.path().join("export.db");
+    let export_text = export.to_str().expect("utf-8");
+    let (ok, said) = run(&["backup", export_text, "--database-url", &postgres.url]);
+    assert!(ok && said.contains("backup written"), "{said}");
+    let exported = DatabaseUrl::parse(&format!("sqlite://{export_text}")).expect("url");
+    assert_eq!(
+        messages_in(&exported).await,
+        CONVERSATIONS * PER_CONVERSATION
+    );
+    postgres.drop_now().await;
 }

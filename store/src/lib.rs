@@ -76,6 +76,11 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<Vec<copy::Value>>>;
 
+    /// Writes a consistent copy of the whole database to a new SQLite file at `path` while it
+    /// is in use, when the backend can do so itself (SQLite: `VACUUM INTO`); `false` when it
+    /// cannot, and the caller copies table by table instead.
+    async fn snapshot_to(&self, path: &std::path::Path) -> Result<bool>;
+
     /// For a copy: how many rows `table` holds.
     async fn copy_count(&self, table: &'static copy::Table) -> Result<i64>;
 

@@ -391,6 +391,10 @@ impl Store for MySqlStore {
             .collect()
     }
 
+    async fn snapshot_to(&self, _path: &std::path::Path) -> Result<bool> {
+        Ok(false)
+    }
+
     async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
         Ok(sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM `{}`",

@@ -353,6 +353,10 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn snapshot_to(&self, _path: &std::path::Path) -> Result<bool> {
+        Ok(false)
+    }
+
     async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
         Ok(sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM \"{}\"",

@@ -414,6 +414,14 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn snapshot_to(&self, path: &std::path::Path) -> Result<bool> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+
     async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
         Ok(sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM \"{}\"",
