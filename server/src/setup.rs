@@ -70,6 +70,8 @@ pub async fn serve(
         .route("/setup", get(page).post(finish))
         .route("/setup/token", post(give_token))
         .route("/setup/test-database", post(test_database))
+        .route("/setup/test-mail", post(test_mail))
+        .route("/setup/test-translation", post(test_translation))
         .route("/healthz", get(|| async { "setting up" }))
         .route(
             "/readyz",
@@ -229,6 +231,17 @@ impl SetupForm {
         DatabaseUrl::parse(url.as_str()).map_err(|error| error.to_string())
     }
 
+    /// The translation provider the fields describe.
+    fn translation(&self) -> crate::translate::TranslationSection {
+        let optional = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+        crate::translate::TranslationSection {
+            provider: optional(&self.translation_provider),
+            url: optional(&self.translation_url),
+            api_key: optional(&self.translation_api_key),
+            ..Default::default()
+        }
+    }
+
     /// What to tell about `error` from trying this database.
     fn problem(&self, error: &store::Error) -> String {
         let (host, user, name) = (self.host.trim(), self.user.trim(), self.database.trim());
@@ -274,6 +287,66 @@ async fn test_database(
         Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
     };
     (status, text).into_response()
+}
+
+/// `POST /setup/test-mail`: sends a test e-mail to the administrator's address through the
+/// relay the form names.
+async fn test_mail(
+    State(wizard): State<Arc<Wizard>>,
+    headers: HeaderMap,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    if !authorized(&wizard, &headers) {
+        return (StatusCode::FORBIDDEN, "the setup token is missing").into_response();
+    }
+    let to = form.admin_email.trim();
+    let result = match crate::mail::Mailer::new(form.smtp_url.trim(), form.email_from.trim()) {
+        Err(message) => Err(format!("E-mail: {message}")),
+        Ok(_) if !to.contains('@') => {
+            Err("Fill in the administrator's e-mail first: the test goes there.".into())
+        }
+        Ok(mailer) => mailer
+            .send(
+                to,
+                "Kefu test e-mail",
+                "This is a test e-mail from the Kefu setup wizard. If you can read it, mail works.\n"
+                    .into(),
+            )
+            .await
+            .map(|()| format!("A test e-mail was sent to {to}."))
+            .map_err(|error| format!("The mail server did not take it: {error}")),
+    };
+    answer(result)
+}
+
+/// `POST /setup/test-translation`: translates a sample with the provider the form names.
+async fn test_translation(
+    State(wizard): State<Arc<Wizard>>,
+    headers: HeaderMap,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    if !authorized(&wizard, &headers) {
+        return (StatusCode::FORBIDDEN, "the setup token is missing").into_response();
+    }
+    let result = match form.translation().setup() {
+        Err(message) => Err(format!("Translation: {message}")),
+        Ok(None) => Err("Choose a provider first.".into()),
+        Ok(Some(setup)) => setup
+            .translator
+            .translate("Hello, how can I help you?", Some("en"), "zh-CN")
+            .await
+            .map(|translation| format!("The provider answered: {}", translation.text))
+            .map_err(|error| format!("The provider did not answer: {error}")),
+    };
+    answer(result)
+}
+
+/// A test button's answer: 200 with what worked, 422 with what did not.
+fn answer(result: Result<String, String>) -> Response {
+    match result {
+        Ok(text) => (StatusCode::OK, text).into_response(),
+        Err(text) => (StatusCode::UNPROCESSABLE_ENTITY, text).into_response(),
+    }
 }
 
 /// `POST /setup`: checks every answer, creates the accounts, writes the configuration and
@@ -329,12 +402,7 @@ async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Resul
     let email_from = smtp_url.as_ref().and(optional(&form.email_from));
     crate::mail::MailSetup::new(smtp_url.clone(), email_from.clone(), false)
         .map_err(|(key, message)| format!("E-mail ({key}): {message}"))?;
-    let translation = crate::translate::TranslationSection {
-        provider: optional(&form.translation_provider),
-        url: optional(&form.translation_url),
-        api_key: optional(&form.translation_api_key),
-        ..Default::default()
-    };
+    let translation = form.translation();
     translation
         .clone()
         .setup()
@@ -474,7 +542,7 @@ fn wizard_page(form: &SetupForm, error: Option<&str>) -> String {
 <label>User <input name="user" value="{user}" autocomplete="off"></label>
 <label>Password <input type="password" name="password" autocomplete="new-password"></label>
 <label>Database name <input name="database" value="{database}" placeholder="kefu"></label>
-<button type="button" class="secondary" id="test-database">Test connection</button>
+<button type="button" class="secondary" data-test="database">Test connection</button>
 <p id="database-result" role="status"></p>
 </fieldset>
 <fieldset><legend>2. Administrator</legend>
@@ -489,25 +557,32 @@ fn wizard_page(form: &SetupForm, error: Option<&str>) -> String {
 <fieldset><legend>4. E-mail (optional)</legend>
 <label>SMTP relay URL <input name="smtp_url" value="{smtp_url}" placeholder="smtp://user:pass@smtp.example.com:587?tls=required"></label>
 <label>Sender <input name="email_from" value="{email_from}" placeholder="Support &lt;support@example.com&gt;"></label>
+<button type="button" class="secondary" data-test="mail">Send a test e-mail</button>
+<p id="mail-result" role="status"></p>
 </fieldset>
 <fieldset><legend>5. Translation (optional)</legend>
 <label>Provider <select name="translation_provider">{providers}</select></label>
 <label>Provider address <input name="translation_url" value="{translation_url}" placeholder="http://127.0.0.1:5000"></label>
 <label>API key <input type="password" name="translation_api_key" autocomplete="off"></label>
+<button type="button" class="secondary" data-test="translation">Test provider</button>
+<p id="translation-result" role="status"></p>
 </fieldset>
 <button type="submit">Finish set-up</button>
 </form>
 <script>
-document.getElementById("test-database").addEventListener("click", async () => {{
-  const out = document.getElementById("database-result");
-  out.textContent = "Connecting…";
-  out.className = "";
-  const body = new URLSearchParams(new FormData(document.getElementById("setup")));
-  const response = await fetch("/setup/test-database", {{ method: "POST", body }});
-  out.textContent = await response.text();
-  out.className = response.ok ? "ok" : "";
-  out.setAttribute("role", response.ok ? "status" : "alert");
-}});
+for (const button of document.querySelectorAll("button[data-test]")) {{
+  button.addEventListener("click", async () => {{
+    const what = button.dataset.test;
+    const out = document.getElementById(what + "-result");
+    out.textContent = "Trying…";
+    out.className = "";
+    const body = new URLSearchParams(new FormData(document.getElementById("setup")));
+    const response = await fetch("/setup/test-" + what, {{ method: "POST", body }});
+    out.textContent = await response.text();
+    out.className = response.ok ? "ok" : "";
+    out.setAttribute("role", response.ok ? "status" : "alert");
+  }});
+}}
 </script>"#,
         sqlite = checked("sqlite"),
         mysql = checked("mysql"),

@@ -127,6 +127,54 @@ async fn the_wizard_wants_the_token_names_the_problem_and_hands_over_to_kefu() {
     let said = tested.text().await.expect("text");
     assert!(said.contains("wrong password"), "{said}");
 
+    // The optional parts have test buttons too: a translation provider (a LibreTranslate
+    // stand-in here) and the mail relay.
+    let stand_in = axum::Router::new().route(
+        "/translate",
+        axum::routing::post(|| async {
+            axum::Json(serde_json::json!({"translatedText": "您好，有什么可以帮您？"}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let provider = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, stand_in).await });
+    let translated = post(
+        "/setup/test-translation",
+        owned(&[
+            ("translation_provider", "libretranslate"),
+            ("translation_url", &provider),
+        ]),
+    )
+    .await;
+    assert_eq!(translated.status(), 200);
+    assert!(
+        translated
+            .text()
+            .await
+            .expect("text")
+            .contains("您好，有什么可以帮您？")
+    );
+    let unknown = post(
+        "/setup/test-translation",
+        owned(&[("translation_provider", "babelfish")]),
+    )
+    .await;
+    assert_eq!(unknown.status(), 422);
+    let mail = post(
+        "/setup/test-mail",
+        owned(&[
+            ("smtp_url", "smtp://127.0.0.1:9"),
+            ("email_from", "Shop <s@shop.example>"),
+            ("admin_email", "owner@shop.example"),
+        ]),
+    )
+    .await;
+    assert_eq!(mail.status(), 422);
+    let said = mail.text().await.expect("text");
+    assert!(said.contains("did not take it"), "{said}");
+
     // Finishing: a hostile site name is shown escaped; a short password is refused.
     let (pg_base, pg_name) = postgres.url.rsplit_once('/').expect("database");
     let pg_host = pg_base.split('@').nth(1).expect("host");
