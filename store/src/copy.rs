@@ -524,6 +524,128 @@ where
     query
 }
 
+/// What tells the backends' SQL apart, for the copy's queries.
+pub(crate) struct Dialect {
+    /// Quotes an identifier (`"key"`, or `` `key` `` on MySQL).
+    pub quote: fn(&str) -> String,
+    /// Stores a setting (key, value), replacing an earlier value.
+    pub upsert_setting: &'static str,
+    /// Reads a setting's value (key).
+    pub select_setting: &'static str,
+}
+
+/// [`crate::Store::copy_read`] on any backend.
+pub(crate) async fn read<DB>(
+    pool: &sqlx::Pool<DB>,
+    dialect: &Dialect,
+    table: &'static Table,
+    after: Option<Vec<Value>>,
+    limit: i64,
+) -> crate::Result<Vec<Vec<Value>>>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<i32>: sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<bool>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<Vec<u8>>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut query = select::<DB>(table, dialect.quote, after, limit);
+    let rows = query.build().fetch_all(pool).await?;
+    rows.iter().map(|row| read_row(table, row)).collect()
+}
+
+/// [`crate::Store::copy_count`] on any backend.
+pub(crate) async fn count<DB>(
+    pool: &sqlx::Pool<DB>,
+    dialect: &Dialect,
+    table: &'static Table,
+) -> crate::Result<i64>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    for<'t> i64: sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+{
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM {}",
+        (dialect.quote)(table.name)
+    )))
+    .fetch_one(pool)
+    .await?)
+}
+
+/// [`crate::Store::copy_write`] on any backend.
+pub(crate) async fn write<DB>(
+    pool: &sqlx::Pool<DB>,
+    dialect: &Dialect,
+    table: &'static Table,
+    rows: Vec<Vec<Value>>,
+    last: Vec<Value>,
+) -> crate::Result<()>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<bool>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<Vec<u8>>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let quote = dialect.quote;
+    let mut tx = pool.begin().await?;
+    if !rows.is_empty() {
+        let columns: Vec<String> = table.columns.iter().map(|(c, _)| quote(c)).collect();
+        let mut insert = sqlx::QueryBuilder::<DB>::new(format!(
+            "INSERT INTO {} ({}) ",
+            quote(table.name),
+            columns.join(", ")
+        ));
+        insert.push_values(rows, |mut list, row| {
+            for ((_, kind), value) in table.columns.iter().zip(row) {
+                push_value(&mut list, *kind, value);
+            }
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    sqlx::query(dialect.upsert_setting)
+        .bind(progress_key(table.name))
+        .bind(serde_json::to_string(&last).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`crate::Store::copy_progress`] on any backend.
+pub(crate) async fn progress<DB>(
+    pool: &sqlx::Pool<DB>,
+    dialect: &Dialect,
+    table: &'static Table,
+) -> crate::Result<Option<Vec<Value>>>
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+{
+    let text: Option<String> = sqlx::query_scalar(dialect.select_setting)
+        .bind(progress_key(table.name))
+        .fetch_optional(pool)
+        .await?;
+    Ok(text
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -935,18 +935,6 @@ fn translated_search_text(body: &str, translation: &str) -> String {
     format!("{body}\n{translation}")
 }
 
-/// `progress` (a key) as stored in settings.
-fn progress_text(progress: &[copy::Value]) -> Result<String> {
-    serde_json::to_string(progress)
-        .map_err(|error| Error::Database(sqlx::Error::Encode(Box::new(error))))
-}
-
-/// A key stored by [`progress_text`].
-fn progress_of(text: &str) -> Result<Vec<copy::Value>> {
-    serde_json::from_str(text)
-        .map_err(|error| Error::Database(sqlx::Error::Decode(Box::new(error))))
-}
-
 /// A table whose rows search finds, and what its rows written before search existed need.
 #[derive(Debug, Clone, Copy)]
 enum Indexed {

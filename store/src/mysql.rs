@@ -319,6 +319,13 @@ impl MySqlStore {
     }
 }
 
+/// The copy's SQL for MySQL/MariaDB.
+const COPY: crate::copy::Dialect = crate::copy::Dialect {
+    quote: |name| format!("`{name}`"),
+    upsert_setting: "INSERT INTO settings (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
+    select_setting: "SELECT value FROM settings WHERE `key` = ?",
+};
+
 #[async_trait]
 impl Store for MySqlStore {
     fn backend(&self) -> Backend {
@@ -383,12 +390,7 @@ impl Store for MySqlStore {
         after: Option<Vec<crate::copy::Value>>,
         limit: i64,
     ) -> Result<Vec<Vec<crate::copy::Value>>> {
-        let mut query =
-            crate::copy::select::<MySql>(table, |name: &str| format!("`{name}`"), after, limit);
-        let rows = query.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| crate::copy::read_row(table, row))
-            .collect()
+        crate::copy::read(&self.pool, &COPY, table, after, limit).await
     }
 
     async fn snapshot_to(&self, _path: &std::path::Path) -> Result<bool> {
@@ -396,12 +398,7 @@ impl Store for MySqlStore {
     }
 
     async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
-        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM `{}`",
-            table.name
-        )))
-        .fetch_one(&self.pool)
-        .await?)
+        crate::copy::count(&self.pool, &COPY, table).await
     }
 
     async fn copy_write(
@@ -410,40 +407,14 @@ impl Store for MySqlStore {
         rows: Vec<Vec<crate::copy::Value>>,
         last: Vec<crate::copy::Value>,
     ) -> Result<()> {
-        let quote = |name: &str| format!("`{name}`");
-        let mut tx = self.pool.begin().await?;
-        if !rows.is_empty() {
-            let columns: Vec<String> = table.columns.iter().map(|(c, _)| quote(c)).collect();
-            let mut insert = QueryBuilder::<MySql>::new(format!(
-                "INSERT INTO {} ({}) ",
-                quote(table.name),
-                columns.join(", ")
-            ));
-            insert.push_values(rows, |mut list, row| {
-                for ((_, kind), value) in table.columns.iter().zip(row) {
-                    crate::copy::push_value(&mut list, *kind, value);
-                }
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        sqlx::query("INSERT INTO settings (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)")
-            .bind(crate::copy::progress_key(table.name))
-            .bind(crate::progress_text(&last)?)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        crate::copy::write(&self.pool, &COPY, table, rows, last).await
     }
 
     async fn copy_progress(
         &self,
         table: &'static crate::copy::Table,
     ) -> Result<Option<Vec<crate::copy::Value>>> {
-        let text: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE `key` = ?")
-            .bind(crate::copy::progress_key(table.name))
-            .fetch_optional(&self.pool)
-            .await?;
-        text.as_deref().map(crate::progress_of).transpose()
+        crate::copy::progress(&self.pool, &COPY, table).await
     }
 
     async fn copy_finish(&self) -> Result<()> {

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{
@@ -277,6 +277,13 @@ impl PostgresStore {
     }
 }
 
+/// The copy's SQL for PostgreSQL.
+const COPY: crate::copy::Dialect = crate::copy::Dialect {
+    quote: |name| format!("\"{name}\""),
+    upsert_setting: r#"INSERT INTO settings ("key", value) VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#,
+    select_setting: r#"SELECT value FROM settings WHERE "key" = $1"#,
+};
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> Backend {
@@ -341,16 +348,7 @@ impl Store for PostgresStore {
         after: Option<Vec<crate::copy::Value>>,
         limit: i64,
     ) -> Result<Vec<Vec<crate::copy::Value>>> {
-        let mut query = crate::copy::select::<Postgres>(
-            table,
-            |name: &str| format!("\"{name}\""),
-            after,
-            limit,
-        );
-        let rows = query.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| crate::copy::read_row(table, row))
-            .collect()
+        crate::copy::read(&self.pool, &COPY, table, after, limit).await
     }
 
     async fn snapshot_to(&self, _path: &std::path::Path) -> Result<bool> {
@@ -358,12 +356,7 @@ impl Store for PostgresStore {
     }
 
     async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
-        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM \"{}\"",
-            table.name
-        )))
-        .fetch_one(&self.pool)
-        .await?)
+        crate::copy::count(&self.pool, &COPY, table).await
     }
 
     async fn copy_write(
@@ -372,41 +365,14 @@ impl Store for PostgresStore {
         rows: Vec<Vec<crate::copy::Value>>,
         last: Vec<crate::copy::Value>,
     ) -> Result<()> {
-        let quote = |name: &str| format!("\"{name}\"");
-        let mut tx = self.pool.begin().await?;
-        if !rows.is_empty() {
-            let columns: Vec<String> = table.columns.iter().map(|(c, _)| quote(c)).collect();
-            let mut insert = QueryBuilder::<Postgres>::new(format!(
-                "INSERT INTO {} ({}) ",
-                quote(table.name),
-                columns.join(", ")
-            ));
-            insert.push_values(rows, |mut list, row| {
-                for ((_, kind), value) in table.columns.iter().zip(row) {
-                    crate::copy::push_value(&mut list, *kind, value);
-                }
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        sqlx::query(r#"INSERT INTO settings ("key", value) VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#)
-            .bind(crate::copy::progress_key(table.name))
-            .bind(crate::progress_text(&last)?)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        crate::copy::write(&self.pool, &COPY, table, rows, last).await
     }
 
     async fn copy_progress(
         &self,
         table: &'static crate::copy::Table,
     ) -> Result<Option<Vec<crate::copy::Value>>> {
-        let text: Option<String> =
-            sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = $1"#)
-                .bind(crate::copy::progress_key(table.name))
-                .fetch_optional(&self.pool)
-                .await?;
-        text.as_deref().map(crate::progress_of).transpose()
+        crate::copy::progress(&self.pool, &COPY, table).await
     }
 
     async fn copy_finish(&self) -> Result<()> {
