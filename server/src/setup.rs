@@ -42,6 +42,8 @@ struct Wizard {
     config: Config,
     /// Fired once the set-up is written: the wizard's server stops and Kefu starts.
     finished: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// One finishing at a time: a double-clicked Finish must not set Kefu up twice.
+    finishing: tokio::sync::Mutex<()>,
 }
 
 /// Serves the wizard on `listener` until it is finished (then returns the configuration it
@@ -59,6 +61,7 @@ pub async fn serve(
         token: token.clone(),
         config,
         finished: Mutex::new(Some(finished)),
+        finishing: tokio::sync::Mutex::new(()),
     });
     tracing::warn!(
         "Kefu is not set up yet: open http://{addr}/setup and give the setup token {token}"
@@ -358,6 +361,16 @@ async fn finish(
 ) -> Response {
     if !authorized(&wizard, &headers) {
         return (StatusCode::FORBIDDEN, Html(token_page(None))).into_response();
+    }
+    let _one_at_a_time = wizard.finishing.lock().await;
+    if wizard.finished.lock().map_or(true, |f| f.is_none()) {
+        return (
+            StatusCode::CONFLICT,
+            Html(document(
+                r#"<h1>Kefu is set up already</h1><p>It is starting. <a href="/login">Open the console and sign in</a></p>"#,
+            )),
+        )
+            .into_response();
     }
     match set_up(&wizard, &form, &headers).await {
         Ok(done) => {

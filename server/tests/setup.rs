@@ -201,7 +201,15 @@ async fn the_wizard_wants_the_token_names_the_problem_and_hands_over_to_kefu() {
             *value = "owner-password".into();
         }
     }
-    let done = post("/setup", form).await;
+    // Finish clicked twice: one sets Kefu up, the other is told it is done already.
+    let (first, second) = tokio::join!(post("/setup", form.clone()), post("/setup", form));
+    let (done, twice) = if first.status() == 200 {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_eq!(twice.status(), 409);
+    assert!(twice.text().await.expect("html").contains("set up already"));
     let html = done.text().await.expect("html");
     assert!(html.contains("Kefu is set up"), "{html}");
     assert!(html.contains(&format!("http://127.0.0.1:{port}/widget/widget.js")));
