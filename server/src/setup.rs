@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -107,6 +107,24 @@ pub async fn serve(
 /// Whether the request carries the setup token (as its cookie).
 fn authorized(wizard: &Wizard, headers: &HeaderMap) -> bool {
     app::auth::ssr::cookie_value(headers, COOKIE).is_some_and(|token| token == wizard.token)
+}
+
+/// A request that carries the setup token; any other is refused with the token form (403).
+struct Authorized;
+
+impl FromRequestParts<Arc<Wizard>> for Authorized {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        wizard: &Arc<Wizard>,
+    ) -> Result<Self, Self::Rejection> {
+        if authorized(wizard, &parts.headers) {
+            Ok(Authorized)
+        } else {
+            Err((StatusCode::FORBIDDEN, Html(token_page(None))).into_response())
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -279,12 +297,9 @@ async fn try_database(wizard: &Wizard, form: &SetupForm) -> Result<DatabaseUrl, 
 /// `POST /setup/test-database`: the test-connection button.
 async fn test_database(
     State(wizard): State<Arc<Wizard>>,
-    headers: HeaderMap,
+    _: Authorized,
     Form(form): Form<SetupForm>,
 ) -> Response {
-    if !authorized(&wizard, &headers) {
-        return (StatusCode::FORBIDDEN, "the setup token is missing").into_response();
-    }
     let (status, text) = match try_database(&wizard, &form).await {
         Ok(url) => (StatusCode::OK, format!("Connected to {url}.")),
         Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
@@ -294,14 +309,7 @@ async fn test_database(
 
 /// `POST /setup/test-mail`: sends a test e-mail to the administrator's address through the
 /// relay the form names.
-async fn test_mail(
-    State(wizard): State<Arc<Wizard>>,
-    headers: HeaderMap,
-    Form(form): Form<SetupForm>,
-) -> Response {
-    if !authorized(&wizard, &headers) {
-        return (StatusCode::FORBIDDEN, "the setup token is missing").into_response();
-    }
+async fn test_mail(_: Authorized, Form(form): Form<SetupForm>) -> Response {
     let to = form.admin_email.trim();
     let result = match crate::mail::Mailer::new(form.smtp_url.trim(), form.email_from.trim()) {
         Err(message) => Err(format!("E-mail: {message}")),
@@ -323,14 +331,7 @@ async fn test_mail(
 }
 
 /// `POST /setup/test-translation`: translates a sample with the provider the form names.
-async fn test_translation(
-    State(wizard): State<Arc<Wizard>>,
-    headers: HeaderMap,
-    Form(form): Form<SetupForm>,
-) -> Response {
-    if !authorized(&wizard, &headers) {
-        return (StatusCode::FORBIDDEN, "the setup token is missing").into_response();
-    }
+async fn test_translation(_: Authorized, Form(form): Form<SetupForm>) -> Response {
     let result = match form.translation().setup() {
         Err(message) => Err(format!("Translation: {message}")),
         Ok(None) => Err("Choose a provider first.".into()),
@@ -356,12 +357,10 @@ fn answer(result: Result<String, String>) -> Response {
 /// hands over to Kefu; any wrong answer shows the wizard again with what to fix.
 async fn finish(
     State(wizard): State<Arc<Wizard>>,
+    _: Authorized,
     headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Response {
-    if !authorized(&wizard, &headers) {
-        return (StatusCode::FORBIDDEN, Html(token_page(None))).into_response();
-    }
     let _one_at_a_time = wizard.finishing.lock().await;
     if wizard.finished.lock().map_or(true, |f| f.is_none()) {
         return (
