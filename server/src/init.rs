@@ -319,13 +319,7 @@ impl Asker<'_> {
             "--admin-email",
             args.admin_email.clone(),
             None,
-            |text| {
-                if text.contains('@') && !text.contains(char::is_whitespace) {
-                    Ok(text.to_lowercase())
-                } else {
-                    Err("an e-mail address such as you@example.com".into())
-                }
-            },
+            check_email,
         )?;
         if let Some(existing) = store
             .agent_by_email(&email)
@@ -355,10 +349,9 @@ impl Asker<'_> {
                 "KEFU_ADMIN_PASSWORD",
                 None,
                 Some(""),
-                |text| match text.chars().count() {
-                    0 => Ok(None),
-                    8.. => Ok(Some(text.to_owned())),
-                    _ => Err("at least 8 characters".into()),
+                |text| match text {
+                    "" => Ok(None),
+                    text => check_password(text).map(Some),
                 },
             )?,
             Err(_) => None,
@@ -405,10 +398,7 @@ impl Asker<'_> {
             "--site-name",
             args.site_name.clone(),
             Some("My website"),
-            |text| match text.chars().count() {
-                1..=100 => Ok(text.to_owned()),
-                _ => Err("1 to 100 characters".into()),
-            },
+            check_site_name,
         )?;
         let given = (!args.site_origins.is_empty()).then(|| args.site_origins.join(" "));
         let origins: Vec<String> = self.value(
@@ -416,19 +406,7 @@ impl Asker<'_> {
             "--site-origin",
             given,
             None,
-            |text| {
-                app::pages::admin::sites::ssr::origins(
-                    &text.split_whitespace().collect::<Vec<_>>().join("\n"),
-                )
-                .map_err(|_| "web addresses such as https://www.example.com".into())
-                .and_then(|origins| {
-                    if origins.is_empty() {
-                        Err("at least one address".into())
-                    } else {
-                        Ok(origins)
-                    }
-                })
-            },
+            check_origins,
         )?;
         let site = add_site(store, name, origins, admin).await?;
         writeln!(
@@ -482,6 +460,42 @@ impl Asker<'_> {
             })?;
         Ok(section)
     }
+}
+
+/// The administrator's e-mail, lower-cased; the same check in the terminal and the wizard.
+pub(crate) fn check_email(text: &str) -> Result<String, String> {
+    let email = text.trim().to_lowercase();
+    if email.contains('@') && !email.contains(char::is_whitespace) {
+        Ok(email)
+    } else {
+        Err("an e-mail address such as you@example.com".into())
+    }
+}
+
+/// The administrator's password.
+pub(crate) fn check_password(text: &str) -> Result<String, String> {
+    if text.chars().count() >= 8 {
+        Ok(text.to_owned())
+    } else {
+        Err("at least 8 characters".into())
+    }
+}
+
+/// The first site's name.
+pub(crate) fn check_site_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    match name.chars().count() {
+        1..=100 => Ok(name.to_owned()),
+        _ => Err("1 to 100 characters".into()),
+    }
+}
+
+/// The first site's addresses, separated by spaces, checked as the site form checks them.
+pub(crate) fn check_origins(text: &str) -> Result<Vec<String>, String> {
+    app::pages::admin::sites::ssr::origins(&text.split_whitespace().collect::<Vec<_>>().join("\n"))
+        .ok()
+        .filter(|origins| !origins.is_empty())
+        .ok_or_else(|| "web addresses such as https://www.example.com".into())
 }
 
 /// Adds the first site, with a new random key and the widget's defaults, answered by `admin`.

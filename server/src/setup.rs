@@ -23,7 +23,10 @@ use store::{ConnectProblem, DatabaseUrl, Role};
 
 use crate::agents::AgentSpec;
 use crate::config::{Config, Overrides};
-use crate::init::{Answers, add_site, create_sqlite_dir, snippet, write_config};
+use crate::init::{
+    Answers, add_site, check_email, check_origins, check_password, check_site_name,
+    create_sqlite_dir, snippet, write_config,
+};
 
 /// The cookie that carries the setup token once it was given.
 const COOKIE: &str = "kefu_setup";
@@ -388,27 +391,14 @@ async fn finish(
 
 /// Does the set-up; returns the page that says it is done, or what to fix.
 async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Result<String, String> {
-    let email = form.admin_email.trim().to_lowercase();
-    if !email.contains('@') || email.contains(char::is_whitespace) {
-        return Err("The administrator's e-mail is an address such as you@example.com.".into());
-    }
-    if form.admin_password.chars().count() < 8 {
-        return Err("The administrator's password needs at least 8 characters.".into());
-    }
-    let site_name = form.site_name.trim();
-    if !(1..=100).contains(&site_name.chars().count()) {
-        return Err("Give your website a name (up to 100 characters).".into());
-    }
-    let origins = app::pages::admin::sites::ssr::origins(
-        &form
-            .site_origins
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-    .ok()
-    .filter(|origins| !origins.is_empty())
-    .ok_or("Give your website's addresses, such as https://www.example.com.")?;
+    let email =
+        check_email(&form.admin_email).map_err(|m| format!("Administrator's e-mail: {m}."))?;
+    let password = check_password(&form.admin_password)
+        .map_err(|m| format!("Administrator's password: {m}."))?;
+    let site_name =
+        check_site_name(&form.site_name).map_err(|m| format!("Your website's name: {m}."))?;
+    let origins =
+        check_origins(&form.site_origins).map_err(|m| format!("Your website's addresses: {m}."))?;
     let optional = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
     let smtp_url = optional(&form.smtp_url);
     let email_from = smtp_url.as_ref().and(optional(&form.email_from));
@@ -436,12 +426,12 @@ async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Resul
             role: Role::Admin,
             max_chats: 5,
             site_keys: Vec::new(),
-            password: Some(form.admin_password.clone()),
+            password: Some(password),
         },
     )
     .await
     .map_err(|error| internal(error.into()))?;
-    let site = add_site(store.as_ref(), site_name.to_owned(), origins, admin.id)
+    let site = add_site(store.as_ref(), site_name, origins, admin.id)
         .await
         .map_err(internal)?;
     write_config(
