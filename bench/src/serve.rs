@@ -55,7 +55,8 @@ pub fn main(dir: Option<&str>) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let state = server::build_state(&config).await?;
+        let state =
+            server::build_state(&config, store::connect(&config.database_url).await?).await?;
         let (site_key, cookies) = fixtures(state.store.as_ref()).await?;
         let listener = server::bind(config.bind)?;
         reply(&Fixture {

@@ -63,10 +63,12 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .map_err(|source| Error::Bind { addr, source })
 }
 
-/// Builds the state from configuration: connects the store (running migrations) and reads the
-/// site options.
-pub async fn build_state(config: &config::Config) -> Result<AppState> {
-    let store = store::connect(&config.database_url).await?;
+/// Builds the state from configuration and the connected `store` (`store::connect`, which
+/// ran the migrations), and reads the site options.
+pub async fn build_state(
+    config: &config::Config,
+    store: Arc<dyn store::Store>,
+) -> Result<AppState> {
     let leptos_options = site::load(&config.leptos_toml, config.bind)?;
     let realtime = realtime::Realtime::new(store.clone(), config).await?;
     realtime.webhooks.start();

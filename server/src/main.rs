@@ -226,7 +226,8 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let mut config = config;
-        if !demo && server::setup::needed(&config).await? {
+        let mut store = store::connect(&config.database_url).await?;
+        if !demo && server::setup::needed(store.as_ref()).await? {
             let listener = server::bind(config.bind)?;
             let addr = listener.local_addr()?;
             match server::setup::serve(listener, config, overrides, server::shutdown_signal())
@@ -238,12 +239,13 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
                     config = server::config::Config {
                         bind: addr,
                         ..written
-                    }
+                    };
+                    store = store::connect(&config.database_url).await?;
                 }
                 None => return Ok(()),
             }
         }
-        let state = server::build_state(&config).await?;
+        let state = server::build_state(&config, store).await?;
         tracing::info!(database = %config.database_url, bind = %config.bind, "kefu starting");
         if demo {
             let password = std::env::var("KEFU_DEMO_PASSWORD").ok();

@@ -32,8 +32,7 @@ use crate::init::{
 const COOKIE: &str = "kefu_setup";
 
 /// Whether Kefu must be set up first: its database has no agent at all.
-pub async fn needed(config: &Config) -> crate::Result<bool> {
-    let store = store::connect(&config.database_url).await?;
+pub async fn needed(store: &dyn store::Store) -> crate::Result<bool> {
     Ok(store.all_agents().await?.is_empty())
 }
 

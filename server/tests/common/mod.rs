@@ -98,7 +98,12 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         translation: None,
     };
     adjust(&mut config);
-    let state = server::build_state(&config).await.expect("state");
+    let state = server::build_state(
+        &config,
+        store::connect(&config.database_url).await.expect("store"),
+    )
+    .await
+    .expect("state");
     server::demo::ensure(state.store.as_ref(), Some(DEMO_PASSWORD.into()))
         .await
         .expect("demo data");
