@@ -73,12 +73,15 @@ async fn translate(
     let Some(site) = store.site(conversation.site_id).await? else {
         return Ok(());
     };
+    if !crate::realtime::widget::WidgetSettings::of(&site).translate {
+        return Ok(());
+    }
     // Read again: an agent may have switched it off since the sender's session loaded it.
     let translating = store
         .conversation(conversation.id)
         .await?
         .is_some_and(|c| c.translating);
-    if !(translating && crate::realtime::widget::WidgetSettings::of(&site).translate) {
+    if !translating {
         return Ok(());
     }
     let Some((source, target)) = languages(store, setup, conversation, message).await? else {
