@@ -76,6 +76,19 @@ pub fn section<'a>(document: &'a mut DocumentMut, name: &str) -> &'a mut toml_ed
     }
 }
 
+/// Sets `key` of section `name` to `value`, or removes it for `None` (a removal does not make
+/// the section).
+pub fn set(document: &mut DocumentMut, name: &str, key: &str, value: Option<toml_edit::Item>) {
+    match value {
+        Some(value) => section(document, name)[key] = value,
+        None => {
+            if let Some(table) = document.get_mut(name).and_then(|t| t.as_table_mut()) {
+                table.remove(key);
+            }
+        }
+    }
+}
+
 /// `path` with `suffix` added to its file name (`kefu.toml` → `kefu.toml.bak`).
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();

@@ -78,12 +78,8 @@ impl app::auth::ssr::Outbox for ConsoleMail {
         let setup = MailSetup::new(smtp_url.clone(), from.clone(), form.notify)
             .map_err(|_| ConsoleError::Invalid)?;
         crate::config_file::edit(&self.file, |document| {
-            let email = crate::config_file::section(document, "email");
-            let mut set = |key: &str, value: Option<toml_edit::Item>| match value {
-                Some(value) => email[key] = value,
-                None => {
-                    email.remove(key);
-                }
+            let mut set = |key: &str, value: Option<toml_edit::Item>| {
+                crate::config_file::set(document, "email", key, value);
             };
             set("smtp_url", smtp_url.map(toml_edit::value));
             set("from", from.map(toml_edit::value));

@@ -117,7 +117,6 @@ impl app::auth::ssr::Interpreter for ConsoleTranslation {
     fn save(&self, form: TranslationForm) -> Result<(), ConsoleError> {
         let (section, setup) = self.setup_of(form)?;
         crate::config_file::edit(&self.file, |document| {
-            let table = crate::config_file::section(document, "translation");
             let text = |value: &Option<String>| value.clone().map(toml_edit::value);
             let fields = [
                 ("provider", text(&section.provider)),
@@ -131,12 +130,7 @@ impl app::auth::ssr::Interpreter for ConsoleTranslation {
                 ("agent_language", text(&section.agent_language)),
             ];
             for (key, value) in fields {
-                match value {
-                    Some(value) => table[key] = value,
-                    None => {
-                        table.remove(key);
-                    }
-                }
+                crate::config_file::set(document, "translation", key, value);
             }
         })
         .map_err(|error| {

@@ -177,17 +177,8 @@ pub(crate) fn write_config(
             ("smtp_url", &answers.smtp_url),
             ("from", &answers.email_from),
         ] {
-            match value {
-                Some(value) => {
-                    crate::config_file::section(document, "email")[key] =
-                        toml_edit::value(value.as_str());
-                }
-                None => {
-                    if let Some(email) = document.get_mut("email").and_then(|e| e.as_table_mut()) {
-                        email.remove(key);
-                    }
-                }
-            }
+            let value = value.as_deref().map(toml_edit::value);
+            crate::config_file::set(document, "email", key, value);
         }
         if let Some(provider) = &answers.translation.provider {
             let translation = crate::config_file::section(document, "translation");
