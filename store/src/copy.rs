@@ -98,6 +98,7 @@ pub const TABLES: &[Table] = &[
             ("max_chats", Int),
             ("disabled", Bool),
             ("created_at", Int),
+            ("last_assigned_at", Int),
         ],
     },
     Table {

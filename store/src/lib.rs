@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod assign;
 pub mod copy;
 mod error;
 mod model;
@@ -240,6 +241,29 @@ pub trait Store: Send + Sync + 'static {
     /// How many `open` conversations each of `agent_ids` is assigned, as `(agent, count)` in
     /// agent order; agents with none are left out.
     async fn agent_loads(&self, agent_ids: &[AgentId]) -> Result<Vec<(AgentId, i64)>>;
+
+    /// Assigns the unassigned conversation to `agent` if the agent has fewer than `max_chats`
+    /// `open` conversations (counted as [`Store::agent_loads`] counts them), and records
+    /// `turn_ms` as the agent's round-robin turn (see [`Store::assignment_turns`]); `false`, with
+    /// nothing changed, when the agent is full or the conversation is assigned already.
+    ///
+    /// One transaction holding the conversation's and the agent's rows, so the limit holds
+    /// across every server node sharing the database: two nodes never both fill an agent's last
+    /// slot, nor both assign one conversation. `NotFound` if the conversation or the agent
+    /// does not exist.
+    async fn assign_within_capacity(
+        &self,
+        conversation: ConversationId,
+        agent: AgentId,
+        max_chats: i64,
+        turn_ms: i64,
+    ) -> Result<bool>;
+
+    /// The `turn_ms` of each of `agent_ids`' latest [`Store::assign_within_capacity`] (0: never),
+    /// as `(agent, turn)` in agent order; unknown agents are left out. Round-robin gives the
+    /// next conversation to the agent with the lowest turn: kept in the database, the order is
+    /// the same on every server node and survives restarts.
+    async fn assignment_turns(&self, agent_ids: &[AgentId]) -> Result<Vec<(AgentId, i64)>>;
 
     /// The site's `open`, unassigned conversations, oldest first (ties: lower id first), at
     /// most `limit`: the queue waiting for an agent.

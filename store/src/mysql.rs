@@ -326,6 +326,15 @@ const COPY: crate::copy::Dialect = crate::copy::Dialect {
     select_setting: "SELECT value FROM settings WHERE `key` = ?",
 };
 
+/// An assignment's SQL for MySQL/MariaDB.
+const ASSIGN: crate::assign::Sql = crate::assign::Sql {
+    lock_conversation: "SELECT assignee_id FROM conversations WHERE id = ? FOR UPDATE",
+    lock_agent: "SELECT id FROM agents WHERE id = ? FOR UPDATE",
+    load: "SELECT COUNT(*) FROM conversations WHERE status = 'open' AND assignee_id = ?",
+    assign: "UPDATE conversations SET assignee_id = ? WHERE id = ?",
+    take_turn: "UPDATE agents SET last_assigned_at = ? WHERE id = ?",
+};
+
 #[async_trait]
 impl Store for MySqlStore {
     fn backend(&self) -> Backend {
@@ -861,6 +870,31 @@ impl Store for MySqlStore {
         );
         push_id_list(&mut query, agent_ids);
         query.push(" GROUP BY assignee_id ORDER BY assignee_id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn assign_within_capacity(
+        &self,
+        conversation: ConversationId,
+        agent: AgentId,
+        max_chats: i64,
+        turn_ms: i64,
+    ) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        // READ COMMITTED: once the row locks are ours, the load counts what their previous
+        // holders committed.
+        let tx = Self::begin_read_committed(&mut conn).await?;
+        crate::assign::within_capacity(tx, &ASSIGN, conversation, agent, max_chats, turn_ms).await
+    }
+
+    async fn assignment_turns(&self, agent_ids: &[AgentId]) -> Result<Vec<(AgentId, i64)>> {
+        if agent_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query =
+            QueryBuilder::<MySql>::new("SELECT id, last_assigned_at FROM agents WHERE id");
+        push_id_list(&mut query, agent_ids);
+        query.push(" ORDER BY id");
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 

@@ -284,6 +284,16 @@ const COPY: crate::copy::Dialect = crate::copy::Dialect {
     select_setting: r#"SELECT value FROM settings WHERE "key" = $1"#,
 };
 
+/// An assignment's SQL for PostgreSQL (READ COMMITTED, its default: once a row lock is ours,
+/// the load counts what the previous holder committed).
+const ASSIGN: crate::assign::Sql = crate::assign::Sql {
+    lock_conversation: "SELECT assignee_id FROM conversations WHERE id = $1 FOR UPDATE",
+    lock_agent: "SELECT id FROM agents WHERE id = $1 FOR UPDATE",
+    load: "SELECT COUNT(*) FROM conversations WHERE status = 'open' AND assignee_id = $1",
+    assign: "UPDATE conversations SET assignee_id = $1 WHERE id = $2",
+    take_turn: "UPDATE agents SET last_assigned_at = $1 WHERE id = $2",
+};
+
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> Backend {
@@ -805,6 +815,28 @@ impl Store for PostgresStore {
         .bind(agent_ids)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn assign_within_capacity(
+        &self,
+        conversation: ConversationId,
+        agent: AgentId,
+        max_chats: i64,
+        turn_ms: i64,
+    ) -> Result<bool> {
+        let tx = self.pool.begin().await?;
+        crate::assign::within_capacity(tx, &ASSIGN, conversation, agent, max_chats, turn_ms).await
+    }
+
+    async fn assignment_turns(&self, agent_ids: &[AgentId]) -> Result<Vec<(AgentId, i64)>> {
+        Ok(
+            sqlx::query_as(
+                "SELECT id, last_assigned_at FROM agents WHERE id = ANY($1) ORDER BY id",
+            )
+            .bind(agent_ids)
+            .fetch_all(&self.pool)
+            .await?,
+        )
     }
 
     async fn unassigned_conversations(

@@ -348,6 +348,15 @@ const COPY: crate::copy::Dialect = crate::copy::Dialect {
     select_setting: r#"SELECT value FROM settings WHERE "key" = ?"#,
 };
 
+/// An assignment's SQL for SQLite. No row locks: the transaction holds the write lock.
+const ASSIGN: crate::assign::Sql = crate::assign::Sql {
+    lock_conversation: "SELECT assignee_id FROM conversations WHERE id = ?",
+    lock_agent: "SELECT id FROM agents WHERE id = ?",
+    load: "SELECT COUNT(*) FROM conversations WHERE status = 'open' AND assignee_id = ?",
+    assign: "UPDATE conversations SET assignee_id = ? WHERE id = ?",
+    take_turn: "UPDATE agents SET last_assigned_at = ? WHERE id = ?",
+};
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
@@ -888,6 +897,31 @@ impl Store for SqliteStore {
         );
         push_id_list(&mut query, agent_ids);
         query.push(" GROUP BY assignee_id ORDER BY assignee_id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn assign_within_capacity(
+        &self,
+        conversation: ConversationId,
+        agent: AgentId,
+        max_chats: i64,
+        turn_ms: i64,
+    ) -> Result<bool> {
+        let _writer = self.writer().await;
+        // IMMEDIATE takes the write lock before the load is read: another process on the same
+        // file cannot assign between the count and the update.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        crate::assign::within_capacity(tx, &ASSIGN, conversation, agent, max_chats, turn_ms).await
+    }
+
+    async fn assignment_turns(&self, agent_ids: &[AgentId]) -> Result<Vec<(AgentId, i64)>> {
+        if agent_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query =
+            QueryBuilder::<Sqlite>::new("SELECT id, last_assigned_at FROM agents WHERE id");
+        push_id_list(&mut query, agent_ids);
+        query.push(" ORDER BY id");
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 

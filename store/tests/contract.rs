@@ -1616,6 +1616,206 @@ async fn assignment_is_a_compare_and_set_and_the_queue_is_oldest_first() {
     assert_eq!(store.agent_loads(&[]).await.expect("none"), []);
 }
 
+/// `count` conversations of `site` waiting for an agent, oldest first, each with a visitor of
+/// its own.
+async fn waiting(store: &dyn Store, site: &Site, count: i64) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let visitor = visitor(store, site, &format!("waiting-{n}")).await;
+        let conversation = store
+            .create_conversation(site.id, visitor.id, T0 + n)
+            .await
+            .expect("conversation");
+        ids.push(conversation.id);
+    }
+    ids
+}
+
+/// The store under test and a second store on the same database: two server nodes.
+async fn two_nodes(db: &TestDb) -> [Arc<dyn Store>; 2] {
+    let other = store::connect(&db.url).await.expect("second node");
+    [Arc::clone(&db.store), other]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_assignments_on_two_nodes_never_exceed_an_agents_capacity() {
+    let db = TestDb::new().await;
+    let nodes = two_nodes(&db).await;
+    let store = db.store.as_ref();
+    let site = site(store, "site-key").await;
+    let (ann, bo) = (
+        agent(store, "ann@x.example").await,
+        agent(store, "bo@x.example").await,
+    );
+    let queue = waiting(store, &site, 6).await;
+
+    // Each agent is offered every waiting conversation at once, half of the offers through
+    // each node; each may take two.
+    let mut calls = tokio::task::JoinSet::new();
+    for (n, conversation) in queue.iter().copied().enumerate() {
+        for (a, agent) in [ann.id, bo.id].into_iter().enumerate() {
+            let node = Arc::clone(&nodes[(n + a) % 2]);
+            calls.spawn(async move {
+                let assigned = node
+                    .assign_within_capacity(conversation, agent, 2, T0 + 100)
+                    .await
+                    .expect("assign");
+                (agent, conversation, assigned)
+            });
+        }
+    }
+    let mut taken = Vec::new();
+    while let Some(call) = calls.join_next().await {
+        let (agent, conversation, assigned) = call.expect("task");
+        if assigned {
+            taken.push((agent, conversation));
+        }
+    }
+    let count = |agent| taken.iter().filter(|(a, _)| *a == agent).count();
+    assert_eq!((count(ann.id), count(bo.id)), (2, 2), "{taken:?}");
+    let conversations: HashSet<i64> = taken.iter().map(|(_, c)| *c).collect();
+    assert_eq!(conversations.len(), 4, "no conversation assigned twice");
+    for (agent, conversation) in &taken {
+        let stored = store.conversation(*conversation).await.expect("read");
+        assert_eq!(stored.map(|c| c.assignee_id), Some(Some(*agent)));
+    }
+    assert_eq!(
+        store.agent_loads(&[ann.id, bo.id]).await.expect("loads"),
+        [(ann.id, 2), (bo.id, 2)]
+    );
+    assert_eq!(
+        store
+            .unassigned_conversations(site.id, 10)
+            .await
+            .expect("queue")
+            .len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_conversation_offered_to_two_agents_at_once_goes_to_one() {
+    let db = TestDb::new().await;
+    let nodes = two_nodes(&db).await;
+    let store = db.store.as_ref();
+    let site = site(store, "site-key").await;
+    let (ann, bo) = (
+        agent(store, "ann@x.example").await,
+        agent(store, "bo@x.example").await,
+    );
+    for conversation in waiting(store, &site, 5).await {
+        let offer = |node: &Arc<dyn Store>, agent| {
+            let node = Arc::clone(node);
+            async move {
+                node.assign_within_capacity(conversation, agent, 10, T0 + 100)
+                    .await
+                    .expect("assign")
+            }
+        };
+        let (to_ann, to_bo) = tokio::join!(
+            tokio::spawn(offer(&nodes[0], ann.id)),
+            tokio::spawn(offer(&nodes[1], bo.id)),
+        );
+        let (to_ann, to_bo) = (to_ann.expect("task"), to_bo.expect("task"));
+        assert!(to_ann != to_bo, "exactly one wins: {to_ann} {to_bo}");
+        let winner = if to_ann { ann.id } else { bo.id };
+        assert_eq!(
+            store
+                .conversation(conversation)
+                .await
+                .expect("read")
+                .map(|c| c.assignee_id),
+            Some(Some(winner))
+        );
+    }
+    let loads = store.agent_loads(&[ann.id, bo.id]).await.expect("loads");
+    assert_eq!(loads.iter().map(|(_, n)| n).sum::<i64>(), 5);
+}
+
+#[tokio::test]
+async fn an_agents_turn_is_the_time_of_their_latest_automatic_assignment() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let site = site(store, "site-key").await;
+    let (ann, bo) = (
+        agent(store, "ann@x.example").await,
+        agent(store, "bo@x.example").await,
+    );
+    let queue = waiting(store, &site, 3).await;
+    let turns =
+        |agents: Vec<i64>| async move { store.assignment_turns(&agents).await.expect("turns") };
+    assert_eq!(turns(vec![bo.id, ann.id]).await, [(ann.id, 0), (bo.id, 0)]);
+
+    assert!(
+        store
+            .assign_within_capacity(queue[0], ann.id, 1, T0 + 10)
+            .await
+            .expect("assign")
+    );
+    assert_eq!(
+        turns(vec![bo.id, ann.id]).await,
+        [(ann.id, T0 + 10), (bo.id, 0)]
+    );
+
+    // Full, or offered a conversation taken already: refused, and no turn is used up.
+    assert!(
+        !store
+            .assign_within_capacity(queue[1], ann.id, 1, T0 + 20)
+            .await
+            .expect("full")
+    );
+    assert!(
+        !store
+            .assign_within_capacity(queue[0], bo.id, 5, T0 + 20)
+            .await
+            .expect("taken")
+    );
+    assert_eq!(
+        turns(vec![ann.id, bo.id]).await,
+        [(ann.id, T0 + 10), (bo.id, 0)]
+    );
+    let assignee = |id| async move {
+        store
+            .conversation(id)
+            .await
+            .expect("read")
+            .and_then(|c| c.assignee_id)
+    };
+    assert_eq!(assignee(queue[0]).await, Some(ann.id));
+    assert_eq!(assignee(queue[1]).await, None);
+
+    // Only open conversations count, as in `agent_loads`: a resolved one frees its slot.
+    store
+        .set_conversation_status(queue[0], ConversationStatus::Resolved, T0 + 25)
+        .await
+        .expect("resolve");
+    assert!(
+        store
+            .assign_within_capacity(queue[1], ann.id, 1, T0 + 30)
+            .await
+            .expect("assign")
+    );
+    assert_eq!(turns(vec![ann.id]).await, [(ann.id, T0 + 30)]);
+    assert_eq!(assignee(queue[1]).await, Some(ann.id));
+
+    // A conversation or an agent that does not exist.
+    assert!(matches!(
+        store
+            .assign_within_capacity(queue[2] + 1000, bo.id, 5, T0 + 40)
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .assign_within_capacity(queue[2], bo.id + 1000, 5, T0 + 40)
+            .await,
+        Err(Error::NotFound)
+    ));
+    assert_eq!(assignee(queue[2]).await, None);
+    assert_eq!(turns(vec![bo.id, bo.id + 1000]).await, [(bo.id, 0)]);
+    assert_eq!(turns(Vec::new()).await, []);
+}
+
 #[tokio::test]
 async fn teams_group_a_sites_agents_and_conversations_can_wait_for_one() {
     let db = TestDb::new().await;
@@ -3285,7 +3485,7 @@ async fn conversation_stats_give_first_reply_resolution_assignee_and_rating() {
 async fn a_database_a_newer_kefu_upgraded_is_refused_with_a_clear_message() {
     let db = TestDb::new().await;
     let current = db.store.schema_version().await.expect("version");
-    assert!(current >= 15, "every migration applied: {current}");
+    assert!(current >= 16, "every migration applied: {current}");
     let checksum = match db.url.backend() {
         store::Backend::Postgres => "'\\x00'::bytea",
         _ => "X'00'",
