@@ -53,6 +53,14 @@ if [ "${1:-}" = "--test" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
   fi
+  # nginx in front of three nodes for the cluster tests (server/tests/cluster.rs), from Debian.
+  # The package must not start a system nginx: a policy-rc.d refuses service starts meanwhile.
+  if ! [ -x /usr/sbin/nginx ]; then
+    say "installing nginx from Debian (cluster tests)"
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; }
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  fi
   # A real SMTP server for the e-mail tests (server/tests/email.rs), from PyPI.
   if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     say "installing aiosmtpd $AIOSMTPD_VERSION (SMTP server for the e-mail tests)"

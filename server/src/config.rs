@@ -47,6 +47,8 @@ pub struct Config {
     pub geoip: Option<std::sync::Arc<crate::geoip::Geo>>,
     /// Machine translation between agents and visitors; `None` without a provider.
     pub translation: Option<crate::translate::TranslationSetup>,
+    /// How this node reaches the others sharing its database: in-process when it is alone.
+    pub bus: crate::bus::Bus,
 }
 
 /// How log lines are written.
@@ -114,6 +116,9 @@ pub struct Overrides {
     /// A MaxMind-format city database (GeoLite2-City.mmdb) for visitors' locations.
     #[arg(long, env = "KEFU_GEOIP_DATABASE", value_name = "PATH")]
     pub geoip_database: Option<PathBuf>,
+    /// The bus shared by several nodes over one database: redis://host:6379 (docs/scaling.md).
+    #[arg(long, env = "KEFU_BUS_URL", value_name = "URL", hide_env_values = true)]
+    pub bus_url: Option<String>,
 }
 
 /// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
@@ -137,6 +142,14 @@ struct FileConfig {
     geoip: GeoipSection,
     #[serde(default)]
     translation: crate::translate::TranslationSection,
+    #[serde(default)]
+    bus: BusSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BusSection {
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,8 +255,14 @@ impl Config {
                 key: "translation",
                 message,
             })?;
+        let bus = crate::bus::Bus::parse(overrides.bus_url.as_deref().or(file.bus.url.as_deref()))
+            .map_err(|error| ConfigError::Invalid {
+                key: "bus.url",
+                message: error.to_string(),
+            })?;
         Ok(Config {
             translation,
+            bus,
             bind,
             database_url,
             log_format: overrides

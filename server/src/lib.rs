@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod bus;
 pub mod config;
 pub mod config_file;
 pub mod console_mail;
@@ -91,17 +92,32 @@ pub async fn serve(
 ) -> Result<()> {
     let realtime = state.realtime.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    // On shutdown, live connections and held polls tell their clients to reconnect (elsewhere),
-    // then axum waits for in-flight requests to finish.
+    // On shutdown the listener closes, live connections and held polls tell their clients to
+    // reconnect (through the balancer, to another node), and axum waits for in-flight
+    // requests to finish, for at most DRAIN_TIMEOUT.
+    let draining = realtime.clone();
     let shutdown = async move {
         shutdown.await;
-        realtime.drain();
+        draining.drain();
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let overdue = async {
+        realtime.drained().await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    tokio::select! {
+        served = served => served?,
+        () = overdue => tracing::warn!(
+            timeout = ?DRAIN_TIMEOUT,
+            "requests still running at the end of the drain; exiting anyway"
+        ),
+    }
+    realtime.leave().await;
     Ok(())
 }
+
+/// The longest a shutting-down server waits for its clients to leave.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -4,9 +4,11 @@
 //! handed out as soon as a slot frees: a conversation resolved or parked, an agent coming
 //! online. Waiting visitors are told their place whenever it changes.
 //!
-//! The store's compare-and-set decides who wins when two nodes pick the same conversation; a
-//! per-site lock keeps this node from racing itself. Turns are kept in memory: a restart starts
-//! a fresh round.
+//! Several nodes may run passes for one site at once. The store decides each assignment in one
+//! transaction (`assign_within_capacity`): the conversation must still be waiting and the agent
+//! under their limit, counted across every node, and the agent's turn (the time of their latest
+//! assignment) is recorded with it, so round-robin is cluster-wide too. A per-site lock keeps
+//! this node from racing itself.
 
 use super::Realtime;
 use protocol::{AgentId, ConversationId, ServerFrame};
@@ -17,12 +19,11 @@ use store::NewEvent;
 /// The longest queue handled in one pass (and told their positions).
 const QUEUE_WINDOW: u32 = 200;
 
-/// Round-robin turns and per-site passes.
+/// Per-site passes and what waiting visitors were told.
 #[derive(Default)]
 pub struct Assigner {
-    /// A counter, and the counter's value when each agent was last given a conversation: the
-    /// agent with the lowest value (never: 0) is next.
-    turns: Mutex<(u64, HashMap<i64, u64>)>,
+    /// The latest turn this node recorded (ms): each new one is later, even within one ms.
+    last_turn: Mutex<i64>,
     /// One assignment pass per site at a time.
     passes: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// The site and queue position each waiting conversation's visitor was last told, so a
@@ -41,15 +42,11 @@ impl Assigner {
         lock(&self.passes).entry(site_id).or_default().clone()
     }
 
-    fn turn_of(&self, agent_id: i64) -> u64 {
-        lock(&self.turns).1.get(&agent_id).copied().unwrap_or(0)
-    }
-
-    fn took_turn(&self, agent_id: i64) {
-        let mut turns = lock(&self.turns);
-        turns.0 += 1;
-        let now = turns.0;
-        turns.1.insert(agent_id, now);
+    /// A turn for the next assignment: now, or just after this node's previous one.
+    fn next_turn(&self) -> i64 {
+        let mut last = lock(&self.last_turn);
+        *last = crate::now_ms().max(*last + 1);
+        *last
     }
 
     /// The queue position conversation `id` was last announced at, while it waits.
@@ -95,6 +92,13 @@ pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
         }
     }
     let mut loads: HashMap<i64, i64> = rt.store.agent_loads(&online).await?.into_iter().collect();
+    // When each agent was last given a conversation, by any node: the earliest is next.
+    let mut turns: HashMap<i64, i64> = rt
+        .store
+        .assignment_turns(&online)
+        .await?
+        .into_iter()
+        .collect();
     // The members of the teams waiting conversations were transferred to, read once a pass.
     let mut teams: HashMap<i64, Vec<i64>> = HashMap::new();
     for team in queue.iter().filter_map(|c| c.team_id) {
@@ -103,28 +107,46 @@ pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
         }
     }
     let mut waiting = Vec::new();
-    for conversation in queue {
-        let next = agents
-            .iter()
-            .filter(|a| loads.get(&a.id).copied().unwrap_or(0) < i64::from(a.max_chats))
-            .filter(|a| {
-                conversation
-                    .team_id
-                    .is_none_or(|team| teams.get(&team).is_some_and(|m| m.contains(&a.id)))
-            })
-            .min_by_key(|a| (rt.assigner.turn_of(a.id), a.id));
-        let Some(agent) = next else {
-            waiting.push(conversation);
-            continue;
-        };
-        if rt
-            .store
-            .reassign_conversation(conversation.id, None, Some(agent.id))
-            .await?
-        {
-            rt.assigner.took_turn(agent.id);
-            *loads.entry(agent.id).or_default() += 1;
-            announce(rt, &conversation, Some(agent), None).await?;
+    'queue: for conversation in queue {
+        loop {
+            let next = agents
+                .iter()
+                .filter(|a| loads.get(&a.id).copied().unwrap_or(0) < i64::from(a.max_chats))
+                .filter(|a| {
+                    conversation
+                        .team_id
+                        .is_none_or(|team| teams.get(&team).is_some_and(|m| m.contains(&a.id)))
+                })
+                .min_by_key(|a| (turns.get(&a.id).copied().unwrap_or(0), a.id));
+            let Some(agent) = next else {
+                waiting.push(conversation);
+                continue 'queue;
+            };
+            let turn = rt.assigner.next_turn();
+            let max_chats = i64::from(agent.max_chats);
+            if rt
+                .store
+                .assign_within_capacity(conversation.id, agent.id, max_chats, turn)
+                .await?
+            {
+                turns.insert(agent.id, turn);
+                *loads.entry(agent.id).or_default() += 1;
+                announce(rt, &conversation, Some(agent), None).await?;
+                continue 'queue;
+            }
+            // Another node took the agent's last slot, or the conversation itself. With the
+            // agent's load read again, a full agent is passed over and the next one tried; an
+            // agent with room means the conversation was taken.
+            let load = rt
+                .store
+                .agent_loads(&[agent.id])
+                .await?
+                .first()
+                .map_or(0, |(_, load)| *load);
+            loads.insert(agent.id, load);
+            if load < max_chats {
+                continue 'queue;
+            }
         }
     }
     for (conversation_id, visitor_id, position) in rt.assigner.moved(site_id, &waiting) {

@@ -1,19 +1,26 @@
-//! In-process fan-out: one broadcast topic per site (agents listen) and one per visitor (that
-//! visitor's tabs listen), plus the live counters that are not worth storing (who is online,
-//! connections per IP, message rates).
+//! Fan-out: one broadcast topic per site (agents listen), one per visitor (that visitor's tabs
+//! listen) and one per site's visitors (availability), plus the live counters that are not
+//! worth storing (who is online, connections per IP, message rates).
 //!
 //! The hub never waits on a subscriber: topics are bounded broadcast channels, so a slow
 //! subscriber lags and catches up from the store by seq (see `session`). Nothing here is
 //! durable; a message reaches the hub only after it was committed.
+//!
+//! With several nodes, every event published here is also handed to the bus (`crate::bus`),
+//! which delivers it to the same topics on the other nodes. Presence frames are not forwarded:
+//! each node derives them from the cluster-wide view (`presence`).
 
-use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorDetails, VisitorId};
+use super::presence::{Presence, Roster, Told};
+use crate::bus::Body;
+use protocol::{AgentStatus, ServerFrame, VisitorDetails};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 /// Frames buffered per site topic (all of a site's traffic, read by agents) before the slowest
 /// subscriber is declared lagging.
@@ -39,10 +46,21 @@ struct Shared {
     visitors: Topics<i64>,
     /// What every visitor of a site receives: whether an agent is available.
     site_visitors: Topics<i64>,
-    /// Live connection counts; a visitor is online while the count is above zero.
+    /// Connections per IP and message rates, counted by this node.
     counts: Mutex<Counts>,
+    /// Who is online, here and on the other nodes.
+    presence: Mutex<Presence>,
+    /// Wakes the bus to publish this node's roster after a change.
+    roster_changed: Notify,
+    /// Where events for other nodes go; unset on a single node (the in-process bus).
+    outbox: OnceLock<mpsc::Sender<Body>>,
+    /// Set when an event could not be handed to the bus: the other nodes must catch up.
+    missed: AtomicBool,
+    /// Bumped when live frames may have been missed (the bus was down): every session catches
+    /// up from the store, as after a lag.
+    resyncs: watch::Sender<u64>,
     /// Times a subscriber fell behind its topic and caught up from the store (for `/metrics`).
-    lag_catch_ups: std::sync::atomic::AtomicU64,
+    lag_catch_ups: AtomicU64,
 }
 
 impl Default for Shared {
@@ -52,20 +70,23 @@ impl Default for Shared {
             visitors: Topics::with_capacity(VISITOR_TOPIC_CAPACITY),
             site_visitors: Topics::with_capacity(VISITOR_TOPIC_CAPACITY),
             counts: Mutex::default(),
-            lag_catch_ups: std::sync::atomic::AtomicU64::default(),
+            presence: Mutex::default(),
+            roster_changed: Notify::new(),
+            outbox: OnceLock::new(),
+            missed: AtomicBool::new(false),
+            resyncs: watch::Sender::new(0),
+            lag_catch_ups: AtomicU64::default(),
         }
     }
 }
 
 #[derive(Default)]
 struct Counts {
-    /// Visitors with a live connection, for presence and the agents' snapshot.
-    visitors: HashMap<i64, LiveVisitor>,
-    /// Agents with a live connection, for presence, availability and the snapshot.
-    agents: HashMap<i64, LiveAgent>,
-    /// Open connections per client IP, for the per-IP cap.
+    /// Open connections per client IP, for the per-IP cap (per node: behind a balancer each
+    /// node caps its own share).
     ips: HashMap<IpAddr, u32>,
-    /// Message-rate buckets per sender (shared by all their connections and transports).
+    /// Message-rate buckets per sender (shared by all their connections and transports on
+    /// this node).
     rates: HashMap<Sender, Bucket>,
 }
 
@@ -76,28 +97,6 @@ pub enum Sender {
     Visitor(i64),
     /// An agent, by id.
     Agent(i64),
-}
-
-/// A connected visitor.
-struct LiveVisitor {
-    /// Their site; presence and page views go to its agents.
-    site_id: i64,
-    /// Open connections (tabs); online while above zero.
-    connections: u32,
-    /// The latest page view, replayed to agents who connect later.
-    last_page: Option<Event>,
-    /// Their browser (the latest hello's), told to agents who connect later.
-    details: Option<Arc<VisitorDetails>>,
-}
-
-/// A connected agent.
-struct LiveAgent {
-    /// The sites they answer; presence goes to those sites' agents.
-    site_ids: Vec<i64>,
-    /// Open connections; connected while above zero.
-    connections: u32,
-    /// What they set (online when they connect).
-    status: AgentStatus,
 }
 
 /// A token bucket: `capacity` tokens, refilled continuously at `per_second`.
@@ -219,21 +218,63 @@ impl Hub {
         self.shared.visitors.subscribe(visitor_id)
     }
 
-    /// Sends to the agents of a site.
+    /// Listens to what every visitor of a site gets (availability).
+    pub fn subscribe_site_visitors(&self, site_id: i64) -> broadcast::Receiver<Event> {
+        self.shared.site_visitors.subscribe(site_id)
+    }
+
+    /// Sends to the agents of a site, on every node.
     pub fn to_site(&self, site_id: i64, frame: ServerFrame) {
-        self.shared.sites.publish(site_id, &Arc::new(frame));
+        let frame = Arc::new(frame);
+        self.shared.sites.publish(site_id, &frame);
+        self.forward(Body::Site { site_id, frame });
     }
 
-    /// Sends to a visitor's connections.
+    /// Sends to a visitor's connections, on every node.
     pub fn to_visitor(&self, visitor_id: i64, frame: ServerFrame) {
-        self.shared.visitors.publish(visitor_id, &Arc::new(frame));
+        let frame = Arc::new(frame);
+        self.shared.visitors.publish(visitor_id, &frame);
+        self.forward(Body::Visitor { visitor_id, frame });
     }
 
-    /// Sends one frame to both a site's agents and a visitor (a message, a read mark).
+    /// Sends one frame to both a site's agents and a visitor (a message, a read mark), on
+    /// every node.
     pub fn to_site_and_visitor(&self, site_id: i64, visitor_id: i64, frame: ServerFrame) {
-        let event = Arc::new(frame);
-        self.shared.sites.publish(site_id, &event);
-        self.shared.visitors.publish(visitor_id, &event);
+        let frame = Arc::new(frame);
+        self.shared.sites.publish(site_id, &frame);
+        self.shared.visitors.publish(visitor_id, &frame);
+        self.forward(Body::SiteAndVisitor {
+            site_id,
+            visitor_id,
+            frame,
+        });
+    }
+
+    /// Sends a visitor's page view to their site's agents and keeps it for later snapshots.
+    pub fn page_view(&self, site_id: i64, visitor_id: i64, frame: ServerFrame) {
+        let frame = Arc::new(frame);
+        lock(&self.shared.presence).page_view(visitor_id, frame.clone());
+        self.shared.roster_changed.notify_one();
+        self.shared.sites.publish(site_id, &frame);
+        self.forward(Body::Site { site_id, frame });
+    }
+
+    /// Changes a connected agent's status on every node: tells their sites' agents, and their
+    /// visitors when a site's availability flips.
+    pub fn set_agent_status(&self, agent_id: i64, status: AgentStatus) {
+        let at = crate::now_ms();
+        self.agent_status_at(agent_id, status, at);
+        self.forward(Body::AgentStatus {
+            agent_id,
+            status,
+            at,
+        });
+    }
+
+    /// Applies a status an agent set at `at` (here, or on the node that sent it).
+    pub(crate) fn agent_status_at(&self, agent_id: i64, status: AgentStatus, at: i64) {
+        let told = lock(&self.shared.presence).set_agent_status(agent_id, status, at);
+        self.changed(told);
     }
 
     /// Counts a new connection from `ip` against `max_per_ip`.
@@ -260,130 +301,34 @@ impl Hub {
 
     /// Counts a subscriber that lagged and caught up from the store.
     pub fn record_lag(&self) {
-        self.shared
-            .lag_catch_ups
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared.lag_catch_ups.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many times subscribers lagged and caught up from the store.
     pub fn lag_catch_ups(&self) -> u64 {
-        self.shared
-            .lag_catch_ups
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.lag_catch_ups.load(Ordering::Relaxed)
     }
 
-    /// Listens to what every visitor of a site gets (availability).
-    pub fn subscribe_site_visitors(&self, site_id: i64) -> broadcast::Receiver<Event> {
-        self.shared.site_visitors.subscribe(site_id)
-    }
-
-    /// Whether an agent of the site is connected with status online.
+    /// Whether an agent of the site is connected, on any node, with status online.
     pub fn site_available(&self, site_id: i64) -> bool {
-        available(&lock(&self.shared.counts), site_id)
+        lock(&self.shared.presence).available(site_id)
     }
 
-    /// The agents of a site connected with status online, by id: who may be given chats.
+    /// The agents of a site connected with status online, on any node, by id: who may be
+    /// given chats.
     pub fn online_agents(&self, site_id: i64) -> Vec<i64> {
-        let counts = lock(&self.shared.counts);
-        let mut ids: Vec<i64> = counts
-            .agents
-            .iter()
-            .filter(|(_, a)| a.status == AgentStatus::Online && a.site_ids.contains(&site_id))
-            .map(|(id, _)| *id)
-            .collect();
-        ids.sort_unstable();
-        ids
+        lock(&self.shared.presence).online_agents(site_id)
     }
 
-    /// Whether a visitor has a live connection.
+    /// Whether a visitor has a live connection on any node.
     pub fn visitor_online(&self, visitor_id: i64) -> bool {
-        lock(&self.shared.counts).visitors.contains_key(&visitor_id)
-    }
-
-    /// Sends a visitor's page view to their site's agents and keeps it for later snapshots.
-    pub fn page_view(&self, site_id: i64, visitor_id: i64, frame: ServerFrame) {
-        let event = Arc::new(frame);
-        if let Some(live) = lock(&self.shared.counts).visitors.get_mut(&visitor_id) {
-            live.last_page = Some(event.clone());
-        }
-        self.shared.sites.publish(site_id, &event);
-    }
-
-    /// Changes a connected agent's status: tells their sites' agents, and their visitors when
-    /// a site's availability flips.
-    pub fn set_agent_status(&self, agent_id: i64, status: AgentStatus) {
-        let site_ids = {
-            let mut counts = lock(&self.shared.counts);
-            let Some(agent) = counts.agents.get(&agent_id) else {
-                return;
-            };
-            let site_ids = agent.site_ids.clone();
-            let before: Vec<bool> = site_ids.iter().map(|s| available(&counts, *s)).collect();
-            if let Some(agent) = counts.agents.get_mut(&agent_id) {
-                agent.status = status;
-            }
-            site_ids
-                .into_iter()
-                .zip(before)
-                .map(|(site, was)| {
-                    (
-                        site,
-                        was != available(&counts, site),
-                        available(&counts, site),
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        self.after_agent_change(agent_id, status, &site_ids);
-    }
-
-    fn after_agent_change(&self, agent_id: i64, status: AgentStatus, sites: &[(i64, bool, bool)]) {
-        let presence = Arc::new(ServerFrame::AgentPresence {
-            agent_id: AgentId(agent_id),
-            status,
-        });
-        for (site_id, flipped, online) in sites {
-            self.shared.sites.publish(*site_id, &presence);
-            if *flipped {
-                self.shared.site_visitors.publish(
-                    *site_id,
-                    &Arc::new(ServerFrame::Availability { online: *online }),
-                );
-            }
-        }
+        lock(&self.shared.presence).visitor_online(visitor_id)
     }
 
     /// What an agent of `site_ids` is told right after `welcome`: the colleagues who are not
     /// offline, then each online visitor with their latest page view.
     pub fn agent_snapshot(&self, site_ids: &[i64]) -> Vec<ServerFrame> {
-        let counts = lock(&self.shared.counts);
-        let mut frames: Vec<ServerFrame> = counts
-            .agents
-            .iter()
-            .filter(|(_, a)| {
-                a.status != AgentStatus::Offline && a.site_ids.iter().any(|s| site_ids.contains(s))
-            })
-            .map(|(id, a)| ServerFrame::AgentPresence {
-                agent_id: AgentId(*id),
-                status: a.status,
-            })
-            .collect();
-        for (id, visitor) in counts
-            .visitors
-            .iter()
-            .filter(|(_, v)| site_ids.contains(&v.site_id))
-        {
-            frames.push(ServerFrame::VisitorPresence {
-                site_id: SiteId(visitor.site_id),
-                visitor_id: VisitorId(*id),
-                online: true,
-                details: visitor.details.as_deref().cloned(),
-            });
-            if let Some(page) = &visitor.last_page {
-                frames.push((**page).clone());
-            }
-        }
-        frames
+        lock(&self.shared.presence).snapshot(site_ids)
     }
 
     /// Takes one message token from a sender's bucket (`per_minute` capacity and refill).
@@ -396,14 +341,152 @@ impl Hub {
             .or_insert_with(|| Bucket::full(capacity))
             .take(capacity, capacity / 60.0, Instant::now())
     }
+
+    /// Tells this node's subscribers what a presence change means, and wakes the bus to
+    /// publish the roster.
+    fn changed(&self, told: Told) {
+        self.shared.roster_changed.notify_one();
+        for (site_id, frame) in told.to_sites {
+            self.shared.sites.publish(site_id, &Arc::new(frame));
+        }
+        for (site_id, frame) in told.to_site_visitors {
+            self.shared.site_visitors.publish(site_id, &Arc::new(frame));
+        }
+    }
+
+    /// Ends one connection's presence; the last one of a visitor or agent anywhere announces
+    /// them offline (and may make their sites unavailable to visitors).
+    fn release(&self, who: Who) {
+        let told = {
+            let mut presence = lock(&self.shared.presence);
+            match who {
+                Who::Visitor { visitor_id, .. } => presence.visitor_left(visitor_id),
+                Who::Agent { agent_id, .. } => presence.agent_left(agent_id),
+            }
+        };
+        self.changed(told);
+    }
 }
 
-/// Whether an agent of the site is connected with status online.
-fn available(counts: &Counts, site_id: i64) -> bool {
-    counts
-        .agents
-        .values()
-        .any(|a| a.status == AgentStatus::Online && a.site_ids.contains(&site_id))
+/// What the bus asks of the hub: events to send on, events from other nodes, rosters.
+impl Hub {
+    /// Connects the hub to a bus: from now on every event is also put in `outbox`.
+    pub(crate) fn attach(&self, outbox: mpsc::Sender<Body>) {
+        if self.shared.outbox.set(outbox).is_err() {
+            tracing::error!("the hub was attached to a bus twice; keeping the first");
+        }
+    }
+
+    /// Hands an event to the bus without waiting. When the bus cannot take it (Redis is slow
+    /// or down), it is dropped and the other nodes are later told to catch up from the store.
+    fn forward(&self, body: Body) {
+        if let Some(outbox) = self.shared.outbox.get()
+            && outbox.try_send(body).is_err()
+        {
+            self.shared.missed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether an event was dropped since the last call (then the other nodes must catch up).
+    pub(crate) fn take_missed(&self) -> bool {
+        self.shared.missed.swap(false, Ordering::Relaxed)
+    }
+
+    /// Delivers another node's event to this node's subscribers.
+    pub(crate) fn deliver(&self, body: Body) {
+        match body {
+            Body::Site { site_id, frame } => self.shared.sites.publish(site_id, &frame),
+            Body::Visitor { visitor_id, frame } => self.shared.visitors.publish(visitor_id, &frame),
+            Body::SiteAndVisitor {
+                site_id,
+                visitor_id,
+                frame,
+            } => {
+                self.shared.sites.publish(site_id, &frame);
+                self.shared.visitors.publish(visitor_id, &frame);
+            }
+            Body::AgentStatus {
+                agent_id,
+                status,
+                at,
+            } => self.agent_status_at(agent_id, status, at),
+            Body::Roster { .. } | Body::Resync | Body::Left => {}
+        }
+    }
+
+    /// Completes when this node's roster changed since it was last published.
+    pub(crate) async fn roster_changed(&self) {
+        self.shared.roster_changed.notified().await;
+    }
+
+    /// This node's roster and its version.
+    pub(crate) fn local_roster(&self) -> (u64, Roster) {
+        lock(&self.shared.presence).local()
+    }
+
+    /// The roster version last heard from `node`.
+    pub(crate) fn remote_version(&self, node: &str) -> Option<u64> {
+        lock(&self.shared.presence).remote_version(node)
+    }
+
+    /// Counts every known node as just heard of: after the bus was down, they get a full
+    /// [`crate::bus::PRESENCE_TTL`] to be heard again.
+    pub(crate) fn heard_all(&self) {
+        lock(&self.shared.presence).heard_all(Instant::now());
+    }
+
+    /// Withdraws this node from the bus as it shuts down, waiting briefly for that to be
+    /// published.
+    pub(crate) async fn leave(&self) {
+        let Some(outbox) = self.shared.outbox.get() else {
+            return;
+        };
+        let left = async {
+            if outbox.send(Body::Left).await.is_ok() {
+                outbox.closed().await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), left).await;
+    }
+
+    /// Notes a heartbeat from `node`.
+    pub(crate) fn heard(&self, node: &str) {
+        lock(&self.shared.presence).heard(node, Instant::now());
+    }
+
+    /// Takes another node's roster (`None`: the node is gone).
+    pub(crate) fn remote_roster(&self, node: &str, roster: Option<(u64, Roster)>) {
+        let told = {
+            let mut presence = lock(&self.shared.presence);
+            match roster {
+                Some((version, roster)) => {
+                    presence.replace_remote(node, version, roster, Instant::now())
+                }
+                None => presence.drop_remote(node),
+            }
+        };
+        self.changed(told);
+    }
+
+    /// Forgets the nodes not heard of for `ttl`.
+    pub(crate) fn expire_remote(&self, ttl: Duration) {
+        let Some(since) = Instant::now().checked_sub(ttl) else {
+            return;
+        };
+        let told = lock(&self.shared.presence).expire(since);
+        self.changed(told);
+    }
+
+    /// Tells every session on this node to catch up from the store: live frames may have been
+    /// missed while the bus was down.
+    pub(crate) fn resync(&self) {
+        self.shared.resyncs.send_modify(|n| *n += 1);
+    }
+
+    /// Changes whenever sessions must catch up from the store.
+    pub fn resyncs(&self) -> watch::Receiver<u64> {
+        self.shared.resyncs.subscribe()
+    }
 }
 
 impl Registration {
@@ -413,86 +496,25 @@ impl Registration {
         self.linger = linger;
     }
 
-    /// Marks whose connection this is. The first connection of someone announces them online
-    /// (and, for an agent, may make their sites available to visitors).
+    /// Marks whose connection this is. The first connection of someone anywhere announces them
+    /// online (and, for an agent, may make their sites available to visitors).
     pub fn identify(&mut self, who: Who) {
         self.who = Some(who.clone());
         let hub = &self.hub;
-        match who {
-            Who::Visitor {
-                site_id,
-                visitor_id,
-                details,
-            } => {
-                let arrived = {
-                    let mut counts = lock(&hub.shared.counts);
-                    let live = counts.visitors.entry(visitor_id).or_insert(LiveVisitor {
-                        site_id,
-                        connections: 0,
-                        last_page: None,
-                        details: None,
-                    });
-                    live.connections += 1;
-                    if details.is_some() {
-                        live.details = details;
-                    }
-                    (live.connections == 1).then(|| live.details.as_deref().cloned())
-                };
-                if let Some(details) = arrived {
-                    hub.to_site(
-                        site_id,
-                        ServerFrame::VisitorPresence {
-                            site_id: SiteId(site_id),
-                            visitor_id: VisitorId(visitor_id),
-                            online: true,
-                            details,
-                        },
-                    );
+        let told = {
+            let mut presence = lock(&hub.shared.presence);
+            match who {
+                Who::Visitor {
+                    site_id,
+                    visitor_id,
+                    details,
+                } => presence.visitor_arrived(site_id, visitor_id, details),
+                Who::Agent { agent_id, site_ids } => {
+                    presence.agent_arrived(agent_id, site_ids, crate::now_ms())
                 }
             }
-            Who::Agent { agent_id, site_ids } => {
-                let (changes, status, first, back) = {
-                    let mut counts = lock(&hub.shared.counts);
-                    // The sites whose availability this connection may change: its own, and
-                    // those an earlier connection of the agent registered.
-                    let mut touched = site_ids.clone();
-                    if let Some(live) = counts.agents.get(&agent_id) {
-                        touched.extend(live.site_ids.iter().copied());
-                    }
-                    touched.sort_unstable();
-                    touched.dedup();
-                    let before: Vec<bool> =
-                        touched.iter().map(|s| available(&counts, *s)).collect();
-                    let live = counts.agents.entry(agent_id).or_insert(LiveAgent {
-                        site_ids: site_ids.clone(),
-                        connections: 0,
-                        status: AgentStatus::Online,
-                    });
-                    live.connections += 1;
-                    // The newest connection read the agent's sites last: a site they were added
-                    // to since an earlier connection counts from now on.
-                    live.site_ids = site_ids.clone();
-                    let (status, first) = (live.status, live.connections == 1);
-                    // Signed out while an earlier connection still lingered: a new one means
-                    // they are back.
-                    let back = !first && status == AgentStatus::Offline;
-                    let changes: Vec<(i64, bool, bool)> = touched
-                        .iter()
-                        .zip(before)
-                        .map(|(site, was)| {
-                            let now = available(&counts, *site);
-                            (*site, was != now, now)
-                        })
-                        .collect();
-                    (changes, status, first, back)
-                };
-                if back {
-                    hub.set_agent_status(agent_id, AgentStatus::Online);
-                } else if first || changes.iter().any(|(_, flipped, _)| *flipped) {
-                    hub.after_agent_change(agent_id, status, &changes);
-                }
-            }
-        }
+        };
+        hub.changed(told);
     }
 }
 
@@ -528,64 +550,6 @@ impl Drop for Registration {
             return;
         }
         self.hub.release(who);
-    }
-}
-
-impl Hub {
-    /// Ends one connection's presence; the last one of a visitor or agent announces them
-    /// offline (and may make their sites unavailable to visitors).
-    fn release(&self, who: Who) {
-        let mut counts = lock(&self.shared.counts);
-        match who {
-            Who::Visitor {
-                site_id,
-                visitor_id,
-                ..
-            } => {
-                let Some(live) = counts.visitors.get_mut(&visitor_id) else {
-                    return;
-                };
-                live.connections -= 1;
-                if live.connections > 0 {
-                    return;
-                }
-                counts.visitors.remove(&visitor_id);
-                drop(counts);
-                self.to_site(
-                    site_id,
-                    ServerFrame::VisitorPresence {
-                        site_id: SiteId(site_id),
-                        visitor_id: VisitorId(visitor_id),
-                        online: false,
-                        details: None,
-                    },
-                );
-            }
-            Who::Agent { agent_id, site_ids } => {
-                let Some(live) = counts.agents.get_mut(&agent_id) else {
-                    return;
-                };
-                live.connections -= 1;
-                if live.connections > 0 {
-                    return;
-                }
-                let before: Vec<bool> = site_ids.iter().map(|s| available(&counts, *s)).collect();
-                counts.agents.remove(&agent_id);
-                let changes: Vec<_> = site_ids
-                    .iter()
-                    .zip(before)
-                    .map(|(site, was)| {
-                        (
-                            *site,
-                            was != available(&counts, *site),
-                            available(&counts, *site),
-                        )
-                    })
-                    .collect();
-                drop(counts);
-                self.after_agent_change(agent_id, AgentStatus::Offline, &changes);
-            }
-        }
     }
 }
 

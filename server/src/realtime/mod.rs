@@ -13,6 +13,7 @@ pub mod browser;
 pub mod hours;
 pub mod http;
 pub mod hub;
+pub mod presence;
 pub mod session;
 pub mod token;
 pub mod widget;
@@ -67,9 +68,13 @@ impl Realtime {
             .secret(TOKEN_SECRET_KEY, &|| random_hex::<32>())
             .await?;
         let webhooks = crate::webhooks::Webhooks::new(store.clone(), config.webhook_retry_ms);
+        let hub = Hub::default();
+        // Nodes sharing a database share its token secret: its digest names their cluster, so
+        // two installs on one Redis never hear each other.
+        config.bus.start(&hub, &cluster_name(&secret));
         Ok(Realtime {
             store,
-            hub: Hub::default(),
+            hub,
             tokens: TokenKey::new(&secret),
             limits: Limits {
                 messages_per_minute: config.messages_per_minute,
@@ -134,12 +139,24 @@ impl Realtime {
         self.draining.send_replace(true);
     }
 
+    /// Withdraws this node from the other nodes' view as the server exits.
+    pub async fn leave(&self) {
+        self.hub.leave().await;
+    }
+
     /// Completes once the server is draining.
     pub async fn drained(&self) {
         let mut draining = self.draining.subscribe();
         // An error means the sender is gone, which only happens when the server is gone too.
         let _ = draining.wait_for(|draining| *draining).await;
     }
+}
+
+/// The name a cluster's nodes share on the bus: a digest of their shared token secret.
+fn cluster_name(secret: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("kefu cluster {secret}"));
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An error frame without references.

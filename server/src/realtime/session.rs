@@ -86,6 +86,9 @@ pub struct Session {
     unsettled: Option<Event>,
     /// A lag was noticed and the catch-up from the store has not finished yet.
     lagged: bool,
+    /// Changes when live frames may have been missed (the bus between nodes was down): then
+    /// the session catches up from the store as after a lag.
+    resyncs: tokio::sync::watch::Receiver<u64>,
     /// Rate limit for typing, previews, reads and page views on this session.
     ephemeral: Bucket,
 }
@@ -107,6 +110,7 @@ impl Session {
                 .collect(),
         };
         let ephemeral = Bucket::full(f64::from(rt.limits.ephemeral_per_second));
+        let resyncs = rt.hub.resyncs();
         Session {
             rt,
             identity,
@@ -115,6 +119,7 @@ impl Session {
             receivers,
             unsettled: None,
             lagged: false,
+            resyncs,
             ephemeral,
         }
     }
@@ -929,7 +934,18 @@ impl Session {
         }
         let received = {
             let futures = self.receivers.iter_mut().map(|rx| Box::pin(rx.recv()));
-            futures_util::future::select_all(futures).await.0
+            tokio::select! {
+                (received, ..) = futures_util::future::select_all(futures) => Some(received),
+                // Cancel-safe, like `recv`: a resync noticed here is not lost if dropped.
+                Ok(()) = self.resyncs.changed() => None,
+            }
+        };
+        let Some(received) = received else {
+            tracing::debug!("the bus was down; catching up from the store");
+            self.lagged = true;
+            let frames = self.catch_up().await?;
+            self.lagged = false;
+            return Ok(frames);
         };
         match received {
             Ok(event) => {

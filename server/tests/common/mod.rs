@@ -96,6 +96,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         webhook_retry_ms: 1_000,
         geoip: None,
         translation: None,
+        bus: server::bus::Bus::InProcess,
     };
     adjust(&mut config);
     let state = server::build_state(

@@ -1,0 +1,526 @@
+//! Who is online, cluster-wide. This node's own connections are counted exactly; other nodes'
+//! are the rosters they publish over the bus, forgotten when a node goes quiet (so a node that
+//! died takes its visitors and agents offline within [`crate::bus::PRESENCE_TTL`]).
+//!
+//! Every change, local or remote, is diffed against the cluster-wide view before and after it.
+//! What the diff says is what this node tells its own subscribers, so each node tells the same
+//! story whichever node a visitor or agent is connected to, and a visitor with tabs on two
+//! nodes stays online until the last one closes.
+
+use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorDetails, VisitorId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One node's connected visitors and agents: what it counts, and what it publishes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Roster {
+    /// Visitors with a live connection, by id.
+    visitors: HashMap<i64, LiveVisitor>,
+    /// Agents with a live connection, by id.
+    agents: HashMap<i64, LiveAgent>,
+}
+
+/// A connected visitor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LiveVisitor {
+    /// Their site; presence and page views go to its agents.
+    site_id: i64,
+    /// Open connections (tabs) on the node; online while above zero.
+    connections: u32,
+    /// The latest page view, replayed to agents who connect later.
+    last_page: Option<Arc<ServerFrame>>,
+    /// Their browser (the latest hello's), told to agents who connect later.
+    details: Option<Arc<VisitorDetails>>,
+}
+
+/// A connected agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LiveAgent {
+    /// The sites they answer; presence goes to those sites' agents.
+    site_ids: Vec<i64>,
+    /// Open connections on the node; connected while above zero.
+    connections: u32,
+    /// What they set (online when they connect).
+    status: AgentStatus,
+    /// When `status` was set (ms): with connections on several nodes, the latest setting wins.
+    since: i64,
+}
+
+/// Another node's roster and when it was last heard of.
+struct Remote {
+    roster: Roster,
+    /// The version the node gave this roster: a heartbeat naming another one means a newer
+    /// roster was missed.
+    version: u64,
+    /// When the node was last heard of; quiet too long, it is forgotten.
+    seen: Instant,
+}
+
+/// This node's roster and the others'.
+#[derive(Default)]
+pub struct Presence {
+    local: Roster,
+    /// Bumped on every local change, so the bus republishes the roster.
+    version: u64,
+    remote: HashMap<String, Remote>,
+}
+
+/// What a change means for this node's subscribers.
+#[derive(Default)]
+pub struct Told {
+    /// Presence frames for a site's agents.
+    pub to_sites: Vec<(i64, ServerFrame)>,
+    /// Availability flips for a site's visitors.
+    pub to_site_visitors: Vec<(i64, ServerFrame)>,
+}
+
+/// The cluster-wide view of one visitor: their site and browser.
+type VisitorView = (i64, Option<Arc<VisitorDetails>>);
+/// The cluster-wide view of one agent: their status and sites.
+type AgentView = (AgentStatus, Vec<i64>);
+
+impl Presence {
+    fn rosters(&self) -> impl Iterator<Item = &Roster> {
+        std::iter::once(&self.local).chain(self.remote.values().map(|r| &r.roster))
+    }
+
+    fn visitor(&self, id: i64) -> Option<&LiveVisitor> {
+        self.rosters().find_map(|r| r.visitors.get(&id))
+    }
+
+    /// An agent as the cluster sees them: the latest status any node holds.
+    fn agent(&self, id: i64) -> Option<&LiveAgent> {
+        self.rosters()
+            .filter_map(|r| r.agents.get(&id))
+            .reduce(|a, b| if b.since > a.since { b } else { a })
+    }
+
+    fn visitor_view(&self, id: i64) -> Option<VisitorView> {
+        self.visitor(id).map(|v| (v.site_id, v.details.clone()))
+    }
+
+    fn agent_view(&self, id: i64) -> Option<AgentView> {
+        self.agent(id).map(|a| (a.status, a.site_ids.clone()))
+    }
+
+    /// Every agent id connected anywhere, once each, in order.
+    fn agent_ids(&self) -> BTreeSet<i64> {
+        self.rosters()
+            .flat_map(|r| r.agents.keys().copied())
+            .collect()
+    }
+
+    /// Whether an agent of the site is connected somewhere with status online.
+    pub fn available(&self, site_id: i64) -> bool {
+        self.agent_ids().into_iter().any(|id| {
+            self.agent(id)
+                .is_some_and(|a| a.status == AgentStatus::Online && a.site_ids.contains(&site_id))
+        })
+    }
+
+    /// The agents of a site connected with status online, by id, in order.
+    pub fn online_agents(&self, site_id: i64) -> Vec<i64> {
+        self.agent_ids()
+            .into_iter()
+            .filter(|id| {
+                self.agent(*id).is_some_and(|a| {
+                    a.status == AgentStatus::Online && a.site_ids.contains(&site_id)
+                })
+            })
+            .collect()
+    }
+
+    /// Whether a visitor has a live connection on any node.
+    pub fn visitor_online(&self, visitor_id: i64) -> bool {
+        self.visitor(visitor_id).is_some()
+    }
+
+    /// The colleagues who are not offline, then each online visitor with their latest page view.
+    pub fn snapshot(&self, site_ids: &[i64]) -> Vec<ServerFrame> {
+        let mut frames = Vec::new();
+        for id in self.agent_ids() {
+            if let Some(agent) = self.agent(id)
+                && agent.status != AgentStatus::Offline
+                && agent.site_ids.iter().any(|s| site_ids.contains(s))
+            {
+                frames.push(ServerFrame::AgentPresence {
+                    agent_id: AgentId(id),
+                    status: agent.status,
+                });
+            }
+        }
+        let visitors: BTreeSet<i64> = self
+            .rosters()
+            .flat_map(|r| r.visitors.keys().copied())
+            .collect();
+        for id in visitors {
+            let Some(visitor) = self.visitor(id).filter(|v| site_ids.contains(&v.site_id)) else {
+                continue;
+            };
+            frames.push(ServerFrame::VisitorPresence {
+                site_id: SiteId(visitor.site_id),
+                visitor_id: VisitorId(id),
+                online: true,
+                details: visitor.details.as_deref().cloned(),
+            });
+            if let Some(page) = &visitor.last_page {
+                frames.push((**page).clone());
+            }
+        }
+        frames
+    }
+
+    /// Every site some connected agent answers: where availability can flip.
+    fn agent_sites(&self) -> BTreeSet<i64> {
+        self.rosters()
+            .flat_map(|r| r.agents.values().flat_map(|a| a.site_ids.iter().copied()))
+            .collect()
+    }
+
+    /// Applies `mutate` and diffs the views of the given visitors and agents (and, when agents
+    /// are involved, every site's availability) before and after it.
+    fn change(&mut self, visitors: &[i64], agents: &[i64], mutate: impl FnOnce(&mut Self)) -> Told {
+        let visitors_before: Vec<_> = visitors.iter().map(|id| self.visitor_view(*id)).collect();
+        let agents_before: Vec<_> = agents.iter().map(|id| self.agent_view(*id)).collect();
+        let sites_before = self.agent_sites();
+        let available_before: HashMap<i64, bool> = if agents.is_empty() {
+            HashMap::new()
+        } else {
+            sites_before
+                .iter()
+                .map(|s| (*s, self.available(*s)))
+                .collect()
+        };
+        mutate(self);
+        let mut told = Told::default();
+        for (id, before) in visitors.iter().zip(visitors_before) {
+            let after = self.visitor_view(*id);
+            match (before, after) {
+                (None, Some((site_id, details))) => told.to_sites.push((
+                    site_id,
+                    ServerFrame::VisitorPresence {
+                        site_id: SiteId(site_id),
+                        visitor_id: VisitorId(*id),
+                        online: true,
+                        details: details.as_deref().cloned(),
+                    },
+                )),
+                (Some((site_id, _)), None) => told.to_sites.push((
+                    site_id,
+                    ServerFrame::VisitorPresence {
+                        site_id: SiteId(site_id),
+                        visitor_id: VisitorId(*id),
+                        online: false,
+                        details: None,
+                    },
+                )),
+                _ => {}
+            }
+        }
+        for (id, before) in agents.iter().zip(agents_before) {
+            let after = self.agent_view(*id);
+            if before == after {
+                continue;
+            }
+            let status = after.as_ref().map_or(AgentStatus::Offline, |a| a.0);
+            let mut sites: BTreeSet<i64> = BTreeSet::new();
+            sites.extend(before.iter().flat_map(|a| a.1.iter().copied()));
+            sites.extend(after.iter().flat_map(|a| a.1.iter().copied()));
+            for site_id in sites {
+                told.to_sites.push((
+                    site_id,
+                    ServerFrame::AgentPresence {
+                        agent_id: AgentId(*id),
+                        status,
+                    },
+                ));
+            }
+        }
+        if !agents.is_empty() {
+            let mut sites = sites_before;
+            sites.extend(self.agent_sites());
+            for site_id in sites {
+                let now = self.available(site_id);
+                if available_before.get(&site_id).copied().unwrap_or(false) != now {
+                    told.to_site_visitors
+                        .push((site_id, ServerFrame::Availability { online: now }));
+                }
+            }
+        }
+        told
+    }
+
+    /// A new local connection of a visitor.
+    pub fn visitor_arrived(
+        &mut self,
+        site_id: i64,
+        visitor_id: i64,
+        details: Option<Arc<VisitorDetails>>,
+    ) -> Told {
+        self.version += 1;
+        self.change(&[visitor_id], &[], |p| {
+            let live = p.local.visitors.entry(visitor_id).or_insert(LiveVisitor {
+                site_id,
+                connections: 0,
+                last_page: None,
+                details: None,
+            });
+            live.connections += 1;
+            if details.is_some() {
+                live.details = details;
+            }
+        })
+    }
+
+    /// A local connection of a visitor ended.
+    pub fn visitor_left(&mut self, visitor_id: i64) -> Told {
+        self.version += 1;
+        self.change(&[visitor_id], &[], |p| {
+            if let Some(live) = p.local.visitors.get_mut(&visitor_id) {
+                live.connections = live.connections.saturating_sub(1);
+                if live.connections == 0 {
+                    p.local.visitors.remove(&visitor_id);
+                }
+            }
+        })
+    }
+
+    /// A new local connection of an agent, who answers `site_ids` (read by this newest
+    /// connection, so a site they were added to since counts from now on). Signed out while an
+    /// earlier connection still lingered, a new one means they are back online.
+    pub fn agent_arrived(&mut self, agent_id: i64, site_ids: Vec<i64>, now_ms: i64) -> Told {
+        self.version += 1;
+        self.change(&[], &[agent_id], |p| {
+            let live = p.local.agents.entry(agent_id).or_insert(LiveAgent {
+                site_ids: Vec::new(),
+                connections: 0,
+                status: AgentStatus::Online,
+                since: now_ms,
+            });
+            live.connections += 1;
+            live.site_ids = site_ids;
+            if live.status == AgentStatus::Offline {
+                live.status = AgentStatus::Online;
+                live.since = now_ms;
+            }
+        })
+    }
+
+    /// A local connection of an agent ended.
+    pub fn agent_left(&mut self, agent_id: i64) -> Told {
+        self.version += 1;
+        self.change(&[], &[agent_id], |p| {
+            if let Some(live) = p.local.agents.get_mut(&agent_id) {
+                live.connections = live.connections.saturating_sub(1);
+                if live.connections == 0 {
+                    p.local.agents.remove(&agent_id);
+                }
+            }
+        })
+    }
+
+    /// An agent set their status at `at_ms` (on this node or another): their connections here
+    /// take it.
+    pub fn set_agent_status(&mut self, agent_id: i64, status: AgentStatus, at_ms: i64) -> Told {
+        if !self.local.agents.contains_key(&agent_id) {
+            return Told::default();
+        }
+        self.version += 1;
+        self.change(&[], &[agent_id], |p| {
+            if let Some(live) = p.local.agents.get_mut(&agent_id) {
+                live.status = status;
+                live.since = at_ms;
+            }
+        })
+    }
+
+    /// Keeps a local visitor's latest page view for agents who connect later.
+    pub fn page_view(&mut self, visitor_id: i64, frame: Arc<ServerFrame>) {
+        if let Some(live) = self.local.visitors.get_mut(&visitor_id) {
+            live.last_page = Some(frame);
+            self.version += 1;
+        }
+    }
+
+    /// This node's roster and its version, for the bus to publish.
+    pub fn local(&self) -> (u64, Roster) {
+        (self.version, self.local.clone())
+    }
+
+    /// The roster version last heard from `node`, if it is known.
+    pub fn remote_version(&self, node: &str) -> Option<u64> {
+        self.remote.get(node).map(|r| r.version)
+    }
+
+    /// Notes that `node` is alive (a heartbeat naming the version it holds).
+    pub fn heard(&mut self, node: &str, now: Instant) {
+        if let Some(remote) = self.remote.get_mut(node) {
+            remote.seen = now;
+        }
+    }
+
+    /// Counts every known node as heard of at `now`.
+    pub fn heard_all(&mut self, now: Instant) {
+        for remote in self.remote.values_mut() {
+            remote.seen = now;
+        }
+    }
+
+    /// Another node's roster replaced its previous one.
+    pub fn replace_remote(
+        &mut self,
+        node: &str,
+        version: u64,
+        roster: Roster,
+        now: Instant,
+    ) -> Told {
+        let (visitors, agents) = self.ids_of(node, Some(&roster));
+        self.change(&visitors, &agents, |p| {
+            p.remote.insert(
+                node.to_string(),
+                Remote {
+                    roster,
+                    version,
+                    seen: now,
+                },
+            );
+        })
+    }
+
+    /// Forgets a node that left or went quiet.
+    pub fn drop_remote(&mut self, node: &str) -> Told {
+        let (visitors, agents) = self.ids_of(node, None);
+        self.change(&visitors, &agents, |p| {
+            p.remote.remove(node);
+        })
+    }
+
+    /// Forgets every node not heard of since `since`.
+    pub fn expire(&mut self, since: Instant) -> Told {
+        let quiet: Vec<String> = self
+            .remote
+            .iter()
+            .filter(|(_, r)| r.seen < since)
+            .map(|(node, _)| node.clone())
+            .collect();
+        let mut told = Told::default();
+        for node in quiet {
+            tracing::warn!(
+                node,
+                "a kefu node went quiet; its connections count as gone"
+            );
+            let more = self.drop_remote(&node);
+            told.to_sites.extend(more.to_sites);
+            told.to_site_visitors.extend(more.to_site_visitors);
+        }
+        told
+    }
+
+    /// The visitor and agent ids a node's current roster and `next` name.
+    fn ids_of(&self, node: &str, next: Option<&Roster>) -> (Vec<i64>, Vec<i64>) {
+        let current = self.remote.get(node).map(|r| &r.roster);
+        let visitors: BTreeSet<i64> = current
+            .into_iter()
+            .chain(next)
+            .flat_map(|r| r.visitors.keys().copied())
+            .collect();
+        let agents: BTreeSet<i64> = current
+            .into_iter()
+            .chain(next)
+            .flat_map(|r| r.agents.keys().copied())
+            .collect();
+        (visitors.into_iter().collect(), agents.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn other_node_with(visitor: Option<(i64, i64)>, agent: Option<(i64, i64, i64)>) -> Roster {
+        let mut node = Presence::default();
+        if let Some((site, id)) = visitor {
+            node.visitor_arrived(site, id, None);
+        }
+        if let Some((id, site, since)) = agent {
+            node.agent_arrived(id, vec![site], since);
+        }
+        node.local().1
+    }
+
+    #[test]
+    fn a_visitor_on_two_nodes_stays_online_until_both_have_left() {
+        let mut here = Presence::default();
+        let now = Instant::now();
+        let told = here.visitor_arrived(1, 5, None);
+        assert_eq!(told.to_sites.len(), 1, "online");
+        let told = here.replace_remote("b", 1, other_node_with(Some((1, 5)), None), now);
+        assert!(told.to_sites.is_empty(), "already online: nothing to tell");
+        let told = here.visitor_left(5);
+        assert!(told.to_sites.is_empty(), "still connected on node b");
+        assert!(here.visitor_online(5));
+        let told = here.drop_remote("b");
+        assert!(matches!(
+            told.to_sites.as_slice(),
+            [(1, ServerFrame::VisitorPresence { online: false, .. })]
+        ));
+        assert!(!here.visitor_online(5));
+    }
+
+    #[test]
+    fn an_agent_on_another_node_makes_the_site_available_until_the_node_goes_quiet() {
+        let mut here = Presence::default();
+        let start = Instant::now();
+        let told = here.replace_remote("b", 1, other_node_with(None, Some((9, 3, 10))), start);
+        assert!(here.available(3));
+        assert_eq!(here.online_agents(3), vec![9]);
+        assert!(matches!(
+            told.to_site_visitors.as_slice(),
+            [(3, ServerFrame::Availability { online: true })]
+        ));
+        assert!(told.to_sites.iter().any(|(site, frame)| *site == 3
+            && matches!(
+                frame,
+                ServerFrame::AgentPresence {
+                    status: AgentStatus::Online,
+                    ..
+                }
+            )));
+        let told = here.expire(start + std::time::Duration::from_secs(1));
+        assert!(!here.available(3));
+        assert!(matches!(
+            told.to_site_visitors.as_slice(),
+            [(3, ServerFrame::Availability { online: false })]
+        ));
+    }
+
+    #[test]
+    fn the_latest_status_wins_across_nodes() {
+        let mut here = Presence::default();
+        here.agent_arrived(9, vec![3], 10);
+        here.replace_remote(
+            "b",
+            1,
+            other_node_with(None, Some((9, 3, 10))),
+            Instant::now(),
+        );
+        // The agent set "away" on node b at 20: node b's roster says so before our copy does.
+        let mut b = Presence::default();
+        b.agent_arrived(9, vec![3], 10);
+        b.set_agent_status(9, AgentStatus::Away, 20);
+        let told = here.replace_remote("b", 2, b.local().1, Instant::now());
+        assert!(!here.available(3), "away everywhere");
+        assert!(told.to_sites.iter().any(|(_, frame)| matches!(
+            frame,
+            ServerFrame::AgentPresence {
+                status: AgentStatus::Away,
+                ..
+            }
+        )));
+        // Our own connection hears of it over the bus: nothing new to tell.
+        let told = here.set_agent_status(9, AgentStatus::Away, 20);
+        assert!(told.to_sites.is_empty() && told.to_site_visitors.is_empty());
+    }
+}

@@ -1,0 +1,805 @@
+//! Several nodes: three `kefu serve` processes on one PostgreSQL database, sharing a Redis bus,
+//! behind nginx (Debian's package), all started by the test as real processes. The test runs
+//! its own Redis server so it can restart it.
+//!
+//! - Messages, presence and typing cross nodes: a visitor on node A, an agent on node C.
+//! - `kill -9` one node under a steady load spread over the three through nginx: its clients
+//!   reconnect through nginx within 3 s, and every conversation ends with exactly its messages,
+//!   in order, at the agent.
+//! - Redis restarted mid-run: no acknowledged message is lost and live delivery resumes.
+//!
+//! Each prints its counts (`make test` runs it with `--nocapture`).
+
+mod common;
+
+use common::client::{Ws, ack_of, agent_hello, message_of, send_frame, visitor_hello, welcome_of};
+use protocol::{Author, ServerFrame};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+const ORIGIN: &str = "https://shop.example";
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A child process killed (SIGKILL) when dropped.
+struct Process(Child);
+
+impl Process {
+    fn kill_9(&mut self) {
+        // Child::kill sends SIGKILL on Unix: no drain, no goodbye on the bus.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// A Redis server of the test's own, so it can be restarted.
+struct Redis {
+    port: u16,
+    process: Process,
+}
+
+impl Redis {
+    fn start(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (Debian's redis-server package)");
+        wait_for_port(port);
+        Redis {
+            port,
+            process: Process(child),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// nginx in front of the nodes: round-robin, no sticky sessions, WebSocket upgrades, the
+/// configuration docs/scaling.md shows.
+struct Nginx {
+    port: u16,
+    _process: Process,
+}
+
+impl Nginx {
+    fn start(dir: &Path, upstreams: &[u16]) -> Nginx {
+        let port = free_port();
+        let servers: String = upstreams
+            .iter()
+            .map(|p| format!("    server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n"))
+            .collect();
+        let dir = dir.display();
+        let config = format!(
+            r#"daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  upstream kefu {{
+{servers}  }}
+  server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 12m;
+    location / {{
+      proxy_pass http://kefu;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_connect_timeout 2s;
+      proxy_read_timeout 60s;
+      proxy_buffering off;
+      proxy_next_upstream error timeout http_502 http_503;
+    }}
+  }}
+}}
+"#
+        );
+        let file = format!("{dir}/nginx.conf");
+        std::fs::write(&file, config).expect("write nginx.conf");
+        let nginx = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|n| Path::new(n).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(nginx)
+            .args(["-c", &file, "-p", &dir.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nginx (Debian's nginx package; scripts/tools.sh --test installs it)");
+        wait_for_port(port);
+        Nginx {
+            port,
+            _process: Process(child),
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A `kefu serve` node.
+struct Node {
+    port: u16,
+    process: Process,
+}
+
+impl Node {
+    async fn start(database_url: &str, bus_url: &str) -> Node {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+            .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", database_url, "--bus-url", bus_url])
+            .args(["--messages-per-minute", "100000"])
+            .args(["--max-connections-per-ip", "100000", "--log-level", "warn"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env("KEFU_DEMO_PASSWORD", "cluster-test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kefu");
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&base).await;
+        Node {
+            port,
+            process: Process(child),
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not become ready");
+}
+
+/// Three nodes over a fresh PostgreSQL database and the test's Redis, plus a site and an agent.
+struct Cluster {
+    nodes: Vec<Node>,
+    redis: Redis,
+    store: Arc<dyn store::Store>,
+    database: common::TestDatabase,
+    key: String,
+    cookie: String,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        let database = common::TestDatabase::create(&common::pg_url()).await;
+        let redis = Redis::start(free_port());
+        // One at a time: the first creates the tables and the demo accounts.
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(Node::start(&database.url, &redis.url()).await);
+        }
+        let store = store::connect(&store::DatabaseUrl::parse(&database.url).expect("url"))
+            .await
+            .expect("store");
+        let (site_id, key) = common::site(store.as_ref(), "shop", &[ORIGIN]).await;
+        let (_, cookie) =
+            common::agent_cookie(store.as_ref(), "ann@shop.example", &[site_id]).await;
+        Cluster {
+            nodes,
+            redis,
+            store,
+            database,
+            key,
+            cookie,
+        }
+    }
+
+    async fn finish(self) {
+        drop(self.nodes);
+        self.database.drop_now().await;
+    }
+}
+
+/// Reads frames until `pick` matches one, for at most `wait`.
+async fn within<T>(
+    ws: &mut Ws,
+    wait: Duration,
+    mut pick: impl FnMut(&ServerFrame) -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + wait;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let frame = ws.try_next(left).await?;
+        if let Some(found) = pick(&frame) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_messages_presence_and_typing_cross_nodes() {
+    let cluster = Cluster::start().await;
+    let (a, c) = (cluster.nodes[0].base(), cluster.nodes[2].base());
+    let wait = Duration::from_secs(5);
+
+    // The agent is on node C; the visitor, on node A, learns an agent is available.
+    let mut agent = Ws::connect(&c, "/ws/agent", None, Some(&cluster.cookie)).await;
+    agent.send_json(agent_hello(&[])).await;
+    within(&mut agent, wait, |f| {
+        matches!(f, ServerFrame::Welcome(_)).then_some(())
+    })
+    .await
+    .expect("agent welcome");
+    let mut visitor = Ws::connect(&a, "/ws/visitor", Some(ORIGIN), None).await;
+    visitor
+        .send_json(visitor_hello(&cluster.key, None, &[]))
+        .await;
+    let welcome = within(&mut visitor, wait, |f| match f {
+        ServerFrame::Welcome(w) => Some(w.clone()),
+        _ => None,
+    })
+    .await
+    .expect("visitor welcome");
+    let visitor_id = welcome.visitor_id.expect("visitor id").0;
+
+    // Presence: node C's agent sees node A's visitor come online.
+    within(&mut agent, wait, |f| match f {
+        ServerFrame::VisitorPresence {
+            visitor_id: v,
+            online: true,
+            ..
+        } if v.0 == visitor_id => Some(()),
+        _ => None,
+    })
+    .await
+    .expect("the agent on node C sees the visitor on node A online");
+    // Availability crossed too: the agent on C makes the site available to the visitor on A.
+    let available = reqwest::Client::new()
+        .get(format!("{a}/http/visitor/site?key={}", cluster.key))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .expect("settings");
+    let settings: serde_json::Value = available.json().await.unwrap_or_default();
+    assert_eq!(
+        settings["online"],
+        serde_json::Value::Bool(true),
+        "node A knows node C's agent is online: {settings}"
+    );
+
+    // A message from A reaches C.
+    visitor
+        .send_json(send_frame(None, "x-1", "hello from node A"))
+        .await;
+    let (_, conversation, _) = visitor.until(ack_of).await;
+    let body = within(&mut agent, wait, |f| {
+        message_of(f).filter(|m| m.0 == conversation).map(|m| m.2)
+    })
+    .await
+    .expect("the agent on node C gets the visitor's message");
+    assert_eq!(body, "hello from node A");
+
+    // Typing crosses both ways.
+    visitor
+        .send_json(
+            serde_json::json!({"type": "typing", "conversation_id": conversation, "typing": true}),
+        )
+        .await;
+    within(&mut agent, wait, |f| match f {
+        ServerFrame::Typing {
+            author: Author::Visitor,
+            ..
+        } => Some(()),
+        _ => None,
+    })
+    .await
+    .expect("the agent on node C sees the visitor type");
+    agent
+        .send_json(
+            serde_json::json!({"type": "typing", "conversation_id": conversation, "typing": true}),
+        )
+        .await;
+    within(&mut visitor, wait, |f| match f {
+        ServerFrame::Typing {
+            author: Author::Agent,
+            ..
+        } => Some(()),
+        _ => None,
+    })
+    .await
+    .expect("the visitor on node A sees the agent type");
+
+    // The reply from C reaches A.
+    agent
+        .send_json(send_frame(Some(conversation), "y-1", "hello from node C"))
+        .await;
+    let body = within(&mut visitor, wait, |f| {
+        message_of(f).filter(|m| m.0 == conversation).map(|m| m.2)
+    })
+    .await
+    .expect("the visitor on node A gets the agent's reply");
+    assert_eq!(body, "hello from node C");
+
+    // The visitor leaves node A: node C's agent sees them go (after the navigation grace).
+    visitor.drop_connection();
+    within(&mut agent, Duration::from_secs(10), |f| match f {
+        ServerFrame::VisitorPresence {
+            visitor_id: v,
+            online: false,
+            ..
+        } if v.0 == visitor_id => Some(()),
+        _ => None,
+    })
+    .await
+    .expect("the agent on node C sees the visitor leave node A");
+    println!("cluster: a message, typing and presence crossed from node A to node C and back");
+    cluster.finish().await;
+}
+
+/// A visitor of the load: connects through `base` and opens a conversation.
+async fn open_conversation(base: &str, key: &str, n: usize) -> (String, i64) {
+    let mut ws = Ws::connect(base, "/ws/visitor", Some(ORIGIN), None).await;
+    ws.send_json(visitor_hello(key, None, &[])).await;
+    let (token, _) = ws.until(welcome_of).await;
+    ws.send_json(send_frame(None, &format!("load-{n}-0"), "m0"))
+        .await;
+    let (_, conversation, seq) = ws.until(ack_of).await;
+    assert_eq!(seq, 1);
+    (token, conversation)
+}
+
+/// A visitor of the load: sends messages 1.. `total` one by one through `base`, each until
+/// acked, reconnecting (and resending with the same client id) whenever its connection dies.
+/// Returns the acks by message number and the longest time it spent without a connection.
+async fn steady_visitor(
+    base: String,
+    key: String,
+    n: usize,
+    (token, conversation): (String, i64),
+    total: usize,
+    pace: Duration,
+    progress: Arc<AtomicUsize>,
+) -> (BTreeMap<usize, i64>, Duration) {
+    let mut acked = BTreeMap::from([(0, 1)]);
+    let mut longest_outage = Duration::ZERO;
+    let mut lost_at: Option<Instant> = None;
+    let mut i = 1;
+    while i < total {
+        let Some(mut ws) = Ws::try_connect(&base, "/ws/visitor", Some(ORIGIN), None).await else {
+            lost_at.get_or_insert_with(Instant::now);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        ws.send_json(visitor_hello(&key, Some(&token), &[])).await;
+        if within(&mut ws, Duration::from_secs(2), welcome_of)
+            .await
+            .is_none()
+        {
+            lost_at.get_or_insert_with(Instant::now);
+            continue;
+        }
+        if let Some(since) = lost_at.take() {
+            longest_outage = longest_outage.max(since.elapsed());
+        }
+        while i < total {
+            let client_id = format!("load-{n}-{i}");
+            ws.send_json(send_frame(Some(conversation), &client_id, &format!("m{i}")))
+                .await;
+            let ack = within(&mut ws, Duration::from_secs(2), |f| {
+                ack_of(f).filter(|a| a.0 == client_id)
+            })
+            .await;
+            let Some((_, _, seq)) = ack else {
+                lost_at = Some(Instant::now());
+                break;
+            };
+            acked.insert(i, seq);
+            progress.fetch_add(1, Ordering::Relaxed);
+            i += 1;
+            tokio::time::sleep(pace).await;
+        }
+    }
+    (acked, longest_outage)
+}
+
+/// What the agent saw: per conversation, the seqs in arrival order.
+#[derive(Default)]
+struct Seen {
+    seqs: HashMap<i64, Vec<i64>>,
+    duplicates: usize,
+    out_of_order: usize,
+    /// The longest time the agent spent without a connection.
+    longest_outage: Duration,
+    /// Times the agent connected.
+    connections: usize,
+}
+
+impl Seen {
+    fn record(&mut self, conversation: i64, seq: i64) {
+        let seqs = self.seqs.entry(conversation).or_default();
+        if seqs.contains(&seq) {
+            self.duplicates += 1;
+        } else {
+            if seqs.last().is_some_and(|last| *last > seq) {
+                self.out_of_order += 1;
+            }
+            seqs.push(seq);
+        }
+    }
+
+    fn has_all(&self, conversations: &[i64], total: usize) -> bool {
+        conversations
+            .iter()
+            .all(|c| self.seqs.get(c).is_some_and(|s| s.len() >= total))
+    }
+}
+
+/// The agent: follows `conversations` through `base` until each has `total` messages,
+/// reconnecting with its cursors whenever the connection dies.
+async fn steady_agent(
+    base: String,
+    cookie: String,
+    conversations: Vec<i64>,
+    total: usize,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut lost_at: Option<Instant> = None;
+    while !seen.lock().await.has_all(&conversations, total) {
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not get every message in time"
+        );
+        let Some(mut ws) = Ws::try_connect(&base, "/ws/agent", None, Some(&cookie)).await else {
+            lost_at.get_or_insert_with(Instant::now);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let cursors: Vec<(i64, i64)> = {
+            let seen = seen.lock().await;
+            conversations
+                .iter()
+                .map(|c| (*c, seen.seqs.get(c).map_or(0, |s| s.len() as i64)))
+                .collect()
+        };
+        ws.send_json(agent_hello(&cursors)).await;
+        if within(&mut ws, Duration::from_secs(2), |f| {
+            matches!(f, ServerFrame::Welcome(_)).then_some(())
+        })
+        .await
+        .is_none()
+        {
+            lost_at.get_or_insert_with(Instant::now);
+            continue;
+        }
+        {
+            let mut seen = seen.lock().await;
+            seen.connections += 1;
+            if let Some(since) = lost_at.take() {
+                seen.longest_outage = seen.longest_outage.max(since.elapsed());
+            }
+        }
+        // Waits long enough for a node to be declared dead by the socket, not by the clock.
+        while let Some(frame) = ws.try_next(Duration::from_secs(20)).await {
+            if let ServerFrame::Message(m) = &frame
+                && conversations.contains(&m.conversation_id.0)
+            {
+                let mut seen = seen.lock().await;
+                seen.record(m.conversation_id.0, m.seq);
+                if seen.has_all(&conversations, total) {
+                    return;
+                }
+            }
+        }
+        lost_at = Some(Instant::now());
+    }
+}
+
+/// Per-conversation counts: messages the store holds for each conversation against the acks
+/// its visitor got and the seqs the agent saw.
+struct Tally {
+    acked: usize,
+    lost: usize,
+    duplicated: usize,
+}
+
+async fn tally(
+    store: &dyn store::Store,
+    runs: &[(usize, i64, BTreeMap<usize, i64>)],
+    seen: &Seen,
+    total: usize,
+) -> Tally {
+    let mut tally = Tally {
+        acked: 0,
+        lost: 0,
+        duplicated: seen.duplicates,
+    };
+    for (n, conversation, acks) in runs {
+        let stored = store
+            .messages_after(*conversation, 0, 10_000)
+            .await
+            .expect("stored");
+        let by_client: HashMap<&str, i64> = stored
+            .iter()
+            .map(|m| (m.client_id.0.as_str(), m.seq))
+            .collect();
+        tally.duplicated += stored.len() - by_client.len();
+        tally.acked += acks.len();
+        for (i, seq) in acks {
+            if by_client.get(format!("load-{n}-{i}").as_str()) != Some(seq) {
+                tally.lost += 1;
+            }
+        }
+        let expected: Vec<i64> = (1..=total as i64).collect();
+        let got = seen.seqs.get(conversation).cloned().unwrap_or_default();
+        if got != expected {
+            tally.lost += expected.iter().filter(|s| !got.contains(s)).count();
+        }
+    }
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_kill_9_a_node_under_load_loses_and_duplicates_nothing() {
+    const VISITORS: usize = 24;
+    const PER_VISITOR: usize = 60;
+    let mut cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    let nginx = Nginx::start(dir.path(), &ports);
+    let base = nginx.base();
+
+    // Conversations opened through nginx land on all three nodes (round-robin).
+    let mut firsts = Vec::new();
+    for n in 0..VISITORS {
+        firsts.push(open_conversation(&base, &cluster.key, n).await);
+    }
+    let conversations: Vec<i64> = firsts.iter().map(|f| f.1).collect();
+    // Three connections of the agent, one after the other: round-robin puts one on each node,
+    // so one of them is on the node that dies.
+    let mut agents = Vec::new();
+    for _ in 0..3 {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let task = tokio::spawn(steady_agent(
+            base.clone(),
+            cluster.cookie.clone(),
+            conversations.clone(),
+            PER_VISITOR,
+            seen.clone(),
+        ));
+        while seen.lock().await.connections == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        agents.push((seen, task));
+    }
+    let progress = Arc::new(AtomicUsize::new(0));
+    let visitors: Vec<_> = firsts
+        .into_iter()
+        .enumerate()
+        .map(|(n, first)| {
+            tokio::spawn(steady_visitor(
+                base.clone(),
+                cluster.key.clone(),
+                n,
+                first,
+                PER_VISITOR,
+                Duration::from_millis(20),
+                progress.clone(),
+            ))
+        })
+        .collect();
+    // Kill node B once a third of the load is acknowledged: mid-run, whatever the machine.
+    while progress.load(Ordering::Relaxed) < VISITORS * PER_VISITOR / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.nodes[1].process.kill_9();
+    let acked_at_kill = progress.load(Ordering::Relaxed);
+
+    let mut runs = Vec::new();
+    let mut longest_outage = Duration::ZERO;
+    for ((n, visitor), conversation) in visitors.into_iter().enumerate().zip(&conversations) {
+        let (acks, outage) = tokio::time::timeout(Duration::from_secs(240), visitor)
+            .await
+            .expect("visitor finished")
+            .expect("visitor task");
+        longest_outage = longest_outage.max(outage);
+        runs.push((n, *conversation, acks));
+    }
+    let (mut lost, mut duplicated, mut out_of_order, mut connections, mut acked) = (0, 0, 0, 0, 0);
+    for (seen, task) in agents {
+        tokio::time::timeout(Duration::from_secs(240), task)
+            .await
+            .expect("agent finished")
+            .expect("agent task");
+        let seen = seen.lock().await;
+        let tally = tally(cluster.store.as_ref(), &runs, &seen, PER_VISITOR).await;
+        longest_outage = longest_outage.max(seen.longest_outage);
+        (lost, duplicated, acked) = (
+            lost + tally.lost,
+            duplicated + tally.duplicated,
+            tally.acked,
+        );
+        out_of_order += seen.out_of_order;
+        connections += seen.connections;
+    }
+    println!(
+        "cluster kill -9: {VISITORS} conversations x {PER_VISITOR} messages over 3 nodes behind nginx, 3 agent connections, node B killed after {acked_at_kill} acks: acked {acked}, lost {lost}, duplicated {duplicated}, out of order {out_of_order}, longest reconnect {} ms, agent connections {connections}",
+        longest_outage.as_millis(),
+    );
+    assert_eq!(acked, VISITORS * PER_VISITOR);
+    assert!(acked_at_kill < acked, "the kill happened mid-run");
+    assert!(
+        connections > 3,
+        "the agent connection on node B reconnected"
+    );
+    assert_eq!(lost, 0, "lost");
+    assert_eq!(duplicated, 0, "duplicated");
+    assert_eq!(out_of_order, 0, "out of order");
+    assert!(
+        longest_outage <= Duration::from_secs(3),
+        "clients reconnected through nginx within 3 s (longest {longest_outage:?})"
+    );
+    cluster.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_a_redis_restart_loses_no_acknowledged_message_and_live_delivery_resumes() {
+    const VISITORS: usize = 8;
+    const PER_VISITOR: usize = 60;
+    let mut cluster = Cluster::start().await;
+    // Visitors on nodes A and B, the agent on node C: every message crosses the bus.
+    let bases = [cluster.nodes[0].base(), cluster.nodes[1].base()];
+    let mut firsts = Vec::new();
+    for n in 0..VISITORS {
+        firsts.push(open_conversation(&bases[n % 2], &cluster.key, n).await);
+    }
+    let conversations: Vec<i64> = firsts.iter().map(|f| f.1).collect();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let agent = tokio::spawn(steady_agent(
+        cluster.nodes[2].base(),
+        cluster.cookie.clone(),
+        conversations.clone(),
+        PER_VISITOR,
+        seen.clone(),
+    ));
+    let progress = Arc::new(AtomicUsize::new(0));
+    let visitors: Vec<_> = firsts
+        .into_iter()
+        .enumerate()
+        .map(|(n, first)| {
+            tokio::spawn(steady_visitor(
+                bases[n % 2].clone(),
+                cluster.key.clone(),
+                n,
+                first,
+                PER_VISITOR,
+                Duration::from_millis(30),
+                progress.clone(),
+            ))
+        })
+        .collect();
+    while progress.load(Ordering::Relaxed) < VISITORS * PER_VISITOR / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Redis goes away for a second and comes back empty (it keeps nothing on disk).
+    let port = cluster.redis.port;
+    cluster.redis.process.kill_9();
+    let acked_at_kill = progress.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let acked_while_down = progress.load(Ordering::Relaxed) - acked_at_kill;
+    cluster.redis = Redis::start(port);
+
+    let mut runs = Vec::new();
+    for ((n, visitor), conversation) in visitors.into_iter().enumerate().zip(&conversations) {
+        let (acks, _) = tokio::time::timeout(Duration::from_secs(240), visitor)
+            .await
+            .expect("visitor finished")
+            .expect("visitor task");
+        runs.push((n, *conversation, acks));
+    }
+    tokio::time::timeout(Duration::from_secs(240), agent)
+        .await
+        .expect("agent finished")
+        .expect("agent task");
+    let tally = {
+        let seen = seen.lock().await;
+        tally(cluster.store.as_ref(), &runs, &seen, PER_VISITOR).await
+    };
+
+    // Live delivery resumed: with one agent connection open on node C, a new message from
+    // node A arrives without a reconnect.
+    let mut agent = Ws::connect(
+        &cluster.nodes[2].base(),
+        "/ws/agent",
+        None,
+        Some(&cluster.cookie),
+    )
+    .await;
+    agent.send_json(agent_hello(&[])).await;
+    agent
+        .until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+    let mut visitor = Ws::connect(&bases[0], "/ws/visitor", Some(ORIGIN), None).await;
+    visitor
+        .send_json(visitor_hello(&cluster.key, None, &[]))
+        .await;
+    visitor.until(welcome_of).await;
+    let sent = Instant::now();
+    visitor
+        .send_json(send_frame(None, "after-restart", "still there?"))
+        .await;
+    let (_, conversation, _) = visitor.until(ack_of).await;
+    let live = within(&mut agent, Duration::from_secs(5), |f| {
+        message_of(f).filter(|m| m.0 == conversation).map(|m| m.2)
+    })
+    .await;
+    let seen = seen.lock().await;
+    println!(
+        "cluster Redis restart: {VISITORS} conversations x {PER_VISITOR} messages from nodes A and B to an agent on node C, Redis killed after {acked_at_kill} acks ({acked_while_down} more acked while it was down): acked {}, lost {}, duplicated {}, out of order {}; a message after the restart arrived live in {} ms; the agent connected {} time(s)",
+        tally.acked,
+        tally.lost,
+        tally.duplicated,
+        seen.out_of_order,
+        sent.elapsed().as_millis(),
+        seen.connections
+    );
+    assert_eq!(tally.acked, VISITORS * PER_VISITOR);
+    assert_eq!(tally.lost, 0, "lost");
+    assert_eq!(tally.duplicated, 0, "duplicated");
+    assert_eq!(seen.out_of_order, 0, "out of order");
+    assert_eq!(
+        live.as_deref(),
+        Some("still there?"),
+        "live delivery across nodes resumed after the restart"
+    );
+    drop(seen);
+    cluster.finish().await;
+}
