@@ -85,7 +85,8 @@ fn wait_for_port(port: u16) {
 }
 
 /// nginx in front of the nodes: round-robin, no sticky sessions, WebSocket upgrades, the
-/// configuration docs/scaling.md shows.
+/// configuration docs/scaling.md shows. One process (`master_process off`), so killing it
+/// leaves no worker behind.
 struct Nginx {
     port: u16,
     _process: Process,
@@ -101,6 +102,7 @@ impl Nginx {
         let dir = dir.display();
         let config = format!(
             r#"daemon off;
+master_process off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
