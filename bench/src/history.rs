@@ -544,7 +544,7 @@ impl BenchDb {
 }
 
 /// Runs one administrative statement on its own connection to `admin`.
-async fn admin_execute(admin: &str, sql: &str) -> Result<()> {
+pub(crate) async fn admin_execute(admin: &str, sql: &str) -> Result<()> {
     let statement = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()));
     match DatabaseUrl::parse(admin)?.backend() {
         Backend::Postgres => {

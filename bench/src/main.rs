@@ -8,10 +8,12 @@
 //! The same binary, started with a subcommand, is each of the coordinator's child processes:
 //! `server DIR` (kefu), `echo` (the floor) and `worker` (a client process holding idle
 //! connections — one process may hold only ~20,000 file descriptors here). `history` is the
-//! separate history-search benchmark (see `history.rs`).
+//! separate history-search benchmark (see `history.rs`), `cluster` the multi-node one (see
+//! `cluster.rs`).
 
 mod children;
 mod client;
+mod cluster;
 mod coordinator;
 mod echo;
 mod history;
@@ -35,7 +37,13 @@ fn main() -> ExitCode {
         Some("worker") => worker::main().map(|()| true),
         Some("echo") => echo::main().map(|()| true),
         Some("history") => history::main(),
-        Some("server") => serve::main(args.get(1).map(String::as_str)).map(|()| true),
+        Some("server") => serve::main(
+            args.get(1).map(String::as_str),
+            args.get(2).map(String::as_str),
+            args.get(3).map(String::as_str),
+        )
+        .map(|()| true),
+        Some("cluster") => cluster::main(),
         Some(other) => Err(format!(
             "unknown subcommand {other:?} (run without arguments; KEFU_BENCH_SCALE=0.1 for a quick run)"
         )

@@ -1,8 +1,11 @@
-//! `kefu-bench server DIR`: the real kefu server — the library `kefu serve` runs — in its own
-//! process over a fresh SQLite database in DIR, so its memory can be read from `/proc`.
+//! `kefu-bench server DIR [DATABASE_URL BUS_URL]`: the real kefu server — the library
+//! `kefu serve` runs — in its own process, so its memory can be read from `/proc`. Over a fresh
+//! SQLite database in DIR, or, for the cluster scenario, as one node over a shared database and
+//! bus.
 //!
 //! Before serving it creates the bench site and a few signed-in agents directly through the
-//! store (as the integration tests do) and prints them with the address as one JSON line.
+//! store (as the integration tests do; a later node finds them there) and prints them with the
+//! address as one JSON line.
 
 use crate::Result;
 use crate::children::{exit_when_stdin_closes, reply};
@@ -31,7 +34,7 @@ pub struct Fixture {
 }
 
 /// Runs the server until stdin closes.
-pub fn main(dir: Option<&str>) -> Result<()> {
+pub fn main(dir: Option<&str>, database_url: Option<&str>, bus_url: Option<&str>) -> Result<()> {
     exit_when_stdin_closes(|| {});
     let dir = PathBuf::from(dir.ok_or("usage: kefu-bench server DIR")?);
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -41,7 +44,11 @@ pub fn main(dir: Option<&str>) -> Result<()> {
     let database = dir.join("kefu.db");
     let config = Config::load(&Overrides {
         config: Some(config_file),
-        database_url: Some(format!("sqlite://{}", database.display())),
+        database_url: Some(database_url.map_or_else(
+            || format!("sqlite://{}", database.display()),
+            str::to_string,
+        )),
+        bus_url: bus_url.map(str::to_string),
         bind: Some("127.0.0.1:0".into()),
         log_level: Some("warn".into()),
         leptos_toml: Some(workspace.join("Leptos.toml")),
@@ -72,6 +79,11 @@ pub fn main(dir: Option<&str>) -> Result<()> {
 
 /// The bench site and its signed-in agents.
 async fn fixtures(store: &dyn store::Store) -> Result<(String, Vec<String>)> {
+    let cookie = |n: usize| format!("{}=bench-session-{n}", app::auth::SESSION_COOKIE);
+    if let Some(site) = store.site_by_key("pk_bench").await? {
+        // Another node of the cluster made them.
+        return Ok((site.public_key, (0..AGENTS).map(cookie).collect()));
+    }
     let now = server::now_ms();
     let site = store
         .create_site(store::NewSite {
@@ -104,7 +116,7 @@ async fn fixtures(store: &dyn store::Store) -> Result<(String, Vec<String>)> {
                 now + 24 * 3_600_000,
             )
             .await?;
-        cookies.push(format!("{}={token}", app::auth::SESSION_COOKIE));
+        cookies.push(cookie(n));
     }
     Ok((site.public_key, cookies))
 }

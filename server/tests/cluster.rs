@@ -7,6 +7,8 @@
 //!   reconnect through nginx within 3 s, and every conversation ends with exactly its messages,
 //!   in order, at the agent.
 //! - Redis restarted mid-run: no acknowledged message is lost and live delivery resumes.
+//! - SIGTERM drains a node: its clients are told to reconnect, it exits, and the other nodes
+//!   keep a client who moved online and take one who did not offline.
 //!
 //! Each prints its counts (`make test` runs it with `--nocapture`).
 
@@ -34,6 +36,27 @@ fn free_port() -> u16 {
 struct Process(Child);
 
 impl Process {
+    /// Asks for a graceful stop, as `systemctl stop` does.
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "kill -TERM");
+    }
+
+    /// How long the process took to exit, if it did within `wait`.
+    fn exited_within(&mut self, wait: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < wait {
+            if self.0.try_wait().expect("try_wait").is_some() {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     fn kill_9(&mut self) {
         // Child::kill sends SIGKILL on Unix: no drain, no goodbye on the bus.
         let _ = self.0.kill();
@@ -803,5 +826,94 @@ async fn cluster_a_redis_restart_loses_no_acknowledged_message_and_live_delivery
         "live delivery across nodes resumed after the restart"
     );
     drop(seen);
+    cluster.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_sigterm_drains_a_node_and_its_clients_move() {
+    let mut cluster = Cluster::start().await;
+    let (a, b, c) = (
+        cluster.nodes[0].base(),
+        cluster.nodes[1].base(),
+        cluster.nodes[2].base(),
+    );
+    let wait = Duration::from_secs(5);
+    let mut agent = Ws::connect(&c, "/ws/agent", None, Some(&cluster.cookie)).await;
+    agent.send_json(agent_hello(&[])).await;
+    agent
+        .until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+    // Two visitors on node B: one moves to node A when told to, the other just goes away.
+    let mut visitors = Vec::new();
+    for _ in 0..2 {
+        let mut ws = Ws::connect(&b, "/ws/visitor", Some(ORIGIN), None).await;
+        ws.send_json(visitor_hello(&cluster.key, None, &[])).await;
+        let (token, id) = ws.until(welcome_of).await;
+        within(&mut agent, wait, |f| match f {
+            ServerFrame::VisitorPresence {
+                visitor_id,
+                online: true,
+                ..
+            } if visitor_id.0 == id => Some(()),
+            _ => None,
+        })
+        .await
+        .expect("the agent on C sees the visitor on B");
+        visitors.push((ws, token, id));
+    }
+    let (mut gone, _, gone_id) = visitors.pop().expect("visitor");
+    let (mut moving, moving_token, moving_id) = visitors.pop().expect("visitor");
+
+    cluster.nodes[1].process.terminate();
+    let reconnect = |f: &ServerFrame| {
+        matches!(f, ServerFrame::Reconnect { within_ms } if *within_ms > 0).then_some(())
+    };
+    within(&mut moving, wait, reconnect)
+        .await
+        .expect("node B tells its clients to reconnect");
+    within(&mut gone, wait, reconnect)
+        .await
+        .expect("node B tells every client");
+    let mut moved = Ws::connect(&a, "/ws/visitor", Some(ORIGIN), None).await;
+    moved
+        .send_json(visitor_hello(&cluster.key, Some(&moving_token), &[]))
+        .await;
+    moved.until(welcome_of).await;
+    let exited = cluster.nodes[1]
+        .process
+        .exited_within(server::DRAIN_TIMEOUT + Duration::from_secs(5))
+        .expect("node B exits within the drain timeout");
+    // Node B said it left: its roster counts while its clients move (the navigation grace),
+    // then the visitor who went away is offline on node C; the one who moved never was.
+    let exit_seen = Instant::now();
+    let mut offline = Vec::new();
+    let deadline = exit_seen + Duration::from_secs(7);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match agent.try_next(left).await {
+            Some(ServerFrame::VisitorPresence {
+                visitor_id,
+                online: false,
+                ..
+            }) => offline.push((visitor_id.0, exit_seen.elapsed())),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    println!(
+        "cluster SIGTERM: node B exited {} ms after SIGTERM; offline on node C after its exit: {offline:?} (gone {gone_id}, moved {moving_id})",
+        exited.as_millis()
+    );
+    assert!(
+        offline
+            .iter()
+            .any(|(id, after)| *id == gone_id && *after < server::bus::PRESENCE_TTL),
+        "the visitor who left is offline on node C within {:?} of node B's exit: {offline:?}",
+        server::bus::PRESENCE_TTL
+    );
+    assert!(
+        !offline.iter().any(|(id, _)| *id == moving_id),
+        "the visitor who moved to node A stays online: {offline:?}"
+    );
+    drop(gone);
     cluster.finish().await;
 }

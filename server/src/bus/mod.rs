@@ -67,7 +67,8 @@ pub enum Body {
     },
     /// The sender may have failed to publish events: catch up from the store.
     Resync,
-    /// The sender shut down: forget its roster now rather than when it expires.
+    /// The sender shut down: forget its roster once its clients had time to move, rather than
+    /// when it expires.
     Left,
 }
 

@@ -266,9 +266,7 @@ impl Link {
             within(redis::cmd("SMEMBERS").arg(&self.nodes).query_async(conn)).await?;
         for node in nodes.into_iter().filter(|n| *n != self.node) {
             match self.read_roster(conn, &node).await? {
-                Some(stored) => self
-                    .hub
-                    .remote_roster(&node, Some((stored.version, stored.roster))),
+                Some(stored) => self.hub.remote_roster(&node, stored.version, stored.roster),
                 None => {
                     within(
                         redis::cmd("SREM")
@@ -318,7 +316,7 @@ impl Link {
             Body::Roster {
                 version,
                 roster: Some(roster),
-            } => self.hub.remote_roster(&from, Some((version, roster))),
+            } => self.hub.remote_roster(&from, version, roster),
             Body::Roster {
                 version,
                 roster: None,
@@ -327,12 +325,11 @@ impl Link {
                     self.hub.heard(&from);
                 } else if let Some(stored) = self.read_roster(conn, &from).await? {
                     // A roster published while this node was not listening.
-                    self.hub
-                        .remote_roster(&from, Some((stored.version, stored.roster)));
+                    self.hub.remote_roster(&from, stored.version, stored.roster);
                 }
             }
             Body::Resync => self.hub.resync(),
-            Body::Left => self.hub.remote_roster(&from, None),
+            Body::Left => self.hub.remote_left(&from),
             body => self.hub.deliver(body),
         }
         Ok(())

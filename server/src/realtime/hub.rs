@@ -454,18 +454,21 @@ impl Hub {
         lock(&self.shared.presence).heard(node, Instant::now());
     }
 
-    /// Takes another node's roster (`None`: the node is gone).
-    pub(crate) fn remote_roster(&self, node: &str, roster: Option<(u64, Roster)>) {
-        let told = {
-            let mut presence = lock(&self.shared.presence);
-            match roster {
-                Some((version, roster)) => {
-                    presence.replace_remote(node, version, roster, Instant::now())
-                }
-                None => presence.drop_remote(node),
-            }
-        };
+    /// Takes another node's roster.
+    pub(crate) fn remote_roster(&self, node: &str, version: u64, roster: Roster) {
+        let told =
+            lock(&self.shared.presence).replace_remote(node, version, roster, Instant::now());
         self.changed(told);
+    }
+
+    /// Another node shut down: its roster counts for the time its clients take to move.
+    pub(crate) fn remote_left(&self, node: &str) {
+        lock(&self.shared.presence).left(
+            node,
+            Instant::now(),
+            crate::bus::PRESENCE_TTL,
+            NAVIGATION_GRACE,
+        );
     }
 
     /// Forgets the nodes not heard of for `ttl`.

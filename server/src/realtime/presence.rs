@@ -11,7 +11,7 @@ use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorDetails, Visito
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One node's connected visitors and agents: what it counts, and what it publishes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -56,6 +56,8 @@ struct Remote {
     version: u64,
     /// When the node was last heard of; quiet too long, it is forgotten.
     seen: Instant,
+    /// The node said it shut down: forgotten sooner, and without a warning.
+    left: bool,
 }
 
 /// This node's roster and the others'.
@@ -384,33 +386,46 @@ impl Presence {
                     roster,
                     version,
                     seen: now,
+                    left: false,
                 },
             );
         })
     }
 
-    /// Forgets a node that left or went quiet.
-    pub fn drop_remote(&mut self, node: &str) -> Told {
+    /// Forgets a node that went quiet.
+    fn drop_remote(&mut self, node: &str) -> Told {
         let (visitors, agents) = self.ids_of(node, None);
         self.change(&visitors, &agents, |p| {
             p.remote.remove(node);
         })
     }
 
+    /// A node shut down at `now`: its clients were told to reconnect to other nodes, which
+    /// takes them up to `grace`; its roster counts until then, so a client that moved is not
+    /// shown offline in between, and one that did not is shown offline then.
+    pub fn left(&mut self, node: &str, now: Instant, ttl: Duration, grace: Duration) {
+        if let Some(remote) = self.remote.get_mut(node) {
+            remote.seen = now.checked_sub(ttl.saturating_sub(grace)).unwrap_or(now);
+            remote.left = true;
+        }
+    }
+
     /// Forgets every node not heard of since `since`.
     pub fn expire(&mut self, since: Instant) -> Told {
-        let quiet: Vec<String> = self
+        let quiet: Vec<(String, bool)> = self
             .remote
             .iter()
             .filter(|(_, r)| r.seen < since)
-            .map(|(node, _)| node.clone())
+            .map(|(node, r)| (node.clone(), r.left))
             .collect();
         let mut told = Told::default();
-        for node in quiet {
-            tracing::warn!(
-                node,
-                "a kefu node went quiet; its connections count as gone"
-            );
+        for (node, left) in quiet {
+            if !left {
+                tracing::warn!(
+                    node,
+                    "a kefu node went quiet; its connections count as gone"
+                );
+            }
             let more = self.drop_remote(&node);
             told.to_sites.extend(more.to_sites);
             told.to_site_visitors.extend(more.to_site_visitors);
@@ -493,6 +508,28 @@ mod tests {
         assert!(matches!(
             told.to_site_visitors.as_slice(),
             [(3, ServerFrame::Availability { online: false })]
+        ));
+    }
+
+    #[test]
+    fn a_node_that_left_counts_for_the_grace_then_is_forgotten_quietly() {
+        let mut here = Presence::default();
+        let start = Instant::now();
+        here.replace_remote("b", 1, other_node_with(Some((1, 5)), None), start);
+        let ttl = Duration::from_secs(5);
+        let grace = Duration::from_secs(3);
+        let left_at = start + ttl;
+        here.left("b", left_at, ttl, grace);
+        // `expire(since)` forgets nodes not heard of since then: at time t that is t - ttl.
+        let at = |t: Instant| t - ttl;
+        let told = here.expire(at(left_at + grace - Duration::from_millis(1)));
+        assert!(told.to_sites.is_empty(), "kept during the grace");
+        assert!(here.visitor_online(5));
+        let told = here.expire(at(left_at + grace + Duration::from_millis(1)));
+        assert!(!here.visitor_online(5));
+        assert!(matches!(
+            told.to_sites.as_slice(),
+            [(1, ServerFrame::VisitorPresence { online: false, .. })]
         ));
     }
 
