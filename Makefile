@@ -104,3 +104,5 @@ bench:
 	$(CARGO_TARGET_DIR)/release/kefu-bench
 	# history search on a million messages per backend (store/src/search.rs)
 	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) $(CARGO_TARGET_DIR)/release/kefu-bench history
+	# 1, 2 and 3 nodes over PostgreSQL and a Redis bus (docs/scaling.md)
+	PG_URL=$(PG_URL) $(CARGO_TARGET_DIR)/release/kefu-bench cluster

@@ -917,3 +917,98 @@ async fn cluster_sigterm_drains_a_node_and_its_clients_move() {
     drop(gone);
     cluster.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_assignment_limits_hold_across_nodes() {
+    let cluster = Cluster::start().await;
+    let bases: Vec<String> = cluster.nodes.iter().map(Node::base).collect();
+    let site = cluster
+        .store
+        .site_by_key(&cluster.key)
+        .await
+        .expect("read")
+        .expect("site")
+        .id;
+    // Two agents allowed 2 chats each, on nodes A and C.
+    let mut consoles = Vec::new();
+    let mut agents = Vec::new();
+    for (email, base) in [
+        ("xu@shop.example", &bases[0]),
+        ("yan@shop.example", &bases[2]),
+    ] {
+        let (id, cookie) =
+            common::agent_with_limit(cluster.store.as_ref(), email, &[site], 2).await;
+        let mut ws = Ws::connect(base, "/ws/agent", None, Some(&cookie)).await;
+        ws.send_json(agent_hello(&[])).await;
+        ws.until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+            .await;
+        consoles.push(ws);
+        agents.push(id);
+    }
+    // Node B, which has no agent of its own, knows both are online.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "{}/http/visitor/site?key={}",
+                bases[1], cluster.key
+            ))
+            .header("origin", ORIGIN)
+            .send()
+            .await
+            .expect("site")
+            .json()
+            .await
+            .unwrap_or_default();
+        if info["online"] == serde_json::Value::Bool(true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node B never saw the agents");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Six visitors write at the same moment, two on each node: every node assigns at once.
+    let opened: Vec<_> = (0..6)
+        .map(|n| {
+            let base = bases[n % 3].clone();
+            let key = cluster.key.clone();
+            tokio::spawn(async move {
+                let mut ws = Ws::connect(&base, "/ws/visitor", Some(ORIGIN), None).await;
+                ws.send_json(visitor_hello(&key, None, &[])).await;
+                ws.until(welcome_of).await;
+                ws.send_json(send_frame(None, &format!("q{n}"), "anyone?"))
+                    .await;
+                let (_, conversation, _) = ws.until(ack_of).await;
+                (ws, conversation)
+            })
+        })
+        .collect();
+    let mut visitors = Vec::new();
+    for task in opened {
+        visitors.push(task.await.expect("visitor"));
+    }
+    // Let every node's pass finish.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let loads = cluster.store.agent_loads(&agents).await.expect("loads");
+    let mut waiting = Vec::new();
+    for (_, conversation) in &visitors {
+        let assignee = cluster
+            .store
+            .conversation(*conversation)
+            .await
+            .expect("read")
+            .and_then(|c| c.assignee_id);
+        if assignee.is_none() {
+            waiting.push(*conversation);
+        }
+    }
+    println!("cluster assignment: loads {loads:?}, waiting {waiting:?}");
+    assert_eq!(
+        loads,
+        vec![(agents[0], 2), (agents[1], 2)],
+        "each agent holds exactly their limit"
+    );
+    assert_eq!(waiting.len(), 2, "the rest wait in line");
+    drop(consoles);
+    drop(visitors);
+    cluster.finish().await;
+}
