@@ -9,7 +9,7 @@
 mod common;
 
 use common::client::{
-    Http, Ws, ack_of, agent_hello, message_of, send_frame, visitor_hello, welcome_of,
+    Delivered, Http, Ws, ack_of, agent_hello, message_of, send_frame, visitor_hello, welcome_of,
 };
 use protocol::ServerFrame;
 use rand::rngs::StdRng;
@@ -23,32 +23,6 @@ use std::time::Duration;
 const ORIGIN: &str = "https://shop.example";
 const CONVERSATIONS: usize = 20;
 const MESSAGES: usize = 500;
-
-/// What the agent's side saw: per conversation, the seqs in arrival order.
-#[derive(Default)]
-struct Delivered {
-    seen: HashMap<i64, Vec<i64>>,
-    duplicates: usize,
-    out_of_order: usize,
-}
-
-impl Delivered {
-    fn record(&mut self, conversation: i64, seq: i64) {
-        let seqs = self.seen.entry(conversation).or_default();
-        if seqs.contains(&seq) {
-            self.duplicates += 1;
-        } else {
-            if seqs.last().is_some_and(|last| *last > seq) {
-                self.out_of_order += 1;
-            }
-            seqs.push(seq);
-        }
-    }
-
-    fn cursor(&self, conversation: i64) -> i64 {
-        self.seen.get(&conversation).map_or(0, |s| s.len() as i64)
-    }
-}
 
 /// One visitor: sends MESSAGES messages one by one, each until acked, over a randomly chosen
 /// transport, dropping WebSocket connections at random (before reading the ack, so the send is

@@ -14,7 +14,9 @@
 
 mod common;
 
-use common::client::{Ws, ack_of, agent_hello, message_of, send_frame, visitor_hello, welcome_of};
+use common::client::{
+    Delivered, Ws, ack_of, agent_hello, message_of, send_frame, visitor_hello, welcome_of,
+};
 use protocol::{Author, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -273,6 +275,28 @@ impl Cluster {
     }
 }
 
+/// Whether the node at `base` offers chat to the site's visitors (an agent online anywhere)
+/// within 2 s: rosters cross the bus within a fraction of that.
+async fn offers_chat(base: &str, key: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let info: serde_json::Value = reqwest::Client::new()
+            .get(format!("{base}/http/visitor/site?key={key}"))
+            .header("origin", ORIGIN)
+            .send()
+            .await
+            .expect("site")
+            .json()
+            .await
+            .unwrap_or_default();
+        if info["online"] == serde_json::Value::Bool(true) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// Reads frames until `pick` matches one, for at most `wait`.
 async fn within<T>(
     ws: &mut Ws,
@@ -326,18 +350,10 @@ async fn cluster_messages_presence_and_typing_cross_nodes() {
     })
     .await
     .expect("the agent on node C sees the visitor on node A online");
-    // Availability crossed too: the agent on C makes the site available to the visitor on A.
-    let available = reqwest::Client::new()
-        .get(format!("{a}/http/visitor/site?key={}", cluster.key))
-        .header("origin", ORIGIN)
-        .send()
-        .await
-        .expect("settings");
-    let settings: serde_json::Value = available.json().await.unwrap_or_default();
-    assert_eq!(
-        settings["online"],
-        serde_json::Value::Bool(true),
-        "node A knows node C's agent is online: {settings}"
+    // Availability crossed too: the agent on C makes the site available to visitors on A.
+    assert!(
+        offers_chat(&a, &cluster.key).await,
+        "node A knows node C's agent is online"
     );
 
     // A message from A reaches C.
@@ -353,34 +369,8 @@ async fn cluster_messages_presence_and_typing_cross_nodes() {
     assert_eq!(body, "hello from node A");
 
     // Typing crosses both ways.
-    visitor
-        .send_json(
-            serde_json::json!({"type": "typing", "conversation_id": conversation, "typing": true}),
-        )
-        .await;
-    within(&mut agent, wait, |f| match f {
-        ServerFrame::Typing {
-            author: Author::Visitor,
-            ..
-        } => Some(()),
-        _ => None,
-    })
-    .await
-    .expect("the agent on node C sees the visitor type");
-    agent
-        .send_json(
-            serde_json::json!({"type": "typing", "conversation_id": conversation, "typing": true}),
-        )
-        .await;
-    within(&mut visitor, wait, |f| match f {
-        ServerFrame::Typing {
-            author: Author::Agent,
-            ..
-        } => Some(()),
-        _ => None,
-    })
-    .await
-    .expect("the visitor on node A sees the agent type");
+    types(&mut visitor, &mut agent, conversation, Author::Visitor).await;
+    types(&mut agent, &mut visitor, conversation, Author::Agent).await;
 
     // The reply from C reaches A.
     agent
@@ -407,6 +397,20 @@ async fn cluster_messages_presence_and_typing_cross_nodes() {
     .expect("the agent on node C sees the visitor leave node A");
     println!("cluster: a message, typing and presence crossed from node A to node C and back");
     cluster.finish().await;
+}
+
+/// `from` starts typing in `conversation`; `to`, on another node, is told.
+async fn types(from: &mut Ws, to: &mut Ws, conversation: i64, author: Author) {
+    from.send_json(
+        serde_json::json!({"type": "typing", "conversation_id": conversation, "typing": true}),
+    )
+    .await;
+    within(to, Duration::from_secs(5), |f| match f {
+        ServerFrame::Typing { author: who, .. } if *who == author => Some(()),
+        _ => None,
+    })
+    .await
+    .unwrap_or_else(|| panic!("{author:?} typing crossed nodes"));
 }
 
 /// A visitor of the load: connects through `base` and opens a conversation.
@@ -475,12 +479,11 @@ async fn steady_visitor(
     (acked, longest_outage)
 }
 
-/// What the agent saw: per conversation, the seqs in arrival order.
+/// What the agent saw, and how its connections went.
 #[derive(Default)]
 struct Seen {
-    seqs: HashMap<i64, Vec<i64>>,
-    duplicates: usize,
-    out_of_order: usize,
+    /// Per conversation, the seqs in arrival order.
+    delivered: Delivered,
     /// The longest time the agent spent without a connection.
     longest_outage: Duration,
     /// Times the agent connected.
@@ -488,22 +491,10 @@ struct Seen {
 }
 
 impl Seen {
-    fn record(&mut self, conversation: i64, seq: i64) {
-        let seqs = self.seqs.entry(conversation).or_default();
-        if seqs.contains(&seq) {
-            self.duplicates += 1;
-        } else {
-            if seqs.last().is_some_and(|last| *last > seq) {
-                self.out_of_order += 1;
-            }
-            seqs.push(seq);
-        }
-    }
-
     fn has_all(&self, conversations: &[i64], total: usize) -> bool {
         conversations
             .iter()
-            .all(|c| self.seqs.get(c).is_some_and(|s| s.len() >= total))
+            .all(|c| self.delivered.cursor(*c) >= total as i64)
     }
 }
 
@@ -532,7 +523,7 @@ async fn steady_agent(
             let seen = seen.lock().await;
             conversations
                 .iter()
-                .map(|c| (*c, seen.seqs.get(c).map_or(0, |s| s.len() as i64)))
+                .map(|c| (*c, seen.delivered.cursor(*c)))
                 .collect()
         };
         ws.send_json(agent_hello(&cursors)).await;
@@ -558,7 +549,7 @@ async fn steady_agent(
                 && conversations.contains(&m.conversation_id.0)
             {
                 let mut seen = seen.lock().await;
-                seen.record(m.conversation_id.0, m.seq);
+                seen.delivered.record(m.conversation_id.0, m.seq);
                 if seen.has_all(&conversations, total) {
                     return;
                 }
@@ -585,7 +576,7 @@ async fn tally(
     let mut tally = Tally {
         acked: 0,
         lost: 0,
-        duplicated: seen.duplicates,
+        duplicated: seen.delivered.duplicates,
     };
     for (n, conversation, acks) in runs {
         let stored = store
@@ -604,7 +595,12 @@ async fn tally(
             }
         }
         let expected: Vec<i64> = (1..=total as i64).collect();
-        let got = seen.seqs.get(conversation).cloned().unwrap_or_default();
+        let got = seen
+            .delivered
+            .seen
+            .get(conversation)
+            .cloned()
+            .unwrap_or_default();
         if got != expected {
             tally.lost += expected.iter().filter(|s| !got.contains(s)).count();
         }
@@ -692,7 +688,7 @@ async fn cluster_kill_9_a_node_under_load_loses_and_duplicates_nothing() {
             duplicated + tally.duplicated,
             tally.acked,
         );
-        out_of_order += seen.out_of_order;
+        out_of_order += seen.delivered.out_of_order;
         connections += seen.connections;
     }
     println!(
@@ -812,14 +808,14 @@ async fn cluster_a_redis_restart_loses_no_acknowledged_message_and_live_delivery
         tally.acked,
         tally.lost,
         tally.duplicated,
-        seen.out_of_order,
+        seen.delivered.out_of_order,
         sent.elapsed().as_millis(),
         seen.connections
     );
     assert_eq!(tally.acked, VISITORS * PER_VISITOR);
     assert_eq!(tally.lost, 0, "lost");
     assert_eq!(tally.duplicated, 0, "duplicated");
-    assert_eq!(seen.out_of_order, 0, "out of order");
+    assert_eq!(seen.delivered.out_of_order, 0, "out of order");
     assert_eq!(
         live.as_deref(),
         Some("still there?"),
@@ -945,27 +941,11 @@ async fn cluster_assignment_limits_hold_across_nodes() {
         consoles.push(ws);
         agents.push(id);
     }
-    // Node B, which has no agent of its own, knows both are online.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info: serde_json::Value = reqwest::Client::new()
-            .get(format!(
-                "{}/http/visitor/site?key={}",
-                bases[1], cluster.key
-            ))
-            .header("origin", ORIGIN)
-            .send()
-            .await
-            .expect("site")
-            .json()
-            .await
-            .unwrap_or_default();
-        if info["online"] == serde_json::Value::Bool(true) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "node B never saw the agents");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Node B, which has no agent of its own, knows they are online.
+    assert!(
+        offers_chat(&bases[1], &cluster.key).await,
+        "node B never saw the agents"
+    );
     // Six visitors write at the same moment, two on each node: every node assigns at once.
     let opened: Vec<_> = (0..6)
         .map(|n| {

@@ -3,6 +3,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientId, ConversationId, Cursor, ServerFrame};
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -107,6 +108,37 @@ impl Ws {
     /// Closes the connection abruptly (no close handshake), like a dropped network.
     pub fn drop_connection(self) {
         drop(self.stream);
+    }
+}
+
+/// What a receiving side saw: per conversation, the seqs in arrival order.
+#[derive(Default)]
+pub struct Delivered {
+    /// Per conversation, each seq once, in the order it first arrived.
+    pub seen: HashMap<i64, Vec<i64>>,
+    /// Seqs that arrived again.
+    pub duplicates: usize,
+    /// Seqs that arrived after a higher one of their conversation.
+    pub out_of_order: usize,
+}
+
+impl Delivered {
+    /// Notes one arrival.
+    pub fn record(&mut self, conversation: i64, seq: i64) {
+        let seqs = self.seen.entry(conversation).or_default();
+        if seqs.contains(&seq) {
+            self.duplicates += 1;
+        } else {
+            if seqs.last().is_some_and(|last| *last > seq) {
+                self.out_of_order += 1;
+            }
+            seqs.push(seq);
+        }
+    }
+
+    /// How many of a conversation's messages arrived: its resume cursor when they came in order.
+    pub fn cursor(&self, conversation: i64) -> i64 {
+        self.seen.get(&conversation).map_or(0, |s| s.len() as i64)
     }
 }
 
