@@ -138,7 +138,11 @@ impl Link {
         self.publish_roster(&mut conn, &mut published).await?;
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut last_roster = Instant::now();
+        // When a changed roster is to be published (never sooner than ROSTER_EVERY after the
+        // previous one); `None` while nothing changed.
+        let mut roster_due: Option<Instant> = None;
         loop {
+            let due = roster_due.unwrap_or_else(|| Instant::now() + HEARTBEAT);
             tokio::select! {
                 message = messages.next() => {
                     let message = message.ok_or(LinkError::Unsubscribed)?;
@@ -150,9 +154,11 @@ impl Link {
                         return Ok(());
                     }
                 }
-                () = self.hub.roster_changed() => {
-                    let wait = ROSTER_EVERY.saturating_sub(last_roster.elapsed());
-                    tokio::time::sleep(wait).await;
+                () = self.hub.roster_changed(), if roster_due.is_none() => {
+                    roster_due = Some(last_roster + ROSTER_EVERY);
+                }
+                () = tokio::time::sleep_until(due.into()), if roster_due.is_some() => {
+                    roster_due = None;
                     self.publish_roster(&mut conn, &mut published).await?;
                     last_roster = Instant::now();
                 }
