@@ -315,7 +315,7 @@ async fn within<T>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_messages_presence_and_typing_cross_nodes() {
-    let cluster = Cluster::start().await;
+    let mut cluster = Cluster::start().await;
     let (a, c) = (cluster.nodes[0].base(), cluster.nodes[2].base());
     let wait = Duration::from_secs(5);
 
@@ -395,7 +395,38 @@ async fn cluster_messages_presence_and_typing_cross_nodes() {
     })
     .await
     .expect("the agent on node C sees the visitor leave node A");
-    println!("cluster: a message, typing and presence crossed from node A to node C and back");
+
+    // A node that dies takes its visitors offline elsewhere within a bounded time: its roster
+    // stops being refreshed and expires.
+    let b = cluster.nodes[1].base();
+    let mut stranded = Ws::connect(&b, "/ws/visitor", Some(ORIGIN), None).await;
+    stranded
+        .send_json(visitor_hello(&cluster.key, None, &[]))
+        .await;
+    let (_, stranded_id) = stranded.until(welcome_of).await;
+    let is_stranded = |online: bool| {
+        move |f: &ServerFrame| match f {
+            ServerFrame::VisitorPresence {
+                visitor_id: v,
+                online: o,
+                ..
+            } if v.0 == stranded_id && *o == online => Some(()),
+            _ => None,
+        }
+    };
+    within(&mut agent, wait, is_stranded(true))
+        .await
+        .expect("the agent on node C sees the visitor on node B");
+    cluster.nodes[1].process.kill_9();
+    let killed = Instant::now();
+    let bound = server::bus::PRESENCE_TTL + server::bus::HEARTBEAT + Duration::from_secs(1);
+    within(&mut agent, bound, is_stranded(false))
+        .await
+        .expect("the dead node's visitor goes offline on node C");
+    println!(
+        "cluster: a message, typing and presence crossed from node A to node C and back; node B's visitor went offline on node C {} ms after node B was killed",
+        killed.elapsed().as_millis()
+    );
     cluster.finish().await;
 }
 
