@@ -3,7 +3,8 @@
 //! nodes send messages one after another (each waits for its ack) for a fixed time, and an
 //! agent on every node receives them. It prints acknowledged messages per second, the p99 time
 //! from a send to its arrival at an agent on another node (on one node: the same node), and the
-//! CPU the nodes and Redis used, as cores and as messages per second per core.
+//! CPU used, as cores and as messages per second per core: the nodes, Redis and PostgreSQL
+//! (the bench's own clients, on the same 2 cores, are shown apart).
 
 use crate::Result;
 use crate::children::{Child, cpu_ticks};
@@ -81,8 +82,7 @@ impl Redis {
         self.child
             .id()
             .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-            .and_then(|stat| cpu_ticks(&stat))
-            .map_or(Duration::ZERO, |ticks| Duration::from_millis(ticks * 10))
+            .map_or(Duration::ZERO, |stat| cpu_of(&stat))
     }
 }
 
@@ -148,7 +148,7 @@ async fn measure(database_url: &str, nodes: usize, duration: Duration) -> Result
         let (conversation, _) = client::first_message(&mut ws, &format!("c{v}-0")).await?;
         visitors.push((ws, conversation, n));
     }
-    let cpu_before = cpu(&servers, &redis);
+    let cpu_before = Cpu::now(&servers, &redis);
     let started = Instant::now();
     let tasks: Vec<_> = visitors
         .into_iter()
@@ -168,7 +168,7 @@ async fn measure(database_url: &str, nodes: usize, duration: Duration) -> Result
         task.await??;
     }
     let elapsed = started.elapsed();
-    let cpu_used = cpu(&servers, &redis).saturating_sub(cpu_before);
+    let cpu_used = Cpu::now(&servers, &redis).since(&cpu_before);
     // What is still on its way arrives within a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
@@ -182,7 +182,8 @@ async fn measure(database_url: &str, nodes: usize, duration: Duration) -> Result
     drop(redis);
     let acked = acked.load(Ordering::Relaxed) as f64;
     let rate = acked / elapsed.as_secs_f64();
-    let cores = cpu_used.as_secs_f64() / elapsed.as_secs_f64();
+    let cores = |used: Duration| used.as_secs_f64() / elapsed.as_secs_f64();
+    let serving = cpu_used.nodes + cpu_used.redis + cpu_used.postgres;
     let summary = Summary::of(latencies).ok_or("no message reached an agent")?;
     let crossing = if nodes == 1 {
         "at the agent"
@@ -190,21 +191,62 @@ async fn measure(database_url: &str, nodes: usize, duration: Duration) -> Result
         "at an agent on another node"
     };
     Ok(format!(
-        "cluster: {nodes} node(s): {rate:.0} msg/s acknowledged, p50 {:.1} ms / p99 {:.1} ms {crossing} ({} arrivals), CPU {cores:.2} cores (nodes + Redis) = {:.0} msg/s per core",
+        "cluster: {nodes} node(s): {rate:.0} msg/s acknowledged, p50 {:.1} ms / p99 {:.1} ms {crossing} ({} arrivals); CPU {:.2} cores = nodes {:.2} + Redis {:.2} + PostgreSQL {:.2} -> {:.0} msg/s per core (bench clients {:.2} cores)",
         ms(summary.p50),
         ms(summary.p99),
         summary.count,
-        rate / cores.max(0.01),
+        cores(serving),
+        cores(cpu_used.nodes),
+        cores(cpu_used.redis),
+        cores(cpu_used.postgres),
+        rate / cores(serving).max(0.01),
+        cores(cpu_used.bench),
     ))
 }
 
-/// CPU time of the nodes and Redis so far.
-fn cpu(servers: &[Child], redis: &Redis) -> Duration {
-    servers
-        .iter()
-        .filter_map(|s| s.cpu_time().ok())
-        .sum::<Duration>()
-        + redis.cpu_time()
+/// The CPU time a `/proc/<pid>/stat` text reports (ticks of 10 ms).
+fn cpu_of(stat: &str) -> Duration {
+    cpu_ticks(stat).map_or(Duration::ZERO, |ticks| Duration::from_millis(ticks * 10))
+}
+
+/// CPU time used so far, by part.
+struct Cpu {
+    nodes: Duration,
+    redis: Duration,
+    /// Every `postgres` process on the machine (the bench's database is the only busy one).
+    postgres: Duration,
+    /// This process: the visitors and agents.
+    bench: Duration,
+}
+
+impl Cpu {
+    fn now(servers: &[Child], redis: &Redis) -> Cpu {
+        let postgres = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                stat.contains("(postgres)").then(|| cpu_of(&stat))
+            })
+            .sum();
+        Cpu {
+            nodes: servers.iter().filter_map(|s| s.cpu_time().ok()).sum(),
+            redis: redis.cpu_time(),
+            postgres,
+            bench: std::fs::read_to_string("/proc/self/stat")
+                .map_or(Duration::ZERO, |s| cpu_of(&s)),
+        }
+    }
+
+    fn since(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            nodes: self.nodes.saturating_sub(before.nodes),
+            redis: self.redis.saturating_sub(before.redis),
+            postgres: self.postgres.saturating_sub(before.postgres),
+            bench: self.bench.saturating_sub(before.bench),
+        }
+    }
 }
 
 /// A visitor on node `node`: sends stamped messages one after another until `until`.

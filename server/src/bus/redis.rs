@@ -126,7 +126,7 @@ impl Link {
             .await?;
         let mut pubsub = within(self.client.get_async_pubsub()).await?;
         within(pubsub.subscribe(&self.channel)).await?;
-        let mut messages = pubsub.into_on_message();
+        let messages = pubsub.into_on_message();
         *retry = RETRY.0;
         tracing::info!(node = %self.node, "connected to the Redis bus");
         // Whatever crossed the bus while this node was away is in the store.
@@ -134,6 +134,33 @@ impl Link {
         self.hub.resync();
         self.publish(&mut conn, Body::Resync).await?;
         self.read_rosters(&mut conn).await?;
+        // Receiving and sending run side by side on one task over the one multiplexed
+        // connection (it carries both sides' commands at once), so neither waits for the
+        // other's round trips.
+        tokio::select! {
+            ended = self.receive_all(conn.clone(), messages) => ended,
+            left = self.send_all(conn, queued) => left,
+        }
+    }
+
+    /// Delivers the other nodes' messages until the subscription breaks.
+    async fn receive_all(
+        &self,
+        mut conn: MultiplexedConnection,
+        mut messages: redis::aio::PubSubStream,
+    ) -> Result<(), LinkError> {
+        loop {
+            let message = messages.next().await.ok_or(LinkError::Unsubscribed)?;
+            self.receive(&mut conn, message.get_payload_bytes()).await?;
+        }
+    }
+
+    /// Publishes this node's events, roster and heartbeats: `Ok` when the node left.
+    async fn send_all(
+        &self,
+        mut conn: MultiplexedConnection,
+        queued: &mut mpsc::Receiver<Body>,
+    ) -> Result<(), LinkError> {
         let mut published: Option<u64> = None;
         self.publish_roster(&mut conn, &mut published).await?;
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -144,10 +171,6 @@ impl Link {
         loop {
             let due = roster_due.unwrap_or_else(|| Instant::now() + HEARTBEAT);
             tokio::select! {
-                message = messages.next() => {
-                    let message = message.ok_or(LinkError::Unsubscribed)?;
-                    self.receive(&mut conn, message.get_payload_bytes()).await?;
-                }
                 body = queued.recv() => {
                     let Some(body) = body else { return Ok(()) };
                     if self.publish_batch(&mut conn, body, queued).await? {
