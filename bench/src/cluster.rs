@@ -1,8 +1,9 @@
 //! `kefu-bench cluster`: the multi-node scenario (docs/scaling.md). For 1, 2 and 3 nodes over
 //! one fresh PostgreSQL database and a Redis bus of the bench's own: visitors spread over the
 //! nodes send messages one after another (each waits for its ack) for a fixed time, and an
-//! agent on every node receives them. It prints acknowledged messages per second, the p99 time
-//! from a send to its arrival at an agent on another node (on one node: the same node), and the
+//! agent on every node receives them; then they send at a steady 300 msg/s in all. It prints
+//! acknowledged messages per second, the p50 and p99 time from a send to its arrival at an
+//! agent on another node (on one node: the same node) under both loads, and the
 //! CPU used, as cores and as messages per second per core: the nodes, Redis and PostgreSQL
 //! (the bench's own clients, on the same 2 cores, are shown apart).
 
@@ -22,6 +23,9 @@ use tokio_tungstenite::tungstenite::Message;
 const VISITORS: usize = 60;
 /// How long each run sends, before `KEFU_BENCH_SCALE`.
 const SECONDS: f64 = 20.0;
+/// Messages per second of the steady phase, all visitors together: well below what one node
+/// persists, so its latency is the bus's and not a queue's.
+const STEADY_RATE: f64 = 300.0;
 
 /// Runs 1, 2 and 3 nodes and prints a line for each.
 pub fn main() -> Result<bool> {
@@ -154,27 +158,51 @@ async fn measure(database_url: &str, nodes: usize, duration: Duration) -> Result
         .into_iter()
         .enumerate()
         .map(|(v, (ws, conversation, n))| {
-            tokio::spawn(send(
-                ws,
-                v,
-                conversation,
-                n,
-                started + duration,
-                acked.clone(),
-            ))
+            let acked = acked.clone();
+            tokio::spawn(async move {
+                let state = (ws, conversation, n, 1);
+                send_from(state, v, started + duration, None, acked).await
+            })
+        })
+        .collect();
+    let mut visitors = Vec::new();
+    for task in tasks {
+        visitors.push(task.await??);
+    }
+    let elapsed = started.elapsed();
+    let cpu_used = Cpu::now(&servers, &redis).since(&cpu_before);
+    // The steady phase, once the first one's messages have arrived.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let steady_from = client::unix_us();
+    let steady_until = Instant::now() + duration / 2;
+    let every = Duration::from_secs_f64(VISITORS as f64 / STEADY_RATE);
+    let tasks: Vec<_> = visitors
+        .into_iter()
+        .enumerate()
+        .map(|(v, (ws, conversation, n, next))| {
+            let acked = Arc::new(AtomicU64::new(0));
+            tokio::spawn(async move {
+                // Spread the visitors' sends over the interval.
+                tokio::time::sleep(every.mul_f64(v as f64 / VISITORS as f64)).await;
+                let state = (ws, conversation, n, next);
+                send_from(state, v, steady_until, Some(every), acked).await
+            })
         })
         .collect();
     for task in tasks {
         task.await??;
     }
-    let elapsed = started.elapsed();
-    let cpu_used = Cpu::now(&servers, &redis).since(&cpu_before);
-    // What is still on its way arrives within a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
+    let (mut latencies, mut steady) = (Vec::new(), Vec::new());
     for agent in agents {
-        latencies.extend(agent.await??);
+        for (stamp, latency) in agent.await?? {
+            if stamp < steady_from {
+                latencies.push(latency);
+            } else {
+                steady.push(latency);
+            }
+        }
     }
     for server in servers {
         server.stop().await;
@@ -185,13 +213,14 @@ async fn measure(database_url: &str, nodes: usize, duration: Duration) -> Result
     let cores = |used: Duration| used.as_secs_f64() / elapsed.as_secs_f64();
     let serving = cpu_used.nodes + cpu_used.redis + cpu_used.postgres;
     let summary = Summary::of(latencies).ok_or("no message reached an agent")?;
+    let steady = Summary::of(steady).ok_or("no steady message reached an agent")?;
     let crossing = if nodes == 1 {
         "at the agent"
     } else {
         "at an agent on another node"
     };
     Ok(format!(
-        "cluster: {nodes} node(s): {rate:.0} msg/s acknowledged, p50 {:.1} ms / p99 {:.1} ms {crossing} ({} arrivals); CPU {:.2} cores = nodes {:.2} + Redis {:.2} + PostgreSQL {:.2} -> {:.0} msg/s per core (bench clients {:.2} cores)",
+        "cluster: {nodes} node(s): {rate:.0} msg/s acknowledged, p50 {:.1} ms / p99 {:.1} ms {crossing} ({} arrivals); CPU {:.2} cores = nodes {:.2} + Redis {:.2} + PostgreSQL {:.2} -> {:.0} msg/s per core (bench clients {:.2} cores); at a steady {STEADY_RATE:.0} msg/s: p50 {:.2} ms / p99 {:.2} ms ({} arrivals)",
         ms(summary.p50),
         ms(summary.p99),
         summary.count,
@@ -201,6 +230,9 @@ async fn measure(database_url: &str, nodes: usize, duration: Duration) -> Result
         cores(cpu_used.postgres),
         rate / cores(serving).max(0.01),
         cores(cpu_used.bench),
+        ms(steady.p50),
+        ms(steady.p99),
+        steady.count,
     ))
 }
 
@@ -249,17 +281,27 @@ impl Cpu {
     }
 }
 
-/// A visitor on node `node`: sends stamped messages one after another until `until`.
-async fn send(
-    mut ws: client::Ws,
+/// A visitor's connection, conversation, node and next message number.
+type Visitor = (client::Ws, i64, usize, usize);
+
+/// A visitor: sends stamped messages until `until`, one after another (each waits for its ack)
+/// or one every `every`; returns the visitor for the next phase.
+async fn send_from(
+    (mut ws, conversation, node, mut i): Visitor,
     v: usize,
-    conversation: i64,
-    node: usize,
     until: Instant,
+    every: Option<Duration>,
     acked: Arc<AtomicU64>,
-) -> Result<()> {
-    let mut i = 1;
+) -> Result<Visitor> {
+    let mut ticks = every.map(|every| {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
     while Instant::now() < until {
+        if let Some(ticks) = ticks.as_mut() {
+            ticks.tick().await;
+        }
         let body = format!("{} n{node}", client::stamped_body(client::unix_us()));
         client::send_text(
             &mut ws,
@@ -273,17 +315,17 @@ async fn send(
         acked.fetch_add(1, Ordering::Relaxed);
         i += 1;
     }
-    Ok(())
+    Ok((ws, conversation, node, i))
 }
 
-/// The agent on node `node`: the latency (µs) of every message that came from another node
-/// (with one node, of every message), until `stop`.
+/// The agent on node `node`: the send stamp and latency (µs) of every message that came from
+/// another node (with one node, of every message), until `stop`.
 async fn receive(
     mut ws: client::Ws,
     node: usize,
     nodes: usize,
     stop: Arc<AtomicBool>,
-) -> Result<Vec<u64>> {
+) -> Result<Vec<(u64, u64)>> {
     use futures_util::StreamExt;
     let own = format!(" n{node}\"");
     let mut latencies = Vec::new();
@@ -301,7 +343,7 @@ async fn receive(
             continue;
         }
         if let Some(stamp) = client::stamp_of(text.as_str()) {
-            latencies.push(client::unix_us().saturating_sub(stamp));
+            latencies.push((stamp, client::unix_us().saturating_sub(stamp)));
         }
     }
     Ok(latencies)
