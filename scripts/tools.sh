@@ -53,13 +53,23 @@ if [ "${1:-}" = "--test" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
   fi
-  # nginx in front of three nodes for the cluster tests (server/tests/cluster.rs), from Debian.
-  # The package must not start a system nginx: a policy-rc.d refuses service starts meanwhile.
-  if ! [ -x /usr/sbin/nginx ]; then
-    say "installing nginx from Debian (cluster tests)"
-    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; }
+  # nginx in front of three nodes and a Redis server of their own for the cluster tests
+  # (server/tests/cluster.rs) and bench, from Debian. The packages must not start system
+  # services: a policy-rc.d refuses service starts while they install.
+  missing=""
+  [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+  command -v redis-server >/dev/null || missing="$missing redis-server"
+  if [ -n "$missing" ]; then
+    say "installing$missing from Debian (cluster tests)"
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod +x /usr/sbin/policy-rc.d
+      refused_starts=1
+    fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+    # shellcheck disable=SC2086 # one word per package
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    [ -z "${refused_starts:-}" ] || rm -f /usr/sbin/policy-rc.d
   fi
   # A real SMTP server for the e-mail tests (server/tests/email.rs), from PyPI.
   if ! python3 -c 'import aiosmtpd' 2>/dev/null; then

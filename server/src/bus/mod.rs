@@ -7,6 +7,10 @@
 //! ordering comes from the store's seq, a gap a subscriber notices is read from the store, and
 //! when the bus was down every session catches up from the store (`Hub::resync`). So Redis
 //! going away delays live delivery between nodes; it loses nothing.
+//!
+//! Nodes sharing a database share its token secret. Its digest names their channel, so two
+//! installs on one Redis never hear each other, and it keys an HMAC on every message, so
+//! whoever else can publish on that Redis cannot speak for a node.
 
 pub mod redis;
 
@@ -102,10 +106,15 @@ impl std::fmt::Debug for Bus {
 /// Why `bus.url` cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("{0:?} is not a URL such as redis://127.0.0.1:6379")]
-    NotAUrl(String),
+    /// Not a URL at all (the text is not repeated: it may hold a password).
+    #[error("not a URL such as redis://127.0.0.1:6379")]
+    NotAUrl,
+    /// A scheme other than `redis`.
     #[error("`{0}` buses are not supported: use redis://")]
     Scheme(String),
+    /// A `redis://` URL the Redis client refuses (a bad port or database number).
+    #[error("not a Redis URL: check its host, port and database number")]
+    Redis,
 }
 
 impl Bus {
@@ -114,20 +123,83 @@ impl Bus {
         let Some(text) = url.map(str::trim).filter(|u| !u.is_empty()) else {
             return Ok(Bus::InProcess);
         };
-        let url = url::Url::parse(text).map_err(|_| BusError::NotAUrl(text.to_string()))?;
-        match url.scheme() {
-            "redis" => Ok(Bus::Redis(url)),
-            other => Err(BusError::Scheme(other.to_string())),
+        let url = url::Url::parse(text).map_err(|_| BusError::NotAUrl)?;
+        if url.scheme() != "redis" {
+            return Err(BusError::Scheme(url.scheme().to_string()));
+        }
+        ::redis::Client::open(url.as_str()).map_err(|_| BusError::Redis)?;
+        Ok(Bus::Redis(url))
+    }
+
+    /// Connects `hub` to the bus of the nodes sharing `secret`, the database's token secret.
+    pub fn start(&self, hub: &Hub, secret: &str) {
+        match self {
+            Bus::InProcess => {}
+            Bus::Redis(url) => redis::start(url, hub, Seal::new(secret)),
+        }
+    }
+}
+
+/// What the nodes of one cluster share: their channel's name and the key of the HMAC that
+/// every message carries.
+pub struct Seal {
+    /// Names the cluster's channel and keys: a digest of the secret.
+    cluster: String,
+    /// The HMAC key, another digest of the secret.
+    key: [u8; 32],
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+impl Seal {
+    /// The seal of the nodes sharing `secret`.
+    pub fn new(secret: &str) -> Seal {
+        use sha2::Digest;
+        let name = sha2::Sha256::digest(format!("kefu cluster {secret}"));
+        Seal {
+            cluster: name[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            key: sha2::Sha256::digest(format!("kefu bus key {secret}")).into(),
         }
     }
 
-    /// Connects `hub` to the bus. `cluster` names the nodes that belong together: those
-    /// sharing one database.
-    pub fn start(&self, hub: &Hub, cluster: &str) {
-        match self {
-            Bus::InProcess => {}
-            Bus::Redis(url) => redis::start(url, hub, cluster),
-        }
+    /// The cluster's name in channel and key names.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        use hmac::Mac;
+        // HMAC accepts keys of any length; this cannot fail.
+        HmacSha256::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    }
+
+    /// `text` as sent: its HMAC in hex, a dot, the text.
+    pub fn seal(&self, text: &str) -> String {
+        use hmac::Mac;
+        let mut mac = self.mac();
+        mac.update(text.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}.{text}")
+    }
+
+    /// The text of a sealed message, if its HMAC is right.
+    pub fn open<'a>(&self, sealed: &'a [u8]) -> Option<&'a [u8]> {
+        use hmac::Mac;
+        let dot = sealed.iter().position(|b| *b == b'.')?;
+        let (hex, text) = (&sealed[..dot], &sealed[dot + 1..]);
+        let tag: Vec<u8> = hex
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<_>>()?;
+        let mut mac = self.mac();
+        mac.update(text);
+        mac.verify_slice(&tag).ok().map(|()| text)
     }
 }
 
@@ -149,13 +221,42 @@ mod tests {
         ));
         assert!(matches!(
             Bus::parse(Some("127.0.0.1")),
-            Err(BusError::NotAUrl(_))
+            Err(BusError::NotAUrl)
+        ));
+        let typo = Bus::parse(Some("redis://:pa/ss#word@10.0.0.5:6379"));
+        assert!(
+            typo.as_ref()
+                .err()
+                .is_some_and(|e| !e.to_string().contains("pa/ss")),
+            "a URL that does not parse is not repeated: {typo:?}"
+        );
+        assert!(matches!(
+            Bus::parse(Some("redis://127.0.0.1:6379/notanumber")),
+            Err(BusError::Redis)
         ));
         let secret = Bus::parse(Some("redis://:hunter2@10.0.0.5:6379")).expect("url");
         assert_eq!(
             format!("{secret:?}"),
             r#"Redis("redis://:***@10.0.0.5:6379")"#,
             "the password is never shown"
+        );
+    }
+
+    #[test]
+    fn only_a_sealed_message_of_the_same_cluster_opens() {
+        let seal = Seal::new("secret one");
+        let sealed = seal.seal(r#"{"from":"a"}"#);
+        assert_eq!(
+            seal.open(sealed.as_bytes()),
+            Some(r#"{"from":"a"}"#.as_bytes())
+        );
+        assert_eq!(Seal::new("secret two").open(sealed.as_bytes()), None);
+        let forged = sealed.replace(r#""a""#, r#""b""#);
+        assert_eq!(seal.open(forged.as_bytes()), None, "changed text");
+        assert_eq!(seal.open(br#"{"from":"a"}"#), None, "no seal");
+        assert_ne!(
+            Seal::new("secret one").cluster(),
+            Seal::new("secret two").cluster()
         );
     }
 

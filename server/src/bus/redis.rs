@@ -10,7 +10,7 @@
 //! missed for good. While Redis is down each node keeps serving its own clients and keeps the
 //! last rosters it heard.
 
-use super::{Body, Envelope, HEARTBEAT, PRESENCE_TTL};
+use super::{Body, Envelope, HEARTBEAT, PRESENCE_TTL, Seal};
 use crate::realtime::hub::Hub;
 use crate::realtime::presence::Roster;
 use futures_util::StreamExt;
@@ -52,6 +52,8 @@ struct Link {
     roster_prefix: String,
     /// The set of node names that published a roster (dead ones are pruned when read).
     nodes: String,
+    /// Signs what this node publishes and checks what it receives.
+    seal: Seal,
 }
 
 /// Why a connection to Redis ended.
@@ -63,10 +65,12 @@ enum LinkError {
     Timeout,
     #[error("the subscription ended")]
     Unsubscribed,
+    #[error("the subscription went silent (not even this node's heartbeat came back)")]
+    Deaf,
 }
 
 /// Starts the link of `hub` to Redis at `url` in the background.
-pub fn start(url: &url::Url, hub: &Hub, cluster: &str) {
+pub fn start(url: &url::Url, hub: &Hub, seal: Seal) {
     let client = match redis::Client::open(url.as_str()) {
         Ok(client) => client,
         Err(error) => {
@@ -80,9 +84,10 @@ pub fn start(url: &url::Url, hub: &Hub, cluster: &str) {
         client,
         hub: hub.clone(),
         node: crate::realtime::random_hex::<8>(),
-        channel: format!("kefu:{cluster}:events"),
-        roster_prefix: format!("kefu:{cluster}:roster:"),
-        nodes: format!("kefu:{cluster}:nodes"),
+        channel: format!("kefu:{}:events", seal.cluster()),
+        roster_prefix: format!("kefu:{}:roster:", seal.cluster()),
+        nodes: format!("kefu:{}:nodes", seal.cluster()),
+        seal,
     };
     tokio::spawn(link.run(queued));
 }
@@ -92,13 +97,17 @@ impl Link {
     /// leaves.
     async fn run(self, mut queued: mpsc::Receiver<Body>) {
         let mut retry = RETRY.0;
+        // Whether events of this node may not have reached the others: then, once connected,
+        // it tells them to catch up from the store. Not so at start.
+        let mut lost = false;
         loop {
-            match self.serve(&mut queued, &mut retry).await {
+            match self.serve(&mut queued, &mut retry, lost).await {
                 Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(%error, "the Redis bus is down; this node serves its own clients and reconnects")
                 }
             }
+            lost = true;
             // What was queued while down is dropped: the other nodes catch up from the store
             // when this node reconnects. A node leaving meanwhile just leaves.
             while let Ok(body) = queued.try_recv() {
@@ -116,6 +125,7 @@ impl Link {
         &self,
         queued: &mut mpsc::Receiver<Body>,
         retry: &mut Duration,
+        lost: bool,
     ) -> Result<(), LinkError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
@@ -129,10 +139,12 @@ impl Link {
         let messages = pubsub.into_on_message();
         *retry = RETRY.0;
         tracing::info!(node = %self.node, "connected to the Redis bus");
-        // Whatever crossed the bus while this node was away is in the store.
+        // Whatever crossed the bus while this node was not listening is in the store.
         self.hub.heard_all();
         self.hub.resync();
-        self.publish(&mut conn, Body::Resync).await?;
+        if self.hub.take_missed() || lost {
+            self.publish(&mut conn, Body::Resync).await?;
+        }
         self.read_rosters(&mut conn).await?;
         // Receiving and sending run side by side on one task over the one multiplexed
         // connection (it carries both sides' commands at once), so neither waits for the
@@ -150,7 +162,12 @@ impl Link {
         mut messages: redis::aio::PubSubStream,
     ) -> Result<(), LinkError> {
         loop {
-            let message = messages.next().await.ok_or(LinkError::Unsubscribed)?;
+            // This node hears its own heartbeat every HEARTBEAT: silence means the
+            // subscription died without its connection saying so.
+            let message = tokio::time::timeout(HEARTBEAT * 3, messages.next())
+                .await
+                .map_err(|_| LinkError::Deaf)?
+                .ok_or(LinkError::Unsubscribed)?;
             self.receive(&mut conn, message.get_payload_bytes()).await?;
         }
     }
@@ -196,12 +213,14 @@ impl Link {
         }
     }
 
+    /// A message for the channel: the envelope as JSON, sealed.
     fn envelope(&self, body: Body) -> String {
-        serde_json::to_string(&Envelope {
+        let json = serde_json::to_string(&Envelope {
             from: self.node.clone(),
             body,
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+        self.seal.seal(&json)
     }
 
     async fn publish(&self, conn: &mut MultiplexedConnection, body: Body) -> Result<(), LinkError> {
@@ -256,11 +275,13 @@ impl Link {
     ) -> Result<(), LinkError> {
         let (version, roster) = self.hub.local_roster();
         let changed = *published != Some(version);
-        let stored = serde_json::to_string(&Stored {
-            version,
-            roster: roster.clone(),
-        })
-        .unwrap_or_default();
+        let stored = self.seal.seal(
+            &serde_json::to_string(&Stored {
+                version,
+                roster: roster.clone(),
+            })
+            .unwrap_or_default(),
+        );
         let envelope = self.envelope(Body::Roster {
             version,
             roster: changed.then_some(roster),
@@ -321,7 +342,10 @@ impl Link {
                 .query_async(conn),
         )
         .await?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        Ok(text.and_then(|t| {
+            let json = self.seal.open(t.as_bytes())?;
+            serde_json::from_slice(json).ok()
+        }))
     }
 
     /// Handles another node's message.
@@ -330,7 +354,11 @@ impl Link {
         conn: &mut MultiplexedConnection,
         payload: &[u8],
     ) -> Result<(), LinkError> {
-        let envelope: Envelope = match serde_json::from_slice(payload) {
+        let Some(json) = self.seal.open(payload) else {
+            tracing::warn!("a message on the bus without this cluster's seal was ignored");
+            return Ok(());
+        };
+        let envelope: Envelope = match serde_json::from_slice(json) {
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::warn!(%error, "an unreadable message on the bus was ignored");

@@ -274,7 +274,7 @@ impl Hub {
     /// Applies a status an agent set at `at` (here, or on the node that sent it).
     pub(crate) fn agent_status_at(&self, agent_id: i64, status: AgentStatus, at: i64) {
         let told = lock(&self.shared.presence).set_agent_status(agent_id, status, at);
-        self.changed(told);
+        self.changed_here(told);
     }
 
     /// Counts a new connection from `ip` against `max_per_ip`.
@@ -342,10 +342,18 @@ impl Hub {
             .take(capacity, capacity / 60.0, Instant::now())
     }
 
-    /// Tells this node's subscribers what a presence change means, and wakes the bus to
-    /// publish the roster.
-    fn changed(&self, told: Told) {
+    /// Tells this node's subscribers what a change of this node's roster means, and wakes
+    /// the bus to publish the roster.
+    fn changed_here(&self, told: Told) {
         self.shared.roster_changed.notify_one();
+        self.changed(told);
+    }
+
+    /// Tells this node's subscribers what a presence change means.
+    fn changed(&self, told: Told) {
+        if told.catch_up {
+            self.resync();
+        }
         for (site_id, frame) in told.to_sites {
             self.shared.sites.publish(site_id, &Arc::new(frame));
         }
@@ -364,7 +372,7 @@ impl Hub {
                 Who::Agent { agent_id, .. } => presence.agent_left(agent_id),
             }
         };
-        self.changed(told);
+        self.changed_here(told);
     }
 }
 
@@ -517,7 +525,7 @@ impl Registration {
                 }
             }
         };
-        hub.changed(told);
+        hub.changed_here(told);
     }
 }
 

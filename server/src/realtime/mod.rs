@@ -69,9 +69,7 @@ impl Realtime {
             .await?;
         let webhooks = crate::webhooks::Webhooks::new(store.clone(), config.webhook_retry_ms);
         let hub = Hub::default();
-        // Nodes sharing a database share its token secret: its digest names their cluster, so
-        // two installs on one Redis never hear each other.
-        config.bus.start(&hub, &cluster_name(&secret));
+        config.bus.start(&hub, &secret);
         Ok(Realtime {
             store,
             hub,
@@ -150,13 +148,6 @@ impl Realtime {
         // An error means the sender is gone, which only happens when the server is gone too.
         let _ = draining.wait_for(|draining| *draining).await;
     }
-}
-
-/// The name a cluster's nodes share on the bus: a digest of their shared token secret.
-fn cluster_name(secret: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("kefu cluster {secret}"));
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An error frame without references.

@@ -76,6 +76,9 @@ pub struct Told {
     pub to_sites: Vec<(i64, ServerFrame)>,
     /// Availability flips for a site's visitors.
     pub to_site_visitors: Vec<(i64, ServerFrame)>,
+    /// A node died: events it committed may not have crossed the bus before it did, so every
+    /// session must catch up from the store.
+    pub catch_up: bool,
 }
 
 /// The cluster-wide view of one visitor: their site and browser.
@@ -294,12 +297,18 @@ impl Presence {
     /// earlier connection still lingered, a new one means they are back online.
     pub fn agent_arrived(&mut self, agent_id: i64, site_ids: Vec<i64>, now_ms: i64) -> Told {
         self.version += 1;
+        // Connected elsewhere already: this connection takes the status they set there (a
+        // second tab on another node does not make an away agent available).
+        let (status, since) = self
+            .agent(agent_id)
+            .filter(|a| a.status != AgentStatus::Offline)
+            .map_or((AgentStatus::Online, now_ms), |a| (a.status, a.since));
         self.change(&[], &[agent_id], |p| {
             let live = p.local.agents.entry(agent_id).or_insert(LiveAgent {
                 site_ids: Vec::new(),
                 connections: 0,
-                status: AgentStatus::Online,
-                since: now_ms,
+                status,
+                since,
             });
             live.connections += 1;
             live.site_ids = site_ids;
@@ -324,9 +333,14 @@ impl Presence {
     }
 
     /// An agent set their status at `at_ms` (on this node or another): their connections here
-    /// take it.
+    /// take it, unless they hold a later one (two changes crossed on the bus).
     pub fn set_agent_status(&mut self, agent_id: i64, status: AgentStatus, at_ms: i64) -> Told {
-        if !self.local.agents.contains_key(&agent_id) {
+        if self
+            .local
+            .agents
+            .get(&agent_id)
+            .is_none_or(|live| live.since > at_ms)
+        {
             return Told::default();
         }
         self.version += 1;
@@ -378,6 +392,14 @@ impl Presence {
         roster: Roster,
         now: Instant,
     ) -> Told {
+        if let Some(known) = self.remote.get_mut(node)
+            && known.version > version
+        {
+            // An older roster overtaken by a newer one (a stored copy read while the pub/sub
+            // message was on its way): the node is alive, its roster is the newer one.
+            known.seen = now;
+            return Told::default();
+        }
         let (visitors, agents) = self.ids_of(node, Some(&roster));
         self.change(&visitors, &agents, |p| {
             p.remote.insert(
@@ -425,6 +447,7 @@ impl Presence {
                     node,
                     "a kefu node went quiet; its connections count as gone"
                 );
+                told.catch_up = true;
             }
             let more = self.drop_remote(&node);
             told.to_sites.extend(more.to_sites);
