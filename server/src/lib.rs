@@ -71,10 +71,11 @@ pub async fn build_state(
     store: Arc<dyn store::Store>,
 ) -> Result<AppState> {
     let leptos_options = site::load(&config.leptos_toml, config.bind)?;
-    let realtime = realtime::Realtime::new(store.clone(), config).await?;
+    let realtime = Arc::new(realtime::Realtime::new(store.clone(), config).await?);
     realtime.webhooks.start();
+    realtime::assign::follow_other_nodes(&realtime);
     Ok(AppState {
-        realtime: Arc::new(realtime),
+        realtime,
         store,
         leptos_options,
         metrics: Arc::new(metrics::Metrics::default()),

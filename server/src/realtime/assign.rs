@@ -171,6 +171,27 @@ pub async fn fill_sites(rt: &Realtime, site_ids: &[i64]) {
     }
 }
 
+/// Hands waiting conversations to agents on other nodes as this node hears they came online:
+/// a conversation queued here just before the news arrived would otherwise wait for the next
+/// unrelated pass.
+pub fn follow_other_nodes(rt: &Arc<Realtime>) {
+    let mut online = rt.hub.online_elsewhere();
+    // Weak: the task must not keep a stopped server's state (and its database pool) alive.
+    let rt = Arc::downgrade(rt);
+    tokio::spawn(async move {
+        loop {
+            match online.recv().await {
+                Ok(site_id) => {
+                    let Some(rt) = rt.upgrade() else { return };
+                    fill_sites(&rt, &[site_id]).await;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
 /// Who moved a conversation by hand, and the note they left for the colleague taking over.
 pub struct Handover {
     /// The team it was sent to, when it was.

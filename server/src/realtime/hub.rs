@@ -59,6 +59,9 @@ struct Shared {
     /// Bumped when live frames may have been missed (the bus was down): every session catches
     /// up from the store, as after a lag.
     resyncs: watch::Sender<u64>,
+    /// Sites where an agent connected to another node came online: conversations this node
+    /// queued before it heard of them may go to them now.
+    online_elsewhere: broadcast::Sender<i64>,
     /// Times a subscriber fell behind its topic and caught up from the store (for `/metrics`).
     lag_catch_ups: AtomicU64,
 }
@@ -75,6 +78,7 @@ impl Default for Shared {
             outbox: OnceLock::new(),
             missed: AtomicBool::new(false),
             resyncs: watch::Sender::new(0),
+            online_elsewhere: broadcast::Sender::new(64),
             lag_catch_ups: AtomicU64::default(),
         }
     }
@@ -466,7 +470,24 @@ impl Hub {
     pub(crate) fn remote_roster(&self, node: &str, version: u64, roster: Roster) {
         let told =
             lock(&self.shared.presence).replace_remote(node, version, roster, Instant::now());
+        for (site_id, frame) in &told.to_sites {
+            if matches!(
+                frame,
+                ServerFrame::AgentPresence {
+                    status: AgentStatus::Online,
+                    ..
+                }
+            ) {
+                // Nobody listening is fine: a single node has no one to tell.
+                let _ = self.shared.online_elsewhere.send(*site_id);
+            }
+        }
         self.changed(told);
+    }
+
+    /// Sites where an agent on another node came online, as this node hears of them.
+    pub fn online_elsewhere(&self) -> broadcast::Receiver<i64> {
+        self.shared.online_elsewhere.subscribe()
     }
 
     /// Another node shut down: its roster counts for the time its clients take to move.
