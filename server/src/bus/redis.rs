@@ -36,13 +36,17 @@ const ROSTER_EVERY: Duration = Duration::from_millis(200);
 /// A node's roster as kept under its key.
 #[derive(Serialize, Deserialize)]
 struct Stored {
+    /// The roster's version: a heartbeat naming another one sends readers here.
     version: u64,
+    /// Who is connected to the node.
     roster: Roster,
 }
 
 /// One node's link to the cluster's channel and keys.
 struct Link {
+    /// Opens the connections, again after each failure.
     client: redis::Client,
+    /// Where events come from and go to.
     hub: Hub,
     /// This node's name on the bus, new at every start.
     node: String,

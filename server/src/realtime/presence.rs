@@ -63,9 +63,11 @@ struct Remote {
 /// This node's roster and the others'.
 #[derive(Default)]
 pub struct Presence {
+    /// This node's connections, counted exactly.
     local: Roster,
     /// Bumped on every local change, so the bus republishes the roster.
     version: u64,
+    /// The other nodes' rosters, by node name, as last heard.
     remote: HashMap<String, Remote>,
 }
 
