@@ -281,22 +281,6 @@ impl Drop for Process {
     }
 }
 
-async fn wait_ready(base: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not become ready");
-}
-
 /// One visitor sending until `stop`, reconnecting (and resending its outbox) whenever the server
 /// is gone. Returns (attempts, acked client ids → seq, conversation, token).
 async fn crash_visitor(
@@ -364,7 +348,7 @@ async fn crash_kill_9_loses_no_acknowledged_message() {
     };
     let base = format!("http://127.0.0.1:{port}");
     let first = Process::start(port, &database_url);
-    wait_ready(&base).await;
+    common::wait_ready(&base).await;
 
     const VISITORS: usize = 5;
     const PER_VISITOR: usize = 300;
@@ -386,7 +370,7 @@ async fn crash_kill_9_loses_no_acknowledged_message() {
     first.kill_9();
     let acked_before_kill = progress.load(Ordering::Relaxed);
     let _second = Process::start(port, &database_url);
-    wait_ready(&base).await;
+    common::wait_ready(&base).await;
 
     let store = store::connect(&store::DatabaseUrl::parse(&database_url).expect("url"))
         .await

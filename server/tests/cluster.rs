@@ -206,7 +206,7 @@ impl Node {
             .spawn()
             .expect("start kefu");
         let base = format!("http://127.0.0.1:{port}");
-        wait_ready(&base).await;
+        common::wait_ready(&base).await;
         Node {
             port,
             process: Process(child),
@@ -216,22 +216,6 @@ impl Node {
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
-}
-
-async fn wait_ready(base: &str) {
-    let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{base} did not become ready");
 }
 
 /// Three nodes over a fresh PostgreSQL database and the test's Redis, plus a site and an agent.

@@ -322,3 +322,21 @@ pub async fn http_visitor(server: &TestServer, key: &str, origin: &str) -> (clie
     let id = welcome.visitor_id.expect("visitor id").0;
     (http, id)
 }
+
+/// Waits until the server at `base` answers `/readyz` (a `kefu serve` child process starting);
+/// panics after 20 s.
+pub async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not become ready");
+}
