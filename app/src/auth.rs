@@ -87,6 +87,27 @@ pub enum ConsoleError {
     /// The site's translation budget for today is spent.
     #[error("translation_budget")]
     TranslationBudget,
+    /// Too many sign-in attempts from this address or for this account, or too many at once:
+    /// try again later (the response's `Retry-After` says when).
+    #[error("throttled")]
+    Throttled,
+}
+
+impl ConsoleError {
+    /// The HTTP status a server function answers with this error: 500 only for faults of the
+    /// server itself.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ConsoleError::BadRequest | ConsoleError::Invalid | ConsoleError::BadHours => 400,
+            ConsoleError::BadCredentials | ConsoleError::Unauthorized => 401,
+            ConsoleError::Forbidden => 403,
+            ConsoleError::NotFound => 404,
+            ConsoleError::NoMail | ConsoleError::NoTranslation => 409,
+            ConsoleError::Throttled | ConsoleError::TranslationBudget => 429,
+            ConsoleError::MailFailed | ConsoleError::TranslationFailed => 502,
+            ConsoleError::Internal => 500,
+        }
+    }
 }
 
 impl FromServerFnError for ConsoleError {
@@ -123,9 +144,22 @@ pub async fn login(
     password: String,
     mode: ConnectionMode,
 ) -> Result<(), ConsoleError> {
+    if password.len() > crate::throttle::MAX_PASSWORD_BYTES {
+        return Err(ConsoleError::Invalid);
+    }
+    let email = email.trim().to_lowercase();
+    let client: ssr::ClientIp = leptos_axum::extract().await.map_err(ssr::internal)?;
+    let address = client.group();
+    let guard = ssr::login_guard()?;
+    if let Err(crate::throttle::Wait(wait)) =
+        guard.begin(address, &email, std::time::Instant::now())
+    {
+        ssr::retry_after(wait);
+        return Err(ConsoleError::Throttled);
+    }
     let store = ssr::store()?;
     let agent = store
-        .agent_by_email(&email.trim().to_lowercase())
+        .agent_by_email(&email)
         .await
         .map_err(ssr::internal)?
         .filter(|agent| !agent.disabled);
@@ -134,44 +168,48 @@ pub async fn login(
         .as_ref()
         .map(|agent| agent.password_hash.clone())
         .unwrap_or_else(|| ssr::DUMMY_HASH.to_string());
-    let valid = ssr::verify_password(password, hash).await?;
+    let valid = guard
+        .verify(password, hash)
+        .await
+        .inspect_err(|_| ssr::retry_after(std::time::Duration::from_secs(1)))?;
     let Some(agent) = agent.filter(|_| valid) else {
+        tracing::info!(%address, "a sign-in with a wrong e-mail or password");
         return Err(ConsoleError::BadCredentials);
     };
+    guard.succeeded(address, &email);
     let token = ssr::new_token();
     let expires = ssr::now_ms() + ssr::SESSION_TTL_MS;
     store
         .create_session(&ssr::token_hash(&token), agent.id, expires)
         .await
         .map_err(ssr::internal)?;
-    ssr::set_cookie(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        ssr::SESSION_TTL_MS / 1000
-    ));
-    ssr::set_cookie(&format!(
-        "{MODE_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
-        mode.as_str()
-    ));
+    let policy = ssr::cookie_policy();
+    ssr::set_cookie(policy.session(token, ssr::SESSION_TTL_MS / 1000));
+    ssr::set_cookie(policy.readable(MODE_COOKIE, mode.as_str().to_string()));
     leptos_axum::redirect("/inbox");
     Ok(())
 }
 
-/// Ends the current session (if any) and clears its cookie.
+/// Ends the current session (if any) and clears its cookie. The agent's live connections
+/// (every tab, every node) re-check their sessions at once, so the other tabs of this browser
+/// stay signed in only if they have a session of their own.
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), ConsoleError> {
     let store = ssr::store()?;
-    if let Ok(agent) = ssr::require_agent().await {
-        ssr::hub()?.signed_out(agent.id);
-    }
-    if let Some(token) = ssr::cookie(SESSION_COOKIE).await {
+    let signed_in = ssr::require_agent().await.ok();
+    let policy = ssr::cookie_policy();
+    if let Some(token) = ssr::session_token().await {
         store
             .delete_session(&ssr::token_hash(&token))
             .await
             .map_err(ssr::internal)?;
     }
-    ssr::set_cookie(&format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
-    ));
+    if let Some(agent) = signed_in {
+        let hub = ssr::hub()?;
+        hub.signed_out(agent.id);
+        hub.sessions_changed(agent.id);
+    }
+    ssr::set_cookie(policy.session(String::new(), 0));
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -223,8 +261,9 @@ pub mod ssr {
 
     use super::{AgentInfo, ConsoleError, SESSION_COOKIE};
     use argon2::Argon2;
-    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+    use argon2::password_hash::{PasswordHasher, SaltString};
     use axum::http::{HeaderMap, HeaderValue, header};
+    use cookie::{Cookie, SameSite};
     use leptos::prelude::use_context;
     use rand::RngCore;
     use sha2::{Digest, Sha256};
@@ -237,6 +276,10 @@ pub mod ssr {
     pub trait Hub: Send + Sync {
         /// `agent_id` signed out: show them offline now.
         fn signed_out(&self, agent_id: i64);
+        /// `agent_id`'s sessions, role or sites changed (signed out, disabled, removed from a
+        /// site): their live connections on every node check their session again now and
+        /// close if it no longer holds.
+        fn sessions_changed(&self, agent_id: i64);
         /// Sends `frame` live to the consoles of the site's agents (never to visitors).
         fn to_agents(&self, site_id: i64, frame: protocol::ServerFrame);
         /// Checks widget settings an administrator typed (the real-time side owns their
@@ -428,28 +471,131 @@ pub mod ssr {
             .to_string())
     }
 
-    /// Checks a password against a PHC hash off the async runtime (argon2 is slow on purpose).
-    pub async fn verify_password(password: String, hash: String) -> Result<bool, ConsoleError> {
-        tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
+    /// How the console's cookies are written: `Secure`, and the `__Host-` prefix on the
+    /// session cookie (no other host or path can set or shadow it), when the console is served
+    /// over https (`public_url`). The server puts one into the Leptos context.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct CookiePolicy {
+        /// The console is served over https.
+        pub secure: bool,
+    }
+
+    impl CookiePolicy {
+        /// The session cookie's name under this policy.
+        pub fn session_name(self) -> &'static str {
+            if self.secure {
+                "__Host-kefu_session"
+            } else {
+                SESSION_COOKIE
+            }
+        }
+
+        /// The session token the browser sent, if any.
+        pub fn session_token(self, headers: &HeaderMap) -> Option<String> {
+            cookie_value(headers, self.session_name())
+        }
+
+        /// The session cookie holding `token` for `max_age_secs` (0: removes it).
+        pub fn session(self, token: String, max_age_secs: i64) -> Cookie<'static> {
+            self.cookie(self.session_name(), token, max_age_secs, true)
+        }
+
+        /// A cookie pages may read (language, connection mode), kept for a year.
+        pub fn readable(self, name: &'static str, value: String) -> Cookie<'static> {
+            self.cookie(name, value, 365 * 24 * 60 * 60, false)
+        }
+
+        fn cookie(
+            self,
+            name: &'static str,
+            value: String,
+            max_age_secs: i64,
+            http_only: bool,
+        ) -> Cookie<'static> {
+            Cookie::build((name, value))
+                .path("/")
+                .http_only(http_only)
+                .same_site(SameSite::Lax)
+                .secure(self.secure)
+                .max_age(cookie::time::Duration::seconds(max_age_secs))
+                .build()
+        }
+    }
+
+    /// The client's address (the peer, or what a trusted proxy forwarded for), which the
+    /// server puts into every request: per-address limits and logs use it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ClientIp(pub std::net::IpAddr);
+
+    impl ClientIp {
+        /// The address per-address limits count against. An IPv6 client is given a whole
+        /// /64 (a home, a phone) and may pick any address in it, so the /64 is one client.
+        pub fn group(self) -> std::net::IpAddr {
+            use std::net::{IpAddr, Ipv6Addr};
+            match self.0 {
+                IpAddr::V4(v4) => IpAddr::V4(v4),
+                IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => IpAddr::V4(v4),
+                    None => {
+                        let [a, b, c, d, ..] = v6.segments();
+                        IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+                    }
+                },
+            }
+        }
+    }
+
+    impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+        type Rejection = axum::http::StatusCode;
+
+        async fn from_request_parts(
+            parts: &mut axum::http::request::Parts,
+            _: &S,
+        ) -> Result<Self, Self::Rejection> {
+            use axum::extract::ConnectInfo;
+            if let Some(client) = parts.extensions.get::<ClientIp>() {
+                return Ok(*client);
+            }
+            // A router used without the server's address middleware: the peer is the client.
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|ConnectInfo(peer)| ClientIp(peer.ip()))
+                .ok_or_else(|| {
+                    tracing::error!("a request without its peer address");
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
                 })
-                .unwrap_or(false)
+        }
+    }
+
+    /// The sign-in throttle the server provided.
+    pub fn login_guard() -> Result<Arc<crate::throttle::LoginGuard>, ConsoleError> {
+        use_context::<Arc<crate::throttle::LoginGuard>>().ok_or_else(|| {
+            tracing::error!("server function called without the login guard in context");
+            ConsoleError::Internal
         })
-        .await
-        .map_err(internal)
+    }
+
+    /// Tells the client when to try again (`Retry-After`, whole seconds, at least one).
+    pub fn retry_after(wait: std::time::Duration) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.insert_header(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+    }
+
+    /// The policy the server provided (plain http when none was, as in unit tests).
+    pub fn cookie_policy() -> CookiePolicy {
+        use_context::<CookiePolicy>().unwrap_or_default()
     }
 
     /// Adds a `Set-Cookie` header to the server function's response.
-    pub fn set_cookie(value: &str) {
+    pub fn set_cookie(cookie: Cookie<'static>) {
         let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
             tracing::error!("no response options in context; cookie not set");
             return;
         };
-        match HeaderValue::from_str(value) {
+        match HeaderValue::from_str(&cookie.to_string()) {
             Ok(value) => response.append_header(header::SET_COOKIE, value),
             Err(error) => tracing::error!(%error, "invalid cookie value"),
         }
@@ -461,16 +607,35 @@ pub mod ssr {
         cookie_value(&headers, name)
     }
 
+    /// The request's session token, under the server's cookie policy.
+    pub async fn session_token() -> Option<String> {
+        let headers: HeaderMap = leptos_axum::extract().await.ok()?;
+        cookie_policy().session_token(&headers)
+    }
+
     /// Finds a cookie in request headers.
     pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_string())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|cookie| cookie.name() == name)
+            .map(|cookie| cookie.value().to_string())
+    }
+
+    /// The one way from a session token to its agent, for server functions, both real-time
+    /// transports, uploads and the export: an unexpired session of an agent who is not
+    /// disabled.
+    pub async fn session_agent(
+        store: &dyn store::Store,
+        token: &str,
+    ) -> Result<Option<store::Agent>, store::Error> {
+        Ok(store
+            .session_agent(&token_hash(token), now_ms())
+            .await?
+            .filter(|agent| !agent.disabled))
     }
 
     /// What the console shows of an agent.
@@ -531,14 +696,10 @@ pub mod ssr {
 
     /// The agent behind the request's session cookie, or `Unauthorized`.
     pub async fn require_agent() -> Result<store::Agent, ConsoleError> {
-        let token = cookie(SESSION_COOKIE)
-            .await
-            .ok_or(ConsoleError::Unauthorized)?;
-        store()?
-            .session_agent(&token_hash(&token), now_ms())
+        let token = session_token().await.ok_or(ConsoleError::Unauthorized)?;
+        session_agent(store()?.as_ref(), &token)
             .await
             .map_err(internal)?
-            .filter(|agent| !agent.disabled)
             .ok_or(ConsoleError::Unauthorized)
     }
 
@@ -556,6 +717,7 @@ pub mod ssr {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
 
         #[test]
         fn dummy_hash_parses_and_rejects() {
@@ -591,6 +753,53 @@ pub mod ssr {
                 Some("abc")
             );
             assert_eq!(cookie_value(&headers, "missing"), None);
+        }
+
+        #[test]
+        fn cookies_are_secure_and_host_bound_under_https() {
+            let plain = CookiePolicy::default()
+                .session("abc".into(), 60)
+                .to_string();
+            assert!(plain.starts_with("kefu_session=abc"), "{plain}");
+            assert!(
+                plain.contains("HttpOnly") && plain.contains("SameSite=Lax"),
+                "{plain}"
+            );
+            assert!(!plain.contains("Secure"), "{plain}");
+            let https = CookiePolicy { secure: true };
+            let secure = https.session("abc".into(), 60).to_string();
+            assert!(secure.starts_with("__Host-kefu_session=abc"), "{secure}");
+            assert!(
+                secure.contains("Secure") && secure.contains("Path=/"),
+                "{secure}"
+            );
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::COOKIE,
+                HeaderValue::from_static("kefu_session=plain; __Host-kefu_session=bound"),
+            );
+            assert_eq!(https.session_token(&headers).as_deref(), Some("bound"));
+            assert_eq!(
+                CookiePolicy::default().session_token(&headers).as_deref(),
+                Some("plain")
+            );
+            let mode = https.readable("kefu_mode", "http".into()).to_string();
+            assert!(
+                !mode.contains("HttpOnly") && mode.contains("Secure"),
+                "{mode}"
+            );
+        }
+
+        #[test]
+        fn ipv6_clients_are_grouped_per_64() {
+            let ip = |text: &str| -> std::net::IpAddr { text.parse().expect("ip") };
+            let a = ClientIp(ip("2001:db8:1:2:aaaa::1")).group();
+            let b = ClientIp(ip("2001:db8:1:2:bbbb::9")).group();
+            let other = ClientIp(ip("2001:db8:1:3::1")).group();
+            assert_eq!(a, b);
+            assert_ne!(a, other);
+            assert_eq!(ClientIp(ip("::ffff:192.0.2.1")).group(), ip("192.0.2.1"));
+            assert_eq!(ClientIp(ip("192.0.2.1")).group(), ip("192.0.2.1"));
         }
 
         #[test]

@@ -727,6 +727,10 @@ impl ConsoleError {
             (Lang::Zh, ConsoleError::TranslationBudget) => {
                 "此网站今天的翻译额度已用完，明天（UTC）恢复翻译。"
             }
+            (Lang::En, ConsoleError::Throttled) => {
+                "Too many sign-in attempts. Please wait a few minutes, then try again."
+            }
+            (Lang::Zh, ConsoleError::Throttled) => "登录尝试次数过多，请稍等几分钟后再试。",
         }
     }
 }
@@ -761,10 +765,7 @@ pub async fn set_language(lang: String) -> Result<(), ConsoleError> {
             .await
             .map_err(ssr::internal)?;
     }
-    ssr::set_cookie(&format!(
-        "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
-        lang.tag()
-    ));
+    ssr::set_cookie(ssr::cookie_policy().readable(LANG_COOKIE, lang.tag().to_string()));
     Ok(())
 }
 

@@ -8,6 +8,8 @@ pub mod auth;
 pub mod i18n;
 pub mod live;
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod throttle;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

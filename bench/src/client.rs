@@ -200,11 +200,13 @@ pub async fn first_message(ws: &mut Ws, client_id: &str) -> Result<(i64, i64)> {
 
 /// An agent connection that has had its welcome.
 pub async fn agent(server: SocketAddr, cookie: &str, cursors: &[(i64, i64)]) -> Result<Ws> {
+    // The console's own origin, as the agent's browser sends it.
+    let origin = format!("http://{server}");
     let mut ws = connect(
         server,
         Some(Ipv4Addr::new(127, 0, 5, 1)),
         protocol::transport::WS_AGENT_PATH,
-        None,
+        Some(&origin),
         Some(cookie),
     )
     .await?;

@@ -106,6 +106,7 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   // A shortcut of this run's own: the shared server keeps the replies of earlier runs.
   const shortcut = `clear${Date.now() % 1_000_000}`;
   const added = await page.request.post("/api/canned_replies/add", {
+    headers: { origin: kefu },
     form: { site_id: "1", shortcut, body: "Yes, loud and clear." },
   });
   expect(added.status()).toBe(200);

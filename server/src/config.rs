@@ -49,6 +49,17 @@ pub struct Config {
     pub translation: Option<crate::translate::TranslationSetup>,
     /// How this node reaches the others sharing its database: in-process when it is alone.
     pub bus: crate::bus::Bus,
+    /// What Kefu believes about requests at its edge: the proxies in front of it, its own
+    /// public address, who may read `/metrics` (`SECURITY.md`).
+    pub edge: crate::edge::Edge,
+    /// Most simultaneous real-time connections on this node, all addresses together: past it
+    /// a new connection is refused with `unavailable` instead of the process running out of
+    /// file descriptors.
+    pub max_connections: u32,
+    /// Timeouts and the connection cap of the HTTP server itself.
+    pub http: crate::http_server::HttpLimits,
+    /// `serve --demo`: the demo site, admin and the `/demo` page exist only then.
+    pub demo: bool,
 }
 
 /// How log lines are written.
@@ -119,6 +130,31 @@ pub struct Overrides {
     /// The bus shared by several nodes over one database: redis://host:6379 (docs/scaling.md).
     #[arg(long, env = "KEFU_BUS_URL", value_name = "URL", hide_env_values = true)]
     pub bus_url: Option<String>,
+    /// The address agents open the console at, e.g. https://chat.example.com: console
+    /// requests must come from it, and its scheme decides whether cookies are `Secure`.
+    #[arg(long, env = "KEFU_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Reverse proxies whose X-Forwarded-For / X-Real-IP are believed, as addresses or CIDR
+    /// networks separated by commas, e.g. 127.0.0.1/32,::1.
+    #[arg(
+        long,
+        env = "KEFU_TRUSTED_PROXIES",
+        value_name = "CIDR,…",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Most simultaneous real-time connections on this node (default: from the open-file
+    /// limit).
+    #[arg(long, env = "KEFU_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<u32>,
+    /// A bearer token that lets a scraper outside `metrics.allow` read /metrics.
+    #[arg(
+        long,
+        env = "KEFU_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 }
 
 /// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
@@ -144,6 +180,27 @@ struct FileConfig {
     translation: crate::translate::TranslationSection,
     #[serde(default)]
     bus: BusSection,
+    public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    max_connections: Option<u32>,
+    #[serde(default)]
+    http: HttpSection,
+    #[serde(default)]
+    metrics: MetricsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpSection {
+    header_timeout_ms: Option<u64>,
+    max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    allow: Option<Vec<String>>,
+    token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -260,7 +317,38 @@ impl Config {
                 key: "bus.url",
                 message: error.to_string(),
             })?;
+        let edge = crate::edge::Edge::new(
+            overrides
+                .public_url
+                .as_deref()
+                .or(file.public_url.as_deref()),
+            overrides
+                .trusted_proxies
+                .as_deref()
+                .or(file.trusted_proxies.as_deref())
+                .unwrap_or_default(),
+            file.metrics.allow.as_deref(),
+            overrides
+                .metrics_token
+                .clone()
+                .or(file.metrics.token)
+                .filter(|token| !token.is_empty()),
+        )
+        .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
+        let http = crate::http_server::HttpLimits::new(
+            file.http.header_timeout_ms,
+            file.http.max_connections,
+        );
+        let max_connections = overrides
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or_else(crate::http_server::default_realtime_connections)
+            .max(1);
         Ok(Config {
+            edge,
+            http,
+            max_connections,
+            demo: false,
             translation,
             bus,
             bind,
@@ -324,6 +412,13 @@ pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
         file.email.smtp_url,
         file.email.from,
         file.email.notify_leave_messages.unwrap_or(false),
+    )
+    .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
+    crate::edge::Edge::new(
+        file.public_url.as_deref(),
+        file.trusted_proxies.as_deref().unwrap_or_default(),
+        file.metrics.allow.as_deref(),
+        file.metrics.token,
     )
     .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
     Ok(())

@@ -13,12 +13,13 @@ use app::auth::ConsoleError;
 use app::pages::history::HistoryParams;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query as UrlQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use store::search::Query;
 use store::{HistoryFilter, Message, Store};
 use tokio::sync::mpsc;
 
+use crate::signed_in::SignedIn;
 use crate::state::AppState;
 
 /// Rows read from the store per query.
@@ -70,27 +71,18 @@ impl Format {
 /// query string), for the signed-in agent's sites, as a download.
 pub async fn download(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(agent): SignedIn,
     UrlQuery(query): UrlQuery<HashMap<String, String>>,
 ) -> Response {
     let refuse = |status: StatusCode, text: &'static str| (status, text).into_response();
     let Some(format) = query.get("format").and_then(|f| Format::parse(f)) else {
         return refuse(StatusCode::BAD_REQUEST, "format must be csv or json");
     };
-    let Some(token) = app::auth::ssr::cookie_value(&headers, app::auth::SESSION_COOKIE) else {
-        return refuse(StatusCode::UNAUTHORIZED, "sign in first");
-    };
     let store = state.store.clone();
-    let token = app::auth::ssr::token_hash(&token);
-    let sites = match store.session_agent(&token, crate::now_ms()).await {
-        Ok(Some(agent)) => store.agent_sites(agent.id).await,
-        Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "sign in first"),
-        Err(error) => Err(error),
-    };
-    let sites = match sites {
+    let sites = match store.agent_sites(agent.id).await {
         Ok(sites) => sites,
         Err(error) => {
-            tracing::error!(%error, "history export: reading the agent failed");
+            tracing::error!(%error, "history export: reading the agent's sites failed");
             return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };

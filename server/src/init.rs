@@ -90,6 +90,9 @@ pub(crate) struct Answers {
     pub smtp_url: Option<String>,
     pub email_from: Option<String>,
     pub translation: crate::translate::TranslationSection,
+    /// The console's address, when known for sure (`--public-url`; the wizard behind https):
+    /// agent requests must then come from it, and cookies are `Secure` under https.
+    pub public_url: Option<String>,
 }
 
 /// Runs the set-up, reading answers from `input` and talking on `output`.
@@ -151,6 +154,7 @@ pub async fn run(
         smtp_url,
         email_from,
         translation,
+        public_url: args.public_url.clone(),
     };
     write_config(&args.config, &answers).map_err(crate::Error::from)?;
     writeln!(
@@ -170,6 +174,9 @@ pub(crate) fn write_config(
     crate::config_file::edit(path, |document| {
         if let Some(bind) = answers.bind {
             document["bind"] = toml_edit::value(bind.to_string());
+        }
+        if let Some(public_url) = &answers.public_url {
+            document["public_url"] = toml_edit::value(public_url.as_str());
         }
         crate::config_file::section(document, "database")["url"] =
             toml_edit::value(answers.database_url.expose_secret());

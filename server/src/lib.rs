@@ -11,9 +11,11 @@ pub mod config_file;
 pub mod console_mail;
 pub mod console_translation;
 pub mod demo;
+pub mod edge;
 mod error;
 pub mod export;
 pub mod geoip;
+pub mod http_server;
 pub mod init;
 pub mod mail;
 pub mod metrics;
@@ -21,6 +23,7 @@ pub mod migrate_to;
 pub mod realtime;
 pub mod routes;
 pub mod setup;
+pub mod signed_in;
 pub mod site;
 pub mod state;
 pub mod telemetry;
@@ -82,6 +85,9 @@ pub async fn build_state(
         widget_dir: config.widget_dir.clone(),
         config_file: config.file.clone(),
         mail_locked: config.mail_locked,
+        edge: Arc::new(config.edge.clone()),
+        http: config.http,
+        demo: config.demo,
     })
 }
 
@@ -92,22 +98,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let realtime = state.realtime.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = state.http;
+    let app = router(state);
     // On shutdown the listener closes, live connections and held polls tell their clients to
-    // reconnect (through the balancer, to another node), and axum waits for in-flight
+    // reconnect (through the balancer, to another node), and the server waits for in-flight
     // requests to finish, for at most DRAIN_TIMEOUT.
     let draining = realtime.clone();
     let shutdown = async move {
         shutdown.await;
         draining.drain();
     };
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let served = http_server::serve(listener, app, limits, shutdown);
     let overdue = async {
         realtime.drained().await;
         tokio::time::sleep(DRAIN_TIMEOUT).await;
     };
     tokio::select! {
-        served = served => served?,
+        () = served => {}
         () = overdue => tracing::warn!(
             timeout = ?DRAIN_TIMEOUT,
             "requests still running at the end of the drain; exiting anyway"

@@ -225,7 +225,7 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let mut config = config;
+        let mut config = server::config::Config { demo, ..config };
         let mut store = store::connect(&config.database_url).await?;
         if !demo && server::setup::needed(store.as_ref()).await? {
             let listener = server::bind(config.bind)?;
@@ -238,6 +238,7 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
                 Some(written) => {
                     config = server::config::Config {
                         bind: addr,
+                        demo,
                         ..written
                     };
                     store = store::connect(&config.database_url).await?;
@@ -259,7 +260,9 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         let listener = server::bind(config.bind)?;
         let addr = listener.local_addr()?;
         server::announce(&format!("Kefu console: http://{addr}/login"));
-        server::announce(&format!("Demo page with the widget: http://{addr}/demo"));
+        if demo {
+            server::announce(&format!("Demo page with the widget: http://{addr}/demo"));
+        }
         server::serve(listener, state, server::shutdown_signal()).await
     })
 }

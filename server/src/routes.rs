@@ -30,6 +30,9 @@ pub fn router(state: AppState) -> Router {
             file: state.config_file.clone(),
         });
     let options = state.leptos_options.clone();
+    let edge = state.edge.clone();
+    let cookies = crate::signed_in::cookie_policy(&edge);
+    let login_guard = Arc::new(app::throttle::LoginGuard::default());
     // Customers' pages load these from their own origin: the glue is an ES module and the wasm
     // is fetched, so both need CORS.
     let widget = Router::new()
@@ -43,11 +46,14 @@ pub fn router(state: AppState) -> Router {
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
         ));
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/demo", get(crate::demo::page))
+        .route("/metrics", get(metrics));
+    if state.demo {
+        router = router.route("/demo", get(crate::demo::page));
+    }
+    router
         .route("/console/history/export", get(crate::export::download))
         .merge(realtime_routes())
         .merge(crate::api::router())
@@ -56,6 +62,9 @@ pub fn router(state: AppState) -> Router {
             &state,
             routes,
             move || {
+                crate::edge::headers::provide_nonce();
+                provide_context(cookies);
+                provide_context(login_guard.clone());
                 provide_context(store.clone());
                 provide_context(hub.clone());
                 provide_context(outbox.clone());
@@ -64,6 +73,18 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Outermost last: the client's address first, the console's headers around
+        // everything that answers (refusals too), then the origin check.
+        .layer(middleware::from_fn(console_error_status))
+        .layer(middleware::from_fn_with_state(
+            edge.clone(),
+            crate::edge::same_origin::require,
+        ))
+        .layer(middleware::from_fn(crate::edge::headers::console))
+        .layer(middleware::from_fn_with_state(
+            edge,
+            crate::edge::client_addr::remember,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_responses,
@@ -183,8 +204,18 @@ fn not_ready(state: &AppState, error: &dyn std::fmt::Display) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
 }
 
-/// Prometheus text exposition.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text exposition, for addresses in `metrics.allow` or holders of its token.
+async fn metrics(
+    State(state): State<AppState>,
+    client: crate::edge::ClientIp,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    if !state.edge.may_read_metrics(client.0, authorization) {
+        return (StatusCode::FORBIDDEN, "metrics are not public").into_response();
+    }
     let backend = format!("{:?}", state.store.backend()).to_lowercase();
     (
         [(
@@ -195,6 +226,29 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .metrics
             .render(&backend, state.realtime.hub.lag_catch_ups()),
     )
+        .into_response()
+}
+
+/// Server functions answer every error with 500; this gives each the status its
+/// `ConsoleError` means (401 for a wrong password, 429 when throttled, …), so clients, logs
+/// and proxies can tell a refusal from a fault. Only the error body is read: it is one code.
+async fn console_error_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key("serverfnerror")
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 4096).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<app::auth::ConsoleError>(&bytes)
+        && let Ok(status) = StatusCode::from_u16(error.http_status())
+    {
+        parts.status = status;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -10,7 +10,6 @@
 //! The pages are plain HTML forms (no console assets are needed to set up); all text a user
 //! typed is escaped when shown again, and passwords are never shown again.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Form;
@@ -77,28 +76,29 @@ pub async fn serve(
         .route("/setup/test-database", post(test_database))
         .route("/setup/test-mail", post(test_mail))
         .route("/setup/test-translation", post(test_translation))
+        .route("/setup/wizard.js", get(wizard_script))
         .route("/healthz", get(|| async { "setting up" }))
         .route(
             "/readyz",
             get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "not set up yet") }),
         )
         .fallback(|| async { Redirect::to("/setup") })
-        .with_state(wizard)
-        .into_make_service_with_connect_info::<SocketAddr>();
+        .layer(axum::middleware::from_fn(crate::edge::headers::console))
+        .with_state(wizard);
     let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let handed_over = finished.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                Ok(()) = done => {
-                    // A moment for the page that says so to reach the browser.
-                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                    handed_over.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
+    let limits = crate::http_server::HttpLimits::default();
+    crate::http_server::serve(listener, app, limits, async move {
+        tokio::select! {
+            () = shutdown => {}
+            Ok(()) = done => {
+                // A moment for the page that says so to reach the browser.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                handed_over.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-        })
-        .await?;
+        }
+    })
+    .await;
     if finished.load(std::sync::atomic::Ordering::SeqCst) {
         Ok(Some(Config::load(overrides)?))
     } else {
@@ -433,6 +433,7 @@ async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Resul
     let site = add_site(store.as_ref(), site_name, origins, admin.id)
         .await
         .map_err(internal)?;
+    let base = base_url(headers);
     write_config(
         &wizard.config.file,
         &Answers {
@@ -441,11 +442,13 @@ async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Resul
             smtp_url,
             email_from,
             translation,
+            // Behind https the address the administrator set up at is the console's; a plain
+            // http one may be a tunnel or a test, where each request's own host stands in.
+            public_url: base.starts_with("https://").then(|| base.clone()),
         },
     )
     .map_err(|error| internal(error.into()))?;
     tracing::info!(admin = admin.id, site = site.id, "Kefu is set up");
-    let base = base_url(headers);
     Ok(done_page(&site.name, &snippet(&base, &site)))
 }
 
@@ -477,6 +480,31 @@ fn escape(text: &str) -> String {
     }
     escaped
 }
+
+/// `GET /setup/wizard.js`: the "Test" buttons, as a file rather than inline, so the pages'
+/// Content-Security-Policy allows no inline script at all.
+async fn wizard_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        WIZARD_SCRIPT,
+    )
+        .into_response()
+}
+
+const WIZARD_SCRIPT: &str = r#"for (const button of document.querySelectorAll("button[data-test]")) {
+  button.addEventListener("click", async () => {
+    const what = button.dataset.test;
+    const out = document.getElementById(what + "-result");
+    out.textContent = "Trying…";
+    out.className = "";
+    const body = new URLSearchParams(new FormData(document.getElementById("setup")));
+    const response = await fetch("/setup/test-" + what, { method: "POST", body });
+    out.textContent = await response.text();
+    out.className = response.ok ? "ok" : "";
+    out.setAttribute("role", response.ok ? "status" : "alert");
+  });
+}
+"#;
 
 /// A page around `body`.
 fn document(body: &str) -> String {
@@ -570,21 +598,7 @@ fn wizard_page(form: &SetupForm, error: Option<&str>) -> String {
 </fieldset>
 <button type="submit">Finish set-up</button>
 </form>
-<script>
-for (const button of document.querySelectorAll("button[data-test]")) {{
-  button.addEventListener("click", async () => {{
-    const what = button.dataset.test;
-    const out = document.getElementById(what + "-result");
-    out.textContent = "Trying…";
-    out.className = "";
-    const body = new URLSearchParams(new FormData(document.getElementById("setup")));
-    const response = await fetch("/setup/test-" + what, {{ method: "POST", body }});
-    out.textContent = await response.text();
-    out.className = response.ok ? "ok" : "";
-    out.setAttribute("role", response.ok ? "status" : "alert");
-  }});
-}}
-</script>"#,
+<script src="/setup/wizard.js"></script>"#,
         sqlite = checked("sqlite"),
         mysql = checked("mysql"),
         postgres = checked("postgres"),

@@ -23,6 +23,18 @@ pub struct AppState {
     pub config_file: PathBuf,
     /// The mail settings come from flags or variables (see `Config::mail_locked`).
     pub mail_locked: bool,
+    /// Trusted proxies, the console's origin, who may read `/metrics`.
+    pub edge: Arc<crate::edge::Edge>,
+    /// The HTTP server's timeouts and connection cap.
+    pub http: crate::http_server::HttpLimits,
+    /// Started with `--demo`: the `/demo` page exists.
+    pub demo: bool,
+}
+
+impl FromRef<AppState> for Arc<crate::edge::Edge> {
+    fn from_ref(state: &AppState) -> Self {
+        state.edge.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

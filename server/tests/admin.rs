@@ -251,6 +251,7 @@ async fn a_site_added_while_its_agent_is_online_is_answered_from_their_next_conn
 async fn signs_in(server: &common::TestServer, email: &str, password: &str) -> bool {
     let response = reqwest::Client::new()
         .post(server.url("/api/login"))
+        .header("origin", server.url(""))
         .form(&[("email", email), ("password", password), ("mode", "auto")])
         .send()
         .await

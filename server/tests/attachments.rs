@@ -37,7 +37,8 @@ async fn upload(http: &Http, query: &str, content_type: &str, data: Vec<u8>) -> 
     let mut request = http
         .client
         .post(format!("{}/http/{}/upload?{query}", http.base, http.role))
-        .header("origin", ORIGIN)
+        // Visitors upload from the shop's page, agents from the console's.
+        .header("origin", http.origin.as_deref().unwrap_or(ORIGIN))
         .header("content-type", content_type)
         .body(data);
     if let Some(token) = &http.token {

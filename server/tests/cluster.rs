@@ -150,7 +150,7 @@ http {{
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
+      proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_connect_timeout 2s;
       proxy_read_timeout 60s;
@@ -1032,5 +1032,42 @@ async fn cluster_assignment_limits_hold_across_nodes() {
     assert_eq!(waiting.len(), 2, "the rest wait in line");
     drop(consoles);
     drop(visitors);
+    cluster.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_signing_out_on_one_node_closes_the_agents_socket_on_another() {
+    let cluster = Cluster::start().await;
+    let (a, b) = (cluster.nodes[0].base(), cluster.nodes[1].base());
+    let mut console = Ws::connect(&a, "/ws/agent", None, Some(&cluster.cookie)).await;
+    console.send_json(agent_hello(&[])).await;
+    assert!(matches!(console.next().await, ServerFrame::Welcome(_)));
+    let started = Instant::now();
+    let signed_out = reqwest::Client::new()
+        .post(format!("{b}/api/logout"))
+        .header("origin", &b)
+        .header("cookie", &cluster.cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("logout on node B");
+    assert_eq!(signed_out.status().as_u16(), 200);
+    let (_, code) = console
+        .closed_within(Duration::from_secs(1))
+        .await
+        .expect("the socket on node A closed within a second");
+    println!(
+        "cluster sign-out: the socket on another node closed with {code} after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(code, 4401);
+    let poll = reqwest::Client::new()
+        .get(format!("{a}/http/agent/events?cursors=&wait=0"))
+        .header("origin", &a)
+        .header("cookie", &cluster.cookie)
+        .send()
+        .await
+        .expect("poll on node A");
+    assert_eq!(poll.status().as_u16(), 401);
     cluster.finish().await;
 }

@@ -45,6 +45,7 @@ fn newest_words(threads: &[Value]) -> Vec<String> {
 async fn inbox(server: &common::TestServer, cookie: Option<&str>) -> (u16, String) {
     let mut request = reqwest::Client::new()
         .post(server.url("/api/inbox"))
+        .header("origin", server.url(""))
         .header("accept", "application/json");
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
@@ -278,6 +279,7 @@ async fn call(
 ) -> (u16, String) {
     let mut request = reqwest::Client::new()
         .post(server.url(&format!("/api/{endpoint}")))
+        .header("origin", server.url(""))
         .header("accept", "application/json")
         .form(form);
     if let Some(cookie) = cookie {

@@ -85,6 +85,7 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
 
     let refused = http
         .post(server.url("/api/login"))
+        .header("origin", server.url(""))
         .form(&[
             ("email", server::demo::DEMO_EMAIL),
             ("password", "wrong"),
@@ -104,6 +105,7 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
 
     let accepted = http
         .post(server.url("/api/login"))
+        .header("origin", server.url(""))
         .form(&[
             ("email", server::demo::DEMO_EMAIL),
             ("password", common::DEMO_PASSWORD),
@@ -132,6 +134,7 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
     let token = session.split(';').next().expect("name=value").to_string();
     let me = http
         .post(server.url("/api/me"))
+        .header("origin", server.url(""))
         .header("cookie", &token)
         .header("accept", "application/json")
         .send()
@@ -143,6 +146,7 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
 
     let anonymous = http
         .post(server.url("/api/me"))
+        .header("origin", server.url(""))
         .header("accept", "application/json")
         .send()
         .await
@@ -199,6 +203,7 @@ async fn an_agent_added_from_the_terminal_can_sign_in_to_their_sites() {
     assert_eq!(store.agent_sites(agent.id).await.expect("sites"), [demo.id]);
     let signed_in = client()
         .post(server.url("/api/login"))
+        .header("origin", server.url(""))
         .form(&[
             ("email", "mei@shop.example"),
             ("password", "a long enough password"),

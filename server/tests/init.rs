@@ -39,6 +39,13 @@ fn site_key(printed: &str) -> String {
         .to_owned()
 }
 
+/// The `public_url` the configuration file names, if any.
+fn console_origin(config: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(config).expect("config");
+    let table: toml::Table = text.parse().expect("toml");
+    table.get("public_url")?.as_str().map(str::to_owned)
+}
+
 /// Starts `kefu serve --config <file>` and checks what `init` set up: the administrator signs
 /// in with `password` and the site's widget settings are served to its origin.
 async fn serve_and_check(config: &std::path::Path, port: u16, password: &str, key: &str) {
@@ -73,6 +80,11 @@ async fn serve_and_check(config: &std::path::Path, port: u16, password: &str, ke
     }
     let login = client
         .post(format!("{base}/api/login"))
+        // Where `kefu init --public-url` wrote the console's address, sign-ins come from it.
+        .header(
+            "origin",
+            console_origin(config).unwrap_or_else(|| base.clone()),
+        )
         .header("accept", "application/json")
         .form(&[
             ("email", "boss@shop.example"),

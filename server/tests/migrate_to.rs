@@ -142,6 +142,7 @@ async fn check_arrived(url: &DatabaseUrl) {
     for _ in 0..100 {
         let login = client
             .post(format!("http://127.0.0.1:{port}/api/login"))
+            .header("origin", format!("http://127.0.0.1:{port}"))
             .header("accept", "application/json")
             .form(&[
                 ("email", "mei@shop.example"),

@@ -231,6 +231,7 @@ async fn the_wizard_wants_the_token_names_the_problem_and_hands_over_to_kefu() {
     let written = std::fs::read_to_string(&config).expect("config");
     let login = client
         .post(format!("{base}/api/login"))
+        .header("origin", base.as_str())
         .header("accept", "application/json")
         .form(&[
             ("email", "owner@shop.example"),

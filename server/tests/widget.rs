@@ -407,6 +407,7 @@ async fn signing_out_of_an_http_console_takes_the_agent_offline_at_once() {
     // Without signing out, an HTTP agent stays present between polls (the idle timeout)…
     let signed_out = reqwest::Client::new()
         .post(server.url("/api/logout"))
+        .header("origin", server.url(""))
         .header("cookie", &ann)
         .header("accept", "application/json")
         .send()

@@ -63,6 +63,8 @@ pub enum Body {
         status: AgentStatus,
         at: i64,
     },
+    /// An agent's sessions, role or sites changed: their connections re-check their session.
+    SessionsChanged { agent_id: i64 },
     /// The sender's connected visitors and agents (`None`: only a heartbeat naming the version
     /// it holds, so a node that missed that version reads it from Redis).
     Roster {

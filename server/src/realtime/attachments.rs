@@ -5,20 +5,20 @@
 //! ordinary `send` names its id (the session checks that the sender uploaded it). This module
 //! stores and serves bytes; it never touches a conversation.
 
-use super::http::{cookie, refuse, visitor_from_token};
+use super::http::{refuse, visitor_from_token};
 use super::hub::Sender;
 use super::session::Identity;
 use super::widget::{WidgetSettings, take_token};
 use super::{agent_identity, error_frame, header_text, internal, random_hex};
+use crate::edge::ClientIp;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 
 use protocol::transport::{ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES};
 
@@ -100,13 +100,13 @@ pub struct UploadQuery {
 /// `POST /http/visitor/upload?name=…` with the visitor token.
 pub async fn visitor_upload(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     Query(query): Query<UploadQuery>,
     body: Body,
 ) -> Response {
     let rt = &state.realtime;
-    match visitor_from_token(rt, &headers, addr).await {
+    match visitor_from_token(rt, &headers, client).await {
         Ok(Identity::Visitor {
             site, visitor_id, ..
         }) => {
@@ -133,7 +133,8 @@ pub async fn agent_upload(
     body: Body,
 ) -> Response {
     let rt = &state.realtime;
-    let (agent, site_ids) = match agent_identity(rt, cookie(&headers).as_deref()).await {
+    let token = crate::signed_in::session_token(&state.edge, &headers);
+    let (agent, site_ids) = match agent_identity(rt, token.as_deref()).await {
         Ok(Identity::Agent { agent, site_ids }) => (agent, site_ids),
         Ok(Identity::Visitor { .. }) => {
             return refuse(error_frame(ErrorCode::Unauthorized, "sign in first"));

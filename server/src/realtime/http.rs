@@ -7,15 +7,15 @@ use super::{
     ClientFrame, Realtime, Role, agent_identity, error_frame, header_text, internal, parse_frame,
     visitor_identity,
 };
+use crate::edge::ClientIp;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::transport::{EventsQuery, VISITOR_TOKEN_HEADER};
 use protocol::{ErrorCode, ServerFrame, VisitorHello};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ pub(super) fn refuse(frame: ServerFrame) -> Response {
 pub(super) async fn visitor_from_token(
     rt: &Realtime,
     headers: &HeaderMap,
-    ip: SocketAddr,
+    client: ClientIp,
 ) -> Result<Identity, ServerFrame> {
     let bad = || error_frame(ErrorCode::BadToken, "bad visitor token");
     let token = header_text(headers, VISITOR_TOKEN_HEADER).ok_or_else(bad)?;
@@ -59,7 +59,7 @@ pub(super) async fn visitor_from_token(
         screen: None,
         cursors: Vec::new(),
     };
-    visitor_identity(rt, &hello, header_text(headers, "origin"), Some(ip.ip())).await
+    visitor_identity(rt, &hello, header_text(headers, "origin"), Some(client.0)).await
 }
 
 /// Splits a body into frames: one frame object or an array of them.
@@ -78,29 +78,47 @@ fn frames_of(body: &[u8], limit: usize) -> Result<Vec<serde_json::Value>, Server
 /// `POST /http/visitor/send`.
 pub async fn visitor_send(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    send(state.realtime.clone(), Role::Visitor, &headers, addr, &body).await
+    send(
+        state.realtime.clone(),
+        Role::Visitor,
+        &headers,
+        client,
+        &body,
+        None,
+    )
+    .await
 }
 
 /// `POST /http/agent/send`.
 pub async fn agent_send(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    send(state.realtime.clone(), Role::Agent, &headers, addr, &body).await
+    let token = crate::signed_in::session_token(&state.edge, &headers);
+    send(
+        state.realtime.clone(),
+        Role::Agent,
+        &headers,
+        client,
+        &body,
+        token,
+    )
+    .await
 }
 
 async fn send(
     rt: Arc<Realtime>,
     role: Role,
     headers: &HeaderMap,
-    addr: SocketAddr,
+    client: ClientIp,
     body: &[u8],
+    session_token: Option<String>,
 ) -> Response {
     let values = match frames_of(body, rt.limits.max_frame_bytes as usize) {
         Ok(values) => values,
@@ -117,10 +135,10 @@ async fn send(
     let origin = header_text(headers, "origin");
     let identity = match (role, frames.first()) {
         (Role::Visitor, Some(ClientFrame::VisitorHello(hello))) => {
-            visitor_identity(&rt, hello, origin, Some(addr.ip())).await
+            visitor_identity(&rt, hello, origin, Some(client.0)).await
         }
-        (Role::Visitor, _) => visitor_from_token(&rt, headers, addr).await,
-        (Role::Agent, _) => agent_identity(&rt, cookie(headers).as_deref()).await,
+        (Role::Visitor, _) => visitor_from_token(&rt, headers, client).await,
+        (Role::Agent, _) => agent_identity(&rt, session_token.as_deref()).await,
     };
     let identity = match identity {
         Ok(identity) => identity,
@@ -129,18 +147,16 @@ async fn send(
     // A visitor's hello is presence too (with their browser's details), lingering like a poll's
     // until the polls that follow take over. Past the per-IP cap it is simply not counted.
     let _presence = match frames.first() {
-        Some(ClientFrame::VisitorHello(hello)) => rt
-            .hub
-            .register(Some(addr.ip()), rt.max_connections_per_ip)
-            .ok()
-            .map(|mut registration| {
+        Some(ClientFrame::VisitorHello(hello)) => {
+            rt.register(client).ok().map(|mut registration| {
                 let user_agent = header_text(headers, "user-agent");
                 let details =
-                    super::visitor_details(&rt, &identity, hello, user_agent, Some(addr.ip()));
+                    super::visitor_details(&rt, &identity, hello, user_agent, Some(client.0));
                 registration.identify(super::presence_of(&identity, Some(details)));
                 registration.linger(Duration::from_millis(u64::from(rt.limits.idle_timeout_ms)));
                 registration
-            }),
+            })
+        }
         _ => None,
     };
     let mut session = Session::new(rt, identity);
@@ -182,20 +198,16 @@ async fn send(
     Json(replies).into_response()
 }
 
-pub(super) fn cookie(headers: &HeaderMap) -> Option<String> {
-    app::auth::ssr::cookie_value(headers, app::auth::SESSION_COOKIE)
-}
-
 /// `GET /http/visitor/events`.
 pub async fn visitor_events(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Response {
     let rt = state.realtime.clone();
-    match visitor_from_token(&rt, &headers, addr).await {
-        Ok(identity) => poll(rt, identity, addr, query).await,
+    match visitor_from_token(&rt, &headers, client).await {
+        Ok(identity) => poll(rt, identity, client, query, None).await,
         Err(frame) => refuse(frame),
     }
 }
@@ -203,25 +215,35 @@ pub async fn visitor_events(
 /// `GET /http/agent/events`.
 pub async fn agent_events(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Response {
     let rt = state.realtime.clone();
-    match agent_identity(&rt, cookie(&headers).as_deref()).await {
-        Ok(identity) => poll(rt, identity, addr, query).await,
+    // Subscribed before the session is checked, so a sign-out in between ends the poll too.
+    let changes = rt.hub.subscribe_session_changes();
+    let token = crate::signed_in::session_token(&state.edge, &headers);
+    match agent_identity(&rt, token.as_deref()).await {
+        Ok(identity) => poll(rt, identity, client, query, Some(changes)).await,
         Err(frame) => refuse(frame),
     }
 }
 
 /// Answers at once with whatever is pending after the cursors, or holds until something
 /// arrives or `wait` seconds pass.
+/// An agent's poll also ends early when their session changes (`changes`); the next poll
+/// checks it again.
 async fn poll(
     rt: Arc<Realtime>,
     identity: Identity,
-    addr: SocketAddr,
+    client: ClientIp,
     query: EventsQuery,
+    mut changes: Option<tokio::sync::broadcast::Receiver<i64>>,
 ) -> Response {
+    let agent_id = match &identity {
+        Identity::Agent { agent, .. } => agent.id,
+        Identity::Visitor { .. } => 0,
+    };
     let Some(cursors) = query.parsed_cursors() else {
         return refuse(error_frame(ErrorCode::BadRequest, "malformed cursors"));
     };
@@ -231,11 +253,9 @@ async fn poll(
     // A held poll is a connection: it counts against the per-IP cap, and for presence. Its
     // presence lingers for the idle timeout after it ends, so a client that keeps polling
     // stays online (and its agents keep the site available) without flapping between polls.
-    let Ok(mut registration) = rt.hub.register(Some(addr.ip()), rt.max_connections_per_ip) else {
-        return refuse(error_frame(
-            ErrorCode::TooManyConnections,
-            "too many connections from this address",
-        ));
+    let mut registration = match rt.register(client) {
+        Ok(registration) => registration,
+        Err(frame) => return refuse(frame),
     };
     registration.identify(super::presence_of(&identity, None));
     registration.linger(Duration::from_millis(u64::from(rt.limits.idle_timeout_ms)));
@@ -262,6 +282,7 @@ async fn poll(
                 Err(_) => {}
             },
             _ = rt.drained() => frames.push(ServerFrame::Reconnect { within_ms: super::RECONNECT_WITHIN_MS }),
+            () = super::sessions_changed(&mut changes, agent_id) => {}
         }
     }
     drop(registration);

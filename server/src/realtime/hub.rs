@@ -62,6 +62,9 @@ struct Shared {
     /// Sites where an agent connected to another node came online: conversations this node
     /// queued before it heard of them may go to them now.
     online_elsewhere: broadcast::Sender<i64>,
+    /// Agents whose sessions, role or sites changed (on any node): their connections here
+    /// check their session again at once.
+    sessions_changed: broadcast::Sender<i64>,
     /// Times a subscriber fell behind its topic and caught up from the store (for `/metrics`).
     lag_catch_ups: AtomicU64,
 }
@@ -79,6 +82,7 @@ impl Default for Shared {
             missed: AtomicBool::new(false),
             resyncs: watch::Sender::new(0),
             online_elsewhere: broadcast::Sender::new(64),
+            sessions_changed: broadcast::Sender::new(256),
             lag_catch_ups: AtomicU64::default(),
         }
     }
@@ -89,6 +93,8 @@ struct Counts {
     /// Open connections per client IP, for the per-IP cap (per node: behind a balancer each
     /// node caps its own share).
     ips: HashMap<IpAddr, u32>,
+    /// Open connections from everyone, for the node-wide cap.
+    total: u32,
     /// Message-rate buckets per sender (shared by all their connections and transports on
     /// this node).
     rates: HashMap<Sender, Bucket>,
@@ -178,9 +184,14 @@ impl<K: Eq + Hash + Copy> Topics<K> {
     }
 }
 
-/// Why a connection was refused by the per-IP cap.
-#[derive(Debug)]
-pub struct TooManyConnections;
+/// Why a connection was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TooManyConnections {
+    /// Its address has as many connections open as one address may.
+    FromAddress,
+    /// This node holds as many connections as it may (its share of file descriptors).
+    OnNode,
+}
 
 /// Holds a connection's place in the counters; dropping it releases the place and, for the
 /// last connection of a visitor or agent, announces them offline — at once, or after the
@@ -188,6 +199,9 @@ pub struct TooManyConnections;
 pub struct Registration {
     hub: Hub,
     ip: Option<IpAddr>,
+    /// Whether this registration holds a place in the node-wide count (a lingering presence
+    /// does not).
+    counted: bool,
     who: Option<Who>,
     /// How long presence outlives this connection: a page navigation's new socket, or the next
     /// long-poll, arrives within it, so presence does not flicker off and on.
@@ -281,23 +295,45 @@ impl Hub {
         self.changed_here(told);
     }
 
-    /// Counts a new connection from `ip` against `max_per_ip`.
+    /// `agent_id` signed out, was disabled or removed from a site: their connections on every
+    /// node check their session again (and close when it no longer holds).
+    pub fn agent_sessions_changed(&self, agent_id: i64) {
+        let _ = self.shared.sessions_changed.send(agent_id);
+        self.forward(Body::SessionsChanged { agent_id });
+    }
+
+    /// Listens for agents whose sessions changed (see [`Hub::agent_sessions_changed`]); a
+    /// lagging receiver must assume its agent's changed.
+    pub fn subscribe_session_changes(&self) -> broadcast::Receiver<i64> {
+        self.shared.sessions_changed.subscribe()
+    }
+
+    /// Counts a new connection from `ip` (the client's address group, see
+    /// `edge::ClientIp::group`) against `max_per_ip`, and every connection of this node
+    /// against `max_total`.
     pub fn register(
         &self,
         ip: Option<IpAddr>,
         max_per_ip: u32,
+        max_total: u32,
     ) -> Result<Registration, TooManyConnections> {
+        let mut counts = lock(&self.shared.counts);
+        if counts.total >= max_total {
+            return Err(TooManyConnections::OnNode);
+        }
         if let Some(ip) = ip {
-            let mut counts = lock(&self.shared.counts);
             let count = counts.ips.entry(ip).or_insert(0);
             if *count >= max_per_ip {
-                return Err(TooManyConnections);
+                return Err(TooManyConnections::FromAddress);
             }
             *count += 1;
         }
+        counts.total += 1;
+        drop(counts);
         Ok(Registration {
             hub: self.clone(),
             ip,
+            counted: true,
             who: None,
             linger: Duration::ZERO,
         })
@@ -422,6 +458,9 @@ impl Hub {
                 status,
                 at,
             } => self.agent_status_at(agent_id, status, at),
+            Body::SessionsChanged { agent_id } => {
+                let _ = self.shared.sessions_changed.send(agent_id);
+            }
             Body::Roster { .. } | Body::Resync | Body::Left => {}
         }
     }
@@ -552,9 +591,12 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(ip) = self.ip.take() {
+        if std::mem::take(&mut self.counted) {
             let mut counts = lock(&self.hub.shared.counts);
-            if let Some(count) = counts.ips.get_mut(&ip) {
+            counts.total = counts.total.saturating_sub(1);
+            if let Some(ip) = self.ip.take()
+                && let Some(count) = counts.ips.get_mut(&ip)
+            {
                 *count -= 1;
                 if *count == 0 {
                     counts.ips.remove(&ip);
@@ -571,6 +613,7 @@ impl Drop for Registration {
             let later = Registration {
                 hub: self.hub.clone(),
                 ip: None,
+                counted: false,
                 who: Some(who),
                 linger: Duration::ZERO,
             };
@@ -609,11 +652,32 @@ mod tests {
     async fn per_ip_cap_and_release() {
         let hub = Hub::default();
         let ip: IpAddr = "127.0.0.9".parse().expect("ip");
-        let first = hub.register(Some(ip), 2).expect("first");
-        let _second = hub.register(Some(ip), 2).expect("second");
-        assert!(hub.register(Some(ip), 2).is_err(), "third refused");
+        let first = hub.register(Some(ip), 2, 10).expect("first");
+        let _second = hub.register(Some(ip), 2, 10).expect("second");
+        assert_eq!(
+            hub.register(Some(ip), 2, 10).err(),
+            Some(TooManyConnections::FromAddress),
+            "third refused"
+        );
         drop(first);
-        assert!(hub.register(Some(ip), 2).is_ok(), "a place was released");
+        assert!(
+            hub.register(Some(ip), 2, 10).is_ok(),
+            "a place was released"
+        );
+    }
+
+    #[tokio::test]
+    async fn node_cap_counts_every_address() {
+        let hub = Hub::default();
+        let a = hub.register(Some("10.0.0.1".parse().expect("ip")), 5, 2);
+        let _b = hub.register(Some("10.0.0.2".parse().expect("ip")), 5, 2);
+        assert_eq!(
+            hub.register(Some("10.0.0.3".parse().expect("ip")), 5, 2)
+                .err(),
+            Some(TooManyConnections::OnNode)
+        );
+        drop(a);
+        assert!(hub.register(None, 5, 2).is_ok(), "a place was released");
     }
 
     #[tokio::test]
@@ -625,8 +689,8 @@ mod tests {
             visitor_id: 5,
             details: None,
         };
-        let mut a = hub.register(None, 10).expect("a");
-        let mut b = hub.register(None, 10).expect("b");
+        let mut a = hub.register(None, 10, 10).expect("a");
+        let mut b = hub.register(None, 10, 10).expect("b");
         a.identify(who.clone());
         b.identify(who);
         let arrived = agents.recv().await.expect("presence");
@@ -655,7 +719,7 @@ mod availability_tests {
         let hub = Hub::default();
         let mut visitors = hub.subscribe_site_visitors(7);
         assert!(!hub.site_available(7));
-        let mut agent = hub.register(None, 10).expect("agent");
+        let mut agent = hub.register(None, 10, 10).expect("agent");
         agent.identify(Who::Agent {
             agent_id: 1,
             site_ids: vec![7],

@@ -39,8 +39,10 @@ pub struct Realtime {
     pub tokens: TokenKey,
     /// Limits announced in `welcome` and enforced by sessions and transports.
     pub limits: Limits,
-    /// Most simultaneous connections from one IP address.
+    /// Most simultaneous connections from one client address (an IPv6 /64 counts as one).
     pub max_connections_per_ip: u32,
+    /// Most simultaneous connections on this node, from everyone.
+    pub max_connections: u32,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
     /// The mail settings in force (transcripts, leave-message notifications); replaced when an
@@ -81,6 +83,7 @@ impl Realtime {
                 ..Limits::default()
             },
             max_connections_per_ip: config.max_connections_per_ip,
+            max_connections: config.max_connections,
             assigner: assign::Assigner::default(),
             mail: std::sync::RwLock::new(config.mail.clone()),
             webhooks,
@@ -122,6 +125,32 @@ impl Realtime {
             Ok(mut current) => *current = setup,
             Err(poisoned) => *poisoned.into_inner() = setup,
         }
+    }
+}
+
+impl Realtime {
+    /// Counts a connection (a WebSocket or a held poll) from `client` against the per-address
+    /// and the node-wide caps; past either it is refused with a frame that says which.
+    pub fn register(
+        &self,
+        client: crate::edge::ClientIp,
+    ) -> Result<hub::Registration, ServerFrame> {
+        self.hub
+            .register(
+                Some(client.group()),
+                self.max_connections_per_ip,
+                self.max_connections,
+            )
+            .map_err(|refused| match refused {
+                hub::TooManyConnections::FromAddress => error_frame(
+                    ErrorCode::TooManyConnections,
+                    "too many connections from this address",
+                ),
+                hub::TooManyConnections::OnNode => error_frame(
+                    ErrorCode::Unavailable,
+                    "this server is at its connection limit; try again shortly",
+                ),
+            })
     }
 }
 
@@ -310,13 +339,12 @@ fn ip_matches(cidr: &str, ip: IpAddr) -> bool {
     cidr.parse::<IpAddr>().is_ok_and(|single| single == ip)
 }
 
-/// The agent behind a session-cookie token, with their sites.
+/// The agent behind a session-cookie token (`app::auth::ssr::session_agent`, the one lookup
+/// every path uses), with their sites.
 pub async fn agent_identity(rt: &Realtime, token: Option<&str>) -> Result<Identity, ServerFrame> {
     let unauthorized = || error_frame(ErrorCode::Unauthorized, "sign in first");
     let token = token.ok_or_else(unauthorized)?;
-    let agent = rt
-        .store
-        .session_agent(&app::auth::ssr::token_hash(token), crate::now_ms())
+    let agent = app::auth::ssr::session_agent(rt.store.as_ref(), token)
         .await
         .map_err(|e| internal(&e))?
         .ok_or_else(unauthorized)?;
@@ -330,6 +358,30 @@ pub async fn agent_identity(rt: &Realtime, token: Option<&str>) -> Result<Identi
         site_ids,
     })
 }
+
+/// Completes when `agent_id`'s sessions may have changed (or, for a visitor's connection with
+/// no receiver, never): the connection must check its session again.
+pub async fn sessions_changed(
+    changes: &mut Option<tokio::sync::broadcast::Receiver<i64>>,
+    agent_id: i64,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(changes) = changes else {
+        return std::future::pending().await;
+    };
+    loop {
+        match changes.recv().await {
+            Ok(id) if id == agent_id => return,
+            Ok(_) => continue,
+            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Closed) => return std::future::pending().await,
+        }
+    }
+}
+
+/// How often a live agent connection checks its session even when nothing said it changed
+/// (a node cut off from the bus still notices within this).
+pub const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A parsed client frame, whichever role sent it.
 pub enum ClientFrame {
@@ -457,6 +509,10 @@ impl app::auth::ssr::Hub for Realtime {
     fn signed_out(&self, agent_id: i64) {
         self.hub
             .set_agent_status(agent_id, protocol::AgentStatus::Offline);
+    }
+
+    fn sessions_changed(&self, agent_id: i64) {
+        self.hub.agent_sessions_changed(agent_id);
     }
 
     fn to_agents(&self, site_id: i64, frame: ServerFrame) {

@@ -9,16 +9,16 @@ use super::hours::BusinessHours;
 use super::http::{refuse, visitor_from_token};
 use super::hub::Sender;
 use super::{error_frame, header_text, internal, origin_allowed, rate_limited};
+use crate::edge::ClientIp;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// How a site's widget looks and behaves, kept as JSON in `sites.widget_settings`. Every field
@@ -221,7 +221,7 @@ const MAX_CONTACT_CHARS: usize = 200;
 async fn visitor_form<T: serde::de::DeserializeOwned>(
     rt: &super::Realtime,
     headers: &HeaderMap,
-    addr: SocketAddr,
+    client: ClientIp,
     body: &[u8],
 ) -> Result<(T, Arc<store::Site>, i64), Response> {
     if body.len() > rt.limits.max_frame_bytes as usize {
@@ -236,7 +236,7 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
             &format!("malformed form: {error}"),
         ))
     })?;
-    let identity = visitor_from_token(rt, headers, addr)
+    let identity = visitor_from_token(rt, headers, client)
         .await
         .map_err(refuse)?;
     let super::session::Identity::Visitor {
@@ -279,13 +279,13 @@ pub(super) fn take_token(rt: &super::Realtime, sender: Sender) -> Result<(), Res
 /// `POST /http/visitor/leave-message` with the visitor token: stores an offline message.
 pub async fn leave_message(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let rt = &state.realtime;
     let (form, site, visitor_id) =
-        match visitor_form::<LeaveMessageForm>(rt, &headers, addr, &body).await {
+        match visitor_form::<LeaveMessageForm>(rt, &headers, client, &body).await {
             Ok(parts) => parts,
             Err(response) => return response,
         };
@@ -384,13 +384,13 @@ const MAX_ATTRIBUTE_VALUE_CHARS: usize = 200;
 /// attributes. Answers `204` once stored.
 pub async fn profile(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let rt = &state.realtime;
     let (form, _site, visitor_id) =
-        match visitor_form::<ProfileForm>(rt, &headers, addr, &body).await {
+        match visitor_form::<ProfileForm>(rt, &headers, client, &body).await {
             Ok(parts) => parts,
             Err(response) => return response,
         };
@@ -482,16 +482,16 @@ const MAX_COMMENT_CHARS: usize = 1000;
 /// of one of their resolved conversations. Answers `204` once stored.
 pub async fn rating(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let rt = &state.realtime;
-    let (form, site, visitor_id) = match visitor_form::<RatingForm>(rt, &headers, addr, &body).await
-    {
-        Ok(parts) => parts,
-        Err(response) => return response,
-    };
+    let (form, site, visitor_id) =
+        match visitor_form::<RatingForm>(rt, &headers, client, &body).await {
+            Ok(parts) => parts,
+            Err(response) => return response,
+        };
     let comment = form
         .comment
         .map(|c| c.trim().to_string())
@@ -562,13 +562,13 @@ const TRANSCRIPT_MESSAGES: u32 = 2_000;
 /// Answers `204` once the relay took the mail, `503` when no relay is configured or it failed.
 pub async fn transcript(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let rt = &state.realtime;
     let (form, site, visitor_id) =
-        match visitor_form::<TranscriptForm>(rt, &headers, addr, &body).await {
+        match visitor_form::<TranscriptForm>(rt, &headers, client, &body).await {
             Ok(parts) => parts,
             Err(response) => return response,
         };

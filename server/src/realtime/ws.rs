@@ -5,18 +5,18 @@
 //! `ping_interval_ms` (with nothing received for `idle_timeout_ms` meaning the link is dead)
 //! notices half-open connections. Buffers are small so idle connections cost little memory.
 
-use super::session::{Inbound, Session};
+use super::session::{Identity, Inbound, Session};
 use super::{
     ClientFrame, Realtime, Role, agent_identity, error_frame, internal, parse_frame,
     visitor_identity,
 };
+use crate::edge::ClientIp;
 use crate::state::AppState;
+use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use protocol::{ErrorCode, ServerFrame};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ const READ_BUFFER: usize = 4 * 1024;
 struct Upgrade {
     role: Role,
     origin: Option<String>,
-    addr: SocketAddr,
+    client: ClientIp,
     /// Agents: the session-cookie token (checked at hello, so the error can be a frame).
     session_token: Option<String>,
     /// Visitors: the browser's `User-Agent`, told to agents with the visitor's presence.
@@ -38,7 +38,7 @@ struct Upgrade {
 pub async fn visitor(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
 ) -> Response {
     upgrade(
@@ -47,7 +47,7 @@ pub async fn visitor(
         Upgrade {
             role: Role::Visitor,
             origin: origin(&headers),
-            addr,
+            client,
             session_token: None,
             user_agent: super::header_text(&headers, "user-agent").map(str::to_string),
         },
@@ -58,17 +58,17 @@ pub async fn visitor(
 pub async fn agent(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    let session_token = app::auth::ssr::cookie_value(&headers, app::auth::SESSION_COOKIE);
+    let session_token = crate::signed_in::session_token(&state.edge, &headers);
     upgrade(
         ws,
         state,
         Upgrade {
             role: Role::Agent,
             origin: origin(&headers),
-            addr,
+            client,
             session_token,
             user_agent: None,
         },
@@ -124,17 +124,10 @@ async fn refuse(mut socket: WebSocket, frame: ServerFrame) {
 }
 
 async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) {
-    let ip = upgrade.addr.ip();
-    let Ok(mut registration) = rt.hub.register(Some(ip), rt.max_connections_per_ip) else {
-        refuse(
-            socket,
-            error_frame(
-                ErrorCode::TooManyConnections,
-                "too many connections from this address",
-            ),
-        )
-        .await;
-        return;
+    let ip = upgrade.client.0;
+    let mut registration = match rt.register(upgrade.client) {
+        Ok(registration) => registration,
+        Err(frame) => return refuse(socket, frame).await,
     };
     let hello_timeout = Duration::from_millis(u64::from(protocol::transport::HELLO_TIMEOUT_MS));
     let first = match tokio::time::timeout(hello_timeout, next_text(&mut socket, &rt)).await {
@@ -143,6 +136,9 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         Ok(None) => return,
         Err(_) => return refuse(socket, error_frame(ErrorCode::BadRequest, "no hello")).await,
     };
+    // Subscribed before the session is first checked, so a sign-out in between is not missed.
+    let mut session_changes =
+        (upgrade.role == Role::Agent).then(|| rt.hub.subscribe_session_changes());
     let (identity, cursors, events_after, page, details) = match parse_frame(upgrade.role, &first) {
         Ok(ClientFrame::VisitorHello(hello)) => {
             match visitor_identity(&rt, &hello, upgrade.origin.as_deref(), Some(ip)).await {
@@ -189,6 +185,11 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
     };
     registration.identify(super::presence_of(&identity, details));
     registration.linger(super::hub::NAVIGATION_GRACE);
+    let signed_in = match &identity {
+        Identity::Agent { agent, site_ids } => Some((agent.id, site_ids.clone())),
+        Identity::Visitor { .. } => None,
+    };
+    let agent_id = signed_in.as_ref().map_or(0, |(id, _)| *id);
     let mut session = Session::new(rt.clone(), identity);
     let opening = async {
         let mut frames = session.welcome(events_after).await?;
@@ -207,6 +208,8 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
     let idle_limit = Duration::from_millis(u64::from(rt.limits.idle_timeout_ms));
     let mut ticker = tokio::time::interval(ping_every);
     ticker.tick().await;
+    let mut recheck = tokio::time::interval(super::SESSION_RECHECK);
+    recheck.tick().await;
     let mut last_heard = Instant::now();
     loop {
         tokio::select! {
@@ -253,6 +256,16 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                     .await;
                 break;
             }
+            () = super::sessions_changed(&mut session_changes, agent_id) => {
+                if let Some(end) = still_signed_in(&rt, &upgrade, signed_in.as_ref()).await {
+                    return end_agent(socket, end).await;
+                }
+            }
+            _ = recheck.tick(), if signed_in.is_some() => {
+                if let Some(end) = still_signed_in(&rt, &upgrade, signed_in.as_ref()).await {
+                    return end_agent(socket, end).await;
+                }
+            }
             _ = ticker.tick() => {
                 if last_heard.elapsed() > idle_limit {
                     tracing::debug!("closing a silent WebSocket");
@@ -261,6 +274,43 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break }
             }
         }
+    }
+}
+
+/// Checks an agent connection's session again: `None` while it holds with the same sites;
+/// else the frame that ends the connection (`unauthorized` once the session is gone,
+/// `reconnect` when the agent's sites changed, so a fresh hello follows the new ones). A
+/// database that does not answer ends nothing: the next check decides.
+async fn still_signed_in(
+    rt: &Realtime,
+    upgrade: &Upgrade,
+    signed_in: Option<&(i64, Vec<i64>)>,
+) -> Option<ServerFrame> {
+    let (_, sites) = signed_in?;
+    match agent_identity(rt, upgrade.session_token.as_deref()).await {
+        Ok(Identity::Agent { site_ids, .. }) if site_ids == *sites => None,
+        Ok(_) => Some(ServerFrame::Reconnect { within_ms: 0 }),
+        Err(ServerFrame::Error {
+            code: ErrorCode::Internal,
+            ..
+        }) => None,
+        Err(frame) => Some(frame),
+    }
+}
+
+/// Ends an agent connection whose session changed: an error closes with its code (4401 for a
+/// session that ended), a `reconnect` with 1012 as a restart does.
+async fn end_agent(mut socket: WebSocket, frame: ServerFrame) {
+    if matches!(frame, ServerFrame::Error { .. }) {
+        return refuse(socket, frame).await;
+    }
+    if send(&mut socket, vec![frame]).await {
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code: 1012,
+                reason: "sites changed".into(),
+            })))
+            .await;
     }
 }
 

@@ -26,7 +26,40 @@ impl Ws {
             .expect("ws connect")
     }
 
-    /// Like [`Ws::connect`], but `None` when the server is not there (within 2 s).
+    /// Connects from the local address `source` (any of 127.0.0.0/8 on Linux), as a client
+    /// at that address would, with `headers` exactly.
+    pub async fn connect_from(
+        base: &str,
+        path: &str,
+        source: std::net::IpAddr,
+        headers: &[(&str, &str)],
+    ) -> Ws {
+        let addr: std::net::SocketAddr = base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("base is an address");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(source, 0))
+            .expect("bind the source address");
+        let stream = socket.connect(addr).await.expect("tcp connect");
+        let url = format!("ws://{addr}{path}");
+        let mut request = url.into_client_request().expect("request");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("name"),
+                value.parse().expect("value"),
+            );
+        }
+        let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("ws handshake");
+        Ws { stream }
+    }
+
+    /// Like [`Ws::connect`], but `None` when the server is not there (within 2 s). Agent
+    /// connections without an explicit origin come from `base`, as the console's do.
     pub async fn try_connect(
         base: &str,
         path: &str,
@@ -35,7 +68,8 @@ impl Ws {
     ) -> Option<Ws> {
         let url = format!("ws://{}{}", base.trim_start_matches("http://"), path);
         let mut request = url.into_client_request().expect("request");
-        if let Some(origin) = origin {
+        let console = (path == protocol::transport::WS_AGENT_PATH).then_some(base);
+        if let Some(origin) = origin.or(console) {
             request
                 .headers_mut()
                 .insert("origin", origin.parse().expect("origin"));
@@ -102,6 +136,49 @@ impl Ws {
             if let Some(found) = pick(&frame) {
                 return found;
             }
+        }
+    }
+
+    /// Reads until the server closes the connection: the frames before the close and its
+    /// close code; `None` when it did not close within `wait`.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<(Vec<ServerFrame>, u16)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??
+            {
+                Ok(WsMessage::Text(text)) => {
+                    frames.push(serde_json::from_str(text.as_str()).expect("server frame parses"));
+                }
+                Ok(WsMessage::Close(close)) => {
+                    return Some((frames, close.map_or(1005, |c| u16::from(c.code))));
+                }
+                Ok(_) => continue,
+                Err(_) => return Some((frames, 1006)),
+            }
+        }
+    }
+
+    /// The HTTP status an upgrade to `path` is refused with, given exactly `headers` (no
+    /// origin added); 101 when it is accepted.
+    pub async fn upgrade_status(base: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+        let url = format!("ws://{}{}", base.trim_start_matches("http://"), path);
+        let mut request = url.into_client_request().expect("request");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("name"),
+                value.parse().expect("value"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(error) => panic!("upgrade failed otherwise: {error}"),
         }
     }
 
@@ -247,7 +324,8 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client for `role` ("visitor" or "agent").
+    /// A client for `role` ("visitor" or "agent"). An agent's requests come from `base`, as
+    /// the console's do.
     pub fn new(base: &str, role: &'static str) -> Http {
         Http {
             base: base.to_string(),
@@ -255,7 +333,7 @@ impl Http {
             role,
             token: None,
             cookie: None,
-            origin: None,
+            origin: (role == "agent").then(|| base.trim_end_matches('/').to_string()),
         }
     }
 

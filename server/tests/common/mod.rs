@@ -97,6 +97,10 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         geoip: None,
         translation: None,
         bus: server::bus::Bus::InProcess,
+        edge: server::edge::Edge::default(),
+        max_connections: 100_000,
+        http: server::http_server::HttpLimits::default(),
+        demo: true,
     };
     adjust(&mut config);
     let state = server::build_state(
@@ -211,16 +215,28 @@ pub fn mysql_url() -> String {
     std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
-/// Calls the console's server function at `path` with a form body as the holder of `cookie`;
-/// returns the status and the body.
+/// Calls the console's server function at `path` with a form body as the holder of `cookie`,
+/// from the console's own origin; returns the status and the body.
 pub async fn server_fn(
     server: &TestServer,
     cookie: &str,
     path: &str,
     form: &[(&str, &str)],
 ) -> (u16, String) {
+    server_fn_from(server, &server.url(""), cookie, path, form).await
+}
+
+/// As [`server_fn`], from the page at `origin`.
+pub async fn server_fn_from(
+    server: &TestServer,
+    origin: &str,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
     let response = reqwest::Client::new()
         .post(server.url(path))
+        .header("origin", origin)
         .header("cookie", cookie)
         .header("accept", "application/json")
         .form(form)

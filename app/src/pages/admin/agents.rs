@@ -146,7 +146,11 @@ pub async fn update_agent(
         .update_agent(id, role, max_chats, disabled)
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            // A disabled agent's open consoles close now, on every node.
+            ssr::hub()?.sessions_changed(id);
+            Ok(())
+        }
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
         Err(error) => Err(ssr::internal(error)),
     }
@@ -168,7 +172,10 @@ pub async fn set_agent_site(id: i64, site: i64, member: bool) -> Result<(), Cons
     } else {
         store.remove_agent_from_site(site, id).await
     }
-    .map_err(ssr::internal)
+    .map_err(ssr::internal)?;
+    // Their live connections follow the new set of sites (and stop seeing a removed one).
+    ssr::hub()?.sessions_changed(id);
+    Ok(())
 }
 
 /// `/admin/agents`.
