@@ -51,7 +51,13 @@ if [ "${1:-}" = "--test" ]; then
   if ! command -v chromium >/dev/null; then
     say "installing Chromium from Debian"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation fonts-wqy-microhei >/dev/null
+  fi
+  # A CJK font, so the Chinese console renders as text in screenshots, not as empty boxes.
+  if [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+    say "installing a CJK font from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-wqy-microhei >/dev/null
   fi
   # nginx in front of three nodes and a Redis server of their own for the cluster tests
   # (server/tests/cluster.rs) and bench, from Debian. The packages must not start system

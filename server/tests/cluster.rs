@@ -163,14 +163,7 @@ http {{
         );
         let file = format!("{dir}/nginx.conf");
         std::fs::write(&file, config).expect("write nginx.conf");
-        let nginx = ["/usr/sbin/nginx", "nginx"]
-            .into_iter()
-            .find(|n| Path::new(n).exists())
-            .unwrap_or("nginx");
-        let child = Command::new(nginx)
-            .args(["-c", &file, "-p", &dir.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+        let child = common::nginx(&file, &dir.to_string())
             .spawn()
             .expect("start nginx (Debian's nginx package; scripts/tools.sh --test installs it)");
         wait_for_port(port);

@@ -8,7 +8,7 @@ use common::client::{Http, Ws, agent_hello, visitor_hello};
 use protocol::{ErrorCode, ServerFrame};
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -59,16 +59,9 @@ impl Nginx {
         );
         let file = format!("{dir}/nginx.conf");
         std::fs::write(&file, config).expect("write nginx.conf");
-        let nginx = ["/usr/sbin/nginx", "nginx"]
-            .into_iter()
-            .find(|n| Path::new(n).exists())
-            .unwrap_or("nginx");
         let nginx = Nginx {
             base: format!("http://127.0.0.1:{port}"),
-            child: Command::new(nginx)
-                .args(["-c", &file, "-p", &dir.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
+            child: common::nginx(&file, &dir.to_string())
                 .spawn()
                 .expect("start nginx (scripts/tools.sh --test installs it)"),
         };

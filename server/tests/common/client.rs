@@ -13,6 +13,22 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for an expected frame before failing.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// An upgrade request for `url` carrying exactly `headers`.
+fn request_with(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut request = url.into_client_request().expect("request");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .expect("name"),
+            value.parse().expect("value"),
+        );
+    }
+    request
+}
+
 /// A WebSocket connection speaking JSON frames.
 pub struct Ws {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -44,14 +60,7 @@ impl Ws {
             .expect("bind the source address");
         let stream = socket.connect(addr).await.expect("tcp connect");
         let url = format!("ws://{addr}{path}");
-        let mut request = url.into_client_request().expect("request");
-        for (name, value) in headers {
-            request.headers_mut().insert(
-                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-                    .expect("name"),
-                value.parse().expect("value"),
-            );
-        }
+        let request = request_with(&url, headers);
         let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
             .await
             .expect("ws handshake");
@@ -165,14 +174,7 @@ impl Ws {
     /// origin added); 101 when it is accepted.
     pub async fn upgrade_status(base: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
         let url = format!("ws://{}{}", base.trim_start_matches("http://"), path);
-        let mut request = url.into_client_request().expect("request");
-        for (name, value) in headers {
-            request.headers_mut().insert(
-                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-                    .expect("name"),
-                value.parse().expect("value"),
-            );
-        }
+        let request = request_with(&url, headers);
         match tokio_tungstenite::connect_async(request).await {
             Ok(_) => 101,
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {

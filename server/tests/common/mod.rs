@@ -339,6 +339,21 @@ pub async fn http_visitor(server: &TestServer, key: &str, origin: &str) -> (clie
     (http, id)
 }
 
+/// nginx (Debian's package; `scripts/tools.sh --test` installs it) running the configuration
+/// `file` with `dir` as its prefix, its output on the test's.
+pub fn nginx(file: &str, dir: &str) -> std::process::Command {
+    let binary = ["/usr/sbin/nginx", "nginx"]
+        .into_iter()
+        .find(|n| std::path::Path::new(n).exists())
+        .unwrap_or("nginx");
+    let mut command = std::process::Command::new(binary);
+    command
+        .args(["-c", file, "-p", dir])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    command
+}
+
 /// Waits until the server at `base` answers `/readyz` (a `kefu serve` child process starting);
 /// panics after 20 s.
 pub async fn wait_ready(base: &str) {
