@@ -73,8 +73,9 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        // Outermost last: the client's address first, the console's headers around
-        // everything that answers (refusals too), then the origin check.
+        // Each layer wraps those above it, so a request meets, in turn: the response counter,
+        // the client's address, the console's headers (on refusals too), the origin check of
+        // agent actions, and the status of server functions' errors.
         .layer(middleware::from_fn(console_error_status))
         .layer(middleware::from_fn_with_state(
             edge.clone(),

@@ -728,3 +728,36 @@ async fn http_clients_count_for_presence_while_they_keep_polling() {
     bo.until(presence(false)).await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_may_preview_only_into_their_own_conversation() {
+    let (server, key, _, [a1, _]) = setup().await;
+    let mut ann = agent(&server, &a1, &[]).await;
+    let (mut alice, _) = visitor(&server, &key, None, &[]).await;
+    alice.send_json(send_frame(None, "a-1", "Hello")).await;
+    let (_, alices, _) = alice.until(ack_of).await;
+    let (mut mallory, _) = visitor(&server, &key, None, &[]).await;
+
+    // Mallory names Alice's conversation: refused, and the agent never sees it.
+    mallory
+        .send_json(serde_json::json!({
+            "type": "preview", "conversation_id": alices, "text": "send my refund to IBAN XX00"
+        }))
+        .await;
+    let refused = mallory.until(error_of).await;
+    assert_eq!(refused, "not_found");
+    // Alice's own preview arrives; the forged one never came before it.
+    alice
+        .send_json(serde_json::json!({
+            "type": "preview", "conversation_id": alices, "text": "where is my parcel"
+        }))
+        .await;
+    let text = ann
+        .until(|f| match f {
+            ServerFrame::Preview { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(text, "where is my parcel");
+    server.stop().await;
+}

@@ -524,11 +524,14 @@ impl Desk {
                 }
             }
             ServerFrame::Preview {
+                visitor_id,
                 conversation_id: Some(id),
                 text,
-                ..
             } => {
-                if let Some(thread) = self.threads.get_mut(&id) {
+                // A draft only from the conversation's own visitor.
+                if let Some(thread) = self.threads.get_mut(&id)
+                    && thread.visitor_id == visitor_id
+                {
                     thread.draft = text;
                 }
             }
@@ -718,6 +721,24 @@ mod tests {
             0.0,
         );
         assert!(!desk.threads.contains_key(&ConversationId(99)));
+    }
+
+    #[test]
+    fn a_draft_shows_only_from_the_conversations_own_visitor() {
+        let mut desk = Desk::seeded(vec![seed(5, 0, vec![])], None);
+        let preview = |visitor, text: &str| ServerFrame::Preview {
+            visitor_id: VisitorId(visitor),
+            conversation_id: Some(ConversationId(5)),
+            text: text.into(),
+        };
+        desk.apply(preview(8, "send the refund to IBAN XX00"), 0.0);
+        assert_eq!(
+            desk.threads[&ConversationId(5)].draft,
+            "",
+            "another visitor's"
+        );
+        desk.apply(preview(7, "where is my parcel"), 0.0);
+        assert_eq!(desk.threads[&ConversationId(5)].draft, "where is my parcel");
     }
 
     #[test]

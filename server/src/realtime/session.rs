@@ -814,6 +814,13 @@ impl Session {
                 },
                 Inbound::Preview(preview),
             ) => {
+                // Only into the visitor's own conversation: another's would put words in front
+                // of the agent as that conversation's draft.
+                if let Some(id) = preview.conversation_id
+                    && self.readable(id).await?.is_none()
+                {
+                    return Ok(Some(not_found(id)));
+                }
                 if super::widget::WidgetSettings::of(site).sneak_peek {
                     let text: String = truncate(&preview.text, max_text);
                     self.rt.hub.to_site(
