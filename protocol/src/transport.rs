@@ -71,6 +71,9 @@ pub const MAX_POLL_WAIT_SECS: u32 = 25;
 /// A WebSocket whose first frame is not a hello within this time is closed.
 pub const HELLO_TIMEOUT_MS: u32 = 10_000;
 
+/// Most frames one `POST …/send` may carry; a `hello` may only be the first of them.
+pub const MAX_BATCH_FRAMES: usize = 100;
+
 /// The query of `GET /http/{visitor,agent}/events`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventsQuery {

@@ -761,3 +761,105 @@ async fn a_visitor_may_preview_only_into_their_own_conversation() {
     assert_eq!(text, "where is my parcel");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_cursor_replays_its_gap_once_and_a_batch_has_one_hello_first() {
+    let (server, key, _, _) = setup().await;
+    let (mut http, _) = common::http_visitor(&server, &key, ORIGIN).await;
+    let mut conversation = 0;
+    for n in 0..3 {
+        let (_, frames) = http
+            .send(serde_json::json!([send_frame(
+                (n > 0).then_some(conversation),
+                &format!("r-{n}"),
+                "x".repeat(100).as_str()
+            )]))
+            .await;
+        conversation = frames.iter().find_map(ack_of).expect("ack").1;
+    }
+    let (status, frames) = http
+        .poll(
+            &[(conversation, 0), (conversation, 0), (conversation, 2)],
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let seqs: Vec<i64> = frames.iter().filter_map(message_of).map(|m| m.1).collect();
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3],
+        "each message once, from the lowest cursor"
+    );
+
+    // A hello later in a batch, or too many frames, and nothing is processed.
+    let hello = visitor_hello(&key, http.token.as_deref(), &[]);
+    let (status, frames) = http
+        .send(serde_json::json!([{"type": "ping", "nonce": 1}, hello]))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        frames.first().and_then(error_of).as_deref(),
+        Some("bad_request")
+    );
+    let pings: Vec<_> = (0..101)
+        .map(|n| serde_json::json!({"type": "ping", "nonce": n}))
+        .collect();
+    let (status, frames) = http.send(serde_json::Value::Array(pings)).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        frames.first().and_then(error_of).as_deref(),
+        Some("too_large")
+    );
+    http.token = None;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_banned_address_is_refused_before_a_visitor_is_made_for_it() {
+    let (server, key, site_id, _) = setup().await;
+    server
+        .store
+        .create_ban(store::NewBan {
+            site_id,
+            visitor_id: None,
+            ip_cidr: Some("127.1.4.0/24".into()),
+            reason: "flood".into(),
+            expires_at: None,
+            created_at: server::now_ms(),
+        })
+        .await
+        .expect("ban");
+    let hello_from = |source: &'static str| {
+        let (base, key) = (server.url(""), key.clone());
+        async move {
+            let mut ws = Ws::connect_from(
+                &base,
+                "/ws/visitor",
+                source.parse().expect("ip"),
+                &[("origin", ORIGIN)],
+            )
+            .await;
+            ws.send_json(visitor_hello(&key, None, &[])).await;
+            ws.next().await
+        }
+    };
+    let before = welcome_id(&hello_from("127.1.5.1").await);
+    for _ in 0..3 {
+        let refused = hello_from("127.1.4.9").await;
+        assert_eq!(error_of(&refused).as_deref(), Some("banned"), "{refused:?}");
+    }
+    let after = welcome_id(&hello_from("127.1.5.2").await);
+    assert_eq!(
+        after,
+        before + 1,
+        "no visitor was stored for the banned address"
+    );
+    server.stop().await;
+}
+
+fn welcome_id(frame: &ServerFrame) -> i64 {
+    match frame {
+        ServerFrame::Welcome(welcome) => welcome.visitor_id.expect("visitor id").0,
+        other => panic!("expected welcome, got {other:?}"),
+    }
+}

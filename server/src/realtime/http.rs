@@ -124,6 +124,12 @@ async fn send(
         Ok(values) => values,
         Err(frame) => return refuse(frame),
     };
+    if values.len() > protocol::transport::MAX_BATCH_FRAMES {
+        return refuse(error_frame(
+            ErrorCode::TooLarge,
+            "too many frames in one request",
+        ));
+    }
     // Parse everything first: one bad frame means nothing is processed.
     let mut frames = Vec::with_capacity(values.len());
     for value in values {
@@ -131,6 +137,19 @@ async fn send(
             Ok(frame) => frames.push(frame),
             Err(frame) => return refuse(frame),
         }
+    }
+    // A hello starts a batch or is not there: each one would be a visitor and a welcome.
+    let hello = |frame: &ClientFrame| {
+        matches!(
+            frame,
+            ClientFrame::VisitorHello(_) | ClientFrame::AgentHello(_)
+        )
+    };
+    if frames.iter().skip(1).any(hello) {
+        return refuse(error_frame(
+            ErrorCode::BadRequest,
+            "a hello may only be the first frame of a request",
+        ));
     }
     let origin = header_text(headers, "origin");
     let identity = match (role, frames.first()) {

@@ -268,6 +268,21 @@ pub async fn visitor_identity(
         ));
     }
     let now = crate::now_ms();
+    // Banned addresses are refused before anything is written for them.
+    let bans = rt
+        .store
+        .active_bans(site.id, now)
+        .await
+        .map_err(|e| internal(&e))?;
+    let address_banned = bans.iter().any(|ban| {
+        ban.ip_cidr
+            .as_deref()
+            .zip(ip)
+            .is_some_and(|(cidr, ip)| ip_matches(cidr, ip))
+    });
+    if address_banned {
+        return Err(error_frame(ErrorCode::Banned, "banned"));
+    }
     let (visitor_id, returning, language) = match &hello.visitor_token {
         Some(token) => {
             let id = rt
@@ -308,20 +323,7 @@ pub async fn visitor_identity(
             .await
             .map_err(|e| internal(&e))?;
     }
-    let bans = rt
-        .store
-        .active_bans(site.id, now)
-        .await
-        .map_err(|e| internal(&e))?;
-    let banned = bans.iter().any(|ban| {
-        ban.visitor_id == Some(visitor_id)
-            || ban
-                .ip_cidr
-                .as_deref()
-                .zip(ip)
-                .is_some_and(|(cidr, ip)| ip_matches(cidr, ip))
-    });
-    if banned {
+    if bans.iter().any(|ban| ban.visitor_id == Some(visitor_id)) {
         return Err(error_frame(ErrorCode::Banned, "banned"));
     }
     Ok(Identity::Visitor {

@@ -218,7 +218,7 @@ impl Session {
             frames.push(error(ErrorCode::TooLarge, "too many cursors"));
             return Ok(frames);
         }
-        for cursor in cursors {
+        for cursor in &lowest_cursors(cursors) {
             let id = cursor.conversation_id.0;
             let readable = match self.rt.store.conversation(id).await? {
                 Some(conversation) => self.may_read(&conversation),
@@ -1083,4 +1083,39 @@ pub fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     text[..end].to_string()
+}
+
+/// One cursor per conversation, the lowest where one is named twice, in the order first named:
+/// a repeated cursor would otherwise replay the same gap again, a way to make one small request
+/// cost a large answer.
+fn lowest_cursors(cursors: &[Cursor]) -> Vec<Cursor> {
+    let mut lowest: Vec<Cursor> = Vec::with_capacity(cursors.len());
+    let mut index: HashMap<ConversationId, usize> = HashMap::with_capacity(cursors.len());
+    for cursor in cursors {
+        match index.get(&cursor.conversation_id) {
+            Some(&at) => lowest[at].after_seq = lowest[at].after_seq.min(cursor.after_seq),
+            None => {
+                index.insert(cursor.conversation_id, lowest.len());
+                lowest.push(*cursor);
+            }
+        }
+    }
+    lowest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_cursor_counts_once_at_its_lowest() {
+        let cursor = |conversation, after_seq| Cursor {
+            conversation_id: ConversationId(conversation),
+            after_seq,
+        };
+        assert_eq!(
+            lowest_cursors(&[cursor(5, 3), cursor(7, 0), cursor(5, 1), cursor(5, 9)]),
+            vec![cursor(5, 1), cursor(7, 0)]
+        );
+    }
 }
