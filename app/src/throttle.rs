@@ -2,6 +2,10 @@
 //! that doubles, and password hashes (argon2id, 19 MiB and tens of milliseconds each) run a
 //! few at a time, so a burst of junk sign-ins costs the server neither its memory nor its CPU.
 //!
+//! The hashes run on threads of their own at the lowest scheduling priority, each with its
+//! working memory allocated once: under a burst, hashing takes only the CPU that serving
+//! chats, pages and health checks leaves, and memory stays flat.
+//!
 //! An attempt counts as a failure from the moment it starts (and is forgiven when the password
 //! was right), so a hundred guesses sent at once are limited like a hundred in a row. The
 //! address limit is lower than the account's: a guesser at one address is stopped long before
@@ -10,7 +14,7 @@
 use crate::auth::ConsoleError;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
@@ -49,12 +53,15 @@ struct Failures {
 pub struct LoginGuard {
     /// Recent failures per address (an IPv6 /64) and per account.
     failures: Mutex<HashMap<Key, Failures>>,
-    /// Password hashes that may run at once.
+    /// Password checks that may be under way at once: one per hashing thread.
     hashing: Semaphore,
-    /// The working memory of idle hashing slots (19 MiB each), kept for the next check: an
-    /// allocation per attempt leaves the process holding hundreds of MiB after a burst.
-    memory: Mutex<Vec<Vec<argon2::Block>>>,
+    /// Checks for the hashing threads, which end when the guard (this sender) is dropped.
+    /// `None` when no thread could be started: checks then run on the blocking pool.
+    jobs: Option<Mutex<mpsc::Sender<Job>>>,
 }
+
+/// A password, the hash to check it against, and where the answer goes.
+type Job = (String, String, tokio::sync::oneshot::Sender<bool>);
 
 impl Default for LoginGuard {
     fn default() -> Self {
@@ -69,12 +76,25 @@ impl Default for LoginGuard {
 pub struct Wait(pub Duration);
 
 impl LoginGuard {
-    /// A guard letting `hashes` password hashes run at once.
+    /// A guard with `hashes` hashing threads.
     pub fn new(hashes: usize) -> LoginGuard {
+        let hashes = hashes.max(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let started = (0..hashes)
+            .filter(|n| {
+                let queue = queue.clone();
+                std::thread::Builder::new()
+                    .name(format!("kefu-password-{n}"))
+                    .spawn(move || hash_passwords(&queue))
+                    .inspect_err(|error| tracing::error!(%error, "cannot start a hashing thread"))
+                    .is_ok()
+            })
+            .count();
         LoginGuard {
             failures: Mutex::new(HashMap::new()),
-            hashing: Semaphore::new(hashes.max(1)),
-            memory: Mutex::new(Vec::new()),
+            hashing: Semaphore::new(hashes),
+            jobs: (started > 0).then(|| Mutex::new(jobs)),
         }
     }
 
@@ -118,21 +138,24 @@ impl LoginGuard {
         failures.remove(&Key::Account(account.to_string()));
     }
 
-    /// Checks `password` against `hash` when a hashing slot is free within a moment, off the
-    /// async runtime; `Throttled` when none is.
+    /// Checks `password` against `hash` when a hashing thread is free within a moment;
+    /// `Throttled` when none is.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, ConsoleError> {
         let Ok(Ok(_slot)) = tokio::time::timeout(HASH_WAIT, self.hashing.acquire()).await else {
             return Err(ConsoleError::Throttled);
         };
-        let mut memory = lock(&self.memory).pop().unwrap_or_default();
-        let (valid, memory) = tokio::task::spawn_blocking(move || {
-            let valid = verify_in(&mut memory, password.as_bytes(), &hash);
-            (valid, memory)
-        })
-        .await
-        .map_err(crate::auth::ssr::internal)?;
-        lock(&self.memory).push(memory);
-        Ok(valid)
+        let Some(jobs) = &self.jobs else {
+            return tokio::task::spawn_blocking(move || {
+                verify_in(&mut Vec::new(), password.as_bytes(), &hash)
+            })
+            .await
+            .map_err(crate::auth::ssr::internal);
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        lock(jobs)
+            .send((password, hash, answer))
+            .map_err(crate::auth::ssr::internal)?;
+        answered.await.map_err(crate::auth::ssr::internal)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Failures>> {
@@ -144,6 +167,23 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A hashing thread: at the lowest priority, with its working memory reused from check to
+/// check, until the guard is gone.
+fn hash_passwords(queue: &Mutex<mpsc::Receiver<Job>>) {
+    // On Linux a thread's niceness is set through its thread id.
+    if let Err(error) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::warn!(%error, "password hashing runs at normal priority");
+    }
+    let mut memory = Vec::new();
+    loop {
+        let job = lock(queue).recv();
+        let Ok((password, hash, answer)) = job else {
+            return;
+        };
+        let _ = answer.send(verify_in(&mut memory, password.as_bytes(), &hash));
+    }
 }
 
 /// Whether `password` is the one `hash` (an argon2 PHC string) was made from, computed in
@@ -277,8 +317,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hashing_waits_for_a_slot_then_gives_up() {
+    async fn hashing_threads_check_passwords_then_a_busy_guard_gives_up() {
         let guard = LoginGuard::new(1);
+        let hash = crate::auth::ssr::hash_password("correct horse").expect("hash");
+        assert_eq!(
+            guard.verify("correct horse".into(), hash.clone()).await,
+            Ok(true)
+        );
+        assert_eq!(guard.verify("wrong".into(), hash).await, Ok(false));
         let _busy = guard.hashing.acquire().await.expect("slot");
         let refused = guard
             .verify("pw".into(), crate::auth::ssr::DUMMY_HASH.into())
