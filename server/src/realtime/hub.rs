@@ -98,6 +98,29 @@ struct Counts {
     /// Message-rate buckets per sender (shared by all their connections and transports on
     /// this node).
     rates: HashMap<Sender, Bucket>,
+    /// The size of `rates` at which idle buckets are next dropped (it doubles with what
+    /// stays, so pruning costs a constant per insert).
+    prune_rates_at: usize,
+}
+
+/// Buckets are pruned first at this many senders.
+const PRUNE_RATES_FROM: usize = 10_000;
+
+/// A bucket untouched this long has refilled completely (a minute's worth of tokens refills in
+/// a minute), so dropping it changes nothing: the sender would get a full one again.
+const IDLE_BUCKET: Duration = Duration::from_secs(60);
+
+impl Counts {
+    /// Drops the buckets idle for [`IDLE_BUCKET`] once there are enough of them to matter: one
+    /// entry per visitor ever seen would otherwise grow without end.
+    fn prune_rates(&mut self, now: Instant) {
+        if self.rates.len() < self.prune_rates_at.max(PRUNE_RATES_FROM) {
+            return;
+        }
+        self.rates
+            .retain(|_, bucket| now.saturating_duration_since(bucket.last) < IDLE_BUCKET);
+        self.prune_rates_at = (self.rates.len() * 2).max(PRUNE_RATES_FROM);
+    }
 }
 
 /// Who a message-rate bucket belongs to.
@@ -374,12 +397,14 @@ impl Hub {
     /// Takes one message token from a sender's bucket (`per_minute` capacity and refill).
     pub fn take_message_token(&self, sender: Sender, per_minute: u32) -> Result<(), u32> {
         let capacity = f64::from(per_minute.max(1));
+        let now = Instant::now();
         let mut counts = lock(&self.shared.counts);
+        counts.prune_rates(now);
         counts
             .rates
             .entry(sender)
             .or_insert_with(|| Bucket::full(capacity))
-            .take(capacity, capacity / 60.0, Instant::now())
+            .take(capacity, capacity / 60.0, now)
     }
 
     /// Tells this node's subscribers what a change of this node's roster means, and wakes
@@ -646,6 +671,25 @@ mod tests {
                 .take(2.0, 1.0, start + Duration::from_millis(1100))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn idle_rate_buckets_are_dropped_once_there_are_many() {
+        let start = Instant::now();
+        let mut counts = Counts::default();
+        for id in 0..PRUNE_RATES_FROM as i64 {
+            counts.rates.insert(Sender::Visitor(id), Bucket::full(60.0));
+        }
+        // A minute later one of them is busy again.
+        let later = start + IDLE_BUCKET + Duration::from_secs(1);
+        let busy = counts.rates.get_mut(&Sender::Visitor(7)).expect("bucket");
+        assert!(busy.take(60.0, 1.0, later).is_ok());
+        counts.prune_rates(later);
+        assert_eq!(counts.rates.len(), 1, "only the busy bucket stays");
+        assert!(counts.rates.contains_key(&Sender::Visitor(7)));
+        // Below the threshold nothing is scanned.
+        counts.prune_rates(later + IDLE_BUCKET * 2);
+        assert_eq!(counts.rates.len(), 1);
     }
 
     #[tokio::test]
