@@ -70,7 +70,9 @@ lint:
 	cargo clippy -p widget-wasm --features standalone --target wasm32-unknown-unknown -- -D warnings
 
 unit:
-	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server -- --skip chaos_ --skip crash_ --skip cluster_
+	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server -- --skip chaos_ --skip crash_ --skip cluster_ --skip signin_throttle_
+	# sign-in throttling against a real kefu process; prints /healthz latency and RSS under a burst
+	cargo test -p server --test login -- --nocapture --test-threads=1
 	# on its own: together with the others it would change their features and rebuild them
 	cargo test -p widget-wasm --lib
 	# the chaos and crash tests print their message counts

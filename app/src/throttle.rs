@@ -102,7 +102,7 @@ impl LoginGuard {
     /// either is throttled, else counted as a failure until [`LoginGuard::succeeded`] says
     /// otherwise.
     pub fn begin(&self, address: IpAddr, account: &str, now: Instant) -> Result<(), Wait> {
-        let mut failures = self.lock();
+        let mut failures = lock(&self.failures);
         let keys = [
             (Key::Address(address), ADDRESS_FAILURES),
             (Key::Account(account.to_string()), ACCOUNT_FAILURES),
@@ -133,7 +133,7 @@ impl LoginGuard {
 
     /// The attempt had the right password: forgets the address's and the account's failures.
     pub fn succeeded(&self, address: IpAddr, account: &str) {
-        let mut failures = self.lock();
+        let mut failures = lock(&self.failures);
         failures.remove(&Key::Address(address));
         failures.remove(&Key::Account(account.to_string()));
     }
@@ -156,10 +156,6 @@ impl LoginGuard {
             .send((password, hash, answer))
             .map_err(crate::auth::ssr::internal)?;
         answered.await.map_err(crate::auth::ssr::internal)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Failures>> {
-        lock(&self.failures)
     }
 }
 

@@ -92,7 +92,7 @@ impl Kefu {
 }
 
 #[tokio::test]
-async fn guesses_are_throttled_per_address_while_the_owner_signs_in_elsewhere() {
+async fn signin_throttle_guesses_are_throttled_per_address_while_the_owner_signs_in_elsewhere() {
     let kefu = Kefu::start().await;
     let guesser: IpAddr = "127.0.0.2".parse().expect("ip");
     let owner: IpAddr = "127.0.0.3".parse().expect("ip");
@@ -154,7 +154,7 @@ async fn raw_request(server: SocketAddr, source: IpAddr, request: &[u8]) -> u16 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_junk_sign_ins_keeps_the_server_answering_and_small() {
+async fn signin_throttle_burst_of_junk_sign_ins_keeps_the_server_answering_and_small() {
     let kefu = Kefu::start().await;
     let server: SocketAddr = kefu
         .base

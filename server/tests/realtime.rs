@@ -817,18 +817,7 @@ async fn a_repeated_cursor_replays_its_gap_once_and_a_batch_has_one_hello_first(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_banned_address_is_refused_before_a_visitor_is_made_for_it() {
     let (server, key, site_id, _) = setup().await;
-    server
-        .store
-        .create_ban(store::NewBan {
-            site_id,
-            visitor_id: None,
-            ip_cidr: Some("127.1.4.0/24".into()),
-            reason: "flood".into(),
-            expires_at: None,
-            created_at: server::now_ms(),
-        })
-        .await
-        .expect("ban");
+    common::ban_address(server.store.as_ref(), site_id, "127.1.4.0/24").await;
     let hello_from = |source: &'static str| {
         let (base, key) = (server.url(""), key.clone());
         async move {

@@ -323,6 +323,21 @@ pub async fn site(store: &dyn store::Store, key: &str, origins: &[&str]) -> (i64
     (site.id, site.public_key)
 }
 
+/// Bans the addresses `cidr` covers from site `site_id`, for good.
+pub async fn ban_address(store: &dyn store::Store, site_id: i64, cidr: &str) {
+    store
+        .create_ban(store::NewBan {
+            site_id,
+            visitor_id: None,
+            ip_cidr: Some(cidr.into()),
+            reason: "abuse".into(),
+            expires_at: None,
+            created_at: server::now_ms(),
+        })
+        .await
+        .expect("ban");
+}
+
 /// A visitor who said hello over HTTP from `origin`, with their token; and their id.
 pub async fn http_visitor(server: &TestServer, key: &str, origin: &str) -> (client::Http, i64) {
     let mut http = client::Http::new(&server.url(""), "visitor");
