@@ -655,6 +655,10 @@ pub enum ServerFrame {
         /// Wait a uniformly random time in `0..within_ms` before reconnecting.
         within_ms: u32,
     },
+    /// A replay stopped at its per-burst limit (`MAX_REPLAY_MESSAGES`, `MAX_REPLAY_BYTES`)
+    /// with more to come: over WebSocket the server sends the rest next by itself; over HTTP
+    /// the client polls again at once with its advanced cursors (and `events_after`).
+    ReplayCut,
 }
 
 impl ServerFrame {
@@ -748,6 +752,7 @@ impl ServerFrame {
             ServerFrame::Ping(_) => "ping",
             ServerFrame::Pong(_) => "pong",
             ServerFrame::Reconnect { .. } => "reconnect",
+            ServerFrame::ReplayCut => "replay_cut",
         }
     }
 
@@ -1007,6 +1012,7 @@ mod tests {
                 details: None,
             },
             ServerFrame::Pong(Pong { nonce: 3 }),
+            ServerFrame::ReplayCut,
         ];
         for frame in frames {
             let value = serde_json::to_value(&frame).expect("serialize");

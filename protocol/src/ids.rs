@@ -71,6 +71,15 @@ impl ClientId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether it is what `docs/protocol.md` allows: 1–64 characters from `A–Z a–z 0–9 - _`.
+    pub fn is_valid(&self) -> bool {
+        (1..=64).contains(&self.0.len())
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
 }
 
 /// Who wrote a message (or is typing, or has read).
@@ -190,6 +199,26 @@ impl TryFrom<String> for ConversationStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_ids_are_short_and_plain() {
+        let ok = ["a", "0c5e7a91-6d2b-4f3e-9a8c-1b2d3e4f5a6b", "c12-3_x"];
+        for id in ok {
+            assert!(ClientId(id.into()).is_valid(), "{id}");
+        }
+        let long = "x".repeat(65);
+        for id in [
+            "",
+            long.as_str(),
+            "a b",
+            "a/b",
+            "é",
+            "a\u{202e}b",
+            "<script>",
+        ] {
+            assert!(!ClientId(id.into()).is_valid(), "{id:?}");
+        }
+    }
 
     #[test]
     fn author_text_round_trips() {

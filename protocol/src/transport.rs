@@ -74,6 +74,14 @@ pub const HELLO_TIMEOUT_MS: u32 = 10_000;
 /// Most frames one `POST …/send` may carry; a `hello` may only be the first of them.
 pub const MAX_BATCH_FRAMES: usize = 100;
 
+/// Most messages one replay burst carries: one poll's response, or what a WebSocket is sent
+/// before the server reads on. A longer gap ends the burst with `replay_cut`.
+pub const MAX_REPLAY_MESSAGES: usize = 200;
+
+/// Most bytes of JSON one replay burst carries (messages, their translations, agent events,
+/// and the array around them in a poll's response).
+pub const MAX_REPLAY_BYTES: usize = 256 * 1024;
+
 /// The query of `GET /http/{visitor,agent}/events`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventsQuery {

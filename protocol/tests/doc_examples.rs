@@ -421,6 +421,7 @@ fn server_samples() -> Vec<ServerFrame> {
         ServerFrame::Ping(Ping { nonce: 3 }),
         ServerFrame::Pong(Pong { nonce: 3 }),
         ServerFrame::Reconnect { within_ms: 5_000 },
+        ServerFrame::ReplayCut,
     ]
 }
 

@@ -58,6 +58,8 @@ pub struct Config {
     pub max_connections: u32,
     /// Timeouts and the connection cap of the HTTP server itself.
     pub http: crate::http_server::HttpLimits,
+    /// What one address, and one site, may make per hour (`[budgets]`).
+    pub budgets: crate::realtime::budgets::BudgetLimits,
     /// `serve --demo`: the demo site, admin and the `/demo` page exist only then.
     pub demo: bool,
 }
@@ -187,6 +189,8 @@ struct FileConfig {
     http: HttpSection,
     #[serde(default)]
     metrics: MetricsSection,
+    #[serde(default)]
+    budgets: crate::realtime::budgets::BudgetLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -347,6 +351,7 @@ impl Config {
         Ok(Config {
             edge,
             http,
+            budgets: file.budgets,
             max_connections,
             demo: false,
             translation,

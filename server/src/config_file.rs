@@ -56,8 +56,9 @@ pub fn edit(path: &Path, change: impl FnOnce(&mut DocumentMut)) -> Result<(), Co
     };
     let temporary = sibling(path, ".tmp");
     write_private(&temporary, &text).map_err(written)?;
-    if old.is_some() {
-        std::fs::copy(path, sibling(path, ".bak")).map_err(written)?;
+    // The backup holds the same secrets as the file: private too, whatever the old file was.
+    if let Some(old) = &old {
+        write_private(&sibling(path, ".bak"), old).map_err(written)?;
     }
     std::fs::rename(&temporary, path).map_err(written)
 }
@@ -103,6 +104,9 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
+    // `mode` applies only to a new file; one that existed keeps its bits unless told.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
 }
@@ -134,6 +138,13 @@ mod tests {
             original
         );
         assert!(!dir.path().join("kefu.toml.tmp").exists());
+        // The file was world-readable as written by hand; both it and its backup are private.
+        #[cfg(unix)]
+        for name in ["kefu.toml", "kefu.toml.bak"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(name)).expect("metadata");
+            assert_eq!(mode.permissions().mode() & 0o777, 0o600, "{name}");
+        }
     }
 
     #[test]

@@ -108,7 +108,9 @@ pub async fn serve(
 
 /// Whether the request carries the setup token (as its cookie).
 fn authorized(wizard: &Wizard, headers: &HeaderMap) -> bool {
-    app::auth::ssr::cookie_value(headers, COOKIE).is_some_and(|token| token == wizard.token)
+    app::auth::ssr::cookie_value(headers, COOKIE).is_some_and(|token| {
+        crate::edge::constant_time_eq(token.as_bytes(), wizard.token.as_bytes())
+    })
 }
 
 /// A request that carries the setup token; any other is refused with the token form (403).
@@ -140,7 +142,9 @@ async fn page(
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if query.token.as_deref() == Some(wizard.token.as_str()) {
+    if query.token.as_deref().is_some_and(|token| {
+        crate::edge::constant_time_eq(token.as_bytes(), wizard.token.as_bytes())
+    }) {
         return with_cookie(&wizard.token, Redirect::to("/setup").into_response());
     }
     if !authorized(&wizard, &headers) {
@@ -156,7 +160,7 @@ struct TokenForm {
 
 /// `POST /setup/token`.
 async fn give_token(State(wizard): State<Arc<Wizard>>, Form(form): Form<TokenForm>) -> Response {
-    if form.token.trim() == wizard.token {
+    if crate::edge::constant_time_eq(form.token.trim().as_bytes(), wizard.token.as_bytes()) {
         return with_cookie(&wizard.token, Redirect::to("/setup").into_response());
     }
     (

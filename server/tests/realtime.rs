@@ -852,3 +852,55 @@ fn welcome_id(frame: &ServerFrame) -> i64 {
         other => panic!("expected welcome, got {other:?}"),
     }
 }
+
+/// The points where the server and `docs/protocol.md` once disagreed, as the document now says.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_does_what_the_protocol_document_says() {
+    let (server, key, _, _) = setup().await;
+    let (mut v, token) = visitor(&server, &key, None, &[]).await;
+    v.send_json(send_frame(None, "first", "hello")).await;
+    let (_, conv, _) = v.until(ack_of).await;
+
+    // A negative `after_seq` is a client bug: `bad_request`, naming the conversation.
+    v.send_json(serde_json::json!({
+        "type": "resume",
+        "cursors": [{"conversation_id": conv, "after_seq": -1}]
+    }))
+    .await;
+    let refused = v
+        .until(|f| match f {
+            ServerFrame::Error {
+                code,
+                conversation_id,
+                ..
+            } => Some((*code, conversation_id.map(|c| c.0))),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refused, (protocol::ErrorCode::BadRequest, Some(conv)));
+
+    // `null` for an optional field is the same as leaving it out; and a second send without a
+    // conversation goes into the open one.
+    v.send_json(serde_json::json!({
+        "type": "send", "client_id": "second", "body": "again", "conversation_id": null
+    }))
+    .await;
+    let (client_id, second_conv, seq) = v.until(ack_of).await;
+    assert_eq!((client_id.as_str(), second_conv, seq), ("second", conv, 2));
+
+    // A visitor hello with more cursors than allowed ends the connection, like an agent's.
+    let cursors: Vec<(i64, i64)> = (1..=1001).map(|n| (n, 0)).collect();
+    let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
+    ws.send_json(visitor_hello(&key, Some(&token), &cursors))
+        .await;
+    let (frames, code) = ws
+        .closed_within(common::client::WAIT)
+        .await
+        .expect("closed");
+    assert_eq!(code, 4413, "{frames:?}");
+    assert_eq!(
+        frames.iter().find_map(error_of).as_deref(),
+        Some("too_large")
+    );
+    server.stop().await;
+}

@@ -5,6 +5,7 @@
 //! ordinary `send` names its id (the session checks that the sender uploaded it). This module
 //! stores and serves bytes; it never touches a conversation.
 
+use super::budgets::Spend;
 use super::http::{refuse, visitor_from_token};
 use super::hub::Sender;
 use super::session::Identity;
@@ -110,6 +111,9 @@ pub async fn visitor_upload(
         Ok(Identity::Visitor {
             site, visitor_id, ..
         }) => {
+            if let Err(wait) = rt.budgets.spend(Spend::Upload, Some(client.0), None) {
+                return refuse(super::over_budget(wait, "too many uploads; try later"));
+            }
             upload(
                 rt,
                 &site,

@@ -20,13 +20,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A whole-request refusal: the error frame alone, with its HTTP status.
+/// A frame with a wait (`retry_after_ms`) also says it in `Retry-After`, in whole seconds.
 pub(super) fn refuse(frame: ServerFrame) -> Response {
-    let status = match &frame {
-        ServerFrame::Error { code, .. } => code.http_status(),
-        _ => 500,
+    let (status, wait) = match &frame {
+        ServerFrame::Error {
+            code,
+            retry_after_ms,
+            ..
+        } => (code.http_status(), *retry_after_ms),
+        _ => (500, None),
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(vec![frame])).into_response()
+    let mut response = (status, Json(vec![frame])).into_response();
+    if let Some(wait) = wait {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, wait.div_ceil(1000).max(1).into());
+    }
+    response
 }
 
 /// The visitor named by the token header (for requests that do not start with a hello).
@@ -59,7 +70,7 @@ pub(super) async fn visitor_from_token(
         screen: None,
         cursors: Vec::new(),
     };
-    visitor_identity(rt, &hello, header_text(headers, "origin"), Some(client.0)).await
+    super::identify(rt, &hello, header_text(headers, "origin"), Some(client.0)).await
 }
 
 /// Splits a body into frames: one frame object or an array of them.

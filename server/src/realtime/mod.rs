@@ -10,11 +10,14 @@
 pub mod assign;
 pub mod attachments;
 pub mod browser;
+pub mod budgets;
 pub mod hours;
 pub mod http;
 pub mod hub;
 pub mod presence;
+mod replay;
 pub mod session;
+pub mod text;
 pub mod token;
 pub mod widget;
 pub mod ws;
@@ -43,6 +46,8 @@ pub struct Realtime {
     pub max_connections_per_ip: u32,
     /// Most simultaneous connections on this node, from everyone.
     pub max_connections: u32,
+    /// What one address, and one site, may still make this hour.
+    pub budgets: budgets::Budgets,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
     /// The mail settings in force (transcripts, leave-message notifications); replaced when an
@@ -84,6 +89,7 @@ impl Realtime {
             },
             max_connections_per_ip: config.max_connections_per_ip,
             max_connections: config.max_connections,
+            budgets: budgets::Budgets::new(config.budgets.clone()),
             assigner: assign::Assigner::default(),
             mail: std::sync::RwLock::new(config.mail.clone()),
             webhooks,
@@ -242,8 +248,34 @@ pub(crate) fn origin_allowed(site: &store::Site, origin: Option<&str>) -> bool {
     })
 }
 
-/// Checks a visitor hello: version, site, origin, token (or a new visitor), bans.
+/// The refusal of something past its budget: `rate_limited` with the wait.
+pub(crate) fn over_budget(wait_ms: u32, message: &str) -> ServerFrame {
+    ServerFrame::Error {
+        code: ErrorCode::RateLimited,
+        message: message.to_string(),
+        client_id: None,
+        conversation_id: None,
+        retry_after_ms: Some(wait_ms),
+    }
+}
+
+/// Checks a visitor's hello frame, which spends from its address's hello budget before
+/// anything is read for it; then [`identify`].
 pub async fn visitor_identity(
+    rt: &Realtime,
+    hello: &VisitorHello,
+    origin: Option<&str>,
+    ip: Option<IpAddr>,
+) -> Result<Identity, ServerFrame> {
+    rt.budgets
+        .spend(budgets::Spend::Hello, ip, None)
+        .map_err(|wait| over_budget(wait, "too many connections from this address; wait"))?;
+    identify(rt, hello, origin, ip).await
+}
+
+/// Checks a visitor hello (a real one, or one made from a request's token): version, site,
+/// origin, token (or a new visitor, within its address's budget), bans.
+pub(super) async fn identify(
     rt: &Realtime,
     hello: &VisitorHello,
     origin: Option<&str>,
@@ -287,7 +319,7 @@ pub async fn visitor_identity(
         Some(token) => {
             let id = rt
                 .tokens
-                .verify(token, site.id)
+                .verify(token, site.id, now / 1000)
                 .ok_or_else(|| error_frame(ErrorCode::BadToken, "bad visitor token"))?;
             let known = rt.store.visitor(id).await.map_err(|e| internal(&e))?;
             match known {
@@ -300,6 +332,9 @@ pub async fn visitor_identity(
             }
         }
         None => {
+            rt.budgets
+                .spend(budgets::Spend::Visitor, ip, Some(site.id))
+                .map_err(|wait| over_budget(wait, "too many new visitors from this address"))?;
             let key = random_hex::<16>();
             let visitor = rt
                 .store
@@ -330,6 +365,7 @@ pub async fn visitor_identity(
         site: Arc::new(site),
         visitor_id,
         returning,
+        address: ip,
     })
 }
 
@@ -452,7 +488,7 @@ pub fn visitor_details(
     user_agent: Option<&str>,
     ip: Option<IpAddr>,
 ) -> Arc<protocol::VisitorDetails> {
-    let cut = |text: Option<&str>, max: usize| text.map(|t| session::truncate(t, max));
+    let cut = |text: Option<&str>, max: usize| text.map(|t| text::label(t, max));
     let user_agent = cut(user_agent, 512);
     let described = user_agent
         .as_deref()

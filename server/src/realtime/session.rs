@@ -9,14 +9,17 @@
 //! Delivery of a followed conversation is gap-free: a live message whose seq is not the next one
 //! (or a lagging subscription) is filled in from the store, so the hub never has to be reliable.
 
+use super::budgets::Spend;
 use super::hub::{Bucket, Event, Sender};
+use super::replay::ReplayBudget;
+use super::text::{label, truncate};
 use super::{Realtime, error_frame as error};
 use protocol::{
     AgentId, AgentStatus, Author, ClientId, ConversationHead, ConversationId, Cursor, ErrorCode,
     Page, Preview, Read, SendMessage, ServerFrame, SetConversationStatus, SiteId, Typing,
     VisitorId, Welcome,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 use store::{Agent, ConversationStatus, NewEvent, NewMessage, Site};
@@ -24,6 +27,12 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Messages fetched from the store per query while replaying or filling a gap.
 const REPLAY_BATCH: u32 = 500;
+
+/// The refusal of a `client_id` outside the documented form.
+const BAD_CLIENT_ID: &str = "client_id must be 1 to 64 characters from A-Z a-z 0-9 - _";
+
+/// `resume` frames one connection may send at once; one more each second after.
+const RESUMES_AT_ONCE: f64 = 10.0;
 
 /// Who is on the other end.
 #[derive(Debug, Clone)]
@@ -36,6 +45,9 @@ pub enum Identity {
         visitor_id: i64,
         /// First seen more than [`super::RETURNING_AFTER_MS`] ago: agents see "returning".
         returning: bool,
+        /// The address they came from (already the client's, not a proxy's): what they make
+        /// is counted against its budgets.
+        address: Option<std::net::IpAddr>,
     },
     /// A signed-in agent.
     Agent {
@@ -91,6 +103,16 @@ pub struct Session {
     resyncs: tokio::sync::watch::Receiver<u64>,
     /// Rate limit for typing, previews, reads and page views on this session.
     ephemeral: Bucket,
+    /// Rate limit for `resume` on this session (each may replay a burst).
+    resumes: Bucket,
+    /// What the current burst may still replay; renewed for each client frame and each wait
+    /// for live frames.
+    budget: ReplayBudget,
+    /// Followed conversations whose replay was cut short: continued by the next
+    /// [`Session::next_events`] (a WebSocket's next burst) or the client's next poll.
+    behind: BTreeSet<i64>,
+    /// Agents: the event replay was cut short, likewise.
+    events_behind: bool,
 }
 
 impl Session {
@@ -121,6 +143,10 @@ impl Session {
             lagged: false,
             resyncs,
             ephemeral,
+            resumes: Bucket::full(RESUMES_AT_ONCE),
+            budget: ReplayBudget::full(),
+            behind: BTreeSet::new(),
+            events_behind: false,
         }
     }
 
@@ -145,7 +171,7 @@ impl Session {
                     protocol_version: protocol::PROTOCOL_VERSION,
                     server_time: now,
                     visitor_id: Some(VisitorId(*visitor_id)),
-                    visitor_token: Some(self.rt.tokens.issue(site.id, *visitor_id)),
+                    visitor_token: Some(self.rt.tokens.issue(site.id, *visitor_id, now / 1000)),
                     agent_id: None,
                     event_seq: None,
                     conversations: conversations
@@ -220,11 +246,21 @@ impl Session {
         }
         for cursor in &lowest_cursors(cursors) {
             let id = cursor.conversation_id.0;
+            if cursor.after_seq < 0 {
+                frames.push(ServerFrame::Error {
+                    code: ErrorCode::BadRequest,
+                    message: "after_seq must not be negative".into(),
+                    client_id: None,
+                    conversation_id: Some(cursor.conversation_id),
+                    retry_after_ms: None,
+                });
+                continue;
+            }
             let readable = match self.rt.store.conversation(id).await? {
                 Some(conversation) => self.may_read(&conversation),
                 None => false,
             };
-            if !readable || cursor.after_seq < 0 {
+            if !readable {
                 frames.push(ServerFrame::Error {
                     code: ErrorCode::NotFound,
                     message: "no such conversation".into(),
@@ -240,7 +276,8 @@ impl Session {
         Ok(frames)
     }
 
-    /// Appends to `frames` every stored message of a followed conversation after its cursor.
+    /// Appends to `frames` the stored messages of a followed conversation after its cursor, as
+    /// many as the burst's budget allows; the conversation stays `behind` until all are sent.
     async fn fill(
         &mut self,
         conversation_id: i64,
@@ -250,39 +287,51 @@ impl Session {
         // (a transport's select) leaves it where it was, and the next call reads it all again.
         let mut after = self.cursors.get(&conversation_id).copied().unwrap_or(0);
         let mut read = Vec::new();
-        loop {
+        let mut cut = self.budget.is_cut();
+        while !cut {
             let batch = self
                 .rt
                 .store
                 .messages_after(conversation_id, after, REPLAY_BATCH)
                 .await?;
-            let Some(last) = batch.last() else { break };
-            after = last.seq;
             let full = batch.len() == REPLAY_BATCH as usize;
             // Translations made while the client was away follow their messages.
-            let translated = if self.rt.translation().is_some() {
+            let mut translated = if self.rt.translation().is_some() {
                 store::made_translations(self.rt.store.as_ref(), &batch).await?
             } else {
                 Vec::new()
             };
-            read.extend(
-                batch
-                    .into_iter()
-                    .map(|m| ServerFrame::Message(m.into_frame(None))),
-            );
-            read.extend(translated.into_iter().map(ServerFrame::Translation));
+            for message in batch {
+                let seq = message.seq;
+                let mut item = vec![ServerFrame::Message(message.into_frame(None))];
+                item.extend(
+                    translated
+                        .extract_if(.., |t| t.seq == seq)
+                        .map(ServerFrame::Translation),
+                );
+                if let Err(marker) = self.budget.take(&item) {
+                    read.extend(marker);
+                    cut = true;
+                    break;
+                }
+                after = seq;
+                read.extend(item);
+            }
             if !full {
                 break;
             }
         }
-        if !read.is_empty() {
-            self.cursors.insert(conversation_id, after);
-            frames.extend(read);
+        if cut {
+            self.behind.insert(conversation_id);
+        } else {
+            self.behind.remove(&conversation_id);
         }
+        self.cursors.insert(conversation_id, after);
+        frames.extend(read);
         Ok(())
     }
 
-    /// Agents: the events after the event cursor, in order.
+    /// Agents: the events after the event cursor, in order, as many as the budget allows.
     async fn replay_events(&mut self) -> Result<Vec<ServerFrame>, store::Error> {
         let Identity::Agent { site_ids, .. } = &self.identity else {
             return Ok(Vec::new());
@@ -291,7 +340,8 @@ impl Session {
         // nothing.
         let mut frames = Vec::new();
         let mut cursor = self.event_cursor;
-        loop {
+        let mut cut = self.budget.is_cut();
+        while !cut {
             let batch = self
                 .rt
                 .store
@@ -299,35 +349,75 @@ impl Session {
                 .await?;
             let full = batch.len() == REPLAY_BATCH as usize;
             for event in batch {
-                cursor = event.id;
                 match serde_json::from_str::<ServerFrame>(&event.payload) {
                     Ok(mut frame) => {
                         set_event_seq(&mut frame, event.id);
+                        if let Err(marker) = self.budget.take(std::slice::from_ref(&frame)) {
+                            frames.extend(marker);
+                            cut = true;
+                            break;
+                        }
                         frames.push(frame);
                     }
                     Err(error) => {
                         tracing::error!(%error, event = event.id, "unreadable stored event")
                     }
                 }
+                cursor = event.id;
             }
             if !full {
                 break;
             }
         }
+        self.events_behind = cut;
         self.event_cursor = cursor;
+        Ok(frames)
+    }
+
+    /// The next burst of a replay that was cut short.
+    async fn continue_replay(&mut self) -> Result<Vec<ServerFrame>, store::Error> {
+        let mut frames = if self.events_behind {
+            self.replay_events().await?
+        } else {
+            Vec::new()
+        };
+        let behind: Vec<i64> = self.behind.iter().copied().collect();
+        for id in behind {
+            self.fill(id, &mut frames).await?;
+        }
         Ok(frames)
     }
 
     /// Handles one client frame after the hello; returns the frames that answer it.
     pub async fn handle(&mut self, inbound: Inbound) -> Result<Vec<ServerFrame>, store::Error> {
+        self.budget = ReplayBudget::full();
         match inbound {
-            Inbound::Resume(cursors) => self.follow(&cursors).await,
+            Inbound::Resume(cursors) => self.resume(&cursors).await,
             Inbound::Send(send) => self.send(send).await,
             Inbound::SetConversationStatus(change) => self.set_conversation_status(change).await,
             Inbound::Assign(assign) => self.assign(assign).await,
             Inbound::Invite(invite) => self.invite(invite).await,
             other => Ok(self.ephemeral(other).await?.into_iter().collect()),
         }
+    }
+
+    /// A `resume`: each one may replay a burst, so they are counted per connection and per
+    /// address.
+    async fn resume(&mut self, cursors: &[Cursor]) -> Result<Vec<ServerFrame>, store::Error> {
+        let per_second = RESUMES_AT_ONCE / 10.0;
+        let mut wait = self
+            .resumes
+            .take(RESUMES_AT_ONCE, per_second, Instant::now())
+            .err();
+        if wait.is_none()
+            && let Identity::Visitor { address, .. } = &self.identity
+        {
+            wait = self.rt.budgets.spend(Spend::Resume, *address, None).err();
+        }
+        if let Some(wait) = wait {
+            return Ok(vec![super::over_budget(wait, "too many resumes; wait")]);
+        }
+        self.follow(cursors).await
     }
 
     async fn send(&mut self, send: SendMessage) -> Result<Vec<ServerFrame>, store::Error> {
@@ -364,12 +454,27 @@ impl Session {
         let (conversation, appended, agent_name) = match (&self.identity, send.conversation_id) {
             (
                 Identity::Visitor {
-                    site, visitor_id, ..
+                    site,
+                    visitor_id,
+                    address,
+                    ..
                 },
                 conversation_id,
             ) => {
                 match conversation_id {
                     None => {
+                        // A message without a conversation may start one: within budget.
+                        if let Err(wait) =
+                            self.rt
+                                .budgets
+                                .spend(Spend::Conversation, *address, Some(site.id))
+                        {
+                            return refuse(
+                                ErrorCode::RateLimited,
+                                "too many new conversations",
+                                Some(wait),
+                            );
+                        }
                         let result = self
                             .rt
                             .store
@@ -470,12 +575,8 @@ impl Session {
         if body.trim().is_empty() && !has_file {
             return Err((ErrorCode::BadRequest, "empty message", None));
         }
-        if client_id.0.is_empty() || client_id.0.len() > 64 {
-            return Err((
-                ErrorCode::BadRequest,
-                "client_id must be 1 to 64 characters",
-                None,
-            ));
+        if !client_id.is_valid() {
+            return Err((ErrorCode::BadRequest, BAD_CLIENT_ID, None));
         }
         let sender = match &self.identity {
             Identity::Visitor { visitor_id, .. } => Sender::Visitor(*visitor_id),
@@ -712,12 +813,8 @@ impl Session {
             return refuse(ErrorCode::Forbidden, "only agents change a status", None);
         };
         let agent = agent.clone();
-        if change.client_id.0.is_empty() || change.client_id.0.len() > 64 {
-            return refuse(
-                ErrorCode::BadRequest,
-                "client_id must be 1 to 64 characters",
-                None,
-            );
+        if !change.client_id.is_valid() {
+            return refuse(ErrorCode::BadRequest, BAD_CLIENT_ID, None);
         }
         let Some(conversation) = self.readable(change.conversation_id).await? else {
             return refuse(ErrorCode::NotFound, "no such conversation", None);
@@ -862,7 +959,7 @@ impl Session {
                         site_id: SiteId(site.id),
                         visitor_id: VisitorId(*visitor_id),
                         url: truncate(&page.url, max_text),
-                        title: page.title.map(|t| truncate(&t, 512)),
+                        title: page.title.map(|t| label(&t, 512)),
                         referrer: page.referrer.map(|r| truncate(&r, max_text)),
                         at: crate::now_ms(),
                     },
@@ -929,10 +1026,15 @@ impl Session {
         // A frame taken off a receiver is kept until it has been handled: the transports call
         // this inside a select that drops it when a client frame or a tick comes first, and a
         // frame dropped after `recv` and before its store reads finished would be lost.
+        self.budget = ReplayBudget::full();
         if let Some(event) = self.unsettled.clone() {
             let frames = self.accept(event).await?;
             self.unsettled = None;
             return Ok(frames);
+        }
+        // A replay cut short goes on before anything new: its burst was written already.
+        if self.events_behind || !self.behind.is_empty() {
+            return self.continue_replay().await;
         }
         if self.lagged {
             let frames = self.catch_up().await?;
@@ -1071,18 +1173,6 @@ fn system_message(
         attachment: None,
         created_at: crate::now_ms(),
     }
-}
-
-/// At most `max` bytes of `text`, cut at a character boundary.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
 }
 
 /// One cursor per conversation, the lowest where one is named twice, in the order first named:

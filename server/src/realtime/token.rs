@@ -1,8 +1,13 @@
-//! Signed visitor tokens: `v1.<site id>.<visitor id>.<signature>`.
+//! Signed visitor tokens: `v2.<site id>.<visitor id>.<issued at>.<signature>`.
 //!
-//! The signature is HMAC-SHA256 over the text before it, keyed by a server secret kept in the
-//! database (so every node and every restart agrees), truncated to 128 bits and base64url
-//! encoded. A token only says "this browser is visitor V of site S"; it grants nothing else.
+//! The signature is HMAC-SHA256 over the text before it, truncated to 128 bits and base64url
+//! encoded. Its key is derived (HKDF-SHA256) from a server secret kept in the database, so every
+//! node and every restart agrees, and the raw secret signs nothing itself. A token only says
+//! "this browser is visitor V of site S since T"; it grants nothing else. It is good for
+//! [`MAX_AGE_SECS`] after it was issued and every `welcome` issues a fresh one, so a visitor who
+//! comes back within that time stays the same visitor; an older token is refused as expired and
+//! the browser starts again as a new visitor. Deleting the secret (`visitor_token_key`) rotates
+//! the key: every visitor starts again.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,11 +19,20 @@ type HmacSha256 = Hmac<Sha256>;
 /// Bytes of the MAC kept in a token.
 const MAC_BYTES: usize = 16;
 
+/// How long a token is good for after it was issued: 90 days.
+pub const MAX_AGE_SECS: i64 = 90 * 24 * 60 * 60;
+
+/// A token issued this far in the future (a node whose clock is ahead) is still accepted.
+const CLOCK_SKEW_SECS: i64 = 5 * 60;
+
+/// What the HKDF expansion is for: a new purpose gets a new key from the same secret.
+const PURPOSE: &[u8] = b"kefu visitor token v2";
+
 /// Issues and checks visitor tokens with one key.
 #[derive(Clone)]
 pub struct TokenKey {
-    /// The secret the HMAC is keyed with; never leaves the server.
-    key: Vec<u8>,
+    /// The HMAC key derived from the secret; never leaves the server.
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for TokenKey {
@@ -28,11 +42,13 @@ impl std::fmt::Debug for TokenKey {
 }
 
 impl TokenKey {
-    /// A key from the stored secret.
+    /// A key derived from the stored secret.
     pub fn new(secret: &str) -> TokenKey {
-        TokenKey {
-            key: secret.as_bytes().to_vec(),
-        }
+        let mut key = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, secret.as_bytes())
+            .expand(PURPOSE, &mut key)
+            .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
+        TokenKey { key }
     }
 
     fn mac(&self, text: &str) -> HmacSha256 {
@@ -43,20 +59,25 @@ impl TokenKey {
         mac
     }
 
-    /// The token for a visitor of a site.
-    pub fn issue(&self, site_id: i64, visitor_id: i64) -> String {
-        let text = format!("v1.{site_id}.{visitor_id}");
+    /// The token for a visitor of a site, issued at `now_secs` (Unix seconds).
+    pub fn issue(&self, site_id: i64, visitor_id: i64, now_secs: i64) -> String {
+        let text = format!("v2.{site_id}.{visitor_id}.{now_secs}");
         let tag = self.mac(&text).finalize().into_bytes();
         format!("{text}.{}", URL_SAFE_NO_PAD.encode(&tag[..MAC_BYTES]))
     }
 
-    /// The visitor id in a token, if the token is genuine and for this site.
-    pub fn verify(&self, token: &str, site_id: i64) -> Option<i64> {
+    /// The visitor id in a token, if the token is genuine, for this site and not older than
+    /// [`MAX_AGE_SECS`] at `now_secs`.
+    pub fn verify(&self, token: &str, site_id: i64, now_secs: i64) -> Option<i64> {
         let (text, signature) = token.rsplit_once('.')?;
         let mut parts = text.split('.');
-        let (Some("v1"), Some(site), Some(visitor), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("v2"), Some(site), Some(visitor), Some(issued), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return None;
         };
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
@@ -67,7 +88,10 @@ impl TokenKey {
         self.mac(text).verify_truncated_left(&signature).ok()?;
         let site: i64 = site.parse().ok()?;
         let visitor: i64 = visitor.parse().ok()?;
-        (site == site_id).then_some(visitor)
+        let issued: i64 = issued.parse().ok()?;
+        let age = now_secs.checked_sub(issued)?;
+        let fresh = (-CLOCK_SKEW_SECS..=MAX_AGE_SECS).contains(&age);
+        (site == site_id && fresh).then_some(visitor)
     }
 }
 
@@ -75,28 +99,65 @@ impl TokenKey {
 mod tests {
     use super::*;
 
+    const NOW: i64 = 1_800_000_000;
+
     #[test]
     fn issued_tokens_verify_for_their_site_only() {
         let key = TokenKey::new("secret");
-        let token = key.issue(3, 42);
-        assert_eq!(key.verify(&token, 3), Some(42));
-        assert_eq!(key.verify(&token, 4), None, "another site");
+        let token = key.issue(3, 42, NOW);
+        assert_eq!(key.verify(&token, 3, NOW), Some(42));
+        assert_eq!(key.verify(&token, 4, NOW), None, "another site");
         assert_eq!(
-            TokenKey::new("other").verify(&token, 3),
+            TokenKey::new("other").verify(&token, 3, NOW),
             None,
             "another key"
         );
     }
 
     #[test]
+    fn tokens_expire_after_their_maximum_age() {
+        let key = TokenKey::new("secret");
+        let token = key.issue(3, 42, NOW);
+        assert_eq!(key.verify(&token, 3, NOW + MAX_AGE_SECS), Some(42));
+        assert_eq!(
+            key.verify(&token, 3, NOW + MAX_AGE_SECS + 1),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            key.verify(&token, 3, NOW - 60),
+            Some(42),
+            "a clock a minute behind"
+        );
+        assert_eq!(
+            key.verify(&token, 3, NOW - 3600),
+            None,
+            "issued in the future"
+        );
+    }
+
+    #[test]
+    fn the_raw_secret_is_not_the_key() {
+        // A token signed with the stored secret itself (as version 1 did) does not verify.
+        let text = format!("v2.3.42.{NOW}");
+        let mut mac = HmacSha256::new_from_slice(b"secret").expect("key");
+        mac.update(text.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let token = format!("{text}.{}", URL_SAFE_NO_PAD.encode(&tag[..MAC_BYTES]));
+        assert_eq!(TokenKey::new("secret").verify(&token, 3, NOW), None);
+    }
+
+    #[test]
     fn tampered_tokens_fail() {
         let key = TokenKey::new("secret");
-        let token = key.issue(3, 42);
+        let token = key.issue(3, 42, NOW);
         let forged = token.replacen(".42.", ".43.", 1);
-        assert_eq!(key.verify(&forged, 3), None);
-        assert_eq!(key.verify("v1.3.42", 3), None);
-        assert_eq!(key.verify("", 3), None);
-        assert_eq!(key.verify("v1.3.42.!!!", 3), None);
-        assert_eq!(key.verify(&format!("{token}x"), 3), None);
+        assert_eq!(key.verify(&forged, 3, NOW), None);
+        let younger = token.replacen(&format!(".{NOW}."), &format!(".{}.", NOW + 9), 1);
+        assert_eq!(key.verify(&younger, 3, NOW), None, "a changed issue time");
+        assert_eq!(key.verify("v2.3.42", 3, NOW), None);
+        assert_eq!(key.verify("", 3, NOW), None);
+        assert_eq!(key.verify("v2.3.42.1.!!!", 3, NOW), None);
+        assert_eq!(key.verify(&format!("{token}x"), 3, NOW), None);
     }
 }

@@ -5,9 +5,11 @@
 //! bodies.
 
 use super::attachments::AttachmentRules;
+use super::budgets::Spend;
 use super::hours::BusinessHours;
 use super::http::{refuse, visitor_from_token};
 use super::hub::Sender;
+use super::text::label;
 use super::{error_frame, header_text, internal, origin_allowed, rate_limited};
 use crate::edge::ClientIp;
 use crate::state::AppState;
@@ -289,8 +291,22 @@ pub async fn leave_message(
             Ok(parts) => parts,
             Err(response) => return response,
         };
-    let name = form.name.as_deref().map(str::trim).unwrap_or_default();
-    let contact = form.contact.trim();
+    if let Err(wait) = rt
+        .budgets
+        .spend(Spend::LeaveMessage, Some(client.0), Some(site.id))
+    {
+        return refuse(super::over_budget(
+            wait,
+            "too many messages left; try later",
+        ));
+    }
+    // Names and contacts are labels agents read in lists: one line, no direction overrides.
+    let name = form
+        .name
+        .as_deref()
+        .map(|name| label(name, usize::MAX))
+        .unwrap_or_default();
+    let contact = label(&form.contact, usize::MAX);
     let invalid = if name.chars().count() > MAX_NAME_CHARS {
         Some((ErrorCode::TooLarge, "name too long"))
     } else if contact.is_empty() {
@@ -316,7 +332,7 @@ pub async fn leave_message(
             site_id: site.id,
             visitor_id: Some(visitor_id),
             name: (!name.is_empty()).then(|| name.to_string()),
-            contact: contact.to_string(),
+            contact,
             body: form.body,
             created_at: crate::now_ms(),
         })
@@ -394,18 +410,25 @@ pub async fn profile(
             Ok(parts) => parts,
             Err(response) => return response,
         };
+    if let Err(wait) = rt.budgets.spend(Spend::Profile, Some(client.0), None) {
+        return refuse(super::over_budget(
+            wait,
+            "too many profile changes; try later",
+        ));
+    }
     let visitor = match rt.store.visitor(visitor_id).await {
         Ok(Some(visitor)) => visitor,
         Ok(None) => return refuse(error_frame(ErrorCode::BadToken, "bad visitor token")),
         Err(error) => return refuse(internal(&error)),
     };
-    let trimmed = |value: Option<String>| value.map(|v| v.trim().to_string());
+    // What agents see beside the visitor: one line each, no direction overrides.
+    let trimmed = |value: Option<String>| value.map(|v| label(&v, usize::MAX));
     let name = trimmed(form.name).or(visitor.name);
     let email = trimmed(form.email).or(visitor.email);
     let mut attributes = visitor.attributes;
     for (key, value) in form.attributes {
         match value {
-            Some(value) => attributes.0.insert(key, value.trim().to_string()),
+            Some(value) => attributes.0.insert(key, label(&value, usize::MAX)),
             None => attributes.0.remove(&key),
         };
     }

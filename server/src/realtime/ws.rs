@@ -141,6 +141,10 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         (upgrade.role == Role::Agent).then(|| rt.hub.subscribe_session_changes());
     let (identity, cursors, events_after, page, details) = match parse_frame(upgrade.role, &first) {
         Ok(ClientFrame::VisitorHello(hello)) => {
+            // As for agents: a hello that is too large ends the connection.
+            if hello.cursors.len() > rt.limits.max_cursors as usize {
+                return refuse(socket, error_frame(ErrorCode::TooLarge, "too many cursors")).await;
+            }
             match visitor_identity(&rt, &hello, upgrade.origin.as_deref(), Some(ip)).await {
                 Ok(identity) => {
                     let details = super::visitor_details(

@@ -100,6 +100,8 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         edge: server::edge::Edge::default(),
         max_connections: 100_000,
         http: server::http_server::HttpLimits::default(),
+        // Tests drive many visitors from 127.0.0.1; the budget tests switch them on.
+        budgets: server::realtime::budgets::BudgetLimits::off(),
         demo: true,
     };
     adjust(&mut config);
