@@ -651,6 +651,7 @@ impl Chat {
             match status {
                 201 => chat.queue(String::new(), answer),
                 413 | 415 => chat.ui.notice(Some(Text::FileRefused)),
+                429 => chat.ui.notice(Some(Text::TooMany)),
                 _ => chat.ui.notice(Some(Text::Failed)),
             }
         };
@@ -816,6 +817,7 @@ impl Chat {
             |chat, status, _| match status {
                 201 => chat.ui.left_message(),
                 413 => chat.ui.notice(Some(Text::TooLong)),
+                429 => chat.ui.notice(Some(Text::TooMany)),
                 _ => chat.ui.notice(Some(Text::Failed)),
             },
         );
@@ -1211,7 +1213,10 @@ impl Chat {
                 self.forget_conversation();
                 persist::save(&self.site, &self.saved);
             }
-            "lagging" | "too_many_connections" | "unavailable" | "internal" => self.refused = true,
+            // A spent hello budget closes the connection like a full one: back off and retry.
+            "lagging" | "too_many_connections" | "rate_limited" | "unavailable" | "internal" => {
+                self.refused = true
+            }
             _ => {}
         }
     }

@@ -42,6 +42,8 @@ pub enum Text {
     Reconnecting,
     Agent,
     Failed,
+    /// A per-address budget is spent (HTTP 429): come back later.
+    TooMany,
     ContactRequired,
     Email,
     StartChat,
@@ -103,6 +105,8 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
         (Lang::Zh, Agent) => "客服",
         (Lang::En, Failed) => "Something went wrong. Try again.",
         (Lang::Zh, Failed) => "出错了，请重试。",
+        (Lang::En, TooMany) => "Too many tries from here. Please try again later.",
+        (Lang::Zh, TooMany) => "操作过于频繁，请稍后再试。",
         (Lang::En, ContactRequired) => "Please tell us how to reach you.",
         (Lang::Zh, ContactRequired) => "请留下您的联系方式。",
         (Lang::En, Email) => "E-mail",
