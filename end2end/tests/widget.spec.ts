@@ -282,13 +282,18 @@ test("a visitor sends a picture, the agent answers with a document, and a refuse
   );
   const fileInput = page.locator("kefu-widget input.file");
   await expect(fileInput).toHaveAttribute("accept", /image\/png/);
+  // Files go into a conversation: before the first message the widget asks for one.
+  await fileInput.setInputFiles({ name: "parcel.png", mimeType: "image/png", buffer: png });
+  await expect(page.locator("kefu-widget .notice")).toHaveText("Send a message first, then your file.");
+  await send(page, "Here is the parcel");
+  await expect(page.locator("kefu-widget .m.v .mark")).toHaveText("✓");
   await fileInput.setInputFiles({ name: "parcel.png", mimeType: "image/png", buffer: png });
   const picture = page.locator("kefu-widget .m.v a.file img");
   await expect(picture).toHaveAttribute("src", new RegExp(`^${kefu}/attachments/[0-9a-f]{32}$`));
   await expect(picture).toHaveAttribute("alt", "parcel.png");
   // The browser fetched and decoded it across origins.
   await expect.poll(() => picture.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1);
-  await expect(page.locator("kefu-widget .m.v .mark")).toHaveText("✓");
+  await expect(page.locator("kefu-widget .m.v .mark").last()).toHaveText("✓");
 
   const handle = await ann.page.waitForFunction(() =>
     (window as any).frames_.find((f: Frame) => f.type === "message" && f.attachment),
@@ -320,7 +325,7 @@ test("a visitor sends a picture, the agent answers with a document, and a refuse
   // the widget says so, sending nothing.
   await fileInput.setInputFiles({ name: "evil.html", mimeType: "text/html", buffer: Buffer.from("<script>alert(1)</script>") });
   await expect(page.locator("kefu-widget .notice")).toHaveText("File type or size not accepted.");
-  await expect(page.locator("kefu-widget .m.v")).toHaveCount(1);
+  await expect(page.locator("kefu-widget .m.v")).toHaveCount(2);
   await ann.close();
 });
 

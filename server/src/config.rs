@@ -60,6 +60,8 @@ pub struct Config {
     pub http: crate::http_server::HttpLimits,
     /// What one address, and one site, may make per hour (`[budgets]`).
     pub budgets: crate::realtime::budgets::BudgetLimits,
+    /// Storage quotas for uploads, and how long an unsent one is kept (`[uploads]`).
+    pub uploads: crate::realtime::attachments::UploadLimits,
     /// `serve --demo`: the demo site, admin and the `/demo` page exist only then.
     pub demo: bool,
 }
@@ -191,6 +193,15 @@ struct FileConfig {
     metrics: MetricsSection,
     #[serde(default)]
     budgets: crate::realtime::budgets::BudgetLimits,
+    #[serde(default)]
+    uploads: UploadsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadsSection {
+    visitor_quota_mb: Option<u64>,
+    site_quota_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -352,6 +363,20 @@ impl Config {
             edge,
             http,
             budgets: file.budgets,
+            uploads: {
+                let default = crate::realtime::attachments::UploadLimits::default();
+                let mb = |value: Option<u64>, default: u64| {
+                    value.map_or(default, |mb| mb.saturating_mul(1_000_000))
+                };
+                crate::realtime::attachments::UploadLimits {
+                    visitor_quota_bytes: mb(
+                        file.uploads.visitor_quota_mb,
+                        default.visitor_quota_bytes,
+                    ),
+                    site_quota_bytes: mb(file.uploads.site_quota_mb, default.site_quota_bytes),
+                    ..default
+                }
+            },
             max_connections,
             demo: false,
             translation,

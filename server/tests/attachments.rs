@@ -53,6 +53,15 @@ async fn upload(http: &Http, query: &str, content_type: &str, data: Vec<u8>) -> 
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The visitor says hello, which opens the conversation their files go into; its id.
+async fn open_conversation(visitor: &Http) -> i64 {
+    let (status, frames) = visitor
+        .send(json!([send_frame(None, "hello", "hello")]))
+        .await;
+    assert_eq!(status, 200);
+    frames.iter().find_map(ack_of).expect("ack").1
+}
+
 fn code_of(answer: &Value) -> &str {
     answer[0]["code"].as_str().unwrap_or_default()
 }
@@ -78,6 +87,7 @@ async fn a_picture_and_a_document_travel_both_ways() {
     let mut agent = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
     agent.send_json(agent_hello(&[])).await;
     let (visitor, _) = common::http_visitor(&server, "shop", ORIGIN).await;
+    open_conversation(&visitor).await;
 
     // The visitor's picture: the path is dropped from the name, the bytes come back intact.
     let picture = png(3000);
@@ -102,7 +112,7 @@ async fn a_picture_and_a_document_travel_both_ways() {
         .await;
     assert_eq!(status, 200);
     let (_, conversation_id, seq) = frames.iter().find_map(ack_of).expect("ack");
-    assert_eq!(seq, 1);
+    assert_eq!(seq, 2, "after the hello");
     let seen = agent.until(attachment_of).await;
     assert_eq!(seen, uploaded, "the agent gets the file's description");
 
@@ -147,7 +157,7 @@ async fn a_picture_and_a_document_travel_both_ways() {
         ))
         .await;
     agent.until(ack_of).await;
-    let (_, frames) = visitor.poll(&[(conversation_id, 1)], 5).await;
+    let (_, frames) = visitor.poll(&[(conversation_id, 2)], 5).await;
     let message = frames
         .iter()
         .find_map(|f| match f {
@@ -177,6 +187,7 @@ async fn uploads_are_held_to_the_sites_rules() {
     )
     .await;
     let (mut visitor, _) = common::http_visitor(&server, "strict", ORIGIN).await;
+    open_conversation(&visitor).await;
 
     // The widget learns the rules as they apply: SVG (unchecked, can carry script) is dropped.
     let site: Value = reqwest::Client::new()
@@ -242,6 +253,7 @@ async fn only_the_uploader_may_send_a_file_and_ids_cannot_be_guessed() {
     let other = site_with(&server, "other", json!({})).await;
     let (alice, _) = common::http_visitor(&server, "shop", ORIGIN).await;
     let (bob, _) = common::http_visitor(&server, "shop", ORIGIN).await;
+    let conversation_id = open_conversation(&alice).await;
     let (_, answer) = upload(&alice, "name=a.png", "image/png", png(64)).await;
     let alices: Attachment = serde_json::from_value(answer).expect("attachment");
 
@@ -262,10 +274,8 @@ async fn only_the_uploader_may_send_a_file_and_ids_cannot_be_guessed() {
         Some("bad_request")
     );
 
-    // Alice's conversation; an agent of another site cannot upload into it, and an agent of
+    // Alice's conversation: an agent of another site cannot upload into it, and an agent of
     // the site cannot send the visitor's file as their own.
-    let (_, frames) = alice.send(json!([send_frame(None, "a1", "hello")])).await;
-    let (_, conversation_id, _) = frames.iter().find_map(ack_of).expect("ack");
     let (_, outsider) =
         common::agent_cookie(server.store.as_ref(), "out@other.example", &[other]).await;
     let mut outsider_http = Http::new(&server.url(""), "agent");
@@ -305,4 +315,70 @@ async fn only_the_uploader_may_send_a_file_and_ids_cannot_be_guessed() {
             .expect("download");
         assert_eq!(response.status(), 404, "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_visitor_uploads_only_into_an_open_conversation_within_quota_and_unsent_files_go() {
+    let server = common::spawn_sqlite_with(|config| {
+        config.uploads.unsent_after = std::time::Duration::from_millis(300);
+        config.uploads.visitor_quota_bytes = 1_000;
+    })
+    .await;
+    site_with(&server, "shop", json!({})).await;
+    let (visitor, _) = common::http_visitor(&server, "shop", ORIGIN).await;
+
+    // No conversation yet: nothing to upload into.
+    let (status, answer) = upload(&visitor, "name=a.png", "image/png", png(64)).await;
+    assert_eq!((status, code_of(&answer)), (409, "conflict"));
+
+    let conversation = open_conversation(&visitor).await;
+    let (status, answer) = upload(&visitor, "name=sent.png", "image/png", png(400)).await;
+    assert_eq!(status, 201, "{answer}");
+    let sent: Attachment = serde_json::from_value(answer).expect("attachment");
+    let (_, frames) = visitor
+        .send(json!([with_attachment(
+            send_frame(Some(conversation), "file", ""),
+            &sent.id
+        )]))
+        .await;
+    assert!(frames.iter().find_map(ack_of).is_some(), "{frames:?}");
+    let (status, answer) = upload(&visitor, "name=unsent.png", "image/png", png(400)).await;
+    assert_eq!(status, 201, "{answer}");
+    let unsent: Attachment = serde_json::from_value(answer).expect("attachment");
+
+    // The visitor's quota (1,000 bytes) has room for 800, not 1,200.
+    let (status, answer) = upload(&visitor, "name=more.png", "image/png", png(400)).await;
+    assert_eq!((status, code_of(&answer)), (413, "too_large"), "{answer}");
+
+    // The unsent upload goes after its time; the sent one stays.
+    let gone = async {
+        loop {
+            if server
+                .store
+                .attachment(&unsent.id)
+                .await
+                .expect("read")
+                .is_none()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(common::client::WAIT, gone)
+        .await
+        .expect("the unsent upload is deleted");
+    assert!(
+        server
+            .store
+            .attachment(&sent.id)
+            .await
+            .expect("read")
+            .is_some(),
+        "a sent file is kept"
+    );
+    // With the unsent one gone there is room again.
+    let (status, answer) = upload(&visitor, "name=again.png", "image/png", png(400)).await;
+    assert_eq!(status, 201, "{answer}");
+    server.stop().await;
 }

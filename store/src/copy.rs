@@ -176,6 +176,7 @@ pub const TABLES: &[Table] = &[
             ("size", Int),
             ("data", Blob),
             ("created_at", Int),
+            ("sent_at", Int),
         ],
     },
     Table {

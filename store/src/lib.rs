@@ -418,6 +418,18 @@ pub trait Store: Send + Sync + 'static {
     /// The bytes of the attachment with this public id.
     async fn attachment_data(&self, public_id: &str) -> Result<Option<Vec<u8>>>;
 
+    /// Records that a message carries the attachment (the first time only), so the sweep of
+    /// unsent uploads keeps it. Called before the message is stored: a crash in between keeps
+    /// a file, never loses one a message names.
+    async fn mark_attachment_sent(&self, public_id: &str, at: i64) -> Result<()>;
+
+    /// Deletes the uploads no message carries that were made before `created_before`; returns
+    /// how many.
+    async fn delete_unsent_attachments(&self, created_before: i64) -> Result<u64>;
+
+    /// The bytes of files stored for a site, and of those one of its visitors uploaded.
+    async fn attachment_usage(&self, site_id: SiteId, visitor_id: VisitorId) -> Result<(i64, i64)>;
+
     /// Stores the visitor's rating of a conversation, replacing an earlier one. `NotFound` if
     /// the conversation does not exist; the database refuses a score outside 1 to 5.
     async fn rate_conversation(&self, rating: Rating) -> Result<()>;

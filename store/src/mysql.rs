@@ -335,6 +335,39 @@ const ASSIGN: crate::assign::Sql = crate::assign::Sql {
     take_turn: "UPDATE agents SET last_assigned_at = ? WHERE id = ?",
 };
 
+impl MySqlStore {
+    /// One try at [`Store::claim_webhook_deliveries`]: the due deliveries, leased in one
+    /// transaction.
+    async fn claim_once(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u32,
+    ) -> std::result::Result<Vec<WebhookDelivery>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut due: Vec<WebhookDelivery> = sqlx::query_as(concat!(
+            "SELECT ",
+            webhook_delivery_columns!(),
+            " FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
+             ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+        ))
+        .bind(now)
+        .bind(limit_param(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        for delivery in &mut due {
+            sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?")
+                .bind(lease_until)
+                .bind(delivery.id)
+                .execute(&mut *tx)
+                .await?;
+            delivery.next_attempt_at = lease_until;
+        }
+        tx.commit().await?;
+        Ok(due)
+    }
+}
+
 #[async_trait]
 impl Store for MySqlStore {
     fn backend(&self) -> Backend {
@@ -1385,6 +1418,36 @@ impl Store for MySqlStore {
         )
     }
 
+    async fn mark_attachment_sent(&self, public_id: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE attachments SET sent_at = ? WHERE public_id = ? AND sent_at IS NULL")
+            .bind(at)
+            .bind(public_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_unsent_attachments(&self, created_before: i64) -> Result<u64> {
+        let deleted =
+            sqlx::query("DELETE FROM attachments WHERE sent_at IS NULL AND created_at < ?")
+                .bind(created_before)
+                .execute(&self.pool)
+                .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn attachment_usage(&self, site_id: SiteId, visitor_id: VisitorId) -> Result<(i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS SIGNED), \
+             CAST(COALESCE(SUM(CASE WHEN visitor_id = ? THEN size ELSE 0 END), 0) AS SIGNED) \
+             FROM attachments WHERE site_id = ?",
+        )
+        .bind(visitor_id)
+        .bind(site_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn rate_conversation(&self, rating: Rating) -> Result<()> {
         sqlx::query(
             "INSERT INTO ratings (conversation_id, score, comment, created_at) VALUES (?, ?, ?, ?) \
@@ -1824,27 +1887,19 @@ impl Store for MySqlStore {
         lease_until: UnixMillis,
         limit: u32,
     ) -> Result<Vec<WebhookDelivery>> {
-        let mut tx = self.pool.begin().await?;
-        let mut due: Vec<WebhookDelivery> = sqlx::query_as(concat!(
-            "SELECT ",
-            webhook_delivery_columns!(),
-            " FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
-             ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(now)
-        .bind(limit_param(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        for delivery in &mut due {
-            sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?")
-                .bind(lease_until)
-                .bind(delivery.id)
-                .execute(&mut *tx)
-                .await?;
-            delivery.next_attempt_at = lease_until;
+        // Two senders claiming at once may deadlock in InnoDB (both lock index gaps); the
+        // victim's transaction is rolled back whole, so running it again is safe.
+        let mut attempt = 0;
+        loop {
+            match self.claim_once(now, lease_until, limit).await {
+                Err(sqlx::Error::Database(error))
+                    if error.code().as_deref() == Some("40001") && attempt < 3 =>
+                {
+                    attempt += 1;
+                }
+                result => return Ok(result?),
+            }
         }
-        tx.commit().await?;
-        Ok(due)
     }
 
     async fn record_webhook_attempt(&self, id: i64, attempt: &DeliveryAttempt) -> Result<()> {

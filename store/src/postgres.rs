@@ -1327,6 +1327,36 @@ impl Store for PostgresStore {
         )
     }
 
+    async fn mark_attachment_sent(&self, public_id: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE attachments SET sent_at = $1 WHERE public_id = $2 AND sent_at IS NULL")
+            .bind(at)
+            .bind(public_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_unsent_attachments(&self, created_before: i64) -> Result<u64> {
+        let deleted =
+            sqlx::query("DELETE FROM attachments WHERE sent_at IS NULL AND created_at < $1")
+                .bind(created_before)
+                .execute(&self.pool)
+                .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn attachment_usage(&self, site_id: SiteId, visitor_id: VisitorId) -> Result<(i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN visitor_id = $1 THEN size ELSE 0 END), 0) AS BIGINT) \
+             FROM attachments WHERE site_id = $2",
+        )
+        .bind(visitor_id)
+        .bind(site_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn rate_conversation(&self, rating: Rating) -> Result<()> {
         sqlx::query(
             "INSERT INTO ratings (conversation_id, score, comment, created_at) \

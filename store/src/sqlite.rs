@@ -1368,6 +1368,38 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn mark_attachment_sent(&self, public_id: &str, at: i64) -> Result<()> {
+        let _writer = self.writer().await;
+        sqlx::query("UPDATE attachments SET sent_at = ? WHERE public_id = ? AND sent_at IS NULL")
+            .bind(at)
+            .bind(public_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_unsent_attachments(&self, created_before: i64) -> Result<u64> {
+        let _writer = self.writer().await;
+        let deleted =
+            sqlx::query("DELETE FROM attachments WHERE sent_at IS NULL AND created_at < ?")
+                .bind(created_before)
+                .execute(&self.pool)
+                .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    async fn attachment_usage(&self, site_id: SiteId, visitor_id: VisitorId) -> Result<(i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT COALESCE(SUM(size), 0), \
+             COALESCE(SUM(CASE WHEN visitor_id = ? THEN size ELSE 0 END), 0) \
+             FROM attachments WHERE site_id = ?",
+        )
+        .bind(visitor_id)
+        .bind(site_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn rate_conversation(&self, rating: Rating) -> Result<()> {
         let _writer = self.writer().await;
         sqlx::query(

@@ -1466,6 +1466,74 @@ async fn attachments_keep_their_bytes_and_messages_carry_them() {
 }
 
 #[tokio::test]
+async fn unsent_uploads_are_swept_and_usage_is_counted() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let site = site(store, "site-key").await;
+    let alice = visitor(store, &site, "alice").await;
+    let bob = visitor(store, &site, "bob").await;
+    let mut sent = new_attachment(&site, &alice, "sent", &[1; 300]);
+    sent.created_at = T0;
+    let mut unsent = new_attachment(&site, &alice, "unsent", &[2; 200]);
+    unsent.created_at = T0;
+    let mut young = new_attachment(&site, &bob, "young", &[3; 50]);
+    young.created_at = T0 + 10_000;
+    for attachment in [sent, unsent, young] {
+        store.create_attachment(attachment).await.expect("create");
+    }
+    assert_eq!(
+        store
+            .attachment_usage(site.id, alice.id)
+            .await
+            .expect("usage"),
+        (550, 500)
+    );
+    assert_eq!(
+        store
+            .attachment_usage(site.id, bob.id)
+            .await
+            .expect("usage"),
+        (550, 50)
+    );
+    store
+        .mark_attachment_sent("sent", T0 + 1)
+        .await
+        .expect("mark");
+    // Marking again keeps the first time; an unknown id is no error.
+    store
+        .mark_attachment_sent("sent", T0 + 2)
+        .await
+        .expect("again");
+    store
+        .mark_attachment_sent("nope", T0 + 2)
+        .await
+        .expect("unknown");
+
+    let deleted = store
+        .delete_unsent_attachments(T0 + 5_000)
+        .await
+        .expect("sweep");
+    assert_eq!(deleted, 1, "only the old unsent upload");
+    assert!(store.attachment("sent").await.expect("read").is_some());
+    assert!(store.attachment("unsent").await.expect("read").is_none());
+    assert!(store.attachment("young").await.expect("read").is_some());
+    assert_eq!(
+        store
+            .attachment_usage(site.id, alice.id)
+            .await
+            .expect("usage"),
+        (350, 300)
+    );
+    assert_eq!(
+        store
+            .attachment_usage(site.id + 1000, alice.id)
+            .await
+            .expect("usage"),
+        (0, 0)
+    );
+}
+
+#[tokio::test]
 async fn a_rating_is_kept_per_conversation_and_replaced_by_a_new_one() {
     let db = TestDb::new().await;
     let store = db.store.as_ref();

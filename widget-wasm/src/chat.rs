@@ -640,6 +640,11 @@ impl Chat {
             self.ui.notice(Some(Text::Failed));
             return;
         }
+        // The server takes files only into an open conversation.
+        if self.saved.conversation.is_none() {
+            self.ui.notice(Some(Text::FileNeedsChat));
+            return;
+        }
         self.ui.notice(None);
         self.ui.set_files(&self.file_types, true);
         let mut url = self.base.clone();
@@ -651,6 +656,8 @@ impl Chat {
             match status {
                 201 => chat.queue(String::new(), answer),
                 413 | 415 => chat.ui.notice(Some(Text::FileRefused)),
+                // The conversation was resolved meanwhile: a new message opens the next one.
+                409 => chat.ui.notice(Some(Text::FileNeedsChat)),
                 429 => chat.ui.notice(Some(Text::TooMany)),
                 _ => chat.ui.notice(Some(Text::Failed)),
             }

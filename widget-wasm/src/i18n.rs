@@ -44,6 +44,8 @@ pub enum Text {
     Failed,
     /// A per-address budget is spent (HTTP 429): come back later.
     TooMany,
+    /// A file chosen before the first message: files go into a conversation.
+    FileNeedsChat,
     ContactRequired,
     Email,
     StartChat,
@@ -107,6 +109,8 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
         (Lang::Zh, Failed) => "出错了，请重试。",
         (Lang::En, TooMany) => "Too many tries from here. Please try again later.",
         (Lang::Zh, TooMany) => "操作过于频繁，请稍后再试。",
+        (Lang::En, FileNeedsChat) => "Send a message first, then your file.",
+        (Lang::Zh, FileNeedsChat) => "请先发送一条消息，再发送文件。",
         (Lang::En, ContactRequired) => "Please tell us how to reach you.",
         (Lang::Zh, ContactRequired) => "请留下您的联系方式。",
         (Lang::En, Email) => "E-mail",

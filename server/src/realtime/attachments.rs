@@ -2,8 +2,10 @@
 //! checks that hold them to what the site accepts, and downloads by unguessable id.
 //!
 //! A file is sent in two steps: the upload stores it and answers its description, then an
-//! ordinary `send` names its id (the session checks that the sender uploaded it). This module
-//! stores and serves bytes; it never touches a conversation.
+//! ordinary `send` names its id (the session checks that the sender uploaded it, and marks it
+//! sent before storing the message). A visitor uploads only into an open conversation of
+//! theirs, within the per-visitor and per-site storage quotas ([`UploadLimits`]); an upload no
+//! message carries within [`UploadLimits::unsent_after`] is deleted by [`sweep`].
 
 use super::budgets::Spend;
 use super::http::{refuse, visitor_from_token};
@@ -98,6 +100,48 @@ pub struct UploadQuery {
     conversation: Option<String>,
 }
 
+/// `[uploads]` in `kefu.toml`: how much files may take, and how long an unsent one is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Bytes of files one visitor may have stored (sent or not).
+    pub visitor_quota_bytes: u64,
+    /// Bytes of files one site may have stored, visitors' and agents' together.
+    pub site_quota_bytes: u64,
+    /// An upload that no message carries after this long is deleted.
+    pub unsent_after: std::time::Duration,
+}
+
+impl Default for UploadLimits {
+    /// 20 MB per visitor, 2 GB per site, unsent uploads kept an hour.
+    fn default() -> Self {
+        UploadLimits {
+            visitor_quota_bytes: 20 * 1_000_000,
+            site_quota_bytes: 2_000 * 1_000_000,
+            unsent_after: std::time::Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+/// Deletes the uploads no message carries once they are older than `unsent_after`, checking a
+/// few times per that period (at least every ten minutes). Runs until the server stops.
+pub async fn sweep(store: std::sync::Arc<dyn store::Store>, unsent_after: std::time::Duration) {
+    let every = (unsent_after / 4).clamp(
+        std::time::Duration::from_millis(20),
+        std::time::Duration::from_secs(600),
+    );
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        let before = crate::now_ms()
+            .saturating_sub(i64::try_from(unsent_after.as_millis()).unwrap_or(i64::MAX));
+        match store.delete_unsent_attachments(before).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "deleted uploads that were never sent"),
+            Err(error) => tracing::warn!(%error, "could not delete unsent uploads"),
+        }
+    }
+}
+
 /// `POST /http/visitor/upload?name=…` with the visitor token.
 pub async fn visitor_upload(
     State(state): State<AppState>,
@@ -113,6 +157,17 @@ pub async fn visitor_upload(
         }) => {
             if let Err(wait) = rt.budgets.spend(Spend::Upload, Some(client.0), None) {
                 return refuse(super::over_budget(wait, "too many uploads; try later"));
+            }
+            // A file belongs in a conversation: none open, nothing to upload into.
+            match rt.store.open_conversation(visitor_id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return refuse(error_frame(
+                        ErrorCode::Conflict,
+                        "send a message first: files go into an open conversation",
+                    ));
+                }
+                Err(error) => return refuse(internal(&error)),
             }
             upload(
                 rt,
@@ -216,6 +271,26 @@ async fn upload(
         Sender::Visitor(id) => (Some(id), None),
         Sender::Agent(id) => (None, Some(id)),
     };
+    let (site_bytes, visitor_bytes) = match rt
+        .store
+        .attachment_usage(site.id, visitor_id.unwrap_or(0))
+        .await
+    {
+        Ok(usage) => usage,
+        Err(error) => return refuse(internal(&error)),
+    };
+    let size = data.len() as u64;
+    let used = |bytes: i64| u64::try_from(bytes).unwrap_or(0) + size;
+    let full = if used(site_bytes) > rt.uploads.site_quota_bytes {
+        Some("this site has no room left for files")
+    } else if visitor_id.is_some() && used(visitor_bytes) > rt.uploads.visitor_quota_bytes {
+        Some("you have sent as many files as this chat keeps")
+    } else {
+        None
+    };
+    if let Some(message) = full {
+        return refuse(error_frame(ErrorCode::TooLarge, message));
+    }
     let stored = rt
         .store
         .create_attachment(store::NewAttachment {

@@ -48,6 +48,8 @@ pub struct Realtime {
     pub max_connections: u32,
     /// What one address, and one site, may still make this hour.
     pub budgets: budgets::Budgets,
+    /// Storage quotas for uploads.
+    pub uploads: attachments::UploadLimits,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
     /// The mail settings in force (transcripts, leave-message notifications); replaced when an
@@ -74,6 +76,10 @@ impl Realtime {
         let secret = store
             .secret(TOKEN_SECRET_KEY, &|| random_hex::<32>())
             .await?;
+        tokio::spawn(attachments::sweep(
+            store.clone(),
+            config.uploads.unsent_after,
+        ));
         let webhooks = crate::webhooks::Webhooks::new(store.clone(), config.webhook_retry_ms);
         let hub = Hub::default();
         config.bus.start(&hub, &secret);
@@ -90,6 +96,7 @@ impl Realtime {
             max_connections_per_ip: config.max_connections_per_ip,
             max_connections: config.max_connections,
             budgets: budgets::Budgets::new(config.budgets.clone()),
+            uploads: config.uploads,
             assigner: assign::Assigner::default(),
             mail: std::sync::RwLock::new(config.mail.clone()),
             webhooks,

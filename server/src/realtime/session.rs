@@ -442,6 +442,14 @@ impl Session {
                 _ => return refuse(ErrorCode::NotFound, "no such attachment", None),
             },
         };
+        // Marked before the message is stored: the sweep of unsent uploads never takes a file
+        // a stored message names.
+        if let Some(file) = &attachment {
+            self.rt
+                .store
+                .mark_attachment_sent(&file.public_id, crate::now_ms())
+                .await?;
+        }
         let new = |author, agent_id| NewMessage {
             client_id: send.client_id.clone(),
             author,

@@ -102,6 +102,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         http: server::http_server::HttpLimits::default(),
         // Tests drive many visitors from 127.0.0.1; the budget tests switch them on.
         budgets: server::realtime::budgets::BudgetLimits::off(),
+        uploads: server::realtime::attachments::UploadLimits::default(),
         demo: true,
     };
     adjust(&mut config);
