@@ -87,6 +87,14 @@ pub enum ConsoleError {
     /// The site's translation budget for today is spent.
     #[error("translation_budget")]
     TranslationBudget,
+    /// The address leads to this machine or a private network that `[outbound] allow` in the
+    /// configuration file does not list (`SECURITY.md`).
+    #[error("address_refused")]
+    AddressRefused,
+    /// The address changed: the saved key or secret is not sent to a new one, so it must be
+    /// entered again.
+    #[error("secret_required")]
+    SecretRequired,
     /// Too many sign-in attempts from this address or for this account, or too many at once:
     /// try again later (the response's `Retry-After` says when).
     #[error("throttled")]
@@ -98,7 +106,11 @@ impl ConsoleError {
     /// server itself.
     pub fn http_status(self) -> u16 {
         match self {
-            ConsoleError::BadRequest | ConsoleError::Invalid | ConsoleError::BadHours => 400,
+            ConsoleError::BadRequest
+            | ConsoleError::Invalid
+            | ConsoleError::BadHours
+            | ConsoleError::AddressRefused
+            | ConsoleError::SecretRequired => 400,
             ConsoleError::BadCredentials | ConsoleError::Unauthorized => 401,
             ConsoleError::Forbidden => 403,
             ConsoleError::NotFound => 404,
@@ -307,7 +319,8 @@ pub mod ssr {
         ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
         /// The settings in force, without the password.
         fn settings(&self) -> crate::pages::admin::mail::MailView;
-        /// Saves new settings to the configuration file and applies them at once.
+        /// Saves new settings to the configuration file and applies them at once;
+        /// `SecretRequired` when they name another relay without its password.
         fn save(&self, form: crate::pages::admin::mail::MailForm) -> Result<(), ConsoleError>;
     }
 
@@ -334,8 +347,10 @@ pub mod ssr {
         /// The settings in force, without the key and secret.
         fn settings(&self) -> crate::pages::admin::translation::TranslationView;
         /// Translates a sample with the provider `form` describes (saved key and secret
-        /// where the form leaves them empty), without saving anything: the translation, or
-        /// `Invalid` for settings that make no provider, `TranslationFailed` when it fails.
+        /// where the form leaves them empty and keeps the provider and address), without
+        /// saving anything: the translation, or `Invalid` for settings that make no provider,
+        /// `AddressRefused` for an address Kefu may not call, `SecretRequired` for a new
+        /// address without its key, `TranslationFailed` when it fails.
         fn test(
             &self,
             form: crate::pages::admin::translation::TranslationForm,

@@ -727,6 +727,18 @@ impl ConsoleError {
             (Lang::Zh, ConsoleError::TranslationBudget) => {
                 "此网站今天的翻译额度已用完，明天（UTC）恢复翻译。"
             }
+            (Lang::En, ConsoleError::AddressRefused) => {
+                "Kefu may not call that address: it is on this machine or a private network. The server's configuration file can allow it ([outbound] allow)."
+            }
+            (Lang::Zh, ConsoleError::AddressRefused) => {
+                "Kefu 不能访问该地址：它位于本机或内网。可在服务器配置文件中放行（[outbound] allow）。"
+            }
+            (Lang::En, ConsoleError::SecretRequired) => {
+                "The address changed: enter the key (and secret) again. Saved ones are only used with the saved address."
+            }
+            (Lang::Zh, ConsoleError::SecretRequired) => {
+                "地址已更改：请重新填写密钥。已保存的密钥只用于原来的地址。"
+            }
             (Lang::En, ConsoleError::Throttled) => {
                 "Too many sign-in attempts. Please wait a few minutes, then try again."
             }

@@ -47,6 +47,9 @@ pub struct Config {
     pub geoip: Option<std::sync::Arc<crate::geoip::Geo>>,
     /// Machine translation between agents and visitors; `None` without a provider.
     pub translation: Option<crate::translate::TranslationSetup>,
+    /// The HTTP client for addresses admins type (webhooks, translation), with the
+    /// exceptions `[outbound] allow` makes to its refusal of internal addresses.
+    pub outbound: crate::outbound::Outbound,
     /// How this node reaches the others sharing its database: in-process when it is alone.
     pub bus: crate::bus::Bus,
     /// What Kefu believes about requests at its edge: the proxies in front of it, its own
@@ -195,6 +198,8 @@ struct FileConfig {
     budgets: crate::realtime::budgets::BudgetLimits,
     #[serde(default)]
     uploads: UploadsSection,
+    #[serde(default)]
+    outbound: OutboundSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +207,12 @@ struct FileConfig {
 struct UploadsSection {
     visitor_quota_mb: Option<u64>,
     site_quota_mb: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundSection {
+    allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,13 +331,14 @@ impl Config {
                 })?,
             )),
         };
-        let translation = file
-            .translation
-            .setup()
-            .map_err(|message| ConfigError::Invalid {
-                key: "translation",
-                message,
-            })?;
+        let outbound = outbound(&file.outbound)?;
+        let translation =
+            file.translation
+                .setup(&outbound)
+                .map_err(|message| ConfigError::Invalid {
+                    key: "translation",
+                    message,
+                })?;
         let bus = crate::bus::Bus::parse(overrides.bus_url.as_deref().or(file.bus.url.as_deref()))
             .map_err(|error| ConfigError::Invalid {
                 key: "bus.url",
@@ -380,6 +392,7 @@ impl Config {
             max_connections,
             demo: false,
             translation,
+            outbound,
             bus,
             bind,
             database_url,
@@ -427,6 +440,18 @@ impl Config {
     }
 }
 
+/// The outbound client with the exceptions of `[outbound] allow`.
+fn outbound(section: &OutboundSection) -> Result<crate::outbound::Outbound, ConfigError> {
+    let invalid = |message| ConfigError::Invalid {
+        key: "outbound.allow",
+        message,
+    };
+    let policy = crate::outbound::Policy::parse(section.allow.as_deref().unwrap_or_default())
+        .map_err(invalid)?;
+    crate::outbound::Outbound::new(policy, std::sync::Arc::new(crate::outbound::SystemLookup))
+        .map_err(invalid)
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
@@ -451,6 +476,12 @@ pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
         file.metrics.token,
     )
     .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
+    crate::outbound::Policy::parse(file.outbound.allow.as_deref().unwrap_or_default()).map_err(
+        |message| ConfigError::Invalid {
+            key: "outbound.allow",
+            message,
+        },
+    )?;
     Ok(())
 }
 

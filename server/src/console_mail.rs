@@ -5,7 +5,9 @@
 //! The page edits host, port, security, user and password; the configuration keeps one relay
 //! URL (`smtp://user:pass@host:587?tls=required`, `smtps://…` for TLS from the start, plain
 //! `smtp://` for a relay on the local network), so the fields are read from and written to it
-//! here. The password never goes back to the browser.
+//! here. The password never goes back to the browser; left empty, the saved one is kept —
+//! for the saved host, port and security only. A form that changes them must carry the
+//! password again (`SecretRequired`), so the saved password is never sent to a new host.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,7 +72,15 @@ impl app::auth::ssr::Outbox for ConsoleMail {
             .as_deref()
             .and_then(|url| url::Url::parse(url).ok())
             .and_then(|url| url.password().map(str::to_owned));
-        let smtp_url = url_of(&form, saved_password)?;
+        let (saved, _) = form_of(&current);
+        let same_relay = form.host.trim().eq_ignore_ascii_case(&saved.host)
+            && form.port == saved.port
+            && form.security == saved.security;
+        let needs_password = !form.username.trim().is_empty() && form.password.is_empty();
+        if !same_relay && needs_password && saved_password.is_some() {
+            return Err(ConsoleError::SecretRequired);
+        }
+        let smtp_url = url_of(&form, saved_password.filter(|_| same_relay))?;
         let from = smtp_url
             .as_ref()
             .map(|_| form.from.trim().to_owned())

@@ -4,7 +4,10 @@
 //! in force at once, with no restart.
 //!
 //! The API key and Baidu's secret never go back to the browser: left empty in the form, the
-//! saved ones are kept.
+//! saved ones are kept — for the saved provider at the saved address only. A form that
+//! changes either must carry the key again (`SecretRequired` when the provider needs one), so
+//! an admin page, or a forged request to it, cannot send the saved key to a new host. An
+//! address `crate::outbound` refuses is `AddressRefused`, at the test and at saving.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -18,7 +21,7 @@ use protocol::Unavailable;
 
 use crate::realtime::Realtime;
 use crate::realtime::widget::WidgetSettings;
-use crate::translate::{TranslationSection, TranslationSetup, flow};
+use crate::translate::{TranslateError, TranslationSection, TranslationSetup, flow};
 
 /// What the test button asks the provider to translate (into Simplified Chinese).
 const SAMPLE: &str = "Hello, how can I help you?";
@@ -109,7 +112,10 @@ impl app::auth::ssr::Interpreter for ConsoleTranslation {
                 .map(|translation| translation.text)
                 .map_err(|error| {
                     tracing::warn!(%error, provider = setup.translator.name(), "testing the translation provider failed");
-                    ConsoleError::TranslationFailed
+                    match error {
+                        TranslateError::Address(_) => ConsoleError::AddressRefused,
+                        _ => ConsoleError::TranslationFailed,
+                    }
                 })
         })
     }
@@ -144,35 +150,58 @@ impl app::auth::ssr::Interpreter for ConsoleTranslation {
 
 impl ConsoleTranslation {
     /// The section `form` describes (with the saved key and secret where it leaves them
-    /// empty, and the saved timeout) and the setup made from it; `Invalid` when it makes no
-    /// provider.
+    /// empty and names the saved provider and address, and the saved timeout) and the setup
+    /// made from it; `AddressRefused` for an address Kefu may not call, `SecretRequired` when
+    /// only the saved key or secret, not carried to a new address, is missing, `Invalid` when
+    /// it makes no provider.
     fn setup_of(
         &self,
         form: TranslationForm,
     ) -> Result<(TranslationSection, Option<TranslationSetup>), ConsoleError> {
+        let outbound = &self.realtime.outbound;
         let saved = self
             .realtime
             .translation()
             .map(|setup| setup.section)
             .unwrap_or_default();
         let filled = |value: String| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
-        let section = TranslationSection {
+        let mut section = TranslationSection {
             provider: filled(form.provider),
             url: filled(form.url),
-            api_key: filled(form.api_key).or(saved.api_key),
+            api_key: filled(form.api_key),
             region: filled(form.region),
             app_id: filled(form.app_id),
-            secret: filled(form.secret).or(saved.secret),
+            secret: filled(form.secret),
             model: filled(form.model),
             timeout_ms: saved.timeout_ms,
             daily_chars: Some(form.daily_chars),
             agent_language: filled(form.agent_language),
         };
-        let setup = section.clone().setup().map_err(|message| {
-            tracing::info!(%message, "translation settings refused");
-            ConsoleError::Invalid
-        })?;
-        Ok((section, setup))
+        let with_saved = |section: &TranslationSection| TranslationSection {
+            api_key: section.api_key.clone().or(saved.api_key.clone()),
+            secret: section.secret.clone().or(saved.secret.clone()),
+            ..section.clone()
+        };
+        let same_target = section.provider == saved.provider && section.url == saved.url;
+        if same_target {
+            section = with_saved(&section);
+        }
+        if let Some(url) = &section.url
+            && outbound.check(url) == Err(crate::outbound::Error::Refused)
+        {
+            return Err(ConsoleError::AddressRefused);
+        }
+        match section.clone().setup(outbound) {
+            Ok(setup) => Ok((section, setup)),
+            Err(_) if !same_target && with_saved(&section).setup(outbound).is_ok() => {
+                tracing::info!("translation settings name a new address without the key");
+                Err(ConsoleError::SecretRequired)
+            }
+            Err(message) => {
+                tracing::info!(%message, "translation settings refused");
+                Err(ConsoleError::Invalid)
+            }
+        }
     }
 }
 

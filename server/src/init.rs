@@ -449,13 +449,17 @@ impl Asker<'_> {
             api_key: std::env::var("KEFU_TRANSLATION_API_KEY").ok(),
             ..Default::default()
         };
-        section
-            .clone()
-            .setup()
-            .map_err(|message| InitError::Answer {
-                flag: "--translation-provider",
-                message,
-            })?;
+        // Checked only (nothing is sent), against no exceptions: the file being written has
+        // no `[outbound] allow` yet.
+        crate::outbound::Outbound::new(
+            crate::outbound::Policy::default(),
+            std::sync::Arc::new(crate::outbound::SystemLookup),
+        )
+        .and_then(|outbound| section.clone().setup(&outbound))
+        .map_err(|message| InitError::Answer {
+            flag: "--translation-provider",
+            message,
+        })?;
         Ok(section)
     }
 }

@@ -20,6 +20,7 @@ pub mod init;
 pub mod mail;
 pub mod metrics;
 pub mod migrate_to;
+pub mod outbound;
 pub mod realtime;
 pub mod routes;
 pub mod setup;

@@ -337,8 +337,12 @@ async fn test_mail(_: Authorized, Form(form): Form<SetupForm>) -> Response {
 }
 
 /// `POST /setup/test-translation`: translates a sample with the provider the form names.
-async fn test_translation(_: Authorized, Form(form): Form<SetupForm>) -> Response {
-    let result = match form.translation().setup() {
+async fn test_translation(
+    State(wizard): State<Arc<Wizard>>,
+    _: Authorized,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    let result = match form.translation().setup(&wizard.config.outbound) {
         Err(message) => Err(format!("Translation: {message}")),
         Ok(None) => Err("Choose a provider first.".into()),
         Ok(Some(setup)) => setup
@@ -410,7 +414,7 @@ async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Resul
     let translation = form.translation();
     translation
         .clone()
-        .setup()
+        .setup(&wizard.config.outbound)
         .map_err(|message| format!("Translation: {message}"))?;
 
     let database_url = try_database(wizard, form).await?;

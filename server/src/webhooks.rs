@@ -11,6 +11,11 @@
 //! de-duplication), `X-Kefu-Timestamp` (Unix seconds) and `X-Kefu-Signature:
 //! sha256=HEX`, the HMAC-SHA256 of `"{timestamp}.{body}"` under the webhook's secret.
 //! Receivers recompute it and reject old timestamps (replays).
+//!
+//! Requests go through [`crate::outbound`]: a URL that leads to this machine or a private
+//! network not listed in `[outbound] allow` is refused, the delivery failed at once with the
+//! reason in its log; redirects are not followed (a 3xx is a failed attempt), and the
+//! receiver's answer is never read, only its status.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,15 +49,23 @@ pub struct Webhooks {
     wake: Arc<Notify>,
     /// The first retry's delay; each next one doubles.
     retry_base_ms: i64,
+    /// The client every delivery goes out through, with [`REQUEST_TIMEOUT`].
+    outbound: crate::outbound::Outbound,
 }
 
 impl Webhooks {
-    /// Webhooks over `store`, retrying after `retry_base_ms`, 2 × that, …
-    pub fn new(store: Arc<dyn Store>, retry_base_ms: u64) -> Webhooks {
+    /// Webhooks over `store`, sent through `outbound`, retrying after `retry_base_ms`, 2 ×
+    /// that, …
+    pub fn new(
+        store: Arc<dyn Store>,
+        retry_base_ms: u64,
+        outbound: &crate::outbound::Outbound,
+    ) -> Webhooks {
         Webhooks {
             store,
             wake: Arc::new(Notify::new()),
             retry_base_ms: i64::try_from(retry_base_ms).unwrap_or(1_000),
+            outbound: outbound.with_timeout(REQUEST_TIMEOUT),
         }
     }
 
@@ -90,15 +103,8 @@ impl Webhooks {
     pub fn start(&self) {
         let this = self.clone();
         tokio::spawn(async move {
-            let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
-                Ok(client) => client,
-                Err(error) => {
-                    tracing::error!(%error, "webhook sender could not start");
-                    return;
-                }
-            };
             loop {
-                if let Err(error) = this.send_due(&client).await {
+                if let Err(error) = this.send_due().await {
                     tracing::warn!(%error, "webhook round failed");
                 }
                 let _ = tokio::time::timeout(Duration::from_secs(1), this.wake.notified()).await;
@@ -107,7 +113,7 @@ impl Webhooks {
     }
 
     /// Claims and sends what is due, until nothing is.
-    async fn send_due(&self, client: &reqwest::Client) -> Result<(), store::Error> {
+    async fn send_due(&self) -> Result<(), store::Error> {
         loop {
             // Without webhooks there is nothing to claim: a read instead of a write per second.
             let hooks = self.store.webhooks().await?;
@@ -124,7 +130,7 @@ impl Webhooks {
             }
             for delivery in due {
                 let attempt = match hooks.iter().find(|h| h.id == delivery.webhook_id) {
-                    Some(hook) => self.attempt(client, hook, &delivery).await,
+                    Some(hook) => self.attempt(hook, &delivery).await,
                     // Deleted meanwhile (its log went with it): nothing to record.
                     None => continue,
                 };
@@ -136,15 +142,13 @@ impl Webhooks {
     }
 
     /// One POST of `delivery` to `hook`, and what it means for the delivery.
-    async fn attempt(
-        &self,
-        client: &reqwest::Client,
-        hook: &store::Webhook,
-        delivery: &WebhookDelivery,
-    ) -> DeliveryAttempt {
+    async fn attempt(&self, hook: &store::Webhook, delivery: &WebhookDelivery) -> DeliveryAttempt {
         let timestamp = crate::now_ms() / 1000;
-        let result = client
-            .post(&hook.url)
+        let request = match self.outbound.post(&hook.url) {
+            Ok(request) => request,
+            Err(error) => return self.failed(delivery, None, error),
+        };
+        let result = request
             .header("content-type", "application/json")
             .header("user-agent", "Kefu-Webhook/1")
             .header("x-kefu-event", &delivery.event)
@@ -159,37 +163,46 @@ impl Webhooks {
             )
             .body(delivery.payload.clone())
             .send()
-            .await;
-        let (status, error) = match result {
-            Ok(response) if response.status().is_success() => {
-                return DeliveryAttempt {
-                    state: DeliveryState::Delivered,
-                    next_attempt_at: crate::now_ms(),
-                    status: Some(i32::from(response.status().as_u16())),
-                    error: None,
-                };
+            .await
+            .map_err(crate::outbound::Error::from);
+        match result {
+            Ok(response) if response.status().is_success() => DeliveryAttempt {
+                state: DeliveryState::Delivered,
+                next_attempt_at: crate::now_ms(),
+                status: Some(i32::from(response.status().as_u16())),
+                error: None,
+            },
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let error = crate::outbound::Error::Failed(format!("HTTP {status}"));
+                self.failed(delivery, Some(i32::from(status)), error)
             }
-            Ok(response) => (
-                Some(i32::from(response.status().as_u16())),
-                format!("HTTP {}", response.status().as_u16()),
-            ),
-            // Without the URL: it may hold credentials.
-            Err(error) => (None, error.without_url().to_string()),
-        };
+            Err(error) => self.failed(delivery, None, error),
+        }
+    }
+
+    /// A failed attempt: tried again later, or given up after [`MAX_ATTEMPTS`] — at once when
+    /// the URL is refused, since trying again cannot help.
+    fn failed(
+        &self,
+        delivery: &WebhookDelivery,
+        status: Option<i32>,
+        error: crate::outbound::Error,
+    ) -> DeliveryAttempt {
         let attempts = delivery.attempts + 1;
         let delay = self
             .retry_base_ms
             .saturating_mul(1 << (attempts - 1).clamp(0, 20))
             .min(MAX_DELAY_MS);
         DeliveryAttempt {
-            state: if attempts >= MAX_ATTEMPTS {
+            state: if attempts >= MAX_ATTEMPTS || error.is_final() {
                 DeliveryState::Failed
             } else {
                 DeliveryState::Pending
             },
             next_attempt_at: crate::now_ms() + delay,
             status,
-            error: Some(error),
+            error: Some(error.to_string()),
         }
     }
 }

@@ -539,6 +539,40 @@ async fn an_admin_sets_up_mail_in_the_console_and_it_works_at_once() {
             .contains(&port)
     );
 
+    // With a password: left empty, it is kept for the same relay; a changed host, port or
+    // security needs it again, so the saved one never goes to another server.
+    let with = |host: &str, port: &str, password: &str| {
+        let mut form = owned(&relay);
+        for (key, value) in [("form[host]", host), ("form[port]", port)] {
+            form.retain(|(k, _)| *k != key);
+            form.push((key, value.to_owned()));
+        }
+        form.push(("form[username]", "shop".to_owned()));
+        form.push(("form[password]", password.to_owned()));
+        form
+    };
+    let (status, body) = save(boss.clone(), with("127.0.0.1", &port, "relay-pass")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = save(boss.clone(), with("127.0.0.1", &port, "")).await;
+    assert_eq!(status, 200, "{body}");
+    let kept = std::fs::read_to_string(&file).expect("read");
+    assert!(kept.contains("shop:relay-pass@127.0.0.1"), "{kept}");
+    for form in [
+        with("mail.attacker.example", &port, ""),
+        with("127.0.0.1", "2525", ""),
+    ] {
+        let (status, body) = save(boss.clone(), form).await;
+        assert!(status != 200 && body.contains("secret_required"), "{body}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), kept);
+    let (status, body) = save(boss.clone(), with("mail.example", &port, "new-pass")).await;
+    assert_eq!(status, 200, "entered again: {body}");
+    assert!(
+        std::fs::read_to_string(&file)
+            .expect("read")
+            .contains("shop:new-pass@mail.example")
+    );
+
     // An empty host turns mail off (and notifications with it).
     let off = vec![
         ("form[host]", String::new()),

@@ -12,12 +12,26 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread")]
 async fn the_wizard_wants_the_token_names_the_problem_and_hands_over_to_kefu() {
     let postgres = common::TestDatabase::create(&common::pg_url()).await;
+    // A LibreTranslate stand-in for the translation test button, on this machine: the file
+    // allows it (`[outbound] allow`), as an operator would for a local LibreTranslate.
+    let stand_in = axum::Router::new().route(
+        "/translate",
+        axum::routing::post(|| async {
+            axum::Json(serde_json::json!({"translatedText": "您好，有什么可以帮您？"}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let provider_addr = listener.local_addr().expect("addr");
+    let provider = format!("http://{provider_addr}");
+    tokio::spawn(async move { axum::serve(listener, stand_in).await });
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("kefu.toml");
     std::fs::write(
         &config,
         format!(
-            "# fresh\n[database]\nurl = \"sqlite://{}/kefu.db\"\n",
+            "# fresh\n[database]\nurl = \"sqlite://{}/kefu.db\"\n[outbound]\nallow = [\"{provider_addr}\"]\n",
             dir.path().display()
         ),
     )
@@ -129,17 +143,6 @@ async fn the_wizard_wants_the_token_names_the_problem_and_hands_over_to_kefu() {
 
     // The optional parts have test buttons too: a translation provider (a LibreTranslate
     // stand-in here) and the mail relay.
-    let stand_in = axum::Router::new().route(
-        "/translate",
-        axum::routing::post(|| async {
-            axum::Json(serde_json::json!({"translatedText": "您好，有什么可以帮您？"}))
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let provider = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, stand_in).await });
     let translated = post(
         "/setup/test-translation",
         owned(&[

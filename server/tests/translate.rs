@@ -2,6 +2,11 @@
 //! API: the test checks what Kefu sent (path, query, auth header or signature, body) and
 //! scripts the answers — success, 429 then success (retried), no answer in time (a timeout,
 //! retried, then given up), and an answer that is not the documented shape (not retried).
+//! The stand-ins listen on 127.0.0.1, which the outbound client reaches only because these
+//! tests allow it, as `[outbound] allow` would; without that, every way to this machine or a
+//! private network is refused, and answers are read up to a size cap.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -146,8 +151,10 @@ fn translator(provider: Box<dyn Provider>) -> Translator {
     )
 }
 
-fn client() -> reqwest::Client {
-    server::translate::client(Duration::from_millis(500))
+/// The outbound client with the stand-ins' loopback network allowed, giving up after half a
+/// second.
+fn client() -> server::outbound::Outbound {
+    common::outbound(&["127.0.0.0/8"], &[]).with_timeout(Duration::from_millis(500))
 }
 
 /// Runs the four scripted cases against the provider `make` builds for a stand-in's URL:
@@ -473,4 +480,126 @@ async fn a_text_too_long_for_one_request_is_sent_in_pieces_in_order() {
         "cut at the sentence end"
     );
     assert_eq!(format!("{first}{second}"), long);
+}
+
+/// A LibreTranslate at `url`, called through `client`, translating once.
+async fn libre_at(url: &str, client: server::outbound::Outbound) -> Result<String, TranslateError> {
+    let provider = LibreTranslate {
+        url: url.to_owned(),
+        api_key: Some("libre-key".into()),
+        client: client.with_timeout(Duration::from_secs(5)),
+    };
+    translator(Box::new(provider))
+        .translate("你好", Some("zh"), "en")
+        .await
+        .map(|translation| translation.text)
+}
+
+#[tokio::test]
+async fn addresses_on_this_machine_or_a_private_network_are_refused_unless_allowed() {
+    let ok = Reply::ok(json!({"translatedText": "Hello"}));
+    let (url, received) = stand_in(vec![ok.clone()]).await;
+    let port = url.rsplit(':').next().expect("port").to_owned();
+    // Names resolve through the test's table: `public.example` and `localhost` lead here.
+    let names = [("public.example", "127.0.0.1"), ("localhost", "127.0.0.1")];
+    let strict = common::outbound(&[], &names);
+    let refused = TranslateError::Address(server::outbound::Error::Refused);
+    for target in [
+        url.clone(),
+        format!("http://localhost:{port}"),
+        format!("http://public.example:{port}"),
+        format!("http://[::ffff:127.0.0.1]:{port}"),
+        "http://10.0.0.1:5000".to_owned(),
+        "http://169.254.169.254".to_owned(),
+    ] {
+        assert_eq!(
+            libre_at(&target, strict.clone()).await,
+            Err(refused.clone()),
+            "{target}"
+        );
+    }
+    assert!(received.lock().expect("log").is_empty(), "nothing was sent");
+
+    // Allowed by the configuration: this address and port, or this name and port — and only
+    // that port, and only what the entry names.
+    let allowed = [format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+    let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    let local = common::outbound(&allowed, &names);
+    for target in [url.clone(), format!("http://localhost:{port}")] {
+        assert_eq!(
+            libre_at(&target, local.clone()).await,
+            Ok("Hello".into()),
+            "{target}"
+        );
+    }
+    assert_eq!(received.lock().expect("log").len(), 2);
+    for target in [
+        format!("http://public.example:{port}"),
+        "http://localhost:6379".to_owned(),
+        "http://127.0.0.1:6379".to_owned(),
+    ] {
+        assert_eq!(
+            libre_at(&target, local.clone()).await,
+            Err(refused.clone()),
+            "{target}"
+        );
+    }
+    assert_eq!(received.lock().expect("log").len(), 2);
+}
+
+#[tokio::test]
+async fn a_redirect_is_an_answer_not_a_way_in() {
+    // The target a redirect points at: on this machine, not allowed.
+    let (inside, reached) = stand_in(vec![Reply::ok(json!({"translatedText": "secret"}))]).await;
+    let location = format!("{inside}/translate");
+    let app = axum::Router::new().fallback(move || {
+        let location = location.clone();
+        async move { (StatusCode::FOUND, [("location", location)], "") }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    // A public-looking name the configuration allows (here it resolves to the redirector).
+    let entry = format!("public.example:{port}");
+    let client = common::outbound(&[&entry], &[("public.example", "127.0.0.1")]);
+    let error = libre_at(&format!("http://public.example:{port}"), client)
+        .await
+        .expect_err("a redirect is not followed");
+    assert!(
+        matches!(error, TranslateError::Status { status: 302, .. }),
+        "{error:?}"
+    );
+    assert!(
+        reached.lock().expect("log").is_empty(),
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_past_the_size_cap_is_not_read() {
+    let huge = "x".repeat(server::outbound::MAX_BODY + 1);
+    let (url, _) = stand_in(vec![Reply::text(&huge)]).await;
+    let error = libre_at(&url, client()).await.expect_err("too large");
+    assert!(
+        matches!(&error, TranslateError::Malformed(m) if m.contains("larger than")),
+        "{error:?}"
+    );
+    // Without a length announced: read in chunks, stopped past the cap.
+    let app = axum::Router::new().fallback(|| async {
+        let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+        let chunks = (0..32).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+        axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let streamed = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let error = libre_at(&streamed, client()).await.expect_err("too large");
+    assert!(
+        matches!(&error, TranslateError::Malformed(m) if m.contains("larger than")),
+        "{error:?}"
+    );
 }

@@ -70,7 +70,8 @@ fn setup(url: &str, daily_chars: i64) -> TranslationSetup {
     let provider = LibreTranslate {
         url: url.to_owned(),
         api_key: None,
-        client: server::translate::client(Duration::from_millis(500)),
+        // The stand-in is on this machine: allowed explicitly, as `[outbound] allow` would.
+        client: common::outbound(&["127.0.0.0/8"], &[]).with_timeout(Duration::from_millis(500)),
     };
     TranslationSetup {
         translator: Arc::new(Translator::new(
@@ -330,9 +331,15 @@ async fn an_admin_sets_up_the_provider_in_the_console_and_agents_translate_draft
     let provider = stand_in().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("kefu.toml");
-    let original = "# the shop's Kefu\nwebhook_retry_ms = 500\n";
+    // The stand-in is on this machine: the file allows it, and so does the running server.
+    let original =
+        "# the shop's Kefu\nwebhook_retry_ms = 500\n[outbound]\nallow = [\"127.0.0.0/8\"]\n";
     std::fs::write(&file, original).expect("config");
-    let server = common::spawn_sqlite_with(|config| config.file = file.clone()).await;
+    let server = common::spawn_sqlite_with(|config| {
+        config.file = file.clone();
+        config.outbound = common::outbound(&["127.0.0.0/8"], &[]);
+    })
+    .await;
     let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
     let (mut agent, mut visitor, _, ann) = chat(&server).await;
 
@@ -448,4 +455,111 @@ async fn an_admin_sets_up_the_provider_in_the_console_and_agents_translate_draft
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(provider.asked.lock().expect("log").len(), asked);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_saved_key_goes_only_to_the_saved_address_and_internal_addresses_are_refused() {
+    let (first, second) = (stand_in().await, stand_in().await);
+    let port = |url: &str| url.rsplit(':').next().expect("port").to_owned();
+    let allowed = [
+        format!("127.0.0.1:{}", port(&first.url)),
+        format!("127.0.0.1:{}", port(&second.url)),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("kefu.toml");
+    std::fs::write(&file, "# the shop's Kefu\n").expect("config");
+    let server = common::spawn_sqlite_with(|config| {
+        config.file = file.clone();
+        config.outbound = common::outbound(
+            &[allowed[0].as_str(), allowed[1].as_str()],
+            &[("public.example", "127.0.0.1")],
+        );
+    })
+    .await;
+    let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
+    let form = |provider: &str, url: &str, key: &str| {
+        vec![
+            ("form[provider]", provider.to_owned()),
+            ("form[url]", url.to_owned()),
+            ("form[api_key]", key.to_owned()),
+            ("form[daily_chars]", "1000".to_owned()),
+            ("form[agent_language]", "en".to_owned()),
+        ]
+    };
+    let test = |form: Vec<(&'static str, String)>| {
+        let (server, boss) = (&server, boss.clone());
+        async move { call(server, &boss, "/api/admin/translation/test", &form).await }
+    };
+    let last_key = |provider: &StandIn| {
+        provider.asked.lock().expect("log").last().expect("asked")["api_key"].clone()
+    };
+    let (status, body) = call(
+        &server,
+        &boss,
+        "/api/admin/translation/save",
+        &form("libretranslate", &first.url, "libre-key"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Left empty, the saved key is used at the saved address …
+    let (status, body) = test(form("libretranslate", &first.url, "")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(last_key(&first), json!("libre-key"));
+    // … and not sent to another one: there a provider that needs a key wants it again.
+    let (status, body) = test(form("libretranslate", &second.url, "")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(last_key(&second), Value::Null, "the saved key stayed home");
+    for path in ["/api/admin/translation/test", "/api/admin/translation/save"] {
+        let (status, body) = call(&server, &boss, path, &form("deepl", &second.url, "")).await;
+        assert!(
+            status != 200 && body.contains("secret_required"),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = test(form("deepl", &second.url, "deepl-key")).await;
+    assert!(
+        status != 200 && body.contains("translation_failed"),
+        "a key entered again is used: {body}"
+    );
+
+    // This machine (but the allowed ports), private networks, cloud metadata and a name that
+    // resolves to this machine are refused, at the test button and at saving.
+    let before = std::fs::read_to_string(&file).expect("read");
+    let asked = first.asked.lock().expect("log").len() + second.asked.lock().expect("log").len();
+    for url in [
+        "http://127.0.0.1:9".to_owned(),
+        "http://10.0.0.1:5000".to_owned(),
+        "http://169.254.169.254".to_owned(),
+        format!("http://public.example:{}", port(&first.url)),
+    ] {
+        let (status, body) = test(form("libretranslate", &url, "")).await;
+        assert!(
+            status != 200 && body.contains("address_refused"),
+            "{url}: {body}"
+        );
+    }
+    for url in [
+        "http://127.0.0.1:9",
+        "http://[::1]:5000",
+        "http://169.254.169.254",
+    ] {
+        let (status, body) = call(
+            &server,
+            &boss,
+            "/api/admin/translation/save",
+            &form("libretranslate", url, "k"),
+        )
+        .await;
+        assert!(
+            status != 200 && body.contains("address_refused"),
+            "{url}: {body}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), before);
+    assert_eq!(
+        first.asked.lock().expect("log").len() + second.asked.lock().expect("log").len(),
+        asked,
+        "no request reached a stand-in"
+    );
 }

@@ -1,6 +1,9 @@
 //! Webhooks over real HTTP: a receiving server started by the test gets each event signed with
 //! HMAC-SHA256 under its secret; one that fails is retried with backoff until it answers, one
-//! that never does ends `failed`, and every attempt is in the delivery log.
+//! that never does ends `failed`, and every attempt is in the delivery log. The receivers are
+//! on 127.0.0.1, reached only where the test allows it as `[outbound] allow` would: a URL that
+//! leads to this machine or a private network otherwise fails at once with the reason in the
+//! log, and a redirect is not followed.
 
 mod common;
 
@@ -77,7 +80,11 @@ async fn eventually(mut done: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_reach_webhooks_signed_and_failures_are_retried_with_backoff() {
-    let server = common::spawn_sqlite_with(|config| config.webhook_retry_ms = 20).await;
+    let server = common::spawn_sqlite_with(|config| {
+        config.webhook_retry_ms = 20;
+        config.outbound = common::outbound(&["127.0.0.0/8"], &[]);
+    })
+    .await;
     let store = server.store.as_ref();
     let (site, key) = common::site(store, "shop", &["https://shop.example"]).await;
     let (flaky_url, flaky) = receiver(vec![503, 500]).await;
@@ -163,4 +170,105 @@ async fn events_reach_webhooks_signed_and_failures_are_retried_with_backoff() {
         assert!(Instant::now() < deadline, "{flaky_log:?} {dead_log:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_to_this_machine_or_a_private_network_are_refused_and_redirects_not_followed() {
+    let (inside_url, inside) = receiver(vec![]).await;
+    let inside_port = inside_url
+        .trim_end_matches("/hook")
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .to_owned();
+    // A public-looking receiver the configuration allows, which redirects to the inside one.
+    let location = inside_url.clone();
+    let redirector = axum::Router::new().fallback(move || {
+        let location = location.clone();
+        async move { (StatusCode::TEMPORARY_REDIRECT, [("location", location)]) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let redirect_port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+    let allowed = format!("public.example:{redirect_port}");
+    let server = common::spawn_sqlite_with(|config| {
+        config.webhook_retry_ms = 20;
+        config.outbound = common::outbound(
+            &[allowed.as_str()],
+            &[
+                ("public.example", "127.0.0.1"),
+                ("internal.example", "127.0.0.1"),
+            ],
+        );
+    })
+    .await;
+    let store = server.store.as_ref();
+    let (_, key) = common::site(store, "shop", &["https://shop.example"]).await;
+    let mut refused = Vec::new();
+    for url in [
+        inside_url.clone(),
+        format!("http://internal.example:{inside_port}/hook"),
+        "http://10.0.0.1/hook".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        format!("http://[::ffff:127.0.0.1]:{inside_port}/hook"),
+    ] {
+        let hook = store
+            .create_webhook(&url, "s3cret", &["message.created"], server::now_ms())
+            .await
+            .expect("hook");
+        refused.push((url, hook.id));
+    }
+    let redirecting = store
+        .create_webhook(
+            &format!("http://public.example:{redirect_port}/hook"),
+            "s3cret",
+            &["message.created"],
+            server::now_ms(),
+        )
+        .await
+        .expect("hook");
+
+    let (visitor, _) = common::http_visitor(&server, &key, "https://shop.example").await;
+    let (status, _) = visitor.send(json!([send_frame(None, "v1", "hello")])).await;
+    assert_eq!(status, 200);
+
+    // Each refused one fails at its first attempt, saying why; the redirect is an answer.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut logs = Vec::new();
+        for (url, id) in &refused {
+            logs.push((url, store.webhook_deliveries(*id, 10).await.expect("log")));
+        }
+        let redirected = store
+            .webhook_deliveries(redirecting.id, 10)
+            .await
+            .expect("log");
+        let done = logs.iter().all(|(_, log)| {
+            log.first()
+                .is_some_and(|d| d.state == store::DeliveryState::Failed)
+        }) && redirected.first().is_some_and(|d| d.attempts >= 1);
+        if done {
+            for (url, log) in &logs {
+                let delivery = &log[0];
+                assert_eq!(
+                    (delivery.attempts, delivery.last_status),
+                    (1, None),
+                    "{url}"
+                );
+                let error = delivery.last_error.as_deref().unwrap_or_default();
+                assert!(error.starts_with("refused:"), "{url}: {error}");
+                assert!(!error.contains("127.0.0.1"), "no address told: {error}");
+            }
+            assert_eq!(redirected[0].last_status, Some(307));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{logs:?} {redirected:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        inside.lock().expect("log").is_empty(),
+        "nothing reached the inside"
+    );
 }

@@ -62,6 +62,8 @@ pub struct Realtime {
     /// Translates between agents and visitors; `None` without a provider. Replaced when an
     /// admin saves new settings; read through [`Realtime::translation`].
     translation: std::sync::RwLock<Option<crate::translate::TranslationSetup>>,
+    /// The client translation settings saved in the console call their provider through.
+    pub outbound: crate::outbound::Outbound,
     /// Set once the server is shutting down: connections tell their clients to move.
     draining: tokio::sync::watch::Sender<bool>,
 }
@@ -80,7 +82,11 @@ impl Realtime {
             store.clone(),
             config.uploads.unsent_after,
         ));
-        let webhooks = crate::webhooks::Webhooks::new(store.clone(), config.webhook_retry_ms);
+        let webhooks = crate::webhooks::Webhooks::new(
+            store.clone(),
+            config.webhook_retry_ms,
+            &config.outbound,
+        );
         let hub = Hub::default();
         config.bus.start(&hub, &secret);
         Ok(Realtime {
@@ -102,6 +108,7 @@ impl Realtime {
             webhooks,
             geoip: config.geoip.clone(),
             translation: std::sync::RwLock::new(config.translation.clone()),
+            outbound: config.outbound.clone(),
             draining: tokio::sync::watch::Sender::new(false),
         })
     }

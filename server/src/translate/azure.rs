@@ -15,8 +15,8 @@ pub struct Azure {
     pub api_key: String,
     /// The resource's region (`eastasia`), when it is not global.
     pub region: Option<String>,
-    /// The HTTP client (with the request timeout).
-    pub client: reqwest::Client,
+    /// The outbound client (with the request timeout).
+    pub client: crate::outbound::Outbound,
 }
 
 #[derive(Deserialize)]
@@ -64,7 +64,7 @@ impl Provider for Azure {
         }
         let mut request = self
             .client
-            .post(format!("{}/translate", self.url.trim_end_matches('/')))
+            .post(&format!("{}/translate", self.url.trim_end_matches('/')))?
             .query(&query)
             .header("Ocp-Apim-Subscription-Key", &self.api_key)
             .json(&serde_json::json!([{ "Text": text }]));

@@ -18,8 +18,8 @@ pub struct Baidu {
     pub app_id: String,
     /// The app's secret key (signs each request; never sent).
     pub secret: String,
-    /// The HTTP client (with the request timeout).
-    pub client: reqwest::Client,
+    /// The outbound client (with the request timeout).
+    pub client: crate::outbound::Outbound,
 }
 
 #[derive(Deserialize)]
@@ -124,10 +124,10 @@ impl Provider for Baidu {
         ];
         let response = self
             .client
-            .post(format!(
+            .post(&format!(
                 "{}/api/trans/vip/translate",
                 self.url.trim_end_matches('/')
-            ))
+            ))?
             .form(&form)
             .send()
             .await

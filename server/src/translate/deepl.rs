@@ -15,8 +15,8 @@ pub struct DeepL {
     pub url: String,
     /// The authentication key.
     pub api_key: String,
-    /// The HTTP client (with the request timeout).
-    pub client: reqwest::Client,
+    /// The outbound client (with the request timeout).
+    pub client: crate::outbound::Outbound,
 }
 
 impl DeepL {
@@ -81,7 +81,7 @@ impl Provider for DeepL {
         }
         let response = self
             .client
-            .post(format!("{}/v2/translate", self.url.trim_end_matches('/')))
+            .post(&format!("{}/v2/translate", self.url.trim_end_matches('/')))?
             .header("Authorization", format!("DeepL-Auth-Key {}", self.api_key))
             .json(&body)
             .send()

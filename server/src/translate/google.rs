@@ -12,8 +12,8 @@ pub struct Google {
     pub url: String,
     /// The API key.
     pub api_key: String,
-    /// The HTTP client (with the request timeout).
-    pub client: reqwest::Client,
+    /// The outbound client (with the request timeout).
+    pub client: crate::outbound::Outbound,
 }
 
 #[derive(Deserialize)]
@@ -66,10 +66,10 @@ impl Provider for Google {
         }
         let response = self
             .client
-            .post(format!(
+            .post(&format!(
                 "{}/language/translate/v2",
                 self.url.trim_end_matches('/')
-            ))
+            ))?
             .query(&[("key", &self.api_key)])
             .json(&body)
             .send()

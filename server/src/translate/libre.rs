@@ -12,8 +12,8 @@ pub struct LibreTranslate {
     pub url: String,
     /// Its API key, if it requires one.
     pub api_key: Option<String>,
-    /// The HTTP client (with the request timeout).
-    pub client: reqwest::Client,
+    /// The outbound client (with the request timeout).
+    pub client: crate::outbound::Outbound,
 }
 
 #[derive(Deserialize)]
@@ -63,7 +63,7 @@ impl Provider for LibreTranslate {
         }
         let response = self
             .client
-            .post(format!("{}/translate", self.url.trim_end_matches('/')))
+            .post(&format!("{}/translate", self.url.trim_end_matches('/')))?
             .json(&body)
             .send()
             .await

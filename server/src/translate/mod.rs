@@ -63,6 +63,10 @@ pub enum TranslateError {
     /// The provider could not be reached.
     #[error("cannot reach the provider: {0}")]
     Unreachable(String),
+    /// The provider's address is not one Kefu may call (`crate::outbound`): refused, or not
+    /// an http(s) URL.
+    #[error("the provider's address: {0}")]
+    Address(crate::outbound::Error),
     /// The provider has no code for this language.
     #[error("the provider does not translate {0:?}")]
     Language(String),
@@ -81,6 +85,7 @@ impl TranslateError {
             | TranslateError::Unreachable(_) => true,
             TranslateError::Status { status, .. } => *status >= 500,
             TranslateError::Malformed(_)
+            | TranslateError::Address(_)
             | TranslateError::Language(_)
             | TranslateError::Refused(_) => false,
         }
@@ -94,6 +99,20 @@ pub struct Failure {
     pub error: TranslateError,
     /// The provider's `Retry-After`, if it sent one.
     pub retry_after: Option<Duration>,
+}
+
+/// What an outbound failure means for a translation.
+impl From<crate::outbound::Error> for Failure {
+    fn from(error: crate::outbound::Error) -> Failure {
+        use crate::outbound::Error;
+        match error {
+            Error::Timeout => TranslateError::Timeout,
+            Error::Failed(message) => TranslateError::Unreachable(message),
+            Error::TooLarge => TranslateError::Malformed(error.to_string()),
+            Error::BadUrl | Error::Refused => TranslateError::Address(error),
+        }
+        .into()
+    }
 }
 
 impl From<TranslateError> for Failure {
@@ -218,9 +237,10 @@ impl Translator {
     }
 }
 
-/// What every provider does with an HTTP answer: a success status yields the body, anything
-/// else the matching failure (with `Retry-After` when sent).
-async fn body_of(response: reqwest::Response) -> Result<axum::body::Bytes, Failure> {
+/// What every provider does with an HTTP answer: a success status yields the body (read up
+/// to `outbound::MAX_BODY`), anything else the matching failure (with `Retry-After` when
+/// sent).
+async fn body_of(response: reqwest::Response) -> Result<Vec<u8>, Failure> {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -228,7 +248,7 @@ async fn body_of(response: reqwest::Response) -> Result<axum::body::Bytes, Failu
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body = response.bytes().await.map_err(request_failure)?;
+    let body = crate::outbound::body(response).await?;
     if status.is_success() {
         return Ok(body);
     }
@@ -243,29 +263,15 @@ async fn body_of(response: reqwest::Response) -> Result<axum::body::Bytes, Failu
     Err(Failure { error, retry_after })
 }
 
-/// A request that failed before an answer: timed out, or the provider unreachable.
+/// A request that failed before an answer: timed out, refused, or the provider unreachable.
 fn request_failure(error: reqwest::Error) -> Failure {
-    let error = if error.is_timeout() {
-        TranslateError::Timeout
-    } else {
-        TranslateError::Unreachable(error.to_string())
-    };
-    error.into()
+    crate::outbound::Error::from(error).into()
 }
 
 /// Reads a JSON answer of type `T`.
 fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(body)
         .map_err(|error| TranslateError::Malformed(error.to_string()).into())
-}
-
-/// An HTTP client for providers: every request gives up after `timeout`.
-pub fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .build()
-        .unwrap_or_default()
 }
 
 /// Whether `tag` looks like a BCP 47 language tag (`en`, `zh-CN`, `zh-Hant-TW`): what a

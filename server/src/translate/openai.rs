@@ -16,8 +16,8 @@ pub struct OpenAiChat {
     pub api_key: Option<String>,
     /// The model name.
     pub model: String,
-    /// The HTTP client (with the request timeout).
-    pub client: reqwest::Client,
+    /// The outbound client (with the request timeout).
+    pub client: crate::outbound::Outbound,
 }
 
 #[derive(Deserialize)]
@@ -76,10 +76,10 @@ impl Provider for OpenAiChat {
         });
         let mut request = self
             .client
-            .post(format!(
+            .post(&format!(
                 "{}/chat/completions",
                 self.url.trim_end_matches('/')
-            ))
+            ))?
             .json(&body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);

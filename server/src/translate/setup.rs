@@ -84,12 +84,16 @@ impl TranslationSetup {
 }
 
 impl TranslationSection {
-    /// The setup the section describes (`None` without a provider), or what is missing.
-    pub fn setup(self) -> Result<Option<TranslationSetup>, String> {
+    /// The setup the section describes (`None` without a provider), calling the provider
+    /// through `outbound`; or what is missing.
+    pub fn setup(
+        self,
+        outbound: &crate::outbound::Outbound,
+    ) -> Result<Option<TranslationSetup>, String> {
         let Some(name) = self.provider.clone().filter(|name| !name.is_empty()) else {
             return Ok(None);
         };
-        let client = super::client(Duration::from_millis(self.timeout_ms.unwrap_or(8_000)));
+        let client = outbound.with_timeout(Duration::from_millis(self.timeout_ms.unwrap_or(8_000)));
         let need = |value: &Option<String>, key: &str| {
             value
                 .clone()
@@ -102,6 +106,9 @@ impl TranslationSection {
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err("translation.url must start with http:// or https://".into());
             }
+            outbound
+                .check(url)
+                .map_err(|error| format!("translation.url: {error}"))?;
         }
         let url_or = |default: &str| self.url.clone().unwrap_or_else(|| default.to_owned());
         let provider: Box<dyn Provider> = match name.as_str() {

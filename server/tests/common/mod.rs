@@ -96,6 +96,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         webhook_retry_ms: 1_000,
         geoip: None,
         translation: None,
+        outbound: outbound(&[], &[]),
         bus: server::bus::Bus::InProcess,
         edge: server::edge::Edge::default(),
         max_connections: 100_000,
@@ -129,6 +130,27 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         handle: Some(handle),
         _dir: None,
     }
+}
+
+/// The outbound client with `allow` as `[outbound] allow`, resolving the `(name, address)`
+/// pairs of `names` instead of asking the system (when there are any): a test's stand-in on
+/// 127.0.0.1 is reached only when allowed, as in production.
+pub fn outbound(allow: &[&str], names: &[(&str, &str)]) -> server::outbound::Outbound {
+    use server::outbound::{FixedLookup, Lookup, Outbound, Policy, SystemLookup};
+    let allow: Vec<String> = allow.iter().map(|entry| entry.to_string()).collect();
+    let lookup: Arc<dyn Lookup> = if names.is_empty() {
+        Arc::new(SystemLookup)
+    } else {
+        let mut table = std::collections::HashMap::<String, Vec<std::net::IpAddr>>::new();
+        for (name, address) in names {
+            table
+                .entry(name.to_string())
+                .or_default()
+                .push(address.parse().expect("an address"));
+        }
+        Arc::new(FixedLookup(table))
+    };
+    Outbound::new(Policy::parse(&allow).expect("allow list"), lookup).expect("client")
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
