@@ -108,6 +108,8 @@ pub enum Key {
     StatusOpen,
     StatusPending,
     StatusResolved,
+    /// A conversation's record of a transcript e-mailed from it, before the address.
+    TranscriptSent,
     Mine,
     Unassigned,
     All,
@@ -576,6 +578,8 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, StatusPending) => "待处理",
         (Lang::En, StatusResolved) => "Resolved",
         (Lang::Zh, StatusResolved) => "已解决",
+        (Lang::En, TranscriptSent) => "Transcript sent to",
+        (Lang::Zh, TranscriptSent) => "聊天记录已发送至",
         (Lang::En, Mine) => "Mine",
         (Lang::Zh, Mine) => "我的",
         (Lang::En, Unassigned) => "Unassigned",
@@ -673,6 +677,13 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, UnknownLanguage) => "尚不知道访客的语言。",
         (Lang::Zh, LanguageName) => "中文",
     }
+}
+
+/// A `system` message's record of a transcript e-mailed from the conversation, in words
+/// ("Transcript sent to mei@example.com"); `None` for any other record.
+pub fn transcript_sent(lang: Lang, body: &str) -> Option<String> {
+    protocol::transcript_sent_to(body)
+        .map(|address| format!("{} {address}", t(lang, Key::TranscriptSent)))
 }
 
 impl ConsoleError {

@@ -430,6 +430,15 @@ pub enum Unavailable {
     Budget,
 }
 
+/// How the `body` of a `system` message that records a transcript e-mailed from the
+/// conversation begins; the address follows (`transcript_sent:mei@example.com`).
+pub const TRANSCRIPT_SENT: &str = "transcript_sent:";
+
+/// The address a `system` message's body says a transcript was e-mailed to, if it says so.
+pub fn transcript_sent_to(body: &str) -> Option<&str> {
+    body.strip_prefix(TRANSCRIPT_SENT)
+}
+
 /// One stored chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

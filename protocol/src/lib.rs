@@ -19,8 +19,8 @@ pub use error::ErrorCode;
 pub use frames::{
     AgentFrame, AgentHello, Assign, Attachment, ConversationHead, Cursor, Invite, Limits, Message,
     Page, Ping, Pong, Preview, Read, Resume, SendMessage, ServerFrame, SetConversationStatus,
-    SetStatus, Translation, Typing, Unavailable, VisitorDetails, VisitorFrame, VisitorHello,
-    Welcome,
+    SetStatus, TRANSCRIPT_SENT, Translation, Typing, Unavailable, VisitorDetails, VisitorFrame,
+    VisitorHello, Welcome, transcript_sent_to,
 };
 pub use ids::{
     AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, EventSeq, Seq,

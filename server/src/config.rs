@@ -36,6 +36,9 @@ pub struct Config {
     /// Outgoing mail (transcripts, leave-message replies and notifications): the relay, the
     /// sender, and whether agents hear of leave-messages.
     pub mail: crate::mail::MailSetup,
+    /// Caps on the mail visitors can cause: transcripts per address and per site a day, and
+    /// how leave-message notifications are collected into digests.
+    pub mail_limits: crate::mail::MailLimits,
     /// The configuration file: the one read, or the one the console writes settings to.
     pub file: PathBuf,
     /// The mail settings come from flags or `KEFU_*` variables, which the file cannot
@@ -247,6 +250,29 @@ struct EmailSection {
     smtp_url: Option<String>,
     from: Option<String>,
     notify_leave_messages: Option<bool>,
+    transcripts_per_address_per_day: Option<u32>,
+    transcripts_per_site_per_day: Option<u32>,
+    notify_digest_ms: Option<u64>,
+}
+
+impl EmailSection {
+    /// The limits this section sets, defaults for the keys it leaves out.
+    fn limits(&self) -> crate::mail::MailLimits {
+        let defaults = crate::mail::MailLimits::default();
+        crate::mail::MailLimits {
+            transcripts: crate::realtime::transcripts::TranscriptCaps {
+                per_address_per_day: self
+                    .transcripts_per_address_per_day
+                    .unwrap_or(defaults.transcripts.per_address_per_day),
+                per_site_per_day: self
+                    .transcripts_per_site_per_day
+                    .unwrap_or(defaults.transcripts.per_site_per_day),
+            },
+            notify_digest: self
+                .notify_digest_ms
+                .map_or(defaults.notify_digest, std::time::Duration::from_millis),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -310,6 +336,7 @@ impl Config {
             key: "database.url",
             message: error.to_string(),
         })?;
+        let mail_limits = file.email.limits();
         let mail = crate::mail::MailSetup::new(
             overrides.smtp_url.clone().or(file.email.smtp_url),
             overrides.email_from.clone().or(file.email.from),
@@ -429,6 +456,7 @@ impl Config {
                 .unwrap_or(protocol::Limits::default().idle_timeout_ms)
                 .max(100),
             mail,
+            mail_limits,
             file: overrides
                 .config
                 .clone()
@@ -590,6 +618,29 @@ mod tests {
         .expect_err("missing database refused")
         .to_string();
         assert!(bad_geoip.starts_with("`geoip.database`"), "{bad_geoip}");
+    }
+
+    #[test]
+    fn mail_limits_have_defaults_and_keys() {
+        let defaults = Config::load(&Overrides::default()).expect("defaults");
+        assert_eq!(defaults.mail_limits, crate::mail::MailLimits::default());
+        assert_eq!(defaults.mail_limits.transcripts.per_address_per_day, 5);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            &dir,
+            "[email]\ntranscripts_per_address_per_day = 3\ntranscripts_per_site_per_day = 40\nnotify_digest_ms = 1500\n",
+        );
+        let config = Config::load(&Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        })
+        .expect("loads");
+        assert_eq!(config.mail_limits.transcripts.per_address_per_day, 3);
+        assert_eq!(config.mail_limits.transcripts.per_site_per_day, 40);
+        assert_eq!(
+            config.mail_limits.notify_digest,
+            std::time::Duration::from_millis(1500)
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod export;
 pub mod geoip;
 pub mod http_server;
 pub mod init;
+pub mod leave_digest;
 pub mod mail;
 pub mod metrics;
 pub mod migrate_to;

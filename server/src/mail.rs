@@ -1,7 +1,7 @@
 //! Outgoing e-mail over SMTP (`lettre`): the one place Kefu sends mail from — conversation
 //! transcripts a visitor asks for, agents' replies to leave-messages (through the console's
-//! `Outbox`, see [`crate::console_mail`]) and, with `notify_leave_messages`, a note to a site's
-//! agents when a leave-message arrives. Configured by `[email] smtp_url` and `from` (or at
+//! `Outbox`, see [`crate::console_mail`]) and, with `notify_leave_messages`, notes to a site's
+//! agents about new leave-messages (collected into digests by [`crate::leave_digest`]). Configured by `[email] smtp_url` and `from` (or at
 //! `/admin/mail`); without them Kefu sends nothing and says so.
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
@@ -129,35 +129,21 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
-/// E-mails the site's enabled agents that `message` arrived, on a task of its own: the visitor
-/// is answered at once, and a relay that fails only leaves a warning in the log.
-pub fn notify_leave_message(
-    mailer: Mailer,
-    store: std::sync::Arc<dyn store::Store>,
-    site: String,
-    message: store::LeaveMessage,
-) {
-    tokio::spawn(async move {
-        let agents = match store.site_agents(&[message.site_id]).await {
-            Ok(agents) => agents,
-            Err(error) => {
-                tracing::warn!(%error, "leave-message notification: reading the agents failed");
-                return;
-            }
-        };
-        let from = match &message.name {
-            Some(name) => format!("{name} <{}>", message.contact),
-            None => message.contact.clone(),
-        };
-        let subject = format!("New leave-message on {site}");
-        let body = format!(
-            "{from} left a message on {site}:\n\n{}\n\nAnswer it under Leave-messages in the Kefu console.\n",
-            message.body
-        );
-        for agent in agents {
-            if let Err(error) = mailer.send(&agent.email, &subject, body.clone()).await {
-                tracing::warn!(%error, agent = agent.id, "leave-message notification not sent");
-            }
+/// What limits the mail visitors can cause, from `[email]` in `kefu.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailLimits {
+    /// Daily caps on transcripts per client address and per site.
+    pub transcripts: crate::realtime::transcripts::TranscriptCaps,
+    /// After a leave-message notification, how long the next waits while more are collected
+    /// into one digest ([`crate::leave_digest`]).
+    pub notify_digest: std::time::Duration,
+}
+
+impl Default for MailLimits {
+    fn default() -> Self {
+        MailLimits {
+            transcripts: Default::default(),
+            notify_digest: std::time::Duration::from_secs(5 * 60),
         }
-    });
+    }
 }

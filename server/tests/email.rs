@@ -4,7 +4,7 @@
 mod common;
 
 use base64::Engine;
-use common::client::{Http, ack_of, send_frame, visitor_hello, welcome_of};
+use common::client::{Http, ack_of, message_of, send_frame, visitor_hello, welcome_of};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -87,9 +87,42 @@ async fn post(http: &Http, path: &str, body: Value) -> (u16, Value) {
     http.post_text(path, &body.to_string()).await
 }
 
+/// [`post`] that also returns the answer's `Retry-After` (seconds).
+async fn post_with_headers(http: &Http, path: &str, body: Value) -> (u16, Option<u64>, Value) {
+    let mut request = http
+        .client
+        .post(format!("{}{path}", http.base))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(token) = &http.token {
+        request = request.header(protocol::transport::VISITOR_TOKEN_HEADER, token);
+    }
+    if let Some(origin) = &http.origin {
+        request = request.header("origin", origin);
+    }
+    let response = request.send().await.expect("post");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let text = response.text().await.expect("body");
+    (
+        status,
+        retry_after,
+        serde_json::from_str(&text).unwrap_or_default(),
+    )
+}
+
 /// A visitor of a new site "shop" who wrote `text`: their client, conversation and site.
 async fn visitor_with_conversation(server: &common::TestServer, text: &str) -> (Http, i64, i64) {
     let (site, _) = common::site(server.store.as_ref(), "shop", &["https://shop.example"]).await;
+    let (visitor, conversation) = another_visitor(server, text).await;
+    (visitor, conversation, site)
+}
+
+/// A new visitor of the existing site "shop" who wrote `text`: their client and conversation.
+async fn another_visitor(server: &common::TestServer, text: &str) -> (Http, i64) {
     let mut visitor = Http::new(&server.url(""), "visitor");
     visitor.origin = Some("https://shop.example".into());
     let (_, frames) = visitor
@@ -100,7 +133,23 @@ async fn visitor_with_conversation(server: &common::TestServer, text: &str) -> (
         .await;
     visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
     let (_, conversation, _) = frames.iter().find_map(ack_of).expect("ack");
-    (visitor, conversation, site)
+    (visitor, conversation)
+}
+
+/// `agent` writes `text` in `conversation`.
+async fn agent_replies(agent: &Http, conversation: i64, text: &str) {
+    let (_, frames) = agent
+        .send(json!([send_frame(Some(conversation), "a1", text)]))
+        .await;
+    assert_eq!(frames.iter().filter_map(ack_of).count(), 1, "{frames:?}");
+}
+
+/// An agent of `site`, signed in.
+async fn agent_of(server: &common::TestServer, email: &str, site: i64) -> Http {
+    let (_, cookie) = common::agent_cookie(server.store.as_ref(), email, &[site]).await;
+    let mut agent = Http::new(&server.url(""), "agent");
+    agent.cookie = Some(cookie);
+    agent
 }
 
 fn mailer(smtp: &SmtpServer) -> server::mail::MailSetup {
@@ -165,15 +214,48 @@ async fn a_visitor_gets_the_transcript_by_e_mail() {
     );
     assert_eq!(lines.len(), 5, "{text}");
 
-    // The widget asks for the copy with its rating: the same mail, and the rating is kept.
-    let (status, body_json) = post(
+    // The conversation tells its agents where the copy went.
+    let recorded = server
+        .store
+        .messages_before(conversation, None, 1)
+        .await
+        .expect("read");
+    assert_eq!(
+        (recorded[0].author, recorded[0].body.as_str()),
+        (protocol::Author::System, "transcript_sent:mei@example.com")
+    );
+
+    // The widget asks for a copy with its rating: within the hour of the last one it is
+    // refused (and the rating not kept, so the visitor can rate without one).
+    let (status, retry_after, body_json) = post_with_headers(
         &visitor,
         "/http/visitor/rating",
         json!({"conversation_id": conversation, "score": 5, "transcript_to": "mei@example.com"}),
     )
     .await;
+    assert_eq!(
+        (status, body_json[0]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body_json}"
+    );
+    let retry_after = retry_after.expect("Retry-After");
+    assert!((3500..=3600).contains(&retry_after), "{retry_after}");
+    assert!(
+        server
+            .store
+            .rating(conversation)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let (status, body_json) = post(
+        &visitor,
+        "/http/visitor/rating",
+        json!({"conversation_id": conversation, "score": 5}),
+    )
+    .await;
     assert_eq!(status, 204, "{body_json}");
-    assert_eq!(smtp.received().len(), 2);
+    assert_eq!(smtp.received().len(), 1);
     let rating = server.store.rating(conversation).await.expect("read");
     assert_eq!(rating.map(|r| r.score), Some(5));
 
@@ -202,7 +284,7 @@ async fn a_visitor_gets_the_transcript_by_e_mail() {
     )
     .await;
     assert_eq!(status, 400);
-    assert_eq!(smtp.received().len(), 2);
+    assert_eq!(smtp.received().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -227,7 +309,9 @@ async fn a_relay_that_is_down_is_reported_not_hidden() {
     let relay = mailer(&smtp);
     drop(smtp);
     let server = common::spawn_sqlite_with(|config| config.mail = relay).await;
-    let (visitor, conversation, _) = visitor_with_conversation(&server, "hello").await;
+    let (visitor, conversation, site) = visitor_with_conversation(&server, "hello").await;
+    let agent = agent_of(&server, "mei@shop.example", site).await;
+    agent_replies(&agent, conversation, "Hi!").await;
     let (status, body_json) = post(
         &visitor,
         "/http/visitor/transcript",
@@ -240,9 +324,9 @@ async fn a_relay_that_is_down_is_reported_not_hidden() {
     );
 }
 
-/// Waits up to five seconds for the relay to hold `count` mails.
+/// Waits up to ten seconds for the relay to hold `count` mails.
 async fn mails_eventually(smtp: &SmtpServer, count: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mails = smtp.received();
         if mails.len() >= count || Instant::now() > deadline {
@@ -348,6 +432,161 @@ async fn agents_hear_of_a_leave_message_and_answer_it_by_e_mail() {
         "{status} {text}"
     );
     assert_eq!(smtp.received().len(), 2);
+}
+
+/// `visitor` asks for `conversation`'s transcript to go to someone@example.com.
+async fn ask(visitor: &Http, conversation: i64) -> (u16, Option<u64>, Value) {
+    post_with_headers(
+        visitor,
+        "/http/visitor/transcript",
+        json!({"conversation_id": conversation, "email": "someone@example.com"}),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transcript_needs_an_agent_reply_and_goes_out_once_an_hour() {
+    let smtp = SmtpServer::start();
+    let relay = mailer(&smtp);
+    let server = common::spawn_sqlite_with(|config| {
+        config.mail = relay;
+        // The guard, not the visitor's message rate, must be what stops the copies.
+        config.messages_per_minute = 100_000;
+        config.mail_limits.transcripts.per_address_per_day = 2;
+    })
+    .await;
+    let (visitor, conversation, site) = visitor_with_conversation(&server, "spam spam").await;
+    // Only the visitor wrote: the server will not mail their words anywhere.
+    let (status, _, body_json) = ask(&visitor, conversation).await;
+    assert_eq!(
+        (status, body_json[0]["code"].as_str()),
+        (409, Some("conflict")),
+        "{body_json}"
+    );
+    assert!(smtp.received().is_empty());
+
+    // Once an agent has written, fifty requests at once deliver one mail.
+    let agent = agent_of(&server, "mei@shop.example", site).await;
+    agent_replies(&agent, conversation, "How can I help?").await;
+    let answers =
+        futures_util::future::join_all((0..50).map(|_| ask(&visitor, conversation))).await;
+    let sent = answers.iter().filter(|(status, ..)| *status == 204).count();
+    assert_eq!(sent, 1, "{answers:?}");
+    for (status, retry_after, body_json) in answers.iter().filter(|(s, ..)| *s != 204) {
+        assert_eq!(
+            (*status, body_json[0]["code"].as_str()),
+            (429, Some("rate_limited")),
+            "{body_json}"
+        );
+        assert!(retry_after.is_some_and(|s| s > 3000), "{retry_after:?}");
+    }
+    assert_eq!(smtp.received().len(), 1);
+
+    // The agent's console learns where it went, as the conversation's next message.
+    let (_, frames) = agent.poll(&[(conversation, 2)], 0).await;
+    let told: Vec<_> = frames.iter().filter_map(message_of).collect();
+    assert_eq!(
+        told,
+        vec![(
+            conversation,
+            3,
+            "transcript_sent:someone@example.com".to_string()
+        )],
+        "{frames:?}"
+    );
+
+    // The address's second copy today goes out (another conversation); its third does not.
+    let (second, conversation2) = another_visitor(&server, "me again").await;
+    agent_replies(&agent, conversation2, "Yes?").await;
+    assert_eq!(ask(&second, conversation2).await.0, 204);
+    let (third, conversation3) = another_visitor(&server, "and again").await;
+    agent_replies(&agent, conversation3, "Yes?").await;
+    let (status, retry_after, body_json) = ask(&third, conversation3).await;
+    assert_eq!(
+        (status, body_json[0]["message"].as_str()),
+        (429, Some("too many transcripts from this address today")),
+        "{body_json}"
+    );
+    assert!(retry_after.is_some_and(|s| s > 80_000), "{retry_after:?}");
+    assert_eq!(smtp.received().len(), 2);
+}
+
+/// How many leave-messages a notification's subject counts.
+fn leave_messages_told(mail: &str) -> usize {
+    let subject = header(mail, "Subject").expect("subject");
+    if subject == "New leave-message on shop" {
+        return 1;
+    }
+    subject
+        .strip_suffix(" new leave-messages on shop")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a notification: {subject}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_leave_messages_is_one_digest_per_agent() {
+    let smtp = SmtpServer::start();
+    let relay = mailer(&smtp);
+    let server = common::spawn_sqlite_with(|config| {
+        config.mail = relay;
+        config.mail.notify_leave_messages = true;
+        config.messages_per_minute = 100_000;
+        // Longer than the test: what follows the first mail waits for the server's exit.
+        config.mail_limits.notify_digest = Duration::from_secs(3600);
+    })
+    .await;
+    let (site, _) = common::site(server.store.as_ref(), "shop", &["https://shop.example"]).await;
+    let agents = ["mei@shop.example", "lei@shop.example"];
+    for email in agents {
+        common::agent_cookie(server.store.as_ref(), email, &[site]).await;
+    }
+    let mut visitor = Http::new(&server.url(""), "visitor");
+    visitor.origin = Some("https://shop.example".into());
+    let (_, frames) = visitor
+        .send(json!([visitor_hello("shop", None, &[])]))
+        .await;
+    visitor.token = frames.iter().find_map(welcome_of).map(|(token, _)| token);
+    for chunk in 0..20 {
+        let posts = (0..25).map(|n| {
+            let visitor = &visitor;
+            async move {
+                post(
+                    visitor,
+                    "/http/visitor/leave-message",
+                    json!({"contact": format!("v{chunk}-{n}@example.com"), "body": "订单呢？"}),
+                )
+                .await
+            }
+        });
+        for (status, left) in futures_util::future::join_all(posts).await {
+            assert_eq!(status, 201, "{left}");
+        }
+    }
+
+    // The first news goes out at once, one mail per agent…
+    assert_eq!(
+        mails_eventually(&smtp, agents.len()).await.len(),
+        agents.len()
+    );
+    // …and the rest waits for the window to end, or, as here, for the server to stop.
+    server.stop().await;
+    let mails = smtp.received();
+    for agent in agents {
+        let theirs: Vec<&String> = mails
+            .iter()
+            .filter(|m| header(m, "To") == Some(agent))
+            .collect();
+        assert_eq!(theirs.len(), 2, "{agent}: {theirs:?}");
+        let told: usize = theirs.iter().map(|m| leave_messages_told(m)).sum();
+        assert_eq!(told, 500, "{agent}");
+        let digest = theirs
+            .iter()
+            .map(|m| body(m))
+            .find(|b| b.contains("… and "))
+            .expect("a digest that lists the first ones and counts the rest");
+        assert!(digest.contains("v"), "{digest}");
+    }
+    assert_eq!(mails.len(), 2 * agents.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -983,6 +983,9 @@ impl Chat {
             SEND_DEADLINE_MS,
             |chat, status, _| match status {
                 204 => chat.ui.resolved(Some(true)),
+                // The copy was refused: none before an agent has replied, one an hour.
+                409 => chat.ui.notice(Some(Text::CopyNoReply)),
+                429 => chat.ui.notice(Some(Text::CopyLater)),
                 _ => chat.ui.notice(Some(Text::Failed)),
             },
         );
@@ -1125,8 +1128,13 @@ impl Chat {
             .as_f64()
             .unwrap_or_else(now);
         if author == "system" {
-            // A status record: offer the rating after `resolved`, hide it when reopened.
-            self.ui.resolved((body == "resolved").then_some(false));
+            // A status record: offer the rating after `resolved`, hide it when reopened. Other
+            // records (a transcript e-mailed) change nothing here.
+            match body.as_str() {
+                "resolved" => self.ui.resolved(Some(false)),
+                "open" | "pending" => self.ui.resolved(None),
+                _ => {}
+            }
             return;
         }
         if author == "visitor" {

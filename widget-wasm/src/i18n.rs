@@ -57,6 +57,10 @@ pub enum Text {
     Rated,
     NewChat,
     Transcript,
+    /// The rating's copy was refused: no agent has replied yet.
+    CopyNoReply,
+    /// The rating's copy was refused: one was sent recently, or too many today.
+    CopyLater,
     /// The toggle under a translated message, while the translation is shown.
     ShowOriginal,
     /// The same toggle while the original is shown.
@@ -130,6 +134,10 @@ pub fn t(lang: Lang, text: Text) -> &'static str {
         (Lang::Zh, Rated) => "感谢您的评价！",
         (Lang::En, Transcript) => "E-mail me a copy",
         (Lang::Zh, Transcript) => "邮箱（接收聊天记录）",
+        (Lang::En, CopyNoReply) => "A copy can be sent once we have replied.",
+        (Lang::Zh, CopyNoReply) => "客服回复后才能发送聊天记录。",
+        (Lang::En, CopyLater) => "A copy was sent recently. Try later, or rate without one.",
+        (Lang::Zh, CopyLater) => "聊天记录刚发送过，请稍后再试，或不填邮箱直接评价。",
         (Lang::En, NewChat) => "New conversation",
         (Lang::Zh, NewChat) => "新对话",
         (Lang::Zh, FileRefused) => "不支持该文件类型或大小。",

@@ -782,11 +782,16 @@ fn Transcript(
                                         Author::System => String::new(),
                                     };
                                     let class = format!("line {}", line.author.as_str());
+                                    let text = match line.author {
+                                        Author::System => crate::i18n::transcript_sent(lang, &line.text)
+                                            .unwrap_or(line.text),
+                                        _ => line.text,
+                                    };
                                     view! {
                                         <div class=class>
                                             <b>{who}</b>
                                             <time>{line.sent}</time>
-                                            <p>{line.text}</p>
+                                            <p>{text}</p>
                                             {line.translation.map(|text| view! { <p class="translation">{text}</p> })}
                                             {line.file.map(|f| view! { <p class="file">{f}</p> })}
                                         </div>

@@ -19,6 +19,7 @@ mod replay;
 pub mod session;
 pub mod text;
 pub mod token;
+pub mod transcripts;
 pub mod widget;
 pub mod ws;
 
@@ -55,6 +56,10 @@ pub struct Realtime {
     /// The mail settings in force (transcripts, leave-message notifications); replaced when an
     /// admin saves new ones. Read through [`Realtime::mail`], never held across an await.
     mail: std::sync::RwLock<crate::mail::MailSetup>,
+    /// How many transcripts went out recently, per conversation, address and site (per node).
+    pub transcripts: transcripts::TranscriptGuard,
+    /// Collects leave-message notifications into one mail per agent per window.
+    pub leave_digest: crate::leave_digest::LeaveDigest,
     /// Tells other systems about messages, resolved conversations and leave-messages.
     pub webhooks: crate::webhooks::Webhooks,
     /// Locates visitors for agents; `None` without a GeoIP database.
@@ -89,6 +94,10 @@ impl Realtime {
         );
         let hub = Hub::default();
         config.bus.start(&hub, &secret);
+        let leave_digest = crate::leave_digest::LeaveDigest::start(
+            store.clone(),
+            config.mail_limits.notify_digest,
+        );
         Ok(Realtime {
             store,
             hub,
@@ -105,6 +114,8 @@ impl Realtime {
             uploads: config.uploads,
             assigner: assign::Assigner::default(),
             mail: std::sync::RwLock::new(config.mail.clone()),
+            transcripts: transcripts::TranscriptGuard::new(config.mail_limits.transcripts),
+            leave_digest,
             webhooks,
             geoip: config.geoip.clone(),
             translation: std::sync::RwLock::new(config.translation.clone()),
@@ -186,9 +197,11 @@ impl Realtime {
         self.draining.send_replace(true);
     }
 
-    /// Withdraws this node from the other nodes' view as the server exits.
+    /// Withdraws this node from the other nodes' view as the server exits, and sends the
+    /// leave-message notifications still waiting for their digest.
     pub async fn leave(&self) {
         self.hub.leave().await;
+        self.leave_digest.finish().await;
     }
 
     /// Completes once the server is draining.

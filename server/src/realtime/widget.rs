@@ -356,12 +356,7 @@ pub async fn leave_message(
             );
             let mail = rt.mail();
             if let (true, Some(mailer)) = (mail.notify_leave_messages, mail.mailer) {
-                crate::mail::notify_leave_message(
-                    mailer,
-                    rt.store.clone(),
-                    site.name.clone(),
-                    message.clone(),
-                );
+                rt.leave_digest.notify(mailer, &site.name, &message);
             }
             (
                 StatusCode::CREATED,
@@ -546,7 +541,7 @@ pub async fn rating(
         .transcript_to
         .as_deref()
         .filter(|e| !e.trim().is_empty())
-        && let Err(response) = send_transcript(rt, &site, &conversation, visitor_id, email).await
+        && let Err(response) = send_transcript(rt, &site, &conversation, client, email).await
     {
         return response;
     }
@@ -582,7 +577,9 @@ const TRANSCRIPT_COST: u32 = 10;
 const TRANSCRIPT_MESSAGES: u32 = 2_000;
 
 /// `POST /http/visitor/transcript` with the visitor token: e-mails the conversation's transcript.
-/// Answers `204` once the relay took the mail, `503` when no relay is configured or it failed.
+/// Answers `204` once the relay took the mail, `503` when no relay is configured or it failed,
+/// `409` before an agent has written in the conversation, `429` (with `Retry-After`) within an
+/// hour of the last copy or past the daily caps of the address or the site.
 pub async fn transcript(
     State(state): State<AppState>,
     client: ClientIp,
@@ -599,18 +596,20 @@ pub async fn transcript(
         Ok(conversation) => conversation,
         Err(response) => return response,
     };
-    match send_transcript(rt, &site, &conversation, visitor_id, &form.email).await {
+    match send_transcript(rt, &site, &conversation, client, &form.email).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(response) => response,
     }
 }
 
-/// E-mails `conversation` to `email`, charging the visitor [`TRANSCRIPT_COST`] tokens.
+/// E-mails `conversation` to `email`, charging the visitor [`TRANSCRIPT_COST`] tokens: only
+/// once an agent has written in it, at most once an hour, within the daily caps of the client's
+/// address and the site ([`super::transcripts`]). The conversation then records where it went.
 async fn send_transcript(
     rt: &super::Realtime,
     site: &store::Site,
     conversation: &store::Conversation,
-    visitor_id: i64,
+    client: ClientIp,
     email: &str,
 ) -> Result<(), Response> {
     let email = email.trim();
@@ -627,14 +626,35 @@ async fn send_transcript(
         )));
     };
     for _ in 0..TRANSCRIPT_COST {
-        take_token(rt, Sender::Visitor(visitor_id))?;
+        take_token(rt, Sender::Visitor(conversation.visitor_id))?;
     }
-    let text = transcript_text(rt, site, conversation.id)
+    let mut messages = rt
+        .store
+        .messages_before(conversation.id, None, TRANSCRIPT_MESSAGES)
+        .await
+        .map_err(|error| refuse(internal(&error)))?;
+    // A conversation only the caller wrote would make this a relay for their own words.
+    if !messages.iter().any(|m| m.author == protocol::Author::Agent) {
+        return Err(refuse(error_frame(
+            ErrorCode::Conflict,
+            "a transcript can be sent once an agent has replied",
+        )));
+    }
+    let reservation = rt
+        .transcripts
+        .reserve(conversation.id, client.group(), site.id, crate::now_ms())
+        .map_err(|refused| refuse(rate_limited(refused.message(), refused.retry_after_ms())))?;
+    messages.reverse();
+    let text = transcript_text(rt, site, messages)
         .await
         .map_err(|error| refuse(internal(&error)))?;
     let subject = format!("Your conversation with {}", site.name);
     match mailer.send(email, &subject, text).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            reservation.sent();
+            record_transcript(rt, conversation, email).await;
+            Ok(())
+        }
         Err(crate::mail::MailError::Address(_)) => Err(refuse(error_frame(
             ErrorCode::BadRequest,
             "not an e-mail address",
@@ -649,22 +669,46 @@ async fn send_transcript(
     }
 }
 
+/// Tells the conversation's agents (and its visitor, who typed it) where its transcript went:
+/// a `system` message whose body is [`protocol::TRANSCRIPT_SENT`] and the address, shown in
+/// full to agents. The mail is already out, so a failure here is only logged.
+async fn record_transcript(rt: &super::Realtime, conversation: &store::Conversation, email: &str) {
+    let record = store::NewMessage {
+        client_id: protocol::ClientId(super::random_hex::<16>()),
+        author: protocol::Author::System,
+        agent_id: None,
+        body: format!("{}{email}", protocol::TRANSCRIPT_SENT),
+        attachment: None,
+        created_at: crate::now_ms(),
+    };
+    match rt.store.append_message(conversation.id, record).await {
+        Ok(appended) => rt.hub.to_site_and_visitor(
+            conversation.site_id,
+            conversation.visitor_id,
+            protocol::ServerFrame::Message(appended.message.into_frame(None)),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, conversation = conversation.id, "recording a sent transcript failed");
+        }
+    }
+}
+
 /// The conversation as plain text: one line per message, `[time UTC] who: text`, files by name,
-/// status changes as notes. At most the newest [`TRANSCRIPT_MESSAGES`].
+/// status changes as notes (earlier copies sent are left out). `messages` oldest first.
 async fn transcript_text(
     rt: &super::Realtime,
     site: &store::Site,
-    conversation_id: i64,
+    messages: Vec<store::Message>,
 ) -> Result<String, store::Error> {
     use std::fmt::Write;
-    let mut messages = rt
-        .store
-        .messages_before(conversation_id, None, TRANSCRIPT_MESSAGES)
-        .await?;
-    messages.reverse();
     let mut agents: BTreeMap<i64, String> = BTreeMap::new();
     let mut text = format!("Your conversation with {}\n\n", site.name);
     for message in messages {
+        if message.author == protocol::Author::System
+            && protocol::transcript_sent_to(&message.body).is_some()
+        {
+            continue;
+        }
         let name = match (message.author, message.agent_id) {
             (protocol::Author::Visitor, _) => "You".to_string(),
             (_, Some(id)) => match agents.get(&id) {

@@ -90,6 +90,7 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         messages_per_minute: 60,
         idle_timeout_ms: 30_000,
         mail: server::mail::MailSetup::default(),
+        mail_limits: server::mail::MailLimits::default(),
         // Tests that save settings point this at a file of their own.
         file: std::path::PathBuf::from("/nonexistent/kefu.toml"),
         mail_locked: false,
