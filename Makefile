@@ -70,7 +70,10 @@ lint:
 	cargo clippy -p widget-wasm --features standalone --target wasm32-unknown-unknown -- -D warnings
 
 unit:
-	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server -- --skip chaos_ --skip crash_ --skip cluster_ --skip signin_throttle_
+	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server -- --skip chaos_ --skip crash_ --skip cluster_ --skip signin_throttle_ --skip budget_memory_ --skip replay_bounded_
+	# bounded replay and budget memory, on their own so they print what they measured
+	cargo test -p server --test replay -- --nocapture
+	cargo test -p server --lib budget_memory_ -- --nocapture
 	# sign-in throttling against a real kefu process; prints /healthz latency and RSS under a burst
 	cargo test -p server --test login -- --nocapture --test-threads=1
 	# on its own: together with the others it would change their features and rebuild them

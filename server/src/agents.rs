@@ -1,6 +1,7 @@
-//! Adding agents and teams from the terminal (`kefu agent add`, `kefu team add`) and for the
-//! demo: the one place an agent account is created with a hashed password and its site
-//! memberships.
+//! Setting an install up from the terminal, without a browser: agents and teams (`kefu agent
+//! add`, `kefu team add`, also used by the demo: the one place an agent account is created with
+//! a hashed password and its site memberships), sites (`kefu site add|list`) and API keys
+//! (`kefu apikey add|revoke`).
 
 use store::{Agent, NewAgent, Role, Store};
 
@@ -21,7 +22,7 @@ pub struct AgentSpec {
     pub password: Option<String>,
 }
 
-/// Why an agent could not be added (the message names what to fix).
+/// Why an agent, team, site or key could not be added (the message names what to fix).
 #[derive(Debug, thiserror::Error)]
 pub enum AddAgentError {
     #[error("no site with key {0:?}")]
@@ -36,6 +37,16 @@ pub enum AddAgentError {
     UnknownMember(String),
     #[error("a team name is 1 to 64 characters")]
     BadTeamName,
+    #[error("no agent with e-mail {0:?}")]
+    UnknownAgent(String),
+    #[error("{0}")]
+    BadSite(String),
+    #[error("an API key's name is 1 to 100 characters")]
+    BadKeyName,
+    #[error("{0:?} is not an administrator: API keys act as one")]
+    NotAdmin(String),
+    #[error("{0:?} has no API key with id {1}")]
+    UnknownKey(String, i64),
     #[error(transparent)]
     Server(#[from] crate::Error),
 }
@@ -153,4 +164,88 @@ pub async fn add_team(
             .map_err(crate::Error::from)?;
     }
     Ok(team)
+}
+
+/// The agent with this e-mail (any case).
+async fn agent_named(store: &dyn Store, email: &str) -> Result<Agent, AddAgentError> {
+    store
+        .agent_by_email(&email.trim().to_lowercase())
+        .await
+        .map_err(crate::Error::from)?
+        .ok_or_else(|| AddAgentError::UnknownAgent(email.to_string()))
+}
+
+/// Adds a site with a new random key, the widget's defaults and the given allowed origins,
+/// answered by the agents with these e-mails.
+pub async fn add_site(
+    store: &dyn Store,
+    name: &str,
+    origins: &[String],
+    agents: &[String],
+) -> Result<store::Site, AddAgentError> {
+    let name = crate::init::check_site_name(name)
+        .map_err(|message| AddAgentError::BadSite(format!("site name: {message}")))?;
+    let origins = crate::init::check_origins(&origins.join(" "))
+        .map_err(|message| AddAgentError::BadSite(format!("--origin: {message}")))?;
+    let mut members = Vec::with_capacity(agents.len());
+    for email in agents {
+        members.push(agent_named(store, email).await?.id);
+    }
+    let site = store
+        .create_site(store::NewSite {
+            public_key: app::auth::ssr::new_token().chars().take(16).collect(),
+            name,
+            allowed_origins: origins,
+            widget_settings: serde_json::json!({}),
+            created_at: crate::now_ms(),
+        })
+        .await
+        .map_err(crate::Error::from)?;
+    for member in members {
+        store
+            .add_agent_to_site(site.id, member)
+            .await
+            .map_err(crate::Error::from)?;
+    }
+    Ok(site)
+}
+
+/// Makes an API key called `name` for the agent with this e-mail, as the console's API page
+/// does; returns the key (shown once) and its id.
+pub async fn add_api_key(
+    store: &dyn Store,
+    email: &str,
+    name: &str,
+) -> Result<(String, i64), AddAgentError> {
+    use app::pages::admin::api::{MAX_NAME, TOKEN_START};
+    let agent = agent_named(store, email).await?;
+    if agent.role != Role::Admin {
+        return Err(AddAgentError::NotAdmin(agent.email));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(AddAgentError::BadKeyName);
+    }
+    let key = format!("{TOKEN_START}{}", app::auth::ssr::new_token());
+    let stored = store
+        .create_api_token(store::NewApiToken {
+            agent_id: agent.id,
+            name: name.to_owned(),
+            token_hash: app::auth::ssr::token_hash(&key),
+            prefix: key.chars().take(TOKEN_START.len() + 8).collect(),
+            created_at: crate::now_ms(),
+        })
+        .await
+        .map_err(crate::Error::from)?;
+    Ok((key, stored.id))
+}
+
+/// Revokes the API key `id` of the agent with this e-mail: it stops working at once.
+pub async fn revoke_api_key(store: &dyn Store, email: &str, id: i64) -> Result<(), AddAgentError> {
+    let agent = agent_named(store, email).await?;
+    match store.delete_api_token(agent.id, id).await {
+        Ok(()) => Ok(()),
+        Err(store::Error::NotFound) => Err(AddAgentError::UnknownKey(email.to_string(), id)),
+        Err(error) => Err(crate::Error::from(error).into()),
+    }
 }

@@ -80,6 +80,13 @@ pub enum InitError {
     Input(#[from] std::io::Error),
     #[error(transparent)]
     Server(#[from] crate::Error),
+    /// The database has accounts already: a second set-up would add another administrator and
+    /// site behind the operator's back.
+    #[error(
+        "this database is set up already ({0} accounts): add to it with `kefu agent add`, \
+         `kefu site add` and `kefu apikey add`, or point --database-url at an empty one"
+    )]
+    AlreadySetUp(usize),
 }
 
 /// The settings a set-up writes (here, and in the browser's setup wizard).
@@ -118,6 +125,10 @@ pub async fn run(
         },
     )?;
     let (database_url, store) = ask.database(args.database_url.clone()).await?;
+    let accounts = store.all_agents().await.map_err(crate::Error::from)?.len();
+    if accounts > 0 {
+        return Err(InitError::AlreadySetUp(accounts));
+    }
     let admin = ask.admin(&args, store.as_ref()).await?;
     let public_url = args
         .public_url
@@ -521,7 +532,7 @@ pub(crate) async fn add_site(
 }
 
 /// The embed snippet for `site` served from `base` (`https://chat.example.com`).
-pub(crate) fn snippet(base: &str, site: &store::Site) -> String {
+pub fn snippet(base: &str, site: &store::Site) -> String {
     format!(
         "<script src=\"{}/widget/widget.js\" data-site=\"{}\" async></script>",
         base.trim_end_matches('/'),

@@ -35,6 +35,16 @@ enum Command {
         #[command(subcommand)]
         action: TeamAction,
     },
+    /// Manages sites (websites that embed the widget).
+    Site {
+        #[command(subcommand)]
+        action: SiteAction,
+    },
+    /// Manages API keys (for `/api/v1`).
+    Apikey {
+        #[command(subcommand)]
+        action: ApikeyAction,
+    },
     /// Inspects the configuration.
     Config {
         #[command(subcommand)]
@@ -130,6 +140,55 @@ enum TeamAction {
 }
 
 #[derive(Subcommand)]
+enum SiteAction {
+    /// Adds a site with a new key and prints its embed snippet.
+    Add {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// The site's name, as agents see it.
+        #[arg(long)]
+        name: String,
+        /// A web address whose pages may embed the widget, e.g. https://www.example.com
+        /// (repeat for several).
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
+        /// The e-mail of an agent who answers it (repeat for several).
+        #[arg(long = "agent")]
+        agents: Vec<String>,
+    },
+    /// Lists the sites: key, name, allowed origins.
+    List {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyAction {
+    /// Makes an API key for an administrator and prints it (shown once).
+    Add {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// The administrator's e-mail; the key acts as them.
+        #[arg(long)]
+        admin: String,
+        /// What the key is for ("CRM sync").
+        #[arg(long)]
+        name: String,
+    },
+    /// Revokes an administrator's API key by its id (printed by `add`): it stops at once.
+    Revoke {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// The administrator's e-mail.
+        #[arg(long)]
+        admin: String,
+        /// The key's id.
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigAction {
     /// Loads every layer and reports the first wrong key and why.
     Check {
@@ -181,6 +240,70 @@ fn main() -> ExitCode {
                     members,
                 },
         } => run_add_team(&overrides, &site, &name, &members),
+        Command::Site {
+            action:
+                SiteAction::Add {
+                    overrides,
+                    name,
+                    origins,
+                    agents,
+                },
+        } => with_store(&overrides, |store| async move {
+            let site = server::agents::add_site(store.as_ref(), &name, &origins, &agents).await?;
+            Ok(site)
+        })
+        .and_then(|site| {
+            let config = Config::load(&overrides)?;
+            let base = config
+                .edge
+                .public_url
+                .as_ref()
+                .map_or_else(|| format!("http://{}", config.bind), |url| url.to_string());
+            println!(
+                "Site {:?} added with key {}. Paste this into its pages:\n\n  {}",
+                site.name,
+                site.public_key,
+                server::init::snippet(&base, &site)
+            );
+            Ok(())
+        }),
+        Command::Site {
+            action: SiteAction::List { overrides },
+        } => with_store(&overrides, |store| async move {
+            for site in store.all_sites().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    site.public_key,
+                    site.name,
+                    site.allowed_origins.join(" ")
+                );
+            }
+            Ok(())
+        }),
+        Command::Apikey {
+            action:
+                ApikeyAction::Add {
+                    overrides,
+                    admin,
+                    name,
+                },
+        } => with_store(&overrides, |store| async move {
+            let (key, id) = server::agents::add_api_key(store.as_ref(), &admin, &name).await?;
+            println!("API key {id} for {admin}: {key}  (shown once)");
+            Ok(())
+        }),
+        Command::Apikey {
+            action:
+                ApikeyAction::Revoke {
+                    overrides,
+                    admin,
+                    id,
+                },
+        } => with_store(&overrides, |store| async move {
+            server::agents::revoke_api_key(store.as_ref(), &admin, id).await?;
+            println!("API key {id} of {admin} revoked");
+            Ok(())
+        }),
         Command::Config { action } => match action {
             ConfigAction::Check { overrides } => Config::load(&overrides)
                 .map(|_| {
@@ -351,10 +474,10 @@ fn run_migrate_to(overrides: &Overrides, url: &str) -> server::Result<()> {
 }
 
 /// Runs a one-shot command's `job` against the configured database.
-fn with_store<F, Fut>(overrides: &Overrides, job: F) -> server::Result<()>
+fn with_store<F, Fut, T>(overrides: &Overrides, job: F) -> server::Result<T>
 where
     F: FnOnce(std::sync::Arc<dyn store::Store>) -> Fut,
-    Fut: std::future::Future<Output = server::Result<()>>,
+    Fut: std::future::Future<Output = server::Result<T>>,
 {
     let config = Config::load(overrides)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -234,9 +234,10 @@ async fn init_asks_again_until_an_answer_is_right_and_keeps_the_files_comments()
     );
     serve_and_check(&config, port, "correct horse battery", &site_key(&printed)).await;
 
-    // Without a terminal, a missing answer names its flag and writes nothing.
+    // Without a terminal, a missing answer names its flag and writes nothing (on an empty
+    // database: one with accounts is refused before any question).
     let before = std::fs::read_to_string(&config).expect("config");
-    let database = format!("sqlite://{}/kefu.db", dir.path().display());
+    let database = format!("sqlite://{}/empty.db", dir.path().display());
     let out = kefu()
         .args([
             "init",
@@ -252,4 +253,146 @@ async fn init_asks_again_until_an_answer_is_right_and_keeps_the_files_comments()
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--admin-email"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&config).expect("config"), before);
+}
+
+/// Runs `kefu ARGS --config CONFIG`; its exit status, standard output and error.
+fn run(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = kefu()
+        .args(args)
+        .args(["--config", config.to_str().expect("utf-8 path")])
+        .output()
+        .expect("run kefu");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_script_sets_up_sites_and_api_keys_and_init_refuses_a_second_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = dir.path().join("kefu.db");
+    let url = format!("sqlite://{}", database.display());
+    let config = dir.path().join("kefu.toml");
+    let first_key = init_with_flags(&config, &url, free_port());
+
+    // A second `init` on the same database adds nobody: one clear line, non-zero.
+    let out = kefu()
+        .args(["init", "--non-interactive", "--config"])
+        .arg(&config)
+        .args(["--bind", "127.0.0.1:3999", "--database-url", &url])
+        .args([
+            "--admin-email",
+            "other@shop.example",
+            "--admin-name",
+            "Other",
+        ])
+        .args([
+            "--site-name",
+            "Again",
+            "--site-origin",
+            "https://again.example",
+        ])
+        .output()
+        .expect("run kefu init");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("set up already (1 accounts)"), "{stderr}");
+
+    let (ok, printed, stderr) = run(
+        &config,
+        &[
+            "site",
+            "add",
+            "--name",
+            "Blog",
+            "--origin",
+            "https://blog.example",
+            "--agent",
+            "boss@shop.example",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let blog_key = site_key(&printed);
+    let (ok, _, stderr) = run(
+        &config,
+        &["site", "add", "--name", "Bad", "--origin", "ftp://x"],
+    );
+    assert!(!ok && stderr.contains("--origin"), "{stderr}");
+    let (ok, listed, _) = run(&config, &["site", "list"]);
+    assert!(ok);
+    let keys: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    assert_eq!(keys, [first_key.as_str(), blog_key.as_str()], "{listed}");
+    assert!(listed.contains("Blog\thttps://blog.example"), "{listed}");
+
+    let (ok, printed, stderr) = run(
+        &config,
+        &[
+            "apikey",
+            "add",
+            "--admin",
+            "boss@shop.example",
+            "--name",
+            "CRM sync",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let key = printed
+        .split_whitespace()
+        .find(|word| word.starts_with("kefu_"))
+        .expect("the key")
+        .to_owned();
+    let id = printed
+        .split_whitespace()
+        .nth(2)
+        .and_then(|id| id.parse::<i64>().ok())
+        .expect("the key's id");
+
+    // The key is what the API accepts (checked in the database the API reads).
+    let store = store::connect(&store::DatabaseUrl::parse(&url).expect("url"))
+        .await
+        .expect("store");
+    let hash = app::auth::ssr::token_hash(&key);
+    let acting = store
+        .api_token_agent(&hash, server::now_ms())
+        .await
+        .expect("lookup");
+    assert_eq!(
+        acting.map(|agent| agent.email).as_deref(),
+        Some("boss@shop.example")
+    );
+    let (ok, _, stderr) = run(
+        &config,
+        &[
+            "apikey",
+            "revoke",
+            "--admin",
+            "boss@shop.example",
+            &id.to_string(),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        store
+            .api_token_agent(&hash, server::now_ms())
+            .await
+            .expect("lookup")
+            .is_none(),
+        "a revoked key stops at once"
+    );
+    let (ok, _, stderr) = run(
+        &config,
+        &[
+            "apikey",
+            "revoke",
+            "--admin",
+            "boss@shop.example",
+            &id.to_string(),
+        ],
+    );
+    assert!(!ok && stderr.contains("no API key"), "{stderr}");
 }

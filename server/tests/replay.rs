@@ -50,7 +50,7 @@ fn record(delivered: &mut BTreeSet<i64>, frames: &[ServerFrame]) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_thousand_copies_of_a_cursor_replay_the_conversation_once_in_bounded_bursts() {
+async fn replay_bounded_a_thousand_copies_of_a_cursor_replay_the_conversation_once() {
     let server = common::spawn_sqlite().await;
     common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
     let (http, _) = common::http_visitor(&server, "shop", ORIGIN).await;

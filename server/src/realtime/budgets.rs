@@ -333,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn the_memory_of_idle_addresses_is_given_back() {
+    fn budget_memory_of_idle_addresses_is_given_back() {
         let clock = FakeRelativeClock::default();
         let budgets = Budgets::with_clock(BudgetLimits::default(), clock.clone());
         let baseline = budgets.keys();

@@ -43,6 +43,11 @@ impl ReplayBudget {
         self.cut
     }
 
+    /// How many more items the burst can take at most (fewer when bytes run out first).
+    pub fn room(&self) -> u32 {
+        u32::try_from(self.items).unwrap_or(u32::MAX)
+    }
+
     /// Makes room for one replayed item (a message with its translations, or an event). When
     /// it does not fit, the burst is cut and the answer is `Err` with the `replay_cut` frame
     /// the first time, `Err(None)` after.

@@ -289,12 +289,14 @@ impl Session {
         let mut read = Vec::new();
         let mut cut = self.budget.is_cut();
         while !cut {
+            // No more than the burst can take, and one to tell whether there is more.
+            let limit = REPLAY_BATCH.min(self.budget.room() + 1);
             let batch = self
                 .rt
                 .store
-                .messages_after(conversation_id, after, REPLAY_BATCH)
+                .messages_after(conversation_id, after, limit)
                 .await?;
-            let full = batch.len() == REPLAY_BATCH as usize;
+            let full = batch.len() == limit as usize;
             // Translations made while the client was away follow their messages.
             let mut translated = if self.rt.translation().is_some() {
                 store::made_translations(self.rt.store.as_ref(), &batch).await?
@@ -342,12 +344,9 @@ impl Session {
         let mut cursor = self.event_cursor;
         let mut cut = self.budget.is_cut();
         while !cut {
-            let batch = self
-                .rt
-                .store
-                .events_after(site_ids, cursor, REPLAY_BATCH)
-                .await?;
-            let full = batch.len() == REPLAY_BATCH as usize;
+            let limit = REPLAY_BATCH.min(self.budget.room() + 1);
+            let batch = self.rt.store.events_after(site_ids, cursor, limit).await?;
+            let full = batch.len() == limit as usize;
             for event in batch {
                 match serde_json::from_str::<ServerFrame>(&event.payload) {
                     Ok(mut frame) => {
