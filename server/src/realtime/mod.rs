@@ -14,6 +14,8 @@ pub mod hours;
 pub mod http;
 pub mod hub;
 pub mod presence;
+#[cfg(test)]
+mod properties;
 pub mod session;
 pub mod token;
 pub mod widget;
