@@ -75,15 +75,16 @@ curl -fsS -o /dev/null -H "origin: $ORIGIN" -H "x-kefu-visitor-token: $VISITOR_T
 echo "api-fuzz: schemathesis $("$ST" --version | awk '{print $NF}') against $BASE$( [ -n "$EXAMPLES" ] && echo ", $EXAMPLES examples per operation"), seed $SEED"
 START=$(date +%s)
 status=0
-# One worker: the server under test shares the machine's two cores.
-NO_COLOR=1 "$ST" run "$BASE/api/v1/openapi.json" \
+# One worker: the server under test shares the machine's two cores. Run from the temporary
+# directory, where schemathesis leaves its own files.
+(cd "$DIR" && NO_COLOR=1 "$ST" run "$BASE/api/v1/openapi.json" \
   --checks all \
   --header "Authorization: Bearer $TOKEN" \
   --max-examples "$EXAMPLES" \
   --seed "$SEED" \
   --workers 1 \
   --generation-database none \
-  --no-color > "$DIR/st.log" 2>&1 || status=$?
+  --no-color) > "$DIR/st.log" 2>&1 || status=$?
 cat "$DIR/st.log"
 # The totals: schemathesis' own count of test cases (requests checked), and how long it took.
 python3 - "$DIR/st.log" "$(( $(date +%s) - START ))" <<'EOF'
