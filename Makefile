@@ -20,7 +20,7 @@ KEFU := $(CARGO_TARGET_DIR)/release/kefu
 PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 MYSQL_URL ?= mysql://root@127.0.0.1:3306/test
 
-.PHONY: help tools tools-test build widget run test lint unit contract e2e dist dist-test fmt
+.PHONY: help tools tools-test build widget run test lint unit contract api-fuzz e2e dist dist-test fmt
 
 help:
 	@echo "make run    build and start Kefu on SQLite (./data/kefu.db)"
@@ -55,7 +55,7 @@ run: build
 fmt:
 	cargo fmt --all
 
-test: tools-test lint unit contract build e2e dist-test
+test: tools-test lint unit contract build api-fuzz e2e dist-test
 	@echo "make test: all green"
 
 tools-test:
@@ -70,14 +70,17 @@ lint:
 	cargo clippy -p widget-wasm --features standalone --target wasm32-unknown-unknown -- -D warnings
 
 unit:
-	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server -- --skip chaos_ --skip crash_ --skip cluster_ --skip signin_throttle_ --skip budget_memory_ --skip replay_bounded_
-	# bounded replay and budget memory, on their own so they print what they measured
+	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) cargo test -p protocol -p app -p server -- --skip chaos_ --skip crash_ --skip cluster_ --skip signin_throttle_ --skip properties:: --skip budget_memory_ --skip replay_bounded_
+	# property tests of the frame decoders and the HTTP batch parser, and the budgets' memory
+	# after 100,000 addresses; they print their counts (the same packages as above, so nothing
+	# is rebuilt with other features)
+	cargo test -p protocol -p app -p server --lib -- properties:: budget_memory_ --nocapture
+	# bounded replay: prints the bytes per burst and the RSS it measured
 	cargo test -p server --test replay -- --nocapture
-	cargo test -p server --lib budget_memory_ -- --nocapture
 	# sign-in throttling against a real kefu process; prints /healthz latency and RSS under a burst
 	cargo test -p server --test login -- --nocapture --test-threads=1
 	# on its own: together with the others it would change their features and rebuild them
-	cargo test -p widget-wasm --lib
+	cargo test -p widget-wasm --lib -- --nocapture
 	# the chaos and crash tests print their message counts
 	cargo test -p server --test chaos -- --nocapture --test-threads=1
 	# three nodes behind nginx over PostgreSQL and Redis (docs/scaling.md); they print counts
@@ -89,6 +92,11 @@ unit:
 
 contract:
 	@scripts/contract.sh sqlite "" postgres "$(PG_URL)" mariadb "$(MYSQL_URL)"
+
+# The REST API fuzzed against its own OpenAPI document by schemathesis on a real server;
+# prints its counts and fails on any mismatch (scripts/api-fuzz.sh).
+api-fuzz: build
+	@scripts/api-fuzz.sh $(KEFU)
 
 e2e:
 	cd end2end && KEFU_BIN=$(KEFU) npx playwright test

@@ -9,6 +9,7 @@ CARGO_LEPTOS_VERSION=0.3.10
 BINARYEN_VERSION=132.0.0
 ESBUILD_VERSION=0.28.2
 AIOSMTPD_VERSION=1.4.6
+SCHEMATHESIS_VERSION=4.32.5
 mkdir -p "$TOOLS/bin"
 cd "$(dirname "$0")/.."
 
@@ -81,6 +82,13 @@ if [ "${1:-}" = "--test" ]; then
   if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     say "installing aiosmtpd $AIOSMTPD_VERSION (SMTP server for the e-mail tests)"
     python3 -m pip install --quiet --user --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+  fi
+  # The API fuzzer (scripts/api-fuzz.sh), from PyPI, in a virtualenv of its own so its many
+  # dependencies stay out of the system's Python.
+  if [ "$("$TOOLS/schemathesis/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+    say "installing schemathesis $SCHEMATHESIS_VERSION (API fuzzer)"
+    python3 -m venv --clear "$TOOLS/schemathesis"
+    "$TOOLS/schemathesis/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   fi
   if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
     say "installing Playwright (test runner only, no browsers)"

@@ -9,10 +9,15 @@
 //! - [`frames`]: [`VisitorFrame`], [`AgentFrame`], [`ServerFrame`] and their payloads.
 //! - [`error`]: [`ErrorCode`] and its HTTP / WebSocket mapping.
 //! - [`transport`]: endpoint paths, the visitor-token header, the long-poll query.
+//! - `arbitrary` (feature `arbitrary`, for tests only): `proptest` strategies for every frame.
 
+#[cfg(any(test, feature = "arbitrary"))]
+pub mod arbitrary;
 pub mod error;
 pub mod frames;
 pub mod ids;
+#[cfg(test)]
+mod properties;
 pub mod transport;
 
 pub use error::ErrorCode;

@@ -238,6 +238,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
             "/api/v1/visitors/{id}/conversations",
         ]
     );
+    document_states_the_limits(&doc);
     for (who, api) in [
         ("no key", Api::new(&server, None)),
         ("a wrong key", Api::new(&server, Some("kefu_0123"))),
@@ -330,7 +331,10 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         "limit=0",
         "limit=x",
         "cursor=nope",
+        "cursor=%2B1.2",
+        "cursor=1.1234567890123456789",
         "rating=9",
+        "site_id=9223372036854775808",
     ] {
         let (status, error) = api.get(&format!("/api/v1/conversations?{bad}")).await;
         assert_eq!(
@@ -390,6 +394,17 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         (json!({"body": "x".repeat(100_000)}), "too long"),
         (json!({"body": "hi", "html": true}), "unknown field"),
         (json!({"text": "hi"}), "no body"),
+        // The document's client_id: 1 to 64 visible ASCII characters, which always fit the
+        // protocol's 64 bytes (22 of these would not).
+        (
+            json!({"body": "hi", "client_id": "订单".repeat(11)}),
+            "non-ASCII client_id",
+        ),
+        (
+            json!({"body": "hi", "client_id": "a b"}),
+            "client_id with a space",
+        ),
+        (json!({"body": "hi", "client_id": ""}), "empty client_id"),
     ] {
         let (status, error) = api.call("POST", &path, Some(body)).await;
         assert_eq!(
@@ -473,8 +488,12 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         Some(1),
         "退款: {found}"
     );
-    let (status, _) = api.get("/api/v1/messages?q=%20").await;
-    assert_eq!(status, 400);
+    // Text with no word in it finds nothing: an answer, not an error (the document cannot
+    // tell which text has words, so it cannot call such a request malformed).
+    for nothing in ["%20", "%21%3F", ""] {
+        let (status, none) = api.get(&format!("/api/v1/messages?q={nothing}")).await;
+        assert_eq!((status, &none["items"]), (200, &json!([])), "{nothing}");
+    }
 
     let (status, who) = api.get(&format!("/api/v1/visitors/{visitor_id}")).await;
     assert_eq!((status, who["site_id"].as_i64()), (200, Some(shop)));
@@ -514,8 +533,15 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         .await;
     assert_eq!(
         (status, error["error"].as_str()),
+        (409, Some("conflict")),
+        "not on the site: well formed, but not an agent it can have"
+    );
+    conforms(&doc, "/api/v1/leave-messages/{id}", "patch", 409, &error);
+    let (status, error) = api.call("PATCH", &one, Some(json!({"status": null}))).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
         (400, Some("invalid")),
-        "not on the site"
+        "a status is text or left out, never null"
     );
     let (status, taken) = api
         .call(
@@ -560,6 +586,17 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         201,
         &note,
     );
+    // The note's length is counted as the document's maxLength counts: before trimming.
+    for body in [" \u{3000}".to_owned(), format!("{}  ", "x".repeat(9_999))] {
+        let (status, _) = api
+            .call(
+                "POST",
+                &format!("{one}/notes"),
+                Some(json!({ "body": body })),
+            )
+            .await;
+        assert_eq!(status, 400, "{} characters", body.chars().count());
+    }
     let (status, detail) = api.get(&one).await;
     assert_eq!(status, 200);
     conforms(&doc, "/api/v1/leave-messages/{id}", "get", 200, &detail);
@@ -570,8 +607,32 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         Some(left.id),
         "发票: {searched}"
     );
-    let (status, _) = api.get("/api/v1/leave-messages?q=a&status=new").await;
+    // A search and a status together: both must hold.
+    let (status, handled) = api
+        .get("/api/v1/leave-messages?q=%E5%8F%91%E7%A5%A8&status=handled")
+        .await;
+    assert_eq!(
+        (status, handled["items"][0]["id"].as_i64()),
+        (200, Some(left.id)),
+        "{handled}"
+    );
+    conforms(&doc, "/api/v1/leave-messages", "get", 200, &handled);
+    let (status, new) = api
+        .get("/api/v1/leave-messages?q=%E5%8F%91%E7%A5%A8&status=new")
+        .await;
+    assert_eq!((status, &new["items"]), (200, &json!([])), "{new}");
+    // Searches page with the same cursor syntax as the list.
+    let (status, _) = api
+        .get("/api/v1/leave-messages?q=%E5%8F%91%E7%A5%A8&cursor=7")
+        .await;
     assert_eq!(status, 400);
+    let (status, _) = api
+        .get(&format!(
+            "/api/v1/leave-messages?q=%E5%8F%91%E7%A5%A8&cursor=0.{}",
+            left.id + 1
+        ))
+        .await;
+    assert_eq!(status, 200);
 
     // A key stops working when its owner stops being an admin, and when it is revoked.
     store
@@ -596,6 +657,72 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(api.get("/api/v1/sites").await.0, 401);
     server.stop().await;
+}
+
+/// What the document must say for a schema-driven client (or fuzzer) to agree with the server:
+/// every operation lists the 401 and 403 every call can get, and a 400 when it takes input;
+/// page sizes are 1 to 200; every 64-bit integer has the `i64` range (or a narrower one); and
+/// text fields the server refuses when blank say so with `minLength`.
+fn document_states_the_limits(doc: &Value) {
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("operations") {
+            let responses = &operation["responses"];
+            for status in ["401", "403"] {
+                assert!(
+                    responses[status].is_object(),
+                    "{method} {path} lists no {status}"
+                );
+            }
+            let takes_input = operation["parameters"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+                || operation["requestBody"].is_object();
+            assert!(
+                !takes_input || responses["400"].is_object(),
+                "{method} {path} takes input but lists no 400"
+            );
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let schema = &parameter["schema"];
+                if parameter["name"] == "limit" {
+                    assert_eq!(
+                        (&schema["minimum"], &schema["maximum"]),
+                        (&json!(1), &json!(200)),
+                        "{method} {path} limit"
+                    );
+                }
+                bounded(schema, &format!("{method} {path} {}", parameter["name"]));
+            }
+        }
+    }
+    for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        bounded(schema, name);
+    }
+    for (schema, field) in [("NewMessage", "body"), ("NewNote", "body")] {
+        assert_eq!(
+            doc["components"]["schemas"][schema]["properties"][field]["minLength"], 1,
+            "{schema}.{field}"
+        );
+    }
+}
+
+/// Every `int64` in `schema` (and the schemas inside it) has both bounds, within `i64`.
+fn bounded(schema: &Value, at: &str) {
+    if schema["format"] == "int64" {
+        let minimum = schema["minimum"].as_i64();
+        let maximum = schema["maximum"].as_i64();
+        assert!(minimum.is_some() && maximum.is_some(), "{at}: {schema}");
+    }
+    for inner in schema["properties"].as_object().into_iter().flatten() {
+        bounded(inner.1, &format!("{at}.{}", inner.0));
+    }
+    for key in ["oneOf", "allOf", "anyOf"] {
+        for inner in schema[key].as_array().into_iter().flatten() {
+            bounded(inner, at);
+        }
+    }
+    if schema["items"].is_object() {
+        bounded(&schema["items"], &format!("{at}[]"));
+    }
 }
 
 #[test]

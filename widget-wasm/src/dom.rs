@@ -161,4 +161,68 @@ mod tests {
             vec![Text("<img src=x onerror=alert(1)>")]
         );
     }
+
+    /// Messages as they arrive: any text, with link-like pieces mixed in so the link path is
+    /// taken often.
+    fn message() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            any::<String>(),
+            Just("https://".to_owned()),
+            Just("HTTP://".to_owned()),
+            "[a-z0-9./?=#%-]{0,12}",
+            "[ .,;:!?)('\"<>\n]{0,3}",
+            "[好é\u{3000}\u{a0}]{0,2}",
+        ];
+        prop::collection::vec(piece, 0..10).prop_map(|pieces| pieces.concat())
+    }
+
+    #[test]
+    fn segments_keep_every_byte_and_links_are_only_http() {
+        use proptest::prelude::*;
+        let config = ProptestConfig {
+            cases: 2_000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        };
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        let passed = core::cell::Cell::new(0u32);
+        let result = runner.run(&message(), |text| {
+            let parts = segments(&text);
+            let mut joined = String::new();
+            for (n, part) in parts.iter().enumerate() {
+                match part {
+                    Text(piece) => {
+                        prop_assert!(!piece.is_empty());
+                        prop_assert!(!matches!(parts.get(n + 1), Some(Text(_))), "{parts:?}");
+                        joined.push_str(piece);
+                    }
+                    Link(url) => {
+                        let lower = url.to_ascii_lowercase();
+                        prop_assert!(
+                            lower.len() > 8 && lower.starts_with("https://")
+                                || lower.len() > 7 && lower.starts_with("http://"),
+                            "{url:?}"
+                        );
+                        prop_assert!(
+                            url.bytes().all(|b| b.is_ascii_graphic()
+                                && !matches!(b, b'"' | b'\'' | b'<' | b'>')),
+                            "{url:?}"
+                        );
+                        joined.push_str(url);
+                    }
+                }
+            }
+            prop_assert_eq!(joined, text);
+            passed.set(passed.get() + 1);
+            Ok(())
+        });
+        if let Err(failure) = result {
+            panic!("property segments failed: {failure}");
+        }
+        println!(
+            "property widget message segments: {} cases passed",
+            passed.get()
+        );
+    }
 }

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-use super::page::{self, Page};
+use super::page::{self, IdPageQuery, Page, PageQuery};
 use crate::realtime::session::{Identity, Inbound, Session};
 use crate::state::AppState;
 
@@ -172,6 +172,7 @@ pub struct HistoryQuery {
     /// Only this site's conversations (default: every site).
     pub site_id: Option<i64>,
     /// Only conversations in this status: `open`, `pending` or `resolved`.
+    #[param(schema_with = status_schema)]
     pub status: Option<String>,
     /// Only conversations assigned to this agent.
     pub agent_id: Option<i64>,
@@ -184,6 +185,7 @@ pub struct HistoryQuery {
     /// Only conversations with this tag.
     pub tag: Option<String>,
     /// Only conversations the visitor rated with this score (1–5).
+    #[param(minimum = 1, maximum = 5)]
     pub rating: Option<u8>,
 }
 
@@ -212,16 +214,6 @@ impl HistoryQuery {
     }
 }
 
-/// Where a page starts and how long it is.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// The `next` value of the previous page.
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 200 (default 50).
-    pub limit: Option<u32>,
-}
-
 /// Conversations, most recently updated first, with the history page's filters.
 #[utoipa::path(
     get,
@@ -232,6 +224,7 @@ pub struct PageQuery {
         (status = 200, description = "A page of conversations", body = Page<Conversation>),
         (status = 400, description = "A filter or the cursor is malformed", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such site", body = ErrorBody),
     )
 )]
@@ -283,10 +276,12 @@ pub(super) async fn with_tags(
     get,
     path = "/api/v1/conversations/{id}",
     tag = "conversations",
-    params(("id" = i64, Path, description = "The conversation's id")),
+    params(("id" = i64, Path, description = "The conversation's id", example = 1)),
     responses(
         (status = 200, description = "The conversation", body = ConversationDetail),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such conversation", body = ErrorBody),
     )
 )]
@@ -319,8 +314,10 @@ pub async fn one(
 #[into_params(parameter_in = Query)]
 pub struct TranscriptQuery {
     /// The `next` value of the previous page (the seq it ended at).
+    #[param(pattern = r"^-?[0-9]{1,18}$")]
     pub cursor: Option<String>,
     /// Messages per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -329,11 +326,12 @@ pub struct TranscriptQuery {
     get,
     path = "/api/v1/conversations/{id}/messages",
     tag = "conversations",
-    params(("id" = i64, Path, description = "The conversation's id"), TranscriptQuery),
+    params(("id" = i64, Path, description = "The conversation's id", example = 1), TranscriptQuery),
     responses(
         (status = 200, description = "A page of messages, oldest first", body = Page<Message>),
-        (status = 400, description = "The cursor or limit is malformed", body = ErrorBody),
+        (status = 400, description = "The id, cursor or limit is malformed", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such conversation", body = ErrorBody),
     )
 )]
@@ -359,10 +357,18 @@ pub async fn messages(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// Plain text (never HTML), not only whitespace, within the server's message size limit.
+    /// Plain text (never HTML), not only whitespace, of at most the server's
+    /// `limits.max_message_bytes` in UTF-8 (8,192 bytes unless the operator changed it; longer
+    /// is a 400).
+    #[schema(
+        min_length = 1,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub body: String,
-    /// Your id for this message (1–64 characters): send again with the same id after a
-    /// timeout and it is stored once. Made up by the server when absent.
+    /// Your id for this message, 1 to 64 visible ASCII characters (a UUID, say): send again
+    /// with the same id after a timeout and it is stored once. Made up by the server when
+    /// absent.
+    #[schema(pattern = r"^[!-~]{1,64}$")]
     pub client_id: Option<String>,
 }
 
@@ -372,13 +378,14 @@ pub struct NewMessage {
     post,
     path = "/api/v1/conversations/{id}/messages",
     tag = "conversations",
-    params(("id" = i64, Path, description = "The conversation's id")),
+    params(("id" = i64, Path, description = "The conversation's id", example = 1)),
     request_body = NewMessage,
     responses(
         (status = 201, description = "Stored and delivered", body = Message),
         (status = 200, description = "Stored before under this client_id; nothing new", body = Message),
-        (status = 400, description = "Empty, too long, or a bad client_id", body = ErrorBody),
+        (status = 400, description = "Empty, too long, or a bad client_id or id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such conversation", body = ErrorBody),
         (status = 429, description = "Too many messages; see Retry-After", body = ErrorBody),
     )
@@ -391,9 +398,15 @@ pub async fn send(
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let store = state.store.clone();
     let before = store.conversation(id).await?.ok_or(ApiError::NotFound)?;
-    let client_id = new
-        .client_id
-        .unwrap_or_else(crate::realtime::random_hex::<16>);
+    let client_id = match new.client_id {
+        Some(id) if valid_client_id(&id) => id,
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "client_id must be 1 to 64 visible ASCII characters".into(),
+            ));
+        }
+        None => crate::realtime::random_hex::<16>(),
+    };
     let frame = Inbound::Send(protocol::SendMessage {
         conversation_id: Some(protocol::ConversationId(id)),
         client_id: ClientId(client_id),
@@ -414,6 +427,11 @@ pub async fn send(
         StatusCode::OK
     };
     Ok((status, Json(message.into())))
+}
+
+/// The document's `^[!-~]{1,64}$`: within the real-time protocol's 64 bytes whatever it holds.
+fn valid_client_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A conversation's new status.
@@ -439,13 +457,15 @@ pub struct StatusChanged {
     put,
     path = "/api/v1/conversations/{id}/status",
     tag = "conversations",
-    params(("id" = i64, Path, description = "The conversation's id")),
+    params(("id" = i64, Path, description = "The conversation's id", example = 1)),
     request_body = NewStatus,
     responses(
         (status = 200, description = "Changed", body = StatusChanged),
-        (status = 400, description = "Not a status", body = ErrorBody),
+        (status = 400, description = "Not a status, or a malformed id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such conversation", body = ErrorBody),
+        (status = 429, description = "Too many changes and messages; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn set_status(
@@ -511,7 +531,9 @@ async fn acknowledged(
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Words to find, all of them, in any language (Chinese and Japanese need no spaces):
-    /// `退款`, `refund order`.
+    /// `退款`, `refund order`. Text with nothing to search for (only punctuation, say) finds
+    /// nothing.
+    #[param(max_length = 200)]
     pub q: String,
 }
 
@@ -521,11 +543,13 @@ pub struct SearchQuery {
     get,
     path = "/api/v1/messages",
     tag = "conversations",
-    params(SearchQuery, HistoryQuery, PageQuery),
+    params(SearchQuery, HistoryQuery, IdPageQuery),
     responses(
-        (status = 200, description = "A page of matching messages, newest first", body = Page<Message>),
-        (status = 400, description = "No search words, or a malformed filter", body = ErrorBody),
+        (status = 200, description = "A page of matching messages, newest first (none when `q` has no word to search for)", body = Page<Message>),
+        (status = 400, description = "A malformed filter or cursor", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
+        (status = 404, description = "No such site", body = ErrorBody),
     )
 )]
 pub async fn search(
@@ -533,13 +557,16 @@ pub async fn search(
     State(state): State<AppState>,
     ApiQuery(search): ApiQuery<SearchQuery>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
-    ApiQuery(paging): ApiQuery<PageQuery>,
+    ApiQuery(paging): ApiQuery<IdPageQuery>,
 ) -> Result<Json<Page<Message>>, ApiError> {
     let store = state.store.as_ref();
     let words = search_words(&search.q)?;
     let filter = query.filter(store).await?;
     let limit = page::limit(paging.limit)?;
     let before = paging.cursor.as_deref().map(page::single).transpose()?;
+    let Some(words) = words else {
+        return Ok(Json(Page::empty()));
+    };
     let rows = store
         .search_messages(&filter, &words, before, limit + 1)
         .await?;
@@ -548,14 +575,14 @@ pub async fn search(
     ))
 }
 
-/// `q` as search words, checked.
-pub(super) fn search_words(q: &str) -> Result<store::search::Query, ApiError> {
+/// `q` as search words, checked; `None` when it holds nothing to search for (it then finds
+/// nothing: an answer, not a mistake the document could describe).
+pub(super) fn search_words(q: &str) -> Result<Option<store::search::Query>, ApiError> {
     if q.chars().count() > app::pages::history::MAX_QUERY {
         return Err(ApiError::Invalid(format!(
             "q must be at most {} characters",
             app::pages::history::MAX_QUERY
         )));
     }
-    store::search::Query::parse(q)
-        .ok_or_else(|| ApiError::Invalid("q must contain a word to search for".into()))
+    Ok(store::search::Query::parse(q))
 }

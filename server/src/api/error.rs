@@ -24,6 +24,10 @@ pub enum ApiError {
     /// The request is malformed; the text says what to change (it names only the caller's input).
     #[error("{0}")]
     Invalid(String),
+    /// The request is well formed but the data it names is not in a state that allows it
+    /// (an assignee who is not, or no longer, an agent of the site); the text says which.
+    #[error("{0}")]
+    Conflict(String),
     /// Too many messages: wait this many milliseconds.
     #[error("too many requests; retry after {0} ms")]
     RateLimited(u32),
@@ -35,8 +39,8 @@ pub enum ApiError {
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// A stable code: `unauthorized`, `forbidden`, `not_found`, `invalid`, `rate_limited` or
-    /// `internal`.
+    /// A stable code: `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`,
+    /// `rate_limited` or `internal`.
     #[schema(example = "not_found")]
     pub error: &'static str,
     /// What went wrong, for people.
@@ -56,6 +60,7 @@ impl ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -11,9 +11,9 @@ use utoipa::openapi::schema::Object;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
-use super::conversations::{PageQuery, one_of, search_words};
+use super::conversations::{one_of, search_words};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-use super::page::{self, Page};
+use super::page::{self, Page, PageQuery};
 use crate::state::AppState;
 
 fn status_schema() -> Object {
@@ -105,13 +105,17 @@ pub struct LeaveMessageDetail {
 pub struct LeaveQuery {
     /// Only this site's (default: every site).
     pub site_id: Option<i64>,
-    /// Only those in this status: `new`, `in_progress` or `handled`. Not with `q`.
+    /// Only those in this status: `new`, `in_progress` or `handled`.
+    #[param(schema_with = status_schema)]
     pub status: Option<String>,
-    /// Only those whose name, contact or text contain every word of this (any language).
+    /// Only those whose name, contact or text contain every word of this (any language);
+    /// text with nothing to search for (only punctuation, say) finds nothing.
+    #[param(max_length = 200)]
     pub q: Option<String>,
 }
 
-/// Leave-messages, newest first: by status, or matching a search.
+/// Leave-messages, newest first: by status, matching a search, or both. With `q` and `status`
+/// together a page may hold fewer than `limit` items: follow `next` until it is absent.
 #[utoipa::path(
     get,
     path = "/api/v1/leave-messages",
@@ -121,6 +125,7 @@ pub struct LeaveQuery {
         (status = 200, description = "A page of leave-messages", body = Page<LeaveMessage>),
         (status = 400, description = "A malformed filter or cursor", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such site", body = ErrorBody),
     )
 )]
@@ -134,29 +139,34 @@ pub async fn list(
     let sites = super::sites::scope(store, query.site_id).await?;
     let limit = page::limit(paging.limit)?;
     let cursor = paging.cursor.as_deref();
+    let status = query.status.as_deref().map(parse_status).transpose()?;
+    let after = match cursor {
+        None => None,
+        Some(cursor) => {
+            let (created_at, id) = page::pair(cursor)?;
+            Some(store::LeaveMessageCursor { created_at, id })
+        }
+    };
     let page = match query.q.as_deref() {
         Some(text) => {
-            if query.status.is_some() {
-                return Err(ApiError::Invalid(
-                    "give either q or status, not both".into(),
-                ));
-            }
-            let words = search_words(text)?;
-            let before = cursor.map(page::single).transpose()?;
+            let Some(words) = search_words(text)? else {
+                return Ok(Json(Page::empty()));
+            };
+            // Search pages by id alone; the cursor is the same pair as the list's, so one
+            // `next` syntax serves both.
+            let before = after.map(|cursor| cursor.id);
             let rows = store
                 .search_leave_messages(&sites, &words, before, limit + 1)
                 .await?;
-            Page::of(rows, limit, |m| m.id.to_string())
+            let mut page = Page::of(rows, limit, |m| page::pair_cursor(m.created_at, m.id));
+            // The store searches every status; the page keeps its cursor, so what follows is
+            // the same whether or not some rows were left out here.
+            if let Some(status) = status {
+                page.items.retain(|m| m.status == status);
+            }
+            page
         }
         None => {
-            let status = query.status.as_deref().map(parse_status).transpose()?;
-            let after = match cursor {
-                None => None,
-                Some(cursor) => {
-                    let (created_at, id) = page::pair(cursor)?;
-                    Some(store::LeaveMessageCursor { created_at, id })
-                }
-            };
             let rows = store
                 .leave_messages_page(&sites, status, after, limit + 1)
                 .await?;
@@ -171,10 +181,12 @@ pub async fn list(
     get,
     path = "/api/v1/leave-messages/{id}",
     tag = "leave-messages",
-    params(("id" = i64, Path, description = "The leave-message's id")),
+    params(("id" = i64, Path, description = "The leave-message's id", example = 1)),
     responses(
         (status = 200, description = "The leave-message", body = LeaveMessageDetail),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such leave-message", body = ErrorBody),
     )
 )]
@@ -192,9 +204,35 @@ pub async fn one(
     }))
 }
 
-/// A present-but-null field is `Some(None)`; an absent one (via `default`) is `None`.
+/// A present-but-null field is `Some(None)`; an absent one (via `default`) is `None`. The id
+/// is any JSON integer in the `i64` range, written `7` or `7.0` (JSON Schema's `integer`
+/// includes both).
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(deserializer).map(Some)
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(Some(None));
+    };
+    integer(&number)
+        .map(|id| Some(Some(id)))
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not an id")))
+}
+
+/// `number` as an `i64` when it is a whole number in range, however it was written.
+fn integer(number: &serde_json::Number) -> Option<i64> {
+    if let Some(id) = number.as_i64() {
+        return Some(id);
+    }
+    // 2^63 is exact as a float; every whole float below it in magnitude fits an i64.
+    let limit = 9_223_372_036_854_775_808.0_f64;
+    number
+        .as_f64()
+        .filter(|f| f.fract() == 0.0 && *f >= -limit && *f < limit)
+        .map(|f| f as i64)
+}
+
+/// A field that may be left out but, given, must be text: `null` is refused as the document
+/// says, rather than read as "left out".
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
 }
 
 /// What to change; fields left out stay as they are.
@@ -202,6 +240,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i
 #[serde(deny_unknown_fields)]
 pub struct LeaveMessageChange {
     /// `new`, `in_progress` or `handled`.
+    #[serde(default, deserialize_with = "text")]
     #[schema(schema_with = status_schema)]
     pub status: Option<String>,
     /// The agent to handle it (one of its site's agents), or `null` for nobody.
@@ -215,13 +254,15 @@ pub struct LeaveMessageChange {
     patch,
     path = "/api/v1/leave-messages/{id}",
     tag = "leave-messages",
-    params(("id" = i64, Path, description = "The leave-message's id")),
+    params(("id" = i64, Path, description = "The leave-message's id", example = 1)),
     request_body = LeaveMessageChange,
     responses(
         (status = 200, description = "As it is now", body = LeaveMessage),
-        (status = 400, description = "Not a status, or not an agent of its site", body = ErrorBody),
+        (status = 400, description = "Not a status, or a malformed body or id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such leave-message", body = ErrorBody),
+        (status = 409, description = "assignee_id is not an enabled agent of its site", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -240,7 +281,7 @@ pub async fn update(
     if let Some(agent) = assignee {
         let members = store.site_agents(&[message.site_id]).await?;
         if !members.iter().any(|m| m.id == agent && !m.disabled) {
-            return Err(ApiError::Invalid(
+            return Err(ApiError::Conflict(
                 "assignee_id must be an enabled agent of the leave-message's site".into(),
             ));
         }
@@ -253,7 +294,12 @@ pub async fn update(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNote {
-    /// What it says (1 to 10,000 characters).
+    /// What it says: 1 to 10,000 characters, not only whitespace (which is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub body: String,
 }
 
@@ -262,12 +308,13 @@ pub struct NewNote {
     post,
     path = "/api/v1/leave-messages/{id}/notes",
     tag = "leave-messages",
-    params(("id" = i64, Path, description = "The leave-message's id")),
+    params(("id" = i64, Path, description = "The leave-message's id", example = 1)),
     request_body = NewNote,
     responses(
         (status = 201, description = "Added", body = Note),
-        (status = 400, description = "Empty or too long", body = ErrorBody),
+        (status = 400, description = "Empty, too long, or a malformed id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such leave-message", body = ErrorBody),
     )
 )]
@@ -277,8 +324,10 @@ pub async fn add_note(
     ApiPath(id): ApiPath<i64>,
     ApiJson(note): ApiJson<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
+    // Counted before trimming, as the document's `maxLength` counts.
+    let long = note.body.chars().count() > app::pages::leave::MAX_TEXT;
     let body = note.body.trim().to_owned();
-    if body.is_empty() || body.chars().count() > app::pages::leave::MAX_TEXT {
+    if body.is_empty() || long {
         return Err(ApiError::Invalid(format!(
             "body must be 1 to {} characters",
             app::pages::leave::MAX_TEXT
@@ -295,4 +344,36 @@ pub async fn add_note(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(note.into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_any_whole_json_number_in_range() {
+        let change = |json: &str| serde_json::from_str::<LeaveMessageChange>(json);
+        for (json, expected) in [
+            (r#"{"assignee_id": 7}"#, Some(Some(7))),
+            (r#"{"assignee_id": -3665.0}"#, Some(Some(-3665))),
+            (r#"{"assignee_id": 1e3}"#, Some(Some(1000))),
+            (r#"{"assignee_id": null}"#, Some(None)),
+            ("{}", None),
+        ] {
+            assert_eq!(
+                change(json).map(|c| c.assignee_id).ok(),
+                Some(expected),
+                "{json}"
+            );
+        }
+        for json in [
+            r#"{"assignee_id": 7.5}"#,
+            r#"{"assignee_id": 9223372036854775808}"#,
+            r#"{"assignee_id": 9.3e18}"#,
+            r#"{"assignee_id": "7"}"#,
+            r#"{"status": null}"#,
+        ] {
+            assert!(change(json).is_err(), "{json}");
+        }
+    }
 }

@@ -19,8 +19,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::header;
 use axum::routing::get;
-use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, Schema, SchemaFormat};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -55,7 +57,7 @@ struct ApiDoc;
 /// Declares the bearer-token scheme every operation uses.
 struct BearerToken;
 
-impl utoipa::Modify for BearerToken {
+impl Modify for BearerToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         openapi
             .components
@@ -72,9 +74,74 @@ impl utoipa::Modify for BearerToken {
     }
 }
 
+/// Gives every 64-bit integer (ids, times) the `i64` range as its bounds where the handler
+/// did not set narrower ones: the server refuses a number outside it with 400, so a document
+/// without them would call such a request valid. Applied to the finished document (the paths
+/// and schemas come from the routes, after [`ApiDoc`]'s own modifiers ran).
+struct IntegerBounds;
+
+impl Modify for IntegerBounds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter
+                        && let Some(RefOr::T(schema)) = &mut parameter.schema
+                    {
+                        bound_integers(schema);
+                    }
+                }
+            }
+        }
+        if let Some(components) = &mut openapi.components {
+            for schema in components.schemas.values_mut() {
+                if let RefOr::T(schema) = schema {
+                    bound_integers(schema);
+                }
+            }
+        }
+    }
+}
+
+/// [`IntegerBounds`] on one schema and every schema inside it.
+fn bound_integers(schema: &mut Schema) {
+    let inner: Vec<&mut RefOr<Schema>> = match schema {
+        Schema::Object(object) => {
+            if matches!(
+                object.format,
+                Some(SchemaFormat::KnownFormat(KnownFormat::Int64))
+            ) {
+                object.minimum.get_or_insert(i64::MIN.into());
+                object.maximum.get_or_insert(i64::MAX.into());
+            }
+            object.properties.values_mut().collect()
+        }
+        Schema::Array(array) => match &mut array.items {
+            ArrayItems::RefOrSchema(items) => vec![items.as_mut()],
+            _ => Vec::new(),
+        },
+        Schema::OneOf(one_of) => one_of.items.iter_mut().collect(),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().collect(),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().collect(),
+        _ => Vec::new(),
+    };
+    for schema in inner {
+        if let RefOr::T(schema) = schema {
+            bound_integers(schema);
+        }
+    }
+}
+
 /// The API's routes and its OpenAPI document, from the same declarations.
 fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sites::list))
         .routes(routes!(sites::one))
         .routes(routes!(conversations::list))
@@ -87,7 +154,9 @@ fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(leave_messages::list))
         .routes(routes!(leave_messages::one, leave_messages::update))
         .routes(routes!(leave_messages::add_note))
-        .split_for_parts()
+        .split_for_parts();
+    IntegerBounds.modify(&mut doc);
+    (routes, doc)
 }
 
 /// `/api/v1/…` with the OpenAPI document beside it.

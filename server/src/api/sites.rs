@@ -60,10 +60,12 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<Vec<Si
     get,
     path = "/api/v1/sites/{id}",
     tag = "sites",
-    params(("id" = i64, Path, description = "The site's id")),
+    params(("id" = i64, Path, description = "The site's id", example = 1)),
     responses(
         (status = 200, description = "The site", body = Site),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such site", body = ErrorBody),
     )
 )]

@@ -39,10 +39,12 @@ pub struct Visitor {
     get,
     path = "/api/v1/visitors/{id}",
     tag = "visitors",
-    params(("id" = i64, Path, description = "The visitor's id")),
+    params(("id" = i64, Path, description = "The visitor's id", example = 1)),
     responses(
         (status = 200, description = "The visitor", body = Visitor),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such visitor", body = ErrorBody),
     )
 )]
@@ -69,10 +71,12 @@ pub async fn one(
     get,
     path = "/api/v1/visitors/{id}/conversations",
     tag = "visitors",
-    params(("id" = i64, Path, description = "The visitor's id")),
+    params(("id" = i64, Path, description = "The visitor's id", example = 1)),
     responses(
         (status = 200, description = "Their conversations", body = Vec<Conversation>),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such visitor", body = ErrorBody),
     )
 )]

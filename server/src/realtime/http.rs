@@ -86,6 +86,42 @@ fn frames_of(body: &[u8], limit: usize) -> Result<Vec<serde_json::Value>, Server
     })
 }
 
+/// The frames of a `POST …/send` body of `role`, checked as a whole before any is processed:
+/// at most [`protocol::transport::MAX_BATCH_FRAMES`], each a frame the role may send, and a
+/// hello only first. The refusal is a `too_large` or `bad_request` error frame.
+pub(super) fn batch(
+    role: Role,
+    body: &[u8],
+    limit: usize,
+) -> Result<Vec<ClientFrame>, ServerFrame> {
+    let values = frames_of(body, limit)?;
+    if values.len() > protocol::transport::MAX_BATCH_FRAMES {
+        return Err(error_frame(
+            ErrorCode::TooLarge,
+            "too many frames in one request",
+        ));
+    }
+    // Parse everything first: one bad frame means nothing is processed.
+    let frames = values
+        .into_iter()
+        .map(|value| parse_frame(role, &value.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A hello starts a batch or is not there: each one would be a visitor and a welcome.
+    let hello = |frame: &ClientFrame| {
+        matches!(
+            frame,
+            ClientFrame::VisitorHello(_) | ClientFrame::AgentHello(_)
+        )
+    };
+    if frames.iter().skip(1).any(hello) {
+        return Err(error_frame(
+            ErrorCode::BadRequest,
+            "a hello may only be the first frame of a request",
+        ));
+    }
+    Ok(frames)
+}
+
 /// `POST /http/visitor/send`.
 pub async fn visitor_send(
     State(state): State<AppState>,
@@ -131,37 +167,10 @@ async fn send(
     body: &[u8],
     session_token: Option<String>,
 ) -> Response {
-    let values = match frames_of(body, rt.limits.max_frame_bytes as usize) {
-        Ok(values) => values,
+    let frames = match batch(role, body, rt.limits.max_frame_bytes as usize) {
+        Ok(frames) => frames,
         Err(frame) => return refuse(frame),
     };
-    if values.len() > protocol::transport::MAX_BATCH_FRAMES {
-        return refuse(error_frame(
-            ErrorCode::TooLarge,
-            "too many frames in one request",
-        ));
-    }
-    // Parse everything first: one bad frame means nothing is processed.
-    let mut frames = Vec::with_capacity(values.len());
-    for value in values {
-        match parse_frame(role, &value.to_string()) {
-            Ok(frame) => frames.push(frame),
-            Err(frame) => return refuse(frame),
-        }
-    }
-    // A hello starts a batch or is not there: each one would be a visitor and a welcome.
-    let hello = |frame: &ClientFrame| {
-        matches!(
-            frame,
-            ClientFrame::VisitorHello(_) | ClientFrame::AgentHello(_)
-        )
-    };
-    if frames.iter().skip(1).any(hello) {
-        return refuse(error_frame(
-            ErrorCode::BadRequest,
-            "a hello may only be the first frame of a request",
-        ));
-    }
     let origin = header_text(headers, "origin");
     let identity = match (role, frames.first()) {
         (Role::Visitor, Some(ClientFrame::VisitorHello(hello))) => {

@@ -15,6 +15,8 @@ pub mod hours;
 pub mod http;
 pub mod hub;
 pub mod presence;
+#[cfg(test)]
+mod properties;
 mod replay;
 pub mod session;
 pub mod text;
