@@ -537,6 +537,7 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
         any::<u32>().prop_map(|nonce| ServerFrame::Ping(Ping { nonce })),
         any::<u32>().prop_map(|nonce| ServerFrame::Pong(Pong { nonce })),
         any::<u32>().prop_map(|within_ms| ServerFrame::Reconnect { within_ms }),
+        Just(ServerFrame::ReplayCut),
     ]
 }
 
