@@ -10,6 +10,7 @@ pub mod live;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod throttle;
+pub mod visible;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -110,7 +110,12 @@ pub async fn serve(
         shutdown.await;
         draining.drain();
     };
-    let served = http_server::serve(listener, app, limits, shutdown);
+    let served = async {
+        http_server::serve(listener, app, limits, shutdown).await;
+        // Upgraded WebSockets are no longer the HTTP server's: wait for each to tell its
+        // client to reconnect, or the process could exit before they have.
+        realtime.sockets_closed().await;
+    };
     let overdue = async {
         realtime.drained().await;
         tokio::time::sleep(DRAIN_TIMEOUT).await;

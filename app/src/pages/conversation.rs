@@ -834,7 +834,10 @@ fn message_row(
     view! {
         <li class=format!("message {author}") data-seq=message.seq>
             {message.agent_name.clone().map(|name| view! { <small class="name">{name}</small> })}
-            {(!message.body.is_empty()).then(|| view! { <p class="body">{message.body.clone()}</p> })}
+            {(!message.body.is_empty()).then(|| {
+                let body = crate::visible::visible(&message.body).into_owned();
+                view! { <p class="body">{body}</p> }
+            })}
             {translation.map(translation_row(lang))}
             {file}
             {read}

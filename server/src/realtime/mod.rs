@@ -73,6 +73,18 @@ pub struct Realtime {
     pub outbound: crate::outbound::Outbound,
     /// Set once the server is shutting down: connections tell their clients to move.
     draining: tokio::sync::watch::Sender<bool>,
+    /// WebSockets open now. The HTTP server lets go of a connection once it is upgraded, so a
+    /// draining server waits on this for its sockets to tell their clients before it exits.
+    sockets: tokio::sync::watch::Sender<usize>,
+}
+
+/// Counts one open WebSocket until dropped ([`Realtime::socket_opened`]).
+pub struct OpenSocket(tokio::sync::watch::Sender<usize>);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.send_modify(|open| *open = open.saturating_sub(1));
+    }
 }
 
 impl Realtime {
@@ -123,6 +135,7 @@ impl Realtime {
             translation: std::sync::RwLock::new(config.translation.clone()),
             outbound: config.outbound.clone(),
             draining: tokio::sync::watch::Sender::new(false),
+            sockets: tokio::sync::watch::Sender::new(0),
         })
     }
 }
@@ -204,6 +217,18 @@ impl Realtime {
     pub async fn leave(&self) {
         self.hub.leave().await;
         self.leave_digest.finish().await;
+    }
+
+    /// Counts a WebSocket as open until the returned guard is dropped.
+    pub fn socket_opened(&self) -> OpenSocket {
+        self.sockets.send_modify(|open| *open += 1);
+        OpenSocket(self.sockets.clone())
+    }
+
+    /// Completes once no WebSocket is open (after a drain: once each has told its client).
+    pub async fn sockets_closed(&self) {
+        let mut open = self.sockets.subscribe();
+        let _ = open.wait_for(|open| *open == 0).await;
     }
 
     /// Completes once the server is draining.

@@ -124,6 +124,8 @@ async fn refuse(mut socket: WebSocket, frame: ServerFrame) {
 }
 
 async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) {
+    // Held to the end: a draining server waits for it before it exits.
+    let _open = rt.socket_opened();
     let ip = upgrade.client.0;
     let mut registration = match rt.register(upgrade.client) {
         Ok(registration) => registration,
