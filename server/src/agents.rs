@@ -191,23 +191,7 @@ pub async fn add_site(
     for email in agents {
         members.push(agent_named(store, email).await?.id);
     }
-    let site = store
-        .create_site(store::NewSite {
-            public_key: app::auth::ssr::new_token().chars().take(16).collect(),
-            name,
-            allowed_origins: origins,
-            widget_settings: serde_json::json!({}),
-            created_at: crate::now_ms(),
-        })
-        .await
-        .map_err(crate::Error::from)?;
-    for member in members {
-        store
-            .add_agent_to_site(site.id, member)
-            .await
-            .map_err(crate::Error::from)?;
-    }
-    Ok(site)
+    Ok(crate::init::add_site(store, name, origins, &members).await?)
 }
 
 /// Makes an API key called `name` for the agent with this e-mail, as the console's API page

@@ -417,7 +417,7 @@ impl Asker<'_> {
             None,
             check_origins,
         )?;
-        let site = add_site(store, name, origins, admin).await?;
+        let site = add_site(store, name, origins, &[admin]).await?;
         writeln!(
             self.output,
             "  site {:?} added. Paste this into its pages:\n\n  {}\n",
@@ -511,12 +511,13 @@ pub(crate) fn check_origins(text: &str) -> Result<Vec<String>, String> {
         .ok_or_else(|| "web addresses such as https://www.example.com".into())
 }
 
-/// Adds the first site, with a new random key and the widget's defaults, answered by `admin`.
+/// Adds a site with a new random key and the widget's defaults, answered by `agents` (the
+/// first site by its administrator; `kefu site add` by whom it names).
 pub(crate) async fn add_site(
     store: &dyn Store,
     name: String,
     origins: Vec<String>,
-    admin: i64,
+    agents: &[i64],
 ) -> Result<store::Site, crate::Error> {
     let site = store
         .create_site(store::NewSite {
@@ -527,7 +528,9 @@ pub(crate) async fn add_site(
             created_at: crate::now_ms(),
         })
         .await?;
-    store.add_agent_to_site(site.id, admin).await?;
+    for agent in agents {
+        store.add_agent_to_site(site.id, *agent).await?;
+    }
     Ok(site)
 }
 

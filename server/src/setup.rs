@@ -438,7 +438,7 @@ async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Resul
     )
     .await
     .map_err(|error| internal(error.into()))?;
-    let site = add_site(store.as_ref(), site_name, origins, admin.id)
+    let site = add_site(store.as_ref(), site_name, origins, &[admin.id])
         .await
         .map_err(internal)?;
     let base = base_url(headers);
