@@ -292,6 +292,9 @@ pub mod ssr {
         /// site): their live connections on every node check their session again now and
         /// close if it no longer holds.
         fn sessions_changed(&self, agent_id: i64);
+        /// `visitor_id` was banned: their open widgets are told now and stop (a banned visitor's
+        /// next hello is refused anyway).
+        fn banned(&self, visitor_id: i64);
         /// Sends `frame` live to the consoles of the site's agents (never to visitors).
         fn to_agents(&self, site_id: i64, frame: protocol::ServerFrame);
         /// Checks widget settings an administrator typed (the real-time side owns their

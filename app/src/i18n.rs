@@ -256,6 +256,49 @@ pub enum Key {
     UnknownLanguage,
     /// The switch's label: the *other* language's own name.
     LanguageName,
+    /// The console header's links.
+    Inbox,
+    Settings,
+    Navigation,
+    /// A conversation's header and menu.
+    BackToList,
+    SetPending,
+    MoreActions,
+    BanVisitor,
+    VisitorBanned,
+    OneDay,
+    OneWeek,
+    OneMonth,
+    Forever,
+    /// Day separators in a transcript.
+    Today,
+    Yesterday,
+    /// A message that is only a file, in the inbox's preview.
+    Attachment,
+    /// The keyboard shortcuts and their list.
+    NextConversation,
+    PreviousConversation,
+    FocusReply,
+    SearchCanned,
+    ResolveShortcut,
+    ShowShortcuts,
+    CloseShortcuts,
+    /// The second step of a destructive button.
+    AreYouSure,
+    Yes,
+    Cancel,
+    /// Empty inbox tabs, and a desk with no conversation at all.
+    NoOpen,
+    NoPending,
+    NoResolved,
+    FirstRunHint,
+    /// Whether a conversation's visitor is still on the site.
+    VisitorHere,
+    VisitorLeft,
+    /// The name of a thing (a site, team or key), not of a person ([`Key::Name`]).
+    Title,
+    /// A visitor's draft before their first message (sneak peek), on the visitor list.
+    IsWriting,
 }
 
 /// `key` in `lang`.
@@ -336,8 +379,8 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, NewSite) => "新建站点",
         (Lang::En, AllowedOrigins) => "Allowed origins (one per line)",
         (Lang::Zh, AllowedOrigins) => "允许的来源（每行一个）",
-        (Lang::En, WidgetSettings) => "Widget settings (JSON)",
-        (Lang::Zh, WidgetSettings) => "挂件设置（JSON）",
+        (Lang::En, WidgetSettings) => "Widget settings",
+        (Lang::Zh, WidgetSettings) => "挂件设置",
         (Lang::En, Save) => "Save",
         (Lang::Zh, Save) => "保存",
         (Lang::En, Create) => "Create",
@@ -469,7 +512,7 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::En, TranslateChats) => "Translate between agents and visitors automatically",
         (Lang::Zh, TranslateChats) => "自动翻译客服与访客的消息",
         (Lang::En, Webhooks) => "Webhooks",
-        (Lang::Zh, Webhooks) => "Webhook",
+        (Lang::Zh, Webhooks) => "Webhook 回调",
         (Lang::En, SigningSecret) => "Signing secret (shown once):",
         (Lang::Zh, SigningSecret) => "签名密钥（仅显示一次）：",
         (Lang::En, Reports) => "Reports",
@@ -676,6 +719,76 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::En, UnknownLanguage) => "The visitor's language is not known yet.",
         (Lang::Zh, UnknownLanguage) => "尚不知道访客的语言。",
         (Lang::Zh, LanguageName) => "中文",
+        (Lang::En, Inbox) => "Inbox",
+        (Lang::Zh, Inbox) => "会话",
+        (Lang::En, Settings) => "Settings",
+        (Lang::Zh, Settings) => "设置",
+        (Lang::En, Navigation) => "Console",
+        (Lang::Zh, Navigation) => "控制台",
+        (Lang::En, BackToList) => "Back to the conversations",
+        (Lang::Zh, BackToList) => "返回会话列表",
+        (Lang::En, SetPending) => "Pending",
+        (Lang::Zh, SetPending) => "待处理",
+        (Lang::En, MoreActions) => "More actions",
+        (Lang::Zh, MoreActions) => "更多操作",
+        (Lang::En, BanVisitor) => "Ban visitor",
+        (Lang::Zh, BanVisitor) => "封禁访客",
+        (Lang::En, VisitorBanned) => "The visitor is banned from this site.",
+        (Lang::Zh, VisitorBanned) => "已在此网站封禁该访客。",
+        (Lang::En, OneDay) => "1 day",
+        (Lang::Zh, OneDay) => "1 天",
+        (Lang::En, OneWeek) => "7 days",
+        (Lang::Zh, OneWeek) => "7 天",
+        (Lang::En, OneMonth) => "30 days",
+        (Lang::Zh, OneMonth) => "30 天",
+        (Lang::En, Forever) => "For ever",
+        (Lang::Zh, Forever) => "永久",
+        (Lang::En, Today) => "Today",
+        (Lang::Zh, Today) => "今天",
+        (Lang::En, Yesterday) => "Yesterday",
+        (Lang::Zh, Yesterday) => "昨天",
+        (Lang::En, Attachment) => "File",
+        (Lang::Zh, Attachment) => "文件",
+        (Lang::En, NextConversation) => "Next conversation",
+        (Lang::Zh, NextConversation) => "下一个会话",
+        (Lang::En, PreviousConversation) => "Previous conversation",
+        (Lang::Zh, PreviousConversation) => "上一个会话",
+        (Lang::En, FocusReply) => "Write a reply",
+        (Lang::Zh, FocusReply) => "输入回复",
+        (Lang::En, SearchCanned) => "Search canned replies",
+        (Lang::Zh, SearchCanned) => "搜索快捷回复",
+        (Lang::En, ResolveShortcut) => "Resolve the conversation",
+        (Lang::Zh, ResolveShortcut) => "解决会话",
+        (Lang::En, ShowShortcuts) => "Keyboard shortcuts",
+        (Lang::Zh, ShowShortcuts) => "键盘快捷键",
+        (Lang::En, CloseShortcuts) => "Close",
+        (Lang::Zh, CloseShortcuts) => "关闭",
+        (Lang::En, AreYouSure) => "This cannot be undone.",
+        (Lang::Zh, AreYouSure) => "此操作无法撤销。",
+        (Lang::En, Yes) => "Yes",
+        (Lang::Zh, Yes) => "确定",
+        (Lang::En, Cancel) => "Cancel",
+        (Lang::Zh, Cancel) => "取消",
+        (Lang::En, IsWriting) => "Writing",
+        (Lang::Zh, IsWriting) => "正在输入",
+        (Lang::En, Title) => "Name",
+        (Lang::Zh, Title) => "名称",
+        (Lang::En, VisitorHere) => "On the site now",
+        (Lang::Zh, VisitorHere) => "正在浏览网站",
+        (Lang::En, VisitorLeft) => "Visitor left",
+        (Lang::Zh, VisitorLeft) => "访客已离开",
+        (Lang::En, NoOpen) => "No open conversations here.",
+        (Lang::Zh, NoOpen) => "这里没有进行中的会话。",
+        (Lang::En, NoPending) => "No pending conversations here.",
+        (Lang::Zh, NoPending) => "这里没有待处理的会话。",
+        (Lang::En, NoResolved) => "No resolved conversations here.",
+        (Lang::Zh, NoResolved) => "这里没有已解决的会话。",
+        (Lang::En, FirstRunHint) => {
+            "Chats appear here as soon as a visitor writes. Put your site's snippet on its pages, and keep your status Online."
+        }
+        (Lang::Zh, FirstRunHint) => {
+            "访客一发消息，会话就会出现在这里。请把网站的嵌入代码放到网页上，并保持状态为“在线”。"
+        }
     }
 }
 
@@ -809,6 +922,86 @@ pub fn LanguageSwitch(lang: Lang, action: ServerAction<SetLanguage>) -> impl Int
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `text` has a Chinese character.
+    fn has_han(text: &str) -> bool {
+        text.chars().any(|c| {
+            ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
+        })
+    }
+
+    #[test]
+    fn every_chinese_text_is_chinese() {
+        // The match is exhaustive, so every key has both arms; this checks the Chinese arm is
+        // not an English copy. Each `(Lang::Zh, Key) =>` is followed by its text.
+        let source = include_str!("i18n.rs");
+        let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+        let mut checked = 0;
+        for arm in source.split("(Lang::Zh, ").skip(1) {
+            let (key, rest) = arm.split_once(')').expect("an arm");
+            let text = rest.split('"').nth(1).expect("a text after the arm");
+            assert!(
+                has_han(text),
+                "the Chinese text of {key} is not Chinese: {text:?}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 240, "only {checked} Chinese texts found");
+    }
+
+    #[test]
+    fn pages_write_no_english_outside_the_table() {
+        // Text in a view is a string literal right after a tag (`>"Words"`); any with words
+        // in it must come from `t` instead. Names and formats that read
+        // the same in both languages are allowed.
+        const SAME_IN_BOTH: [&str; 9] = [
+            "Kefu",
+            "Esc",
+            "URL",
+            "CSAT",
+            "CSV",
+            "JSON",
+            "/api/v1/openapi.json",
+            "curl -H 'Authorization: Bearer kefu_…' ",
+            "Re: ",
+        ];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![root.clone()];
+        let mut found = Vec::new();
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("src is readable") {
+                    files.push(entry.expect("an entry").path());
+                }
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("i18n.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            let text = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
+            for (number, line) in text.lines().enumerate() {
+                let trimmed = line.trim();
+                if trimmed.starts_with("//") {
+                    continue;
+                }
+                for piece in trimmed.split(">\"").skip(1) {
+                    let literal = piece.split('"').next().unwrap_or_default();
+                    // Text starts with a letter; `>"` in a format string or after `/>` does not.
+                    let words = literal.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && literal.chars().filter(char::is_ascii_alphabetic).count() >= 2;
+                    if words && !SAME_IN_BOTH.contains(&literal) && !literal.contains("://") {
+                        found.push(format!("{}:{}: {literal:?}", path.display(), number + 1));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "console text not in the language table:\n{}",
+            found.join("\n")
+        );
+    }
 
     #[test]
     fn tags_pick_the_language() {

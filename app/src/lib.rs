@@ -5,9 +5,12 @@
 //! Leptos context. This crate never opens sockets or reads configuration itself.
 
 pub mod auth;
+pub mod clock;
 pub mod i18n;
+pub mod icons;
 pub mod live;
 pub mod pages;
+pub mod shell;
 #[cfg(feature = "ssr")]
 pub mod throttle;
 pub mod visible;
@@ -16,18 +19,21 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     SsrMode, StaticSegment,
-    components::{Redirect, Route, Router, Routes},
+    components::{ParentRoute, Redirect, Route, Router, Routes},
 };
 
 /// The HTML document around the app; rendered once per request by the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <link rel="apple-touch-icon" href="/icon-192.png" />
+                <meta name="theme-color" content="#2563eb" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -55,66 +61,74 @@ pub fn App() -> impl IntoView {
                     view=pages::login::LoginPage
                     ssr=SsrMode::Async
                 />
-                <Route
-                    path=StaticSegment("inbox")
-                    view=pages::inbox::InboxPage
+                // Every signed-in page lives in the shell: one live link and one header for
+                // the tab, kept while the agent moves between pages.
+                <ParentRoute
+                    path=StaticSegment("")
+                    view=shell::ConsoleShell
                     ssr=SsrMode::Async
-                />
-                <Route
-                    path=StaticSegment("history")
-                    view=pages::history::HistoryPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=StaticSegment("leave-messages")
-                    view=pages::leave::LeavePage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=(StaticSegment("admin"), StaticSegment("sites"))
-                    view=pages::admin::sites::AdminSitesPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=(StaticSegment("admin"), StaticSegment("agents"))
-                    view=pages::admin::agents::AdminAgentsPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=(StaticSegment("admin"), StaticSegment("teams"))
-                    view=pages::admin::teams::AdminTeamsPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=(StaticSegment("admin"), StaticSegment("api"))
-                    view=pages::admin::api::AdminApiPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=(StaticSegment("admin"), StaticSegment("mail"))
-                    view=pages::admin::mail::AdminMailPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=(StaticSegment("admin"), StaticSegment("translation"))
-                    view=pages::admin::translation::AdminTranslationPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=(StaticSegment("admin"), StaticSegment("upkeep"))
-                    view=pages::admin::upkeep::AdminUpkeepPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=StaticSegment("reports")
-                    view=pages::reports::ReportsPage
-                    ssr=SsrMode::Async
-                />
-                <Route
-                    path=StaticSegment("canned")
-                    view=pages::canned::CannedPage
-                    ssr=SsrMode::Async
-                />
+                >
+                    <Route
+                        path=StaticSegment("inbox")
+                        view=pages::inbox::InboxPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=StaticSegment("history")
+                        view=pages::history::HistoryPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=StaticSegment("leave-messages")
+                        view=pages::leave::LeavePage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("sites"))
+                        view=pages::admin::sites::AdminSitesPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("agents"))
+                        view=pages::admin::agents::AdminAgentsPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("teams"))
+                        view=pages::admin::teams::AdminTeamsPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("api"))
+                        view=pages::admin::api::AdminApiPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("mail"))
+                        view=pages::admin::mail::AdminMailPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("translation"))
+                        view=pages::admin::translation::AdminTranslationPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("upkeep"))
+                        view=pages::admin::upkeep::AdminUpkeepPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=StaticSegment("reports")
+                        view=pages::reports::ReportsPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=StaticSegment("canned")
+                        view=pages::canned::CannedPage
+                        ssr=SsrMode::Async
+                    />
+                </ParentRoute>
             </Routes>
         </Router>
     }

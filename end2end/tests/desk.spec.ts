@@ -478,7 +478,7 @@ test("an admin makes an API key in the console; an integration searches and answ
   await visitor.say(`退款进度 ${run}`);
   const { page } = await signIn(browser, kefu, "auto");
 
-  await page.getByRole("link", { name: "Sites" }).click();
+  await page.getByRole("link", { name: "Settings" }).click();
   await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
   await page.getByRole("link", { name: "API keys" }).click();
   await expect(page).toHaveURL(/\/admin\/api$/);
@@ -512,7 +512,10 @@ test("an admin makes an API key in the console; an integration searches and answ
   // Revoked in the console, the key stops working at once.
   await page.goto("/admin/api");
   await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
-  await page.locator("table.tokens tr", { hasText: `CRM ${run}` }).getByRole("button", { name: "Revoke" }).click();
+  // Destructive buttons ask first: Revoke, then "Yes, Revoke".
+  const row = page.locator("table.tokens tr", { hasText: `CRM ${run}` });
+  await row.getByRole("button", { name: "Revoke" }).click();
+  await row.getByRole("button", { name: "Yes, Revoke" }).click();
   await expect(page.locator("table.tokens tr", { hasText: `CRM ${run}` })).toHaveCount(0);
   const refused = await request.get(`${kefu}/api/v1/sites`, { headers: auth });
   expect(refused.status()).toBe(401);

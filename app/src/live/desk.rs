@@ -229,6 +229,8 @@ pub struct OnlineVisitor {
     pub pages: Vec<(String, Option<String>, UnixMillis)>,
     /// Where they came from, from the first page view that said.
     pub referrer: Option<String>,
+    /// What they are writing before their first message (sneak peek), empty when nothing.
+    pub draft: String,
 }
 
 /// A send waiting for its ack, resent with the same `client_id` after every reconnect.
@@ -456,6 +458,10 @@ impl Desk {
                 };
                 let fresh =
                     message.seq > thread.cursor && !thread.messages.contains_key(&message.seq);
+                // Their words are a message now, no longer a draft on the visitor list.
+                if from_visitor && let Some(visitor) = self.visitors.get_mut(&thread.visitor_id) {
+                    visitor.draft.clear();
+                }
                 thread.take(message);
                 if thread.has_gap() {
                     reaction.follow.push(Cursor {
@@ -533,6 +539,16 @@ impl Desk {
                     && thread.visitor_id == visitor_id
                 {
                     thread.draft = text;
+                }
+            }
+            // Before the first message the draft belongs to the visitor on the site.
+            ServerFrame::Preview {
+                visitor_id,
+                conversation_id: None,
+                text,
+            } => {
+                if let Some(visitor) = self.visitors.get_mut(&visitor_id) {
+                    visitor.draft = text;
                 }
             }
             ServerFrame::Read {
@@ -631,6 +647,7 @@ impl Desk {
                 details: None,
                 pages: Vec::new(),
                 referrer: None,
+                draft: String::new(),
             })
     }
 
@@ -739,6 +756,31 @@ mod tests {
         );
         desk.apply(preview(7, "where is my parcel"), 0.0);
         assert_eq!(desk.threads[&ConversationId(5)].draft, "where is my parcel");
+    }
+
+    #[test]
+    fn a_draft_before_the_first_message_shows_on_the_visitor() {
+        let mut desk = Desk::seeded(vec![], None);
+        desk.visitor(SiteId(1), VisitorId(9));
+        desk.apply(
+            ServerFrame::Preview {
+                visitor_id: VisitorId(9),
+                conversation_id: None,
+                text: "do you ship to".into(),
+            },
+            0.0,
+        );
+        assert_eq!(desk.visitors[&VisitorId(9)].draft, "do you ship to");
+        // Not for a visitor who is not on the site.
+        desk.apply(
+            ServerFrame::Preview {
+                visitor_id: VisitorId(10),
+                conversation_id: None,
+                text: "x".into(),
+            },
+            0.0,
+        );
+        assert!(!desk.visitors.contains_key(&VisitorId(10)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! deleted through server functions that check the site membership on every call.
 
 use crate::auth::{ConsoleError, SiteChoice, my_sites};
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -125,10 +125,7 @@ pub fn CannedPage() -> impl IntoView {
     let add = ServerAction::<AddCannedReply>::new();
     let delete = ServerAction::<DeleteCannedReply>::new();
     let sites = Resource::new(|| (), |_| my_sites());
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let replies = Resource::new(
         move || (add.version().get(), delete.version().get()),
         |_| canned_replies(),
@@ -185,7 +182,7 @@ fn CannedList(
                             <p>{item.body}</p>
                             <ActionForm action=delete>
                                 <input type="hidden" name="id" value=item.id />
-                                <button type="submit" class="secondary">{t(lang, Key::Delete)}</button>
+                                <super::ConfirmButton label=t(lang, Key::Delete) lang />
                             </ActionForm>
                         </li>
                     }

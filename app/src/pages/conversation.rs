@@ -45,7 +45,13 @@ pub fn ConversationView(
     colleagues: StoredValue<Vec<Colleague>>,
     teams: StoredValue<Vec<TeamChoice>>,
     translating_sites: StoredValue<Vec<SiteId>>,
+    /// On a phone, whether the visitor's profile shows instead of the transcript.
+    profile: RwSignal<bool>,
 ) -> impl IntoView {
+    let selected = crate::shell::use_console().selected;
+    let visitor_id = live
+        .desk
+        .with_untracked(|d| d.threads.get(&id).map(|t| t.visitor_id));
     let name_of = move |agent: AgentId| {
         colleagues
             .with_value(|all| all.iter().find(|c| c.id == agent).map(|c| c.name.clone()))
@@ -177,6 +183,7 @@ pub fn ConversationView(
         draft.set(text);
     };
     let set_status = move |status: ConversationStatus| {
+        emoji_open.set(false);
         live.set_status(id, status);
     };
     let load_earlier = move |_: ()| {
@@ -207,56 +214,106 @@ pub fn ConversationView(
             let assignee = thread.assignee;
             view! {
                 <header class="conversation-head" data-conversation=id.0 data-status=status.as_str()>
-                    <strong>{thread.visitor}</strong>
-                    <span class="assignee">
-                        {t(lang, Key::AssignedTo)} " "
-                        {match assignee {
-                            Some(agent) if agent == me => t(lang, Key::You).to_string(),
-                            Some(agent) => name_of(agent),
-                            None => t(lang, Key::Nobody).to_string(),
+                    <button
+                        type="button"
+                        class="secondary back"
+                        aria-label=t(lang, Key::BackToList)
+                        on:click=move |_| {
+                            if profile.get_untracked() {
+                                profile.set(false);
+                            } else {
+                                selected.set(None);
+                            }
+                        }
+                    >
+                        {crate::icons::back()}
+                    </button>
+                    <div class="head-who">
+                        <strong>{thread.visitor}</strong>
+                        <span class="assignee">
+                            {t(lang, Key::AssignedTo)} " "
+                            {match assignee {
+                                Some(agent) if agent == me => t(lang, Key::You).to_string(),
+                                Some(agent) => name_of(agent),
+                                None => t(lang, Key::Nobody).to_string(),
+                            }}
+                        </span>
+                        {move || {
+                            let here = visitor_id.is_some_and(|v| live.desk.with(|d| d.visitors.contains_key(&v)));
+                            view! {
+                                <span class="presence" data-online=here.to_string()>
+                                    {t(lang, if here { Key::VisitorHere } else { Key::VisitorLeft })}
+                                </span>
+                            }
                         }}
-                    </span>
-                    {(assignee != Some(me)).then(|| view! {
-                        <button type="button" class="secondary" on:click=move |_| {
-                            live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me), team: None, note: None }))
-                        }>{t(lang, Key::PickUp)}</button>
-                    })}
-                    <TagEditor id tags=thread.tags lang />
-                    {site_translates().then(|| view! {
-                        <label class="translating">
-                            <input
-                                type="checkbox"
-                                prop:checked=thread.translating
-                                on:change=move |event| {
-                                    let on = event_target_checked(&event);
-                                    leptos::task::spawn_local(async move {
-                                        if set_translating(id.0, on).await.is_ok() {
-                                            live.desk.update(|d| {
-                                                if let Some(thread) = d.threads.get_mut(&id) {
-                                                    thread.translating = on;
-                                                }
-                                            });
-                                        }
-                                    });
-                                }
-                            />
-                            " " {t(lang, Key::Translating)}
-                        </label>
-                    })}
-                    <TransferPicker live id site=thread.site assignee colleagues teams lang choice=transfer_to />
-                    {if status == ConversationStatus::Resolved {
-                        view! {
-                            <button type="button" class="secondary" on:click=move |_| set_status(ConversationStatus::Open)>
-                                {t(lang, Key::Reopen)}
+                        <ul class="tags">
+                            {thread.tags.iter().map(|tag| view! { <li class="tag">{tag.clone()}</li> }).collect_view()}
+                        </ul>
+                    </div>
+                    <div class="head-actions">
+                        <button
+                            type="button"
+                            class="secondary profile-toggle"
+                            aria-pressed=move || profile.get().to_string()
+                            on:click=move |_| profile.update(|shown| *shown = !*shown)
+                        >
+                            {t(lang, Key::AboutVisitor)}
+                        </button>
+                        {(assignee != Some(me)).then(|| view! {
+                            <button type="button" class="secondary" on:click=move |_| {
+                                live.send(AgentFrame::Assign(Assign { conversation_id: id, to: Some(me), team: None, note: None }))
+                            }>{t(lang, Key::PickUp)}</button>
+                        })}
+                        {(status == ConversationStatus::Open).then(|| view! {
+                            <button type="button" class="secondary" data-action="pending" on:click=move |_| set_status(ConversationStatus::Pending)>
+                                {t(lang, Key::SetPending)}
                             </button>
-                        }.into_any()
-                    } else {
-                        view! {
-                            <button type="button" class="secondary" on:click=move |_| set_status(ConversationStatus::Resolved)>
-                                {t(lang, Key::Resolve)}
-                            </button>
-                        }.into_any()
-                    }}
+                        })}
+                        {if status == ConversationStatus::Open {
+                            view! {
+                                <button type="button" data-action="resolve" on:click=move |_| set_status(ConversationStatus::Resolved)>
+                                    {t(lang, Key::Resolve)}
+                                </button>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <button type="button" class="secondary" data-action="reopen" on:click=move |_| set_status(ConversationStatus::Open)>
+                                    {t(lang, Key::Reopen)}
+                                </button>
+                            }.into_any()
+                        }}
+                        <details class="more">
+                            <summary class="button secondary" aria-label=t(lang, Key::MoreActions)>
+                                {crate::icons::more()}
+                            </summary>
+                            <div class="menu">
+                                <TagEditor id tags=thread.tags lang />
+                                {site_translates().then(|| view! {
+                                    <label class="translating">
+                                        <input
+                                            type="checkbox"
+                                            prop:checked=thread.translating
+                                            on:change=move |event| {
+                                                let on = event_target_checked(&event);
+                                                leptos::task::spawn_local(async move {
+                                                    if set_translating(id.0, on).await.is_ok() {
+                                                        live.desk.update(|d| {
+                                                            if let Some(thread) = d.threads.get_mut(&id) {
+                                                                thread.translating = on;
+                                                            }
+                                                        });
+                                                    }
+                                                });
+                                            }
+                                        />
+                                        " " {t(lang, Key::Translating)}
+                                    </label>
+                                })}
+                                <TransferPicker live id site=thread.site assignee colleagues teams lang choice=transfer_to />
+                                <BanForm id lang />
+                            </div>
+                        </details>
+                    </div>
                 </header>
             }.into_any()
         }}
@@ -290,7 +347,10 @@ pub fn ConversationView(
                 })
             }}
             <ol class="messages">
-                {move || live.desk.with(|d| d.threads.get(&id).map(|thread| transcript(thread, lang)))}
+                {move || {
+                    let now = live.now.get_untracked() as i64;
+                    live.desk.with(|d| d.threads.get(&id).map(|thread| transcript(thread, now, lang)))
+                }}
                 {move || live.desk.with(|d| {
                     d.outbox
                         .iter()
@@ -379,10 +439,10 @@ pub fn ConversationView(
                 aria-expanded=move || emoji_open.get().to_string()
                 on:click=move |_| emoji_open.update(|open| *open = !*open)
             >
-                "😊"
+                {crate::icons::smile()}
             </button>
             <label class="secondary icon attach" title=t(lang, Key::SendFile)>
-                "📎"
+                {crate::icons::paperclip()}
                 <input
                     type="file"
                     node_ref=file_input
@@ -654,6 +714,75 @@ fn status_text(status: ConversationStatus, lang: Lang) -> &'static str {
     }
 }
 
+/// Bans the conversation's visitor from its site, with a reason and for a number of days (0:
+/// for ever); their open widgets are told at once.
+#[server(endpoint = "conversation/ban")]
+pub async fn ban_visitor(
+    id: i64,
+    reason: String,
+    days: i64,
+) -> Result<(), crate::auth::ConsoleError> {
+    use crate::auth::ssr;
+    let (_, conversation) = ssr::my_conversation(id).await?;
+    let reason = super::admin::upkeep::ban_reason(&reason, days)?;
+    let now = ssr::now_ms();
+    ssr::store()?
+        .create_ban(store::NewBan {
+            site_id: conversation.site_id,
+            visitor_id: Some(conversation.visitor_id),
+            ip_cidr: None,
+            reason,
+            expires_at: (days > 0).then(|| now + days * super::DAY_MS),
+            created_at: now,
+        })
+        .await
+        .map_err(ssr::internal)?;
+    ssr::hub()?.banned(conversation.visitor_id);
+    Ok(())
+}
+
+/// The ban form in a conversation's menu: a reason and a duration, then one click.
+#[component]
+fn BanForm(id: ConversationId, lang: Lang) -> impl IntoView {
+    let reason = RwSignal::new(String::new());
+    let days = RwSignal::new(7_i64);
+    let outcome = RwSignal::new(None::<Result<(), crate::auth::ConsoleError>>);
+    let ban = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let (words, days) = (reason.get_untracked(), days.get_untracked());
+        leptos::task::spawn_local(async move {
+            outcome.set(Some(ban_visitor(id.0, words, days).await));
+        });
+    };
+    view! {
+        <form class="ban" on:submit=ban>
+            <input
+                type="text"
+                required
+                maxlength="500"
+                aria-label=t(lang, Key::Reason)
+                placeholder=t(lang, Key::Reason)
+                prop:value=move || reason.get()
+                on:input=move |event| reason.set(event_target_value(&event))
+            />
+            <select
+                aria-label=t(lang, Key::ForDays)
+                on:change=move |event| days.set(event_target_value(&event).parse().unwrap_or(7))
+            >
+                {[(1_i64, Key::OneDay), (7, Key::OneWeek), (30, Key::OneMonth), (0, Key::Forever)]
+                    .into_iter()
+                    .map(|(value, key)| view! { <option value=value selected=value == 7>{t(lang, key)}</option> })
+                    .collect_view()}
+            </select>
+            <button type="submit" class="danger">{t(lang, Key::BanVisitor)}</button>
+            {move || outcome.get().map(|result| match result {
+                Ok(()) => view! { <p role="status">{t(lang, Key::VisitorBanned)}</p> }.into_any(),
+                Err(error) => view! { <p class="form-error" role="alert">{error.message(lang)}</p> }.into_any(),
+            })}
+        </form>
+    }
+}
+
 /// The conversation's tags, edited as one comma-separated line; the change comes back live.
 #[component]
 fn TagEditor(id: ConversationId, tags: Vec<String>, lang: Lang) -> impl IntoView {
@@ -776,20 +905,40 @@ fn TransferPicker(
 
 /// The messages held for `thread`, oldest first; the visitor's read mark under the last one
 /// they have seen.
-fn transcript(thread: &Thread, lang: Lang) -> impl IntoView + use<> {
+fn transcript(thread: &Thread, now: i64, lang: Lang) -> impl IntoView + use<> {
     let seen = thread.visitor_read;
     let mut notes = thread.notes.values().peekable();
     let mut rows = Vec::with_capacity(thread.messages.len() + thread.notes.len());
+    // A separator starts every day, the first one included.
+    let mut day = None;
+    let mut separate = |rows: &mut Vec<AnyView>, at: i64| {
+        let this = crate::clock::local(at).day;
+        if day != Some(this) {
+            day = Some(this);
+            let label = crate::clock::day_label(at, now, lang);
+            rows.push(view! { <li class="day" role="separator">{label}</li> }.into_any());
+        }
+    };
     for message in thread.messages.values() {
         // Notes sit among the messages by time.
         while let Some(note) = notes.next_if(|n| n.created_at < message.created_at) {
+            separate(&mut rows, note.created_at);
             rows.push(note_row(note, lang).into_any());
         }
+        separate(&mut rows, message.created_at);
         let translation = thread.translations.get(&message.seq);
         rows.push(message_row(message, translation, seen, lang).into_any());
     }
-    rows.extend(notes.map(|note| note_row(note, lang).into_any()));
+    for note in notes {
+        separate(&mut rows, note.created_at);
+        rows.push(note_row(note, lang).into_any());
+    }
     rows
+}
+
+/// When a message or note was written, as the agent's clock reads it.
+fn sent_at(ms: i64) -> impl IntoView + use<> {
+    view! { <time class="sent" data-ms=ms>{crate::clock::time_of_day(ms)}</time> }
 }
 
 fn note_row(note: &crate::live::Note, lang: Lang) -> impl IntoView + use<> {
@@ -797,6 +946,7 @@ fn note_row(note: &crate::live::Note, lang: Lang) -> impl IntoView + use<> {
         <li class="message note" role="note">
             <small class="name">{t(lang, Key::InternalNote)} " · " {note.agent_name.clone()}</small>
             <p class="body">{note.body.clone()}</p>
+            {sent_at(note.created_at)}
         </li>
     }
 }
@@ -815,8 +965,12 @@ fn message_row(
                 .unwrap_or_default()
                 .to_string()
         });
-        return view! { <li class="message system" data-seq=message.seq>"— " {text} " —"</li> }
-            .into_any();
+        return view! {
+            <li class="message system" data-seq=message.seq>
+                "— " {text} " · " {crate::clock::time_of_day(message.created_at)} " —"
+            </li>
+        }
+        .into_any();
     }
     let file = message.attachment.clone().map(|file| {
         let href = format!("{}/{}", protocol::transport::ATTACHMENTS_PATH, file.id);
@@ -825,7 +979,7 @@ fn message_row(
             view! { <a href=href target="_blank" rel="noopener"><img src=src alt=file.name /></a> }
                 .into_any()
         } else {
-            view! { <a href=href target="_blank" rel="noopener" class="file">"📎 " {file.name}</a> }
+            view! { <a href=href target="_blank" rel="noopener" class="file">{crate::icons::file()} {file.name}</a> }
                 .into_any()
         }
     });
@@ -840,7 +994,7 @@ fn message_row(
             })}
             {translation.map(translation_row(lang))}
             {file}
-            {read}
+            <small class="meta">{sent_at(message.created_at)} {read}</small>
         </li>
     }
     .into_any()

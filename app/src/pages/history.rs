@@ -8,7 +8,7 @@
 //! filters to `/console/history/export`, which streams CSV or JSON.
 
 use crate::auth::{ConsoleError, SiteChoice, my_sites};
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use protocol::{Author, ConversationStatus};
@@ -475,10 +475,7 @@ pub fn HistoryPage() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| query.with(|q| HistoryParams::from_query(|k| q.get(k))));
     let opened = Memo::new(move |_| query.with(|q| q.get("c").and_then(|c| c.parse::<i64>().ok())));
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let sites = Resource::new(|| (), |_| my_sites());
     let page = Resource::new(move || params.get(), history);
     let transcript = Resource::new(

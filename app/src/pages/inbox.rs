@@ -1,18 +1,16 @@
 //! The agent's desk: the inbox of conversations (filtered by status and owner, with unread
 //! counts), the open conversation, and the visitors on the sites right now.
 //!
-//! The server renders it from [`inbox`], so the list is in the HTML before any script runs;
-//! after hydration the live connection keeps it current.
+//! The console's shell loads [`inbox`] (the desk's starting point) once per tab and keeps it
+//! current over the live link; the server renders it into the first HTML, so the list is there
+//! before any script runs.
 
-use crate::auth::{AgentInfo, ConnectionMode, ConsoleError, Logout};
-use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, console_lang, t};
-use crate::live::{Connection, Desk, Live, ThreadSeed};
+use crate::auth::{AgentInfo, ConnectionMode, ConsoleError};
+use crate::i18n::{Key, Lang, t};
+use crate::live::ThreadSeed;
+use crate::shell::{Console, use_console};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use protocol::{
-    AgentFrame, AgentId, AgentStatus, ConversationId, ConversationStatus, EventSeq, Message, Seq,
-    SetStatus, SiteId,
-};
+use protocol::{AgentId, ConversationStatus, EventSeq, Message, Seq, SiteId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -254,7 +252,7 @@ async fn thread_seed(
         recent.push(message.into_frame(name));
     }
     Ok(ThreadSeed {
-        conversation_id: ConversationId(conversation.id),
+        conversation_id: protocol::ConversationId(conversation.id),
         site_id: SiteId(conversation.site_id),
         visitor_id: protocol::VisitorId(conversation.visitor_id),
         visitor_name,
@@ -270,16 +268,11 @@ async fn thread_seed(
     })
 }
 
-/// The page agents land on after signing in; sends anyone without a session to `/login`.
+/// The page agents land on after signing in: the conversations and the visitors on the sites.
+/// The shell loaded the desk and keeps it live; this page only shows it.
 #[component]
 pub fn InboxPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| inbox());
-    let logout = ServerAction::<Logout>::new();
-    let switch = ServerAction::<SetLanguage>::new();
-    let lang = Resource::new(
-        move || switch.version().get(),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let console = use_console();
     // Effects run only in the browser, so this marks the moment hydration finished.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
@@ -287,11 +280,8 @@ pub fn InboxPage() -> impl IntoView {
         <main class="page desk-page" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    match data.await {
-                        Ok(data) => view! { <DeskView data lang logout switch /> }.into_any(),
-                        Err(error) => super::refusal([error], lang),
-                    }
+                    let lang = console.lang.await;
+                    view! { <DeskView console lang /> }
                 })}
             </Suspense>
         </main>
@@ -306,27 +296,21 @@ enum Owner {
     All,
 }
 
-/// The desk once its data is there: the live connection starts here.
+/// The desk in `lang`: the list, the open conversation and the visitors.
 #[component]
-fn DeskView(
-    data: InboxData,
-    lang: Lang,
-    logout: ServerAction<Logout>,
-    switch: ServerAction<SetLanguage>,
-) -> impl IntoView {
-    let live = Live::start(data.threads, Some(data.events_after), data.mode);
-    let me = AgentId(data.agent.id);
-    let sites = StoredValue::new(data.sites);
-    let colleagues = StoredValue::new(data.colleagues);
-    let teams = StoredValue::new(data.teams);
-    let translating_sites = StoredValue::new(data.translating_sites);
-    let selected = RwSignal::new(None::<ConversationId>);
+fn DeskView(console: Console, lang: Lang) -> impl IntoView {
+    let live = console.live;
+    let me = console.me();
+    let sites = console.sites;
+    let colleagues = console.colleagues;
+    let teams = console.teams;
+    let translating_sites = console.translating_sites;
+    let selected = console.selected;
+    let is_admin = console.agent.with_value(|a| a.is_admin);
+    // Phones show the visitor's profile instead of the transcript when asked.
+    let profile = RwSignal::new(false);
     let status = RwSignal::new(ConversationStatus::Open);
     let owner = RwSignal::new(Owner::All);
-    let title = move || match live.desk.with(Desk::unread) {
-        0 => "Kefu".to_string(),
-        n => format!("({n}) Kefu"),
-    };
     let status_tab = move |value: ConversationStatus, key: Key| {
         view! {
             <button
@@ -376,7 +360,11 @@ fn DeskView(
                     let preview =
                         t.last_words()
                             .map(|m| match (&m.attachment, m.body.is_empty()) {
-                                (Some(file), true) => format!("📎 {}", file.name),
+                                (Some(file), true) => format!(
+                                    "{}: {}",
+                                    crate::i18n::t(lang, Key::Attachment),
+                                    file.name
+                                ),
                                 _ => m.body.chars().take(120).collect(),
                             });
                     (
@@ -395,28 +383,7 @@ fn DeskView(
         })
     };
     view! {
-        <Title text=title />
-        <header class="topbar">
-            <strong>"Kefu"</strong>
-            <span class="who">{data.agent.display_name} " · " {data.agent.email}</span>
-            <ConnectionIndicator live lang />
-            <StatusPicker live me lang />
-            <button type="button" class="secondary" on:click=move |_| live.ask_notifications()>
-                {t(lang, Key::Notifications)}
-            </button>
-            <a href="/history">{t(lang, Key::HistoryTitle)}</a>
-            <a href="/leave-messages">{t(lang, Key::LeaveMessages)}</a>
-            <a href="/reports">{t(lang, Key::Reports)}</a>
-            <a href="/canned">{t(lang, Key::CannedTitle)}</a>
-            {data.agent.is_admin.then(|| view! { <a href="/admin/sites">{t(lang, Key::AdminSites)}</a> })}
-            <LanguageSwitch lang action=switch />
-            <ActionForm action=logout>
-                <button type="submit" class="secondary">
-                    {t(lang, Key::SignOut)}
-                </button>
-            </ActionForm>
-        </header>
-        <div class="desk">
+        <div class="desk" data-open=move || selected.get().is_some().to_string()>
             <section class="inbox-pane">
                 <nav class="tabs" aria-label="status">
                     {status_tab(ConversationStatus::Open, Key::StatusOpen)}
@@ -440,8 +407,24 @@ fn DeskView(
                     {move || {
                         let rows = rows();
                         if rows.is_empty() {
-                            return view! { <li class="empty">{t(lang, Key::NoConversations)}</li> }
+                            // A desk with nothing at all says where chats come from; an
+                            // empty tab says only that this tab is empty.
+                            if live.desk.with(|d| d.threads.is_empty()) {
+                                return view! {
+                                    <li class="empty first-run">
+                                        <strong>{t(lang, Key::NoConversations)}</strong>
+                                        <p>{t(lang, Key::FirstRunHint)}</p>
+                                        {is_admin.then(|| view! { <a href="/admin/sites">{t(lang, Key::EmbedSnippet)}</a> })}
+                                    </li>
+                                }
                                 .into_any();
+                            }
+                            let empty = match status.get() {
+                                ConversationStatus::Open => Key::NoOpen,
+                                ConversationStatus::Pending => Key::NoPending,
+                                ConversationStatus::Resolved => Key::NoResolved,
+                            };
+                            return view! { <li class="empty">{t(lang, empty)}</li> }.into_any();
                         }
                         rows.into_iter()
                             .map(|(_, id, visitor, site, preview, unread, tags)| {
@@ -468,9 +451,9 @@ fn DeskView(
                     }}
                 </ul>
             </section>
-            <section class="conversation-pane">
+            <section class="conversation-pane" data-profile=move || profile.get().to_string()>
                 {move || match selected.get() {
-                    Some(id) => view! { <super::conversation::ConversationView live id me lang colleagues teams translating_sites /> }.into_any(),
+                    Some(id) => view! { <super::conversation::ConversationView live id me lang colleagues teams translating_sites profile /> }.into_any(),
                     None => view! { <p class="empty">{t(lang, Key::PickConversation)}</p> }.into_any(),
                 }}
             </section>
@@ -478,58 +461,5 @@ fn DeskView(
                 <super::visitors::VisitorList live lang sites />
             </aside>
         </div>
-    }
-}
-
-/// The agent's own availability: online agents are given chats, away ones keep theirs.
-#[component]
-fn StatusPicker(live: Live, me: AgentId, lang: Lang) -> impl IntoView {
-    let current = move || {
-        live.desk
-            .with(|d| d.agents.get(&me).copied())
-            .unwrap_or(AgentStatus::Offline)
-    };
-    let options = [
-        (AgentStatus::Online, Key::Online),
-        (AgentStatus::Away, Key::Away),
-        (AgentStatus::Offline, Key::Offline),
-    ];
-    view! {
-        <select
-            class="status"
-            aria-label=t(lang, Key::MyStatus)
-            data-status=move || current().as_str()
-            on:change=move |event| {
-                if let Some(status) = AgentStatus::parse(&event_target_value(&event)) {
-                    live.send(AgentFrame::SetStatus(SetStatus { status }));
-                }
-            }
-        >
-            {options
-                .into_iter()
-                .map(|(status, key)| {
-                    view! {
-                        <option value=status.as_str() selected=move || current() == status>
-                            {t(lang, key)}
-                        </option>
-                    }
-                })
-                .collect_view()}
-        </select>
-    }
-}
-
-/// Says how the console is connected; it recovers by itself, so it never asks for a refresh.
-#[component]
-fn ConnectionIndicator(live: Live, lang: Lang) -> impl IntoView {
-    let state = move || live.connection.get();
-    view! {
-        <span class="connection" role="status" data-connection=move || state().as_str()>
-            {move || match state() {
-                Connection::WebSocket => t(lang, Key::Connected),
-                Connection::Http => t(lang, Key::ConnectedHttp),
-                Connection::Connecting => t(lang, Key::Reconnecting),
-            }}
-        </span>
     }
 }

@@ -7,7 +7,7 @@
 //! The filters are a GET form and the actions plain forms, so the page works before hydration.
 
 use crate::auth::ConsoleError;
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -346,10 +346,7 @@ pub fn LeavePage() -> impl IntoView {
     let act = ServerAction::<ActOnLeaveMessage>::new();
     let note = ServerAction::<NoteLeaveMessage>::new();
     let reply = ServerAction::<ReplyToLeaveMessage>::new();
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let page = Resource::new(
         move || {
             (
@@ -491,8 +488,14 @@ fn LeaveList(
                                 .collect_view()}
                         </p>
                         <div class="actions">
+                            // Only what applies: take a new one, finish an open one, reopen a
+                            // handled one; handing over is for ones not yet handled.
                             {[("take", Key::Take), ("handled", Key::MarkHandled), ("reopen", Key::Reopen)]
                                 .into_iter()
+                                .filter(|(action, _)| matches!(
+                                    (item.status.as_str(), *action),
+                                    ("new", "take" | "handled") | ("in_progress", "handled") | ("handled", "reopen")
+                                ))
                                 .map(|(action, key)| view! {
                                     <ActionForm action=act>
                                         <input type="hidden" name="id" value=id />
@@ -501,6 +504,7 @@ fn LeaveList(
                                     </ActionForm>
                                 })
                                 .collect_view()}
+                            {(item.status != "handled" && !choices.is_empty()).then(|| view! {
                             <ActionForm action=act>
                                 <input type="hidden" name="id" value=id />
                                 <input type="hidden" name="action" value="give" />
@@ -512,6 +516,7 @@ fn LeaveList(
                                 </select>
                                 <button type="submit" class="secondary">{t(lang, Key::Transfer)}</button>
                             </ActionForm>
+                            })}
                         </div>
                         <ul class="notes">
                             {item

@@ -50,6 +50,7 @@ fn LoginForm(
             .map(|error| view! { <p class="form-error" role="alert">{error.message(lang)}</p> })
     };
     view! {
+        <leptos_meta::Html {..} lang=lang.tag() />
         <h1>"Kefu"</h1>
         <p class="subtitle">{t(lang, Key::Subtitle)}</p>
         <ActionForm action=login attr:class="stack">

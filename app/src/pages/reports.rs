@@ -7,7 +7,7 @@
 //! figures are computed here, in [`Report::of`], which is pure and unit-tested.
 
 use crate::auth::{ConsoleError, SiteChoice, my_sites};
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -225,10 +225,7 @@ pub async fn team_report(
 #[component]
 pub fn ReportsPage() -> impl IntoView {
     let query = use_query_map();
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let sites = Resource::new(|| (), |_| my_sites());
     let data = Resource::new(
         move || {

@@ -100,6 +100,11 @@ fn visitor_row(
                 {place.map(|place| view! { <dt>{t(lang, Key::Location)}</dt><dd class="place">{place}</dd> })}
                 {browser.map(|ua| view! { <dd class="browser">{ua}</dd> })}
             </dl>
+            {(!visitor.draft.is_empty()).then(|| view! {
+                <p class="draft" role="status">
+                    {t(lang, Key::IsWriting)} ": " <q>{crate::visible::visible(&visitor.draft).into_owned()}</q>
+                </p>
+            })}
             {(!chatting).then(|| view! { <InviteForm live visitor=id lang /> })}
         </li>
     }

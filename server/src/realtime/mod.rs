@@ -607,6 +607,11 @@ impl app::auth::ssr::Hub for Realtime {
         self.hub.agent_sessions_changed(agent_id);
     }
 
+    fn banned(&self, visitor_id: i64) {
+        self.hub
+            .to_visitor(visitor_id, error_frame(ErrorCode::Banned, "banned"));
+    }
+
     fn to_agents(&self, site_id: i64, frame: ServerFrame) {
         self.hub.to_site(site_id, frame);
     }

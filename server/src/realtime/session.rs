@@ -96,6 +96,8 @@ pub struct Session {
     receivers: Vec<broadcast::Receiver<Event>>,
     /// A live frame received but not yet fully handled (see [`Session::next_events`]).
     unsettled: Option<Event>,
+    /// The visitor was banned while connected: every later frame of theirs is refused.
+    banned: bool,
     /// A lag was noticed and the catch-up from the store has not finished yet.
     lagged: bool,
     /// Changes when live frames may have been missed (the bus between nodes was down): then
@@ -140,6 +142,7 @@ impl Session {
             event_cursor: 0,
             receivers,
             unsettled: None,
+            banned: false,
             lagged: false,
             resyncs,
             ephemeral,
@@ -389,6 +392,9 @@ impl Session {
 
     /// Handles one client frame after the hello; returns the frames that answer it.
     pub async fn handle(&mut self, inbound: Inbound) -> Result<Vec<ServerFrame>, store::Error> {
+        if self.banned {
+            return Ok(vec![error(ErrorCode::Banned, "banned")]);
+        }
         self.budget = ReplayBudget::full();
         match inbound {
             Inbound::Resume(cursors) => self.resume(&cursors).await,
@@ -1098,6 +1104,13 @@ impl Session {
     /// Decides what a live frame becomes for this client.
     async fn accept(&mut self, event: Event) -> Result<Vec<ServerFrame>, store::Error> {
         match &*event {
+            ServerFrame::Error {
+                code: ErrorCode::Banned,
+                ..
+            } => {
+                self.banned = true;
+                Ok(vec![(*event).clone()])
+            }
             ServerFrame::Message(message) => {
                 let id = message.conversation_id.0;
                 match self.cursors.get(&id).copied() {

@@ -3,7 +3,7 @@
 //! disable themselves (the install would be left without anyone able to undo it).
 
 use crate::auth::ConsoleError;
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -184,10 +184,7 @@ pub fn AdminAgentsPage() -> impl IntoView {
     let invite = ServerAction::<InviteAgent>::new();
     let update = ServerAction::<UpdateAgent>::new();
     let membership = ServerAction::<SetAgentSite>::new();
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let data = Resource::new(
         move || {
             (

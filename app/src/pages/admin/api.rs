@@ -3,7 +3,7 @@
 //! made, and only its hash is kept, so a lost key is revoked and replaced, never recovered.
 
 use crate::auth::ConsoleError;
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -98,10 +98,7 @@ pub async fn revoke_api_token(id: i64) -> Result<(), ConsoleError> {
 pub fn AdminApiPage() -> impl IntoView {
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let tokens = Resource::new(
         move || (create.version().get(), revoke.version().get()),
         |_| api_tokens(),
@@ -124,7 +121,7 @@ pub fn AdminApiPage() -> impl IntoView {
                             <pre class="example">"curl -H 'Authorization: Bearer kefu_…' "{"/api/v1/conversations"}</pre>
                             <TokenTable tokens revoke lang />
                             <ActionForm action=create attr:class="new-token">
-                                <label>{t(lang, Key::Name)} <input type="text" name="name" required maxlength=MAX_NAME placeholder="CRM" /></label>
+                                <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME placeholder="CRM" /></label>
                                 <button type="submit">{t(lang, Key::Create)}</button>
                             </ActionForm>
                             {move || create.value().get().map(|result| match result {
@@ -155,7 +152,7 @@ fn TokenTable(
         <table class="tokens">
             <thead>
                 <tr>
-                    <th>{t(lang, Key::Name)}</th>
+                    <th>{t(lang, Key::Title)}</th>
                     <th>{t(lang, Key::SiteKey)}</th>
                     <th>{t(lang, Key::CreatedAt)}</th>
                     <th>{t(lang, Key::LastUsed)}</th>
@@ -174,7 +171,7 @@ fn TokenTable(
                             <td>
                                 <ActionForm action=revoke>
                                     <input type="hidden" name="id" value=token.id />
-                                    <button type="submit" class="secondary">{t(lang, Key::Revoke)}</button>
+                                    <super::super::ConfirmButton label=t(lang, Key::Revoke) lang />
                                 </ActionForm>
                             </td>
                         </tr>

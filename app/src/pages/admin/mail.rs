@@ -5,7 +5,7 @@
 //! The password is never sent back to the browser: left empty, the saved one is kept.
 
 use crate::auth::ConsoleError;
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -92,10 +92,7 @@ pub async fn send_test_mail(to: String) -> Result<(), ConsoleError> {
 pub fn AdminMailPage() -> impl IntoView {
     let save = ServerAction::<SaveMailSettings>::new();
     let test = ServerAction::<SendTestMail>::new();
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let settings = Resource::new(move || save.version().get(), |_| mail_settings());
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));

@@ -14,12 +14,11 @@ pub mod upkeep;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 
-/// The links between the admin pages.
+/// The links between the admin pages, under the console header.
 #[component]
 pub fn AdminNav(lang: Lang) -> impl IntoView {
     view! {
         <nav class="admin-nav">
-            <a href="/inbox">{t(lang, Key::BackToConsole)}</a>
             <a href="/admin/sites">{t(lang, Key::AdminSites)}</a>
             <a href="/admin/agents">{t(lang, Key::AdminAgents)}</a>
             <a href="/admin/teams">{t(lang, Key::AdminTeams)}</a>

@@ -7,7 +7,7 @@
 //! settings are checked by the real-time side, which owns their shape (`Hub`).
 
 use crate::auth::ConsoleError;
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -313,10 +313,7 @@ pub async fn update_site(
 pub fn AdminSitesPage() -> impl IntoView {
     let create = ServerAction::<CreateSite>::new();
     let update = ServerAction::<UpdateSite>::new();
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let sites = Resource::new(
         move || (create.version().get(), update.version().get()),
         |_| admin_sites(),
@@ -341,10 +338,20 @@ pub fn AdminSitesPage() -> impl IntoView {
                             <super::AdminNav lang />
                             <h1>{t(lang, Key::AdminSites)}</h1>
                             {failed}
-                            {sites.into_iter().map(|site| view! { <SiteForm site update lang /> }).collect_view()}
+                            // One row per site; the newest opens (it was probably just made).
+                            {
+                                let newest = sites.iter().map(|site| site.id).max();
+                                sites
+                                    .into_iter()
+                                    .map(|site| {
+                                        let open = Some(site.id) == newest;
+                                        view! { <SiteForm site update lang open /> }
+                                    })
+                                    .collect_view()
+                            }
                             <ActionForm action=create attr:class="site-form new-site">
                                 <h2>{t(lang, Key::NewSite)}</h2>
-                                <label>{t(lang, Key::Name)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
+                                <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
                                 <label>{t(lang, Key::AllowedOrigins)} <textarea name="origins" placeholder="https://shop.example"></textarea></label>
                                 <LookFields look=defaults lang />
                                 <button type="submit">{t(lang, Key::Create)}</button>
@@ -361,7 +368,13 @@ pub fn AdminSitesPage() -> impl IntoView {
 
 /// One site: its snippet to copy, and the form that edits it.
 #[component]
-fn SiteForm(site: AdminSite, update: ServerAction<UpdateSite>, lang: Lang) -> impl IntoView {
+fn SiteForm(
+    site: AdminSite,
+    update: ServerAction<UpdateSite>,
+    lang: Lang,
+    /// Whether the form starts open.
+    open: bool,
+) -> impl IntoView {
     let copied = RwSignal::new(false);
     let snippet = site.snippet.clone();
     let copy = move |_| {
@@ -374,8 +387,9 @@ fn SiteForm(site: AdminSite, update: ServerAction<UpdateSite>, lang: Lang) -> im
         let _ = &snippet;
     };
     view! {
+        <details class="site-item" open=open>
+        <summary>{site.name.clone()} <small><code class="key">{site.key.clone()}</code></small></summary>
         <section class="site-form" data-site=site.key.clone()>
-            <h2>{site.name.clone()} " " <code class="key">{site.key.clone()}</code></h2>
             <label>
                 {t(lang, Key::EmbedSnippet)}
                 <textarea class="snippet" readonly rows="2">{site.snippet.clone()}</textarea>
@@ -385,12 +399,13 @@ fn SiteForm(site: AdminSite, update: ServerAction<UpdateSite>, lang: Lang) -> im
             </button>
             <ActionForm action=update>
                 <input type="hidden" name="id" value=site.id />
-                <label>{t(lang, Key::Name)} <input type="text" name="name" value=site.name required maxlength=MAX_NAME /></label>
+                <label>{t(lang, Key::Title)} <input type="text" name="name" value=site.name required maxlength=MAX_NAME /></label>
                 <label>{t(lang, Key::AllowedOrigins)} <textarea name="origins">{site.origins}</textarea></label>
                 <LookFields look=site.look lang />
                 <button type="submit">{t(lang, Key::Save)}</button>
             </ActionForm>
         </section>
+        </details>
     }
 }
 

@@ -3,7 +3,7 @@
 //! on the site.
 
 use crate::auth::ConsoleError;
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -157,10 +157,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
     let join = ServerAction::<JoinTeam>::new();
     let leave = ServerAction::<LeaveTeam>::new();
     let delete = ServerAction::<DeleteTeam>::new();
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let teams = Resource::new(
         move || {
             (
@@ -204,7 +201,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
                             <ActionForm action=create attr:class="new-team">
                                 <h2>{t(lang, Key::NewTeam)}</h2>
                                 <label>
-                                    {t(lang, Key::AdminSites)}
+                                    {t(lang, Key::Site)}
                                     <select name="site">
                                         {sites
                                             .into_iter()
@@ -212,7 +209,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
                                             .collect_view()}
                                     </select>
                                 </label>
-                                <label>{t(lang, Key::Name)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
+                                <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
                                 <button type="submit">{t(lang, Key::Create)}</button>
                             </ActionForm>
                         }
@@ -250,7 +247,7 @@ fn TeamCard(
                             <ActionForm action=leave>
                                 <input type="hidden" name="team" value=id />
                                 <input type="hidden" name="agent" value=agent />
-                                <button type="submit" class="secondary">{t(lang, Key::Remove)}</button>
+                                <super::super::ConfirmButton label=t(lang, Key::Remove) lang />
                             </ActionForm>
                         </li>
                     })
@@ -271,7 +268,7 @@ fn TeamCard(
             })}
             <ActionForm action=delete>
                 <input type="hidden" name="team" value=id />
-                <button type="submit" class="danger">{t(lang, Key::Delete)}</button>
+                <super::super::ConfirmButton label=t(lang, Key::Delete) lang />
             </ActionForm>
         </section>
     }

@@ -7,7 +7,7 @@
 //! The key and the secret are never sent back to the browser: left empty, the saved ones stay.
 
 use crate::auth::ConsoleError;
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -124,10 +124,7 @@ pub async fn test_translation(form: TranslationForm) -> Result<String, ConsoleEr
 pub fn AdminTranslationPage() -> impl IntoView {
     let save = ServerAction::<SaveTranslationSettings>::new();
     let test = ServerAction::<TestTranslation>::new();
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let settings = Resource::new(move || save.version().get(), |_| translation_settings());
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));

@@ -3,7 +3,7 @@
 //! number of days).
 
 use crate::auth::ConsoleError;
-use crate::i18n::{Key, Lang, console_lang, t};
+use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -74,19 +74,14 @@ pub async fn add_ban(
         "" => None,
         text => Some(text.parse::<i64>().map_err(|_| ConsoleError::Invalid)?),
     };
-    let reason = reason.trim().to_owned();
+    let reason = ban_reason(&reason, days)?;
     let address_ok = address.as_deref().is_none_or(|a| {
         a.parse::<std::net::IpAddr>().is_ok()
             || a.split_once('/').is_some_and(|(ip, bits)| {
                 ip.parse::<std::net::IpAddr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 128)
             })
     });
-    if (address.is_none() && visitor.is_none())
-        || !address_ok
-        || reason.is_empty()
-        || reason.chars().count() > 500
-        || !(0..=3650).contains(&days)
-    {
+    if (address.is_none() && visitor.is_none()) || !address_ok {
         return Err(ConsoleError::Invalid);
     }
     let store = ssr::store()?;
@@ -117,6 +112,15 @@ pub async fn add_ban(
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
         Err(error) => Err(ssr::internal(error)),
     }
+}
+
+/// A ban's reason, trimmed, if it and the duration (`days`, 0 for ever) are acceptable.
+pub fn ban_reason(reason: &str, days: i64) -> Result<String, ConsoleError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 || !(0..=3650).contains(&days) {
+        return Err(ConsoleError::Invalid);
+    }
+    Ok(reason.to_owned())
 }
 
 /// Lifts a ban.
@@ -161,10 +165,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
         move || (add_hook.version().get(), delete_hook.version().get()),
         |_| admin_webhooks(),
     );
-    let lang = Resource::new(
-        || (),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let lang = crate::shell::page_lang();
     let bans = Resource::new(
         move || (add.version().get(), lift.version().get()),
         |_| admin_bans(),
@@ -187,7 +188,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
                                 <h2>{t(lang, Key::Retention)}</h2>
                                 <ActionForm action=retention>
                                     <label>{t(lang, Key::OlderThanDays)} <input type="number" name="days" min="1" required /></label>
-                                    <button type="submit" class="danger">{t(lang, Key::Delete)}</button>
+                                    <super::super::ConfirmButton label=t(lang, Key::Delete) lang />
                                 </ActionForm>
                                 {move || retention.value().get().map(|result| match result {
                                     Ok(count) => view! { <p role="status">{format!("{} {count}", t(lang, Key::ConversationsDeleted))}</p> }.into_any(),
@@ -374,7 +375,7 @@ fn Webhooks(
                         <code>{hook.url}</code> " " <small>{hook.events.join(", ")}</small>
                         <ActionForm action=delete>
                             <input type="hidden" name="id" value=hook.id />
-                            <button type="submit" class="secondary">{t(lang, Key::Delete)}</button>
+                            <super::super::ConfirmButton label=t(lang, Key::Delete) lang />
                         </ActionForm>
                         <table class="deliveries">
                             <tbody>
