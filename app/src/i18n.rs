@@ -769,12 +769,7 @@ pub async fn console_lang() -> Result<Lang, ConsoleError> {
         return Ok(Lang::from_tag(&chosen));
     }
     let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-    let accepted = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split([',', ';']).next())
-        .unwrap_or_default();
-    Ok(Lang::from_tag(accepted))
+    Ok(accepted_language(&headers))
 }
 
 /// Switches the console's language: the signed-in agent's profile, and this browser's cookie.
@@ -804,6 +799,17 @@ pub fn LanguageSwitch(lang: Lang, action: ServerAction<SetLanguage>) -> impl Int
             </button>
         </ActionForm>
     }
+}
+
+/// The browser's first choice in its `Accept-Language` header (the setup wizard asks too).
+#[cfg(feature = "ssr")]
+pub fn accepted_language(headers: &axum::http::HeaderMap) -> Lang {
+    let accepted = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split([',', ';']).next())
+        .unwrap_or_default();
+    Lang::from_tag(accepted)
 }
 
 #[cfg(test)]
