@@ -174,20 +174,24 @@ async fn page(
     Speaks(lang): Speaks,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(chosen) = query.lang {
-        let chosen = Lang::from_tag(&chosen);
-        let cookie = app::auth::ssr::CookiePolicy::default()
-            .readable(app::i18n::LANG_COOKIE, chosen.tag().to_owned());
+    let given = query.token.as_deref().is_some_and(|token| {
+        crate::edge::constant_time_eq(token.as_bytes(), wizard.token.as_bytes())
+    });
+    if given || query.lang.is_some() {
         let mut response = Redirect::to("/setup").into_response();
-        if let Ok(value) = cookie.to_string().parse() {
-            response.headers_mut().append(header::SET_COOKIE, value);
+        if let Some(chosen) = query.lang {
+            let cookie = app::auth::ssr::CookiePolicy::default().readable(
+                app::i18n::LANG_COOKIE,
+                Lang::from_tag(&chosen).tag().to_owned(),
+            );
+            if let Ok(value) = cookie.to_string().parse() {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        if given {
+            response = with_cookie(&wizard.token, response);
         }
         return response;
-    }
-    if query.token.as_deref().is_some_and(|token| {
-        crate::edge::constant_time_eq(token.as_bytes(), wizard.token.as_bytes())
-    }) {
-        return with_cookie(&wizard.token, Redirect::to("/setup").into_response());
     }
     if !authorized(&wizard, &headers) {
         return Html(token_page(lang, None)).into_response();
@@ -218,7 +222,7 @@ async fn give_token(
 
 fn with_cookie(token: &str, mut response: Response) -> Response {
     if let Ok(value) = format!("{COOKIE}={token}; Path=/setup; HttpOnly; SameSite=Strict").parse() {
-        response.headers_mut().insert(header::SET_COOKIE, value);
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
 }
