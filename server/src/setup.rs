@@ -591,15 +591,23 @@ for (const button of document.querySelectorAll("button[data-test]")) {
 }
 "#;
 
-/// A page in `lang` around `body`, with the switch to the other language.
+/// A page in `lang` around `body`.
 fn document(lang: Lang, body: &str) -> String {
-    let other = lang.other();
     format!(
-        r#"<!DOCTYPE html><html lang="{tag}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><style>{STYLE}</style></head><body><main><p class="language"><a href="/setup?lang={other_tag}" hreflang="{other_tag}" lang="{other_tag}">{other_name}</a></p>{body}</main></body></html>"#,
+        r#"<!DOCTYPE html><html lang="{tag}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>"#,
         tag = lang.tag(),
         title = escape(say(lang, Text::Title)),
-        other_tag = other.tag(),
-        other_name = app::i18n::t(other, app::i18n::Key::LanguageName),
+    )
+}
+
+/// The link to the same page in the other language (on the pages before the set-up is done:
+/// after it, `/setup` is gone).
+fn language_switch(lang: Lang) -> String {
+    let other = lang.other();
+    format!(
+        r#"<p class="language"><a href="/setup?lang={tag}" hreflang="{tag}" lang="{tag}">{name}</a></p>"#,
+        tag = other.tag(),
+        name = app::i18n::t(other, app::i18n::Key::LanguageName),
     )
 }
 
@@ -611,7 +619,7 @@ h1{margin-top:0}\
 fieldset{border:1px solid #d0d7de;border-radius:8px;margin:0 0 1rem;padding:.75rem 1rem}\
 label{display:flex;flex-direction:column;font-weight:600;margin:.4rem 0}\
 label.choice{flex-direction:row;gap:.4rem;font-weight:400}\
-input,select,textarea{font:inherit;padding:.35rem .5rem;border:1px solid #d0d7de;border-radius:6px}\
+input,select,textarea{font:inherit;font-weight:400;padding:.35rem .5rem;border:1px solid #d0d7de;border-radius:6px}\
 button{font:inherit;padding:.45rem 1rem;border:0;border-radius:6px;background:#0969da;color:#fff;cursor:pointer}\
 button.secondary{background:#fff;color:#0969da;border:1px solid #0969da}\
 [role=alert]{color:#cf222e;font-weight:600}.ok{color:#1a7f37;font-weight:600}\
@@ -630,8 +638,9 @@ fn token_page(lang: Lang, error: Option<&str>) -> String {
     document(
         lang,
         &format!(
-            r#"<h1>{title}</h1><p>{intro}</p>{error}
+            r#"{switch}<h1>{title}</h1><p>{intro}</p>{error}
 <form method="post" action="/setup/token"><label>{token} <input name="token" required autocomplete="off"></label><button type="submit">{next}</button></form>"#,
+            switch = language_switch(lang),
             title = say(Text::Title),
             intro = say(Text::TokenIntro),
             error = alert(error),
@@ -671,7 +680,7 @@ fn wizard_page(lang: Lang, form: &SetupForm, error: Option<&str>) -> String {
     document(
         lang,
         &format!(
-            r#"<h1>{title}</h1>{error}
+            r#"{switch}<h1>{title}</h1>{error}
 <form method="post" action="/setup" id="setup" data-trying="{trying}">
 <fieldset><legend>{database_legend}</legend>
 <label class="choice"><input type="radio" name="kind" value="sqlite"{sqlite}> {sqlite_label}</label>
@@ -710,6 +719,7 @@ fn wizard_page(lang: Lang, form: &SetupForm, error: Option<&str>) -> String {
 <button type="submit">{finish}</button>
 </form>
 <script src="/setup/wizard.js"></script>"#,
+            switch = language_switch(lang),
             title = say(Text::Title),
             error = alert(error),
             trying = say(Text::Trying),
@@ -787,7 +797,7 @@ fn done_page(lang: Lang, site: &str, snippet: &str) -> String {
             r#"<h1>{title}</h1>
 <p class="ok">{saved}</p>
 <p>{paste}</p>
-<textarea class="snippet" readonly rows="3" aria-label="{snippet_label}">{snippet}</textarea>
+<textarea class="snippet" readonly rows="4" aria-label="{snippet_label}">{snippet}</textarea>
 <p><a href="/login">{open}</a></p>"#,
             title = say(Text::Done),
             saved = say(Text::Saved),
@@ -889,8 +899,11 @@ mod tests {
         }
         for page in pages(Lang::En) {
             assert!(page.contains(r#"<html lang="en">"#), "{page}");
-            assert!(page.contains(r#"<a href="/setup?lang=zh-CN""#), "{page}");
         }
+        assert!(token_page(Lang::En, None).contains(r#"<a href="/setup?lang=zh-CN""#));
+        assert!(
+            wizard_page(Lang::Zh, &SetupForm::default(), None).contains(r#"lang="en">English</a>"#)
+        );
     }
 
     #[test]
