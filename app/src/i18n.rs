@@ -882,12 +882,7 @@ pub async fn console_lang() -> Result<Lang, ConsoleError> {
         return Ok(Lang::from_tag(&chosen));
     }
     let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-    let accepted = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split([',', ';']).next())
-        .unwrap_or_default();
-    Ok(Lang::from_tag(accepted))
+    Ok(accepted_language(&headers))
 }
 
 /// Switches the console's language: the signed-in agent's profile, and this browser's cookie.
@@ -917,6 +912,33 @@ pub fn LanguageSwitch(lang: Lang, action: ServerAction<SetLanguage>) -> impl Int
             </button>
         </ActionForm>
     }
+}
+
+/// What a conversation's `system` message says in `lang`: a status change, or where its
+/// transcript was mailed; a body this console does not know is shown as it is.
+pub fn system_text(lang: Lang, body: &str) -> String {
+    use protocol::ConversationStatus;
+    if let Some(sent) = transcript_sent(lang, body) {
+        return sent;
+    }
+    let key = match ConversationStatus::parse(body) {
+        Some(ConversationStatus::Open) => Key::StatusOpen,
+        Some(ConversationStatus::Pending) => Key::StatusPending,
+        Some(ConversationStatus::Resolved) => Key::StatusResolved,
+        None => return body.to_owned(),
+    };
+    t(lang, key).to_owned()
+}
+
+/// The browser's first choice in its `Accept-Language` header (the setup wizard asks too).
+#[cfg(feature = "ssr")]
+pub fn accepted_language(headers: &axum::http::HeaderMap) -> Lang {
+    let accepted = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split([',', ';']).next())
+        .unwrap_or_default();
+    Lang::from_tag(accepted)
 }
 
 #[cfg(test)]
@@ -1014,6 +1036,22 @@ mod tests {
         assert_ne!(
             ConsoleError::Invalid.message(Lang::En),
             ConsoleError::Invalid.message(Lang::Zh)
+        );
+    }
+
+    #[test]
+    fn system_lines_are_translated() {
+        for status in protocol::ConversationStatus::ALL {
+            let said = system_text(Lang::Zh, status.as_str());
+            assert!(
+                !said.chars().any(|c| c.is_ascii_alphabetic()),
+                "{status:?} in Chinese: {said}"
+            );
+            assert_ne!(system_text(Lang::En, status.as_str()), status.as_str());
+        }
+        assert_eq!(
+            system_text(Lang::Zh, "transcript_sent:mei@example.com"),
+            "聊天记录已发送至 mei@example.com"
         );
     }
 }

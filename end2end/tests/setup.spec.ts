@@ -135,3 +135,94 @@ test("a fresh server walks through the setup wizard onto MariaDB and ends on a w
   await visitorContext.close();
   await context.close();
 });
+
+// A zh-CN browser gets the wizard in Chinese, with `<html lang="zh-CN">`, from the token to the
+// sign-in page, on a server of its own (SQLite); the switch at the top changes the language
+// both ways. The wizard's own problems are checked in Chinese by server/tests/setup.rs; here
+// nothing may go wrong: any page error or console error fails the test.
+test("a zh-CN browser is set up in Chinese", async ({ browser }) => {
+  test.setTimeout(90_000);
+  const zhPort = Number(process.env.KEFU_E2E_PORT ?? 3950) + 12;
+  const zhBase = `http://127.0.0.1:${zhPort}`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kefu-e2e-setup-zh-"));
+  const config = path.join(dir, "kefu.toml");
+  fs.writeFileSync(config, `# a fresh install\n[database]\nurl = "sqlite://${dir}/kefu.db"\n`);
+  const zh = spawn(bin, ["serve", "--config", config, "--bind", `127.0.0.1:${zhPort}`], {
+    cwd: "..",
+    env: { ...process.env, KEFU_LOG_LEVEL: "warn" },
+  });
+  let zhLog = "";
+  zh.stdout?.on("data", (chunk) => (zhLog += chunk));
+  zh.stderr?.on("data", (chunk) => (zhLog += chunk));
+  const context = await browser.newContext({ baseURL: zhBase, locale: "zh-CN" });
+  try {
+    await expect
+      .poll(async () => (await fetch(`${zhBase}/healthz`).catch(() => null))?.status ?? 0, { timeout: 20_000 })
+      .toBe(200);
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console: ${message.text()}`);
+    });
+
+    // The token page, in Chinese; the switch goes to English and back.
+    await page.goto("/inbox");
+    await expect(page).toHaveURL(/\/setup$/);
+    await expect(page.locator("html")).toHaveAttribute("lang", "zh-CN");
+    await expect(page.getByRole("heading", { name: "设置 Kefu" })).toBeVisible();
+    await page.getByRole("link", { name: "English" }).click();
+    await expect(page.locator("html")).toHaveAttribute("lang", "en");
+    await expect(page.getByLabel("Setup token")).toBeVisible();
+    await page.getByRole("link", { name: "中文" }).click();
+    await expect(page.locator("html")).toHaveAttribute("lang", "zh-CN");
+    const token = /setup\?token=(\w+)/.exec(zhLog)?.[1];
+    expect(token, zhLog).toBeTruthy();
+    await page.getByLabel("设置令牌").fill(token!);
+    await page.getByRole("button", { name: "继续" }).click();
+
+    // The wizard: every label Chinese, the built-in database tested.
+    await expect(page.locator("html")).toHaveAttribute("lang", "zh-CN");
+    for (const legend of ["1. 数据库", "2. 管理员", "3. 您的网站", "4. 电子邮件（可选）", "5. 翻译（可选）"]) {
+      await expect(page.locator("legend", { hasText: legend })).toBeVisible();
+    }
+    await expect(page.getByLabel("SQLite，内置（无需安装）")).toBeChecked();
+    await expect(page.locator('select[name="translation_provider"] option').first()).toHaveText("不使用");
+    for (const [width, height] of [
+      [1366, 768],
+      [390, 844],
+    ]) {
+      await page.setViewportSize({ width, height });
+      await page.screenshot({ path: test.info().outputPath(`setup-zh-${width}x${height}.png`), fullPage: true });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, `horizontal overflow at ${width} px`).toBeLessThanOrEqual(0);
+    }
+    await page.getByRole("button", { name: "测试连接" }).click();
+    await expect(page.locator("#database-result")).toContainText("已连接到 sqlite://");
+    await page.getByLabel("电子邮箱").fill("owner@shop.example");
+    await page.getByLabel("姓名").fill("店主");
+    await page.getByLabel("密码（至少 8 个字符）").fill("owner-password");
+    await page.getByLabel("名称", { exact: true }).fill("小店");
+    await page.getByLabel("网址（多个网址用空格分隔）").fill("https://shop.example");
+    await page.getByRole("button", { name: "完成设置" }).click();
+
+    // Done, in Chinese, and on to the console's sign-in page.
+    await expect(page.getByRole("heading", { name: "Kefu 设置完成" })).toBeVisible();
+    await expect(page.locator("html")).toHaveAttribute("lang", "zh-CN");
+    await expect(page.getByText("请把下面这行代码粘贴到 小店 的网页中")).toBeVisible();
+    await expect(page.getByLabel("嵌入代码")).toHaveValue(/data-site="\w{16}"/);
+    await page.screenshot({ path: test.info().outputPath("setup-zh-done-390x844.png"), fullPage: true });
+    await expect
+      .poll(async () => (await fetch(`${zhBase}/readyz`).catch(() => null))?.status ?? 0, { timeout: 20_000 })
+      .toBe(200);
+    await page.getByRole("link", { name: "打开控制台并登录" }).click();
+    await expect(page).toHaveURL(/\/login$/);
+    await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
+    expect(problems).toEqual([]);
+  } finally {
+    await context.close();
+    const exited = new Promise((resolve) => zh.once("exit", resolve));
+    zh.kill("SIGTERM");
+    await exited;
+  }
+});

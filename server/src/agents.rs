@@ -1,7 +1,7 @@
 //! Setting an install up from the terminal, without a browser: agents and teams (`kefu agent
 //! add`, `kefu team add`, also used by the demo: the one place an agent account is created with
-//! a hashed password and its site memberships), sites (`kefu site add|list`) and API keys
-//! (`kefu apikey add|revoke`).
+//! a hashed password and its site memberships), new passwords (`kefu agent passwd`), sites
+//! (`kefu site add|list`) and API keys (`kefu apikey add|revoke`).
 
 use store::{Agent, NewAgent, Role, Store};
 
@@ -22,7 +22,8 @@ pub struct AgentSpec {
     pub password: Option<String>,
 }
 
-/// Why an agent, team, site or key could not be added (the message names what to fix).
+/// Why an agent, team, site or key could not be added, or a password not set (the message
+/// names what to fix).
 #[derive(Debug, thiserror::Error)]
 pub enum AddAgentError {
     #[error("no site with key {0:?}")]
@@ -47,6 +48,8 @@ pub enum AddAgentError {
     NotAdmin(String),
     #[error("{0:?} has no API key with id {1}")]
     UnknownKey(String, i64),
+    #[error("the password must have {0}")]
+    BadPassword(#[from] crate::init::PasswordProblem),
     #[error(transparent)]
     Server(#[from] crate::Error),
 }
@@ -90,12 +93,7 @@ pub async fn add(
     {
         return Err(AddAgentError::Exists(email));
     }
-    let generated = spec.password.is_none();
-    let password = spec
-        .password
-        .unwrap_or_else(|| app::auth::ssr::new_token()[..16].to_string());
-    let password_hash = app::auth::ssr::hash_password(&password)
-        .map_err(|error| crate::Error::Password(error.to_string()))?;
+    let (password, password_hash) = password_and_hash(spec.password)?;
     let agent = store
         .create_agent(NewAgent {
             email,
@@ -114,7 +112,36 @@ pub async fn add(
             .await
             .map_err(crate::Error::from)?;
     }
-    Ok((agent, generated.then_some(password)))
+    Ok((agent, password))
+}
+
+/// Gives the agent with this e-mail a new password and signs them out everywhere (every
+/// session ends; an open console notices within a minute). Returns the agent and the password
+/// when it was generated here (to show once).
+pub async fn set_password(
+    store: &dyn Store,
+    email: &str,
+    password: Option<String>,
+) -> Result<(Agent, Option<String>), AddAgentError> {
+    let agent = agent_named(store, email).await?;
+    let (password, password_hash) = password_and_hash(password)?;
+    store
+        .set_agent_password(agent.id, &password_hash)
+        .await
+        .map_err(crate::Error::from)?;
+    Ok((agent, password))
+}
+
+/// Checks the given password (the rule the wizard and `kefu init` apply), or makes a random
+/// one; returns that generated one (to show once) and the hash to store.
+fn password_and_hash(given: Option<String>) -> Result<(Option<String>, String), AddAgentError> {
+    let (password, generated) = match given {
+        Some(given) => (crate::init::check_password(&given)?, false),
+        None => (app::auth::ssr::new_token()[..16].to_string(), true),
+    };
+    let hash = app::auth::ssr::hash_password(&password)
+        .map_err(|error| crate::Error::Password(error.to_string()))?;
+    Ok((generated.then_some(password), hash))
 }
 
 /// Creates a team on the site with public key `site_key`, made of the agents with these

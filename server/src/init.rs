@@ -360,7 +360,9 @@ impl Asker<'_> {
                 Some(""),
                 |text| match text {
                     "" => Ok(None),
-                    text => check_password(text).map(Some),
+                    text => check_password(text)
+                        .map(Some)
+                        .map_err(|problem| problem.to_string()),
                 },
             )?,
             Err(_) => None,
@@ -485,12 +487,28 @@ pub(crate) fn check_email(text: &str) -> Result<String, String> {
     }
 }
 
-/// The administrator's password.
-pub(crate) fn check_password(text: &str) -> Result<String, String> {
-    if text.chars().count() >= 8 {
-        Ok(text.to_owned())
+/// Fewest characters in a password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Why a password cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordProblem {
+    /// Too easy to guess.
+    #[error("at least {} characters", MIN_PASSWORD_CHARS)]
+    TooShort,
+    /// Longer than signing in accepts.
+    #[error("at most {} bytes", app::throttle::MAX_PASSWORD_BYTES)]
+    TooLong,
+}
+
+/// A password: the administrator's here and in the wizard, and every agent's from the terminal.
+pub(crate) fn check_password(text: &str) -> Result<String, PasswordProblem> {
+    if text.chars().count() < MIN_PASSWORD_CHARS {
+        Err(PasswordProblem::TooShort)
+    } else if text.len() > app::throttle::MAX_PASSWORD_BYTES {
+        Err(PasswordProblem::TooLong)
     } else {
-        Err("at least 8 characters".into())
+        Ok(text.to_owned())
     }
 }
 

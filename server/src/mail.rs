@@ -25,6 +25,17 @@ pub enum MailError {
     Smtp(#[from] lettre::transport::smtp::Error),
 }
 
+/// Why a relay URL or sender cannot be used (the message names the configuration key).
+#[derive(Debug, thiserror::Error)]
+pub enum BadMailSetting {
+    /// Not an SMTP URL: lettre's reason.
+    #[error("email.smtp_url: {0}")]
+    SmtpUrl(String),
+    /// Not a mailbox such as `Support <support@example.com>`: the parser's reason.
+    #[error("email.from: {0}")]
+    From(String),
+}
+
 /// Sends plain-text mails from one sender through one SMTP relay.
 #[derive(Clone)]
 pub struct Mailer {
@@ -36,11 +47,13 @@ pub struct Mailer {
 impl Mailer {
     /// A mailer for `smtp_url` (`smtp://user:pass@host:587?tls=required`, `smtps://…`, or
     /// `smtp://host:25` for a relay on the local network) sending as `from`.
-    pub fn new(smtp_url: &str, from: &str) -> Result<Mailer, String> {
+    pub fn new(smtp_url: &str, from: &str) -> Result<Mailer, BadMailSetting> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-            .map_err(|e| format!("email.smtp_url: {e}"))?
+            .map_err(|e| BadMailSetting::SmtpUrl(e.to_string()))?
             .build();
-        let from = from.parse().map_err(|e| format!("email.from: {e}"))?;
+        let from = from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| BadMailSetting::From(e.to_string()))?;
         Ok(Mailer { transport, from })
     }
 
@@ -88,7 +101,9 @@ impl MailSetup {
     ) -> Result<MailSetup, (&'static str, String)> {
         let mailer = match (&smtp_url, &from) {
             (None, None) => None,
-            (Some(url), Some(from)) => Some(Mailer::new(url, from).map_err(|e| ("email", e))?),
+            (Some(url), Some(from)) => {
+                Some(Mailer::new(url, from).map_err(|e| ("email", e.to_string()))?)
+            }
             _ => {
                 return Err((
                     "email",

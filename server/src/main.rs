@@ -119,6 +119,14 @@ enum AgentAction {
         #[arg(long)]
         admin: bool,
     },
+    /// Sets a new password for an agent and signs them out everywhere. The password comes from
+    /// `KEFU_NEW_PASSWORD` (8 characters or more), or a random one is printed once.
+    Passwd {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// The agent's sign-in e-mail.
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +239,24 @@ fn main() -> ExitCode {
                 password: std::env::var("KEFU_AGENT_PASSWORD").ok(),
             },
         ),
+        Command::Agent {
+            action: AgentAction::Passwd { overrides, email },
+        } => with_store(&overrides, |store| async move {
+            let password = std::env::var("KEFU_NEW_PASSWORD").ok();
+            let (agent, generated) =
+                server::agents::set_password(store.as_ref(), &email, password).await?;
+            match generated {
+                Some(password) => println!(
+                    "New password for {}: {password}  (shown once); signed out everywhere",
+                    agent.email
+                ),
+                None => println!(
+                    "New password set for {}; signed out everywhere",
+                    agent.email
+                ),
+            }
+            Ok(())
+        }),
         Command::Team {
             action:
                 TeamAction::Add {
@@ -349,10 +375,12 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let mut config = server::config::Config { demo, ..config };
+        // The address first: a busy port stops Kefu before it changes or says anything (a demo
+        // password printed by a server that then cannot start would be lost).
+        let mut listener = server::bind(config.bind)?;
+        let addr = listener.local_addr()?;
         let mut store = store::connect(&config.database_url).await?;
         if !demo && server::setup::needed(store.as_ref()).await? {
-            let listener = server::bind(config.bind)?;
-            let addr = listener.local_addr()?;
             match server::setup::serve(listener, config, overrides, server::shutdown_signal())
                 .await?
             {
@@ -365,6 +393,7 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
                         ..written
                     };
                     store = store::connect(&config.database_url).await?;
+                    listener = server::bind(addr)?;
                 }
                 None => return Ok(()),
             }
@@ -373,15 +402,16 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         tracing::info!(database = %config.database_url, bind = %config.bind, "kefu starting");
         if demo {
             let password = std::env::var("KEFU_DEMO_PASSWORD").ok();
-            if let Some(password) = server::demo::ensure(state.store.as_ref(), password).await? {
-                server::announce(&format!(
-                    "Demo admin created: {} / {password}  (shown once)",
-                    server::demo::DEMO_EMAIL
-                ));
+            let email = server::demo::DEMO_EMAIL;
+            match server::demo::ensure(state.store.as_ref(), password).await? {
+                Some(password) => server::announce(&format!(
+                    "Demo admin created: {email} / {password}  (shown once)"
+                )),
+                None => server::announce(&format!(
+                    "Demo admin: {email} (exists already; for a new password: kefu agent passwd {email})"
+                )),
             }
         }
-        let listener = server::bind(config.bind)?;
-        let addr = listener.local_addr()?;
         server::announce(&format!("Kefu console: http://{addr}/login"));
         if demo {
             server::announce(&format!("Demo page with the widget: http://{addr}/demo"));

@@ -8,7 +8,9 @@
 //! over to Kefu itself on the same address, without a restart.
 //!
 //! The pages are plain HTML forms (no console assets are needed to set up); all text a user
-//! typed is escaped when shown again, and passwords are never shown again.
+//! typed is escaped when shown again, and passwords are never shown again. They speak English
+//! or Simplified Chinese ([`text`]): the language chosen with their switch (kept in the
+//! console's language cookie, so the console goes on in it), else the browser's.
 
 use std::sync::{Arc, Mutex};
 
@@ -23,9 +25,12 @@ use store::{ConnectProblem, DatabaseUrl, Role};
 use crate::agents::AgentSpec;
 use crate::config::{Config, Overrides};
 use crate::init::{
-    Answers, add_site, check_email, check_origins, check_password, check_site_name,
-    create_sqlite_dir, snippet, write_config,
+    Answers, MIN_PASSWORD_CHARS, PasswordProblem, add_site, check_email, check_origins,
+    check_password, check_site_name, create_sqlite_dir, snippet, write_config,
 };
+use text::{Lang, Text, fill, fill_in, say};
+
+mod text;
 
 /// The cookie that carries the setup token once it was given.
 const COOKIE: &str = "kefu_setup";
@@ -126,31 +131,72 @@ impl FromRequestParts<Arc<Wizard>> for Authorized {
         if authorized(wizard, &parts.headers) {
             Ok(Authorized)
         } else {
-            Err((StatusCode::FORBIDDEN, Html(token_page(None))).into_response())
+            let lang = language(&parts.headers);
+            Err((StatusCode::FORBIDDEN, Html(token_page(lang, None))).into_response())
         }
     }
 }
 
-#[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
+/// The language the request's page speaks (see the module header).
+struct Speaks(Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for Speaks {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Speaks(language(&parts.headers)))
+    }
 }
 
-/// `GET /setup`: the token form, or (with the token) the wizard.
+/// The language chosen with the switch, else the browser's.
+fn language(headers: &HeaderMap) -> Lang {
+    match app::auth::ssr::cookie_value(headers, app::i18n::LANG_COOKIE) {
+        Some(chosen) => Lang::from_tag(&chosen),
+        None => app::i18n::accepted_language(headers),
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    /// The setup token, from the link in the log.
+    token: Option<String>,
+    /// A language chosen with the switch (`en`, `zh-CN`).
+    lang: Option<String>,
+}
+
+/// `GET /setup`: the token form, or (with the token) the wizard; `?lang=` switches language.
 async fn page(
     State(wizard): State<Arc<Wizard>>,
-    Query(query): Query<TokenQuery>,
+    Query(query): Query<PageQuery>,
+    Speaks(lang): Speaks,
     headers: HeaderMap,
 ) -> Response {
-    if query.token.as_deref().is_some_and(|token| {
+    let given = query.token.as_deref().is_some_and(|token| {
         crate::edge::constant_time_eq(token.as_bytes(), wizard.token.as_bytes())
-    }) {
-        return with_cookie(&wizard.token, Redirect::to("/setup").into_response());
+    });
+    if given || query.lang.is_some() {
+        let mut response = Redirect::to("/setup").into_response();
+        if let Some(chosen) = query.lang {
+            let cookie = app::auth::ssr::CookiePolicy::default().readable(
+                app::i18n::LANG_COOKIE,
+                Lang::from_tag(&chosen).tag().to_owned(),
+            );
+            if let Ok(value) = cookie.to_string().parse() {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        if given {
+            response = with_cookie(&wizard.token, response);
+        }
+        return response;
     }
     if !authorized(&wizard, &headers) {
-        return Html(token_page(None)).into_response();
+        return Html(token_page(lang, None)).into_response();
     }
-    Html(wizard_page(&SetupForm::default(), None)).into_response()
+    Html(wizard_page(lang, &SetupForm::default(), None)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -159,22 +205,24 @@ struct TokenForm {
 }
 
 /// `POST /setup/token`.
-async fn give_token(State(wizard): State<Arc<Wizard>>, Form(form): Form<TokenForm>) -> Response {
+async fn give_token(
+    State(wizard): State<Arc<Wizard>>,
+    Speaks(lang): Speaks,
+    Form(form): Form<TokenForm>,
+) -> Response {
     if crate::edge::constant_time_eq(form.token.trim().as_bytes(), wizard.token.as_bytes()) {
         return with_cookie(&wizard.token, Redirect::to("/setup").into_response());
     }
     (
         StatusCode::FORBIDDEN,
-        Html(token_page(Some(
-            "That is not the setup token in the server log.",
-        ))),
+        Html(token_page(lang, Some(say(lang, Text::WrongToken)))),
     )
         .into_response()
 }
 
 fn with_cookie(token: &str, mut response: Response) -> Response {
     if let Ok(value) = format!("{COOKIE}={token}; Path=/setup; HttpOnly; SameSite=Strict").parse() {
-        response.headers_mut().insert(header::SET_COOKIE, value);
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
 }
@@ -219,32 +267,33 @@ struct SetupForm {
 
 impl SetupForm {
     /// The database URL the fields describe: the configured SQLite file for `sqlite`.
-    fn database_url(&self, config: &Config) -> Result<DatabaseUrl, String> {
+    fn database_url(&self, lang: Lang, config: &Config) -> Result<DatabaseUrl, String> {
+        let bad_url = |error: store::Error| fill(lang, Text::BadDatabaseUrl, &[&error.to_string()]);
         let scheme = match self.kind.as_str() {
             "" | "sqlite" => {
                 return Ok(match config.database_url.backend() {
                     store::Backend::Sqlite => config.database_url.clone(),
-                    _ => DatabaseUrl::parse("sqlite://data/kefu.db").map_err(|e| e.to_string())?,
+                    _ => DatabaseUrl::parse("sqlite://data/kefu.db").map_err(bad_url)?,
                 });
             }
             "mysql" => "mysql",
             "postgres" => "postgres",
-            _ => return Err("Choose SQLite, MySQL/MariaDB or PostgreSQL.".into()),
+            _ => return Err(say(lang, Text::ChooseDatabase).into()),
         };
         let host = self.host.trim();
         let name = self.database.trim();
         if host.is_empty() || name.is_empty() || self.user.trim().is_empty() {
-            return Err("Fill in the database server's host, user and database name.".into());
+            return Err(say(lang, Text::FillDatabase).into());
         }
         let port = match self.port.trim() {
             "" if scheme == "mysql" => 3306,
             "" => 5432,
             port => port
                 .parse::<u16>()
-                .map_err(|_| "The port is a number such as 3306.".to_owned())?,
+                .map_err(|_| say(lang, Text::BadPort).to_owned())?,
         };
         let mut url = url::Url::parse(&format!("{scheme}://{host}:{port}/"))
-            .map_err(|_| format!("{host:?} is not a host name or address."))?;
+            .map_err(|_| fill(lang, Text::BadHost, &[&format!("{host:?}")]))?;
         url.set_path(name);
         url.set_username(self.user.trim())
             .and_then(|()| {
@@ -254,13 +303,12 @@ impl SetupForm {
                         .map(String::as_str),
                 )
             })
-            .map_err(|()| "The user name cannot be used in an address.".to_owned())?;
-        DatabaseUrl::parse(url.as_str()).map_err(|error| error.to_string())
+            .map_err(|()| say(lang, Text::BadUser).to_owned())?;
+        DatabaseUrl::parse(url.as_str()).map_err(bad_url)
     }
 
     /// The translation provider the fields describe.
     fn translation(&self) -> crate::translate::TranslationSection {
-        let optional = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
         crate::translate::TranslationSection {
             provider: optional(&self.translation_provider),
             url: optional(&self.translation_url),
@@ -270,33 +318,59 @@ impl SetupForm {
     }
 
     /// What to tell about `error` from trying this database.
-    fn problem(&self, error: &store::Error) -> String {
+    fn problem(&self, lang: Lang, error: &store::Error) -> String {
         let (host, user, name) = (self.host.trim(), self.user.trim(), self.database.trim());
+        let (user, quoted) = (format!("{user:?}"), format!("{name:?}"));
         match error.connect_problem() {
-            Some(ConnectProblem::Unreachable) => format!(
-                "Cannot reach a database server at {host}: is it running, and are the host and port right?"
-            ),
-            Some(ConnectProblem::BadCredentials) => format!(
-                "The database server refused user {user:?}: wrong password (or no such user)."
-            ),
-            Some(ConnectProblem::NoDatabase) => format!(
-                "There is no database {name:?} on that server: create it first (CREATE DATABASE {name};)."
-            ),
-            Some(ConnectProblem::NoPrivilege) => format!(
-                "User {user:?} may connect but not create tables in {name:?}: grant it all privileges on that database."
-            ),
-            None => error.to_string(),
+            Some(ConnectProblem::Unreachable) => fill(lang, Text::Unreachable, &[host]),
+            Some(ConnectProblem::BadCredentials) => fill(lang, Text::BadCredentials, &[&user]),
+            Some(ConnectProblem::NoDatabase) => fill(lang, Text::NoDatabase, &[&quoted, name]),
+            Some(ConnectProblem::NoPrivilege) => fill(lang, Text::NoPrivilege, &[&user, &quoted]),
+            None => fill(lang, Text::DatabaseFailed, &[&error.to_string()]),
+        }
+    }
+
+    /// The relay and the sender, when a relay is given (a sender alone is ignored).
+    fn mail(&self) -> (Option<String>, Option<String>) {
+        let smtp_url = optional(&self.smtp_url);
+        let from = smtp_url.as_ref().and(optional(&self.email_from));
+        (smtp_url, from)
+    }
+
+    /// The mailer for the relay and sender the form names; `None` without a relay.
+    fn mailer(&self, lang: Lang) -> Result<Option<crate::mail::Mailer>, String> {
+        use crate::mail::BadMailSetting;
+        match self.mail() {
+            (None, _) => Ok(None),
+            (Some(_), None) => Err(say(lang, Text::SenderMissing).into()),
+            (Some(url), Some(from)) => {
+                crate::mail::Mailer::new(&url, &from)
+                    .map(Some)
+                    .map_err(|error| match error {
+                        BadMailSetting::SmtpUrl(why) => fill(lang, Text::BadSmtpUrl, &[&why]),
+                        BadMailSetting::From(why) => fill(lang, Text::BadSender, &[&why]),
+                    })
+            }
         }
     }
 }
 
+/// `text` trimmed, `None` when that is empty.
+fn optional(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
 /// Tries the database the form describes: `Ok` with what was reached, or what is wrong.
-async fn try_database(wizard: &Wizard, form: &SetupForm) -> Result<DatabaseUrl, String> {
-    let url = form.database_url(&wizard.config)?;
-    create_sqlite_dir(&url).map_err(|error| error.to_string())?;
+async fn try_database(
+    wizard: &Wizard,
+    lang: Lang,
+    form: &SetupForm,
+) -> Result<DatabaseUrl, String> {
+    let url = form.database_url(lang, &wizard.config)?;
+    create_sqlite_dir(&url).map_err(|error| fill(lang, Text::NoFolder, &[&error.to_string()]))?;
     store::check(&url)
         .await
-        .map_err(|error| form.problem(&error))?;
+        .map_err(|error| form.problem(lang, &error))?;
     Ok(url)
 }
 
@@ -304,34 +378,30 @@ async fn try_database(wizard: &Wizard, form: &SetupForm) -> Result<DatabaseUrl, 
 async fn test_database(
     State(wizard): State<Arc<Wizard>>,
     _: Authorized,
+    Speaks(lang): Speaks,
     Form(form): Form<SetupForm>,
 ) -> Response {
-    let (status, text) = match try_database(&wizard, &form).await {
-        Ok(url) => (StatusCode::OK, format!("Connected to {url}.")),
-        Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
-    };
-    (status, text).into_response()
+    let result = try_database(&wizard, lang, &form).await;
+    answer(result.map(|url| fill(lang, Text::Connected, &[&url.to_string()])))
 }
 
 /// `POST /setup/test-mail`: sends a test e-mail to the administrator's address through the
 /// relay the form names.
-async fn test_mail(_: Authorized, Form(form): Form<SetupForm>) -> Response {
+async fn test_mail(_: Authorized, Speaks(lang): Speaks, Form(form): Form<SetupForm>) -> Response {
     let to = form.admin_email.trim();
-    let result = match crate::mail::Mailer::new(form.smtp_url.trim(), form.email_from.trim()) {
-        Err(message) => Err(format!("E-mail: {message}")),
-        Ok(_) if !to.contains('@') => {
-            Err("Fill in the administrator's e-mail first: the test goes there.".into())
-        }
-        Ok(mailer) => mailer
+    let result = match form.mailer(lang) {
+        Err(message) => Err(message),
+        Ok(None) => Err(say(lang, Text::RelayMissing).into()),
+        Ok(Some(_)) if !to.contains('@') => Err(say(lang, Text::AdminEmailFirst).into()),
+        Ok(Some(mailer)) => mailer
             .send(
                 to,
-                "Kefu test e-mail",
-                "This is a test e-mail from the Kefu setup wizard. If you can read it, mail works.\n"
-                    .into(),
+                say(lang, Text::TestMailSubject),
+                format!("{}\n", say(lang, Text::TestMailBody)),
             )
             .await
-            .map(|()| format!("A test e-mail was sent to {to}."))
-            .map_err(|error| format!("The mail server did not take it: {error}")),
+            .map(|()| fill(lang, Text::TestMailSent, &[to]))
+            .map_err(|error| fill(lang, Text::MailRefused, &[&error.to_string()])),
     };
     answer(result)
 }
@@ -340,17 +410,18 @@ async fn test_mail(_: Authorized, Form(form): Form<SetupForm>) -> Response {
 async fn test_translation(
     State(wizard): State<Arc<Wizard>>,
     _: Authorized,
+    Speaks(lang): Speaks,
     Form(form): Form<SetupForm>,
 ) -> Response {
     let result = match form.translation().setup(&wizard.config.outbound) {
-        Err(message) => Err(format!("Translation: {message}")),
-        Ok(None) => Err("Choose a provider first.".into()),
+        Err(message) => Err(fill(lang, Text::BadTranslation, &[&message])),
+        Ok(None) => Err(say(lang, Text::ChooseProvider).into()),
         Ok(Some(setup)) => setup
             .translator
             .translate("Hello, how can I help you?", Some("en"), "zh-CN")
             .await
-            .map(|translation| format!("The provider answered: {}", translation.text))
-            .map_err(|error| format!("The provider did not answer: {error}")),
+            .map(|translation| fill(lang, Text::ProviderAnswered, &[&translation.text]))
+            .map_err(|error| fill(lang, Text::ProviderSilent, &[&error.to_string()])),
     };
     answer(result)
 }
@@ -368,20 +439,15 @@ fn answer(result: Result<String, String>) -> Response {
 async fn finish(
     State(wizard): State<Arc<Wizard>>,
     _: Authorized,
+    Speaks(lang): Speaks,
     headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Response {
     let _one_at_a_time = wizard.finishing.lock().await;
     if wizard.finished.lock().map_or(true, |f| f.is_none()) {
-        return (
-            StatusCode::CONFLICT,
-            Html(document(
-                r#"<h1>Kefu is set up already</h1><p>It is starting. <a href="/login">Open the console and sign in</a></p>"#,
-            )),
-        )
-            .into_response();
+        return (StatusCode::CONFLICT, Html(set_up_already_page(lang))).into_response();
     }
-    match set_up(&wizard, &form, &headers).await {
+    match set_up(&wizard, lang, &form, &headers).await {
         Ok(done) => {
             if let Some(finished) = wizard.finished.lock().ok().and_then(|mut f| f.take()) {
                 let _ = finished.send(());
@@ -390,46 +456,56 @@ async fn finish(
         }
         Err(message) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Html(wizard_page(&form, Some(&message))),
+            Html(wizard_page(lang, &form, Some(&message))),
         )
             .into_response(),
     }
 }
 
 /// Does the set-up; returns the page that says it is done, or what to fix.
-async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Result<String, String> {
-    let email =
-        check_email(&form.admin_email).map_err(|m| format!("Administrator's e-mail: {m}."))?;
-    let password = check_password(&form.admin_password)
-        .map_err(|m| format!("Administrator's password: {m}."))?;
-    let site_name =
-        check_site_name(&form.site_name).map_err(|m| format!("Your website's name: {m}."))?;
-    let origins =
-        check_origins(&form.site_origins).map_err(|m| format!("Your website's addresses: {m}."))?;
-    let optional = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
-    let smtp_url = optional(&form.smtp_url);
-    let email_from = smtp_url.as_ref().and(optional(&form.email_from));
-    crate::mail::MailSetup::new(smtp_url.clone(), email_from.clone(), false)
-        .map_err(|(key, message)| format!("E-mail ({key}): {message}"))?;
+async fn set_up(
+    wizard: &Wizard,
+    lang: Lang,
+    form: &SetupForm,
+    headers: &HeaderMap,
+) -> Result<String, String> {
+    let email = check_email(&form.admin_email).map_err(|_| say(lang, Text::BadAdminEmail))?;
+    let password = check_password(&form.admin_password).map_err(|problem| match problem {
+        PasswordProblem::TooShort => fill(
+            lang,
+            Text::ShortAdminPassword,
+            &[&MIN_PASSWORD_CHARS.to_string()],
+        ),
+        PasswordProblem::TooLong => fill(
+            lang,
+            Text::LongAdminPassword,
+            &[&app::throttle::MAX_PASSWORD_BYTES.to_string()],
+        ),
+    })?;
+    let site_name = check_site_name(&form.site_name).map_err(|_| say(lang, Text::BadSiteName))?;
+    let origins = check_origins(&form.site_origins).map_err(|_| say(lang, Text::BadOrigins))?;
+    form.mailer(lang)?;
+    let (smtp_url, email_from) = form.mail();
     let translation = form.translation();
     translation
         .clone()
         .setup(&wizard.config.outbound)
-        .map_err(|message| format!("Translation: {message}"))?;
+        .map_err(|message| fill(lang, Text::BadTranslation, &[&message]))?;
 
-    let database_url = try_database(wizard, form).await?;
+    let database_url = try_database(wizard, lang, form).await?;
     let internal = |error: crate::Error| {
         tracing::error!(%error, "setting up failed");
-        error.to_string()
+        fill(lang, Text::SetupFailed, &[&error.to_string()])
     };
     let store = store::connect(&database_url)
         .await
-        .map_err(|error| form.problem(&error))?;
+        .map_err(|error| form.problem(lang, &error))?;
     let (admin, _) = crate::agents::add(
         store.as_ref(),
         AgentSpec {
             email,
-            display_name: optional(&form.admin_name).unwrap_or_else(|| "Admin".into()),
+            display_name: optional(&form.admin_name)
+                .unwrap_or_else(|| say(lang, Text::DefaultAdminName).into()),
             role: Role::Admin,
             max_chats: 5,
             site_keys: Vec::new(),
@@ -457,7 +533,7 @@ async fn set_up(wizard: &Wizard, form: &SetupForm, headers: &HeaderMap) -> Resul
     )
     .map_err(|error| internal(error.into()))?;
     tracing::info!(admin = admin.id, site = site.id, "Kefu is set up");
-    Ok(done_page(&site.name, &snippet(&base, &site)))
+    Ok(done_page(lang, &site.name, &snippet(&base, &site)))
 }
 
 /// Where browsers reach this server, from the request (behind a proxy, its forwarded scheme).
@@ -499,13 +575,14 @@ async fn wizard_script() -> Response {
         .into_response()
 }
 
-const WIZARD_SCRIPT: &str = r#"for (const button of document.querySelectorAll("button[data-test]")) {
+const WIZARD_SCRIPT: &str = r#"const form = document.getElementById("setup");
+for (const button of document.querySelectorAll("button[data-test]")) {
   button.addEventListener("click", async () => {
     const what = button.dataset.test;
     const out = document.getElementById(what + "-result");
-    out.textContent = "Trying…";
+    out.textContent = form.dataset.trying;
     out.className = "";
-    const body = new URLSearchParams(new FormData(document.getElementById("setup")));
+    const body = new URLSearchParams(new FormData(form));
     const response = await fetch("/setup/test-" + what, { method: "POST", body });
     out.textContent = await response.text();
     out.className = response.ok ? "ok" : "";
@@ -514,39 +591,68 @@ const WIZARD_SCRIPT: &str = r#"for (const button of document.querySelectorAll("b
 }
 "#;
 
-/// A page around `body`.
-fn document(body: &str) -> String {
+/// A page in `lang` around `body`.
+fn document(lang: Lang, body: &str) -> String {
     format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Set up Kefu</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>"#
+        r#"<!DOCTYPE html><html lang="{tag}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>"#,
+        tag = lang.tag(),
+        title = escape(say(lang, Text::Title)),
+    )
+}
+
+/// The link to the same page in the other language (on the pages before the set-up is done:
+/// after it, `/setup` is gone).
+fn language_switch(lang: Lang) -> String {
+    let other = lang.other();
+    format!(
+        r#"<p class="language"><a href="/setup?lang={tag}" hreflang="{tag}" lang="{tag}">{name}</a></p>"#,
+        tag = other.tag(),
+        name = app::i18n::t(other, app::i18n::Key::LanguageName),
     )
 }
 
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;background:#f6f7f9;color:#1f2328;margin:0}\
 main{max-width:40rem;margin:2rem auto;background:#fff;padding:1.5rem 2rem;border-radius:10px;border:1px solid #d0d7de}\
+h1{margin-top:0}\
+.language{float:right;margin:0 0 0 1rem}\
+.language a{color:#0969da}\
 fieldset{border:1px solid #d0d7de;border-radius:8px;margin:0 0 1rem;padding:.75rem 1rem}\
 label{display:flex;flex-direction:column;font-weight:600;margin:.4rem 0}\
 label.choice{flex-direction:row;gap:.4rem;font-weight:400}\
-input,select,textarea{font:inherit;padding:.35rem .5rem;border:1px solid #d0d7de;border-radius:6px}\
+input,select,textarea{font:inherit;font-weight:400;padding:.35rem .5rem;border:1px solid #d0d7de;border-radius:6px}\
 button{font:inherit;padding:.45rem 1rem;border:0;border-radius:6px;background:#0969da;color:#fff;cursor:pointer}\
 button.secondary{background:#fff;color:#0969da;border:1px solid #0969da}\
 [role=alert]{color:#cf222e;font-weight:600}.ok{color:#1a7f37;font-weight:600}\
-textarea.snippet{width:100%;font-family:monospace}";
+textarea.snippet{width:100%;box-sizing:border-box;font-family:monospace}\
+@media (max-width:40rem){main{margin:0;border:0;border-radius:0;padding:1rem}}";
 
-fn token_page(error: Option<&str>) -> String {
-    let error = error
+/// `error`, if any, as the alert at the top of a page.
+fn alert(error: Option<&str>) -> String {
+    error
         .map(|e| format!(r#"<p role="alert">{}</p>"#, escape(e)))
-        .unwrap_or_default();
-    document(&format!(
-        r#"<h1>Set up Kefu</h1><p>Kefu printed a one-time setup token in its log when it started. Enter it to continue.</p>{error}
-<form method="post" action="/setup/token"><label>Setup token <input name="token" required autocomplete="off"></label><button type="submit">Continue</button></form>"#
-    ))
+        .unwrap_or_default()
 }
 
-/// The wizard, filled with `form` (passwords left empty) and `error` at the top.
-fn wizard_page(form: &SetupForm, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!(r#"<p role="alert">{}</p>"#, escape(e)))
-        .unwrap_or_default();
+fn token_page(lang: Lang, error: Option<&str>) -> String {
+    let say = |text| escape(say(lang, text));
+    document(
+        lang,
+        &format!(
+            r#"{switch}<h1>{title}</h1><p>{intro}</p>{error}
+<form method="post" action="/setup/token"><label>{token} <input name="token" required autocomplete="off"></label><button type="submit">{next}</button></form>"#,
+            switch = language_switch(lang),
+            title = say(Text::Title),
+            intro = say(Text::TokenIntro),
+            error = alert(error),
+            token = say(Text::SetupToken),
+            next = say(Text::Continue),
+        ),
+    )
+}
+
+/// The wizard in `lang`, filled with `form` (passwords left empty) and `error` at the top.
+fn wizard_page(lang: Lang, form: &SetupForm, error: Option<&str>) -> String {
+    let say = |text| escape(say(lang, text));
     let value = |text: &str| escape(text);
     let checked = |kind: &str| {
         if form.kind == kind || (kind == "sqlite" && form.kind.is_empty()) {
@@ -563,77 +669,147 @@ fn wizard_page(form: &SetupForm, error: Option<&str>) -> String {
             } else {
                 ""
             };
-            let shown = if name.is_empty() { "None" } else { name };
+            let shown = if name.is_empty() {
+                say(Text::NoProvider)
+            } else {
+                name.to_owned()
+            };
             format!(r#"<option value="{name}"{selected}>{shown}</option>"#)
         })
         .collect();
-    document(&format!(
-        r#"<h1>Set up Kefu</h1>{error}
-<form method="post" action="/setup" id="setup">
-<fieldset><legend>1. Database</legend>
-<label class="choice"><input type="radio" name="kind" value="sqlite"{sqlite}> SQLite, built in (nothing to install)</label>
-<label class="choice"><input type="radio" name="kind" value="mysql"{mysql}> MySQL or MariaDB</label>
+    document(
+        lang,
+        &format!(
+            r#"{switch}<h1>{title}</h1>{error}
+<form method="post" action="/setup" id="setup" data-trying="{trying}">
+<fieldset><legend>{database_legend}</legend>
+<label class="choice"><input type="radio" name="kind" value="sqlite"{sqlite}> {sqlite_label}</label>
+<label class="choice"><input type="radio" name="kind" value="mysql"{mysql}> {mysql_label}</label>
 <label class="choice"><input type="radio" name="kind" value="postgres"{postgres}> PostgreSQL</label>
-<label>Host <input name="host" value="{host}" placeholder="127.0.0.1"></label>
-<label>Port <input name="port" value="{port}" placeholder="3306 or 5432"></label>
-<label>User <input name="user" value="{user}" autocomplete="off"></label>
-<label>Password <input type="password" name="password" autocomplete="new-password"></label>
-<label>Database name <input name="database" value="{database}" placeholder="kefu"></label>
-<button type="button" class="secondary" data-test="database">Test connection</button>
+<label>{host_label} <input name="host" value="{host}" placeholder="127.0.0.1"></label>
+<label>{port_label} <input name="port" value="{port}" placeholder="{port_hint}"></label>
+<label>{user_label} <input name="user" value="{user}" autocomplete="off"></label>
+<label>{password_label} <input type="password" name="password" autocomplete="new-password"></label>
+<label>{database_label} <input name="database" value="{database}" placeholder="kefu"></label>
+<button type="button" class="secondary" data-test="database">{test_connection}</button>
 <p id="database-result" role="status"></p>
 </fieldset>
-<fieldset><legend>2. Administrator</legend>
-<label>E-mail <input type="email" name="admin_email" value="{admin_email}" required></label>
-<label>Name <input name="admin_name" value="{admin_name}" placeholder="Admin"></label>
-<label>Password (8 characters or more) <input type="password" name="admin_password" minlength="8" required autocomplete="new-password"></label>
+<fieldset><legend>{admin_legend}</legend>
+<label>{email_label} <input type="email" name="admin_email" value="{admin_email}" required></label>
+<label>{admin_name_label} <input name="admin_name" value="{admin_name}" placeholder="{default_admin_name}"></label>
+<label>{admin_password_label} <input type="password" name="admin_password" minlength="{min_password}" required autocomplete="new-password"></label>
 </fieldset>
-<fieldset><legend>3. Your website</legend>
-<label>Name <input name="site_name" value="{site_name}" required></label>
-<label>Addresses (separate several with spaces) <input name="site_origins" value="{site_origins}" placeholder="https://www.example.com" required></label>
+<fieldset><legend>{site_legend}</legend>
+<label>{site_name_label} <input name="site_name" value="{site_name}" required></label>
+<label>{site_origins_label} <input name="site_origins" value="{site_origins}" placeholder="https://www.example.com" required></label>
 </fieldset>
-<fieldset><legend>4. E-mail (optional)</legend>
-<label>SMTP relay URL <input name="smtp_url" value="{smtp_url}" placeholder="smtp://user:pass@smtp.example.com:587?tls=required"></label>
-<label>Sender <input name="email_from" value="{email_from}" placeholder="Support &lt;support@example.com&gt;"></label>
-<button type="button" class="secondary" data-test="mail">Send a test e-mail</button>
+<fieldset><legend>{mail_legend}</legend>
+<label>{smtp_label} <input name="smtp_url" value="{smtp_url}" placeholder="smtp://user:pass@smtp.example.com:587?tls=required"></label>
+<label>{sender_label} <input name="email_from" value="{email_from}" placeholder="{sender_hint}"></label>
+<button type="button" class="secondary" data-test="mail">{send_test_mail}</button>
 <p id="mail-result" role="status"></p>
 </fieldset>
-<fieldset><legend>5. Translation (optional)</legend>
-<label>Provider <select name="translation_provider">{providers}</select></label>
-<label>Provider address <input name="translation_url" value="{translation_url}" placeholder="http://127.0.0.1:5000"></label>
-<label>API key <input type="password" name="translation_api_key" autocomplete="off"></label>
-<button type="button" class="secondary" data-test="translation">Test provider</button>
+<fieldset><legend>{translation_legend}</legend>
+<label>{provider_label} <select name="translation_provider">{providers}</select></label>
+<label>{provider_address_label} <input name="translation_url" value="{translation_url}" placeholder="http://127.0.0.1:5000"></label>
+<label>{api_key_label} <input type="password" name="translation_api_key" autocomplete="off"></label>
+<button type="button" class="secondary" data-test="translation">{test_provider}</button>
 <p id="translation-result" role="status"></p>
 </fieldset>
-<button type="submit">Finish set-up</button>
+<button type="submit">{finish}</button>
 </form>
 <script src="/setup/wizard.js"></script>"#,
-        sqlite = checked("sqlite"),
-        mysql = checked("mysql"),
-        postgres = checked("postgres"),
-        host = value(&form.host),
-        port = value(&form.port),
-        user = value(&form.user),
-        database = value(&form.database),
-        admin_email = value(&form.admin_email),
-        admin_name = value(&form.admin_name),
-        site_name = value(&form.site_name),
-        site_origins = value(&form.site_origins),
-        smtp_url = value(&form.smtp_url),
-        email_from = value(&form.email_from),
-        translation_url = value(&form.translation_url),
-    ))
+            switch = language_switch(lang),
+            title = say(Text::Title),
+            error = alert(error),
+            trying = say(Text::Trying),
+            database_legend = say(Text::DatabaseLegend),
+            sqlite_label = say(Text::Sqlite),
+            mysql_label = say(Text::Mysql),
+            host_label = say(Text::Host),
+            port_label = say(Text::Port),
+            port_hint = say(Text::PortHint),
+            user_label = say(Text::User),
+            password_label = say(Text::Password),
+            database_label = say(Text::DatabaseName),
+            test_connection = say(Text::TestConnection),
+            admin_legend = say(Text::AdminLegend),
+            email_label = say(Text::Email),
+            admin_name_label = say(Text::AdminName),
+            default_admin_name = say(Text::DefaultAdminName),
+            admin_password_label = escape(&fill(
+                lang,
+                Text::AdminPassword,
+                &[&MIN_PASSWORD_CHARS.to_string()]
+            )),
+            min_password = MIN_PASSWORD_CHARS,
+            site_legend = say(Text::SiteLegend),
+            site_name_label = say(Text::SiteName),
+            site_origins_label = say(Text::SiteOrigins),
+            mail_legend = say(Text::MailLegend),
+            smtp_label = say(Text::SmtpUrl),
+            sender_label = say(Text::Sender),
+            sender_hint = say(Text::SenderHint),
+            send_test_mail = say(Text::SendTestMail),
+            translation_legend = say(Text::TranslationLegend),
+            provider_label = say(Text::Provider),
+            provider_address_label = say(Text::ProviderAddress),
+            api_key_label = say(Text::ApiKey),
+            test_provider = say(Text::TestProvider),
+            finish = say(Text::Finish),
+            sqlite = checked("sqlite"),
+            mysql = checked("mysql"),
+            postgres = checked("postgres"),
+            host = value(&form.host),
+            port = value(&form.port),
+            user = value(&form.user),
+            database = value(&form.database),
+            admin_email = value(&form.admin_email),
+            admin_name = value(&form.admin_name),
+            site_name = value(&form.site_name),
+            site_origins = value(&form.site_origins),
+            smtp_url = value(&form.smtp_url),
+            email_from = value(&form.email_from),
+            translation_url = value(&form.translation_url),
+        ),
+    )
 }
 
-fn done_page(site: &str, snippet: &str) -> String {
-    document(&format!(
-        r#"<h1>Kefu is set up</h1>
-<p class="ok">The settings are saved and Kefu is starting.</p>
-<p>Paste this line into the pages of {site}, before <code>&lt;/body&gt;</code>:</p>
-<textarea class="snippet" readonly rows="3" aria-label="Embed snippet">{snippet}</textarea>
-<p><a href="/login">Open the console and sign in</a></p>"#,
-        site = escape(site),
-        snippet = escape(snippet),
-    ))
+/// A second Finish, after the first set Kefu up.
+fn set_up_already_page(lang: Lang) -> String {
+    let say = |text| escape(say(lang, text));
+    document(
+        lang,
+        &format!(
+            r#"<h1>{title}</h1><p>{starting} <a href="/login">{open}</a></p>"#,
+            title = say(Text::SetUpAlready),
+            starting = say(Text::Starting),
+            open = say(Text::OpenConsole),
+        ),
+    )
+}
+
+fn done_page(lang: Lang, site: &str, snippet: &str) -> String {
+    let say = |text| escape(say(lang, text));
+    document(
+        lang,
+        &format!(
+            r#"<h1>{title}</h1>
+<p class="ok">{saved}</p>
+<p>{paste}</p>
+<textarea class="snippet" readonly rows="4" aria-label="{snippet_label}">{snippet}</textarea>
+<p><a href="/login">{open}</a></p>"#,
+            title = say(Text::Done),
+            saved = say(Text::Saved),
+            paste = fill_in(
+                &say(Text::PasteSnippet),
+                &[&escape(site), "<code>&lt;/body&gt;</code>"]
+            ),
+            snippet_label = say(Text::EmbedSnippet),
+            snippet = escape(snippet),
+            open = say(Text::OpenConsole),
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -660,18 +836,108 @@ mod tests {
             ..SetupForm::default()
         };
         assert_eq!(
-            form.database_url(&config).expect("url").expose_secret(),
+            form.database_url(Lang::En, &config)
+                .expect("url")
+                .expose_secret(),
             "mysql://kefu:p%40ss%3Aw%2Frd@db.example:3306/chat"
         );
         let sqlite = SetupForm::default();
         assert_eq!(
-            sqlite.database_url(&config).expect("url").expose_secret(),
+            sqlite
+                .database_url(Lang::En, &config)
+                .expect("url")
+                .expose_secret(),
             "sqlite://data/kefu.db"
         );
         let missing = SetupForm {
             kind: "postgres".into(),
             ..SetupForm::default()
         };
-        assert!(missing.database_url(&config).is_err());
+        assert!(missing.database_url(Lang::En, &config).is_err());
+    }
+
+    /// Every page the wizard can show in `lang`, each problem in its alert once.
+    fn pages(lang: Lang) -> Vec<String> {
+        let form = SetupForm {
+            kind: "mysql".into(),
+            ..SetupForm::default()
+        };
+        let mut pages = vec![
+            token_page(lang, None),
+            token_page(lang, Some(say(lang, Text::WrongToken))),
+            wizard_page(lang, &SetupForm::default(), None),
+            set_up_already_page(lang),
+            done_page(lang, "Shop", "<script></script>"),
+        ];
+        pages.extend(
+            Text::ALL
+                .iter()
+                .map(|&text| wizard_page(lang, &form, Some(&fill(lang, text, &["x", "y"])))),
+        );
+        pages
+    }
+
+    #[test]
+    fn chinese_pages_say_nothing_in_english_and_declare_their_language() {
+        // The English sentences, or what is between their placeholders.
+        let english: Vec<&str> = Text::ALL
+            .iter()
+            .flat_map(|&text| say(Lang::En, text).split(['{', '}']))
+            .map(|part| part.trim_matches(|c: char| c.is_ascii_punctuation() || c == ' '))
+            .filter(|part| part.chars().filter(char::is_ascii_alphabetic).count() >= 3)
+            .filter(|part| part.parse::<u8>().is_err())
+            .collect();
+        assert!(english.contains(&"Test connection"), "{english:?}");
+        for page in pages(Lang::Zh) {
+            assert!(page.contains(r#"<html lang="zh-CN">"#), "{page}");
+            for sentence in &english {
+                assert!(
+                    !page.contains(sentence) && !page.contains(&escape(sentence)),
+                    "{sentence:?} in a Chinese page: {page}"
+                );
+            }
+        }
+        for page in pages(Lang::En) {
+            assert!(page.contains(r#"<html lang="en">"#), "{page}");
+        }
+        assert!(token_page(Lang::En, None).contains(r#"<a href="/setup?lang=zh-CN""#));
+        assert!(
+            wizard_page(Lang::Zh, &SetupForm::default(), None).contains(r#"lang="en">English</a>"#)
+        );
+    }
+
+    #[test]
+    fn problems_speak_the_pages_language() {
+        let config = Config::load(&Overrides {
+            database_url: Some("sqlite://data/kefu.db".into()),
+            ..Default::default()
+        })
+        .expect("config");
+        let form = SetupForm {
+            kind: "postgres".into(),
+            host: "db.example".into(),
+            user: "kefu".into(),
+            database: "chat".into(),
+            port: "many".into(),
+            smtp_url: "smtp://127.0.0.1:25".into(),
+            ..SetupForm::default()
+        };
+        let problem = |lang| form.database_url(lang, &config).expect_err("bad port");
+        assert_eq!(problem(Lang::En), say(Lang::En, Text::BadPort));
+        assert_eq!(problem(Lang::Zh), say(Lang::Zh, Text::BadPort));
+        let mail = |lang| form.mailer(lang).err();
+        assert_eq!(
+            mail(Lang::Zh).as_deref(),
+            Some(say(Lang::Zh, Text::SenderMissing))
+        );
+        let unreachable = store::Error::Database(sqlx::Error::PoolTimedOut);
+        assert_eq!(
+            form.problem(Lang::Zh, &unreachable),
+            "无法连接到 db.example 上的数据库服务器：它在运行吗？主机和端口填对了吗？"
+        );
+        assert!(
+            form.problem(Lang::Zh, &store::Error::NotFound)
+                .starts_with("数据库出错：")
+        );
     }
 }

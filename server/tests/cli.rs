@@ -1,6 +1,12 @@
-//! The `kefu` binary's start-up errors: one clear line and a non-zero exit.
+//! The `kefu` binary: start-up errors are one clear line and a non-zero exit; `serve --demo`
+//! takes its address before it makes or prints the demo admin; `agent passwd` sets a new
+//! password and signs the agent out.
 
-use std::process::Command;
+mod common;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn kefu(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_kefu"))
@@ -117,4 +123,180 @@ fn db_upgrade_migrates_and_a_newer_database_stops_the_server_with_one_clear_line
             "{stderr}"
         );
     }
+}
+
+/// `kefu serve --demo` on the SQLite database `url` and `port`, until the console's address is
+/// printed (or the process ends): whether it got that far, and what it printed.
+fn serve_demo(url: &str, port: u16) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", url, "--log-level", "warn"])
+        .env_remove("KEFU_DATABASE_URL")
+        .env_remove("KEFU_CONFIG")
+        .env_remove("KEFU_DEMO_PASSWORD")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kefu");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = String::new();
+    let mut serving = false;
+    while let Ok(line) = said.recv_timeout(Duration::from_secs(60)) {
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Kefu console:") {
+            serving = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    printed.push_str(&stderr);
+    (serving, printed)
+}
+
+#[test]
+fn serve_demo_takes_its_port_before_making_or_printing_the_demo_admin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("kefu.db");
+    let url = format!("sqlite://{}", db.display());
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+
+    let (running, printed) = serve_demo(&url, port);
+    assert!(!running, "started on a busy port: {printed}");
+    assert!(printed.contains("cannot listen on"), "{printed}");
+    assert!(!printed.contains("Demo admin"), "{printed}");
+    assert!(
+        !db.exists(),
+        "the database was made before the port was taken"
+    );
+
+    drop(busy);
+    let (running, printed) = serve_demo(&url, port);
+    assert!(running, "{printed}");
+    let created = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("Demo admin created: demo@kefu.local / "))
+        .and_then(|rest| rest.strip_suffix("  (shown once)"));
+    assert!(
+        created.is_some_and(|password| password.len() >= 8),
+        "{printed}"
+    );
+
+    // Started again, the admin exists: its password cannot be shown, how to set one is.
+    let (running, printed) = serve_demo(&url, port);
+    assert!(running, "{printed}");
+    assert!(!printed.contains("Demo admin created"), "{printed}");
+    assert!(
+        printed.contains("kefu agent passwd demo@kefu.local"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn agent_passwd_sets_a_new_password_and_signs_the_agent_out_everywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/kefu.db", dir.path().display());
+    let server = common::spawn(&url).await;
+    let email = server::demo::DEMO_EMAIL;
+    let sign_in = |password: &str| {
+        let request = reqwest::Client::new()
+            .post(server.url("/api/login"))
+            .header("origin", server.url(""))
+            .header("accept", "application/json")
+            .form(&[("email", email), ("password", password), ("mode", "auto")])
+            .send();
+        async move {
+            let response = request.await.expect("login");
+            let cookie = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .find(|value| value.starts_with("kefu_session="))
+                .and_then(|value| value.split(';').next())
+                .map(str::to_owned);
+            (response.status().as_u16(), cookie)
+        }
+    };
+    let me = |cookie: String| {
+        let request = reqwest::Client::new()
+            .post(server.url("/api/me"))
+            .header("origin", server.url(""))
+            .header("cookie", cookie)
+            .header("accept", "application/json")
+            .send();
+        async move { request.await.expect("me").status().as_u16() }
+    };
+    let passwd = |password: Option<&str>, who: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kefu"));
+        command
+            .args(["agent", "passwd", who, "--database-url", &url])
+            .env_remove("KEFU_CONFIG")
+            .env_remove("KEFU_NEW_PASSWORD");
+        if let Some(password) = password {
+            command.env("KEFU_NEW_PASSWORD", password);
+        }
+        let out = command.output().expect("run kefu");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (status, old_session) = sign_in(common::DEMO_PASSWORD).await;
+    assert_eq!(status, 200);
+    let old_session = old_session.expect("session cookie");
+    assert_eq!(me(old_session.clone()).await, 200);
+
+    // Too short, or nobody with that e-mail: nothing changes.
+    let (ok, _, stderr) = passwd(Some("short"), email);
+    assert!(!ok && stderr.contains("at least 8 characters"), "{stderr}");
+    let (ok, _, stderr) = passwd(Some("long enough"), "nobody@kefu.local");
+    assert!(!ok && stderr.contains("nobody@kefu.local"), "{stderr}");
+    assert_eq!(
+        me(old_session.clone()).await,
+        200,
+        "signed out by a refusal"
+    );
+
+    let (ok, stdout, stderr) = passwd(Some("a new password"), email);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("signed out everywhere"), "{stdout}");
+    assert!(
+        !stdout.contains("a new password"),
+        "the password was printed"
+    );
+    assert_eq!(me(old_session).await, 401, "the old session still works");
+    assert_eq!(sign_in(common::DEMO_PASSWORD).await.0, 401);
+    let (status, new_session) = sign_in("a new password").await;
+    assert_eq!(status, 200);
+
+    // Without KEFU_NEW_PASSWORD one is made up and printed once.
+    let (ok, stdout, stderr) = passwd(None, &email.to_uppercase());
+    assert!(ok, "{stderr}");
+    let generated = stdout
+        .split_once(": ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .expect("a password")
+        .to_owned();
+    assert_eq!(generated.len(), 16, "{stdout}");
+    assert_eq!(me(new_session.expect("cookie")).await, 401);
+    assert_eq!(sign_in(&generated).await.0, 200);
+    server.stop().await;
 }

@@ -284,3 +284,67 @@ async fn reports_count_the_agents_own_sites_conversations() {
         "more than a year: {body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chinese_console_shows_a_transcripts_status_changes_in_chinese() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let site = store
+        .site_by_key("demo")
+        .await
+        .expect("site")
+        .expect("demo");
+    let (agent, cookie) = common::agent_cookie(store, "mei@shop.example", &[site.id]).await;
+    store
+        .set_agent_language(agent, "zh-CN")
+        .await
+        .expect("language");
+    let conversation = chat(store, site.id, "v-zh", &["你好"]).await;
+    for (n, body) in [
+        "resolved",
+        "open",
+        "pending",
+        "transcript_sent:v@example.com",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .append_message(
+                conversation,
+                store::NewMessage {
+                    client_id: ClientId(format!("s{n}")),
+                    author: Author::System,
+                    agent_id: Some(agent),
+                    body: body.to_owned(),
+                    attachment: None,
+                    created_at: server::now_ms(),
+                },
+            )
+            .await
+            .expect("append");
+    }
+    let html = reqwest::Client::new()
+        .get(server.url(&format!("/history?c={conversation}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("history")
+        .text()
+        .await
+        .expect("html");
+    for said in [
+        "已解决",
+        "进行中",
+        "待处理",
+        "聊天记录已发送至 v@example.com",
+    ] {
+        assert!(html.contains(&format!("<p>{said}</p>")), "{said}: {html}");
+    }
+    for english in ["resolved", "open", "pending", "transcript_sent"] {
+        assert!(
+            !html.contains(&format!("<p>{english}")),
+            "{english} in a Chinese transcript: {html}"
+        );
+    }
+}

@@ -141,6 +141,59 @@ async fn the_wizard_wants_the_token_names_the_problem_and_hands_over_to_kefu() {
     let said = tested.text().await.expect("text");
     assert!(said.contains("wrong password"), "{said}");
 
+    // A Chinese browser is answered in Chinese, problems included; the switch at the top of
+    // every page chooses for good (in the console's language cookie).
+    let in_chinese = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .header("cookie", cookie.clone())
+            .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")
+    };
+    let html = in_chinese("/setup")
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains(r#"<html lang="zh-CN">"#) && html.contains("测试连接"),
+        "{html}"
+    );
+    assert!(html.contains(r#"<a href="/setup?lang=en""#), "{html}");
+    let tested = client
+        .post(format!("{base}/setup/test-database"))
+        .header("cookie", cookie.clone())
+        .header("accept-language", "zh-CN")
+        .form(&database)
+        .send()
+        .await
+        .expect("test");
+    assert_eq!(tested.status(), 422);
+    let said = tested.text().await.expect("text");
+    assert!(
+        said.contains(r#"数据库服务器拒绝了用户 "root"：密码错误"#),
+        "{said}"
+    );
+    let switched = in_chinese("/setup?lang=en").send().await.expect("switch");
+    assert_eq!(switched.status(), 303);
+    let chosen = switched.headers()["set-cookie"].to_str().expect("cookie");
+    assert!(chosen.starts_with("kefu_lang=en;"), "{chosen}");
+    let html = client
+        .get(format!("{base}/setup"))
+        .header("cookie", format!("{cookie}; kefu_lang=en"))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains(r#"<html lang="en">"#) && html.contains("Test connection"),
+        "{html}"
+    );
+
     // The optional parts have test buttons too: a translation provider (a LibreTranslate
     // stand-in here) and the mail relay.
     let translated = post(

@@ -167,6 +167,10 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a session (sign-out). Deleting a session that does not exist is not an error.
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
 
+    /// Replaces the agent's password hash and ends every session of theirs, in one transaction:
+    /// a new password signs the agent out everywhere. `NotFound` if there is no such agent.
+    async fn set_agent_password(&self, id: AgentId, password_hash: &str) -> Result<()>;
+
     /// The site's visitor with this key, created on first contact; `last_seen_at` becomes `now`
     /// (it never moves backwards).
     async fn upsert_visitor(

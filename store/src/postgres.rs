@@ -626,6 +626,34 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn set_agent_password(&self, id: AgentId, password_hash: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query("UPDATE agents SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 0
+            && sqlx::query("SELECT 1 FROM agents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_none()
+        {
+            // Not left to the drop, which rolls back only when the connection is next used
+            // (MySQL keeps the table locked until then).
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        sqlx::query("DELETE FROM sessions WHERE agent_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn upsert_visitor(
         &self,
         site_id: SiteId,

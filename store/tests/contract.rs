@@ -527,6 +527,47 @@ async fn sessions_authenticate_until_they_expire_or_are_deleted() {
 }
 
 #[tokio::test]
+async fn a_new_password_ends_every_session_of_that_agent_only() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let ada = agent(store, "ada@example.com").await;
+    let bob = agent(store, "bob@example.com").await;
+    let expires = T0 + 3_600_000;
+    for (hash, who) in [("ada-1", &ada), ("ada-2", &ada), ("bob-1", &bob)] {
+        store
+            .create_session(hash, who.id, expires)
+            .await
+            .expect("create session");
+    }
+
+    store
+        .set_agent_password(ada.id, "new-hash")
+        .await
+        .expect("set password");
+    let stored = store.agent(ada.id).await.expect("agent").expect("exists");
+    assert_eq!(stored.password_hash, "new-hash");
+    for hash in ["ada-1", "ada-2"] {
+        assert_eq!(
+            store.session_agent(hash, T0).await.expect("lookup"),
+            None,
+            "{hash} still signs in"
+        );
+    }
+    assert_eq!(
+        store.session_agent("bob-1", T0).await.expect("lookup"),
+        Some(bob.clone()),
+        "another agent's session survives"
+    );
+    store
+        .set_agent_password(ada.id, "new-hash")
+        .await
+        .expect("the same hash again is fine");
+
+    let unknown = store.set_agent_password(bob.id + 1000, "x").await;
+    assert!(matches!(unknown, Err(Error::NotFound)), "{unknown:?}");
+}
+
+#[tokio::test]
 async fn upsert_visitor_is_idempotent_per_site() {
     let db = TestDb::new().await;
     let store = db.store.as_ref();

@@ -959,12 +959,7 @@ fn message_row(
 ) -> impl IntoView + use<> {
     let author = message.author.as_str();
     if message.author == Author::System {
-        let text = crate::i18n::transcript_sent(lang, &message.body).unwrap_or_else(|| {
-            ConversationStatus::parse(&message.body)
-                .map(|status| status_text(status, lang))
-                .unwrap_or_default()
-                .to_string()
-        });
+        let text = crate::i18n::system_text(lang, &message.body);
         return view! {
             <li class="message system" data-seq=message.seq>
                 "— " {text} " · " {crate::clock::time_of_day(message.created_at)} " —"

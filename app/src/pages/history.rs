@@ -780,8 +780,7 @@ fn Transcript(
                                     };
                                     let class = format!("line {}", line.author.as_str());
                                     let text = match line.author {
-                                        Author::System => crate::i18n::transcript_sent(lang, &line.text)
-                                            .unwrap_or(line.text),
+                                        Author::System => crate::i18n::system_text(lang, &line.text),
                                         _ => line.text,
                                     };
                                     view! {

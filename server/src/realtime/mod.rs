@@ -21,6 +21,7 @@ mod replay;
 pub mod session;
 pub mod text;
 pub mod token;
+pub mod transcript_mail;
 pub mod transcripts;
 pub mod widget;
 pub mod ws;

@@ -13,6 +13,7 @@ use super::text::label;
 use super::{error_frame, header_text, internal, origin_allowed, rate_limited};
 use crate::edge::ClientIp;
 use crate::state::AppState;
+use app::i18n::Lang;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -645,10 +646,10 @@ async fn send_transcript(
         .reserve(conversation.id, client.group(), site.id, crate::now_ms())
         .map_err(|refused| refuse(rate_limited(refused.message(), refused.retry_after_ms())))?;
     messages.reverse();
-    let text = transcript_text(rt, site, messages)
+    let (lang, text) = transcript_text(rt, site, conversation, &messages)
         .await
         .map_err(|error| refuse(internal(&error)))?;
-    let subject = format!("Your conversation with {}", site.name);
+    let subject = super::transcript_mail::heading(lang, &site.name);
     match mailer.send(email, &subject, text).await {
         Ok(()) => {
             reservation.sent();
@@ -693,55 +694,28 @@ async fn record_transcript(rt: &super::Realtime, conversation: &store::Conversat
     }
 }
 
-/// The conversation as plain text: one line per message, `[time UTC] who: text`, files by name,
-/// status changes as notes (earlier copies sent are left out). `messages` oldest first.
+/// The conversation (`messages` oldest first) as [`super::transcript_mail::text`] writes it,
+/// in the visitor's language, with the names of the agents in it.
 async fn transcript_text(
     rt: &super::Realtime,
     site: &store::Site,
-    messages: Vec<store::Message>,
-) -> Result<String, store::Error> {
-    use std::fmt::Write;
-    let mut agents: BTreeMap<i64, String> = BTreeMap::new();
-    let mut text = format!("Your conversation with {}\n\n", site.name);
-    for message in messages {
-        if message.author == protocol::Author::System
-            && protocol::transcript_sent_to(&message.body).is_some()
+    conversation: &store::Conversation,
+    messages: &[store::Message],
+) -> Result<(Lang, String), store::Error> {
+    let lang = rt
+        .store
+        .visitor(conversation.visitor_id)
+        .await?
+        .and_then(|visitor| visitor.language)
+        .map_or(Lang::En, |tag| Lang::from_tag(&tag));
+    let mut agents = BTreeMap::new();
+    for id in messages.iter().filter_map(|message| message.agent_id) {
+        if let std::collections::btree_map::Entry::Vacant(entry) = agents.entry(id)
+            && let Some(agent) = rt.store.agent(id).await?
         {
-            continue;
+            entry.insert(agent.display_name);
         }
-        let name = match (message.author, message.agent_id) {
-            (protocol::Author::Visitor, _) => "You".to_string(),
-            (_, Some(id)) => match agents.get(&id) {
-                Some(name) => name.clone(),
-                None => {
-                    let name = rt.store.agent(id).await?.map(|a| a.display_name);
-                    let name = name.unwrap_or_else(|| "Support".into());
-                    agents.insert(id, name.clone());
-                    name
-                }
-            },
-            (_, None) => "Support".to_string(),
-        };
-        let at = jiff::Timestamp::from_millisecond(message.created_at)
-            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_default();
-        let line = match (message.author, message.agent_id) {
-            (protocol::Author::System, Some(_)) => {
-                format!("[{at} UTC] — {name}: conversation {}", message.body)
-            }
-            (protocol::Author::System, None) => {
-                format!("[{at} UTC] — conversation {}", message.body)
-            }
-            _ => {
-                let mut line = format!("[{at} UTC] {name}: {}", message.body);
-                if let Some(file) = &message.attachment {
-                    let _ = write!(line, " [file: {}]", file.name);
-                }
-                line
-            }
-        };
-        text.push_str(line.trim_end());
-        text.push('\n');
     }
-    Ok(text)
+    let text = super::transcript_mail::text(lang, &site.name, messages, &agents);
+    Ok((lang, text))
 }
