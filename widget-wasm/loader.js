@@ -17,7 +17,15 @@
   launcher.className = "launcher";
   launcher.type = "button";
   launcher.setAttribute("aria-label", "Chat");
-  launcher.textContent = "\u{1F4AC}";
+  // A speech bubble as inline SVG (an emoji shows as an empty box without an emoji font), made
+  // as elements: pages that enforce Trusted Types refuse innerHTML.
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  const bubble = document.createElementNS(svg.namespaceURI, "path");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  bubble.setAttribute("d", "M4.6 15.8 3.5 20.5l5.6-1A8.5 8.5 0 1 0 4.6 15.8z");
+  svg.append(bubble);
+  launcher.append(svg);
   root.append(style, launcher);
   let widget, loading;
   const load = () => loading || (loading = import(dir + "__KEFU_GLUE__")

@@ -242,6 +242,66 @@ test("data-transport=http never opens a WebSocket", async ({ page, browser }) =>
   await ann.close();
 });
 
+for (const [path, transport] of [["/", "websocket"], ["/http-only", "http"]] as const) {
+  test(`an agent's invitation opens the widget over ${transport}, and the agent learns it was seen`, async ({ browser }) => {
+    const ann = await agent(browser);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // A page address of its own, to tell this visitor among those the agent sees.
+    const url = `${hostUrl}${path}?invited-over=${transport}`;
+    await page.goto(url);
+    await expect(page.locator("kefu-widget")).toHaveAttribute("data-transport", transport);
+    await expect(page.locator("kefu-widget .panel")).toBeHidden();
+    const visitor = await (
+      await ann.page.waitForFunction(
+        (url) => (window as any).frames_.find((f: Frame) => f.type === "page_view" && f.url === url)?.visitor_id,
+        url,
+      )
+    ).jsonValue();
+    const words = `Hello over ${transport}! Can I help?`;
+    await ann.page.evaluate(
+      ([visitor_id, body]) =>
+        (window as any).ws_.send(JSON.stringify({ type: "invite", visitor_id, client_id: crypto.randomUUID(), body })),
+      [visitor, words] as const,
+    );
+    await expect(page.locator("kefu-widget .panel")).toBeVisible();
+    await expect(page.locator("kefu-widget .m.a")).toContainText(words);
+    // The open panel reads it: the agent is told the invitation was seen.
+    const invitation = await ann.message(words);
+    await ann.page.waitForFunction(
+      (conversation) =>
+        (window as any).frames_.some(
+          (f: Frame) => f.type === "read" && f.author === "visitor" && f.conversation_id === conversation,
+        ),
+      invitation.conversation_id,
+    );
+    await context.close();
+    await ann.close();
+  });
+}
+
+test("the launcher, paperclip and emoji button are drawn icons, not emoji characters", async ({ browser }) => {
+  const ann = await agent(browser);
+  for (const viewport of [{ width: 1366, height: 768 }, { width: 390, height: 844 }]) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    await page.goto(hostUrl + "/");
+    const launcher = page.locator("kefu-widget .launcher");
+    await expect(launcher.locator("svg")).toBeVisible();
+    await expect(launcher).toHaveText("");
+    await expect(page.locator("kefu-widget[data-kefu-ready]")).toBeAttached();
+    const shots = `test-results/widget-screenshots/${viewport.width}x${viewport.height}`;
+    await page.screenshot({ path: `${shots}-closed.png` });
+    await openWidget(page);
+    // An agent is online, so the composer shows with both buttons, named as before.
+    await expect(page.locator('kefu-widget .att[title="Send a file"] svg')).toBeVisible();
+    await expect(page.locator('kefu-widget .emo[aria-label="Emoji"] svg')).toBeVisible();
+    await page.screenshot({ path: `${shots}-open.png` });
+    await context.close();
+  }
+  await ann.close();
+});
+
 test("reloading the page keeps the conversation and shows each message once", async ({ page, browser }) => {
   const ann = await agent(browser);
   await page.goto(hostUrl + "/");

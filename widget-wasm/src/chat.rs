@@ -65,6 +65,9 @@ const POLL_DEADLINE_MS: i32 = 35_000;
 const SEND_DEADLINE_MS: i32 = 15_000;
 /// A file of the largest size (10 MiB) over a slow mobile link.
 const UPLOAD_DEADLINE_MS: i32 = 180_000;
+/// An agent's invitation this much older (by server time) than the page's first `welcome`
+/// still opens the panel: it was made while the visitor moved from page to page.
+const INVITATION_FRESH_MS: f64 = 60_000.0;
 
 pub struct Chat {
     me: Weak<RefCell<Chat>>,
@@ -108,6 +111,10 @@ pub struct Chat {
     profile: Option<String>,
     /// Messages created before this server time are history, not new replies.
     fresh_after: Option<f64>,
+    /// The conversation shown was taken up from the server (an agent's invitation, a chat
+    /// begun in another tab), not begun or restored here: if the first message shown in it is
+    /// a recent one of an agent's, the panel opens for it.
+    adopted: bool,
     sneak_peek: bool,
     max_message_bytes: usize,
     /// The site's accepted file types, comma-separated (the file input's `accept`).
@@ -181,6 +188,7 @@ impl Chat {
                 prechat: false,
                 profile: None,
                 fresh_after: None,
+                adopted: false,
                 sneak_peek: true,
                 max_message_bytes: 8192,
                 file_types: String::new(),
@@ -1019,7 +1027,11 @@ impl Chat {
             }
             (Some(_), Some(_)) => {}
             (Some(_), None) => self.forget_conversation(),
-            (None, _) => self.saved.conversation = newest,
+            // One begun elsewhere (an invitation made while this page connected, say).
+            (None, _) => {
+                self.saved.conversation = newest;
+                self.adopted = newest.is_some();
+            }
         }
         persist::save(&self.site, &self.saved);
         self.show_forms();
@@ -1095,17 +1107,20 @@ impl Chat {
             return;
         };
         match self.saved.conversation {
-            None => {
-                // Started in another tab (show it here too), or an agent's invitation (open).
+            Some(shown) if shown == conversation => {}
+            // A late frame of a conversation this page has moved on from.
+            Some(shown) if shown > conversation => return,
+            // Started in another tab, an agent's invitation, or the next conversation after a
+            // resolved one (the server starts one only when none is open): shown from now on.
+            shown => {
+                if shown.is_some() {
+                    self.forget_conversation();
+                }
                 self.saved.conversation = Some(conversation);
+                self.adopted = true;
                 persist::save(&self.site, &self.saved);
                 self.follow();
-                if json::text(&frame, "author").as_deref() == Some("agent") {
-                    self.open();
-                }
             }
-            Some(shown) if shown != conversation => return,
-            Some(_) => {}
         }
         if seq <= self.cursor || self.held.iter().any(|(held, _)| *held == seq) {
             return;
@@ -1137,6 +1152,12 @@ impl Chat {
             }
             return;
         }
+        // Only the first message shown decides whether an adopted conversation opens the panel.
+        let invited = core::mem::take(&mut self.adopted)
+            && author == "agent"
+            && self
+                .fresh_after
+                .is_some_and(|after| at + INVITATION_FRESH_MS >= after);
         if author == "visitor" {
             self.delivered(&client_id);
             if !self.ui.confirm(&client_id, self.cursor, true) {
@@ -1166,6 +1187,9 @@ impl Chat {
             if !self.ui.is_open() {
                 browser::chime();
             }
+        }
+        if invited {
+            self.open();
         }
     }
 

@@ -96,6 +96,20 @@ pub fn add(
     element
 }
 
+/// Appends an icon to `parent`: an inline SVG of one path `d` in a 24×24 box, drawn in the
+/// text colour by widget.css (emoji characters show as empty boxes without an emoji font).
+/// Built as elements, not markup: pages that enforce Trusted Types refuse `innerHTML`.
+pub fn icon(doc: &Document, parent: &Node, d: &str) {
+    const SVG: Option<&str> = Some("http://www.w3.org/2000/svg");
+    let svg = doc.create_element_ns(SVG, "svg").unwrap_throw();
+    svg.set_attribute("viewBox", "0 0 24 24").unwrap_throw();
+    svg.set_attribute("aria-hidden", "true").unwrap_throw();
+    let path = doc.create_element_ns(SVG, "path").unwrap_throw();
+    path.set_attribute("d", d).unwrap_throw();
+    svg.append_child(&path).unwrap_throw();
+    parent.append_child(&svg).unwrap_throw();
+}
+
 /// Fills `parent` with `text`: text nodes, and inert anchors for its links.
 pub fn fill_text(doc: &Document, parent: &Element, text: &str) {
     for segment in segments(text) {

@@ -2,7 +2,7 @@
 //! state machine. Nothing here knows about the network; text goes in through `dom::fill_text`.
 
 use crate::chat::push_number;
-use crate::dom::{add, fill_text};
+use crate::dom::{add, fill_text, icon};
 use crate::i18n::{Lang, Text, t};
 use crate::json;
 use alloc::string::{String, ToString};
@@ -14,6 +14,12 @@ use web_sys::{Document, Element, HtmlElement, ShadowRoot};
 pub const EMOJI: [&str; 16] = [
     "😀", "😂", "😊", "😍", "🤔", "😢", "👍", "👎", "👏", "🙏", "👋", "🎉", "❤️", "🔥", "✅", "📦",
 ];
+
+/// The paperclip of the attach button: one stroked path in a 24×24 box (see `dom::icon`).
+const PAPERCLIP: &str = "M20 11.5l-8.2 8.2a5.5 5.5 0 0 1-7.8-7.8l8.5-8.5a3.7 3.7 0 0 1 5.2 5.2l-8.5 8.5a1.8 1.8 0 0 1-2.6-2.6l7.9-7.9";
+/// The emoji picker's button: a smiling face.
+const SMILEY: &str =
+    "M3 12a9 9 0 1 0 18 0a9 9 0 1 0-18 0M8 14.5a4.5 4.5 0 0 0 8 0M9 9.5v.5M15 9.5v.5";
 
 /// A file carried by a message, as the panel shows it.
 pub struct File {
@@ -239,8 +245,9 @@ impl Ui {
             "label",
             "att",
             &[("title", tr(Text::Attach)), HIDDEN],
-            "📎",
+            "",
         );
+        icon(&doc, &attach, PAPERCLIP);
         let file = add(
             &doc,
             &attach,
@@ -249,14 +256,15 @@ impl Ui {
             &[("type", "file"), ("aria-label", tr(Text::Attach)), HIDDEN],
             "",
         );
-        add(
+        let smiley = add(
             &doc,
             &compose,
             "button",
             "emo",
             &[BUTTON, ("aria-label", tr(Text::Emoji))],
-            "☺",
+            "",
         );
+        icon(&doc, &smiley, SMILEY);
         add(&doc, &compose, "button", "send", &[SUBMIT], tr(Text::Send));
 
         let field = |form: &Element, tag: &str, name: &str, label: Text, kind: &str| {

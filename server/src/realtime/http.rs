@@ -308,7 +308,12 @@ async fn poll(
             Err(error) => return refuse(internal(&error)),
         }
     }
-    match session.follow(&cursors).await {
+    let replayed = async {
+        let mut replayed = session.follow(&cursors).await?;
+        replayed.extend(session.follow_open(&cursors).await?);
+        Ok::<_, store::Error>(replayed)
+    };
+    match replayed.await {
         Ok(replayed) => frames.extend(replayed),
         Err(error) => return refuse(internal(&error)),
     }

@@ -279,6 +279,30 @@ impl Session {
         Ok(frames)
     }
 
+    /// Visitors polling over HTTP: also follows their open conversation (the newest not
+    /// resolved) from its start when `named`, the poll's cursors, name nothing as new. A poll
+    /// has no `welcome` to tell of a conversation begun between two polls (an agent's
+    /// invitation, a chat started in another tab), and its live frame went to nobody; so the
+    /// next poll reads it. Called after `follow`, on a session already subscribed.
+    pub async fn follow_open(
+        &mut self,
+        named: &[Cursor],
+    ) -> Result<Vec<ServerFrame>, store::Error> {
+        let Identity::Visitor { visitor_id, .. } = &self.identity else {
+            return Ok(Vec::new());
+        };
+        match self.rt.store.open_conversation(*visitor_id).await? {
+            Some(open) if named.iter().all(|c| c.conversation_id.0 < open.id) => {
+                self.follow(&[Cursor {
+                    conversation_id: ConversationId(open.id),
+                    after_seq: 0,
+                }])
+                .await
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// Appends to `frames` the stored messages of a followed conversation after its cursor, as
     /// many as the burst's budget allows; the conversation stays `behind` until all are sent.
     async fn fill(
@@ -626,6 +650,11 @@ impl Session {
         let Some(visitor) = visitor else {
             return refuse(ErrorCode::NotFound, "no such visitor on your sites", None);
         };
+        // Only for someone here to read it: an invitation to a visitor who has left (a stale
+        // row in a console) would start a chat nobody sees, so it is refused and the agent told.
+        if !self.rt.hub.visitor_online(visitor.id) {
+            return refuse(ErrorCode::Conflict, "the visitor is not online", None);
+        }
         if let Err((code, message, wait)) = self.admit(&invite.client_id, &invite.body, false) {
             return refuse(code, message, wait);
         }
