@@ -89,11 +89,11 @@ test("the agent stays online on every console page, with one WebSocket, and sees
   await visitor.goto(hostUrl + "/");
   await expect(visitor.locator("kefu-widget[data-kefu-ready]")).toBeAttached();
   await visitor.locator("kefu-widget .launcher").click();
-  await expect(visitor.locator("kefu-widget [data-online]")).toHaveAttribute("data-online", "true");
+  await expect(visitor.locator("kefu-widget[data-online]")).toHaveAttribute("data-online", "true");
   await visitor.evaluate(() => {
     const w = window as any;
     w.wentOffline_ = 0;
-    const marked = document.querySelector("kefu-widget [data-online]")!;
+    const marked = document.querySelector("kefu-widget[data-online]")!;
     new MutationObserver(() => {
       if (marked.getAttribute("data-online") !== "true") w.wentOffline_ += 1;
     }).observe(marked, { attributes: true, attributeFilter: ["data-online"] });
@@ -122,7 +122,7 @@ test("the agent stays online on every console page, with one WebSocket, and sees
 
   // One connection for the whole tour, and the visitor never saw the site go offline.
   expect(sockets.agent).toBe(1);
-  await expect(visitor.locator("kefu-widget [data-online]")).toHaveAttribute("data-online", "true");
+  await expect(visitor.locator("kefu-widget[data-online]")).toHaveAttribute("data-online", "true");
   expect(await visitor.evaluate(() => (window as any).wentOffline_)).toBe(0);
   expect(errors).toEqual([]);
 });

@@ -228,6 +228,7 @@ pub fn ConversationView(
                     >
                         {crate::icons::back()}
                     </button>
+                    {view! {
                     <div class="head-who">
                         <strong>{thread.visitor}</strong>
                         <span class="assignee">
@@ -250,6 +251,7 @@ pub fn ConversationView(
                             {thread.tags.iter().map(|tag| view! { <li class="tag">{tag.clone()}</li> }).collect_view()}
                         </ul>
                     </div>
+                    }.into_any()}
                     <div class="head-actions">
                         <button
                             type="button"
@@ -282,6 +284,8 @@ pub fn ConversationView(
                                 </button>
                             }.into_any()
                         }}
+                        // Erased: the header's type is otherwise too deep for the compiler.
+                        {view! {
                         <details class="more">
                             <summary class="button secondary" aria-label=t(lang, Key::MoreActions)>
                                 {crate::icons::more()}
@@ -313,6 +317,7 @@ pub fn ConversationView(
                                 <BanForm id lang />
                             </div>
                         </details>
+                        }.into_any()}
                     </div>
                 </header>
             }.into_any()

@@ -7,42 +7,67 @@ use leptos::prelude::*;
 use protocol::{SiteId, VisitorId};
 use std::collections::BTreeMap;
 
-/// The live list; newest arrivals first.
+/// The live list; newest arrivals first. Each row is kept while its visitor stays (keyed by
+/// id), so a half-typed invitation survives the clock and other visitors' updates; only the
+/// row's details are drawn again.
 #[component]
 pub fn VisitorList(
     live: Live,
     lang: Lang,
     sites: StoredValue<BTreeMap<SiteId, String>>,
 ) -> impl IntoView {
+    let ids = Memo::new(move |_| {
+        live.desk
+            .with(|d| d.visitors.keys().rev().copied().collect::<Vec<VisitorId>>())
+    });
     view! {
         <h2>{t(lang, Key::VisitorsOnline)}</h2>
         <ul class="visitors">
-            {move || {
-                let now = live.now.get();
-                let visitors: Vec<(VisitorId, OnlineVisitor)> = live
-                    .desk
-                    .with(|d| d.visitors.iter().rev().map(|(id, v)| (*id, v.clone())).collect());
-                if visitors.is_empty() {
-                    return view! { <li class="empty">{t(lang, Key::NoVisitors)}</li> }.into_any();
-                }
-                visitors
-                    .into_iter()
-                    .map(|(id, visitor)| visitor_row(live, id, visitor, now, lang, sites))
-                    .collect_view()
-                    .into_any()
-            }}
+            {move || ids.with(Vec::is_empty).then(|| view! { <li class="empty">{t(lang, Key::NoVisitors)}</li> })}
+            <For each=move || ids.get() key=|id| *id let:id>
+                <VisitorRow live id lang sites />
+            </For>
         </ul>
     }
 }
 
-fn visitor_row(
+/// One visitor's row: details that follow the desk, and the invitation form, kept.
+#[component]
+fn VisitorRow(
     live: Live,
+    id: VisitorId,
+    lang: Lang,
+    sites: StoredValue<BTreeMap<SiteId, String>>,
+) -> impl IntoView {
+    let chatting = Memo::new(move |_| {
+        live.desk.with(|d| {
+            d.threads
+                .values()
+                .any(|t| t.visitor_id == id && t.status != protocol::ConversationStatus::Resolved)
+        })
+    });
+    view! {
+        <li class="visitor" data-visitor=id.0 data-chatting=move || chatting.get().then_some("true")>
+            {move || {
+                let now = live.now.get();
+                live.desk
+                    .with(|d| d.visitors.get(&id).cloned())
+                    .map(|visitor| visitor_row(id, visitor, now, lang, sites, chatting.get_untracked()))
+            }}
+            {move || (!chatting.get()).then(|| view! { <InviteForm live visitor=id lang /> })}
+        </li>
+    }
+}
+
+/// What the row says of `visitor` at `now`.
+fn visitor_row(
     id: VisitorId,
     visitor: OnlineVisitor,
     now: f64,
     lang: Lang,
     sites: StoredValue<BTreeMap<SiteId, String>>,
-) -> impl IntoView {
+    chatting: bool,
+) -> impl IntoView + use<> {
     let site = sites
         .with_value(|s| s.get(&visitor.site_id).cloned())
         .unwrap_or_default();
@@ -75,13 +100,7 @@ fn visitor_row(
         (!parts.is_empty()).then(|| parts.join(", "))
     });
     let returning = visitor.details.as_ref().is_some_and(|d| d.returning);
-    let chatting = live.desk.with_untracked(|d| {
-        d.threads
-            .values()
-            .any(|t| t.visitor_id == id && t.status != protocol::ConversationStatus::Resolved)
-    });
     view! {
-        <li class="visitor" data-visitor=id.0 data-chatting=chatting.then_some("true")>
             <strong>"#" {id.0}</strong>
             <span class="site">{site}</span>
             <span class="visit">
@@ -105,8 +124,6 @@ fn visitor_row(
                     {t(lang, Key::IsWriting)} ": " <q>{crate::visible::visible(&visitor.draft).into_owned()}</q>
                 </p>
             })}
-            {(!chatting).then(|| view! { <InviteForm live visitor=id lang /> })}
-        </li>
     }
 }
 
