@@ -130,8 +130,11 @@ pub fn CannedPage() -> impl IntoView {
         move || (add.version().get(), delete.version().get()),
         |_| canned_replies(),
     );
+    // Effects run only in the browser, so this marks the moment the page became live.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page">
+        <main class="page" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     let lang = lang.await;

@@ -240,8 +240,11 @@ pub fn ReportsPage() -> impl IntoView {
         },
         |(site, from, to)| team_report(site, from, to),
     );
+    // Effects run only in the browser, so this marks the moment the page became live.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page reports">
+        <main class="page reports" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     let lang = lang.await;
