@@ -121,7 +121,7 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   await expect(page).toHaveTitle(/^\(\d+\) Kefu$/);
 
   await openConversation(page, visitor.conversation!);
-  await expect(page.locator(".transcript .message.visitor")).toHaveText(["Hello over plain HTTP?"]);
+  await expect(page.locator(".transcript .message.visitor .body")).toHaveText(["Hello over plain HTTP?"]);
   await expect(row.locator(".unread")).toHaveCount(0);
   // A canned reply completes from its `/shortcut`, then Enter sends it.
   const reply = page.getByLabel("Reply");
@@ -277,7 +277,7 @@ test("after the server is killed and restarted, the console reconnects by itself
     await visitor.hello();
     await visitor.say("before the crash");
     await openConversation(page, visitor.conversation!);
-    await expect(page.locator(".transcript .message.visitor")).toHaveText(["before the crash"]);
+    await expect(page.locator(".transcript .message.visitor .body")).toHaveText(["before the crash"]);
 
     await server.kill();
     await expect(indicator).toHaveAttribute("data-connection", "connecting");
@@ -287,7 +287,7 @@ test("after the server is killed and restarted, the console reconnects by itself
       await visitor.say(body);
     }
     await expect(indicator).toHaveAttribute("data-connection", "websocket", { timeout: 20_000 });
-    await expect(page.locator(".transcript .message.visitor")).toHaveText([
+    await expect(page.locator(".transcript .message.visitor .body")).toHaveText([
       "before the crash",
       "while you were away 1",
       "while you were away 2",
@@ -367,7 +367,8 @@ test("two agents with two chats each: round-robin, a queue whose place the visit
     const targetName = target === ann ? "Ann" : "Bo";
     const before = { target: await mine(target).count() };
     await owner.page.locator(`li.conversation[data-conversation="${moving}"]`).click();
-    // Teams of the site are offered too.
+    // Transfer is in the conversation's "More" menu; teams of the site are offered too.
+    await owner.page.locator(".conversation-head details.more summary").click();
     await expect(owner.page.getByLabel("Transfer to").locator("option", { hasText: "Team: Billing" })).toHaveCount(1);
     await owner.page.getByLabel("Transfer to").selectOption({ label: `${targetName} (Online)` });
     await owner.page.getByLabel("Note for your colleague (optional)").fill("Asked about a refund.");
@@ -513,9 +514,9 @@ test("an admin makes an API key in the console; an integration searches and answ
   await page.goto("/admin/api");
   await expect(page.locator("main[data-hydrated=true]")).toBeVisible();
   // Destructive buttons ask first: Revoke, then "Yes, Revoke".
-  const row = page.locator("table.tokens tr", { hasText: `CRM ${run}` });
-  await row.getByRole("button", { name: "Revoke" }).click();
-  await row.getByRole("button", { name: "Yes, Revoke" }).click();
+  const keyRow = page.locator("table.tokens tr", { hasText: `CRM ${run}` });
+  await keyRow.getByRole("button", { name: "Revoke" }).click();
+  await keyRow.getByRole("button", { name: "Yes, Revoke" }).click();
   await expect(page.locator("table.tokens tr", { hasText: `CRM ${run}` })).toHaveCount(0);
   const refused = await request.get(`${kefu}/api/v1/sites`, { headers: auth });
   expect(refused.status()).toBe(401);
