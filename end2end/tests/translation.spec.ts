@@ -162,7 +162,7 @@ test("a zh-CN visitor and an English agent read each other through the provider,
   await expect(agent.locator("main[data-hydrated=true]")).toBeVisible();
   // Each site is a closed row until opened (only the newest starts open).
   await agent.locator("details.site-item", { hasText: "Demo site" }).evaluate((d) => ((d as HTMLDetailsElement).open = true));
-  const demo = agent.locator("section.site-form", { hasText: "Demo site" });
+  const demo = agent.locator("details.site-item", { hasText: "Demo site" }).locator("section.site-form");
   await demo.getByLabel("Translate between agents and visitors automatically").check();
   const saved = agent.waitForResponse((r) => r.url().endsWith("/api/admin/sites/update"));
   await demo.getByRole("button", { name: "Save" }).click();

@@ -522,7 +522,7 @@ test("an admin adds a site and copies its snippet; the widget on a page with it 
   await admin.fill('input[name="password"]', demoPassword);
   await admin.getByRole("button", { name: "Sign in" }).click();
   await expect(admin).toHaveURL(/\/inbox$/);
-  await admin.getByRole("link", { name: "Sites" }).click();
+  await admin.getByRole("link", { name: "Settings" }).click();
   await expect(admin).toHaveURL(/\/admin\/sites$/);
   await expect(admin.locator("main[data-hydrated=true]")).toBeVisible();
 
@@ -533,7 +533,7 @@ test("an admin adds a site and copies its snippet; the widget on a page with it 
   await form.getByLabel("Greeting").fill("欢迎光临 Outlet");
   await form.getByLabel("Corner").selectOption("left");
   await form.getByRole("button", { name: "Create" }).click();
-  const site = admin.locator("section.site-form", { hasText: name });
+  const site = admin.locator("details.site-item", { hasText: name }).locator("section.site-form");
   await expect(site).toBeVisible();
   await site.getByRole("button", { name: "Copy" }).click();
   await expect(site.getByRole("button", { name: "Copied" })).toBeVisible();
@@ -576,7 +576,7 @@ test("an admin adds a site and copies its snippet; the widget on a page with it 
   await page.fill('input[name="password"]', demoPassword);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/inbox$/);
-  await expect(page.getByRole("link", { name: "Sites" })).toHaveCount(0);
+  await expect(page.getByRole("link", { name: "Settings" })).toHaveCount(0);
   await page.goto("/admin/sites");
   await expect(page.getByRole("alert")).toHaveText("Only administrators can do this.");
   await expect(page.locator("section.site-form")).toHaveCount(0);
