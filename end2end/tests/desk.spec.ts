@@ -166,7 +166,8 @@ test("in HTTP-only mode, with WebSockets failing in the page, an agent receives 
   });
   expect(await after.text()).not.toContain("shipped Monday");
 
-  // Tags: set in the header, shown in the list, filterable.
+  // Tags: set in the header's "More" menu, shown in the list, filterable.
+  await page.locator(".conversation-head details.more summary").click();
   await page.getByLabel("Tags, comma-separated").fill("Refund, VIP");
   await page.getByRole("button", { name: "Save tags" }).click();
   await expect(row.locator(".tag")).toHaveText(["refund", "vip"]);
