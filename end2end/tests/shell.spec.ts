@@ -134,8 +134,7 @@ const consolePages = [
   "/admin/agents",
   "/admin/teams",
   "/admin/api",
-  // "/admin/mail" is left out: switching language there leaves the page in the old language
-  // (a known bug, noted for the next stop; the header and <html lang> do switch).
+  "/admin/mail",
   "/admin/translation",
   "/admin/upkeep",
 ];
