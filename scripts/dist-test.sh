@@ -12,8 +12,12 @@ trap 'kill "$PID" 2>/dev/null || true; rm -rf "$DIR"' EXIT
 tar -C "$DIR" -xzf "$TARBALL"
 cd "$DIR"/kefu-*
 cp kefu.toml.example kefu.toml
-# Marks the unpacked copies, to see they (not the build tree's) are what is served.
-echo "/* dist-test */" >> site/pkg/kefu.css
+# The console's files by their content-hashed names (hash.txt: "js: <hash>" and so on).
+hashed() { echo "kefu.$(sed -n "s/^$1: //p" hash.txt).$1"; }
+JS=$(hashed js) CSS=$(hashed css) WASM=$(hashed wasm)
+# Marks the unpacked copies, to see they (not the build tree's) are what is served (the plain
+# file: a request without Accept-Encoding gets it, not the precompressed ones).
+echo "/* dist-test */" >> "site/pkg/$CSS"
 echo "// dist-test" >> widget/widget.js
 # Set up as docs/deploy.md says (kefu init), then started as systemd would, by itself.
 env -i HOME="$DIR" PATH=/usr/bin:/bin KEFU_ADMIN_PASSWORD=dist-test-password ./kefu init \
@@ -33,10 +37,14 @@ fetch() {
   grep -q "$expect" body || { echo "dist-test: GET $path lacks $expect" >&2; exit 1; }
 }
 fetch /login 'name="password"'
-fetch /login '/pkg/kefu.js'
-fetch /pkg/kefu.js 'hydrate'
-fetch /pkg/kefu.css 'dist-test'
+fetch /login "/pkg/$JS"
+fetch /login "/pkg/$CSS"
+fetch "/pkg/$JS" 'hydrate'
+fetch "/pkg/$CSS" 'dist-test'
 fetch /widget/widget.js 'dist-test'
-curl -fsS -o /dev/null "http://127.0.0.1:$PORT/pkg/kefu.wasm" || { echo "dist-test: no console wasm" >&2; exit 1; }
+curl -fsS -o /dev/null "http://127.0.0.1:$PORT/pkg/$WASM" || { echo "dist-test: no console wasm" >&2; exit 1; }
+curl -fsS -D headers -o /dev/null -H 'accept-encoding: br' "http://127.0.0.1:$PORT/pkg/$WASM"
+grep -qi '^content-encoding: br' headers || { cat headers; echo "dist-test: the wasm is not sent compressed" >&2; exit 1; }
+grep -qi '^cache-control: public, max-age=31536000, immutable' headers || { cat headers; echo "dist-test: the wasm has no immutable cache" >&2; exit 1; }
 [ -f data/kefu.db ] || { echo "dist-test: the database is not in data/" >&2; exit 1; }
 echo "dist-test: $(basename "$TARBALL") unpacked and served the console and the widget"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make dist`: the release tarball, dist/kefu-<version>-linux-<arch>.tar.gz, from what
 # `make build` made. It holds everything a server needs and nothing of the build: the `kefu`
-# binary, the console's assets (site/), the widget (widget/), Leptos.toml pointing at site/, an
+# binary and its hash.txt, the console's assets (site/), the widget (widget/), Leptos.toml pointing at site/, an
 # example kefu.toml, an empty data/ for the SQLite database, the systemd unit, an nginx site,
 # a Dockerfile, and the deployment guide in English and Simplified Chinese.
 set -euo pipefail
@@ -11,13 +11,14 @@ VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 NAME="kefu-$VERSION-linux-$(uname -m)"
 STAGE="dist/$NAME"
 
-for built in "$TARGET/release/kefu" target/site/pkg/kefu.wasm target/widget/widget.js; do
+for built in "$TARGET/release/kefu" "$TARGET/release/hash.txt" target/site/pkg target/widget/widget.js; do
   [ -e "$built" ] || { echo "dist: $built is missing; run make build first" >&2; exit 1; }
 done
 
 rm -rf "$STAGE" "dist/$NAME.tar.gz"
 mkdir -p "$STAGE/data" "$STAGE/docs"
-cp "$TARGET/release/kefu" "$STAGE/"
+# hash.txt names the console's content-hashed files; the binary looks for it beside itself.
+cp "$TARGET/release/kefu" "$TARGET/release/hash.txt" "$STAGE/"
 cp -r target/site "$STAGE/site"
 cp -r target/widget "$STAGE/widget"
 # The same site options, with the assets where the release keeps them.

@@ -1,5 +1,6 @@
-//! Times as the agent reads them beside messages: the time of day and the day, in the
-//! browser's own time zone once the page runs there, in UTC while the server renders it.
+//! Times as the agent reads and picks them: the time of day and the day beside messages, and
+//! the moments a snooze can end. In the browser's own time zone once the page runs there, in
+//! UTC while the server renders it.
 
 use crate::i18n::{Key, Lang, t};
 
@@ -50,19 +51,122 @@ pub fn utc(ms: i64) -> Local {
     }
 }
 
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+/// Now, in Unix milliseconds.
+pub fn now() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// `hour`:00 on the agent's clock, `days` days after the day of `now`.
+pub fn at_hour(now: i64, days: u32, hour: u32) -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(now as f64));
+        // JavaScript carries an overflowing day into the next month.
+        date.set_date(date.get_date() + days);
+        date.set_hours(hour);
+        date.set_minutes(0);
+        date.set_seconds(0);
+        date.set_milliseconds(0);
+        date.get_time() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        (now.div_euclid(DAY) + i64::from(days)) * DAY + i64::from(hour) * HOUR
+    }
+}
+
+/// Days from the day of `now` to the next Monday: 1–7 (on a Monday, the one after).
+pub fn days_to_monday(now: i64) -> u32 {
+    #[cfg(feature = "hydrate")]
+    let weekday = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(now as f64)).get_day();
+    // 1970-01-01 was a Thursday; 0 is Sunday, as in JavaScript.
+    #[cfg(not(feature = "hydrate"))]
+    let weekday = (now.div_euclid(DAY) + 4).rem_euclid(7) as u32;
+    match (8 - weekday) % 7 {
+        0 => 7,
+        days => days,
+    }
+}
+
+/// A `datetime-local` field's value (`YYYY-MM-DDTHH:MM`) on the agent's clock, as Unix ms.
+pub fn parse_local(value: &str) -> Option<i64> {
+    let (date, time) = value.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(str::parse::<u32>);
+    let (year, month, day) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    let mut time = time
+        .splitn(3, ':')
+        .map(|part| part.get(..2).and_then(|p| p.parse::<u32>().ok()));
+    let (hour, minute) = (time.next()??, time.next()??);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    #[cfg(feature = "hydrate")]
+    {
+        let date = js_sys::Date::new_with_year_month_day_hr_min(
+            year,
+            month as i32 - 1,
+            day as i32,
+            hour as i32,
+            minute as i32,
+        );
+        let ms = date.get_time();
+        (!ms.is_nan()).then_some(ms as i64)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        Some(
+            days_from_civil(year as i64, month, day) * DAY
+                + i64::from(hour) * HOUR
+                + i64::from(minute) * MINUTE,
+        )
+    }
+}
+
+/// Days since 1970-01-01 of a calendar date (Howard Hinnant's days_from_civil).
+#[cfg(not(feature = "hydrate"))]
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A moment as the agent reads it: its day (today, tomorrow, …) and time.
+pub fn moment(ms: i64, lang: Lang) -> String {
+    format!("{} {}", day_label(ms, now(), lang), time_of_day(ms))
+}
+
 /// `HH:MM`.
 pub fn time_of_day(ms: i64) -> String {
     let (hour, minute) = local(ms).time;
     format!("{hour:02}:{minute:02}")
 }
 
-/// The day separator's words for the day of `ms`, seen at `now`: today, yesterday, or the date.
+/// The words for the day of `ms`, seen at `now`: today, yesterday, tomorrow, or the date.
 pub fn day_label(ms: i64, now: i64, lang: Lang) -> String {
     let day = local(ms).day;
     if day == local(now).day {
         t(lang, Key::Today).to_string()
-    } else if day == local(now - 86_400_000).day {
+    } else if day == local(now - DAY).day {
         t(lang, Key::Yesterday).to_string()
+    } else if day == local(now + DAY).day {
+        t(lang, Key::Tomorrow).to_string()
     } else {
         let (year, month, date) = day;
         match lang {
@@ -110,5 +214,60 @@ mod tests {
             day_label(now - 3 * 86_400_000, now, Lang::Zh),
             "2026年12月3日"
         );
+        assert_eq!(day_label(now + 86_400_000, now, Lang::En), "Tomorrow");
+    }
+
+    #[test]
+    fn snooze_moments_land_on_the_hour_and_on_monday() {
+        // 2026-12-06 14:02 UTC, a Sunday.
+        let sunday = 1_796_565_720_000;
+        assert_eq!(
+            utc(at_hour(sunday, 1, 9)),
+            Local {
+                day: (2026, 12, 7),
+                time: (9, 0)
+            }
+        );
+        assert_eq!(
+            utc(at_hour(sunday, 26, 9)).day,
+            (2027, 1, 1),
+            "across a year"
+        );
+        assert_eq!(days_to_monday(sunday), 1);
+        assert_eq!(
+            days_to_monday(sunday + DAY),
+            7,
+            "a Monday snoozes to the next one"
+        );
+        assert_eq!(days_to_monday(sunday + 2 * DAY), 6);
+        let friday = sunday + 5 * DAY;
+        assert_eq!(
+            utc(at_hour(friday, days_to_monday(friday), 9)).day,
+            (2026, 12, 14)
+        );
+    }
+
+    #[test]
+    fn datetime_fields_are_read_or_refused() {
+        let at = parse_local("2026-12-06T14:02").expect("a time");
+        assert_eq!(
+            utc(at),
+            Local {
+                day: (2026, 12, 6),
+                time: (14, 2)
+            }
+        );
+        assert_eq!(parse_local("2024-02-29T23:59:30"), Some(1_709_251_140_000));
+        assert_eq!(parse_local("1969-12-31T00:00"), Some(-DAY));
+        for bad in [
+            "",
+            "2026-12-06",
+            "2026-13-01T10:00",
+            "2026-12-06T24:00",
+            "soon",
+            "2026-12-06Tab:cd",
+        ] {
+            assert_eq!(parse_local(bad), None, "{bad:?}");
+        }
     }
 }

@@ -263,6 +263,12 @@ pub enum Key {
     /// A conversation's header and menu.
     BackToList,
     SetPending,
+    Snooze,
+    SnoozeHour,
+    SnoozeTomorrow,
+    SnoozeMonday,
+    SnoozeUntil,
+    SnoozedUntil,
     MoreActions,
     BanVisitor,
     VisitorBanned,
@@ -273,6 +279,7 @@ pub enum Key {
     /// Day separators in a transcript.
     Today,
     Yesterday,
+    Tomorrow,
     /// A message that is only a file, in the inbox's preview.
     Attachment,
     /// The keyboard shortcuts and their list.
@@ -729,6 +736,18 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, BackToList) => "返回会话列表",
         (Lang::En, SetPending) => "Pending",
         (Lang::Zh, SetPending) => "待处理",
+        (Lang::En, Snooze) => "Snooze",
+        (Lang::Zh, Snooze) => "稍后处理",
+        (Lang::En, SnoozeHour) => "For an hour",
+        (Lang::Zh, SnoozeHour) => "一小时后",
+        (Lang::En, SnoozeTomorrow) => "Tomorrow, 9:00",
+        (Lang::Zh, SnoozeTomorrow) => "明天 9:00",
+        (Lang::En, SnoozeMonday) => "Next Monday, 9:00",
+        (Lang::Zh, SnoozeMonday) => "下周一 9:00",
+        (Lang::En, SnoozeUntil) => "Until",
+        (Lang::Zh, SnoozeUntil) => "直到",
+        (Lang::En, SnoozedUntil) => "Snoozed until",
+        (Lang::Zh, SnoozedUntil) => "稍后处理至",
         (Lang::En, MoreActions) => "More actions",
         (Lang::Zh, MoreActions) => "更多操作",
         (Lang::En, BanVisitor) => "Ban visitor",
@@ -747,6 +766,8 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, Today) => "今天",
         (Lang::En, Yesterday) => "Yesterday",
         (Lang::Zh, Yesterday) => "昨天",
+        (Lang::En, Tomorrow) => "Tomorrow",
+        (Lang::Zh, Tomorrow) => "明天",
         (Lang::En, Attachment) => "File",
         (Lang::Zh, Attachment) => "文件",
         (Lang::En, NextConversation) => "Next conversation",
@@ -886,8 +907,9 @@ pub async fn console_lang() -> Result<Lang, ConsoleError> {
 }
 
 /// Switches the console's language: the signed-in agent's profile, and this browser's cookie.
+/// Answers the language now in force, which the console then draws in.
 #[server(endpoint = "set_language")]
-pub async fn set_language(lang: String) -> Result<(), ConsoleError> {
+pub async fn set_language(lang: String) -> Result<Lang, ConsoleError> {
     use crate::auth::ssr;
     let lang = Lang::from_tag(&lang);
     if let Ok(agent) = ssr::require_agent().await {
@@ -897,7 +919,7 @@ pub async fn set_language(lang: String) -> Result<(), ConsoleError> {
             .map_err(ssr::internal)?;
     }
     ssr::set_cookie(ssr::cookie_policy().readable(LANG_COOKIE, lang.tag().to_string()));
-    Ok(())
+    Ok(lang)
 }
 
 /// A button switching to the other language; the page re-renders through `refresh`.
@@ -917,17 +939,29 @@ pub fn LanguageSwitch(lang: Lang, action: ServerAction<SetLanguage>) -> impl Int
 /// What a conversation's `system` message says in `lang`: a status change, or where its
 /// transcript was mailed; a body this console does not know is shown as it is.
 pub fn system_text(lang: Lang, body: &str) -> String {
-    use protocol::ConversationStatus;
+    use protocol::{ConversationStatus, StatusRecord};
     if let Some(sent) = transcript_sent(lang, body) {
         return sent;
     }
-    let key = match ConversationStatus::parse(body) {
-        Some(ConversationStatus::Open) => Key::StatusOpen,
-        Some(ConversationStatus::Pending) => Key::StatusPending,
-        Some(ConversationStatus::Resolved) => Key::StatusResolved,
-        None => return body.to_owned(),
+    let Some(record) = StatusRecord::parse(body) else {
+        return body.to_owned();
     };
-    t(lang, key).to_owned()
+    if let Some(until) = record.until {
+        return format!(
+            "{} {}",
+            t(lang, Key::SnoozedUntil),
+            crate::clock::moment(until, lang)
+        );
+    }
+    t(
+        lang,
+        match record.status {
+            ConversationStatus::Open => Key::StatusOpen,
+            ConversationStatus::Pending => Key::StatusPending,
+            ConversationStatus::Resolved => Key::StatusResolved,
+        },
+    )
+    .to_owned()
 }
 
 /// The browser's first choice in its `Accept-Language` header (the setup wizard asks too).
@@ -1049,6 +1083,15 @@ mod tests {
             );
             assert_ne!(system_text(Lang::En, status.as_str()), status.as_str());
         }
+        // 2024-02-29 23:59 UTC: a day long past, so the test never meets "today".
+        assert_eq!(
+            system_text(Lang::Zh, "pending until 1709251140000"),
+            "稍后处理至 2024年2月29日 23:59"
+        );
+        assert_eq!(
+            system_text(Lang::En, "pending until soon"),
+            "pending until soon"
+        );
         assert_eq!(
             system_text(Lang::Zh, "transcript_sent:mei@example.com"),
             "聊天记录已发送至 mei@example.com"

@@ -4,12 +4,17 @@
 //! between Inbox, History, Reports or an admin page keeps the connection — and the agent
 //! online — instead of opening a new one per page.
 //!
-//! Pages reach it with [`use_console`]: the language resource they render in (it changes when
-//! the agent switches language, and each page draws itself again), the live handle and the
-//! desk's reference data.
+//! Pages reach it with [`use_shell`]: the language they render in ([`Shell::lang`]) and, for
+//! the inbox, the [`Console`] (the live handle and the desk's reference data).
+//!
+//! The `<Outlet/>` sits beside the shell's own `<Suspense>`, not inside it: a page made inside
+//! a Suspense is made again whenever the server walks that Suspense to find what it waits for,
+//! and the first copy's data loads then run without their context and disagree with the
+//! browser's copy. Pages instead wait on the shell's one desk resource inside their own
+//! Suspense, and the console is made from it once, under the shell.
 
 use crate::auth::{AgentInfo, ConsoleError, Logout};
-use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, console_lang, t};
+use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, t};
 use crate::live::{Connection, Desk, Live};
 use crate::pages::inbox::{Colleague, InboxData, TeamChoice, inbox};
 use leptos::prelude::*;
@@ -18,12 +23,84 @@ use leptos_router::components::Outlet;
 use leptos_router::hooks::use_location;
 use protocol::{AgentFrame, AgentId, AgentStatus, ConversationId, SetStatus, SiteId};
 use std::collections::BTreeMap;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 
-/// What every console page shares; one per tab, made when the shell first has its data.
+/// What the shell gives its pages at once, before the desk has loaded.
+#[derive(Clone, Copy)]
+pub struct Shell {
+    /// The desk, loaded once per tab; every page's wait includes this one resource.
+    data: Resource<Result<InboxData, ConsoleError>>,
+    /// The language the agent switched to in this tab, if they did: it wins over the loaded one.
+    switched: RwSignal<Option<Lang>>,
+    /// The console, made from `data` the first time the header or a page asks.
+    console: StoredValue<Option<Console>>,
+    /// The shell's owner: the console's signals and live link belong to it, not to a page.
+    owner: StoredValue<Owner>,
+    /// The conversation open in the inbox: kept while the agent looks at another page.
+    pub selected: RwSignal<Option<ConversationId>>,
+}
+
+impl Shell {
+    /// The language to render in. Read it before a page suspends (the page then draws again
+    /// when the agent switches), and await the answer inside.
+    pub fn lang(&self) -> PageLang {
+        PageLang {
+            data: self.data,
+            switched: self.switched.get(),
+        }
+    }
+
+    /// The console, once the desk has loaded; the error when it could not be.
+    pub async fn console(self) -> Result<Console, ConsoleError> {
+        let data = self.data.await?;
+        Ok(self.console_from(data))
+    }
+
+    fn console_from(self, data: InboxData) -> Console {
+        if let Some(console) = self.console.get_value() {
+            return console;
+        }
+        let console = self.owner.with_value(|owner| {
+            owner.with(|| Console {
+                live: Live::start(data.threads, Some(data.events_after), data.mode),
+                agent: StoredValue::new(data.agent),
+                sites: StoredValue::new(data.sites),
+                colleagues: StoredValue::new(data.colleagues),
+                teams: StoredValue::new(data.teams),
+                translating_sites: StoredValue::new(data.translating_sites),
+                selected: self.selected,
+            })
+        });
+        self.console.set_value(Some(console));
+        console
+    }
+}
+
+/// A page's language: the one switched to, or else the agent's, once the desk has loaded.
+#[derive(Clone, Copy)]
+pub struct PageLang {
+    data: Resource<Result<InboxData, ConsoleError>>,
+    switched: Option<Lang>,
+}
+
+impl IntoFuture for PageLang {
+    type Output = Lang;
+    type IntoFuture = Pin<Box<dyn Future<Output = Lang> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            match self.switched {
+                Some(lang) => lang,
+                None => self.data.await.map(|d| d.lang).unwrap_or_default(),
+            }
+        })
+    }
+}
+
+/// What the inbox works with; one per tab, made when the desk first loads.
 #[derive(Clone, Copy)]
 pub struct Console {
-    /// The console's language: pages await it, so switching draws them again in the new one.
-    pub lang: Resource<Lang>,
     /// The tab's live link and desk; it outlives page changes.
     pub live: Live,
     /// The signed-in agent.
@@ -36,7 +113,7 @@ pub struct Console {
     pub teams: StoredValue<Vec<TeamChoice>>,
     /// Sites whose conversations are translated.
     pub translating_sites: StoredValue<Vec<SiteId>>,
-    /// The conversation open in the inbox: kept while the agent looks at another page.
+    /// The conversation open in the inbox (the shell's, see [`Shell::selected`]).
     pub selected: RwSignal<Option<ConversationId>>,
 }
 
@@ -47,68 +124,62 @@ impl Console {
     }
 }
 
-/// The shell's [`Console`]; every route under the shell has one.
-pub fn use_console() -> Console {
-    expect_context::<Console>()
-}
-
-/// The language a page renders in: the shell's when under it, else decided afresh (the
-/// sign-in and not-found pages).
-pub fn page_lang() -> Resource<Lang> {
-    match use_context::<Console>() {
-        Some(console) => console.lang,
-        None => Resource::new(
-            || (),
-            |_| async { console_lang().await.unwrap_or_default() },
-        ),
-    }
+/// The shell of the page being rendered; every route under [`ConsoleShell`] has one.
+pub fn use_shell() -> Shell {
+    expect_context::<Shell>()
 }
 
 /// The signed-in console: loads the desk once, opens the live link once, and shows the header
 /// above whichever page is current.
 #[component]
 pub fn ConsoleShell() -> impl IntoView {
-    let data = Resource::new(|| (), |_| inbox());
-    let switch = ServerAction::<SetLanguage>::new();
-    let lang = Resource::new(
-        move || switch.version().get(),
-        |_| async { console_lang().await.unwrap_or_default() },
-    );
+    let shell = Shell {
+        data: Resource::new(|| (), |_| inbox()),
+        switched: RwSignal::new(None),
+        console: StoredValue::new(None),
+        owner: StoredValue::new(Owner::current().unwrap_or_default()),
+        selected: RwSignal::new(None),
+    };
+    provide_context(shell);
     let logout = ServerAction::<Logout>::new();
     view! {
         <Suspense fallback=|| view! { <p class="loading">"…"</p> }>
-            // Reads only `data`, which never changes: the link below is opened once per tab.
+            // Reads only the desk, which never changes: the link is opened once per tab.
             {move || Suspend::new(async move {
-                match data.await {
-                    Ok(data) => untrack(|| open(data, lang, switch, logout)).into_any(),
-                    Err(error) => {
-                        view! { <Refused error lang /> }.into_any()
+                match shell.data.await {
+                    Ok(data) => {
+                        let lang = data.lang;
+                        let console = shell.console_from(data);
+                        untrack(|| frame(shell, console, lang, logout)).into_any()
                     }
+                    Err(error) => view! { <Refused error /> }.into_any(),
                 }
             })}
         </Suspense>
+        <Outlet />
     }
 }
 
-/// Starts the live link with the desk's data, provides the [`Console`], and draws the frame.
-fn open(
-    data: InboxData,
-    lang: Resource<Lang>,
-    switch: ServerAction<SetLanguage>,
+/// The header, the tab's title, the shortcuts and the offline copy, for a loaded console.
+fn frame(
+    shell: Shell,
+    console: Console,
+    loaded: Lang,
     logout: ServerAction<Logout>,
 ) -> impl IntoView {
-    let live = Live::start(data.threads, Some(data.events_after), data.mode);
-    let console = Console {
-        lang,
-        live,
-        agent: StoredValue::new(data.agent),
-        sites: StoredValue::new(data.sites),
-        colleagues: StoredValue::new(data.colleagues),
-        teams: StoredValue::new(data.teams),
-        translating_sites: StoredValue::new(data.translating_sites),
-        selected: RwSignal::new(None),
-    };
-    provide_context(console);
+    let live = console.live;
+    // Signing out ends the link first, so the old session's refusals go nowhere.
+    Effect::new(move |_| {
+        if logout.pending().get() {
+            live.stop();
+        }
+    });
+    let switch = ServerAction::<SetLanguage>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(chosen)) = switch.value().get() {
+            shell.switched.set(Some(chosen));
+        }
+    });
     let title = move || match live.desk.with(Desk::unread) {
         0 => "Kefu".to_string(),
         n => format!("({n}) Kefu"),
@@ -118,30 +189,22 @@ fn open(
     keep_offline_copy();
     view! {
         <Title text=title />
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let lang = lang.await;
-                view! {
-                    <Html {..} lang=lang.tag() />
-                    <Header console lang switch logout />
-                    {move || help.get().then(|| view! { <ShortcutHelp lang help /> })}
-                }
-            })}
-        </Suspense>
-        <Outlet />
+        {move || {
+            let lang = shell.switched.get().unwrap_or(loaded);
+            view! {
+                <Html {..} lang=lang.tag() />
+                <Header console lang switch logout />
+                {move || help.get().then(|| view! { <ShortcutHelp lang help /> })}
+            }
+        }}
     }
 }
 
-/// The shell's answer when the desk could not be loaded: sign-in when the session is gone.
+/// The shell's answer when the desk could not be loaded: sign-in when the session is gone. The
+/// agent's language is part of what failed to load: other errors are said in the default one.
 #[component]
-fn Refused(error: ConsoleError, lang: Resource<Lang>) -> impl IntoView {
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                crate::pages::refusal([error], lang.await)
-            })}
-        </Suspense>
-    }
+fn Refused(error: ConsoleError) -> impl IntoView {
+    crate::pages::refusal([error], Lang::default())
 }
 
 /// The console's header: one navigation for every page, with the current one marked.

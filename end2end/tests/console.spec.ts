@@ -12,8 +12,32 @@ test("the login page is server-rendered HTML", async ({ request }) => {
   // The form is in place (not streamed into a template that needs a script to show it).
   expect(html).toMatch(/<form[^>]*action="\/api\/login"[\s\S]*name="mode"[\s\S]*<\/form>/);
   expect(html).not.toContain("<template");
-  // …and the hydration script is referenced.
-  expect(html).toContain("/pkg/kefu.js");
+  // …and the hydration script is referenced, by its content-hashed name.
+  expect(html).toMatch(/\/pkg\/kefu\.[\w-]{22}\.js/);
+});
+
+test("the console's files are content-hashed, sent compressed and cached for a year", async ({ request }) => {
+  const html = await (await request.get("/login")).text();
+  const files = [...html.matchAll(/\/pkg\/kefu\.[\w-]{22}\.(?:js|wasm|css)/g)].map((m) => m[0]);
+  // The page preloads the glue and the wasm, and links the stylesheet.
+  const [glue, wasm, css] = [".js", ".wasm", ".css"].map((ext) => files.find((f) => f.endsWith(ext))!);
+  for (const file of [glue, wasm, css]) expect(file, html).toBeTruthy();
+  for (const [file, encoding] of [
+    [wasm, "br"],
+    [glue, "br"],
+    [css, "gzip"],
+  ]) {
+    const response = await request.get(file, { headers: { "accept-encoding": encoding } });
+    expect(response.status(), file).toBe(200);
+    expect(response.headers()["content-encoding"], file).toBe(encoding);
+    expect(response.headers()["cache-control"], file).toBe("public, max-age=31536000, immutable");
+  }
+  // The same file uncompressed for a client that asks for nothing, and no lifetime for a miss.
+  const plain = await request.get(css, { headers: { "accept-encoding": "identity" } });
+  expect(plain.headers()["content-encoding"]).toBeUndefined();
+  const missing = await request.get("/pkg/kefu.AAAAAAAAAAAAAAAAAAAAAA.wasm");
+  expect(missing.status()).toBe(404);
+  expect(missing.headers()["cache-control"]).toBeUndefined();
 });
 
 test("hydration makes the login page interactive", async ({ page }) => {

@@ -170,7 +170,7 @@ test("switching language works on every console page and follows on <html lang>"
   expect(errors).toEqual([]);
 });
 
-test("Pending, resolve by keyboard, the shortcut list, and banning a visitor from the conversation", async ({ browser, request }) => {
+test("Pending, Snooze, resolve by keyboard, the shortcut list, and banning a visitor from the conversation", async ({ browser, request }) => {
   const errors: string[] = [];
   const { page } = await signIn(browser, errors);
   const run = Date.now() % 1_000_000;
@@ -215,6 +215,17 @@ test("Pending, resolve by keyboard, the shortcut list, and banning a visitor fro
   await expect(pendingTab.locator(".count")).toHaveText(String(before + 1));
   await head.locator("[data-action=reopen]").click();
   await expect(head).toHaveAttribute("data-status", "open");
+
+  // Snooze for an hour: pending with its time; the visitor writing wakes it at once.
+  await head.locator("details.snooze summary").click();
+  await head.locator("[data-snooze=hour]").click();
+  await expect(head).toHaveAttribute("data-status", "pending");
+  await expect(head.locator(".snoozed")).toContainText("Snoozed until");
+  await expect(pendingTab.locator(".count")).toHaveText(String(before + 1));
+  await post([{ type: "send", client_id: crypto.randomUUID(), conversation_id: conversation, body: `Still there? ${run}` }], token);
+  await expect(head).toHaveAttribute("data-status", "open");
+  await expect(head.locator(".snoozed")).toHaveCount(0);
+  await expect(pendingTab.locator(".count")).toHaveText(String(before));
   await page.locator("body").press("e");
   await expect(head).toHaveAttribute("data-status", "resolved");
 

@@ -188,15 +188,20 @@ pub fn agent_frame() -> impl Strategy<Value = AgentFrame> {
         typing().prop_map(AgentFrame::Typing),
         read().prop_map(AgentFrame::Read),
         agent_status().prop_map(|status| AgentFrame::SetStatus(SetStatus { status })),
-        (conversation(), client_id(), conversation_status()).prop_map(
-            |(conversation_id, client_id, status)| {
+        (
+            conversation(),
+            client_id(),
+            conversation_status(),
+            of(any::<i64>())
+        )
+            .prop_map(|(conversation_id, client_id, status, until)| {
                 AgentFrame::SetConversationStatus(SetConversationStatus {
                     conversation_id,
                     client_id,
                     status,
+                    until,
                 })
-            }
-        ),
+            }),
         (conversation(), of(agent()), of(any::<i64>()), of(text())).prop_map(
             |(conversation_id, to, team, note)| AgentFrame::Assign(Assign {
                 conversation_id,

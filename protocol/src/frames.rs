@@ -208,6 +208,10 @@ pub struct SetConversationStatus {
     pub client_id: ClientId,
     /// The new status.
     pub status: ConversationStatus,
+    /// With `pending`: snoozed until then (Unix ms), when the server reopens it unless the
+    /// visitor wrote first. Absent: parked with no time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<UnixMillis>,
 }
 
 /// An agent picks a conversation up (`to` is themselves), transfers it to a colleague of its

@@ -175,6 +175,50 @@ impl ConversationStatus {
     }
 }
 
+/// What the `system` message recording a status change says: the new status, and for a snooze
+/// until when. Its body is the status's text form, or `pending until <Unix ms>` for a snooze.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRecord {
+    /// The new status.
+    pub status: ConversationStatus,
+    /// Until when a pending conversation is snoozed.
+    pub until: Option<UnixMillis>,
+}
+
+impl StatusRecord {
+    /// The message body that records it.
+    pub fn body(self) -> String {
+        match self.until {
+            Some(until) => format!("{} until {until}", self.status.as_str()),
+            None => self.status.as_str().to_string(),
+        }
+    }
+
+    /// Reads a body written by [`StatusRecord::body`]; `None` for any other text.
+    pub fn parse(body: &str) -> Option<Self> {
+        match body.split_once(" until ") {
+            Some((status, until)) => Some(StatusRecord {
+                status: ConversationStatus::parse(status)?,
+                until: Some(until.parse().ok()?),
+            }),
+            None => Some(StatusRecord {
+                status: ConversationStatus::parse(body)?,
+                until: None,
+            }),
+        }
+    }
+}
+
+/// A change to `status` with no snooze.
+impl From<ConversationStatus> for StatusRecord {
+    fn from(status: ConversationStatus) -> Self {
+        StatusRecord {
+            status,
+            until: None,
+        }
+    }
+}
+
 /// Text that is not a [`ConversationStatus`] (a newer or hand-edited database row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownStatus(pub String);
@@ -199,6 +243,36 @@ impl TryFrom<String> for ConversationStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_records_read_back_what_they_write() {
+        for record in [
+            StatusRecord {
+                status: ConversationStatus::Resolved,
+                until: None,
+            },
+            StatusRecord {
+                status: ConversationStatus::Pending,
+                until: Some(1_765_000_000_000),
+            },
+        ] {
+            assert_eq!(StatusRecord::parse(&record.body()), Some(record));
+        }
+        assert_eq!(
+            StatusRecord::parse("open").map(|r| r.status),
+            Some(ConversationStatus::Open)
+        );
+        for other in [
+            "",
+            "Resolved",
+            "pending until",
+            "pending until soon",
+            "later until 5",
+            "hello",
+        ] {
+            assert_eq!(StatusRecord::parse(other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn client_ids_are_short_and_plain() {

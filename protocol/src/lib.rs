@@ -29,7 +29,7 @@ pub use frames::{
 };
 pub use ids::{
     AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, EventSeq, Seq,
-    SiteId, UnixMillis, UnknownStatus, VisitorId,
+    SiteId, StatusRecord, UnixMillis, UnknownStatus, VisitorId,
 };
 
 /// Version of the wire protocol a client and the server speak; sent in every hello.

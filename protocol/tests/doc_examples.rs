@@ -280,6 +280,7 @@ fn agent_samples() -> Vec<AgentFrame> {
             conversation_id: conv(),
             client_id: cid(),
             status: ConversationStatus::Resolved,
+            until: None,
         }),
         AgentFrame::Assign(Assign {
             conversation_id: conv(),

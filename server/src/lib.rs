@@ -79,6 +79,7 @@ pub async fn build_state(
     let realtime = Arc::new(realtime::Realtime::new(store.clone(), config).await?);
     realtime.webhooks.start();
     realtime::assign::follow_other_nodes(&realtime);
+    realtime::snooze::start(&realtime);
     Ok(AppState {
         realtime,
         store,

@@ -41,11 +41,20 @@ pub fn router(state: AppState) -> Router {
                 .precompressed_br()
                 .precompressed_gzip(),
         )
-        .layer(middleware::from_fn(widget_cache))
+        .layer(middleware::from_fn(asset_cache))
         .layer(SetResponseHeaderLayer::overriding(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("*"),
         ));
+    // The console's wasm, JS and CSS: brotli or gzip as built (`--precompress`), cached for a
+    // year under their content-hashed names.
+    let pkg = Router::new()
+        .fallback_service(
+            ServeDir::new(std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir))
+                .precompressed_br()
+                .precompressed_gzip(),
+        )
+        .layer(middleware::from_fn(asset_cache));
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -58,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(realtime_routes())
         .merge(crate::api::router())
         .nest("/widget", widget)
+        .nest(&format!("/{}", options.site_pkg_dir), pkg)
         .leptos_routes_with_context(
             &state,
             routes,
@@ -143,10 +153,11 @@ fn realtime_routes() -> Router<AppState> {
         .merge(visitor_http)
 }
 
-/// Widget files with a content hash in their name (`kefu_widget.1a2b3c4d5e6f.js`) never change:
-/// browsers keep them for a year. `widget.js`, the address in customers' pages, is kept five
-/// minutes so a new release reaches visitors soon.
-async fn widget_cache(request: Request, next: Next) -> Response {
+/// Widget and console files with a content hash in their name (`kefu_widget.1a2b3c4d5e6f.js`,
+/// `kefu.<md5>.wasm`) never change: browsers keep them for a year. Others — `widget.js`, the
+/// address in customers' pages, or a console built without hashes — are kept five minutes so a
+/// new release arrives soon.
+async fn asset_cache(request: Request, next: Next) -> Response {
     let hashed = request
         .uri()
         .path()
@@ -167,14 +178,18 @@ async fn widget_cache(request: Request, next: Next) -> Response {
     response
 }
 
-/// `name.<12 hex digits>.ext`, as `scripts/build-widget.sh` names files.
+/// `name.<hash>.ext`: 12 hex digits as `scripts/build-widget.sh` names the widget's files, or
+/// 22 base64url characters (an MD5) as cargo-leptos names the console's.
 fn is_content_hashed(file: &str) -> bool {
     let mut parts = file.rsplit('.');
     let _extension = parts.next();
-    parts
-        .next()
-        .is_some_and(|hash| hash.len() == 12 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-        && parts.next().is_some()
+    parts.next().is_some_and(|hash| {
+        (hash.len() == 12 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            || (hash.len() == 22
+                && hash
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    }) && parts.next().is_some()
 }
 
 /// Liveness: the process answers. Never touches the database, so a database outage does not
@@ -270,5 +285,9 @@ mod tests {
         assert!(!is_content_hashed("1a2b3c4d5e6f.js"));
         assert!(!is_content_hashed("kefu_widget.1a2b3c4d5e6g.js"));
         assert!(!is_content_hashed("kefu_widget.1a2b3c4d5e6f.js.gz"));
+        assert!(is_content_hashed("kefu.Xr2b-_9aQ0kLmN4pZ7yT1w.wasm"));
+        assert!(!is_content_hashed("kefu.Xr2b-_9aQ0kLmN4pZ7yT1.wasm"));
+        assert!(!is_content_hashed("kefu.Xr2b+/9aQ0kLmN4pZ7yT1w.wasm"));
+        assert!(!is_content_hashed("kefu.wasm"));
     }
 }

@@ -131,6 +131,132 @@ fn system_records(frames: &[ServerFrame]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_snoozed_conversation_wakes_on_time_or_when_the_visitor_writes() {
+    let server = common::spawn_sqlite().await;
+    let store = server.store.as_ref();
+    let (site, key) = common::site(store, "shop", &["https://a.example"]).await;
+    let (_, ann) = common::agent_cookie(store, "ann@a.example", &[site]).await;
+    let (visitor, conversation) =
+        visitor_says(&server, &key, "https://a.example", "Call me back tomorrow").await;
+    let mut agent = Http::new(&server.url(""), "agent");
+    agent.cookie = Some(ann.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let snooze = |client_id: &str, status: &str, until: i64| {
+        json!({"type": "set_conversation_status", "conversation_id": conversation,
+            "client_id": client_id, "status": status, "until": until})
+    };
+
+    // Not in the past, not beyond 30 days, only with pending.
+    for (client_id, status, until) in [
+        ("past", "pending", now - 1_000),
+        ("far", "pending", now + 31 * 86_400_000),
+        ("resolved", "resolved", now + 60_000),
+    ] {
+        let (_, frames) = agent.send(json!([snooze(client_id, status, until)])).await;
+        assert_eq!(
+            frames.iter().find_map(error_of).as_deref(),
+            Some("bad_request"),
+            "{client_id}: {frames:?}"
+        );
+    }
+    assert_eq!(
+        store
+            .conversation(conversation)
+            .await
+            .expect("read")
+            .map(|c| c.status),
+        Some(store::ConversationStatus::Open),
+        "a refused snooze changes nothing"
+    );
+
+    // Snoozed for a moment: pending, with its time, in the inbox too.
+    let until = now + 1_500;
+    let (status, frames) = agent.send(json!([snooze("nap-1", "pending", until)])).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        frames.iter().find_map(ack_of),
+        Some(("nap-1".to_string(), conversation, 2))
+    );
+    let (_, body) = inbox(&server, Some(&ann)).await;
+    let data: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(data["threads"][0]["status"], "pending", "{data}");
+    assert_eq!(data["threads"][0]["snoozed_until"], json!(until), "{data}");
+
+    // The server reopens it on time: the visitor (like every client) hears the snooze, then the
+    // wake, a record with no agent. Long polls until it comes; no clock in the test.
+    let mut records = Vec::new();
+    let mut seen = 1;
+    while !records
+        .iter()
+        .any(|r: &ServerFrame| matches!(r, ServerFrame::Message(m) if m.body == "open"))
+    {
+        let (status, frames) = visitor.poll(&[(conversation, seen)], 20).await;
+        assert_eq!(status, 200, "{frames:?}");
+        for frame in frames {
+            if let ServerFrame::Message(m) = &frame {
+                seen = seen.max(m.seq);
+                records.push(frame);
+            }
+        }
+    }
+    let bodies: Vec<(String, Option<i64>)> = records
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Message(m) => Some((m.body.clone(), m.agent_id.map(|a| a.0))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0].0, format!("pending until {until}"));
+    assert_eq!(bodies[1], ("open".to_string(), None));
+    let woken = store
+        .conversation(conversation)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(
+        (woken.status, woken.snoozed_until),
+        (store::ConversationStatus::Open, None)
+    );
+
+    // Snoozed till tomorrow, the visitor writes first: their message, then the reopening.
+    let (_, frames) = agent
+        .send(json!([snooze("nap-2", "pending", now + 86_400_000)]))
+        .await;
+    let (_, _, snoozed_seq) = frames.iter().find_map(ack_of).expect("ack");
+    let (status, _) = visitor
+        .send(send_frame(
+            Some(conversation),
+            "again-1",
+            "Actually, now please",
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let (_, frames) = visitor.poll(&[(conversation, snoozed_seq)], 0).await;
+    let bodies: Vec<String> = frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Message(m) => Some(m.body.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies, ["Actually, now please", "open"]);
+    let reopened = store
+        .conversation(conversation)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(
+        (reopened.status, reopened.snoozed_until),
+        (store::ConversationStatus::Open, None)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
     let server = common::spawn_sqlite().await;
     let store = server.store.as_ref();

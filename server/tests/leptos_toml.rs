@@ -43,6 +43,7 @@ fn leptos_toml_matches_cargo_metadata() {
         "site-pkg-dir",
         "site-addr",
         "reload-port",
+        "hash-files",
     ];
     // `env` is read only by the server (cargo-leptos ignores it), so it lives only in Leptos.toml.
     let runtime_only = ["env"];

@@ -145,6 +145,7 @@ pub const TABLES: &[Table] = &[
             ("updated_at", Int),
             ("team_id", Int),
             ("translating", Bool),
+            ("snoozed_until", Int),
         ],
     },
     Table {

@@ -223,14 +223,35 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Conversation>>;
 
-    /// Sets the conversation's status and moves `updated_at` to `now` (never backwards); returns
-    /// the conversation as it is afterwards. `NotFound` if it does not exist.
+    /// Sets the conversation's status, ends any snooze, and moves `updated_at` to `now` (never
+    /// backwards); returns the conversation as it is afterwards. `NotFound` if it does not exist.
     async fn set_conversation_status(
         &self,
         id: ConversationId,
         status: ConversationStatus,
         now: UnixMillis,
     ) -> Result<Conversation>;
+
+    /// Makes the conversation pending until `until`, like
+    /// [`set_conversation_status`](Store::set_conversation_status) otherwise. `NotFound` if it
+    /// does not exist.
+    async fn snooze_conversation(
+        &self,
+        id: ConversationId,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<Conversation>;
+
+    /// Snoozed conversations whose time has come (`snoozed_until <= now`), the longest due first.
+    async fn due_snoozes(&self, now: UnixMillis, limit: u32) -> Result<Vec<Conversation>>;
+
+    /// Reopens a conversation whose snooze is due, and ends the snooze; `None` when it is not
+    /// (any more) snoozed and due, so of several servers waking it only one records the wake.
+    async fn wake_conversation(
+        &self,
+        id: ConversationId,
+        now: UnixMillis,
+    ) -> Result<Option<Conversation>>;
 
     /// Moves the conversation from assignee `from` to `to` (`None`: unassigned), only if it is
     /// assigned to `from` right now: a compare-and-set, so when two nodes pick the same

@@ -272,6 +272,8 @@ pub struct Conversation {
     /// Whether its messages are translated when its site translates: an agent turns it off
     /// for a visitor who reads the agent's language well enough.
     pub translating: bool,
+    /// Until when it is snoozed (pending, and reopened then or when the visitor writes).
+    pub snoozed_until: Option<UnixMillis>,
 }
 
 impl Conversation {
@@ -878,7 +880,7 @@ macro_rules! visitor_columns {
 macro_rules! conversation_columns {
     () => {
         "id, site_id, visitor_id, status, assignee_id, team_id, last_seq, created_at, updated_at, \
-         translating"
+         translating, snoozed_until"
     };
 }
 macro_rules! message_columns {

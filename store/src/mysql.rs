@@ -835,6 +835,7 @@ impl Store for MySqlStore {
             created_at: now,
             updated_at: now,
             translating: true,
+            snoozed_until: None,
         })
     }
 
@@ -884,8 +885,8 @@ impl Store for MySqlStore {
         now: UnixMillis,
     ) -> Result<Conversation> {
         sqlx::query(
-            "UPDATE conversations SET status = ?, updated_at = GREATEST(updated_at, ?) \
-             WHERE id = ?",
+            "UPDATE conversations SET status = ?, snoozed_until = NULL, \
+             updated_at = GREATEST(updated_at, ?) WHERE id = ?",
         )
         .bind(status.as_str())
         .bind(now)
@@ -896,6 +897,61 @@ impl Store for MySqlStore {
         Self::conversation_by_id(&self.pool, id)
             .await?
             .ok_or(Error::NotFound)
+    }
+
+    async fn snooze_conversation(
+        &self,
+        id: ConversationId,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<Conversation> {
+        sqlx::query(
+            "UPDATE conversations SET status = 'pending', snoozed_until = ?, \
+             updated_at = GREATEST(updated_at, ?) WHERE id = ?",
+        )
+        .bind(until)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Self::conversation_by_id(&self.pool, id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    async fn due_snoozes(&self, now: UnixMillis, limit: u32) -> Result<Vec<Conversation>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE snoozed_until <= ? ORDER BY snoozed_until, id LIMIT ?"
+        ))
+        .bind(now)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn wake_conversation(
+        &self,
+        id: ConversationId,
+        now: UnixMillis,
+    ) -> Result<Option<Conversation>> {
+        // No RETURNING on UPDATE here: the row count says whether this server woke it (the
+        // condition makes a second waker change nothing).
+        let woke = sqlx::query(
+            "UPDATE conversations SET status = 'open', snoozed_until = NULL, \
+             updated_at = GREATEST(updated_at, ?) WHERE id = ? AND snoozed_until <= ?",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if woke == 0 {
+            return Ok(None);
+        }
+        Self::conversation_by_id(&self.pool, id).await
     }
 
     async fn reassign_conversation(

@@ -799,8 +799,8 @@ impl Store for PostgresStore {
         now: UnixMillis,
     ) -> Result<Conversation> {
         sqlx::query_as(concat!(
-            "UPDATE conversations SET status = $1, updated_at = GREATEST(updated_at, $2) \
-             WHERE id = $3 RETURNING ",
+            "UPDATE conversations SET status = $1, snoozed_until = NULL, \
+             updated_at = GREATEST(updated_at, $2) WHERE id = $3 RETURNING ",
             conversation_columns!()
         ))
         .bind(status.as_str())
@@ -809,6 +809,54 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound)
+    }
+
+    async fn snooze_conversation(
+        &self,
+        id: ConversationId,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<Conversation> {
+        sqlx::query_as(concat!(
+            "UPDATE conversations SET status = 'pending', snoozed_until = $1, \
+             updated_at = GREATEST(updated_at, $2) WHERE id = $3 RETURNING ",
+            conversation_columns!()
+        ))
+        .bind(until)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)
+    }
+
+    async fn due_snoozes(&self, now: UnixMillis, limit: u32) -> Result<Vec<Conversation>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE snoozed_until <= $1 ORDER BY snoozed_until, id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn wake_conversation(
+        &self,
+        id: ConversationId,
+        now: UnixMillis,
+    ) -> Result<Option<Conversation>> {
+        Ok(sqlx::query_as(concat!(
+            "UPDATE conversations SET status = 'open', snoozed_until = NULL, \
+             updated_at = GREATEST(updated_at, $1) WHERE id = $2 AND snoozed_until <= $1 \
+             RETURNING ",
+            conversation_columns!()
+        ))
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn reassign_conversation(

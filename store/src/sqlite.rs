@@ -879,8 +879,8 @@ impl Store for SqliteStore {
     ) -> Result<Conversation> {
         let _writer = self.writer().await;
         sqlx::query_as(concat!(
-            "UPDATE conversations SET status = ?, updated_at = MAX(updated_at, ?) \
-             WHERE id = ? RETURNING ",
+            "UPDATE conversations SET status = ?, snoozed_until = NULL, \
+             updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING ",
             conversation_columns!()
         ))
         .bind(status.as_str())
@@ -889,6 +889,56 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound)
+    }
+
+    async fn snooze_conversation(
+        &self,
+        id: ConversationId,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<Conversation> {
+        let _writer = self.writer().await;
+        sqlx::query_as(concat!(
+            "UPDATE conversations SET status = 'pending', snoozed_until = ?, \
+             updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING ",
+            conversation_columns!()
+        ))
+        .bind(until)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)
+    }
+
+    async fn due_snoozes(&self, now: UnixMillis, limit: u32) -> Result<Vec<Conversation>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE snoozed_until <= ? ORDER BY snoozed_until, id LIMIT ?"
+        ))
+        .bind(now)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn wake_conversation(
+        &self,
+        id: ConversationId,
+        now: UnixMillis,
+    ) -> Result<Option<Conversation>> {
+        let _writer = self.writer().await;
+        Ok(sqlx::query_as(concat!(
+            "UPDATE conversations SET status = 'open', snoozed_until = NULL, \
+             updated_at = MAX(updated_at, ?) WHERE id = ? AND snoozed_until <= ? RETURNING ",
+            conversation_columns!()
+        ))
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn reassign_conversation(

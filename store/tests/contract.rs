@@ -1156,6 +1156,94 @@ async fn open_conversation_skips_resolved_ones() {
 }
 
 #[tokio::test]
+async fn a_snoozed_conversation_is_pending_until_it_is_woken_once() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let shop = site(store, "shop").await;
+    let guest = visitor(store, &shop, "guest").await;
+    let first = store
+        .create_conversation(shop.id, guest.id, T0)
+        .await
+        .expect("first");
+    let second = store
+        .create_conversation(shop.id, guest.id, T0)
+        .await
+        .expect("second");
+    let third = store
+        .create_conversation(shop.id, guest.id, T0)
+        .await
+        .expect("third");
+
+    let snoozed = store
+        .snooze_conversation(first.id, T0 + 2_000, T0 + 10)
+        .await
+        .expect("snooze");
+    assert_eq!(snoozed.status, ConversationStatus::Pending);
+    assert_eq!(snoozed.snoozed_until, Some(T0 + 2_000));
+    assert_eq!(snoozed.updated_at, T0 + 10);
+    store
+        .snooze_conversation(second.id, T0 + 1_000, T0 + 10)
+        .await
+        .expect("snooze second");
+    store
+        .snooze_conversation(third.id, T0 + 500, T0 + 10)
+        .await
+        .expect("snooze third");
+    // Any other status change ends a snooze.
+    let reopened = store
+        .set_conversation_status(third.id, ConversationStatus::Open, T0 + 20)
+        .await
+        .expect("reopen by hand");
+    assert_eq!(reopened.snoozed_until, None);
+
+    assert_eq!(
+        store.due_snoozes(T0 + 999, 10).await.expect("none due"),
+        vec![]
+    );
+    let due = store.due_snoozes(T0 + 5_000, 10).await.expect("due");
+    let due: Vec<i64> = due.iter().map(|c| c.id).collect();
+    assert_eq!(due, vec![second.id, first.id], "the longest due first");
+    assert_eq!(
+        store.due_snoozes(T0 + 5_000, 1).await.expect("limit").len(),
+        1
+    );
+
+    assert_eq!(
+        store
+            .wake_conversation(first.id, T0 + 1_999)
+            .await
+            .expect("early"),
+        None,
+        "not before its time"
+    );
+    let woken = store
+        .wake_conversation(first.id, T0 + 2_000)
+        .await
+        .expect("wake")
+        .expect("woken");
+    assert_eq!(woken.status, ConversationStatus::Open);
+    assert_eq!(woken.snoozed_until, None);
+    assert_eq!(woken.updated_at, T0 + 2_000);
+    assert_eq!(
+        store
+            .wake_conversation(first.id, T0 + 3_000)
+            .await
+            .expect("again"),
+        None,
+        "a second server waking it changes nothing"
+    );
+    assert_eq!(
+        store
+            .wake_conversation(third.id, T0 + 3_000)
+            .await
+            .expect("never due"),
+        None
+    );
+    let missing = store.snooze_conversation(third.id + 1000, T0 + 1, T0).await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+}
+
+#[tokio::test]
 async fn visitor_conversations_lists_the_newest_fifty() {
     let db = TestDb::new().await;
     let store = db.store.as_ref();

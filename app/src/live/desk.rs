@@ -9,7 +9,7 @@
 use protocol::{
     AgentFrame, AgentHello, AgentId, AgentStatus, Author, ConversationId, ConversationStatus,
     Cursor, ErrorCode, EventSeq, Message, PROTOCOL_VERSION, SendMessage, Seq, ServerFrame, SiteId,
-    Translation, UnixMillis, VisitorDetails, VisitorId,
+    StatusRecord, Translation, UnixMillis, VisitorDetails, VisitorId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,6 +30,8 @@ pub struct ThreadSeed {
     pub visitor_name: Option<String>,
     /// Open, pending or resolved.
     pub status: ConversationStatus,
+    /// Until when it is snoozed, if it is.
+    pub snoozed_until: Option<UnixMillis>,
     /// The agent responsible, if any.
     pub assignee: Option<AgentId>,
     /// The newest message's seq: live delivery continues from here.
@@ -59,6 +61,8 @@ pub struct Thread {
     pub visitor_name: Option<String>,
     /// Open, pending or resolved; system messages keep it current.
     pub status: ConversationStatus,
+    /// Until when it is snoozed; the same system messages keep it current.
+    pub snoozed_until: Option<UnixMillis>,
     /// The agent responsible, if any.
     pub assignee: Option<AgentId>,
     /// Last activity, UTC milliseconds; the inbox sorts by it.
@@ -118,6 +122,7 @@ impl Thread {
             visitor_id: seed.visitor_id,
             visitor_name: seed.visitor_name,
             status: seed.status,
+            snoozed_until: seed.snoozed_until,
             assignee: seed.assignee,
             updated_at: seed.updated_at,
             messages: seed.recent.into_iter().map(|m| (m.seq, m)).collect(),
@@ -143,6 +148,7 @@ impl Thread {
             visitor_id,
             visitor_name: None,
             status: ConversationStatus::Open,
+            snoozed_until: None,
             assignee: None,
             last_seq: 0,
             updated_at: created_at,
@@ -194,10 +200,11 @@ impl Thread {
     fn take(&mut self, message: Message) {
         self.updated_at = self.updated_at.max(message.created_at);
         if message.author == Author::System
-            && let Some(status) = ConversationStatus::parse(&message.body)
+            && let Some(record) = StatusRecord::parse(&message.body)
             && message.seq > self.cursor
         {
-            self.status = status;
+            self.status = record.status;
+            self.snoozed_until = record.until;
         }
         if message.author == Author::Visitor {
             self.visitor_typing_since = None;
@@ -686,6 +693,7 @@ mod tests {
             visitor_id: VisitorId(7),
             visitor_name: None,
             status: ConversationStatus::Open,
+            snoozed_until: None,
             assignee: None,
             last_seq,
             updated_at: 1_000,

@@ -125,7 +125,7 @@ pub fn start(live: Live, mode: ConnectionMode) {
 }
 
 /// Closes the connection for good.
-fn stop() {
+pub fn stop() {
     let old = LINK.with(|cell| cell.try_borrow_mut().ok().and_then(|mut l| l.take()));
     if let Some(mut link) = old {
         link.end_attempt();

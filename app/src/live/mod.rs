@@ -15,7 +15,7 @@ pub use desk::{Desk, Note, OnlineVisitor, Pending, Reaction, TYPING_TTL_MS, Thre
 
 use crate::auth::ConnectionMode;
 use leptos::prelude::*;
-use protocol::{AgentFrame, ConversationId, ConversationStatus, EventSeq};
+use protocol::{AgentFrame, ConversationId, EventSeq, StatusRecord};
 
 /// How the console is connected right now; the indicator shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,24 +122,33 @@ impl Live {
         let _ = (visitor_id, body);
     }
 
+    /// Closes the live link for good: the agent is signing out, and an answer the old session
+    /// gets meanwhile (refused) must not send the page anywhere.
+    pub fn stop(&self) {
+        #[cfg(feature = "hydrate")]
+        link::stop();
+    }
+
     /// Asks the browser for permission to show notifications (browsers allow it from a click).
     pub fn ask_notifications(&self) {
         #[cfg(feature = "hydrate")]
         alert::ask_permission();
     }
 
-    /// Resolves, reopens or parks a conversation (recorded as a system message everyone sees).
-    pub fn set_status(&self, conversation_id: ConversationId, status: ConversationStatus) {
+    /// Resolves, reopens or parks a conversation (recorded as a system message everyone sees);
+    /// parked `until` a time, it is snoozed.
+    pub fn set_status(&self, conversation_id: ConversationId, record: StatusRecord) {
         #[cfg(feature = "hydrate")]
         link::send(AgentFrame::SetConversationStatus(
             protocol::SetConversationStatus {
                 conversation_id,
                 client_id: link::client_id(),
-                status,
+                status: record.status,
+                until: record.until,
             },
         ));
         #[cfg(not(feature = "hydrate"))]
-        let _ = (conversation_id, status);
+        let _ = (conversation_id, record);
     }
 }
 

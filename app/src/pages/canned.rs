@@ -125,7 +125,7 @@ pub fn CannedPage() -> impl IntoView {
     let add = ServerAction::<AddCannedReply>::new();
     let delete = ServerAction::<DeleteCannedReply>::new();
     let sites = Resource::new(|| (), |_| my_sites());
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let replies = Resource::new(
         move || (add.version().get(), delete.version().get()),
         |_| canned_replies(),
@@ -136,28 +136,31 @@ pub fn CannedPage() -> impl IntoView {
     view! {
         <main class="page" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    let failed = move || {
-                        add.value()
-                            .get()
-                            .and_then(|result| result.err())
-                            .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
-                    };
-                    match (sites.await, replies.await) {
-                        (Ok(sites), Ok(items)) => {
-                            view! {
-                                <CannedList items delete lang />
-                                <AddForm sites add lang />
-                                {failed}
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        let failed = move || {
+                            add.value()
+                                .get()
+                                .and_then(|result| result.err())
+                                .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
+                        };
+                        match (sites.await, replies.await) {
+                            (Ok(sites), Ok(items)) => {
+                                view! {
+                                    <CannedList items delete lang />
+                                    <AddForm sites add lang />
+                                    {failed}
+                                }
+                                    .into_any()
                             }
-                                .into_any()
+                            (first, second) => {
+                                super::refusal(first.err().into_iter().chain(second.err()), lang)
+                            }
                         }
-                        (first, second) => {
-                            super::refusal(first.err().into_iter().chain(second.err()), lang)
-                        }
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

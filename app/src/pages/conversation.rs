@@ -10,7 +10,7 @@ use crate::live::{Live, Thread};
 use leptos::prelude::*;
 use protocol::{
     AgentFrame, AgentId, AgentStatus, Assign, Author, ConversationId, ConversationStatus, Message,
-    SiteId, Typing,
+    SiteId, StatusRecord, Typing,
 };
 
 /// The composer's emoji, the ones support chats use most.
@@ -29,6 +29,7 @@ const TYPING_REPEAT_MS: f64 = 3_000.0;
 struct Head {
     visitor: String,
     status: ConversationStatus,
+    snoozed_until: Option<i64>,
     assignee: Option<AgentId>,
     site: SiteId,
     tags: Vec<String>,
@@ -48,7 +49,7 @@ pub fn ConversationView(
     /// On a phone, whether the visitor's profile shows instead of the transcript.
     profile: RwSignal<bool>,
 ) -> impl IntoView {
-    let selected = crate::shell::use_console().selected;
+    let selected = crate::shell::use_shell().selected;
     let visitor_id = live
         .desk
         .with_untracked(|d| d.threads.get(&id).map(|t| t.visitor_id));
@@ -65,6 +66,7 @@ pub fn ConversationView(
             d.threads.get(&id).map(|t| Head {
                 visitor: t.visitor_label(),
                 status: t.status,
+                snoozed_until: t.snoozed_until,
                 assignee: t.assignee,
                 site: t.site_id,
                 tags: t.tags.clone(),
@@ -182,10 +184,16 @@ pub fn ConversationView(
         }
         draft.set(text);
     };
-    let set_status = move |status: ConversationStatus| {
+    let set_status = move |record: StatusRecord| {
         emoji_open.set(false);
-        live.set_status(id, status);
+        live.set_status(id, record);
     };
+    let snooze = Callback::new(move |until: i64| {
+        set_status(StatusRecord {
+            status: ConversationStatus::Pending,
+            until: Some(until),
+        })
+    });
     let load_earlier = move |_: ()| {
         let Some(before) = live
             .desk
@@ -247,6 +255,11 @@ pub fn ConversationView(
                                 </span>
                             }
                         }}
+                        {thread.snoozed_until.map(|until| view! {
+                            <span class="snoozed" data-until=until>
+                                {t(lang, Key::SnoozedUntil)} " " {crate::clock::moment(until, lang)}
+                            </span>
+                        })}
                         <ul class="tags">
                             {thread.tags.iter().map(|tag| view! { <li class="tag">{tag.clone()}</li> }).collect_view()}
                         </ul>
@@ -267,19 +280,20 @@ pub fn ConversationView(
                             }>{t(lang, Key::PickUp)}</button>
                         })}
                         {(status == ConversationStatus::Open).then(|| view! {
-                            <button type="button" class="secondary" data-action="pending" on:click=move |_| set_status(ConversationStatus::Pending)>
+                            <button type="button" class="secondary" data-action="pending" on:click=move |_| set_status(ConversationStatus::Pending.into())>
                                 {t(lang, Key::SetPending)}
                             </button>
+                            <SnoozeMenu lang snooze />
                         })}
                         {if status == ConversationStatus::Open {
                             view! {
-                                <button type="button" data-action="resolve" on:click=move |_| set_status(ConversationStatus::Resolved)>
+                                <button type="button" data-action="resolve" on:click=move |_| set_status(ConversationStatus::Resolved.into())>
                                     {t(lang, Key::Resolve)}
                                 </button>
                             }.into_any()
                         } else {
                             view! {
-                                <button type="button" class="secondary" data-action="reopen" on:click=move |_| set_status(ConversationStatus::Open)>
+                                <button type="button" class="secondary" data-action="reopen" on:click=move |_| set_status(ConversationStatus::Open.into())>
                                     {t(lang, Key::Reopen)}
                                 </button>
                             }.into_any()
@@ -744,6 +758,46 @@ pub async fn ban_visitor(
         .map_err(ssr::internal)?;
     ssr::hub()?.banned(conversation.visitor_id);
     Ok(())
+}
+
+/// Snooze: parks the conversation until a moment the agent picks (in an hour, tomorrow or
+/// next Monday at 9:00 on their clock, or any time); the server reopens it then, or as soon
+/// as the visitor writes.
+#[component]
+fn SnoozeMenu(lang: Lang, snooze: Callback<i64>) -> impl IntoView {
+    use crate::clock::{at_hour, days_to_monday, now, parse_local};
+    let custom = RwSignal::new(String::new());
+    let pick = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        if let Some(until) = parse_local(&custom.get_untracked()) {
+            snooze.run(until);
+        }
+    };
+    view! {
+        <details class="snooze">
+            <summary class="button secondary" data-action="snooze">{t(lang, Key::Snooze)}</summary>
+            <div class="menu">
+                <button type="button" class="secondary" data-snooze="hour" on:click=move |_| snooze.run(now() + 3_600_000)>
+                    {t(lang, Key::SnoozeHour)}
+                </button>
+                <button type="button" class="secondary" data-snooze="tomorrow" on:click=move |_| snooze.run(at_hour(now(), 1, 9))>
+                    {t(lang, Key::SnoozeTomorrow)}
+                </button>
+                <button type="button" class="secondary" data-snooze="monday" on:click=move |_| snooze.run(at_hour(now(), days_to_monday(now()), 9))>
+                    {t(lang, Key::SnoozeMonday)}
+                </button>
+                <form class="snooze-until" on:submit=pick>
+                    <input
+                        type="datetime-local"
+                        required
+                        aria-label=t(lang, Key::SnoozeUntil)
+                        on:input=move |event| custom.set(event_target_value(&event))
+                    />
+                    <button type="submit">{t(lang, Key::Snooze)}</button>
+                </form>
+            </div>
+        </details>
+    }
 }
 
 /// The ban form in a conversation's menu: a reason and a duration, then one click.

@@ -475,7 +475,7 @@ pub fn HistoryPage() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| query.with(|q| HistoryParams::from_query(|k| q.get(k))));
     let opened = Memo::new(move |_| query.with(|q| q.get("c").and_then(|c| c.parse::<i64>().ok())));
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let sites = Resource::new(|| (), |_| my_sites());
     let page = Resource::new(move || params.get(), history);
     let transcript = Resource::new(
@@ -493,27 +493,30 @@ pub fn HistoryPage() -> impl IntoView {
     view! {
         <main class="page history" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    let params = params.get_untracked();
-                    match (sites.await, page.await) {
-                        (Ok(sites), Ok(page)) => {
-                            view! {
-                                <h1>{t(lang, Key::HistoryTitle)}</h1>
-                                <Filters params=params.clone() sites agents=page.agents.clone() lang />
-                                <Exports params=params.clone() lang />
-                                <div class="history-body">
-                                    <Rows page params lang />
-                                    <Transcript transcript lang />
-                                </div>
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        let params = params.get_untracked();
+                        match (sites.await, page.await) {
+                            (Ok(sites), Ok(page)) => {
+                                view! {
+                                    <h1>{t(lang, Key::HistoryTitle)}</h1>
+                                    <Filters params=params.clone() sites agents=page.agents.clone() lang />
+                                    <Exports params=params.clone() lang />
+                                    <div class="history-body">
+                                        <Rows page params lang />
+                                        <Transcript transcript lang />
+                                    </div>
+                                }
+                                    .into_any()
                             }
-                                .into_any()
+                            (first, second) => {
+                                super::refusal(first.err().into_iter().chain(second.err()), lang)
+                            }
                         }
-                        (first, second) => {
-                            super::refusal(first.err().into_iter().chain(second.err()), lang)
-                        }
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

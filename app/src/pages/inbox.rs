@@ -8,7 +8,7 @@
 use crate::auth::{AgentInfo, ConnectionMode, ConsoleError};
 use crate::i18n::{Key, Lang, t};
 use crate::live::ThreadSeed;
-use crate::shell::{Console, use_console};
+use crate::shell::{Console, use_shell};
 use leptos::prelude::*;
 use protocol::{AgentId, ConversationStatus, EventSeq, Message, Seq, SiteId};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,8 @@ pub struct InboxData {
     /// The sites whose conversations are translated (a provider is set up and the site's
     /// switch is on): their conversations get the translation switch and button.
     pub translating_sites: Vec<SiteId>,
+    /// The agent's language: the console draws in it from the first frame.
+    pub lang: Lang,
 }
 
 /// An agent sharing a site with the signed-in one.
@@ -162,6 +164,7 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
         events_after,
         mode,
         translating_sites,
+        lang: Lang::from_tag(&agent.language),
     })
 }
 
@@ -264,6 +267,7 @@ async fn thread_seed(
         tags,
         team: conversation.team_id,
         translating: conversation.translating,
+        snoozed_until: conversation.snoozed_until,
         translations,
     })
 }
@@ -272,17 +276,23 @@ async fn thread_seed(
 /// The shell loaded the desk and keeps it live; this page only shows it.
 #[component]
 pub fn InboxPage() -> impl IntoView {
-    let console = use_console();
+    let shell = use_shell();
     // Effects run only in the browser, so this marks the moment hydration finished.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
         <main class="page desk-page" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = console.lang.await;
-                    view! { <DeskView console lang /> }
-                })}
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        match shell.console().await {
+                            Ok(console) => view! { <DeskView console lang /> }.into_any(),
+                            Err(error) => crate::pages::refusal([error], lang),
+                        }
+                    })
+                }}
             </Suspense>
         </main>
     }

@@ -346,7 +346,7 @@ pub fn LeavePage() -> impl IntoView {
     let act = ServerAction::<ActOnLeaveMessage>::new();
     let note = ServerAction::<NoteLeaveMessage>::new();
     let reply = ServerAction::<ReplyToLeaveMessage>::new();
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let page = Resource::new(
         move || {
             (
@@ -364,27 +364,30 @@ pub fn LeavePage() -> impl IntoView {
     view! {
         <main class="page leave-page" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    let params = params.get_untracked();
-                    let failed = move || {
-                        [act.value().get().and_then(Result::err), note.value().get().and_then(Result::err), reply.value().get().and_then(Result::err)]
-                            .into_iter()
-                            .flatten()
-                            .next()
-                            .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
-                    };
-                    match page.await {
-                        Ok(page) => view! {
-                            <h1>{t(lang, Key::LeaveMessages)}</h1>
-                            <LeaveFilters params=params.clone() lang />
-                            {failed}
-                            <LeaveList page params lang act note reply />
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        let params = params.get_untracked();
+                        let failed = move || {
+                            [act.value().get().and_then(Result::err), note.value().get().and_then(Result::err), reply.value().get().and_then(Result::err)]
+                                .into_iter()
+                                .flatten()
+                                .next()
+                                .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
+                        };
+                        match page.await {
+                            Ok(page) => view! {
+                                <h1>{t(lang, Key::LeaveMessages)}</h1>
+                                <LeaveFilters params=params.clone() lang />
+                                {failed}
+                                <LeaveList page params lang act note reply />
+                            }
+                            .into_any(),
+                            Err(error) => super::refusal([error], lang),
                         }
-                        .into_any(),
-                        Err(error) => super::refusal([error], lang),
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

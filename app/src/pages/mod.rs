@@ -42,7 +42,10 @@ pub fn NotFound() -> impl IntoView {
             response.set_status(axum::http::StatusCode::NOT_FOUND);
         }
     }
-    let lang = crate::shell::page_lang();
+    let lang = Resource::new(
+        || (),
+        |_| async { crate::i18n::console_lang().await.unwrap_or_default() },
+    );
     view! {
         <main class="page page-narrow">
             <Suspense fallback=|| ()>

@@ -225,7 +225,7 @@ pub async fn team_report(
 #[component]
 pub fn ReportsPage() -> impl IntoView {
     let query = use_query_map();
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let sites = Resource::new(|| (), |_| my_sites());
     let data = Resource::new(
         move || {
@@ -246,23 +246,26 @@ pub fn ReportsPage() -> impl IntoView {
     view! {
         <main class="page reports" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    match (sites.await, data.await) {
-                        (Ok(sites), Ok(report)) => view! {
-                            <h1>{t(lang, Key::Reports)}</h1>
-                            <RangeForm sites lang />
-                            <Figures report=report.clone() lang />
-                            <PerDay report=report.clone() lang />
-                            <Heat report=report.clone() lang />
-                            <Load report lang />
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        match (sites.await, data.await) {
+                            (Ok(sites), Ok(report)) => view! {
+                                <h1>{t(lang, Key::Reports)}</h1>
+                                <RangeForm sites lang />
+                                <Figures report=report.clone() lang />
+                                <PerDay report=report.clone() lang />
+                                <Heat report=report.clone() lang />
+                                <Load report lang />
+                            }
+                            .into_any(),
+                            (first, second) => {
+                                super::refusal(first.err().into_iter().chain(second.err()), lang)
+                            }
                         }
-                        .into_any(),
-                        (first, second) => {
-                            super::refusal(first.err().into_iter().chain(second.err()), lang)
-                        }
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

@@ -107,10 +107,13 @@ fn visitor_row(
                 {t(lang, if returning { Key::Returning } else { Key::NewVisitor })}
             </span>
             {chatting.then(|| view! { <span class="chatting">{t(lang, Key::Chatting)}</span> })}
-            <p class="page">
-                <span class="title">{title.unwrap_or_else(|| url.clone())}</span>
-                <small class="url">{url}</small>
-            </p>
+            // A visitor who has not reported a page yet (the widget says it on load) has none.
+            {(!url.is_empty()).then(|| view! {
+                <p class="page">
+                    <span class="title">{title.unwrap_or_else(|| url.clone())}</span>
+                    <small class="url">{url}</small>
+                </p>
+            })}
             <dl>
                 <dt>{t(lang, Key::Pages)}</dt>
                 <dd class="pages">{visitor.pages.len()}</dd>

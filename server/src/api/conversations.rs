@@ -485,6 +485,7 @@ pub async fn set_status(
         conversation_id: protocol::ConversationId(id),
         client_id: ClientId(crate::realtime::random_hex::<16>()),
         status,
+        until: None,
     });
     let seq = acknowledged(&state, admin, conversation.site_id, frame).await?;
     Ok(Json(StatusChanged { seq }))

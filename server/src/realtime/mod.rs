@@ -19,6 +19,7 @@ pub mod presence;
 mod properties;
 mod replay;
 pub mod session;
+pub mod snooze;
 pub mod text;
 pub mod token;
 pub mod transcript_mail;

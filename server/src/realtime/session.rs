@@ -16,8 +16,8 @@ use super::text::{label, truncate};
 use super::{Realtime, error_frame as error};
 use protocol::{
     AgentId, AgentStatus, Author, ClientId, ConversationHead, ConversationId, Cursor, ErrorCode,
-    Page, Preview, Read, SendMessage, ServerFrame, SetConversationStatus, SiteId, Typing,
-    VisitorId, Welcome,
+    Page, Preview, Read, SendMessage, ServerFrame, SetConversationStatus, SiteId, StatusRecord,
+    Typing, VisitorId, Welcome,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -537,9 +537,12 @@ impl Session {
                             .store
                             .append_message(id.0, new(Author::Visitor, None))
                             .await?;
-                        // A visitor writing again reopens a resolved conversation, so the new
-                        // message shows in the agents' inbox instead of in a closed thread.
-                        if appended.created && conversation.status == ConversationStatus::Resolved {
+                        // A visitor writing again reopens a resolved or snoozed conversation, so
+                        // the new message shows in the agents' inbox instead of in a closed
+                        // or parked thread.
+                        let parked = conversation.status == ConversationStatus::Resolved
+                            || conversation.snoozed_until.is_some();
+                        if appended.created && parked {
                             self.rt
                                 .store
                                 .set_conversation_status(
@@ -585,7 +588,7 @@ impl Session {
         if reopened {
             let record = system_message(
                 ClientId(super::random_hex::<16>()),
-                ConversationStatus::Open,
+                ConversationStatus::Open.into(),
                 None,
             );
             let appended = self
@@ -796,44 +799,7 @@ impl Session {
         appended: store::Appended,
         agent_name: Option<String>,
     ) -> ServerFrame {
-        let message = appended.message;
-        let ack = ServerFrame::Ack {
-            client_id: message.client_id.clone(),
-            conversation_id: ConversationId(message.conversation_id),
-            seq: message.seq,
-        };
-        if appended.created {
-            // Committed: now, and only now, tell everyone (and then translate).
-            let stored = message.clone();
-            let frame = message.into_frame(agent_name);
-            // A status change is recorded as a system message whose text is the new status.
-            let event = match frame.author {
-                Author::System if frame.body == ConversationStatus::Resolved.as_str() => {
-                    Some("conversation.resolved")
-                }
-                Author::System => None,
-                _ => Some("message.created"),
-            };
-            if let Some(event) = event {
-                self.rt.webhooks.emit(
-                    event,
-                    serde_json::json!({
-                        "event": event,
-                        "site_id": conversation.site_id,
-                        "visitor_id": conversation.visitor_id,
-                        "conversation_id": conversation.id,
-                        "message": &frame,
-                    }),
-                );
-            }
-            self.rt.hub.to_site_and_visitor(
-                conversation.site_id,
-                conversation.visitor_id,
-                ServerFrame::Message(frame),
-            );
-            crate::translate::flow::after_message(self.rt.clone(), conversation.clone(), stored);
-        }
-        ack
+        publish(&self.rt, conversation, appended, agent_name)
     }
 
     /// An agent resolves, reopens or parks a conversation: the status is stored, then recorded
@@ -868,13 +834,39 @@ impl Session {
         {
             return refuse(ErrorCode::RateLimited, "too many messages", Some(wait));
         }
+        let now = crate::now_ms();
+        if let Some(until) = change.until
+            && (change.status != ConversationStatus::Pending
+                || until <= now
+                || until > now + MAX_SNOOZE_MS)
+        {
+            return refuse(
+                ErrorCode::BadRequest,
+                "until must be a time in the next 30 days, with pending",
+                None,
+            );
+        }
         // Status first: a crash before the record leaves the status right, and the client's
         // resend (same client id) then stores the record.
-        self.rt
-            .store
-            .set_conversation_status(conversation.id, change.status, crate::now_ms())
-            .await?;
-        let record = system_message(change.client_id, change.status, Some(agent.id));
+        match change.until {
+            Some(until) => {
+                self.rt
+                    .store
+                    .snooze_conversation(conversation.id, until, now)
+                    .await?
+            }
+            None => {
+                self.rt
+                    .store
+                    .set_conversation_status(conversation.id, change.status, now)
+                    .await?
+            }
+        };
+        let status = StatusRecord {
+            status: change.status,
+            until: change.until,
+        };
+        let record = system_message(change.client_id, status, Some(agent.id));
         let appended = self
             .rt
             .store
@@ -1208,17 +1200,68 @@ fn not_found(conversation_id: ConversationId) -> ServerFrame {
     }
 }
 
+/// Acks a stored message to its sender and, if it is new, sends it to everyone: the one way a
+/// stored message reaches clients, webhooks and translation (sessions and the snooze waker).
+pub(super) fn publish(
+    rt: &Arc<Realtime>,
+    conversation: &store::Conversation,
+    appended: store::Appended,
+    agent_name: Option<String>,
+) -> ServerFrame {
+    let message = appended.message;
+    let ack = ServerFrame::Ack {
+        client_id: message.client_id.clone(),
+        conversation_id: ConversationId(message.conversation_id),
+        seq: message.seq,
+    };
+    if appended.created {
+        // Committed: now, and only now, tell everyone (and then translate).
+        let stored = message.clone();
+        let frame = message.into_frame(agent_name);
+        // A status change is recorded as a system message whose text is the new status.
+        let event = match frame.author {
+            Author::System if frame.body == ConversationStatus::Resolved.as_str() => {
+                Some("conversation.resolved")
+            }
+            Author::System => None,
+            _ => Some("message.created"),
+        };
+        if let Some(event) = event {
+            rt.webhooks.emit(
+                event,
+                serde_json::json!({
+                    "event": event,
+                    "site_id": conversation.site_id,
+                    "visitor_id": conversation.visitor_id,
+                    "conversation_id": conversation.id,
+                    "message": &frame,
+                }),
+            );
+        }
+        rt.hub.to_site_and_visitor(
+            conversation.site_id,
+            conversation.visitor_id,
+            ServerFrame::Message(frame),
+        );
+        crate::translate::flow::after_message(rt.clone(), conversation.clone(), stored);
+    }
+    ack
+}
+
+/// How far ahead a conversation can be snoozed: a month, beyond which "snoozed" means "lost".
+const MAX_SNOOZE_MS: i64 = 30 * 24 * 3_600_000;
+
 /// The `system` message that records a conversation's new status.
-fn system_message(
+pub(super) fn system_message(
     client_id: ClientId,
-    status: ConversationStatus,
+    record: StatusRecord,
     agent_id: Option<i64>,
 ) -> NewMessage {
     NewMessage {
         client_id,
         author: Author::System,
         agent_id,
-        body: status.as_str().to_string(),
+        body: record.body(),
         attachment: None,
         created_at: crate::now_ms(),
     }

@@ -7,7 +7,7 @@
 //! endpoint do), nor send it.
 
 use app::i18n::Lang;
-use protocol::{Author, ConversationStatus};
+use protocol::{Author, ConversationStatus, StatusRecord};
 use std::collections::BTreeMap;
 
 /// Something a transcript says around the messages.
@@ -79,7 +79,8 @@ pub fn text(
             .unwrap_or_default();
         let line = match (message.author, message.agent_id) {
             (Author::System, agent) => {
-                let event = match ConversationStatus::parse(&message.body) {
+                // A snooze reads as "pending" (its time is the agents' business).
+                let event = match StatusRecord::parse(&message.body).map(|r| r.status) {
                     Some(ConversationStatus::Open) => say(lang, Words::Reopened),
                     Some(ConversationStatus::Pending) => say(lang, Words::Pending),
                     Some(ConversationStatus::Resolved) => say(lang, Words::Resolved),

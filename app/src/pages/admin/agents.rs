@@ -184,7 +184,7 @@ pub fn AdminAgentsPage() -> impl IntoView {
     let invite = ServerAction::<InviteAgent>::new();
     let update = ServerAction::<UpdateAgent>::new();
     let membership = ServerAction::<SetAgentSite>::new();
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let data = Resource::new(
         move || {
             (
@@ -200,49 +200,52 @@ pub fn AdminAgentsPage() -> impl IntoView {
     view! {
         <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    let outcome = move || match invite.value().get() {
-                        Some(Ok(password)) => Some(view! {
-                            <p class="password" role="status">
-                                {t(lang, Key::PasswordOnce)} " " <code>{password}</code>
-                            </p>
-                        }.into_any()),
-                        Some(Err(error)) => Some(view! { <p role="alert">{error.message(lang)}</p> }.into_any()),
-                        None => None,
-                    };
-                    let failed = move || {
-                        [update.value().get().and_then(Result::err), membership.value().get().and_then(Result::err)]
-                            .into_iter()
-                            .flatten()
-                            .next()
-                            .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
-                    };
-                    match data.await {
-                        Ok(data) => view! {
-                            <super::AdminNav lang />
-                            <h1>{t(lang, Key::AdminAgents)}</h1>
-                            {failed}
-                            <AgentTable data=data.clone() update membership lang />
-                            <ActionForm action=invite attr:class="invite">
-                                <h2>{t(lang, Key::InviteAgent)}</h2>
-                                <label>{t(lang, Key::Email)} <input type="email" name="email" required /></label>
-                                <label>{t(lang, Key::Name)} <input type="text" name="name" required maxlength="100" /></label>
-                                <label>
-                                    {t(lang, Key::Site)}
-                                    <select name="site">
-                                        {data.sites.iter().map(|(id, name)| view! { <option value=*id>{name.clone()}</option> }).collect_view()}
-                                    </select>
-                                </label>
-                                <label><input type="checkbox" name="admin" value="true" /> " " {t(lang, Key::Administrator)}</label>
-                                <button type="submit">{t(lang, Key::Add)}</button>
-                            </ActionForm>
-                            {outcome}
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        let outcome = move || match invite.value().get() {
+                            Some(Ok(password)) => Some(view! {
+                                <p class="password" role="status">
+                                    {t(lang, Key::PasswordOnce)} " " <code>{password}</code>
+                                </p>
+                            }.into_any()),
+                            Some(Err(error)) => Some(view! { <p role="alert">{error.message(lang)}</p> }.into_any()),
+                            None => None,
+                        };
+                        let failed = move || {
+                            [update.value().get().and_then(Result::err), membership.value().get().and_then(Result::err)]
+                                .into_iter()
+                                .flatten()
+                                .next()
+                                .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
+                        };
+                        match data.await {
+                            Ok(data) => view! {
+                                <super::AdminNav lang />
+                                <h1>{t(lang, Key::AdminAgents)}</h1>
+                                {failed}
+                                <AgentTable data=data.clone() update membership lang />
+                                <ActionForm action=invite attr:class="invite">
+                                    <h2>{t(lang, Key::InviteAgent)}</h2>
+                                    <label>{t(lang, Key::Email)} <input type="email" name="email" required /></label>
+                                    <label>{t(lang, Key::Name)} <input type="text" name="name" required maxlength="100" /></label>
+                                    <label>
+                                        {t(lang, Key::Site)}
+                                        <select name="site">
+                                            {data.sites.iter().map(|(id, name)| view! { <option value=*id>{name.clone()}</option> }).collect_view()}
+                                        </select>
+                                    </label>
+                                    <label><input type="checkbox" name="admin" value="true" /> " " {t(lang, Key::Administrator)}</label>
+                                    <button type="submit">{t(lang, Key::Add)}</button>
+                                </ActionForm>
+                                {outcome}
+                            }
+                            .into_any(),
+                            Err(error) => crate::pages::refusal([error], lang),
                         }
-                        .into_any(),
-                        Err(error) => crate::pages::refusal([error], lang),
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

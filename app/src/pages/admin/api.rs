@@ -98,7 +98,7 @@ pub async fn revoke_api_token(id: i64) -> Result<(), ConsoleError> {
 pub fn AdminApiPage() -> impl IntoView {
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let tokens = Resource::new(
         move || (create.version().get(), revoke.version().get()),
         |_| api_tokens(),
@@ -108,34 +108,37 @@ pub fn AdminApiPage() -> impl IntoView {
     view! {
         <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    match tokens.await {
-                        Ok(tokens) => view! {
-                            <super::AdminNav lang />
-                            <h1>{t(lang, Key::ApiTokens)}</h1>
-                            <p>
-                                {t(lang, Key::ApiIntro)} " "
-                                <a href="/api/v1/openapi.json">"/api/v1/openapi.json"</a>
-                            </p>
-                            <pre class="example">"curl -H 'Authorization: Bearer kefu_…' "{"/api/v1/conversations"}</pre>
-                            <TokenTable tokens revoke lang />
-                            <ActionForm action=create attr:class="new-token">
-                                <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME placeholder="CRM" /></label>
-                                <button type="submit">{t(lang, Key::Create)}</button>
-                            </ActionForm>
-                            {move || create.value().get().map(|result| match result {
-                                Ok(token) => view! {
-                                    <p class="password" role="status">{t(lang, Key::TokenOnce)} " " <code class="token">{token}</code></p>
-                                }
-                                .into_any(),
-                                Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
-                            })}
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        match tokens.await {
+                            Ok(tokens) => view! {
+                                <super::AdminNav lang />
+                                <h1>{t(lang, Key::ApiTokens)}</h1>
+                                <p>
+                                    {t(lang, Key::ApiIntro)} " "
+                                    <a href="/api/v1/openapi.json">"/api/v1/openapi.json"</a>
+                                </p>
+                                <pre class="example">"curl -H 'Authorization: Bearer kefu_…' "{"/api/v1/conversations"}</pre>
+                                <TokenTable tokens revoke lang />
+                                <ActionForm action=create attr:class="new-token">
+                                    <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME placeholder="CRM" /></label>
+                                    <button type="submit">{t(lang, Key::Create)}</button>
+                                </ActionForm>
+                                {move || create.value().get().map(|result| match result {
+                                    Ok(token) => view! {
+                                        <p class="password" role="status">{t(lang, Key::TokenOnce)} " " <code class="token">{token}</code></p>
+                                    }
+                                    .into_any(),
+                                    Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
+                                })}
+                            }
+                            .into_any(),
+                            Err(error) => crate::pages::refusal([error], lang),
                         }
-                        .into_any(),
-                        Err(error) => crate::pages::refusal([error], lang),
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

@@ -92,36 +92,39 @@ pub async fn send_test_mail(to: String) -> Result<(), ConsoleError> {
 pub fn AdminMailPage() -> impl IntoView {
     let save = ServerAction::<SaveMailSettings>::new();
     let test = ServerAction::<SendTestMail>::new();
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let settings = Resource::new(move || save.version().get(), |_| mail_settings());
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
         <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    match settings.await {
-                        Ok(view) => view! {
-                            <super::AdminNav lang />
-                            <h1>{t(lang, Key::AdminMail)}</h1>
-                            <MailFields view save lang />
-                            <section class="mail-test">
-                                <h2>{t(lang, Key::TestMail)}</h2>
-                                <ActionForm action=test>
-                                    <label>{t(lang, Key::Email)} <input type="email" name="to" required /></label>
-                                    <button type="submit">{t(lang, Key::Send)}</button>
-                                </ActionForm>
-                                {move || test.value().get().map(|result| match result {
-                                    Ok(()) => view! { <p role="status">{t(lang, Key::MailSent)}</p> }.into_any(),
-                                    Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
-                                })}
-                            </section>
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        match settings.await {
+                            Ok(view) => view! {
+                                <super::AdminNav lang />
+                                <h1>{t(lang, Key::AdminMail)}</h1>
+                                <MailFields view save lang />
+                                <section class="mail-test">
+                                    <h2>{t(lang, Key::TestMail)}</h2>
+                                    <ActionForm action=test>
+                                        <label>{t(lang, Key::Email)} <input type="email" name="to" required /></label>
+                                        <button type="submit">{t(lang, Key::Send)}</button>
+                                    </ActionForm>
+                                    {move || test.value().get().map(|result| match result {
+                                        Ok(()) => view! { <p role="status">{t(lang, Key::MailSent)}</p> }.into_any(),
+                                        Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
+                                    })}
+                                </section>
+                            }
+                            .into_any(),
+                            Err(error) => crate::pages::refusal([error], lang),
                         }
-                        .into_any(),
-                        Err(error) => crate::pages::refusal([error], lang),
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

@@ -17,15 +17,20 @@ use leptos::prelude::*;
 /// The links between the admin pages, under the console header.
 #[component]
 pub fn AdminNav(lang: Lang) -> impl IntoView {
+    let path = leptos_router::hooks::use_location().pathname;
+    let link = move |href: &'static str, key: Key| {
+        let current = move || (path.get() == href).then_some("page");
+        view! { <a href=href aria-current=current>{t(lang, key)}</a> }
+    };
     view! {
-        <nav class="admin-nav">
-            <a href="/admin/sites">{t(lang, Key::AdminSites)}</a>
-            <a href="/admin/agents">{t(lang, Key::AdminAgents)}</a>
-            <a href="/admin/teams">{t(lang, Key::AdminTeams)}</a>
-            <a href="/admin/api">{t(lang, Key::ApiTokens)}</a>
-            <a href="/admin/mail">{t(lang, Key::AdminMail)}</a>
-            <a href="/admin/translation">{t(lang, Key::AdminTranslation)}</a>
-            <a href="/admin/upkeep">{t(lang, Key::AdminUpkeep)}</a>
+        <nav class="admin-nav" aria-label=t(lang, Key::Settings)>
+            {link("/admin/sites", Key::AdminSites)}
+            {link("/admin/agents", Key::AdminAgents)}
+            {link("/admin/teams", Key::AdminTeams)}
+            {link("/admin/api", Key::ApiTokens)}
+            {link("/admin/mail", Key::AdminMail)}
+            {link("/admin/translation", Key::AdminTranslation)}
+            {link("/admin/upkeep", Key::AdminUpkeep)}
         </nav>
     }
 }

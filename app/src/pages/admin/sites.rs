@@ -313,7 +313,7 @@ pub async fn update_site(
 pub fn AdminSitesPage() -> impl IntoView {
     let create = ServerAction::<CreateSite>::new();
     let update = ServerAction::<UpdateSite>::new();
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let sites = Resource::new(
         move || (create.version().get(), update.version().get()),
         |_| admin_sites(),
@@ -324,43 +324,46 @@ pub fn AdminSitesPage() -> impl IntoView {
     view! {
         <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    let failed = move || {
-                        [create.value().get().and_then(Result::err), update.value().get().and_then(Result::err)]
-                            .into_iter()
-                            .flatten()
-                            .next()
-                            .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
-                    };
-                    match (sites.await, defaults.await) {
-                        (Ok(sites), Ok(defaults)) => view! {
-                            <super::AdminNav lang />
-                            <h1>{t(lang, Key::AdminSites)}</h1>
-                            {failed}
-                            // One row per site; the newest opens (it was probably just made).
-                            {
-                                let newest = sites.iter().map(|site| site.id).max();
-                                sites
-                                    .into_iter()
-                                    .map(|site| {
-                                        let open = Some(site.id) == newest;
-                                        view! { <SiteForm site update lang open /> }
-                                    })
-                                    .collect_view()
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        let failed = move || {
+                            [create.value().get().and_then(Result::err), update.value().get().and_then(Result::err)]
+                                .into_iter()
+                                .flatten()
+                                .next()
+                                .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
+                        };
+                        match (sites.await, defaults.await) {
+                            (Ok(sites), Ok(defaults)) => view! {
+                                <super::AdminNav lang />
+                                <h1>{t(lang, Key::AdminSites)}</h1>
+                                {failed}
+                                // One row per site; the newest opens (it was probably just made).
+                                {
+                                    let newest = sites.iter().map(|site| site.id).max();
+                                    sites
+                                        .into_iter()
+                                        .map(|site| {
+                                            let open = Some(site.id) == newest;
+                                            view! { <SiteForm site update lang open /> }
+                                        })
+                                        .collect_view()
+                                }
+                                <ActionForm action=create attr:class="site-form new-site">
+                                    <h2>{t(lang, Key::NewSite)}</h2>
+                                    <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
+                                    <label>{t(lang, Key::AllowedOrigins)} <textarea name="origins" placeholder="https://shop.example"></textarea></label>
+                                    <LookFields look=defaults lang />
+                                    <button type="submit">{t(lang, Key::Create)}</button>
+                                </ActionForm>
                             }
-                            <ActionForm action=create attr:class="site-form new-site">
-                                <h2>{t(lang, Key::NewSite)}</h2>
-                                <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
-                                <label>{t(lang, Key::AllowedOrigins)} <textarea name="origins" placeholder="https://shop.example"></textarea></label>
-                                <LookFields look=defaults lang />
-                                <button type="submit">{t(lang, Key::Create)}</button>
-                            </ActionForm>
+                            .into_any(),
+                            (first, second) => crate::pages::refusal(first.err().into_iter().chain(second.err()), lang),
                         }
-                        .into_any(),
-                        (first, second) => crate::pages::refusal(first.err().into_iter().chain(second.err()), lang),
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

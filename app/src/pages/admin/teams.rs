@@ -157,7 +157,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
     let join = ServerAction::<JoinTeam>::new();
     let leave = ServerAction::<LeaveTeam>::new();
     let delete = ServerAction::<DeleteTeam>::new();
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let teams = Resource::new(
         move || {
             (
@@ -175,48 +175,51 @@ pub fn AdminTeamsPage() -> impl IntoView {
     view! {
         <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    let failed = move || {
-                        [
-                            create.value().get().and_then(Result::err),
-                            join.value().get().and_then(Result::err),
-                            leave.value().get().and_then(Result::err),
-                            delete.value().get().and_then(Result::err),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        .next()
-                        .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
-                    };
-                    match (teams.await, sites.await) {
-                        (Ok(teams), Ok(sites)) => view! {
-                            <super::AdminNav lang />
-                            <h1>{t(lang, Key::AdminTeams)}</h1>
-                            {failed}
-                            {teams
-                                .into_iter()
-                                .map(|team| view! { <TeamCard team join leave delete lang /> })
-                                .collect_view()}
-                            <ActionForm action=create attr:class="new-team">
-                                <h2>{t(lang, Key::NewTeam)}</h2>
-                                <label>
-                                    {t(lang, Key::Site)}
-                                    <select name="site">
-                                        {sites
-                                            .into_iter()
-                                            .map(|site| view! { <option value=site.id>{site.name}</option> })
-                                            .collect_view()}
-                                    </select>
-                                </label>
-                                <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
-                                <button type="submit">{t(lang, Key::Create)}</button>
-                            </ActionForm>
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        let failed = move || {
+                            [
+                                create.value().get().and_then(Result::err),
+                                join.value().get().and_then(Result::err),
+                                leave.value().get().and_then(Result::err),
+                                delete.value().get().and_then(Result::err),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .next()
+                            .map(|error| view! { <p role="alert">{error.message(lang)}</p> })
+                        };
+                        match (teams.await, sites.await) {
+                            (Ok(teams), Ok(sites)) => view! {
+                                <super::AdminNav lang />
+                                <h1>{t(lang, Key::AdminTeams)}</h1>
+                                {failed}
+                                {teams
+                                    .into_iter()
+                                    .map(|team| view! { <TeamCard team join leave delete lang /> })
+                                    .collect_view()}
+                                <ActionForm action=create attr:class="new-team">
+                                    <h2>{t(lang, Key::NewTeam)}</h2>
+                                    <label>
+                                        {t(lang, Key::Site)}
+                                        <select name="site">
+                                            {sites
+                                                .into_iter()
+                                                .map(|site| view! { <option value=site.id>{site.name}</option> })
+                                                .collect_view()}
+                                        </select>
+                                    </label>
+                                    <label>{t(lang, Key::Title)} <input type="text" name="name" required maxlength=MAX_NAME /></label>
+                                    <button type="submit">{t(lang, Key::Create)}</button>
+                                </ActionForm>
+                            }
+                            .into_any(),
+                            (first, second) => crate::pages::refusal(first.err().into_iter().chain(second.err()), lang),
                         }
-                        .into_any(),
-                        (first, second) => crate::pages::refusal(first.err().into_iter().chain(second.err()), lang),
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

@@ -124,26 +124,29 @@ pub async fn test_translation(form: TranslationForm) -> Result<String, ConsoleEr
 pub fn AdminTranslationPage() -> impl IntoView {
     let save = ServerAction::<SaveTranslationSettings>::new();
     let test = ServerAction::<TestTranslation>::new();
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let settings = Resource::new(move || save.version().get(), |_| translation_settings());
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
         <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    match settings.await {
-                        Ok(view) => view! {
-                            <super::AdminNav lang />
-                            <h1>{t(lang, Key::AdminTranslation)}</h1>
-                            <Usage view=view.clone() lang />
-                            <TranslationFields view save test lang />
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        match settings.await {
+                            Ok(view) => view! {
+                                <super::AdminNav lang />
+                                <h1>{t(lang, Key::AdminTranslation)}</h1>
+                                <Usage view=view.clone() lang />
+                                <TranslationFields view save test lang />
+                            }
+                            .into_any(),
+                            Err(error) => crate::pages::refusal([error], lang),
                         }
-                        .into_any(),
-                        Err(error) => crate::pages::refusal([error], lang),
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }

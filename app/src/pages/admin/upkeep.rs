@@ -165,7 +165,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
         move || (add_hook.version().get(), delete_hook.version().get()),
         |_| admin_webhooks(),
     );
-    let lang = crate::shell::page_lang();
+    let shell = crate::shell::use_shell();
     let bans = Resource::new(
         move || (add.version().get(), lift.version().get()),
         |_| admin_bans(),
@@ -176,33 +176,36 @@ pub fn AdminUpkeepPage() -> impl IntoView {
     view! {
         <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
             <Suspense fallback=|| view! { <p>"…"</p> }>
-                {move || Suspend::new(async move {
-                    let lang = lang.await;
-                    match (bans.await, sites.await, hooks.await) {
-                        (Ok(bans), Ok(sites), Ok(hooks)) => view! {
-                            <super::AdminNav lang />
-                            <h1>{t(lang, Key::AdminUpkeep)}</h1>
-                            <Bans bans sites add lift lang />
-                            <Webhooks hooks add=add_hook delete=delete_hook lang />
-                            <section class="retention">
-                                <h2>{t(lang, Key::Retention)}</h2>
-                                <ActionForm action=retention>
-                                    <label>{t(lang, Key::OlderThanDays)} <input type="number" name="days" min="1" required /></label>
-                                    <super::super::ConfirmButton label=t(lang, Key::Delete) lang />
-                                </ActionForm>
-                                {move || retention.value().get().map(|result| match result {
-                                    Ok(count) => view! { <p role="status">{format!("{} {count}", t(lang, Key::ConversationsDeleted))}</p> }.into_any(),
-                                    Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
-                                })}
-                            </section>
+                {move || {
+                    let lang = shell.lang();
+                    Suspend::new(async move {
+                        let lang = lang.await;
+                        match (bans.await, sites.await, hooks.await) {
+                            (Ok(bans), Ok(sites), Ok(hooks)) => view! {
+                                <super::AdminNav lang />
+                                <h1>{t(lang, Key::AdminUpkeep)}</h1>
+                                <Bans bans sites add lift lang />
+                                <Webhooks hooks add=add_hook delete=delete_hook lang />
+                                <section class="retention">
+                                    <h2>{t(lang, Key::Retention)}</h2>
+                                    <ActionForm action=retention>
+                                        <label>{t(lang, Key::OlderThanDays)} <input type="number" name="days" min="1" required /></label>
+                                        <super::super::ConfirmButton label=t(lang, Key::Delete) lang />
+                                    </ActionForm>
+                                    {move || retention.value().get().map(|result| match result {
+                                        Ok(count) => view! { <p role="status">{format!("{} {count}", t(lang, Key::ConversationsDeleted))}</p> }.into_any(),
+                                        Err(error) => view! { <p role="alert">{error.message(lang)}</p> }.into_any(),
+                                    })}
+                                </section>
+                            }
+                            .into_any(),
+                            (first, second, third) => crate::pages::refusal(
+                                first.err().into_iter().chain(second.err()).chain(third.err()),
+                                lang,
+                            ),
                         }
-                        .into_any(),
-                        (first, second, third) => crate::pages::refusal(
-                            first.err().into_iter().chain(second.err()).chain(third.err()),
-                            lang,
-                        ),
-                    }
-                })}
+                    })
+                }}
             </Suspense>
         </main>
     }
