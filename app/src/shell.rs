@@ -191,11 +191,13 @@ fn frame(
         <Title text=title />
         {move || {
             let lang = shell.switched.get().unwrap_or(loaded);
+            // Erased: the header's type is otherwise too deep for the compiler.
             view! {
                 <Html {..} lang=lang.tag() />
                 <Header console lang switch logout />
                 {move || help.get().then(|| view! { <ShortcutHelp lang help /> })}
             }
+            .into_any()
         }}
     }
 }

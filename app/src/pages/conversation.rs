@@ -284,7 +284,7 @@ pub fn ConversationView(
                                 {t(lang, Key::SetPending)}
                             </button>
                             <SnoozeMenu lang snooze />
-                        })}
+                        }.into_any())}
                         {if status == ConversationStatus::Open {
                             view! {
                                 <button type="button" data-action="resolve" on:click=move |_| set_status(ConversationStatus::Resolved.into())>
