@@ -936,6 +936,25 @@ pub fn LanguageSwitch(lang: Lang, action: ServerAction<SetLanguage>) -> impl Int
     }
 }
 
+/// Weekday `day` (0 is Monday) as short as a chart's row label: "Mon", "周一".
+pub fn weekday_short(lang: Lang, day: usize) -> String {
+    let keys = [
+        Key::Mon,
+        Key::Tue,
+        Key::Wed,
+        Key::Thu,
+        Key::Fri,
+        Key::Sat,
+        Key::Sun,
+    ];
+    let name = t(lang, keys[day % 7]);
+    match lang {
+        Lang::En => name.chars().take(3).collect(),
+        // 星期一 → 周一
+        Lang::Zh => format!("周{}", name.chars().last().unwrap_or_default()),
+    }
+}
+
 /// What a conversation's `system` message says in `lang`: a status change, or where its
 /// transcript was mailed; a body this console does not know is shown as it is.
 pub fn system_text(lang: Lang, body: &str) -> String {
@@ -1057,6 +1076,13 @@ mod tests {
             "console text not in the language table:\n{}",
             found.join("\n")
         );
+    }
+
+    #[test]
+    fn weekdays_shorten_in_both_languages() {
+        assert_eq!(weekday_short(Lang::En, 2), "Wed");
+        assert_eq!(weekday_short(Lang::Zh, 6), "周日");
+        assert_eq!(weekday_short(Lang::Zh, 0), "周一");
     }
 
     #[test]

@@ -354,7 +354,9 @@ fn Heat(report: Report, lang: Lang) -> impl IntoView {
         .max()
         .unwrap_or(0)
         .max(1);
-    let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let days: Vec<String> = (0..7)
+        .map(|day| crate::i18n::weekday_short(lang, day))
+        .collect();
     view! {
         <section class="chart">
             <h2>{t(lang, Key::BusiestHours)}</h2>
@@ -365,7 +367,7 @@ fn Heat(report: Report, lang: Lang) -> impl IntoView {
                     .map(|(d, name)| {
                         let row = report.heat[d];
                         view! {
-                            <text x="0" y=d * 11 + 9 font-size="8">{name}</text>
+                            <text x="0" y=d * 11 + 9 font-size="8">{name.clone()}</text>
                             {row
                                 .into_iter()
                                 .enumerate()
