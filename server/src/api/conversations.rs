@@ -56,6 +56,9 @@ pub struct Conversation {
     pub assignee_id: Option<i64>,
     /// The team it waits for, if it was transferred to one.
     pub team_id: Option<i64>,
+    /// Until when it is snoozed (Unix milliseconds): pending until then, or until the visitor
+    /// writes.
+    pub snoozed_until: Option<i64>,
     /// The seq of its newest message (0 when empty).
     pub last_seq: i64,
     /// Its tags.
@@ -75,6 +78,7 @@ impl Conversation {
             status: conversation.status.as_str(),
             assignee_id: conversation.assignee_id,
             team_id: conversation.team_id,
+            snoozed_until: conversation.snoozed_until,
             last_seq: conversation.last_seq,
             tags,
             created_at: conversation.created_at,

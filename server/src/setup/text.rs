@@ -343,13 +343,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_are_filled_once_and_both_languages_differ() {
+    fn placeholders_are_filled_once_and_every_chinese_text_is_chinese() {
         assert_eq!(
             fill_in("{1} at {0}; {x} {9}", &["a {1}", "b"]),
             "b at a {1}; {x} {9}"
         );
         for &text in Text::ALL {
             assert_ne!(say(Lang::En, text), say(Lang::Zh, text), "{text:?}");
+            // Chinese text, not an English copy or a stub.
+            let chinese = say(Lang::Zh, text)
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+            assert!(chinese, "{text:?} has no Chinese: {}", say(Lang::Zh, text));
             let holes = |lang| say(lang, text).matches('{').count();
             assert_eq!(holes(Lang::En), holes(Lang::Zh), "{text:?}");
         }
