@@ -584,7 +584,7 @@ impl Session {
                 (conversation, appended, Some(agent.display_name.clone()))
             }
         };
-        let ack = self.publish(&conversation, appended, agent_name);
+        let ack = publish(&self.rt, &conversation, appended, agent_name);
         if reopened {
             let record = system_message(
                 ClientId(super::random_hex::<16>()),
@@ -596,7 +596,7 @@ impl Session {
                 .store
                 .append_message(conversation.id, record)
                 .await?;
-            self.publish(&conversation, appended, None);
+            publish(&self.rt, &conversation, appended, None);
         }
         Ok(vec![ack])
     }
@@ -697,7 +697,8 @@ impl Session {
                     .await?;
             }
         }
-        Ok(vec![self.publish(
+        Ok(vec![publish(
+            &self.rt,
             &conversation,
             result.appended,
             Some(agent.display_name.clone()),
@@ -792,16 +793,6 @@ impl Session {
         Ok(Vec::new())
     }
 
-    /// Acks a stored message to its sender and, if it is new, sends it to everyone.
-    fn publish(
-        &self,
-        conversation: &store::Conversation,
-        appended: store::Appended,
-        agent_name: Option<String>,
-    ) -> ServerFrame {
-        publish(&self.rt, conversation, appended, agent_name)
-    }
-
     /// An agent resolves, reopens or parks a conversation: the status is stored, then recorded
     /// as a `system` message (idempotent by its client id, like any send) that tells everyone.
     async fn set_conversation_status(
@@ -872,7 +863,12 @@ impl Session {
             .store
             .append_message(conversation.id, record)
             .await?;
-        let ack = self.publish(&conversation, appended, Some(agent.display_name.clone()));
+        let ack = publish(
+            &self.rt,
+            &conversation,
+            appended,
+            Some(agent.display_name.clone()),
+        );
         // A resolved or parked conversation frees its agent's slot for the next in the queue.
         if change.status != ConversationStatus::Open {
             super::assign::fill(&self.rt, conversation.site_id).await?;
