@@ -936,18 +936,20 @@ pub fn LanguageSwitch(lang: Lang, action: ServerAction<SetLanguage>) -> impl Int
     }
 }
 
+/// The weekdays' names, Monday first (business hours, the reports' chart).
+pub const WEEKDAYS: [Key; 7] = [
+    Key::Mon,
+    Key::Tue,
+    Key::Wed,
+    Key::Thu,
+    Key::Fri,
+    Key::Sat,
+    Key::Sun,
+];
+
 /// Weekday `day` (0 is Monday) as short as a chart's row label: "Mon", "周一".
 pub fn weekday_short(lang: Lang, day: usize) -> String {
-    let keys = [
-        Key::Mon,
-        Key::Tue,
-        Key::Wed,
-        Key::Thu,
-        Key::Fri,
-        Key::Sat,
-        Key::Sun,
-    ];
-    let name = t(lang, keys[day % 7]);
+    let name = t(lang, WEEKDAYS[day % 7]);
     match lang {
         Lang::En => name.chars().take(3).collect(),
         // 星期一 → 周一

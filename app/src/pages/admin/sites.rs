@@ -435,15 +435,7 @@ fn copy_text(text: &str) {
 /// The inputs of a [`LookForm`], named `look[…]` for the server function's argument.
 #[component]
 fn LookFields(look: LookForm, lang: Lang) -> impl IntoView {
-    let days = [
-        Key::Mon,
-        Key::Tue,
-        Key::Wed,
-        Key::Thu,
-        Key::Fri,
-        Key::Sat,
-        Key::Sun,
-    ];
+    let days = crate::i18n::WEEKDAYS;
     let right = look.position != "left";
     view! {
         <fieldset class="look">
