@@ -24,6 +24,8 @@ pub enum Error {
     Init(String),
     #[error("migrate-to: {0}")]
     Migrate(String),
+    #[error("{0}")]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 /// Result with the server's error type.

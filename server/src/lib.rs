@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod backup;
 pub mod bus;
 pub mod config;
 pub mod config_file;

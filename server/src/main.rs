@@ -54,15 +54,21 @@ enum Command {
     /// writes the configuration file. Asks in the terminal, or takes flags only with
     /// `--non-interactive`.
     Init(server::init::InitArgs),
-    /// Writes a backup of the whole install to a new SQLite file: a consistent snapshot of a
-    /// SQLite database in use, or a checked export of MySQL/MariaDB or PostgreSQL.
+    /// Writes a backup of the whole install to a new, self-contained SQLite file: one
+    /// consistent snapshot of the database, taken while Kefu keeps running, checked against
+    /// it (row counts and checksums) before the file appears under its name.
     Backup {
-        /// The backup file to create.
+        /// The backup file to create (or, with `--verify`, to check).
         file: std::path::PathBuf,
+        /// Checks an existing backup file instead: whole, Kefu's schema, and every table
+        /// matching the counts and checksums recorded when it was taken.
+        #[arg(long)]
+        verify: bool,
         #[command(flatten)]
         overrides: Overrides,
     },
-    /// Restores a backup file into the configured database, which must be empty.
+    /// Restores a backup file into the configured database, which must be empty. A file
+    /// that is not a complete Kefu backup is refused before the database is touched.
     Restore {
         /// The backup file (made by `kefu backup`).
         file: std::path::PathBuf,
@@ -343,7 +349,12 @@ fn main() -> ExitCode {
                 .map_err(server::Error::from),
         },
         Command::Init(args) => run_init(args),
-        Command::Backup { file, overrides } => run_backup(&overrides, &file),
+        Command::Backup {
+            file, verify: true, ..
+        } => run_verify(&file),
+        Command::Backup {
+            file, overrides, ..
+        } => run_backup(&overrides, &file),
         Command::Restore { file, overrides } => run_restore(&overrides, &file),
         Command::Db {
             action: DbAction::MigrateTo { url, overrides },
@@ -438,34 +449,33 @@ fn run_init(args: server::init::InitArgs) -> server::Result<()> {
 }
 
 fn run_backup(overrides: &Overrides, file: &std::path::Path) -> server::Result<()> {
-    let source_url = Config::load(overrides)?.database_url;
     with_store(overrides, |source| async move {
-        let moved = server::migrate_to::backup(source, &source_url, file)
-            .await
-            .map_err(|error| server::Error::Migrate(error.to_string()))?;
+        let moved = server::backup::backup(source, file).await?;
         report(&moved);
         println!("backup written to {}", file.display());
         Ok(())
     })
 }
 
-fn run_restore(overrides: &Overrides, file: &std::path::Path) -> server::Result<()> {
-    let target = Config::load(overrides)?.database_url;
-    if !file.is_file() {
-        return Err(server::Error::Migrate(format!(
-            "{} is not a backup file",
-            file.display()
-        )));
-    }
-    let source_url = store::DatabaseUrl::parse(&format!("sqlite://{}", file.display()))?;
+fn run_verify(file: &std::path::Path) -> server::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let source = store::connect(&source_url).await?;
-        let moved = server::migrate_to::run(source, &source_url, &target)
-            .await
-            .map_err(|error| server::Error::Migrate(error.to_string()))?;
+        let moved = server::backup::verify(file).await?;
+        report(&moved);
+        println!("backup {} is complete", file.display());
+        Ok(())
+    })
+}
+
+fn run_restore(overrides: &Overrides, file: &std::path::Path) -> server::Result<()> {
+    let target = Config::load(overrides)?.database_url;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let moved = server::backup::restore(file, &target).await?;
         report(&moved);
         println!("restored into {target}");
         Ok(())

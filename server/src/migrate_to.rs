@@ -6,17 +6,14 @@
 //! and a checksum of every value, read from both sides) before the copy is declared done;
 //! then point `database.url` at the new database.
 //!
-//! `kefu backup <file>` and `kefu restore <file>` use the same copy, with a SQLite file as the
-//! portable backup: a SQLite install is snapshotted by SQLite itself while in use (`VACUUM
-//! INTO`, consistent); MySQL/MariaDB and PostgreSQL are exported table by table into a new
-//! SQLite file and checked like a move (rows written meanwhile make the check fail: back up
-//! a quiet or stopped server, or use the database's own dump tool). Restoring copies a backup
-//! file into the configured, empty database.
+//! The source is read through one [`store::copy::Snapshot`], so the copy and the count and
+//! checksum it is checked against see the source at one moment. `kefu backup` and `kefu
+//! restore` ([`crate::backup`]) use the same copy into and out of a SQLite file.
 
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use store::copy::{TABLES, Table, Tally, Value};
+use store::copy::{Snapshot, TABLES, Table, Tally, Value};
 use store::{DatabaseUrl, Store};
 
 /// Why the move stopped.
@@ -35,8 +32,6 @@ pub enum MigrateError {
         target_rows: u64,
         same: &'static str,
     },
-    #[error("{0} exists already; a backup never overwrites a file")]
-    BackupExists(String),
     #[error(transparent)]
     Store(#[from] store::Error),
 }
@@ -63,18 +58,34 @@ pub async fn run(
         return Err(MigrateError::SameDatabase);
     }
     let target = store::connect(target_url).await?;
+    let moved = copy_into(source.as_ref(), target.as_ref()).await?;
+    target.copy_finish().await?;
+    target.close().await;
+    drop(target);
+    // Connecting again builds the search index of the copied rows.
+    store::connect(target_url).await?;
+    Ok(moved)
+}
+
+/// Copies everything from `source` into `target`, which must hold no install (or the start
+/// of this copy), and checks every table arrived: row count and checksum read from one
+/// snapshot of `source`, so rows written to it meanwhile are neither copied nor counted.
+/// The caller ends the copy ([`Store::copy_finish`]).
+pub async fn copy_into(source: &dyn Store, target: &dyn Store) -> Result<Vec<Moved>, MigrateError> {
     let started = target.copy_progress(&TABLES[0]).await?.is_some();
     let empty = target.all_sites().await?.is_empty() && target.all_agents().await?.is_empty();
     if !(started || empty) {
         return Err(MigrateError::TargetNotEmpty);
     }
+    let mut snapshot = source.copy_snapshot().await?;
     for table in TABLES {
-        copy_table(source.as_ref(), target.as_ref(), table).await?;
+        copy_table(snapshot.as_mut(), target, table).await?;
     }
+    let mut copied = target.copy_snapshot().await?;
     let mut moved = Vec::with_capacity(TABLES.len());
     for table in TABLES {
-        let here = tally(source.as_ref(), table).await?;
-        let there = tally(target.as_ref(), table).await?;
+        let here = tally(snapshot.as_mut(), table).await?;
+        let there = tally(copied.as_mut(), table).await?;
         let (checksum, other) = (here.checksum(), there.checksum());
         if here.rows != there.rows || checksum != other {
             return Err(MigrateError::Mismatch {
@@ -90,10 +101,8 @@ pub async fn run(
             checksum,
         });
     }
-    target.copy_finish().await?;
-    drop(target);
-    // Connecting again builds the search index of the copied rows.
-    store::connect(target_url).await?;
+    copied.close().await?;
+    snapshot.close().await?;
     Ok(moved)
 }
 
@@ -105,11 +114,11 @@ fn belongs(table: &Table, row: &[Value]) -> bool {
 
 /// Copies the rows of `table` the target does not have yet.
 async fn copy_table(
-    source: &dyn Store,
+    source: &mut dyn Snapshot,
     target: &dyn Store,
     table: &'static Table,
 ) -> Result<(), MigrateError> {
-    let total = u64::try_from(source.copy_count(table).await?).unwrap_or_default();
+    let total = u64::try_from(source.count(table).await?).unwrap_or_default();
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>22} [{bar:40}] {pos}/{len} {per_sec}")
@@ -124,7 +133,7 @@ async fn copy_table(
     }
     loop {
         let rows = source
-            .copy_read(table, after.clone(), store::copy::batch(table))
+            .read(table, after.clone(), store::copy::batch(table))
             .await?;
         let Some(last) = rows.last().map(|row| table.key_of(row)) else {
             break;
@@ -139,13 +148,16 @@ async fn copy_table(
     Ok(())
 }
 
-/// Every row of `table` in `store` that belongs to the install, counted and checksummed.
-async fn tally(store: &dyn Store, table: &'static Table) -> Result<Tally, MigrateError> {
+/// Every row of `table` in `snapshot` that belongs to the install, counted and checksummed.
+pub async fn tally(
+    snapshot: &mut dyn Snapshot,
+    table: &'static Table,
+) -> Result<Tally, store::Error> {
     let mut tally = Tally::default();
     let mut after = None;
     loop {
-        let rows = store
-            .copy_read(table, after, store::copy::batch(table))
+        let rows = snapshot
+            .read(table, after, store::copy::batch(table))
             .await?;
         let Some(last) = rows.last().map(|row| table.key_of(row)) else {
             break;
@@ -156,31 +168,4 @@ async fn tally(store: &dyn Store, table: &'static Table) -> Result<Tally, Migrat
         after = Some(last);
     }
     Ok(tally)
-}
-
-/// Writes a backup of `source` to the new SQLite file `file` (see the module header).
-pub async fn backup(
-    source: Arc<dyn Store>,
-    source_url: &DatabaseUrl,
-    file: &std::path::Path,
-) -> Result<Vec<Moved>, MigrateError> {
-    if file.exists() {
-        return Err(MigrateError::BackupExists(file.display().to_string()));
-    }
-    let target = DatabaseUrl::parse(&format!("sqlite://{}", file.display()))?;
-    if source.snapshot_to(file).await? {
-        // Checked like a move: the snapshot against a fresh read of what it holds.
-        let snapshot = store::connect(&target).await?;
-        let mut moved = Vec::with_capacity(TABLES.len());
-        for table in TABLES {
-            let copied = tally(snapshot.as_ref(), table).await?;
-            moved.push(Moved {
-                table: table.name,
-                rows: copied.rows,
-                checksum: copied.checksum(),
-            });
-        }
-        return Ok(moved);
-    }
-    run(source, source_url, &target).await
 }

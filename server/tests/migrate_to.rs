@@ -3,28 +3,20 @@
 //! MariaDB. Every row arrives (the command compares counts and checksums, and the test checks
 //! the data through the store); the MariaDB move is killed half-way and run again, and
 //! completes; afterwards Kefu serves from the new database, the agent signs in, search works.
-//! `kefu backup` and `kefu restore` go through the same copy: a SQLite snapshot restored into
+//! `kefu backup` and `kefu restore` go through the same copy: a SQLite backup restored into
 //! PostgreSQL, and PostgreSQL exported to a SQLite file again.
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::kefu;
 use sqlx::Connection;
 use store::DatabaseUrl;
 
 const CONVERSATIONS: i64 = 1_000;
 const PER_CONVERSATION: i64 = 100;
-
-fn kefu() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kefu"));
-    command
-        .env_remove("KEFU_DATABASE_URL")
-        .env_remove("KEFU_CONFIG")
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    command
-}
 
 /// A SQLite install: an agent, a site, a visitor with `CONVERSATIONS` conversations of
 /// `PER_CONVERSATION` messages, a picture, a translation and the token secret.

@@ -7,6 +7,10 @@
 //! What is not copied is what the target makes itself: its migration history and the lock
 //! row migrations insert, and the search index (rebuilt from the copied rows on the target's
 //! next start, as after an upgrade).
+//!
+//! The source is read through a [`Snapshot`]: one connection held in one read-only
+//! transaction, so a copy (and the count and checksum it is checked against) sees the
+//! database as it was at one moment, even while Kefu keeps writing to it.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -379,10 +383,85 @@ pub fn progress_key(table: &str) -> String {
 /// What the keys of the copy's progress start with (never copied themselves).
 pub const PROGRESS_PREFIX: &str = "migrate_to.";
 
+/// The settings key under which a backup file keeps what it holds (each table's rows and
+/// checksum), written only once the file was checked against its source. It describes that
+/// one file, so it is never copied out of it.
+pub const BACKUP_MARKER: &str = "backup.complete";
+
 /// Whether a settings row belongs to the copy or to one database's own upkeep (progress,
-/// search back-filling) rather than to the install.
+/// search back-filling, a backup's marker) rather than to the install.
 pub fn is_local_setting(key: &str) -> bool {
-    key.starts_with(PROGRESS_PREFIX) || key.starts_with("search_backfill_")
+    key.starts_with(PROGRESS_PREFIX) || key.starts_with("search_backfill_") || key == BACKUP_MARKER
+}
+
+/// A consistent read of a whole database for a copy: every read sees the database as it was
+/// when the snapshot was opened ([`crate::Store::copy_snapshot`]), whatever is written
+/// meanwhile. It holds one connection in a read-only transaction until [`Snapshot::close`]
+/// (or until dropped, when the transaction is rolled back).
+#[async_trait::async_trait]
+pub trait Snapshot: Send {
+    /// Up to `limit` rows of `table` whose key is after `after`, in key order.
+    async fn read(
+        &mut self,
+        table: &'static Table,
+        after: Option<Vec<Value>>,
+        limit: i64,
+    ) -> crate::Result<Vec<Vec<Value>>>;
+
+    /// How many rows `table` holds.
+    async fn count(&mut self, table: &'static Table) -> crate::Result<i64>;
+
+    /// Ends the read transaction and gives the connection back.
+    async fn close(self: Box<Self>) -> crate::Result<()>;
+}
+
+/// A [`Snapshot`] on any backend: a transaction the backend began as a consistent read.
+pub(crate) struct TxSnapshot<DB: sqlx::Database> {
+    /// The read transaction; its connection is not shared with anything else.
+    tx: sqlx::Transaction<'static, DB>,
+    /// The backend's SQL.
+    dialect: &'static Dialect,
+}
+
+impl<DB: sqlx::Database> TxSnapshot<DB> {
+    /// Reads through `tx`, which the caller began as a consistent, read-only transaction.
+    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, dialect: &'static Dialect) -> Self {
+        TxSnapshot { tx, dialect }
+    }
+}
+
+#[async_trait::async_trait]
+impl<DB> Snapshot for TxSnapshot<DB>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<i32>: sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<bool>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<Vec<u8>>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
+{
+    async fn read(
+        &mut self,
+        table: &'static Table,
+        after: Option<Vec<Value>>,
+        limit: i64,
+    ) -> crate::Result<Vec<Vec<Value>>> {
+        read::<DB>(&mut *self.tx, self.dialect, table, after, limit).await
+    }
+
+    async fn count(&mut self, table: &'static Table) -> crate::Result<i64> {
+        count::<DB>(&mut *self.tx, self.dialect, table).await
+    }
+
+    async fn close(self: Box<Self>) -> crate::Result<()> {
+        // Nothing was written: ending it either way lets the database forget the snapshot.
+        self.tx.rollback().await?;
+        Ok(())
+    }
 }
 
 /// A count and checksum of rows. The checksum adds up a SHA-256 of each row, so it does not
@@ -537,9 +616,9 @@ pub(crate) struct Dialect {
     pub select_setting: &'static str,
 }
 
-/// [`crate::Store::copy_read`] on any backend.
+/// [`Snapshot::read`] on any backend.
 pub(crate) async fn read<DB>(
-    pool: &sqlx::Pool<DB>,
+    conn: &mut DB::Connection,
     dialect: &Dialect,
     table: &'static Table,
     after: Option<Vec<Value>>,
@@ -547,7 +626,7 @@ pub(crate) async fn read<DB>(
 ) -> crate::Result<Vec<Vec<Value>>>
 where
     DB: sqlx::Database,
-    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
     for<'t> Option<i64>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
@@ -558,19 +637,19 @@ where
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     let mut query = select::<DB>(table, dialect.quote, after, limit);
-    let rows = query.build().fetch_all(pool).await?;
+    let rows = query.build().fetch_all(conn).await?;
     rows.iter().map(|row| read_row(table, row)).collect()
 }
 
-/// [`crate::Store::copy_count`] on any backend.
+/// [`Snapshot::count`] and [`crate::Store::copy_count`] on any backend.
 pub(crate) async fn count<DB>(
-    pool: &sqlx::Pool<DB>,
+    conn: &mut DB::Connection,
     dialect: &Dialect,
     table: &'static Table,
 ) -> crate::Result<i64>
 where
     DB: sqlx::Database,
-    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
     for<'t> i64: sqlx::Decode<'t, DB> + sqlx::Type<DB>,
@@ -579,7 +658,7 @@ where
         "SELECT COUNT(*) FROM {}",
         (dialect.quote)(table.name)
     )))
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?)
 }
 

@@ -76,6 +76,31 @@ pub enum Error {
         field: &'static str,
     },
 
+    /// A file that should be a SQLite database (a backup) is not one.
+    #[error("not a SQLite database")]
+    NotSqlite,
+
+    /// A SQLite file is cut short or damaged (`PRAGMA integrity_check`), or needs files
+    /// beside it to be whole.
+    #[error("the SQLite file is damaged: {0}")]
+    Damaged(String),
+
+    /// A SQLite database, but not Kefu's: it has no Kefu schema migrations.
+    #[error("not a Kefu database (it holds no Kefu schema)")]
+    NotKefu,
+
+    /// A Kefu SQLite file at another schema version than this Kefu's, read as it is (a backup
+    /// is never migrated in place).
+    #[error(
+        "a Kefu database at schema migration {found}, while this Kefu is at {known}: use the Kefu version that wrote it"
+    )]
+    OtherSchema {
+        /// The file's newest migration.
+        found: i64,
+        /// This Kefu's newest migration.
+        known: i64,
+    },
+
     /// Any other database error. Internal: log it, answer a plain 500.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

@@ -68,19 +68,11 @@ pub trait Store: Send + Sync + 'static {
     /// The newest schema migration applied (`connect` applies this version's).
     async fn schema_version(&self) -> Result<i64>;
 
-    /// For a copy to another database: up to `limit` rows of `table` whose key is after
-    /// `after`, in key order (see [`copy`]).
-    async fn copy_read(
-        &self,
-        table: &'static copy::Table,
-        after: Option<Vec<copy::Value>>,
-        limit: i64,
-    ) -> Result<Vec<Vec<copy::Value>>>;
-
-    /// Writes a consistent copy of the whole database to a new SQLite file at `path` while it
-    /// is in use, when the backend can do so itself (SQLite: `VACUUM INTO`); `false` when it
-    /// cannot, and the caller copies table by table instead.
-    async fn snapshot_to(&self, path: &std::path::Path) -> Result<bool>;
+    /// For a copy to another database: opens a [`copy::Snapshot`], one connection reading the
+    /// whole database as it is now, while others go on writing (PostgreSQL: a `REPEATABLE
+    /// READ READ ONLY` transaction; MySQL/MariaDB: `WITH CONSISTENT SNAPSHOT`; SQLite: a read
+    /// transaction, which WAL keeps apart from later writes).
+    async fn copy_snapshot(&self) -> Result<Box<dyn copy::Snapshot>>;
 
     /// For a copy: how many rows `table` holds.
     async fn copy_count(&self, table: &'static copy::Table) -> Result<i64>;
@@ -101,6 +93,10 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a copy into this database: new rows get ids after the copied ones, the search
     /// index is rebuilt from the copied rows on the next connect, the progress is forgotten.
     async fn copy_finish(&self) -> Result<()>;
+
+    /// Closes every connection, waiting for those in use to come back: a SQLite file is left
+    /// whole, its write-ahead log checkpointed and removed. Nothing works on the store after.
+    async fn close(&self);
 
     /// Replaces a site's name, allowed origins and widget settings; returns it as it is
     /// afterwards. Its key never changes (pages embed it). `NotFound` if there is no such site.
@@ -668,6 +664,22 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
     };
     tracing::info!(database = %url, backend = %store.backend(), "database ready");
     Ok(store)
+}
+
+/// Opens the SQLite file at `path` to read only, as it is (never created, migrated or switched
+/// to WAL, nothing written beside it), after checking it is whole and a Kefu database at this
+/// version's schema: [`Error::NotSqlite`], [`Error::Damaged`], [`Error::NotKefu`] or
+/// [`Error::OtherSchema`] otherwise. For reading a backup file.
+pub async fn open_read_only(path: &std::path::Path) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(sqlite::SqliteStore::open_read_only(path).await?))
+}
+
+/// Makes the SQLite file at `path`, which nothing else has open, one self-contained file:
+/// stores `settings` (key, value) in it, checkpoints its write-ahead log into it and switches
+/// it to rollback-journal mode, so no `-wal`/`-shm` file stays or comes back beside it. For
+/// finishing a backup file.
+pub async fn seal_sqlite_file(path: &std::path::Path, settings: &[(&str, &str)]) -> Result<()> {
+    sqlite::SqliteStore::seal(path, settings).await
 }
 
 /// How long [`check`] waits for a database server.

@@ -426,21 +426,21 @@ impl Store for MySqlStore {
         .await?)
     }
 
-    async fn copy_read(
-        &self,
-        table: &'static crate::copy::Table,
-        after: Option<Vec<crate::copy::Value>>,
-        limit: i64,
-    ) -> Result<Vec<Vec<crate::copy::Value>>> {
-        crate::copy::read(&self.pool, &COPY, table, after, limit).await
-    }
-
-    async fn snapshot_to(&self, _path: &std::path::Path) -> Result<bool> {
-        Ok(false)
+    async fn copy_snapshot(&self) -> Result<Box<dyn crate::copy::Snapshot>> {
+        // The isolation level applies to the next transaction, which starts here too (one
+        // round trip, so nothing else can run on the connection in between).
+        let tx = self
+            .pool
+            .begin_with(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
+                 START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+            )
+            .await?;
+        Ok(Box::new(crate::copy::TxSnapshot::new(tx, &COPY)))
     }
 
     async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
-        crate::copy::count(&self.pool, &COPY, table).await
+        crate::copy::count::<sqlx::MySql>(&mut *self.pool.acquire().await?, &COPY, table).await
     }
 
     async fn copy_write(
@@ -477,6 +477,10 @@ impl Store for MySqlStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn schema_version(&self) -> Result<i64> {

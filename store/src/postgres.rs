@@ -352,21 +352,16 @@ impl Store for PostgresStore {
         .await?)
     }
 
-    async fn copy_read(
-        &self,
-        table: &'static crate::copy::Table,
-        after: Option<Vec<crate::copy::Value>>,
-        limit: i64,
-    ) -> Result<Vec<Vec<crate::copy::Value>>> {
-        crate::copy::read(&self.pool, &COPY, table, after, limit).await
-    }
-
-    async fn snapshot_to(&self, _path: &std::path::Path) -> Result<bool> {
-        Ok(false)
+    async fn copy_snapshot(&self) -> Result<Box<dyn crate::copy::Snapshot>> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        Ok(Box::new(crate::copy::TxSnapshot::new(tx, &COPY)))
     }
 
     async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
-        crate::copy::count(&self.pool, &COPY, table).await
+        crate::copy::count::<sqlx::Postgres>(&mut *self.pool.acquire().await?, &COPY, table).await
     }
 
     async fn copy_write(
@@ -411,6 +406,10 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn schema_version(&self) -> Result<i64> {

@@ -91,6 +91,113 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Opens the SQLite file at `path` as it is and only to read it — never created, migrated
+    /// or switched to WAL, so nothing is written in it or beside it — once it is found whole
+    /// (header, length, `PRAGMA integrity_check`) and Kefu's at this version's schema: a backup
+    /// to check or restore from.
+    pub(crate) async fn open_read_only(path: &Path) -> Result<Self> {
+        let owned = path.to_path_buf();
+        tokio::task::spawn_blocking(move || check_header(&owned))
+            .await
+            .map_err(|e| Error::Damaged(e.to_string()))??;
+        let damaged = |error: sqlx::Error| Error::Damaged(error.to_string());
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(damaged)?;
+        let problems: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check(5)")
+            .fetch_all(&pool)
+            .await
+            .map_err(damaged)?;
+        if problems != ["ok"] {
+            return Err(Error::Damaged(problems.join("; ")));
+        }
+        let has_migrations: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(damaged)?;
+        if !has_migrations {
+            return Err(Error::NotKefu);
+        }
+        let applied: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT version, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&pool)
+        .await
+        .map_err(|_| Error::NotKefu)?;
+        let migrator = sqlx::migrate!("migrations/sqlite");
+        let known: Vec<(i64, Vec<u8>)> = migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| (m.version, m.checksum.to_vec()))
+            .collect();
+        // Ours when every migration it shares with this Kefu is the same file.
+        let shared = applied
+            .iter()
+            .filter_map(|(version, sum)| {
+                known
+                    .iter()
+                    .find(|(ours, _)| ours == version)
+                    .map(|(_, ours)| ours == sum)
+            })
+            .collect::<Vec<bool>>();
+        if shared.is_empty() || shared.contains(&false) {
+            return Err(Error::NotKefu);
+        }
+        if applied != known {
+            let newest = |list: &[(i64, Vec<u8>)]| list.iter().map(|(v, _)| *v).max().unwrap_or(0);
+            return Err(Error::OtherSchema {
+                found: newest(&applied),
+                known: newest(&known),
+            });
+        }
+        Ok(SqliteStore {
+            pool,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    /// Makes the SQLite file at `path` one self-contained file, with nothing else using it:
+    /// stores `settings` (key, value) in it, moves its write-ahead log into it
+    /// (`wal_checkpoint(TRUNCATE)`) and switches it to rollback-journal mode, so no `-wal` or
+    /// `-shm` file is left beside it, nor made again by whoever opens it next.
+    pub(crate) async fn seal(path: &Path, settings: &[(&str, &str)]) -> Result<()> {
+        use sqlx::Connection;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        for (key, value) in settings {
+            sqlx::query(COPY.upsert_setting)
+                .bind(key)
+                .bind(value)
+                .execute(&mut conn)
+                .await?;
+        }
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut conn)
+            .await?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
+            .fetch_one(&mut conn)
+            .await?;
+        conn.close().await?;
+        if busy != 0 || !mode.eq_ignore_ascii_case("delete") {
+            return Err(Error::Database(sqlx::Error::Protocol(format!(
+                "{} is still in use (checkpoint busy: {busy}, journal mode: {mode})",
+                path.display()
+            ))));
+        }
+        Ok(())
+    }
+
     /// Indexes `text` as the search text of row `id` of `table` (replacing what it had).
     async fn index_text(
         conn: &mut SqliteConnection,
@@ -341,6 +448,46 @@ impl SqliteStore {
     }
 }
 
+/// What the first 100 bytes and the length of the file at `path` say about it as a
+/// self-contained SQLite database (<https://www.sqlite.org/fileformat.html#the_database_header>).
+fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let unreadable = |error: std::io::Error| Error::Damaged(format!("cannot read it: {error}"));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let len = file.metadata().map_err(unreadable)?.len();
+    let mut header = Vec::with_capacity(100);
+    file.by_ref()
+        .take(100)
+        .read_to_end(&mut header)
+        .map_err(unreadable)?;
+    if !header.starts_with(b"SQLite format 3\0") {
+        return Err(Error::NotSqlite);
+    }
+    let byte = |i: usize| header.get(i).copied().unwrap_or_default();
+    let word = |i: usize| u32::from_be_bytes([byte(i), byte(i + 1), byte(i + 2), byte(i + 3)]);
+    if header.len() < 100 {
+        return Err(Error::Damaged(format!("cut short at {len} bytes")));
+    }
+    if byte(18) == 2 || byte(19) == 2 {
+        return Err(Error::Damaged(
+            "it is in write-ahead-log mode, so part of it may be in a -wal file beside it".into(),
+        ));
+    }
+    let page_size = match u16::from_be_bytes([byte(16), byte(17)]) {
+        1 => 65_536,
+        size => u64::from(size),
+    };
+    // The size in pages is valid when written by the same change as the counter beside it.
+    let pages = u64::from(word(28));
+    if word(24) == word(92) && len < pages * page_size {
+        return Err(Error::Damaged(format!(
+            "cut short at {len} bytes of {}",
+            pages * page_size
+        )));
+    }
+    Ok(())
+}
+
 /// The copy's SQL for SQLite.
 const COPY: crate::copy::Dialect = crate::copy::Dialect {
     quote: |name| format!("\"{name}\""),
@@ -416,25 +563,17 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn copy_read(
-        &self,
-        table: &'static crate::copy::Table,
-        after: Option<Vec<crate::copy::Value>>,
-        limit: i64,
-    ) -> Result<Vec<Vec<crate::copy::Value>>> {
-        crate::copy::read(&self.pool, &COPY, table, after, limit).await
-    }
-
-    async fn snapshot_to(&self, path: &std::path::Path) -> Result<bool> {
-        sqlx::query("VACUUM INTO ?")
-            .bind(path.to_string_lossy().into_owned())
-            .execute(&self.pool)
+    async fn copy_snapshot(&self) -> Result<Box<dyn crate::copy::Snapshot>> {
+        // A deferred transaction takes its snapshot at its first read: read once now.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT COUNT(*) FROM sqlite_schema")
+            .execute(&mut *tx)
             .await?;
-        Ok(true)
+        Ok(Box::new(crate::copy::TxSnapshot::new(tx, &COPY)))
     }
 
     async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
-        crate::copy::count(&self.pool, &COPY, table).await
+        crate::copy::count::<Sqlite>(&mut *self.pool.acquire().await?, &COPY, table).await
     }
 
     async fn copy_write(
@@ -473,6 +612,10 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn schema_version(&self) -> Result<i64> {

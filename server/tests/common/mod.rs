@@ -231,6 +231,17 @@ impl TestDatabase {
     }
 }
 
+/// The `kefu` binary, run from the workspace as an operator would, with no database URL or
+/// configuration file from the environment.
+pub fn kefu() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kefu"));
+    command
+        .env_remove("KEFU_DATABASE_URL")
+        .env_remove("KEFU_CONFIG")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    command
+}
+
 /// The PostgreSQL admin URL the suite uses (`PG_URL`, else the local default).
 pub fn pg_url() -> String {
     std::env::var("PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
