@@ -58,33 +58,7 @@ async fn install(url: &str) -> (Arc<dyn store::Store>, i64) {
     let store = store::connect(&DatabaseUrl::parse(url).expect("url"))
         .await
         .expect("connect");
-    let site = store
-        .create_site(store::NewSite {
-            public_key: "shop".into(),
-            name: "Shop".into(),
-            allowed_origins: vec!["https://shop.example".into()],
-            widget_settings: serde_json::json!({}),
-            created_at: 1,
-        })
-        .await
-        .expect("site");
-    server::agents::add(
-        store.as_ref(),
-        server::agents::AgentSpec {
-            email: "mei@shop.example".into(),
-            display_name: "Mei".into(),
-            role: store::Role::Admin,
-            max_chats: 5,
-            site_keys: vec!["shop".into()],
-            password: Some("mei-password".into()),
-        },
-    )
-    .await
-    .expect("agent");
-    store
-        .secret("visitor_token_key", &|| "s3cret".into())
-        .await
-        .expect("secret");
+    let site = common::shop_with_admin(store.as_ref()).await;
     let visitor = store
         .upsert_visitor(site.id, "v1", server::now_ms())
         .await
@@ -116,7 +90,7 @@ fn message(client_id: &str, n: usize) -> store::NewMessage {
     }
 }
 
-/// Every table of the database at `url`: name, rows and checksum, read as the backup reads.
+/// Every table of `store`: name, rows and checksum, read as a backup reads them.
 async fn tallies_of(store: &dyn store::Store) -> Vec<(String, u64, String)> {
     let mut snapshot = store.copy_snapshot().await.expect("snapshot");
     let mut tallies = Vec::new();

@@ -22,33 +22,7 @@ const PER_CONVERSATION: i64 = 100;
 /// `PER_CONVERSATION` messages, a picture, a translation and the token secret.
 async fn install(url: &DatabaseUrl) {
     let store = store::connect(url).await.expect("sqlite");
-    let site = store
-        .create_site(store::NewSite {
-            public_key: "shop".into(),
-            name: "Shop".into(),
-            allowed_origins: vec!["https://shop.example".into()],
-            widget_settings: serde_json::json!({"translate": true}),
-            created_at: 1,
-        })
-        .await
-        .expect("site");
-    server::agents::add(
-        store.as_ref(),
-        server::agents::AgentSpec {
-            email: "mei@shop.example".into(),
-            display_name: "Mei".into(),
-            role: store::Role::Admin,
-            max_chats: 5,
-            site_keys: vec!["shop".into()],
-            password: Some("mei-password".into()),
-        },
-    )
-    .await
-    .expect("agent");
-    store
-        .secret("visitor_token_key", &|| "s3cret".into())
-        .await
-        .expect("secret");
+    let site = common::shop_with_admin(store.as_ref()).await;
     let mut conn = sqlx::SqliteConnection::connect(url.expose_secret())
         .await
         .expect("connect");

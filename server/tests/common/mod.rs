@@ -242,6 +242,39 @@ pub fn kefu() -> std::process::Command {
     command
 }
 
+/// An install's beginnings in `store`: the site `shop` (translating) answered by the admin
+/// `mei@shop.example` (password `mei-password`), and the visitor token secret.
+pub async fn shop_with_admin(store: &dyn store::Store) -> store::Site {
+    let site = store
+        .create_site(store::NewSite {
+            public_key: "shop".into(),
+            name: "Shop".into(),
+            allowed_origins: vec!["https://shop.example".into()],
+            widget_settings: serde_json::json!({"translate": true}),
+            created_at: 1,
+        })
+        .await
+        .expect("site");
+    server::agents::add(
+        store,
+        server::agents::AgentSpec {
+            email: "mei@shop.example".into(),
+            display_name: "Mei".into(),
+            role: store::Role::Admin,
+            max_chats: 5,
+            site_keys: vec!["shop".into()],
+            password: Some("mei-password".into()),
+        },
+    )
+    .await
+    .expect("agent");
+    store
+        .secret("visitor_token_key", &|| "s3cret".into())
+        .await
+        .expect("secret");
+    site
+}
+
 /// The PostgreSQL admin URL the suite uses (`PG_URL`, else the local default).
 pub fn pg_url() -> String {
     std::env::var("PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
