@@ -41,7 +41,7 @@ BUILT := target/.built
 build: $(BUILT)
 
 $(BUILT): $(SOURCES) | tools
-	cargo leptos build --release --precompress
+	cargo leptos build --release --precompress --split
 	@# cargo-leptos' gzip is light; gzip -9 makes the copy browsers without brotli get ~15% smaller.
 	@for f in target/site/pkg/*.wasm target/site/pkg/*.js target/site/pkg/*.css; do gzip -9 -n -c "$$f" > "$$f.gz"; done
 	@scripts/build-widget.sh

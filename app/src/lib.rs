@@ -18,9 +18,14 @@ pub mod visible;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode, StaticSegment,
+    Lazy, SsrMode, StaticSegment,
     components::{ParentRoute, Redirect, Route, Router, Routes},
 };
+use pages::admin::{
+    agents::AdminAgentsPage, api::AdminApiPage, mail::AdminMailPage, sites::AdminSitesPage,
+    teams::AdminTeamsPage, translation::AdminTranslationPage, upkeep::AdminUpkeepPage,
+};
+use pages::{canned::CannedPage, history::HistoryPage, leave::LeavePage, reports::ReportsPage};
 
 /// The HTML document around the app; rendered once per request by the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -62,7 +67,8 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 // Every signed-in page lives in the shell: one live link and one header for
-                // the tab, kept while the agent moves between pages.
+                // the tab, kept while the agent moves between pages. The inbox is in the main
+                // wasm; every other page is a lazy route the browser fetches when first opened.
                 <ParentRoute
                     path=StaticSegment("")
                     view=shell::ConsoleShell
@@ -75,61 +81,96 @@ pub fn App() -> impl IntoView {
                     />
                     <Route
                         path=StaticSegment("history")
-                        view=pages::history::HistoryPage
+                        view={Lazy::<HistoryRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=StaticSegment("leave-messages")
-                        view=pages::leave::LeavePage
+                        view={Lazy::<LeaveRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=(StaticSegment("admin"), StaticSegment("sites"))
-                        view=pages::admin::sites::AdminSitesPage
+                        view={Lazy::<AdminSitesRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=(StaticSegment("admin"), StaticSegment("agents"))
-                        view=pages::admin::agents::AdminAgentsPage
+                        view={Lazy::<AdminAgentsRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=(StaticSegment("admin"), StaticSegment("teams"))
-                        view=pages::admin::teams::AdminTeamsPage
+                        view={Lazy::<AdminTeamsRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=(StaticSegment("admin"), StaticSegment("api"))
-                        view=pages::admin::api::AdminApiPage
+                        view={Lazy::<AdminApiRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=(StaticSegment("admin"), StaticSegment("mail"))
-                        view=pages::admin::mail::AdminMailPage
+                        view={Lazy::<AdminMailRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=(StaticSegment("admin"), StaticSegment("translation"))
-                        view=pages::admin::translation::AdminTranslationPage
+                        view={Lazy::<AdminTranslationRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=(StaticSegment("admin"), StaticSegment("upkeep"))
-                        view=pages::admin::upkeep::AdminUpkeepPage
+                        view={Lazy::<AdminUpkeepRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=StaticSegment("reports")
-                        view=pages::reports::ReportsPage
+                        view={Lazy::<ReportsRoute>::new()}
                         ssr=SsrMode::Async
                     />
                     <Route
                         path=StaticSegment("canned")
-                        view=pages::canned::CannedPage
+                        view={Lazy::<CannedRoute>::new()}
                         ssr=SsrMode::Async
                     />
                 </ParentRoute>
             </Routes>
         </Router>
     }
+}
+
+/// Declares a page as a lazy route: in a `--split` build its code is a separate wasm chunk,
+/// fetched the first time an agent opens the page (or before hydrating, when the page is the one
+/// the server rendered). The pages load their own data, so `data` has nothing to start.
+macro_rules! lazy_page {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        #[doc = concat!("The lazy route of [`", stringify!($page), "`].")]
+        pub struct $route;
+
+        #[leptos_router::lazy_route]
+        impl leptos_router::LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page /> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    HistoryRoute => HistoryPage,
+    LeaveRoute => LeavePage,
+    ReportsRoute => ReportsPage,
+    CannedRoute => CannedPage,
+    AdminSitesRoute => AdminSitesPage,
+    AdminAgentsRoute => AdminAgentsPage,
+    AdminTeamsRoute => AdminTeamsPage,
+    AdminApiRoute => AdminApiPage,
+    AdminMailRoute => AdminMailPage,
+    AdminTranslationRoute => AdminTranslationPage,
+    AdminUpkeepRoute => AdminUpkeepPage,
 }

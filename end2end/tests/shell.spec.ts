@@ -101,8 +101,19 @@ test("the agent stays online on every console page, with one WebSocket, and sees
   const id = await page.locator("li.conversation", { hasText: "Hello, is anyone there?" }).getAttribute("data-conversation");
   const row = page.locator(`li.conversation[data-conversation="${id}"]`);
 
+  // Pages other than the inbox are lazy wasm chunks: none came with the inbox, History's
+  // arrives when the agent first opens it.
+  const chunks: string[] = [];
+  page.on("requestfinished", (request) => {
+    const name = new URL(request.url()).pathname.match(/^\/pkg\/split___(\w+?)_route_view_/);
+    if (name) chunks.push(name[1]);
+  });
+  await expect(row).toBeVisible();
+  expect(chunks).toEqual([]);
+
   // Across the console, page by page; a message arrives while the agent reads the reports.
   await go(page, "/history");
+  expect(chunks).toContain("history");
   await go(page, "/reports");
   await input.fill("Still waiting for an answer");
   await input.press("Enter");
