@@ -149,6 +149,26 @@ pub enum ConnectProblem {
 }
 
 impl Error {
+    /// Whether the database refused a write because its disk (or its size cap) is full: it
+    /// may succeed again once space returns, so the caller should answer "retry later".
+    ///
+    /// SQLite: `SQLITE_FULL` (13, "database or disk is full"), which its Unix VFS also
+    /// returns for a write that hits `ENOSPC` (an `SQLITE_IOERR_*` does not say which errno it
+    /// met, so those stay internal). PostgreSQL: `53100` disk_full. MySQL/MariaDB: 1021
+    /// `ER_DISK_FULL` and 1114 `ER_RECORD_FILE_FULL`.
+    pub fn is_disk_full(&self) -> bool {
+        let Error::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+            return matches!(mysql.number(), 1021 | 1114);
+        }
+        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            return db.code().as_deref() == Some("13");
+        }
+        db.code().as_deref() == Some("53100")
+    }
+
     /// Which of the usual set-up mistakes this error is, if it is one.
     pub fn connect_problem(&self) -> Option<ConnectProblem> {
         let source = match self {

@@ -38,6 +38,7 @@ pub use crate::model::{
     TranslationState, UnixMillis, UnknownVariant, Visitor, VisitorAttributes, VisitorId, Webhook,
     WebhookDelivery, now_millis,
 };
+pub use crate::sqlite::PageLimit;
 pub use crate::url::{Backend, DatabaseUrl};
 
 /// Everything the server persists, independent of the database behind it.
@@ -664,6 +665,17 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
     };
     tracing::info!(database = %url, backend = %store.backend(), "database ready");
     Ok(store)
+}
+
+/// Opens a SQLite database as [`connect`] does, with its size held to `limit` (see
+/// [`PageLimit`]): for tests of a full disk. Any other URL is [`Error::UnknownScheme`].
+pub async fn connect_sqlite_limited(url: &DatabaseUrl, limit: PageLimit) -> Result<Arc<dyn Store>> {
+    if url.backend() != Backend::Sqlite {
+        return Err(Error::UnknownScheme(url.scheme().to_owned()));
+    }
+    Ok(Arc::new(
+        sqlite::SqliteStore::connect_limited(url, Some(limit)).await?,
+    ))
 }
 
 /// Opens the SQLite file at `path` to read only, as it is (never created, migrated or switched

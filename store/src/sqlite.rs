@@ -5,6 +5,8 @@
 //! other processes on the same file. It never creates the file's directory (see [`crate::connect`]).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,6 +43,49 @@ use crate::{MessageTranslation, TranslationKey};
 /// How long a write waits for another process holding the database's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// SQLite's largest page count, its default `max_page_count`.
+const MAX_PAGE_COUNT: u32 = 0xffff_fffe;
+
+/// A cap on an open SQLite database's size that can be put on and lifted while Kefu runs:
+/// `PRAGMA max_page_count` on every connection of the store's pool. At the cap a write that
+/// needs a new page fails with `SQLITE_FULL`, exactly as on a full disk, so the full-disk
+/// behaviour can be tested without root or a small file system. Cheap to clone (shared).
+/// Not used by `kefu serve`: a store opened without one runs no extra statement.
+#[derive(Clone, Debug)]
+pub struct PageLimit(Arc<AtomicU32>);
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        PageLimit(Arc::new(AtomicU32::new(MAX_PAGE_COUNT)))
+    }
+}
+
+impl PageLimit {
+    /// No cap (SQLite's default).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The database may not grow from now on: as full as a full disk. (SQLite never sets the
+    /// cap below the pages in use, so 1 means "what it has now".)
+    pub fn fill(&self) {
+        self.0.store(1, Ordering::SeqCst);
+    }
+
+    /// Space returns: the cap is lifted for the next write.
+    pub fn lift(&self) {
+        self.0.store(MAX_PAGE_COUNT, Ordering::SeqCst);
+    }
+
+    async fn apply(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        let pages = self.0.load(Ordering::SeqCst);
+        sqlx::query(AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}
+
 /// A [`Store`] on one SQLite file.
 pub(crate) struct SqliteStore {
     /// Connections to the file; WAL lets reads proceed while one of them writes.
@@ -54,6 +99,14 @@ pub(crate) struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the file `url` names and applies migrations.
     pub(crate) async fn connect(url: &DatabaseUrl) -> Result<Self> {
+        Self::connect_limited(url, None).await
+    }
+
+    /// [`SqliteStore::connect`], with every connection held to `limit` when there is one.
+    pub(crate) async fn connect_limited(
+        url: &DatabaseUrl,
+        limit: Option<PageLimit>,
+    ) -> Result<Self> {
         let Some(path) = url.sqlite_path() else {
             return Err(Error::UnknownScheme(url.scheme().to_owned()));
         };
@@ -75,7 +128,22 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        let mut pool_options = SqlitePoolOptions::new();
+        if let Some(limit) = limit {
+            // A connection keeps its own max_page_count: each is told the current one as it
+            // opens and again whenever it is handed out.
+            let on_acquire = limit.clone();
+            pool_options = pool_options
+                .after_connect(move |conn, _| {
+                    let limit = limit.clone();
+                    Box::pin(async move { limit.apply(conn).await })
+                })
+                .before_acquire(move |conn, _| {
+                    let limit = on_acquire.clone();
+                    Box::pin(async move { limit.apply(conn).await.map(|()| true) })
+                });
+        }
+        let pool = pool_options
             .connect_with(options)
             .await
             .map_err(|source| Error::Connect {
