@@ -198,7 +198,7 @@ async fn send(
         }
         _ => None,
     };
-    let mut session = Session::new(rt, identity);
+    let mut session = Session::new(rt.clone(), identity);
     let mut replies = Vec::new();
     for frame in frames {
         let answer = match frame {
@@ -231,7 +231,7 @@ async fn send(
         };
         match answer {
             Ok(frames) => replies.extend(frames),
-            Err(error) => replies.push(internal(&error)),
+            Err(error) => replies.push(rt.store_failure(&error)),
         }
     }
     Json(replies).into_response()

@@ -78,6 +78,43 @@ pub struct Realtime {
     /// WebSockets open now. The HTTP server lets go of a connection once it is upgraded, so a
     /// draining server waits on this for its sockets to tell their clients before it exits.
     sockets: tokio::sync::watch::Sender<usize>,
+    /// Whether writes are failing for a full disk now, so the log says so once per episode.
+    pub disk_full: DiskFull,
+}
+
+/// What a client is told when the database's disk is full: no internals, and "retry".
+pub const DISK_FULL_MESSAGE: &str = "the server cannot store messages right now; retry later";
+
+/// How long a client is asked to wait before resending a message refused for a full disk.
+pub const DISK_FULL_RETRY_MS: u32 = 5_000;
+
+/// Whether the database's disk is full, as the last write found it. A full disk refuses every
+/// write until space returns, so logging each refused message would bury the one line that
+/// matters; the log says it when the first write fails and again when one succeeds.
+#[derive(Debug, Default)]
+pub struct DiskFull(std::sync::atomic::AtomicBool);
+
+impl DiskFull {
+    /// A write failed with `error`: whether that was a full disk (logged if the episode starts
+    /// with it).
+    pub fn failed(&self, error: &store::Error) -> bool {
+        if !error.is_disk_full() {
+            return false;
+        }
+        if !self.0.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::error!(%error, "database disk is full: sends refused until space returns");
+        }
+        true
+    }
+
+    /// A write succeeded: ends an episode, if one was going on.
+    pub fn wrote(&self) {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed)
+            && self.0.swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!("database writable again");
+        }
+    }
 }
 
 /// Counts one open WebSocket until dropped ([`Realtime::socket_opened`]).
@@ -138,6 +175,7 @@ impl Realtime {
             outbound: config.outbound.clone(),
             draining: tokio::sync::watch::Sender::new(false),
             sockets: tokio::sync::watch::Sender::new(0),
+            disk_full: DiskFull::default(),
         })
     }
 }
@@ -286,6 +324,24 @@ pub fn header_text<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option
 pub fn internal(error: &dyn std::fmt::Display) -> ServerFrame {
     tracing::error!(%error, "real-time request failed");
     error_frame(ErrorCode::Internal, "internal error")
+}
+
+impl Realtime {
+    /// The answer to a request the store failed: `unavailable` with a wait when the disk is
+    /// full (logged once per episode), [`internal`] otherwise.
+    pub fn store_failure(&self, error: &store::Error) -> ServerFrame {
+        if self.disk_full.failed(error) {
+            ServerFrame::Error {
+                code: ErrorCode::Unavailable,
+                message: DISK_FULL_MESSAGE.to_string(),
+                client_id: None,
+                conversation_id: None,
+                retry_after_ms: Some(DISK_FULL_RETRY_MS),
+            }
+        } else {
+            internal(error)
+        }
+    }
 }
 
 /// Whether a page origin may embed a site's widget.

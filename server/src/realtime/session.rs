@@ -422,11 +422,46 @@ impl Session {
         self.budget = ReplayBudget::full();
         match inbound {
             Inbound::Resume(cursors) => self.resume(&cursors).await,
-            Inbound::Send(send) => self.send(send).await,
+            Inbound::Send(send) => {
+                let (client_id, conversation_id) = (send.client_id.clone(), send.conversation_id);
+                let answer = self.send(send).await;
+                self.stored_or_retry(answer, client_id, conversation_id)
+            }
             Inbound::SetConversationStatus(change) => self.set_conversation_status(change).await,
             Inbound::Assign(assign) => self.assign(assign).await,
-            Inbound::Invite(invite) => self.invite(invite).await,
+            Inbound::Invite(invite) => {
+                let client_id = invite.client_id.clone();
+                let answer = self.invite(invite).await;
+                self.stored_or_retry(answer, client_id, None)
+            }
             other => Ok(self.ephemeral(other).await?.into_iter().collect()),
+        }
+    }
+
+    /// The answer to a message the store was asked to keep: a full disk refuses it by its
+    /// `client_id` with `unavailable` and a wait, so the client resends it later (never an ack
+    /// for what was not stored); a stored one ends a full-disk episode.
+    fn stored_or_retry(
+        &self,
+        answer: Result<Vec<ServerFrame>, store::Error>,
+        client_id: ClientId,
+        conversation_id: Option<ConversationId>,
+    ) -> Result<Vec<ServerFrame>, store::Error> {
+        match answer {
+            Ok(frames) => {
+                if frames.iter().any(|f| matches!(f, ServerFrame::Ack { .. })) {
+                    self.rt.disk_full.wrote();
+                }
+                Ok(frames)
+            }
+            Err(error) if self.rt.disk_full.failed(&error) => Ok(vec![ServerFrame::Error {
+                code: ErrorCode::Unavailable,
+                message: super::DISK_FULL_MESSAGE.to_string(),
+                client_id: Some(client_id),
+                conversation_id,
+                retry_after_ms: Some(super::DISK_FULL_RETRY_MS),
+            }]),
+            Err(error) => Err(error),
         }
     }
 

@@ -240,7 +240,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                         Ok(ClientFrame::Inbound(inbound)) => session
                             .handle(inbound)
                             .await
-                            .unwrap_or_else(|error| vec![internal(&error)]),
+                            .unwrap_or_else(|error| vec![rt.store_failure(&error)]),
                         Ok(ClientFrame::Ping(nonce)) => vec![ServerFrame::Pong(protocol::Pong { nonce })],
                         Ok(ClientFrame::Pong) => Vec::new(),
                         Ok(ClientFrame::VisitorHello(_) | ClientFrame::AgentHello(_)) => {

@@ -72,6 +72,23 @@ pub async fn spawn_sqlite_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
     server
 }
 
+/// A server over a fresh SQLite database whose size `limit` caps, so a test can fill its disk
+/// and give the space back while it runs (see [`store::PageLimit`]).
+pub async fn spawn_sqlite_limited(
+    limit: store::PageLimit,
+    adjust: impl FnOnce(&mut Config),
+) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/kefu.db", dir.path().display());
+    let database_url = store::DatabaseUrl::parse(&url).expect("database url");
+    let store = store::connect_sqlite_limited(&database_url, limit)
+        .await
+        .expect("store");
+    let mut server = spawn_on(&url, Some(store), adjust).await;
+    server._dir = Some(dir);
+    server
+}
+
 /// A server over the given database URL, with the demo site and admin.
 pub async fn spawn(url: &str) -> TestServer {
     spawn_with(url, |_| {}).await
@@ -79,6 +96,15 @@ pub async fn spawn(url: &str) -> TestServer {
 
 /// A server over `url` with configuration changed by `adjust` (limits, caps).
 pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServer {
+    spawn_on(url, None, adjust).await
+}
+
+/// A server over `store` when given (opened on `url`), else over a store connected to `url`.
+async fn spawn_on(
+    url: &str,
+    store: Option<Arc<dyn store::Store>>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestServer {
     let mut config = Config {
         bind: "127.0.0.1:0".parse().expect("addr"),
         database_url: store::DatabaseUrl::parse(url).expect("database url"),
@@ -108,12 +134,11 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
         demo: true,
     };
     adjust(&mut config);
-    let state = server::build_state(
-        &config,
-        store::connect(&config.database_url).await.expect("store"),
-    )
-    .await
-    .expect("state");
+    let store = match store {
+        Some(store) => store,
+        None => store::connect(&config.database_url).await.expect("store"),
+    };
+    let state = server::build_state(&config, store).await.expect("state");
     server::demo::ensure(state.store.as_ref(), Some(DEMO_PASSWORD.into()))
         .await
         .expect("demo data");
