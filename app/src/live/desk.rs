@@ -265,7 +265,12 @@ pub struct Reaction {
     pub signed_out: bool,
     /// Answer a ping.
     pub pong: Option<u32>,
+    /// Send this pending message again after this many milliseconds.
+    pub resend: Option<(protocol::ClientId, u32)>,
 }
+
+/// How long a message refused "not now" waits to be resent when the server named no wait.
+pub const RESEND_AFTER_MS: u32 = 2_000;
 
 /// The console's live state.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -316,6 +321,15 @@ impl Desk {
             cursors: self.cursors(),
             events_after: self.events_after,
         })
+    }
+
+    /// The frame that sends the pending message `client_id` again, unless it was acked or
+    /// refused for good meanwhile.
+    pub fn resend(&self, client_id: &protocol::ClientId) -> Option<AgentFrame> {
+        self.outbox
+            .iter()
+            .find(|p| &p.send.client_id == client_id && p.refused.is_none())
+            .map(|p| AgentFrame::Send(p.send.clone()))
     }
 
     /// The sends to (re)transmit after a hello.
@@ -612,10 +626,18 @@ impl Desk {
                 }
             }
             ServerFrame::Error {
-                code, client_id, ..
+                code,
+                client_id,
+                retry_after_ms,
+                ..
             } => match (code, client_id) {
                 (ErrorCode::Unauthorized, _) => reaction.signed_out = true,
-                (ErrorCode::RateLimited, _) => {}
+                // Not now (too fast, or the server cannot store it, e.g. its disk is full):
+                // kept, and sent again after the wait.
+                (ErrorCode::RateLimited | ErrorCode::Unavailable, Some(client_id)) => {
+                    reaction.resend = Some((client_id, retry_after_ms.unwrap_or(RESEND_AFTER_MS)));
+                }
+                (ErrorCode::RateLimited, None) => {}
                 (code, Some(client_id)) => {
                     for pending in &mut self.outbox {
                         if pending.send.client_id == client_id {
@@ -904,6 +926,40 @@ mod tests {
         assert_eq!(desk.outbox.len(), 1);
         assert_eq!(desk.outbox[0].refused, Some(ErrorCode::TooLarge));
         assert!(desk.resends().is_empty());
+    }
+
+    #[test]
+    fn a_send_refused_for_now_stays_and_is_sent_again_after_the_wait() {
+        let mut desk = Desk::seeded(vec![seed(5, 0, vec![])], None);
+        let id = ConversationId(5);
+        let one = protocol::ClientId("one".into());
+        desk.compose(id, one.clone(), "hi".into(), None);
+        let reaction = desk.apply(
+            ServerFrame::Error {
+                code: ErrorCode::Unavailable,
+                message: String::new(),
+                client_id: Some(one.clone()),
+                conversation_id: Some(id),
+                retry_after_ms: Some(5_000),
+            },
+            0.0,
+        );
+        assert_eq!(reaction.resend, Some((one.clone(), 5_000)));
+        assert_eq!(desk.outbox[0].refused, None);
+        assert_eq!(desk.resends().len(), 1);
+        assert!(desk.resend(&one).is_some());
+        desk.apply(
+            ServerFrame::Ack {
+                client_id: one.clone(),
+                conversation_id: id,
+                seq: 1,
+            },
+            0.0,
+        );
+        assert!(
+            desk.resend(&one).is_none(),
+            "acked meanwhile: not sent again"
+        );
     }
 
     #[test]

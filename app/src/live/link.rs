@@ -224,6 +224,18 @@ pub fn send(frame: AgentFrame) {
     }
 }
 
+/// Sends a message refused "not now" again, if it still waits and attempt `generation` is
+/// still the link's (a new attempt resends the whole outbox after its hello).
+fn resend(generation: u32, client_id: &protocol::ClientId) {
+    let Some(live) = with(|link| (link.generation == generation).then_some(link.live)).flatten()
+    else {
+        return;
+    };
+    if let Some(frame) = live.desk.with_untracked(|desk| desk.resend(client_id)) {
+        send(frame);
+    }
+}
+
 /// Follows one more conversation: a `resume` over a WebSocket; over HTTP the next poll
 /// carries its cursor with the others.
 pub fn follow(cursor: protocol::Cursor) {
@@ -314,6 +326,12 @@ fn handle(generation: u32, frame: ServerFrame) {
         if let Some(window) = web_sys::window() {
             let _ = window.location().set_href("/login");
         }
+    }
+    if let Some((client_id, wait)) = reaction.resend {
+        set_timeout(
+            move || resend(generation, &client_id),
+            Duration::from_millis(u64::from(wait)),
+        );
     }
     if let Some(within) = reaction.reconnect_within {
         with(|link| {
