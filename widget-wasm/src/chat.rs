@@ -1219,9 +1219,13 @@ impl Chat {
         if let Some(client_id) = json::text(frame, "client_id") {
             match code.as_str() {
                 "rate_limited" | "unavailable" | "internal" => {
-                    self.sent.retain(|id| *id != client_id);
+                    // Counted as sent until the wait is over, so the flush that follows an
+                    // HTTP answer does not send it again at once.
                     let wait = json::int(frame, "retry_after_ms").unwrap_or(2_000) as i32;
-                    self.later(wait, Chat::flush);
+                    self.later(wait, move |chat| {
+                        chat.sent.retain(|id| *id != client_id);
+                        chat.flush();
+                    });
                 }
                 _ => {
                     self.delivered(&client_id);
