@@ -70,7 +70,7 @@ pub async fn run(
 /// Copies everything from `source` into `target`, which must hold no install (or the start
 /// of this copy), and checks every table arrived: row count and checksum read from one
 /// snapshot of `source`, so rows written to it meanwhile are neither copied nor counted.
-/// The caller ends the copy ([`Store::copy_finish`]).
+/// The caller ends the copy ([`store::Copying::copy_finish`]).
 pub async fn copy_into(source: &dyn Store, target: &dyn Store) -> Result<Vec<Moved>, MigrateError> {
     let started = target.copy_progress(&TABLES[0]).await?.is_some();
     let empty = target.all_sites().await?.is_empty() && target.all_agents().await?.is_empty();

@@ -1,4 +1,4 @@
-//! Automatic assignment within an agent's capacity ([`crate::Store::assign_within_capacity`]),
+//! Automatic assignment within an agent's capacity ([`crate::Assignment::assign_within_capacity`]),
 //! once for every backend: each brings its SQL and begins the transaction its own way (SQLite
 //! takes the write lock up front, MySQL reads committed rows), and the steps are the same.
 //!
@@ -16,7 +16,7 @@ pub(crate) struct Sql {
     pub lock_conversation: &'static str,
     /// Locks the agent's row and selects its `id` (agent).
     pub lock_agent: &'static str,
-    /// Counts the agent's load as [`crate::Store::agent_loads`] does: its `open`
+    /// Counts the agent's load as [`crate::Assignment::agent_loads`] does: its `open`
     /// conversations (agent).
     pub load: &'static str,
     /// Sets the conversation's assignee (agent, conversation).
@@ -25,7 +25,7 @@ pub(crate) struct Sql {
     pub take_turn: &'static str,
 }
 
-/// Runs [`crate::Store::assign_within_capacity`] in `tx`, which the backend has begun: commits
+/// Runs [`crate::Assignment::assign_within_capacity`] in `tx`, which the backend has begun: commits
 /// it when the conversation was assigned, and otherwise rolls it back here and now (a dropped
 /// transaction is only rolled back when its connection is next used, and MySQL would hold the
 /// locks until then).

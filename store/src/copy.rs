@@ -395,7 +395,7 @@ pub fn is_local_setting(key: &str) -> bool {
 }
 
 /// A consistent read of a whole database for a copy: every read sees the database as it was
-/// when the snapshot was opened ([`crate::Store::copy_snapshot`]), whatever is written
+/// when the snapshot was opened ([`crate::Copying::copy_snapshot`]), whatever is written
 /// meanwhile. It holds one connection in a read-only transaction until [`Snapshot::close`]
 /// (or until dropped, when the transaction is rolled back).
 #[async_trait::async_trait]
@@ -641,7 +641,7 @@ where
     rows.iter().map(|row| read_row(table, row)).collect()
 }
 
-/// [`Snapshot::count`] and [`crate::Store::copy_count`] on any backend.
+/// [`Snapshot::count`] and [`crate::Copying::copy_count`] on any backend.
 pub(crate) async fn count<DB>(
     conn: &mut DB::Connection,
     dialect: &Dialect,
@@ -662,7 +662,7 @@ where
     .await?)
 }
 
-/// [`crate::Store::copy_write`] on any backend.
+/// [`crate::Copying::copy_write`] on any backend.
 pub(crate) async fn write<DB>(
     pool: &sqlx::Pool<DB>,
     dialect: &Dialect,
@@ -705,7 +705,7 @@ where
     Ok(())
 }
 
-/// [`crate::Store::copy_progress`] on any backend.
+/// [`crate::Copying::copy_progress`] on any backend.
 pub(crate) async fn progress<DB>(
     pool: &sqlx::Pool<DB>,
     dialect: &Dialect,

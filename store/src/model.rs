@@ -277,7 +277,7 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// The cursor that continues a [`crate::Store::conversations_page`] after this row.
+    /// The cursor that continues a [`crate::Conversations::conversations_page`] after this row.
     pub fn cursor(&self) -> ConversationCursor {
         ConversationCursor {
             updated_at: self.updated_at,
@@ -344,7 +344,7 @@ impl NewMessage {
     }
 }
 
-/// The result of [`crate::Store::append_message`].
+/// The result of [`crate::Messages::append_message`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
     /// The stored message: the new one, or the one stored earlier with the same client id.
@@ -353,7 +353,7 @@ pub struct Appended {
     pub created: bool,
 }
 
-/// The result of [`crate::Store::append_message_in_open_conversation`].
+/// The result of [`crate::Messages::append_message_in_open_conversation`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendedNew {
     /// The stored message (new, or the one stored earlier under the same client id) and whether
@@ -390,7 +390,7 @@ pub struct LeaveMessage {
 }
 
 impl LeaveMessage {
-    /// The cursor that continues a [`crate::Store::leave_messages_page`] after this row.
+    /// The cursor that continues a [`crate::LeaveMessages::leave_messages_page`] after this row.
     pub fn cursor(&self) -> LeaveMessageCursor {
         LeaveMessageCursor {
             created_at: self.created_at,
@@ -524,7 +524,7 @@ pub struct NewApiToken {
     pub agent_id: AgentId,
     /// See [`ApiToken::name`].
     pub name: String,
-    /// The key's SHA-256 in hex, as [`crate::Store::api_token_agent`] is asked with; unique.
+    /// The key's SHA-256 in hex, as [`crate::Credentials::api_token_agent`] is asked with; unique.
     pub token_hash: String,
     /// See [`ApiToken::prefix`].
     pub prefix: String,
@@ -592,7 +592,7 @@ pub struct WebhookDelivery {
     pub created_at: UnixMillis,
 }
 
-/// How a delivery attempt ended, for [`crate::Store::record_webhook_attempt`].
+/// How a delivery attempt ended, for [`crate::Webhooks::record_webhook_attempt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryAttempt {
     /// The state afterwards: delivered, pending again (retry) or failed (no more retries).
@@ -605,7 +605,7 @@ pub struct DeliveryAttempt {
     pub error: Option<String>,
 }
 
-/// One conversation's facts for reports (see [`crate::Store::conversation_stats`]).
+/// One conversation's facts for reports (see [`crate::History::conversation_stats`]).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct ConversationStats {
     /// The conversation.
@@ -645,7 +645,7 @@ pub struct HistoryFilter {
 }
 
 /// A file a visitor or agent uploaded to send in a message. Its bytes are kept in the database
-/// too (read with [`crate::Store::attachment_data`]), so backups, `migrate-to` and several nodes
+/// too (read with [`crate::Attachments::attachment_data`]), so backups, `migrate-to` and several nodes
 /// need no shared disk.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Attachment {
@@ -829,7 +829,7 @@ pub struct NewBan {
 }
 
 /// One entry of the durable log of what agents' consoles must learn about. A console that missed
-/// live events catches up with [`crate::Store::events_after`] from the last id it saw.
+/// live events catches up with [`crate::Events::events_after`] from the last id it saw.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Event {
     /// Primary key and sequence number: ids only grow, and become visible in id order.

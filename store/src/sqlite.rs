@@ -17,28 +17,20 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{conflict_on, is_unique_violation};
-use crate::model::{
-    AppendInTx, agent_columns, attachment_columns, ban_columns, canned_reply_columns,
-    conversation_columns, event_columns, leave_message_columns, leave_message_note_columns,
-    message_columns, site_columns, to_json_text, visitor_columns, webhook_delivery_columns,
-};
+use crate::model::{AppendInTx, conversation_columns, message_columns, webhook_delivery_columns};
+use crate::sql::SearchIndex;
 use crate::{
-    Agent, AgentId, ApiToken, Appended, AppendedNew, Attachment, Backend, Ban, CannedReply,
-    CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStatus,
-    DatabaseUrl, Error, Event, EventId, LeaveMessage, LeaveMessageCursor, LeaveMessageStatus,
-    Message, NewAgent, NewApiToken, NewAttachment, NewBan, NewCannedReply, NewEvent,
-    NewLeaveMessage, NewMessage, NewSite, Rating, Result, START, Seq, Site, SiteId, Store, Team,
-    TeamId, UnixMillis, VISITOR_CONVERSATIONS, Visitor, VisitorAttributes, VisitorId, limit_param,
-    now_millis, push_id_list,
+    AgentId, Appended, AppendedNew, Backend, Conversation, ConversationCursor, ConversationId,
+    ConversationStatus, DatabaseUrl, Error, LeaveMessage, Message, NewMessage, Rating, Result,
+    START, Seq, SiteId, TeamId, UnixMillis, VISITOR_CONVERSATIONS, VisitorId, limit_param,
+    push_id_list,
 };
+use crate::{Assignment, Conversations, Copying, Database, History, Messages, Webhooks};
 use crate::{
-    BACKFILL_BATCH, BackfillRow, BanId, ConversationStats, DeliveryAttempt, HistoryFilter, Indexed,
-    LeaveMessageId, LeaveMessageNote, MessageId, NewLeaveMessageNote, Role, Webhook,
-    WebhookDelivery, conversation_stats_query, history_query, leave_message_search_query,
-    leave_message_search_text, leave_messages_query, message_search_query, search,
-    translated_search_text,
+    BACKFILL_BATCH, BackfillRow, ConversationStats, DeliveryAttempt, HistoryFilter, Indexed,
+    LeaveMessageId, MessageId, Webhook, WebhookDelivery, conversation_stats_query, history_query,
+    leave_message_search_query, message_search_query, search,
 };
-use crate::{MessageTranslation, TranslationKey};
 
 /// How long a write waits for another process holding the database's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -266,30 +258,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Indexes `text` as the search text of row `id` of `table` (replacing what it had).
-    async fn index_text(
-        conn: &mut SqliteConnection,
-        table: Indexed,
-        id: i64,
-        text: &str,
-    ) -> Result<()> {
-        let table = table.table();
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {table}_fts WHERE rowid = ?"
-        )))
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {table}_fts (rowid, tokens) VALUES (?, ?)"
-        )))
-        .bind(id)
-        .bind(search::fts5_text(text))
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
     /// Indexes the rows stored before search existed (`0009_search`), a batch per transaction.
     async fn backfill_search(&self) -> Result<()> {
         for table in Indexed::ALL {
@@ -318,7 +286,7 @@ impl SqliteStore {
                 .fetch_all(&mut *tx)
                 .await?;
                 for (id, name, contact, body) in &rows {
-                    Self::index_text(&mut tx, table, *id, &table.text((name, contact, body)))
+                    tx.index_text(table, *id, &table.text((name, contact, body)))
                         .await?;
                 }
                 match rows.last() {
@@ -510,7 +478,8 @@ impl SqliteStore {
         .fetch_one(&mut *conn)
         .await;
         if let Ok(id) = inserted {
-            Self::index_text(conn, Indexed::Messages, id, &message.body).await?;
+            conn.index_text(Indexed::Messages, id, &message.body)
+                .await?;
         }
         Ok(inserted)
     }
@@ -572,8 +541,39 @@ const ASSIGN: crate::assign::Sql = crate::assign::Sql {
     take_turn: "UPDATE agents SET last_assigned_at = ? WHERE id = ?",
 };
 
+/// SQLite's index is an FTS5 table beside each indexed table, keyed by the row's id.
+impl crate::sql::SearchIndex for SqliteConnection {
+    async fn index_text(&mut self, table: Indexed, id: i64, text: &str) -> Result<()> {
+        let table = table.table();
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {table}_fts WHERE rowid = ?"
+        )))
+        .bind(id)
+        .execute(&mut *self)
+        .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table}_fts (rowid, tokens) VALUES (?, ?)"
+        )))
+        .bind(id)
+        .bind(search::fts5_text(text))
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+}
+
+impl crate::sql::Sql for SqliteStore {
+    fn pool(&self) -> crate::sql::Pool<'_> {
+        crate::sql::Pool::Sqlite(&self.pool)
+    }
+
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.write_lock.lock().await)
+    }
+}
+
 #[async_trait]
-impl Store for SqliteStore {
+impl Database for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
     }
@@ -583,54 +583,50 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_site(&self, site: NewSite) -> Result<Site> {
-        let origins = to_json_text(&site.allowed_origins)?;
-        let settings = to_json_text(&site.widget_settings)?;
-        let _writer = self.writer().await;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sites (public_key, name, allowed_origins, widget_settings, created_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+    async fn schema_version(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .bind(&site.public_key)
-        .bind(&site.name)
-        .bind(origins)
-        .bind(settings)
-        .bind(site.created_at)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(conflict_on("public_key"))?;
-        Ok(Site {
-            id,
-            public_key: site.public_key,
-            name: site.name,
-            allowed_origins: site.allowed_origins,
-            widget_settings: site.widget_settings,
-            created_at: site.created_at,
-        })
     }
 
-    async fn site_by_key(&self, public_key: &str) -> Result<Option<Site>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            site_columns!(),
-            " FROM sites WHERE public_key = ?"
-        ))
-        .bind(public_key)
-        .fetch_optional(&self.pool)
-        .await?)
+    async fn secret(
+        &self,
+        key: &str,
+        generate: &(dyn Fn() -> String + Send + Sync),
+    ) -> Result<String> {
+        let select = sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#).bind(key);
+        if let Some(value) = select.fetch_optional(&self.pool).await? {
+            return Ok(value);
+        }
+        let candidate = generate();
+        {
+            let _writer = self.writer().await;
+            sqlx::query(
+                r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING"#,
+            )
+            .bind(key)
+            .bind(&candidate)
+            .execute(&self.pool)
+            .await?;
+        }
+        // Whoever inserted first won; everyone reads that value.
+        Ok(
+            sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#)
+                .bind(key)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
-    async fn site(&self, id: SiteId) -> Result<Option<Site>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            site_columns!(),
-            " FROM sites WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+    async fn close(&self) {
+        self.pool.close().await;
     }
+}
 
+#[async_trait]
+impl Copying for SqliteStore {
     async fn copy_snapshot(&self) -> Result<Box<dyn crate::copy::Snapshot>> {
         // A deferred transaction takes its snapshot at its first read: read once now.
         let mut tx = self.pool.begin().await?;
@@ -681,344 +677,10 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+}
 
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    async fn schema_version(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn all_sites(&self) -> Result<Vec<Site>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            site_columns!(),
-            " FROM sites ORDER BY id"
-        ))
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn update_site(
-        &self,
-        id: SiteId,
-        name: &str,
-        allowed_origins: &[String],
-        widget_settings: &serde_json::Value,
-    ) -> Result<Site> {
-        let origins = to_json_text(&allowed_origins)?;
-        let settings = to_json_text(widget_settings)?;
-        let _writer = self.writer().await;
-        sqlx::query(
-            "UPDATE sites SET name = ?, allowed_origins = ?, widget_settings = ? WHERE id = ?",
-        )
-        .bind(name)
-        .bind(origins)
-        .bind(settings)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        self.site(id).await?.ok_or(Error::NotFound)
-    }
-
-    async fn create_agent(&self, agent: NewAgent) -> Result<Agent> {
-        let _writer = self.writer().await;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO agents \
-             (email, password_hash, display_name, role, language, max_chats, disabled, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, FALSE, ?) RETURNING id",
-        )
-        .bind(&agent.email)
-        .bind(&agent.password_hash)
-        .bind(&agent.display_name)
-        .bind(agent.role.as_str())
-        .bind(&agent.language)
-        .bind(agent.max_chats)
-        .bind(agent.created_at)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(conflict_on("email"))?;
-        Ok(Agent {
-            id,
-            email: agent.email,
-            password_hash: agent.password_hash,
-            display_name: agent.display_name,
-            role: agent.role,
-            language: agent.language,
-            max_chats: agent.max_chats,
-            disabled: false,
-            created_at: agent.created_at,
-        })
-    }
-
-    async fn agent_by_email(&self, email: &str) -> Result<Option<Agent>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            agent_columns!(),
-            " FROM agents WHERE email = ?"
-        ))
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn agent(&self, id: AgentId) -> Result<Option<Agent>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            agent_columns!(),
-            " FROM agents WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn all_agents(&self) -> Result<Vec<Agent>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            agent_columns!(),
-            " FROM agents ORDER BY id"
-        ))
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn update_agent(
-        &self,
-        id: AgentId,
-        role: Role,
-        max_chats: i32,
-        disabled: bool,
-    ) -> Result<Agent> {
-        let _writer = self.writer().await;
-        sqlx::query("UPDATE agents SET role = ?, max_chats = ?, disabled = ? WHERE id = ?")
-            .bind(role.as_str())
-            .bind(max_chats)
-            .bind(i64::from(disabled))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        self.agent(id).await?.ok_or(Error::NotFound)
-    }
-
-    async fn remove_agent_from_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query("DELETE FROM site_agents WHERE site_id = ? AND agent_id = ?")
-            .bind(site_id)
-            .bind(agent_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn set_agent_language(&self, id: AgentId, language: &str) -> Result<()> {
-        let _writer = self.writer().await;
-        let changed = sqlx::query("UPDATE agents SET language = ? WHERE id = ?")
-            .bind(language)
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if changed == 0 && self.agent(id).await?.is_none() {
-            return Err(Error::NotFound);
-        }
-        Ok(())
-    }
-
-    async fn add_agent_to_site(&self, site_id: SiteId, agent_id: AgentId) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query(
-            "INSERT INTO site_agents (site_id, agent_id) VALUES (?, ?) \
-             ON CONFLICT (site_id, agent_id) DO NOTHING",
-        )
-        .bind(site_id)
-        .bind(agent_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn agent_sites(&self, agent_id: AgentId) -> Result<Vec<SiteId>> {
-        Ok(sqlx::query_scalar(
-            "SELECT site_id FROM site_agents WHERE agent_id = ? ORDER BY site_id",
-        )
-        .bind(agent_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn site_agents(&self, site_ids: &[SiteId]) -> Result<Vec<Agent>> {
-        if site_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(concat!(
-            "SELECT ",
-            agent_columns!(),
-            " FROM agents WHERE NOT disabled AND id IN (SELECT agent_id FROM site_agents WHERE site_id"
-        ));
-        push_id_list(&mut query, site_ids);
-        query.push(") ORDER BY id");
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn create_session(
-        &self,
-        token_hash: &str,
-        agent_id: AgentId,
-        expires_at: UnixMillis,
-    ) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, agent_id, created_at, expires_at) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(agent_id)
-        .bind(now_millis())
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_on("token"))?;
-        Ok(())
-    }
-
-    async fn session_agent(&self, token_hash: &str, now: UnixMillis) -> Result<Option<Agent>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            agent_columns!(),
-            " FROM agents WHERE disabled = FALSE AND id = \
-             (SELECT agent_id FROM sessions WHERE token_hash = ? AND expires_at > ?)"
-        ))
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn set_agent_password(&self, id: AgentId, password_hash: &str) -> Result<()> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
-        let changed = sqlx::query("UPDATE agents SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if changed == 0
-            && sqlx::query("SELECT 1 FROM agents WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_none()
-        {
-            // Not left to the drop, which rolls back only when the connection is next used
-            // (MySQL keeps the table locked until then).
-            tx.rollback().await?;
-            return Err(Error::NotFound);
-        }
-        sqlx::query("DELETE FROM sessions WHERE agent_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn upsert_visitor(
-        &self,
-        site_id: SiteId,
-        visitor_key: &str,
-        now: UnixMillis,
-    ) -> Result<Visitor> {
-        let _writer = self.writer().await;
-        // Returning visitors are the common case: update first, insert only when new. The
-        // insert's upsert clause still covers a concurrent first contact from another process.
-        let existing = sqlx::query_as(concat!(
-            "UPDATE visitors SET last_seen_at = MAX(last_seen_at, ?) \
-             WHERE site_id = ? AND visitor_key = ? RETURNING ",
-            visitor_columns!()
-        ))
-        .bind(now)
-        .bind(site_id)
-        .bind(visitor_key)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(visitor) = existing {
-            return Ok(visitor);
-        }
-        Ok(sqlx::query_as(concat!(
-            "INSERT INTO visitors (site_id, visitor_key, created_at, last_seen_at) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (site_id, visitor_key) \
-             DO UPDATE SET last_seen_at = MAX(last_seen_at, excluded.last_seen_at) RETURNING ",
-            visitor_columns!()
-        ))
-        .bind(site_id)
-        .bind(visitor_key)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn visitor(&self, id: VisitorId) -> Result<Option<Visitor>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            visitor_columns!(),
-            " FROM visitors WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn set_visitor_profile(
-        &self,
-        id: VisitorId,
-        name: Option<&str>,
-        email: Option<&str>,
-        attributes: &VisitorAttributes,
-    ) -> Result<Visitor> {
-        let _writer = self.writer().await;
-        sqlx::query_as(concat!(
-            "UPDATE visitors SET name = ?, email = ?, attributes = ? WHERE id = ? RETURNING ",
-            visitor_columns!()
-        ))
-        .bind(name)
-        .bind(email)
-        .bind(to_json_text(attributes)?)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::NotFound)
-    }
-
-    async fn set_visitor_language(&self, id: VisitorId, language: &str) -> Result<()> {
-        let _writer = self.writer().await;
-        let updated = sqlx::query("UPDATE visitors SET language = ? WHERE id = ?")
-            .bind(language)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if updated.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        Ok(())
-    }
-
+#[async_trait]
+impl Conversations for SqliteStore {
     async fn create_conversation(
         &self,
         site_id: SiteId,
@@ -1152,6 +814,127 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn conversations_page(
+        &self,
+        site_id: SiteId,
+        after: Option<ConversationCursor>,
+        limit: u32,
+    ) -> Result<Vec<Conversation>> {
+        let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id));
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations WHERE site_id = ? AND (updated_at, id) < (?, ?) \
+             ORDER BY updated_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(site_id)
+        .bind(updated_at)
+        .bind(id)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn set_conversation_team(&self, id: ConversationId, team: Option<TeamId>) -> Result<()> {
+        let _writer = self.writer().await;
+        let result = sqlx::query("UPDATE conversations SET team_id = ? WHERE id = ?")
+            .bind(team)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_conversation_translating(&self, id: ConversationId, on: bool) -> Result<()> {
+        let _writer = self.writer().await;
+        let result = sqlx::query("UPDATE conversations SET translating = ? WHERE id = ?")
+            .bind(on)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()> {
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            // Explicitly: a dropped transaction rolls back only when its connection is next
+            // used, holding its locks until then.
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        }
+        sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for tag in tags {
+            sqlx::query(
+                "INSERT OR IGNORE INTO conversation_tags (conversation_id, tag) VALUES (?, ?)",
+            )
+            .bind(id)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn conversation_tags(
+        &self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id",
+        );
+        push_id_list(&mut query, ids);
+        query.push(" ORDER BY conversation_id, tag");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn rate_conversation(&self, rating: Rating) -> Result<()> {
+        let _writer = self.writer().await;
+        sqlx::query(
+            "INSERT INTO ratings (conversation_id, score, comment, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (conversation_id) DO UPDATE SET score = excluded.score, \
+             comment = excluded.comment, created_at = excluded.created_at",
+        )
+        .bind(rating.conversation_id)
+        .bind(rating.score)
+        .bind(&rating.comment)
+        .bind(rating.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rating(&self, conversation_id: ConversationId) -> Result<Option<Rating>> {
+        Ok(sqlx::query_as(
+            "SELECT conversation_id, score, comment, created_at FROM ratings \
+             WHERE conversation_id = ?",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
+#[async_trait]
+impl Assignment for SqliteStore {
     async fn reassign_conversation(
         &self,
         id: ConversationId,
@@ -1231,28 +1014,10 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?)
     }
+}
 
-    async fn conversations_page(
-        &self,
-        site_id: SiteId,
-        after: Option<ConversationCursor>,
-        limit: u32,
-    ) -> Result<Vec<Conversation>> {
-        let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id));
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            conversation_columns!(),
-            " FROM conversations WHERE site_id = ? AND (updated_at, id) < (?, ?) \
-             ORDER BY updated_at DESC, id DESC LIMIT ?"
-        ))
-        .bind(site_id)
-        .bind(updated_at)
-        .bind(id)
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
+#[async_trait]
+impl Messages for SqliteStore {
     async fn append_message(
         &self,
         conversation_id: ConversationId,
@@ -1290,41 +1055,6 @@ impl Store for SqliteStore {
                     .ok_or(Error::Database(error))
             }
         }
-    }
-
-    async fn import_messages(
-        &self,
-        conversation_id: ConversationId,
-        messages: &[NewMessage],
-    ) -> Result<u64> {
-        let Some(newest) = messages.iter().map(|m| m.created_at).max() else {
-            return Ok(0);
-        };
-        let count = i64::try_from(messages.len()).unwrap_or(i64::MAX);
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let last: Option<Seq> = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + ?, \
-             updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING last_seq",
-        )
-        .bind(count)
-        .bind(newest)
-        .bind(conversation_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(last) = last else {
-            tx.rollback().await?;
-            return Err(Error::NotFound);
-        };
-        for (seq, message) in (last - count + 1..).zip(messages) {
-            if let Err(error) = Self::insert_message(&mut tx, conversation_id, seq, message).await?
-            {
-                tx.rollback().await?;
-                return Err(conflict_on("client_id")(error));
-            }
-        }
-        tx.commit().await?;
-        Ok(messages.len() as u64)
     }
 
     async fn append_message_in_open_conversation(
@@ -1406,6 +1136,41 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn import_messages(
+        &self,
+        conversation_id: ConversationId,
+        messages: &[NewMessage],
+    ) -> Result<u64> {
+        let Some(newest) = messages.iter().map(|m| m.created_at).max() else {
+            return Ok(0);
+        };
+        let count = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last: Option<Seq> = sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + ?, \
+             updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING last_seq",
+        )
+        .bind(count)
+        .bind(newest)
+        .bind(conversation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(last) = last else {
+            tx.rollback().await?;
+            return Err(Error::NotFound);
+        };
+        for (seq, message) in (last - count + 1..).zip(messages) {
+            if let Err(error) = Self::insert_message(&mut tx, conversation_id, seq, message).await?
+            {
+                tx.rollback().await?;
+                return Err(conflict_on("client_id")(error));
+            }
+        }
+        tx.commit().await?;
+        Ok(messages.len() as u64)
+    }
+
     async fn messages_after(
         &self,
         conversation_id: ConversationId,
@@ -1441,107 +1206,10 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?)
     }
+}
 
-    async fn create_leave_message(&self, message: NewLeaveMessage) -> Result<LeaveMessage> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO leave_messages \
-             (site_id, visitor_id, name, contact, body, status, assignee_id, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, NULL, ?) RETURNING id",
-        )
-        .bind(message.site_id)
-        .bind(message.visitor_id)
-        .bind(&message.name)
-        .bind(&message.contact)
-        .bind(&message.body)
-        .bind(LeaveMessageStatus::New.as_str())
-        .bind(message.created_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        let text =
-            leave_message_search_text(message.name.as_deref(), &message.contact, &message.body);
-        Self::index_text(&mut tx, Indexed::LeaveMessages, id, &text).await?;
-        tx.commit().await?;
-        Ok(LeaveMessage::stored(id, message))
-    }
-
-    async fn leave_messages_page(
-        &self,
-        site_ids: &[SiteId],
-        status: Option<LeaveMessageStatus>,
-        after: Option<LeaveMessageCursor>,
-        limit: u32,
-    ) -> Result<Vec<LeaveMessage>> {
-        if site_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = leave_messages_query::<Sqlite>(site_ids, status, after, limit);
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn leave_message(&self, id: LeaveMessageId) -> Result<Option<LeaveMessage>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            leave_message_columns!(),
-            " FROM leave_messages WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn update_leave_message(
-        &self,
-        id: LeaveMessageId,
-        status: LeaveMessageStatus,
-        assignee: Option<AgentId>,
-    ) -> Result<LeaveMessage> {
-        let _writer = self.writer().await;
-        sqlx::query_as(concat!(
-            "UPDATE leave_messages SET status = ?, assignee_id = ? WHERE id = ? RETURNING ",
-            leave_message_columns!()
-        ))
-        .bind(status.as_str())
-        .bind(assignee)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::NotFound)
-    }
-
-    async fn add_leave_message_note(&self, note: NewLeaveMessageNote) -> Result<LeaveMessageNote> {
-        let _writer = self.writer().await;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO leave_message_notes (leave_message_id, agent_id, body, created_at) \
-             VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(note.leave_message_id)
-        .bind(note.agent_id)
-        .bind(&note.body)
-        .bind(note.created_at)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(LeaveMessageNote {
-            id,
-            leave_message_id: note.leave_message_id,
-            agent_id: note.agent_id,
-            body: note.body,
-            created_at: note.created_at,
-        })
-    }
-
-    async fn leave_message_notes(&self, id: LeaveMessageId) -> Result<Vec<LeaveMessageNote>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            leave_message_note_columns!(),
-            " FROM leave_message_notes WHERE leave_message_id = ? ORDER BY id"
-        ))
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
+#[async_trait]
+impl History for SqliteStore {
     async fn history(
         &self,
         filter: &HistoryFilter,
@@ -1616,229 +1284,6 @@ impl Store for SqliteStore {
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 
-    async fn create_attachment(&self, attachment: NewAttachment) -> Result<Attachment> {
-        let _writer = self.writer().await;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO attachments \
-             (public_id, site_id, visitor_id, agent_id, name, content_type, size, data, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&attachment.public_id)
-        .bind(attachment.site_id)
-        .bind(attachment.visitor_id)
-        .bind(attachment.agent_id)
-        .bind(&attachment.name)
-        .bind(&attachment.content_type)
-        .bind(i64::try_from(attachment.data.len()).unwrap_or(i64::MAX))
-        .bind(&attachment.data)
-        .bind(attachment.created_at)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(conflict_on("public_id"))?;
-        Ok(Attachment::stored(id, &attachment))
-    }
-
-    async fn attachment(&self, public_id: &str) -> Result<Option<Attachment>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            attachment_columns!(),
-            " FROM attachments WHERE public_id = ?"
-        ))
-        .bind(public_id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn attachment_data(&self, public_id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(
-            sqlx::query_scalar("SELECT data FROM attachments WHERE public_id = ?")
-                .bind(public_id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn mark_attachment_sent(&self, public_id: &str, at: i64) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query("UPDATE attachments SET sent_at = ? WHERE public_id = ? AND sent_at IS NULL")
-            .bind(at)
-            .bind(public_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_unsent_attachments(&self, created_before: i64) -> Result<u64> {
-        let _writer = self.writer().await;
-        let deleted =
-            sqlx::query("DELETE FROM attachments WHERE sent_at IS NULL AND created_at < ?")
-                .bind(created_before)
-                .execute(&self.pool)
-                .await?;
-        Ok(deleted.rows_affected())
-    }
-
-    async fn attachment_usage(&self, site_id: SiteId, visitor_id: VisitorId) -> Result<(i64, i64)> {
-        Ok(sqlx::query_as(
-            "SELECT COALESCE(SUM(size), 0), \
-             COALESCE(SUM(CASE WHEN visitor_id = ? THEN size ELSE 0 END), 0) \
-             FROM attachments WHERE site_id = ?",
-        )
-        .bind(visitor_id)
-        .bind(site_id)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn rate_conversation(&self, rating: Rating) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query(
-            "INSERT INTO ratings (conversation_id, score, comment, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (conversation_id) DO UPDATE SET score = excluded.score, \
-             comment = excluded.comment, created_at = excluded.created_at",
-        )
-        .bind(rating.conversation_id)
-        .bind(rating.score)
-        .bind(&rating.comment)
-        .bind(rating.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn rating(&self, conversation_id: ConversationId) -> Result<Option<Rating>> {
-        Ok(sqlx::query_as(
-            "SELECT conversation_id, score, comment, created_at FROM ratings \
-             WHERE conversation_id = ?",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn create_canned_reply(&self, reply: NewCannedReply) -> Result<CannedReply> {
-        let _writer = self.writer().await;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO canned_replies (site_id, agent_id, shortcut, body, created_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(reply.site_id)
-        .bind(reply.agent_id)
-        .bind(&reply.shortcut)
-        .bind(&reply.body)
-        .bind(reply.created_at)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(CannedReply::stored(id, reply))
-    }
-
-    async fn canned_replies(
-        &self,
-        site_ids: &[SiteId],
-        agent_id: AgentId,
-    ) -> Result<Vec<CannedReply>> {
-        if site_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(concat!(
-            "SELECT ",
-            canned_reply_columns!(),
-            " FROM canned_replies WHERE (agent_id IS NULL OR agent_id = "
-        ));
-        query.push_bind(agent_id);
-        query.push(") AND site_id");
-        push_id_list(&mut query, site_ids);
-        query.push(" ORDER BY shortcut, id");
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn canned_reply(&self, id: CannedReplyId) -> Result<Option<CannedReply>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            canned_reply_columns!(),
-            " FROM canned_replies WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn delete_canned_reply(&self, id: CannedReplyId) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query("DELETE FROM canned_replies WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn secret(
-        &self,
-        key: &str,
-        generate: &(dyn Fn() -> String + Send + Sync),
-    ) -> Result<String> {
-        let select = sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#).bind(key);
-        if let Some(value) = select.fetch_optional(&self.pool).await? {
-            return Ok(value);
-        }
-        let candidate = generate();
-        {
-            let _writer = self.writer().await;
-            sqlx::query(
-                r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING"#,
-            )
-            .bind(key)
-            .bind(&candidate)
-            .execute(&self.pool)
-            .await?;
-        }
-        // Whoever inserted first won; everyone reads that value.
-        Ok(
-            sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#)
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn create_ban(&self, ban: NewBan) -> Result<Ban> {
-        let _writer = self.writer().await;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO bans (site_id, visitor_id, ip_cidr, reason, expires_at, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(ban.site_id)
-        .bind(ban.visitor_id)
-        .bind(&ban.ip_cidr)
-        .bind(&ban.reason)
-        .bind(ban.expires_at)
-        .bind(ban.created_at)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Ban::stored(id, ban))
-    }
-
-    async fn active_bans(&self, site_id: SiteId, now: UnixMillis) -> Result<Vec<Ban>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            ban_columns!(),
-            " FROM bans WHERE site_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id"
-        ))
-        .bind(site_id)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn delete_ban(&self, id: BanId) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query("DELETE FROM bans WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64> {
         let mut conversations = 0;
         for (statement, counts) in [
@@ -1875,190 +1320,10 @@ impl Store for SqliteStore {
         }
         Ok(conversations)
     }
+}
 
-    async fn save_message_translation(&self, translation: &MessageTranslation) -> Result<()> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO message_translations (message_id, source_language, target_language, \
-             text, state, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (message_id) DO UPDATE SET source_language = excluded.source_language, \
-             target_language = excluded.target_language, text = excluded.text, state = excluded.state, \
-             attempts = excluded.attempts, updated_at = excluded.updated_at")
-        .bind(translation.message_id)
-        .bind(&translation.source_language)
-        .bind(&translation.target_language)
-        .bind(&translation.text)
-        .bind(translation.state.as_str())
-        .bind(translation.attempts)
-        .bind(translation.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(text) = &translation.text {
-            let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE id = ?")
-                .bind(translation.message_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let indexed = translated_search_text(&body, text);
-            Self::index_text(&mut tx, Indexed::Messages, translation.message_id, &indexed).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn message_translations(
-        &self,
-        message_ids: &[MessageId],
-    ) -> Result<Vec<MessageTranslation>> {
-        if message_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT message_id, source_language, target_language, text, state, attempts, \
-             updated_at FROM message_translations WHERE message_id",
-        );
-        push_id_list(&mut query, message_ids);
-        query.push(" ORDER BY message_id");
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn cached_translation(&self, key: &TranslationKey) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT translation FROM translation_cache WHERE text_hash = ? \
-             AND source_language = ? AND target_language = ? AND provider = ?",
-        )
-        .bind(&key.text_hash)
-        .bind(&key.source_language)
-        .bind(&key.target_language)
-        .bind(&key.provider)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn cache_translation(
-        &self,
-        key: &TranslationKey,
-        translation: &str,
-        now: UnixMillis,
-    ) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query(
-            "INSERT INTO translation_cache (text_hash, source_language, target_language, \
-             provider, translation, created_at) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&key.text_hash)
-        .bind(&key.source_language)
-        .bind(&key.target_language)
-        .bind(&key.provider)
-        .bind(translation)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn spend_translation_chars(
-        &self,
-        site_id: SiteId,
-        day: i64,
-        chars: i64,
-        budget: i64,
-    ) -> Result<bool> {
-        if chars > budget {
-            return Ok(false);
-        }
-        let _writer = self.writer().await;
-        let counted = sqlx::query("INSERT INTO translation_usage (site_id, day, chars) VALUES (?, ?, ?) \
-             ON CONFLICT (site_id, day) DO UPDATE SET chars = translation_usage.chars + excluded.chars \
-             WHERE translation_usage.chars + excluded.chars <= ?")
-        .bind(site_id)
-        .bind(day)
-        .bind(chars)
-        .bind(budget)
-        .execute(&self.pool)
-        .await?;
-        Ok(counted.rows_affected() > 0)
-    }
-
-    async fn translation_chars(&self, site_id: SiteId, day: i64) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT chars FROM translation_usage WHERE site_id = ? AND day = ?")
-                .bind(site_id)
-                .bind(day)
-                .fetch_optional(&self.pool)
-                .await?
-                .unwrap_or(0),
-        )
-    }
-
-    async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken> {
-        let _writer = self.writer().await;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (agent_id, name, token_hash, prefix, created_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(token.agent_id)
-        .bind(&token.name)
-        .bind(&token.token_hash)
-        .bind(&token.prefix)
-        .bind(token.created_at)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(conflict_on("token"))?;
-        Ok(ApiToken {
-            id,
-            agent_id: token.agent_id,
-            name: token.name,
-            prefix: token.prefix,
-            created_at: token.created_at,
-            last_used_at: None,
-        })
-    }
-
-    async fn api_tokens(&self, agent_id: AgentId) -> Result<Vec<ApiToken>> {
-        Ok(sqlx::query_as(
-            "SELECT id, agent_id, name, prefix, created_at, last_used_at FROM api_tokens \
-             WHERE agent_id = ? ORDER BY id DESC",
-        )
-        .bind(agent_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn delete_api_token(&self, agent_id: AgentId, id: i64) -> Result<()> {
-        let _writer = self.writer().await;
-        let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = ? AND agent_id = ?")
-            .bind(id)
-            .bind(agent_id)
-            .execute(&self.pool)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        Ok(())
-    }
-
-    async fn api_token_agent(&self, token_hash: &str, now: UnixMillis) -> Result<Option<Agent>> {
-        let token: Option<(i64, AgentId, Option<UnixMillis>)> = sqlx::query_as(
-            "SELECT id, agent_id, last_used_at FROM api_tokens WHERE token_hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((id, agent_id, last_used_at)) = token else {
-            return Ok(None);
-        };
-        if last_used_at.is_none_or(|at| at <= now - crate::TOKEN_USE_STEP_MS) {
-            let _writer = self.writer().await;
-            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(self.agent(agent_id).await?.filter(|agent| !agent.disabled))
-    }
-
+#[async_trait]
+impl Webhooks for SqliteStore {
     async fn create_webhook(
         &self,
         url: &str,
@@ -2185,208 +1450,5 @@ impl Store for SqliteStore {
         .bind(limit_param(limit))
         .fetch_all(&self.pool)
         .await?)
-    }
-
-    async fn append_event(&self, event: NewEvent) -> Result<Event> {
-        // One writer at a time (this mutex, then SQLite's lock): ids commit in id order.
-        let _writer = self.writer().await;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO events (site_id, kind, conversation_id, payload, created_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(event.site_id)
-        .bind(&event.kind)
-        .bind(event.conversation_id)
-        .bind(&event.payload)
-        .bind(event.created_at)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Event::stored(id, event))
-    }
-
-    async fn events_after(
-        &self,
-        site_ids: &[SiteId],
-        after_id: EventId,
-        limit: u32,
-    ) -> Result<Vec<Event>> {
-        if site_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events WHERE id > "
-        ));
-        query.push_bind(after_id);
-        query.push(" AND site_id");
-        push_id_list(&mut query, site_ids);
-        query.push(" ORDER BY id ASC LIMIT ");
-        query.push_bind(limit_param(limit));
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn create_team(&self, site_id: SiteId, name: &str) -> Result<Team> {
-        let _writer = self.writer().await;
-        let result = sqlx::query("INSERT INTO teams (site_id, name) VALUES (?, ?)")
-            .bind(site_id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        let id = result.last_insert_rowid();
-        Ok(Team {
-            id,
-            site_id,
-            name: name.to_string(),
-        })
-    }
-
-    async fn add_team_member(&self, team_id: TeamId, agent_id: AgentId) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query("INSERT OR IGNORE INTO team_members (team_id, agent_id) VALUES (?, ?)")
-            .bind(team_id)
-            .bind(agent_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn remove_team_member(&self, team_id: TeamId, agent_id: AgentId) -> Result<()> {
-        let _writer = self.writer().await;
-        sqlx::query("DELETE FROM team_members WHERE team_id = ? AND agent_id = ?")
-            .bind(team_id)
-            .bind(agent_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_team(&self, team_id: TeamId) -> Result<()> {
-        let _writer = self.writer().await;
-        let deleted = sqlx::query("DELETE FROM teams WHERE id = ?")
-            .bind(team_id)
-            .execute(&self.pool)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        Ok(())
-    }
-
-    async fn site_teams(&self, site_ids: &[SiteId]) -> Result<Vec<Team>> {
-        if site_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT id, site_id, name FROM teams WHERE site_id");
-        push_id_list(&mut query, site_ids);
-        query.push(" ORDER BY id");
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn team_members(&self, team_id: TeamId) -> Result<Vec<AgentId>> {
-        Ok(sqlx::query_scalar(
-            "SELECT agent_id FROM team_members WHERE team_id = ? ORDER BY agent_id",
-        )
-        .bind(team_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn set_conversation_team(&self, id: ConversationId, team: Option<TeamId>) -> Result<()> {
-        let _writer = self.writer().await;
-        let result = sqlx::query("UPDATE conversations SET team_id = ? WHERE id = ?")
-            .bind(team)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if result.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        Ok(())
-    }
-
-    async fn set_conversation_translating(&self, id: ConversationId, on: bool) -> Result<()> {
-        let _writer = self.writer().await;
-        let result = sqlx::query("UPDATE conversations SET translating = ? WHERE id = ?")
-            .bind(on)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if result.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        Ok(())
-    }
-
-    async fn set_conversation_tags(&self, id: ConversationId, tags: &[String]) -> Result<()> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            // Explicitly: a dropped transaction rolls back only when its connection is next
-            // used, holding its locks until then.
-            tx.rollback().await?;
-            return Err(Error::NotFound);
-        }
-        sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for tag in tags {
-            sqlx::query(
-                "INSERT OR IGNORE INTO conversation_tags (conversation_id, tag) VALUES (?, ?)",
-            )
-            .bind(id)
-            .bind(tag)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn conversation_tags(
-        &self,
-        ids: &[ConversationId],
-    ) -> Result<Vec<(ConversationId, String)>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id",
-        );
-        push_id_list(&mut query, ids);
-        query.push(" ORDER BY conversation_id, tag");
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn conversation_events(
-        &self,
-        conversation_id: ConversationId,
-        kind: &str,
-    ) -> Result<Vec<Event>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events WHERE conversation_id = ? AND kind = ? ORDER BY id ASC"
-        ))
-        .bind(conversation_id)
-        .bind(kind)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId> {
-        if site_ids.is_empty() {
-            return Ok(0);
-        }
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT COALESCE(MAX(id), 0) FROM events WHERE site_id");
-        push_id_list(&mut query, site_ids);
-        Ok(query.build_query_scalar().fetch_one(&self.pool).await?)
     }
 }

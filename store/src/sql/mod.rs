@@ -1,0 +1,339 @@
+//! Queries written once for every backend, as vaultwarden's `db_run!` writes its ~200 bodies
+//! once: a body runs inside [`on_pool!`], which expands it for each backend's pool, and its SQL
+//! goes through [`sql!`], which writes it in that backend's dialect ([`render`]).
+//!
+//! The SQL is written in one canonical form — SQLite's and PostgreSQL's, with `?` placeholders —
+//! and only these differences are rewritten, outside string literals:
+//!
+//! | written | PostgreSQL | MySQL/MariaDB | SQLite |
+//! | --- | --- | --- | --- |
+//! | `?` | `$1`, `$2` … | `?` | `?` |
+//! | `"key"` (a quoted name) | `"key"` | `` `key` `` | `"key"` |
+//! | `ON CONFLICT (k) DO UPDATE SET a = excluded.a` | as written | `ON DUPLICATE KEY UPDATE a = VALUES(a)` | as written |
+//! | `ON CONFLICT (k) DO NOTHING` | as written | `ON DUPLICATE KEY UPDATE k = k` | as written |
+//! | `… RETURNING id` at the end of an `INSERT` | as written | dropped ([`InsertId`] reads `LAST_INSERT_ID()`) | as written |
+//! | `GREATEST(` / `LEAST(` | as written | as written | `MAX(` / `MIN(` |
+//! | `FOR UPDATE` | as written | as written | dropped (its write gate serialises writers) |
+//! | `CAST(… AS BIGINT)` | as written | `CAST(… AS SIGNED)` | as written |
+//!
+//! What this table cannot say — full-text search, a message's sequence number taken with
+//! `UPDATE … RETURNING`, how a transaction begins — stays in each backend's module. Queries
+//! built at run time use sqlx's `QueryBuilder`, whose binds are numbered for each backend by
+//! sqlx itself; their text is kept to plain SQL that needs no rewriting.
+
+use sqlx::{MySqlPool, PgPool, SqlitePool};
+use tokio::sync::MutexGuard;
+
+use crate::{Indexed, Result};
+
+mod agents;
+mod attachments;
+mod canned_replies;
+mod credentials;
+mod events;
+mod leave_messages;
+mod sites;
+mod teams;
+mod translations;
+mod visitors;
+
+/// Which backend's SQL [`render`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// SQLite: the canonical form, but `MAX`/`MIN` for `GREATEST`/`LEAST` and no `FOR UPDATE`.
+    Sqlite,
+    /// PostgreSQL: numbered placeholders.
+    Postgres,
+    /// MySQL/MariaDB: backquoted names, `ON DUPLICATE KEY`, no `RETURNING`.
+    MySql,
+}
+
+/// A store's pool, whichever backend it is, for a body written once ([`on_pool!`]).
+pub(crate) enum Pool<'a> {
+    /// The embedded default.
+    Sqlite(&'a SqlitePool),
+    /// A PostgreSQL server.
+    Postgres(&'a PgPool),
+    /// A MySQL or MariaDB server.
+    MySql(&'a MySqlPool),
+}
+
+/// A backend store as the bodies written once see it: its pool and its write gate.
+pub(crate) trait Sql: Send + Sync + 'static {
+    /// The pool every query runs on.
+    fn pool(&self) -> Pool<'_>;
+
+    /// Held around every write: SQLite's queue of writers (see `SqliteStore`), `None` on the
+    /// servers, whose own locks order writers.
+    fn writer(&self) -> impl Future<Output = Option<MutexGuard<'_, ()>>> + Send;
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, expanded once per backend, with
+/// `STYLE` set to that backend's [`Style`] for the [`sql!`]s inside.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $crate::sql::Sql::pool($store) {
+            $crate::sql::Pool::Sqlite($pool) => {
+                #[allow(dead_code)]
+                const STYLE: $crate::sql::Style = $crate::sql::Style::Sqlite;
+                $body
+            }
+            $crate::sql::Pool::Postgres($pool) => {
+                #[allow(dead_code)]
+                const STYLE: $crate::sql::Style = $crate::sql::Style::Postgres;
+                $body
+            }
+            $crate::sql::Pool::MySql($pool) => {
+                #[allow(dead_code)]
+                const STYLE: $crate::sql::Style = $crate::sql::Style::MySql;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The canonical SQL `$text` in the dialect of the [`on_pool!`] around it, rendered once per
+/// place and backend and kept for the life of the process.
+macro_rules! sql {
+    ($text:expr) => {{
+        static RENDERED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        sqlx::AssertSqlSafe(
+            RENDERED
+                .get_or_init(|| $crate::sql::render(STYLE, $text))
+                .as_str(),
+        )
+    }};
+}
+pub(crate) use sql;
+
+/// Ends `tx` as `outcome` says: committed when it is `Ok`, rolled back here and now when it is
+/// an error. Not left to the drop, which rolls back only when the connection is next used:
+/// MySQL would keep the transaction's locks until then (and a `DROP DATABASE` waits for them).
+pub(crate) async fn finish<DB: sqlx::Database, T>(
+    tx: sqlx::Transaction<'_, DB>,
+    outcome: Result<T>,
+) -> Result<T> {
+    match outcome {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(%rollback, "rolling back after an error failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// A backend's full-text index (see [`crate::search`]), written inside a body's transaction:
+/// implemented by each backend's connection type in its own module (SQLite's FTS5 table,
+/// PostgreSQL's `tsvector` column, MySQL's `FULLTEXT` column).
+pub(crate) trait SearchIndex {
+    /// Indexes `text` as the search text of row `id` of `table` (replacing what it had).
+    fn index_text(
+        &mut self,
+        table: Indexed,
+        id: i64,
+        text: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Runs an `INSERT … RETURNING id` and returns the new row's id: from the `RETURNING` clause
+/// where there is one, from `LAST_INSERT_ID()` on MySQL/MariaDB (which [`render`] leaves without).
+pub(crate) trait InsertId<'c, E> {
+    /// Runs the insert on `executor`.
+    fn insert_id(self, executor: E) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
+}
+
+/// `InsertId` for a backend whose `INSERT … RETURNING id` answers with a row.
+macro_rules! insert_id_returning {
+    ($db:ty) => {
+        impl<'q, 'c, E> InsertId<'c, E>
+            for sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>
+        where
+            E: sqlx::Executor<'c, Database = $db> + 'c,
+            'q: 'c,
+        {
+            async fn insert_id(self, executor: E) -> Result<i64, sqlx::Error> {
+                use sqlx::Row;
+                self.fetch_one(executor).await?.try_get(0)
+            }
+        }
+    };
+}
+insert_id_returning!(sqlx::Sqlite);
+insert_id_returning!(sqlx::Postgres);
+
+impl<'q, 'c, E> InsertId<'c, E>
+    for sqlx::query::Query<'q, sqlx::MySql, <sqlx::MySql as sqlx::Database>::Arguments>
+where
+    E: sqlx::Executor<'c, Database = sqlx::MySql> + 'c,
+    'q: 'c,
+{
+    async fn insert_id(self, executor: E) -> Result<i64, sqlx::Error> {
+        let done = self.execute(executor).await?;
+        i64::try_from(done.last_insert_id())
+            .map_err(|_| sqlx::Error::Protocol("insert id out of range".into()))
+    }
+}
+
+/// `text`, written in the canonical form (see the module's table), in `style`'s dialect.
+pub(crate) fn render(style: Style, text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut placeholder = 0;
+    let mut code = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                // A string literal, copied as it is ('' is an escaped quote inside it).
+                out.push_str(&rewrite_code(style, &std::mem::take(&mut code)));
+                out.push(c);
+                while let Some(inner) = chars.next() {
+                    out.push(inner);
+                    if inner == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            out.extend(chars.next());
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            '?' if style == Style::Postgres => {
+                placeholder += 1;
+                code.push_str(&format!("${placeholder}"));
+            }
+            '"' if style == Style::MySql => code.push('`'),
+            _ => code.push(c),
+        }
+    }
+    out.push_str(&rewrite_code(style, &code));
+    out
+}
+
+/// The keyword rewrites of [`render`] on a stretch of SQL with no string literal in it.
+fn rewrite_code(style: Style, code: &str) -> String {
+    match style {
+        Style::Postgres => code.to_owned(),
+        Style::Sqlite => code
+            .replace("GREATEST(", "MAX(")
+            .replace("LEAST(", "MIN(")
+            .replace(" FOR UPDATE", ""),
+        Style::MySql => {
+            let code = code.strip_suffix(" RETURNING id").unwrap_or(code);
+            let code = &code.replace(" AS BIGINT)", " AS SIGNED)");
+            match code.split_once("ON CONFLICT (") {
+                None => code.to_owned(),
+                Some((head, rest)) => {
+                    let (keys, action) = rest.split_once(')').unwrap_or((rest, ""));
+                    let action = action.trim_start();
+                    let update = match action.strip_prefix("DO UPDATE SET ") {
+                        Some(sets) => sets
+                            .replace("excluded.`", "VALUES(`")
+                            .replace("excluded.", "VALUES("),
+                        None => {
+                            let first = keys.split(',').next().unwrap_or(keys).trim();
+                            format!("{first} = {first}")
+                        }
+                    };
+                    format!("{head}ON DUPLICATE KEY UPDATE {}", close_values(&update))
+                }
+            }
+        }
+    }
+}
+
+/// Closes each `VALUES(name` that [`rewrite_code`] opened for an `excluded.name`.
+fn close_values(sets: &str) -> String {
+    let mut out = String::with_capacity(sets.len() + 8);
+    let mut rest = sets;
+    while let Some(at) = rest.find("VALUES(") {
+        let (before, after) = rest.split_at(at + "VALUES(".len());
+        out.push_str(before);
+        let end = after
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '`'))
+            .unwrap_or(after.len());
+        out.push_str(&after[..end]);
+        out.push(')');
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Style, render};
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        let text = "SELECT a FROM t WHERE b = ? AND c = ?";
+        assert_eq!(
+            render(Style::Postgres, text),
+            "SELECT a FROM t WHERE b = $1 AND c = $2"
+        );
+        assert_eq!(render(Style::MySql, text), text);
+        assert_eq!(render(Style::Sqlite, text), text);
+    }
+
+    #[test]
+    fn string_literals_are_left_alone() {
+        let text = r#"SELECT '?', 'it''s "x"?' FROM t WHERE "key" = ?"#;
+        assert_eq!(
+            render(Style::Postgres, text),
+            r#"SELECT '?', 'it''s "x"?' FROM t WHERE "key" = $1"#
+        );
+        assert_eq!(
+            render(Style::MySql, text),
+            r#"SELECT '?', 'it''s "x"?' FROM t WHERE `key` = ?"#
+        );
+    }
+
+    #[test]
+    fn upserts_become_on_duplicate_key_on_mysql() {
+        let text = r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET value = excluded.value, n = excluded.n + 1"#;
+        assert_eq!(
+            render(Style::MySql, text),
+            "INSERT INTO settings (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value), n = VALUES(n) + 1"
+        );
+        assert_eq!(render(Style::Sqlite, text), text);
+        let nothing = "INSERT INTO m (a, b) VALUES (?, ?) ON CONFLICT (a, b) DO NOTHING";
+        assert_eq!(
+            render(Style::MySql, nothing),
+            "INSERT INTO m (a, b) VALUES (?, ?) ON DUPLICATE KEY UPDATE a = a"
+        );
+    }
+
+    #[test]
+    fn mysql_casts_to_signed() {
+        assert_eq!(
+            render(Style::MySql, "SELECT CAST(SUM(a) AS BIGINT) FROM t"),
+            "SELECT CAST(SUM(a) AS SIGNED) FROM t"
+        );
+    }
+
+    #[test]
+    fn returning_id_is_dropped_on_mysql_only() {
+        let text = "INSERT INTO t (a) VALUES (?) RETURNING id";
+        assert_eq!(render(Style::MySql, text), "INSERT INTO t (a) VALUES (?)");
+        assert_eq!(
+            render(Style::Postgres, text),
+            "INSERT INTO t (a) VALUES ($1) RETURNING id"
+        );
+    }
+
+    #[test]
+    fn sqlite_has_max_for_greatest_and_no_row_locks() {
+        assert_eq!(
+            render(
+                Style::Sqlite,
+                "UPDATE t SET a = GREATEST(a, ?) WHERE id = (SELECT id FROM u FOR UPDATE)"
+            ),
+            "UPDATE t SET a = MAX(a, ?) WHERE id = (SELECT id FROM u)"
+        );
+    }
+}
