@@ -438,9 +438,9 @@ impl Session {
         }
     }
 
-    /// The answer to a message the store was asked to keep: a full disk refuses it by its
-    /// `client_id` with `unavailable` and a wait, so the client resends it later (never an ack
-    /// for what was not stored); a stored one ends a full-disk episode.
+    /// The answer to a message the store was asked to keep: a full disk or an unreachable
+    /// database refuses it by its `client_id` with `unavailable` and a wait, so the client
+    /// resends it later (never an ack for what was not stored); a stored one ends the episode.
     fn stored_or_retry(
         &self,
         answer: Result<Vec<ServerFrame>, store::Error>,
@@ -450,16 +450,16 @@ impl Session {
         match answer {
             Ok(frames) => {
                 if frames.iter().any(|f| matches!(f, ServerFrame::Ack { .. })) {
-                    self.rt.disk_full.wrote();
+                    self.rt.outage.wrote();
                 }
                 Ok(frames)
             }
-            Err(error) if self.rt.disk_full.failed(&error) => Ok(vec![ServerFrame::Error {
+            Err(error) if self.rt.outage.failed(&error) => Ok(vec![ServerFrame::Error {
                 code: ErrorCode::Unavailable,
-                message: super::DISK_FULL_MESSAGE.to_string(),
+                message: super::UNAVAILABLE_MESSAGE.to_string(),
                 client_id: Some(client_id),
                 conversation_id,
-                retry_after_ms: Some(super::DISK_FULL_RETRY_MS),
+                retry_after_ms: Some(super::UNAVAILABLE_RETRY_MS),
             }]),
             Err(error) => Err(error),
         }
