@@ -14,7 +14,7 @@
 mod common;
 
 use common::client::{Delivered, Ws, agent_hello, send_frame, visitor_hello, welcome_of};
-use common::proxy::Proxy;
+use common::proxy::{Mode, Proxy};
 use protocol::{ErrorCode, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -237,14 +237,15 @@ async fn agent(
     }
 }
 
-/// When the database could not store anything, as the fault did it.
+/// When the fault lasted, and what `/readyz` said.
 struct Outage {
-    /// The fault began (the link cut, the database told to stop).
+    /// The fault began (the link cut or slowed, the database told to stop).
     from: Instant,
-    /// The database answered again.
+    /// The link or the database was back.
     to: Instant,
-    /// How long `/readyz` took to say 503 after the fault began.
-    not_ready_after: Duration,
+    /// How long `/readyz` took to say 503 after the fault began; `None` for a fault during
+    /// which the database still answers (a slow link), when it stayed 200.
+    not_ready_after: Option<Duration>,
     /// How long `/readyz` took to say 200 again after the database was back.
     ready_after: Duration,
 }
@@ -355,6 +356,7 @@ where
     }
     // Nothing can be stored between the fault and the database's return: an ack arriving then
     // (after a second for acks already on their way) was for something not stored.
+    let stores = outage.not_ready_after.is_none();
     let acked_in_outage = runs
         .iter()
         .flat_map(|r| r.acked.values())
@@ -365,10 +367,15 @@ where
     let refused: usize = runs.iter().map(|r| r.refused).sum();
     let reconnects: usize = runs.iter().map(|r| r.reconnects).sum();
     println!(
-        "{label}: {VISITORS} visitors x {PER_VISITOR} messages, outage of {} ms after {acked_before} acks: sent {sent} (with resends), acked {acked}, refused {refused} (all `unavailable`), acked during the outage {acked_in_outage}, stored {stored}, delivered {delivered}, lost {lost}, duplicated {duplicated}, out of order {out_of_order}; visitor reconnects {reconnects}, agent connections {}; /readyz 503 after {} ms, 200 {} ms after the database was back",
+        "{label}: {VISITORS} visitors x {PER_VISITOR} messages, outage of {} ms after {acked_before} acks: sent {sent} (with resends), acked {acked}, refused {refused} (all `unavailable`), acked during the outage {acked_in_outage}, stored {stored}, delivered {delivered}, lost {lost}, duplicated {duplicated}, out of order {out_of_order}; visitor reconnects {reconnects}, agent connections {}; /readyz {}, 200 {} ms after the database was back",
         (outage.to - outage.from).as_millis(),
         seen.connections,
-        outage.not_ready_after.as_millis(),
+        outage
+            .not_ready_after
+            .map_or("stayed 200".into(), |after| format!(
+                "503 after {} ms",
+                after.as_millis()
+            )),
         outage.ready_after.as_millis(),
     );
     assert_eq!(
@@ -377,22 +384,36 @@ where
         "every message acknowledged in the end"
     );
     assert_eq!(stored, acked, "stored exactly what was acknowledged");
-    assert_eq!(
-        acked_in_outage, 0,
-        "acknowledged while nothing could be stored"
-    );
+    if !stores {
+        assert_eq!(
+            acked_in_outage, 0,
+            "acknowledged while nothing could be stored"
+        );
+    }
     assert_eq!(lost, 0, "lost");
     assert_eq!(duplicated, 0, "duplicated");
     assert_eq!(out_of_order, 0, "out of order");
     server.stop().await;
 }
 
-/// Cuts the link between the server at `base` and its database for [`OUTAGE`]: `/readyz`
-/// says so, and says ready again once it is restored.
-async fn cut_link(proxy: &Proxy, base: &str) -> Outage {
+/// Does `fault` to the link between the server at `base` and its database for [`OUTAGE`]:
+/// `/readyz` says 503 while the database cannot answer (a cut, a black hole) and 200 while it
+/// answers slowly, and 200 again once the link is restored.
+async fn link_fault(proxy: &Proxy, fault: Mode, base: &str) -> Outage {
     let from = Instant::now();
-    proxy.cut();
-    let not_ready_after = readyz_becomes(base, 503).await;
+    match fault {
+        Mode::Cut => proxy.cut(),
+        Mode::Blackhole => proxy.blackhole(),
+        Mode::Delay(delay) => proxy.delay(delay),
+        Mode::Open => {}
+    }
+    let not_ready_after = if let Mode::Delay(_) = fault {
+        tokio::time::sleep(OUTAGE / 2).await;
+        assert_eq!(readyz(base).await, 200, "a slow database is still ready");
+        None
+    } else {
+        Some(readyz_becomes(base, 503).await)
+    };
     tokio::time::sleep(OUTAGE.saturating_sub(from.elapsed())).await;
     proxy.restore();
     let to = Instant::now();
@@ -405,28 +426,55 @@ async fn cut_link(proxy: &Proxy, base: &str) -> Outage {
     }
 }
 
-async fn link_cut(label: &str, admin_url: &str, upstream: &str) {
+async fn link(label: &str, admin_url: &str, upstream: &str, fault: Mode) {
     let database = common::TestDatabase::create(admin_url).await;
     let proxy = Proxy::start(upstream.parse().expect("upstream")).await;
     let url = proxy.route(&database.url, upstream);
     let proxy = &proxy;
-    under_load(
-        label,
-        &url,
-        |base| async move { cut_link(proxy, &base).await },
-    )
+    under_load(label, &url, |base| async move {
+        link_fault(proxy, fault, &base).await
+    })
     .await;
     database.drop_now().await;
 }
 
+const PG: &str = "127.0.0.1:5432";
+const MARIADB: &str = "127.0.0.1:3306";
+/// How long a slowed link holds each chunk, each way.
+const SLOW: Duration = Duration::from_millis(100);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_outage_postgres_link_cut_for_5_s_under_load() {
-    link_cut("PostgreSQL link cut", &common::pg_url(), "127.0.0.1:5432").await;
+    link("PostgreSQL link cut", &common::pg_url(), PG, Mode::Cut).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_outage_mariadb_link_cut_for_5_s_under_load() {
-    link_cut("MariaDB link cut", &common::mysql_url(), "127.0.0.1:3306").await;
+    link("MariaDB link cut", &common::mysql_url(), MARIADB, Mode::Cut).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_outage_postgres_link_partitioned_for_5_s_under_load() {
+    let label = "PostgreSQL link partitioned (black hole)";
+    link(label, &common::pg_url(), PG, Mode::Blackhole).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_outage_mariadb_link_partitioned_for_5_s_under_load() {
+    let label = "MariaDB link partitioned (black hole)";
+    link(label, &common::mysql_url(), MARIADB, Mode::Blackhole).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_outage_postgres_link_slowed_for_5_s_under_load() {
+    let label = "PostgreSQL link slowed (100 ms each way)";
+    link(label, &common::pg_url(), PG, Mode::Delay(SLOW)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_outage_mariadb_link_slowed_for_5_s_under_load() {
+    let label = "MariaDB link slowed (100 ms each way)";
+    link(label, &common::mysql_url(), MARIADB, Mode::Delay(SLOW)).await;
 }
 
 /// Restarts `database` under the server at `base`: `/readyz` follows it down and up.
@@ -440,7 +488,7 @@ async fn restart(database: &mut Database, base: &str) -> Outage {
     Outage {
         from,
         to,
-        not_ready_after,
+        not_ready_after: Some(not_ready_after),
         ready_after,
     }
 }
