@@ -1,6 +1,7 @@
 //! Database outages under a steady load, on PostgreSQL and MariaDB: the link between Kefu and
-//! its database cut for 5 s (through the test's proxy, [`common::proxy`]), and the database
-//! server itself restarted (a private server the test starts, so no other test is disturbed).
+//! its database cut, black-holed (a partition) or slowed for 5 s (through the test's proxy,
+//! [`common::proxy`]), and the database server itself restarted (a private server the test
+//! starts, so no other test is disturbed).
 //!
 //! Visitors keep sending over WebSocket, each message until it is acknowledged: a send refused
 //! with `unavailable` is resent after the server's `retry_after_ms`, and a connection that dies
