@@ -7,6 +7,9 @@
 //!   reconnect through nginx within 3 s, and every conversation ends with exactly its messages,
 //!   in order, at the agent.
 //! - Redis restarted mid-run: no acknowledged message is lost and live delivery resumes.
+//! - Redis partitioned from one node for 10 s (a black hole in the test's proxy between them):
+//!   no acknowledged message is lost, and the agent on another node gets them all and live
+//!   messages again on the connection it had, without reconnecting.
 //! - SIGTERM drains a node: its clients are told to reconnect, it exits, and the other nodes
 //!   keep a client who moved online and take one who did not offline.
 //!
@@ -223,12 +226,18 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
+        Cluster::start_on(free_port(), |_, url| url.to_string()).await
+    }
+
+    /// Three nodes over the test's Redis on `redis_port`, node `n` reaching it at
+    /// `bus_url(n, its URL)`: through a proxy, say.
+    async fn start_on(redis_port: u16, bus_url: impl Fn(usize, &str) -> String) -> Cluster {
         let database = common::TestDatabase::create(&common::pg_url()).await;
-        let redis = Redis::start(free_port());
+        let redis = Redis::start(redis_port);
         // One at a time: the first creates the tables and the demo accounts.
         let mut nodes = Vec::new();
-        for _ in 0..3 {
-            nodes.push(Node::start(&database.url, &redis.url()).await);
+        for n in 0..3 {
+            nodes.push(Node::start(&database.url, &bus_url(n, &redis.url())).await);
         }
         let store = store::connect(&store::DatabaseUrl::parse(&database.url).expect("url"))
             .await
@@ -844,6 +853,153 @@ async fn cluster_a_redis_restart_loses_no_acknowledged_message_and_live_delivery
         live.as_deref(),
         Some("still there?"),
         "live delivery across nodes resumed after the restart"
+    );
+    drop(seen);
+    cluster.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cluster_redis_partitioned_from_one_node_for_10_s_loses_nothing_and_live_delivery_resumes()
+{
+    const VISITORS: usize = 8;
+    const PER_VISITOR: usize = 60;
+    const PARTITION: Duration = Duration::from_secs(10);
+    let redis_port = free_port();
+    let proxy = common::proxy::Proxy::start(([127, 0, 0, 1], redis_port).into()).await;
+    let proxied = format!("redis://{}", proxy.addr);
+    // Node A reaches Redis through the proxy, nodes B and C directly.
+    let cluster = Cluster::start_on(redis_port, |n, url| {
+        if n == 0 {
+            proxied.clone()
+        } else {
+            url.to_string()
+        }
+    })
+    .await;
+    // Visitors on node A, the agent on node C: every message crosses the bus.
+    let a = cluster.nodes[0].base();
+    let c = cluster.nodes[2].base();
+    let mut firsts = Vec::new();
+    for n in 0..VISITORS {
+        firsts.push(open_conversation(&a, &cluster.key, n).await);
+    }
+    let conversations: Vec<i64> = firsts.iter().map(|f| f.1).collect();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let agent = tokio::spawn(steady_agent(
+        c.clone(),
+        cluster.cookie.clone(),
+        conversations.clone(),
+        PER_VISITOR,
+        seen.clone(),
+    ));
+    // A second console on node C, open through it all, for the live check at the end.
+    let mut watcher = Ws::connect(&c, "/ws/agent", None, Some(&cluster.cookie)).await;
+    watcher.send_json(agent_hello(&[])).await;
+    watcher
+        .until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
+        .await;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let visitors: Vec<_> = firsts
+        .into_iter()
+        .enumerate()
+        .map(|(n, first)| {
+            tokio::spawn(steady_visitor(
+                a.clone(),
+                cluster.key.clone(),
+                n,
+                first,
+                PER_VISITOR,
+                Duration::from_millis(30),
+                progress.clone(),
+            ))
+        })
+        .collect();
+    while progress.load(Ordering::Relaxed) < VISITORS * PER_VISITOR / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The partition: node A's link to Redis stays open but carries nothing.
+    proxy.blackhole();
+    let partitioned = Instant::now();
+    let acked_at_partition = progress.load(Ordering::Relaxed);
+    let mut runs = Vec::new();
+    for ((n, visitor), conversation) in visitors.into_iter().enumerate().zip(&conversations) {
+        let (acks, _) = tokio::time::timeout(Duration::from_secs(240), visitor)
+            .await
+            .expect("visitor finished")
+            .expect("visitor task");
+        runs.push((n, *conversation, acks));
+    }
+    // The visitors finished while node A was cut off: it kept acknowledging its own clients.
+    let acked_in_partition = progress.load(Ordering::Relaxed) - acked_at_partition;
+    assert!(
+        acked_in_partition > 0,
+        "node A acknowledged during the partition"
+    );
+    assert!(
+        !seen.lock().await.has_all(&conversations, PER_VISITOR),
+        "without the bus the agent on node C cannot have everything yet"
+    );
+    // Node C may catch its agent up from the database before the partition heals (node A's
+    // roster expiring says it may have missed something): note when.
+    let mut caught_up = None;
+    while partitioned.elapsed() < PARTITION {
+        if caught_up.is_none() && agent.is_finished() {
+            caught_up = Some(partitioned.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.restore();
+    let partition = partitioned.elapsed();
+    tokio::time::timeout(Duration::from_secs(240), agent)
+        .await
+        .expect("agent finished")
+        .expect("agent task");
+    let caught_up = caught_up.unwrap_or_else(|| partitioned.elapsed());
+    let tally = {
+        let seen = seen.lock().await;
+        tally(cluster.store.as_ref(), &runs, &seen, PER_VISITOR).await
+    };
+
+    // Live delivery from node A to node C resumed, on the console that was open all along.
+    let mut visitor = Ws::connect(&a, "/ws/visitor", Some(ORIGIN), None).await;
+    visitor
+        .send_json(visitor_hello(&cluster.key, None, &[]))
+        .await;
+    visitor.until(welcome_of).await;
+    let sent = Instant::now();
+    visitor
+        .send_json(send_frame(None, "after-partition", "still there?"))
+        .await;
+    let (_, conversation, _) = visitor.until(ack_of).await;
+    let live = within(&mut watcher, Duration::from_secs(10), |f| {
+        message_of(f).filter(|m| m.0 == conversation).map(|m| m.2)
+    })
+    .await;
+    let seen = seen.lock().await;
+    println!(
+        "cluster Redis partition: {VISITORS} conversations x {PER_VISITOR} messages from node A to an agent on node C, node A cut off from Redis (black hole) for {} ms after {acked_at_partition} acks ({acked_in_partition} more acked during it): acked {}, lost {}, duplicated {}, out of order {}; the agent on node C had everything {} ms after the partition began, connected {} time(s); a new message arrived live in {} ms; node A's connections to Redis {}",
+        partition.as_millis(),
+        tally.acked,
+        tally.lost,
+        tally.duplicated,
+        seen.delivered.out_of_order,
+        caught_up.as_millis(),
+        seen.connections,
+        sent.elapsed().as_millis(),
+        proxy.accepted(),
+    );
+    assert_eq!(tally.acked, VISITORS * PER_VISITOR);
+    assert_eq!(tally.lost, 0, "lost");
+    assert_eq!(tally.duplicated, 0, "duplicated");
+    assert_eq!(seen.delivered.out_of_order, 0, "out of order");
+    assert_eq!(
+        seen.connections, 1,
+        "the agent caught up on its open connection, without reconnecting"
+    );
+    assert_eq!(
+        live.as_deref(),
+        Some("still there?"),
+        "live delivery from node A resumed after the partition"
     );
     drop(seen);
     cluster.finish().await;

@@ -127,6 +127,53 @@ async fn resend_with_the_same_client_id_gets_the_same_ack() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_resend_of_a_message_stored_without_its_ack_reaches_the_agent() {
+    let (server, key, _, [a1, _]) = setup().await;
+    let (mut v, _) = visitor(&server, &key, None, &[]).await;
+    v.send_json(send_frame(None, "first", "hello")).await;
+    let (_, conversation, _) = v.until(ack_of).await;
+    let mut ann = agent(&server, &a1, &[(conversation, 0)]).await;
+    ann.until(|f| message_of(f).filter(|m| m.1 == 1)).await;
+    // The link to the database broke after this commit and before its answer: the visitor was
+    // refused, and nobody was told of the message.
+    server
+        .store
+        .append_message(
+            conversation,
+            store::NewMessage {
+                client_id: protocol::ClientId("lost-answer".into()),
+                author: protocol::Author::Visitor,
+                agent_id: None,
+                body: "are you there?".into(),
+                attachment: None,
+                created_at: server::now_ms(),
+            },
+        )
+        .await
+        .expect("stored");
+    v.send_json(send_frame(
+        Some(conversation),
+        "lost-answer",
+        "are you there?",
+    ))
+    .await;
+    assert_eq!(v.until(ack_of).await.2, 2, "the resend is acknowledged");
+    let mut live = None;
+    while let Some(frame) = ann.try_next(Duration::from_secs(5)).await {
+        if let Some(message) = message_of(&frame).filter(|m| m.0 == conversation) {
+            live = Some(message);
+            break;
+        }
+    }
+    assert_eq!(
+        live,
+        Some((conversation, 2, "are you there?".to_string())),
+        "the agent got the message with its resend, not only with the next one"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn websocket_resume_delivers_exactly_the_gap() {
     let (server, key, _, [a1, _]) = setup().await;
     let (mut v, token) = visitor(&server, &key, None, &[]).await;

@@ -169,6 +169,37 @@ impl Error {
         db.code().as_deref() == Some("53100")
     }
 
+    /// Whether the database could not be reached, or the link to it broke mid-request: the
+    /// server stopped or is restarting, or the network between is down. It may succeed again
+    /// once the database answers (the pool opens new connections by itself), so the caller
+    /// should answer "retry later". A write that met this may or may not have been committed;
+    /// the message's `client_id` makes the retry safe.
+    ///
+    /// Any I/O or TLS error, and the pool finding no connection within its acquire timeout;
+    /// PostgreSQL: class `08` (connection exception) and `57P01`-`57P03` (the server is shutting
+    /// down or starting); MySQL/MariaDB: 1053 `ER_SERVER_SHUTDOWN` and 1927
+    /// `ER_CONNECTION_KILLED`.
+    pub fn is_unreachable(&self) -> bool {
+        let Error::Database(source) = self else {
+            return false;
+        };
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => true,
+            sqlx::Error::Database(db) => {
+                if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                    return matches!(mysql.number(), 1053 | 1927);
+                }
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    return false;
+                }
+                db.code().is_some_and(|code| {
+                    code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+                })
+            }
+            _ => false,
+        }
+    }
+
     /// Which of the usual set-up mistakes this error is, if it is one.
     pub fn connect_problem(&self) -> Option<ConnectProblem> {
         let source = match self {

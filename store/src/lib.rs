@@ -47,6 +47,13 @@ pub use crate::model::{
 pub use crate::sqlite::PageLimit;
 pub use crate::url::{Backend, DatabaseUrl};
 
+/// How long a request waits for a connection to PostgreSQL or MySQL/MariaDB before it fails
+/// with [`Error::is_unreachable`] (sqlx waits 30 s). While the database is unreachable the pool
+/// keeps trying to connect for this long, and a client waiting for its ack is better told to
+/// retry within seconds than left waiting; it is also how long `kefu serve` waits for the
+/// database when it starts.
+pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Connects to the database `url` names, applies pending migrations, and returns the store.
 ///
 /// The backend comes from the scheme. For SQLite the file is created if missing, but its

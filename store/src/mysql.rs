@@ -52,6 +52,7 @@ impl MySqlStore {
         // The driver ignores the scheme, so `mariadb://` parses as it is.
         let options: MySqlConnectOptions = url.expose_secret().parse().map_err(connect_error)?;
         let pool = MySqlPoolOptions::new()
+            .acquire_timeout(crate::ACQUIRE_TIMEOUT)
             .connect_with(options.charset("utf8mb4"))
             .await
             .map_err(connect_error)?;

@@ -40,6 +40,7 @@ impl PostgresStore {
         };
         let options: PgConnectOptions = url.expose_secret().parse().map_err(connect_error)?;
         let pool = PgPoolOptions::new()
+            .acquire_timeout(crate::ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(connect_error)?;

@@ -58,7 +58,7 @@ pub(super) async fn visitor_from_token(
         .store
         .site(site_id)
         .await
-        .map_err(|e| internal(&e))?
+        .map_err(|e| rt.store_failure(&e))?
         .ok_or_else(bad)?;
     let hello = VisitorHello {
         protocol_version: protocol::PROTOCOL_VERSION,

@@ -78,41 +78,58 @@ pub struct Realtime {
     /// WebSockets open now. The HTTP server lets go of a connection once it is upgraded, so a
     /// draining server waits on this for its sockets to tell their clients before it exits.
     sockets: tokio::sync::watch::Sender<usize>,
-    /// Whether writes are failing for a full disk now, so the log says so once per episode.
-    pub disk_full: DiskFull,
+    /// Whether writes are failing now for a full disk or an unreachable database, so the log
+    /// says so once per episode.
+    pub outage: Outage,
 }
 
-/// What a client is told when the database's disk is full: no internals, and "retry".
-pub const DISK_FULL_MESSAGE: &str = "the server cannot store messages right now; retry later";
+/// What a client is told when the database cannot store its message for now (a full disk,
+/// the database unreachable): no internals, and "retry".
+pub const UNAVAILABLE_MESSAGE: &str = "the server cannot store messages right now; retry later";
 
-/// How long a client is asked to wait before resending a message refused for a full disk.
-pub const DISK_FULL_RETRY_MS: u32 = 5_000;
+/// How long a client is asked to wait before resending a message refused for an outage.
+pub const UNAVAILABLE_RETRY_MS: u32 = 5_000;
 
-/// Whether the database's disk is full, as the last write found it. A full disk refuses every
-/// write until space returns, so logging each refused message would bury the one line that
-/// matters; the log says it when the first write fails and again when one succeeds.
+/// Whether the database refuses writes for a passing reason, as the last write found it: its
+/// disk is full, or it cannot be reached (stopped, restarting, the network down). Either
+/// refuses every write until it ends, so logging each refused message would bury the one line
+/// that matters; the log says it when the first write fails and again when one succeeds.
 #[derive(Debug, Default)]
-pub struct DiskFull(std::sync::atomic::AtomicBool);
+pub struct Outage {
+    /// The disk is full.
+    disk_full: std::sync::atomic::AtomicBool,
+    /// The database cannot be reached.
+    unreachable: std::sync::atomic::AtomicBool,
+}
 
-impl DiskFull {
-    /// A write failed with `error`: whether that was a full disk (logged if the episode starts
-    /// with it).
+impl Outage {
+    /// A write failed with `error`: whether that was a full disk or an unreachable database
+    /// (logged if the episode starts with it), which the client should retry later.
     pub fn failed(&self, error: &store::Error) -> bool {
-        if !error.is_disk_full() {
-            return false;
+        use std::sync::atomic::Ordering::Relaxed;
+        if error.is_disk_full() {
+            if !self.disk_full.swap(true, Relaxed) {
+                tracing::error!(%error, "database disk is full: sends refused until space returns");
+            }
+            return true;
         }
-        if !self.0.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            tracing::error!(%error, "database disk is full: sends refused until space returns");
+        if error.is_unreachable() {
+            if !self.unreachable.swap(true, Relaxed) {
+                tracing::error!(%error, "database unreachable: sends refused until it answers");
+            }
+            return true;
         }
-        true
+        false
     }
 
     /// A write succeeded: ends an episode, if one was going on.
     pub fn wrote(&self) {
-        if self.0.load(std::sync::atomic::Ordering::Relaxed)
-            && self.0.swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.disk_full.load(Relaxed) && self.disk_full.swap(false, Relaxed) {
             tracing::warn!("database writable again");
+        }
+        if self.unreachable.load(Relaxed) && self.unreachable.swap(false, Relaxed) {
+            tracing::warn!("database reachable again");
         }
     }
 }
@@ -175,7 +192,7 @@ impl Realtime {
             outbound: config.outbound.clone(),
             draining: tokio::sync::watch::Sender::new(false),
             sockets: tokio::sync::watch::Sender::new(0),
-            disk_full: DiskFull::default(),
+            outage: Outage::default(),
         })
     }
 }
@@ -328,15 +345,15 @@ pub fn internal(error: &dyn std::fmt::Display) -> ServerFrame {
 
 impl Realtime {
     /// The answer to a request the store failed: `unavailable` with a wait when the disk is
-    /// full (logged once per episode), [`internal`] otherwise.
+    /// full or the database unreachable (logged once per episode), [`internal`] otherwise.
     pub fn store_failure(&self, error: &store::Error) -> ServerFrame {
-        if self.disk_full.failed(error) {
+        if self.outage.failed(error) {
             ServerFrame::Error {
                 code: ErrorCode::Unavailable,
-                message: DISK_FULL_MESSAGE.to_string(),
+                message: UNAVAILABLE_MESSAGE.to_string(),
                 client_id: None,
                 conversation_id: None,
-                retry_after_ms: Some(DISK_FULL_RETRY_MS),
+                retry_after_ms: Some(UNAVAILABLE_RETRY_MS),
             }
         } else {
             internal(error)
@@ -403,7 +420,7 @@ pub(super) async fn identify(
         .store
         .site_by_key(&hello.site_key)
         .await
-        .map_err(|e| internal(&e))?
+        .map_err(|e| rt.store_failure(&e))?
         .ok_or_else(|| error_frame(ErrorCode::OriginNotAllowed, "unknown site key"))?;
     if !origin_allowed(&site, origin) {
         return Err(error_frame(
@@ -417,7 +434,7 @@ pub(super) async fn identify(
         .store
         .active_bans(site.id, now)
         .await
-        .map_err(|e| internal(&e))?;
+        .map_err(|e| rt.store_failure(&e))?;
     let address_banned = bans.iter().any(|ban| {
         ban.ip_cidr
             .as_deref()
@@ -433,7 +450,11 @@ pub(super) async fn identify(
                 .tokens
                 .verify(token, site.id, now / 1000)
                 .ok_or_else(|| error_frame(ErrorCode::BadToken, "bad visitor token"))?;
-            let known = rt.store.visitor(id).await.map_err(|e| internal(&e))?;
+            let known = rt
+                .store
+                .visitor(id)
+                .await
+                .map_err(|e| rt.store_failure(&e))?;
             match known {
                 Some(visitor) if visitor.site_id == site.id => (
                     id,
@@ -452,7 +473,7 @@ pub(super) async fn identify(
                 .store
                 .upsert_visitor(site.id, &key, now)
                 .await
-                .map_err(|e| internal(&e))?;
+                .map_err(|e| rt.store_failure(&e))?;
             (visitor.id, false, None)
         }
     };
@@ -468,7 +489,7 @@ pub(super) async fn identify(
         rt.store
             .set_visitor_language(visitor_id, tag)
             .await
-            .map_err(|e| internal(&e))?;
+            .map_err(|e| rt.store_failure(&e))?;
     }
     if bans.iter().any(|ban| ban.visitor_id == Some(visitor_id)) {
         return Err(error_frame(ErrorCode::Banned, "banned"));
@@ -496,13 +517,13 @@ pub async fn agent_identity(rt: &Realtime, token: Option<&str>) -> Result<Identi
     let token = token.ok_or_else(unauthorized)?;
     let agent = app::auth::ssr::session_agent(rt.store.as_ref(), token)
         .await
-        .map_err(|e| internal(&e))?
+        .map_err(|e| rt.store_failure(&e))?
         .ok_or_else(unauthorized)?;
     let site_ids = rt
         .store
         .agent_sites(agent.id)
         .await
-        .map_err(|e| internal(&e))?;
+        .map_err(|e| rt.store_failure(&e))?;
     Ok(Identity::Agent {
         agent: Arc::new(agent),
         site_ids,

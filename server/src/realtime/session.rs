@@ -438,9 +438,9 @@ impl Session {
         }
     }
 
-    /// The answer to a message the store was asked to keep: a full disk refuses it by its
-    /// `client_id` with `unavailable` and a wait, so the client resends it later (never an ack
-    /// for what was not stored); a stored one ends a full-disk episode.
+    /// The answer to a message the store was asked to keep: a full disk or an unreachable
+    /// database refuses it by its `client_id` with `unavailable` and a wait, so the client
+    /// resends it later (never an ack for what was not stored); a stored one ends the episode.
     fn stored_or_retry(
         &self,
         answer: Result<Vec<ServerFrame>, store::Error>,
@@ -450,16 +450,16 @@ impl Session {
         match answer {
             Ok(frames) => {
                 if frames.iter().any(|f| matches!(f, ServerFrame::Ack { .. })) {
-                    self.rt.disk_full.wrote();
+                    self.rt.outage.wrote();
                 }
                 Ok(frames)
             }
-            Err(error) if self.rt.disk_full.failed(&error) => Ok(vec![ServerFrame::Error {
+            Err(error) if self.rt.outage.failed(&error) => Ok(vec![ServerFrame::Error {
                 code: ErrorCode::Unavailable,
-                message: super::DISK_FULL_MESSAGE.to_string(),
+                message: super::UNAVAILABLE_MESSAGE.to_string(),
                 client_id: Some(client_id),
                 conversation_id,
-                retry_after_ms: Some(super::DISK_FULL_RETRY_MS),
+                retry_after_ms: Some(super::UNAVAILABLE_RETRY_MS),
             }]),
             Err(error) => Err(error),
         }
@@ -1231,8 +1231,13 @@ fn not_found(conversation_id: ConversationId) -> ServerFrame {
     }
 }
 
-/// Acks a stored message to its sender and, if it is new, sends it to everyone: the one way a
-/// stored message reaches clients, webhooks and translation (sessions and the snooze waker).
+/// Acks a stored message to its sender and sends it to everyone: the one way a stored message
+/// reaches clients, webhooks and translation (sessions and the snooze waker).
+///
+/// A message stored before (a resend) is sent again too, but not to webhooks or translation:
+/// when the link to the database broke after the commit and before its answer, the sender was
+/// refused, nobody was told, and this resend is the first time it can be published. Sessions
+/// following the conversation drop a seq they already have.
 pub(super) fn publish(
     rt: &Arc<Realtime>,
     conversation: &store::Conversation,
@@ -1245,35 +1250,35 @@ pub(super) fn publish(
         conversation_id: ConversationId(message.conversation_id),
         seq: message.seq,
     };
-    if appended.created {
-        // Committed: now, and only now, tell everyone (and then translate).
-        let stored = message.clone();
-        let frame = message.into_frame(agent_name);
-        // A status change is recorded as a system message whose text is the new status.
-        let event = match frame.author {
-            Author::System if frame.body == ConversationStatus::Resolved.as_str() => {
-                Some("conversation.resolved")
-            }
-            Author::System => None,
-            _ => Some("message.created"),
-        };
-        if let Some(event) = event {
-            rt.webhooks.emit(
-                event,
-                serde_json::json!({
-                    "event": event,
-                    "site_id": conversation.site_id,
-                    "visitor_id": conversation.visitor_id,
-                    "conversation_id": conversation.id,
-                    "message": &frame,
-                }),
-            );
+    // Committed: now, and only now, tell everyone (and then translate).
+    let stored = appended.created.then(|| message.clone());
+    let frame = message.into_frame(agent_name);
+    // A status change is recorded as a system message whose text is the new status.
+    let event = match frame.author {
+        Author::System if frame.body == ConversationStatus::Resolved.as_str() => {
+            Some("conversation.resolved")
         }
-        rt.hub.to_site_and_visitor(
-            conversation.site_id,
-            conversation.visitor_id,
-            ServerFrame::Message(frame),
+        Author::System => None,
+        _ => Some("message.created"),
+    };
+    if let Some(event) = event.filter(|_| appended.created) {
+        rt.webhooks.emit(
+            event,
+            serde_json::json!({
+                "event": event,
+                "site_id": conversation.site_id,
+                "visitor_id": conversation.visitor_id,
+                "conversation_id": conversation.id,
+                "message": &frame,
+            }),
         );
+    }
+    rt.hub.to_site_and_visitor(
+        conversation.site_id,
+        conversation.visitor_id,
+        ServerFrame::Message(frame),
+    );
+    if let Some(stored) = stored {
         crate::translate::flow::after_message(rt.clone(), conversation.clone(), stored);
     }
     ack

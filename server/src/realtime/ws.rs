@@ -7,8 +7,7 @@
 
 use super::session::{Identity, Inbound, Session};
 use super::{
-    ClientFrame, Realtime, Role, agent_identity, error_frame, internal, parse_frame,
-    visitor_identity,
+    ClientFrame, Realtime, Role, agent_identity, error_frame, parse_frame, visitor_identity,
 };
 use crate::edge::ClientIp;
 use crate::state::AppState;
@@ -205,7 +204,9 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         }
         Ok::<_, store::Error>(frames)
     };
-    let frames = opening.await.unwrap_or_else(|error| vec![internal(&error)]);
+    let frames = opening
+        .await
+        .unwrap_or_else(|error| vec![rt.store_failure(&error)]);
     if !send(&mut socket, frames).await {
         return;
     }
@@ -252,7 +253,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                 if !send(&mut socket, replies).await { break }
             }
             events = session.next_events() => {
-                let frames = events.unwrap_or_else(|error| vec![internal(&error)]);
+                let frames = events.unwrap_or_else(|error| vec![rt.store_failure(&error)]);
                 if !send(&mut socket, frames).await { break }
             }
             _ = rt.drained() => {

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod mmdb;
+pub mod proxy;
 
 use server::config::{Config, LogFormat};
 use std::net::SocketAddr;
