@@ -29,6 +29,8 @@ help:
 	@echo "            and the release tarball started from an empty directory"
 	@echo "make dist   the release tarball in dist/ (docs/deploy.md)"
 	@echo "make fmt    format the code"
+	@echo "make bench  the load benchmark (docs/benchmarks.md)"
+	@echo "make soak   an hour at 500 msg/s; fails if RSS or descriptors keep growing"
 
 tools:
 	@scripts/tools.sh
@@ -129,3 +131,12 @@ bench:
 	PG_URL=$(PG_URL) MYSQL_URL=$(MYSQL_URL) $(CARGO_TARGET_DIR)/release/kefu-bench history
 	# 1, 2 and 3 nodes over PostgreSQL and a Redis bus (docs/scaling.md)
 	PG_URL=$(PG_URL) $(CARGO_TARGET_DIR)/release/kefu-bench cluster
+
+# Soak (docs/benchmarks.md): one server under a steady 500 msg/s with visitors coming and going,
+# reconnects and HTTP polls for KEFU_SOAK_MINUTES (default 60); samples RSS, descriptors, tokio
+# tasks and database size every KEFU_SOAK_SAMPLE_SECS (default 60), prints their slopes after
+# warm-up and fails if RSS or descriptors keep growing or a message is lost. Not part of `make test`.
+.PHONY: soak
+soak:
+	cargo build --release -p bench
+	$(CARGO_TARGET_DIR)/release/kefu-bench soak

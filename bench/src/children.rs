@@ -81,6 +81,11 @@ impl Child {
         vm_rss_kib(&status).ok_or_else(|| "no VmRSS line in /proc/<pid>/status".into())
     }
 
+    /// How many file descriptors the child has open now.
+    pub fn open_fds(&self) -> Result<usize> {
+        Ok(std::fs::read_dir(format!("/proc/{}/fd", self.pid))?.count())
+    }
+
     /// CPU time the child has used so far (user + system).
     pub fn cpu_time(&self) -> Result<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;

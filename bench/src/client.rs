@@ -5,8 +5,8 @@
 use crate::Result;
 use futures_util::{SinkExt, StreamExt};
 use protocol::{
-    AgentFrame, AgentHello, ClientId, ConversationId, Cursor, SendMessage, ServerFrame,
-    VisitorFrame, VisitorHello,
+    AgentFrame, AgentHello, ClientId, ConversationId, ConversationStatus, Cursor, SendMessage,
+    ServerFrame, SetConversationStatus, VisitorFrame, VisitorHello,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
@@ -88,8 +88,9 @@ fn json<T: serde::Serialize>(frame: &T) -> String {
     serde_json::to_string(frame).expect("protocol frames always serialise")
 }
 
-/// A visitor hello for the bench site, presenting `token` when reconnecting.
-pub fn visitor_hello(site_key: &str, token: Option<&str>) -> String {
+/// A visitor hello for the bench site, presenting `token` when reconnecting and asking for
+/// the messages after each `(conversation, seq)` cursor.
+pub fn visitor_hello(site_key: &str, token: Option<&str>, cursors: &[(i64, i64)]) -> String {
     json(&VisitorFrame::Hello(VisitorHello {
         protocol_version: protocol::PROTOCOL_VERSION,
         site_key: site_key.to_string(),
@@ -98,7 +99,7 @@ pub fn visitor_hello(site_key: &str, token: Option<&str>) -> String {
         language: None,
         time_zone: None,
         screen: None,
-        cursors: Vec::new(),
+        cursors: cursors_of(cursors),
     }))
 }
 
@@ -106,15 +107,20 @@ pub fn visitor_hello(site_key: &str, token: Option<&str>) -> String {
 pub fn agent_hello(cursors: &[(i64, i64)]) -> String {
     json(&AgentFrame::Hello(AgentHello {
         protocol_version: protocol::PROTOCOL_VERSION,
-        cursors: cursors
-            .iter()
-            .map(|&(id, after_seq)| Cursor {
-                conversation_id: ConversationId(id),
-                after_seq,
-            })
-            .collect(),
+        cursors: cursors_of(cursors),
         events_after: None,
     }))
+}
+
+/// `(conversation, after_seq)` pairs as the protocol's cursors.
+fn cursors_of(cursors: &[(i64, i64)]) -> Vec<Cursor> {
+    cursors
+        .iter()
+        .map(|&(id, after_seq)| Cursor {
+            conversation_id: ConversationId(id),
+            after_seq,
+        })
+        .collect()
 }
 
 /// A `send` (the same JSON for visitors and agents).
@@ -124,6 +130,16 @@ pub fn send_frame(conversation: Option<i64>, client_id: &str, body: &str) -> Str
         client_id: ClientId(client_id.to_string()),
         body: body.to_string(),
         attachment: None,
+    }))
+}
+
+/// An agent's frame resolving a conversation.
+pub fn resolve_frame(conversation: i64, client_id: &str) -> String {
+    json(&AgentFrame::SetConversationStatus(SetConversationStatus {
+        conversation_id: ConversationId(conversation),
+        client_id: ClientId(client_id.to_string()),
+        status: ConversationStatus::Resolved,
+        until: None,
     }))
 }
 
@@ -174,9 +190,15 @@ pub async fn send_text(ws: &mut Ws, text: String) -> Result<()> {
     Ok(())
 }
 
-/// Visitor hello → welcome on an open connection; returns the token to reconnect with.
-pub async fn visitor_handshake(ws: &mut Ws, site_key: &str, token: Option<&str>) -> Result<String> {
-    send_text(ws, visitor_hello(site_key, token)).await?;
+/// Visitor hello → welcome on an open connection; returns the token to reconnect with. The
+/// messages after `cursors` follow the welcome.
+pub async fn visitor_handshake(
+    ws: &mut Ws,
+    site_key: &str,
+    token: Option<&str>,
+    cursors: &[(i64, i64)],
+) -> Result<String> {
+    send_text(ws, visitor_hello(site_key, token, cursors)).await?;
     until(ws, |frame| match frame {
         ServerFrame::Welcome(welcome) => Some(welcome.visitor_token.unwrap_or_default()),
         _ => None,

@@ -148,7 +148,7 @@ async fn measure(database_url: &str, nodes: usize, duration: Duration) -> Result
             None,
         )
         .await?;
-        client::visitor_handshake(&mut ws, &fixture.site_key, None).await?;
+        client::visitor_handshake(&mut ws, &fixture.site_key, None, &[]).await?;
         let (conversation, _) = client::first_message(&mut ws, &format!("c{v}-0")).await?;
         visitors.push((ws, conversation, n));
     }

@@ -9,7 +9,7 @@
 //! `server DIR` (kefu), `echo` (the floor) and `worker` (a client process holding idle
 //! connections — one process may hold only ~20,000 file descriptors here). `history` is the
 //! separate history-search benchmark (see `history.rs`), `cluster` the multi-node one (see
-//! `cluster.rs`).
+//! `cluster.rs`), `soak` the long run behind `make soak` (see `soak.rs`).
 
 mod children;
 mod client;
@@ -19,6 +19,7 @@ mod echo;
 mod history;
 mod report;
 mod serve;
+mod soak;
 mod stats;
 mod worker;
 
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         )
         .map(|()| true),
         Some("cluster") => cluster::main(),
+        Some("soak") => soak::main(),
         Some(other) => Err(format!(
             "unknown subcommand {other:?} (run without arguments; KEFU_BENCH_SCALE=0.1 for a quick run)"
         )

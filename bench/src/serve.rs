@@ -39,9 +39,12 @@ pub fn main(dir: Option<&str>, database_url: Option<&str>, bus_url: Option<&str>
     let dir = PathBuf::from(dir.ok_or("usage: kefu-bench server DIR")?);
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     // A file of its own keeps a `kefu.toml` in the working directory out of the measurement.
+    // The soak writes one first (its budgets are on); the other scenarios get this one.
     let config_file = dir.join("kefu.toml");
-    // Thousands of visitors from one machine: no per-address budgets.
-    std::fs::write(&config_file, "[budgets]\nenabled = false\n")?;
+    if !config_file.exists() {
+        // Thousands of visitors from one machine: no per-address budgets.
+        std::fs::write(&config_file, "[budgets]\nenabled = false\n")?;
+    }
     let database = dir.join("kefu.db");
     let config = Config::load(&Overrides {
         config: Some(config_file),

@@ -420,7 +420,7 @@ async fn open_once(
                 None,
             )
             .await?;
-            let token = visitor_handshake(&mut ws, site_key, token).await?;
+            let token = visitor_handshake(&mut ws, site_key, token, &[]).await?;
             Ok((ws, Some(token)))
         }
     }

@@ -26,8 +26,8 @@ impl Metrics {
     }
 
     /// The exposition text, with HELP and TYPE lines for each metric. `lag_catch_ups` comes
-    /// from the real-time hub, which counts it itself.
-    pub fn render(&self, backend: &str, lag_catch_ups: u64) -> String {
+    /// from the real-time hub, which counts it itself; `alive_tasks` from the tokio runtime.
+    pub fn render(&self, backend: &str, lag_catch_ups: u64, alive_tasks: usize) -> String {
         let counters = [
             (
                 "kefu_http_requests_total",
@@ -62,6 +62,12 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
             ));
         }
+        // A task per connection, poll and background job: a count that keeps growing under a
+        // steady load is a leak (`make soak` samples it).
+        out.push_str(&format!(
+            "# HELP kefu_tokio_alive_tasks Tasks alive in the server's tokio runtime.\n\
+             # TYPE kefu_tokio_alive_tasks gauge\nkefu_tokio_alive_tasks {alive_tasks}\n"
+        ));
         out
     }
 }
@@ -75,7 +81,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record_response(200);
         metrics.record_response(503);
-        let text = metrics.render("sqlite", 3);
+        let text = metrics.render("sqlite", 3, 17);
         assert!(text.contains("kefu_http_requests_total 2\n"), "{text}");
         assert!(text.contains("kefu_http_server_errors_total 1\n"), "{text}");
         assert!(text.contains("backend=\"sqlite\""), "{text}");
@@ -84,5 +90,10 @@ mod tests {
             text.contains("kefu_realtime_lag_catch_ups_total 3\n"),
             "{text}"
         );
+        assert!(
+            text.contains("# TYPE kefu_tokio_alive_tasks gauge\n"),
+            "{text}"
+        );
+        assert!(text.contains("kefu_tokio_alive_tasks 17\n"), "{text}");
     }
 }

@@ -238,9 +238,13 @@ async fn metrics(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        state
-            .metrics
-            .render(&backend, state.realtime.hub.lag_catch_ups()),
+        state.metrics.render(
+            &backend,
+            state.realtime.hub.lag_catch_ups(),
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+        ),
     )
         .into_response()
 }

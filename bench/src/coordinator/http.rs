@@ -25,7 +25,7 @@ impl HttpRun {
 }
 
 /// A visitor created over HTTP: hello and a first message in one request.
-pub(super) async fn http_visitor(
+pub(crate) async fn http_visitor(
     client: &reqwest::Client,
     base: &str,
     fixture: &Fixture,
@@ -33,7 +33,7 @@ pub(super) async fn http_visitor(
 ) -> Result<(String, i64)> {
     let body = format!(
         "[{},{}]",
-        visitor_hello(&fixture.site_key, None),
+        visitor_hello(&fixture.site_key, None, &[]),
         send_frame(None, &format!("http-first-{i}"), "hello")
     );
     let response = client

@@ -24,6 +24,7 @@ use crate::worker::{Command, Reply, Target};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use http::http_fallback;
+pub(crate) use http::http_visitor;
 use idle::{close_workers, storm};
 use latency::{echo_paced, echo_rtt, kefu_paced};
 use protocol::{Author, ServerFrame};
@@ -32,6 +33,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+pub(crate) use throughput::verify_stored;
 use throughput::{echo_throughput, kefu_throughput};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -556,13 +558,13 @@ async fn drain_all(mut ws: Ws) {
 
 /// Error frames or failed requests seen by clients, with the first one kept for the report.
 #[derive(Default)]
-struct Errors {
+pub(crate) struct Errors {
     count: AtomicU64,
     first: Mutex<Option<String>>,
 }
 
 impl Errors {
-    fn note(&self, what: impl std::fmt::Display) {
+    pub(crate) fn note(&self, what: impl std::fmt::Display) {
         if self.count.fetch_add(1, Ordering::Relaxed) == 0
             && let Ok(mut first) = self.first.lock()
         {
@@ -570,11 +572,11 @@ impl Errors {
         }
     }
 
-    fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let first = self
             .first
             .lock()
@@ -614,7 +616,7 @@ async fn open_visitor(fixture: &Fixture, i: usize, tag: &str) -> Result<(Ws, i64
         None,
     )
     .await?;
-    visitor_handshake(&mut ws, &fixture.site_key, None).await?;
+    visitor_handshake(&mut ws, &fixture.site_key, None, &[]).await?;
     let (conversation, _) = first_message(&mut ws, &format!("{tag}-first-{i}")).await?;
     Ok((ws, conversation))
 }
@@ -630,7 +632,7 @@ async fn open_visitors(fixture: &Fixture, n: usize, tag: &str) -> Result<Vec<(Ws
 
 /// Says how many warnings and errors the server logged, grouped by message, and keeps a copy
 /// of the log when there were any.
-fn log_summary(path: &std::path::Path) {
+pub(crate) fn log_summary(path: &std::path::Path) {
     let Ok(log) = std::fs::read_to_string(path) else {
         return;
     };

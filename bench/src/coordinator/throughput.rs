@@ -212,12 +212,20 @@ pub(super) async fn kefu_throughput(
         .map(|(conversation, seq)| (conversation, seq.load(Ordering::Relaxed)))
         .collect();
     let check = verify_stored(fixture, &acked).await?;
-    Ok((run, check))
+    Ok((run, check.note))
+}
+
+/// What the database holds of the acked messages.
+pub(crate) struct StoredCheck {
+    /// Every acked message is stored.
+    pub(crate) complete: bool,
+    /// One line for the report.
+    pub(crate) note: String,
 }
 
 /// Checks in the database that every acked message is stored (seqs are gap-free, so a
 /// conversation whose `last_seq` is at least the highest acked seq holds every acked message).
-pub(super) async fn verify_stored(fixture: &Fixture, acked: &[(i64, i64)]) -> Result<String> {
+pub(crate) async fn verify_stored(fixture: &Fixture, acked: &[(i64, i64)]) -> Result<StoredCheck> {
     let url = store::DatabaseUrl::parse(&format!("sqlite://{}", fixture.database.display()))?;
     let store = store::connect(&url).await?;
     let (mut total, mut short) = (0i64, 0usize);
@@ -231,13 +239,16 @@ pub(super) async fn verify_stored(fixture: &Fixture, acked: &[(i64, i64)]) -> Re
             short += 1;
         }
     }
-    Ok(if short == 0 {
-        format!(
-            "checked in the database: all {} acked messages of the {} conversations are stored",
-            number(total as f64),
-            acked.len()
-        )
-    } else {
-        format!("checked in the database: {short} conversations MISS acked messages")
+    Ok(StoredCheck {
+        complete: short == 0,
+        note: if short == 0 {
+            format!(
+                "checked in the database: all {} acked messages of the {} conversations are stored",
+                number(total as f64),
+                acked.len()
+            )
+        } else {
+            format!("checked in the database: {short} conversations MISS acked messages")
+        },
     })
 }

@@ -165,17 +165,41 @@ impl Bucket {
 
 struct Topics<K> {
     /// Only topics with subscribers are kept; publishing to a missing topic is a no-op.
-    senders: Mutex<HashMap<K, broadcast::Sender<Event>>>,
+    senders: Mutex<Senders<K>>,
     /// Frames each topic buffers for its slowest subscriber.
     capacity: usize,
 }
 
+/// The topics of one kind and when to look for abandoned ones.
+struct Senders<K> {
+    /// One broadcast sender per key that has (or recently had) subscribers.
+    by_key: HashMap<K, broadcast::Sender<Event>>,
+    /// The size at which topics nobody listens to are next dropped. A topic whose last
+    /// subscriber left is otherwise dropped only when something is published to it, and most
+    /// visitors (a page view, no chat) are never sent anything after they leave: one topic per
+    /// visitor ever seen would stay. The mark doubles with what stays, so pruning costs a
+    /// constant per new topic.
+    prune_at: usize,
+}
+
+/// Abandoned topics are looked for first at this many topics.
+const PRUNE_TOPICS_FROM: usize = 1_024;
+
 impl<K> Topics<K> {
     fn with_capacity(capacity: usize) -> Self {
         Topics {
-            senders: Mutex::new(HashMap::new()),
+            senders: Mutex::new(Senders {
+                by_key: HashMap::new(),
+                prune_at: PRUNE_TOPICS_FROM,
+            }),
             capacity,
         }
+    }
+
+    /// How many topics are kept now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.senders).by_key.len()
     }
 }
 
@@ -188,7 +212,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<K: Eq + Hash + Copy> Topics<K> {
     fn subscribe(&self, key: K) -> broadcast::Receiver<Event> {
-        match lock(&self.senders).entry(key) {
+        let mut senders = lock(&self.senders);
+        if senders.by_key.len() >= senders.prune_at {
+            senders
+                .by_key
+                .retain(|_, sender| sender.receiver_count() > 0);
+            senders.prune_at = (senders.by_key.len() * 2).max(PRUNE_TOPICS_FROM);
+        }
+        match senders.by_key.entry(key) {
             Entry::Occupied(entry) => entry.get().subscribe(),
             Entry::Vacant(entry) => entry
                 .insert(broadcast::channel(self.capacity).0)
@@ -198,11 +229,11 @@ impl<K: Eq + Hash + Copy> Topics<K> {
 
     fn publish(&self, key: K, event: &Event) {
         let mut senders = lock(&self.senders);
-        if let Some(sender) = senders.get(&key)
+        if let Some(sender) = senders.by_key.get(&key)
             && sender.send(event.clone()).is_err()
         {
             // Nobody listens any more: forget the topic.
-            senders.remove(&key);
+            senders.by_key.remove(&key);
         }
     }
 }
@@ -690,6 +721,27 @@ mod tests {
         // Below the threshold nothing is scanned.
         counts.prune_rates(later + IDLE_BUCKET * 2);
         assert_eq!(counts.rates.len(), 1);
+    }
+
+    #[test]
+    fn topics_nobody_listens_to_are_dropped_as_new_ones_come() {
+        let hub = Hub::default();
+        // A visitor who looked at a page and left: subscribed, never sent anything.
+        for visitor in 0..10 * PRUNE_TOPICS_FROM as i64 {
+            drop(hub.subscribe_visitor(visitor));
+        }
+        let mut staying = hub.subscribe_visitor(-1);
+        let topics = hub.shared.visitors.len();
+        assert!(topics <= PRUNE_TOPICS_FROM + 1, "{topics} topics kept");
+        // A topic with a subscriber is never dropped, however many come and go.
+        for visitor in 0..10 * PRUNE_TOPICS_FROM as i64 {
+            drop(hub.subscribe_visitor(visitor));
+        }
+        hub.to_visitor(-1, ServerFrame::Availability { online: true });
+        assert!(matches!(
+            *staying.try_recv().expect("still subscribed"),
+            ServerFrame::Availability { online: true }
+        ));
     }
 
     #[tokio::test]
