@@ -11,7 +11,6 @@
 
 #![warn(missing_docs)]
 
-mod assign;
 mod capabilities;
 pub mod copy;
 mod error;

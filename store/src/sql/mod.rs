@@ -11,13 +11,15 @@
 //! | `"key"` (a quoted name) | `"key"` | `` `key` `` | `"key"` |
 //! | `ON CONFLICT (k) DO UPDATE SET a = excluded.a` | as written | `ON DUPLICATE KEY UPDATE a = VALUES(a)` | as written |
 //! | `ON CONFLICT (k) DO NOTHING` | as written | `ON DUPLICATE KEY UPDATE k = k` | as written |
-//! | `… RETURNING id` at the end of an `INSERT` | as written | dropped ([`InsertId`] reads `LAST_INSERT_ID()`) | as written |
+//! | `… RETURNING …` at the end | as written | dropped (an insert's id is read by [`InsertId`], a row is read back) | as written |
+//! | `a IS NOT DISTINCT FROM b` | as written | `a <=> b` | as written |
 //! | `GREATEST(` / `LEAST(` | as written | as written | `MAX(` / `MIN(` |
 //! | `FOR UPDATE` | as written | as written | dropped (its write gate serialises writers) |
 //! | `CAST(… AS BIGINT)` | as written | `CAST(… AS SIGNED)` | as written |
 //!
-//! What this table cannot say — full-text search, a message's sequence number taken with
-//! `UPDATE … RETURNING`, how a transaction begins — stays in each backend's module. Queries
+//! How a transaction that writes what it read begins is [`begin_write`]. What this table cannot
+//! say — full-text search, a message's sequence number taken with `UPDATE … RETURNING` — stays in
+//! each backend's module. Queries
 //! built at run time use sqlx's `QueryBuilder`, whose binds are numbered for each backend by
 //! sqlx itself; their text is kept to plain SQL that needs no rewriting.
 
@@ -29,6 +31,7 @@ use crate::{Indexed, Result};
 mod agents;
 mod attachments;
 mod canned_replies;
+mod conversations;
 mod credentials;
 mod events;
 mod leave_messages;
@@ -128,6 +131,21 @@ pub(crate) async fn finish<DB: sqlx::Database, T>(
     }
 }
 
+/// The statement that begins a transaction which reads rows and then writes on what it read
+/// (an assignment within capacity, a message's sequence number): SQLite takes its write lock up
+/// front, so another process on the file cannot write between the read and the write; MySQL and
+/// MariaDB read committed rows, so that once a row lock is held the reads see what its previous
+/// holder committed (PostgreSQL's default already does).
+pub(crate) fn begin_write(style: Style) -> &'static str {
+    match style {
+        Style::Sqlite => "BEGIN IMMEDIATE",
+        Style::Postgres => "BEGIN",
+        // The isolation level applies to the next transaction, which starts in the same round
+        // trip, so nothing else runs on the connection in between.
+        Style::MySql => "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION",
+    }
+}
+
 /// A backend's full-text index (see [`crate::search`]), written inside a body's transaction:
 /// implemented by each backend's connection type in its own module (SQLite's FTS5 table,
 /// PostgreSQL's `tsvector` column, MySQL's `FULLTEXT` column).
@@ -146,6 +164,11 @@ pub(crate) trait SearchIndex {
 pub(crate) trait InsertId<'c, E> {
     /// Runs the insert on `executor`.
     fn insert_id(self, executor: E) -> impl Future<Output = Result<i64, sqlx::Error>> + Send;
+
+    /// Runs an insert that may insert nothing (`INSERT … SELECT … WHERE`): the new row's id, or
+    /// `None`. Its `RETURNING` clause must start with the id.
+    fn inserted(self, executor: E)
+    -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
 }
 
 /// `InsertId` for a backend whose `INSERT … RETURNING id` answers with a row.
@@ -161,6 +184,14 @@ macro_rules! insert_id_returning {
                 use sqlx::Row;
                 self.fetch_one(executor).await?.try_get(0)
             }
+
+            async fn inserted(self, executor: E) -> Result<Option<i64>, sqlx::Error> {
+                use sqlx::Row;
+                self.fetch_optional(executor)
+                    .await?
+                    .map(|row| row.try_get(0))
+                    .transpose()
+            }
         }
     };
 }
@@ -174,8 +205,18 @@ where
     'q: 'c,
 {
     async fn insert_id(self, executor: E) -> Result<i64, sqlx::Error> {
+        self.inserted(executor)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    async fn inserted(self, executor: E) -> Result<Option<i64>, sqlx::Error> {
         let done = self.execute(executor).await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
         i64::try_from(done.last_insert_id())
+            .map(Some)
             .map_err(|_| sqlx::Error::Protocol("insert id out of range".into()))
     }
 }
@@ -224,8 +265,12 @@ fn rewrite_code(style: Style, code: &str) -> String {
             .replace("LEAST(", "MIN(")
             .replace(" FOR UPDATE", ""),
         Style::MySql => {
-            let code = code.strip_suffix(" RETURNING id").unwrap_or(code);
-            let code = &code.replace(" AS BIGINT)", " AS SIGNED)");
+            let code = code
+                .split_once(" RETURNING ")
+                .map_or(code, |(head, _)| head);
+            let code = &code
+                .replace(" AS BIGINT)", " AS SIGNED)")
+                .replace(" IS NOT DISTINCT FROM ", " <=> ");
             match code.split_once("ON CONFLICT (") {
                 None => code.to_owned(),
                 Some((head, rest)) => {
@@ -317,7 +362,24 @@ mod tests {
     }
 
     #[test]
-    fn returning_id_is_dropped_on_mysql_only() {
+    fn null_safe_equality_is_spaceship_on_mysql() {
+        let text = "UPDATE t SET a = ? WHERE b IS NOT DISTINCT FROM ?";
+        assert_eq!(
+            render(Style::MySql, text),
+            "UPDATE t SET a = ? WHERE b <=> ?"
+        );
+        assert_eq!(render(Style::Sqlite, text), text);
+    }
+
+    #[test]
+    fn returning_is_dropped_on_mysql_only() {
+        assert_eq!(
+            render(
+                Style::MySql,
+                "UPDATE t SET a = ? WHERE id = ? RETURNING id, a"
+            ),
+            "UPDATE t SET a = ? WHERE id = ?"
+        );
         let text = "INSERT INTO t (a) VALUES (?) RETURNING id";
         assert_eq!(render(Style::MySql, text), "INSERT INTO t (a) VALUES (?)");
         assert_eq!(
