@@ -37,6 +37,7 @@ pub trait Store:
     + Messages
     + LeaveMessages
     + History
+    + Search
     + Attachments
     + CannedReplies
     + Translations
@@ -58,6 +59,7 @@ impl<T> Store for T where
         + Messages
         + LeaveMessages
         + History
+        + Search
         + Attachments
         + CannedReplies
         + Translations
@@ -530,7 +532,7 @@ pub trait LeaveMessages: Send + Sync + 'static {
     async fn leave_message_notes(&self, id: LeaveMessageId) -> Result<Vec<LeaveMessageNote>>;
 }
 
-/// Looking back: the history list, full-text search, report figures and data retention.
+/// Looking back: the history list, report figures and data retention.
 #[async_trait]
 pub trait History: Send + Sync + 'static {
     /// Up to `limit` conversations `filter` selects, most recently updated first (ties: higher
@@ -542,6 +544,26 @@ pub trait History: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Conversation>>;
 
+    /// The facts reports need about each conversation of `site_ids` started in
+    /// `since..until`, by id.
+    async fn conversation_stats(
+        &self,
+        site_ids: &[SiteId],
+        since: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<Vec<ConversationStats>>;
+
+    /// Data retention: deletes every conversation last updated before `cutoff` (with its
+    /// messages, notes, tags and rating), and the leave-messages and files older than it, a
+    /// thousand rows per statement so other writers are not held up. Returns how many
+    /// conversations went.
+    async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64>;
+}
+
+/// Full-text search of messages and leave-messages (see [`search`]): the one capability each
+/// backend writes its own way (SQLite's FTS5, PostgreSQL's `tsvector`, MySQL's `FULLTEXT`).
+#[async_trait]
+pub trait Search: Send + Sync + 'static {
     /// Up to `limit` messages of the conversations `filter` selects that contain every term of
     /// `query` (see [`search`]), newest (highest id) first, with ids below `before`.
     async fn search_messages(
@@ -561,21 +583,6 @@ pub trait History: Send + Sync + 'static {
         before: Option<LeaveMessageId>,
         limit: u32,
     ) -> Result<Vec<LeaveMessage>>;
-
-    /// The facts reports need about each conversation of `site_ids` started in
-    /// `since..until`, by id.
-    async fn conversation_stats(
-        &self,
-        site_ids: &[SiteId],
-        since: UnixMillis,
-        until: UnixMillis,
-    ) -> Result<Vec<ConversationStats>>;
-
-    /// Data retention: deletes every conversation last updated before `cutoff` (with its
-    /// messages, notes, tags and rating), and the leave-messages and files older than it, a
-    /// thousand rows per statement so other writers are not held up. Returns how many
-    /// conversations went.
-    async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64>;
 }
 
 /// Files sent in conversations.

@@ -28,7 +28,7 @@ pub use protocol::Seq;
 
 pub use crate::capabilities::{
     Agents, Assignment, Attachments, CannedReplies, Conversations, Copying, Credentials, Database,
-    Events, History, LeaveMessages, Messages, Sites, Store, Teams, Translations, Visitors,
+    Events, History, LeaveMessages, Messages, Search, Sites, Store, Teams, Translations, Visitors,
     Webhooks,
 };
 pub use crate::error::{ConnectProblem, Error, Result};
@@ -245,63 +245,6 @@ where
     query
 }
 
-/// The query behind [`History::conversation_stats`], the same on every backend.
-fn conversation_stats_query<DB>(
-    site_ids: &[SiteId],
-    since: UnixMillis,
-    until: UnixMillis,
-) -> sqlx::QueryBuilder<DB>
-where
-    DB: sqlx::Database,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut query = sqlx::QueryBuilder::new(
-        "SELECT c.id, c.created_at, \
-         (SELECT MIN(m.created_at) FROM messages m \
-          WHERE m.conversation_id = c.id AND m.author = 'agent') AS first_reply_at, \
-         CASE WHEN c.status = 'resolved' THEN c.updated_at END AS resolved_at, \
-         c.assignee_id, \
-         (SELECT r.score FROM ratings r WHERE r.conversation_id = c.id) AS rating \
-         FROM conversations c WHERE c.site_id",
-    );
-    push_id_list(&mut query, site_ids);
-    query
-        .push(" AND c.created_at >= ")
-        .push_bind(since)
-        .push(" AND c.created_at < ")
-        .push_bind(until)
-        .push(" ORDER BY c.id");
-    query
-}
-
-/// The query behind [`History::history`], the same on every backend.
-fn history_query<DB>(
-    filter: &HistoryFilter,
-    after: Option<ConversationCursor>,
-    limit: u32,
-) -> sqlx::QueryBuilder<DB>
-where
-    DB: sqlx::Database,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id));
-    let mut query = sqlx::QueryBuilder::new(concat!(
-        "SELECT ",
-        model::conversation_columns!(),
-        " FROM conversations c"
-    ));
-    push_history_filter(&mut query, filter, "c.created_at");
-    query
-        .push(" AND (c.updated_at, c.id) < (")
-        .push_bind(updated_at)
-        .push(", ")
-        .push_bind(id)
-        .push(") ORDER BY c.updated_at DESC, c.id DESC LIMIT ")
-        .push_bind(limit_param(limit));
-    query
-}
-
 /// How many message ids a windowed search scans, newest first, before it asks the index.
 ///
 /// PostgreSQL's GIN and InnoDB's FULLTEXT return *every* match of a query, which the database
@@ -321,7 +264,7 @@ fn search_ranges(upper: i64) -> [(i64, Option<i64>); 3] {
     [(upper, Some(first)), (first, Some(second)), (second, None)]
 }
 
-/// The query behind [`History::search_messages`]: the ids of the newest matching messages of the
+/// The query behind [`Search::search_messages`]: the ids of the newest matching messages of the
 /// conversations `filter` selects with ids in `floor..below`, joined back to their rows.
 /// `source` joins the backend's index to messages `m` and conversations `c`, `id` is the column
 /// to order and page by (the index's own, where ordering by it lets the index stop early), and
@@ -356,7 +299,7 @@ where
     query
 }
 
-/// The query behind [`History::search_leave_messages`], built like [`message_search_query`]
+/// The query behind [`Search::search_leave_messages`], built like [`message_search_query`]
 /// over leave-messages `l`.
 fn leave_message_search_query<DB>(
     site_ids: &[SiteId],

@@ -13,18 +13,16 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions, MySqlQ
 use sqlx::{Connection, MySql, MySqlPool};
 
 use crate::error::{conflict_on, is_unique_violation};
-use crate::model::{AppendInTx, conversation_columns, message_columns, webhook_delivery_columns};
+use crate::model::{AppendInTx, conversation_columns, message_columns};
 use crate::{
-    Appended, AppendedNew, Backend, Conversation, ConversationCursor, ConversationId, DatabaseUrl,
-    Error, LeaveMessage, Message, NewMessage, Result, Seq, SiteId, UnixMillis, VisitorId,
-    limit_param,
+    Appended, AppendedNew, Backend, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage,
+    Message, NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, ConversationStats, DeliveryAttempt, HistoryFilter, Indexed,
-    LeaveMessageId, MessageId, Webhook, WebhookDelivery, conversation_stats_query, history_query,
+    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId,
     leave_message_search_query, message_search_query, search, search_ranges,
 };
-use crate::{Copying, Database, History, Messages, Webhooks};
+use crate::{Copying, Database, Messages, Search};
 
 /// A [`Store`] on a MySQL or MariaDB database.
 pub(crate) struct MySqlStore {
@@ -303,39 +301,6 @@ const COPY: crate::copy::Dialect = crate::copy::Dialect {
     upsert_setting: "INSERT INTO settings (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
     select_setting: "SELECT value FROM settings WHERE `key` = ?",
 };
-
-impl MySqlStore {
-    /// One try at [`Webhooks::claim_webhook_deliveries`]: the due deliveries, leased in one
-    /// transaction.
-    async fn claim_once(
-        &self,
-        now: UnixMillis,
-        lease_until: UnixMillis,
-        limit: u32,
-    ) -> std::result::Result<Vec<WebhookDelivery>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let mut due: Vec<WebhookDelivery> = sqlx::query_as(concat!(
-            "SELECT ",
-            webhook_delivery_columns!(),
-            " FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
-             ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(now)
-        .bind(limit_param(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        for delivery in &mut due {
-            sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?")
-                .bind(lease_until)
-                .bind(delivery.id)
-                .execute(&mut *tx)
-                .await?;
-            delivery.next_attempt_at = lease_until;
-        }
-        tx.commit().await?;
-        Ok(due)
-    }
-}
 
 /// MySQL's index is a `FULLTEXT` column of the indexed table, holding its words spaced out.
 impl crate::sql::SearchIndex for MySqlConnection {
@@ -682,20 +647,7 @@ impl Messages for MySqlStore {
 }
 
 #[async_trait]
-impl History for MySqlStore {
-    async fn history(
-        &self,
-        filter: &HistoryFilter,
-        after: Option<ConversationCursor>,
-        limit: u32,
-    ) -> Result<Vec<Conversation>> {
-        if filter.sites.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = history_query::<MySql>(filter, after, limit);
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
+impl Search for MySqlStore {
     async fn search_messages(
         &self,
         filter: &HistoryFilter,
@@ -767,170 +719,5 @@ impl History for MySqlStore {
                     .push(" IN BOOLEAN MODE)");
             });
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn conversation_stats(
-        &self,
-        site_ids: &[SiteId],
-        since: UnixMillis,
-        until: UnixMillis,
-    ) -> Result<Vec<ConversationStats>> {
-        if site_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = conversation_stats_query::<MySql>(site_ids, since, until);
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64> {
-        let mut conversations = 0;
-        for (statement, counts) in [
-            (
-                "DELETE FROM conversations WHERE updated_at < ? LIMIT 1000",
-                true,
-            ),
-            (
-                "DELETE FROM leave_messages WHERE created_at < ? LIMIT 1000",
-                false,
-            ),
-            (
-                "DELETE FROM attachments WHERE created_at < ? LIMIT 1000",
-                false,
-            ),
-        ] {
-            loop {
-                let deleted = sqlx::query(statement)
-                    .bind(cutoff)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                if counts {
-                    conversations += deleted;
-                }
-                if deleted == 0 {
-                    break;
-                }
-            }
-        }
-        Ok(conversations)
-    }
-}
-
-#[async_trait]
-impl Webhooks for MySqlStore {
-    async fn create_webhook(
-        &self,
-        url: &str,
-        secret: &str,
-        events: &[&str],
-        now: UnixMillis,
-    ) -> Result<Webhook> {
-        let events = format!(" {} ", events.join(" "));
-        let id = inserted_id(
-            &sqlx::query(
-                "INSERT INTO webhooks (url, secret, events, created_at) VALUES (?, ?, ?, ?)",
-            )
-            .bind(url)
-            .bind(secret)
-            .bind(&events)
-            .bind(now)
-            .execute(&self.pool)
-            .await?,
-        )?;
-        Ok(Webhook {
-            id,
-            url: url.to_owned(),
-            secret: secret.to_owned(),
-            events,
-            created_at: now,
-        })
-    }
-
-    async fn webhooks(&self) -> Result<Vec<Webhook>> {
-        Ok(
-            sqlx::query_as("SELECT id, url, secret, events, created_at FROM webhooks ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn delete_webhook(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM webhooks WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn enqueue_webhook_deliveries(
-        &self,
-        event: &str,
-        payload: &str,
-        now: UnixMillis,
-    ) -> Result<u64> {
-        Ok(sqlx::query(
-            "INSERT INTO webhook_deliveries (webhook_id, event, payload, next_attempt_at, created_at) \
-             SELECT id, ?, ?, ?, ? FROM webhooks WHERE events LIKE ?",
-        )
-        .bind(event)
-        .bind(payload)
-        .bind(now)
-        .bind(now)
-        .bind(format!("% {event} %"))
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
-    }
-
-    async fn claim_webhook_deliveries(
-        &self,
-        now: UnixMillis,
-        lease_until: UnixMillis,
-        limit: u32,
-    ) -> Result<Vec<WebhookDelivery>> {
-        // Two senders claiming at once may deadlock in InnoDB (both lock index gaps); the
-        // victim's transaction is rolled back whole, so running it again is safe.
-        let mut attempt = 0;
-        loop {
-            match self.claim_once(now, lease_until, limit).await {
-                Err(sqlx::Error::Database(error))
-                    if error.code().as_deref() == Some("40001") && attempt < 3 =>
-                {
-                    attempt += 1;
-                }
-                result => return Ok(result?),
-            }
-        }
-    }
-
-    async fn record_webhook_attempt(&self, id: i64, attempt: &DeliveryAttempt) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, \
-             next_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?",
-        )
-        .bind(attempt.state.as_str())
-        .bind(attempt.next_attempt_at)
-        .bind(attempt.status)
-        .bind(&attempt.error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn webhook_deliveries(
-        &self,
-        webhook_id: i64,
-        limit: u32,
-    ) -> Result<Vec<WebhookDelivery>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            webhook_delivery_columns!(),
-            " FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT ?"
-        ))
-        .bind(webhook_id)
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?)
     }
 }

@@ -12,18 +12,16 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
 use crate::error::{conflict_on, is_unique_violation};
-use crate::model::{AppendInTx, conversation_columns, message_columns, webhook_delivery_columns};
+use crate::model::{AppendInTx, conversation_columns, message_columns};
 use crate::{
-    Appended, AppendedNew, Backend, Conversation, ConversationCursor, ConversationId, DatabaseUrl,
-    Error, LeaveMessage, Message, NewMessage, Result, Seq, SiteId, UnixMillis, VisitorId,
-    limit_param,
+    Appended, AppendedNew, Backend, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage,
+    Message, NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, ConversationStats, DeliveryAttempt, HistoryFilter, Indexed,
-    LeaveMessageId, MessageId, Webhook, WebhookDelivery, conversation_stats_query, history_query,
+    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId,
     leave_message_search_query, message_search_query, search, search_ranges,
 };
-use crate::{Copying, Database, History, Messages, Webhooks};
+use crate::{Copying, Database, Messages, Search};
 
 /// A [`Store`] on a PostgreSQL database.
 pub(crate) struct PostgresStore {
@@ -618,20 +616,7 @@ impl Messages for PostgresStore {
 }
 
 #[async_trait]
-impl History for PostgresStore {
-    async fn history(
-        &self,
-        filter: &HistoryFilter,
-        after: Option<ConversationCursor>,
-        limit: u32,
-    ) -> Result<Vec<Conversation>> {
-        if filter.sites.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = history_query::<Postgres>(filter, after, limit);
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
+impl Search for PostgresStore {
     async fn search_messages(
         &self,
         filter: &HistoryFilter,
@@ -711,170 +696,5 @@ impl History for PostgresStore {
             },
         );
         Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn conversation_stats(
-        &self,
-        site_ids: &[SiteId],
-        since: UnixMillis,
-        until: UnixMillis,
-    ) -> Result<Vec<ConversationStats>> {
-        if site_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = conversation_stats_query::<Postgres>(site_ids, since, until);
-        Ok(query.build_query_as().fetch_all(&self.pool).await?)
-    }
-
-    async fn delete_history_before(&self, cutoff: UnixMillis) -> Result<u64> {
-        let mut conversations = 0;
-        for (statement, counts) in [
-            (
-                "DELETE FROM conversations WHERE id IN \
-                 (SELECT id FROM conversations WHERE updated_at < $1 LIMIT 1000)",
-                true,
-            ),
-            (
-                "DELETE FROM leave_messages WHERE id IN \
-                 (SELECT id FROM leave_messages WHERE created_at < $1 LIMIT 1000)",
-                false,
-            ),
-            (
-                "DELETE FROM attachments WHERE id IN \
-                 (SELECT id FROM attachments WHERE created_at < $1 LIMIT 1000)",
-                false,
-            ),
-        ] {
-            loop {
-                let deleted = sqlx::query(statement)
-                    .bind(cutoff)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                if counts {
-                    conversations += deleted;
-                }
-                if deleted == 0 {
-                    break;
-                }
-            }
-        }
-        Ok(conversations)
-    }
-}
-
-#[async_trait]
-impl Webhooks for PostgresStore {
-    async fn create_webhook(
-        &self,
-        url: &str,
-        secret: &str,
-        events: &[&str],
-        now: UnixMillis,
-    ) -> Result<Webhook> {
-        let events = format!(" {} ", events.join(" "));
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO webhooks (url, secret, events, created_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id",
-        )
-        .bind(url)
-        .bind(secret)
-        .bind(&events)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Webhook {
-            id,
-            url: url.to_owned(),
-            secret: secret.to_owned(),
-            events,
-            created_at: now,
-        })
-    }
-
-    async fn webhooks(&self) -> Result<Vec<Webhook>> {
-        Ok(
-            sqlx::query_as("SELECT id, url, secret, events, created_at FROM webhooks ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn delete_webhook(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM webhooks WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn enqueue_webhook_deliveries(
-        &self,
-        event: &str,
-        payload: &str,
-        now: UnixMillis,
-    ) -> Result<u64> {
-        Ok(sqlx::query(
-            "INSERT INTO webhook_deliveries (webhook_id, event, payload, next_attempt_at, created_at) \
-             SELECT id, $1, $2, $3, $4 FROM webhooks WHERE events LIKE $5",
-        )
-        .bind(event)
-        .bind(payload)
-        .bind(now)
-        .bind(now)
-        .bind(format!("% {event} %"))
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
-    }
-
-    async fn claim_webhook_deliveries(
-        &self,
-        now: UnixMillis,
-        lease_until: UnixMillis,
-        limit: u32,
-    ) -> Result<Vec<WebhookDelivery>> {
-        Ok(sqlx::query_as(concat!(
-            "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id IN \
-             (SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $2 \
-             ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ",
-            webhook_delivery_columns!()
-        ))
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn record_webhook_attempt(&self, id: i64, attempt: &DeliveryAttempt) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1, \
-             next_attempt_at = $2, last_status = $3, last_error = $4 WHERE id = $5",
-        )
-        .bind(attempt.state.as_str())
-        .bind(attempt.next_attempt_at)
-        .bind(attempt.status)
-        .bind(&attempt.error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn webhook_deliveries(
-        &self,
-        webhook_id: i64,
-        limit: u32,
-    ) -> Result<Vec<WebhookDelivery>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            webhook_delivery_columns!(),
-            " FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"
-        ))
-        .bind(webhook_id)
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?)
     }
 }

@@ -14,7 +14,7 @@
 //! | `… RETURNING …` at the end | as written | dropped (an insert's id is read by [`InsertId`], a row is read back) | as written |
 //! | `a IS NOT DISTINCT FROM b` | as written | `a <=> b` | as written |
 //! | `GREATEST(` / `LEAST(` | as written | as written | `MAX(` / `MIN(` |
-//! | `FOR UPDATE` | as written | as written | dropped (its write gate serialises writers) |
+//! | `FOR UPDATE` (`SKIP LOCKED`) | as written | as written | dropped (its write gate serialises writers) |
 //! | `CAST(… AS BIGINT)` | as written | `CAST(… AS SIGNED)` | as written |
 //!
 //! How a transaction that writes what it read begins is [`begin_write`]. What this table cannot
@@ -34,11 +34,13 @@ mod canned_replies;
 mod conversations;
 mod credentials;
 mod events;
+mod history;
 mod leave_messages;
 mod sites;
 mod teams;
 mod translations;
 mod visitors;
+mod webhooks;
 
 /// Which backend's SQL [`render`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +265,7 @@ fn rewrite_code(style: Style, code: &str) -> String {
         Style::Sqlite => code
             .replace("GREATEST(", "MAX(")
             .replace("LEAST(", "MIN(")
+            .replace(" FOR UPDATE SKIP LOCKED", "")
             .replace(" FOR UPDATE", ""),
         Style::MySql => {
             let code = code
@@ -396,6 +399,13 @@ mod tests {
                 "UPDATE t SET a = GREATEST(a, ?) WHERE id = (SELECT id FROM u FOR UPDATE)"
             ),
             "UPDATE t SET a = MAX(a, ?) WHERE id = (SELECT id FROM u)"
+        );
+        assert_eq!(
+            render(
+                Style::Sqlite,
+                "SELECT id FROM u LIMIT ? FOR UPDATE SKIP LOCKED"
+            ),
+            "SELECT id FROM u LIMIT ?"
         );
     }
 }
