@@ -15,6 +15,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::sql::{Dialect, render};
+
 /// How a column's values are read and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -420,12 +422,12 @@ pub(crate) struct TxSnapshot<DB: sqlx::Database> {
     /// The read transaction; its connection is not shared with anything else.
     tx: sqlx::Transaction<'static, DB>,
     /// The backend's SQL.
-    dialect: &'static Dialect,
+    dialect: Dialect,
 }
 
 impl<DB: sqlx::Database> TxSnapshot<DB> {
     /// Reads through `tx`, which the caller began as a consistent, read-only transaction.
-    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, dialect: &'static Dialect) -> Self {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, dialect: Dialect) -> Self {
         TxSnapshot { tx, dialect }
     }
 }
@@ -454,7 +456,9 @@ where
     }
 
     async fn count(&mut self, table: &'static Table) -> crate::Result<i64> {
-        count::<DB>(&mut *self.tx, self.dialect, table).await
+        Ok(sqlx::query_scalar(count_query(self.dialect, table))
+            .fetch_one(&mut *self.tx)
+            .await?)
     }
 
     async fn close(self: Box<Self>) -> crate::Result<()> {
@@ -570,10 +574,10 @@ pub(crate) fn push_value<DB>(
 }
 
 /// `SELECT <columns> FROM <table> [WHERE (<key>) > (<after>)] ORDER BY <key> LIMIT <limit>`,
-/// with identifiers quoted by `quote`.
+/// with identifiers quoted for `dialect`.
 pub(crate) fn select<DB>(
     table: &Table,
-    quote: fn(&str) -> String,
+    dialect: Dialect,
     after: Option<Vec<Value>>,
     limit: i64,
 ) -> sqlx::QueryBuilder<DB>
@@ -585,13 +589,17 @@ where
     for<'t> Option<Vec<u8>>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    let columns: Vec<String> = table.columns.iter().map(|(c, _)| quote(c)).collect();
-    let key: Vec<String> = table.key.iter().map(|c| quote(c)).collect();
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .map(|(c, _)| dialect.quote(c))
+        .collect();
+    let key: Vec<String> = table.key.iter().map(|c| dialect.quote(c)).collect();
     let key = key.join(", ");
     let mut query = sqlx::QueryBuilder::<DB>::new(format!(
         "SELECT {} FROM {}",
         columns.join(", "),
-        quote(table.name)
+        dialect.quote(table.name)
     ));
     if let Some(after) = after {
         query.push(format!(" WHERE ({key}) > ("));
@@ -606,20 +614,10 @@ where
     query
 }
 
-/// What tells the backends' SQL apart, for the copy's queries.
-pub(crate) struct Dialect {
-    /// Quotes an identifier (`"key"`, or `` `key` `` on MySQL).
-    pub quote: fn(&str) -> String,
-    /// Stores a setting (key, value), replacing an earlier value.
-    pub upsert_setting: &'static str,
-    /// Reads a setting's value (key).
-    pub select_setting: &'static str,
-}
-
 /// [`Snapshot::read`] on any backend.
 pub(crate) async fn read<DB>(
     conn: &mut DB::Connection,
-    dialect: &Dialect,
+    dialect: Dialect,
     table: &'static Table,
     after: Option<Vec<Value>>,
     limit: i64,
@@ -636,36 +634,24 @@ where
     for<'t> Option<Vec<u8>>: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    let mut query = select::<DB>(table, dialect.quote, after, limit);
+    let mut query = select::<DB>(table, dialect, after, limit);
     let rows = query.build().fetch_all(conn).await?;
     rows.iter().map(|row| read_row(table, row)).collect()
 }
 
-/// [`Snapshot::count`] and [`crate::Copying::copy_count`] on any backend.
-pub(crate) async fn count<DB>(
-    conn: &mut DB::Connection,
-    dialect: &Dialect,
-    table: &'static Table,
-) -> crate::Result<i64>
-where
-    DB: sqlx::Database,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-    for<'t> i64: sqlx::Decode<'t, DB> + sqlx::Type<DB>,
-{
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+/// The query behind [`Snapshot::count`] and [`crate::Copying::copy_count`]: how many rows
+/// `table` holds.
+pub(crate) fn count_query(dialect: Dialect, table: &Table) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) FROM {}",
-        (dialect.quote)(table.name)
-    )))
-    .fetch_one(conn)
-    .await?)
+        dialect.quote(table.name)
+    ))
 }
 
 /// [`crate::Copying::copy_write`] on any backend.
 pub(crate) async fn write<DB>(
     pool: &sqlx::Pool<DB>,
-    dialect: &Dialect,
+    dialect: Dialect,
     table: &'static Table,
     rows: Vec<Vec<Value>>,
     last: Vec<Value>,
@@ -680,7 +666,7 @@ where
     for<'t> Option<Vec<u8>>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    let quote = dialect.quote;
+    let quote = |name| dialect.quote(name);
     let mut tx = pool.begin().await?;
     if !rows.is_empty() {
         let columns: Vec<String> = table.columns.iter().map(|(c, _)| quote(c)).collect();
@@ -696,11 +682,14 @@ where
         });
         insert.build().execute(&mut *tx).await?;
     }
-    sqlx::query(dialect.upsert_setting)
-        .bind(progress_key(table.name))
-        .bind(serde_json::to_string(&last).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(render(
+        dialect,
+        r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#,
+    )))
+    .bind(progress_key(table.name))
+    .bind(serde_json::to_string(&last).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -708,7 +697,7 @@ where
 /// [`crate::Copying::copy_progress`] on any backend.
 pub(crate) async fn progress<DB>(
     pool: &sqlx::Pool<DB>,
-    dialect: &Dialect,
+    dialect: Dialect,
     table: &'static Table,
 ) -> crate::Result<Option<Vec<Value>>>
 where
@@ -718,10 +707,13 @@ where
     usize: sqlx::ColumnIndex<DB::Row>,
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Decode<'t, DB> + sqlx::Type<DB>,
 {
-    let text: Option<String> = sqlx::query_scalar(dialect.select_setting)
-        .bind(progress_key(table.name))
-        .fetch_optional(pool)
-        .await?;
+    let text: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(render(
+        dialect,
+        r#"SELECT value FROM settings WHERE "key" = ?"#,
+    )))
+    .bind(progress_key(table.name))
+    .fetch_optional(pool)
+    .await?;
     Ok(text
         .map(|text| serde_json::from_str(&text))
         .transpose()

@@ -15,14 +15,14 @@ use sqlx::{Connection, MySql, MySqlPool};
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{AppendInTx, conversation_columns, message_columns};
 use crate::{
-    Appended, AppendedNew, Backend, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage,
-    Message, NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
+    Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
+    NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
 };
 use crate::{
     BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId,
     leave_message_search_query, message_search_query, search, search_ranges,
 };
-use crate::{Copying, Database, Messages, Search};
+use crate::{Messages, Search};
 
 /// A [`Store`] on a MySQL or MariaDB database.
 pub(crate) struct MySqlStore {
@@ -295,13 +295,6 @@ impl MySqlStore {
     }
 }
 
-/// The copy's SQL for MySQL/MariaDB.
-const COPY: crate::copy::Dialect = crate::copy::Dialect {
-    quote: |name| format!("`{name}`"),
-    upsert_setting: "INSERT INTO settings (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
-    select_setting: "SELECT value FROM settings WHERE `key` = ?",
-};
-
 /// MySQL's index is a `FULLTEXT` column of the indexed table, holding its words spaced out.
 impl crate::sql::SearchIndex for MySqlConnection {
     async fn index_text(&mut self, table: Indexed, id: i64, text: &str) -> Result<()> {
@@ -324,114 +317,6 @@ impl crate::sql::Sql for MySqlStore {
 
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
-    }
-}
-
-#[async_trait]
-impl Database for MySqlStore {
-    fn backend(&self) -> Backend {
-        Backend::MySql
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn schema_version(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn secret(
-        &self,
-        key: &str,
-        generate: &(dyn Fn() -> String + Send + Sync),
-    ) -> Result<String> {
-        let select = sqlx::query_scalar("SELECT value FROM settings WHERE `key` = ?").bind(key);
-        if let Some(value) = select.fetch_optional(&self.pool).await? {
-            return Ok(value);
-        }
-        // A concurrent insert of the same key makes this one wait for it, then change nothing.
-        // Not INSERT IGNORE: that would also turn other errors (a too-long key …) into warnings.
-        sqlx::query(
-            "INSERT INTO settings (`key`, value) VALUES (?, ?) \
-             ON DUPLICATE KEY UPDATE `key` = `key`",
-        )
-        .bind(key)
-        .bind(generate())
-        .execute(&self.pool)
-        .await?;
-        // Whoever inserted first won; everyone reads that value.
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE `key` = ?")
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-#[async_trait]
-impl Copying for MySqlStore {
-    async fn copy_snapshot(&self) -> Result<Box<dyn crate::copy::Snapshot>> {
-        // The isolation level applies to the next transaction, which starts here too (one
-        // round trip, so nothing else can run on the connection in between).
-        let tx = self
-            .pool
-            .begin_with(
-                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
-                 START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
-            )
-            .await?;
-        Ok(Box::new(crate::copy::TxSnapshot::new(tx, &COPY)))
-    }
-
-    async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
-        crate::copy::count::<sqlx::MySql>(&mut *self.pool.acquire().await?, &COPY, table).await
-    }
-
-    async fn copy_write(
-        &self,
-        table: &'static crate::copy::Table,
-        rows: Vec<Vec<crate::copy::Value>>,
-        last: Vec<crate::copy::Value>,
-    ) -> Result<()> {
-        crate::copy::write(&self.pool, &COPY, table, rows, last).await
-    }
-
-    async fn copy_progress(
-        &self,
-        table: &'static crate::copy::Table,
-    ) -> Result<Option<Vec<crate::copy::Value>>> {
-        crate::copy::progress(&self.pool, &COPY, table).await
-    }
-
-    async fn copy_finish(&self) -> Result<()> {
-        for indexed in Indexed::ALL {
-            let table = indexed.table();
-            sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO settings (`key`, value) SELECT '{}', CAST(MAX(id) AS CHAR) FROM {table} HAVING MAX(id) IS NOT NULL",
-                indexed.backfill_key()
-            )))
-            .execute(&self.pool)
-            .await?;
-        }
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM settings WHERE substr(`key`, 1, {}) = '{}'",
-            crate::copy::PROGRESS_PREFIX.len(),
-            crate::copy::PROGRESS_PREFIX
-        )))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 }
 

@@ -14,14 +14,14 @@ use sqlx::{PgPool, Postgres};
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{AppendInTx, conversation_columns, message_columns};
 use crate::{
-    Appended, AppendedNew, Backend, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage,
-    Message, NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
+    Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
+    NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
 };
 use crate::{
     BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId,
     leave_message_search_query, message_search_query, search, search_ranges,
 };
-use crate::{Copying, Database, Messages, Search};
+use crate::{Messages, Search};
 
 /// A [`Store`] on a PostgreSQL database.
 pub(crate) struct PostgresStore {
@@ -266,13 +266,6 @@ impl PostgresStore {
     }
 }
 
-/// The copy's SQL for PostgreSQL.
-const COPY: crate::copy::Dialect = crate::copy::Dialect {
-    quote: |name| format!("\"{name}\""),
-    upsert_setting: r#"INSERT INTO settings ("key", value) VALUES ($1, $2) ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#,
-    select_setting: r#"SELECT value FROM settings WHERE "key" = $1"#,
-};
-
 /// PostgreSQL's index is a `tsvector` column of the indexed table.
 impl crate::sql::SearchIndex for PgConnection {
     async fn index_text(&mut self, table: Indexed, id: i64, text: &str) -> Result<()> {
@@ -295,115 +288,6 @@ impl crate::sql::Sql for PostgresStore {
 
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
-    }
-}
-
-#[async_trait]
-impl Database for PostgresStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn schema_version(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn secret(
-        &self,
-        key: &str,
-        generate: &(dyn Fn() -> String + Send + Sync),
-    ) -> Result<String> {
-        let select = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key);
-        if let Some(value) = select.fetch_optional(&self.pool).await? {
-            return Ok(value);
-        }
-        // A concurrent insert of the same key makes this one wait for it, then do nothing.
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(generate())
-        .execute(&self.pool)
-        .await?;
-        // Whoever inserted first won; everyone reads that value.
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-#[async_trait]
-impl Copying for PostgresStore {
-    async fn copy_snapshot(&self) -> Result<Box<dyn crate::copy::Snapshot>> {
-        let tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
-        Ok(Box::new(crate::copy::TxSnapshot::new(tx, &COPY)))
-    }
-
-    async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
-        crate::copy::count::<sqlx::Postgres>(&mut *self.pool.acquire().await?, &COPY, table).await
-    }
-
-    async fn copy_write(
-        &self,
-        table: &'static crate::copy::Table,
-        rows: Vec<Vec<crate::copy::Value>>,
-        last: Vec<crate::copy::Value>,
-    ) -> Result<()> {
-        crate::copy::write(&self.pool, &COPY, table, rows, last).await
-    }
-
-    async fn copy_progress(
-        &self,
-        table: &'static crate::copy::Table,
-    ) -> Result<Option<Vec<crate::copy::Value>>> {
-        crate::copy::progress(&self.pool, &COPY, table).await
-    }
-
-    async fn copy_finish(&self) -> Result<()> {
-        for table in crate::copy::TABLES.iter().filter(|t| t.key == ["id"]) {
-            sqlx::query(AssertSqlSafe(format!(
-                "SELECT setval(pg_get_serial_sequence('{0}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {0}",
-                table.name
-            )))
-            .execute(&self.pool)
-            .await?;
-        }
-        for indexed in Indexed::ALL {
-            let table = indexed.table();
-            sqlx::query(AssertSqlSafe(format!(
-                r#"INSERT INTO settings ("key", value) SELECT '{}', MAX(id)::text FROM {table} HAVING MAX(id) IS NOT NULL"#,
-                indexed.backfill_key()
-            )))
-            .execute(&self.pool)
-            .await?;
-        }
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM settings WHERE substr(\"key\", 1, {}) = '{}'",
-            crate::copy::PROGRESS_PREFIX.len(),
-            crate::copy::PROGRESS_PREFIX
-        )))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 }
 

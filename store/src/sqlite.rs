@@ -20,14 +20,14 @@ use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{AppendInTx, conversation_columns, message_columns};
 use crate::sql::SearchIndex;
 use crate::{
-    Appended, AppendedNew, Backend, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage,
-    Message, NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
+    Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
+    NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
 };
 use crate::{
     BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId,
     leave_message_search_query, message_search_query, search,
 };
-use crate::{Copying, Database, Messages, Search};
+use crate::{Messages, Search};
 
 /// How long a write waits for another process holding the database's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -233,7 +233,9 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let mut conn = SqliteConnection::connect_with(&options).await?;
         for (key, value) in settings {
-            sqlx::query(COPY.upsert_setting)
+            sqlx::query(
+                r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#,
+            )
                 .bind(key)
                 .bind(value)
                 .execute(&mut conn)
@@ -522,13 +524,6 @@ fn check_header(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The copy's SQL for SQLite.
-const COPY: crate::copy::Dialect = crate::copy::Dialect {
-    quote: |name| format!("\"{name}\""),
-    upsert_setting: r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET value = excluded.value"#,
-    select_setting: r#"SELECT value FROM settings WHERE "key" = ?"#,
-};
-
 /// SQLite's index is an FTS5 table beside each indexed table, keyed by the row's id.
 impl crate::sql::SearchIndex for SqliteConnection {
     async fn index_text(&mut self, table: Indexed, id: i64, text: &str) -> Result<()> {
@@ -557,113 +552,6 @@ impl crate::sql::Sql for SqliteStore {
 
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.write_lock.lock().await)
-    }
-}
-
-#[async_trait]
-impl Database for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn schema_version(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn secret(
-        &self,
-        key: &str,
-        generate: &(dyn Fn() -> String + Send + Sync),
-    ) -> Result<String> {
-        let select = sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#).bind(key);
-        if let Some(value) = select.fetch_optional(&self.pool).await? {
-            return Ok(value);
-        }
-        let candidate = generate();
-        {
-            let _writer = self.writer().await;
-            sqlx::query(
-                r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING"#,
-            )
-            .bind(key)
-            .bind(&candidate)
-            .execute(&self.pool)
-            .await?;
-        }
-        // Whoever inserted first won; everyone reads that value.
-        Ok(
-            sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#)
-                .bind(key)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-#[async_trait]
-impl Copying for SqliteStore {
-    async fn copy_snapshot(&self) -> Result<Box<dyn crate::copy::Snapshot>> {
-        // A deferred transaction takes its snapshot at its first read: read once now.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT COUNT(*) FROM sqlite_schema")
-            .execute(&mut *tx)
-            .await?;
-        Ok(Box::new(crate::copy::TxSnapshot::new(tx, &COPY)))
-    }
-
-    async fn copy_count(&self, table: &'static crate::copy::Table) -> Result<i64> {
-        crate::copy::count::<Sqlite>(&mut *self.pool.acquire().await?, &COPY, table).await
-    }
-
-    async fn copy_write(
-        &self,
-        table: &'static crate::copy::Table,
-        rows: Vec<Vec<crate::copy::Value>>,
-        last: Vec<crate::copy::Value>,
-    ) -> Result<()> {
-        let _writer = self.writer().await;
-        crate::copy::write(&self.pool, &COPY, table, rows, last).await
-    }
-
-    async fn copy_progress(
-        &self,
-        table: &'static crate::copy::Table,
-    ) -> Result<Option<Vec<crate::copy::Value>>> {
-        crate::copy::progress(&self.pool, &COPY, table).await
-    }
-
-    async fn copy_finish(&self) -> Result<()> {
-        let _writer = self.writer().await;
-        for indexed in Indexed::ALL {
-            let table = indexed.table();
-            sqlx::query(AssertSqlSafe(format!(
-                r#"INSERT INTO settings ("key", value) SELECT '{}', CAST(MAX(id) AS TEXT) FROM {table} HAVING MAX(id) IS NOT NULL"#,
-                indexed.backfill_key()
-            )))
-            .execute(&self.pool)
-            .await?;
-        }
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM settings WHERE substr(\"key\", 1, {}) = '{}'",
-            crate::copy::PROGRESS_PREFIX.len(),
-            crate::copy::PROGRESS_PREFIX
-        )))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 }
 

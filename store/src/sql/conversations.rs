@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{InsertId, Sql, Style, begin_write, finish, on_pool, sql};
+use super::{Dialect, InsertId, Sql, begin_write, finish, on_pool, sql};
 use crate::model::conversation_columns;
 use crate::{
     AgentId, Assignment, Conversation, ConversationCursor, ConversationId, ConversationStatus,
@@ -30,7 +30,7 @@ const BY_ID: &str = concat!(
 /// `WHERE` clause then decides, as for a second waker of a snoozed conversation).
 macro_rules! update_returning {
     ($pool:ident, $update:expr, $id:expr, $matched_only:expr, $($bind:expr),+) => {{
-        let row: Option<Conversation> = if STYLE == Style::MySql {
+        let row: Option<Conversation> = if DIALECT == Dialect::MySql {
             let matched = sqlx::query(sql!(concat!($update, " RETURNING ", conversation_columns!())))
                 $(.bind($bind))+
                 .execute($pool)
@@ -74,7 +74,7 @@ impl<S: Sql> Conversations for S {
                 .bind(now)
                 .bind(visitor_id)
                 .bind(site_id);
-            if STYLE == Style::MySql {
+            if DIALECT == Dialect::MySql {
                 // No INSERT … RETURNING: the new row is read back by its id.
                 match insert.inserted(pool).await? {
                     None => None,
@@ -429,7 +429,7 @@ impl<S: Sql> Assignment for S {
     ) -> Result<bool> {
         let _writer = self.writer().await;
         on_pool!(self, |pool| {
-            let mut tx = pool.begin_with(begin_write(STYLE)).await?;
+            let mut tx = pool.begin_with(begin_write(DIALECT)).await?;
             let outcome = async {
                 let assignee: Option<Option<AgentId>> = sqlx::query_scalar(sql!(
                     "SELECT assignee_id FROM conversations WHERE id = ? FOR UPDATE"

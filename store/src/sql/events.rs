@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{InsertId, Sql, Style, finish, on_pool, sql};
+use super::{Dialect, InsertId, Sql, finish, on_pool, sql};
 use crate::model::event_columns;
 use crate::{
     ConversationId, Event, EventId, Events, NewEvent, Result, SiteId, limit_param, push_id_list,
@@ -20,7 +20,7 @@ impl<S: Sql> Events for S {
         let id = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let outcome = async {
-                if STYLE != Style::Sqlite {
+                if DIALECT != Dialect::Sqlite {
                     sqlx::query(sql!("SELECT id FROM event_lock WHERE id = 1 FOR UPDATE"))
                         .execute(&mut *tx)
                         .await?;

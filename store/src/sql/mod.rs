@@ -15,7 +15,7 @@
 //! | `a IS NOT DISTINCT FROM b` | as written | `a <=> b` | as written |
 //! | `GREATEST(` / `LEAST(` | as written | as written | `MAX(` / `MIN(` |
 //! | `FOR UPDATE` (`SKIP LOCKED`) | as written | as written | dropped (its write gate serialises writers) |
-//! | `CAST(… AS BIGINT)` | as written | `CAST(… AS SIGNED)` | as written |
+//! | `CAST(… AS BIGINT)` / `CAST(… AS TEXT)` | as written | `CAST(… AS SIGNED)` / `CAST(… AS CHAR)` | as written |
 //!
 //! How a transaction that writes what it read begins is [`begin_write`]. What this table cannot
 //! say — full-text search, a message's sequence number taken with `UPDATE … RETURNING` — stays in
@@ -32,7 +32,9 @@ mod agents;
 mod attachments;
 mod canned_replies;
 mod conversations;
+mod copying;
 mod credentials;
+mod database;
 mod events;
 mod history;
 mod leave_messages;
@@ -44,13 +46,23 @@ mod webhooks;
 
 /// Which backend's SQL [`render`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Style {
+pub(crate) enum Dialect {
     /// SQLite: the canonical form, but `MAX`/`MIN` for `GREATEST`/`LEAST` and no `FOR UPDATE`.
     Sqlite,
     /// PostgreSQL: numbered placeholders.
     Postgres,
     /// MySQL/MariaDB: backquoted names, `ON DUPLICATE KEY`, no `RETURNING`.
     MySql,
+}
+
+impl Dialect {
+    /// `name` quoted as an identifier: `"name"`, or `` `name` `` on MySQL/MariaDB.
+    pub(crate) fn quote(self, name: &str) -> String {
+        match self {
+            Dialect::MySql => format!("`{name}`"),
+            Dialect::Sqlite | Dialect::Postgres => format!("\"{name}\""),
+        }
+    }
 }
 
 /// A store's pool, whichever backend it is, for a body written once ([`on_pool!`]).
@@ -74,23 +86,23 @@ pub(crate) trait Sql: Send + Sync + 'static {
 }
 
 /// Runs `$body` with `$pool` bound to the store's pool, expanded once per backend, with
-/// `STYLE` set to that backend's [`Style`] for the [`sql!`]s inside.
+/// `DIALECT` set to that backend's [`Dialect`] for the [`sql!`]s inside.
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match $crate::sql::Sql::pool($store) {
             $crate::sql::Pool::Sqlite($pool) => {
                 #[allow(dead_code)]
-                const STYLE: $crate::sql::Style = $crate::sql::Style::Sqlite;
+                const DIALECT: $crate::sql::Dialect = $crate::sql::Dialect::Sqlite;
                 $body
             }
             $crate::sql::Pool::Postgres($pool) => {
                 #[allow(dead_code)]
-                const STYLE: $crate::sql::Style = $crate::sql::Style::Postgres;
+                const DIALECT: $crate::sql::Dialect = $crate::sql::Dialect::Postgres;
                 $body
             }
             $crate::sql::Pool::MySql($pool) => {
                 #[allow(dead_code)]
-                const STYLE: $crate::sql::Style = $crate::sql::Style::MySql;
+                const DIALECT: $crate::sql::Dialect = $crate::sql::Dialect::MySql;
                 $body
             }
         }
@@ -105,7 +117,7 @@ macro_rules! sql {
         static RENDERED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         sqlx::AssertSqlSafe(
             RENDERED
-                .get_or_init(|| $crate::sql::render(STYLE, $text))
+                .get_or_init(|| $crate::sql::render(DIALECT, $text))
                 .as_str(),
         )
     }};
@@ -138,13 +150,29 @@ pub(crate) async fn finish<DB: sqlx::Database, T>(
 /// front, so another process on the file cannot write between the read and the write; MySQL and
 /// MariaDB read committed rows, so that once a row lock is held the reads see what its previous
 /// holder committed (PostgreSQL's default already does).
-pub(crate) fn begin_write(style: Style) -> &'static str {
-    match style {
-        Style::Sqlite => "BEGIN IMMEDIATE",
-        Style::Postgres => "BEGIN",
+pub(crate) fn begin_write(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
         // The isolation level applies to the next transaction, which starts in the same round
         // trip, so nothing else runs on the connection in between.
-        Style::MySql => "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION",
+        Dialect::MySql => "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION",
+    }
+}
+
+/// The statement that begins a consistent, read-only snapshot of the whole database for a copy
+/// or a backup ([`crate::Copying::copy_snapshot`]), which writers keep running beside.
+pub(crate) fn begin_snapshot(dialect: Dialect) -> &'static str {
+    match dialect {
+        // A deferred transaction: its snapshot is taken at its first read.
+        Dialect::Sqlite => "BEGIN",
+        Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        // The isolation level applies to the next transaction, which starts in the same round
+        // trip.
+        Dialect::MySql => {
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; \
+             START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
+        }
     }
 }
 
@@ -223,8 +251,8 @@ where
     }
 }
 
-/// `text`, written in the canonical form (see the module's table), in `style`'s dialect.
-pub(crate) fn render(style: Style, text: &str) -> String {
+/// `text`, written in the canonical form (see the module's table), in `dialect`.
+pub(crate) fn render(dialect: Dialect, text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     let mut placeholder = 0;
     let mut code = String::new();
@@ -233,7 +261,7 @@ pub(crate) fn render(style: Style, text: &str) -> String {
         match c {
             '\'' => {
                 // A string literal, copied as it is ('' is an escaped quote inside it).
-                out.push_str(&rewrite_code(style, &std::mem::take(&mut code)));
+                out.push_str(&rewrite_code(dialect, &std::mem::take(&mut code)));
                 out.push(c);
                 while let Some(inner) = chars.next() {
                     out.push(inner);
@@ -246,33 +274,34 @@ pub(crate) fn render(style: Style, text: &str) -> String {
                     }
                 }
             }
-            '?' if style == Style::Postgres => {
+            '?' if dialect == Dialect::Postgres => {
                 placeholder += 1;
                 code.push_str(&format!("${placeholder}"));
             }
-            '"' if style == Style::MySql => code.push('`'),
+            '"' if dialect == Dialect::MySql => code.push('`'),
             _ => code.push(c),
         }
     }
-    out.push_str(&rewrite_code(style, &code));
+    out.push_str(&rewrite_code(dialect, &code));
     out
 }
 
 /// The keyword rewrites of [`render`] on a stretch of SQL with no string literal in it.
-fn rewrite_code(style: Style, code: &str) -> String {
-    match style {
-        Style::Postgres => code.to_owned(),
-        Style::Sqlite => code
+fn rewrite_code(dialect: Dialect, code: &str) -> String {
+    match dialect {
+        Dialect::Postgres => code.to_owned(),
+        Dialect::Sqlite => code
             .replace("GREATEST(", "MAX(")
             .replace("LEAST(", "MIN(")
             .replace(" FOR UPDATE SKIP LOCKED", "")
             .replace(" FOR UPDATE", ""),
-        Style::MySql => {
+        Dialect::MySql => {
             let code = code
                 .split_once(" RETURNING ")
                 .map_or(code, |(head, _)| head);
             let code = &code
                 .replace(" AS BIGINT)", " AS SIGNED)")
+                .replace(" AS TEXT)", " AS CHAR)")
                 .replace(" IS NOT DISTINCT FROM ", " <=> ");
             match code.split_once("ON CONFLICT (") {
                 None => code.to_owned(),
@@ -315,28 +344,28 @@ fn close_values(sets: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Style, render};
+    use super::{Dialect, render};
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {
         let text = "SELECT a FROM t WHERE b = ? AND c = ?";
         assert_eq!(
-            render(Style::Postgres, text),
+            render(Dialect::Postgres, text),
             "SELECT a FROM t WHERE b = $1 AND c = $2"
         );
-        assert_eq!(render(Style::MySql, text), text);
-        assert_eq!(render(Style::Sqlite, text), text);
+        assert_eq!(render(Dialect::MySql, text), text);
+        assert_eq!(render(Dialect::Sqlite, text), text);
     }
 
     #[test]
     fn string_literals_are_left_alone() {
         let text = r#"SELECT '?', 'it''s "x"?' FROM t WHERE "key" = ?"#;
         assert_eq!(
-            render(Style::Postgres, text),
+            render(Dialect::Postgres, text),
             r#"SELECT '?', 'it''s "x"?' FROM t WHERE "key" = $1"#
         );
         assert_eq!(
-            render(Style::MySql, text),
+            render(Dialect::MySql, text),
             r#"SELECT '?', 'it''s "x"?' FROM t WHERE `key` = ?"#
         );
     }
@@ -345,22 +374,26 @@ mod tests {
     fn upserts_become_on_duplicate_key_on_mysql() {
         let text = r#"INSERT INTO settings ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET value = excluded.value, n = excluded.n + 1"#;
         assert_eq!(
-            render(Style::MySql, text),
+            render(Dialect::MySql, text),
             "INSERT INTO settings (`key`, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value), n = VALUES(n) + 1"
         );
-        assert_eq!(render(Style::Sqlite, text), text);
+        assert_eq!(render(Dialect::Sqlite, text), text);
         let nothing = "INSERT INTO m (a, b) VALUES (?, ?) ON CONFLICT (a, b) DO NOTHING";
         assert_eq!(
-            render(Style::MySql, nothing),
+            render(Dialect::MySql, nothing),
             "INSERT INTO m (a, b) VALUES (?, ?) ON DUPLICATE KEY UPDATE a = a"
         );
     }
 
     #[test]
-    fn mysql_casts_to_signed() {
+    fn mysql_casts_to_signed_and_char() {
         assert_eq!(
-            render(Style::MySql, "SELECT CAST(SUM(a) AS BIGINT) FROM t"),
+            render(Dialect::MySql, "SELECT CAST(SUM(a) AS BIGINT) FROM t"),
             "SELECT CAST(SUM(a) AS SIGNED) FROM t"
+        );
+        assert_eq!(
+            render(Dialect::MySql, "SELECT CAST(MAX(id) AS TEXT) FROM t"),
+            "SELECT CAST(MAX(id) AS CHAR) FROM t"
         );
     }
 
@@ -368,25 +401,25 @@ mod tests {
     fn null_safe_equality_is_spaceship_on_mysql() {
         let text = "UPDATE t SET a = ? WHERE b IS NOT DISTINCT FROM ?";
         assert_eq!(
-            render(Style::MySql, text),
+            render(Dialect::MySql, text),
             "UPDATE t SET a = ? WHERE b <=> ?"
         );
-        assert_eq!(render(Style::Sqlite, text), text);
+        assert_eq!(render(Dialect::Sqlite, text), text);
     }
 
     #[test]
     fn returning_is_dropped_on_mysql_only() {
         assert_eq!(
             render(
-                Style::MySql,
+                Dialect::MySql,
                 "UPDATE t SET a = ? WHERE id = ? RETURNING id, a"
             ),
             "UPDATE t SET a = ? WHERE id = ?"
         );
         let text = "INSERT INTO t (a) VALUES (?) RETURNING id";
-        assert_eq!(render(Style::MySql, text), "INSERT INTO t (a) VALUES (?)");
+        assert_eq!(render(Dialect::MySql, text), "INSERT INTO t (a) VALUES (?)");
         assert_eq!(
-            render(Style::Postgres, text),
+            render(Dialect::Postgres, text),
             "INSERT INTO t (a) VALUES ($1) RETURNING id"
         );
     }
@@ -395,14 +428,14 @@ mod tests {
     fn sqlite_has_max_for_greatest_and_no_row_locks() {
         assert_eq!(
             render(
-                Style::Sqlite,
+                Dialect::Sqlite,
                 "UPDATE t SET a = GREATEST(a, ?) WHERE id = (SELECT id FROM u FOR UPDATE)"
             ),
             "UPDATE t SET a = MAX(a, ?) WHERE id = (SELECT id FROM u)"
         );
         assert_eq!(
             render(
-                Style::Sqlite,
+                Dialect::Sqlite,
                 "SELECT id FROM u LIMIT ? FOR UPDATE SKIP LOCKED"
             ),
             "SELECT id FROM u LIMIT ?"

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{InsertId, Sql, Style, on_pool, sql};
+use super::{Dialect, InsertId, Sql, on_pool, sql};
 use crate::model::{ban_columns, to_json_text, visitor_columns};
 use crate::{
     Ban, BanId, Error, NewBan, Result, SiteId, UnixMillis, Visitor, VisitorAttributes, VisitorId,
@@ -27,7 +27,7 @@ impl<S: Sql> Visitors for S {
                 visitor_columns!(),
                 " FROM visitors WHERE site_id = ? AND visitor_key = ?"
             );
-            let existing: Option<Visitor> = if STYLE == Style::MySql {
+            let existing: Option<Visitor> = if DIALECT == Dialect::MySql {
                 sqlx::query(sql!(
                     "UPDATE visitors SET last_seen_at = GREATEST(last_seen_at, ?) \
                      WHERE site_id = ? AND visitor_key = ?"

@@ -101,7 +101,7 @@ impl<S: Sql> Webhooks for S {
         let mut attempt = 0;
         loop {
             let claimed = on_pool!(self, |pool| {
-                let mut tx = pool.begin_with(begin_write(STYLE)).await?;
+                let mut tx = pool.begin_with(begin_write(DIALECT)).await?;
                 let outcome = async {
                     // SKIP LOCKED: senders on other nodes claim other deliveries instead of
                     // waiting for these.
