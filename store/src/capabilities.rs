@@ -35,6 +35,7 @@ pub trait Store:
     + Conversations
     + Assignment
     + Messages
+    + Transcript
     + LeaveMessages
     + History
     + Search
@@ -57,6 +58,7 @@ impl<T> Store for T where
         + Conversations
         + Assignment
         + Messages
+        + Transcript
         + LeaveMessages
         + History
         + Search
@@ -475,7 +477,12 @@ pub trait Messages: Send + Sync + 'static {
         conversation_id: ConversationId,
         messages: &[NewMessage],
     ) -> Result<u64>;
+}
 
+/// Reading a conversation's messages back, in sequence order: the gap a reconnecting client
+/// missed, and a transcript paged backwards.
+#[async_trait]
+pub trait Transcript: Send + Sync + 'static {
     /// The conversation's messages with `seq > after_seq`, ascending, at most `limit`: exactly
     /// the gap a client with cursor `after_seq` has missed.
     async fn messages_after(

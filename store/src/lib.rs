@@ -28,8 +28,8 @@ pub use protocol::Seq;
 
 pub use crate::capabilities::{
     Agents, Assignment, Attachments, CannedReplies, Conversations, Copying, Credentials, Database,
-    Events, History, LeaveMessages, Messages, Search, Sites, Store, Teams, Translations, Visitors,
-    Webhooks,
+    Events, History, LeaveMessages, Messages, Search, Sites, Store, Teams, Transcript,
+    Translations, Visitors, Webhooks,
 };
 pub use crate::error::{ConnectProblem, Error, Result};
 pub use crate::model::{

@@ -16,11 +16,11 @@ use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{AppendInTx, conversation_columns, message_columns};
 use crate::{
     Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
-    NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
+    NewMessage, Result, Seq, SiteId, VisitorId,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId,
-    leave_message_search_query, message_search_query, search, search_ranges,
+    HistoryFilter, Indexed, LeaveMessageId, MessageId, leave_message_search_query,
+    message_search_query, search, search_ranges,
 };
 use crate::{Messages, Search};
 
@@ -55,72 +55,8 @@ impl MySqlStore {
             .map_err(connect_error)?;
         crate::error::migrate(&sqlx::migrate!("migrations/mysql"), &pool).await?;
         let store = MySqlStore { pool };
-        store.backfill_search().await?;
+        crate::sql::backfill_search(&store).await?;
         Ok(store)
-    }
-
-    /// Indexes the rows stored before search existed (`0009_search`), a batch per transaction;
-    /// the marker row's lock keeps nodes starting together from doing it twice at once.
-    async fn backfill_search(&self) -> Result<()> {
-        for table in Indexed::ALL {
-            let key = table.backfill_key();
-            loop {
-                let mut tx = self.pool.begin().await?;
-                let upto: Option<String> =
-                    sqlx::query_scalar("SELECT value FROM settings WHERE `key` = ? FOR UPDATE")
-                        .bind(key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some(upto) = upto.and_then(|v| v.parse::<i64>().ok()) else {
-                    // Ended here and now: a dropped transaction is only rolled back when its
-                    // connection is next used, and MySQL would hold its locks until then.
-                    tx.rollback().await?;
-                    break;
-                };
-                let rows: Vec<BackfillRow> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT {} FROM {} WHERE id <= ? ORDER BY id DESC LIMIT ?",
-                    table.text_columns(),
-                    table.table()
-                )))
-                .bind(upto)
-                .bind(BACKFILL_BATCH)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (id, name, contact, body) in &rows {
-                    let text = table.text((name, contact, body));
-                    sqlx::query(AssertSqlSafe(format!(
-                        "UPDATE {} SET search_text = ? WHERE id = ?",
-                        table.table()
-                    )))
-                    .bind(search::mysql_text(&text))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                match rows.last() {
-                    Some((lowest, ..)) => {
-                        sqlx::query("UPDATE settings SET value = ? WHERE `key` = ?")
-                            .bind((lowest - 1).to_string())
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?
-                    }
-                    None => {
-                        sqlx::query("DELETE FROM settings WHERE `key` = ?")
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?
-                    }
-                };
-                tx.commit().await?;
-                tracing::info!(
-                    table = table.table(),
-                    indexed = rows.len(),
-                    "search back-fill"
-                );
-            }
-        }
-        Ok(())
     }
 
     /// The message stored in `conversation_id` under `client_id`, if any.
@@ -492,42 +428,6 @@ impl Messages for MySqlStore {
         }
         tx.commit().await?;
         Ok(messages.len() as u64)
-    }
-
-    async fn messages_after(
-        &self,
-        conversation_id: ConversationId,
-        after_seq: Seq,
-        limit: u32,
-    ) -> Result<Vec<Message>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
-        ))
-        .bind(conversation_id)
-        .bind(after_seq)
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn messages_before(
-        &self,
-        conversation_id: ConversationId,
-        before_seq: Option<Seq>,
-        limit: u32,
-    ) -> Result<Vec<Message>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-        ))
-        .bind(conversation_id)
-        .bind(before_seq.unwrap_or(Seq::MAX))
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?)
     }
 }
 

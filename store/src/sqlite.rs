@@ -21,11 +21,11 @@ use crate::model::{AppendInTx, conversation_columns, message_columns};
 use crate::sql::SearchIndex;
 use crate::{
     Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
-    NewMessage, Result, Seq, SiteId, VisitorId, limit_param,
+    NewMessage, Result, Seq, SiteId, VisitorId,
 };
 use crate::{
-    BACKFILL_BATCH, BackfillRow, HistoryFilter, Indexed, LeaveMessageId, MessageId,
-    leave_message_search_query, message_search_query, search,
+    HistoryFilter, Indexed, LeaveMessageId, MessageId, leave_message_search_query,
+    message_search_query, search,
 };
 use crate::{Messages, Search};
 
@@ -144,7 +144,7 @@ impl SqliteStore {
             pool,
             write_lock: Mutex::new(()),
         };
-        store.backfill_search().await?;
+        crate::sql::backfill_search(&store).await?;
         Ok(store)
     }
 
@@ -253,63 +253,6 @@ impl SqliteStore {
                 "{} is still in use (checkpoint busy: {busy}, journal mode: {mode})",
                 path.display()
             ))));
-        }
-        Ok(())
-    }
-
-    /// Indexes the rows stored before search existed (`0009_search`), a batch per transaction.
-    async fn backfill_search(&self) -> Result<()> {
-        for table in Indexed::ALL {
-            let key = table.backfill_key();
-            loop {
-                let _writer = self.writer().await;
-                let mut tx = self.pool.begin().await?;
-                let upto: Option<String> =
-                    sqlx::query_scalar(r#"SELECT value FROM settings WHERE "key" = ?"#)
-                        .bind(key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some(upto) = upto.and_then(|v| v.parse::<i64>().ok()) else {
-                    // Ended here and now: a dropped transaction is only rolled back when its
-                    // connection is next used, and MySQL would hold its locks until then.
-                    tx.rollback().await?;
-                    break;
-                };
-                let rows: Vec<BackfillRow> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT {} FROM {} WHERE id <= ? ORDER BY id DESC LIMIT ?",
-                    table.text_columns(),
-                    table.table()
-                )))
-                .bind(upto)
-                .bind(BACKFILL_BATCH)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (id, name, contact, body) in &rows {
-                    tx.index_text(table, *id, &table.text((name, contact, body)))
-                        .await?;
-                }
-                match rows.last() {
-                    Some((lowest, ..)) => {
-                        sqlx::query(r#"UPDATE settings SET value = ? WHERE "key" = ?"#)
-                            .bind((lowest - 1).to_string())
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?
-                    }
-                    None => {
-                        sqlx::query(r#"DELETE FROM settings WHERE "key" = ?"#)
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?
-                    }
-                };
-                tx.commit().await?;
-                tracing::info!(
-                    table = table.table(),
-                    indexed = rows.len(),
-                    "search back-fill"
-                );
-            }
         }
         Ok(())
     }
@@ -708,42 +651,6 @@ impl Messages for SqliteStore {
         }
         tx.commit().await?;
         Ok(messages.len() as u64)
-    }
-
-    async fn messages_after(
-        &self,
-        conversation_id: ConversationId,
-        after_seq: Seq,
-        limit: u32,
-    ) -> Result<Vec<Message>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
-        ))
-        .bind(conversation_id)
-        .bind(after_seq)
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn messages_before(
-        &self,
-        conversation_id: ConversationId,
-        before_seq: Option<Seq>,
-        limit: u32,
-    ) -> Result<Vec<Message>> {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-        ))
-        .bind(conversation_id)
-        .bind(before_seq.unwrap_or(Seq::MAX))
-        .bind(limit_param(limit))
-        .fetch_all(&self.pool)
-        .await?)
     }
 }
 

@@ -28,8 +28,11 @@ use tokio::sync::MutexGuard;
 
 use crate::{Indexed, Result};
 
+pub(crate) use backfill::backfill_search;
+
 mod agents;
 mod attachments;
+mod backfill;
 mod canned_replies;
 mod conversations;
 mod copying;
@@ -40,6 +43,7 @@ mod history;
 mod leave_messages;
 mod sites;
 mod teams;
+mod transcript;
 mod translations;
 mod visitors;
 mod webhooks;
