@@ -9,7 +9,7 @@ while [ $# -ge 2 ]; do
   log=$(mktemp)
   echo "== store contract on $name"
   if [ -n "$url" ]; then export TEST_DATABASE_URL=$url; else unset TEST_DATABASE_URL; fi
-  if ! cargo test -p store --test contract 2>&1 | tee "$log"; then
+  if ! cargo test -p store --test it -- contract:: 2>&1 | tee "$log"; then
     echo "store contract FAILED on $name"; exit 1
   fi
   passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+' | head -1)

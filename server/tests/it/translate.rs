@@ -6,7 +6,7 @@
 //! tests allow it, as `[outbound] allow` would; without that, every way to this machine or a
 //! private network is refused, and answers are read up to a size cap.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

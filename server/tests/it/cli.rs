@@ -2,7 +2,7 @@
 //! takes its address before it makes or prints the demo admin; `agent passwd` sets a new
 //! password and signs the agent out.
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};

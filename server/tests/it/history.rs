@@ -1,7 +1,7 @@
 //! History over real HTTP: the `history` server function searches and filters on the agent's
 //! own sites only, and the export streams the same selection as CSV or JSON.
 
-mod common;
+use crate::common;
 
 use protocol::{Author, ClientId};
 use serde_json::Value;

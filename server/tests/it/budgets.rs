@@ -2,7 +2,7 @@
 //! conversations, leave-messages and uploads is refused with 429 and a wait, while a second
 //! address is served as usual (`docs/protocol.md`, section 7).
 
-mod common;
+use crate::common;
 
 use common::client::{Http, send_frame, visitor_hello};
 use protocol::ServerFrame;

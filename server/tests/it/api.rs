@@ -2,7 +2,7 @@
 //! messages, visitors, leave-messages and sites; anything else is refused with a JSON error;
 //! and every answer has the shape the served OpenAPI document says it has.
 
-mod common;
+use crate::common;
 
 use common::client;
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@
 //! program's SQLite file, a text file, a backup without its marker or changed after it was
 //! taken) are refused by both commands with one line, before the target is touched.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

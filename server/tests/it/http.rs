@@ -1,7 +1,7 @@
 //! The HTTP surface over a real socket: operations endpoints, the server-rendered console and
 //! signing in through the login server function.
 
-mod common;
+use crate::common;
 
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;

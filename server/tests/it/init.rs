@@ -3,7 +3,7 @@
 //! run ends with the server started from the written file, the administrator signed in, and
 //! the new site's widget settings served.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! Automatic assignment over real sockets: round-robin among online agents under their chat
 //! limit, a queue whose positions visitors are told, and a freed slot taking the next in line.
 
-mod common;
+use crate::common;
 
 use common::client::{Ws, ack_of, agent_hello, send_frame, visitor_hello, welcome_of};
 use protocol::ServerFrame;

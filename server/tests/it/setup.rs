@@ -3,7 +3,7 @@
 //! names a wrong password on the real MariaDB, and finishing writes the configuration and
 //! hands over to Kefu on the same address (PostgreSQL here; Playwright drives MariaDB).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

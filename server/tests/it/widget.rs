@@ -1,7 +1,7 @@
 //! The widget's HTTP endpoints outside the frame protocol — site settings and leave-messages —
 //! and how the widget's files are served (CORS, caching, precompression), over real sockets.
 
-mod common;
+use crate::common;
 
 use common::client::{Http, Ws, agent_hello};
 use protocol::ServerFrame;

@@ -1,7 +1,7 @@
 //! The real-time core over real sockets: WebSocket and HTTP fallback, acks, resume, idempotent
 //! resends, transport switching, and refusals (forged tokens, foreign conversations, bad frames).
 
-mod common;
+use crate::common;
 
 use common::client::{
     Http, Ws, ack_of, agent_hello, error_of, message_of, send_frame, visitor_hello, welcome_of,

@@ -8,7 +8,7 @@
 //! connection), which makes SQLite answer `SQLITE_FULL` exactly as it does for a disk with no
 //! space left, with no root, loop device or small file system needed.
 
-mod common;
+use crate::common;
 
 use common::client::{Delivered, Http, Ws, agent_hello, send_frame, visitor_hello, welcome_of};
 use protocol::{ErrorCode, ServerFrame};

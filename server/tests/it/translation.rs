@@ -5,7 +5,7 @@
 //! translations with the messages; with the provider down, messages still flow and the
 //! translation says it is unavailable; at the site's daily budget it says so.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

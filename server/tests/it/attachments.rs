@@ -1,7 +1,7 @@
 //! Files in messages over real sockets: uploads by visitors and agents, the site's type and size
 //! rules, who may send an uploaded file, and the headers that keep a download inert.
 
-mod common;
+use crate::common;
 
 use common::client::{Http, Ws, ack_of, agent_hello, error_of, send_frame};
 use protocol::{Attachment, ServerFrame};

@@ -2,7 +2,7 @@
 //! agent actions bound to the console's origin, live sockets that end with their session,
 //! the console's headers, `/metrics` and `/demo` exposure, and the HTTP server's timeouts.
 
-mod common;
+use crate::common;
 
 use common::client::{Http, Ws, agent_hello, visitor_hello};
 use protocol::{ErrorCode, ServerFrame};

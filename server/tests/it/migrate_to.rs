@@ -6,7 +6,7 @@
 //! `kefu backup` and `kefu restore` go through the same copy: a SQLite backup restored into
 //! PostgreSQL, and PostgreSQL exported to a SQLite file again.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

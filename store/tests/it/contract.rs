@@ -1,7 +1,7 @@
 //! The `Store` contract, run unchanged against whichever backend `TEST_DATABASE_URL` selects
 //! (default: SQLite in a temporary directory). Every test gets a database of its own.
 
-mod common;
+use crate::common;
 
 use std::cmp::Reverse;
 use std::collections::HashSet;

@@ -5,7 +5,7 @@
 //! database going away as far as the server can tell, without stopping a server that other tests
 //! share. Restoring it makes the same server ready again.
 
-mod common;
+use crate::common;
 
 use common::proxy::Proxy;
 use reqwest::StatusCode;

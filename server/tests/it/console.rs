@@ -1,7 +1,7 @@
 //! The console's server functions and server-rendered pages over real HTTP: what an agent may
 //! see is decided on the server, per site membership, on every call.
 
-mod common;
+use crate::common;
 
 use common::client::{Http, ack_of, error_of, message_of, send_frame, visitor_hello, welcome_of};
 use protocol::ServerFrame;

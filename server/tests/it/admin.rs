@@ -1,7 +1,7 @@
 //! Administration over real HTTP: only administrators may list, add or change sites, whether
 //! through the page or by calling the server functions directly, and what they type is checked.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 

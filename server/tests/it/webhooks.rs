@@ -5,7 +5,7 @@
 //! leads to this machine or a private network otherwise fails at once with the reason in the
 //! log, and a redirect is not followed.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

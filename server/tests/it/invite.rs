@@ -6,7 +6,7 @@
 //! Nothing here sleeps: each step waits for the frame it expects, with [`WAIT`] only as the
 //! safety net.
 
-mod common;
+use crate::common;
 
 use common::client::{Http, WAIT, Ws, ack_of, visitor_hello, welcome_of};
 use protocol::{Author, ErrorCode, ServerFrame};

@@ -1,7 +1,7 @@
 //! Mail that leaves Kefu, received by a real SMTP server: Python's `aiosmtpd` (installed by
 //! `make test`), started by the test, storing what it receives in a maildir the test reads.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::client::{Http, ack_of, message_of, send_frame, visitor_hello, welcome_of};
