@@ -49,7 +49,7 @@ pub enum AddAgentError {
     #[error("{0:?} has no API key with id {1}")]
     UnknownKey(String, i64),
     #[error("the password must have {0}")]
-    BadPassword(#[from] crate::init::PasswordProblem),
+    BadPassword(#[from] crate::answers::PasswordProblem),
     #[error(transparent)]
     Server(#[from] crate::Error),
 }
@@ -136,7 +136,7 @@ pub async fn set_password(
 /// one; returns that generated one (to show once) and the hash to store.
 fn password_and_hash(given: Option<String>) -> Result<(Option<String>, String), AddAgentError> {
     let (password, generated) = match given {
-        Some(given) => (crate::init::check_password(&given)?, false),
+        Some(given) => (crate::answers::check_password(&given)?, false),
         None => (app::auth::ssr::new_token()[..16].to_string(), true),
     };
     let hash = app::auth::ssr::hash_password(&password)
@@ -210,15 +210,38 @@ pub async fn add_site(
     origins: &[String],
     agents: &[String],
 ) -> Result<store::Site, AddAgentError> {
-    let name = crate::init::check_site_name(name)
+    let name = crate::answers::check_site_name(name)
         .map_err(|message| AddAgentError::BadSite(format!("site name: {message}")))?;
-    let origins = crate::init::check_origins(&origins.join(" "))
+    let origins = crate::answers::check_origins(&origins.join(" "))
         .map_err(|message| AddAgentError::BadSite(format!("--origin: {message}")))?;
     let mut members = Vec::with_capacity(agents.len());
     for email in agents {
         members.push(agent_named(store, email).await?.id);
     }
-    Ok(crate::init::add_site(store, name, origins, &members).await?)
+    Ok(create_site(store, name, origins, &members).await?)
+}
+
+/// Adds a site with a new random key and the widget's defaults, answered by `agents` (the
+/// first site by its administrator; `kefu site add` by whom it names).
+pub(crate) async fn create_site(
+    store: &dyn Store,
+    name: String,
+    origins: Vec<String>,
+    agents: &[i64],
+) -> Result<store::Site, crate::Error> {
+    let site = store
+        .create_site(store::NewSite {
+            public_key: app::auth::ssr::new_token().chars().take(16).collect(),
+            name,
+            allowed_origins: origins,
+            widget_settings: serde_json::json!({}),
+            created_at: crate::now_ms(),
+        })
+        .await?;
+    for agent in agents {
+        store.add_agent_to_site(site.id, *agent).await?;
+    }
+    Ok(site)
 }
 
 /// Makes an API key called `name` for the agent with this e-mail, as the console's API page

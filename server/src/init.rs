@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use store::{DatabaseUrl, Role, Store};
 
-use crate::agents::{AddAgentError, AgentSpec};
+use crate::agents::{AddAgentError, AgentSpec, create_site};
+use crate::answers::{check_email, check_origins, check_password, check_site_name};
 
 /// Where Kefu keeps its SQLite database unless told otherwise.
 const DEFAULT_DATABASE: &str = "sqlite://data/kefu.db";
@@ -419,7 +420,7 @@ impl Asker<'_> {
             None,
             check_origins,
         )?;
-        let site = add_site(store, name, origins, &[admin]).await?;
+        let site = create_site(store, name, origins, &[admin]).await?;
         writeln!(
             self.output,
             "  site {:?} added. Paste this into its pages:\n\n  {}\n",
@@ -475,81 +476,6 @@ impl Asker<'_> {
         })?;
         Ok(section)
     }
-}
-
-/// The administrator's e-mail, lower-cased; the same check in the terminal and the wizard.
-pub(crate) fn check_email(text: &str) -> Result<String, String> {
-    let email = text.trim().to_lowercase();
-    if email.contains('@') && !email.contains(char::is_whitespace) {
-        Ok(email)
-    } else {
-        Err("an e-mail address such as you@example.com".into())
-    }
-}
-
-/// Fewest characters in a password.
-pub const MIN_PASSWORD_CHARS: usize = 8;
-
-/// Why a password cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PasswordProblem {
-    /// Too easy to guess.
-    #[error("at least {} characters", MIN_PASSWORD_CHARS)]
-    TooShort,
-    /// Longer than signing in accepts.
-    #[error("at most {} bytes", app::throttle::MAX_PASSWORD_BYTES)]
-    TooLong,
-}
-
-/// A password: the administrator's here and in the wizard, and every agent's from the terminal.
-pub(crate) fn check_password(text: &str) -> Result<String, PasswordProblem> {
-    if text.chars().count() < MIN_PASSWORD_CHARS {
-        Err(PasswordProblem::TooShort)
-    } else if text.len() > app::throttle::MAX_PASSWORD_BYTES {
-        Err(PasswordProblem::TooLong)
-    } else {
-        Ok(text.to_owned())
-    }
-}
-
-/// The first site's name.
-pub(crate) fn check_site_name(text: &str) -> Result<String, String> {
-    let name = text.trim();
-    match name.chars().count() {
-        1..=100 => Ok(name.to_owned()),
-        _ => Err("1 to 100 characters".into()),
-    }
-}
-
-/// The first site's addresses, separated by spaces, checked as the site form checks them.
-pub(crate) fn check_origins(text: &str) -> Result<Vec<String>, String> {
-    app::pages::admin::sites::ssr::origins(&text.split_whitespace().collect::<Vec<_>>().join("\n"))
-        .ok()
-        .filter(|origins| !origins.is_empty())
-        .ok_or_else(|| "web addresses such as https://www.example.com".into())
-}
-
-/// Adds a site with a new random key and the widget's defaults, answered by `agents` (the
-/// first site by its administrator; `kefu site add` by whom it names).
-pub(crate) async fn add_site(
-    store: &dyn Store,
-    name: String,
-    origins: Vec<String>,
-    agents: &[i64],
-) -> Result<store::Site, crate::Error> {
-    let site = store
-        .create_site(store::NewSite {
-            public_key: app::auth::ssr::new_token().chars().take(16).collect(),
-            name,
-            allowed_origins: origins,
-            widget_settings: serde_json::json!({}),
-            created_at: crate::now_ms(),
-        })
-        .await?;
-    for agent in agents {
-        store.add_agent_to_site(site.id, *agent).await?;
-    }
-    Ok(site)
 }
 
 /// The embed snippet for `site` served from `base` (`https://chat.example.com`).

@@ -4,6 +4,7 @@
 //! `127.0.0.1:0`, spawn it and talk to it over real sockets without sleeping.
 
 pub mod agents;
+pub mod answers;
 pub mod api;
 pub mod backup;
 pub mod bus;

@@ -22,12 +22,13 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use store::{ConnectProblem, DatabaseUrl, Role};
 
-use crate::agents::AgentSpec;
-use crate::config::{Config, Overrides};
-use crate::init::{
-    Answers, MIN_PASSWORD_CHARS, PasswordProblem, add_site, check_email, check_origins,
-    check_password, check_site_name, create_sqlite_dir, snippet, write_config,
+use crate::agents::{AgentSpec, create_site};
+use crate::answers::{
+    MIN_PASSWORD_CHARS, PasswordProblem, check_email, check_origins, check_password,
+    check_site_name,
 };
+use crate::config::{Config, Overrides};
+use crate::init::{Answers, create_sqlite_dir, snippet, write_config};
 use text::{Lang, Text, fill, fill_in, say};
 
 mod text;
@@ -514,7 +515,7 @@ async fn set_up(
     )
     .await
     .map_err(|error| internal(error.into()))?;
-    let site = add_site(store.as_ref(), site_name, origins, &[admin.id])
+    let site = create_site(store.as_ref(), site_name, origins, &[admin.id])
         .await
         .map_err(internal)?;
     let base = base_url(headers);
