@@ -405,7 +405,8 @@ async fn cluster_messages_presence_and_typing_cross_nodes() {
         .expect("the agent on node C sees the visitor on node B");
     cluster.nodes[1].process.kill_9();
     let killed = Instant::now();
-    let bound = server::bus::PRESENCE_TTL + server::bus::HEARTBEAT + Duration::from_secs(1);
+    let bound =
+        server::realtime::nodes::PRESENCE_TTL + server::bus::HEARTBEAT + Duration::from_secs(1);
     within(&mut agent, bound, is_stranded(false))
         .await
         .expect("the dead node's visitor goes offline on node C");
@@ -1082,9 +1083,9 @@ async fn cluster_sigterm_drains_a_node_and_its_clients_move() {
     assert!(
         offline
             .iter()
-            .any(|(id, after)| *id == gone_id && *after < server::bus::PRESENCE_TTL),
+            .any(|(id, after)| *id == gone_id && *after < server::realtime::nodes::PRESENCE_TTL),
         "the visitor who left is offline on node C within {:?} of node B's exit: {offline:?}",
-        server::bus::PRESENCE_TTL
+        server::realtime::nodes::PRESENCE_TTL
     );
     assert!(
         !offline.iter().any(|(id, _)| *id == moving_id),

@@ -15,18 +15,12 @@
 pub mod redis;
 
 use crate::realtime::hub::Hub;
-use crate::realtime::presence::Roster;
-use protocol::{AgentStatus, ServerFrame};
+use crate::realtime::nodes::{Body, PRESENCE_TTL};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How often a node publishes that it is alive (and its roster, when it changed).
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How long a node's roster counts without news from it: a node that died takes its visitors
-/// and agents offline within this time.
-pub const PRESENCE_TTL: Duration = Duration::from_secs(5);
-
 /// What travels between nodes.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {
@@ -34,48 +28,6 @@ pub struct Envelope {
     pub from: String,
     /// The event.
     pub body: Body,
-}
-
-/// One event for the other nodes. Externally tagged: an internal tag (or `flatten`) makes
-/// serde buffer the content, which loses the integer keys of a roster's maps.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Body {
-    /// For a site's agents.
-    Site {
-        site_id: i64,
-        frame: Arc<ServerFrame>,
-    },
-    /// For a visitor's connections.
-    Visitor {
-        visitor_id: i64,
-        frame: Arc<ServerFrame>,
-    },
-    /// For both (a message, a read mark).
-    SiteAndVisitor {
-        site_id: i64,
-        visitor_id: i64,
-        frame: Arc<ServerFrame>,
-    },
-    /// An agent set their status at `at` (ms): their connections on every node take it.
-    AgentStatus {
-        agent_id: i64,
-        status: AgentStatus,
-        at: i64,
-    },
-    /// An agent's sessions, role or sites changed: their connections re-check their session.
-    SessionsChanged { agent_id: i64 },
-    /// The sender's connected visitors and agents (`None`: only a heartbeat naming the version
-    /// it holds, so a node that missed that version reads it from Redis).
-    Roster {
-        version: u64,
-        roster: Option<Roster>,
-    },
-    /// The sender may have failed to publish events: catch up from the store.
-    Resync,
-    /// The sender shut down: forget its roster once its clients had time to move, rather than
-    /// when it expires.
-    Left,
 }
 
 /// Which bus the nodes share.
@@ -208,6 +160,8 @@ impl Seal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::ServerFrame;
+    use std::sync::Arc;
 
     #[test]
     fn only_redis_urls_make_a_bus() {

@@ -10,8 +10,8 @@
 //! which delivers it to the same topics on the other nodes. Presence frames are not forwarded:
 //! each node derives them from the cluster-wide view (`presence`).
 
+use super::nodes::Body;
 use super::presence::{Presence, Roster, Told};
-use crate::bus::Body;
 use protocol::{AgentStatus, ServerFrame, VisitorDetails};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -537,7 +537,7 @@ impl Hub {
     }
 
     /// Counts every known node as just heard of: after the bus was down, they get a full
-    /// [`crate::bus::PRESENCE_TTL`] to be heard again.
+    /// [`super::nodes::PRESENCE_TTL`] to be heard again.
     pub(crate) fn heard_all(&self) {
         lock(&self.shared.presence).heard_all(Instant::now());
     }
@@ -590,7 +590,7 @@ impl Hub {
         lock(&self.shared.presence).left(
             node,
             Instant::now(),
-            crate::bus::PRESENCE_TTL,
+            super::nodes::PRESENCE_TTL,
             NAVIGATION_GRACE,
         );
     }

@@ -14,6 +14,7 @@ pub mod budgets;
 pub mod hours;
 pub mod http;
 pub mod hub;
+pub mod nodes;
 pub mod presence;
 #[cfg(test)]
 mod properties;

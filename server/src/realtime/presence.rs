@@ -1,6 +1,6 @@
 //! Who is online, cluster-wide. This node's own connections are counted exactly; other nodes'
 //! are the rosters they publish over the bus, forgotten when a node goes quiet (so a node that
-//! died takes its visitors and agents offline within [`crate::bus::PRESENCE_TTL`]).
+//! died takes its visitors and agents offline within [`super::nodes::PRESENCE_TTL`]).
 //!
 //! Every change, local or remote, is diffed against the cluster-wide view before and after it.
 //! What the diff says is what this node tells its own subscribers, so each node tells the same
