@@ -461,22 +461,12 @@ pub mod ssr {
     pub fn new_token() -> String {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        hex(&bytes)
+        hex::encode(bytes)
     }
 
     /// What the database stores for a token: its SHA-256 in hex.
     pub fn token_hash(token: &str) -> String {
-        hex(&Sha256::digest(token.as_bytes()))
-    }
-
-    fn hex(bytes: &[u8]) -> String {
-        use std::fmt::Write;
-        bytes
-            .iter()
-            .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-                let _ = write!(out, "{b:02x}");
-                out
-            })
+        hex::encode(Sha256::digest(token.as_bytes()))
     }
 
     /// Hashes a password with argon2id (default parameters) into a PHC string.

@@ -111,7 +111,7 @@ impl Seal {
         use sha2::Digest;
         let name = sha2::Sha256::digest(format!("kefu cluster {secret}"));
         Seal {
-            cluster: name[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            cluster: hex::encode(&name[..8]),
             key: sha2::Sha256::digest(format!("kefu bus key {secret}")).into(),
         }
     }
@@ -134,23 +134,15 @@ impl Seal {
         let mut mac = self.mac();
         mac.update(text.as_bytes());
         let tag = mac.finalize().into_bytes();
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{hex}.{text}")
+        format!("{}.{text}", hex::encode(tag))
     }
 
     /// The text of a sealed message, if its HMAC is right.
     pub fn open<'a>(&self, sealed: &'a [u8]) -> Option<&'a [u8]> {
         use hmac::Mac;
         let dot = sealed.iter().position(|b| *b == b'.')?;
-        let (hex, text) = (&sealed[..dot], &sealed[dot + 1..]);
-        let tag: Vec<u8> = hex
-            .chunks(2)
-            .map(|pair| {
-                std::str::from_utf8(pair)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            })
-            .collect::<Option<_>>()?;
+        let (tag, text) = (&sealed[..dot], &sealed[dot + 1..]);
+        let tag = hex::decode(tag).ok()?;
         let mut mac = self.mac();
         mac.update(text);
         mac.verify_slice(&tag).ok().map(|()| text)

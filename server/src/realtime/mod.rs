@@ -319,7 +319,7 @@ pub(crate) fn chat_offered(rt: &Realtime, site: &store::Site) -> bool {
 pub(crate) fn random_hex<const N: usize>() -> String {
     let mut bytes = [0u8; N];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// A refusal for going over a rate: the client may try again after `retry_after_ms`.

@@ -78,7 +78,7 @@ fn tag(code: &str) -> String {
 /// The request signature: lower-case hex MD5 of `app_id + q + salt + secret`.
 pub fn sign(app_id: &str, q: &str, salt: &str, secret: &str) -> String {
     let digest = Md5::digest(format!("{app_id}{q}{salt}{secret}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 /// What a Baidu error code means for us.

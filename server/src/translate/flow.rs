@@ -161,10 +161,7 @@ async fn attempt_once(
     target: &str,
 ) -> Result<Outcome, store::Error> {
     let key = TranslationKey {
-        text_hash: Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        text_hash: hex::encode(Sha256::digest(text.as_bytes())),
         source_language: source.unwrap_or(AUTO).to_owned(),
         target_language: target.to_owned(),
         provider: setup.translator.name().to_owned(),

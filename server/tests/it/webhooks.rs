@@ -60,12 +60,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 fn signed(headers: &HeaderMap, body: &str, secret: &str) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(format!("{}.{body}", header(headers, "x-kefu-timestamp")).as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected = hex::encode(mac.finalize().into_bytes());
     header(headers, "x-kefu-signature") == format!("sha256={expected}")
 }
 
