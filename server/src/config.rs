@@ -67,7 +67,7 @@ pub struct Config {
     /// What one address, and one site, may make per hour (`[budgets]`).
     pub budgets: crate::realtime::budgets::BudgetLimits,
     /// Storage quotas for uploads, and how long an unsent one is kept (`[uploads]`).
-    pub uploads: crate::realtime::attachments::UploadLimits,
+    pub uploads: UploadLimits,
     /// `serve --demo`: the demo site, admin and the `/demo` page exist only then.
     pub demo: bool,
 }
@@ -80,6 +80,28 @@ pub enum LogFormat {
     Human,
     /// One JSON object a line.
     Json,
+}
+
+/// `[uploads]` in `kefu.toml`: how much files may take, and how long an unsent one is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Bytes of files one visitor may have stored (sent or not).
+    pub visitor_quota_bytes: u64,
+    /// Bytes of files one site may have stored, visitors' and agents' together.
+    pub site_quota_bytes: u64,
+    /// An upload that no message carries after this long is deleted.
+    pub unsent_after: std::time::Duration,
+}
+
+impl Default for UploadLimits {
+    /// 20 MB per visitor, 2 GB per site, unsent uploads kept an hour.
+    fn default() -> Self {
+        UploadLimits {
+            visitor_quota_bytes: 20 * 1_000_000,
+            site_quota_bytes: 2_000 * 1_000_000,
+            unsent_after: std::time::Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 /// Values given on the command line or through `KEFU_*` variables; each overrides the file.
@@ -403,11 +425,11 @@ impl Config {
             http,
             budgets: file.budgets,
             uploads: {
-                let default = crate::realtime::attachments::UploadLimits::default();
+                let default = UploadLimits::default();
                 let mb = |value: Option<u64>, default: u64| {
                     value.map_or(default, |mb| mb.saturating_mul(1_000_000))
                 };
-                crate::realtime::attachments::UploadLimits {
+                UploadLimits {
                     visitor_quota_bytes: mb(
                         file.uploads.visitor_quota_mb,
                         default.visitor_quota_bytes,

@@ -20,7 +20,7 @@ use app::pages::conversation::Draft;
 use protocol::Unavailable;
 
 use crate::realtime::Realtime;
-use crate::realtime::widget::WidgetSettings;
+use crate::realtime::settings::WidgetSettings;
 use crate::translate::{TranslateError, TranslationSection, TranslationSetup, flow};
 
 /// What the test button asks the provider to translate (into Simplified Chinese).

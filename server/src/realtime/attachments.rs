@@ -6,12 +6,16 @@
 //! sent before storing the message). A visitor uploads only into an open conversation of
 //! theirs, within the per-visitor and per-site storage quotas ([`UploadLimits`]); an upload no
 //! message carries within [`UploadLimits::unsent_after`] is deleted by [`sweep`].
+//!
+//! [`UploadLimits`]: crate::config::UploadLimits
+//! [`UploadLimits::unsent_after`]: crate::config::UploadLimits::unsent_after
 
 use super::budgets::Spend;
 use super::http::{refuse, visitor_from_token};
 use super::hub::Sender;
 use super::session::Identity;
-use super::widget::{WidgetSettings, take_token};
+use super::settings::WidgetSettings;
+use super::widget::take_token;
 use super::{agent_identity, error_frame, header_text, internal, random_hex};
 use crate::edge::ClientIp;
 use crate::state::AppState;
@@ -21,42 +25,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::ErrorCode;
-use serde::{Deserialize, Serialize};
-
-use protocol::transport::{ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES};
+use serde::Deserialize;
 
 /// Longest kept file name, in characters.
 const MAX_NAME_CHARS: usize = 200;
-
-/// Which files a site accepts in chats: part of its widget settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AttachmentRules {
-    /// The largest file, in bytes (at most [`MAX_ATTACHMENT_BYTES`]).
-    pub max_bytes: u32,
-    /// The accepted media types, a subset of the ones Kefu can check; empty turns files off.
-    pub types: Vec<String>,
-}
-
-impl Default for AttachmentRules {
-    fn default() -> Self {
-        AttachmentRules {
-            max_bytes: 5 * 1024 * 1024,
-            types: ATTACHMENT_TYPES.iter().map(|t| t.to_string()).collect(),
-        }
-    }
-}
-
-impl AttachmentRules {
-    /// The rules as they apply: the size capped, unknown types dropped (an admin's typo never
-    /// lets through a type whose bytes are not checked).
-    pub fn effective(mut self) -> AttachmentRules {
-        self.max_bytes = self.max_bytes.min(MAX_ATTACHMENT_BYTES);
-        self.types
-            .retain(|t| ATTACHMENT_TYPES.contains(&t.as_str()));
-        self
-    }
-}
 
 /// Whether `data` really is a `content_type` file: the format's signature (or valid UTF-8).
 fn bytes_match(content_type: &str, data: &[u8]) -> bool {
@@ -98,28 +70,6 @@ pub struct UploadQuery {
     /// Agents: the conversation the file is for (it decides the site).
     #[serde(default)]
     conversation: Option<String>,
-}
-
-/// `[uploads]` in `kefu.toml`: how much files may take, and how long an unsent one is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UploadLimits {
-    /// Bytes of files one visitor may have stored (sent or not).
-    pub visitor_quota_bytes: u64,
-    /// Bytes of files one site may have stored, visitors' and agents' together.
-    pub site_quota_bytes: u64,
-    /// An upload that no message carries after this long is deleted.
-    pub unsent_after: std::time::Duration,
-}
-
-impl Default for UploadLimits {
-    /// 20 MB per visitor, 2 GB per site, unsent uploads kept an hour.
-    fn default() -> Self {
-        UploadLimits {
-            visitor_quota_bytes: 20 * 1_000_000,
-            site_quota_bytes: 2_000 * 1_000_000,
-            unsent_after: std::time::Duration::from_secs(60 * 60),
-        }
-    }
 }
 
 /// Deletes the uploads no message carries once they are older than `unsent_after`, checking a
@@ -406,21 +356,6 @@ mod tests {
         assert!(bytes_match("text/plain", "退款".as_bytes()));
         assert!(!bytes_match("text/plain", b"\xff\xfe"));
         assert!(!bytes_match("image/svg+xml", b"<svg/>"));
-    }
-
-    #[test]
-    fn rules_keep_only_checked_types_and_the_size_cap() {
-        let rules = AttachmentRules {
-            max_bytes: u32::MAX,
-            types: vec![
-                "image/svg+xml".into(),
-                "image/png".into(),
-                "text/html".into(),
-            ],
-        }
-        .effective();
-        assert_eq!(rules.max_bytes, MAX_ATTACHMENT_BYTES);
-        assert_eq!(rules.types, vec!["image/png".to_string()]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod presence;
 mod properties;
 mod replay;
 pub mod session;
+pub mod settings;
 pub mod snooze;
 pub mod text;
 pub mod token;
@@ -55,7 +56,7 @@ pub struct Realtime {
     /// What one address, and one site, may still make this hour.
     pub budgets: budgets::Budgets,
     /// Storage quotas for uploads.
-    pub uploads: attachments::UploadLimits,
+    pub uploads: crate::config::UploadLimits,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
     /// The mail settings in force (transcripts, leave-message notifications); replaced when an
@@ -311,7 +312,7 @@ pub fn error_frame(code: ErrorCode, message: &str) -> ServerFrame {
 /// Whether a site's visitors are offered chat now (else the offline form): an agent of the site
 /// is online, and the site's business hours, if it has any, include this moment.
 pub(crate) fn chat_offered(rt: &Realtime, site: &store::Site) -> bool {
-    rt.hub.site_available(site.id) && widget::WidgetSettings::of(site).open_at(crate::now_ms())
+    rt.hub.site_available(site.id) && settings::WidgetSettings::of(site).open_at(crate::now_ms())
 }
 
 /// `N` bytes from the operating system's secure random source, as `2 * N` hex digits: secrets,
@@ -700,8 +701,8 @@ impl app::auth::ssr::Hub for Realtime {
         &self,
         settings: serde_json::Value,
     ) -> Result<serde_json::Value, app::auth::ConsoleError> {
-        widget::WidgetSettings::check(settings).map_err(|error| match error {
-            widget::SettingsError::Hours(_) => app::auth::ConsoleError::BadHours,
+        settings::WidgetSettings::check(settings).map_err(|error| match error {
+            settings::SettingsError::Hours(_) => app::auth::ConsoleError::BadHours,
             _ => app::auth::ConsoleError::Invalid,
         })
     }

@@ -983,7 +983,7 @@ impl Session {
                 {
                     return Ok(Some(not_found(id)));
                 }
-                if super::widget::WidgetSettings::of(site).sneak_peek {
+                if super::settings::WidgetSettings::of(site).sneak_peek {
                     let text: String = truncate(&preview.text, max_text);
                     self.rt.hub.to_site(
                         site.id,

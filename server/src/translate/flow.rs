@@ -73,7 +73,7 @@ async fn translate(
     let Some(site) = store.site(conversation.site_id).await? else {
         return Ok(());
     };
-    if !crate::realtime::widget::WidgetSettings::of(&site).translate {
+    if !crate::realtime::settings::WidgetSettings::of(&site).translate {
         return Ok(());
     }
     // Read again: an agent may have switched it off since the sender's session loaded it.

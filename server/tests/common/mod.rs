@@ -131,7 +131,7 @@ async fn spawn_on(
         http: server::http_server::HttpLimits::default(),
         // Tests drive many visitors from 127.0.0.1; the budget tests switch them on.
         budgets: server::realtime::budgets::BudgetLimits::off(),
-        uploads: server::realtime::attachments::UploadLimits::default(),
+        uploads: server::config::UploadLimits::default(),
         demo: true,
     };
     adjust(&mut config);
