@@ -10,10 +10,11 @@
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions, MySqlQueryResult};
-use sqlx::{Connection, MySql, MySqlPool};
+use sqlx::{MySql, MySqlPool};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{AppendInTx, conversation_columns, message_columns};
+use crate::sql::{Dialect, begin_write};
 use crate::{
     Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
     NewMessage, Result, Seq, SiteId, VisitorId,
@@ -77,19 +78,6 @@ impl MySqlStore {
         .bind(client_id)
         .fetch_optional(executor)
         .await?)
-    }
-
-    /// Starts a READ COMMITTED transaction on `conn`: every read sees the latest committed rows,
-    /// so after waiting for a row lock we see the previous writer's changes, whatever snapshot
-    /// rules (MySQL vs MariaDB versions) REPEATABLE READ would apply.
-    async fn begin_read_committed(
-        conn: &mut MySqlConnection,
-    ) -> Result<sqlx::Transaction<'_, sqlx::MySql>> {
-        // Applies to the next transaction on this connection only.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            .execute(&mut *conn)
-            .await?;
-        Ok(conn.begin().await?)
     }
 
     /// The message stored under `client_id` in any of the visitor's conversations, if any.
@@ -264,8 +252,7 @@ impl Messages for MySqlStore {
         message: NewMessage,
     ) -> Result<Appended> {
         let client_id = message.client_id.0.clone();
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = Self::begin_read_committed(&mut conn).await?;
+        let mut tx = self.pool.begin_with(begin_write(Dialect::MySql)).await?;
         match Self::append_in_tx(&mut tx, conversation_id, message).await? {
             AppendInTx::Stored(message) => {
                 tx.commit().await?;
@@ -302,8 +289,7 @@ impl Messages for MySqlStore {
         message: NewMessage,
     ) -> Result<AppendedNew> {
         let client_id = message.client_id.0.clone();
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = Self::begin_read_committed(&mut conn).await?;
+        let mut tx = self.pool.begin_with(begin_write(Dialect::MySql)).await?;
         // Locking the visitor row queues this visitor's calls here, so the look-up, the
         // conversation's creation and the append below act as one step.
         let visitor: Option<i64> =

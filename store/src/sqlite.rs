@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{AppendInTx, conversation_columns, message_columns};
-use crate::sql::SearchIndex;
+use crate::sql::{Dialect, SearchIndex, begin_write};
 use crate::{
     Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
     NewMessage, Result, Seq, SiteId, VisitorId,
@@ -509,7 +509,7 @@ impl Messages for SqliteStore {
         let _writer = self.writer().await;
         // IMMEDIATE takes the write lock up front, so no read lock ever has to be upgraded
         // (the source of SQLITE_BUSY deadlocks between processes).
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with(begin_write(Dialect::Sqlite)).await?;
         match Self::append_in_tx(&mut tx, conversation_id, message).await? {
             AppendInTx::Stored(message) => {
                 tx.commit().await?;
@@ -549,7 +549,7 @@ impl Messages for SqliteStore {
         // The write mutex and SQLite's write lock (taken by IMMEDIATE) serialise every writer,
         // so the look-up, the conversation's creation and the append below act as one step.
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with(begin_write(Dialect::Sqlite)).await?;
         let visitor: Option<i64> =
             sqlx::query_scalar("SELECT id FROM visitors WHERE id = ? AND site_id = ?")
                 .bind(visitor_id)
@@ -628,7 +628,7 @@ impl Messages for SqliteStore {
         };
         let count = i64::try_from(messages.len()).unwrap_or(i64::MAX);
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_with(begin_write(Dialect::Sqlite)).await?;
         let last: Option<Seq> = sqlx::query_scalar(
             "UPDATE conversations SET last_seq = last_seq + ?, \
              updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING last_seq",
