@@ -1,5 +1,6 @@
-//! Times as the agent reads and picks them: the time of day and the day beside messages, and
-//! the moments a snooze can end. In the browser's own time zone once the page runs there, in
+//! Times as the agent reads and picks them: the time of day and the day beside messages, the
+//! moments a snooze can end, and the status lines (a snooze's end among them) that system
+//! messages record. In the browser's own time zone once the page runs there, in
 //! UTC while the server renders it.
 
 use crate::i18n::{Key, Lang, t};
@@ -53,7 +54,8 @@ pub fn utc(ms: i64) -> Local {
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
-const DAY: i64 = 24 * HOUR;
+/// Milliseconds in a day: date filters, report ranges, ban expiries and retention count in it.
+pub const DAY_MS: i64 = 24 * HOUR;
 
 /// Now, in Unix milliseconds.
 pub fn now() -> i64 {
@@ -84,7 +86,7 @@ pub fn at_hour(now: i64, days: u32, hour: u32) -> i64 {
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        (now.div_euclid(DAY) + i64::from(days)) * DAY + i64::from(hour) * HOUR
+        (now.div_euclid(DAY_MS) + i64::from(days)) * DAY_MS + i64::from(hour) * HOUR
     }
 }
 
@@ -94,7 +96,7 @@ pub fn days_to_monday(now: i64) -> u32 {
     let weekday = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(now as f64)).get_day();
     // 1970-01-01 was a Thursday; 0 is Sunday, as in JavaScript.
     #[cfg(not(feature = "hydrate"))]
-    let weekday = (now.div_euclid(DAY) + 4).rem_euclid(7) as u32;
+    let weekday = (now.div_euclid(DAY_MS) + 4).rem_euclid(7) as u32;
     match (8 - weekday) % 7 {
         0 => 7,
         days => days,
@@ -128,7 +130,7 @@ pub fn parse_local(value: &str) -> Option<i64> {
     #[cfg(not(feature = "hydrate"))]
     {
         Some(
-            days_from_civil(year as i64, month, day) * DAY
+            days_from_civil(year as i64, month, day) * DAY_MS
                 + i64::from(hour) * HOUR
                 + i64::from(minute) * MINUTE,
         )
@@ -163,9 +165,9 @@ pub fn day_label(ms: i64, now: i64, lang: Lang) -> String {
     let day = local(ms).day;
     if day == local(now).day {
         t(lang, Key::Today).to_string()
-    } else if day == local(now - DAY).day {
+    } else if day == local(now - DAY_MS).day {
         t(lang, Key::Yesterday).to_string()
-    } else if day == local(now + DAY).day {
+    } else if day == local(now + DAY_MS).day {
         t(lang, Key::Tomorrow).to_string()
     } else {
         let (year, month, date) = day;
@@ -174,6 +176,45 @@ pub fn day_label(ms: i64, now: i64, lang: Lang) -> String {
             Lang::Zh => format!("{year}年{month}月{date}日"),
         }
     }
+}
+
+#[cfg(feature = "ssr")]
+/// `YYYY-MM-DD HH:MM` (UTC) of a Unix-millisecond instant.
+pub fn minute(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// A `system` message's record of a transcript e-mailed from the conversation, in words
+/// ("Transcript sent to mei@example.com"); `None` for any other record.
+pub fn transcript_sent(lang: Lang, body: &str) -> Option<String> {
+    protocol::transcript_sent_to(body)
+        .map(|address| format!("{} {address}", t(lang, Key::TranscriptSent)))
+}
+
+/// What a conversation's `system` message says in `lang`: a status change, or where its
+/// transcript was mailed; a body this console does not know is shown as it is.
+pub fn system_text(lang: Lang, body: &str) -> String {
+    use protocol::{ConversationStatus, StatusRecord};
+    if let Some(sent) = transcript_sent(lang, body) {
+        return sent;
+    }
+    let Some(record) = StatusRecord::parse(body) else {
+        return body.to_owned();
+    };
+    if let Some(until) = record.until {
+        return format!("{} {}", t(lang, Key::SnoozedUntil), moment(until, lang));
+    }
+    t(
+        lang,
+        match record.status {
+            ConversationStatus::Open => Key::StatusOpen,
+            ConversationStatus::Pending => Key::StatusPending,
+            ConversationStatus::Resolved => Key::StatusResolved,
+        },
+    )
+    .to_owned()
 }
 
 #[cfg(test)]
@@ -235,12 +276,12 @@ mod tests {
         );
         assert_eq!(days_to_monday(sunday), 1);
         assert_eq!(
-            days_to_monday(sunday + DAY),
+            days_to_monday(sunday + DAY_MS),
             7,
             "a Monday snoozes to the next one"
         );
-        assert_eq!(days_to_monday(sunday + 2 * DAY), 6);
-        let friday = sunday + 5 * DAY;
+        assert_eq!(days_to_monday(sunday + 2 * DAY_MS), 6);
+        let friday = sunday + 5 * DAY_MS;
         assert_eq!(
             utc(at_hour(friday, days_to_monday(friday), 9)).day,
             (2026, 12, 14)
@@ -258,7 +299,7 @@ mod tests {
             }
         );
         assert_eq!(parse_local("2024-02-29T23:59:30"), Some(1_709_251_140_000));
-        assert_eq!(parse_local("1969-12-31T00:00"), Some(-DAY));
+        assert_eq!(parse_local("1969-12-31T00:00"), Some(-DAY_MS));
         for bad in [
             "",
             "2026-12-06",
@@ -269,5 +310,30 @@ mod tests {
         ] {
             assert_eq!(parse_local(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn system_lines_are_translated() {
+        for status in protocol::ConversationStatus::ALL {
+            let said = system_text(Lang::Zh, status.as_str());
+            assert!(
+                !said.chars().any(|c| c.is_ascii_alphabetic()),
+                "{status:?} in Chinese: {said}"
+            );
+            assert_ne!(system_text(Lang::En, status.as_str()), status.as_str());
+        }
+        // 2024-02-29 23:59 UTC: a day long past, so the test never meets "today".
+        assert_eq!(
+            system_text(Lang::Zh, "pending until 1709251140000"),
+            "稍后处理至 2024年2月29日 23:59"
+        );
+        assert_eq!(
+            system_text(Lang::En, "pending until soon"),
+            "pending until soon"
+        );
+        assert_eq!(
+            system_text(Lang::Zh, "transcript_sent:mei@example.com"),
+            "聊天记录已发送至 mei@example.com"
+        );
     }
 }

@@ -3,8 +3,7 @@
 //! cookie), else the browser's `Accept-Language`. It is decided on the server while rendering,
 //! so the first HTML is already in the agent's language.
 
-use crate::auth::ConsoleError;
-use leptos::prelude::*;
+use crate::error::ConsoleError;
 use serde::{Deserialize, Serialize};
 
 /// The cookie remembering the language chosen in this browser (for the sign-in page).
@@ -813,13 +812,6 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
     }
 }
 
-/// A `system` message's record of a transcript e-mailed from the conversation, in words
-/// ("Transcript sent to mei@example.com"); `None` for any other record.
-pub fn transcript_sent(lang: Lang, body: &str) -> Option<String> {
-    protocol::transcript_sent_to(body)
-        .map(|address| format!("{} {address}", t(lang, Key::TranscriptSent)))
-}
-
 impl ConsoleError {
     /// The sentence for this error in `lang`.
     pub fn message(self, lang: Lang) -> &'static str {
@@ -892,50 +884,6 @@ impl ConsoleError {
     }
 }
 
-/// The language to render in (see the module header).
-#[server(endpoint = "lang")]
-pub async fn console_lang() -> Result<Lang, ConsoleError> {
-    use crate::auth::ssr;
-    if let Ok(agent) = ssr::require_agent().await {
-        return Ok(Lang::from_tag(&agent.language));
-    }
-    if let Some(chosen) = ssr::cookie(LANG_COOKIE).await {
-        return Ok(Lang::from_tag(&chosen));
-    }
-    let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-    Ok(accepted_language(&headers))
-}
-
-/// Switches the console's language: the signed-in agent's profile, and this browser's cookie.
-/// Answers the language now in force, which the console then draws in.
-#[server(endpoint = "set_language")]
-pub async fn set_language(lang: String) -> Result<Lang, ConsoleError> {
-    use crate::auth::ssr;
-    let lang = Lang::from_tag(&lang);
-    if let Ok(agent) = ssr::require_agent().await {
-        ssr::store()?
-            .set_agent_language(agent.id, lang.tag())
-            .await
-            .map_err(ssr::internal)?;
-    }
-    ssr::set_cookie(ssr::cookie_policy().readable(LANG_COOKIE, lang.tag().to_string()));
-    Ok(lang)
-}
-
-/// A button switching to the other language; the page re-renders through `refresh`.
-#[component]
-pub fn LanguageSwitch(lang: Lang, action: ServerAction<SetLanguage>) -> impl IntoView {
-    let other = lang.other();
-    view! {
-        <ActionForm action attr:class="language">
-            <input type="hidden" name="lang" value=other.tag() />
-            <button type="submit" class="secondary" lang=other.tag()>
-                {t(other, Key::LanguageName)}
-            </button>
-        </ActionForm>
-    }
-}
-
 /// The weekdays' names, Monday first (business hours, the reports' chart).
 pub const WEEKDAYS: [Key; 7] = [
     Key::Mon,
@@ -955,34 +903,6 @@ pub fn weekday_short(lang: Lang, day: usize) -> String {
         // 星期一 → 周一
         Lang::Zh => format!("周{}", name.chars().last().unwrap_or_default()),
     }
-}
-
-/// What a conversation's `system` message says in `lang`: a status change, or where its
-/// transcript was mailed; a body this console does not know is shown as it is.
-pub fn system_text(lang: Lang, body: &str) -> String {
-    use protocol::{ConversationStatus, StatusRecord};
-    if let Some(sent) = transcript_sent(lang, body) {
-        return sent;
-    }
-    let Some(record) = StatusRecord::parse(body) else {
-        return body.to_owned();
-    };
-    if let Some(until) = record.until {
-        return format!(
-            "{} {}",
-            t(lang, Key::SnoozedUntil),
-            crate::clock::moment(until, lang)
-        );
-    }
-    t(
-        lang,
-        match record.status {
-            ConversationStatus::Open => Key::StatusOpen,
-            ConversationStatus::Pending => Key::StatusPending,
-            ConversationStatus::Resolved => Key::StatusResolved,
-        },
-    )
-    .to_owned()
 }
 
 /// The browser's first choice in its `Accept-Language` header (the setup wizard asks too).
@@ -1098,31 +1018,6 @@ mod tests {
         assert_ne!(
             ConsoleError::Invalid.message(Lang::En),
             ConsoleError::Invalid.message(Lang::Zh)
-        );
-    }
-
-    #[test]
-    fn system_lines_are_translated() {
-        for status in protocol::ConversationStatus::ALL {
-            let said = system_text(Lang::Zh, status.as_str());
-            assert!(
-                !said.chars().any(|c| c.is_ascii_alphabetic()),
-                "{status:?} in Chinese: {said}"
-            );
-            assert_ne!(system_text(Lang::En, status.as_str()), status.as_str());
-        }
-        // 2024-02-29 23:59 UTC: a day long past, so the test never meets "today".
-        assert_eq!(
-            system_text(Lang::Zh, "pending until 1709251140000"),
-            "稍后处理至 2024年2月29日 23:59"
-        );
-        assert_eq!(
-            system_text(Lang::En, "pending until soon"),
-            "pending until soon"
-        );
-        assert_eq!(
-            system_text(Lang::Zh, "transcript_sent:mei@example.com"),
-            "聊天记录已发送至 mei@example.com"
         );
     }
 }

@@ -4,15 +4,26 @@
 //! feature; they reach the database through the `store::Store` handle the server provides as
 //! Leptos context. This crate never opens sockets or reads configuration itself.
 
+pub mod api;
 pub mod auth;
 pub mod clock;
+#[cfg(feature = "ssr")]
+pub mod context;
+pub mod error;
 pub mod i18n;
 pub mod icons;
+pub mod language;
 pub mod live;
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod password;
+pub mod ports;
+#[cfg(feature = "ssr")]
+pub mod session;
 pub mod shell;
 #[cfg(feature = "ssr")]
 pub mod throttle;
+pub mod ui;
 pub mod visible;
 
 use leptos::prelude::*;

@@ -13,10 +13,12 @@
 //! browser's copy. Pages instead wait on the shell's one desk resource inside their own
 //! Suspense, and the console is made from it once, under the shell.
 
-use crate::auth::{AgentInfo, ConsoleError, Logout};
-use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, t};
+use crate::api::inbox::{Colleague, InboxData, TeamChoice, inbox};
+use crate::auth::{AgentInfo, Logout};
+use crate::error::ConsoleError;
+use crate::i18n::{Key, Lang, t};
+use crate::language::{LanguageSwitch, SetLanguage};
 use crate::live::{Connection, Desk, Live};
-use crate::pages::inbox::{Colleague, InboxData, TeamChoice, inbox};
 use leptos::prelude::*;
 use leptos_meta::{Html, Title};
 use leptos_router::components::Outlet;
@@ -206,7 +208,7 @@ fn frame(
 /// agent's language is part of what failed to load: other errors are said in the default one.
 #[component]
 fn Refused(error: ConsoleError) -> impl IntoView {
-    crate::pages::refusal([error], Lang::default())
+    crate::ui::refusal([error], Lang::default())
 }
 
 /// The console's header: one navigation for every page, with the current one marked.

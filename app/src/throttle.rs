@@ -11,7 +11,7 @@
 //! address limit is lower than the account's: a guesser at one address is stopped long before
 //! the account is, and the owner still signs in from anywhere else.
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, mpsc};
@@ -149,13 +149,13 @@ impl LoginGuard {
                 verify_in(&mut Vec::new(), password.as_bytes(), &hash)
             })
             .await
-            .map_err(crate::auth::ssr::internal);
+            .map_err(crate::error::internal);
         };
         let (answer, answered) = tokio::sync::oneshot::channel();
         lock(jobs)
             .send((password, hash, answer))
-            .map_err(crate::auth::ssr::internal)?;
-        answered.await.map_err(crate::auth::ssr::internal)
+            .map_err(crate::error::internal)?;
+        answered.await.map_err(crate::error::internal)
     }
 }
 
@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn reused_memory_checks_passwords_like_argon2_does() {
-        let hash = crate::auth::ssr::hash_password("correct horse").expect("hash");
+        let hash = crate::password::hash_password("correct horse").expect("hash");
         let mut memory = Vec::new();
         assert!(verify_in(&mut memory, b"correct horse", &hash));
         assert!(!verify_in(&mut memory, b"wrong", &hash));
@@ -308,14 +308,14 @@ mod tests {
             verify_in(&mut memory, b"correct horse", &hash),
             "memory reused"
         );
-        assert!(!verify_in(&mut memory, b"", crate::auth::ssr::DUMMY_HASH));
+        assert!(!verify_in(&mut memory, b"", crate::password::DUMMY_HASH));
         assert!(!verify_in(&mut memory, b"x", "not a hash"));
     }
 
     #[tokio::test]
     async fn hashing_threads_check_passwords_then_a_busy_guard_gives_up() {
         let guard = LoginGuard::new(1);
-        let hash = crate::auth::ssr::hash_password("correct horse").expect("hash");
+        let hash = crate::password::hash_password("correct horse").expect("hash");
         assert_eq!(
             guard.verify("correct horse".into(), hash.clone()).await,
             Ok(true)
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(guard.verify("wrong".into(), hash).await, Ok(false));
         let _busy = guard.hashing.acquire().await.expect("slot");
         let refused = guard
-            .verify("pw".into(), crate::auth::ssr::DUMMY_HASH.into())
+            .verify("pw".into(), crate::password::DUMMY_HASH.into())
             .await;
         assert_eq!(refused, Err(ConsoleError::Throttled));
     }

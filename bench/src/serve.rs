@@ -83,7 +83,7 @@ pub fn main(dir: Option<&str>, database_url: Option<&str>, bus_url: Option<&str>
 
 /// The bench site and its signed-in agents.
 async fn fixtures(store: &dyn store::Store) -> Result<(String, Vec<String>)> {
-    let cookie = |n: usize| format!("{}=bench-session-{n}", app::auth::SESSION_COOKIE);
+    let cookie = |n: usize| format!("{}=bench-session-{n}", app::session::SESSION_COOKIE);
     if let Some(site) = store.site_by_key("pk_bench").await? {
         // Another node of the cluster made them.
         return Ok((site.public_key, (0..AGENTS).map(cookie).collect()));
@@ -115,7 +115,7 @@ async fn fixtures(store: &dyn store::Store) -> Result<(String, Vec<String>)> {
         let token = format!("bench-session-{n}");
         store
             .create_session(
-                &app::auth::ssr::token_hash(&token),
+                &app::session::token_hash(&token),
                 agent.id,
                 now + 24 * 3_600_000,
             )

@@ -137,9 +137,9 @@ pub async fn set_password(
 fn password_and_hash(given: Option<String>) -> Result<(Option<String>, String), AddAgentError> {
     let (password, generated) = match given {
         Some(given) => (crate::answers::check_password(&given)?, false),
-        None => (app::auth::ssr::new_token()[..16].to_string(), true),
+        None => (app::session::new_token()[..16].to_string(), true),
     };
-    let hash = app::auth::ssr::hash_password(&password)
+    let hash = app::password::hash_password(&password)
         .map_err(|error| crate::Error::Password(error.to_string()))?;
     Ok((generated.then_some(password), hash))
 }
@@ -231,7 +231,7 @@ pub(crate) async fn create_site(
 ) -> Result<store::Site, crate::Error> {
     let site = store
         .create_site(store::NewSite {
-            public_key: app::auth::ssr::new_token().chars().take(16).collect(),
+            public_key: app::session::new_token().chars().take(16).collect(),
             name,
             allowed_origins: origins,
             widget_settings: serde_json::json!({}),
@@ -260,12 +260,12 @@ pub async fn add_api_key(
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(AddAgentError::BadKeyName);
     }
-    let key = format!("{TOKEN_START}{}", app::auth::ssr::new_token());
+    let key = format!("{TOKEN_START}{}", app::session::new_token());
     let stored = store
         .create_api_token(store::NewApiToken {
             agent_id: agent.id,
             name: name.to_owned(),
-            token_hash: app::auth::ssr::token_hash(&key),
+            token_hash: app::session::token_hash(&key),
             prefix: key.chars().take(TOKEN_START.len() + 8).collect(),
             created_at: crate::now_ms(),
         })

@@ -1,4 +1,4 @@
-//! The console's side of mail (`app::auth::ssr::Outbox`): sending through the relay in force,
+//! The console's side of mail (`app::ports::Outbox`): sending through the relay in force,
 //! and the relay's settings as the admin mail page's fields — read from the running setup, and
 //! saved to the configuration file, then put in force at once, with no restart.
 //!
@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use app::auth::ConsoleError;
-use app::pages::admin::mail::{MailForm, MailView};
+use app::error::ConsoleError;
+use app::ports::{MailForm, MailView};
 
 use crate::mail::MailSetup;
 use crate::realtime::Realtime;
@@ -28,7 +28,7 @@ pub struct ConsoleMail {
     pub locked: bool,
 }
 
-impl app::auth::ssr::Outbox for ConsoleMail {
+impl app::ports::Outbox for ConsoleMail {
     fn configured(&self) -> bool {
         self.realtime.mail().mailer.is_some()
     }

@@ -1,4 +1,4 @@
-//! The console's side of translation (`app::auth::ssr::Interpreter`): an agent's draft in the
+//! The console's side of translation (`app::ports::Interpreter`): an agent's draft in the
 //! visitor's language, and the provider's settings as the admin translation page's fields —
 //! read from the running setup, tried before saving, saved to the configuration file and put
 //! in force at once, with no restart.
@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use app::auth::ConsoleError;
-use app::pages::admin::translation::{TranslationForm, TranslationView};
-use app::pages::conversation::Draft;
+use app::error::ConsoleError;
+use app::ports::Draft;
+use app::ports::{TranslationForm, TranslationView};
 use protocol::Unavailable;
 
 use crate::realtime::Realtime;
@@ -36,7 +36,7 @@ pub struct ConsoleTranslation {
 
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, ConsoleError>> + Send>>;
 
-impl app::auth::ssr::Interpreter for ConsoleTranslation {
+impl app::ports::Interpreter for ConsoleTranslation {
     fn translates(&self, site: &store::Site) -> bool {
         self.realtime.translation().is_some() && WidgetSettings::of(site).translate
     }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::auth::ConsoleError;
+use app::error::ConsoleError;
 use app::pages::history::HistoryParams;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query as UrlQuery, State};

@@ -163,5 +163,5 @@ pub async fn shutdown_signal() {
 
 /// Milliseconds since the Unix epoch, the store's time unit.
 pub fn now_ms() -> i64 {
-    app::auth::ssr::now_ms()
+    app::clock::now()
 }

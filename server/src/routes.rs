@@ -18,13 +18,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let store = state.store.clone();
-    let hub: Arc<dyn app::auth::ssr::Hub> = state.realtime.clone();
-    let outbox: Arc<dyn app::auth::ssr::Outbox> = Arc::new(crate::console_mail::ConsoleMail {
+    let hub: Arc<dyn app::ports::Hub> = state.realtime.clone();
+    let outbox: Arc<dyn app::ports::Outbox> = Arc::new(crate::console_mail::ConsoleMail {
         realtime: state.realtime.clone(),
         file: state.config_file.clone(),
         locked: state.mail_locked,
     });
-    let interpreter: Arc<dyn app::auth::ssr::Interpreter> =
+    let interpreter: Arc<dyn app::ports::Interpreter> =
         Arc::new(crate::console_translation::ConsoleTranslation {
             realtime: state.realtime.clone(),
             file: state.config_file.clone(),
@@ -263,7 +263,7 @@ async fn console_error_status(request: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 4096).await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
     };
-    if let Ok(error) = serde_json::from_slice::<app::auth::ConsoleError>(&bytes)
+    if let Ok(error) = serde_json::from_slice::<app::error::ConsoleError>(&bytes)
         && let Ok(status) = StatusCode::from_u16(error.http_status())
     {
         parts.status = status;

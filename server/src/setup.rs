@@ -61,7 +61,7 @@ pub async fn serve(
     overrides: &Overrides,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> crate::Result<Option<Config>> {
-    let token: String = app::auth::ssr::new_token().chars().take(24).collect();
+    let token: String = app::session::new_token().chars().take(24).collect();
     let addr = listener.local_addr()?;
     let (finished, done) = tokio::sync::oneshot::channel();
     let wizard = Arc::new(Wizard {
@@ -114,7 +114,7 @@ pub async fn serve(
 
 /// Whether the request carries the setup token (as its cookie).
 fn authorized(wizard: &Wizard, headers: &HeaderMap) -> bool {
-    app::auth::ssr::cookie_value(headers, COOKIE).is_some_and(|token| {
+    app::session::cookie_value(headers, COOKIE).is_some_and(|token| {
         crate::edge::constant_time_eq(token.as_bytes(), wizard.token.as_bytes())
     })
 }
@@ -154,7 +154,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Speaks {
 
 /// The language chosen with the switch, else the browser's.
 fn language(headers: &HeaderMap) -> Lang {
-    match app::auth::ssr::cookie_value(headers, app::i18n::LANG_COOKIE) {
+    match app::session::cookie_value(headers, app::i18n::LANG_COOKIE) {
         Some(chosen) => Lang::from_tag(&chosen),
         None => app::i18n::accepted_language(headers),
     }
@@ -181,7 +181,7 @@ async fn page(
     if given || query.lang.is_some() {
         let mut response = Redirect::to("/setup").into_response();
         if let Some(chosen) = query.lang {
-            let cookie = app::auth::ssr::CookiePolicy::default().readable(
+            let cookie = app::session::CookiePolicy::default().readable(
                 app::i18n::LANG_COOKIE,
                 Lang::from_tag(&chosen).tag().to_owned(),
             );

@@ -1,10 +1,10 @@
 //! The signed-in agent for the server's own handlers (the export; the transports read the
 //! token here too): the session cookie, named as the cookie policy says, looked up through
-//! `app::auth::ssr::session_agent`, the one lookup server functions use as well.
+//! `app::session::session_agent`, the one lookup server functions use as well.
 
 use crate::edge::Edge;
 use crate::state::AppState;
-use app::auth::ssr::CookiePolicy;
+use app::session::CookiePolicy;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -31,7 +31,7 @@ impl FromRequestParts<AppState> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let unauthorized = || (StatusCode::UNAUTHORIZED, "sign in first").into_response();
         let token = session_token(&state.edge, &parts.headers).ok_or_else(unauthorized)?;
-        match app::auth::ssr::session_agent(state.store.as_ref(), &token).await {
+        match app::session::session_agent(state.store.as_ref(), &token).await {
             Ok(Some(agent)) => Ok(SignedIn(agent)),
             Ok(None) => Err(unauthorized()),
             Err(error) => {

@@ -11,44 +11,12 @@ use protocol::{
     Cursor, ErrorCode, EventSeq, Message, PROTOCOL_VERSION, SendMessage, Seq, ServerFrame, SiteId,
     StatusRecord, Translation, UnixMillis, VisitorDetails, VisitorId,
 };
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+use crate::api::inbox::ThreadSeed;
 
 /// How long a typing indicator stays without a repeat (the protocol's 6 s).
 pub const TYPING_TTL_MS: f64 = 6_000.0;
-
-/// A conversation as the server rendered it into the page; the desk starts from these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ThreadSeed {
-    /// The conversation.
-    pub conversation_id: ConversationId,
-    /// Its site.
-    pub site_id: SiteId,
-    /// Its visitor.
-    pub visitor_id: VisitorId,
-    /// The name the visitor gave, if any.
-    pub visitor_name: Option<String>,
-    /// Open, pending or resolved.
-    pub status: ConversationStatus,
-    /// Until when it is snoozed, if it is.
-    pub snoozed_until: Option<UnixMillis>,
-    /// The agent responsible, if any.
-    pub assignee: Option<AgentId>,
-    /// The newest message's seq: live delivery continues from here.
-    pub last_seq: Seq,
-    /// Last activity, UTC milliseconds.
-    pub updated_at: UnixMillis,
-    /// The newest messages, oldest first; older ones are paged in on demand.
-    pub recent: Vec<Message>,
-    /// Its tags, sorted.
-    pub tags: Vec<String>,
-    /// The team it waits for, after a transfer to one.
-    pub team: Option<i64>,
-    /// Whether its messages are translated (when its site translates).
-    pub translating: bool,
-    /// The translations of `recent` that are made.
-    pub translations: Vec<Translation>,
-}
 
 /// One conversation on the desk.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,9 @@ mod desk;
 #[cfg(feature = "hydrate")]
 mod link;
 
-pub use desk::{Desk, Note, OnlineVisitor, Pending, Reaction, TYPING_TTL_MS, Thread, ThreadSeed};
+pub use desk::{Desk, Note, OnlineVisitor, Pending, Reaction, TYPING_TTL_MS, Thread};
+
+use crate::api::inbox::ThreadSeed;
 
 use crate::auth::ConnectionMode;
 use leptos::prelude::*;
@@ -157,7 +159,7 @@ impl Live {
 #[cfg(feature = "hydrate")]
 fn adopt(live: Live, conversation: ConversationId) {
     leptos::task::spawn_local(async move {
-        if let Ok(seed) = crate::pages::inbox::conversation_seed(conversation.0).await
+        if let Ok(seed) = crate::api::inbox::conversation_seed(conversation.0).await
             && let Some(cursor) = live.desk.try_update(|d| d.adopt(seed)).flatten()
         {
             link::follow(cursor);

@@ -2,7 +2,8 @@
 //! to one of the agent's sites, shared by its agents or the agent's own. Listed, added and
 //! deleted through server functions that check the site membership on every call.
 
-use crate::auth::{ConsoleError, SiteChoice, my_sites};
+use crate::auth::{SiteChoice, my_sites};
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -40,19 +41,16 @@ pub fn valid_shortcut(shortcut: &str) -> bool {
 /// The canned replies the signed-in agent may use: their sites' shared ones and their own.
 #[server(endpoint = "canned_replies")]
 pub async fn canned_replies() -> Result<Vec<CannedItem>, ConsoleError> {
-    use crate::auth::ssr;
-    let agent = ssr::require_agent().await?;
-    let store = ssr::store()?;
-    let site_ids = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
-    let replies = store
-        .canned_replies(&site_ids, agent.id)
-        .await
-        .map_err(ssr::internal)?;
+    use crate::context;
+    let agent = context::require_agent().await?;
+    let store = context::store()?;
+    let site_ids = store.agent_sites(agent.id).await?;
+    let replies = store.canned_replies(&site_ids, agent.id).await?;
     let mut names = std::collections::HashMap::new();
     let mut items = Vec::with_capacity(replies.len());
     for reply in replies {
         if let std::collections::hash_map::Entry::Vacant(entry) = names.entry(reply.site_id) {
-            let site = store.site(reply.site_id).await.map_err(ssr::internal)?;
+            let site = store.site(reply.site_id).await?;
             entry.insert(site.map(|s| s.name).unwrap_or_default());
         }
         items.push(CannedItem {
@@ -75,15 +73,15 @@ pub async fn add_canned_reply(
     body: String,
     #[server(default)] personal: bool,
 ) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let agent = ssr::require_agent().await?;
-    let store = ssr::store()?;
+    use crate::context;
+    let agent = context::require_agent().await?;
+    let store = context::store()?;
     let shortcut = shortcut.trim().trim_start_matches('/').to_lowercase();
     let body = body.trim().to_string();
     if !valid_shortcut(&shortcut) || body.is_empty() || body.chars().count() > MAX_BODY {
         return Err(ConsoleError::Invalid);
     }
-    let sites = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    let sites = store.agent_sites(agent.id).await?;
     if !sites.contains(&site_id) {
         return Err(ConsoleError::NotFound);
     }
@@ -93,30 +91,28 @@ pub async fn add_canned_reply(
             agent_id: personal.then_some(agent.id),
             shortcut,
             body,
-            created_at: ssr::now_ms(),
+            created_at: crate::clock::now(),
         })
-        .await
-        .map_err(ssr::internal)?;
+        .await?;
     Ok(())
 }
 
 /// Deletes a canned reply: the agent's own, or a shared one of one of their sites.
 #[server(endpoint = "canned_replies/delete")]
 pub async fn delete_canned_reply(id: i64) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let agent = ssr::require_agent().await?;
-    let store = ssr::store()?;
-    let sites = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    use crate::context;
+    let agent = context::require_agent().await?;
+    let store = context::store()?;
+    let sites = store.agent_sites(agent.id).await?;
     let reply = store
         .canned_reply(id)
-        .await
-        .map_err(ssr::internal)?
+        .await?
         .filter(|r| sites.contains(&r.site_id) && r.agent_id.is_none_or(|a| a == agent.id))
         .ok_or(ConsoleError::NotFound)?;
     store
         .delete_canned_reply(reply.id)
         .await
-        .map_err(ssr::internal)
+        .map_err(ConsoleError::from)
 }
 
 /// `/canned`: the list, with a form to add one and a button to delete each.
@@ -156,7 +152,7 @@ pub fn CannedPage() -> impl IntoView {
                                     .into_any()
                             }
                             (first, second) => {
-                                super::refusal(first.err().into_iter().chain(second.err()), lang)
+                                crate::ui::refusal(first.err().into_iter().chain(second.err()), lang)
                             }
                         }
                     })
@@ -188,7 +184,7 @@ fn CannedList(
                             <p>{item.body}</p>
                             <ActionForm action=delete>
                                 <input type="hidden" name="id" value=item.id />
-                                <super::ConfirmButton label=t(lang, Key::Delete) lang />
+                                <crate::ui::ConfirmButton label=t(lang, Key::Delete) lang />
                             </ActionForm>
                         </li>
                     }

@@ -7,7 +7,8 @@
 //! the list. Pages go back in time with an opaque `page` cursor. Export links repeat the
 //! filters to `/console/history/export`, which streams CSV or JSON.
 
-use crate::auth::{ConsoleError, SiteChoice, my_sites};
+use crate::auth::{SiteChoice, my_sites};
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -186,11 +187,11 @@ pub mod ssr {
     //! the export endpoint, so both select exactly the same rows.
 
     use super::HistoryParams;
-    use crate::auth::ConsoleError;
+    use crate::error::ConsoleError;
     use store::search::Query;
     use store::{ConversationStatus, HistoryFilter};
 
-    use crate::pages::DAY_MS;
+    use crate::clock::DAY_MS;
 
     /// Midnight UTC starting `date` (`YYYY-MM-DD`), in Unix milliseconds.
     fn day_start(date: &str) -> Result<i64, ConsoleError> {
@@ -199,13 +200,6 @@ pub mod ssr {
             .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
             .map(|t| t.as_millisecond())
             .map_err(|_| ConsoleError::Invalid)
-    }
-
-    /// `YYYY-MM-DD HH:MM` (UTC) of a Unix-millisecond instant.
-    pub fn minute(ms: i64) -> String {
-        jiff::Timestamp::from_millisecond(ms)
-            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_default()
     }
 
     impl HistoryParams {
@@ -253,18 +247,17 @@ pub mod ssr {
 /// One page of the history the parameters select, on the signed-in agent's sites.
 #[server(endpoint = "history")]
 pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError> {
-    use self::ssr::minute;
-    use crate::auth::ssr;
+    use crate::clock::minute;
+    use crate::context;
     use std::collections::HashMap;
-    let agent = ssr::require_agent().await?;
-    let store = ssr::store()?;
-    let agent_sites = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    let agent = context::require_agent().await?;
+    let store = context::store()?;
+    let agent_sites = store.agent_sites(agent.id).await?;
     let (filter, query) = params.filter(&agent_sites)?;
     let cursor = params.page.as_deref().unwrap_or_default();
     let agents: Vec<(i64, String)> = store
         .site_agents(&agent_sites)
-        .await
-        .map_err(ssr::internal)?
+        .await?
         .into_iter()
         .map(|a| (a.id, a.display_name))
         .collect();
@@ -274,7 +267,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
         if let Some(name) = visitors.get(&id) {
             return Ok(name.clone());
         }
-        let visitor = store.visitor(id).await.map_err(ssr::internal)?;
+        let visitor = store.visitor(id).await?;
         let name = visitor
             .and_then(|v| v.name)
             .unwrap_or_else(|| format!("#{id}"));
@@ -284,10 +277,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
     match query {
         Some(query) => {
             let before = cursor.parse::<i64>().ok();
-            let found = store
-                .search_messages(&filter, &query, before, PAGE)
-                .await
-                .map_err(ssr::internal)?;
+            let found = store.search_messages(&filter, &query, before, PAGE).await?;
             let next = (found.len() == PAGE as usize)
                 .then(|| found.last().map(|m| m.id.to_string()))
                 .flatten();
@@ -299,8 +289,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
                     None => {
                         let conversation = store
                             .conversation(message.conversation_id)
-                            .await
-                            .map_err(ssr::internal)?
+                            .await?
                             .ok_or(ConsoleError::Internal)?;
                         conversations.insert(conversation.id, conversation.visitor_id);
                         conversation.visitor_id
@@ -325,8 +314,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
             let leave = if before.is_none() && plain {
                 store
                     .search_leave_messages(&filter.sites, &query, None, PAGE)
-                    .await
-                    .map_err(ssr::internal)?
+                    .await?
                     .into_iter()
                     .filter(|l| {
                         filter.since.is_none_or(|s| l.created_at >= s)
@@ -361,19 +349,16 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
                     id: id.parse().ok()?,
                 })
             });
-            let found = store
-                .history(&filter, after, PAGE)
-                .await
-                .map_err(ssr::internal)?;
+            let found = store.history(&filter, after, PAGE).await?;
             let next = (found.len() == PAGE as usize)
                 .then(|| found.last().map(|c| format!("{}_{}", c.updated_at, c.id)))
                 .flatten();
             let ids: Vec<i64> = found.iter().map(|c| c.id).collect();
             let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
-            for (id, tag) in store.conversation_tags(&ids).await.map_err(ssr::internal)? {
+            for (id, tag) in store.conversation_tags(&ids).await? {
                 tags.entry(id).or_default().push(tag);
             }
-            let mut names = ssr::AgentNames::default();
+            let mut names = context::AgentNames::default();
             let mut sites: HashMap<i64, String> = HashMap::new();
             let mut rows = Vec::with_capacity(found.len());
             for conversation in found {
@@ -382,8 +367,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
                     None => {
                         let name = store
                             .site(conversation.site_id)
-                            .await
-                            .map_err(ssr::internal)?
+                            .await?
                             .map(|s| s.name)
                             .unwrap_or_default();
                         sites.insert(conversation.site_id, name.clone());
@@ -414,22 +398,17 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
 /// A conversation's whole transcript, oldest first, for the history page's side panel.
 #[server(endpoint = "history/transcript")]
 pub async fn full_transcript(id: i64) -> Result<Vec<TranscriptLine>, ConsoleError> {
-    use crate::auth::ssr;
-    let (_, conversation) = ssr::my_conversation(id).await?;
-    let store = ssr::store()?;
-    let mut names = ssr::AgentNames::default();
+    use crate::context;
+    let (_, conversation) = context::my_conversation(id).await?;
+    let store = context::store()?;
+    let mut names = context::AgentNames::default();
     let mut lines = Vec::new();
     let mut after = 0;
     loop {
-        let page = store
-            .messages_after(conversation.id, after, 500)
-            .await
-            .map_err(ssr::internal)?;
+        let page = store.messages_after(conversation.id, after, 500).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        let translations = store::made_translations(store.as_ref(), &page)
-            .await
-            .map_err(ssr::internal)?;
+        let translations = store::made_translations(store.as_ref(), &page).await?;
         for message in page {
             let translation = translations
                 .iter()
@@ -442,7 +421,7 @@ pub async fn full_transcript(id: i64) -> Result<Vec<TranscriptLine>, ConsoleErro
             lines.push(TranscriptLine {
                 author: message.author,
                 who,
-                sent: self::ssr::minute(message.created_at),
+                sent: crate::clock::minute(message.created_at),
                 text: message.body,
                 translation,
                 file: message.attachment.map(|a| a.name),
@@ -512,7 +491,7 @@ pub fn HistoryPage() -> impl IntoView {
                                     .into_any()
                             }
                             (first, second) => {
-                                super::refusal(first.err().into_iter().chain(second.err()), lang)
+                                crate::ui::refusal(first.err().into_iter().chain(second.err()), lang)
                             }
                         }
                     })
@@ -783,7 +762,7 @@ fn Transcript(
                                     };
                                     let class = format!("line {}", line.author.as_str());
                                     let text = match line.author {
-                                        Author::System => crate::i18n::system_text(lang, &line.text),
+                                        Author::System => crate::clock::system_text(lang, &line.text),
                                         _ => line.text,
                                     };
                                     view! {

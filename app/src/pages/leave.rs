@@ -6,7 +6,7 @@
 //! note). Every server function checks that the leave-message is on one of the agent's sites.
 //! The filters are a GET form and the actions plain forms, so the page works before hydration.
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -84,19 +84,19 @@ pub struct LeaveParams {
 mod ssr {
     //! Loading a leave-message the agent may act on.
 
-    use crate::auth::{ConsoleError, ssr};
+    use crate::context;
+    use crate::error::ConsoleError;
 
     /// The leave-message `id` if it is on one of the signed-in agent's sites, with the agent.
     pub async fn my_leave_message(
         id: i64,
     ) -> Result<(store::Agent, store::LeaveMessage), ConsoleError> {
-        let agent = ssr::require_agent().await?;
-        let store = ssr::store()?;
-        let sites = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+        let agent = context::require_agent().await?;
+        let store = context::store()?;
+        let sites = store.agent_sites(agent.id).await?;
         let message = store
             .leave_message(id)
-            .await
-            .map_err(ssr::internal)?
+            .await?
             .filter(|m| sites.contains(&m.site_id))
             .ok_or(ConsoleError::NotFound)?;
         Ok((agent, message))
@@ -115,12 +115,12 @@ mod ssr {
 /// A page of the agent's sites' leave-messages.
 #[server(endpoint = "leave_messages")]
 pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleError> {
-    use crate::auth::ssr;
-    use crate::pages::history::ssr::minute;
+    use crate::clock::minute;
+    use crate::context;
     use std::collections::HashMap;
-    let agent = ssr::require_agent().await?;
-    let store = ssr::store()?;
-    let sites = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    let agent = context::require_agent().await?;
+    let store = context::store()?;
+    let sites = store.agent_sites(agent.id).await?;
     let status = match params.status.as_deref() {
         None | Some("") => None,
         Some(text) => Some(
@@ -138,8 +138,7 @@ pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleErr
             let before = page.parse::<i64>().ok();
             store
                 .search_leave_messages(&sites, query, before, PAGE)
-                .await
-                .map_err(ssr::internal)?
+                .await?
                 .into_iter()
                 .filter(|m| status.is_none_or(|s| m.status == s))
                 .collect::<Vec<_>>()
@@ -153,8 +152,7 @@ pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleErr
             });
             store
                 .leave_messages_page(&sites, status, after, PAGE)
-                .await
-                .map_err(ssr::internal)?
+                .await?
         }
     };
     let next = (found.len() == PAGE as usize)
@@ -165,20 +163,16 @@ pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleErr
             })
         })
         .flatten();
-    let mut names = ssr::AgentNames::default();
+    let mut names = context::AgentNames::default();
     let mut site_names: HashMap<i64, String> = HashMap::new();
     for site in &sites {
-        let name = store.site(*site).await.map_err(ssr::internal)?;
+        let name = store.site(*site).await?;
         site_names.insert(*site, name.map(|s| s.name).unwrap_or_default());
     }
     let mut items = Vec::with_capacity(found.len());
     for message in found {
         let mut notes = Vec::new();
-        for note in store
-            .leave_message_notes(message.id)
-            .await
-            .map_err(ssr::internal)?
-        {
+        for note in store.leave_message_notes(message.id).await? {
             notes.push(NoteItem {
                 who: names
                     .of(store.as_ref(), note.agent_id)
@@ -210,7 +204,7 @@ pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleErr
     }
     let mut colleagues = Vec::new();
     for site in &sites {
-        for colleague in store.site_agents(&[*site]).await.map_err(ssr::internal)? {
+        for colleague in store.site_agents(&[*site]).await? {
             colleagues.push((*site, colleague.id, colleague.display_name));
         }
     }
@@ -229,10 +223,10 @@ pub async fn act_on_leave_message(
     action: String,
     #[server(default)] assignee: Option<String>,
 ) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
+    use crate::context;
     use store::LeaveMessageStatus as Status;
     let (agent, message) = self::ssr::my_leave_message(id).await?;
-    let store = ssr::store()?;
+    let store = context::store()?;
     let (status, assignee) = match action.as_str() {
         "take" => (Status::InProgress, Some(agent.id)),
         "handled" => (Status::Handled, message.assignee_id.or(Some(agent.id))),
@@ -241,10 +235,7 @@ pub async fn act_on_leave_message(
             let to = assignee
                 .and_then(|a| a.parse::<i64>().ok())
                 .ok_or(ConsoleError::Invalid)?;
-            let members = store
-                .site_agents(&[message.site_id])
-                .await
-                .map_err(ssr::internal)?;
+            let members = store.site_agents(&[message.site_id]).await?;
             if !members.iter().any(|m| m.id == to) {
                 return Err(ConsoleError::NotFound);
             }
@@ -252,31 +243,27 @@ pub async fn act_on_leave_message(
         }
         _ => return Err(ConsoleError::Invalid),
     };
-    store
-        .update_leave_message(id, status, assignee)
-        .await
-        .map_err(ssr::internal)?;
+    store.update_leave_message(id, status, assignee).await?;
     Ok(())
 }
 
 /// Adds the agent's note to a leave-message.
 #[server(endpoint = "leave_messages/note")]
 pub async fn note_leave_message(id: i64, body: String) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
+    use crate::context;
     let (agent, message) = self::ssr::my_leave_message(id).await?;
     let body = body.trim().to_owned();
     if body.is_empty() || body.chars().count() > MAX_TEXT {
         return Err(ConsoleError::Invalid);
     }
-    ssr::store()?
+    context::store()?
         .add_leave_message_note(store::NewLeaveMessageNote {
             leave_message_id: message.id,
             agent_id: Some(agent.id),
             body,
-            created_at: ssr::now_ms(),
+            created_at: crate::clock::now(),
         })
-        .await
-        .map_err(ssr::internal)?;
+        .await?;
     Ok(())
 }
 
@@ -288,7 +275,7 @@ pub async fn reply_to_leave_message(
     subject: String,
     body: String,
 ) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
+    use crate::context;
     let (agent, message) = self::ssr::my_leave_message(id).await?;
     let subject = subject.trim().to_owned();
     let body = body.trim().to_owned();
@@ -307,25 +294,23 @@ pub async fn reply_to_leave_message(
         .map(|line| format!("> {line}\n"))
         .collect();
     let mail = format!("{body}\n\n{quoted}");
-    ssr::send_mail(message.contact.trim(), &subject, mail).await?;
-    let store = ssr::store()?;
+    context::send_mail(message.contact.trim(), &subject, mail).await?;
+    let store = context::store()?;
     store
         .add_leave_message_note(store::NewLeaveMessageNote {
             leave_message_id: message.id,
             agent_id: Some(agent.id),
             body: format!("✉ {subject}\n\n{body}"),
-            created_at: ssr::now_ms(),
+            created_at: crate::clock::now(),
         })
-        .await
-        .map_err(ssr::internal)?;
+        .await?;
     store
         .update_leave_message(
             message.id,
             store::LeaveMessageStatus::Handled,
             message.assignee_id.or(Some(agent.id)),
         )
-        .await
-        .map_err(ssr::internal)?;
+        .await?;
     Ok(())
 }
 
@@ -384,7 +369,7 @@ pub fn LeavePage() -> impl IntoView {
                                 <LeaveList page params lang act note reply />
                             }
                             .into_any(),
-                            Err(error) => super::refusal([error], lang),
+                            Err(error) => crate::ui::refusal([error], lang),
                         }
                     })
                 }}

@@ -2,7 +2,8 @@
 //! browser's language.
 
 use crate::auth::{ConnectionMode, Login, remembered_mode};
-use crate::i18n::{Key, Lang, LanguageSwitch, SetLanguage, console_lang, t};
+use crate::i18n::{Key, Lang, t};
+use crate::language::{LanguageSwitch, SetLanguage, console_lang};
 use leptos::prelude::*;
 
 /// Sign-in form. Works as a plain HTML form before hydration; after it, errors show inline.

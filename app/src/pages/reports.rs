@@ -6,13 +6,14 @@
 //! The store returns one row per conversation of the range ([`store::ConversationStats`]); the
 //! figures are computed here, in [`Report::of`], which is pure and unit-tested.
 
-use crate::auth::{ConsoleError, SiteChoice, my_sites};
+use crate::auth::{SiteChoice, my_sites};
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use super::DAY_MS as DAY;
+use crate::clock::DAY_MS as DAY;
 /// The longest range a report covers, in days.
 pub const MAX_DAYS: i64 = 366;
 
@@ -170,10 +171,10 @@ pub async fn team_report(
     #[server(default)] from: Option<String>,
     #[server(default)] to: Option<String>,
 ) -> Result<Report, ConsoleError> {
-    use crate::auth::ssr;
-    let agent = ssr::require_agent().await?;
-    let store = ssr::store()?;
-    let mine = store.agent_sites(agent.id).await.map_err(ssr::internal)?;
+    use crate::context;
+    let agent = context::require_agent().await?;
+    let store = context::store()?;
+    let mine = store.agent_sites(agent.id).await?;
     let sites = match site {
         Some(site) if mine.contains(&site) => vec![site],
         Some(_) => return Err(ConsoleError::NotFound),
@@ -191,17 +192,14 @@ pub async fn team_report(
             }
         }
     };
-    let today = ssr::now_ms().div_euclid(DAY) * DAY;
+    let today = crate::clock::now().div_euclid(DAY) * DAY;
     let to = day(&to)?.unwrap_or(today) + DAY;
     let from = day(&from)?.unwrap_or(to - 30 * DAY);
     let days = (to - from) / DAY;
     if !(1..=MAX_DAYS).contains(&days) {
         return Err(ConsoleError::Invalid);
     }
-    let rows = store
-        .conversation_stats(&sites, from, to)
-        .await
-        .map_err(ssr::internal)?;
+    let rows = store.conversation_stats(&sites, from, to).await?;
     let facts: Vec<Facts> = rows
         .iter()
         .map(|r| Facts {
@@ -213,7 +211,7 @@ pub async fn team_report(
         })
         .collect();
     let mut names = std::collections::HashMap::new();
-    for agent in store.site_agents(&sites).await.map_err(ssr::internal)? {
+    for agent in store.site_agents(&sites).await? {
         names.insert(agent.id, agent.display_name);
     }
     Ok(Report::of(&facts, from, days, |id| {
@@ -261,7 +259,7 @@ pub fn ReportsPage() -> impl IntoView {
                             }
                             .into_any(),
                             (first, second) => {
-                                super::refusal(first.err().into_iter().chain(second.err()), lang)
+                                crate::ui::refusal(first.err().into_iter().chain(second.err()), lang)
                             }
                         }
                     })

@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-pub use app::auth::ssr::ClientIp;
+pub use app::session::ClientIp;
 
 /// The client behind `peer`: the peer itself unless it is a trusted proxy.
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {

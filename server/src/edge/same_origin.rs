@@ -108,7 +108,7 @@ fn refusal_for(path: &str) -> Response {
     if path.starts_with("/api/") {
         return (
             StatusCode::FORBIDDEN,
-            axum::Json(app::auth::ConsoleError::Forbidden),
+            axum::Json(app::error::ConsoleError::Forbidden),
         )
             .into_response();
     }

@@ -512,12 +512,12 @@ fn ip_matches(cidr: &str, ip: IpAddr) -> bool {
     cidr.parse::<IpAddr>().is_ok_and(|single| single == ip)
 }
 
-/// The agent behind a session-cookie token (`app::auth::ssr::session_agent`, the one lookup
+/// The agent behind a session-cookie token (`app::session::session_agent`, the one lookup
 /// every path uses), with their sites.
 pub async fn agent_identity(rt: &Realtime, token: Option<&str>) -> Result<Identity, ServerFrame> {
     let unauthorized = || error_frame(ErrorCode::Unauthorized, "sign in first");
     let token = token.ok_or_else(unauthorized)?;
-    let agent = app::auth::ssr::session_agent(rt.store.as_ref(), token)
+    let agent = app::session::session_agent(rt.store.as_ref(), token)
         .await
         .map_err(|e| rt.store_failure(&e))?
         .ok_or_else(unauthorized)?;
@@ -676,7 +676,7 @@ pub fn presence_of(
 }
 
 /// What the console's server functions ask of the real-time side.
-impl app::auth::ssr::Hub for Realtime {
+impl app::ports::Hub for Realtime {
     /// Signing out takes the agent offline at once, instead of when their last HTTP poll's
     /// presence runs out.
     fn signed_out(&self, agent_id: i64) {
@@ -700,10 +700,10 @@ impl app::auth::ssr::Hub for Realtime {
     fn check_widget_settings(
         &self,
         settings: serde_json::Value,
-    ) -> Result<serde_json::Value, app::auth::ConsoleError> {
+    ) -> Result<serde_json::Value, app::error::ConsoleError> {
         settings::WidgetSettings::check(settings).map_err(|error| match error {
-            settings::SettingsError::Hours(_) => app::auth::ConsoleError::BadHours,
-            _ => app::auth::ConsoleError::Invalid,
+            settings::SettingsError::Hours(_) => app::error::ConsoleError::BadHours,
+            _ => app::error::ConsoleError::Invalid,
         })
     }
 }

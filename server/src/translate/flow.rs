@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::pages::conversation::Draft;
+use app::ports::Draft;
 use protocol::{Author, ConversationId, ServerFrame, Unavailable};
 use sha2::{Digest, Sha256};
 use store::{MessageTranslation, TranslationKey, TranslationState};

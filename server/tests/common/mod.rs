@@ -395,13 +395,16 @@ async fn agent_with_role(
     let token = format!("test-token-{email}");
     store
         .create_session(
-            &app::auth::ssr::token_hash(&token),
+            &app::session::token_hash(&token),
             agent.id,
             server::now_ms() + 3_600_000,
         )
         .await
         .expect("session");
-    (agent.id, format!("{}={token}", app::auth::SESSION_COOKIE))
+    (
+        agent.id,
+        format!("{}={token}", app::session::SESSION_COOKIE),
+    )
 }
 
 /// Creates a site with the given allowed origins; returns (id, public key).

@@ -258,7 +258,7 @@ async fn signs_in(server: &common::TestServer, email: &str, password: &str) -> b
         .expect("login");
     response.headers().get_all("set-cookie").iter().any(|c| {
         c.to_str()
-            .is_ok_and(|c| c.starts_with(app::auth::SESSION_COOKIE))
+            .is_ok_and(|c| c.starts_with(app::session::SESSION_COOKIE))
     })
 }
 

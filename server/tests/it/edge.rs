@@ -412,7 +412,7 @@ async fn signing_out_disabling_and_removal_end_live_consoles_at_once() {
     let (site_id, key) = common::site(store, "ends", &[SHOP]).await;
     let (_, admin) = common::admin_cookie(store, "boss@ends.example").await;
     let password = "a long enough password";
-    let hash = app::auth::ssr::hash_password(password).expect("hash");
+    let hash = app::password::hash_password(password).expect("hash");
     let mut people = Vec::new();
     for name in ["out", "off", "moved"] {
         let agent = store

@@ -356,7 +356,7 @@ async fn a_script_sets_up_sites_and_api_keys_and_init_refuses_a_second_time() {
     let store = store::connect(&store::DatabaseUrl::parse(&url).expect("url"))
         .await
         .expect("store");
-    let hash = app::auth::ssr::token_hash(&key);
+    let hash = app::session::token_hash(&key);
     let acting = store
         .api_token_agent(&hash, server::now_ms())
         .await

@@ -420,13 +420,13 @@ async fn signing_out_of_an_http_console_takes_the_agent_offline_at_once() {
     // Signing in again brings them back, although the old presence still lingers.
     store
         .create_session(
-            &app::auth::ssr::token_hash("second"),
+            &app::session::token_hash("second"),
             ann_id,
             server::now_ms() + 60_000,
         )
         .await
         .expect("session");
-    let cookie = format!("{}=second", app::auth::SESSION_COOKIE);
+    let cookie = format!("{}=second", app::session::SESSION_COOKIE);
     agent.cookie = Some(cookie);
     let (status, _) = agent.send(json!([agent_hello(&[])])).await;
     assert_eq!(status, 200);

@@ -2,7 +2,7 @@
 //! disable them, and choose the sites each one answers. An administrator cannot demote or
 //! disable themselves (the install would be left without anyone able to undo it).
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -43,13 +43,13 @@ pub struct AgentsData {
 /// Every agent and site.
 #[server(endpoint = "admin/agents")]
 pub async fn admin_agents() -> Result<AgentsData, ConsoleError> {
-    use crate::auth::ssr;
-    let me = ssr::require_admin().await?;
-    let store = ssr::store()?;
+    use crate::context;
+    let me = context::require_admin().await?;
+    let store = context::store()?;
     let mut agents = Vec::new();
-    for agent in store.all_agents().await.map_err(ssr::internal)? {
+    for agent in store.all_agents().await? {
         agents.push(AdminAgent {
-            sites: store.agent_sites(agent.id).await.map_err(ssr::internal)?,
+            sites: store.agent_sites(agent.id).await?,
             id: agent.id,
             email: agent.email,
             name: agent.display_name,
@@ -60,8 +60,7 @@ pub async fn admin_agents() -> Result<AgentsData, ConsoleError> {
     }
     let sites = store
         .all_sites()
-        .await
-        .map_err(ssr::internal)?
+        .await?
         .into_iter()
         .map(|s| (s.id, s.name))
         .collect();
@@ -81,8 +80,8 @@ pub async fn invite_agent(
     site: i64,
     #[server(default)] admin: bool,
 ) -> Result<String, ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
+    use crate::context;
+    context::require_admin().await?;
     let email = email.trim().to_lowercase();
     let name = name.trim().to_owned();
     let valid_email = email.split_once('@').is_some_and(|(user, domain)| {
@@ -91,12 +90,12 @@ pub async fn invite_agent(
     if !valid_email || email.len() > 254 || name.is_empty() || name.chars().count() > 100 {
         return Err(ConsoleError::Invalid);
     }
-    let store = ssr::store()?;
-    if store.site(site).await.map_err(ssr::internal)?.is_none() {
+    let store = context::store()?;
+    if store.site(site).await?.is_none() {
         return Err(ConsoleError::NotFound);
     }
-    let password: String = ssr::new_token().chars().take(20).collect();
-    let hash = ssr::hash_password(&password).map_err(ssr::internal)?;
+    let password: String = crate::session::new_token().chars().take(20).collect();
+    let hash = crate::password::hash_password(&password).map_err(crate::error::internal)?;
     let agent = match store
         .create_agent(store::NewAgent {
             email,
@@ -109,18 +108,15 @@ pub async fn invite_agent(
             },
             language: "en".to_owned(),
             max_chats: 5,
-            created_at: ssr::now_ms(),
+            created_at: crate::clock::now(),
         })
         .await
     {
         Ok(agent) => agent,
         Err(store::Error::Conflict { .. }) => return Err(ConsoleError::Invalid),
-        Err(error) => return Err(ssr::internal(error)),
+        Err(error) => return Err(crate::error::internal(error)),
     };
-    store
-        .add_agent_to_site(site, agent.id)
-        .await
-        .map_err(ssr::internal)?;
+    store.add_agent_to_site(site, agent.id).await?;
     Ok(password)
 }
 
@@ -132,8 +128,8 @@ pub async fn update_agent(
     #[server(default)] admin: bool,
     #[server(default)] disabled: bool,
 ) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let me = ssr::require_admin().await?;
+    use crate::context;
+    let me = context::require_admin().await?;
     if !(1..=MAX_CHATS).contains(&max_chats) || (id == me.id && (!admin || disabled)) {
         return Err(ConsoleError::Invalid);
     }
@@ -142,28 +138,27 @@ pub async fn update_agent(
     } else {
         store::Role::Agent
     };
-    match ssr::store()?
+    match context::store()?
         .update_agent(id, role, max_chats, disabled)
         .await
     {
         Ok(_) => {
             // A disabled agent's open consoles close now, on every node.
-            ssr::hub()?.sessions_changed(id);
+            context::hub()?.sessions_changed(id);
             Ok(())
         }
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
-        Err(error) => Err(ssr::internal(error)),
+        Err(error) => Err(crate::error::internal(error)),
     }
 }
 
 /// Puts an agent on a site or takes them off it.
 #[server(endpoint = "admin/agents/site")]
 pub async fn set_agent_site(id: i64, site: i64, member: bool) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    let store = ssr::store()?;
-    let known = store.agent(id).await.map_err(ssr::internal)?.is_some()
-        && store.site(site).await.map_err(ssr::internal)?.is_some();
+    use crate::context;
+    context::require_admin().await?;
+    let store = context::store()?;
+    let known = store.agent(id).await?.is_some() && store.site(site).await?.is_some();
     if !known {
         return Err(ConsoleError::NotFound);
     }
@@ -171,10 +166,9 @@ pub async fn set_agent_site(id: i64, site: i64, member: bool) -> Result<(), Cons
         store.add_agent_to_site(site, id).await
     } else {
         store.remove_agent_from_site(site, id).await
-    }
-    .map_err(ssr::internal)?;
+    }?;
     // Their live connections follow the new set of sites (and stop seeing a removed one).
-    ssr::hub()?.sessions_changed(id);
+    context::hub()?.sessions_changed(id);
     Ok(())
 }
 
@@ -222,7 +216,7 @@ pub fn AdminAgentsPage() -> impl IntoView {
                         };
                         match data.await {
                             Ok(data) => view! {
-                                <super::AdminNav lang />
+                                <crate::ui::AdminNav lang />
                                 <h1>{t(lang, Key::AdminAgents)}</h1>
                                 {failed}
                                 <AgentTable data=data.clone() update membership lang />
@@ -242,7 +236,7 @@ pub fn AdminAgentsPage() -> impl IntoView {
                                 {outcome}
                             }
                             .into_any(),
-                            Err(error) => crate::pages::refusal([error], lang),
+                            Err(error) => crate::ui::refusal([error], lang),
                         }
                     })
                 }}

@@ -2,7 +2,7 @@
 //! `/api/v1/openapi.json`). A key acts as the admin who made it; it is shown once, when it is
 //! made, and only its hash is kept, so a lost key is revoked and replaced, never recovered.
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -34,13 +34,10 @@ pub struct TokenRow {
 /// The signed-in admin's keys, newest first.
 #[server(endpoint = "admin/api_tokens")]
 pub async fn api_tokens() -> Result<Vec<TokenRow>, ConsoleError> {
-    use crate::auth::ssr;
-    use crate::pages::history::ssr::minute;
-    let admin = ssr::require_admin().await?;
-    let tokens = ssr::store()?
-        .api_tokens(admin.id)
-        .await
-        .map_err(ssr::internal)?;
+    use crate::clock::minute;
+    use crate::context;
+    let admin = context::require_admin().await?;
+    let tokens = context::store()?.api_tokens(admin.id).await?;
     Ok(tokens
         .into_iter()
         .map(|token| TokenRow {
@@ -56,40 +53,39 @@ pub async fn api_tokens() -> Result<Vec<TokenRow>, ConsoleError> {
 /// Makes a key called `name` for the signed-in admin; returns it (shown once).
 #[server(endpoint = "admin/api_tokens/create")]
 pub async fn create_api_token(name: String) -> Result<String, ConsoleError> {
-    use crate::auth::ssr;
-    let admin = ssr::require_admin().await?;
+    use crate::context;
+    let admin = context::require_admin().await?;
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(ConsoleError::Invalid);
     }
-    let store = ssr::store()?;
-    let held = store.api_tokens(admin.id).await.map_err(ssr::internal)?;
+    let store = context::store()?;
+    let held = store.api_tokens(admin.id).await?;
     if held.len() >= MAX_TOKENS {
         return Err(ConsoleError::Invalid);
     }
-    let token = format!("{TOKEN_START}{}", ssr::new_token());
+    let token = format!("{TOKEN_START}{}", crate::session::new_token());
     store
         .create_api_token(store::NewApiToken {
             agent_id: admin.id,
             name,
-            token_hash: ssr::token_hash(&token),
+            token_hash: crate::session::token_hash(&token),
             prefix: token.chars().take(TOKEN_START.len() + 8).collect(),
-            created_at: ssr::now_ms(),
+            created_at: crate::clock::now(),
         })
-        .await
-        .map_err(ssr::internal)?;
+        .await?;
     Ok(token)
 }
 
 /// Revokes one of the signed-in admin's keys: it stops working at once.
 #[server(endpoint = "admin/api_tokens/revoke")]
 pub async fn revoke_api_token(id: i64) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let admin = ssr::require_admin().await?;
-    match ssr::store()?.delete_api_token(admin.id, id).await {
+    use crate::context;
+    let admin = context::require_admin().await?;
+    match context::store()?.delete_api_token(admin.id, id).await {
         Ok(()) => Ok(()),
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
-        Err(error) => Err(ssr::internal(error)),
+        Err(error) => Err(crate::error::internal(error)),
     }
 }
 
@@ -114,7 +110,7 @@ pub fn AdminApiPage() -> impl IntoView {
                         let lang = lang.await;
                         match tokens.await {
                             Ok(tokens) => view! {
-                                <super::AdminNav lang />
+                                <crate::ui::AdminNav lang />
                                 <h1>{t(lang, Key::ApiTokens)}</h1>
                                 <p>
                                     {t(lang, Key::ApiIntro)} " "
@@ -135,7 +131,7 @@ pub fn AdminApiPage() -> impl IntoView {
                                 })}
                             }
                             .into_any(),
-                            Err(error) => crate::pages::refusal([error], lang),
+                            Err(error) => crate::ui::refusal([error], lang),
                         }
                     })
                 }}
@@ -174,7 +170,7 @@ fn TokenTable(
                             <td>
                                 <ActionForm action=revoke>
                                     <input type="hidden" name="id" value=token.id />
-                                    <super::super::ConfirmButton label=t(lang, Key::Revoke) lang />
+                                    <crate::ui::ConfirmButton label=t(lang, Key::Revoke) lang />
                                 </ActionForm>
                             </td>
                         </tr>

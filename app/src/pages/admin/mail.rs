@@ -4,58 +4,20 @@
 //!
 //! The password is never sent back to the browser: left empty, the saved one is kept.
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
+use crate::ports::{MailForm, MailView};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 /// How the connection to the relay is secured.
 pub const SECURITY: [&str; 3] = ["starttls", "tls", "none"];
 
-/// The relay's settings as the form edits them. An empty host means no mail at all.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MailForm {
-    /// The relay's host name; empty turns mail off.
-    #[serde(default)]
-    pub host: String,
-    /// Its port: 587 for STARTTLS, 465 for TLS, 25 for a relay on the local network.
-    pub port: u16,
-    /// One of [`SECURITY`].
-    pub security: String,
-    /// The user name, if the relay wants one.
-    #[serde(default)]
-    pub username: String,
-    /// The password: never filled in when shown; left empty when saved, the saved one stays.
-    #[serde(default)]
-    pub password: String,
-    /// The sender of every mail, e.g. `Shop support <support@shop.example>`.
-    #[serde(default)]
-    pub from: String,
-    /// E-mail a site's agents when a leave-message arrives.
-    #[serde(default)]
-    pub notify: bool,
-}
-
-/// What the page shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MailView {
-    /// The settings in force (without the password).
-    pub form: MailForm,
-    /// A password is saved.
-    pub has_password: bool,
-    /// The settings come from command-line flags or `KEFU_*` variables: they can only be
-    /// changed there.
-    pub locked: bool,
-    /// Where saved settings go.
-    pub file: String,
-}
-
 /// The mail settings in force.
 #[server(endpoint = "admin/mail")]
 pub async fn mail_settings() -> Result<MailView, ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    Ok(ssr::outbox()?.settings())
+    use crate::context;
+    context::require_admin().await?;
+    Ok(context::outbox()?.settings())
 }
 
 /// Saves new mail settings to the configuration file and applies them at once. `Invalid` when
@@ -63,9 +25,9 @@ pub async fn mail_settings() -> Result<MailView, ConsoleError> {
 /// notifications without a relay), `Forbidden` when flags or variables fix them.
 #[server(endpoint = "admin/mail/save")]
 pub async fn save_mail_settings(form: MailForm) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let admin = ssr::require_admin().await?;
-    ssr::outbox()?.save(form)?;
+    use crate::context;
+    let admin = context::require_admin().await?;
+    context::outbox()?.save(form)?;
     tracing::info!(admin = admin.id, "mail settings saved");
     Ok(())
 }
@@ -74,8 +36,8 @@ pub async fn save_mail_settings(form: MailForm) -> Result<(), ConsoleError> {
 /// up, `MailFailed` when the relay refuses (the log says why).
 #[server(endpoint = "admin/mail/test")]
 pub async fn send_test_mail(to: String) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let admin = ssr::require_admin().await?;
+    use crate::context;
+    let admin = context::require_admin().await?;
     let to = to.trim();
     if !to.contains('@') || to.contains(char::is_whitespace) {
         return Err(ConsoleError::Invalid);
@@ -84,7 +46,7 @@ pub async fn send_test_mail(to: String) -> Result<(), ConsoleError> {
         "This is a test e-mail from Kefu, sent by {}. If you can read it, mail works.\n",
         admin.display_name
     );
-    ssr::send_mail(to, "Kefu test e-mail", body).await
+    context::send_mail(to, "Kefu test e-mail", body).await
 }
 
 /// `/admin/mail`.
@@ -105,7 +67,7 @@ pub fn AdminMailPage() -> impl IntoView {
                         let lang = lang.await;
                         match settings.await {
                             Ok(view) => view! {
-                                <super::AdminNav lang />
+                                <crate::ui::AdminNav lang />
                                 <h1>{t(lang, Key::AdminMail)}</h1>
                                 <MailFields view save lang />
                                 <section class="mail-test">
@@ -121,7 +83,7 @@ pub fn AdminMailPage() -> impl IntoView {
                                 </section>
                             }
                             .into_any(),
-                            Err(error) => crate::pages::refusal([error], lang),
+                            Err(error) => crate::ui::refusal([error], lang),
                         }
                     })
                 }}

@@ -6,7 +6,7 @@
 //! gets `Forbidden`, whether through the page or by calling the endpoint directly. Widget
 //! settings are checked by the real-time side, which owns their shape (`Hub`).
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -151,7 +151,7 @@ pub struct AdminSite {
 pub mod ssr {
     //! Reading the admin's form fields.
 
-    use crate::auth::ConsoleError;
+    use crate::error::ConsoleError;
 
     /// The origins typed one per line: each `scheme://host[:port]`, without a path.
     pub fn origins(text: &str) -> Result<Vec<String>, ConsoleError> {
@@ -192,7 +192,7 @@ pub mod ssr {
 
     /// The widget settings the form describes, checked and normalised by the real-time side.
     pub fn settings(look: &super::LookForm) -> Result<serde_json::Value, ConsoleError> {
-        crate::auth::ssr::hub()?.check_widget_settings(look.settings()?)
+        crate::context::hub()?.check_widget_settings(look.settings()?)
     }
 
     /// Where this Kefu is reached, as the admin's browser reached it (behind a proxy, its
@@ -214,11 +214,11 @@ pub mod ssr {
 /// Every site, with its snippet.
 #[server(endpoint = "admin/sites")]
 pub async fn admin_sites() -> Result<Vec<AdminSite>, ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
+    use crate::context;
+    context::require_admin().await?;
     let base = self::ssr::public_base().await;
-    let hub = ssr::hub()?;
-    let sites = ssr::store()?.all_sites().await.map_err(ssr::internal)?;
+    let hub = context::hub()?;
+    let sites = context::store()?.all_sites().await?;
     Ok(sites
         .into_iter()
         .map(|site| AdminSite {
@@ -244,10 +244,10 @@ pub async fn admin_sites() -> Result<Vec<AdminSite>, ConsoleError> {
 /// The look a new site starts with: the widget's defaults.
 #[server(endpoint = "admin/sites/default_look")]
 pub async fn default_look() -> Result<LookForm, ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
+    use crate::context;
+    context::require_admin().await?;
     Ok(LookForm::of(
-        &ssr::hub()?.check_widget_settings(serde_json::json!({}))?,
+        &context::hub()?.check_widget_settings(serde_json::json!({}))?,
     ))
 }
 
@@ -259,30 +259,29 @@ pub async fn create_site(
     origins: String,
     #[server(default)] look: Option<LookForm>,
 ) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let admin = ssr::require_admin().await?;
+    use crate::context;
+    let admin = context::require_admin().await?;
     let name = self::ssr::name(&name)?;
     let allowed_origins = self::ssr::origins(&origins)?;
     let widget_settings = match look {
         Some(look) => self::ssr::settings(&look)?,
-        None => ssr::hub()?.check_widget_settings(serde_json::json!({}))?,
+        None => context::hub()?.check_widget_settings(serde_json::json!({}))?,
     };
-    let store = ssr::store()?;
-    let key: String = ssr::new_token().chars().take(16).collect();
+    let store = context::store()?;
+    let key: String = crate::session::new_token().chars().take(16).collect();
     let site = store
         .create_site(store::NewSite {
             public_key: key,
             name,
             allowed_origins,
             widget_settings,
-            created_at: ssr::now_ms(),
+            created_at: crate::clock::now(),
         })
-        .await
-        .map_err(ssr::internal)?;
+        .await?;
     store
         .add_agent_to_site(site.id, admin.id)
         .await
-        .map_err(ssr::internal)
+        .map_err(ConsoleError::from)
 }
 
 /// Replaces a site's name, origins and widget settings.
@@ -293,18 +292,18 @@ pub async fn update_site(
     origins: String,
     look: LookForm,
 ) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
+    use crate::context;
+    context::require_admin().await?;
     let name = self::ssr::name(&name)?;
     let origins = self::ssr::origins(&origins)?;
     let settings = self::ssr::settings(&look)?;
-    match ssr::store()?
+    match context::store()?
         .update_site(id, &name, &origins, &settings)
         .await
     {
         Ok(_) => Ok(()),
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
-        Err(error) => Err(ssr::internal(error)),
+        Err(error) => Err(crate::error::internal(error)),
     }
 }
 
@@ -337,7 +336,7 @@ pub fn AdminSitesPage() -> impl IntoView {
                         };
                         match (sites.await, defaults.await) {
                             (Ok(sites), Ok(defaults)) => view! {
-                                <super::AdminNav lang />
+                                <crate::ui::AdminNav lang />
                                 <h1>{t(lang, Key::AdminSites)}</h1>
                                 {failed}
                                 // One row per site; the newest opens (it was probably just made).
@@ -360,7 +359,7 @@ pub fn AdminSitesPage() -> impl IntoView {
                                 </ActionForm>
                             }
                             .into_any(),
-                            (first, second) => crate::pages::refusal(first.err().into_iter().chain(second.err()), lang),
+                            (first, second) => crate::ui::refusal(first.err().into_iter().chain(second.err()), lang),
                         }
                     })
                 }}
@@ -488,7 +487,7 @@ fn LookFields(look: LookForm, lang: Lang) -> impl IntoView {
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::ssr::origins;
-    use crate::auth::ConsoleError;
+    use crate::error::ConsoleError;
 
     #[test]
     fn origins_are_web_origins_one_per_line_or_a_star_for_any() {

@@ -2,7 +2,7 @@
 //! that team's agents only; deleting a team gives its waiting conversations back to everyone
 //! on the site.
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -29,22 +29,16 @@ pub struct TeamRow {
 mod ssr {
     //! Finding a team and checking who may join it.
 
-    use crate::auth::{ConsoleError, ssr};
+    use crate::context;
+    use crate::error::ConsoleError;
 
     /// The team `id`, or `NotFound`.
     pub async fn team(id: i64) -> Result<store::Team, ConsoleError> {
-        let store = ssr::store()?;
-        let sites: Vec<i64> = store
-            .all_sites()
-            .await
-            .map_err(ssr::internal)?
-            .iter()
-            .map(|s| s.id)
-            .collect();
+        let store = context::store()?;
+        let sites: Vec<i64> = store.all_sites().await?.iter().map(|s| s.id).collect();
         store
             .site_teams(&sites)
-            .await
-            .map_err(ssr::internal)?
+            .await?
             .into_iter()
             .find(|team| team.id == id)
             .ok_or(ConsoleError::NotFound)
@@ -54,18 +48,15 @@ mod ssr {
 /// Every site's teams with their members.
 #[server(endpoint = "admin/teams")]
 pub async fn admin_teams() -> Result<Vec<TeamRow>, ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    let store = ssr::store()?;
-    let sites = store.all_sites().await.map_err(ssr::internal)?;
+    use crate::context;
+    context::require_admin().await?;
+    let store = context::store()?;
+    let sites = store.all_sites().await?;
     let ids: Vec<i64> = sites.iter().map(|s| s.id).collect();
     let mut rows = Vec::new();
-    for team in store.site_teams(&ids).await.map_err(ssr::internal)? {
-        let members = store.team_members(team.id).await.map_err(ssr::internal)?;
-        let agents = store
-            .site_agents(&[team.site_id])
-            .await
-            .map_err(ssr::internal)?;
+    for team in store.site_teams(&ids).await? {
+        let members = store.team_members(team.id).await?;
+        let agents = store.site_agents(&[team.site_id]).await?;
         let (inside, outside): (Vec<_>, Vec<_>) =
             agents.into_iter().partition(|a| members.contains(&a.id));
         let named = |agents: Vec<store::Agent>| {
@@ -92,30 +83,29 @@ pub async fn admin_teams() -> Result<Vec<TeamRow>, ConsoleError> {
 /// Adds a team called `name` to `site`.
 #[server(endpoint = "admin/teams/create")]
 pub async fn create_team(site: i64, name: String) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
+    use crate::context;
+    context::require_admin().await?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(ConsoleError::Invalid);
     }
-    match ssr::store()?.create_team(site, name).await {
+    match context::store()?.create_team(site, name).await {
         Ok(_) => Ok(()),
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
-        Err(error) => Err(ssr::internal(error)),
+        Err(error) => Err(crate::error::internal(error)),
     }
 }
 
 /// Puts an agent of the team's site into the team.
 #[server(endpoint = "admin/teams/add")]
 pub async fn join_team(team: i64, agent: i64) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
+    use crate::context;
+    context::require_admin().await?;
     let team = self::ssr::team(team).await?;
-    let store = ssr::store()?;
+    let store = context::store()?;
     let on_site = store
         .site_agents(&[team.site_id])
-        .await
-        .map_err(ssr::internal)?
+        .await?
         .iter()
         .any(|a| a.id == agent);
     if !on_site {
@@ -124,29 +114,29 @@ pub async fn join_team(team: i64, agent: i64) -> Result<(), ConsoleError> {
     store
         .add_team_member(team.id, agent)
         .await
-        .map_err(ssr::internal)
+        .map_err(ConsoleError::from)
 }
 
 /// Takes an agent out of a team.
 #[server(endpoint = "admin/teams/remove")]
 pub async fn leave_team(team: i64, agent: i64) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    ssr::store()?
+    use crate::context;
+    context::require_admin().await?;
+    context::store()?
         .remove_team_member(team, agent)
         .await
-        .map_err(ssr::internal)
+        .map_err(ConsoleError::from)
 }
 
 /// Deletes a team; conversations waiting for it go back to every agent of the site.
 #[server(endpoint = "admin/teams/delete")]
 pub async fn delete_team(team: i64) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    match ssr::store()?.delete_team(team).await {
+    use crate::context;
+    context::require_admin().await?;
+    match context::store()?.delete_team(team).await {
         Ok(()) => Ok(()),
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
-        Err(error) => Err(ssr::internal(error)),
+        Err(error) => Err(crate::error::internal(error)),
     }
 }
 
@@ -193,7 +183,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
                         };
                         match (teams.await, sites.await) {
                             (Ok(teams), Ok(sites)) => view! {
-                                <super::AdminNav lang />
+                                <crate::ui::AdminNav lang />
                                 <h1>{t(lang, Key::AdminTeams)}</h1>
                                 {failed}
                                 {teams
@@ -216,7 +206,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
                                 </ActionForm>
                             }
                             .into_any(),
-                            (first, second) => crate::pages::refusal(first.err().into_iter().chain(second.err()), lang),
+                            (first, second) => crate::ui::refusal(first.err().into_iter().chain(second.err()), lang),
                         }
                     })
                 }}
@@ -250,7 +240,7 @@ fn TeamCard(
                             <ActionForm action=leave>
                                 <input type="hidden" name="team" value=id />
                                 <input type="hidden" name="agent" value=agent />
-                                <super::super::ConfirmButton label=t(lang, Key::Remove) lang />
+                                <crate::ui::ConfirmButton label=t(lang, Key::Remove) lang />
                             </ActionForm>
                         </li>
                     })
@@ -271,7 +261,7 @@ fn TeamCard(
             })}
             <ActionForm action=delete>
                 <input type="hidden" name="team" value=id />
-                <super::super::ConfirmButton label=t(lang, Key::Delete) lang />
+                <crate::ui::ConfirmButton label=t(lang, Key::Delete) lang />
             </ActionForm>
         </section>
     }

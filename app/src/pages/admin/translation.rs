@@ -6,10 +6,10 @@
 //!
 //! The key and the secret are never sent back to the browser: left empty, the saved ones stay.
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
+use crate::ports::{TranslationForm, TranslationView};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 /// The providers Kefu speaks to, as the configuration names them.
 pub const PROVIDERS: [&str; 6] = [
@@ -21,78 +21,18 @@ pub const PROVIDERS: [&str; 6] = [
     "openai",
 ];
 
-/// The provider's settings as the form edits them. An empty provider turns translation off.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TranslationForm {
-    /// One of [`PROVIDERS`], or empty.
-    #[serde(default)]
-    pub provider: String,
-    /// Where the provider answers; empty for a cloud provider's own address.
-    #[serde(default)]
-    pub url: String,
-    /// The API key: never filled in when shown; left empty when saved, the saved one stays.
-    #[serde(default)]
-    pub api_key: String,
-    /// Azure's resource region.
-    #[serde(default)]
-    pub region: String,
-    /// Baidu's app id.
-    #[serde(default)]
-    pub app_id: String,
-    /// Baidu's secret, kept like the key.
-    #[serde(default)]
-    pub secret: String,
-    /// The model of an OpenAI-compatible server.
-    #[serde(default)]
-    pub model: String,
-    /// Characters each site may send per UTC day (cloud providers bill per character).
-    pub daily_chars: i64,
-    /// The agents' language while a conversation has no agent (BCP 47, e.g. `en`).
-    #[serde(default)]
-    pub agent_language: String,
-}
-
-/// One site's use of its budget today.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SiteUsage {
-    /// The site's name.
-    pub site: String,
-    /// Characters sent to the provider today (UTC).
-    pub used: i64,
-    /// Whether the site has translation switched on.
-    pub on: bool,
-}
-
-/// What the page shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TranslationView {
-    /// The settings in force (without key and secret).
-    pub form: TranslationForm,
-    /// A key is saved.
-    pub has_api_key: bool,
-    /// A secret is saved.
-    pub has_secret: bool,
-    /// Where saved settings go.
-    pub file: String,
-    /// Every site's characters today.
-    pub usage: Vec<SiteUsage>,
-}
-
 /// The translation settings in force, with every site's use of today's budget.
 #[server(endpoint = "admin/translation")]
 pub async fn translation_settings() -> Result<TranslationView, ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    let interpreter = ssr::interpreter()?;
+    use crate::context;
+    context::require_admin().await?;
+    let interpreter = context::interpreter()?;
     let mut view = interpreter.settings();
-    let store = ssr::store()?;
-    let today = ssr::now_ms() / crate::pages::DAY_MS;
-    for site in store.all_sites().await.map_err(ssr::internal)? {
-        view.usage.push(SiteUsage {
-            used: store
-                .translation_chars(site.id, today)
-                .await
-                .map_err(ssr::internal)?,
+    let store = context::store()?;
+    let today = crate::clock::now() / crate::clock::DAY_MS;
+    for site in store.all_sites().await? {
+        view.usage.push(crate::ports::SiteUsage {
+            used: store.translation_chars(site.id, today).await?,
             on: interpreter.translates(&site),
             site: site.name,
         });
@@ -104,9 +44,9 @@ pub async fn translation_settings() -> Result<TranslationView, ConsoleError> {
 /// `Invalid` when they make no working provider (unknown provider, missing key, bad address).
 #[server(endpoint = "admin/translation/save")]
 pub async fn save_translation_settings(form: TranslationForm) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    let admin = ssr::require_admin().await?;
-    ssr::interpreter()?.save(form)?;
+    use crate::context;
+    let admin = context::require_admin().await?;
+    context::interpreter()?.save(form)?;
     tracing::info!(admin = admin.id, "translation settings saved");
     Ok(())
 }
@@ -114,9 +54,9 @@ pub async fn save_translation_settings(form: TranslationForm) -> Result<(), Cons
 /// Translates a sample sentence with the provider the form describes, saving nothing.
 #[server(endpoint = "admin/translation/test")]
 pub async fn test_translation(form: TranslationForm) -> Result<String, ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    ssr::interpreter()?.test(form).await
+    use crate::context;
+    context::require_admin().await?;
+    context::interpreter()?.test(form).await
 }
 
 /// `/admin/translation`.
@@ -137,13 +77,13 @@ pub fn AdminTranslationPage() -> impl IntoView {
                         let lang = lang.await;
                         match settings.await {
                             Ok(view) => view! {
-                                <super::AdminNav lang />
+                                <crate::ui::AdminNav lang />
                                 <h1>{t(lang, Key::AdminTranslation)}</h1>
                                 <Usage view=view.clone() lang />
                                 <TranslationFields view save test lang />
                             }
                             .into_any(),
-                            Err(error) => crate::pages::refusal([error], lang),
+                            Err(error) => crate::ui::refusal([error], lang),
                         }
                     })
                 }}

@@ -2,7 +2,7 @@
 //! or for good), webhooks with their delivery logs, and data retention (delete conversations, leave-messages and files older than a
 //! number of days).
 
-use crate::auth::ConsoleError;
+use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -25,17 +25,13 @@ pub struct BanRow {
 /// The bans still in force on every site.
 #[server(endpoint = "admin/bans")]
 pub async fn admin_bans() -> Result<Vec<BanRow>, ConsoleError> {
-    use crate::auth::ssr;
-    use crate::pages::history::ssr::minute;
-    ssr::require_admin().await?;
-    let store = ssr::store()?;
+    use crate::clock::minute;
+    use crate::context;
+    context::require_admin().await?;
+    let store = context::store()?;
     let mut rows = Vec::new();
-    for site in store.all_sites().await.map_err(ssr::internal)? {
-        for ban in store
-            .active_bans(site.id, ssr::now_ms())
-            .await
-            .map_err(ssr::internal)?
-        {
+    for site in store.all_sites().await? {
+        for ban in store.active_bans(site.id, crate::clock::now()).await? {
             let target = [
                 ban.visitor_id.map(|v| format!("visitor #{v}")),
                 ban.ip_cidr.clone(),
@@ -66,8 +62,8 @@ pub async fn add_ban(
     reason: String,
     days: i64,
 ) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
+    use crate::context;
+    context::require_admin().await?;
     let address = address.trim();
     let address = (!address.is_empty()).then(|| address.to_owned());
     let visitor = match visitor.trim() {
@@ -84,14 +80,10 @@ pub async fn add_ban(
     if (address.is_none() && visitor.is_none()) || !address_ok {
         return Err(ConsoleError::Invalid);
     }
-    let store = ssr::store()?;
-    let now = ssr::now_ms();
+    let store = context::store()?;
+    let now = crate::clock::now();
     let known_visitor = match visitor {
-        Some(id) => store
-            .visitor(id)
-            .await
-            .map_err(ssr::internal)?
-            .is_some_and(|v| v.site_id == site),
+        Some(id) => store.visitor(id).await?.is_some_and(|v| v.site_id == site),
         None => true,
     };
     if !known_visitor {
@@ -103,14 +95,14 @@ pub async fn add_ban(
             visitor_id: visitor,
             ip_cidr: address,
             reason,
-            expires_at: (days > 0).then(|| now + days * crate::pages::DAY_MS),
+            expires_at: (days > 0).then(|| now + days * crate::clock::DAY_MS),
             created_at: now,
         })
         .await
     {
         Ok(_) => Ok(()),
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
-        Err(error) => Err(ssr::internal(error)),
+        Err(error) => Err(crate::error::internal(error)),
     }
 }
 
@@ -126,24 +118,26 @@ pub fn ban_reason(reason: &str, days: i64) -> Result<String, ConsoleError> {
 /// Lifts a ban.
 #[server(endpoint = "admin/bans/lift")]
 pub async fn lift_ban(id: i64) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    ssr::store()?.delete_ban(id).await.map_err(ssr::internal)
+    use crate::context;
+    context::require_admin().await?;
+    context::store()?
+        .delete_ban(id)
+        .await
+        .map_err(ConsoleError::from)
 }
 
 /// Deletes conversations not updated for `days` days, and leave-messages and files older than
 /// that; returns how many conversations went.
 #[server(endpoint = "admin/retention")]
 pub async fn delete_older_than(days: i64) -> Result<u64, ConsoleError> {
-    use crate::auth::ssr;
-    let admin = ssr::require_admin().await?;
+    use crate::context;
+    let admin = context::require_admin().await?;
     if !(1..=36_500).contains(&days) {
         return Err(ConsoleError::Invalid);
     }
-    let deleted = ssr::store()?
-        .delete_history_before(ssr::now_ms() - days * crate::pages::DAY_MS)
-        .await
-        .map_err(ssr::internal)?;
+    let deleted = context::store()?
+        .delete_history_before(crate::clock::now() - days * crate::clock::DAY_MS)
+        .await?;
     tracing::info!(
         admin = admin.id,
         days,
@@ -182,7 +176,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
                         let lang = lang.await;
                         match (bans.await, sites.await, hooks.await) {
                             (Ok(bans), Ok(sites), Ok(hooks)) => view! {
-                                <super::AdminNav lang />
+                                <crate::ui::AdminNav lang />
                                 <h1>{t(lang, Key::AdminUpkeep)}</h1>
                                 <Bans bans sites add lift lang />
                                 <Webhooks hooks add=add_hook delete=delete_hook lang />
@@ -190,7 +184,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
                                     <h2>{t(lang, Key::Retention)}</h2>
                                     <ActionForm action=retention>
                                         <label>{t(lang, Key::OlderThanDays)} <input type="number" name="days" min="1" required /></label>
-                                        <super::super::ConfirmButton label=t(lang, Key::Delete) lang />
+                                        <crate::ui::ConfirmButton label=t(lang, Key::Delete) lang />
                                     </ActionForm>
                                     {move || retention.value().get().map(|result| match result {
                                         Ok(count) => view! { <p role="status">{format!("{} {count}", t(lang, Key::ConversationsDeleted))}</p> }.into_any(),
@@ -199,7 +193,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
                                 </section>
                             }
                             .into_any(),
-                            (first, second, third) => crate::pages::refusal(
+                            (first, second, third) => crate::ui::refusal(
                                 first.err().into_iter().chain(second.err()).chain(third.err()),
                                 lang,
                             ),
@@ -271,16 +265,15 @@ pub struct WebhookRow {
 /// Every webhook with its last twenty deliveries.
 #[server(endpoint = "admin/webhooks")]
 pub async fn admin_webhooks() -> Result<Vec<WebhookRow>, ConsoleError> {
-    use crate::auth::ssr;
-    use crate::pages::history::ssr::minute;
-    ssr::require_admin().await?;
-    let store = ssr::store()?;
+    use crate::clock::minute;
+    use crate::context;
+    context::require_admin().await?;
+    let store = context::store()?;
     let mut rows = Vec::new();
-    for hook in store.webhooks().await.map_err(ssr::internal)? {
+    for hook in store.webhooks().await? {
         let deliveries = store
             .webhook_deliveries(hook.id, 20)
-            .await
-            .map_err(ssr::internal)?
+            .await?
             .into_iter()
             .map(|d| {
                 let outcome = match (d.last_status, d.last_error) {
@@ -323,8 +316,8 @@ pub async fn add_webhook(
     #[server(default)] conversation_resolved: bool,
     #[server(default)] leave_message_created: bool,
 ) -> Result<String, ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
+    use crate::context;
+    context::require_admin().await?;
     let url = url.trim().to_owned();
     let valid = (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() <= 2000
@@ -341,23 +334,22 @@ pub async fn add_webhook(
     if !valid || events.is_empty() {
         return Err(ConsoleError::Invalid);
     }
-    let secret = ssr::new_token();
-    ssr::store()?
-        .create_webhook(&url, &secret, &events, ssr::now_ms())
-        .await
-        .map_err(ssr::internal)?;
+    let secret = crate::session::new_token();
+    context::store()?
+        .create_webhook(&url, &secret, &events, crate::clock::now())
+        .await?;
     Ok(secret)
 }
 
 /// Removes a webhook and its delivery log.
 #[server(endpoint = "admin/webhooks/delete")]
 pub async fn delete_webhook(id: i64) -> Result<(), ConsoleError> {
-    use crate::auth::ssr;
-    ssr::require_admin().await?;
-    ssr::store()?
+    use crate::context;
+    context::require_admin().await?;
+    context::store()?
         .delete_webhook(id)
         .await
-        .map_err(ssr::internal)
+        .map_err(ConsoleError::from)
 }
 
 /// The webhooks, their delivery logs, and the form that adds one.
@@ -378,7 +370,7 @@ fn Webhooks(
                         <code>{hook.url}</code> " " <small>{hook.events.join(", ")}</small>
                         <ActionForm action=delete>
                             <input type="hidden" name="id" value=hook.id />
-                            <super::super::ConfirmButton label=t(lang, Key::Delete) lang />
+                            <crate::ui::ConfirmButton label=t(lang, Key::Delete) lang />
                         </ActionForm>
                         <table class="deliveries">
                             <tbody>

@@ -4,9 +4,10 @@
 //! Everything shown comes from the live desk; actions go out as frames, and their effects come
 //! back as frames like everyone else's, so two agents' screens never disagree.
 
-use super::inbox::{Colleague, TeamChoice};
+use crate::api::inbox::{Colleague, TeamChoice};
 use crate::i18n::{Key, Lang, t};
 use crate::live::{Live, Thread};
+use crate::ports::Draft;
 use leptos::prelude::*;
 use protocol::{
     AgentFrame, AgentId, AgentStatus, Assign, Author, ConversationId, ConversationStatus, Message,
@@ -88,7 +89,7 @@ pub fn ConversationView(
     });
     let file_refused = RwSignal::new(false);
     // The draft as the visitor would read it, after the agent asked (or why not).
-    let draft_translation = RwSignal::new(None::<Result<Draft, crate::auth::ConsoleError>>);
+    let draft_translation = RwSignal::new(None::<Result<Draft, crate::error::ConsoleError>>);
     let site_translates = move || {
         let site = live
             .desk
@@ -97,7 +98,7 @@ pub fn ConversationView(
     };
     let file_input = NodeRef::<leptos::html::Input>::new();
     // Fetched in the browser when the conversation opens; `/shortcut` completes from it.
-    let canned = LocalResource::new(super::canned::canned_replies);
+    let canned = LocalResource::new(crate::pages::canned::canned_replies);
     let site = live
         .desk
         .with_untracked(|d| d.threads.get(&id).map(|t| t.site_id.0));
@@ -203,7 +204,7 @@ pub fn ConversationView(
         };
         loading.set(true);
         leptos::task::spawn_local(async move {
-            if let Ok(page) = super::inbox::transcript(id.0, before).await {
+            if let Ok(page) = crate::api::inbox::transcript(id.0, before).await {
                 live.desk.update(|d| {
                     d.add_history(id, page.messages);
                     d.add_translations(id, page.translations);
@@ -525,15 +526,17 @@ pub fn ConversationView(
     }
 }
 
+#[cfg(feature = "ssr")]
 /// Longest internal note, in bytes (a message's limit).
-pub const MAX_NOTE_BYTES: usize = 4000;
+const MAX_NOTE_BYTES: usize = 4000;
 
 /// Writes an internal note on conversation `id`: stored as a durable agent event and sent live
 /// to the consoles of the site's agents, never to the visitor.
 #[server(endpoint = "notes/add")]
-pub async fn add_note(id: i64, body: String) -> Result<(), crate::auth::ConsoleError> {
-    use crate::auth::{ConsoleError, ssr};
-    let (agent, conversation) = ssr::my_conversation(id).await?;
+pub async fn add_note(id: i64, body: String) -> Result<(), crate::error::ConsoleError> {
+    use crate::context;
+    use crate::error::ConsoleError;
+    let (agent, conversation) = context::my_conversation(id).await?;
     if body.trim().is_empty() || body.len() > MAX_NOTE_BYTES {
         return Err(ConsoleError::Invalid);
     }
@@ -543,19 +546,22 @@ pub async fn add_note(id: i64, body: String) -> Result<(), crate::auth::ConsoleE
         agent_id: AgentId(agent.id),
         agent_name: agent.display_name.clone(),
         body,
-        created_at: ssr::now_ms(),
+        created_at: crate::clock::now(),
     };
-    ssr::publish_event(&conversation, "note", frame).await
+    context::publish_event(&conversation, "note", frame).await
 }
 
+#[cfg(feature = "ssr")]
 /// Most tags on one conversation.
-pub const MAX_TAGS: usize = 10;
+const MAX_TAGS: usize = 10;
+#[cfg(feature = "ssr")]
 /// Longest tag, in characters.
-pub const MAX_TAG_CHARS: usize = 32;
+const MAX_TAG_CHARS: usize = 32;
 
+#[cfg(feature = "ssr")]
 /// Tags as agents type them ("VIP, refund ,退款") made into the stored set: trimmed,
 /// lower-case, each once, sorted. `None` when one is too long or there are too many.
-pub fn normalise_tags(text: &str) -> Option<Vec<String>> {
+fn normalise_tags(text: &str) -> Option<Vec<String>> {
     let mut tags: Vec<String> = text
         .split([',', '，'])
         .map(|tag| {
@@ -574,32 +580,29 @@ pub fn normalise_tags(text: &str) -> Option<Vec<String>> {
 
 /// Sets conversation `id`'s tags (comma-separated) and tells the site's consoles.
 #[server(endpoint = "tags/set")]
-pub async fn set_tags(id: i64, tags: String) -> Result<(), crate::auth::ConsoleError> {
-    use crate::auth::{ConsoleError, ssr};
-    let (_, conversation) = ssr::my_conversation(id).await?;
+pub async fn set_tags(id: i64, tags: String) -> Result<(), crate::error::ConsoleError> {
+    use crate::context;
+    use crate::error::ConsoleError;
+    let (_, conversation) = context::my_conversation(id).await?;
     let tags = normalise_tags(&tags).ok_or(ConsoleError::Invalid)?;
-    ssr::store()?
-        .set_conversation_tags(id, &tags)
-        .await
-        .map_err(ssr::internal)?;
+    context::store()?.set_conversation_tags(id, &tags).await?;
     let frame = protocol::ServerFrame::Tags {
         event_seq: 0,
         conversation_id: ConversationId(id),
         tags,
     };
-    ssr::publish_event(&conversation, "tags", frame).await
+    context::publish_event(&conversation, "tags", frame).await
 }
 
 /// The internal notes on conversation `id`, oldest first (the console loads them on opening
 /// it; later ones arrive live).
 #[server(endpoint = "notes")]
-pub async fn notes(id: i64) -> Result<Vec<protocol::ServerFrame>, crate::auth::ConsoleError> {
-    use crate::auth::ssr;
-    let (_, conversation) = ssr::my_conversation(id).await?;
-    let events = ssr::store()?
+pub async fn notes(id: i64) -> Result<Vec<protocol::ServerFrame>, crate::error::ConsoleError> {
+    use crate::context;
+    let (_, conversation) = context::my_conversation(id).await?;
+    let events = context::store()?
         .conversation_events(conversation.id, "note")
-        .await
-        .map_err(ssr::internal)?;
+        .await?;
     Ok(events
         .into_iter()
         .filter_map(|event| {
@@ -629,28 +632,22 @@ pub struct VisitorCard {
 
 /// The visitor of conversation `id`, with their earlier conversations.
 #[server(endpoint = "visitor_profile")]
-pub async fn visitor_profile(id: i64) -> Result<VisitorCard, crate::auth::ConsoleError> {
-    use crate::auth::ssr;
-    let (_, conversation) = ssr::my_conversation(id).await?;
-    let store = ssr::store()?;
+pub async fn visitor_profile(id: i64) -> Result<VisitorCard, crate::error::ConsoleError> {
+    use crate::context;
+    let (_, conversation) = context::my_conversation(id).await?;
+    let store = context::store()?;
     let visitor = store
         .visitor(conversation.visitor_id)
-        .await
-        .map_err(ssr::internal)?
-        .ok_or(crate::auth::ConsoleError::NotFound)?;
+        .await?
+        .ok_or(crate::error::ConsoleError::NotFound)?;
     let past = store
         .visitor_conversations(visitor.id)
-        .await
-        .map_err(ssr::internal)?
+        .await?
         .into_iter()
         .filter(|c| c.id != id)
         .map(|c| (c.id, c.status, c.updated_at))
         .collect();
-    let rating = store
-        .rating(id)
-        .await
-        .map_err(ssr::internal)?
-        .map(|r| (r.score, r.comment));
+    let rating = store.rating(id).await?.map(|r| (r.score, r.comment));
     Ok(VisitorCard {
         rating,
         name: visitor.name,
@@ -740,23 +737,22 @@ pub async fn ban_visitor(
     id: i64,
     reason: String,
     days: i64,
-) -> Result<(), crate::auth::ConsoleError> {
-    use crate::auth::ssr;
-    let (_, conversation) = ssr::my_conversation(id).await?;
-    let reason = super::admin::upkeep::ban_reason(&reason, days)?;
-    let now = ssr::now_ms();
-    ssr::store()?
+) -> Result<(), crate::error::ConsoleError> {
+    use crate::context;
+    let (_, conversation) = context::my_conversation(id).await?;
+    let reason = crate::pages::admin::upkeep::ban_reason(&reason, days)?;
+    let now = crate::clock::now();
+    context::store()?
         .create_ban(store::NewBan {
             site_id: conversation.site_id,
             visitor_id: Some(conversation.visitor_id),
             ip_cidr: None,
             reason,
-            expires_at: (days > 0).then(|| now + days * super::DAY_MS),
+            expires_at: (days > 0).then(|| now + days * crate::clock::DAY_MS),
             created_at: now,
         })
-        .await
-        .map_err(ssr::internal)?;
-    ssr::hub()?.banned(conversation.visitor_id);
+        .await?;
+    context::hub()?.banned(conversation.visitor_id);
     Ok(())
 }
 
@@ -805,7 +801,7 @@ fn SnoozeMenu(lang: Lang, snooze: Callback<i64>) -> impl IntoView {
 fn BanForm(id: ConversationId, lang: Lang) -> impl IntoView {
     let reason = RwSignal::new(String::new());
     let days = RwSignal::new(7_i64);
-    let outcome = RwSignal::new(None::<Result<(), crate::auth::ConsoleError>>);
+    let outcome = RwSignal::new(None::<Result<(), crate::error::ConsoleError>>);
     let ban = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let (words, days) = (reason.get_untracked(), days.get_untracked());
@@ -1018,7 +1014,7 @@ fn message_row(
 ) -> impl IntoView + use<> {
     let author = message.author.as_str();
     if message.author == Author::System {
-        let text = crate::i18n::system_text(lang, &message.body);
+        let text = crate::clock::system_text(lang, &message.body);
         return view! {
             <li class="message system" data-seq=message.seq>
                 "— " {text} " · " {crate::clock::time_of_day(message.created_at)} " —"
@@ -1077,47 +1073,34 @@ fn translation_row(lang: Lang) -> impl Fn(&protocol::Translation) -> AnyView {
     }
 }
 
-/// How the agent's draft reads to the visitor (the composer's translate button).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Draft {
-    /// In the visitor's language.
-    Text {
-        /// The translation.
-        text: String,
-        /// The visitor's language (BCP 47).
-        language: String,
-    },
-    /// The visitor reads the agent's language.
-    Same,
-    /// The visitor's language is not known yet.
-    Unknown,
-}
-
 /// Turns translation on or off for conversation `id`.
 #[server(endpoint = "conversation/translating")]
-pub async fn set_translating(id: i64, on: bool) -> Result<(), crate::auth::ConsoleError> {
-    use crate::auth::ssr;
-    let (_, conversation) = ssr::my_conversation(id).await?;
-    ssr::store()?
+pub async fn set_translating(id: i64, on: bool) -> Result<(), crate::error::ConsoleError> {
+    use crate::context;
+    let (_, conversation) = context::my_conversation(id).await?;
+    context::store()?
         .set_conversation_translating(conversation.id, on)
         .await
-        .map_err(ssr::internal)
+        .map_err(crate::error::ConsoleError::from)
 }
 
 /// `text`, which the agent is writing in conversation `id`, as the visitor will read it. The
 /// same rules as a sent reply: the site's budget, and the cache (sending it then costs
 /// nothing more).
 #[server(endpoint = "conversation/translate")]
-pub async fn translate_draft(id: i64, text: String) -> Result<Draft, crate::auth::ConsoleError> {
-    use crate::auth::{ConsoleError, ssr};
-    let (agent, conversation) = ssr::my_conversation(id).await?;
+pub async fn translate_draft(id: i64, text: String) -> Result<Draft, crate::error::ConsoleError> {
+    use crate::context;
+    use crate::error::ConsoleError;
+    let (agent, conversation) = context::my_conversation(id).await?;
     if text.chars().all(char::is_whitespace) || text.len() > MAX_NOTE_BYTES {
         return Err(ConsoleError::Invalid);
     }
-    ssr::interpreter()?.draft(conversation, agent, text).await
+    context::interpreter()?
+        .draft(conversation, agent, text)
+        .await
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
 
