@@ -175,6 +175,21 @@ pub async fn my_sites() -> Result<Vec<SiteChoice>, ConsoleError> {
     Ok(sites)
 }
 
+/// Every site of the installation, in id order, for an administrator's pickers (teams, bans).
+#[server(endpoint = "admin/site_choices")]
+pub async fn every_site() -> Result<Vec<SiteChoice>, ConsoleError> {
+    context::require_admin().await?;
+    Ok(context::store()?
+        .all_sites()
+        .await?
+        .into_iter()
+        .map(|site| SiteChoice {
+            id: site.id,
+            name: site.name,
+        })
+        .collect())
+}
+
 /// The connection mode remembered in this browser (read on the server while rendering).
 #[server(endpoint = "remembered_mode")]
 pub async fn remembered_mode() -> Result<ConnectionMode, ConsoleError> {

@@ -17,9 +17,6 @@ use serde::{Deserialize, Serialize};
 
 /// Rows per page.
 pub const PAGE: u32 = 30;
-/// Longest search text, in characters.
-pub const MAX_QUERY: usize = 200;
-
 /// The history filters, as the page's query string and the export's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryParams {
@@ -215,7 +212,7 @@ pub mod ssr {
                 Some(_) => return Err(ConsoleError::NotFound),
                 None => agent_sites.to_vec(),
             };
-            if self.q.chars().count() > super::MAX_QUERY
+            if self.q.chars().count() > crate::api::MAX_QUERY
                 || self.tag.as_ref().is_some_and(|t| t.chars().count() > 64)
                 || self.rating.is_some_and(|r| !(1..=5).contains(&r))
             {
@@ -522,7 +519,7 @@ fn Filters(
                 type="search"
                 name="q"
                 value=params.q.clone()
-                maxlength=MAX_QUERY
+                maxlength=crate::api::MAX_QUERY
                 placeholder=t(lang, Key::SearchHistory)
                 aria-label=t(lang, Key::SearchHistory)
             />

@@ -128,7 +128,7 @@ pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleErr
                 .map_err(|_| ConsoleError::Invalid)?,
         ),
     };
-    if params.q.chars().count() > crate::pages::history::MAX_QUERY {
+    if params.q.chars().count() > crate::api::MAX_QUERY {
         return Err(ConsoleError::Invalid);
     }
     let query = store::search::Query::parse(&params.q);
@@ -409,7 +409,7 @@ fn LeaveFilters(params: LeaveParams, lang: Lang) -> impl IntoView {
                 type="search"
                 name="q"
                 value=params.q.clone()
-                maxlength=crate::pages::history::MAX_QUERY
+                maxlength=crate::api::MAX_QUERY
                 aria-label=t(lang, Key::SearchLeaveMessages)
                 placeholder=t(lang, Key::SearchLeaveMessages)
             />

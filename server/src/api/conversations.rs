@@ -583,10 +583,10 @@ pub async fn search(
 /// `q` as search words, checked; `None` when it holds nothing to search for (it then finds
 /// nothing: an answer, not a mistake the document could describe).
 pub(super) fn search_words(q: &str) -> Result<Option<store::search::Query>, ApiError> {
-    if q.chars().count() > app::pages::history::MAX_QUERY {
+    if q.chars().count() > app::api::MAX_QUERY {
         return Err(ApiError::Invalid(format!(
             "q must be at most {} characters",
-            app::pages::history::MAX_QUERY
+            app::api::MAX_QUERY
         )));
     }
     Ok(store::search::Query::parse(q))

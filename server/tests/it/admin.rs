@@ -286,6 +286,7 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
     // An agent is refused every admin server function.
     for (path, form) in [
         ("/api/admin/agents", &[][..]),
+        ("/api/admin/site_choices", &[][..]),
         ("/api/admin/agents/invite", &invite[..]),
         (
             "/api/admin/agents/update",
@@ -348,6 +349,22 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
             "{path}: {status} {body}"
         );
     }
+    // The admin's site pickers list every site (the demo site too), by id and name.
+    let (status, body) = common::server_fn(&server, &boss, "/api/admin/site_choices", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let choices: Vec<serde_json::Value> = serde_json::from_str(&body).expect("site choices");
+    let every: Vec<i64> = store
+        .all_sites()
+        .await
+        .expect("sites")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(choices.len(), every.len(), "{body}");
+    assert!(
+        choices.contains(&serde_json::json!({"id": shop, "name": "shop"})),
+        "{body}"
+    );
     let unchanged = store.agent(mei_id).await.expect("read").expect("agent");
     assert_eq!(
         (unchanged.role, unchanged.max_chats),

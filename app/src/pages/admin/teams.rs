@@ -159,7 +159,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
         },
         |_| admin_teams(),
     );
-    let sites = Resource::new(|| (), |_| super::sites::admin_sites());
+    let sites = Resource::new(|| (), |_| crate::auth::every_site());
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {

@@ -70,7 +70,7 @@ pub async fn add_ban(
         "" => None,
         text => Some(text.parse::<i64>().map_err(|_| ConsoleError::Invalid)?),
     };
-    let reason = ban_reason(&reason, days)?;
+    let reason = crate::api::bans::ban_reason(&reason, days)?;
     let address_ok = address.as_deref().is_none_or(|a| {
         a.parse::<std::net::IpAddr>().is_ok()
             || a.split_once('/').is_some_and(|(ip, bits)| {
@@ -104,15 +104,6 @@ pub async fn add_ban(
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
         Err(error) => Err(crate::error::internal(error)),
     }
-}
-
-/// A ban's reason, trimmed, if it and the duration (`days`, 0 for ever) are acceptable.
-pub fn ban_reason(reason: &str, days: i64) -> Result<String, ConsoleError> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || !(0..=3650).contains(&days) {
-        return Err(ConsoleError::Invalid);
-    }
-    Ok(reason.to_owned())
 }
 
 /// Lifts a ban.
@@ -164,7 +155,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
         move || (add.version().get(), lift.version().get()),
         |_| admin_bans(),
     );
-    let sites = Resource::new(|| (), |_| super::sites::admin_sites());
+    let sites = Resource::new(|| (), |_| crate::auth::every_site());
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
@@ -209,7 +200,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
 #[component]
 fn Bans(
     bans: Vec<BanRow>,
-    sites: Vec<super::sites::AdminSite>,
+    sites: Vec<crate::auth::SiteChoice>,
     add: ServerAction<AddBan>,
     lift: ServerAction<LiftBan>,
     lang: Lang,

@@ -98,7 +98,7 @@ pub fn ConversationView(
     };
     let file_input = NodeRef::<leptos::html::Input>::new();
     // Fetched in the browser when the conversation opens; `/shortcut` completes from it.
-    let canned = LocalResource::new(crate::pages::canned::canned_replies);
+    let canned = LocalResource::new(crate::api::canned::canned_replies);
     let site = live
         .desk
         .with_untracked(|d| d.threads.get(&id).map(|t| t.site_id.0));
@@ -740,7 +740,7 @@ pub async fn ban_visitor(
 ) -> Result<(), crate::error::ConsoleError> {
     use crate::context;
     let (_, conversation) = context::my_conversation(id).await?;
-    let reason = crate::pages::admin::upkeep::ban_reason(&reason, days)?;
+    let reason = crate::api::bans::ban_reason(&reason, days)?;
     let now = crate::clock::now();
     context::store()?
         .create_ban(store::NewBan {
