@@ -1,10 +1,14 @@
 //! Configuration: built-in defaults → `kefu.toml` → `KEFU_*` environment → command-line flags.
 //!
-//! The result is a plain [`Config`] value handed to whoever needs it; there is no global.
-//! Environment variables and flags are merged by clap (`env = "KEFU_…"` on each flag), so the
-//! file is the only layer parsed here. Unknown keys in the file are errors that name the key.
+//! The result is a plain [`Config`] value handed to whoever needs it; there is no global. The
+//! layers are merged in `sources` (every key of the file has an environment variable);
+//! unknown keys are errors that name the key and where it was set.
 
-use serde::Deserialize;
+mod sources;
+
+pub use sources::{keys, variable};
+
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use store::DatabaseUrl;
@@ -72,8 +76,18 @@ pub struct Config {
     pub demo: bool,
 }
 
+impl LogFormat {
+    /// The name the file, a variable or a flag gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Coloured, one event a line.
@@ -104,93 +118,74 @@ impl Default for UploadLimits {
     }
 }
 
-/// Values given on the command line or through `KEFU_*` variables; each overrides the file.
+/// Values given on the command line; each overrides the environment and the file. (Every key
+/// also has a `KEFU_*` variable: `sources`.)
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Overrides {
     /// Configuration file (TOML).
     #[arg(long, env = "KEFU_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Database URL: sqlite://PATH, postgres://…, mysql://… (MariaDB too).
-    #[arg(
-        long,
-        env = "KEFU_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
     /// Address to listen on, e.g. 0.0.0.0:3000.
-    #[arg(long, env = "KEFU_BIND", value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT")]
     pub bind: Option<String>,
     /// Log format.
-    #[arg(long, env = "KEFU_LOG_FORMAT", value_enum)]
+    #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
     /// Log filter, e.g. `info` or `kefu=debug`.
-    #[arg(long, env = "KEFU_LOG_LEVEL")]
+    #[arg(long)]
     pub log_level: Option<String>,
     /// Site options file for the console.
-    #[arg(long, env = "KEFU_LEPTOS_TOML", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub leptos_toml: Option<PathBuf>,
     /// Directory of the built visitor widget.
-    #[arg(long, env = "KEFU_WIDGET_DIR", value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub widget_dir: Option<PathBuf>,
     /// Most simultaneous real-time connections from one IP address.
-    #[arg(long, env = "KEFU_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub max_connections_per_ip: Option<u32>,
     /// Messages one visitor may send per minute.
-    #[arg(long, env = "KEFU_MESSAGES_PER_MINUTE", value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub messages_per_minute: Option<u32>,
     /// Milliseconds of silence after which a WebSocket counts as dead (pings at half of it).
-    #[arg(long, env = "KEFU_IDLE_TIMEOUT_MS", value_name = "MS")]
+    #[arg(long, value_name = "MS")]
     pub idle_timeout_ms: Option<u32>,
     /// SMTP relay for outgoing mail: smtp://user:pass@host:587?tls=required, smtps://…
-    #[arg(
-        long,
-        env = "KEFU_SMTP_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "URL")]
     pub smtp_url: Option<String>,
     /// Sender of outgoing mail, e.g. "Shop support <support@shop.example>".
-    #[arg(long, env = "KEFU_EMAIL_FROM", value_name = "ADDRESS")]
+    #[arg(long, value_name = "ADDRESS")]
     pub email_from: Option<String>,
     /// E-mail a site's agents when a leave-message arrives (true/false).
-    #[arg(long, env = "KEFU_NOTIFY_LEAVE_MESSAGES", value_name = "BOOL")]
+    #[arg(long, value_name = "BOOL")]
     pub notify_leave_messages: Option<bool>,
     /// A MaxMind-format city database (GeoLite2-City.mmdb) for visitors' locations.
-    #[arg(long, env = "KEFU_GEOIP_DATABASE", value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub geoip_database: Option<PathBuf>,
     /// The bus shared by several nodes over one database: redis://host:6379 (docs/scaling.md).
-    #[arg(long, env = "KEFU_BUS_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(long, value_name = "URL")]
     pub bus_url: Option<String>,
     /// The address agents open the console at, e.g. https://chat.example.com: console
     /// requests must come from it, and its scheme decides whether cookies are `Secure`.
-    #[arg(long, env = "KEFU_PUBLIC_URL", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
     /// Reverse proxies whose X-Forwarded-For / X-Real-IP are believed, as addresses or CIDR
     /// networks separated by commas, e.g. 127.0.0.1/32,::1.
-    #[arg(
-        long,
-        env = "KEFU_TRUSTED_PROXIES",
-        value_name = "CIDR,…",
-        value_delimiter = ','
-    )]
+    #[arg(long, value_name = "CIDR,…", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
     /// Most simultaneous real-time connections on this node (default: from the open-file
     /// limit).
-    #[arg(long, env = "KEFU_MAX_CONNECTIONS", value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub max_connections: Option<u32>,
     /// A bearer token that lets a scraper outside `metrics.allow` read /metrics.
-    #[arg(
-        long,
-        env = "KEFU_METRICS_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "TOKEN")]
     pub metrics_token: Option<String>,
 }
 
 /// The shape of `kefu.toml`. Every key is optional; unknown keys are refused.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     bind: Option<String>,
@@ -227,46 +222,46 @@ struct FileConfig {
     outbound: OutboundSection,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct UploadsSection {
     visitor_quota_mb: Option<u64>,
     site_quota_mb: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct OutboundSection {
     allow: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct HttpSection {
     header_timeout_ms: Option<u64>,
     max_connections: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct MetricsSection {
     allow: Option<Vec<String>>,
     token: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct BusSection {
     url: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct GeoipSection {
     database: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct EmailSection {
     smtp_url: Option<String>,
@@ -297,13 +292,13 @@ impl EmailSection {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct DatabaseSection {
     url: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct LogSection {
     format: Option<LogFormat>,
@@ -327,32 +322,33 @@ pub enum ConfigError {
     },
     #[error("`{key}`: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A value a layer set that does not fit its key, or a variable that names no key.
+    #[error("{origin}: {message}")]
+    Layer { origin: String, message: String },
 }
 
 impl Config {
-    /// Loads the layers in order. A missing default `kefu.toml` is fine; a missing file named
-    /// with `--config` is an error.
+    /// Loads the layers in order, from this process's environment. A missing default
+    /// `kefu.toml` is fine; a missing file named with `--config` is an error.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-        let file = match &overrides.config {
-            Some(path) => read_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                read_file(Path::new(DEFAULT_CONFIG_FILE))?
-            }
-            None => FileConfig::default(),
-        };
-        let bind = overrides
-            .bind
-            .clone()
-            .or(file.bind)
-            .unwrap_or_else(|| "127.0.0.1:3000".to_string());
+        Config::load_from(overrides, environment())
+    }
+
+    /// As [`Config::load`], with the environment's variables given.
+    pub fn load_from(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let sources = Config::sources(overrides, env)?;
+        let file = sources.extract()?;
+        let bind = file.bind.unwrap_or_else(|| "127.0.0.1:3000".to_string());
         let bind = bind.parse().map_err(|_| ConfigError::Invalid {
             key: "bind",
             message: format!("{bind:?} is not an ADDRESS:PORT such as 127.0.0.1:3000"),
         })?;
-        let url = overrides
-            .database_url
-            .clone()
-            .or(file.database.url)
+        let url = file
+            .database
+            .url
             .unwrap_or_else(|| "sqlite://data/kefu.db".to_string());
         let database_url = DatabaseUrl::parse(&url).map_err(|error| ConfigError::Invalid {
             key: "database.url",
@@ -360,18 +356,19 @@ impl Config {
         })?;
         let mail_limits = file.email.limits();
         let mail = crate::mail::MailSetup::new(
-            overrides.smtp_url.clone().or(file.email.smtp_url),
-            overrides.email_from.clone().or(file.email.from),
-            overrides
-                .notify_leave_messages
-                .or(file.email.notify_leave_messages)
-                .unwrap_or(false),
+            file.email.smtp_url,
+            file.email.from,
+            file.email.notify_leave_messages.unwrap_or(false),
         )
         .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
-        let mail_locked = overrides.smtp_url.is_some()
-            || overrides.email_from.is_some()
-            || overrides.notify_leave_messages.is_some();
-        let geoip = match overrides.geoip_database.clone().or(file.geoip.database) {
+        let mail_locked = [
+            "email.smtp_url",
+            "email.from",
+            "email.notify_leave_messages",
+        ]
+        .iter()
+        .any(|key| sources.set_outside_file(key));
+        let geoip = match file.geoip.database {
             None => None,
             Some(path) => Some(std::sync::Arc::new(
                 crate::geoip::Geo::open(&path).map_err(|message| ConfigError::Invalid {
@@ -388,36 +385,25 @@ impl Config {
                     key: "translation",
                     message,
                 })?;
-        let bus = crate::bus::Bus::parse(overrides.bus_url.as_deref().or(file.bus.url.as_deref()))
-            .map_err(|error| ConfigError::Invalid {
+        let bus = crate::bus::Bus::parse(file.bus.url.as_deref()).map_err(|error| {
+            ConfigError::Invalid {
                 key: "bus.url",
                 message: error.to_string(),
-            })?;
+            }
+        })?;
         let edge = crate::edge::Edge::new(
-            overrides
-                .public_url
-                .as_deref()
-                .or(file.public_url.as_deref()),
-            overrides
-                .trusted_proxies
-                .as_deref()
-                .or(file.trusted_proxies.as_deref())
-                .unwrap_or_default(),
+            file.public_url.as_deref(),
+            file.trusted_proxies.as_deref().unwrap_or_default(),
             file.metrics.allow.as_deref(),
-            overrides
-                .metrics_token
-                .clone()
-                .or(file.metrics.token)
-                .filter(|token| !token.is_empty()),
+            file.metrics.token.filter(|token| !token.is_empty()),
         )
         .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         let http = crate::http_server::HttpLimits::new(
             file.http.header_timeout_ms,
             file.http.max_connections,
         );
-        let max_connections = overrides
+        let max_connections = file
             .max_connections
-            .or(file.max_connections)
             .unwrap_or_else(crate::http_server::default_realtime_connections)
             .max(1);
         Ok(Config {
@@ -445,36 +431,20 @@ impl Config {
             bus,
             bind,
             database_url,
-            log_format: overrides
-                .log_format
-                .or(file.log.format)
-                .unwrap_or(LogFormat::Human),
-            log_level: overrides
-                .log_level
-                .clone()
-                .or(file.log.level)
-                .unwrap_or_else(|| "info".to_string()),
-            leptos_toml: overrides
+            log_format: file.log.format.unwrap_or(LogFormat::Human),
+            log_level: file.log.level.unwrap_or_else(|| "info".to_string()),
+            leptos_toml: file
                 .leptos_toml
-                .clone()
-                .or(file.leptos_toml)
                 .unwrap_or_else(|| PathBuf::from("Leptos.toml")),
-            widget_dir: overrides
+            widget_dir: file
                 .widget_dir
-                .clone()
-                .or(file.widget_dir)
                 .unwrap_or_else(|| PathBuf::from("target/widget")),
-            max_connections_per_ip: overrides
-                .max_connections_per_ip
-                .or(file.max_connections_per_ip)
-                .unwrap_or(200),
-            messages_per_minute: overrides
+            max_connections_per_ip: file.max_connections_per_ip.unwrap_or(200),
+            messages_per_minute: file
                 .messages_per_minute
-                .or(file.messages_per_minute)
                 .unwrap_or(protocol::Limits::default().messages_per_minute),
-            idle_timeout_ms: overrides
+            idle_timeout_ms: file
                 .idle_timeout_ms
-                .or(file.idle_timeout_ms)
                 .unwrap_or(protocol::Limits::default().idle_timeout_ms)
                 .max(100),
             mail,
@@ -488,6 +458,33 @@ impl Config {
             geoip,
         })
     }
+
+    /// Every key, its value (secrets masked) and where it came from, once the whole
+    /// configuration has loaded (`kefu config show`).
+    pub fn show(overrides: &Overrides) -> Result<String, ConfigError> {
+        Config::load(overrides)?;
+        Ok(Config::sources(overrides, environment())?.show())
+    }
+
+    /// The layers `overrides` and `env` make, merged (what `kefu config show` prints).
+    pub fn sources(
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<sources::Sources, ConfigError> {
+        let path = match &overrides.config {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|path| path.exists()),
+        };
+        let text = path.as_deref().map(read_file).transpose()?;
+        sources::Sources::new(path.as_deref().zip(text.as_deref()), env, overrides)
+    }
+}
+
+/// This process's environment variables (those that are text; configuration never is
+/// anything else).
+fn environment() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
 }
 
 /// The outbound client with the exceptions of `[outbound] allow`.
@@ -502,17 +499,16 @@ fn outbound(section: &OutboundSection) -> Result<crate::outbound::Outbound, Conf
         .map_err(invalid)
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_file(path, &text)
+    })
 }
 
 /// Checks that `text` is a configuration file Kefu can start from (before it is written).
 pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
-    let file = parse_file(path, text)?;
+    let file = sources::Sources::new(Some((path, text)), [], &Overrides::default())?.extract()?;
     crate::mail::MailSetup::new(
         file.email.smtp_url,
         file.email.from,
@@ -533,13 +529,6 @@ pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
         },
     )?;
     Ok(())
-}
-
-fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|error| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: one_line(&error),
-    })
 }
 
 /// toml's errors quote the offending line over several lines; keep the location and the reason.
@@ -563,7 +552,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_without_a_file() {
-        let config = Config::load(&Overrides::default()).expect("defaults load");
+        let config = Config::load_from(&Overrides::default(), []).expect("defaults load");
         assert_eq!(config.bind.to_string(), "127.0.0.1:3000");
         assert_eq!(config.database_url.backend(), store::Backend::Sqlite);
         assert_eq!(config.log_format, LogFormat::Human);
@@ -576,21 +565,27 @@ mod tests {
             &dir,
             "bind = \"127.0.0.1:4000\"\n[database]\nurl = \"postgres://u:secret@db/kefu\"\n[log]\nformat = \"json\"\n",
         );
-        let from_file = Config::load(&Overrides {
-            config: Some(path.clone()),
-            ..Overrides::default()
-        })
+        let from_file = Config::load_from(
+            &Overrides {
+                config: Some(path.clone()),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect("file loads");
         assert_eq!(from_file.bind.to_string(), "127.0.0.1:4000");
         assert_eq!(from_file.database_url.backend(), store::Backend::Postgres);
         assert_eq!(from_file.log_format, LogFormat::Json);
 
-        let flagged = Config::load(&Overrides {
-            config: Some(path),
-            bind: Some("127.0.0.1:5000".into()),
-            database_url: Some("mysql://root@127.0.0.1/test".into()),
-            ..Overrides::default()
-        })
+        let flagged = Config::load_from(
+            &Overrides {
+                config: Some(path),
+                bind: Some("127.0.0.1:5000".into()),
+                database_url: Some("mysql://root@127.0.0.1/test".into()),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect("flags load");
         assert_eq!(flagged.bind.to_string(), "127.0.0.1:5000");
         assert_eq!(flagged.database_url.backend(), store::Backend::MySql);
@@ -605,10 +600,13 @@ mod tests {
     fn unknown_key_is_named() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = write(&dir, "[database]\nurll = \"sqlite://x.db\"\n");
-        let error = Config::load(&Overrides {
-            config: Some(path),
-            ..Overrides::default()
-        })
+        let error = Config::load_from(
+            &Overrides {
+                config: Some(path),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect_err("unknown key refused")
         .to_string();
         assert!(error.contains("urll"), "{error}");
@@ -617,26 +615,35 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let bad_bind = Config::load(&Overrides {
-            bind: Some("localhost".into()),
-            ..Overrides::default()
-        })
+        let bad_bind = Config::load_from(
+            &Overrides {
+                bind: Some("localhost".into()),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect_err("bind without port refused")
         .to_string();
         assert!(bad_bind.starts_with("`bind`"), "{bad_bind}");
 
-        let bad_url = Config::load(&Overrides {
-            database_url: Some("oracle://x".into()),
-            ..Overrides::default()
-        })
+        let bad_url = Config::load_from(
+            &Overrides {
+                database_url: Some("oracle://x".into()),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect_err("unknown scheme refused")
         .to_string();
         assert!(bad_url.starts_with("`database.url`"), "{bad_url}");
 
-        let bad_geoip = Config::load(&Overrides {
-            geoip_database: Some("/nonexistent/GeoLite2-City.mmdb".into()),
-            ..Overrides::default()
-        })
+        let bad_geoip = Config::load_from(
+            &Overrides {
+                geoip_database: Some("/nonexistent/GeoLite2-City.mmdb".into()),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect_err("missing database refused")
         .to_string();
         assert!(bad_geoip.starts_with("`geoip.database`"), "{bad_geoip}");
@@ -644,7 +651,7 @@ mod tests {
 
     #[test]
     fn mail_limits_have_defaults_and_keys() {
-        let defaults = Config::load(&Overrides::default()).expect("defaults");
+        let defaults = Config::load_from(&Overrides::default(), []).expect("defaults");
         assert_eq!(defaults.mail_limits, crate::mail::MailLimits::default());
         assert_eq!(defaults.mail_limits.transcripts.per_address_per_day, 5);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -652,10 +659,13 @@ mod tests {
             &dir,
             "[email]\ntranscripts_per_address_per_day = 3\ntranscripts_per_site_per_day = 40\nnotify_digest_ms = 1500\n",
         );
-        let config = Config::load(&Overrides {
-            config: Some(path),
-            ..Overrides::default()
-        })
+        let config = Config::load_from(
+            &Overrides {
+                config: Some(path),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect("loads");
         assert_eq!(config.mail_limits.transcripts.per_address_per_day, 3);
         assert_eq!(config.mail_limits.transcripts.per_site_per_day, 40);
@@ -667,10 +677,13 @@ mod tests {
 
     #[test]
     fn password_never_shows_in_debug() {
-        let config = Config::load(&Overrides {
-            database_url: Some("postgres://kefu:hunter2@127.0.0.1/kefu".into()),
-            ..Overrides::default()
-        })
+        let config = Config::load_from(
+            &Overrides {
+                database_url: Some("postgres://kefu:hunter2@127.0.0.1/kefu".into()),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect("loads");
         assert!(!format!("{config:?}").contains("hunter2"));
     }
@@ -682,10 +695,13 @@ mod tests {
             &dir,
             "[email]\nsmtp_url = \"smtp://u:hunter2@mail.example\"\n",
         );
-        let error = Config::load(&Overrides {
-            config: Some(half),
-            ..Overrides::default()
-        })
+        let error = Config::load_from(
+            &Overrides {
+                config: Some(half),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect_err("smtp_url without from");
         assert!(error.to_string().contains("email"), "{error}");
 
@@ -693,10 +709,13 @@ mod tests {
             &dir,
             "[email]\nsmtp_url = \"smtp://u:hunter2@mail.example\"\nfrom = \"Shop <s@shop.example>\"\n",
         );
-        let config = Config::load(&Overrides {
-            config: Some(both),
-            ..Overrides::default()
-        })
+        let config = Config::load_from(
+            &Overrides {
+                config: Some(both),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect("both keys");
         let shown = format!("{config:?}");
         assert!(config.mail.mailer.is_some());
@@ -707,11 +726,177 @@ mod tests {
             &dir,
             "[email]\nsmtp_url = \"smtp://mail.example\"\nfrom = \"nobody\"\n",
         );
-        let error = Config::load(&Overrides {
-            config: Some(bad),
-            ..Overrides::default()
-        })
+        let error = Config::load_from(
+            &Overrides {
+                config: Some(bad),
+                ..Overrides::default()
+            },
+            [],
+        )
         .expect_err("from is not an address");
         assert!(error.to_string().contains("email.from"), "{error}");
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_key_has_an_environment_variable() {
+        let keys = keys();
+        for key in [
+            "bind",
+            "webhook_retry_ms",
+            "database.url",
+            "email.smtp_url",
+            "translation.api_key",
+            "budgets.hellos_per_hour",
+            "uploads.site_quota_mb",
+            "outbound.allow",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
+        }
+        for key in &keys {
+            let name = variable(key);
+            let sources = sources::Sources::new(None, env(&[(&name, "1")]), &Overrides::default())
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+            assert_eq!(sources.source(key), Some(name.clone()), "{key}");
+        }
+    }
+
+    #[test]
+    fn variables_override_the_file_and_flags_override_variables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            &dir,
+            "bind = \"127.0.0.1:4000\"\nwebhook_retry_ms = 50\n[email]\ntranscripts_per_site_per_day = 40\n",
+        );
+        let flags = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let variables = env(&[
+            ("KEFU_BIND", "127.0.0.1:5000"),
+            ("KEFU_WEBHOOK_RETRY_MS", "250"),
+            ("KEFU_EMAIL__TRANSCRIPTS_PER_SITE_PER_DAY", "7"),
+            ("KEFU_DATABASE_URL", "mysql://root@127.0.0.1/test"),
+            ("KEFU_TRUSTED_PROXIES", "127.0.0.1/32, ::1"),
+            ("KEFU_AGENT_PASSWORD", "not configuration"),
+        ]);
+        let config = Config::load_from(&flags, variables.clone()).expect("loads");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:5000");
+        assert_eq!(config.webhook_retry_ms, 250);
+        assert_eq!(config.mail_limits.transcripts.per_site_per_day, 7);
+        assert_eq!(config.database_url.backend(), store::Backend::MySql);
+        let sources = Config::sources(&flags, variables.clone()).expect("sources");
+        assert_eq!(
+            sources.extract().expect("extract").trusted_proxies,
+            Some(vec!["127.0.0.1/32".to_string(), "::1".into()])
+        );
+        assert_eq!(
+            sources.source("email.transcripts_per_address_per_day"),
+            None
+        );
+
+        let flagged = Overrides {
+            bind: Some("127.0.0.1:6000".into()),
+            ..flags
+        };
+        let config = Config::load_from(&flagged, variables).expect("loads");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:6000");
+        assert_eq!(
+            config.webhook_retry_ms, 250,
+            "other keys keep the variable's value"
+        );
+    }
+
+    #[test]
+    fn mail_set_outside_the_file_is_locked() {
+        let mail = [
+            ("KEFU_EMAIL__SMTP_URL", "smtp://mail.example"),
+            ("KEFU_EMAIL__FROM", "Shop <s@shop.example>"),
+        ];
+        let config = Config::load_from(&Overrides::default(), env(&mail)).expect("loads");
+        assert!(config.mail.mailer.is_some() && config.mail_locked);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            &dir,
+            "[email]\nsmtp_url = \"smtp://mail.example\"\nfrom = \"Shop <s@shop.example>\"\n",
+        );
+        let config = Config::load_from(
+            &Overrides {
+                config: Some(path),
+                ..Overrides::default()
+            },
+            [],
+        )
+        .expect("loads");
+        assert!(config.mail.mailer.is_some() && !config.mail_locked);
+    }
+
+    #[test]
+    fn a_wrong_variable_is_named() {
+        let typo = Config::load_from(
+            &Overrides::default(),
+            env(&[("KEFU_EMAIL__SMPT_URL", "smtp://mail.example")]),
+        )
+        .expect_err("a variable naming no key")
+        .to_string();
+        assert!(typo.starts_with("KEFU_EMAIL__SMPT_URL: "), "{typo}");
+
+        let bad = Config::load_from(
+            &Overrides::default(),
+            env(&[("KEFU_MAX_CONNECTIONS", "lots")]),
+        )
+        .expect_err("not a number")
+        .to_string();
+        assert!(
+            bad.starts_with("KEFU_MAX_CONNECTIONS: `max_connections`"),
+            "{bad}"
+        );
+        assert!(!bad.contains('\n'), "one line: {bad}");
+    }
+
+    #[test]
+    fn show_says_where_each_value_came_from_and_hides_secrets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            &dir,
+            "[database]\nurl = \"postgres://kefu:hunter2@db/kefu\"\n",
+        );
+        let flags = Overrides {
+            config: Some(path.clone()),
+            bind: Some("0.0.0.0:3000".into()),
+            ..Overrides::default()
+        };
+        let shown = Config::sources(&flags, env(&[("KEFU_METRICS__TOKEN", "s3cret")]))
+            .expect("sources")
+            .show();
+        let line = |key: &str| {
+            shown
+                .lines()
+                .find(|line| line.starts_with(&format!("{key} ")))
+                .unwrap_or_else(|| panic!("{key} not in {shown}"))
+                .to_string()
+        };
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(
+            line("database.url").ends_with(&format!("# {}", path.display())),
+            "{shown}"
+        );
+        assert_eq!(
+            line("metrics.token"),
+            "metrics.token = (set, not shown)  # KEFU_METRICS__TOKEN"
+        );
+        assert_eq!(line("bind"), "bind = \"0.0.0.0:3000\"  # --bind");
+        assert_eq!(line("log.level"), "log.level  # default");
+        assert_eq!(shown.lines().count(), keys().len());
     }
 }

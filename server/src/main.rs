@@ -209,7 +209,8 @@ enum ConfigAction {
         #[command(flatten)]
         overrides: Overrides,
     },
-    /// Prints the effective configuration, secrets masked.
+    /// Prints every key, its value (secrets masked) and where it came from: the file, a
+    /// `KEFU_*` variable, a flag, or the built-in default.
     Show {
         #[command(flatten)]
         overrides: Overrides,
@@ -342,10 +343,8 @@ fn main() -> ExitCode {
                     println!("configuration is valid");
                 })
                 .map_err(server::Error::from),
-            ConfigAction::Show { overrides } => Config::load(&overrides)
-                .map(|config| {
-                    println!("{config:#?}");
-                })
+            ConfigAction::Show { overrides } => Config::show(&overrides)
+                .map(|shown| print!("{shown}"))
                 .map_err(server::Error::from),
         },
         Command::Init(args) => run_init(args),

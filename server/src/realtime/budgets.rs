@@ -15,7 +15,7 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -42,7 +42,7 @@ pub enum Spend {
 
 /// `[budgets]` in `kefu.toml`: how many of each thing one address, and one site, may make per
 /// hour. At most that many at once, then one more each `3600 / n` seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetLimits {
     /// `false` turns every budget off: load tests and benchmarks that drive thousands of

@@ -12,12 +12,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Azure, Baidu, DeepL, Google, LibreTranslate, OpenAiChat, Provider, Retry, Translator};
 
 /// The section as written in the file (and as the admin translation page edits it).
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TranslationSection {
     /// `libretranslate`, `deepl`, `google`, `azure`, `baidu` or `openai`; none: no translation.
