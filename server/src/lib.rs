@@ -30,6 +30,7 @@ pub mod setup;
 pub mod signed_in;
 pub mod site;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;
 pub mod translate;
 pub mod webhooks;
@@ -131,6 +132,12 @@ pub async fn serve(
         ),
     }
     realtime.leave().await;
+    if !realtime.tasks.shut_down(DRAIN_TIMEOUT).await {
+        tracing::warn!(
+            timeout = ?DRAIN_TIMEOUT,
+            "background tasks still running at exit; cut off"
+        );
+    }
     Ok(())
 }
 

@@ -51,6 +51,9 @@ pub struct Webhooks {
     retry_base_ms: i64,
     /// The client every delivery goes out through, with [`REQUEST_TIMEOUT`].
     outbound: crate::outbound::Outbound,
+    /// Where the sender and the queueing of events run: a shutdown waits for an event being
+    /// queued and stops the sender.
+    tasks: crate::tasks::Tasks,
 }
 
 impl Webhooks {
@@ -60,8 +63,10 @@ impl Webhooks {
         store: Arc<dyn Store>,
         retry_base_ms: u64,
         outbound: &crate::outbound::Outbound,
+        tasks: crate::tasks::Tasks,
     ) -> Webhooks {
         Webhooks {
+            tasks,
             store,
             wake: Arc::new(Notify::new()),
             retry_base_ms: i64::try_from(retry_base_ms).unwrap_or(1_000),
@@ -74,7 +79,7 @@ impl Webhooks {
     /// notification (logged), never the caller's answer.
     pub fn emit(&self, event: &'static str, payload: serde_json::Value) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             // Most installs have no webhook: a read answers that, where the queueing insert
             // would take SQLite's one write lock on every message.
             match this.store.webhooks().await {
@@ -102,7 +107,7 @@ impl Webhooks {
     /// second (retries, and other nodes' events).
     pub fn start(&self) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn_loop(async move {
             loop {
                 if let Err(error) = this.send_due().await {
                     tracing::warn!(%error, "webhook round failed");

@@ -86,10 +86,10 @@ impl Bus {
     }
 
     /// Connects `hub` to the bus of the nodes sharing `secret`, the database's token secret.
-    pub fn start(&self, hub: &Hub, secret: &str) {
+    pub fn start(&self, hub: &Hub, secret: &str, tasks: &crate::tasks::Tasks) {
         match self {
             Bus::InProcess => {}
-            Bus::Redis(url) => redis::start(url, hub, Seal::new(secret)),
+            Bus::Redis(url) => redis::start(url, hub, Seal::new(secret), tasks),
         }
     }
 }

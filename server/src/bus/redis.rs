@@ -74,7 +74,7 @@ enum LinkError {
 }
 
 /// Starts the link of `hub` to Redis at `url` in the background.
-pub fn start(url: &url::Url, hub: &Hub, seal: Seal) {
+pub fn start(url: &url::Url, hub: &Hub, seal: Seal, tasks: &crate::tasks::Tasks) {
     let client = match redis::Client::open(url.as_str()) {
         Ok(client) => client,
         Err(error) => {
@@ -93,7 +93,7 @@ pub fn start(url: &url::Url, hub: &Hub, seal: Seal) {
         nodes: format!("kefu:{}:nodes", seal.cluster()),
         seal,
     };
-    tokio::spawn(link.run(queued));
+    tasks.spawn_loop(link.run(queued));
 }
 
 impl Link {

@@ -177,8 +177,9 @@ pub async fn fill_sites(rt: &Realtime, site_ids: &[i64]) {
 pub fn follow_other_nodes(rt: &Arc<Realtime>) {
     let mut online = rt.hub.online_elsewhere();
     // Weak: the task must not keep a stopped server's state (and its database pool) alive.
-    let rt = Arc::downgrade(rt);
-    tokio::spawn(async move {
+    let weak = Arc::downgrade(rt);
+    rt.tasks.spawn_loop(async move {
+        let rt = weak;
         loop {
             match online.recv().await {
                 Ok(site_id) => {

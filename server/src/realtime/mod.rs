@@ -83,6 +83,8 @@ pub struct Realtime {
     /// Whether writes are failing now for a full disk or an unreachable database, so the log
     /// says so once per episode.
     pub outage: Outage,
+    /// The node's background tasks: a shutdown stops the loops and waits for the rest.
+    pub tasks: crate::tasks::Tasks,
 }
 
 /// What a client is told when the database cannot store its message for now (a full disk,
@@ -155,7 +157,8 @@ impl Realtime {
         let secret = store
             .secret(TOKEN_SECRET_KEY, &|| random_hex::<32>())
             .await?;
-        tokio::spawn(attachments::sweep(
+        let tasks = crate::tasks::Tasks::default();
+        tasks.spawn_loop(attachments::sweep(
             store.clone(),
             config.uploads.unsent_after,
         ));
@@ -163,9 +166,10 @@ impl Realtime {
             store.clone(),
             config.webhook_retry_ms,
             &config.outbound,
+            tasks.clone(),
         );
         let hub = Hub::default();
-        config.bus.start(&hub, &secret);
+        config.bus.start(&hub, &secret, &tasks);
         let leave_digest = crate::leave_digest::LeaveDigest::start(
             store.clone(),
             config.mail_limits.notify_digest,
@@ -195,6 +199,7 @@ impl Realtime {
             draining: tokio::sync::watch::Sender::new(false),
             sockets: tokio::sync::watch::Sender::new(0),
             outage: Outage::default(),
+            tasks,
         })
     }
 }

@@ -15,10 +15,11 @@ const EVERY: Duration = Duration::from_secs(1);
 /// Conversations woken per pass; more wait for the next one.
 const BATCH: u32 = 100;
 
-/// Starts the waker; it stops with the server (it holds the state only weakly).
+/// Starts the waker; it stops at shutdown, or with the server (it holds the state only
+/// weakly).
 pub fn start(rt: &Arc<Realtime>) {
-    let rt = Arc::downgrade(rt);
-    tokio::spawn(run(rt));
+    let weak = Arc::downgrade(rt);
+    rt.tasks.spawn_loop(run(weak));
 }
 
 async fn run(rt: Weak<Realtime>) {

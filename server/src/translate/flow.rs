@@ -46,7 +46,8 @@ pub fn after_message(
     if message.author == Author::System || message.body.trim().is_empty() {
         return;
     }
-    tokio::spawn(async move {
+    let tasks = realtime.tasks.clone();
+    tasks.spawn(async move {
         if let Err(error) = translate(&realtime, &setup, &conversation, &message).await {
             tracing::warn!(%error, message = message.id, "translating a message failed");
         }
