@@ -59,9 +59,9 @@ pub struct Realtime {
     pub uploads: crate::config::UploadLimits,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
-    /// The mail settings in force (transcripts, leave-message notifications); replaced when an
-    /// admin saves new ones. Read through [`Realtime::mail`], never held across an await.
-    mail: std::sync::RwLock<crate::mail::MailSetup>,
+    /// The mail settings in force (transcripts, leave-message notifications); swapped whole
+    /// when an admin saves new ones, so a reader sees the old or the new, never a mix.
+    mail: arc_swap::ArcSwap<crate::mail::MailSetup>,
     /// How many transcripts went out recently, per conversation, address and site (per node).
     pub transcripts: transcripts::TranscriptGuard,
     /// Collects leave-message notifications into one mail per agent per window.
@@ -72,7 +72,7 @@ pub struct Realtime {
     pub geoip: Option<Arc<crate::geoip::Geo>>,
     /// Translates between agents and visitors; `None` without a provider. Replaced when an
     /// admin saves new settings; read through [`Realtime::translation`].
-    translation: std::sync::RwLock<Option<crate::translate::TranslationSetup>>,
+    translation: arc_swap::ArcSwapOption<crate::translate::TranslationSetup>,
     /// The client translation settings saved in the console call their provider through.
     pub outbound: crate::outbound::Outbound,
     /// Set once the server is shutting down: connections tell their clients to move.
@@ -189,12 +189,12 @@ impl Realtime {
             budgets: budgets::Budgets::new(config.budgets.clone()),
             uploads: config.uploads,
             assigner: assign::Assigner::default(),
-            mail: std::sync::RwLock::new(config.mail.clone()),
+            mail: arc_swap::ArcSwap::from_pointee(config.mail.clone()),
             transcripts: transcripts::TranscriptGuard::new(config.mail_limits.transcripts),
             leave_digest,
             webhooks,
             geoip: config.geoip.clone(),
-            translation: std::sync::RwLock::new(config.translation.clone()),
+            translation: arc_swap::ArcSwapOption::new(config.translation.clone().map(Arc::new)),
             outbound: config.outbound.clone(),
             draining: tokio::sync::watch::Sender::new(false),
             sockets: tokio::sync::watch::Sender::new(0),
@@ -207,34 +207,22 @@ impl Realtime {
 impl Realtime {
     /// The mail settings in force.
     pub fn mail(&self) -> crate::mail::MailSetup {
-        match self.mail.read() {
-            Ok(mail) => mail.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::mail::MailSetup::clone(&self.mail.load())
     }
 
     /// Puts new mail settings in force.
     pub fn set_mail(&self, setup: crate::mail::MailSetup) {
-        match self.mail.write() {
-            Ok(mut mail) => *mail = setup,
-            Err(poisoned) => *poisoned.into_inner() = setup,
-        }
+        self.mail.store(Arc::new(setup));
     }
 
     /// The translation provider and limits in force, if any.
     pub fn translation(&self) -> Option<crate::translate::TranslationSetup> {
-        match self.translation.read() {
-            Ok(setup) => setup.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.translation.load().as_deref().cloned()
     }
 
     /// Puts new translation settings in force (`None`: translation off).
     pub fn set_translation(&self, setup: Option<crate::translate::TranslationSetup>) {
-        match self.translation.write() {
-            Ok(mut current) => *current = setup,
-            Err(poisoned) => *poisoned.into_inner() = setup,
-        }
+        self.translation.store(setup.map(Arc::new));
     }
 }
 
