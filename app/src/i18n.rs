@@ -219,7 +219,7 @@ pub enum Key {
     Sun,
     AdminMail,
     PasswordKept,
-    MailLocked,
+    SettingsLocked,
     SmtpHost,
     SmtpPort,
     SmtpSecurity,
@@ -495,10 +495,10 @@ pub fn t(lang: Lang, key: Key) -> &'static str {
         (Lang::Zh, AdminMail) => "邮件",
         (Lang::En, PasswordKept) => "saved; leave empty to keep it",
         (Lang::Zh, PasswordKept) => "已保存，留空则保持不变",
-        (Lang::En, MailLocked) => {
+        (Lang::En, SettingsLocked) => {
             "These settings come from command-line flags or KEFU_* variables and can only be changed there."
         }
-        (Lang::Zh, MailLocked) => "这些设置来自命令行参数或 KEFU_* 环境变量，只能在那里修改。",
+        (Lang::Zh, SettingsLocked) => "这些设置来自命令行参数或 KEFU_* 环境变量，只能在那里修改。",
         (Lang::En, SmtpHost) => "SMTP server (empty: no e-mail)",
         (Lang::Zh, SmtpHost) => "SMTP 服务器（留空：不发邮件）",
         (Lang::En, SmtpPort) => "Port",

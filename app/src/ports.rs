@@ -94,6 +94,9 @@ pub struct TranslationView {
     pub has_api_key: bool,
     /// A secret is saved.
     pub has_secret: bool,
+    /// Some of the settings come from command-line flags or `KEFU_*` variables, which the
+    /// file cannot override: the console shows them but does not offer to change them.
+    pub locked: bool,
     /// Where saved settings go.
     pub file: String,
     /// Every site's characters today.

@@ -48,6 +48,9 @@ pub struct Config {
     /// The mail settings come from flags or `KEFU_*` variables, which the file cannot
     /// override: the console shows them but does not offer to change them.
     pub mail_locked: bool,
+    /// Some `[translation]` key comes from a `KEFU_TRANSLATION__*` variable, which the file
+    /// cannot override: the console shows the settings but does not offer to change them.
+    pub translation_locked: bool,
     /// The delay before a failed webhook delivery's first retry; each next one doubles.
     pub webhook_retry_ms: u64,
     /// Visitors' locations; `None` when no GeoIP database is configured.
@@ -454,6 +457,10 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
             mail_locked,
+            translation_locked: keys()
+                .iter()
+                .filter(|key| key.starts_with("translation."))
+                .any(|key| sources.set_outside_file(key)),
             webhook_retry_ms: file.webhook_retry_ms.unwrap_or(1_000).max(10),
             geoip,
         })
@@ -814,13 +821,17 @@ mod tests {
     }
 
     #[test]
-    fn mail_set_outside_the_file_is_locked() {
+    fn settings_set_outside_the_file_are_locked() {
         let mail = [
             ("KEFU_EMAIL__SMTP_URL", "smtp://mail.example"),
             ("KEFU_EMAIL__FROM", "Shop <s@shop.example>"),
         ];
         let config = Config::load_from(&Overrides::default(), env(&mail)).expect("loads");
         assert!(config.mail.mailer.is_some() && config.mail_locked);
+        assert!(!config.translation_locked);
+        let budget = env(&[("KEFU_TRANSLATION__DAILY_CHARS", "5000")]);
+        let config = Config::load_from(&Overrides::default(), budget).expect("loads");
+        assert!(config.translation_locked && !config.mail_locked);
 
         let dir = tempfile::tempdir().expect("tempdir");
         let path = write(

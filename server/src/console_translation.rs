@@ -32,6 +32,8 @@ pub struct ConsoleTranslation {
     pub realtime: Arc<Realtime>,
     /// Where saved settings are written.
     pub file: PathBuf,
+    /// Flags or variables set some of the settings: saving is refused.
+    pub locked: bool,
 }
 
 type Boxed<T> = Pin<Box<dyn Future<Output = Result<T, ConsoleError>> + Send>>;
@@ -95,6 +97,7 @@ impl app::ports::Interpreter for ConsoleTranslation {
             },
             has_api_key: section.api_key.is_some(),
             has_secret: section.secret.is_some(),
+            locked: self.locked,
             file: self.file.display().to_string(),
             usage: Vec::new(),
         }
@@ -121,6 +124,9 @@ impl app::ports::Interpreter for ConsoleTranslation {
     }
 
     fn save(&self, form: TranslationForm) -> Result<(), ConsoleError> {
+        if self.locked {
+            return Err(ConsoleError::Forbidden);
+        }
         let (section, setup) = self.setup_of(form)?;
         crate::config_file::edit(&self.file, |document| {
             let text = |value: &Option<String>| value.clone().map(toml_edit::value);

@@ -91,6 +91,7 @@ pub async fn build_state(
         widget_dir: config.widget_dir.clone(),
         config_file: config.file.clone(),
         mail_locked: config.mail_locked,
+        translation_locked: config.translation_locked,
         edge: Arc::new(config.edge.clone()),
         http: config.http,
         demo: config.demo,

@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         Arc::new(crate::console_translation::ConsoleTranslation {
             realtime: state.realtime.clone(),
             file: state.config_file.clone(),
+            locked: state.translation_locked,
         });
     let options = state.leptos_options.clone();
     let edge = state.edge.clone();

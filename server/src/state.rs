@@ -23,6 +23,8 @@ pub struct AppState {
     pub config_file: PathBuf,
     /// The mail settings come from flags or variables (see `Config::mail_locked`).
     pub mail_locked: bool,
+    /// Some translation settings come from flags or variables (`Config::translation_locked`).
+    pub translation_locked: bool,
     /// Trusted proxies, the console's origin, who may read `/metrics`.
     pub edge: Arc<crate::edge::Edge>,
     /// The HTTP server's timeouts and connection cap.

@@ -121,6 +121,7 @@ async fn spawn_on(
         // Tests that save settings point this at a file of their own.
         file: std::path::PathBuf::from("/nonexistent/kefu.toml"),
         mail_locked: false,
+        translation_locked: false,
         webhook_retry_ms: 1_000,
         geoip: None,
         translation: None,

@@ -327,6 +327,32 @@ async fn call(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn translation_set_by_a_variable_is_shown_locked_and_never_saved_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("kefu.toml");
+    let original = "# the shop's Kefu\n";
+    std::fs::write(&file, original).expect("config");
+    let server = common::spawn_sqlite_with(|config| {
+        config.file = file.clone();
+        config.translation_locked = true;
+    })
+    .await;
+    let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
+    let (status, body) = call(&server, &boss, "/api/admin/translation", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let shown: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(shown["locked"], true, "{body}");
+    let form = vec![
+        ("form[provider]", "libretranslate".to_owned()),
+        ("form[url]", "http://127.0.0.1:5000".to_owned()),
+        ("form[daily_chars]", "1000".to_owned()),
+    ];
+    let (status, body) = call(&server, &boss, "/api/admin/translation/save", &form).await;
+    assert!(status != 200 && body.contains("forbidden"), "{body}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), original);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_admin_sets_up_the_provider_in_the_console_and_agents_translate_drafts() {
     let provider = stand_in().await;
     let dir = tempfile::tempdir().expect("tempdir");

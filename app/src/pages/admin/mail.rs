@@ -103,7 +103,7 @@ fn MailFields(view: MailView, save: ServerAction<SaveMailSettings>, lang: Lang) 
     };
     view! {
         <section class="mail-settings">
-            {view.locked.then(|| view! { <p role="note">{t(lang, Key::MailLocked)}</p> })}
+            {view.locked.then(|| view! { <p role="note">{t(lang, Key::SettingsLocked)}</p> })}
             <ActionForm action=save>
                 <fieldset disabled=view.locked>
                     <label>{t(lang, Key::SmtpHost)} <input type="text" name="form[host]" value=form.host placeholder="smtp.example.com" /></label>

@@ -175,7 +175,9 @@ fn TranslationFields(
     };
     view! {
         <section class="translation-settings">
+            {view.locked.then(|| view! { <p role="note">{t(lang, Key::SettingsLocked)}</p> })}
             <ActionForm action=save node_ref=form_ref>
+                <fieldset disabled=view.locked>
                 <label>
                     {t(lang, Key::Provider)}
                     <select name="form[provider]">
@@ -196,6 +198,7 @@ fn TranslationFields(
                 <label>{t(lang, Key::AgentLanguage)} <input type="text" name="form[agent_language]" value=form.agent_language placeholder="en" /></label>
                 <button type="submit">{t(lang, Key::Save)}</button>
                 <button type="button" class="secondary" on:click=try_it>{t(lang, Key::TestProvider)}</button>
+                </fieldset>
             </ActionForm>
             <p><small>{t(lang, Key::SavedTo)} " " <code>{view.file}</code></small></p>
             {move || save.value().get().map(|result| match result {
