@@ -13,6 +13,7 @@
 
 mod capabilities;
 pub mod copy;
+mod dialect;
 mod error;
 mod model;
 mod mysql;

@@ -12,9 +12,10 @@ use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::{MySql, MySqlPool};
 
+use crate::dialect::Dialect;
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{AppendInTx, conversation_columns, message_columns};
-use crate::sql::{Dialect, begin_write};
+use crate::sql::begin_write;
 use crate::{
     Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
     NewMessage, Result, Seq, SiteId, VisitorId,

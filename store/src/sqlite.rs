@@ -16,9 +16,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::dialect::Dialect;
 use crate::error::{conflict_on, is_unique_violation};
 use crate::model::{AppendInTx, conversation_columns, message_columns};
-use crate::sql::{Dialect, SearchIndex, begin_write};
+use crate::sql::{SearchIndex, begin_write};
 use crate::{
     Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
     NewMessage, Result, Seq, SiteId, VisitorId,

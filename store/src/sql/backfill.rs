@@ -4,7 +4,8 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{SearchIndex, Sql, finish, on_pool, render, sql};
+use super::{SearchIndex, Sql, finish, on_pool, sql};
+use crate::dialect::render;
 use crate::{BACKFILL_BATCH, BackfillRow, Indexed, Result};
 
 /// Indexes every row at or below each table's backfill position, then removes the position.

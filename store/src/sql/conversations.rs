@@ -8,7 +8,8 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{Dialect, InsertId, Sql, begin_write, finish, on_pool, sql};
+use super::{InsertId, Sql, begin_write, finish, on_pool, sql};
+use crate::dialect::Dialect;
 use crate::model::conversation_columns;
 use crate::{
     AgentId, Assignment, Conversation, ConversationCursor, ConversationId, ConversationStatus,

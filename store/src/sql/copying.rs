@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 
-use super::{Dialect, Sql, begin_snapshot, on_pool, render};
+use super::{Sql, begin_snapshot, on_pool};
 use crate::copy::{self, PROGRESS_PREFIX, Snapshot, TABLES, Table, TxSnapshot, Value};
+use crate::dialect::{Dialect, render};
 use crate::{Backend, Copying, Database, Indexed, Result};
 
 #[async_trait]

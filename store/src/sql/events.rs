@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
 
-use super::{Dialect, InsertId, Sql, finish, on_pool, sql};
+use super::{InsertId, Sql, finish, on_pool, sql};
+use crate::dialect::Dialect;
 use crate::model::event_columns;
 use crate::{
     ConversationId, Event, EventId, Events, NewEvent, Result, SiteId, limit_param, push_id_list,

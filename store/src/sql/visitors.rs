@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::{Dialect, InsertId, Sql, on_pool, sql};
+use super::{InsertId, Sql, on_pool, sql};
+use crate::dialect::Dialect;
 use crate::model::{ban_columns, to_json_text, visitor_columns};
 use crate::{
     Ban, BanId, Error, NewBan, Result, SiteId, UnixMillis, Visitor, VisitorAttributes, VisitorId,
