@@ -67,7 +67,8 @@ pub fn main(dir: Option<&str>, database_url: Option<&str>, bus_url: Option<&str>
         .build()?;
     runtime.block_on(async move {
         let state =
-            server::build_state(&config, store::connect(&config.database_url).await?).await?;
+            server::wiring::build_state(&config, store::connect(&config.database_url).await?)
+                .await?;
         let (site_key, cookies) = fixtures(state.store.as_ref()).await?;
         let listener = server::bind(config.bind)?;
         reply(&Fixture {

@@ -102,7 +102,7 @@ pub async fn add(
             role: spec.role,
             language: "en".to_string(),
             max_chats: spec.max_chats,
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         })
         .await
         .map_err(crate::Error::from)?;
@@ -235,7 +235,7 @@ pub(crate) async fn create_site(
             name,
             allowed_origins: origins,
             widget_settings: serde_json::json!({}),
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         })
         .await?;
     for agent in agents {
@@ -267,7 +267,7 @@ pub async fn add_api_key(
             name: name.to_owned(),
             token_hash: app::session::token_hash(&key),
             prefix: key.chars().take(TOKEN_START.len() + 8).collect(),
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         })
         .await
         .map_err(crate::Error::from)?;

@@ -101,7 +101,7 @@ async fn write_partial(source: &dyn Store, partial: &Path) -> Result<Vec<Moved>,
     let marker = Marker {
         format: 1,
         schema: source.schema_version().await?,
-        taken_at: crate::now_ms(),
+        taken_at: crate::util::now_ms(),
         source: source.backend().to_string(),
         tables: moved
             .iter()

@@ -39,7 +39,7 @@ pub struct Config {
     pub idle_timeout_ms: u32,
     /// Outgoing mail (transcripts, leave-message replies and notifications): the relay, the
     /// sender, and whether agents hear of leave-messages.
-    pub mail: crate::mail::MailSetup,
+    pub mail: crate::mail::MailSettings,
     /// Caps on the mail visitors can cause: transcripts per address and per site a day, and
     /// how leave-message notifications are collected into digests.
     pub mail_limits: crate::mail::MailLimits,
@@ -53,13 +53,13 @@ pub struct Config {
     pub translation_locked: bool,
     /// The delay before a failed webhook delivery's first retry; each next one doubles.
     pub webhook_retry_ms: u64,
-    /// Visitors' locations; `None` when no GeoIP database is configured.
-    pub geoip: Option<std::sync::Arc<crate::geoip::Geo>>,
-    /// Machine translation between agents and visitors; `None` without a provider.
-    pub translation: Option<crate::translate::TranslationSetup>,
-    /// The HTTP client for addresses admins type (webhooks, translation), with the
-    /// exceptions `[outbound] allow` makes to its refusal of internal addresses.
-    pub outbound: crate::outbound::Outbound,
+    /// The GeoIP database that locates visitors for agents; `None`: not located.
+    pub geoip: Option<PathBuf>,
+    /// Machine translation between agents and visitors (`provider` unset: none).
+    pub translation: crate::translate::TranslationSection,
+    /// The exceptions `[outbound] allow` makes to the refusal of internal addresses by the
+    /// HTTP client for addresses admins type (webhooks, translation).
+    pub outbound: crate::outbound::Policy,
     /// How this node reaches the others sharing its database: in-process when it is alone.
     pub bus: crate::bus::Bus,
     /// What Kefu believes about requests at its edge: the proxies in front of it, its own
@@ -74,7 +74,7 @@ pub struct Config {
     /// What one address, and one site, may make per hour (`[budgets]`).
     pub budgets: crate::realtime::budgets::BudgetLimits,
     /// Storage quotas for uploads, and how long an unsent one is kept (`[uploads]`).
-    pub uploads: UploadLimits,
+    pub uploads: crate::realtime::uploads::UploadLimits,
     /// `serve --demo`: the demo site, admin and the `/demo` page exist only then.
     pub demo: bool,
 }
@@ -97,28 +97,6 @@ pub enum LogFormat {
     Human,
     /// One JSON object a line.
     Json,
-}
-
-/// `[uploads]` in `kefu.toml`: how much files may take, and how long an unsent one is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UploadLimits {
-    /// Bytes of files one visitor may have stored (sent or not).
-    pub visitor_quota_bytes: u64,
-    /// Bytes of files one site may have stored, visitors' and agents' together.
-    pub site_quota_bytes: u64,
-    /// An upload that no message carries after this long is deleted.
-    pub unsent_after: std::time::Duration,
-}
-
-impl Default for UploadLimits {
-    /// 20 MB per visitor, 2 GB per site, unsent uploads kept an hour.
-    fn default() -> Self {
-        UploadLimits {
-            visitor_quota_bytes: 20 * 1_000_000,
-            site_quota_bytes: 2_000 * 1_000_000,
-            unsent_after: std::time::Duration::from_secs(60 * 60),
-        }
-    }
 }
 
 /// Values given on the command line; each overrides the environment and the file. (Every key
@@ -280,7 +258,7 @@ impl EmailSection {
     fn limits(&self) -> crate::mail::MailLimits {
         let defaults = crate::mail::MailLimits::default();
         crate::mail::MailLimits {
-            transcripts: crate::realtime::transcripts::TranscriptCaps {
+            transcripts: crate::mail::TranscriptCaps {
                 per_address_per_day: self
                     .transcripts_per_address_per_day
                     .unwrap_or(defaults.transcripts.per_address_per_day),
@@ -358,12 +336,13 @@ impl Config {
             message: error.to_string(),
         })?;
         let mail_limits = file.email.limits();
-        let mail = crate::mail::MailSetup::new(
-            file.email.smtp_url,
-            file.email.from,
-            file.email.notify_leave_messages.unwrap_or(false),
-        )
-        .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
+        let mail = crate::mail::MailSettings {
+            smtp_url: file.email.smtp_url,
+            from: file.email.from,
+            notify_leave_messages: file.email.notify_leave_messages.unwrap_or(false),
+        };
+        mail.check()
+            .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         let mail_locked = [
             "email.smtp_url",
             "email.from",
@@ -371,23 +350,18 @@ impl Config {
         ]
         .iter()
         .any(|key| sources.set_outside_file(key));
-        let geoip = match file.geoip.database {
-            None => None,
-            Some(path) => Some(std::sync::Arc::new(
-                crate::geoip::Geo::open(&path).map_err(|message| ConfigError::Invalid {
-                    key: "geoip.database",
-                    message,
-                })?,
-            )),
-        };
-        let outbound = outbound(&file.outbound)?;
-        let translation =
-            file.translation
-                .setup(&outbound)
-                .map_err(|message| ConfigError::Invalid {
-                    key: "translation",
-                    message,
-                })?;
+        if let Some(path) = file
+            .geoip
+            .database
+            .as_deref()
+            .filter(|path| !path.is_file())
+        {
+            return Err(ConfigError::Invalid {
+                key: "geoip.database",
+                message: format!("{} is not a file", path.display()),
+            });
+        }
+        let outbound = outbound_policy(&file.outbound)?;
         let bus = crate::bus::Bus::parse(file.bus.url.as_deref()).map_err(|error| {
             ConfigError::Invalid {
                 key: "bus.url",
@@ -414,11 +388,11 @@ impl Config {
             http,
             budgets: file.budgets,
             uploads: {
-                let default = UploadLimits::default();
+                let default = crate::realtime::uploads::UploadLimits::default();
                 let mb = |value: Option<u64>, default: u64| {
                     value.map_or(default, |mb| mb.saturating_mul(1_000_000))
                 };
-                UploadLimits {
+                crate::realtime::uploads::UploadLimits {
                     visitor_quota_bytes: mb(
                         file.uploads.visitor_quota_mb,
                         default.visitor_quota_bytes,
@@ -429,7 +403,7 @@ impl Config {
             },
             max_connections,
             demo: false,
-            translation,
+            translation: file.translation,
             outbound,
             bus,
             bind,
@@ -462,7 +436,7 @@ impl Config {
                 .filter(|key| key.starts_with("translation."))
                 .any(|key| sources.set_outside_file(key)),
             webhook_retry_ms: file.webhook_retry_ms.unwrap_or(1_000).max(10),
-            geoip,
+            geoip: file.geoip.database,
         })
     }
 
@@ -494,16 +468,14 @@ fn environment() -> impl Iterator<Item = (String, String)> {
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
 }
 
-/// The outbound client with the exceptions of `[outbound] allow`.
-fn outbound(section: &OutboundSection) -> Result<crate::outbound::Outbound, ConfigError> {
-    let invalid = |message| ConfigError::Invalid {
-        key: "outbound.allow",
-        message,
-    };
-    let policy = crate::outbound::Policy::parse(section.allow.as_deref().unwrap_or_default())
-        .map_err(invalid)?;
-    crate::outbound::Outbound::new(policy, std::sync::Arc::new(crate::outbound::SystemLookup))
-        .map_err(invalid)
+/// The exceptions of `[outbound] allow`.
+fn outbound_policy(section: &OutboundSection) -> Result<crate::outbound::Policy, ConfigError> {
+    crate::outbound::Policy::parse(section.allow.as_deref().unwrap_or_default()).map_err(
+        |message| ConfigError::Invalid {
+            key: "outbound.allow",
+            message,
+        },
+    )
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {
@@ -516,11 +488,12 @@ fn read_file(path: &Path) -> Result<String, ConfigError> {
 /// Checks that `text` is a configuration file Kefu can start from (before it is written).
 pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
     let file = sources::Sources::new(Some((path, text)), [], &Overrides::default())?.extract()?;
-    crate::mail::MailSetup::new(
-        file.email.smtp_url,
-        file.email.from,
-        file.email.notify_leave_messages.unwrap_or(false),
-    )
+    crate::mail::MailSettings {
+        smtp_url: file.email.smtp_url,
+        from: file.email.from,
+        notify_leave_messages: file.email.notify_leave_messages.unwrap_or(false),
+    }
+    .check()
     .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
     crate::edge::Edge::new(
         file.public_url.as_deref(),
@@ -529,12 +502,7 @@ pub fn check_text(path: &Path, text: &str) -> Result<(), ConfigError> {
         file.metrics.token,
     )
     .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
-    crate::outbound::Policy::parse(file.outbound.allow.as_deref().unwrap_or_default()).map_err(
-        |message| ConfigError::Invalid {
-            key: "outbound.allow",
-            message,
-        },
-    )?;
+    outbound_policy(&file.outbound)?;
     Ok(())
 }
 
@@ -725,7 +693,7 @@ mod tests {
         )
         .expect("both keys");
         let shown = format!("{config:?}");
-        assert!(config.mail.mailer.is_some());
+        assert!(config.mail.smtp_url.is_some());
         assert!(shown.contains("s@shop.example"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
 
@@ -827,7 +795,7 @@ mod tests {
             ("KEFU_EMAIL__FROM", "Shop <s@shop.example>"),
         ];
         let config = Config::load_from(&Overrides::default(), env(&mail)).expect("loads");
-        assert!(config.mail.mailer.is_some() && config.mail_locked);
+        assert!(config.mail.smtp_url.is_some() && config.mail_locked);
         assert!(!config.translation_locked);
         let budget = env(&[("KEFU_TRANSLATION__DAILY_CHARS", "5000")]);
         let config = Config::load_from(&Overrides::default(), budget).expect("loads");
@@ -846,7 +814,7 @@ mod tests {
             [],
         )
         .expect("loads");
-        assert!(config.mail.mailer.is_some() && !config.mail_locked);
+        assert!(config.mail.smtp_url.is_some() && !config.mail_locked);
     }
 
     #[test]

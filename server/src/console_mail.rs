@@ -15,7 +15,7 @@ use std::sync::Arc;
 use app::error::ConsoleError;
 use app::ports::{MailForm, MailView};
 
-use crate::mail::MailSetup;
+use crate::mail::{MailSettings, MailSetup};
 use crate::realtime::Realtime;
 
 /// What the console's server functions use to send mail and change its settings.
@@ -68,6 +68,7 @@ impl app::ports::Outbox for ConsoleMail {
         }
         let current = self.realtime.mail();
         let saved_password = current
+            .settings
             .smtp_url
             .as_deref()
             .and_then(|url| url::Url::parse(url).ok())
@@ -85,8 +86,12 @@ impl app::ports::Outbox for ConsoleMail {
             .as_ref()
             .map(|_| form.from.trim().to_owned())
             .filter(|from| !from.is_empty());
-        let setup = MailSetup::new(smtp_url.clone(), from.clone(), form.notify)
-            .map_err(|_| ConsoleError::Invalid)?;
+        let setup = MailSetup::open(MailSettings {
+            smtp_url: smtp_url.clone(),
+            from: from.clone(),
+            notify_leave_messages: form.notify,
+        })
+        .map_err(|_| ConsoleError::Invalid)?;
         crate::config_file::edit(&self.file, |document| {
             let mut set = |key: &str, value: Option<toml_edit::Item>| {
                 crate::config_file::set(document, "email", key, value);
@@ -107,6 +112,7 @@ impl app::ports::Outbox for ConsoleMail {
 /// The form's fields for the relay in force, and whether it has a password.
 fn form_of(setup: &MailSetup) -> (MailForm, bool) {
     let url = setup
+        .settings
         .smtp_url
         .as_deref()
         .and_then(|url| url::Url::parse(url).ok());
@@ -146,8 +152,8 @@ fn form_of(setup: &MailSetup) -> (MailForm, bool) {
             security: security.into(),
             username: decoded(url.username()),
             password: String::new(),
-            from: setup.from.clone().unwrap_or_default(),
-            notify: setup.notify_leave_messages,
+            from: setup.settings.from.clone().unwrap_or_default(),
+            notify: setup.settings.notify_leave_messages,
         },
         url.password().is_some(),
     )
@@ -219,8 +225,12 @@ mod tests {
             url,
             "smtp://me%40shop:p%40ss%3Aw%2Frd@mail.example:587?tls=required"
         );
-        let setup = MailSetup::new(Some(url), Some("Shop <s@shop.example>".into()), true)
-            .expect("lettre takes it");
+        let setup = MailSetup::open(MailSettings {
+            smtp_url: Some(url),
+            from: Some("Shop <s@shop.example>".into()),
+            notify_leave_messages: true,
+        })
+        .expect("lettre takes it");
         let (back, has_password) = form_of(&setup);
         assert!(has_password);
         assert_eq!(

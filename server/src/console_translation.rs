@@ -21,7 +21,7 @@ use protocol::Unavailable;
 
 use crate::realtime::Realtime;
 use crate::realtime::settings::WidgetSettings;
-use crate::translate::{TranslateError, TranslationSection, TranslationSetup, flow};
+use crate::translate::{TranslateError, TranslationSection, TranslationSetup};
 
 /// What the test button asks the provider to translate (into Simplified Chinese).
 const SAMPLE: &str = "Hello, how can I help you?";
@@ -61,7 +61,7 @@ impl app::ports::Interpreter for ConsoleTranslation {
             let setup = setup
                 .filter(|_| conversation.translating && WidgetSettings::of(&site).translate)
                 .ok_or(ConsoleError::NoTranslation)?;
-            flow::draft(store, &setup, &conversation, &agent, &text)
+            crate::realtime::translation::draft(store, &setup, &conversation, &agent, &text)
                 .await
                 .map_err(internal)?
                 .map_err(|why| match why {

@@ -17,7 +17,7 @@ pub async fn ensure(
     store: &dyn Store,
     password: Option<String>,
 ) -> Result<Option<String>, crate::Error> {
-    let now = crate::now_ms();
+    let now = crate::util::now_ms();
     let site = match store.site_by_key(DEMO_SITE_KEY).await? {
         Some(site) => site,
         None => {

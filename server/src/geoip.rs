@@ -50,7 +50,7 @@ impl Geo {
                 .decode_path::<&str>(&path![keys[0], keys[1], keys[2]])
                 .ok()
                 .flatten()
-                .map(|name| super::realtime::text::truncate(name, 100))
+                .map(|name| crate::util::text::truncate(name, 100))
         };
         Place {
             country: name(&["country", "names", "en"]),

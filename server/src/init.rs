@@ -140,11 +140,7 @@ pub async fn run(
         "SMTP relay URL (empty: no e-mail)",
         "--smtp-url",
         args.smtp_url.clone(),
-        |url| {
-            crate::mail::MailSetup::new(Some(url.to_owned()), None, false)
-                .map(|_| url.to_owned())
-                .map_err(|(_, message)| message)
-        },
+        |url| crate::mail::check_relay(url).map(|()| url.to_owned()),
     )?;
     let email_from = match &smtp_url {
         Some(url) => ask.optional(
@@ -152,9 +148,14 @@ pub async fn run(
             "--email-from",
             args.email_from.clone(),
             |from| {
-                crate::mail::MailSetup::new(Some(url.clone()), Some(from.to_owned()), false)
-                    .map(|_| from.to_owned())
-                    .map_err(|(_, message)| message)
+                crate::mail::MailSettings {
+                    smtp_url: Some(url.clone()),
+                    from: Some(from.to_owned()),
+                    notify_leave_messages: false,
+                }
+                .check()
+                .map(|()| from.to_owned())
+                .map_err(|(_, message)| message)
             },
         )?,
         None => None,
@@ -465,15 +466,13 @@ impl Asker<'_> {
         };
         // Checked only (nothing is sent), against no exceptions: the file being written has
         // no `[outbound] allow` yet.
-        crate::outbound::Outbound::new(
-            crate::outbound::Policy::default(),
-            std::sync::Arc::new(crate::outbound::SystemLookup),
-        )
-        .and_then(|outbound| section.clone().setup(&outbound))
-        .map_err(|message| InitError::Answer {
-            flag: "--translation-provider",
-            message,
-        })?;
+        crate::wiring::outbound(&crate::outbound::Policy::default())
+            .map_err(|error| error.to_string())
+            .and_then(|outbound| section.clone().setup(&outbound))
+            .map_err(|message| InitError::Answer {
+                flag: "--translation-provider",
+                message,
+            })?;
         Ok(section)
     }
 }

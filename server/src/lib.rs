@@ -33,15 +33,18 @@ pub mod state;
 pub mod tasks;
 pub mod telemetry;
 pub mod translate;
+pub mod transport;
+pub mod util;
 pub mod webhooks;
+pub mod wiring;
 
 pub use error::{Error, Result};
 pub use routes::router;
 pub use state::AppState;
+pub use util::now_ms;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio::net::{TcpListener, TcpSocket};
 
 /// Prints `line` for the person who started Kefu. A closed standard output (the terminal or
@@ -70,32 +73,6 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
     socket
         .listen(LISTEN_BACKLOG)
         .map_err(|source| Error::Bind { addr, source })
-}
-
-/// Builds the state from configuration and the connected `store` (`store::connect`, which
-/// ran the migrations), and reads the site options.
-pub async fn build_state(
-    config: &config::Config,
-    store: Arc<dyn store::Store>,
-) -> Result<AppState> {
-    let leptos_options = site::load(&config.leptos_toml, config.bind)?;
-    let realtime = Arc::new(realtime::Realtime::new(store.clone(), config).await?);
-    realtime.webhooks.start();
-    realtime::assign::follow_other_nodes(&realtime);
-    realtime::snooze::start(&realtime);
-    Ok(AppState {
-        realtime,
-        store,
-        leptos_options,
-        metrics: Arc::new(metrics::Metrics::default()),
-        widget_dir: config.widget_dir.clone(),
-        config_file: config.file.clone(),
-        mail_locked: config.mail_locked,
-        translation_locked: config.translation_locked,
-        edge: Arc::new(config.edge.clone()),
-        http: config.http,
-        demo: config.demo,
-    })
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests and returns.
@@ -167,9 +144,4 @@ pub async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutting down");
-}
-
-/// Milliseconds since the Unix epoch, the store's time unit.
-pub fn now_ms() -> i64 {
-    app::clock::now()
 }

@@ -6,6 +6,7 @@
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, SinglePart};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// Why a mail was not sent. The SMTP server's own words are logged, never shown to visitors.
@@ -48,13 +49,24 @@ impl Mailer {
     /// A mailer for `smtp_url` (`smtp://user:pass@host:587?tls=required`, `smtps://…`, or
     /// `smtp://host:25` for a relay on the local network) sending as `from`.
     pub fn new(smtp_url: &str, from: &str) -> Result<Mailer, BadMailSetting> {
+        let (transport, from) = Mailer::parse(smtp_url, from)?;
+        Ok(Mailer {
+            transport: transport.build(),
+            from,
+        })
+    }
+
+    /// The relay and the sender `smtp_url` and `from` name, read but not built.
+    fn parse(
+        smtp_url: &str,
+        from: &str,
+    ) -> Result<(AsyncSmtpTransportBuilder, Mailbox), BadMailSetting> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-            .map_err(|e| BadMailSetting::SmtpUrl(e.to_string()))?
-            .build();
+            .map_err(|e| BadMailSetting::SmtpUrl(e.to_string()))?;
         let from = from
             .parse()
             .map_err(|e: lettre::address::AddressError| BadMailSetting::From(e.to_string()))?;
-        Ok(Mailer { transport, from })
+        Ok((transport, from))
     }
 
     /// Sends `body` as a UTF-8 plain-text mail (base64, so any text and line length passes
@@ -81,48 +93,74 @@ impl Mailer {
 /// when an administrator saves new settings in the console.
 #[derive(Clone, Default)]
 pub struct MailSetup {
+    /// What was configured.
+    pub settings: MailSettings,
+    /// Where mail goes out; `None` when no relay is configured.
+    pub mailer: Option<Mailer>,
+}
+
+/// `[email]` as configured: plain values, checked ([`MailSettings::check`]) but not built
+/// into a mailer until [`MailSetup::open`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MailSettings {
     /// The relay, `smtp://user:pass@host:587?tls=required` or `smtps://…` (may hold a password).
     pub smtp_url: Option<String>,
     /// The `From:` of every mail.
     pub from: Option<String>,
-    /// Where mail goes out; `None` when no relay is configured.
-    pub mailer: Option<Mailer>,
     /// E-mail a site's agents when a leave-message arrives.
     pub notify_leave_messages: bool,
 }
 
+impl MailSettings {
+    /// Whether these settings make a working setup: a relay and a sender go together and
+    /// read as such, and notifications need them. The error names the key at fault.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        match (&self.smtp_url, &self.from) {
+            (None, None) if self.notify_leave_messages => Err((
+                "email.notify_leave_messages",
+                "needs email.smtp_url and email.from".into(),
+            )),
+            (None, None) => Ok(()),
+            (Some(url), Some(from)) => Mailer::parse(url, from)
+                .map(drop)
+                .map_err(|e| ("email", e.to_string())),
+            _ => Err((
+                "email",
+                "set both email.smtp_url and email.from, or neither".into(),
+            )),
+        }
+    }
+}
+
+/// Shows the sender only: the relay's URL may hold a password.
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("from", &self.from)
+            .field("relay", &self.smtp_url.is_some())
+            .field("notify_leave_messages", &self.notify_leave_messages)
+            .finish()
+    }
+}
+
+/// Whether `smtp_url` reads as a relay's URL (lettre's reason when not).
+pub fn check_relay(smtp_url: &str) -> Result<(), String> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+        .map(drop)
+        .map_err(|e| BadMailSetting::SmtpUrl(e.to_string()).to_string())
+}
+
 impl MailSetup {
-    /// Checks the settings and builds the mailer: a relay and a sender go together, and
-    /// notifications need them. The error names the key at fault.
-    pub fn new(
-        smtp_url: Option<String>,
-        from: Option<String>,
-        notify_leave_messages: bool,
-    ) -> Result<MailSetup, (&'static str, String)> {
-        let mailer = match (&smtp_url, &from) {
-            (None, None) => None,
+    /// Checks `settings` and builds their mailer.
+    pub fn open(settings: MailSettings) -> Result<MailSetup, (&'static str, String)> {
+        settings.check()?;
+        let mailer = match (&settings.smtp_url, &settings.from) {
             (Some(url), Some(from)) => {
                 Some(Mailer::new(url, from).map_err(|e| ("email", e.to_string()))?)
             }
-            _ => {
-                return Err((
-                    "email",
-                    "set both email.smtp_url and email.from, or neither".into(),
-                ));
-            }
+            _ => None,
         };
-        if notify_leave_messages && mailer.is_none() {
-            return Err((
-                "email.notify_leave_messages",
-                "needs email.smtp_url and email.from".into(),
-            ));
-        }
-        Ok(MailSetup {
-            smtp_url,
-            from,
-            mailer,
-            notify_leave_messages,
-        })
+        Ok(MailSetup { settings, mailer })
     }
 }
 
@@ -130,10 +168,8 @@ impl MailSetup {
 impl std::fmt::Debug for MailSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MailSetup")
-            .field("from", &self.from)
-            .field("relay", &self.smtp_url.is_some())
-            .field("notify_leave_messages", &self.notify_leave_messages)
-            .finish()
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -144,11 +180,30 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// The daily caps on the transcripts visitors may ask for (`[email]` in `kefu.toml`),
+/// enforced by `crate::realtime::transcripts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TranscriptCaps {
+    /// Transcripts one client address may have sent in a day.
+    pub per_address_per_day: u32,
+    /// Transcripts one site's visitors may have sent in a day, all together.
+    pub per_site_per_day: u32,
+}
+
+impl Default for TranscriptCaps {
+    fn default() -> Self {
+        TranscriptCaps {
+            per_address_per_day: 5,
+            per_site_per_day: 200,
+        }
+    }
+}
+
 /// What limits the mail visitors can cause, from `[email]` in `kefu.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailLimits {
     /// Daily caps on transcripts per client address and per site.
-    pub transcripts: crate::realtime::transcripts::TranscriptCaps,
+    pub transcripts: TranscriptCaps,
     /// After a leave-message notification, how long the next waits while more are collected
     /// into one digest ([`crate::leave_digest`]).
     pub notify_digest: std::time::Duration,

@@ -339,6 +339,7 @@ fn main() -> ExitCode {
         }),
         Command::Config { action } => match action {
             ConfigAction::Check { overrides } => Config::load(&overrides)
+                .and_then(|config| server::wiring::services(&config))
                 .map(|_| {
                     println!("configuration is valid");
                 })
@@ -408,7 +409,7 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
                 None => return Ok(()),
             }
         }
-        let state = server::build_state(&config, store).await?;
+        let state = server::wiring::build_state(&config, store).await?;
         tracing::info!(database = %config.database_url, bind = %config.bind, "kefu starting");
         if demo {
             let password = std::env::var("KEFU_DEMO_PASSWORD").ok();

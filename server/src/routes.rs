@@ -107,7 +107,7 @@ pub fn router(state: AppState) -> Router {
 /// The real-time endpoints. Visitor endpoints answer CORS for any origin: the site's allowed
 /// origins are checked per request against the visitor's site, not here.
 fn realtime_routes() -> Router<AppState> {
-    use crate::realtime::{attachments, http, widget, ws};
+    use crate::transport::{attachments, http, widget, ws};
     use axum::http::{Method, header::CONTENT_TYPE};
     use axum::routing::post;
     use protocol::transport as paths;

@@ -47,6 +47,8 @@ struct Wizard {
     token: String,
     /// The configuration being set up (its file is where the answers are written).
     config: Config,
+    /// The HTTP client the translation provider is tried through.
+    outbound: crate::outbound::Outbound,
     /// Fired once the set-up is written: the wizard's server stops and Kefu starts.
     finished: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     /// One finishing at a time: a double-clicked Finish must not set Kefu up twice.
@@ -66,6 +68,7 @@ pub async fn serve(
     let (finished, done) = tokio::sync::oneshot::channel();
     let wizard = Arc::new(Wizard {
         token: token.clone(),
+        outbound: crate::wiring::outbound(&config.outbound)?,
         config,
         finished: Mutex::new(Some(finished)),
         finishing: tokio::sync::Mutex::new(()),
@@ -414,7 +417,7 @@ async fn test_translation(
     Speaks(lang): Speaks,
     Form(form): Form<SetupForm>,
 ) -> Response {
-    let result = match form.translation().setup(&wizard.config.outbound) {
+    let result = match form.translation().setup(&wizard.outbound) {
         Err(message) => Err(fill(lang, Text::BadTranslation, &[&message])),
         Ok(None) => Err(say(lang, Text::ChooseProvider).into()),
         Ok(Some(setup)) => setup
@@ -490,7 +493,7 @@ async fn set_up(
     let translation = form.translation();
     translation
         .clone()
-        .setup(&wizard.config.outbound)
+        .setup(&wizard.outbound)
         .map_err(|message| fill(lang, Text::BadTranslation, &[&message]))?;
 
     let database_url = try_database(wizard, lang, form).await?;

@@ -93,7 +93,7 @@ impl Webhooks {
             let body = payload.to_string();
             match this
                 .store
-                .enqueue_webhook_deliveries(event, &body, crate::now_ms())
+                .enqueue_webhook_deliveries(event, &body, crate::util::now_ms())
                 .await
             {
                 Ok(0) => {}
@@ -125,7 +125,7 @@ impl Webhooks {
             if hooks.is_empty() {
                 return Ok(());
             }
-            let now = crate::now_ms();
+            let now = crate::util::now_ms();
             let due = self
                 .store
                 .claim_webhook_deliveries(now, now + LEASE_MS, BATCH)
@@ -148,7 +148,7 @@ impl Webhooks {
 
     /// One POST of `delivery` to `hook`, and what it means for the delivery.
     async fn attempt(&self, hook: &store::Webhook, delivery: &WebhookDelivery) -> DeliveryAttempt {
-        let timestamp = crate::now_ms() / 1000;
+        let timestamp = crate::util::now_ms() / 1000;
         let request = match self.outbound.post(&hook.url) {
             Ok(request) => request,
             Err(error) => return self.failed(delivery, None, error),
@@ -173,7 +173,7 @@ impl Webhooks {
         match result {
             Ok(response) if response.status().is_success() => DeliveryAttempt {
                 state: DeliveryState::Delivered,
-                next_attempt_at: crate::now_ms(),
+                next_attempt_at: crate::util::now_ms(),
                 status: Some(i32::from(response.status().as_u16())),
                 error: None,
             },
@@ -205,7 +205,7 @@ impl Webhooks {
             } else {
                 DeliveryState::Pending
             },
-            next_attempt_at: crate::now_ms() + delay,
+            next_attempt_at: crate::util::now_ms() + delay,
             status,
             error: Some(error.to_string()),
         }

@@ -405,8 +405,9 @@ async fn cluster_messages_presence_and_typing_cross_nodes() {
         .expect("the agent on node C sees the visitor on node B");
     cluster.nodes[1].process.kill_9();
     let killed = Instant::now();
-    let bound =
-        server::realtime::nodes::PRESENCE_TTL + server::bus::HEARTBEAT + Duration::from_secs(1);
+    let bound = server::realtime::nodes::PRESENCE_TTL
+        + server::realtime::nodes::HEARTBEAT
+        + Duration::from_secs(1);
     within(&mut agent, bound, is_stranded(false))
         .await
         .expect("the dead node's visitor goes offline on node C");

@@ -24,7 +24,7 @@ impl FromRequestParts<AppState> for Admin {
             .ok_or(ApiError::Unauthorized)?;
         let agent = state
             .store
-            .api_token_agent(&app::session::token_hash(token), crate::now_ms())
+            .api_token_agent(&app::session::token_hash(token), crate::util::now_ms())
             .await?
             .ok_or(ApiError::Unauthorized)?;
         if agent.role != store::Role::Admin {

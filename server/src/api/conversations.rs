@@ -409,7 +409,7 @@ pub async fn send(
                 "client_id must be 1 to 64 visible ASCII characters".into(),
             ));
         }
-        None => crate::realtime::random_hex::<16>(),
+        None => crate::util::random_hex::<16>(),
     };
     let frame = Inbound::Send(protocol::SendMessage {
         conversation_id: Some(protocol::ConversationId(id)),
@@ -487,7 +487,7 @@ pub async fn set_status(
         .ok_or(ApiError::NotFound)?;
     let frame = Inbound::SetConversationStatus(protocol::SetConversationStatus {
         conversation_id: protocol::ConversationId(id),
-        client_id: ClientId(crate::realtime::random_hex::<16>()),
+        client_id: ClientId(crate::util::random_hex::<16>()),
         status,
         until: None,
     });

@@ -340,7 +340,7 @@ pub async fn add_note(
             leave_message_id: id,
             agent_id: Some(admin.id),
             body,
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         })
         .await?;
     Ok((StatusCode::CREATED, Json(note.into())))

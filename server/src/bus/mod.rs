@@ -14,21 +14,7 @@
 
 pub mod redis;
 
-use crate::realtime::hub::Hub;
-use crate::realtime::nodes::{Body, PRESENCE_TTL};
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
-
-/// How often a node publishes that it is alive (and its roster, when it changed).
-pub const HEARTBEAT: Duration = Duration::from_secs(1);
-/// What travels between nodes.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Envelope {
-    /// The node that sent it; a node ignores its own.
-    pub from: String,
-    /// The event.
-    pub body: Body,
-}
+use crate::realtime::broker::Broker;
 
 /// Which bus the nodes share.
 #[derive(Clone, Default)]
@@ -85,11 +71,11 @@ impl Bus {
         Ok(Bus::Redis(url))
     }
 
-    /// Connects `hub` to the bus of the nodes sharing `secret`, the database's token secret.
-    pub fn start(&self, hub: &Hub, secret: &str, tasks: &crate::tasks::Tasks) {
+    /// The broker that links this node to the others: none when it is alone.
+    pub fn broker(&self) -> Option<Box<dyn Broker>> {
         match self {
-            Bus::InProcess => {}
-            Bus::Redis(url) => redis::start(url, hub, Seal::new(secret), tasks),
+            Bus::InProcess => None,
+            Bus::Redis(url) => Some(Box::new(redis::RedisBroker { url: url.clone() })),
         }
     }
 }
@@ -152,6 +138,7 @@ impl Seal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::realtime::nodes::{Body, Envelope};
     use protocol::ServerFrame;
     use std::sync::Arc;
 

@@ -10,8 +10,10 @@
 //! missed for good. While Redis is down each node keeps serving its own clients and keeps the
 //! last rosters it heard.
 
-use super::{Body, Envelope, HEARTBEAT, PRESENCE_TTL, Seal};
+use super::Seal;
+use crate::realtime::broker::{Broker, OUTBOX};
 use crate::realtime::hub::Hub;
+use crate::realtime::nodes::{Body, Envelope, HEARTBEAT, PRESENCE_TTL};
 use crate::realtime::presence::Roster;
 use futures_util::StreamExt;
 use redis::AsyncConnectionConfig;
@@ -20,9 +22,6 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Events waiting to be published; beyond this the bus is too slow and events are dropped
-/// (the other nodes then catch up from the store).
-const OUTBOX: usize = 16_384;
 /// Most events published in one pipelined round trip.
 const BATCH: usize = 512;
 /// Longest wait for Redis to connect or answer before the connection counts as broken.
@@ -73,27 +72,35 @@ enum LinkError {
     Deaf,
 }
 
-/// Starts the link of `hub` to Redis at `url` in the background.
-pub fn start(url: &url::Url, hub: &Hub, seal: Seal, tasks: &crate::tasks::Tasks) {
-    let client = match redis::Client::open(url.as_str()) {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "bus.url cannot be used; this node runs alone");
-            return;
-        }
-    };
-    let (outbox, queued) = mpsc::channel(OUTBOX);
-    hub.attach(outbox);
-    let link = Link {
-        client,
-        hub: hub.clone(),
-        node: crate::realtime::random_hex::<8>(),
-        channel: format!("kefu:{}:events", seal.cluster()),
-        roster_prefix: format!("kefu:{}:roster:", seal.cluster()),
-        nodes: format!("kefu:{}:nodes", seal.cluster()),
-        seal,
-    };
-    tasks.spawn_loop(link.run(queued));
+/// The nodes' link through the Redis server at `url` (`bus.url`).
+pub struct RedisBroker {
+    /// `redis://…`, checked when the configuration was read.
+    pub url: url::Url,
+}
+
+impl Broker for RedisBroker {
+    fn start(&self, hub: &Hub, secret: &str, tasks: &crate::tasks::Tasks) {
+        let client = match redis::Client::open(self.url.as_str()) {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "bus.url cannot be used; this node runs alone");
+                return;
+            }
+        };
+        let seal = Seal::new(secret);
+        let (outbox, queued) = mpsc::channel(OUTBOX);
+        hub.attach(outbox);
+        let link = Link {
+            client,
+            hub: hub.clone(),
+            node: crate::util::random_hex::<8>(),
+            channel: format!("kefu:{}:events", seal.cluster()),
+            roster_prefix: format!("kefu:{}:roster:", seal.cluster()),
+            nodes: format!("kefu:{}:nodes", seal.cluster()),
+            seal,
+        };
+        tasks.spawn_loop(link.run(queued));
+    }
 }
 
 impl Link {
@@ -373,25 +380,11 @@ impl Link {
             return Ok(());
         }
         let from = envelope.from;
-        match envelope.body {
-            Body::Roster {
-                version,
-                roster: Some(roster),
-            } => self.hub.remote_roster(&from, version, roster),
-            Body::Roster {
-                version,
-                roster: None,
-            } => {
-                if self.hub.remote_version(&from) == Some(version) {
-                    self.hub.heard(&from);
-                } else if let Some(stored) = self.read_roster(conn, &from).await? {
-                    // A roster published while this node was not listening.
-                    self.hub.remote_roster(&from, stored.version, stored.roster);
-                }
-            }
-            Body::Resync => self.hub.resync(),
-            Body::Left => self.hub.remote_left(&from),
-            body => self.hub.deliver(body),
+        if self.hub.received(&from, envelope.body).is_some()
+            && let Some(stored) = self.read_roster(conn, &from).await?
+        {
+            // A roster published while this node was not listening.
+            self.hub.remote_roster(&from, stored.version, stored.roster);
         }
         Ok(())
     }

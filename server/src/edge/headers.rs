@@ -40,7 +40,7 @@ pub async fn console(mut request: Request, next: Next) -> Response {
     if embeddable(request.uri().path()) {
         return next.run(request).await;
     }
-    let nonce: Arc<str> = crate::realtime::random_hex::<16>().into();
+    let nonce: Arc<str> = crate::util::random_hex::<16>().into();
     request.extensions_mut().insert(CspNonce(nonce.clone()));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();

@@ -45,7 +45,7 @@ impl Assigner {
     /// A turn for the next assignment: now, or just after this node's previous one.
     fn next_turn(&self) -> i64 {
         let mut last = lock(&self.last_turn);
-        *last = crate::now_ms().max(*last + 1);
+        *last = crate::util::now_ms().max(*last + 1);
         *last
     }
 
@@ -229,7 +229,7 @@ pub async fn announce(
             kind: "assignment_changed".into(),
             conversation_id: conversation.id,
             payload: serde_json::to_string(&frame).unwrap_or_default(),
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         })
         .await?;
     if let ServerFrame::AssignmentChanged { event_seq, .. } = &mut frame {

@@ -51,7 +51,7 @@ pub fn describe(user_agent: &str) -> Described {
     };
     let (browser, os, device) = extractor.extract(user_agent);
     let with_version = |name: &str, major: Option<&str>, minor: Option<&str>| {
-        let mut text = super::text::truncate(name, MAX_NAME);
+        let mut text = crate::util::text::truncate(name, MAX_NAME);
         if let Some(major) = major {
             text.push(' ');
             text.push_str(major);
@@ -71,7 +71,7 @@ pub fn describe(user_agent: &str) -> Described {
             .map(|o| with_version(&o.os, o.major.as_deref(), o.minor.as_deref())),
         device: device
             .filter(|d| d.device != "Other" && d.device != "Spider")
-            .map(|d| super::text::truncate(&d.device, MAX_NAME)),
+            .map(|d| crate::util::text::truncate(&d.device, MAX_NAME)),
     }
 }
 

@@ -218,7 +218,7 @@ impl<C: Clock + Clone> Budgets<C> {
             return Ok(());
         }
         self.prune_now_and_then();
-        if let Some(address) = address.map(|ip| crate::edge::ClientIp(ip).group()) {
+        if let Some(address) = address.map(|ip| app::session::ClientIp(ip).group()) {
             self.check(
                 self.limits.per_address(spend),
                 (spend, Owner::Address(address)),

@@ -6,9 +6,9 @@
 //! subscriber lags and catches up from the store by seq (see `session`). Nothing here is
 //! durable; a message reaches the hub only after it was committed.
 //!
-//! With several nodes, every event published here is also handed to the bus (`crate::bus`),
-//! which delivers it to the same topics on the other nodes. Presence frames are not forwarded:
-//! each node derives them from the cluster-wide view (`presence`).
+//! With several nodes, every event published here is also handed to the node's broker
+//! ([`super::broker`]), which delivers it to the same topics on the other nodes. Presence
+//! frames are not forwarded: each node derives them from the cluster-wide view (`presence`).
 
 use super::nodes::Body;
 use super::presence::{Presence, Roster, Told};
@@ -334,7 +334,7 @@ impl Hub {
     /// Changes a connected agent's status on every node: tells their sites' agents, and their
     /// visitors when a site's availability flips.
     pub fn set_agent_status(&self, agent_id: i64, status: AgentStatus) {
-        let at = crate::now_ms();
+        let at = crate::util::now_ms();
         self.agent_status_at(agent_id, status, at);
         self.forward(Body::AgentStatus {
             agent_id,
@@ -496,8 +496,10 @@ impl Hub {
         self.shared.missed.swap(false, Ordering::Relaxed)
     }
 
-    /// Delivers another node's event to this node's subscribers.
-    pub(crate) fn deliver(&self, body: Body) {
+    /// Takes an event another node (`from`) sent: delivers it to this node's subscribers, or
+    /// updates what this node knows of the other. Returns the version of `from`'s roster when
+    /// it was a heartbeat naming one this node does not hold: the broker should fetch it.
+    pub(crate) fn received(&self, from: &str, body: Body) -> Option<u64> {
         match body {
             Body::Site { site_id, frame } => self.shared.sites.publish(site_id, &frame),
             Body::Visitor { visitor_id, frame } => self.shared.visitors.publish(visitor_id, &frame),
@@ -517,8 +519,23 @@ impl Hub {
             Body::SessionsChanged { agent_id } => {
                 let _ = self.shared.sessions_changed.send(agent_id);
             }
-            Body::Roster { .. } | Body::Resync | Body::Left => {}
+            Body::Roster {
+                version,
+                roster: Some(roster),
+            } => self.remote_roster(from, version, roster),
+            Body::Roster {
+                version,
+                roster: None,
+            } => {
+                if lock(&self.shared.presence).remote_version(from) != Some(version) {
+                    return Some(version);
+                }
+                self.heard(from);
+            }
+            Body::Resync => self.resync(),
+            Body::Left => self.remote_left(from),
         }
+        None
     }
 
     /// Completes when this node's roster changed since it was last published.
@@ -529,11 +546,6 @@ impl Hub {
     /// This node's roster and its version.
     pub(crate) fn local_roster(&self) -> (u64, Roster) {
         lock(&self.shared.presence).local()
-    }
-
-    /// The roster version last heard from `node`.
-    pub(crate) fn remote_version(&self, node: &str) -> Option<u64> {
-        lock(&self.shared.presence).remote_version(node)
     }
 
     /// Counts every known node as just heard of: after the bus was down, they get a full
@@ -557,7 +569,7 @@ impl Hub {
     }
 
     /// Notes a heartbeat from `node`.
-    pub(crate) fn heard(&self, node: &str) {
+    fn heard(&self, node: &str) {
         lock(&self.shared.presence).heard(node, Instant::now());
     }
 
@@ -586,7 +598,7 @@ impl Hub {
     }
 
     /// Another node shut down: its roster counts for the time its clients take to move.
-    pub(crate) fn remote_left(&self, node: &str) {
+    fn remote_left(&self, node: &str) {
         lock(&self.shared.presence).left(
             node,
             Instant::now(),
@@ -637,7 +649,7 @@ impl Registration {
                     details,
                 } => presence.visitor_arrived(site_id, visitor_id, details),
                 Who::Agent { agent_id, site_ids } => {
-                    presence.agent_arrived(agent_id, site_ids, crate::now_ms())
+                    presence.agent_arrived(agent_id, site_ids, crate::util::now_ms())
                 }
             }
         };

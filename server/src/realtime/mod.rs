@@ -1,5 +1,6 @@
-//! The real-time core: who may connect, the hub that fans frames out, the session state machine
-//! both transports share, and the transports themselves (`ws`, `http`).
+//! The real-time core: who may connect, the hub that fans frames out, and the session state
+//! machine both transports (`crate::transport`) share. Nothing here knows HTTP: the
+//! transports hand it frames and addresses, and it answers with frames.
 //!
 //! Delivery order is always persist → seq → ack → fan out; see `docs/protocol.md`.
 
@@ -8,26 +9,22 @@
 #![allow(clippy::result_large_err)]
 
 pub mod assign;
-pub mod attachments;
+pub mod broker;
 pub mod browser;
 pub mod budgets;
 pub mod hours;
-pub mod http;
 pub mod hub;
 pub mod nodes;
 pub mod presence;
-#[cfg(test)]
-mod properties;
 mod replay;
 pub mod session;
 pub mod settings;
 pub mod snooze;
-pub mod text;
 pub mod token;
 pub mod transcript_mail;
 pub mod transcripts;
-pub mod widget;
-pub mod ws;
+pub mod translation;
+pub mod uploads;
 
 use hub::Hub;
 use protocol::{AgentFrame, ErrorCode, Limits, ServerFrame, VisitorFrame, VisitorHello};
@@ -56,7 +53,7 @@ pub struct Realtime {
     /// What one address, and one site, may still make this hour.
     pub budgets: budgets::Budgets,
     /// Storage quotas for uploads.
-    pub uploads: crate::config::UploadLimits,
+    pub uploads: uploads::UploadLimits,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
     /// The mail settings in force (transcripts, leave-message notifications); swapped whole
@@ -147,55 +144,93 @@ impl Drop for OpenSocket {
     }
 }
 
+/// What the real-time core is set to: plain values, read from the configuration by
+/// `crate::wiring`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Messages one visitor may send per minute over all their connections.
+    pub messages_per_minute: u32,
+    /// A connection silent this long is dead; the server pings at half this interval.
+    pub idle_timeout_ms: u32,
+    /// Most simultaneous connections from one client address.
+    pub max_connections_per_ip: u32,
+    /// Most simultaneous connections on this node.
+    pub max_connections: u32,
+    /// What one address, and one site, may make per hour.
+    pub budgets: budgets::BudgetLimits,
+    /// Storage quotas for uploads, and how long an unsent one is kept.
+    pub uploads: uploads::UploadLimits,
+    /// Caps on transcripts, and how leave-message notifications are collected.
+    pub mail_limits: crate::mail::MailLimits,
+    /// The delay before a failed webhook delivery's first retry.
+    pub webhook_retry_ms: u64,
+}
+
+/// The services the core calls, opened from the configuration by `crate::wiring` (tests hand
+/// in their own).
+pub struct Services {
+    /// Outgoing mail.
+    pub mail: crate::mail::MailSetup,
+    /// Visitors' locations; `None` without a GeoIP database.
+    pub geoip: Option<Arc<crate::geoip::Geo>>,
+    /// The translation provider; `None` without one.
+    pub translation: Option<crate::translate::TranslationSetup>,
+    /// The HTTP client for addresses admins type (webhooks, translation).
+    pub outbound: crate::outbound::Outbound,
+    /// What links this node to the others sharing its database; `None` when it is alone.
+    pub broker: Option<Box<dyn broker::Broker>>,
+}
+
 impl Realtime {
-    /// Loads (or creates, once for all nodes) the token secret and builds the shared context.
+    /// Loads (or creates, once for all nodes) the token secret, links the hub to the other
+    /// nodes, and builds the shared context.
     pub async fn new(
         store: Arc<dyn store::Store>,
-        config: &crate::config::Config,
+        settings: Settings,
+        services: Services,
     ) -> Result<Realtime, store::Error> {
         browser::prepare();
         let secret = store
-            .secret(TOKEN_SECRET_KEY, &|| random_hex::<32>())
+            .secret(TOKEN_SECRET_KEY, &|| crate::util::random_hex::<32>())
             .await?;
         let tasks = crate::tasks::Tasks::default();
-        tasks.spawn_loop(attachments::sweep(
-            store.clone(),
-            config.uploads.unsent_after,
-        ));
+        tasks.spawn_loop(uploads::sweep(store.clone(), settings.uploads.unsent_after));
         let webhooks = crate::webhooks::Webhooks::new(
             store.clone(),
-            config.webhook_retry_ms,
-            &config.outbound,
+            settings.webhook_retry_ms,
+            &services.outbound,
             tasks.clone(),
         );
         let hub = Hub::default();
-        config.bus.start(&hub, &secret, &tasks);
+        if let Some(broker) = &services.broker {
+            broker.start(&hub, &secret, &tasks);
+        }
         let leave_digest = crate::leave_digest::LeaveDigest::start(
             store.clone(),
-            config.mail_limits.notify_digest,
+            settings.mail_limits.notify_digest,
         );
         Ok(Realtime {
             store,
             hub,
             tokens: TokenKey::new(&secret),
             limits: Limits {
-                messages_per_minute: config.messages_per_minute,
-                idle_timeout_ms: config.idle_timeout_ms,
-                ping_interval_ms: config.idle_timeout_ms / 2,
+                messages_per_minute: settings.messages_per_minute,
+                idle_timeout_ms: settings.idle_timeout_ms,
+                ping_interval_ms: settings.idle_timeout_ms / 2,
                 ..Limits::default()
             },
-            max_connections_per_ip: config.max_connections_per_ip,
-            max_connections: config.max_connections,
-            budgets: budgets::Budgets::new(config.budgets.clone()),
-            uploads: config.uploads,
+            max_connections_per_ip: settings.max_connections_per_ip,
+            max_connections: settings.max_connections,
+            budgets: budgets::Budgets::new(settings.budgets),
+            uploads: settings.uploads,
             assigner: assign::Assigner::default(),
-            mail: arc_swap::ArcSwap::from_pointee(config.mail.clone()),
-            transcripts: transcripts::TranscriptGuard::new(config.mail_limits.transcripts),
+            mail: arc_swap::ArcSwap::from_pointee(services.mail),
+            transcripts: transcripts::TranscriptGuard::new(settings.mail_limits.transcripts),
             leave_digest,
             webhooks,
-            geoip: config.geoip.clone(),
-            translation: arc_swap::ArcSwapOption::new(config.translation.clone().map(Arc::new)),
-            outbound: config.outbound.clone(),
+            geoip: services.geoip,
+            translation: arc_swap::ArcSwapOption::new(services.translation.map(Arc::new)),
+            outbound: services.outbound,
             draining: tokio::sync::watch::Sender::new(false),
             sockets: tokio::sync::watch::Sender::new(0),
             outage: Outage::default(),
@@ -231,7 +266,7 @@ impl Realtime {
     /// and the node-wide caps; past either it is refused with a frame that says which.
     pub fn register(
         &self,
-        client: crate::edge::ClientIp,
+        client: app::session::ClientIp,
     ) -> Result<hub::Registration, ServerFrame> {
         self.hub
             .register(
@@ -305,15 +340,8 @@ pub fn error_frame(code: ErrorCode, message: &str) -> ServerFrame {
 /// Whether a site's visitors are offered chat now (else the offline form): an agent of the site
 /// is online, and the site's business hours, if it has any, include this moment.
 pub(crate) fn chat_offered(rt: &Realtime, site: &store::Site) -> bool {
-    rt.hub.site_available(site.id) && settings::WidgetSettings::of(site).open_at(crate::now_ms())
-}
-
-/// `N` bytes from the operating system's secure random source, as `2 * N` hex digits: secrets,
-/// visitor keys and attachment ids.
-pub(crate) fn random_hex<const N: usize>() -> String {
-    let mut bytes = [0u8; N];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    hex::encode(bytes)
+    rt.hub.site_available(site.id)
+        && settings::WidgetSettings::of(site).open_at(crate::util::now_ms())
 }
 
 /// A refusal for going over a rate: the client may try again after `retry_after_ms`.
@@ -325,11 +353,6 @@ pub fn rate_limited(message: &str, retry_after_ms: u32) -> ServerFrame {
         conversation_id: None,
         retry_after_ms: Some(retry_after_ms),
     }
-}
-
-/// A request header as text, when present and readable.
-pub fn header_text<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
 }
 
 /// An internal failure: logged in full, answered with the bare code.
@@ -399,7 +422,7 @@ pub async fn visitor_identity(
 
 /// Checks a visitor hello (a real one, or one made from a request's token): version, site,
 /// origin, token (or a new visitor, within its address's budget), bans.
-pub(super) async fn identify(
+pub(crate) async fn identify(
     rt: &Realtime,
     hello: &VisitorHello,
     origin: Option<&str>,
@@ -423,7 +446,7 @@ pub(super) async fn identify(
             "this page may not use the widget",
         ));
     }
-    let now = crate::now_ms();
+    let now = crate::util::now_ms();
     // Banned addresses are refused before anything is written for them.
     let bans = rt
         .store
@@ -463,7 +486,7 @@ pub(super) async fn identify(
             rt.budgets
                 .spend(budgets::Spend::Visitor, ip, Some(site.id))
                 .map_err(|wait| over_budget(wait, "too many new visitors from this address"))?;
-            let key = random_hex::<16>();
+            let key = crate::util::random_hex::<16>();
             let visitor = rt
                 .store
                 .upsert_visitor(site.id, &key, now)
@@ -616,7 +639,7 @@ pub fn visitor_details(
     user_agent: Option<&str>,
     ip: Option<IpAddr>,
 ) -> Arc<protocol::VisitorDetails> {
-    let cut = |text: Option<&str>, max: usize| text.map(|t| text::label(t, max));
+    let cut = |text: Option<&str>, max: usize| text.map(|t| crate::util::text::label(t, max));
     let user_agent = cut(user_agent, 512);
     let described = user_agent
         .as_deref()

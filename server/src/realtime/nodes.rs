@@ -1,7 +1,8 @@
 //! What the hub exchanges with the other kefu nodes: the events it forwards and the ones it is
-//! handed ([`crate::realtime::hub::Hub::attach`] and `deliver`). Which bus carries them
-//! (Redis pub/sub in `crate::bus::redis`, or none on a single node) is not the hub's concern:
-//! this module is the whole of what they share, so the hub never imports the bus.
+//! handed ([`crate::realtime::hub::Hub::attach`] and `received`). Which broker carries them
+//! (Redis pub/sub in `crate::bus::redis`, [`super::broker::MemoryBroker`] in one process, or
+//! none on a single node) is not the hub's concern: this module and [`super::broker`] are the
+//! whole of what they share, so the hub never imports a broker.
 
 use crate::realtime::presence::Roster;
 use protocol::{AgentStatus, ServerFrame};
@@ -12,6 +13,18 @@ use std::time::Duration;
 /// How long a node's roster counts without news from it: a node that died takes its visitors
 /// and agents offline within this time.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(5);
+
+/// How often a node publishes that it is alive (and its roster, when it changed).
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// What travels between nodes.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The node that sent it; a node ignores its own.
+    pub from: String,
+    /// The event.
+    pub body: Body,
+}
 
 /// One event for the other nodes. Externally tagged: an internal tag (or `flatten`) makes
 /// serde buffer the content, which loses the integer keys of a roster's maps.

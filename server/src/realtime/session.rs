@@ -12,8 +12,8 @@
 use super::budgets::Spend;
 use super::hub::{Bucket, Event, Sender};
 use super::replay::ReplayBudget;
-use super::text::{label, truncate};
 use super::{Realtime, error_frame as error};
+use crate::util::text::{label, truncate};
 use protocol::{
     AgentId, AgentStatus, Author, ClientId, ConversationHead, ConversationId, Cursor, ErrorCode,
     Page, Preview, Read, SendMessage, ServerFrame, SetConversationStatus, SiteId, StatusRecord,
@@ -163,7 +163,7 @@ impl Session {
         &mut self,
         events_after: Option<i64>,
     ) -> Result<Vec<ServerFrame>, store::Error> {
-        let now = crate::now_ms();
+        let now = crate::util::now_ms();
         let mut frames = Vec::new();
         match &self.identity {
             Identity::Visitor {
@@ -511,7 +511,7 @@ impl Session {
         if let Some(file) = &attachment {
             self.rt
                 .store
-                .mark_attachment_sent(&file.public_id, crate::now_ms())
+                .mark_attachment_sent(&file.public_id, crate::util::now_ms())
                 .await?;
         }
         let new = |author, agent_id| NewMessage {
@@ -520,7 +520,7 @@ impl Session {
             agent_id,
             body: send.body.clone(),
             attachment: attachment.as_ref().map(store::Attachment::wire),
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         };
         let mut reopened = false;
         let (conversation, appended, agent_name) = match (&self.identity, send.conversation_id) {
@@ -583,7 +583,7 @@ impl Session {
                                 .set_conversation_status(
                                     id.0,
                                     ConversationStatus::Open,
-                                    crate::now_ms(),
+                                    crate::util::now_ms(),
                                 )
                                 .await?;
                             // Published after the visitor's own message (below), in seq order.
@@ -622,7 +622,7 @@ impl Session {
         let ack = publish(&self.rt, &conversation, appended, agent_name);
         if reopened {
             let record = system_message(
-                ClientId(super::random_hex::<16>()),
+                ClientId(crate::util::random_hex::<16>()),
                 ConversationStatus::Open.into(),
                 None,
             );
@@ -708,7 +708,7 @@ impl Session {
                     agent_id: Some(agent.id),
                     body: invite.body.clone(),
                     attachment: None,
-                    created_at: crate::now_ms(),
+                    created_at: crate::util::now_ms(),
                 },
             )
             .await?;
@@ -860,7 +860,7 @@ impl Session {
         {
             return refuse(ErrorCode::RateLimited, "too many messages", Some(wait));
         }
-        let now = crate::now_ms();
+        let now = crate::util::now_ms();
         if let Some(until) = change.until
             && (change.status != ConversationStatus::Pending
                 || until <= now
@@ -1026,7 +1026,7 @@ impl Session {
                         url: truncate(&page.url, max_text),
                         title: page.title.map(|t| label(&t, 512)),
                         referrer: page.referrer.map(|r| truncate(&r, max_text)),
-                        at: crate::now_ms(),
+                        at: crate::util::now_ms(),
                     },
                 );
             }
@@ -1279,7 +1279,7 @@ pub(super) fn publish(
         ServerFrame::Message(frame),
     );
     if let Some(stored) = stored {
-        crate::translate::flow::after_message(rt.clone(), conversation.clone(), stored);
+        super::translation::after_message(rt.clone(), conversation.clone(), stored);
     }
     ack
 }
@@ -1299,7 +1299,7 @@ pub(super) fn system_message(
         agent_id,
         body: record.body(),
         attachment: None,
-        created_at: crate::now_ms(),
+        created_at: crate::util::now_ms(),
     }
 }
 

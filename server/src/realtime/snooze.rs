@@ -36,7 +36,7 @@ async fn run(rt: Weak<Realtime>) {
 
 /// Reopens the conversations whose snooze is due; returns how many this node woke.
 pub async fn wake_due(rt: &Arc<Realtime>) -> Result<usize, store::Error> {
-    let now = crate::now_ms();
+    let now = crate::util::now_ms();
     let mut woken = 0;
     for due in rt.store.due_snoozes(now, BATCH).await? {
         let Some(until) = due.snoozed_until else {

@@ -19,6 +19,8 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use crate::mail::TranscriptCaps;
+
 /// One conversation's transcript goes out at most once in this long (an hour).
 pub const CONVERSATION_INTERVAL_MS: i64 = 60 * 60 * 1000;
 /// The daily caps count over windows this long, each starting with its first send.
@@ -26,24 +28,6 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// The maps are pruned of expired entries when they grow past this (and then past twice
 /// what was left), so pruning costs little per request.
 const PRUNE_FROM: usize = 1024;
-
-/// The configured daily caps (`[email]` in `kefu.toml`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TranscriptCaps {
-    /// Transcripts one client address may have sent in a day.
-    pub per_address_per_day: u32,
-    /// Transcripts one site's visitors may have sent in a day, all together.
-    pub per_site_per_day: u32,
-}
-
-impl Default for TranscriptCaps {
-    fn default() -> Self {
-        TranscriptCaps {
-            per_address_per_day: 5,
-            per_site_per_day: 200,
-        }
-    }
-}
 
 /// Why a transcript may not go out now, and when it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,6 @@
 mod azure;
 mod baidu;
 mod deepl;
-pub mod flow;
 mod google;
 mod libre;
 mod openai;
@@ -283,7 +282,7 @@ pub fn is_language_tag(tag: &str) -> bool {
 }
 
 /// The primary language subtag of a BCP 47 tag, lower-cased (`zh-CN` → `zh`).
-fn primary(tag: &str) -> String {
+pub(crate) fn primary(tag: &str) -> String {
     tag.split(['-', '_'])
         .next()
         .unwrap_or(tag)

@@ -7,6 +7,7 @@ pub mod mmdb;
 pub mod proxy;
 
 use server::config::{Config, LogFormat};
+use server::realtime::Services;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,9 +67,19 @@ pub async fn spawn_sqlite() -> TestServer {
 
 /// A server over a fresh SQLite database with adjusted configuration.
 pub async fn spawn_sqlite_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    spawn_sqlite_wired(adjust, |_| {}).await
+}
+
+/// A server over a fresh SQLite database with adjusted configuration, and services (opened
+/// from it by `server::wiring::services`) then replaced by `wire`: a translation provider or
+/// an outbound client of the test's own.
+pub async fn spawn_sqlite_wired(
+    adjust: impl FnOnce(&mut Config),
+    wire: impl FnOnce(&mut Services),
+) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/kefu.db", dir.path().display());
-    let mut server = spawn_with(&url, adjust).await;
+    let mut server = spawn_on(&url, None, adjust, wire).await;
     server._dir = Some(dir);
     server
 }
@@ -85,7 +96,7 @@ pub async fn spawn_sqlite_limited(
     let store = store::connect_sqlite_limited(&database_url, limit)
         .await
         .expect("store");
-    let mut server = spawn_on(&url, Some(store), adjust).await;
+    let mut server = spawn_on(&url, Some(store), adjust, |_| {}).await;
     server._dir = Some(dir);
     server
 }
@@ -97,7 +108,7 @@ pub async fn spawn(url: &str) -> TestServer {
 
 /// A server over `url` with configuration changed by `adjust` (limits, caps).
 pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServer {
-    spawn_on(url, None, adjust).await
+    spawn_on(url, None, adjust, |_| {}).await
 }
 
 /// A server over `store` when given (opened on `url`), else over a store connected to `url`.
@@ -105,6 +116,7 @@ async fn spawn_on(
     url: &str,
     store: Option<Arc<dyn store::Store>>,
     adjust: impl FnOnce(&mut Config),
+    wire: impl FnOnce(&mut Services),
 ) -> TestServer {
     let mut config = Config {
         bind: "127.0.0.1:0".parse().expect("addr"),
@@ -116,7 +128,7 @@ async fn spawn_on(
         max_connections_per_ip: 10_000,
         messages_per_minute: 60,
         idle_timeout_ms: 30_000,
-        mail: server::mail::MailSetup::default(),
+        mail: server::mail::MailSettings::default(),
         mail_limits: server::mail::MailLimits::default(),
         // Tests that save settings point this at a file of their own.
         file: std::path::PathBuf::from("/nonexistent/kefu.toml"),
@@ -124,15 +136,15 @@ async fn spawn_on(
         translation_locked: false,
         webhook_retry_ms: 1_000,
         geoip: None,
-        translation: None,
-        outbound: outbound(&[], &[]),
+        translation: server::translate::TranslationSection::default(),
+        outbound: server::outbound::Policy::default(),
         bus: server::bus::Bus::InProcess,
         edge: server::edge::Edge::default(),
         max_connections: 100_000,
         http: server::http_server::HttpLimits::default(),
         // Tests drive many visitors from 127.0.0.1; the budget tests switch them on.
         budgets: server::realtime::budgets::BudgetLimits::off(),
-        uploads: server::config::UploadLimits::default(),
+        uploads: server::realtime::uploads::UploadLimits::default(),
         demo: true,
     };
     adjust(&mut config);
@@ -140,7 +152,11 @@ async fn spawn_on(
         Some(store) => store,
         None => store::connect(&config.database_url).await.expect("store"),
     };
-    let state = server::build_state(&config, store).await.expect("state");
+    let mut services = server::wiring::services(&config).expect("services");
+    wire(&mut services);
+    let state = server::wiring::assemble(&config, services, store)
+        .await
+        .expect("state");
     server::demo::ensure(state.store.as_ref(), Some(DEMO_PASSWORD.into()))
         .await
         .expect("demo data");
@@ -160,12 +176,17 @@ async fn spawn_on(
     }
 }
 
+/// `[outbound] allow` set to `allow`.
+pub fn allow(allow: &[&str]) -> server::outbound::Policy {
+    let allow: Vec<String> = allow.iter().map(|entry| entry.to_string()).collect();
+    server::outbound::Policy::parse(&allow).expect("allow list")
+}
+
 /// The outbound client with `allow` as `[outbound] allow`, resolving the `(name, address)`
 /// pairs of `names` instead of asking the system (when there are any): a test's stand-in on
 /// 127.0.0.1 is reached only when allowed, as in production.
 pub fn outbound(allow: &[&str], names: &[(&str, &str)]) -> server::outbound::Outbound {
-    use server::outbound::{FixedLookup, Lookup, Outbound, Policy, SystemLookup};
-    let allow: Vec<String> = allow.iter().map(|entry| entry.to_string()).collect();
+    use server::outbound::{FixedLookup, Lookup, Outbound, SystemLookup};
     let lookup: Arc<dyn Lookup> = if names.is_empty() {
         Arc::new(SystemLookup)
     } else {
@@ -178,7 +199,7 @@ pub fn outbound(allow: &[&str], names: &[(&str, &str)]) -> server::outbound::Out
         }
         Arc::new(FixedLookup(table))
     };
-    Outbound::new(Policy::parse(&allow).expect("allow list"), lookup).expect("client")
+    Outbound::new(self::allow(allow), lookup).expect("client")
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -331,18 +352,25 @@ pub async fn server_fn_from(
     path: &str,
     form: &[(&str, &str)],
 ) -> (u16, String) {
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(server.url(path))
         .header("origin", origin)
         .header("cookie", cookie)
         .header("accept", "application/json")
         .form(form)
-        .send()
+        .send();
+    // A server function that never answers fails here, named, instead of hanging the suite.
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, request)
         .await
+        .unwrap_or_else(|_| panic!("{path}: no answer within {REQUEST_TIMEOUT:?}"))
         .expect("server function");
     let status = response.status().as_u16();
     (status, response.text().await.expect("body"))
 }
+
+/// The longest a test waits for the server to answer one request: far beyond any answer the
+/// suite expects, so reaching it means the server is stuck.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Signs an agent in directly through the store; returns the `Cookie` header value.
 pub async fn agent_cookie(

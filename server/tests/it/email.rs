@@ -152,13 +152,12 @@ async fn agent_of(server: &common::TestServer, email: &str, site: i64) -> Http {
     agent
 }
 
-fn mailer(smtp: &SmtpServer) -> server::mail::MailSetup {
-    server::mail::MailSetup::new(
-        Some(format!("smtp://127.0.0.1:{}", smtp.port)),
-        Some("Shop support <support@shop.example>".into()),
-        false,
-    )
-    .expect("mailer")
+fn mailer(smtp: &SmtpServer) -> server::mail::MailSettings {
+    server::mail::MailSettings {
+        smtp_url: Some(format!("smtp://127.0.0.1:{}", smtp.port)),
+        from: Some("Shop support <support@shop.example>".into()),
+        notify_leave_messages: false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -735,7 +734,8 @@ async fn an_admin_sets_up_mail_in_the_console_and_it_works_at_once() {
         ..Default::default()
     })
     .expect("the saved file loads");
-    assert!(reloaded.mail.mailer.is_some() && reloaded.mail.notify_leave_messages);
+    let opened = server::wiring::services(&reloaded).expect("and its relay opens");
+    assert!(opened.mail.mailer.is_some() && reloaded.mail.notify_leave_messages);
     let (status, body) = test_mail(boss.clone()).await;
     assert_eq!(status, 200, "{body}");
     let mails = smtp.received();

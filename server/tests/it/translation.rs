@@ -142,8 +142,11 @@ async fn translation(ws: &mut Ws, seq: i64) -> Translation {
 async fn agent_and_visitor_read_each_other_in_their_own_languages() {
     let provider = stand_in().await;
     let translation_setup = setup(&provider.url, 10_000);
-    let server =
-        common::spawn_sqlite_with(|config| config.translation = Some(translation_setup)).await;
+    let server = common::spawn_sqlite_wired(
+        |_| {},
+        |services| services.translation = Some(translation_setup),
+    )
+    .await;
     let (mut agent, mut visitor, _, cookie) = chat(&server).await;
 
     // The visitor writes Chinese: the agent gets the message, then its English translation.
@@ -242,8 +245,11 @@ async fn translation_stops_at_the_sites_daily_budget_and_says_so() {
     let provider = stand_in().await;
     // "你好，我想退款" is 7 characters, "还有一个问题" 6: the second is over a budget of 10.
     let translation_setup = setup(&provider.url, 10);
-    let server =
-        common::spawn_sqlite_with(|config| config.translation = Some(translation_setup)).await;
+    let server = common::spawn_sqlite_wired(
+        |_| {},
+        |services| services.translation = Some(translation_setup),
+    )
+    .await;
     let (mut agent, mut visitor, site, _) = chat(&server).await;
     let (conversation, first) = say(&mut visitor, None, "v1", "你好，我想退款").await;
     let translated = translation(&mut agent, first).await;
@@ -277,8 +283,11 @@ async fn translation_stops_at_the_sites_daily_budget_and_says_so() {
 async fn a_visitor_too_brief_to_tell_is_taken_at_their_browsers_language() {
     let provider = stand_in().await;
     let translation_setup = setup(&provider.url, 10_000);
-    let server =
-        common::spawn_sqlite_with(|config| config.translation = Some(translation_setup)).await;
+    let server = common::spawn_sqlite_wired(
+        |_| {},
+        |services| services.translation = Some(translation_setup),
+    )
+    .await;
     let (mut agent, _, _, _) = chat(&server).await;
     let mut visitor = Ws::connect(
         &server.url(""),
@@ -363,7 +372,7 @@ async fn an_admin_sets_up_the_provider_in_the_console_and_agents_translate_draft
     std::fs::write(&file, original).expect("config");
     let server = common::spawn_sqlite_with(|config| {
         config.file = file.clone();
-        config.outbound = common::outbound(&["127.0.0.0/8"], &[]);
+        config.outbound = common::allow(&["127.0.0.0/8"]);
     })
     .await;
     let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
@@ -434,7 +443,8 @@ async fn an_admin_sets_up_the_provider_in_the_console_and_agents_translate_draft
         ..Default::default()
     })
     .expect("the saved file loads");
-    assert_eq!(reloaded.translation.map(|t| t.daily_chars), Some(1000));
+    let opened = server::wiring::services(&reloaded).expect("and its provider opens");
+    assert_eq!(opened.translation.map(|t| t.daily_chars), Some(1000));
 
     // The agent's draft, in the visitor's language; sending it then costs no provider call.
     let (status, body) = draft("We will refund you today").await;
@@ -494,13 +504,15 @@ async fn the_saved_key_goes_only_to_the_saved_address_and_internal_addresses_are
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("kefu.toml");
     std::fs::write(&file, "# the shop's Kefu\n").expect("config");
-    let server = common::spawn_sqlite_with(|config| {
-        config.file = file.clone();
-        config.outbound = common::outbound(
-            &[allowed[0].as_str(), allowed[1].as_str()],
-            &[("public.example", "127.0.0.1")],
-        );
-    })
+    let server = common::spawn_sqlite_wired(
+        |config| config.file = file.clone(),
+        |services| {
+            services.outbound = common::outbound(
+                &[allowed[0].as_str(), allowed[1].as_str()],
+                &[("public.example", "127.0.0.1")],
+            );
+        },
+    )
     .await;
     let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
     let form = |provider: &str, url: &str, key: &str| {

@@ -77,7 +77,7 @@ async fn eventually(mut done: impl FnMut() -> bool) {
 async fn events_reach_webhooks_signed_and_failures_are_retried_with_backoff() {
     let server = common::spawn_sqlite_with(|config| {
         config.webhook_retry_ms = 20;
-        config.outbound = common::outbound(&["127.0.0.0/8"], &[]);
+        config.outbound = common::allow(&["127.0.0.0/8"]);
     })
     .await;
     let store = server.store.as_ref();
@@ -188,16 +188,18 @@ async fn webhooks_to_this_machine_or_a_private_network_are_refused_and_redirects
     let redirect_port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(listener, redirector).await });
     let allowed = format!("public.example:{redirect_port}");
-    let server = common::spawn_sqlite_with(|config| {
-        config.webhook_retry_ms = 20;
-        config.outbound = common::outbound(
-            &[allowed.as_str()],
-            &[
-                ("public.example", "127.0.0.1"),
-                ("internal.example", "127.0.0.1"),
-            ],
-        );
-    })
+    let server = common::spawn_sqlite_wired(
+        |config| config.webhook_retry_ms = 20,
+        |services| {
+            services.outbound = common::outbound(
+                &[allowed.as_str()],
+                &[
+                    ("public.example", "127.0.0.1"),
+                    ("internal.example", "127.0.0.1"),
+                ],
+            );
+        },
+    )
     .await;
     let store = server.store.as_ref();
     let (_, key) = common::site(store, "shop", &["https://shop.example"]).await;

@@ -458,10 +458,7 @@ async fn agents_see_where_a_visitor_is_when_a_geoip_database_is_configured() {
         server::geoip::Place::default(),
         "outside the network: nowhere"
     );
-    let server = common::spawn_sqlite_with(|config| {
-        config.geoip = Some(std::sync::Arc::new(geo));
-    })
-    .await;
+    let server = common::spawn_sqlite_with(|config| config.geoip = Some(path.clone())).await;
     let store = server.store.as_ref();
     let (site, key) = common::site(store, "shop", &["https://a.example"]).await;
     let (_, cookie) = common::agent_cookie(store, "ann@a.example", &[site]).await;

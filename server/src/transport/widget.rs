@@ -4,14 +4,15 @@
 //! Same identity, origin and ban rules as the HTTP fallback, and refusals are the same `[error]`
 //! bodies.
 
-use super::budgets::Spend;
 use super::http::{refuse, visitor_from_token};
-use super::hub::Sender;
-use super::settings::WidgetSettings;
-use super::text::label;
-use super::{error_frame, header_text, internal, origin_allowed, rate_limited};
 use crate::edge::ClientIp;
+use crate::realtime::budgets::Spend;
+use crate::realtime::hub::Sender;
+use crate::realtime::settings::WidgetSettings;
+use crate::realtime::{error_frame, internal, origin_allowed, rate_limited};
 use crate::state::AppState;
+use crate::util::header_text;
+use crate::util::text::label;
 use app::i18n::Lang;
 use axum::Json;
 use axum::body::Bytes;
@@ -65,7 +66,7 @@ pub async fn site(
     }
     let info = SiteInfo {
         settings: WidgetSettings::of(&site),
-        online: super::chat_offered(rt, &site),
+        online: crate::realtime::chat_offered(rt, &site),
         transcripts: rt.mail().mailer.is_some(),
         name: site.name,
     };
@@ -92,7 +93,7 @@ const MAX_CONTACT_CHARS: usize = 200;
 
 /// A visitor's form post: its size checked, its JSON read, the token's visitor found.
 async fn visitor_form<T: serde::de::DeserializeOwned>(
-    rt: &super::Realtime,
+    rt: &crate::realtime::Realtime,
     headers: &HeaderMap,
     client: ClientIp,
     body: &[u8],
@@ -112,7 +113,7 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
     let identity = visitor_from_token(rt, headers, client)
         .await
         .map_err(refuse)?;
-    let super::session::Identity::Visitor {
+    let crate::realtime::session::Identity::Visitor {
         site, visitor_id, ..
     } = identity
     else {
@@ -127,7 +128,7 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
 /// One of the visitor's conversations; any other (or none) is `not_found`, told apart from
 /// nothing.
 async fn own_conversation(
-    rt: &super::Realtime,
+    rt: &crate::realtime::Realtime,
     conversation_id: i64,
     visitor_id: i64,
 ) -> Result<store::Conversation, Response> {
@@ -143,7 +144,7 @@ async fn own_conversation(
 
 /// Takes one token from the sender's message rate for a valid form or upload, so none of them
 /// can flood the inbox or the database.
-pub(super) fn take_token(rt: &super::Realtime, sender: Sender) -> Result<(), Response> {
+pub(crate) fn take_token(rt: &crate::realtime::Realtime, sender: Sender) -> Result<(), Response> {
     rt.hub
         .take_message_token(sender, rt.limits.messages_per_minute)
         .map_err(|retry_after_ms| refuse(rate_limited("too many messages", retry_after_ms)))
@@ -166,7 +167,7 @@ pub async fn leave_message(
         .budgets
         .spend(Spend::LeaveMessage, Some(client.0), Some(site.id))
     {
-        return refuse(super::over_budget(
+        return refuse(crate::realtime::over_budget(
             wait,
             "too many messages left; try later",
         ));
@@ -205,7 +206,7 @@ pub async fn leave_message(
             name: (!name.is_empty()).then(|| name.to_string()),
             contact,
             body: form.body,
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         })
         .await;
     match stored {
@@ -226,7 +227,7 @@ pub async fn leave_message(
                 }),
             );
             let mail = rt.mail();
-            if let (true, Some(mailer)) = (mail.notify_leave_messages, mail.mailer) {
+            if let (true, Some(mailer)) = (mail.settings.notify_leave_messages, mail.mailer) {
                 rt.leave_digest.notify(mailer, &site.name, &message);
             }
             (
@@ -277,7 +278,7 @@ pub async fn profile(
             Err(response) => return response,
         };
     if let Err(wait) = rt.budgets.spend(Spend::Profile, Some(client.0), None) {
-        return refuse(super::over_budget(
+        return refuse(crate::realtime::over_budget(
             wait,
             "too many profile changes; try later",
         ));
@@ -422,7 +423,7 @@ pub async fn rating(
             conversation_id: conversation.id,
             score: form.score,
             comment,
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         })
         .await;
     match stored {
@@ -475,9 +476,9 @@ pub async fn transcript(
 
 /// E-mails `conversation` to `email`, charging the visitor [`TRANSCRIPT_COST`] tokens: only
 /// once an agent has written in it, at most once an hour, within the daily caps of the client's
-/// address and the site ([`super::transcripts`]). The conversation then records where it went.
+/// address and the site ([`crate::realtime::transcripts`]). The conversation then records where it went.
 async fn send_transcript(
-    rt: &super::Realtime,
+    rt: &crate::realtime::Realtime,
     site: &store::Site,
     conversation: &store::Conversation,
     client: ClientIp,
@@ -513,13 +514,18 @@ async fn send_transcript(
     }
     let reservation = rt
         .transcripts
-        .reserve(conversation.id, client.group(), site.id, crate::now_ms())
+        .reserve(
+            conversation.id,
+            client.group(),
+            site.id,
+            crate::util::now_ms(),
+        )
         .map_err(|refused| refuse(rate_limited(refused.message(), refused.retry_after_ms())))?;
     messages.reverse();
     let (lang, text) = transcript_text(rt, site, conversation, &messages)
         .await
         .map_err(|error| refuse(internal(&error)))?;
-    let subject = super::transcript_mail::heading(lang, &site.name);
+    let subject = crate::realtime::transcript_mail::heading(lang, &site.name);
     match mailer.send(email, &subject, text).await {
         Ok(()) => {
             reservation.sent();
@@ -543,14 +549,18 @@ async fn send_transcript(
 /// Tells the conversation's agents (and its visitor, who typed it) where its transcript went:
 /// a `system` message whose body is [`protocol::TRANSCRIPT_SENT`] and the address, shown in
 /// full to agents. The mail is already out, so a failure here is only logged.
-async fn record_transcript(rt: &super::Realtime, conversation: &store::Conversation, email: &str) {
+async fn record_transcript(
+    rt: &crate::realtime::Realtime,
+    conversation: &store::Conversation,
+    email: &str,
+) {
     let record = store::NewMessage {
-        client_id: protocol::ClientId(super::random_hex::<16>()),
+        client_id: protocol::ClientId(crate::util::random_hex::<16>()),
         author: protocol::Author::System,
         agent_id: None,
         body: format!("{}{email}", protocol::TRANSCRIPT_SENT),
         attachment: None,
-        created_at: crate::now_ms(),
+        created_at: crate::util::now_ms(),
     };
     match rt.store.append_message(conversation.id, record).await {
         Ok(appended) => rt.hub.to_site_and_visitor(
@@ -564,10 +574,10 @@ async fn record_transcript(rt: &super::Realtime, conversation: &store::Conversat
     }
 }
 
-/// The conversation (`messages` oldest first) as [`super::transcript_mail::text`] writes it,
+/// The conversation (`messages` oldest first) as [`crate::realtime::transcript_mail::text`] writes it,
 /// in the visitor's language, with the names of the agents in it.
 async fn transcript_text(
-    rt: &super::Realtime,
+    rt: &crate::realtime::Realtime,
     site: &store::Site,
     conversation: &store::Conversation,
     messages: &[store::Message],
@@ -586,6 +596,6 @@ async fn transcript_text(
             entry.insert(agent.display_name);
         }
     }
-    let text = super::transcript_mail::text(lang, &site.name, messages, &agents);
+    let text = crate::realtime::transcript_mail::text(lang, &site.name, messages, &agents);
     Ok((lang, text))
 }

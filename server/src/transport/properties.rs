@@ -13,8 +13,8 @@ use protocol::{AgentFrame, ErrorCode, Ping, Pong, Resume, ServerFrame, SetStatus
 use serde_json::Value;
 
 use super::http::batch;
-use super::session::Inbound;
-use super::{ClientFrame, Role, parse_frame};
+use crate::realtime::session::Inbound;
+use crate::realtime::{ClientFrame, Role, parse_frame};
 
 /// The body limit the batch properties use: small, so generated bodies cross it.
 const LIMIT: usize = 4_096;

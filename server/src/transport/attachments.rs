@@ -7,18 +7,20 @@
 //! theirs, within the per-visitor and per-site storage quotas ([`UploadLimits`]); an upload no
 //! message carries within [`UploadLimits::unsent_after`] is deleted by [`sweep`].
 //!
-//! [`UploadLimits`]: crate::config::UploadLimits
-//! [`UploadLimits::unsent_after`]: crate::config::UploadLimits::unsent_after
+//! [`UploadLimits`]: crate::realtime::uploads::UploadLimits
+//! [`UploadLimits::unsent_after`]: crate::realtime::uploads::UploadLimits::unsent_after
+//! [`sweep`]: crate::realtime::uploads::sweep
 
-use super::budgets::Spend;
 use super::http::{refuse, visitor_from_token};
-use super::hub::Sender;
-use super::session::Identity;
-use super::settings::WidgetSettings;
 use super::widget::take_token;
-use super::{agent_identity, error_frame, header_text, internal, random_hex};
 use crate::edge::ClientIp;
+use crate::realtime::budgets::Spend;
+use crate::realtime::hub::Sender;
+use crate::realtime::session::Identity;
+use crate::realtime::settings::WidgetSettings;
+use crate::realtime::{agent_identity, error_frame, internal};
 use crate::state::AppState;
+use crate::util::{header_text, random_hex};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -72,26 +74,6 @@ pub struct UploadQuery {
     conversation: Option<String>,
 }
 
-/// Deletes the uploads no message carries once they are older than `unsent_after`, checking a
-/// few times per that period (at least every ten minutes). Runs until the server stops.
-pub async fn sweep(store: std::sync::Arc<dyn store::Store>, unsent_after: std::time::Duration) {
-    let every = (unsent_after / 4).clamp(
-        std::time::Duration::from_millis(20),
-        std::time::Duration::from_secs(600),
-    );
-    let mut ticker = tokio::time::interval(every);
-    loop {
-        ticker.tick().await;
-        let before = crate::now_ms()
-            .saturating_sub(i64::try_from(unsent_after.as_millis()).unwrap_or(i64::MAX));
-        match store.delete_unsent_attachments(before).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "deleted uploads that were never sent"),
-            Err(error) => tracing::warn!(%error, "could not delete unsent uploads"),
-        }
-    }
-}
-
 /// `POST /http/visitor/upload?name=…` with the visitor token.
 pub async fn visitor_upload(
     State(state): State<AppState>,
@@ -106,7 +88,10 @@ pub async fn visitor_upload(
             site, visitor_id, ..
         }) => {
             if let Err(wait) = rt.budgets.spend(Spend::Upload, Some(client.0), None) {
-                return refuse(super::over_budget(wait, "too many uploads; try later"));
+                return refuse(crate::realtime::over_budget(
+                    wait,
+                    "too many uploads; try later",
+                ));
             }
             // A file belongs in a conversation: none open, nothing to upload into.
             match rt.store.open_conversation(visitor_id).await {
@@ -172,7 +157,7 @@ pub async fn agent_upload(
 
 /// Checks and stores one upload; answers `201` with its description.
 async fn upload(
-    rt: &super::Realtime,
+    rt: &crate::realtime::Realtime,
     site: &store::Site,
     uploader: Sender,
     headers: &HeaderMap,
@@ -251,7 +236,7 @@ async fn upload(
             name: clean_name(&name),
             content_type,
             data: data.to_vec(),
-            created_at: crate::now_ms(),
+            created_at: crate::util::now_ms(),
         })
         .await;
     match stored {

@@ -2,13 +2,14 @@
 //! frames. Each request builds a [`Session`] from the visitor token (or the agent's cookie) and
 //! runs it exactly as a WebSocket connection would, so acks, ordering and resume are the same.
 
-use super::session::{Identity, Inbound, Session};
-use super::{
-    ClientFrame, Realtime, Role, agent_identity, error_frame, header_text, internal, parse_frame,
+use crate::edge::ClientIp;
+use crate::realtime::session::{Identity, Inbound, Session};
+use crate::realtime::{
+    ClientFrame, Realtime, Role, agent_identity, error_frame, internal, parse_frame,
     visitor_identity,
 };
-use crate::edge::ClientIp;
 use crate::state::AppState;
+use crate::util::header_text;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 /// A whole-request refusal: the error frame alone, with its HTTP status.
 /// A frame with a wait (`retry_after_ms`) also says it in `Retry-After`, in whole seconds.
-pub(super) fn refuse(frame: ServerFrame) -> Response {
+pub(crate) fn refuse(frame: ServerFrame) -> Response {
     let (status, wait) = match &frame {
         ServerFrame::Error {
             code,
@@ -70,7 +71,7 @@ pub(super) async fn visitor_from_token(
         screen: None,
         cursors: Vec::new(),
     };
-    super::identify(rt, &hello, header_text(headers, "origin"), Some(client.0)).await
+    crate::realtime::identify(rt, &hello, header_text(headers, "origin"), Some(client.0)).await
 }
 
 /// Splits a body into frames: one frame object or an array of them.
@@ -89,7 +90,7 @@ fn frames_of(body: &[u8], limit: usize) -> Result<Vec<serde_json::Value>, Server
 /// The frames of a `POST …/send` body of `role`, checked as a whole before any is processed:
 /// at most [`protocol::transport::MAX_BATCH_FRAMES`], each a frame the role may send, and a
 /// hello only first. The refusal is a `too_large` or `bad_request` error frame.
-pub(super) fn batch(
+pub(crate) fn batch(
     role: Role,
     body: &[u8],
     limit: usize,
@@ -189,9 +190,14 @@ async fn send(
         Some(ClientFrame::VisitorHello(hello)) => {
             rt.register(client).ok().map(|mut registration| {
                 let user_agent = header_text(headers, "user-agent");
-                let details =
-                    super::visitor_details(&rt, &identity, hello, user_agent, Some(client.0));
-                registration.identify(super::presence_of(&identity, Some(details)));
+                let details = crate::realtime::visitor_details(
+                    &rt,
+                    &identity,
+                    hello,
+                    user_agent,
+                    Some(client.0),
+                );
+                registration.identify(crate::realtime::presence_of(&identity, Some(details)));
                 registration.linger(Duration::from_millis(u64::from(rt.limits.idle_timeout_ms)));
                 registration
             })
@@ -296,7 +302,7 @@ async fn poll(
         Ok(registration) => registration,
         Err(frame) => return refuse(frame),
     };
-    registration.identify(super::presence_of(&identity, None));
+    registration.identify(crate::realtime::presence_of(&identity, None));
     registration.linger(Duration::from_millis(u64::from(rt.limits.idle_timeout_ms)));
     // The session subscribes before reading the store, so nothing stored in between is lost.
     let mut session = Session::new(rt.clone(), identity);
@@ -325,8 +331,8 @@ async fn poll(
                 Ok(Err(error)) => return refuse(internal(&error)),
                 Err(_) => {}
             },
-            _ = rt.drained() => frames.push(ServerFrame::Reconnect { within_ms: super::RECONNECT_WITHIN_MS }),
-            () = super::sessions_changed(&mut changes, agent_id) => {}
+            _ = rt.drained() => frames.push(ServerFrame::Reconnect { within_ms: crate::realtime::RECONNECT_WITHIN_MS }),
+            () = crate::realtime::sessions_changed(&mut changes, agent_id) => {}
         }
     }
     drop(registration);

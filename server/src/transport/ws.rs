@@ -5,11 +5,11 @@
 //! `ping_interval_ms` (with nothing received for `idle_timeout_ms` meaning the link is dead)
 //! notices half-open connections. Buffers are small so idle connections cost little memory.
 
-use super::session::{Identity, Inbound, Session};
-use super::{
+use crate::edge::ClientIp;
+use crate::realtime::session::{Identity, Inbound, Session};
+use crate::realtime::{
     ClientFrame, Realtime, Role, agent_identity, error_frame, parse_frame, visitor_identity,
 };
-use crate::edge::ClientIp;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -48,7 +48,7 @@ pub async fn visitor(
             origin: origin(&headers),
             client,
             session_token: None,
-            user_agent: super::header_text(&headers, "user-agent").map(str::to_string),
+            user_agent: crate::util::header_text(&headers, "user-agent").map(str::to_string),
         },
     )
 }
@@ -75,7 +75,7 @@ pub async fn agent(
 }
 
 fn origin(headers: &HeaderMap) -> Option<String> {
-    super::header_text(headers, "origin").map(str::to_string)
+    crate::util::header_text(headers, "origin").map(str::to_string)
 }
 
 fn upgrade(ws: WebSocketUpgrade, state: AppState, upgrade: Upgrade) -> Response {
@@ -148,7 +148,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
             }
             match visitor_identity(&rt, &hello, upgrade.origin.as_deref(), Some(ip)).await {
                 Ok(identity) => {
-                    let details = super::visitor_details(
+                    let details = crate::realtime::visitor_details(
                         &rt,
                         &identity,
                         &hello,
@@ -188,8 +188,8 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         }
         Err(frame) => return refuse(socket, frame).await,
     };
-    registration.identify(super::presence_of(&identity, details));
-    registration.linger(super::hub::NAVIGATION_GRACE);
+    registration.identify(crate::realtime::presence_of(&identity, details));
+    registration.linger(crate::realtime::hub::NAVIGATION_GRACE);
     let signed_in = match &identity {
         Identity::Agent { agent, site_ids } => Some((agent.id, site_ids.clone())),
         Identity::Visitor { .. } => None,
@@ -215,7 +215,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
     let idle_limit = Duration::from_millis(u64::from(rt.limits.idle_timeout_ms));
     let mut ticker = tokio::time::interval(ping_every);
     ticker.tick().await;
-    let mut recheck = tokio::time::interval(super::SESSION_RECHECK);
+    let mut recheck = tokio::time::interval(crate::realtime::SESSION_RECHECK);
     recheck.tick().await;
     let mut last_heard = Instant::now();
     loop {
@@ -257,13 +257,13 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
                 if !send(&mut socket, frames).await { break }
             }
             _ = rt.drained() => {
-                let _ = send(&mut socket, vec![ServerFrame::Reconnect { within_ms: super::RECONNECT_WITHIN_MS }]).await;
+                let _ = send(&mut socket, vec![ServerFrame::Reconnect { within_ms: crate::realtime::RECONNECT_WITHIN_MS }]).await;
                 let _ = socket
                     .send(Message::Close(Some(CloseFrame { code: 1012, reason: "server restarting".into() })))
                     .await;
                 break;
             }
-            () = super::sessions_changed(&mut session_changes, agent_id) => {
+            () = crate::realtime::sessions_changed(&mut session_changes, agent_id) => {
                 if let Some(end) = still_signed_in(&rt, &upgrade, signed_in.as_ref()).await {
                     return end_agent(socket, end).await;
                 }

@@ -20,8 +20,8 @@ use protocol::{Author, ConversationId, ServerFrame, Unavailable};
 use sha2::{Digest, Sha256};
 use store::{MessageTranslation, TranslationKey, TranslationState};
 
-use super::{TranslationSetup, primary};
-use crate::realtime::Realtime;
+use super::Realtime;
+use crate::translate::{TranslationSetup, primary};
 
 /// Waits before the later tries of a translation the provider failed.
 const LATER: [Duration; 2] = [Duration::from_secs(20), Duration::from_secs(120)];
@@ -31,7 +31,7 @@ const DAY_MS: i64 = 86_400_000;
 
 /// Today's number (days since 1970, UTC): the day translation budgets count in.
 pub fn today() -> i64 {
-    crate::now_ms() / DAY_MS
+    crate::util::now_ms() / DAY_MS
 }
 
 /// Starts translating `message` of `conversation` if its site translates; returns at once.
@@ -74,7 +74,7 @@ async fn translate(
     let Some(site) = store.site(conversation.site_id).await? else {
         return Ok(());
     };
-    if !crate::realtime::settings::WidgetSettings::of(&site).translate {
+    if !super::settings::WidgetSettings::of(&site).translate {
         return Ok(());
     }
     // Read again: an agent may have switched it off since the sender's session loaded it.
@@ -126,7 +126,7 @@ async fn translate(
                 text: text.clone(),
                 state,
                 attempts: attempt + 1,
-                updated_at: crate::now_ms(),
+                updated_at: crate::util::now_ms(),
             })
             .await?;
         realtime.hub.to_site_and_visitor(
@@ -187,7 +187,7 @@ async fn attempt_once(
     match setup.translator.translate(text, source, target).await {
         Ok(translation) => {
             store
-                .cache_translation(&key, &translation.text, crate::now_ms())
+                .cache_translation(&key, &translation.text, crate::util::now_ms())
                 .await?;
             Ok(Outcome::Text(translation.text, translation.detected))
         }

@@ -1,0 +1,23 @@
+//! Small helpers every layer of the server uses: the clock, random ids, request header text
+//! and visitor text cut to size. A leaf: it imports nothing from the rest of the crate, so
+//! anything may use it without making a cycle.
+
+pub mod text;
+
+/// Milliseconds since the Unix epoch, the store's time unit.
+pub fn now_ms() -> i64 {
+    app::clock::now()
+}
+
+/// `N` bytes from the operating system's secure random source, as `2 * N` hex digits: secrets,
+/// visitor keys, node names and attachment ids.
+pub fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    hex::encode(bytes)
+}
+
+/// A request header as text, when present and readable.
+pub fn header_text<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
