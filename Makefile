@@ -68,7 +68,8 @@ tools-test:
 
 lint:
 	cargo fmt --all -- --check
-	# modules that import each other in a cycle (scripts/module-cycles.py)
+	# modules that import each other in a cycle, file by file and top-level module by top-level
+	# module (scripts/module-cycles.py)
 	python3 scripts/module-cycles.py server/src store/src protocol/src app/src
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

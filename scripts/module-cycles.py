@@ -8,8 +8,10 @@ belong to their file). There is an edge from a file to every file whose module i
 path — `use crate::a::b`, `crate::a::b::f()`, `super::x`, `self::x` — outside comments and
 string literals. A file's own `mod child;` declarations are not edges: a parent that only
 declares and re-exports its children is fine; a parent that *uses* a child that uses it back
-is a cycle. Prints every cycle (each strongly connected component of two files or more) and
-exits 1 if there is one.
+is a cycle. The same check then runs with each top-level module (a file and everything under
+it, the crate root left out) as one node, so two layers cannot lean on each other through
+different files either. Prints every cycle (each strongly connected component of two nodes or
+more) and exits 1 if there is one.
 """
 
 import os
@@ -100,7 +102,8 @@ def inline_depths(code):
     return at
 
 
-PATH = re.compile(r"\b((?:crate|super|self)(?:\s*::\s*(?:super|[A-Za-z_][A-Za-z0-9_]*))*)")
+# (`pub(crate)` and `pub(super)` are visibilities, not paths.)
+PATH = re.compile(r"(?<!pub\()\b((?:crate|super|self)(?:\s*::\s*(?:super|[A-Za-z_][A-Za-z0-9_]*))*)")
 USE_GROUP = re.compile(r"\buse\s+((?:crate|super|self)[^;]*);", re.S)
 REEXPORT = re.compile(r"\bpub(?:\([a-z]+\))?\s+use\s+([^;]*);", re.S)
 
@@ -159,10 +162,14 @@ def resolve(current, path, modules, reexports=None, inline=0):
     return target
 
 
-def cycles(src):
+def graph(src):
+    """The crate's files (module path → file) and the import edges between them."""
     files = {}
     for root, _, names in os.walk(src):
         for name in names:
+            # A binary beside the library uses it by the crate's name, never as `crate::`.
+            if root == src and name == "main.rs" and "lib.rs" in names:
+                continue
             if name.endswith(".rs"):
                 path = os.path.join(root, name)
                 files[module_of(src, path)] = path
@@ -192,6 +199,30 @@ def cycles(src):
                 edges[module].add(target)
             elif target == () and module != ():
                 edges[module].add(())
+    return files, edges
+
+
+def top_level(src, files, edges):
+    """The same graph with each top-level module (a file and everything under it) as one
+    node; the crate root is left out (it declares every module)."""
+    nodes = {}
+    for module in files:
+        if module:
+            directory = os.path.join(src, module[0])
+            nodes[(module[0],)] = directory + "/" if os.path.isdir(directory) else directory + ".rs"
+    top = {node: set() for node in nodes}
+    for a, targets in edges.items():
+        for b in targets:
+            if a and b and a[0] != b[0]:
+                top[(a[0],)].add((b[0],))
+    return nodes, top
+
+
+def cycles(src, top=False):
+    files, edges = graph(src)
+    if top:
+        files, edges = top_level(src, files, edges)
+    modules = set(files)
     # Tarjan's strongly connected components.
     index, low, stack, on, out = {}, {}, [], set(), []
     counter = [0]
@@ -229,12 +260,15 @@ def main():
     failed = False
     for src in sys.argv[1:]:
         found = cycles(src)
-        if found:
+        layers = cycles(src, top=True)
+        for component in found:
+            print(f"{src}: import cycle among {len(component)} files: {', '.join(component)}")
+        for component in layers:
+            print(f"{src}: import cycle among {len(component)} top-level modules: {', '.join(component)}")
+        if found or layers:
             failed = True
-            for component in found:
-                print(f"{src}: import cycle among {len(component)} files: {', '.join(component)}")
         else:
-            print(f"{src}: no import cycle")
+            print(f"{src}: no import cycle between files or between top-level modules")
     sys.exit(1 if failed else 0)
 
 
