@@ -1,10 +1,29 @@
-//! Pieces every page shares: what a page shows when its data could not be loaded, the
-//! two-step button of destructive forms, and the navigation between admin pages.
+//! Pieces every page shares: the page's frame, what a page shows when its data could not be
+//! loaded, the two-step button of destructive forms, and the navigation between admin pages.
 
 use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
+
+/// A console page's `<main>`: the `page` class plus the page's own `class`, and
+/// `data-hydrated="true"` once the page is live in the browser (effects run only there), which
+/// tests and agents' own scripts wait for before they act.
+#[component]
+pub fn Page(#[prop(optional)] class: &'static str, children: Children) -> impl IntoView {
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let class = if class.is_empty() {
+        "page".to_owned()
+    } else {
+        format!("page {class}")
+    };
+    view! {
+        <main class=class data-hydrated=move || hydrated.get().then_some("true")>
+            {children()}
+        </main>
+    }
+}
 
 /// What a page shows when its data could not be loaded: the sign-in page when any of the
 /// `errors` says the session is gone, else the first error, translated.

@@ -82,11 +82,8 @@ pub fn CannedPage() -> impl IntoView {
         move || (add.version().get(), delete.version().get()),
         |_| canned_replies(),
     );
-    // Effects run only in the browser, so this marks the moment the page became live.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -114,7 +111,7 @@ pub fn CannedPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

@@ -463,11 +463,8 @@ pub fn HistoryPage() -> impl IntoView {
             }
         },
     );
-    // Tests (and people) can tell when the actions have become live.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page history" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="history">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -494,7 +491,7 @@ pub fn HistoryPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

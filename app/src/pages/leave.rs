@@ -343,11 +343,8 @@ pub fn LeavePage() -> impl IntoView {
         },
         |(params, ..)| leave_messages(params),
     );
-    // Tests (and people) can tell when the actions have become live.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page leave-page" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="leave-page">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -374,7 +371,7 @@ pub fn LeavePage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

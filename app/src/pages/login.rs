@@ -11,9 +11,6 @@ use leptos::prelude::*;
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let switch = ServerAction::<SetLanguage>::new();
-    // Effects run only in the browser, so this marks the moment hydration finished.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     let remembered = Resource::new(
         || (),
         |_| async { remembered_mode().await.unwrap_or_default() },
@@ -23,14 +20,14 @@ pub fn LoginPage() -> impl IntoView {
         |_| async { console_lang().await.unwrap_or_default() },
     );
     view! {
-        <main class="page page-narrow login" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="page-narrow login">
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let (lang, mode) = (lang.await, remembered.await);
                     view! { <LoginForm lang mode login switch /> }
                 })}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

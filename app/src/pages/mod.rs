@@ -25,7 +25,7 @@ pub fn NotFound() -> impl IntoView {
         |_| async { crate::language::console_lang().await.unwrap_or_default() },
     );
     view! {
-        <main class="page page-narrow">
+        <crate::ui::Page class="page-narrow">
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     let lang = lang.await;
@@ -36,6 +36,6 @@ pub fn NotFound() -> impl IntoView {
                     }
                 })}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }

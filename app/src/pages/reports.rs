@@ -238,11 +238,8 @@ pub fn ReportsPage() -> impl IntoView {
         },
         |(site, from, to)| team_report(site, from, to),
     );
-    // Effects run only in the browser, so this marks the moment the page became live.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page reports" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="reports">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -265,7 +262,7 @@ pub fn ReportsPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

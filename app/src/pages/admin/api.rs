@@ -99,10 +99,8 @@ pub fn AdminApiPage() -> impl IntoView {
         move || (create.version().get(), revoke.version().get()),
         |_| api_tokens(),
     );
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="admin">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -136,7 +134,7 @@ pub fn AdminApiPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

@@ -56,10 +56,8 @@ pub fn AdminMailPage() -> impl IntoView {
     let test = ServerAction::<SendTestMail>::new();
     let shell = crate::shell::use_shell();
     let settings = Resource::new(move || save.version().get(), |_| mail_settings());
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="admin">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -88,7 +86,7 @@ pub fn AdminMailPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

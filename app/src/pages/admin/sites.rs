@@ -318,10 +318,8 @@ pub fn AdminSitesPage() -> impl IntoView {
         |_| admin_sites(),
     );
     let defaults = Resource::new(|| (), |_| default_look());
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="admin">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -364,7 +362,7 @@ pub fn AdminSitesPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

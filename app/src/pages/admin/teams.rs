@@ -160,10 +160,8 @@ pub fn AdminTeamsPage() -> impl IntoView {
         |_| admin_teams(),
     );
     let sites = Resource::new(|| (), |_| crate::auth::every_site());
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="admin">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -211,7 +209,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

@@ -66,10 +66,8 @@ pub fn AdminTranslationPage() -> impl IntoView {
     let test = ServerAction::<TestTranslation>::new();
     let shell = crate::shell::use_shell();
     let settings = Resource::new(move || save.version().get(), |_| translation_settings());
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="admin">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -88,7 +86,7 @@ pub fn AdminTranslationPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

@@ -156,10 +156,8 @@ pub fn AdminUpkeepPage() -> impl IntoView {
         |_| admin_bans(),
     );
     let sites = Resource::new(|| (), |_| crate::auth::every_site());
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page admin" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="admin">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -192,7 +190,7 @@ pub fn AdminUpkeepPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 

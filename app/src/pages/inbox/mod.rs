@@ -15,11 +15,8 @@ use protocol::ConversationStatus;
 #[component]
 pub fn InboxPage() -> impl IntoView {
     let shell = use_shell();
-    // Effects run only in the browser, so this marks the moment hydration finished.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
-        <main class="page desk-page" data-hydrated=move || hydrated.get().then_some("true")>
+        <crate::ui::Page class="desk-page">
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || {
                     let lang = shell.lang();
@@ -32,7 +29,7 @@ pub fn InboxPage() -> impl IntoView {
                     })
                 }}
             </Suspense>
-        </main>
+        </crate::ui::Page>
     }
 }
 
