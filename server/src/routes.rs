@@ -9,14 +9,24 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
-use std::sync::Arc;
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
+use std::sync::{Arc, OnceLock};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+/// The console's routes, listed once per process. Listing them runs the whole console with
+/// resource loading switched off process-wide (leptos_server's `SuppressResourceLoad`, one
+/// global flag), so a page that another server of the same process started rendering at that
+/// moment would wait for ever (leptos-rs/leptos#4773). `kefu` runs one server, which lists
+/// them before it serves; the integration tests run many side by side, and hung on it.
+fn console_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Builds the whole application router; tests call this through [`crate::serve`].
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = console_routes();
     let store = state.store.clone();
     let hub: Arc<dyn app::ports::Hub> = state.realtime.clone();
     let outbox: Arc<dyn app::ports::Outbox> = Arc::new(crate::console_mail::ConsoleMail {

@@ -111,14 +111,9 @@ pub async fn spawn_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestServ
     spawn_on(url, None, adjust, |_| {}).await
 }
 
-/// A server over `store` when given (opened on `url`), else over a store connected to `url`.
-async fn spawn_on(
-    url: &str,
-    store: Option<Arc<dyn store::Store>>,
-    adjust: impl FnOnce(&mut Config),
-    wire: impl FnOnce(&mut Services),
-) -> TestServer {
-    let mut config = Config {
+/// The configuration test servers start from, over the database at `url`.
+pub fn config(url: &str) -> Config {
+    Config {
         bind: "127.0.0.1:0".parse().expect("addr"),
         database_url: store::DatabaseUrl::parse(url).expect("database url"),
         log_format: LogFormat::Human,
@@ -146,7 +141,17 @@ async fn spawn_on(
         budgets: server::realtime::budgets::BudgetLimits::off(),
         uploads: server::realtime::uploads::UploadLimits::default(),
         demo: true,
-    };
+    }
+}
+
+/// A server over `store` when given (opened on `url`), else over a store connected to `url`.
+async fn spawn_on(
+    url: &str,
+    store: Option<Arc<dyn store::Store>>,
+    adjust: impl FnOnce(&mut Config),
+    wire: impl FnOnce(&mut Services),
+) -> TestServer {
+    let mut config = config(url);
     adjust(&mut config);
     let store = match store {
         Some(store) => store,

@@ -78,6 +78,63 @@ async fn login_page_is_server_rendered() {
     server.stop().await;
 }
 
+/// Pages render while other servers of the same process start. Starting one lists the
+/// console's routes, which switches resource loading off for the whole process
+/// (leptos-rs/leptos#4773): a page rendering at that moment waited for ever, and the suite hung
+/// now and then. The routes are listed once per process now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_other_servers_start() {
+    use futures_util::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = common::spawn_sqlite().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::config(&format!("sqlite://{}/kefu.db", dir.path().display()));
+    let store = store::connect(&config.database_url).await.expect("store");
+    let state = server::wiring::build_state(&config, store)
+        .await
+        .expect("state");
+    /// Stops the servers starting when the test ends, even by a failure: the runtime waits
+    /// for that thread before the test can end.
+    struct Stop(std::sync::Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stopping = Stop(stop.clone());
+    let starting = {
+        let stop = stop.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut started = 0;
+            while !stop.load(Ordering::Relaxed) {
+                drop(server::router(state.clone()));
+                started += 1;
+            }
+            started
+        })
+    };
+    let render = |_| async {
+        let page = async {
+            let response = client().get(server.url("/login")).send().await?;
+            response.text().await
+        };
+        let html = tokio::time::timeout(common::REQUEST_TIMEOUT, page)
+            .await
+            .expect("the login page is rendered to its end")
+            .expect("login page");
+        assert!(html.contains(r#"name="email""#), "{html}");
+    };
+    futures_util::stream::iter(0..200)
+        .for_each_concurrent(8, render)
+        .await;
+    drop(stopping);
+    let started = starting.await.expect("routers");
+    eprintln!("{started} routers built while 200 pages rendered");
+    assert!(started > 0);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
     let server = common::spawn_sqlite().await;
