@@ -1,8 +1,10 @@
 //! Configuration: built-in defaults → `kefu.toml` → `KEFU_*` environment → command-line flags.
 //!
-//! The result is a plain [`Config`] value handed to whoever needs it; there is no global. The
-//! layers are merged in `sources` (every key of the file has an environment variable);
-//! unknown keys are errors that name the key and where it was set.
+//! The result is a plain [`Config`] value handed to whoever needs it; there is no global. It
+//! is data only: values are parsed and checked here, and nothing is opened (`crate::wiring`
+//! opens the GeoIP database, the mailer, the HTTP client and the translation provider it
+//! names). The layers are merged in `sources` (every key of the file has an environment
+//! variable); unknown keys are errors that name the key and where it was set.
 
 mod sources;
 
