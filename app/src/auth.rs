@@ -47,7 +47,7 @@ impl ConnectionMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentInfo {
     /// Their id: the desk's "mine" filter compares assignees with it.
-    pub id: i64,
+    pub id: protocol::AgentId,
     /// Shown in the header so agents see whose session this is.
     pub display_name: String,
     /// Shown next to the name; also lets the console hide admin pages.
@@ -153,7 +153,7 @@ pub async fn current_agent() -> Result<AgentInfo, ConsoleError> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteChoice {
     /// The site's id, the value a form sends.
-    pub id: i64,
+    pub id: protocol::SiteId,
     /// Its name, what the agent reads.
     pub name: String,
 }

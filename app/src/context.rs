@@ -148,7 +148,9 @@ pub async fn require_admin() -> Result<store::Agent, ConsoleError> {
 
 /// The signed-in agent and conversation `id`, if it belongs to one of their sites; else
 /// `NotFound` (the same answer whether it exists elsewhere or not at all).
-pub async fn my_conversation(id: i64) -> Result<(store::Agent, store::Conversation), ConsoleError> {
+pub async fn my_conversation(
+    id: store::ConversationId,
+) -> Result<(store::Agent, store::Conversation), ConsoleError> {
     let agent = require_agent().await?;
     let store = store()?;
     let conversation = store
@@ -164,14 +166,14 @@ pub async fn my_conversation(id: i64) -> Result<(store::Agent, store::Conversati
 
 /// Agents' display names, looked up once per request: messages carry their author's name.
 #[derive(Default)]
-pub struct AgentNames(std::collections::HashMap<i64, Option<String>>);
+pub struct AgentNames(std::collections::HashMap<store::AgentId, Option<String>>);
 
 impl AgentNames {
     /// The display name of `agent` (none for visitor and system messages).
     pub async fn of(
         &mut self,
         store: &dyn store::Store,
-        agent: Option<i64>,
+        agent: Option<store::AgentId>,
     ) -> Result<Option<String>, ConsoleError> {
         let Some(id) = agent else {
             return Ok(None);

@@ -135,16 +135,16 @@ mod ssr {
     /// context.
     pub trait Hub: Send + Sync {
         /// `agent_id` signed out: show them offline now.
-        fn signed_out(&self, agent_id: i64);
+        fn signed_out(&self, agent_id: protocol::AgentId);
         /// `agent_id`'s sessions, role or sites changed (signed out, disabled, removed from a
         /// site): their live connections on every node check their session again now and
         /// close if it no longer holds.
-        fn sessions_changed(&self, agent_id: i64);
+        fn sessions_changed(&self, agent_id: protocol::AgentId);
         /// `visitor_id` was banned: their open widgets are told now and stop (a banned visitor's
         /// next hello is refused anyway).
-        fn banned(&self, visitor_id: i64);
+        fn banned(&self, visitor_id: protocol::VisitorId);
         /// Sends `frame` live to the consoles of the site's agents (never to visitors).
-        fn to_agents(&self, site_id: i64, frame: protocol::ServerFrame);
+        fn to_agents(&self, site_id: protocol::SiteId, frame: protocol::ServerFrame);
         /// Checks widget settings an administrator typed (the real-time side owns their
         /// shape: colour, corner, pre-chat, business hours, attachment rules) and returns them
         /// normalised: `BadHours` for business hours that cannot be read, `Invalid` for

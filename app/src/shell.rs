@@ -122,7 +122,7 @@ pub struct Console {
 impl Console {
     /// The signed-in agent's id.
     pub fn me(&self) -> AgentId {
-        AgentId(self.agent.with_value(|a| a.id))
+        self.agent.with_value(|a| a.id)
     }
 }
 

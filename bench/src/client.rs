@@ -90,7 +90,11 @@ fn json<T: serde::Serialize>(frame: &T) -> String {
 
 /// A visitor hello for the bench site, presenting `token` when reconnecting and asking for
 /// the messages after each `(conversation, seq)` cursor.
-pub fn visitor_hello(site_key: &str, token: Option<&str>, cursors: &[(i64, i64)]) -> String {
+pub fn visitor_hello(
+    site_key: &str,
+    token: Option<&str>,
+    cursors: &[(ConversationId, i64)],
+) -> String {
     json(&VisitorFrame::Hello(VisitorHello {
         protocol_version: protocol::PROTOCOL_VERSION,
         site_key: site_key.to_string(),
@@ -104,7 +108,7 @@ pub fn visitor_hello(site_key: &str, token: Option<&str>, cursors: &[(i64, i64)]
 }
 
 /// An agent hello following `conversations` from `after_seq`.
-pub fn agent_hello(cursors: &[(i64, i64)]) -> String {
+pub fn agent_hello(cursors: &[(ConversationId, i64)]) -> String {
     json(&AgentFrame::Hello(AgentHello {
         protocol_version: protocol::PROTOCOL_VERSION,
         cursors: cursors_of(cursors),
@@ -113,20 +117,20 @@ pub fn agent_hello(cursors: &[(i64, i64)]) -> String {
 }
 
 /// `(conversation, after_seq)` pairs as the protocol's cursors.
-fn cursors_of(cursors: &[(i64, i64)]) -> Vec<Cursor> {
+fn cursors_of(cursors: &[(ConversationId, i64)]) -> Vec<Cursor> {
     cursors
         .iter()
-        .map(|&(id, after_seq)| Cursor {
-            conversation_id: ConversationId(id),
+        .map(|&(conversation_id, after_seq)| Cursor {
+            conversation_id,
             after_seq,
         })
         .collect()
 }
 
 /// A `send` (the same JSON for visitors and agents).
-pub fn send_frame(conversation: Option<i64>, client_id: &str, body: &str) -> String {
+pub fn send_frame(conversation: Option<ConversationId>, client_id: &str, body: &str) -> String {
     json(&VisitorFrame::Send(SendMessage {
-        conversation_id: conversation.map(ConversationId),
+        conversation_id: conversation,
         client_id: ClientId(client_id.to_string()),
         body: body.to_string(),
         attachment: None,
@@ -134,9 +138,9 @@ pub fn send_frame(conversation: Option<i64>, client_id: &str, body: &str) -> Str
 }
 
 /// An agent's frame resolving a conversation.
-pub fn resolve_frame(conversation: i64, client_id: &str) -> String {
+pub fn resolve_frame(conversation: ConversationId, client_id: &str) -> String {
     json(&AgentFrame::SetConversationStatus(SetConversationStatus {
-        conversation_id: ConversationId(conversation),
+        conversation_id: conversation,
         client_id: ClientId(client_id.to_string()),
         status: ConversationStatus::Resolved,
         until: None,
@@ -196,7 +200,7 @@ pub async fn visitor_handshake(
     ws: &mut Ws,
     site_key: &str,
     token: Option<&str>,
-    cursors: &[(i64, i64)],
+    cursors: &[(ConversationId, i64)],
 ) -> Result<String> {
     send_text(ws, visitor_hello(site_key, token, cursors)).await?;
     until(ws, |frame| match frame {
@@ -207,21 +211,25 @@ pub async fn visitor_handshake(
 }
 
 /// Sends a visitor's first message (no conversation yet); returns the new conversation and seq.
-pub async fn first_message(ws: &mut Ws, client_id: &str) -> Result<(i64, i64)> {
+pub async fn first_message(ws: &mut Ws, client_id: &str) -> Result<(ConversationId, i64)> {
     send_text(ws, send_frame(None, client_id, "hello")).await?;
     until(ws, |frame| match frame {
         ServerFrame::Ack {
             conversation_id,
             seq,
             ..
-        } => Some((conversation_id.0, seq)),
+        } => Some((conversation_id, seq)),
         _ => None,
     })
     .await
 }
 
 /// An agent connection that has had its welcome.
-pub async fn agent(server: SocketAddr, cookie: &str, cursors: &[(i64, i64)]) -> Result<Ws> {
+pub async fn agent(
+    server: SocketAddr,
+    cookie: &str,
+    cursors: &[(ConversationId, i64)],
+) -> Result<Ws> {
     // The console's own origin, as the agent's browser sends it.
     let origin = format!("http://{server}");
     let mut ws = connect(
@@ -254,7 +262,7 @@ mod tests {
         assert_eq!(stamp_of(&frame), Some(123_456));
         assert_eq!(frame_type(&frame), Some("message"));
         assert_eq!(
-            stamp_of(&send_frame(Some(1), "c", &stamped_body(7))),
+            stamp_of(&send_frame(Some(ConversationId(1)), "c", &stamped_body(7))),
             Some(7)
         );
         assert_eq!(stamp_of("{\"type\":\"ack\"}"), None);

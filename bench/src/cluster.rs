@@ -12,7 +12,7 @@ use crate::children::{Child, cpu_ticks};
 use crate::client::{self, ORIGIN};
 use crate::serve::Fixture;
 use crate::stats::{Summary, ms};
-use protocol::ServerFrame;
+use protocol::{ConversationId, ServerFrame};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -282,7 +282,7 @@ impl Cpu {
 }
 
 /// A visitor's connection, conversation, node and next message number.
-type Visitor = (client::Ws, i64, usize, usize);
+type Visitor = (client::Ws, ConversationId, usize, usize);
 
 /// A visitor: sends stamped messages until `until`, one after another (each waits for its ack)
 /// or one every `every`; returns the visitor for the next phase.

@@ -408,7 +408,7 @@ async fn export(
 
 /// Stores `messages` messages in conversations of [`PER_CONVERSATION`] on a new site and
 /// returns the site's id.
-async fn fill(store: &Arc<dyn Store>, messages: usize) -> Result<i64> {
+async fn fill(store: &Arc<dyn Store>, messages: usize) -> Result<store::SiteId> {
     let now = store::now_millis();
     let site = store
         .create_site(NewSite {

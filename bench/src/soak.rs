@@ -23,7 +23,7 @@ use crate::coordinator::{Errors, http_visitor, log_summary, verify_stored};
 use crate::report::number;
 use crate::serve::Fixture;
 use futures_util::{SinkExt, StreamExt};
-use protocol::{Author, ServerFrame};
+use protocol::{Author, ConversationId, ServerFrame};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Stdio;
@@ -194,19 +194,19 @@ struct Tally {
     /// Conversations resolved by the agent after their visitor left.
     resolved: AtomicU64,
     /// By conversation.
-    delivery: Mutex<HashMap<i64, Delivery>>,
+    delivery: Mutex<HashMap<ConversationId, Delivery>>,
     /// Error frames, failed requests and dropped connections.
     errors: Errors,
 }
 
 impl Tally {
-    fn delivery(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Delivery>> {
+    fn delivery(&self) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Delivery>> {
         self.delivery
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn acked(&self, conversation: i64, seq: i64) {
+    fn acked(&self, conversation: ConversationId, seq: i64) {
         self.acked.fetch_add(1, Ordering::Relaxed);
         set_bit(
             &mut self.delivery().entry(conversation).or_default().acked,
@@ -214,7 +214,7 @@ impl Tally {
         );
     }
 
-    fn seen(&self, conversation: i64, seq: i64) {
+    fn seen(&self, conversation: ConversationId, seq: i64) {
         let mut delivery = self.delivery();
         let entry = delivery.entry(conversation).or_default();
         if set_bit(&mut entry.seen, seq) {
@@ -234,7 +234,7 @@ struct Ctx {
     /// Set when the run is over: visitors leave at their next step.
     stop: AtomicBool,
     /// Conversations whose visitor left, for the agent to resolve.
-    resolve: mpsc::Sender<i64>,
+    resolve: mpsc::Sender<ConversationId>,
     /// Numbers visitors across all slots, for unique client ids.
     next_visitor: AtomicU64,
 }
@@ -565,7 +565,7 @@ async fn counts(ctx: &Ctx, lags: f64) -> Result<bool> {
     let tally = &ctx.tally;
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let (mut delivered, mut lost, mut duplicated) = (0u64, 0u64, 0u64);
-    let mut highest: Vec<(i64, i64)> = Vec::new();
+    let mut highest: Vec<(ConversationId, i64)> = Vec::new();
     for (conversation, delivery) in tally.delivery().iter() {
         let mut top = None;
         for (word, acked) in delivery.acked.iter().enumerate() {
@@ -664,7 +664,7 @@ struct WsVisitor {
     /// Makes its client ids unique across the run.
     number: u64,
     /// Its one conversation.
-    conversation: i64,
+    conversation: ConversationId,
     /// Client ids sent and not yet acked (resent after a resume).
     pending: Vec<String>,
     /// The highest seq seen in the conversation, for resuming.
@@ -684,7 +684,7 @@ impl WsVisitor {
                     tally.acked(self.conversation, seq);
                 }
             }
-            Ok(ServerFrame::Message(message)) if message.conversation_id.0 == self.conversation => {
+            Ok(ServerFrame::Message(message)) if message.conversation_id == self.conversation => {
                 self.cursor = self.cursor.max(message.seq);
                 if message.author == Author::Agent {
                     tally.replies_received.fetch_add(1, Ordering::Relaxed);
@@ -834,7 +834,7 @@ async fn http_send(
     client: &reqwest::Client,
     base: &str,
     token: &str,
-    conversation: i64,
+    conversation: ConversationId,
     id: &str,
 ) -> Result<Option<i64>> {
     let response = client
@@ -906,7 +906,7 @@ async fn http_chat(ctx: &Ctx, client: &reqwest::Client, lifetime: Duration) -> R
                 for frame in frames? {
                     match frame {
                         ServerFrame::Message(message)
-                            if message.conversation_id.0 == conversation =>
+                            if message.conversation_id == conversation =>
                         {
                             cursor = cursor.max(message.seq);
                             if message.author == Author::Agent {
@@ -981,7 +981,7 @@ async fn coming_and_going_console(ctx: Arc<Ctx>) {
 async fn receiving_agent(
     ctx: Arc<Ctx>,
     mut ws: Ws,
-    mut resolve: mpsc::Receiver<i64>,
+    mut resolve: mpsc::Receiver<ConversationId>,
 ) -> Result<()> {
     let tally = &ctx.tally;
     let mut received = 0u64;
@@ -997,12 +997,12 @@ async fn receiving_agent(
                 };
                 match serde_json::from_str::<ServerFrame>(text.as_str()) {
                     Ok(ServerFrame::Message(message)) if message.author == Author::Visitor => {
-                        tally.seen(message.conversation_id.0, message.seq);
+                        tally.seen(message.conversation_id, message.seq);
                         received += 1;
                         if received.is_multiple_of(REPLY_EVERY) {
                             replies += 1;
                             let frame = send_frame(
-                                Some(message.conversation_id.0),
+                                Some(message.conversation_id),
                                 &format!("sa-{replies}"),
                                 "Yes, it ships today.",
                             );

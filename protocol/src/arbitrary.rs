@@ -19,7 +19,8 @@ use crate::frames::{
     Welcome,
 };
 use crate::ids::{
-    AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, SiteId, VisitorId,
+    AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, SiteId, TeamId,
+    VisitorId,
 };
 
 /// Lists are short: long ones add time, not cases.
@@ -43,6 +44,10 @@ fn agent() -> impl Strategy<Value = AgentId> {
 
 fn site() -> impl Strategy<Value = SiteId> {
     any::<i64>().prop_map(SiteId)
+}
+
+fn team() -> impl Strategy<Value = TeamId> {
+    any::<i64>().prop_map(TeamId)
 }
 
 fn client_id() -> impl Strategy<Value = ClientId> {
@@ -202,7 +207,7 @@ pub fn agent_frame() -> impl Strategy<Value = AgentFrame> {
                     until,
                 })
             }),
-        (conversation(), of(agent()), of(any::<i64>()), of(text())).prop_map(
+        (conversation(), of(agent()), of(team()), of(text())).prop_map(
             |(conversation_id, to, team, note)| AgentFrame::Assign(Assign {
                 conversation_id,
                 to,
@@ -467,7 +472,7 @@ pub fn server_frame() -> impl Strategy<Value = ServerFrame> {
             any::<i64>(),
             conversation(),
             of(agent()),
-            of(any::<i64>()),
+            of(team()),
             of(agent()),
             of(text())
         )

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorCode;
 use crate::ids::{
     AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, EventSeq, Seq,
-    SiteId, UnixMillis, VisitorId,
+    SiteId, TeamId, UnixMillis, VisitorId,
 };
 
 /// Where a client stands in one conversation: it has seen every message up to `after_seq`.
@@ -228,7 +228,7 @@ pub struct Assign {
     /// With `to` absent: a team of the site; the conversation then waits for that team's
     /// agents only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub team: Option<i64>,
+    pub team: Option<TeamId>,
     /// A word for the colleague taking over (agents only; never shown to the visitor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -593,7 +593,7 @@ pub enum ServerFrame {
         assignee: Option<AgentId>,
         /// The team it waits for, when it was transferred to one and no member has it yet.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        team: Option<i64>,
+        team: Option<TeamId>,
         /// The agent who moved it; absent when the router did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<AgentId>,

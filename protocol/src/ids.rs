@@ -1,9 +1,11 @@
 //! Identifiers, positions and small value types that frames are made of.
 //!
 //! Database ids are newtypes over `i64` (the store's primary keys) so a visitor id can never be
-//! passed where a conversation id is expected; on the wire each is a plain JSON integer
-//! (`#[serde(transparent)]`). Positions ([`Seq`], [`EventSeq`]) and timestamps ([`UnixMillis`])
-//! stay plain aliases because they are compared and incremented, and the store shares them.
+//! passed where a conversation id is expected. They are the store's own id types too: with the
+//! `sqlx` feature each is a transparent `i64` column, so one id type travels from the row to the
+//! frame. On the wire each is a plain JSON integer (`#[serde(transparent)]`). Positions ([`Seq`],
+//! [`EventSeq`]) and timestamps ([`UnixMillis`]) stay plain aliases because they are compared and
+//! incremented, and the store shares them.
 //! Every integer the server sends stays below 2^53, so JavaScript clients read them exactly.
 //!
 //! This module does not validate values (lengths, ranges): the server does that and answers with
@@ -31,7 +33,22 @@ macro_rules! id_newtype {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(transparent))]
         pub struct $name(pub i64);
+
+        impl From<$name> for i64 {
+            fn from(id: $name) -> i64 {
+                id.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                text.parse().map($name)
+            }
+        }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -59,6 +76,38 @@ id_newtype! {
 id_newtype! {
     /// Identifies an agent (the store's `agents.id`).
     AgentId
+}
+
+id_newtype! {
+    /// Identifies a team of agents (the store's `teams.id`).
+    TeamId
+}
+
+id_newtype! {
+    /// Identifies a message across all conversations (the store's `messages.id`); its place inside
+    /// its conversation is its [`Seq`].
+    MessageId
+}
+
+id_newtype! {
+    /// Identifies an offline message left when nobody answered (the store's `leave_messages.id`).
+    LeaveMessageId
+}
+
+id_newtype! {
+    /// Identifies a ban on a visitor or an address (the store's `bans.id`).
+    BanId
+}
+
+id_newtype! {
+    /// Identifies a canned reply (the store's `canned_replies.id`).
+    CannedReplyId
+}
+
+id_newtype! {
+    /// Identifies an attachment inside the database (the store's `attachments.id`); clients know
+    /// it only by its public id.
+    AttachmentId
 }
 
 /// A client-made message id (a UUID in its text form); the server deduplicates resends by it.

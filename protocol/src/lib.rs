@@ -28,8 +28,9 @@ pub use frames::{
     VisitorHello, Welcome, transcript_sent_to,
 };
 pub use ids::{
-    AgentId, AgentStatus, Author, ClientId, ConversationId, ConversationStatus, EventSeq, Seq,
-    SiteId, StatusRecord, UnixMillis, UnknownStatus, VisitorId,
+    AgentId, AgentStatus, AttachmentId, Author, BanId, CannedReplyId, ClientId, ConversationId,
+    ConversationStatus, EventSeq, LeaveMessageId, MessageId, Seq, SiteId, StatusRecord, TeamId,
+    UnixMillis, UnknownStatus, VisitorId,
 };
 
 /// Version of the wire protocol a client and the server speak; sent in every hello.

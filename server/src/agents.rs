@@ -227,7 +227,7 @@ pub(crate) async fn create_site(
     store: &dyn Store,
     name: String,
     origins: Vec<String>,
-    agents: &[i64],
+    agents: &[store::AgentId],
 ) -> Result<store::Site, crate::Error> {
     let site = store
         .create_site(store::NewSite {

@@ -324,7 +324,11 @@ impl Asker<'_> {
     }
 
     /// The first administrator (kept as it is when the e-mail already has an account).
-    async fn admin(&mut self, args: &InitArgs, store: &dyn Store) -> Result<i64, InitError> {
+    async fn admin(
+        &mut self,
+        args: &InitArgs,
+        store: &dyn Store,
+    ) -> Result<store::AgentId, InitError> {
         let email: String = self.value(
             "Administrator's e-mail",
             "--admin-email",
@@ -403,7 +407,7 @@ impl Asker<'_> {
         &mut self,
         args: &InitArgs,
         store: &dyn Store,
-        admin: i64,
+        admin: store::AgentId,
         public_url: &str,
     ) -> Result<(), InitError> {
         let name: String = self.value(

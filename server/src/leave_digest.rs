@@ -48,7 +48,7 @@ struct Pending {
     /// The relay in force at the newest notice (an admin may change it meanwhile).
     mailer: Option<Mailer>,
     /// New leave-messages by site.
-    sites: BTreeMap<i64, SiteNews>,
+    sites: BTreeMap<store::SiteId, SiteNews>,
 }
 
 /// One site's leave-messages since the last mail.
@@ -164,7 +164,7 @@ async fn send(shared: &Shared) -> bool {
         return false;
     };
     // Each agent's sites with news, so an agent of several sites gets one mail.
-    let mut agents: BTreeMap<i64, (store::Agent, Vec<&SiteNews>)> = BTreeMap::new();
+    let mut agents: BTreeMap<store::AgentId, (store::Agent, Vec<&SiteNews>)> = BTreeMap::new();
     for (site_id, news) in &sites {
         match shared.store.site_agents(&[*site_id]).await {
             Ok(found) => {
@@ -177,14 +177,14 @@ async fn send(shared: &Shared) -> bool {
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, site = site_id, "leave-message notification: reading the agents failed");
+                tracing::warn!(%error, site = %site_id, "leave-message notification: reading the agents failed");
             }
         }
     }
     for (agent, news) in agents.values() {
         let (subject, body) = compose(&news[..], Lang::of(&agent.language));
         if let Err(error) = mailer.send(&agent.email, &subject, body).await {
-            tracing::warn!(%error, agent = agent.id, "leave-message notification not sent");
+            tracing::warn!(%error, agent = %agent.id, "leave-message notification not sent");
         }
     }
     true

@@ -536,7 +536,7 @@ async fn set_up(
         },
     )
     .map_err(|error| internal(error.into()))?;
-    tracing::info!(admin = admin.id, site = site.id, "Kefu is set up");
+    tracing::info!(admin = %admin.id, site = %site.id, "Kefu is set up");
     Ok(done_page(lang, &site.name, &snippet(&base, &site)))
 }
 

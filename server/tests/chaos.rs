@@ -11,7 +11,7 @@ mod common;
 use common::client::{
     Delivered, Http, Ws, ack_of, agent_hello, message_of, send_frame, visitor_hello, welcome_of,
 };
-use protocol::ServerFrame;
+use protocol::{ConversationId, ServerFrame};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, HashMap};
@@ -31,7 +31,7 @@ async fn visitor_run(
     base: String,
     key: String,
     seed: u64,
-    first: (String, i64),
+    first: (String, ConversationId),
 ) -> (usize, BTreeMap<usize, i64>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let (token, conversation) = first;
@@ -81,7 +81,12 @@ async fn visitor_run(
 
 /// The agent: follows every conversation until it has MESSAGES of each, over WebSocket or HTTP
 /// polls chosen at random, dropping connections at random and resuming from its cursors.
-async fn agent_run(base: String, cookie: String, conversations: Vec<i64>, seed: u64) -> Delivered {
+async fn agent_run(
+    base: String,
+    cookie: String,
+    conversations: Vec<ConversationId>,
+    seed: u64,
+) -> Delivered {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut delivered = Delivered::default();
     let done = |d: &Delivered| {
@@ -95,7 +100,7 @@ async fn agent_run(base: String, cookie: String, conversations: Vec<i64>, seed: 
             tokio::time::Instant::now() < deadline,
             "agent did not catch up in time"
         );
-        let cursors: Vec<(i64, i64)> = conversations
+        let cursors: Vec<(ConversationId, i64)> = conversations
             .iter()
             .map(|c| (*c, delivered.cursor(*c)))
             .collect();
@@ -118,7 +123,7 @@ async fn agent_run(base: String, cookie: String, conversations: Vec<i64>, seed: 
                 match ws.try_next(Duration::from_secs(2)).await {
                     Some(frame) => {
                         if let ServerFrame::Message(m) = &frame {
-                            delivered.record(m.conversation_id.0, m.seq);
+                            delivered.record(m.conversation_id, m.seq);
                         }
                     }
                     None => break,
@@ -158,7 +163,7 @@ async fn chaos_twenty_conversations_survive_drops_and_transport_switches() {
         assert_eq!(seq, 1);
         firsts.push((token, conversation));
     }
-    let conversations: Vec<i64> = firsts.iter().map(|f| f.1).collect();
+    let conversations: Vec<ConversationId> = firsts.iter().map(|f| f.1).collect();
 
     let agent = tokio::spawn(agent_run(
         base.clone(),
@@ -288,11 +293,11 @@ async fn crash_visitor(
     n: usize,
     total: usize,
     progress: Arc<AtomicUsize>,
-) -> (usize, BTreeMap<usize, i64>, i64, String) {
+) -> (usize, BTreeMap<usize, i64>, ConversationId, String) {
     let mut acked = BTreeMap::new();
     let mut attempts = 0;
     let mut token: Option<String> = None;
-    let mut conversation: Option<i64> = None;
+    let mut conversation: Option<ConversationId> = None;
     let mut i = 0;
     while i < total {
         let Some(mut ws) = Ws::try_connect(&base, "/ws/visitor", Some(ORIGIN), None).await else {

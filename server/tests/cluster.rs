@@ -20,7 +20,7 @@ mod common;
 use common::client::{
     Delivered, Ws, ack_of, agent_hello, message_of, send_frame, visitor_hello, welcome_of,
 };
-use protocol::{Author, ServerFrame};
+use protocol::{Author, ConversationId, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -396,7 +396,7 @@ async fn cluster_messages_presence_and_typing_cross_nodes() {
                 visitor_id: v,
                 online: o,
                 ..
-            } if v.0 == stranded_id && *o == online => Some(()),
+            } if *v == stranded_id && *o == online => Some(()),
             _ => None,
         }
     };
@@ -419,7 +419,7 @@ async fn cluster_messages_presence_and_typing_cross_nodes() {
 }
 
 /// `from` starts typing in `conversation`; `to`, on another node, is told.
-async fn types(from: &mut Ws, to: &mut Ws, conversation: i64, author: Author) {
+async fn types(from: &mut Ws, to: &mut Ws, conversation: ConversationId, author: Author) {
     from.send_json(
         serde_json::json!({"type": "typing", "conversation_id": conversation, "typing": true}),
     )
@@ -433,7 +433,7 @@ async fn types(from: &mut Ws, to: &mut Ws, conversation: i64, author: Author) {
 }
 
 /// A visitor of the load: connects through `base` and opens a conversation.
-async fn open_conversation(base: &str, key: &str, n: usize) -> (String, i64) {
+async fn open_conversation(base: &str, key: &str, n: usize) -> (String, ConversationId) {
     let mut ws = Ws::connect(base, "/ws/visitor", Some(ORIGIN), None).await;
     ws.send_json(visitor_hello(key, None, &[])).await;
     let (token, _) = ws.until(welcome_of).await;
@@ -451,7 +451,7 @@ async fn steady_visitor(
     base: String,
     key: String,
     n: usize,
-    (token, conversation): (String, i64),
+    (token, conversation): (String, ConversationId),
     total: usize,
     pace: Duration,
     progress: Arc<AtomicUsize>,
@@ -510,7 +510,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn has_all(&self, conversations: &[i64], total: usize) -> bool {
+    fn has_all(&self, conversations: &[ConversationId], total: usize) -> bool {
         conversations
             .iter()
             .all(|c| self.delivered.cursor(*c) >= total as i64)
@@ -522,7 +522,7 @@ impl Seen {
 async fn steady_agent(
     base: String,
     cookie: String,
-    conversations: Vec<i64>,
+    conversations: Vec<ConversationId>,
     total: usize,
     seen: Arc<Mutex<Seen>>,
 ) {
@@ -538,7 +538,7 @@ async fn steady_agent(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let cursors: Vec<(i64, i64)> = {
+        let cursors: Vec<(ConversationId, i64)> = {
             let seen = seen.lock().await;
             conversations
                 .iter()
@@ -565,10 +565,10 @@ async fn steady_agent(
         // Waits long enough for a node to be declared dead by the socket, not by the clock.
         while let Some(frame) = ws.try_next(Duration::from_secs(20)).await {
             if let ServerFrame::Message(m) = &frame
-                && conversations.contains(&m.conversation_id.0)
+                && conversations.contains(&m.conversation_id)
             {
                 let mut seen = seen.lock().await;
-                seen.delivered.record(m.conversation_id.0, m.seq);
+                seen.delivered.record(m.conversation_id, m.seq);
                 if seen.has_all(&conversations, total) {
                     return;
                 }
@@ -588,7 +588,7 @@ struct Tally {
 
 async fn tally(
     store: &dyn store::Store,
-    runs: &[(usize, i64, BTreeMap<usize, i64>)],
+    runs: &[(usize, ConversationId, BTreeMap<usize, i64>)],
     seen: &Seen,
     total: usize,
 ) -> Tally {
@@ -642,7 +642,7 @@ async fn cluster_kill_9_a_node_under_load_loses_and_duplicates_nothing() {
     for n in 0..VISITORS {
         firsts.push(open_conversation(&base, &cluster.key, n).await);
     }
-    let conversations: Vec<i64> = firsts.iter().map(|f| f.1).collect();
+    let conversations: Vec<ConversationId> = firsts.iter().map(|f| f.1).collect();
     // Three connections of the agent, one after the other: round-robin puts one on each node,
     // so one of them is on the node that dies.
     let mut agents = Vec::new();
@@ -741,7 +741,7 @@ async fn cluster_a_redis_restart_loses_no_acknowledged_message_and_live_delivery
     for n in 0..VISITORS {
         firsts.push(open_conversation(&bases[n % 2], &cluster.key, n).await);
     }
-    let conversations: Vec<i64> = firsts.iter().map(|f| f.1).collect();
+    let conversations: Vec<ConversationId> = firsts.iter().map(|f| f.1).collect();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let agent = tokio::spawn(steady_agent(
         cluster.nodes[2].base(),
@@ -885,7 +885,7 @@ async fn cluster_redis_partitioned_from_one_node_for_10_s_loses_nothing_and_live
     for n in 0..VISITORS {
         firsts.push(open_conversation(&a, &cluster.key, n).await);
     }
-    let conversations: Vec<i64> = firsts.iter().map(|f| f.1).collect();
+    let conversations: Vec<ConversationId> = firsts.iter().map(|f| f.1).collect();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let agent = tokio::spawn(steady_agent(
         c.clone(),
@@ -1032,7 +1032,7 @@ async fn cluster_sigterm_drains_a_node_and_its_clients_move() {
                 visitor_id,
                 online: true,
                 ..
-            } if visitor_id.0 == id => Some(()),
+            } if *visitor_id == id => Some(()),
             _ => None,
         })
         .await
@@ -1072,7 +1072,7 @@ async fn cluster_sigterm_drains_a_node_and_its_clients_move() {
                 visitor_id,
                 online: false,
                 ..
-            }) => offline.push((visitor_id.0, exit_seen.elapsed())),
+            }) => offline.push((visitor_id, exit_seen.elapsed())),
             Some(_) => {}
             None => break,
         }

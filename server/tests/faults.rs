@@ -16,7 +16,7 @@ mod common;
 
 use common::client::{Delivered, Ws, agent_hello, send_frame, visitor_hello, welcome_of};
 use common::proxy::{Mode, Proxy};
-use protocol::{ErrorCode, ServerFrame};
+use protocol::{ConversationId, ErrorCode, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -39,7 +39,7 @@ const PATIENCE: Duration = Duration::from_secs(120);
 /// What one visitor did and got.
 struct Visitor {
     /// Its conversation, opened before the load.
-    conversation: i64,
+    conversation: ConversationId,
     /// Acknowledged message number → its seq, when the send that was acknowledged left, and
     /// when the ack arrived.
     acked: BTreeMap<usize, (i64, Instant, Instant)>,
@@ -115,7 +115,7 @@ async fn connect_visitor(base: &str, key: &str, token: Option<&str>) -> Option<(
 }
 
 /// A visitor of the load: says hello and opens a conversation with message 0.
-async fn open_conversation(base: &str, key: &str, n: usize) -> (String, i64) {
+async fn open_conversation(base: &str, key: &str, n: usize) -> (String, ConversationId) {
     let (mut ws, token) = connect_visitor(base, key, None).await.expect("welcome");
     let client_id = format!("fault-{n}-0");
     ws.send_json(send_frame(None, &client_id, "m0")).await;
@@ -125,7 +125,7 @@ async fn open_conversation(base: &str, key: &str, n: usize) -> (String, i64) {
                 client_id: id,
                 conversation_id,
                 seq: 1,
-            } if id.0 == client_id => Some(conversation_id.0),
+            } if id.0 == client_id => Some(*conversation_id),
             _ => None,
         })
         .await;
@@ -138,7 +138,7 @@ async fn visitor(
     base: String,
     key: String,
     n: usize,
-    (token, conversation): (String, i64),
+    (token, conversation): (String, ConversationId),
     progress: Arc<AtomicUsize>,
 ) -> Visitor {
     let mut me = Visitor {
@@ -201,11 +201,11 @@ struct Seen {
 async fn agent(
     base: String,
     cookie: String,
-    conversations: Vec<i64>,
-    mut targets: tokio::sync::watch::Receiver<Option<HashMap<i64, usize>>>,
+    conversations: Vec<ConversationId>,
+    mut targets: tokio::sync::watch::Receiver<Option<HashMap<ConversationId, usize>>>,
 ) -> Seen {
     let mut seen = Seen::default();
-    let done = |seen: &Seen, targets: &Option<HashMap<i64, usize>>| {
+    let done = |seen: &Seen, targets: &Option<HashMap<ConversationId, usize>>| {
         targets.as_ref().is_some_and(|targets| {
             targets
                 .iter()
@@ -217,7 +217,7 @@ async fn agent(
             tokio::time::sleep(Duration::from_millis(250)).await;
             continue;
         };
-        let cursors: Vec<(i64, i64)> = conversations
+        let cursors: Vec<(ConversationId, i64)> = conversations
             .iter()
             .map(|c| (*c, seen.delivered.cursor(*c)))
             .collect();
@@ -229,7 +229,7 @@ async fn agent(
             }
             tokio::select! {
                 frame = ws.try_next(Duration::from_secs(30)) => match frame {
-                    Some(ServerFrame::Message(m)) => seen.delivered.record(m.conversation_id.0, m.seq),
+                    Some(ServerFrame::Message(m)) => seen.delivered.record(m.conversation_id, m.seq),
                     Some(_) => {}
                     None => break,
                 },
@@ -290,7 +290,7 @@ where
     for n in 0..VISITORS {
         firsts.push(open_conversation(&base, &key, n).await);
     }
-    let conversations: Vec<i64> = firsts.iter().map(|(_, c)| *c).collect();
+    let conversations: Vec<ConversationId> = firsts.iter().map(|(_, c)| *c).collect();
     let (targets_tx, targets) = tokio::sync::watch::channel(None);
     let agent = tokio::spawn(agent(base.clone(), cookie, conversations.clone(), targets));
     let progress = Arc::new(AtomicUsize::new(0));

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::{
     Agent, AgentId, ApiToken, Appended, AppendedNew, Attachment, Backend, Ban, BanId, CannedReply,
     CannedReplyId, Conversation, ConversationCursor, ConversationId, ConversationStats,
-    ConversationStatus, DeliveryAttempt, Event, EventId, HistoryFilter, LeaveMessage,
+    ConversationStatus, DeliveryAttempt, Event, EventSeq, HistoryFilter, LeaveMessage,
     LeaveMessageCursor, LeaveMessageId, LeaveMessageNote, LeaveMessageStatus, Message, MessageId,
     MessageTranslation, NewAgent, NewApiToken, NewAttachment, NewBan, NewCannedReply, NewEvent,
     NewLeaveMessage, NewLeaveMessageNote, NewMessage, NewSite, Rating, Result, Role, Seq, Site,
@@ -736,7 +736,7 @@ pub trait Events: Send + Sync + 'static {
     async fn events_after(
         &self,
         site_ids: &[SiteId],
-        after_id: EventId,
+        after_id: EventSeq,
         limit: u32,
     ) -> Result<Vec<Event>>;
 
@@ -748,5 +748,5 @@ pub trait Events: Send + Sync + 'static {
     ) -> Result<Vec<Event>>;
 
     /// The highest event id of `site_ids`, or 0 when they have none: where a new console starts.
-    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId>;
+    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventSeq>;
 }

@@ -36,7 +36,7 @@ pub use crate::error::{ConnectProblem, Error, Result};
 pub use crate::model::{
     Agent, AgentId, ApiToken, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId,
     CannedReply, CannedReplyId, Conversation, ConversationCursor, ConversationId,
-    ConversationStats, ConversationStatus, DeliveryAttempt, DeliveryState, Event, EventId,
+    ConversationStats, ConversationStatus, DeliveryAttempt, DeliveryState, Event, EventSeq,
     HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote,
     LeaveMessageStatus, Message, MessageId, MessageTranslation, NewAgent, NewApiToken,
     NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewLeaveMessageNote,
@@ -154,15 +154,16 @@ const VISITOR_CONVERSATIONS: i64 = 50;
 
 /// Appends ` IN (?, ?, …)` binding `ids`, for the backends without array parameters. An empty
 /// list would be a syntax error: callers answer it without a query.
-fn push_id_list<DB>(query: &mut sqlx::QueryBuilder<DB>, ids: &[i64])
+fn push_id_list<DB, Id>(query: &mut sqlx::QueryBuilder<DB>, ids: &[Id])
 where
     DB: sqlx::Database,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Id: Copy + Into<i64>,
 {
     query.push(" IN (");
     let mut list = query.separated(", ");
     for id in ids {
-        list.push_bind(*id);
+        list.push_bind((*id).into());
     }
     list.push_unseparated(")");
 }
@@ -224,7 +225,7 @@ where
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let (created_at, id) = after.map_or(START, |c| (c.created_at, c.id));
+    let (created_at, id) = after.map_or(START, |c| (c.created_at, c.id.0));
     let mut query = sqlx::QueryBuilder::new(concat!(
         "SELECT ",
         model::leave_message_columns!(),
@@ -272,7 +273,7 @@ fn search_ranges(upper: i64) -> [(i64, Option<i64>); 3] {
 /// `push_match` appends the match.
 fn message_search_query<DB>(
     filter: &HistoryFilter,
-    (below, floor): (MessageId, Option<MessageId>),
+    (below, floor): (i64, Option<i64>),
     limit: u32,
     (source, id): (&str, &str),
     push_match: impl FnOnce(&mut sqlx::QueryBuilder<DB>),
@@ -322,7 +323,7 @@ where
     push_match(&mut query);
     query
         .push(format!(" AND {id} < "))
-        .push_bind(before.unwrap_or(i64::MAX))
+        .push_bind(before.map_or(i64::MAX, i64::from))
         .push(format!(" ORDER BY {id} DESC LIMIT "))
         .push_bind(limit_param(limit))
         .push(") h ON h.hit = leave_messages.id ORDER BY leave_messages.id DESC");
@@ -348,7 +349,7 @@ pub async fn made_translations(
         .filter_map(|t| {
             let message = messages.iter().find(|m| m.id == t.message_id)?;
             Some(protocol::Translation {
-                conversation_id: protocol::ConversationId(message.conversation_id),
+                conversation_id: message.conversation_id,
                 seq: message.seq,
                 source_language: t.source_language,
                 language: t.target_language,

@@ -1,41 +1,22 @@
 //! The rows the store reads and writes, and the values that create them.
 //!
-//! These are storage types, not wire types: they carry everything a row holds (an agent's password
-//! hash included), so the server converts them into `protocol` types before anything leaves the
-//! process. Timestamps are UTC Unix milliseconds ([`UnixMillis`]) because that one representation
-//! is stored, compared and paged identically by SQLite, PostgreSQL and MySQL. Enumerations are
-//! stored as the stable lower-case text returned by their `as_str`.
+//! These are storage types, not wire types: they carry everything a row holds (an agent's
+//! password hash included), so the server converts them into `protocol` types before anything
+//! leaves the process. Ids are the exception: they are `protocol`'s newtypes ([`SiteId`],
+//! [`ConversationId`], …), stored as plain integers through its `sqlx` feature, so one id type
+//! travels from the row to the frame. Timestamps are UTC Unix milliseconds ([`UnixMillis`])
+//! because that one representation is stored, compared and paged identically by SQLite,
+//! PostgreSQL and MySQL. Enumerations are stored as the stable lower-case text returned by their
+//! `as_str`.
 
 use std::fmt;
 
-pub use protocol::ConversationStatus;
+pub use protocol::{
+    AgentId, AttachmentId, BanId, CannedReplyId, ConversationId, ConversationStatus, EventSeq,
+    LeaveMessageId, MessageId, SiteId, TeamId, UnixMillis, VisitorId,
+};
 use protocol::{Author, ClientId, Seq};
 use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
-
-/// A UTC instant as milliseconds since the Unix epoch (how every timestamp is stored).
-pub type UnixMillis = i64;
-/// Identifies a [`Site`].
-pub type SiteId = i64;
-/// Identifies an [`Agent`].
-pub type AgentId = i64;
-/// Identifies a [`Team`].
-pub type TeamId = i64;
-/// Identifies a [`Visitor`].
-pub type VisitorId = i64;
-/// Identifies a [`Conversation`].
-pub type ConversationId = i64;
-/// Identifies a [`Message`] globally (its position inside a conversation is its [`Seq`]).
-pub type MessageId = i64;
-/// Identifies a [`LeaveMessage`].
-pub type LeaveMessageId = i64;
-/// Identifies a [`Ban`].
-pub type BanId = i64;
-/// Identifies an [`Event`]; also its position in the event log, which consoles resume from.
-pub type EventId = i64;
-/// Identifies a [`CannedReply`].
-pub type CannedReplyId = i64;
-/// Identifies an [`Attachment`] inside the database (clients know it by its `public_id`).
-pub type AttachmentId = i64;
 
 /// The current time as [`UnixMillis`], for callers that have no clock of their own to pass.
 pub fn now_millis() -> UnixMillis {
@@ -833,7 +814,7 @@ pub struct NewBan {
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Event {
     /// Primary key and sequence number: ids only grow, and become visible in id order.
-    pub id: EventId,
+    pub id: EventSeq,
     /// The site it happened on; consoles only see events of their agent's sites.
     pub site_id: SiteId,
     /// What happened (`conversation_created`, `assignment_changed` …); named by the server.
@@ -1030,11 +1011,11 @@ impl Message {
     /// The wire form clients receive; `agent_name` names the author when it is an agent.
     pub fn into_frame(self, agent_name: Option<String>) -> protocol::Message {
         protocol::Message {
-            conversation_id: protocol::ConversationId(self.conversation_id),
+            conversation_id: self.conversation_id,
             seq: self.seq,
             client_id: self.client_id,
             author: self.author,
-            agent_id: self.agent_id.map(protocol::AgentId),
+            agent_id: self.agent_id,
             agent_name,
             body: self.body,
             attachment: self.attachment,
@@ -1072,7 +1053,7 @@ impl Ban {
 
 impl Event {
     /// The event `append_event` stores: `new` with database id `id`.
-    pub(crate) fn stored(id: EventId, new: NewEvent) -> Event {
+    pub(crate) fn stored(id: EventSeq, new: NewEvent) -> Event {
         Event {
             id,
             site_id: new.site_id,

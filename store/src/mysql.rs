@@ -209,7 +209,7 @@ impl MySqlStore {
         .await;
         match inserted {
             Ok(result) => Ok(AppendInTx::Stored(Message::stored(
-                inserted_id(&result)?,
+                MessageId(inserted_id(&result)?),
                 conversation_id,
                 seq,
                 message,
@@ -334,7 +334,7 @@ impl Messages for MySqlStore {
                     .bind(message.created_at)
                     .execute(&mut *tx)
                     .await?;
-                    (inserted_id(&result)?, true)
+                    (ConversationId(inserted_id(&result)?), true)
                 }
             };
         match Self::append_in_tx(&mut tx, conversation_id, message).await? {
@@ -431,7 +431,7 @@ impl Search for MySqlStore {
             return Ok(Vec::new());
         }
         let upper = match before {
-            Some(before) => before,
+            Some(before) => before.0,
             None => {
                 let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM messages")
                     .fetch_one(&self.pool)

@@ -308,7 +308,7 @@ impl Messages for PostgresStore {
             match Self::open_conversation_of(&mut *tx, visitor_id).await? {
                 Some(open) => (open.id, false),
                 None => {
-                    let id: i64 = sqlx::query_scalar(
+                    let id: ConversationId = sqlx::query_scalar(
                         "INSERT INTO conversations \
                          (site_id, visitor_id, status, last_seq, created_at, updated_at) \
                          VALUES ($1, $2, 'open', 0, $3, $4) RETURNING id",
@@ -412,7 +412,7 @@ impl Search for PostgresStore {
             return Ok(Vec::new());
         }
         let upper = match before {
-            Some(before) => before,
+            Some(before) => before.0,
             None => {
                 let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM messages")
                     .fetch_one(&self.pool)

@@ -387,7 +387,7 @@ impl SqliteStore {
         }
         match Self::insert_message(conn, conversation_id, seq, &message).await? {
             Ok(id) => Ok(AppendInTx::Stored(Message::stored(
-                id,
+                MessageId(id),
                 conversation_id,
                 seq,
                 message,
@@ -581,7 +581,7 @@ impl Messages for SqliteStore {
             match Self::open_conversation_of(&mut *tx, visitor_id).await? {
                 Some(open) => (open.id, false),
                 None => {
-                    let id: i64 = sqlx::query_scalar(
+                    let id: ConversationId = sqlx::query_scalar(
                         "INSERT INTO conversations \
                          (site_id, visitor_id, status, last_seq, created_at, updated_at) \
                          VALUES (?, ?, 'open', 0, ?, ?) RETURNING id",
@@ -672,7 +672,7 @@ impl Search for SqliteStore {
         // FTS5 walks its matches newest first and stops at the page: no windows needed.
         let mut query = message_search_query::<Sqlite>(
             filter,
-            (before.unwrap_or(i64::MAX), None),
+            (before.map_or(i64::MAX, i64::from), None),
             limit,
             (source, "messages_fts.rowid"),
             |q| {

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CannedItem {
     /// To delete it.
-    pub id: i64,
+    pub id: protocol::CannedReplyId,
     /// The site's id: a conversation offers only its own site's replies.
-    pub site_id: i64,
+    pub site_id: protocol::SiteId,
     /// The site's name: agents of several sites see whose reply it is.
     pub site: String,
     /// What follows the `/`.

@@ -9,8 +9,8 @@ use crate::error::ConsoleError;
 use crate::i18n::Lang;
 use leptos::prelude::*;
 use protocol::{
-    AgentId, ConversationId, ConversationStatus, EventSeq, Message, Seq, SiteId, Translation,
-    UnixMillis, VisitorId,
+    AgentId, ConversationId, ConversationStatus, EventSeq, Message, Seq, SiteId, TeamId,
+    Translation, UnixMillis, VisitorId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ pub struct ThreadSeed {
     /// Its tags, sorted.
     pub tags: Vec<String>,
     /// The team it waits for, after a transfer to one.
-    pub team: Option<i64>,
+    pub team: Option<TeamId>,
     /// Whether its messages are translated (when its site translates).
     pub translating: bool,
     /// The translations of `recent` that are made.
@@ -89,7 +89,7 @@ pub struct Colleague {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamChoice {
     /// What an assignment names.
-    pub id: i64,
+    pub id: TeamId,
     /// Its site: only that site's conversations go to it.
     pub site_id: SiteId,
     /// The name shown.
@@ -123,24 +123,24 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
     for id in &site_ids {
         if let Some(site) = store.site(*id).await? {
             if interpreter.translates(&site) {
-                translating_sites.push(SiteId(*id));
+                translating_sites.push(*id);
             }
-            sites.insert(SiteId(*id), site.name);
+            sites.insert(*id, site.name);
         }
     }
     // One query per site (not per colleague) tells who answers which of the agent's sites.
-    let mut colleagues: BTreeMap<i64, Colleague> = BTreeMap::new();
+    let mut colleagues: BTreeMap<AgentId, Colleague> = BTreeMap::new();
     for site in &site_ids {
         for colleague in store.site_agents(&[*site]).await? {
             colleagues
                 .entry(colleague.id)
                 .or_insert_with(|| Colleague {
-                    id: AgentId(colleague.id),
+                    id: colleague.id,
                     name: colleague.display_name,
                     site_ids: Vec::new(),
                 })
                 .site_ids
-                .push(SiteId(*site));
+                .push(*site);
         }
     }
     let colleagues: Vec<Colleague> = colleagues.into_values().collect();
@@ -150,7 +150,7 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
         .into_iter()
         .map(|team| TeamChoice {
             id: team.id,
-            site_id: SiteId(team.site_id),
+            site_id: team.site_id,
             name: team.name,
         })
         .collect();
@@ -167,8 +167,8 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
                 .take(RESOLVED_SIZE as usize),
         );
     }
-    let ids: Vec<i64> = heads.iter().map(|c| c.id).collect();
-    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    let ids: Vec<ConversationId> = heads.iter().map(|c| c.id).collect();
+    let mut tags: HashMap<ConversationId, Vec<String>> = HashMap::new();
     for (id, tag) in store.conversation_tags(&ids).await? {
         tags.entry(id).or_default().push(tag);
     }
@@ -198,7 +198,7 @@ pub async fn inbox() -> Result<InboxData, ConsoleError> {
 /// One conversation of the agent's sites with its newest messages: for a conversation the desk
 /// meets live that was not in its first list (a resolved one the visitor wrote into again).
 #[server(endpoint = "conversation")]
-pub async fn conversation_seed(id: i64) -> Result<ThreadSeed, ConsoleError> {
+pub async fn conversation_seed(id: ConversationId) -> Result<ThreadSeed, ConsoleError> {
     use crate::context;
     let (_, conversation) = context::my_conversation(id).await?;
     let store = context::store()?;
@@ -229,7 +229,7 @@ pub struct TranscriptPage {
 /// A page of the conversation's messages before `before` (a seq), oldest first: the
 /// transcript pages backwards by seq, never by offset.
 #[server(endpoint = "transcript")]
-pub async fn transcript(id: i64, before: Seq) -> Result<TranscriptPage, ConsoleError> {
+pub async fn transcript(id: ConversationId, before: Seq) -> Result<TranscriptPage, ConsoleError> {
     use crate::context;
     let (_, conversation) = context::my_conversation(id).await?;
     let store = context::store()?;
@@ -273,12 +273,12 @@ async fn thread_seed(
         recent.push(message.into_frame(name));
     }
     Ok(ThreadSeed {
-        conversation_id: protocol::ConversationId(conversation.id),
-        site_id: SiteId(conversation.site_id),
-        visitor_id: protocol::VisitorId(conversation.visitor_id),
+        conversation_id: conversation.id,
+        site_id: conversation.site_id,
+        visitor_id: conversation.visitor_id,
         visitor_name,
         status: conversation.status,
-        assignee: conversation.assignee_id.map(AgentId),
+        assignee: conversation.assignee_id,
         last_seq: conversation.last_seq,
         updated_at: conversation.updated_at,
         recent,

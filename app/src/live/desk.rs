@@ -9,7 +9,7 @@
 use protocol::{
     AgentFrame, AgentHello, AgentId, AgentStatus, Author, ConversationId, ConversationStatus,
     Cursor, ErrorCode, EventSeq, Message, PROTOCOL_VERSION, SendMessage, Seq, ServerFrame, SiteId,
-    StatusRecord, Translation, UnixMillis, VisitorDetails, VisitorId,
+    StatusRecord, TeamId, Translation, UnixMillis, VisitorDetails, VisitorId,
 };
 use std::collections::BTreeMap;
 
@@ -59,7 +59,7 @@ pub struct Thread {
     /// Its tags, sorted.
     pub tags: Vec<String>,
     /// The team it waits for, after a transfer to one.
-    pub team: Option<i64>,
+    pub team: Option<TeamId>,
     /// Whether its messages are translated (when its site translates); an agent switches it.
     pub translating: bool,
     /// Translations of its messages by seq, shown beside them; a later one for the same

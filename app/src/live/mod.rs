@@ -159,7 +159,7 @@ impl Live {
 #[cfg(feature = "hydrate")]
 fn adopt(live: Live, conversation: ConversationId) {
     leptos::task::spawn_local(async move {
-        if let Ok(seed) = crate::api::inbox::conversation_seed(conversation.0).await
+        if let Ok(seed) = crate::api::inbox::conversation_seed(conversation).await
             && let Some(cursor) = live.desk.try_update(|d| d.adopt(seed)).flatten()
         {
             link::follow(cursor);

@@ -7,6 +7,7 @@ use crate::auth::{SiteChoice, my_sites};
 use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
+use protocol::{CannedReplyId, SiteId};
 
 /// Longest shortcut, in characters (`a-z 0-9 _ -`).
 pub const MAX_SHORTCUT: usize = 32;
@@ -24,7 +25,7 @@ pub fn valid_shortcut(shortcut: &str) -> bool {
 /// Adds a canned reply on one of the agent's sites; `personal` keeps it to the agent.
 #[server(endpoint = "canned_replies/add")]
 pub async fn add_canned_reply(
-    site_id: i64,
+    site_id: SiteId,
     shortcut: String,
     body: String,
     #[server(default)] personal: bool,
@@ -55,7 +56,7 @@ pub async fn add_canned_reply(
 
 /// Deletes a canned reply: the agent's own, or a shared one of one of their sites.
 #[server(endpoint = "canned_replies/delete")]
-pub async fn delete_canned_reply(id: i64) -> Result<(), ConsoleError> {
+pub async fn delete_canned_reply(id: CannedReplyId) -> Result<(), ConsoleError> {
     use crate::context;
     let agent = context::require_agent().await?;
     let store = context::store()?;
@@ -136,7 +137,7 @@ fn CannedList(
                             {item.personal.then(|| view! { <span class="personal">{t(lang, Key::Personal)}</span> })}
                             <p>{item.body}</p>
                             <ActionForm action=delete>
-                                <input type="hidden" name="id" value=item.id />
+                                <input type="hidden" name="id" value=item.id.0 />
                                 <crate::ui::ConfirmButton label=t(lang, Key::Delete) lang />
                             </ActionForm>
                         </li>
@@ -158,7 +159,7 @@ fn AddForm(sites: Vec<SiteChoice>, add: ServerAction<AddCannedReply>, lang: Lang
                 <select name="site_id">
                     {sites
                         .into_iter()
-                        .map(|site| view! { <option value=site.id>{site.name}</option> })
+                        .map(|site| view! { <option value=site.id.0>{site.name}</option> })
                         .collect_view()}
                 </select>
             </label>

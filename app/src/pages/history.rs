@@ -12,7 +12,10 @@ use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use protocol::{Author, ConversationStatus};
+use protocol::{
+    AgentId, Author, ConversationId, ConversationStatus, LeaveMessageId, MessageId, SiteId,
+    VisitorId,
+};
 use serde::{Deserialize, Serialize};
 
 /// Rows per page.
@@ -24,11 +27,11 @@ pub struct HistoryParams {
     #[serde(default)]
     pub q: String,
     /// One of the agent's sites; all of them when absent.
-    pub site: Option<i64>,
+    pub site: Option<SiteId>,
     /// Conversations assigned to this agent.
-    pub agent: Option<i64>,
+    pub agent: Option<AgentId>,
     /// One visitor's conversations.
-    pub visitor: Option<i64>,
+    pub visitor: Option<VisitorId>,
     /// First day, `YYYY-MM-DD` (UTC), inclusive.
     pub from: Option<String>,
     /// Last day, `YYYY-MM-DD` (UTC), inclusive.
@@ -48,12 +51,14 @@ impl HistoryParams {
     /// no filter (a hand-edited URL shows more, never an error page).
     pub fn from_query(get: impl Fn(&str) -> Option<String>) -> HistoryParams {
         let text = |key: &str| get(key).filter(|v| !v.trim().is_empty());
-        let number = |key: &str| text(key).and_then(|v| v.trim().parse().ok());
+        fn id<T: std::str::FromStr>(value: Option<String>) -> Option<T> {
+            value.and_then(|v| v.trim().parse().ok())
+        }
         HistoryParams {
             q: text("q").unwrap_or_default(),
-            site: number("site"),
-            agent: number("agent"),
-            visitor: number("visitor"),
+            site: id(text("site")),
+            agent: id(text("agent")),
+            visitor: id(text("visitor")),
             from: text("from"),
             to: text("to"),
             tag: text("tag"),
@@ -106,9 +111,9 @@ fn encode(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationRow {
     /// To open its transcript.
-    pub id: i64,
+    pub id: ConversationId,
     /// To list only this visitor's conversations.
-    pub visitor_id: i64,
+    pub visitor_id: VisitorId,
     /// Whose site.
     pub site: String,
     /// The visitor's name, or their number.
@@ -127,9 +132,9 @@ pub struct ConversationRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageHit {
     /// The conversation it is in.
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     /// Its id (the list's key).
-    pub id: i64,
+    pub id: MessageId,
     /// Who wrote it.
     pub author: Author,
     /// The visitor of its conversation.
@@ -144,7 +149,7 @@ pub struct MessageHit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaveHit {
     /// Its id.
-    pub id: i64,
+    pub id: LeaveMessageId,
     /// Who left it and how to reach them.
     pub from: String,
     /// When, `YYYY-MM-DD HH:MM` UTC.
@@ -173,7 +178,7 @@ pub struct HistoryPage {
     /// The rows.
     pub rows: HistoryRows,
     /// The agents of the asking agent's sites, `(id, name)`: the agent filter's choices.
-    pub agents: Vec<(i64, String)>,
+    pub agents: Vec<(AgentId, String)>,
     /// The cursor of the next (older) page, when there may be one.
     pub next: Option<String>,
 }
@@ -185,6 +190,7 @@ pub mod ssr {
 
     use super::HistoryParams;
     use crate::error::ConsoleError;
+    use protocol::SiteId;
     use store::search::Query;
     use store::{ConversationStatus, HistoryFilter};
 
@@ -205,7 +211,7 @@ pub mod ssr {
         /// date, status, rating or over-long search is `Invalid`.
         pub fn filter(
             &self,
-            agent_sites: &[i64],
+            agent_sites: &[SiteId],
         ) -> Result<(HistoryFilter, Option<Query>), ConsoleError> {
             let sites = match self.site {
                 Some(site) if agent_sites.contains(&site) => vec![site],
@@ -252,15 +258,15 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
     let agent_sites = store.agent_sites(agent.id).await?;
     let (filter, query) = params.filter(&agent_sites)?;
     let cursor = params.page.as_deref().unwrap_or_default();
-    let agents: Vec<(i64, String)> = store
+    let agents: Vec<(AgentId, String)> = store
         .site_agents(&agent_sites)
         .await?
         .into_iter()
         .map(|a| (a.id, a.display_name))
         .collect();
     // Names of visitors, agents and sites, each read once per page.
-    let mut visitors: HashMap<i64, String> = HashMap::new();
-    let mut visitor_name = async |id: i64| -> Result<String, ConsoleError> {
+    let mut visitors: HashMap<VisitorId, String> = HashMap::new();
+    let mut visitor_name = async |id: VisitorId| -> Result<String, ConsoleError> {
         if let Some(name) = visitors.get(&id) {
             return Ok(name.clone());
         }
@@ -273,12 +279,12 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
     };
     match query {
         Some(query) => {
-            let before = cursor.parse::<i64>().ok();
+            let before = cursor.parse::<MessageId>().ok();
             let found = store.search_messages(&filter, &query, before, PAGE).await?;
             let next = (found.len() == PAGE as usize)
                 .then(|| found.last().map(|m| m.id.to_string()))
                 .flatten();
-            let mut conversations: HashMap<i64, i64> = HashMap::new();
+            let mut conversations: HashMap<ConversationId, VisitorId> = HashMap::new();
             let mut messages = Vec::with_capacity(found.len());
             for message in found {
                 let visitor_id = match conversations.get(&message.conversation_id) {
@@ -350,13 +356,13 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
             let next = (found.len() == PAGE as usize)
                 .then(|| found.last().map(|c| format!("{}_{}", c.updated_at, c.id)))
                 .flatten();
-            let ids: Vec<i64> = found.iter().map(|c| c.id).collect();
-            let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+            let ids: Vec<ConversationId> = found.iter().map(|c| c.id).collect();
+            let mut tags: HashMap<ConversationId, Vec<String>> = HashMap::new();
             for (id, tag) in store.conversation_tags(&ids).await? {
                 tags.entry(id).or_default().push(tag);
             }
             let mut names = context::AgentNames::default();
-            let mut sites: HashMap<i64, String> = HashMap::new();
+            let mut sites: HashMap<SiteId, String> = HashMap::new();
             let mut rows = Vec::with_capacity(found.len());
             for conversation in found {
                 let site = match sites.get(&conversation.site_id) {
@@ -394,7 +400,7 @@ pub async fn history(params: HistoryParams) -> Result<HistoryPage, ConsoleError>
 
 /// A conversation's whole transcript, oldest first, for the history page's side panel.
 #[server(endpoint = "history/transcript")]
-pub async fn full_transcript(id: i64) -> Result<Vec<TranscriptLine>, ConsoleError> {
+pub async fn full_transcript(id: ConversationId) -> Result<Vec<TranscriptLine>, ConsoleError> {
     use crate::context;
     let (_, conversation) = context::my_conversation(id).await?;
     let store = context::store()?;
@@ -450,7 +456,9 @@ pub struct TranscriptLine {
 pub fn HistoryPage() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| query.with(|q| HistoryParams::from_query(|k| q.get(k))));
-    let opened = Memo::new(move |_| query.with(|q| q.get("c").and_then(|c| c.parse::<i64>().ok())));
+    let opened = Memo::new(move |_| {
+        query.with(|q| q.get("c").and_then(|c| c.parse::<ConversationId>().ok()))
+    });
     let shell = crate::shell::use_shell();
     let sites = Resource::new(|| (), |_| my_sites());
     let page = Resource::new(move || params.get(), history);
@@ -500,7 +508,7 @@ pub fn HistoryPage() -> impl IntoView {
 fn Filters(
     params: HistoryParams,
     sites: Vec<SiteChoice>,
-    agents: Vec<(i64, String)>,
+    agents: Vec<(AgentId, String)>,
     lang: Lang,
 ) -> impl IntoView {
     let status = params.status.clone().unwrap_or_default();
@@ -528,7 +536,7 @@ fn Filters(
                         .into_iter()
                         .map(|site| {
                             let selected = params.site == Some(site.id);
-                            view! { <option value=site.id selected=selected>{site.name}</option> }
+                            view! { <option value=site.id.0 selected=selected>{site.name}</option> }
                         })
                         .collect_view()}
                 </select>
@@ -579,14 +587,14 @@ fn Filters(
                         .into_iter()
                         .map(|(id, name)| {
                             let selected = params.agent == Some(id);
-                            view! { <option value=id selected=selected>{name}</option> }
+                            view! { <option value=id.0 selected=selected>{name}</option> }
                         })
                         .collect_view()}
                 </select>
             </label>
             // A visitor is chosen from a row's link; the form keeps the choice, shown here.
             {params.visitor.map(|v| view! {
-                <input type="hidden" name="visitor" value=v />
+                <input type="hidden" name="visitor" value=v.0 />
                 <span class="chip">{format!("{} #{v}", t(lang, Key::VisitorLabel))} " " <a href="/history">"×"</a></span>
             })}
             <button type="submit">{t(lang, Key::Search)}</button>
@@ -639,7 +647,7 @@ fn Rows(page: HistoryPage, params: HistoryParams, lang: Lang) -> impl IntoView {
     };
     let open = {
         let href = href.clone();
-        move |id: i64| {
+        move |id: ConversationId| {
             let page = params
                 .page
                 .as_ref()
@@ -664,7 +672,7 @@ fn Rows(page: HistoryPage, params: HistoryParams, lang: Lang) -> impl IntoView {
                                 ConversationStatus::Resolved => Key::StatusResolved,
                             };
                             view! {
-                                <tr data-conversation=row.id>
+                                <tr data-conversation=row.id.0>
                                     <td>
                                         <a href=open(row.id)>{row.visitor}</a> " "
                                         <a class="only-visitor" href=format!("/history?visitor={}", row.visitor_id) title=t(lang, Key::EarlierChats)>"⌕"</a>
@@ -696,7 +704,7 @@ fn Rows(page: HistoryPage, params: HistoryParams, lang: Lang) -> impl IntoView {
                                 Author::System => String::new(),
                             };
                             view! {
-                                <li class="hit" data-conversation=hit.conversation_id>
+                                <li class="hit" data-conversation=hit.conversation_id.0>
                                     <a href=open(hit.conversation_id)>{hit.visitor}</a>
                                     <time>{hit.sent}</time>
                                     <p><b>{who}</b> ": " {marked(hit.pieces)}</p>
@@ -711,7 +719,7 @@ fn Rows(page: HistoryPage, params: HistoryParams, lang: Lang) -> impl IntoView {
                         {leave
                             .into_iter()
                             .map(|hit| view! {
-                                <li class="hit" data-leave-message=hit.id>
+                                <li class="hit" data-leave-message=hit.id.0>
                                     <span>{hit.from}</span>
                                     <time>{hit.left}</time>
                                     <p>{marked(hit.pieces)}</p>
@@ -788,7 +796,7 @@ mod tests {
     fn query_string_round_trips_through_the_parser() {
         let params = HistoryParams {
             q: "退款 refund&x=1".into(),
-            site: Some(3),
+            site: Some(SiteId(3)),
             from: Some("2026-11-01".into()),
             rating: Some(5),
             ..HistoryParams::default()

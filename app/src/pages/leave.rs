@@ -10,6 +10,7 @@ use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use protocol::{AgentId, LeaveMessageId, SiteId};
 use serde::{Deserialize, Serialize};
 
 /// Leave-messages per page.
@@ -34,11 +35,11 @@ pub struct NoteItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaveItem {
     /// Its id.
-    pub id: i64,
+    pub id: LeaveMessageId,
     /// The site's name.
     pub site: String,
     /// The site's id: who it can be given to.
-    pub site_id: i64,
+    pub site_id: SiteId,
     /// The name the visitor gave, if any.
     pub name: Option<String>,
     /// How to reach them, as typed.
@@ -63,7 +64,7 @@ pub struct LeavePage {
     /// The leave-messages.
     pub items: Vec<LeaveItem>,
     /// Agents of the agent's sites: `(site, agent id, name)`.
-    pub colleagues: Vec<(i64, i64, String)>,
+    pub colleagues: Vec<(SiteId, AgentId, String)>,
     /// The cursor of the next (older) page, when there may be one.
     pub next: Option<String>,
 }
@@ -89,7 +90,7 @@ mod ssr {
 
     /// The leave-message `id` if it is on one of the signed-in agent's sites, with the agent.
     pub async fn my_leave_message(
-        id: i64,
+        id: store::LeaveMessageId,
     ) -> Result<(store::Agent, store::LeaveMessage), ConsoleError> {
         let agent = context::require_agent().await?;
         let store = context::store()?;
@@ -135,7 +136,7 @@ pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleErr
     let page = params.page.as_deref().unwrap_or_default();
     let found = match &query {
         Some(query) => {
-            let before = page.parse::<i64>().ok();
+            let before = page.parse::<LeaveMessageId>().ok();
             store
                 .search_leave_messages(&sites, query, before, PAGE)
                 .await?
@@ -164,7 +165,7 @@ pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleErr
         })
         .flatten();
     let mut names = context::AgentNames::default();
-    let mut site_names: HashMap<i64, String> = HashMap::new();
+    let mut site_names: HashMap<SiteId, String> = HashMap::new();
     for site in &sites {
         let name = store.site(*site).await?;
         site_names.insert(*site, name.map(|s| s.name).unwrap_or_default());
@@ -219,7 +220,7 @@ pub async fn leave_messages(params: LeaveParams) -> Result<LeavePage, ConsoleErr
 /// nobody's), or `give` to `assignee`, an agent of its site (in progress).
 #[server(endpoint = "leave_messages/act")]
 pub async fn act_on_leave_message(
-    id: i64,
+    id: LeaveMessageId,
     action: String,
     #[server(default)] assignee: Option<String>,
 ) -> Result<(), ConsoleError> {
@@ -233,7 +234,7 @@ pub async fn act_on_leave_message(
         "reopen" => (Status::New, None),
         "give" => {
             let to = assignee
-                .and_then(|a| a.parse::<i64>().ok())
+                .and_then(|a| a.parse::<AgentId>().ok())
                 .ok_or(ConsoleError::Invalid)?;
             let members = store.site_agents(&[message.site_id]).await?;
             if !members.iter().any(|m| m.id == to) {
@@ -249,7 +250,7 @@ pub async fn act_on_leave_message(
 
 /// Adds the agent's note to a leave-message.
 #[server(endpoint = "leave_messages/note")]
-pub async fn note_leave_message(id: i64, body: String) -> Result<(), ConsoleError> {
+pub async fn note_leave_message(id: LeaveMessageId, body: String) -> Result<(), ConsoleError> {
     use crate::context;
     let (agent, message) = self::ssr::my_leave_message(id).await?;
     let body = body.trim().to_owned();
@@ -271,7 +272,7 @@ pub async fn note_leave_message(id: i64, body: String) -> Result<(), ConsoleErro
 /// note and marks the leave-message handled.
 #[server(endpoint = "leave_messages/reply")]
 pub async fn reply_to_leave_message(
-    id: i64,
+    id: LeaveMessageId,
     subject: String,
     body: String,
 ) -> Result<(), ConsoleError> {
@@ -450,14 +451,14 @@ fn LeaveList(
                     Some(name) => format!("{name} · {}", item.contact),
                     None => item.contact.clone(),
                 };
-                let choices: Vec<(i64, String)> = colleagues
+                let choices: Vec<(AgentId, String)> = colleagues
                     .iter()
                     .filter(|(site, ..)| *site == item.site_id)
                     .map(|(_, agent, name)| (*agent, name.clone()))
                     .collect();
                 let subject = format!("Re: {}", item.site);
                 view! {
-                    <article class="leave" data-leave-message=id data-status=item.status.clone()>
+                    <article class="leave" data-leave-message=id.0 data-status=item.status.clone()>
                         <header>
                             <strong>{from}</strong>
                             <span class="site">{item.site.clone()}</span>
@@ -483,7 +484,7 @@ fn LeaveList(
                                 ))
                                 .map(|(action, key)| view! {
                                     <ActionForm action=act>
-                                        <input type="hidden" name="id" value=id />
+                                        <input type="hidden" name="id" value=id.0 />
                                         <input type="hidden" name="action" value=action />
                                         <button type="submit" class="secondary">{t(lang, key)}</button>
                                     </ActionForm>
@@ -491,12 +492,12 @@ fn LeaveList(
                                 .collect_view()}
                             {(item.status != "handled" && !choices.is_empty()).then(|| view! {
                             <ActionForm action=act>
-                                <input type="hidden" name="id" value=id />
+                                <input type="hidden" name="id" value=id.0 />
                                 <input type="hidden" name="action" value="give" />
                                 <select name="assignee" aria-label=t(lang, Key::TransferTo)>
                                     {choices
                                         .into_iter()
-                                        .map(|(agent, name)| view! { <option value=agent>{name}</option> })
+                                        .map(|(agent, name)| view! { <option value=agent.0>{name}</option> })
                                         .collect_view()}
                                 </select>
                                 <button type="submit" class="secondary">{t(lang, Key::Transfer)}</button>
@@ -513,13 +514,13 @@ fn LeaveList(
                                 .collect_view()}
                         </ul>
                         <ActionForm action=note attr:class="note-form">
-                            <input type="hidden" name="id" value=id />
+                            <input type="hidden" name="id" value=id.0 />
                             <input name="body" required maxlength=MAX_TEXT aria-label=t(lang, Key::InternalNote) placeholder=t(lang, Key::InternalNote) />
                             <button type="submit" class="secondary">{t(lang, Key::Add)}</button>
                         </ActionForm>
                         {item.email.then(|| view! {
                             <ActionForm action=reply attr:class="reply-form">
-                                <input type="hidden" name="id" value=id />
+                                <input type="hidden" name="id" value=id.0 />
                                 <input name="subject" value=subject required maxlength=MAX_SUBJECT aria-label=t(lang, Key::Subject) />
                                 <textarea name="body" required maxlength=MAX_TEXT aria-label=t(lang, Key::ReplyByEmail) placeholder=t(lang, Key::ReplyByEmail)></textarea>
                                 <button type="submit">{t(lang, Key::ReplyByEmail)}</button>

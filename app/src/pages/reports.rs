@@ -11,6 +11,7 @@ use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use protocol::{AgentId, SiteId};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::DAY_MS as DAY;
@@ -28,7 +29,7 @@ pub struct Facts {
     /// When it was resolved, if it is.
     pub resolved_at: Option<i64>,
     /// Who had it.
-    pub assignee: Option<i64>,
+    pub assignee: Option<AgentId>,
     /// The visitor's rating, 1 to 5.
     pub rating: Option<u8>,
 }
@@ -85,12 +86,12 @@ pub struct Report {
 impl Report {
     /// The figures of `facts` for the days starting at `from` (UTC midnight), `days` long;
     /// `name` names an agent.
-    pub fn of(facts: &[Facts], from: i64, days: i64, name: impl Fn(i64) -> String) -> Report {
+    pub fn of(facts: &[Facts], from: i64, days: i64, name: impl Fn(AgentId) -> String) -> Report {
         let mut report = Report {
             per_day: (0..days).map(|d| (day_label(from + d * DAY), 0)).collect(),
             ..Report::default()
         };
-        let mut load: std::collections::BTreeMap<i64, u32> = Default::default();
+        let mut load: std::collections::BTreeMap<AgentId, u32> = Default::default();
         let (mut first, mut resolution) = (Vec::new(), Vec::new());
         for fact in facts {
             let day = (fact.created_at - from).div_euclid(DAY);
@@ -167,7 +168,7 @@ fn short(seconds: f64) -> String {
 /// the last 30 days when not given.
 #[server(endpoint = "reports")]
 pub async fn team_report(
-    #[server(default)] site: Option<i64>,
+    #[server(default)] site: Option<SiteId>,
     #[server(default)] from: Option<String>,
     #[server(default)] to: Option<String>,
 ) -> Result<Report, ConsoleError> {
@@ -275,7 +276,7 @@ fn RangeForm(sites: Vec<SiteChoice>, lang: Lang) -> impl IntoView {
                 {t(lang, Key::Site)}
                 <select name="site">
                     <option value="">{t(lang, Key::All)}</option>
-                    {sites.into_iter().map(|s| view! { <option value=s.id>{s.name}</option> }).collect_view()}
+                    {sites.into_iter().map(|s| view! { <option value=s.id.0>{s.name}</option> }).collect_view()}
                 </select>
             </label>
             <label>{t(lang, Key::FromDay)} <input type="date" name="from" /></label>
@@ -434,7 +435,7 @@ mod tests {
                 created_at: MONDAY + 9 * hour,
                 first_reply_at: Some(MONDAY + 9 * hour + 30_000),
                 resolved_at: Some(MONDAY + 10 * hour),
-                assignee: Some(1),
+                assignee: Some(AgentId(1)),
                 rating: Some(5),
             },
             // Monday 09:30, answered after 90 s, open, rated 3, by agent 2.
@@ -442,7 +443,7 @@ mod tests {
                 created_at: MONDAY + 9 * hour + 1_800_000,
                 first_reply_at: Some(MONDAY + 9 * hour + 1_890_000),
                 resolved_at: None,
-                assignee: Some(2),
+                assignee: Some(AgentId(2)),
                 rating: Some(3),
             },
             // Tuesday 23:00, never answered (missed), agent 1.
@@ -450,7 +451,7 @@ mod tests {
                 created_at: MONDAY + DAY + 23 * hour,
                 first_reply_at: None,
                 resolved_at: None,
-                assignee: Some(1),
+                assignee: Some(AgentId(1)),
                 rating: None,
             },
             // Outside the three-day range: ignored.

@@ -2,6 +2,7 @@
 
 use super::latency::{Latency, MakeStamped, error_reader, pace, stamped_writer};
 use super::*;
+use protocol::ConversationId;
 
 pub(super) struct HttpRun {
     pub(super) server_cpu: String,
@@ -30,7 +31,7 @@ pub(crate) async fn http_visitor(
     base: &str,
     fixture: &Fixture,
     i: usize,
-) -> Result<(String, i64)> {
+) -> Result<(String, ConversationId)> {
     let body = format!(
         "[{},{}]",
         visitor_hello(&fixture.site_key, None, &[]),
@@ -55,7 +56,7 @@ pub(crate) async fn http_visitor(
             ServerFrame::Welcome(welcome) => token = welcome.visitor_token,
             ServerFrame::Ack {
                 conversation_id, ..
-            } => conversation = Some(conversation_id.0),
+            } => conversation = Some(conversation_id),
             _ => {}
         }
     }
@@ -71,7 +72,7 @@ pub(super) async fn poller(
     client: reqwest::Client,
     base: String,
     token: String,
-    conversation: i64,
+    conversation: ConversationId,
     latency: Arc<Latency>,
     waiting: Arc<AtomicUsize>,
     errors: Arc<Errors>,
@@ -114,7 +115,7 @@ pub(super) async fn poller(
         };
         for frame in frames {
             if let ServerFrame::Message(message) = frame
-                && message.conversation_id.0 == conversation
+                && message.conversation_id == conversation
             {
                 cursor = cursor.max(message.seq);
                 if message.author == Author::Agent
@@ -141,13 +142,14 @@ pub(super) async fn http_fallback(
         .timeout(Duration::from_secs(40))
         .build()?;
     let base = format!("http://{}", fixture.addr);
-    let created: Vec<Result<(String, i64)>> = futures_util::stream::iter(0..sizes.http_clients)
-        .map(|i| http_visitor(&client, &base, fixture, i))
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    let visitors: Vec<(String, i64)> = created.into_iter().collect::<Result<_>>()?;
-    let conversations: Vec<i64> = visitors.iter().map(|(_, c)| *c).collect();
+    let created: Vec<Result<(String, ConversationId)>> =
+        futures_util::stream::iter(0..sizes.http_clients)
+            .map(|i| http_visitor(&client, &base, fixture, i))
+            .buffer_unordered(32)
+            .collect()
+            .await;
+    let visitors: Vec<(String, ConversationId)> = created.into_iter().collect::<Result<_>>()?;
+    let conversations: Vec<ConversationId> = visitors.iter().map(|(_, c)| *c).collect();
 
     // Everyone polls; wait until every poll is out and give the server a moment to hold them.
     let waiting = Arc::new(AtomicUsize::new(0));

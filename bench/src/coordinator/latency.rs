@@ -2,6 +2,7 @@
 //! rate and stamp each frame with the time it was written.
 
 use super::*;
+use protocol::ConversationId;
 
 pub(super) async fn echo_rtt(addr: SocketAddr, rounds: usize) -> Result<Summary> {
     let mut ws = connect(addr, Some(local_source(0)), "/", None, None).await?;
@@ -10,7 +11,11 @@ pub(super) async fn echo_rtt(addr: SocketAddr, rounds: usize) -> Result<Summary>
         let sent = now_us();
         send_text(
             &mut ws,
-            send_frame(Some(1), &format!("r{round}"), &stamped_body(sent)),
+            send_frame(
+                Some(ConversationId(1)),
+                &format!("r{round}"),
+                &stamped_body(sent),
+            ),
         )
         .await?;
         loop {
@@ -221,7 +226,11 @@ pub(super) async fn echo_paced(addr: SocketAddr, sizes: &Sizes, echo: &Child) ->
         let mut n = 0u64;
         let make: MakeStamped = Box::new(move |stamp| {
             n += 1;
-            send_frame(Some(1), &format!("p{i}-{n}"), &stamped_body(stamp))
+            send_frame(
+                Some(ConversationId(1)),
+                &format!("p{i}-{n}"),
+                &stamped_body(stamp),
+            )
         });
         writers.push(stamped_writer(sink, make, latency.clone(), &mut tasks));
         tasks.push(stamp_reader(stream, latency.clone()));
@@ -234,7 +243,7 @@ pub(super) async fn echo_paced(addr: SocketAddr, sizes: &Sizes, echo: &Child) ->
 
 pub(super) async fn kefu_paced(sizes: &Sizes, fixture: &Fixture, server: &Child) -> Result<Paced> {
     let visitors = open_visitors(fixture, sizes.paced_conns, "lat").await?;
-    let cursors: Vec<(i64, i64)> = visitors.iter().map(|(_, c)| (*c, 1)).collect();
+    let cursors: Vec<(ConversationId, i64)> = visitors.iter().map(|(_, c)| (*c, 1)).collect();
     let console = agent(fixture.addr, &fixture.cookies[2], &cursors).await?;
     let latency = Latency::new(sizes.warmup, sizes.paced_time);
     let errors = Arc::new(Errors::default());

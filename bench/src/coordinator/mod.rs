@@ -27,7 +27,7 @@ use http::http_fallback;
 pub(crate) use http::http_visitor;
 use idle::{close_workers, storm};
 use latency::{echo_paced, echo_rtt, kefu_paced};
-use protocol::{Author, ServerFrame};
+use protocol::{Author, ConversationId, ServerFrame};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -607,7 +607,7 @@ async fn echo_conns(addr: SocketAddr, n: usize) -> Result<Vec<Ws>> {
 }
 
 /// A visitor connected over WebSocket with one conversation (its first message acked).
-async fn open_visitor(fixture: &Fixture, i: usize, tag: &str) -> Result<(Ws, i64)> {
+async fn open_visitor(fixture: &Fixture, i: usize, tag: &str) -> Result<(Ws, ConversationId)> {
     let mut ws = connect(
         fixture.addr,
         Some(local_source(i)),
@@ -621,8 +621,12 @@ async fn open_visitor(fixture: &Fixture, i: usize, tag: &str) -> Result<(Ws, i64
     Ok((ws, conversation))
 }
 
-async fn open_visitors(fixture: &Fixture, n: usize, tag: &str) -> Result<Vec<(Ws, i64)>> {
-    let opened: Vec<Result<(Ws, i64)>> = futures_util::stream::iter(0..n)
+async fn open_visitors(
+    fixture: &Fixture,
+    n: usize,
+    tag: &str,
+) -> Result<Vec<(Ws, ConversationId)>> {
+    let opened: Vec<Result<(Ws, ConversationId)>> = futures_util::stream::iter(0..n)
         .map(|i| open_visitor(fixture, i, tag))
         .buffer_unordered(50)
         .collect()

@@ -2,6 +2,7 @@
 //! one when an answer (an ack, or the echo) comes back.
 
 use super::*;
+use protocol::ConversationId;
 
 /// What a received frame means to a closed-loop sender.
 pub(super) enum Completion {
@@ -153,7 +154,7 @@ pub(super) async fn echo_throughput(
                 ws,
                 make: Box::new(move || {
                     n += 1;
-                    send_frame(Some(1), &format!("e{i}-{n}"), BODY)
+                    send_frame(Some(ConversationId(1)), &format!("e{i}-{n}"), BODY)
                 }),
                 classify: echo_completion,
                 acked_seq: Arc::new(AtomicI64::new(0)),
@@ -207,7 +208,7 @@ pub(super) async fn kefu_throughput(
     )
     .await;
     console.abort();
-    let acked: Vec<(i64, i64)> = acked
+    let acked: Vec<(ConversationId, i64)> = acked
         .into_iter()
         .map(|(conversation, seq)| (conversation, seq.load(Ordering::Relaxed)))
         .collect();
@@ -225,7 +226,10 @@ pub(crate) struct StoredCheck {
 
 /// Checks in the database that every acked message is stored (seqs are gap-free, so a
 /// conversation whose `last_seq` is at least the highest acked seq holds every acked message).
-pub(crate) async fn verify_stored(fixture: &Fixture, acked: &[(i64, i64)]) -> Result<StoredCheck> {
+pub(crate) async fn verify_stored(
+    fixture: &Fixture,
+    acked: &[(ConversationId, i64)],
+) -> Result<StoredCheck> {
     let url = store::DatabaseUrl::parse(&format!("sqlite://{}", fixture.database.display()))?;
     let store = store::connect(&url).await?;
     let (mut total, mut short) = (0i64, 0usize);

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use protocol::{ClientId, ConversationStatus, ErrorCode, ServerFrame};
+use protocol::{
+    AgentId, ClientId, ConversationId, ConversationStatus, ErrorCode, MessageId, ServerFrame,
+    SiteId, TeamId, VisitorId,
+};
 use serde::{Deserialize, Serialize};
 use store::HistoryFilter;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -44,18 +47,23 @@ fn author_schema() -> Object {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Conversation {
     /// Its id.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: ConversationId,
     /// The site it is on.
-    pub site_id: i64,
+    #[schema(value_type = i64)]
+    pub site_id: SiteId,
     /// The visitor who started it.
-    pub visitor_id: i64,
+    #[schema(value_type = i64)]
+    pub visitor_id: VisitorId,
     /// `open`, `pending` or `resolved`.
     #[schema(schema_with = status_schema)]
     pub status: &'static str,
     /// The agent who has it, if any.
-    pub assignee_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub assignee_id: Option<AgentId>,
     /// The team it waits for, if it was transferred to one.
-    pub team_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub team_id: Option<TeamId>,
     /// Until when it is snoozed (Unix milliseconds): pending until then, or until the visitor
     /// writes.
     pub snoozed_until: Option<i64>,
@@ -127,9 +135,11 @@ pub struct Attachment {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Message {
     /// Its id.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: MessageId,
     /// The conversation it is in.
-    pub conversation_id: i64,
+    #[schema(value_type = i64)]
+    pub conversation_id: ConversationId,
     /// Its position in the conversation: 1, 2, 3 … without gaps.
     pub seq: i64,
     /// The sender's id for it; resending with the same id stores nothing new.
@@ -138,7 +148,8 @@ pub struct Message {
     #[schema(schema_with = author_schema)]
     pub author: &'static str,
     /// The agent who wrote it, when `author` is `agent`.
-    pub agent_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub agent_id: Option<AgentId>,
     /// The text, exactly as sent (plain text, never HTML).
     pub body: String,
     /// The file it carries, if any.
@@ -174,14 +185,17 @@ impl From<store::Message> for Message {
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Only this site's conversations (default: every site).
-    pub site_id: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub site_id: Option<SiteId>,
     /// Only conversations in this status: `open`, `pending` or `resolved`.
     #[param(schema_with = status_schema)]
     pub status: Option<String>,
     /// Only conversations assigned to this agent.
-    pub agent_id: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub agent_id: Option<AgentId>,
     /// Only this visitor's conversations.
-    pub visitor_id: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub visitor_id: Option<VisitorId>,
     /// Started (for `/messages`: sent) at or after this time (Unix milliseconds).
     pub since: Option<i64>,
     /// Started (for `/messages`: sent) before this time (Unix milliseconds).
@@ -245,11 +259,14 @@ pub async fn list(
         None => None,
         Some(cursor) => {
             let (updated_at, id) = page::pair(cursor)?;
-            Some(store::ConversationCursor { updated_at, id })
+            Some(store::ConversationCursor {
+                updated_at,
+                id: ConversationId(id),
+            })
         }
     };
     let rows = store.history(&filter, after, limit + 1).await?;
-    let page = Page::of(rows, limit, |c| page::pair_cursor(c.updated_at, c.id));
+    let page = Page::of(rows, limit, |c| page::pair_cursor(c.updated_at, c.id.0));
     Ok(Json(Page {
         items: with_tags(store, page.items).await?,
         next: page.next,
@@ -261,8 +278,8 @@ pub(super) async fn with_tags(
     store: &dyn store::Store,
     rows: Vec<store::Conversation>,
 ) -> Result<Vec<Conversation>, ApiError> {
-    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
-    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    let ids: Vec<ConversationId> = rows.iter().map(|c| c.id).collect();
+    let mut tags: HashMap<ConversationId, Vec<String>> = HashMap::new();
     for (id, tag) in store.conversation_tags(&ids).await? {
         tags.entry(id).or_default().push(tag);
     }
@@ -292,7 +309,7 @@ pub(super) async fn with_tags(
 pub async fn one(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ConversationId>,
 ) -> Result<Json<ConversationDetail>, ApiError> {
     let store = state.store.as_ref();
     let conversation = store.conversation(id).await?.ok_or(ApiError::NotFound)?;
@@ -342,7 +359,7 @@ pub struct TranscriptQuery {
 pub async fn messages(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ConversationId>,
     ApiQuery(query): ApiQuery<TranscriptQuery>,
 ) -> Result<Json<Page<Message>>, ApiError> {
     let store = state.store.as_ref();
@@ -397,7 +414,7 @@ pub struct NewMessage {
 pub async fn send(
     Admin(admin): Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ConversationId>,
     ApiJson(new): ApiJson<NewMessage>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let store = state.store.clone();
@@ -412,7 +429,7 @@ pub async fn send(
         None => crate::util::random_hex::<16>(),
     };
     let frame = Inbound::Send(protocol::SendMessage {
-        conversation_id: Some(protocol::ConversationId(id)),
+        conversation_id: Some(id),
         client_id: ClientId(client_id),
         body: new.body,
         attachment: None,
@@ -475,7 +492,7 @@ pub struct StatusChanged {
 pub async fn set_status(
     Admin(admin): Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<ConversationId>,
     ApiJson(change): ApiJson<NewStatus>,
 ) -> Result<Json<StatusChanged>, ApiError> {
     let status = ConversationStatus::parse(&change.status)
@@ -486,7 +503,7 @@ pub async fn set_status(
         .await?
         .ok_or(ApiError::NotFound)?;
     let frame = Inbound::SetConversationStatus(protocol::SetConversationStatus {
-        conversation_id: protocol::ConversationId(id),
+        conversation_id: id,
         client_id: ClientId(crate::util::random_hex::<16>()),
         status,
         until: None,
@@ -500,7 +517,7 @@ pub async fn set_status(
 async fn acknowledged(
     state: &AppState,
     admin: store::Agent,
-    site_id: i64,
+    site_id: SiteId,
     frame: Inbound,
 ) -> Result<i64, ApiError> {
     let identity = Identity::Agent {
@@ -568,7 +585,12 @@ pub async fn search(
     let words = search_words(&search.q)?;
     let filter = query.filter(store).await?;
     let limit = page::limit(paging.limit)?;
-    let before = paging.cursor.as_deref().map(page::single).transpose()?;
+    let before = paging
+        .cursor
+        .as_deref()
+        .map(page::single)
+        .transpose()?
+        .map(MessageId);
     let Some(words) = words else {
         return Ok(Json(Page::empty()));
     };

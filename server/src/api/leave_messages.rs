@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use protocol::{AgentId, LeaveMessageId, SiteId, VisitorId};
 use serde::{Deserialize, Deserializer, Serialize};
 use store::LeaveMessageStatus;
 use utoipa::openapi::schema::Object;
@@ -29,11 +30,14 @@ fn parse_status(text: &str) -> Result<LeaveMessageStatus, ApiError> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LeaveMessage {
     /// Its id.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: LeaveMessageId,
     /// The site whose form it came through.
-    pub site_id: i64,
+    #[schema(value_type = i64)]
+    pub site_id: SiteId,
     /// The visitor, if known.
-    pub visitor_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub visitor_id: Option<VisitorId>,
     /// The name they gave.
     pub name: Option<String>,
     /// How to answer them: an e-mail address or phone number, as typed.
@@ -44,7 +48,8 @@ pub struct LeaveMessage {
     #[schema(schema_with = status_schema)]
     pub status: &'static str,
     /// The agent handling it, if any.
-    pub assignee_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub assignee_id: Option<AgentId>,
     /// When it was left (Unix milliseconds).
     pub created_at: i64,
 }
@@ -71,7 +76,8 @@ pub struct Note {
     /// Its id.
     pub id: i64,
     /// Who wrote it (absent once that agent is deleted).
-    pub agent_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub agent_id: Option<AgentId>,
     /// What it says.
     pub body: String,
     /// When it was written (Unix milliseconds).
@@ -104,7 +110,8 @@ pub struct LeaveMessageDetail {
 #[into_params(parameter_in = Query)]
 pub struct LeaveQuery {
     /// Only this site's (default: every site).
-    pub site_id: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub site_id: Option<SiteId>,
     /// Only those in this status: `new`, `in_progress` or `handled`.
     #[param(schema_with = status_schema)]
     pub status: Option<String>,
@@ -144,7 +151,10 @@ pub async fn list(
         None => None,
         Some(cursor) => {
             let (created_at, id) = page::pair(cursor)?;
-            Some(store::LeaveMessageCursor { created_at, id })
+            Some(store::LeaveMessageCursor {
+                created_at,
+                id: LeaveMessageId(id),
+            })
         }
     };
     let page = match query.q.as_deref() {
@@ -158,7 +168,7 @@ pub async fn list(
             let rows = store
                 .search_leave_messages(&sites, &words, before, limit + 1)
                 .await?;
-            let mut page = Page::of(rows, limit, |m| page::pair_cursor(m.created_at, m.id));
+            let mut page = Page::of(rows, limit, |m| page::pair_cursor(m.created_at, m.id.0));
             // The store searches every status; the page keeps its cursor, so what follows is
             // the same whether or not some rows were left out here.
             if let Some(status) = status {
@@ -170,7 +180,7 @@ pub async fn list(
             let rows = store
                 .leave_messages_page(&sites, status, after, limit + 1)
                 .await?;
-            Page::of(rows, limit, |m| page::pair_cursor(m.created_at, m.id))
+            Page::of(rows, limit, |m| page::pair_cursor(m.created_at, m.id.0))
         }
     };
     Ok(Json(page.map(LeaveMessage::from)))
@@ -193,7 +203,7 @@ pub async fn list(
 pub async fn one(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<LeaveMessageId>,
 ) -> Result<Json<LeaveMessageDetail>, ApiError> {
     let store = state.store.as_ref();
     let message = store.leave_message(id).await?.ok_or(ApiError::NotFound)?;
@@ -268,7 +278,7 @@ pub struct LeaveMessageChange {
 pub async fn update(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<LeaveMessageId>,
     ApiJson(change): ApiJson<LeaveMessageChange>,
 ) -> Result<Json<LeaveMessage>, ApiError> {
     let store = state.store.as_ref();
@@ -277,7 +287,9 @@ pub async fn update(
         Some(text) => parse_status(text)?,
         None => message.status,
     };
-    let assignee = change.assignee_id.unwrap_or(message.assignee_id);
+    let assignee = change
+        .assignee_id
+        .map_or(message.assignee_id, |agent| agent.map(AgentId));
     if let Some(agent) = assignee {
         let members = store.site_agents(&[message.site_id]).await?;
         if !members.iter().any(|m| m.id == agent && !m.disabled) {
@@ -321,7 +333,7 @@ pub struct NewNote {
 pub async fn add_note(
     Admin(admin): Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<LeaveMessageId>,
     ApiJson(note): ApiJson<NewNote>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
     // Counted before trimming, as the document's `maxLength` counts.

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use protocol::SiteId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -13,7 +14,8 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Site {
     /// Its id.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: SiteId,
     /// The key in the embed snippet's `data-site`.
     pub public_key: String,
     /// Its name in the console.
@@ -72,7 +74,7 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<Vec<Si
 pub async fn one(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<SiteId>,
 ) -> Result<Json<Site>, ApiError> {
     let site = state.store.site(id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(site.into()))
@@ -81,8 +83,8 @@ pub async fn one(
 /// The sites a list covers: `site_id` (`NotFound` if there is no such site), or every site.
 pub(super) async fn scope(
     store: &dyn store::Store,
-    site_id: Option<i64>,
-) -> Result<Vec<i64>, ApiError> {
+    site_id: Option<SiteId>,
+) -> Result<Vec<SiteId>, ApiError> {
     Ok(match site_id {
         Some(id) => vec![store.site(id).await?.ok_or(ApiError::NotFound)?.id],
         None => store.all_sites().await?.iter().map(|s| s.id).collect(),

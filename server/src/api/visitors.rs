@@ -1,6 +1,7 @@
 //! `/api/v1/visitors`: who a visitor is (what they told, what the host page told about them)
 //! and their conversations.
 
+use protocol::{SiteId, VisitorId};
 use std::collections::BTreeMap;
 
 use axum::Json;
@@ -17,9 +18,11 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Visitor {
     /// Its id.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: VisitorId,
     /// The site they came to.
-    pub site_id: i64,
+    #[schema(value_type = i64)]
+    pub site_id: SiteId,
     /// Their name, if they gave one.
     pub name: Option<String>,
     /// Their e-mail address, if they gave one.
@@ -51,7 +54,7 @@ pub struct Visitor {
 pub async fn one(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<VisitorId>,
 ) -> Result<Json<Visitor>, ApiError> {
     let visitor = state.store.visitor(id).await?.ok_or(ApiError::NotFound)?;
     Ok(Json(Visitor {
@@ -83,7 +86,7 @@ pub async fn one(
 pub async fn conversations(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<VisitorId>,
 ) -> Result<Json<Vec<Conversation>>, ApiError> {
     let store = state.store.as_ref();
     store.visitor(id).await?.ok_or(ApiError::NotFound)?;

@@ -140,6 +140,7 @@ mod tests {
     use super::*;
     use crate::realtime::nodes::{Body, Envelope};
     use protocol::ServerFrame;
+    use protocol::{SiteId, VisitorId};
     use std::sync::Arc;
 
     #[test]
@@ -198,7 +199,7 @@ mod tests {
     #[test]
     fn a_roster_crosses_as_json_and_back() {
         let mut presence = crate::realtime::presence::Presence::default();
-        presence.visitor_arrived(3, 17, None);
+        presence.visitor_arrived(SiteId(3), VisitorId(17), None);
         let (version, roster) = presence.local();
         let text = serde_json::to_string(&Envelope {
             from: "a".into(),
@@ -218,13 +219,13 @@ mod tests {
         };
         let mut here = crate::realtime::presence::Presence::default();
         here.replace_remote("a", version, roster, std::time::Instant::now());
-        assert!(here.visitor_online(17));
+        assert!(here.visitor_online(VisitorId(17)));
     }
 
     #[test]
     fn an_event_crosses_as_json_and_back() {
         let body = Body::Site {
-            site_id: 3,
+            site_id: SiteId(3),
             frame: Arc::new(ServerFrame::Availability { online: true }),
         };
         let text = serde_json::to_string(&Envelope {
@@ -235,7 +236,7 @@ mod tests {
         let back: Envelope = serde_json::from_str(&text).expect("parse");
         assert!(matches!(
             back.body,
-            Body::Site { site_id: 3, frame } if *frame == ServerFrame::Availability { online: true }
+            Body::Site { site_id: SiteId(3), frame } if *frame == ServerFrame::Availability { online: true }
         ));
     }
 }

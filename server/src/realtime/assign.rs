@@ -11,7 +11,7 @@
 //! this node from racing itself.
 
 use super::Realtime;
-use protocol::{AgentId, ConversationId, ServerFrame};
+use protocol::{AgentId, ConversationId, ServerFrame, SiteId, TeamId, VisitorId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use store::NewEvent;
@@ -25,10 +25,10 @@ pub struct Assigner {
     /// The latest turn this node recorded (ms): each new one is later, even within one ms.
     last_turn: Mutex<i64>,
     /// One assignment pass per site at a time.
-    passes: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    passes: Mutex<HashMap<SiteId, Arc<tokio::sync::Mutex<()>>>>,
     /// The site and queue position each waiting conversation's visitor was last told, so a
     /// visitor hears of a change, not of every pass.
-    told: Mutex<HashMap<i64, (i64, u32)>>,
+    told: Mutex<HashMap<ConversationId, (SiteId, u32)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -38,7 +38,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Assigner {
-    fn pass(&self, site_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+    fn pass(&self, site_id: SiteId) -> Arc<tokio::sync::Mutex<()>> {
         lock(&self.passes).entry(site_id).or_default().clone()
     }
 
@@ -50,14 +50,18 @@ impl Assigner {
     }
 
     /// The queue position conversation `id` was last announced at, while it waits.
-    pub fn place(&self, id: i64) -> Option<u32> {
+    pub fn place(&self, id: ConversationId) -> Option<u32> {
         lock(&self.told).get(&id).map(|(_, position)| *position)
     }
 
     /// Which of the site's waiting conversations moved since their visitors were last told,
     /// as `(conversation, visitor, position)`; forgets the site's conversations no longer
     /// waiting.
-    fn moved(&self, site_id: i64, waiting: &[store::Conversation]) -> Vec<(i64, i64, u32)> {
+    fn moved(
+        &self,
+        site_id: SiteId,
+        waiting: &[store::Conversation],
+    ) -> Vec<(ConversationId, VisitorId, u32)> {
         let mut told = lock(&self.told);
         told.retain(|id, (site, _)| *site != site_id || waiting.iter().any(|c| c.id == *id));
         let mut moved = Vec::new();
@@ -73,7 +77,7 @@ impl Assigner {
 
 /// Hands the site's waiting conversations to online agents with free slots, then tells those
 /// still waiting their place when it changed.
-pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
+pub async fn fill(rt: &Realtime, site_id: SiteId) -> Result<(), store::Error> {
     let pass = rt.assigner.pass(site_id);
     let _pass = pass.lock().await;
     let queue = rt
@@ -91,16 +95,17 @@ pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
             agents.push(agent);
         }
     }
-    let mut loads: HashMap<i64, i64> = rt.store.agent_loads(&online).await?.into_iter().collect();
+    let mut loads: HashMap<AgentId, i64> =
+        rt.store.agent_loads(&online).await?.into_iter().collect();
     // When each agent was last given a conversation, by any node: the earliest is next.
-    let mut turns: HashMap<i64, i64> = rt
+    let mut turns: HashMap<AgentId, i64> = rt
         .store
         .assignment_turns(&online)
         .await?
         .into_iter()
         .collect();
     // The members of the teams waiting conversations were transferred to, read once a pass.
-    let mut teams: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut teams: HashMap<TeamId, Vec<AgentId>> = HashMap::new();
     for team in queue.iter().filter_map(|c| c.team_id) {
         if let std::collections::hash_map::Entry::Vacant(entry) = teams.entry(team) {
             entry.insert(rt.store.team_members(team).await?);
@@ -153,7 +158,7 @@ pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
         rt.hub.to_visitor(
             visitor_id,
             ServerFrame::Queue {
-                conversation_id: ConversationId(conversation_id),
+                conversation_id,
                 position,
             },
         );
@@ -163,10 +168,10 @@ pub async fn fill(rt: &Realtime, site_id: i64) -> Result<(), store::Error> {
 
 /// Runs [`fill`] for each site, logging failures: for callers that must not fail on it (an
 /// agent's status change, a connection's welcome).
-pub async fn fill_sites(rt: &Realtime, site_ids: &[i64]) {
+pub async fn fill_sites(rt: &Realtime, site_ids: &[SiteId]) {
     for site_id in site_ids {
         if let Err(error) = fill(rt, *site_id).await {
-            tracing::error!(%error, site_id, "assigning waiting conversations failed");
+            tracing::error!(%error, %site_id, "assigning waiting conversations failed");
         }
     }
 }
@@ -196,9 +201,9 @@ pub fn follow_other_nodes(rt: &Arc<Realtime>) {
 /// Who moved a conversation by hand, and the note they left for the colleague taking over.
 pub struct Handover {
     /// The team it was sent to, when it was.
-    pub team: Option<i64>,
+    pub team: Option<TeamId>,
     /// The agent who moved it.
-    pub by: i64,
+    pub by: AgentId,
     /// Their note, if any.
     pub note: Option<String>,
 }
@@ -211,13 +216,11 @@ pub async fn announce(
     agent: Option<&store::Agent>,
     handover: Option<Handover>,
 ) -> Result<(), store::Error> {
-    let (team, by, note) = handover.map_or((None, None, None), |h| {
-        (h.team, Some(AgentId(h.by)), h.note)
-    });
+    let (team, by, note) = handover.map_or((None, None, None), |h| (h.team, Some(h.by), h.note));
     let mut frame = ServerFrame::AssignmentChanged {
         event_seq: 0,
-        conversation_id: ConversationId(conversation.id),
-        assignee: agent.map(|a| AgentId(a.id)),
+        conversation_id: conversation.id,
+        assignee: agent.map(|a| a.id),
         team,
         by,
         note,
@@ -240,8 +243,8 @@ pub async fn announce(
         rt.hub.to_visitor(
             conversation.visitor_id,
             ServerFrame::Assigned {
-                conversation_id: ConversationId(conversation.id),
-                agent_id: AgentId(agent.id),
+                conversation_id: conversation.id,
+                agent_id: agent.id,
                 agent_name: agent.display_name.clone(),
             },
         );

@@ -144,6 +144,7 @@ mod tests {
     use super::*;
     use crate::realtime::hub::Who;
     use protocol::ServerFrame;
+    use protocol::{SiteId, VisitorId};
     use std::time::Duration;
 
     /// Two hubs linked by one memory broker, as two nodes.
@@ -167,9 +168,13 @@ mod tests {
     #[tokio::test]
     async fn an_event_published_on_one_node_reaches_the_subscribers_of_the_other() {
         let (a, b, _tasks) = cluster();
-        let mut agents_on_b = b.subscribe_site(7);
-        let mut visitor_on_b = b.subscribe_visitor(42);
-        a.to_site_and_visitor(7, 42, ServerFrame::Availability { online: true });
+        let mut agents_on_b = b.subscribe_site(SiteId(7));
+        let mut visitor_on_b = b.subscribe_visitor(VisitorId(42));
+        a.to_site_and_visitor(
+            SiteId(7),
+            VisitorId(42),
+            ServerFrame::Availability { online: true },
+        );
         for topic in [&mut agents_on_b, &mut visitor_on_b] {
             let frame = tokio::time::timeout(Duration::from_secs(10), topic.recv())
                 .await
@@ -186,19 +191,25 @@ mod tests {
             .register(None, 10, 10)
             .unwrap_or_else(|_| panic!("registered"));
         registration.identify(Who::Visitor {
-            site_id: 7,
-            visitor_id: 42,
+            site_id: SiteId(7),
+            visitor_id: VisitorId(42),
             details: None,
         });
-        tokio::time::timeout(Duration::from_secs(30), until(|| b.visitor_online(42)))
-            .await
-            .expect("node B hears of node A's visitor");
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            until(|| b.visitor_online(VisitorId(42))),
+        )
+        .await
+        .expect("node B hears of node A's visitor");
         // Node A shuts down with the visitor still connected: node B forgets them once
         // their connection had time to move to another node.
         a.leave().await;
-        tokio::time::timeout(Duration::from_secs(30), until(|| !b.visitor_online(42)))
-            .await
-            .expect("the visitor goes offline on node B");
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            until(|| !b.visitor_online(VisitorId(42))),
+        )
+        .await
+        .expect("the visitor goes offline on node B");
         drop(registration);
     }
 }

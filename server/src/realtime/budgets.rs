@@ -15,6 +15,7 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
+use protocol::SiteId;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -122,7 +123,7 @@ enum Owner {
     /// A client address (already grouped: an IPv6 /64).
     Address(IpAddr),
     /// A site, all its visitors together.
-    Site(i64),
+    Site(SiteId),
 }
 
 type Limiter<C> = RateLimiter<
@@ -212,7 +213,7 @@ impl<C: Clock + Clone> Budgets<C> {
         &self,
         spend: Spend,
         address: Option<IpAddr>,
-        site_id: Option<i64>,
+        site_id: Option<SiteId>,
     ) -> Result<(), u32> {
         if !self.limits.enabled {
             return Ok(());
@@ -286,17 +287,29 @@ mod tests {
         };
         let budgets = Budgets::with_clock(limits, clock.clone());
         for _ in 0..3 {
-            assert_eq!(budgets.spend(Spend::Visitor, address(1), Some(1)), Ok(()));
+            assert_eq!(
+                budgets.spend(Spend::Visitor, address(1), Some(SiteId(1))),
+                Ok(())
+            );
         }
         let wait = budgets
-            .spend(Spend::Visitor, address(1), Some(1))
+            .spend(Spend::Visitor, address(1), Some(SiteId(1)))
             .expect_err("past the budget");
         // Three an hour: the next one after twenty minutes.
         assert!((1_199_000..=1_200_000).contains(&wait), "{wait}");
-        assert_eq!(budgets.spend(Spend::Visitor, address(2), Some(1)), Ok(()));
-        assert_eq!(budgets.spend(Spend::Upload, address(1), Some(1)), Ok(()));
+        assert_eq!(
+            budgets.spend(Spend::Visitor, address(2), Some(SiteId(1))),
+            Ok(())
+        );
+        assert_eq!(
+            budgets.spend(Spend::Upload, address(1), Some(SiteId(1))),
+            Ok(())
+        );
         clock.advance(Duration::from_secs(20 * 60));
-        assert_eq!(budgets.spend(Spend::Visitor, address(1), Some(1)), Ok(()));
+        assert_eq!(
+            budgets.spend(Spend::Visitor, address(1), Some(SiteId(1))),
+            Ok(())
+        );
     }
 
     #[test]
@@ -308,17 +321,17 @@ mod tests {
         let budgets = Budgets::with_clock(limits, FakeRelativeClock::default());
         for n in 0..5 {
             assert_eq!(
-                budgets.spend(Spend::Conversation, address(n), Some(7)),
+                budgets.spend(Spend::Conversation, address(n), Some(SiteId(7))),
                 Ok(())
             );
         }
         assert!(
             budgets
-                .spend(Spend::Conversation, address(99), Some(7))
+                .spend(Spend::Conversation, address(99), Some(SiteId(7)))
                 .is_err()
         );
         assert_eq!(
-            budgets.spend(Spend::Conversation, address(99), Some(8)),
+            budgets.spend(Spend::Conversation, address(99), Some(SiteId(8))),
             Ok(())
         );
     }
@@ -327,7 +340,10 @@ mod tests {
     fn switched_off_nothing_is_counted() {
         let budgets = Budgets::with_clock(BudgetLimits::off(), FakeRelativeClock::default());
         for _ in 0..10_000 {
-            assert_eq!(budgets.spend(Spend::Visitor, address(1), Some(1)), Ok(()));
+            assert_eq!(
+                budgets.spend(Spend::Visitor, address(1), Some(SiteId(1))),
+                Ok(())
+            );
         }
         assert_eq!(budgets.keys(), 0);
     }
@@ -339,7 +355,7 @@ mod tests {
         let baseline = budgets.keys();
         for n in 0..100_000 {
             budgets
-                .spend(Spend::Visitor, address(n), Some(1))
+                .spend(Spend::Visitor, address(n), Some(SiteId(1)))
                 .expect("one each");
         }
         let busy = budgets.keys();
@@ -347,7 +363,7 @@ mod tests {
         // An hour on, every one of them is full again; the next spend drops them.
         clock.advance(Duration::from_secs(3_601));
         budgets
-            .spend(Spend::Hello, address(0), Some(1))
+            .spend(Spend::Hello, address(0), Some(SiteId(1)))
             .expect("a hello");
         let after = budgets.keys();
         println!(

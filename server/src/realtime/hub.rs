@@ -12,7 +12,7 @@
 
 use super::nodes::Body;
 use super::presence::{Presence, Roster, Told};
-use protocol::{AgentStatus, ServerFrame, VisitorDetails};
+use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorDetails, VisitorId};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
@@ -41,11 +41,11 @@ pub struct Hub {
 
 struct Shared {
     /// What agents of a site receive: messages, typing, previews, presence, page views, events.
-    sites: Topics<i64>,
+    sites: Topics<SiteId>,
     /// What a visitor's connections receive: their conversations' messages, agent typing, reads.
-    visitors: Topics<i64>,
+    visitors: Topics<VisitorId>,
     /// What every visitor of a site receives: whether an agent is available.
-    site_visitors: Topics<i64>,
+    site_visitors: Topics<SiteId>,
     /// Connections per IP and message rates, counted by this node.
     counts: Mutex<Counts>,
     /// Who is online, here and on the other nodes.
@@ -61,10 +61,10 @@ struct Shared {
     resyncs: watch::Sender<u64>,
     /// Sites where an agent connected to another node came online: conversations this node
     /// queued before it heard of them may go to them now.
-    online_elsewhere: broadcast::Sender<i64>,
+    online_elsewhere: broadcast::Sender<SiteId>,
     /// Agents whose sessions, role or sites changed (on any node): their connections here
     /// check their session again at once.
-    sessions_changed: broadcast::Sender<i64>,
+    sessions_changed: broadcast::Sender<AgentId>,
     /// Times a subscriber fell behind its topic and caught up from the store (for `/metrics`).
     lag_catch_ups: AtomicU64,
 }
@@ -127,9 +127,9 @@ impl Counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sender {
     /// A visitor, by id.
-    Visitor(i64),
+    Visitor(VisitorId),
     /// An agent, by id.
-    Agent(i64),
+    Agent(AgentId),
 }
 
 /// A token bucket: `capacity` tokens, refilled continuously at `per_second`.
@@ -271,39 +271,42 @@ pub const NAVIGATION_GRACE: Duration = Duration::from_secs(3);
 pub enum Who {
     /// A visitor of a site, with their browser when the connection's hello told it.
     Visitor {
-        site_id: i64,
-        visitor_id: i64,
+        site_id: SiteId,
+        visitor_id: VisitorId,
         details: Option<Arc<VisitorDetails>>,
     },
     /// An agent of some sites (presence is announced on each).
-    Agent { agent_id: i64, site_ids: Vec<i64> },
+    Agent {
+        agent_id: AgentId,
+        site_ids: Vec<SiteId>,
+    },
 }
 
 impl Hub {
     /// Listens to everything agents of `site_id` should see.
-    pub fn subscribe_site(&self, site_id: i64) -> broadcast::Receiver<Event> {
+    pub fn subscribe_site(&self, site_id: SiteId) -> broadcast::Receiver<Event> {
         self.shared.sites.subscribe(site_id)
     }
 
     /// Listens to everything the connections of `visitor_id` should see.
-    pub fn subscribe_visitor(&self, visitor_id: i64) -> broadcast::Receiver<Event> {
+    pub fn subscribe_visitor(&self, visitor_id: VisitorId) -> broadcast::Receiver<Event> {
         self.shared.visitors.subscribe(visitor_id)
     }
 
     /// Listens to what every visitor of a site gets (availability).
-    pub fn subscribe_site_visitors(&self, site_id: i64) -> broadcast::Receiver<Event> {
+    pub fn subscribe_site_visitors(&self, site_id: SiteId) -> broadcast::Receiver<Event> {
         self.shared.site_visitors.subscribe(site_id)
     }
 
     /// Sends to the agents of a site, on every node.
-    pub fn to_site(&self, site_id: i64, frame: ServerFrame) {
+    pub fn to_site(&self, site_id: SiteId, frame: ServerFrame) {
         let frame = Arc::new(frame);
         self.shared.sites.publish(site_id, &frame);
         self.forward(Body::Site { site_id, frame });
     }
 
     /// Sends to a visitor's connections, on every node.
-    pub fn to_visitor(&self, visitor_id: i64, frame: ServerFrame) {
+    pub fn to_visitor(&self, visitor_id: VisitorId, frame: ServerFrame) {
         let frame = Arc::new(frame);
         self.shared.visitors.publish(visitor_id, &frame);
         self.forward(Body::Visitor { visitor_id, frame });
@@ -311,7 +314,7 @@ impl Hub {
 
     /// Sends one frame to both a site's agents and a visitor (a message, a read mark), on
     /// every node.
-    pub fn to_site_and_visitor(&self, site_id: i64, visitor_id: i64, frame: ServerFrame) {
+    pub fn to_site_and_visitor(&self, site_id: SiteId, visitor_id: VisitorId, frame: ServerFrame) {
         let frame = Arc::new(frame);
         self.shared.sites.publish(site_id, &frame);
         self.shared.visitors.publish(visitor_id, &frame);
@@ -323,7 +326,7 @@ impl Hub {
     }
 
     /// Sends a visitor's page view to their site's agents and keeps it for later snapshots.
-    pub fn page_view(&self, site_id: i64, visitor_id: i64, frame: ServerFrame) {
+    pub fn page_view(&self, site_id: SiteId, visitor_id: VisitorId, frame: ServerFrame) {
         let frame = Arc::new(frame);
         lock(&self.shared.presence).page_view(visitor_id, frame.clone());
         self.shared.roster_changed.notify_one();
@@ -333,7 +336,7 @@ impl Hub {
 
     /// Changes a connected agent's status on every node: tells their sites' agents, and their
     /// visitors when a site's availability flips.
-    pub fn set_agent_status(&self, agent_id: i64, status: AgentStatus) {
+    pub fn set_agent_status(&self, agent_id: AgentId, status: AgentStatus) {
         let at = crate::util::now_ms();
         self.agent_status_at(agent_id, status, at);
         self.forward(Body::AgentStatus {
@@ -344,21 +347,21 @@ impl Hub {
     }
 
     /// Applies a status an agent set at `at` (here, or on the node that sent it).
-    pub(crate) fn agent_status_at(&self, agent_id: i64, status: AgentStatus, at: i64) {
+    pub(crate) fn agent_status_at(&self, agent_id: AgentId, status: AgentStatus, at: i64) {
         let told = lock(&self.shared.presence).set_agent_status(agent_id, status, at);
         self.changed_here(told);
     }
 
     /// `agent_id` signed out, was disabled or removed from a site: their connections on every
     /// node check their session again (and close when it no longer holds).
-    pub fn agent_sessions_changed(&self, agent_id: i64) {
+    pub fn agent_sessions_changed(&self, agent_id: AgentId) {
         let _ = self.shared.sessions_changed.send(agent_id);
         self.forward(Body::SessionsChanged { agent_id });
     }
 
     /// Listens for agents whose sessions changed (see [`Hub::agent_sessions_changed`]); a
     /// lagging receiver must assume its agent's changed.
-    pub fn subscribe_session_changes(&self) -> broadcast::Receiver<i64> {
+    pub fn subscribe_session_changes(&self) -> broadcast::Receiver<AgentId> {
         self.shared.sessions_changed.subscribe()
     }
 
@@ -404,24 +407,24 @@ impl Hub {
     }
 
     /// Whether an agent of the site is connected, on any node, with status online.
-    pub fn site_available(&self, site_id: i64) -> bool {
+    pub fn site_available(&self, site_id: SiteId) -> bool {
         lock(&self.shared.presence).available(site_id)
     }
 
     /// The agents of a site connected with status online, on any node, by id: who may be
     /// given chats.
-    pub fn online_agents(&self, site_id: i64) -> Vec<i64> {
+    pub fn online_agents(&self, site_id: SiteId) -> Vec<AgentId> {
         lock(&self.shared.presence).online_agents(site_id)
     }
 
     /// Whether a visitor has a live connection on any node.
-    pub fn visitor_online(&self, visitor_id: i64) -> bool {
+    pub fn visitor_online(&self, visitor_id: VisitorId) -> bool {
         lock(&self.shared.presence).visitor_online(visitor_id)
     }
 
     /// What an agent of `site_ids` is told right after `welcome`: the colleagues who are not
     /// offline, then each online visitor with their latest page view.
-    pub fn agent_snapshot(&self, site_ids: &[i64]) -> Vec<ServerFrame> {
+    pub fn agent_snapshot(&self, site_ids: &[SiteId]) -> Vec<ServerFrame> {
         lock(&self.shared.presence).snapshot(site_ids)
     }
 
@@ -593,7 +596,7 @@ impl Hub {
     }
 
     /// Sites where an agent on another node came online, as this node hears of them.
-    pub fn online_elsewhere(&self) -> broadcast::Receiver<i64> {
+    pub fn online_elsewhere(&self) -> broadcast::Receiver<SiteId> {
         self.shared.online_elsewhere.subscribe()
     }
 
@@ -721,15 +724,20 @@ mod tests {
         let start = Instant::now();
         let mut counts = Counts::default();
         for id in 0..PRUNE_RATES_FROM as i64 {
-            counts.rates.insert(Sender::Visitor(id), Bucket::full(60.0));
+            counts
+                .rates
+                .insert(Sender::Visitor(VisitorId(id)), Bucket::full(60.0));
         }
         // A minute later one of them is busy again.
         let later = start + IDLE_BUCKET + Duration::from_secs(1);
-        let busy = counts.rates.get_mut(&Sender::Visitor(7)).expect("bucket");
+        let busy = counts
+            .rates
+            .get_mut(&Sender::Visitor(VisitorId(7)))
+            .expect("bucket");
         assert!(busy.take(60.0, 1.0, later).is_ok());
         counts.prune_rates(later);
         assert_eq!(counts.rates.len(), 1, "only the busy bucket stays");
-        assert!(counts.rates.contains_key(&Sender::Visitor(7)));
+        assert!(counts.rates.contains_key(&Sender::Visitor(VisitorId(7))));
         // Below the threshold nothing is scanned.
         counts.prune_rates(later + IDLE_BUCKET * 2);
         assert_eq!(counts.rates.len(), 1);
@@ -740,16 +748,16 @@ mod tests {
         let hub = Hub::default();
         // A visitor who looked at a page and left: subscribed, never sent anything.
         for visitor in 0..10 * PRUNE_TOPICS_FROM as i64 {
-            drop(hub.subscribe_visitor(visitor));
+            drop(hub.subscribe_visitor(VisitorId(visitor)));
         }
-        let mut staying = hub.subscribe_visitor(-1);
+        let mut staying = hub.subscribe_visitor(VisitorId(-1));
         let topics = hub.shared.visitors.len();
         assert!(topics <= PRUNE_TOPICS_FROM + 1, "{topics} topics kept");
         // A topic with a subscriber is never dropped, however many come and go.
         for visitor in 0..10 * PRUNE_TOPICS_FROM as i64 {
-            drop(hub.subscribe_visitor(visitor));
+            drop(hub.subscribe_visitor(VisitorId(visitor)));
         }
-        hub.to_visitor(-1, ServerFrame::Availability { online: true });
+        hub.to_visitor(VisitorId(-1), ServerFrame::Availability { online: true });
         assert!(matches!(
             *staying.try_recv().expect("still subscribed"),
             ServerFrame::Availability { online: true }
@@ -791,10 +799,10 @@ mod tests {
     #[tokio::test]
     async fn last_connection_announces_offline() {
         let hub = Hub::default();
-        let mut agents = hub.subscribe_site(1);
+        let mut agents = hub.subscribe_site(SiteId(1));
         let who = Who::Visitor {
-            site_id: 1,
-            visitor_id: 5,
+            site_id: SiteId(1),
+            visitor_id: VisitorId(5),
             details: None,
         };
         let mut a = hub.register(None, 10, 10).expect("a");
@@ -807,9 +815,9 @@ mod tests {
             ServerFrame::VisitorPresence { online: true, .. }
         ));
         drop(a);
-        assert!(hub.visitor_online(5));
+        assert!(hub.visitor_online(VisitorId(5)));
         drop(b);
-        assert!(!hub.visitor_online(5));
+        assert!(!hub.visitor_online(VisitorId(5)));
         let frame = agents.recv().await.expect("presence");
         assert!(matches!(
             *frame,
@@ -825,30 +833,33 @@ mod availability_tests {
     #[tokio::test]
     async fn visitors_learn_when_a_site_gains_or_loses_its_last_online_agent() {
         let hub = Hub::default();
-        let mut visitors = hub.subscribe_site_visitors(7);
-        assert!(!hub.site_available(7));
+        let mut visitors = hub.subscribe_site_visitors(SiteId(7));
+        assert!(!hub.site_available(SiteId(7)));
         let mut agent = hub.register(None, 10, 10).expect("agent");
         agent.identify(Who::Agent {
-            agent_id: 1,
-            site_ids: vec![7],
+            agent_id: AgentId(1),
+            site_ids: vec![SiteId(7)],
         });
-        assert!(hub.site_available(7));
+        assert!(hub.site_available(SiteId(7)));
         assert!(matches!(
             *visitors.recv().await.expect("flip"),
             ServerFrame::Availability { online: true }
         ));
-        hub.set_agent_status(1, AgentStatus::Away);
-        assert!(!hub.site_available(7), "away agents take no new chats");
+        hub.set_agent_status(AgentId(1), AgentStatus::Away);
+        assert!(
+            !hub.site_available(SiteId(7)),
+            "away agents take no new chats"
+        );
         assert!(matches!(
             *visitors.recv().await.expect("flip"),
             ServerFrame::Availability { online: false }
         ));
         assert_eq!(
-            hub.agent_snapshot(&[7]).len(),
+            hub.agent_snapshot(&[SiteId(7)]).len(),
             1,
             "an away colleague is still listed"
         );
         drop(agent);
-        assert!(hub.agent_snapshot(&[7]).is_empty());
+        assert!(hub.agent_snapshot(&[SiteId(7)]).is_empty());
     }
 }

@@ -27,7 +27,10 @@ pub mod translation;
 pub mod uploads;
 
 use hub::Hub;
-use protocol::{AgentFrame, ErrorCode, Limits, ServerFrame, VisitorFrame, VisitorHello};
+use protocol::{
+    AgentFrame, AgentId, ErrorCode, Limits, ServerFrame, SiteId, VisitorFrame, VisitorHello,
+    VisitorId,
+};
 use session::{Identity, Inbound};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -551,8 +554,8 @@ pub async fn agent_identity(rt: &Realtime, token: Option<&str>) -> Result<Identi
 /// Completes when `agent_id`'s sessions may have changed (or, for a visitor's connection with
 /// no receiver, never): the connection must check its session again.
 pub async fn sessions_changed(
-    changes: &mut Option<tokio::sync::broadcast::Receiver<i64>>,
-    agent_id: i64,
+    changes: &mut Option<tokio::sync::broadcast::Receiver<AgentId>>,
+    agent_id: AgentId,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     let Some(changes) = changes else {
@@ -695,21 +698,21 @@ pub fn presence_of(
 impl app::ports::Hub for Realtime {
     /// Signing out takes the agent offline at once, instead of when their last HTTP poll's
     /// presence runs out.
-    fn signed_out(&self, agent_id: i64) {
+    fn signed_out(&self, agent_id: AgentId) {
         self.hub
             .set_agent_status(agent_id, protocol::AgentStatus::Offline);
     }
 
-    fn sessions_changed(&self, agent_id: i64) {
+    fn sessions_changed(&self, agent_id: AgentId) {
         self.hub.agent_sessions_changed(agent_id);
     }
 
-    fn banned(&self, visitor_id: i64) {
+    fn banned(&self, visitor_id: VisitorId) {
         self.hub
             .to_visitor(visitor_id, error_frame(ErrorCode::Banned, "banned"));
     }
 
-    fn to_agents(&self, site_id: i64, frame: ServerFrame) {
+    fn to_agents(&self, site_id: SiteId, frame: ServerFrame) {
         self.hub.to_site(site_id, frame);
     }
 

@@ -5,7 +5,7 @@
 //! whole of what they share, so the hub never imports a broker.
 
 use crate::realtime::presence::Roster;
-use protocol::{AgentStatus, ServerFrame};
+use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,28 +33,28 @@ pub struct Envelope {
 pub enum Body {
     /// For a site's agents.
     Site {
-        site_id: i64,
+        site_id: SiteId,
         frame: Arc<ServerFrame>,
     },
     /// For a visitor's connections.
     Visitor {
-        visitor_id: i64,
+        visitor_id: VisitorId,
         frame: Arc<ServerFrame>,
     },
     /// For both (a message, a read mark).
     SiteAndVisitor {
-        site_id: i64,
-        visitor_id: i64,
+        site_id: SiteId,
+        visitor_id: VisitorId,
         frame: Arc<ServerFrame>,
     },
     /// An agent set their status at `at` (ms): their connections on every node take it.
     AgentStatus {
-        agent_id: i64,
+        agent_id: AgentId,
         status: AgentStatus,
         at: i64,
     },
     /// An agent's sessions, role or sites changed: their connections re-check their session.
-    SessionsChanged { agent_id: i64 },
+    SessionsChanged { agent_id: AgentId },
     /// The sender's connected visitors and agents (`None`: only a heartbeat naming the version
     /// it holds, so a node that missed that version reads it from Redis).
     Roster {

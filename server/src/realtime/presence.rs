@@ -17,16 +17,16 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Roster {
     /// Visitors with a live connection, by id.
-    visitors: HashMap<i64, LiveVisitor>,
+    visitors: HashMap<VisitorId, LiveVisitor>,
     /// Agents with a live connection, by id.
-    agents: HashMap<i64, LiveAgent>,
+    agents: HashMap<AgentId, LiveAgent>,
 }
 
 /// A connected visitor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LiveVisitor {
     /// Their site; presence and page views go to its agents.
-    site_id: i64,
+    site_id: SiteId,
     /// Open connections (tabs) on the node; online while above zero.
     connections: u32,
     /// The latest page view, replayed to agents who connect later.
@@ -39,7 +39,7 @@ struct LiveVisitor {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LiveAgent {
     /// The sites they answer; presence goes to those sites' agents.
-    site_ids: Vec<i64>,
+    site_ids: Vec<SiteId>,
     /// Open connections on the node; connected while above zero.
     connections: u32,
     /// What they set (online when they connect).
@@ -75,52 +75,52 @@ pub struct Presence {
 #[derive(Default)]
 pub struct Told {
     /// Presence frames for a site's agents.
-    pub to_sites: Vec<(i64, ServerFrame)>,
+    pub to_sites: Vec<(SiteId, ServerFrame)>,
     /// Availability flips for a site's visitors.
-    pub to_site_visitors: Vec<(i64, ServerFrame)>,
+    pub to_site_visitors: Vec<(SiteId, ServerFrame)>,
     /// A node died: events it committed may not have crossed the bus before it did, so every
     /// session must catch up from the store.
     pub catch_up: bool,
 }
 
 /// The cluster-wide view of one visitor: their site and browser.
-type VisitorView = (i64, Option<Arc<VisitorDetails>>);
+type VisitorView = (SiteId, Option<Arc<VisitorDetails>>);
 /// The cluster-wide view of one agent: their status and sites.
-type AgentView = (AgentStatus, Vec<i64>);
+type AgentView = (AgentStatus, Vec<SiteId>);
 
 impl Presence {
     fn rosters(&self) -> impl Iterator<Item = &Roster> {
         std::iter::once(&self.local).chain(self.remote.values().map(|r| &r.roster))
     }
 
-    fn visitor(&self, id: i64) -> Option<&LiveVisitor> {
+    fn visitor(&self, id: VisitorId) -> Option<&LiveVisitor> {
         self.rosters().find_map(|r| r.visitors.get(&id))
     }
 
     /// An agent as the cluster sees them: the latest status any node holds.
-    fn agent(&self, id: i64) -> Option<&LiveAgent> {
+    fn agent(&self, id: AgentId) -> Option<&LiveAgent> {
         self.rosters()
             .filter_map(|r| r.agents.get(&id))
             .reduce(|a, b| if b.since > a.since { b } else { a })
     }
 
-    fn visitor_view(&self, id: i64) -> Option<VisitorView> {
+    fn visitor_view(&self, id: VisitorId) -> Option<VisitorView> {
         self.visitor(id).map(|v| (v.site_id, v.details.clone()))
     }
 
-    fn agent_view(&self, id: i64) -> Option<AgentView> {
+    fn agent_view(&self, id: AgentId) -> Option<AgentView> {
         self.agent(id).map(|a| (a.status, a.site_ids.clone()))
     }
 
     /// Every agent id connected anywhere, once each, in order.
-    fn agent_ids(&self) -> BTreeSet<i64> {
+    fn agent_ids(&self) -> BTreeSet<AgentId> {
         self.rosters()
             .flat_map(|r| r.agents.keys().copied())
             .collect()
     }
 
     /// Whether an agent of the site is connected somewhere with status online.
-    pub fn available(&self, site_id: i64) -> bool {
+    pub fn available(&self, site_id: SiteId) -> bool {
         self.agent_ids().into_iter().any(|id| {
             self.agent(id)
                 .is_some_and(|a| a.status == AgentStatus::Online && a.site_ids.contains(&site_id))
@@ -128,7 +128,7 @@ impl Presence {
     }
 
     /// The agents of a site connected with status online, by id, in order.
-    pub fn online_agents(&self, site_id: i64) -> Vec<i64> {
+    pub fn online_agents(&self, site_id: SiteId) -> Vec<AgentId> {
         self.agent_ids()
             .into_iter()
             .filter(|id| {
@@ -140,12 +140,12 @@ impl Presence {
     }
 
     /// Whether a visitor has a live connection on any node.
-    pub fn visitor_online(&self, visitor_id: i64) -> bool {
+    pub fn visitor_online(&self, visitor_id: VisitorId) -> bool {
         self.visitor(visitor_id).is_some()
     }
 
     /// The colleagues who are not offline, then each online visitor with their latest page view.
-    pub fn snapshot(&self, site_ids: &[i64]) -> Vec<ServerFrame> {
+    pub fn snapshot(&self, site_ids: &[SiteId]) -> Vec<ServerFrame> {
         let mut frames = Vec::new();
         for id in self.agent_ids() {
             if let Some(agent) = self.agent(id)
@@ -153,12 +153,12 @@ impl Presence {
                 && agent.site_ids.iter().any(|s| site_ids.contains(s))
             {
                 frames.push(ServerFrame::AgentPresence {
-                    agent_id: AgentId(id),
+                    agent_id: id,
                     status: agent.status,
                 });
             }
         }
-        let visitors: BTreeSet<i64> = self
+        let visitors: BTreeSet<VisitorId> = self
             .rosters()
             .flat_map(|r| r.visitors.keys().copied())
             .collect();
@@ -167,8 +167,8 @@ impl Presence {
                 continue;
             };
             frames.push(ServerFrame::VisitorPresence {
-                site_id: SiteId(visitor.site_id),
-                visitor_id: VisitorId(id),
+                site_id: visitor.site_id,
+                visitor_id: id,
                 online: true,
                 details: visitor.details.as_deref().cloned(),
             });
@@ -180,7 +180,7 @@ impl Presence {
     }
 
     /// Every site some connected agent answers: where availability can flip.
-    fn agent_sites(&self) -> BTreeSet<i64> {
+    fn agent_sites(&self) -> BTreeSet<SiteId> {
         self.rosters()
             .flat_map(|r| r.agents.values().flat_map(|a| a.site_ids.iter().copied()))
             .collect()
@@ -188,11 +188,16 @@ impl Presence {
 
     /// Applies `mutate` and diffs the views of the given visitors and agents (and, when agents
     /// are involved, every site's availability) before and after it.
-    fn change(&mut self, visitors: &[i64], agents: &[i64], mutate: impl FnOnce(&mut Self)) -> Told {
+    fn change(
+        &mut self,
+        visitors: &[VisitorId],
+        agents: &[AgentId],
+        mutate: impl FnOnce(&mut Self),
+    ) -> Told {
         let visitors_before: Vec<_> = visitors.iter().map(|id| self.visitor_view(*id)).collect();
         let agents_before: Vec<_> = agents.iter().map(|id| self.agent_view(*id)).collect();
         let sites_before = self.agent_sites();
-        let available_before: HashMap<i64, bool> = if agents.is_empty() {
+        let available_before: HashMap<SiteId, bool> = if agents.is_empty() {
             HashMap::new()
         } else {
             sites_before
@@ -208,8 +213,8 @@ impl Presence {
                 (None, Some((site_id, details))) => told.to_sites.push((
                     site_id,
                     ServerFrame::VisitorPresence {
-                        site_id: SiteId(site_id),
-                        visitor_id: VisitorId(*id),
+                        site_id,
+                        visitor_id: *id,
                         online: true,
                         details: details.as_deref().cloned(),
                     },
@@ -217,8 +222,8 @@ impl Presence {
                 (Some((site_id, _)), None) => told.to_sites.push((
                     site_id,
                     ServerFrame::VisitorPresence {
-                        site_id: SiteId(site_id),
-                        visitor_id: VisitorId(*id),
+                        site_id,
+                        visitor_id: *id,
                         online: false,
                         details: None,
                     },
@@ -232,14 +237,14 @@ impl Presence {
                 continue;
             }
             let status = after.as_ref().map_or(AgentStatus::Offline, |a| a.0);
-            let mut sites: BTreeSet<i64> = BTreeSet::new();
+            let mut sites: BTreeSet<SiteId> = BTreeSet::new();
             sites.extend(before.iter().flat_map(|a| a.1.iter().copied()));
             sites.extend(after.iter().flat_map(|a| a.1.iter().copied()));
             for site_id in sites {
                 told.to_sites.push((
                     site_id,
                     ServerFrame::AgentPresence {
-                        agent_id: AgentId(*id),
+                        agent_id: *id,
                         status,
                     },
                 ));
@@ -262,8 +267,8 @@ impl Presence {
     /// A new local connection of a visitor.
     pub fn visitor_arrived(
         &mut self,
-        site_id: i64,
-        visitor_id: i64,
+        site_id: SiteId,
+        visitor_id: VisitorId,
         details: Option<Arc<VisitorDetails>>,
     ) -> Told {
         self.version += 1;
@@ -282,7 +287,7 @@ impl Presence {
     }
 
     /// A local connection of a visitor ended.
-    pub fn visitor_left(&mut self, visitor_id: i64) -> Told {
+    pub fn visitor_left(&mut self, visitor_id: VisitorId) -> Told {
         self.version += 1;
         self.change(&[visitor_id], &[], |p| {
             if let Some(live) = p.local.visitors.get_mut(&visitor_id) {
@@ -297,7 +302,7 @@ impl Presence {
     /// A new local connection of an agent, who answers `site_ids` (read by this newest
     /// connection, so a site they were added to since counts from now on). Signed out while an
     /// earlier connection still lingered, a new one means they are back online.
-    pub fn agent_arrived(&mut self, agent_id: i64, site_ids: Vec<i64>, now_ms: i64) -> Told {
+    pub fn agent_arrived(&mut self, agent_id: AgentId, site_ids: Vec<SiteId>, now_ms: i64) -> Told {
         self.version += 1;
         // Connected elsewhere already: this connection takes the status they set there (a
         // second tab on another node does not make an away agent available).
@@ -322,7 +327,7 @@ impl Presence {
     }
 
     /// A local connection of an agent ended.
-    pub fn agent_left(&mut self, agent_id: i64) -> Told {
+    pub fn agent_left(&mut self, agent_id: AgentId) -> Told {
         self.version += 1;
         self.change(&[], &[agent_id], |p| {
             if let Some(live) = p.local.agents.get_mut(&agent_id) {
@@ -336,7 +341,7 @@ impl Presence {
 
     /// An agent set their status at `at_ms` (on this node or another): their connections here
     /// take it, unless they hold a later one (two changes crossed on the bus).
-    pub fn set_agent_status(&mut self, agent_id: i64, status: AgentStatus, at_ms: i64) -> Told {
+    pub fn set_agent_status(&mut self, agent_id: AgentId, status: AgentStatus, at_ms: i64) -> Told {
         if self
             .local
             .agents
@@ -355,7 +360,7 @@ impl Presence {
     }
 
     /// Keeps a local visitor's latest page view for agents who connect later.
-    pub fn page_view(&mut self, visitor_id: i64, frame: Arc<ServerFrame>) {
+    pub fn page_view(&mut self, visitor_id: VisitorId, frame: Arc<ServerFrame>) {
         if let Some(live) = self.local.visitors.get_mut(&visitor_id) {
             live.last_page = Some(frame);
             self.version += 1;
@@ -459,14 +464,14 @@ impl Presence {
     }
 
     /// The visitor and agent ids a node's current roster and `next` name.
-    fn ids_of(&self, node: &str, next: Option<&Roster>) -> (Vec<i64>, Vec<i64>) {
+    fn ids_of(&self, node: &str, next: Option<&Roster>) -> (Vec<VisitorId>, Vec<AgentId>) {
         let current = self.remote.get(node).map(|r| &r.roster);
-        let visitors: BTreeSet<i64> = current
+        let visitors: BTreeSet<VisitorId> = current
             .into_iter()
             .chain(next)
             .flat_map(|r| r.visitors.keys().copied())
             .collect();
-        let agents: BTreeSet<i64> = current
+        let agents: BTreeSet<AgentId> = current
             .into_iter()
             .chain(next)
             .flat_map(|r| r.agents.keys().copied())
@@ -479,7 +484,10 @@ impl Presence {
 mod tests {
     use super::*;
 
-    fn other_node_with(visitor: Option<(i64, i64)>, agent: Option<(i64, i64, i64)>) -> Roster {
+    fn other_node_with(
+        visitor: Option<(SiteId, VisitorId)>,
+        agent: Option<(AgentId, SiteId, i64)>,
+    ) -> Roster {
         let mut node = Presence::default();
         if let Some((site, id)) = visitor {
             node.visitor_arrived(site, id, None);
@@ -494,33 +502,46 @@ mod tests {
     fn a_visitor_on_two_nodes_stays_online_until_both_have_left() {
         let mut here = Presence::default();
         let now = Instant::now();
-        let told = here.visitor_arrived(1, 5, None);
+        let told = here.visitor_arrived(SiteId(1), VisitorId(5), None);
         assert_eq!(told.to_sites.len(), 1, "online");
-        let told = here.replace_remote("b", 1, other_node_with(Some((1, 5)), None), now);
+        let told = here.replace_remote(
+            "b",
+            1,
+            other_node_with(Some((SiteId(1), VisitorId(5))), None),
+            now,
+        );
         assert!(told.to_sites.is_empty(), "already online: nothing to tell");
-        let told = here.visitor_left(5);
+        let told = here.visitor_left(VisitorId(5));
         assert!(told.to_sites.is_empty(), "still connected on node b");
-        assert!(here.visitor_online(5));
+        assert!(here.visitor_online(VisitorId(5)));
         let told = here.drop_remote("b");
         assert!(matches!(
             told.to_sites.as_slice(),
-            [(1, ServerFrame::VisitorPresence { online: false, .. })]
+            [(
+                SiteId(1),
+                ServerFrame::VisitorPresence { online: false, .. }
+            )]
         ));
-        assert!(!here.visitor_online(5));
+        assert!(!here.visitor_online(VisitorId(5)));
     }
 
     #[test]
     fn an_agent_on_another_node_makes_the_site_available_until_the_node_goes_quiet() {
         let mut here = Presence::default();
         let start = Instant::now();
-        let told = here.replace_remote("b", 1, other_node_with(None, Some((9, 3, 10))), start);
-        assert!(here.available(3));
-        assert_eq!(here.online_agents(3), vec![9]);
+        let told = here.replace_remote(
+            "b",
+            1,
+            other_node_with(None, Some((AgentId(9), SiteId(3), 10))),
+            start,
+        );
+        assert!(here.available(SiteId(3)));
+        assert_eq!(here.online_agents(SiteId(3)), vec![AgentId(9)]);
         assert!(matches!(
             told.to_site_visitors.as_slice(),
-            [(3, ServerFrame::Availability { online: true })]
+            [(SiteId(3), ServerFrame::Availability { online: true })]
         ));
-        assert!(told.to_sites.iter().any(|(site, frame)| *site == 3
+        assert!(told.to_sites.iter().any(|(site, frame)| *site == SiteId(3)
             && matches!(
                 frame,
                 ServerFrame::AgentPresence {
@@ -529,10 +550,10 @@ mod tests {
                 }
             )));
         let told = here.expire(start + std::time::Duration::from_secs(1));
-        assert!(!here.available(3));
+        assert!(!here.available(SiteId(3)));
         assert!(matches!(
             told.to_site_visitors.as_slice(),
-            [(3, ServerFrame::Availability { online: false })]
+            [(SiteId(3), ServerFrame::Availability { online: false })]
         ));
     }
 
@@ -540,7 +561,12 @@ mod tests {
     fn a_node_that_left_counts_for_the_grace_then_is_forgotten_quietly() {
         let mut here = Presence::default();
         let start = Instant::now();
-        here.replace_remote("b", 1, other_node_with(Some((1, 5)), None), start);
+        here.replace_remote(
+            "b",
+            1,
+            other_node_with(Some((SiteId(1), VisitorId(5))), None),
+            start,
+        );
         let ttl = Duration::from_secs(5);
         let grace = Duration::from_secs(3);
         let left_at = start + ttl;
@@ -549,31 +575,34 @@ mod tests {
         let at = |t: Instant| t - ttl;
         let told = here.expire(at(left_at + grace - Duration::from_millis(1)));
         assert!(told.to_sites.is_empty(), "kept during the grace");
-        assert!(here.visitor_online(5));
+        assert!(here.visitor_online(VisitorId(5)));
         let told = here.expire(at(left_at + grace + Duration::from_millis(1)));
-        assert!(!here.visitor_online(5));
+        assert!(!here.visitor_online(VisitorId(5)));
         assert!(matches!(
             told.to_sites.as_slice(),
-            [(1, ServerFrame::VisitorPresence { online: false, .. })]
+            [(
+                SiteId(1),
+                ServerFrame::VisitorPresence { online: false, .. }
+            )]
         ));
     }
 
     #[test]
     fn the_latest_status_wins_across_nodes() {
         let mut here = Presence::default();
-        here.agent_arrived(9, vec![3], 10);
+        here.agent_arrived(AgentId(9), vec![SiteId(3)], 10);
         here.replace_remote(
             "b",
             1,
-            other_node_with(None, Some((9, 3, 10))),
+            other_node_with(None, Some((AgentId(9), SiteId(3), 10))),
             Instant::now(),
         );
         // The agent set "away" on node b at 20: node b's roster says so before our copy does.
         let mut b = Presence::default();
-        b.agent_arrived(9, vec![3], 10);
-        b.set_agent_status(9, AgentStatus::Away, 20);
+        b.agent_arrived(AgentId(9), vec![SiteId(3)], 10);
+        b.set_agent_status(AgentId(9), AgentStatus::Away, 20);
         let told = here.replace_remote("b", 2, b.local().1, Instant::now());
-        assert!(!here.available(3), "away everywhere");
+        assert!(!here.available(SiteId(3)), "away everywhere");
         assert!(told.to_sites.iter().any(|(_, frame)| matches!(
             frame,
             ServerFrame::AgentPresence {
@@ -582,7 +611,7 @@ mod tests {
             }
         )));
         // Our own connection hears of it over the bus: nothing new to tell.
-        let told = here.set_agent_status(9, AgentStatus::Away, 20);
+        let told = here.set_agent_status(AgentId(9), AgentStatus::Away, 20);
         assert!(told.to_sites.is_empty() && told.to_site_visitors.is_empty());
     }
 }

@@ -16,8 +16,8 @@ use super::{Realtime, error_frame as error};
 use crate::util::text::{label, truncate};
 use protocol::{
     AgentId, AgentStatus, Author, ClientId, ConversationHead, ConversationId, Cursor, ErrorCode,
-    Page, Preview, Read, SendMessage, ServerFrame, SetConversationStatus, SiteId, StatusRecord,
-    Typing, VisitorId, Welcome,
+    Page, Preview, Read, SendMessage, Seq, ServerFrame, SetConversationStatus, SiteId,
+    StatusRecord, Typing, VisitorId, Welcome,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -42,7 +42,7 @@ pub enum Identity {
         /// The site whose widget they use (settings such as sneak-peek apply).
         site: Arc<Site>,
         /// The visitor; they may read only their own conversations.
-        visitor_id: i64,
+        visitor_id: VisitorId,
         /// First seen more than [`super::RETURNING_AFTER_MS`] ago: agents see "returning".
         returning: bool,
         /// The address they came from (already the client's, not a proxy's): what they make
@@ -54,7 +54,7 @@ pub enum Identity {
         /// The agent (name shown on their messages).
         agent: Arc<Agent>,
         /// The sites they belong to; they may read those sites' conversations only.
-        site_ids: Vec<i64>,
+        site_ids: Vec<SiteId>,
     },
 }
 
@@ -89,7 +89,7 @@ pub struct Session {
     /// Who the client is; decides what they may read and write.
     identity: Identity,
     /// Followed conversations → the highest seq delivered without a gap.
-    cursors: HashMap<i64, i64>,
+    cursors: HashMap<ConversationId, Seq>,
     /// Agents: the newest event seq delivered (events are replayed after it on lag).
     event_cursor: i64,
     /// Live frames for this client: the visitor's topic, or each of the agent's site topics.
@@ -112,7 +112,7 @@ pub struct Session {
     budget: ReplayBudget,
     /// Followed conversations whose replay was cut short: continued by the next
     /// [`Session::next_events`] (a WebSocket's next burst) or the client's next poll.
-    behind: BTreeSet<i64>,
+    behind: BTreeSet<ConversationId>,
     /// Agents: the event replay was cut short, likewise.
     events_behind: bool,
 }
@@ -173,14 +173,14 @@ impl Session {
                 frames.push(ServerFrame::Welcome(Welcome {
                     protocol_version: protocol::PROTOCOL_VERSION,
                     server_time: now,
-                    visitor_id: Some(VisitorId(*visitor_id)),
+                    visitor_id: Some(*visitor_id),
                     visitor_token: Some(self.rt.tokens.issue(site.id, *visitor_id, now / 1000)),
                     agent_id: None,
                     event_seq: None,
                     conversations: conversations
                         .iter()
                         .map(|c| ConversationHead {
-                            conversation_id: ConversationId(c.id),
+                            conversation_id: c.id,
                             last_seq: c.last_seq,
                         })
                         .collect(),
@@ -193,7 +193,7 @@ impl Session {
                 frames.extend(conversations.iter().filter_map(|c| {
                     let position = self.rt.assigner.place(c.id)?;
                     Some(ServerFrame::Queue {
-                        conversation_id: ConversationId(c.id),
+                        conversation_id: c.id,
                         position,
                     })
                 }));
@@ -206,12 +206,12 @@ impl Session {
                     server_time: now,
                     visitor_id: None,
                     visitor_token: None,
-                    agent_id: Some(AgentId(agent.id)),
+                    agent_id: Some(agent.id),
                     event_seq: Some(newest),
                     conversations: heads
                         .iter()
                         .map(|c| ConversationHead {
-                            conversation_id: ConversationId(c.id),
+                            conversation_id: c.id,
                             last_seq: c.last_seq,
                         })
                         .collect(),
@@ -248,7 +248,7 @@ impl Session {
             return Ok(frames);
         }
         for cursor in &lowest_cursors(cursors) {
-            let id = cursor.conversation_id.0;
+            let id = cursor.conversation_id;
             if cursor.after_seq < 0 {
                 frames.push(ServerFrame::Error {
                     code: ErrorCode::BadRequest,
@@ -292,9 +292,9 @@ impl Session {
             return Ok(Vec::new());
         };
         match self.rt.store.open_conversation(*visitor_id).await? {
-            Some(open) if named.iter().all(|c| c.conversation_id.0 < open.id) => {
+            Some(open) if named.iter().all(|c| c.conversation_id < open.id) => {
                 self.follow(&[Cursor {
-                    conversation_id: ConversationId(open.id),
+                    conversation_id: open.id,
                     after_seq: 0,
                 }])
                 .await
@@ -307,7 +307,7 @@ impl Session {
     /// many as the burst's budget allows; the conversation stays `behind` until all are sent.
     async fn fill(
         &mut self,
-        conversation_id: i64,
+        conversation_id: ConversationId,
         frames: &mut Vec<ServerFrame>,
     ) -> Result<(), store::Error> {
         // The cursor moves only once everything is read: a call cancelled between two reads
@@ -386,7 +386,7 @@ impl Session {
                         frames.push(frame);
                     }
                     Err(error) => {
-                        tracing::error!(%error, event = event.id, "unreadable stored event")
+                        tracing::error!(%error, event = %event.id, "unreadable stored event")
                     }
                 }
                 cursor = event.id;
@@ -407,7 +407,7 @@ impl Session {
         } else {
             Vec::new()
         };
-        let behind: Vec<i64> = self.behind.iter().copied().collect();
+        let behind: Vec<ConversationId> = self.behind.iter().copied().collect();
         for id in behind {
             self.fill(id, &mut frames).await?;
         }
@@ -570,7 +570,7 @@ impl Session {
                         let appended = self
                             .rt
                             .store
-                            .append_message(id.0, new(Author::Visitor, None))
+                            .append_message(id, new(Author::Visitor, None))
                             .await?;
                         // A visitor writing again reopens a resolved or snoozed conversation, so
                         // the new message shows in the agents' inbox instead of in a closed
@@ -581,7 +581,7 @@ impl Session {
                             self.rt
                                 .store
                                 .set_conversation_status(
-                                    id.0,
+                                    id,
                                     ConversationStatus::Open,
                                     crate::util::now_ms(),
                                 )
@@ -614,7 +614,7 @@ impl Session {
                 let appended = self
                     .rt
                     .store
-                    .append_message(id.0, new(Author::Agent, Some(agent.id)))
+                    .append_message(id, new(Author::Agent, Some(agent.id)))
                     .await?;
                 (conversation, appended, Some(agent.display_name.clone()))
             }
@@ -682,7 +682,7 @@ impl Session {
         let visitor = self
             .rt
             .store
-            .visitor(invite.visitor_id.0)
+            .visitor(invite.visitor_id)
             .await?
             .filter(|v| site_ids.contains(&v.site_id));
         let Some(visitor) = visitor else {
@@ -779,7 +779,7 @@ impl Session {
         };
         let to = match assign.to {
             None => None,
-            Some(AgentId(id)) => {
+            Some(id) => {
                 let member = self
                     .rt
                     .store
@@ -918,9 +918,9 @@ impl Session {
     ) -> Result<(), store::Error> {
         let mut frame = ServerFrame::ConversationCreated {
             event_seq: 0,
-            conversation_id: ConversationId(conversation.id),
-            site_id: SiteId(conversation.site_id),
-            visitor_id: VisitorId(conversation.visitor_id),
+            conversation_id: conversation.id,
+            site_id: conversation.site_id,
+            visitor_id: conversation.visitor_id,
             created_at: conversation.created_at,
         };
         // The stored payload's event_seq is a placeholder: the row id is the real one.
@@ -988,7 +988,7 @@ impl Session {
                     self.rt.hub.to_site(
                         site.id,
                         ServerFrame::Preview {
-                            visitor_id: VisitorId(*visitor_id),
+                            visitor_id: *visitor_id,
                             conversation_id: preview.conversation_id,
                             text,
                         },
@@ -1021,8 +1021,8 @@ impl Session {
                     site.id,
                     *visitor_id,
                     ServerFrame::PageView {
-                        site_id: SiteId(site.id),
-                        visitor_id: VisitorId(*visitor_id),
+                        site_id: site.id,
+                        visitor_id: *visitor_id,
                         url: truncate(&page.url, max_text),
                         title: page.title.map(|t| label(&t, 512)),
                         referrer: page.referrer.map(|r| truncate(&r, max_text)),
@@ -1053,7 +1053,7 @@ impl Session {
         Ok(self
             .rt
             .store
-            .conversation(id.0)
+            .conversation(id)
             .await?
             .filter(|c| self.may_read(c)))
     }
@@ -1076,7 +1076,7 @@ impl Session {
             Identity::Visitor { .. } => (Author::Visitor, None, None),
             Identity::Agent { agent, .. } => (
                 Author::Agent,
-                Some(AgentId(agent.id)),
+                Some(agent.id),
                 Some(agent.display_name.clone()),
             ),
         }
@@ -1146,7 +1146,7 @@ impl Session {
     /// Everything followed conversations (and agent events) got while frames were skipped.
     async fn catch_up(&mut self) -> Result<Vec<ServerFrame>, store::Error> {
         let mut frames = self.replay_events().await?;
-        let followed: Vec<i64> = self.cursors.keys().copied().collect();
+        let followed: Vec<ConversationId> = self.cursors.keys().copied().collect();
         for id in followed {
             self.fill(id, &mut frames).await?;
         }
@@ -1164,7 +1164,7 @@ impl Session {
                 Ok(vec![(*event).clone()])
             }
             ServerFrame::Message(message) => {
-                let id = message.conversation_id.0;
+                let id = message.conversation_id;
                 match self.cursors.get(&id).copied() {
                     // Not followed: pass it on as a list update, no gap promise.
                     None => Ok(vec![(*event).clone()]),
@@ -1207,7 +1207,7 @@ impl Session {
         self.cursors
             .iter()
             .map(|(id, seq)| Cursor {
-                conversation_id: ConversationId(*id),
+                conversation_id: *id,
                 after_seq: *seq,
             })
             .collect()
@@ -1247,7 +1247,7 @@ pub(super) fn publish(
     let message = appended.message;
     let ack = ServerFrame::Ack {
         client_id: message.client_id.clone(),
-        conversation_id: ConversationId(message.conversation_id),
+        conversation_id: message.conversation_id,
         seq: message.seq,
     };
     // Committed: now, and only now, tell everyone (and then translate).
@@ -1291,7 +1291,7 @@ const MAX_SNOOZE_MS: i64 = 30 * 24 * 3_600_000;
 pub(super) fn system_message(
     client_id: ClientId,
     record: StatusRecord,
-    agent_id: Option<i64>,
+    agent_id: Option<AgentId>,
 ) -> NewMessage {
     NewMessage {
         client_id,

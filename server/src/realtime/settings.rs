@@ -85,7 +85,7 @@ impl WidgetSettings {
     /// so a bad edit never takes the widget down.
     pub fn of(site: &store::Site) -> WidgetSettings {
         let mut settings = WidgetSettings::deserialize(&site.widget_settings).unwrap_or_else(|error| {
-                tracing::warn!(site = site.id, %error, "unreadable widget settings; using defaults");
+                tracing::warn!(site = %site.id, %error, "unreadable widget settings; using defaults");
                 WidgetSettings::default()
             });
         if !is_hex_color(&settings.color) {

@@ -12,6 +12,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use protocol::{SiteId, VisitorId};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -60,7 +61,7 @@ impl TokenKey {
     }
 
     /// The token for a visitor of a site, issued at `now_secs` (Unix seconds).
-    pub fn issue(&self, site_id: i64, visitor_id: i64, now_secs: i64) -> String {
+    pub fn issue(&self, site_id: SiteId, visitor_id: VisitorId, now_secs: i64) -> String {
         let text = format!("v2.{site_id}.{visitor_id}.{now_secs}");
         let tag = self.mac(&text).finalize().into_bytes();
         format!("{text}.{}", URL_SAFE_NO_PAD.encode(&tag[..MAC_BYTES]))
@@ -68,7 +69,7 @@ impl TokenKey {
 
     /// The visitor id in a token, if the token is genuine, for this site and not older than
     /// [`MAX_AGE_SECS`] at `now_secs`.
-    pub fn verify(&self, token: &str, site_id: i64, now_secs: i64) -> Option<i64> {
+    pub fn verify(&self, token: &str, site_id: SiteId, now_secs: i64) -> Option<VisitorId> {
         let (text, signature) = token.rsplit_once('.')?;
         let mut parts = text.split('.');
         let (Some("v2"), Some(site), Some(visitor), Some(issued), None) = (
@@ -86,8 +87,8 @@ impl TokenKey {
         }
         // verify_truncated_left compares in constant time.
         self.mac(text).verify_truncated_left(&signature).ok()?;
-        let site: i64 = site.parse().ok()?;
-        let visitor: i64 = visitor.parse().ok()?;
+        let site: SiteId = site.parse().ok()?;
+        let visitor: VisitorId = visitor.parse().ok()?;
         let issued: i64 = issued.parse().ok()?;
         let age = now_secs.checked_sub(issued)?;
         let fresh = (-CLOCK_SKEW_SECS..=MAX_AGE_SECS).contains(&age);
@@ -104,11 +105,11 @@ mod tests {
     #[test]
     fn issued_tokens_verify_for_their_site_only() {
         let key = TokenKey::new("secret");
-        let token = key.issue(3, 42, NOW);
-        assert_eq!(key.verify(&token, 3, NOW), Some(42));
-        assert_eq!(key.verify(&token, 4, NOW), None, "another site");
+        let token = key.issue(SiteId(3), VisitorId(42), NOW);
+        assert_eq!(key.verify(&token, SiteId(3), NOW), Some(VisitorId(42)));
+        assert_eq!(key.verify(&token, SiteId(4), NOW), None, "another site");
         assert_eq!(
-            TokenKey::new("other").verify(&token, 3, NOW),
+            TokenKey::new("other").verify(&token, SiteId(3), NOW),
             None,
             "another key"
         );
@@ -117,20 +118,23 @@ mod tests {
     #[test]
     fn tokens_expire_after_their_maximum_age() {
         let key = TokenKey::new("secret");
-        let token = key.issue(3, 42, NOW);
-        assert_eq!(key.verify(&token, 3, NOW + MAX_AGE_SECS), Some(42));
+        let token = key.issue(SiteId(3), VisitorId(42), NOW);
         assert_eq!(
-            key.verify(&token, 3, NOW + MAX_AGE_SECS + 1),
+            key.verify(&token, SiteId(3), NOW + MAX_AGE_SECS),
+            Some(VisitorId(42))
+        );
+        assert_eq!(
+            key.verify(&token, SiteId(3), NOW + MAX_AGE_SECS + 1),
             None,
             "expired"
         );
         assert_eq!(
-            key.verify(&token, 3, NOW - 60),
-            Some(42),
+            key.verify(&token, SiteId(3), NOW - 60),
+            Some(VisitorId(42)),
             "a clock a minute behind"
         );
         assert_eq!(
-            key.verify(&token, 3, NOW - 3600),
+            key.verify(&token, SiteId(3), NOW - 3600),
             None,
             "issued in the future"
         );
@@ -144,20 +148,24 @@ mod tests {
         mac.update(text.as_bytes());
         let tag = mac.finalize().into_bytes();
         let token = format!("{text}.{}", URL_SAFE_NO_PAD.encode(&tag[..MAC_BYTES]));
-        assert_eq!(TokenKey::new("secret").verify(&token, 3, NOW), None);
+        assert_eq!(TokenKey::new("secret").verify(&token, SiteId(3), NOW), None);
     }
 
     #[test]
     fn tampered_tokens_fail() {
         let key = TokenKey::new("secret");
-        let token = key.issue(3, 42, NOW);
+        let token = key.issue(SiteId(3), VisitorId(42), NOW);
         let forged = token.replacen(".42.", ".43.", 1);
-        assert_eq!(key.verify(&forged, 3, NOW), None);
+        assert_eq!(key.verify(&forged, SiteId(3), NOW), None);
         let younger = token.replacen(&format!(".{NOW}."), &format!(".{}.", NOW + 9), 1);
-        assert_eq!(key.verify(&younger, 3, NOW), None, "a changed issue time");
-        assert_eq!(key.verify("v2.3.42", 3, NOW), None);
-        assert_eq!(key.verify("", 3, NOW), None);
-        assert_eq!(key.verify("v2.3.42.1.!!!", 3, NOW), None);
-        assert_eq!(key.verify(&format!("{token}x"), 3, NOW), None);
+        assert_eq!(
+            key.verify(&younger, SiteId(3), NOW),
+            None,
+            "a changed issue time"
+        );
+        assert_eq!(key.verify("v2.3.42", SiteId(3), NOW), None);
+        assert_eq!(key.verify("", SiteId(3), NOW), None);
+        assert_eq!(key.verify("v2.3.42.1.!!!", SiteId(3), NOW), None);
+        assert_eq!(key.verify(&format!("{token}x"), SiteId(3), NOW), None);
     }
 }

@@ -7,7 +7,7 @@
 //! endpoint do), nor send it.
 
 use app::i18n::Lang;
-use protocol::{Author, ConversationStatus, StatusRecord};
+use protocol::{AgentId, Author, ConversationStatus, StatusRecord};
 use std::collections::BTreeMap;
 
 /// Something a transcript says around the messages.
@@ -59,7 +59,7 @@ pub fn text(
     lang: Lang,
     site: &str,
     messages: &[store::Message],
-    agents: &BTreeMap<i64, String>,
+    agents: &BTreeMap<AgentId, String>,
 ) -> String {
     let mut text = format!("{}\n\n", heading(lang, site));
     for message in messages {
@@ -110,11 +110,12 @@ pub fn text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::{ConversationId, MessageId};
 
-    fn message(author: Author, agent_id: Option<i64>, body: &str) -> store::Message {
+    fn message(author: Author, agent_id: Option<AgentId>, body: &str) -> store::Message {
         store::Message {
-            id: 0,
-            conversation_id: 1,
+            id: MessageId(0),
+            conversation_id: ConversationId(1),
             seq: 1,
             client_id: protocol::ClientId("c".into()),
             author,
@@ -136,10 +137,10 @@ mod tests {
         });
         vec![
             message(Author::Visitor, None, "我想退款"),
-            message(Author::Agent, Some(7), "好的"),
+            message(Author::Agent, Some(AgentId(7)), "好的"),
             file,
-            message(Author::System, Some(7), "pending"),
-            message(Author::System, Some(8), "open"),
+            message(Author::System, Some(AgentId(7)), "pending"),
+            message(Author::System, Some(AgentId(8)), "open"),
             message(Author::System, None, "resolved"),
             message(Author::System, None, "transcript_sent:mei@example.com"),
         ]
@@ -147,7 +148,7 @@ mod tests {
 
     #[test]
     fn a_chinese_transcript_has_no_english_around_the_messages() {
-        let agents = BTreeMap::from([(7, "梅".to_string())]);
+        let agents = BTreeMap::from([(AgentId(7), "梅".to_string())]);
         let text = text(Lang::Zh, "商店", &conversation(), &agents);
         assert_eq!(
             text,

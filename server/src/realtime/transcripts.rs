@@ -14,6 +14,7 @@
 //! It does not decide *whether* a conversation may be mailed at all (an agent must have written
 //! in it); the endpoint does, before asking here.
 
+use protocol::{ConversationId, SiteId};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -72,11 +73,11 @@ pub struct TranscriptGuard {
 #[derive(Debug, Default)]
 struct Counts {
     /// When each conversation's transcript last went out (or is going out).
-    conversations: Pruned<i64, i64>,
+    conversations: Pruned<ConversationId, i64>,
     /// Sends per client address (its `group()`) in its current day.
     addresses: Pruned<IpAddr, Window>,
     /// Sends per site in its current day.
-    sites: Pruned<i64, Window>,
+    sites: Pruned<SiteId, Window>,
 }
 
 /// A day's count: when it started and how many sends it holds.
@@ -136,7 +137,7 @@ pub struct Reservation<'a> {
     /// Where to give it back.
     guard: &'a TranscriptGuard,
     /// The conversation, the address and the site it counted against.
-    keys: (i64, IpAddr, i64),
+    keys: (ConversationId, IpAddr, SiteId),
     /// When it was taken (the conversation's entry is removed only if still this one).
     at: i64,
     /// Set once the mail went out: nothing to give back.
@@ -194,9 +195,9 @@ impl TranscriptGuard {
     /// `site` at `now`, or says why it may not go out. Checks and counts under one lock.
     pub fn reserve(
         &self,
-        conversation: i64,
+        conversation: ConversationId,
         address: IpAddr,
-        site: i64,
+        site: SiteId,
         now: i64,
     ) -> Result<Reservation<'_>, Refused> {
         let wait = |until: i64| u32::try_from((until - now).max(1)).unwrap_or(u32::MAX);
@@ -252,6 +253,17 @@ mod tests {
         text.parse().expect("ip")
     }
 
+    /// [`TranscriptGuard::reserve`] for conversation and site numbers.
+    fn reserve(
+        guard: &TranscriptGuard,
+        conversation: i64,
+        address: IpAddr,
+        site: i64,
+        now: i64,
+    ) -> Result<Reservation<'_>, Refused> {
+        guard.reserve(ConversationId(conversation), address, SiteId(site), now)
+    }
+
     fn guard(per_address: u32, per_site: u32) -> TranscriptGuard {
         TranscriptGuard::new(TranscriptCaps {
             per_address_per_day: per_address,
@@ -263,28 +275,29 @@ mod tests {
     fn one_transcript_per_conversation_per_hour() {
         let guard = guard(100, 100);
         let a = ip("203.0.113.1");
-        guard.reserve(1, a, 9, 0).expect("first").sent();
+        reserve(&guard, 1, a, 9, 0).expect("first").sent();
         assert_eq!(
-            guard.reserve(1, a, 9, HOUR - 1000).err(),
+            reserve(&guard, 1, a, 9, HOUR - 1000).err(),
             Some(Refused::Conversation {
                 retry_after_ms: 1000
             })
         );
-        guard
-            .reserve(2, a, 9, 10)
+        reserve(&guard, 2, a, 9, 10)
             .expect("another conversation")
             .sent();
-        guard.reserve(1, a, 9, HOUR).expect("an hour later").sent();
+        reserve(&guard, 1, a, 9, HOUR)
+            .expect("an hour later")
+            .sent();
     }
 
     #[test]
     fn a_failed_send_gives_its_place_back() {
         let guard = guard(1, 1);
         let a = ip("203.0.113.1");
-        drop(guard.reserve(1, a, 9, 0).expect("first"));
-        guard.reserve(1, a, 9, 5).expect("again, at once").sent();
+        drop(reserve(&guard, 1, a, 9, 0).expect("first"));
+        reserve(&guard, 1, a, 9, 5).expect("again, at once").sent();
         assert!(matches!(
-            guard.reserve(2, a, 9, 6),
+            reserve(&guard, 2, a, 9, 6),
             Err(Refused::Address { .. })
         ));
     }
@@ -293,24 +306,25 @@ mod tests {
     fn daily_caps_per_address_and_per_site() {
         let guard = guard(2, 3);
         let (a, b) = (ip("203.0.113.1"), ip("203.0.113.2"));
-        guard.reserve(1, a, 9, 0).expect("1").sent();
-        guard.reserve(2, a, 9, 1).expect("2").sent();
+        reserve(&guard, 1, a, 9, 0).expect("1").sent();
+        reserve(&guard, 2, a, 9, 1).expect("2").sent();
         assert_eq!(
-            guard.reserve(3, a, 9, 2).err(),
+            reserve(&guard, 3, a, 9, 2).err(),
             Some(Refused::Address {
                 retry_after_ms: (DAY_MS - 2) as u32
             })
         );
-        guard
-            .reserve(3, b, 9, 3)
+        reserve(&guard, 3, b, 9, 3)
             .expect("3, another address")
             .sent();
         assert!(matches!(
-            guard.reserve(4, b, 9, 4),
+            reserve(&guard, 4, b, 9, 4),
             Err(Refused::Site { .. })
         ));
-        guard.reserve(4, b, 8, 5).expect("another site").sent();
-        guard.reserve(5, a, 9, DAY_MS).expect("the next day").sent();
+        reserve(&guard, 4, b, 8, 5).expect("another site").sent();
+        reserve(&guard, 5, a, 9, DAY_MS)
+            .expect("the next day")
+            .sent();
     }
 
     #[test]
@@ -318,10 +332,9 @@ mod tests {
         let guard = guard(1, u32::MAX);
         for n in 0..PRUNE_FROM as i64 {
             let address = IpAddr::from(std::net::Ipv4Addr::from(n as u32));
-            guard.reserve(n, address, 9, 0).expect("sent").sent();
+            reserve(&guard, n, address, 9, 0).expect("sent").sent();
         }
-        guard
-            .reserve(-1, ip("203.0.113.1"), 9, DAY_MS)
+        reserve(&guard, -1, ip("203.0.113.1"), 9, DAY_MS)
             .expect("a day later")
             .sent();
         let counts = guard.lock();

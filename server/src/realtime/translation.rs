@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::ports::Draft;
-use protocol::{Author, ConversationId, ServerFrame, Unavailable};
+use protocol::{Author, ServerFrame, SiteId, Unavailable};
 use sha2::{Digest, Sha256};
 use store::{MessageTranslation, TranslationKey, TranslationState};
 
@@ -49,7 +49,7 @@ pub fn after_message(
     let tasks = realtime.tasks.clone();
     tasks.spawn(async move {
         if let Err(error) = translate(&realtime, &setup, &conversation, &message).await {
-            tracing::warn!(%error, message = message.id, "translating a message failed");
+            tracing::warn!(%error, message = %message.id, "translating a message failed");
         }
     });
 }
@@ -133,7 +133,7 @@ async fn translate(
             conversation.site_id,
             conversation.visitor_id,
             ServerFrame::Translation(protocol::Translation {
-                conversation_id: ConversationId(conversation.id),
+                conversation_id: conversation.id,
                 seq: message.seq,
                 source_language,
                 language: target.clone(),
@@ -156,7 +156,7 @@ async fn translate(
 async fn attempt_once(
     store: &dyn store::Store,
     setup: &TranslationSetup,
-    site_id: i64,
+    site_id: SiteId,
     text: &str,
     source: Option<&str>,
     target: &str,
@@ -235,7 +235,7 @@ async fn languages(
     conversation: &store::Conversation,
     message: &store::Message,
 ) -> Result<Option<(Option<String>, String)>, store::Error> {
-    let agent_language = |id: Option<i64>| async move {
+    let agent_language = |id: Option<store::AgentId>| async move {
         Ok::<_, store::Error>(match id {
             Some(id) => store.agent(id).await?.map(|agent| agent.language),
             None => None,
@@ -277,7 +277,7 @@ async fn visitor_language(
         .into_iter()
         .filter(|m| m.author == Author::Visitor)
         .collect();
-    let ids: Vec<i64> = recent.iter().map(|m| m.id).collect();
+    let ids: Vec<store::MessageId> = recent.iter().map(|m| m.id).collect();
     let named = store
         .message_translations(&ids)
         .await?

@@ -26,7 +26,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol::ErrorCode;
+use protocol::{ErrorCode, VisitorId};
 use serde::Deserialize;
 
 /// Longest kept file name, in characters.
@@ -208,7 +208,7 @@ async fn upload(
     };
     let (site_bytes, visitor_bytes) = match rt
         .store
-        .attachment_usage(site.id, visitor_id.unwrap_or(0))
+        .attachment_usage(site.id, visitor_id.unwrap_or(VisitorId(0)))
         .await
     {
         Ok(usage) => usage,

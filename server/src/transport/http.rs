@@ -16,7 +16,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::transport::{EventsQuery, VISITOR_TOKEN_HEADER};
-use protocol::{ErrorCode, ServerFrame, VisitorHello};
+use protocol::{AgentId, ErrorCode, ServerFrame, SiteId, VisitorHello};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ pub(super) async fn visitor_from_token(
     let bad = || error_frame(ErrorCode::BadToken, "bad visitor token");
     let token = header_text(headers, VISITOR_TOKEN_HEADER).ok_or_else(bad)?;
     // The token names its site; the signature is checked against that site below.
-    let site_id: i64 = token
+    let site_id: SiteId = token
         .split('.')
         .nth(1)
         .and_then(|id| id.parse().ok())
@@ -283,11 +283,11 @@ async fn poll(
     identity: Identity,
     client: ClientIp,
     query: EventsQuery,
-    mut changes: Option<tokio::sync::broadcast::Receiver<i64>>,
+    mut changes: Option<tokio::sync::broadcast::Receiver<AgentId>>,
 ) -> Response {
     let agent_id = match &identity {
         Identity::Agent { agent, .. } => agent.id,
-        Identity::Visitor { .. } => 0,
+        Identity::Visitor { .. } => AgentId(0),
     };
     let Some(cursors) = query.parsed_cursors() else {
         return refuse(error_frame(ErrorCode::BadRequest, "malformed cursors"));

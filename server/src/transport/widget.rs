@@ -19,7 +19,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol::ErrorCode;
+use protocol::{ConversationId, ErrorCode, VisitorId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,7 +97,7 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     client: ClientIp,
     body: &[u8],
-) -> Result<(T, Arc<store::Site>, i64), Response> {
+) -> Result<(T, Arc<store::Site>, VisitorId), Response> {
     if body.len() > rt.limits.max_frame_bytes as usize {
         return Err(refuse(error_frame(
             ErrorCode::TooLarge,
@@ -129,8 +129,8 @@ async fn visitor_form<T: serde::de::DeserializeOwned>(
 /// nothing.
 async fn own_conversation(
     rt: &crate::realtime::Realtime,
-    conversation_id: i64,
-    visitor_id: i64,
+    conversation_id: ConversationId,
+    visitor_id: VisitorId,
 ) -> Result<store::Conversation, Response> {
     match rt.store.conversation(conversation_id).await {
         Ok(Some(c)) if c.visitor_id == visitor_id => Ok(c),
@@ -354,7 +354,7 @@ pub async fn profile(
 #[serde(deny_unknown_fields)]
 struct RatingForm {
     /// One of the visitor's conversations, resolved.
-    conversation_id: i64,
+    conversation_id: ConversationId,
     /// 1 (bad) to 5 (great).
     score: i64,
     /// What the visitor adds, if anything.
@@ -437,7 +437,7 @@ pub async fn rating(
 #[serde(deny_unknown_fields)]
 struct TranscriptForm {
     /// One of the visitor's conversations.
-    conversation_id: i64,
+    conversation_id: ConversationId,
     /// Where to send it.
     email: String,
 }
@@ -569,7 +569,7 @@ async fn record_transcript(
             protocol::ServerFrame::Message(appended.message.into_frame(None)),
         ),
         Err(error) => {
-            tracing::warn!(%error, conversation = conversation.id, "recording a sent transcript failed");
+            tracing::warn!(%error, conversation = %conversation.id, "recording a sent transcript failed");
         }
     }
 }

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use protocol::{ErrorCode, ServerFrame};
+use protocol::{AgentId, ErrorCode, ServerFrame, SiteId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -194,7 +194,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
         Identity::Agent { agent, site_ids } => Some((agent.id, site_ids.clone())),
         Identity::Visitor { .. } => None,
     };
-    let agent_id = signed_in.as_ref().map_or(0, |(id, _)| *id);
+    let agent_id = signed_in.as_ref().map_or(AgentId(0), |(id, _)| *id);
     let mut session = Session::new(rt.clone(), identity);
     let opening = async {
         let mut frames = session.welcome(events_after).await?;
@@ -291,7 +291,7 @@ async fn connection(mut socket: WebSocket, rt: Arc<Realtime>, upgrade: Upgrade) 
 async fn still_signed_in(
     rt: &Realtime,
     upgrade: &Upgrade,
-    signed_in: Option<&(i64, Vec<i64>)>,
+    signed_in: Option<&(AgentId, Vec<SiteId>)>,
 ) -> Option<ServerFrame> {
     let (_, sites) = signed_in?;
     match agent_identity(rt, upgrade.session_token.as_deref()).await {

@@ -2,7 +2,7 @@
 //! client (reqwest), both speaking the `protocol` frames over real sockets.
 
 use futures_util::{SinkExt, StreamExt};
-use protocol::{ClientId, ConversationId, Cursor, ServerFrame};
+use protocol::{ClientId, ConversationId, Cursor, ServerFrame, VisitorId};
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -194,7 +194,7 @@ impl Ws {
 #[derive(Default)]
 pub struct Delivered {
     /// Per conversation, each seq once, in the order it first arrived.
-    pub seen: HashMap<i64, Vec<i64>>,
+    pub seen: HashMap<ConversationId, Vec<i64>>,
     /// Seqs that arrived again.
     pub duplicates: usize,
     /// Seqs that arrived after a higher one of their conversation.
@@ -203,7 +203,7 @@ pub struct Delivered {
 
 impl Delivered {
     /// Notes one arrival.
-    pub fn record(&mut self, conversation: i64, seq: i64) {
+    pub fn record(&mut self, conversation: ConversationId, seq: i64) {
         let seqs = self.seen.entry(conversation).or_default();
         if seqs.contains(&seq) {
             self.duplicates += 1;
@@ -216,27 +216,27 @@ impl Delivered {
     }
 
     /// How many of a conversation's messages arrived: its resume cursor when they came in order.
-    pub fn cursor(&self, conversation: i64) -> i64 {
+    pub fn cursor(&self, conversation: ConversationId) -> i64 {
         self.seen.get(&conversation).map_or(0, |s| s.len() as i64)
     }
 }
 
 /// A message frame's `(conversation, seq, body)`.
-pub fn message_of(frame: &ServerFrame) -> Option<(i64, i64, String)> {
+pub fn message_of(frame: &ServerFrame) -> Option<(ConversationId, i64, String)> {
     match frame {
-        ServerFrame::Message(m) => Some((m.conversation_id.0, m.seq, m.body.clone())),
+        ServerFrame::Message(m) => Some((m.conversation_id, m.seq, m.body.clone())),
         _ => None,
     }
 }
 
 /// An ack's `(client id, conversation, seq)`.
-pub fn ack_of(frame: &ServerFrame) -> Option<(String, i64, i64)> {
+pub fn ack_of(frame: &ServerFrame) -> Option<(String, ConversationId, i64)> {
     match frame {
         ServerFrame::Ack {
             client_id,
             conversation_id,
             seq,
-        } => Some((client_id.0.clone(), conversation_id.0, *seq)),
+        } => Some((client_id.0.clone(), *conversation_id, *seq)),
         _ => None,
     }
 }
@@ -253,7 +253,7 @@ pub fn error_of(frame: &ServerFrame) -> Option<String> {
 pub fn visitor_hello(
     site_key: &str,
     token: Option<&str>,
-    cursors: &[(i64, i64)],
+    cursors: &[(ConversationId, i64)],
 ) -> serde_json::Value {
     let mut hello = serde_json::json!({
         "type": "hello",
@@ -270,7 +270,7 @@ pub fn visitor_hello(
 }
 
 /// An agent hello.
-pub fn agent_hello(cursors: &[(i64, i64)]) -> serde_json::Value {
+pub fn agent_hello(cursors: &[(ConversationId, i64)]) -> serde_json::Value {
     serde_json::json!({
         "type": "hello",
         "protocol_version": protocol::PROTOCOL_VERSION,
@@ -278,12 +278,12 @@ pub fn agent_hello(cursors: &[(i64, i64)]) -> serde_json::Value {
     })
 }
 
-fn cursors_json(cursors: &[(i64, i64)]) -> serde_json::Value {
+fn cursors_json(cursors: &[(ConversationId, i64)]) -> serde_json::Value {
     serde_json::to_value(
         cursors
             .iter()
             .map(|(c, s)| Cursor {
-                conversation_id: ConversationId(*c),
+                conversation_id: *c,
                 after_seq: *s,
             })
             .collect::<Vec<_>>(),
@@ -292,21 +292,25 @@ fn cursors_json(cursors: &[(i64, i64)]) -> serde_json::Value {
 }
 
 /// A send frame.
-pub fn send_frame(conversation: Option<i64>, client_id: &str, body: &str) -> serde_json::Value {
+pub fn send_frame(
+    conversation: Option<ConversationId>,
+    client_id: &str,
+    body: &str,
+) -> serde_json::Value {
     let mut send =
         serde_json::json!({"type": "send", "client_id": ClientId(client_id.into()), "body": body});
     if let Some(id) = conversation {
-        send["conversation_id"] = id.into();
+        send["conversation_id"] = id.0.into();
     }
     send
 }
 
 /// The token and visitor id in a welcome.
-pub fn welcome_of(frame: &ServerFrame) -> Option<(String, i64)> {
+pub fn welcome_of(frame: &ServerFrame) -> Option<(String, VisitorId)> {
     match frame {
         ServerFrame::Welcome(w) => Some((
             w.visitor_token.clone().unwrap_or_default(),
-            w.visitor_id.map_or(0, |v| v.0),
+            w.visitor_id.unwrap_or(VisitorId(0)),
         )),
         _ => None,
     }
@@ -402,7 +406,11 @@ impl Http {
     }
 
     /// Long-polls `…/events` with cursors.
-    pub async fn poll(&self, cursors: &[(i64, i64)], wait: u32) -> (u16, Vec<ServerFrame>) {
+    pub async fn poll(
+        &self,
+        cursors: &[(ConversationId, i64)],
+        wait: u32,
+    ) -> (u16, Vec<ServerFrame>) {
         let cursors: Vec<String> = cursors.iter().map(|(c, s)| format!("{c}:{s}")).collect();
         let url = format!(
             "{}/http/{}/events?cursors={}&wait={wait}",

@@ -6,6 +6,7 @@ pub mod client;
 pub mod mmdb;
 pub mod proxy;
 
+use protocol::SiteId;
 use server::config::{Config, LogFormat};
 use server::realtime::Services;
 use std::net::SocketAddr;
@@ -381,8 +382,8 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub async fn agent_cookie(
     store: &dyn store::Store,
     email: &str,
-    site_ids: &[i64],
-) -> (i64, String) {
+    site_ids: &[SiteId],
+) -> (store::AgentId, String) {
     agent_with_limit(store, email, site_ids, 5).await
 }
 
@@ -390,24 +391,24 @@ pub async fn agent_cookie(
 pub async fn agent_with_limit(
     store: &dyn store::Store,
     email: &str,
-    site_ids: &[i64],
+    site_ids: &[SiteId],
     max_chats: i32,
-) -> (i64, String) {
+) -> (store::AgentId, String) {
     agent_with_role(store, email, site_ids, max_chats, store::Role::Agent).await
 }
 
 /// As [`agent_cookie`], for an administrator.
-pub async fn admin_cookie(store: &dyn store::Store, email: &str) -> (i64, String) {
+pub async fn admin_cookie(store: &dyn store::Store, email: &str) -> (store::AgentId, String) {
     agent_with_role(store, email, &[], 5, store::Role::Admin).await
 }
 
 async fn agent_with_role(
     store: &dyn store::Store,
     email: &str,
-    site_ids: &[i64],
+    site_ids: &[SiteId],
     max_chats: i32,
     role: store::Role,
-) -> (i64, String) {
+) -> (store::AgentId, String) {
     let agent = store
         .create_agent(store::NewAgent {
             email: email.to_string(),
@@ -442,7 +443,11 @@ async fn agent_with_role(
 }
 
 /// Creates a site with the given allowed origins; returns (id, public key).
-pub async fn site(store: &dyn store::Store, key: &str, origins: &[&str]) -> (i64, String) {
+pub async fn site(
+    store: &dyn store::Store,
+    key: &str,
+    origins: &[&str],
+) -> (store::SiteId, String) {
     let site = store
         .create_site(store::NewSite {
             public_key: key.to_string(),
@@ -457,7 +462,7 @@ pub async fn site(store: &dyn store::Store, key: &str, origins: &[&str]) -> (i64
 }
 
 /// Bans the addresses `cidr` covers from site `site_id`, for good.
-pub async fn ban_address(store: &dyn store::Store, site_id: i64, cidr: &str) {
+pub async fn ban_address(store: &dyn store::Store, site_id: SiteId, cidr: &str) {
     store
         .create_ban(store::NewBan {
             site_id,
@@ -472,7 +477,11 @@ pub async fn ban_address(store: &dyn store::Store, site_id: i64, cidr: &str) {
 }
 
 /// A visitor who said hello over HTTP from `origin`, with their token; and their id.
-pub async fn http_visitor(server: &TestServer, key: &str, origin: &str) -> (client::Http, i64) {
+pub async fn http_visitor(
+    server: &TestServer,
+    key: &str,
+    origin: &str,
+) -> (client::Http, store::VisitorId) {
     let mut http = client::Http::new(&server.url(""), "visitor");
     http.origin = Some(origin.to_string());
     let (status, frames) = http
@@ -483,7 +492,7 @@ pub async fn http_visitor(server: &TestServer, key: &str, origin: &str) -> (clie
         panic!("expected welcome, got {frames:?}");
     };
     http.token = welcome.visitor_token.clone();
-    let id = welcome.visitor_id.expect("visitor id").0;
+    let id = welcome.visitor_id.expect("visitor id");
     (http, id)
 }
 

@@ -2,6 +2,7 @@
 //! through the page or by calling the server functions directly, and what they type is checked.
 
 use crate::common;
+use protocol::{AgentId, SiteId};
 
 use serde_json::json;
 
@@ -353,7 +354,7 @@ async fn administrators_manage_agents_bans_and_retention_and_agents_may_not() {
     let (status, body) = common::server_fn(&server, &boss, "/api/admin/site_choices", &[]).await;
     assert_eq!(status, 200, "{body}");
     let choices: Vec<serde_json::Value> = serde_json::from_str(&body).expect("site choices");
-    let every: Vec<i64> = store
+    let every: Vec<SiteId> = store
         .all_sites()
         .await
         .expect("sites")
@@ -599,7 +600,7 @@ async fn administrators_group_a_sites_agents_into_teams() {
     assert_ne!(status, 200, "a blank name is refused");
 
     // Only an agent of the team's site may join it.
-    let join = |agent: i64| vec![("team", team.id.to_string()), ("agent", agent.to_string())];
+    let join = |agent: AgentId| vec![("team", team.id.to_string()), ("agent", agent.to_string())];
     let (status, body) = call(boss.clone(), "/api/admin/teams/add", join(li)).await;
     assert!(
         status != 200 && body.contains("not_found"),

@@ -325,7 +325,10 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
     assert!(rest["next"].is_null(), "{rest}");
     let mut both = [first, second];
     both.sort_unstable();
-    assert!(both.contains(&conversation) && first != second, "{both:?}");
+    assert!(
+        both.contains(&conversation.0) && first != second,
+        "{both:?}"
+    );
     for bad in [
         "status=closed",
         "limit=0",
@@ -367,7 +370,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
             sent["author"].as_str(),
             sent["agent_id"].as_i64()
         ),
-        (Some(2), Some("agent"), Some(admin_id))
+        (Some(2), Some("agent"), Some(admin_id.0))
     );
     let (status, again) = api
         .call(
@@ -496,7 +499,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
     }
 
     let (status, who) = api.get(&format!("/api/v1/visitors/{visitor_id}")).await;
-    assert_eq!((status, who["site_id"].as_i64()), (200, Some(shop)));
+    assert_eq!((status, who["site_id"].as_i64()), (200, Some(shop.0)));
     conforms(&doc, "/api/v1/visitors/{id}", "get", 200, &who);
     let (status, theirs) = api
         .get(&format!("/api/v1/visitors/{visitor_id}/conversations"))
@@ -509,7 +512,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         200,
         &theirs,
     );
-    assert_eq!(theirs[0]["id"].as_i64(), Some(conversation));
+    assert_eq!(theirs[0]["id"].as_i64(), Some(conversation.0));
 
     // Leave-messages: listed, taken by an agent of the site, noted, searched.
     let left = store
@@ -526,7 +529,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
     let (status, list) = api.get("/api/v1/leave-messages?status=new").await;
     assert_eq!(status, 200, "{list}");
     conforms(&doc, "/api/v1/leave-messages", "get", 200, &list);
-    assert_eq!(list["items"][0]["id"].as_i64(), Some(left.id));
+    assert_eq!(list["items"][0]["id"].as_i64(), Some(left.id.0));
     let one = format!("/api/v1/leave-messages/{}", left.id);
     let (status, error) = api
         .call("PATCH", &one, Some(json!({"assignee_id": admin_id})))
@@ -554,14 +557,14 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
     conforms(&doc, "/api/v1/leave-messages/{id}", "patch", 200, &taken);
     assert_eq!(
         (taken["status"].as_str(), taken["assignee_id"].as_i64()),
-        (Some("in_progress"), Some(mei))
+        (Some("in_progress"), Some(mei.0))
     );
     let (_, kept) = api
         .call("PATCH", &one, Some(json!({"status": "handled"})))
         .await;
     assert_eq!(
         (kept["status"].as_str(), kept["assignee_id"].as_i64()),
-        (Some("handled"), Some(mei))
+        (Some("handled"), Some(mei.0))
     );
     let (_, cleared) = api
         .call("PATCH", &one, Some(json!({"assignee_id": null})))
@@ -576,7 +579,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         .await;
     assert_eq!(
         (status, note["agent_id"].as_i64()),
-        (201, Some(admin_id)),
+        (201, Some(admin_id.0)),
         "{note}"
     );
     conforms(
@@ -604,7 +607,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
     let (_, searched) = api.get("/api/v1/leave-messages?q=%E5%8F%91%E7%A5%A8").await;
     assert_eq!(
         searched["items"][0]["id"].as_i64(),
-        Some(left.id),
+        Some(left.id.0),
         "发票: {searched}"
     );
     // A search and a status together: both must hold.
@@ -613,7 +616,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
         .await;
     assert_eq!(
         (status, handled["items"][0]["id"].as_i64()),
-        (200, Some(left.id)),
+        (200, Some(left.id.0)),
         "{handled}"
     );
     conforms(&doc, "/api/v1/leave-messages", "get", 200, &handled);
@@ -629,7 +632,7 @@ async fn an_admins_key_works_the_api_and_answers_match_the_document() {
     let (status, _) = api
         .get(&format!(
             "/api/v1/leave-messages?q=%E5%8F%91%E7%A5%A8&cursor=0.{}",
-            left.id + 1
+            left.id.0 + 1
         ))
         .await;
     assert_eq!(status, 200);

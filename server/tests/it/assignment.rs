@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::client::{Ws, ack_of, agent_hello, send_frame, visitor_hello, welcome_of};
-use protocol::ServerFrame;
+use protocol::{AgentId, ConversationId, ServerFrame, SiteId, VisitorId};
 
 const ORIGIN: &str = "https://shop.example";
 
@@ -12,9 +12,9 @@ const ORIGIN: &str = "https://shop.example";
 async fn agent(
     server: &common::TestServer,
     email: &str,
-    site: i64,
+    site: SiteId,
     max_chats: i32,
-) -> (i64, String) {
+) -> (AgentId, String) {
     common::agent_with_limit(server.store.as_ref(), email, &[site], max_chats).await
 }
 
@@ -28,7 +28,7 @@ async fn console(server: &common::TestServer, cookie: &str) -> Ws {
 }
 
 /// A visitor who opened a conversation with `text`: their socket and the conversation.
-async fn visitor(server: &common::TestServer, text: &str) -> (Ws, i64) {
+async fn visitor(server: &common::TestServer, text: &str) -> (Ws, ConversationId) {
     let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
     ws.send_json(visitor_hello("shop", None, &[])).await;
     ws.send_json(send_frame(None, "first", text)).await;
@@ -46,7 +46,7 @@ async fn placed(ws: &mut Ws) -> Result<String, u32> {
     .await
 }
 
-async fn assignee(server: &common::TestServer, conversation: i64) -> Option<i64> {
+async fn assignee(server: &common::TestServer, conversation: ConversationId) -> Option<AgentId> {
     server
         .store
         .conversation(conversation)
@@ -98,7 +98,7 @@ async fn conversations_go_round_robin_up_to_each_limit_then_wait_in_line() {
                 conversation_id,
                 assignee,
                 ..
-            } if conversation_id.0 == visitors[3].1 => Some(assignee.map(|a| a.0)),
+            } if *conversation_id == visitors[3].1 => Some(*assignee),
             _ => None,
         })
         .await;
@@ -177,8 +177,8 @@ async fn a_waiting_visitor_who_reconnects_is_told_their_place_at_once() {
             ServerFrame::Queue {
                 conversation_id,
                 position,
-            } => Some((conversation_id.0, *position)),
-            ServerFrame::Message(_) => Some((0, 0)),
+            } => Some((*conversation_id, *position)),
+            ServerFrame::Message(_) => Some((ConversationId(0), 0)),
             _ => None,
         })
         .await;
@@ -205,10 +205,10 @@ async fn agents_pick_up_transfer_and_give_back_conversations() {
     assert_eq!(placed(&mut second_visitor).await, Ok("bo".to_string()));
 
     // Ann transfers hers to Bo: both consoles see it, and the visitor learns who answers.
-    let transfer = |to: Option<i64>| {
+    let transfer = |to: Option<AgentId>| {
         let mut frame = serde_json::json!({"type": "assign", "conversation_id": first});
         if let Some(to) = to {
-            frame["to"] = to.into();
+            frame["to"] = to.0.into();
         }
         frame
     };
@@ -240,9 +240,7 @@ async fn agents_pick_up_transfer_and_give_back_conversations() {
                     by,
                     note,
                     ..
-                } if conversation_id.0 == first && to.0 == bo => {
-                    Some((by.map(|b| b.0), note.clone()))
-                }
+                } if *conversation_id == first && *to == bo => Some((*by, note.clone())),
                 _ => None,
             })
             .await;
@@ -296,7 +294,7 @@ async fn an_agent_invites_a_browsing_visitor_and_keeps_the_chat() {
     browsing.send_json(visitor_hello("shop", None, &[])).await;
     let (_, visitor_id) = browsing.until(welcome_of).await;
 
-    let invite = |client_id: &str, visitor: i64, body: &str| {
+    let invite = |client_id: &str, visitor: VisitorId, body: &str| {
         serde_json::json!({"type": "invite", "visitor_id": visitor, "client_id": client_id,
             "body": body})
     };
@@ -313,7 +311,7 @@ async fn an_agent_invites_a_browsing_visitor_and_keeps_the_chat() {
     assert_eq!(placed(&mut browsing).await, Ok("ann".to_string()));
     let words = browsing
         .until(|f| match f {
-            ServerFrame::Message(m) => Some((m.conversation_id.0, m.author, m.body.clone())),
+            ServerFrame::Message(m) => Some((m.conversation_id, m.author, m.body.clone())),
             _ => None,
         })
         .await;
@@ -417,7 +415,7 @@ async fn a_conversation_transferred_to_a_team_goes_to_its_members_only() {
                 assignee: None,
                 team,
                 ..
-            } if conversation_id.0 == first => Some(*team),
+            } if *conversation_id == first => Some(*team),
             _ => None,
         })
         .await;

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::client::{Http, Ws, ack_of, agent_hello, error_of, send_frame};
-use protocol::{Attachment, ServerFrame};
+use protocol::{Attachment, ConversationId, ServerFrame, SiteId};
 use serde_json::{Value, json};
 
 const ORIGIN: &str = "https://shop.example";
@@ -16,7 +16,7 @@ fn png(len: usize) -> Vec<u8> {
     data
 }
 
-async fn site_with(server: &common::TestServer, key: &str, settings: Value) -> i64 {
+async fn site_with(server: &common::TestServer, key: &str, settings: Value) -> SiteId {
     server
         .store
         .create_site(store::NewSite {
@@ -54,7 +54,7 @@ async fn upload(http: &Http, query: &str, content_type: &str, data: Vec<u8>) -> 
 }
 
 /// The visitor says hello, which opens the conversation their files go into; its id.
-async fn open_conversation(visitor: &Http) -> i64 {
+async fn open_conversation(visitor: &Http) -> ConversationId {
     let (status, frames) = visitor
         .send(json!([send_frame(None, "hello", "hello")]))
         .await;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{TestDatabase, kefu};
-use protocol::{Author, ClientId};
+use protocol::{Author, ClientId, ConversationId};
 use sqlx::Connection;
 use store::DatabaseUrl;
 
@@ -54,7 +54,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 /// An install at `url`: a site, an agent, a visitor's conversation of `MESSAGES` messages
 /// and a settings row; returns the store and the conversation.
-async fn install(url: &str) -> (Arc<dyn store::Store>, i64) {
+async fn install(url: &str) -> (Arc<dyn store::Store>, ConversationId) {
     let store = store::connect(&DatabaseUrl::parse(url).expect("url"))
         .await
         .expect("connect");

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::client::{Http, send_frame, visitor_hello};
-use protocol::ServerFrame;
+use protocol::{ServerFrame, VisitorId};
 use serde_json::{Value, json};
 use server::realtime::budgets::BudgetLimits;
 use std::net::IpAddr;
@@ -25,7 +25,7 @@ fn from(server: &common::TestServer, source: &str) -> Http {
 
 /// A hello without a token from `http`'s address: the status, and the visitor's token and id
 /// when one was made.
-async fn new_visitor(http: &mut Http) -> (u16, Option<(String, i64)>) {
+async fn new_visitor(http: &mut Http) -> (u16, Option<(String, VisitorId)>) {
     http.token = None;
     let (status, frames) = http.send(json!([visitor_hello("shop", None, &[])])).await;
     let made = frames.iter().find_map(common::client::welcome_of);
@@ -98,7 +98,7 @@ async fn one_address_past_its_budgets_is_refused_while_another_is_served() {
 
     // New visitors: three, then a 429 with the wait; the other address is not affected.
     let mut tokens = Vec::new();
-    let mut last_id = 0;
+    let mut last_id = VisitorId(0);
     for _ in 0..3 {
         let (status, made) = new_visitor(&mut busy).await;
         assert_eq!(status, 200);
@@ -112,7 +112,7 @@ async fn one_address_past_its_budgets_is_refused_while_another_is_served() {
     assert_eq!(status, 200);
     assert_eq!(
         made.expect("a visitor").1,
-        last_id + 1,
+        VisitorId(last_id.0 + 1),
         "the refused hello stored no visitor"
     );
 

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::client::{Http, ack_of, error_of, message_of, send_frame, visitor_hello, welcome_of};
-use protocol::ServerFrame;
+use protocol::{ConversationId, ServerFrame};
 use serde_json::{Value, json};
 
 /// A visitor of `key` (from `origin`) who starts a conversation with `text`: their HTTP client
@@ -14,7 +14,7 @@ async fn visitor_says(
     key: &str,
     origin: &str,
     text: &str,
-) -> (Http, i64) {
+) -> (Http, ConversationId) {
     let mut http = Http::new(&server.url(""), "visitor");
     http.origin = Some(origin.to_string());
     let (status, frames) = http
@@ -82,7 +82,7 @@ async fn agents_see_only_their_own_sites_conversations() {
         ["<script>alert(1)</script> hello", "Order A-17 is late"],
         "newest first, site A only"
     );
-    assert!(threads.iter().all(|t| t["site_id"] == a));
+    assert!(threads.iter().all(|t| t["site_id"] == a.0));
     assert_eq!(data["sites"][a.to_string()], "shop-a", "{data}");
 
     let (_, body) = inbox(&server, Some(&bo)).await;
@@ -300,7 +300,7 @@ async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
     let Some(ServerFrame::Message(record)) = frames.first() else {
         panic!("{frames:?}");
     };
-    assert_eq!(record.agent_id.map(|a| a.0), Some(ann_id));
+    assert_eq!(record.agent_id, Some(ann_id));
 
     // Now the visitor may rate it, within the rules.
     for (bad, status, code) in [
@@ -315,7 +315,7 @@ async fn an_agent_resolves_the_visitor_rates_and_writing_again_reopens() {
             "too_large",
         ),
         (
-            json!({"conversation_id": conversation + 99, "score": 5}),
+            json!({"conversation_id": conversation.0 + 99, "score": 5}),
             404,
             "not_found",
         ),

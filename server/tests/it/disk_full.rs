@@ -11,7 +11,7 @@
 use crate::common;
 
 use common::client::{Delivered, Http, Ws, agent_hello, send_frame, visitor_hello, welcome_of};
-use protocol::{ErrorCode, ServerFrame};
+use protocol::{ConversationId, ErrorCode, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,7 +66,7 @@ impl Log {
 #[derive(Debug)]
 enum Outcome {
     /// `(conversation, seq)`.
-    Acked(i64, i64),
+    Acked(ConversationId, i64),
     /// `(code, message, retry_after_ms)`.
     Refused(ErrorCode, String, Option<u32>),
 }
@@ -79,7 +79,7 @@ fn outcome_of(frame: &ServerFrame, client_id: &str) -> Option<Outcome> {
             client_id: id,
             conversation_id,
             seq,
-        } if id.0 == client_id => Some(Outcome::Acked(conversation_id.0, *seq)),
+        } if id.0 == client_id => Some(Outcome::Acked(*conversation_id, *seq)),
         ServerFrame::Error {
             code,
             message,
@@ -104,11 +104,11 @@ enum Link {
 struct Sender {
     name: String,
     link: Link,
-    conversation: Option<i64>,
+    conversation: Option<ConversationId>,
     /// Client ids sent and not acknowledged, oldest first.
     outbox: Vec<String>,
     /// Acknowledged client ids → (conversation, seq).
-    acked: BTreeMap<String, (i64, i64)>,
+    acked: BTreeMap<String, (ConversationId, i64)>,
     /// Every send frame, resends included.
     sent: usize,
     /// Refusals, with their code and text, to check them.
@@ -117,7 +117,7 @@ struct Sender {
 }
 
 impl Sender {
-    fn new(name: &str, link: Link, conversation: Option<i64>) -> Sender {
+    fn new(name: &str, link: Link, conversation: Option<ConversationId>) -> Sender {
         Sender {
             name: name.to_string(),
             link,
@@ -211,7 +211,7 @@ async fn disk_full_refuses_sends_without_acks_and_recovers_without_a_restart() {
             assert!(sender.send_new().await, "{} with space", sender.name);
         }
     }
-    let conversations: Vec<i64> = senders
+    let conversations: Vec<ConversationId> = senders
         .iter()
         .map(|s| s.conversation.expect("a conversation"))
         .collect();
@@ -227,9 +227,10 @@ async fn disk_full_refuses_sends_without_acks_and_recovers_without_a_restart() {
     senders.push(agent);
 
     // An agent's console following every conversation from the start, live.
-    let (targets_tx, mut targets) = tokio::sync::watch::channel(None::<HashMap<i64, usize>>);
+    let (targets_tx, mut targets) =
+        tokio::sync::watch::channel(None::<HashMap<ConversationId, usize>>);
     let mut reader = Ws::connect(&base, "/ws/agent", None, Some(&cookie)).await;
-    let cursors: Vec<(i64, i64)> = conversations.iter().map(|c| (*c, 0)).collect();
+    let cursors: Vec<(ConversationId, i64)> = conversations.iter().map(|c| (*c, 0)).collect();
     reader.send_json(agent_hello(&cursors)).await;
     let reader = tokio::spawn(async move {
         let mut delivered = Delivered::default();
@@ -243,7 +244,7 @@ async fn disk_full_refuses_sends_without_acks_and_recovers_without_a_restart() {
             }
             tokio::select! {
                 frame = reader.try_next(Duration::from_secs(60)) => match frame {
-                    Some(ServerFrame::Message(m)) => delivered.record(m.conversation_id.0, m.seq),
+                    Some(ServerFrame::Message(m)) => delivered.record(m.conversation_id, m.seq),
                     Some(_) => {}
                     None => panic!("the console's connection ended or went quiet"),
                 },

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::client::{Http, Ws, agent_hello, visitor_hello};
-use protocol::{ErrorCode, ServerFrame};
+use protocol::{AgentId, ErrorCode, ServerFrame};
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Child;
@@ -197,7 +197,7 @@ async fn agent_actions_from_another_origin_are_refused_and_change_nothing() {
     let store = server.store.as_ref();
     let (site_id, key) = common::site(store, "origins", &[SHOP]).await;
     // Under an https console the session cookie carries the `__Host-` prefix.
-    let host_bound = |(_, cookie): (i64, String)| format!("__Host-{cookie}");
+    let host_bound = |(_, cookie): (AgentId, String)| format!("__Host-{cookie}");
     let admin = host_bound(common::admin_cookie(store, "boss@origins.example").await);
     let cookie = host_bound(common::agent_cookie(store, "ana@origins.example", &[site_id]).await);
     let base = server.url("");
@@ -231,7 +231,7 @@ async fn agent_actions_from_another_origin_are_refused_and_change_nothing() {
         .find_map(|frame| match frame {
             ServerFrame::Ack {
                 conversation_id, ..
-            } => Some(conversation_id.0),
+            } => Some(*conversation_id),
             _ => None,
         })
         .expect("ack");

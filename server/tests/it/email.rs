@@ -2,6 +2,7 @@
 //! `make test`), started by the test, storing what it receives in a maildir the test reads.
 
 use crate::common;
+use protocol::{ConversationId, SiteId};
 
 use base64::Engine;
 use common::client::{Http, ack_of, message_of, send_frame, visitor_hello, welcome_of};
@@ -115,14 +116,17 @@ async fn post_with_headers(http: &Http, path: &str, body: Value) -> (u16, Option
 }
 
 /// A visitor of a new site "shop" who wrote `text`: their client, conversation and site.
-async fn visitor_with_conversation(server: &common::TestServer, text: &str) -> (Http, i64, i64) {
+async fn visitor_with_conversation(
+    server: &common::TestServer,
+    text: &str,
+) -> (Http, ConversationId, SiteId) {
     let (site, _) = common::site(server.store.as_ref(), "shop", &["https://shop.example"]).await;
     let (visitor, conversation) = another_visitor(server, text).await;
     (visitor, conversation, site)
 }
 
 /// A new visitor of the existing site "shop" who wrote `text`: their client and conversation.
-async fn another_visitor(server: &common::TestServer, text: &str) -> (Http, i64) {
+async fn another_visitor(server: &common::TestServer, text: &str) -> (Http, ConversationId) {
     let mut visitor = Http::new(&server.url(""), "visitor");
     visitor.origin = Some("https://shop.example".into());
     let (_, frames) = visitor
@@ -137,7 +141,7 @@ async fn another_visitor(server: &common::TestServer, text: &str) -> (Http, i64)
 }
 
 /// `agent` writes `text` in `conversation`.
-async fn agent_replies(agent: &Http, conversation: i64, text: &str) {
+async fn agent_replies(agent: &Http, conversation: ConversationId, text: &str) {
     let (_, frames) = agent
         .send(json!([send_frame(Some(conversation), "a1", text)]))
         .await;
@@ -145,7 +149,7 @@ async fn agent_replies(agent: &Http, conversation: i64, text: &str) {
 }
 
 /// An agent of `site`, signed in.
-async fn agent_of(server: &common::TestServer, email: &str, site: i64) -> Http {
+async fn agent_of(server: &common::TestServer, email: &str, site: SiteId) -> Http {
     let (_, cookie) = common::agent_cookie(server.store.as_ref(), email, &[site]).await;
     let mut agent = Http::new(&server.url(""), "agent");
     agent.cookie = Some(cookie);
@@ -397,7 +401,7 @@ async fn agents_hear_of_a_leave_message_and_answer_it_by_e_mail() {
     // It is kept as a note, and the leave-message is handled, by this agent.
     let stored = server
         .store
-        .leave_message(left["id"].as_i64().expect("id"))
+        .leave_message(store::LeaveMessageId(left["id"].as_i64().expect("id")))
         .await
         .expect("read")
         .expect("exists");
@@ -434,7 +438,7 @@ async fn agents_hear_of_a_leave_message_and_answer_it_by_e_mail() {
 }
 
 /// `visitor` asks for `conversation`'s transcript to go to someone@example.com.
-async fn ask(visitor: &Http, conversation: i64) -> (u16, Option<u64>, Value) {
+async fn ask(visitor: &Http, conversation: ConversationId) -> (u16, Option<u64>, Value) {
     post_with_headers(
         visitor,
         "/http/visitor/transcript",

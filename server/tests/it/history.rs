@@ -3,11 +3,16 @@
 
 use crate::common;
 
-use protocol::{Author, ClientId};
+use protocol::{Author, ClientId, ConversationId, SiteId};
 use serde_json::Value;
 
 /// A conversation on `site` in which a visitor said each of `bodies`; returns its id.
-async fn chat(store: &dyn store::Store, site: i64, visitor: &str, bodies: &[&str]) -> i64 {
+async fn chat(
+    store: &dyn store::Store,
+    site: SiteId,
+    visitor: &str,
+    bodies: &[&str],
+) -> ConversationId {
     let visitor = store
         .upsert_visitor(site, visitor, server::now_ms())
         .await
@@ -118,7 +123,7 @@ async fn agents_search_and_export_their_own_sites_history() {
     assert_eq!(hits.len(), 2, "only site A's two messages: {page}");
     let ours = hits
         .iter()
-        .find(|h| h["conversation_id"] == refund)
+        .find(|h| h["conversation_id"] == refund.0)
         .expect("the refund request is found");
     let marked: Vec<&str> = ours["pieces"]
         .as_array()
@@ -163,7 +168,7 @@ async fn agents_search_and_export_their_own_sites_history() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(rows.len(), 1, "{page}");
-    assert_eq!(rows[0]["id"], refund);
+    assert_eq!(rows[0]["id"], refund.0);
     // By visitor: the row's link narrows to its visitor.
     let visitor = rows[0]["visitor_id"].to_string();
     let (_, page) = history(&server, &ann, &[("q", ""), ("visitor", visitor.as_str())]).await;

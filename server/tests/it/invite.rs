@@ -9,7 +9,7 @@
 use crate::common;
 
 use common::client::{Http, WAIT, Ws, ack_of, visitor_hello, welcome_of};
-use protocol::{Author, ErrorCode, ServerFrame};
+use protocol::{Author, ConversationId, ErrorCode, ServerFrame, VisitorId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -23,9 +23,9 @@ const PER_TRANSPORT: usize = 25;
 const PROMPTLY: Duration = Duration::from_millis(500);
 
 /// What a visitor's client got: (visitor, conversation, author, body) of the first message.
-type Got = (i64, i64, Author, String);
+type Got = (VisitorId, ConversationId, Author, String);
 
-fn invite(visitor: i64) -> serde_json::Value {
+fn invite(visitor: VisitorId) -> serde_json::Value {
     serde_json::json!({
         "type": "invite",
         "visitor_id": visitor,
@@ -35,15 +35,15 @@ fn invite(visitor: i64) -> serde_json::Value {
 }
 
 /// The first message a frame list holds, as the widget takes it up.
-fn first_message(visitor: i64, frames: &[ServerFrame]) -> Option<Got> {
+fn first_message(visitor: VisitorId, frames: &[ServerFrame]) -> Option<Got> {
     frames.iter().find_map(|frame| match frame {
-        ServerFrame::Message(m) => Some((visitor, m.conversation_id.0, m.author, m.body.clone())),
+        ServerFrame::Message(m) => Some((visitor, m.conversation_id, m.author, m.body.clone())),
         _ => None,
     })
 }
 
 /// A WebSocket visitor browsing (welcomed, not chatting): reports its first message on `got`.
-async fn ws_visitor(base: &str, got: mpsc::UnboundedSender<(Got, Instant)>) -> i64 {
+async fn ws_visitor(base: &str, got: mpsc::UnboundedSender<(Got, Instant)>) -> VisitorId {
     let mut ws = Ws::connect(base, "/ws/visitor", Some(ORIGIN), None).await;
     ws.send_json(visitor_hello("shop", None, &[])).await;
     let (_, visitor) = ws.until(welcome_of).await;
@@ -63,8 +63,8 @@ async fn ws_visitor(base: &str, got: mpsc::UnboundedSender<(Got, Instant)>) -> i
 async fn http_visitor(
     server: &common::TestServer,
     got: mpsc::UnboundedSender<(Got, Instant)>,
-) -> i64 {
-    let (http, visitor): (Http, i64) = common::http_visitor(server, "shop", ORIGIN).await;
+) -> VisitorId {
+    let (http, visitor): (Http, VisitorId) = common::http_visitor(server, "shop", ORIGIN).await;
     tokio::spawn(async move {
         loop {
             let (status, frames) = http.poll(&[], 25).await;
@@ -136,7 +136,7 @@ async fn every_online_visitor_invited_gets_the_words_on_either_transport() {
         reached.insert(visitor, conversation);
     }
     // One conversation per visitor, each the inviting agent's.
-    let mut conversations: Vec<i64> = reached.values().copied().collect();
+    let mut conversations: Vec<ConversationId> = reached.values().copied().collect();
     conversations.sort_unstable();
     conversations.dedup();
     assert_eq!(conversations.len(), visitors.len());

@@ -60,14 +60,14 @@ async fn check_arrived(url: &DatabaseUrl) {
         CONVERSATIONS * PER_CONVERSATION
     );
     let last = store
-        .conversation(CONVERSATIONS)
+        .conversation(store::ConversationId(CONVERSATIONS))
         .await
         .expect("load")
         .expect("the last conversation");
     assert_eq!(last.last_seq, PER_CONVERSATION);
     assert!(!last.translating, "booleans arrive as booleans");
     let transcript = store
-        .messages_after(CONVERSATIONS, 0, 500)
+        .messages_after(store::ConversationId(CONVERSATIONS), 0, 500)
         .await
         .expect("messages");
     let seqs: Vec<i64> = transcript.iter().map(|m| m.seq).collect();

@@ -6,13 +6,13 @@ use crate::common;
 use common::client::{
     Http, Ws, ack_of, agent_hello, error_of, message_of, send_frame, visitor_hello, welcome_of,
 };
-use protocol::ServerFrame;
+use protocol::{ConversationId, ServerFrame, SiteId, VisitorId};
 use std::time::Duration;
 
 const ORIGIN: &str = "https://shop.example";
 
 /// A server with one site (allowing ORIGIN) and two agents on it.
-async fn setup() -> (common::TestServer, String, i64, [String; 2]) {
+async fn setup() -> (common::TestServer, String, SiteId, [String; 2]) {
     let server = common::spawn_sqlite().await;
     let (site_id, key) = common::site(server.store.as_ref(), "shop", &[ORIGIN]).await;
     let (_, a1) = common::agent_cookie(server.store.as_ref(), "ann@shop.example", &[site_id]).await;
@@ -24,7 +24,7 @@ async fn visitor(
     server: &common::TestServer,
     key: &str,
     token: Option<&str>,
-    cursors: &[(i64, i64)],
+    cursors: &[(ConversationId, i64)],
 ) -> (Ws, String) {
     let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
     ws.send_json(visitor_hello(key, token, cursors)).await;
@@ -32,7 +32,7 @@ async fn visitor(
     (ws, token)
 }
 
-async fn agent(server: &common::TestServer, cookie: &str, cursors: &[(i64, i64)]) -> Ws {
+async fn agent(server: &common::TestServer, cookie: &str, cursors: &[(ConversationId, i64)]) -> Ws {
     let mut ws = Ws::connect(&server.url(""), "/ws/agent", None, Some(cookie)).await;
     ws.send_json(agent_hello(cursors)).await;
     ws.until(|f| matches!(f, ServerFrame::Welcome(_)).then_some(()))
@@ -64,7 +64,7 @@ async fn two_visitors_and_two_agents_talk() {
                     conversation_id,
                     site_id: s,
                     ..
-                } if conversation_id.0 == c1 => Some(s.0),
+                } if *conversation_id == c1 => Some(*s),
                 _ => None,
             })
             .await;
@@ -477,7 +477,7 @@ async fn banned_visitors_and_addresses_are_refused_at_connect() {
     let (server, key, site_id, _) = setup().await;
     let (v, token) = visitor(&server, &key, None, &[]).await;
     drop(v);
-    let visitor_id: i64 = token
+    let visitor_id: VisitorId = token
         .split('.')
         .nth(2)
         .and_then(|id| id.parse().ok())
@@ -813,7 +813,7 @@ async fn a_visitor_may_preview_only_into_their_own_conversation() {
 async fn a_repeated_cursor_replays_its_gap_once_and_a_batch_has_one_hello_first() {
     let (server, key, _, _) = setup().await;
     let (mut http, _) = common::http_visitor(&server, &key, ORIGIN).await;
-    let mut conversation = 0;
+    let mut conversation = ConversationId(0);
     for n in 0..3 {
         let (_, frames) = http
             .send(serde_json::json!([send_frame(
@@ -887,15 +887,15 @@ async fn a_banned_address_is_refused_before_a_visitor_is_made_for_it() {
     let after = welcome_id(&hello_from("127.1.5.2").await);
     assert_eq!(
         after,
-        before + 1,
+        VisitorId(before.0 + 1),
         "no visitor was stored for the banned address"
     );
     server.stop().await;
 }
 
-fn welcome_id(frame: &ServerFrame) -> i64 {
+fn welcome_id(frame: &ServerFrame) -> VisitorId {
     match frame {
-        ServerFrame::Welcome(welcome) => welcome.visitor_id.expect("visitor id").0,
+        ServerFrame::Welcome(welcome) => welcome.visitor_id.expect("visitor id"),
         other => panic!("expected welcome, got {other:?}"),
     }
 }
@@ -920,7 +920,7 @@ async fn the_server_does_what_the_protocol_document_says() {
                 code,
                 conversation_id,
                 ..
-            } => Some((*code, conversation_id.map(|c| c.0))),
+            } => Some((*code, *conversation_id)),
             _ => None,
         })
         .await;
@@ -936,7 +936,7 @@ async fn the_server_does_what_the_protocol_document_says() {
     assert_eq!((client_id.as_str(), second_conv, seq), ("second", conv, 2));
 
     // A visitor hello with more cursors than allowed ends the connection, like an agent's.
-    let cursors: Vec<(i64, i64)> = (1..=1001).map(|n| (n, 0)).collect();
+    let cursors: Vec<(ConversationId, i64)> = (1..=1001).map(|n| (ConversationId(n), 0)).collect();
     let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
     ws.send_json(visitor_hello(&key, Some(&token), &cursors))
         .await;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Json;
 use common::client::{Ws, ack_of, agent_hello, send_frame, visitor_hello};
-use protocol::{ServerFrame, Translation, Unavailable};
+use protocol::{ConversationId, MessageId, ServerFrame, SiteId, Translation, Unavailable};
 use serde_json::{Value, json};
 use server::translate::{LibreTranslate, Retry, TranslationSetup, Translator};
 
@@ -89,7 +89,7 @@ fn setup(url: &str, daily_chars: i64) -> TranslationSetup {
 }
 
 /// A site that translates, with its agent (English) and a visitor, each on a WebSocket.
-async fn chat(server: &common::TestServer) -> (Ws, Ws, i64, String) {
+async fn chat(server: &common::TestServer) -> (Ws, Ws, SiteId, String) {
     let store = server.store.as_ref();
     let site = store
         .create_site(store::NewSite {
@@ -122,7 +122,12 @@ async fn chat(server: &common::TestServer) -> (Ws, Ws, i64, String) {
 }
 
 /// What `ws` (a visitor or an agent) says; returns the conversation and the message's seq.
-async fn say(ws: &mut Ws, conversation: Option<i64>, id: &str, body: &str) -> (i64, i64) {
+async fn say(
+    ws: &mut Ws,
+    conversation: Option<ConversationId>,
+    id: &str,
+    body: &str,
+) -> (ConversationId, i64) {
     ws.send_json(send_frame(conversation, id, body)).await;
     let (_, conversation, seq) = ws
         .until(|f| ack_of(f).filter(|(client_id, _, _)| client_id == id))
@@ -163,7 +168,7 @@ async fn agent_and_visitor_read_each_other_in_their_own_languages() {
         ),
         (Some("Hello, I want a refund"), "en", "zh")
     );
-    assert_eq!(english.conversation_id.0, conversation);
+    assert_eq!(english.conversation_id, conversation);
     let asked = provider.asked.lock().expect("log")[0].clone();
     assert_eq!(
         (&asked["source"], &asked["target"]),
@@ -190,7 +195,7 @@ async fn agent_and_visitor_read_each_other_in_their_own_languages() {
         (Some("我们今天给您退款"), "zh")
     );
     // Each translation is kept with its message.
-    let ids: Vec<i64> = server
+    let ids: Vec<MessageId> = server
         .store
         .messages_after(conversation, 0, 10)
         .await
@@ -307,7 +312,7 @@ async fn a_visitor_too_brief_to_tell_is_taken_at_their_browsers_language() {
         .await;
     let kept = server
         .store
-        .visitor(visitor_id.0)
+        .visitor(visitor_id)
         .await
         .expect("read")
         .expect("visitor");

@@ -125,8 +125,8 @@ async fn events_reach_webhooks_signed_and_failures_are_retried_with_backoff() {
     }
     let event: Value = serde_json::from_str(&requests[0].1).expect("json");
     assert_eq!(event["event"], "message.created");
-    assert_eq!(event["site_id"], site);
-    assert_eq!(event["visitor_id"], visitor_id);
+    assert_eq!(event["site_id"], site.0);
+    assert_eq!(event["visitor_id"], visitor_id.0);
     assert_eq!(event["message"]["body"], "订单 A-17 什么时候到？");
     assert_eq!(event["message"]["author"], "visitor");
 

@@ -4,12 +4,12 @@
 use crate::common;
 
 use common::client::{Http, Ws, agent_hello};
-use protocol::ServerFrame;
+use protocol::{ServerFrame, SiteId, VisitorId};
 use serde_json::{Value, json};
 
 const ORIGIN: &str = "https://shop.example";
 
-async fn site_with(server: &common::TestServer, key: &str, settings: Value) -> i64 {
+async fn site_with(server: &common::TestServer, key: &str, settings: Value) -> SiteId {
     server
         .store
         .create_site(store::NewSite {
@@ -165,7 +165,7 @@ async fn site_settings_refuse_other_origins_and_repair_bad_values() {
 }
 
 /// A visitor who said hello over HTTP from the allowed origin, with their token.
-async fn visitor(server: &common::TestServer, key: &str) -> (Http, i64) {
+async fn visitor(server: &common::TestServer, key: &str) -> (Http, VisitorId) {
     common::http_visitor(server, key, ORIGIN).await
 }
 
@@ -199,7 +199,7 @@ async fn a_leave_message_is_stored_for_the_visitor() {
         .await
         .expect("page");
     assert_eq!(stored.len(), 1);
-    assert_eq!(answer["id"], stored[0].id);
+    assert_eq!(answer["id"], stored[0].id.0);
     assert_eq!(stored[0].visitor_id, Some(visitor_id));
     assert_eq!(stored[0].name.as_deref(), Some("Mei"));
     assert_eq!(stored[0].contact, "mei@example.com");
@@ -505,14 +505,14 @@ async fn a_visitor_first_seen_long_ago_shows_as_returning() {
     let (_, cookie) = common::agent_cookie(store, "ann@a.example", &[site]).await;
     let mut agent = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
     agent.send_json(agent_hello(&[])).await;
-    fn arrival(f: &ServerFrame) -> Option<(i64, bool)> {
+    fn arrival(f: &ServerFrame) -> Option<(VisitorId, bool)> {
         match f {
             ServerFrame::VisitorPresence {
                 online: true,
                 details: Some(details),
                 visitor_id,
                 ..
-            } => Some((visitor_id.0, details.returning)),
+            } => Some((*visitor_id, details.returning)),
             _ => None,
         }
     }

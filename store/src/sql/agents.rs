@@ -30,7 +30,7 @@ impl<S: Sql> Agents for S {
         })
         .map_err(conflict_on("email"))?;
         Ok(Agent {
-            id,
+            id: AgentId(id),
             email: agent.email,
             password_hash: agent.password_hash,
             display_name: agent.display_name,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::{InsertId, Sql, on_pool, sql};
 use crate::error::conflict_on;
 use crate::model::attachment_columns;
-use crate::{Attachment, Attachments, NewAttachment, Result, SiteId, VisitorId};
+use crate::{Attachment, AttachmentId, Attachments, NewAttachment, Result, SiteId, VisitorId};
 
 #[async_trait]
 impl<S: Sql> Attachments for S {
@@ -31,7 +31,7 @@ impl<S: Sql> Attachments for S {
             .await
         })
         .map_err(conflict_on("public_id"))?;
-        Ok(Attachment::stored(id, &attachment))
+        Ok(Attachment::stored(AttachmentId(id), &attachment))
     }
 
     async fn attachment(&self, public_id: &str) -> Result<Option<Attachment>> {

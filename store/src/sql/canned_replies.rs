@@ -27,7 +27,7 @@ impl<S: Sql> CannedReplies for S {
             .insert_id(pool)
             .await
         })?;
-        Ok(CannedReply::stored(id, reply))
+        Ok(CannedReply::stored(CannedReplyId(id), reply))
     }
 
     async fn canned_replies(

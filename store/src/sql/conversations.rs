@@ -234,7 +234,7 @@ impl<S: Sql> Conversations for S {
         after: Option<ConversationCursor>,
         limit: u32,
     ) -> Result<Vec<Conversation>> {
-        let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id));
+        let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id.0));
         // `(updated_at, id) < (?, ?)` spelled out, with `updated_at <= ?` first so that every
         // backend scans the (site_id, updated_at) index from the cursor on (not every
         // MySQL/MariaDB version does so for a row comparison).

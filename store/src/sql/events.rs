@@ -7,7 +7,7 @@ use super::{InsertId, Sql, finish, on_pool, sql};
 use crate::dialect::Dialect;
 use crate::model::event_columns;
 use crate::{
-    ConversationId, Event, EventId, Events, NewEvent, Result, SiteId, limit_param, push_id_list,
+    ConversationId, Event, EventSeq, Events, NewEvent, Result, SiteId, limit_param, push_id_list,
 };
 
 #[async_trait]
@@ -48,7 +48,7 @@ impl<S: Sql> Events for S {
     async fn events_after(
         &self,
         site_ids: &[SiteId],
-        after_id: EventId,
+        after_id: EventSeq,
         limit: u32,
     ) -> Result<Vec<Event>> {
         if site_ids.is_empty() {
@@ -87,7 +87,7 @@ impl<S: Sql> Events for S {
         })?)
     }
 
-    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventId> {
+    async fn last_event_id(&self, site_ids: &[SiteId]) -> Result<EventSeq> {
         if site_ids.is_empty() {
             return Ok(0);
         }

@@ -24,7 +24,7 @@ impl<S: Sql> History for S {
         if filter.sites.is_empty() {
             return Ok(Vec::new());
         }
-        let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id));
+        let (updated_at, id) = after.map_or(START, |c| (c.updated_at, c.id.0));
         Ok(on_pool!(self, |pool| {
             let mut query = QueryBuilder::new(concat!(
                 "SELECT ",

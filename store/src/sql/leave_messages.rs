@@ -39,7 +39,7 @@ impl<S: Sql> LeaveMessages for S {
             .await;
             finish(tx, outcome).await?
         });
-        Ok(LeaveMessage::stored(id, message))
+        Ok(LeaveMessage::stored(LeaveMessageId(id), message))
     }
 
     async fn leave_messages_page(

@@ -28,7 +28,7 @@ impl<S: Sql> Sites for S {
         })
         .map_err(conflict_on("public_key"))?;
         Ok(Site {
-            id,
+            id: SiteId(id),
             public_key: site.public_key,
             name: site.name,
             allowed_origins: site.allowed_origins,

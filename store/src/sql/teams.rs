@@ -20,7 +20,7 @@ impl<S: Sql> Teams for S {
             .await
         })?;
         Ok(Team {
-            id,
+            id: TeamId(id),
             site_id,
             name: name.to_string(),
         })

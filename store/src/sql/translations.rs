@@ -41,7 +41,7 @@ impl<S: Sql> Translations for S {
                             .fetch_one(&mut *tx)
                             .await?;
                     let indexed = translated_search_text(&body, text);
-                    tx.index_text(Indexed::Messages, translation.message_id, &indexed)
+                    tx.index_text(Indexed::Messages, translation.message_id.0, &indexed)
                         .await?;
                 }
                 Ok(())

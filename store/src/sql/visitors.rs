@@ -154,7 +154,7 @@ impl<S: Sql> Visitors for S {
             .insert_id(pool)
             .await
         })?;
-        Ok(Ban::stored(id, ban))
+        Ok(Ban::stored(BanId(id), ban))
     }
 
     async fn active_bans(&self, site_id: SiteId, now: UnixMillis) -> Result<Vec<Ban>> {

@@ -10,7 +10,39 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, Connection};
-use store::{Backend, DatabaseUrl, Store};
+use store::{
+    AgentId, AttachmentId, Backend, BanId, CannedReplyId, ConversationId, DatabaseUrl,
+    LeaveMessageId, MessageId, SiteId, Store, TeamId, VisitorId,
+};
+
+/// An id `by` past an existing one, so that it names no row: the "not found" cases.
+pub trait Beyond: Copy {
+    /// The id `by` after this one.
+    fn beyond(self, by: i64) -> Self;
+}
+
+macro_rules! beyond {
+    ($($id:ident),*) => {
+        $(impl Beyond for $id {
+            fn beyond(self, by: i64) -> Self {
+                $id(self.0 + by)
+            }
+        })*
+    };
+}
+
+beyond!(
+    AgentId,
+    AttachmentId,
+    BanId,
+    CannedReplyId,
+    ConversationId,
+    LeaveMessageId,
+    MessageId,
+    SiteId,
+    TeamId,
+    VisitorId
+);
 
 /// A store on a database of its own, removed again on drop.
 pub struct TestDb {

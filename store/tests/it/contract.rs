@@ -8,14 +8,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::TestDb;
+use common::{Beyond, TestDb};
 use protocol::{Author, ClientId, Seq};
 use store::search::Query;
 use store::{
-    Agent, Conversation, ConversationStatus, DeliveryAttempt, DeliveryState, Error, Event,
-    HistoryFilter, LeaveMessageStatus, MessageTranslation, NewAgent, NewApiToken, NewAttachment,
-    NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site, Store, Visitor,
-    VisitorAttributes,
+    Agent, AgentId, Conversation, ConversationId, ConversationStatus, DeliveryAttempt,
+    DeliveryState, Error, Event, HistoryFilter, LeaveMessageStatus, MessageTranslation, NewAgent,
+    NewApiToken, NewAttachment, NewBan, NewEvent, NewLeaveMessage, NewMessage, NewSite, Role, Site,
+    SiteId, Store, Visitor, VisitorAttributes,
 };
 use store::{TranslationKey, TranslationState};
 
@@ -408,7 +408,7 @@ async fn leave_messages_page_by_keyset_newest_first() {
 
     let missing_site = store
         .create_leave_message(NewLeaveMessage {
-            site_id: site_b.id + 1000,
+            site_id: site_b.id.beyond(1000),
             visitor_id: None,
             name: None,
             contact: "x".into(),
@@ -474,7 +474,7 @@ async fn agents_join_sites() {
         store.agent_sites(ada.id).await.expect("sites"),
         vec![a.id, b.id]
     );
-    let missing = store.add_agent_to_site(a.id, ada.id + 1000).await;
+    let missing = store.add_agent_to_site(a.id, ada.id.beyond(1000)).await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
 
@@ -509,7 +509,9 @@ async fn sessions_authenticate_until_they_expire_or_are_deleted() {
         matches!(duplicate, Err(Error::Conflict { .. })),
         "{duplicate:?}"
     );
-    let unknown_agent = store.create_session("hash-3", ada.id + 1000, expires).await;
+    let unknown_agent = store
+        .create_session("hash-3", ada.id.beyond(1000), expires)
+        .await;
     assert!(
         matches!(unknown_agent, Err(Error::NotFound)),
         "{unknown_agent:?}"
@@ -563,7 +565,7 @@ async fn a_new_password_ends_every_session_of_that_agent_only() {
         .await
         .expect("the same hash again is fine");
 
-    let unknown = store.set_agent_password(bob.id + 1000, "x").await;
+    let unknown = store.set_agent_password(bob.id.beyond(1000), "x").await;
     assert!(matches!(unknown, Err(Error::NotFound)), "{unknown:?}");
 }
 
@@ -604,7 +606,7 @@ async fn upsert_visitor_is_idempotent_per_site() {
         .expect("other site");
     assert_ne!(other_site.id, first.id, "visitor keys are per site");
 
-    let missing = store.upsert_visitor(b.id + 1000, "vk", T0).await;
+    let missing = store.upsert_visitor(b.id.beyond(1000), "vk", T0).await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
 
@@ -660,7 +662,12 @@ async fn visitor_profiles_round_trip_and_leave_others_alone() {
     assert_eq!(untouched, other);
 
     let missing = store
-        .set_visitor_profile(other.id + 1000, None, None, &VisitorAttributes::default())
+        .set_visitor_profile(
+            other.id.beyond(1000),
+            None,
+            None,
+            &VisitorAttributes::default(),
+        )
         .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
@@ -736,12 +743,15 @@ async fn conversations_need_an_existing_conversation_or_visitor() {
         Some(conv.clone())
     );
     assert_eq!(
-        store.conversation(conv.id + 1000).await.expect("load"),
+        store
+            .conversation(conv.id.beyond(1000))
+            .await
+            .expect("load"),
         None
     );
 
     let missing = store
-        .append_message(conv.id + 1000, message("x", "to nowhere"))
+        .append_message(conv.id.beyond(1000), message("x", "to nowhere"))
         .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 
@@ -751,7 +761,7 @@ async fn conversations_need_an_existing_conversation_or_visitor() {
         .await;
     assert!(matches!(wrong_site, Err(Error::NotFound)), "{wrong_site:?}");
     let no_visitor = store
-        .create_conversation(conv.site_id, conv.visitor_id + 1000, T0)
+        .create_conversation(conv.site_id, conv.visitor_id.beyond(1000), T0)
         .await;
     assert!(matches!(no_visitor, Err(Error::NotFound)), "{no_visitor:?}");
 }
@@ -932,7 +942,7 @@ async fn active_bans_exclude_expired_ones_and_other_sites() {
     assert_eq!(store.active_bans(b.id, T0).await.expect("b").len(), 1);
 
     let missing = store
-        .create_ban(ban(b.id + 1000, None, Some("192.0.2.1"), None))
+        .create_ban(ban(b.id.beyond(1000), None, Some("192.0.2.1"), None))
         .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
@@ -981,7 +991,7 @@ async fn events_page_by_id_over_a_set_of_sites() {
         }
         appended.push(event);
     }
-    let of = |site_ids: &[i64]| -> Vec<Event> {
+    let of = |site_ids: &[SiteId]| -> Vec<Event> {
         appended
             .iter()
             .filter(|e| site_ids.contains(&e.site_id))
@@ -1083,10 +1093,19 @@ async fn sites_agents_and_visitors_are_found_by_id() {
         store.visitor(guest.id).await.expect("visitor"),
         Some(guest.clone())
     );
-    assert_eq!(store.site(shop.id + 1000).await.expect("no site"), None);
-    assert_eq!(store.agent(ada.id + 1000).await.expect("no agent"), None);
     assert_eq!(
-        store.visitor(guest.id + 1000).await.expect("no visitor"),
+        store.site(shop.id.beyond(1000)).await.expect("no site"),
+        None
+    );
+    assert_eq!(
+        store.agent(ada.id.beyond(1000)).await.expect("no agent"),
+        None
+    );
+    assert_eq!(
+        store
+            .visitor(guest.id.beyond(1000))
+            .await
+            .expect("no visitor"),
         None
     );
 }
@@ -1150,7 +1169,7 @@ async fn open_conversation_skips_resolved_ones() {
     assert_eq!(store.open_conversation(guest.id).await.expect("none"), None);
 
     let missing = store
-        .set_conversation_status(newer.id + 1000, ConversationStatus::Open, T0)
+        .set_conversation_status(newer.id.beyond(1000), ConversationStatus::Open, T0)
         .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
@@ -1201,7 +1220,7 @@ async fn a_snoozed_conversation_is_pending_until_it_is_woken_once() {
         vec![]
     );
     let due = store.due_snoozes(T0 + 5_000, 10).await.expect("due");
-    let due: Vec<i64> = due.iter().map(|c| c.id).collect();
+    let due: Vec<ConversationId> = due.iter().map(|c| c.id).collect();
     assert_eq!(due, vec![second.id, first.id], "the longest due first");
     assert_eq!(
         store.due_snoozes(T0 + 5_000, 1).await.expect("limit").len(),
@@ -1239,7 +1258,9 @@ async fn a_snoozed_conversation_is_pending_until_it_is_woken_once() {
             .expect("never due"),
         None
     );
-    let missing = store.snooze_conversation(third.id + 1000, T0 + 1, T0).await;
+    let missing = store
+        .snooze_conversation(third.id.beyond(1000), T0 + 1, T0)
+        .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
 
@@ -1425,7 +1446,7 @@ async fn a_message_without_conversation_opens_one_and_resends_never_open_another
         .await;
     assert!(matches!(wrong_site, Err(Error::NotFound)), "{wrong_site:?}");
     let no_visitor = store
-        .append_message_in_open_conversation(shop.id, guest.id + 1000, message("c-4", "x"))
+        .append_message_in_open_conversation(shop.id, guest.id.beyond(1000), message("c-4", "x"))
         .await;
     assert!(matches!(no_visitor, Err(Error::NotFound)), "{no_visitor:?}");
 }
@@ -1567,7 +1588,7 @@ async fn attachments_keep_their_bytes_and_messages_carry_them() {
         "{duplicate:?}"
     );
     let mut orphan = new_attachment(&site, &visitor, "c3d4", b"x");
-    orphan.site_id = site.id + 1000;
+    orphan.site_id = site.id.beyond(1000);
     assert!(matches!(
         store.create_attachment(orphan).await,
         Err(Error::NotFound)
@@ -1655,7 +1676,7 @@ async fn unsent_uploads_are_swept_and_usage_is_counted() {
     );
     assert_eq!(
         store
-            .attachment_usage(site.id + 1000, alice.id)
+            .attachment_usage(site.id.beyond(1000), alice.id)
             .await
             .expect("usage"),
         (0, 0)
@@ -1696,7 +1717,7 @@ async fn a_rating_is_kept_per_conversation_and_replaced_by_a_new_one() {
     };
     assert!(store.rate_conversation(out_of_range).await.is_err());
     let nowhere = store::Rating {
-        conversation_id: conv.id + 1000,
+        conversation_id: conv.id.beyond(1000),
         score: 3,
         comment: None,
         created_at: T0,
@@ -1789,7 +1810,7 @@ async fn assignment_is_a_compare_and_set_and_the_queue_is_oldest_first() {
     );
     assert!(matches!(
         store
-            .reassign_conversation(queue[0] + 1000, None, Some(ann.id))
+            .reassign_conversation(queue[0].beyond(1000), None, Some(ann.id))
             .await,
         Err(Error::NotFound)
     ));
@@ -1815,7 +1836,7 @@ async fn assignment_is_a_compare_and_set_and_the_queue_is_oldest_first() {
 
 /// `count` conversations of `site` waiting for an agent, oldest first, each with a visitor of
 /// its own.
-async fn waiting(store: &dyn Store, site: &Site, count: i64) -> Vec<i64> {
+async fn waiting(store: &dyn Store, site: &Site, count: i64) -> Vec<ConversationId> {
     let mut ids = Vec::new();
     for n in 0..count {
         let visitor = visitor(store, site, &format!("waiting-{n}")).await;
@@ -1870,7 +1891,7 @@ async fn concurrent_assignments_on_two_nodes_never_exceed_an_agents_capacity() {
     }
     let count = |agent| taken.iter().filter(|(a, _)| *a == agent).count();
     assert_eq!((count(ann.id), count(bo.id)), (2, 2), "{taken:?}");
-    let conversations: HashSet<i64> = taken.iter().map(|(_, c)| *c).collect();
+    let conversations: HashSet<ConversationId> = taken.iter().map(|(_, c)| *c).collect();
     assert_eq!(conversations.len(), 4, "no conversation assigned twice");
     for (agent, conversation) in &taken {
         let stored = store.conversation(*conversation).await.expect("read");
@@ -1940,7 +1961,7 @@ async fn an_agents_turn_is_the_time_of_their_latest_automatic_assignment() {
     );
     let queue = waiting(store, &site, 3).await;
     let turns =
-        |agents: Vec<i64>| async move { store.assignment_turns(&agents).await.expect("turns") };
+        |agents: Vec<AgentId>| async move { store.assignment_turns(&agents).await.expect("turns") };
     assert_eq!(turns(vec![bo.id, ann.id]).await, [(ann.id, 0), (bo.id, 0)]);
 
     assert!(
@@ -1998,18 +2019,18 @@ async fn an_agents_turn_is_the_time_of_their_latest_automatic_assignment() {
     // A conversation or an agent that does not exist.
     assert!(matches!(
         store
-            .assign_within_capacity(queue[2] + 1000, bo.id, 5, T0 + 40)
+            .assign_within_capacity(queue[2].beyond(1000), bo.id, 5, T0 + 40)
             .await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
         store
-            .assign_within_capacity(queue[2], bo.id + 1000, 5, T0 + 40)
+            .assign_within_capacity(queue[2], bo.id.beyond(1000), 5, T0 + 40)
             .await,
         Err(Error::NotFound)
     ));
     assert_eq!(assignee(queue[2]).await, None);
-    assert_eq!(turns(vec![bo.id, bo.id + 1000]).await, [(bo.id, 0)]);
+    assert_eq!(turns(vec![bo.id, bo.id.beyond(1000)]).await, [(bo.id, 0)]);
     assert_eq!(turns(Vec::new()).await, []);
 }
 
@@ -2048,11 +2069,11 @@ async fn teams_group_a_sites_agents_and_conversations_can_wait_for_one() {
     );
     assert!(store.site_teams(&[]).await.expect("no sites").is_empty());
     assert!(matches!(
-        store.create_team(other.id + 1000, "x").await,
+        store.create_team(other.id.beyond(1000), "x").await,
         Err(Error::NotFound)
     ));
     assert!(matches!(
-        store.add_team_member(billing.id, bo.id + 1000).await,
+        store.add_team_member(billing.id, bo.id.beyond(1000)).await,
         Err(Error::NotFound)
     ));
 
@@ -2085,7 +2106,7 @@ async fn teams_group_a_sites_agents_and_conversations_can_wait_for_one() {
     );
     assert!(matches!(
         store
-            .set_conversation_team(conversation.id + 1000, None)
+            .set_conversation_team(conversation.id.beyond(1000), None)
             .await,
         Err(Error::NotFound)
     ));
@@ -2117,7 +2138,7 @@ async fn a_visitors_browser_language_is_kept_across_visits() {
         Some("zh-CN")
     );
     assert!(matches!(
-        store.set_visitor_language(wang.id + 1000, "en").await,
+        store.set_visitor_language(wang.id.beyond(1000), "en").await,
         Err(Error::NotFound)
     ));
 }
@@ -2225,7 +2246,7 @@ async fn a_messages_translation_is_stored_replaced_and_goes_with_its_message() {
         .expect("failed");
     assert_eq!(
         store
-            .message_translations(&[second, first, first + 1000])
+            .message_translations(&[second, first, first.beyond(1000)])
             .await
             .expect("read"),
         [done, failed]
@@ -2240,7 +2261,7 @@ async fn a_messages_translation_is_stored_replaced_and_goes_with_its_message() {
     assert!(matches!(
         store
             .save_message_translation(&MessageTranslation {
-                message_id: first + 1000,
+                message_id: first.beyond(1000),
                 ..pending
             })
             .await,
@@ -2334,7 +2355,7 @@ async fn an_agent_turns_translation_off_for_one_conversation() {
     );
     assert!(matches!(
         store
-            .set_conversation_translating(chat.id + 1000, false)
+            .set_conversation_translating(chat.id.beyond(1000), false)
             .await,
         Err(Error::NotFound)
     ));
@@ -2475,7 +2496,9 @@ async fn api_tokens_act_as_their_enabled_agent_and_note_use_once_a_minute() {
         Err(Error::Conflict { .. })
     ));
     assert!(matches!(
-        store.create_api_token(new(bob.id + 1000, "x", "h9")).await,
+        store
+            .create_api_token(new(bob.id.beyond(1000), "x", "h9"))
+            .await,
         Err(Error::NotFound)
     ));
 
@@ -2581,7 +2604,7 @@ async fn conversation_tags_are_replaced_as_a_set() {
     assert!(store.conversation_tags(&[]).await.expect("none").is_empty());
     assert!(matches!(
         store
-            .set_conversation_tags(first.id + 1000, &tags(&["x"]))
+            .set_conversation_tags(first.id.beyond(1000), &tags(&["x"]))
             .await,
         Err(Error::NotFound)
     ));
@@ -2632,7 +2655,7 @@ async fn canned_replies_are_shared_per_site_or_an_agents_own() {
     let other = site(store, "other").await;
     let ann = agent(store, "ann@x.example").await;
     let bo = agent(store, "bo@x.example").await;
-    let reply = |site: &Site, agent: Option<i64>, shortcut: &str| store::NewCannedReply {
+    let reply = |site: &Site, agent: Option<AgentId>, shortcut: &str| store::NewCannedReply {
         site_id: site.id,
         agent_id: agent,
         shortcut: shortcut.to_owned(),
@@ -2698,7 +2721,7 @@ async fn canned_replies_are_shared_per_site_or_an_agents_own() {
         Some(shared)
     );
     let mut orphan = reply(&shop, None, "x");
-    orphan.site_id = shop.id + 1000;
+    orphan.site_id = shop.id.beyond(1000);
     assert!(matches!(
         store.create_canned_reply(orphan).await,
         Err(Error::NotFound)
@@ -2724,7 +2747,7 @@ async fn an_agents_language_can_be_changed() {
         .await
         .expect("same again");
     assert!(matches!(
-        store.set_agent_language(ann.id + 1000, "en").await,
+        store.set_agent_language(ann.id.beyond(1000), "en").await,
         Err(Error::NotFound)
     ));
 }
@@ -2750,7 +2773,7 @@ async fn say(
 }
 
 /// The bodies of the messages `query` finds on `sites`, newest first.
-async fn found(store: &dyn Store, sites: &[i64], query: &str) -> Vec<String> {
+async fn found(store: &dyn Store, sites: &[SiteId], query: &str) -> Vec<String> {
     let filter = HistoryFilter {
         sites: sites.to_vec(),
         ..HistoryFilter::default()
@@ -2959,14 +2982,14 @@ async fn history_lists_the_conversations_a_filter_selects() {
         seen.extend(page.into_iter().map(|c| c.id));
     }
     // The resolved one was updated last; the others by creation, newest first.
-    let ids: Vec<i64> = conversations.iter().map(|c| c.id).collect();
+    let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
     assert_eq!(seen, [ids[1], ids[4], ids[3], ids[2], ids[0]]);
 
     let rated = HistoryFilter {
         rating: Some(5),
         ..all.clone()
     };
-    let rated: Vec<i64> = store
+    let rated: Vec<ConversationId> = store
         .history(&rated, None, 10)
         .await
         .expect("rated")
@@ -2979,7 +3002,7 @@ async fn history_lists_the_conversations_a_filter_selects() {
         since: Some(T0 + 3000),
         ..all.clone()
     };
-    let open_recent: Vec<i64> = store
+    let open_recent: Vec<ConversationId> = store
         .history(&open_recent, None, 10)
         .await
         .expect("open recent")
@@ -3140,7 +3163,7 @@ async fn imported_messages_follow_the_stored_ones_and_are_found() {
     assert_eq!(after.len(), 4);
     assert_eq!(
         store
-            .import_messages(chat.id + 1000, &batch)
+            .import_messages(chat.id.beyond(1000), &batch)
             .await
             .map_err(|e| e.to_string()),
         Err(Error::NotFound.to_string())
@@ -3154,7 +3177,7 @@ async fn leave_messages_are_taken_handled_and_annotated() {
     let shop = site(store, "shop").await;
     let other = site(store, "other").await;
     let ada = agent(store, "ada@example.com").await;
-    let leave = |site_id: i64, body: &str, n: i64| NewLeaveMessage {
+    let leave = |site_id: SiteId, body: &str, n: i64| NewLeaveMessage {
         site_id,
         visitor_id: None,
         name: None,
@@ -3238,12 +3261,12 @@ async fn leave_messages_are_taken_handled_and_annotated() {
         .expect("handled");
     assert_eq!(released.assignee_id, None);
     let missing = store
-        .update_leave_message(first.id + 1000, LeaveMessageStatus::Handled, None)
+        .update_leave_message(first.id.beyond(1000), LeaveMessageStatus::Handled, None)
         .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
     let orphan = store
         .add_leave_message_note(store::NewLeaveMessageNote {
-            leave_message_id: first.id + 1000,
+            leave_message_id: first.id.beyond(1000),
             agent_id: None,
             body: "x".into(),
             created_at: T0,
@@ -3315,7 +3338,7 @@ async fn sites_are_listed_and_updated_but_keep_their_key() {
     let store = db.store.as_ref();
     let first = site(store, "first").await;
     let second = site(store, "second").await;
-    let listed: Vec<i64> = store
+    let listed: Vec<SiteId> = store
         .all_sites()
         .await
         .expect("sites")
@@ -3341,7 +3364,7 @@ async fn sites_are_listed_and_updated_but_keep_their_key() {
         Some(updated)
     );
     let missing = store
-        .update_site(second.id + 100, "x", &[], &serde_json::json!({}))
+        .update_site(second.id.beyond(100), "x", &[], &serde_json::json!({}))
         .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }
@@ -3353,7 +3376,7 @@ async fn administrators_change_agents_and_their_sites() {
     let shop = site(store, "shop").await;
     let ada = agent(store, "ada@example.com").await;
     let bo = agent(store, "bo@example.com").await;
-    let listed: Vec<i64> = store
+    let listed: Vec<AgentId> = store
         .all_agents()
         .await
         .expect("agents")
@@ -3370,7 +3393,9 @@ async fn administrators_change_agents_and_their_sites() {
         (Role::Admin, 9, true)
     );
     assert_eq!(store.agent(bo.id).await.expect("read"), Some(changed));
-    let missing = store.update_agent(bo.id + 100, Role::Agent, 1, false).await;
+    let missing = store
+        .update_agent(bo.id.beyond(100), Role::Agent, 1, false)
+        .await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 
     store

@@ -5,6 +5,7 @@
 use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
+use protocol::{AgentId, SiteId};
 use serde::{Deserialize, Serialize};
 
 /// Most chats an agent may be given at once.
@@ -14,7 +15,7 @@ pub const MAX_CHATS: i32 = 50;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminAgent {
     /// Their id.
-    pub id: i64,
+    pub id: AgentId,
     /// Their sign-in e-mail.
     pub email: String,
     /// Their name.
@@ -26,7 +27,7 @@ pub struct AdminAgent {
     /// Whether they may sign in.
     pub disabled: bool,
     /// The sites they answer.
-    pub sites: Vec<i64>,
+    pub sites: Vec<SiteId>,
 }
 
 /// The agents and the sites they can be put on.
@@ -35,9 +36,9 @@ pub struct AgentsData {
     /// Every agent.
     pub agents: Vec<AdminAgent>,
     /// Every site, `(id, name)`.
-    pub sites: Vec<(i64, String)>,
+    pub sites: Vec<(SiteId, String)>,
     /// The administrator looking (who cannot demote or disable themselves).
-    pub me: i64,
+    pub me: AgentId,
 }
 
 /// Every agent and site.
@@ -77,7 +78,7 @@ pub async fn admin_agents() -> Result<AgentsData, ConsoleError> {
 pub async fn invite_agent(
     email: String,
     name: String,
-    site: i64,
+    site: SiteId,
     #[server(default)] admin: bool,
 ) -> Result<String, ConsoleError> {
     use crate::context;
@@ -123,7 +124,7 @@ pub async fn invite_agent(
 /// Sets an agent's role, limit and whether they are disabled.
 #[server(endpoint = "admin/agents/update")]
 pub async fn update_agent(
-    id: i64,
+    id: AgentId,
     max_chats: i32,
     #[server(default)] admin: bool,
     #[server(default)] disabled: bool,
@@ -154,7 +155,7 @@ pub async fn update_agent(
 
 /// Puts an agent on a site or takes them off it.
 #[server(endpoint = "admin/agents/site")]
-pub async fn set_agent_site(id: i64, site: i64, member: bool) -> Result<(), ConsoleError> {
+pub async fn set_agent_site(id: AgentId, site: SiteId, member: bool) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
     let store = context::store()?;
@@ -225,7 +226,7 @@ pub fn AdminAgentsPage() -> impl IntoView {
                                     <label>
                                         {t(lang, Key::Site)}
                                         <select name="site">
-                                            {data.sites.iter().map(|(id, name)| view! { <option value=*id>{name.clone()}</option> }).collect_view()}
+                                            {data.sites.iter().map(|(id, name)| view! { <option value=id.0>{name.clone()}</option> }).collect_view()}
                                         </select>
                                     </label>
                                     <label><input type="checkbox" name="admin" value="true" /> " " {t(lang, Key::Administrator)}</label>
@@ -270,8 +271,8 @@ fn AgentTable(
                                 let site = *site;
                                 view! {
                                     <ActionForm action=membership>
-                                        <input type="hidden" name="id" value=id />
-                                        <input type="hidden" name="site" value=site />
+                                        <input type="hidden" name="id" value=id.0 />
+                                        <input type="hidden" name="site" value=site.0 />
                                         <input type="hidden" name="member" value=(!member).to_string() />
                                         <button type="submit" class="secondary" aria-pressed=member.to_string()>{label}</button>
                                     </ActionForm>
@@ -283,7 +284,7 @@ fn AgentTable(
                                 <td>{agent.name}<br /><small>{agent.email}</small></td>
                                 <td>
                                     <ActionForm action=update attr:class="agent-settings">
-                                        <input type="hidden" name="id" value=id />
+                                        <input type="hidden" name="id" value=id.0 />
                                         <label>{t(lang, Key::MaxChats)} <input type="number" name="max_chats" min="1" max=MAX_CHATS value=agent.max_chats /></label>
                                         // Administrators cannot demote or disable themselves.
                                         {(id == me).then(|| view! { <input type="hidden" name="admin" value="true" /> })}

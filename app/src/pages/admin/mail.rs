@@ -28,7 +28,7 @@ pub async fn save_mail_settings(form: MailForm) -> Result<(), ConsoleError> {
     use crate::context;
     let admin = context::require_admin().await?;
     context::outbox()?.save(form)?;
-    tracing::info!(admin = admin.id, "mail settings saved");
+    tracing::info!(admin = %admin.id, "mail settings saved");
     Ok(())
 }
 

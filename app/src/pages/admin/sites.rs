@@ -9,6 +9,7 @@
 use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
+use protocol::SiteId;
 use serde::{Deserialize, Serialize};
 
 /// Longest site name, in characters.
@@ -134,7 +135,7 @@ impl LookForm {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminSite {
     /// Its id.
-    pub id: i64,
+    pub id: SiteId,
     /// The key in the snippet's `data-site`.
     pub key: String,
     /// Its name.
@@ -287,7 +288,7 @@ pub async fn create_site(
 /// Replaces a site's name, origins and widget settings.
 #[server(endpoint = "admin/sites/update")]
 pub async fn update_site(
-    id: i64,
+    id: SiteId,
     name: String,
     origins: String,
     look: LookForm,
@@ -398,7 +399,7 @@ fn SiteForm(
                 {move || if copied.get() { t(lang, Key::Copied) } else { t(lang, Key::Copy) }}
             </button>
             <ActionForm action=update>
-                <input type="hidden" name="id" value=site.id />
+                <input type="hidden" name="id" value=site.id.0 />
                 <label>{t(lang, Key::Title)} <input type="text" name="name" value=site.name required maxlength=MAX_NAME /></label>
                 <label>{t(lang, Key::AllowedOrigins)} <textarea name="origins">{site.origins}</textarea></label>
                 <LookFields look=site.look lang />

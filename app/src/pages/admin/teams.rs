@@ -5,6 +5,7 @@
 use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
+use protocol::{AgentId, SiteId, TeamId};
 use serde::{Deserialize, Serialize};
 
 /// Longest team name, in characters.
@@ -14,15 +15,15 @@ pub const MAX_NAME: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamRow {
     /// Its id.
-    pub id: i64,
+    pub id: TeamId,
     /// Its site's name.
     pub site: String,
     /// Its name.
     pub name: String,
     /// Its agents: id and display name.
-    pub members: Vec<(i64, String)>,
+    pub members: Vec<(AgentId, String)>,
     /// The site's other agents, who could join.
-    pub others: Vec<(i64, String)>,
+    pub others: Vec<(AgentId, String)>,
 }
 
 #[cfg(feature = "ssr")]
@@ -31,11 +32,12 @@ mod ssr {
 
     use crate::context;
     use crate::error::ConsoleError;
+    use protocol::{SiteId, TeamId};
 
     /// The team `id`, or `NotFound`.
-    pub async fn team(id: i64) -> Result<store::Team, ConsoleError> {
+    pub async fn team(id: TeamId) -> Result<store::Team, ConsoleError> {
         let store = context::store()?;
-        let sites: Vec<i64> = store.all_sites().await?.iter().map(|s| s.id).collect();
+        let sites: Vec<SiteId> = store.all_sites().await?.iter().map(|s| s.id).collect();
         store
             .site_teams(&sites)
             .await?
@@ -52,7 +54,7 @@ pub async fn admin_teams() -> Result<Vec<TeamRow>, ConsoleError> {
     context::require_admin().await?;
     let store = context::store()?;
     let sites = store.all_sites().await?;
-    let ids: Vec<i64> = sites.iter().map(|s| s.id).collect();
+    let ids: Vec<SiteId> = sites.iter().map(|s| s.id).collect();
     let mut rows = Vec::new();
     for team in store.site_teams(&ids).await? {
         let members = store.team_members(team.id).await?;
@@ -82,7 +84,7 @@ pub async fn admin_teams() -> Result<Vec<TeamRow>, ConsoleError> {
 
 /// Adds a team called `name` to `site`.
 #[server(endpoint = "admin/teams/create")]
-pub async fn create_team(site: i64, name: String) -> Result<(), ConsoleError> {
+pub async fn create_team(site: SiteId, name: String) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
     let name = name.trim();
@@ -98,7 +100,7 @@ pub async fn create_team(site: i64, name: String) -> Result<(), ConsoleError> {
 
 /// Puts an agent of the team's site into the team.
 #[server(endpoint = "admin/teams/add")]
-pub async fn join_team(team: i64, agent: i64) -> Result<(), ConsoleError> {
+pub async fn join_team(team: TeamId, agent: AgentId) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
     let team = self::ssr::team(team).await?;
@@ -119,7 +121,7 @@ pub async fn join_team(team: i64, agent: i64) -> Result<(), ConsoleError> {
 
 /// Takes an agent out of a team.
 #[server(endpoint = "admin/teams/remove")]
-pub async fn leave_team(team: i64, agent: i64) -> Result<(), ConsoleError> {
+pub async fn leave_team(team: TeamId, agent: AgentId) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
     context::store()?
@@ -130,7 +132,7 @@ pub async fn leave_team(team: i64, agent: i64) -> Result<(), ConsoleError> {
 
 /// Deletes a team; conversations waiting for it go back to every agent of the site.
 #[server(endpoint = "admin/teams/delete")]
-pub async fn delete_team(team: i64) -> Result<(), ConsoleError> {
+pub async fn delete_team(team: TeamId) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
     match context::store()?.delete_team(team).await {
@@ -195,7 +197,7 @@ pub fn AdminTeamsPage() -> impl IntoView {
                                         <select name="site">
                                             {sites
                                                 .into_iter()
-                                                .map(|site| view! { <option value=site.id>{site.name}</option> })
+                                                .map(|site| view! { <option value=site.id.0>{site.name}</option> })
                                                 .collect_view()}
                                         </select>
                                     </label>
@@ -226,18 +228,18 @@ fn TeamCard(
     let id = team.id;
     let has_others = !team.others.is_empty();
     view! {
-        <section class="team" data-team=id>
+        <section class="team" data-team=id.0>
             <h2>{team.name} " " <small>{team.site}</small></h2>
             <ul class="members">
                 {team
                     .members
                     .into_iter()
                     .map(|(agent, name)| view! {
-                        <li data-agent=agent>
+                        <li data-agent=agent.0>
                             {name} " "
                             <ActionForm action=leave>
-                                <input type="hidden" name="team" value=id />
-                                <input type="hidden" name="agent" value=agent />
+                                <input type="hidden" name="team" value=id.0 />
+                                <input type="hidden" name="agent" value=agent.0 />
                                 <crate::ui::ConfirmButton label=t(lang, Key::Remove) lang />
                             </ActionForm>
                         </li>
@@ -246,19 +248,19 @@ fn TeamCard(
             </ul>
             {has_others.then(|| view! {
                 <ActionForm action=join attr:class="add-member">
-                    <input type="hidden" name="team" value=id />
+                    <input type="hidden" name="team" value=id.0 />
                     <select name="agent">
                         {team
                             .others
                             .into_iter()
-                            .map(|(agent, name)| view! { <option value=agent>{name}</option> })
+                            .map(|(agent, name)| view! { <option value=agent.0>{name}</option> })
                             .collect_view()}
                     </select>
                     <button type="submit">{t(lang, Key::Add)}</button>
                 </ActionForm>
             })}
             <ActionForm action=delete>
-                <input type="hidden" name="team" value=id />
+                <input type="hidden" name="team" value=id.0 />
                 <crate::ui::ConfirmButton label=t(lang, Key::Delete) lang />
             </ActionForm>
         </section>

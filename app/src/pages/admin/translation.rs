@@ -47,7 +47,7 @@ pub async fn save_translation_settings(form: TranslationForm) -> Result<(), Cons
     use crate::context;
     let admin = context::require_admin().await?;
     context::interpreter()?.save(form)?;
-    tracing::info!(admin = admin.id, "translation settings saved");
+    tracing::info!(admin = %admin.id, "translation settings saved");
     Ok(())
 }
 

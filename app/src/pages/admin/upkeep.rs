@@ -5,13 +5,14 @@
 use crate::error::ConsoleError;
 use crate::i18n::{Key, Lang, t};
 use leptos::prelude::*;
+use protocol::{BanId, SiteId};
 use serde::{Deserialize, Serialize};
 
 /// A ban as the page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BanRow {
     /// Its id, to lift it.
-    pub id: i64,
+    pub id: BanId,
     /// The site's name.
     pub site: String,
     /// Who or what is banned: `visitor #12`, `203.0.113.0/24`, or both.
@@ -56,7 +57,7 @@ pub async fn admin_bans() -> Result<Vec<BanRow>, ConsoleError> {
 /// number) on a site, for `days` days (0: for good).
 #[server(endpoint = "admin/bans/add")]
 pub async fn add_ban(
-    site: i64,
+    site: SiteId,
     #[server(default)] address: String,
     #[server(default)] visitor: String,
     reason: String,
@@ -68,7 +69,10 @@ pub async fn add_ban(
     let address = (!address.is_empty()).then(|| address.to_owned());
     let visitor = match visitor.trim() {
         "" => None,
-        text => Some(text.parse::<i64>().map_err(|_| ConsoleError::Invalid)?),
+        text => Some(
+            text.parse::<protocol::VisitorId>()
+                .map_err(|_| ConsoleError::Invalid)?,
+        ),
     };
     let reason = crate::api::bans::ban_reason(&reason, days)?;
     let address_ok = address.as_deref().is_none_or(|a| {
@@ -108,7 +112,7 @@ pub async fn add_ban(
 
 /// Lifts a ban.
 #[server(endpoint = "admin/bans/lift")]
-pub async fn lift_ban(id: i64) -> Result<(), ConsoleError> {
+pub async fn lift_ban(id: BanId) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
     context::store()?
@@ -130,7 +134,7 @@ pub async fn delete_older_than(days: i64) -> Result<u64, ConsoleError> {
         .delete_history_before(crate::clock::now() - days * crate::clock::DAY_MS)
         .await?;
     tracing::info!(
-        admin = admin.id,
+        admin = %admin.id,
         days,
         deleted,
         "history deleted by retention"
@@ -210,10 +214,10 @@ fn Bans(
                 {bans
                     .into_iter()
                     .map(|ban| view! {
-                        <li data-ban=ban.id>
+                        <li data-ban=ban.id.0>
                             <b>{ban.target}</b> " · " {ban.site} " · " {ban.reason} " " <time>{ban.until}</time>
                             <ActionForm action=lift>
-                                <input type="hidden" name="id" value=ban.id />
+                                <input type="hidden" name="id" value=ban.id.0 />
                                 <button type="submit" class="secondary">{t(lang, Key::Lift)}</button>
                             </ActionForm>
                         </li>
@@ -224,7 +228,7 @@ fn Bans(
                 <label>
                     {t(lang, Key::Site)}
                     <select name="site">
-                        {sites.into_iter().map(|s| view! { <option value=s.id>{s.name}</option> }).collect_view()}
+                        {sites.into_iter().map(|s| view! { <option value=s.id.0>{s.name}</option> }).collect_view()}
                     </select>
                 </label>
                 <label>{t(lang, Key::Address)} <input type="text" name="address" placeholder="203.0.113.0/24" /></label>

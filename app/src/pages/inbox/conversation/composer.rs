@@ -45,7 +45,7 @@ pub(super) fn Composer(
     let canned = LocalResource::new(crate::api::canned::canned_replies);
     let site = live
         .desk
-        .with_untracked(|d| d.threads.get(&id).map(|t| t.site_id.0));
+        .with_untracked(|d| d.threads.get(&id).map(|t| t.site_id));
     let suggestions = move || -> Vec<(String, String)> {
         let draft = draft.get();
         let Some(word) = draft
@@ -83,7 +83,7 @@ pub(super) fn Composer(
         if note_mode.get_untracked() {
             // A note goes through a server function; on failure the words come back.
             leptos::task::spawn_local(async move {
-                if add_note(id.0, body.clone()).await.is_err() {
+                if add_note(id, body.clone()).await.is_err() {
                     draft.set(body);
                 }
             });
@@ -195,7 +195,7 @@ pub(super) fn Composer(
                         return;
                     }
                     leptos::task::spawn_local(async move {
-                        draft_translation.set(Some(translate_draft(id.0, text).await));
+                        draft_translation.set(Some(translate_draft(id, text).await));
                     });
                 }>{t(lang, Key::TranslateDraft)}</button>
             })}
@@ -240,7 +240,10 @@ const MAX_NOTE_BYTES: usize = 4000;
 /// Writes an internal note on conversation `id`: stored as a durable agent event and sent live
 /// to the consoles of the site's agents, never to the visitor.
 #[server(endpoint = "notes/add")]
-pub async fn add_note(id: i64, body: String) -> Result<(), crate::error::ConsoleError> {
+pub async fn add_note(
+    id: protocol::ConversationId,
+    body: String,
+) -> Result<(), crate::error::ConsoleError> {
     use crate::context;
     use crate::error::ConsoleError;
     let (agent, conversation) = context::my_conversation(id).await?;
@@ -249,8 +252,8 @@ pub async fn add_note(id: i64, body: String) -> Result<(), crate::error::Console
     }
     let frame = protocol::ServerFrame::Note {
         event_seq: 0,
-        conversation_id: ConversationId(id),
-        agent_id: protocol::AgentId(agent.id),
+        conversation_id: id,
+        agent_id: agent.id,
         agent_name: agent.display_name.clone(),
         body,
         created_at: crate::clock::now(),
@@ -262,7 +265,10 @@ pub async fn add_note(id: i64, body: String) -> Result<(), crate::error::Console
 /// same rules as a sent reply: the site's budget, and the cache (sending it then costs
 /// nothing more).
 #[server(endpoint = "conversation/translate")]
-pub async fn translate_draft(id: i64, text: String) -> Result<Draft, crate::error::ConsoleError> {
+pub async fn translate_draft(
+    id: protocol::ConversationId,
+    text: String,
+) -> Result<Draft, crate::error::ConsoleError> {
     use crate::context;
     use crate::error::ConsoleError;
     let (agent, conversation) = context::my_conversation(id).await?;

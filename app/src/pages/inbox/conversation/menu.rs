@@ -41,7 +41,7 @@ pub(super) fn MoreActions(
                             on:change=move |event| {
                                 let on = event_target_checked(&event);
                                 leptos::task::spawn_local(async move {
-                                    if set_translating(id.0, on).await.is_ok() {
+                                    if set_translating(id, on).await.is_ok() {
                                         live.desk.update(|d| {
                                             if let Some(thread) = d.threads.get_mut(&id) {
                                                 thread.translating = on;
@@ -70,7 +70,7 @@ fn TagEditor(id: ConversationId, tags: Vec<String>, lang: Lang) -> impl IntoView
         event.prevent_default();
         let tags = text.get_untracked();
         leptos::task::spawn_local(async move {
-            refused.set(set_tags(id.0, tags).await.is_err());
+            refused.set(set_tags(id, tags).await.is_err());
         });
     };
     view! {
@@ -117,7 +117,10 @@ fn normalise_tags(text: &str) -> Option<Vec<String>> {
 
 /// Sets conversation `id`'s tags (comma-separated) and tells the site's consoles.
 #[server(endpoint = "tags/set")]
-pub async fn set_tags(id: i64, tags: String) -> Result<(), crate::error::ConsoleError> {
+pub async fn set_tags(
+    id: protocol::ConversationId,
+    tags: String,
+) -> Result<(), crate::error::ConsoleError> {
     use crate::context;
     use crate::error::ConsoleError;
     let (_, conversation) = context::my_conversation(id).await?;
@@ -125,7 +128,7 @@ pub async fn set_tags(id: i64, tags: String) -> Result<(), crate::error::Console
     context::store()?.set_conversation_tags(id, &tags).await?;
     let frame = protocol::ServerFrame::Tags {
         event_seq: 0,
-        conversation_id: ConversationId(id),
+        conversation_id: id,
         tags,
     };
     context::publish_event(&conversation, "tags", frame).await
@@ -141,7 +144,7 @@ fn BanForm(id: ConversationId, lang: Lang) -> impl IntoView {
         event.prevent_default();
         let (words, days) = (reason.get_untracked(), days.get_untracked());
         leptos::task::spawn_local(async move {
-            outcome.set(Some(ban_visitor(id.0, words, days).await));
+            outcome.set(Some(ban_visitor(id, words, days).await));
         });
     };
     view! {
@@ -177,7 +180,7 @@ fn BanForm(id: ConversationId, lang: Lang) -> impl IntoView {
 /// for ever); their open widgets are told at once.
 #[server(endpoint = "conversation/ban")]
 pub async fn ban_visitor(
-    id: i64,
+    id: protocol::ConversationId,
     reason: String,
     days: i64,
 ) -> Result<(), crate::error::ConsoleError> {
@@ -201,7 +204,10 @@ pub async fn ban_visitor(
 
 /// Turns translation on or off for conversation `id`.
 #[server(endpoint = "conversation/translating")]
-pub async fn set_translating(id: i64, on: bool) -> Result<(), crate::error::ConsoleError> {
+pub async fn set_translating(
+    id: protocol::ConversationId,
+    on: bool,
+) -> Result<(), crate::error::ConsoleError> {
     use crate::context;
     let (_, conversation) = context::my_conversation(id).await?;
     context::store()?

@@ -18,14 +18,16 @@ pub struct VisitorCard {
     /// First contact, UTC milliseconds.
     pub first_seen: i64,
     /// Their other conversations, newest first: (id, status, last activity).
-    pub past: Vec<(i64, ConversationStatus, i64)>,
+    pub past: Vec<(protocol::ConversationId, ConversationStatus, i64)>,
     /// How the visitor rated this conversation (1–5) and what they added, once resolved.
     pub rating: Option<(i64, Option<String>)>,
 }
 
 /// The visitor of conversation `id`, with their earlier conversations.
 #[server(endpoint = "visitor_profile")]
-pub async fn visitor_profile(id: i64) -> Result<VisitorCard, crate::error::ConsoleError> {
+pub async fn visitor_profile(
+    id: protocol::ConversationId,
+) -> Result<VisitorCard, crate::error::ConsoleError> {
     use crate::context;
     let (_, conversation) = context::my_conversation(id).await?;
     let store = context::store()?;
@@ -55,7 +57,7 @@ pub async fn visitor_profile(id: i64) -> Result<VisitorCard, crate::error::Conso
 /// earlier conversations. Loaded when the conversation opens.
 #[component]
 pub(super) fn VisitorPanel(live: Live, id: ConversationId, lang: Lang) -> impl IntoView {
-    let profile = LocalResource::new(move || visitor_profile(id.0));
+    let profile = LocalResource::new(move || visitor_profile(id));
     let visitor = live
         .desk
         .with_untracked(|d| d.threads.get(&id).map(|t| t.visitor_id));
@@ -91,7 +93,7 @@ pub(super) fn VisitorPanel(live: Live, id: ConversationId, lang: Lang) -> impl I
                                     {p.past
                                         .into_iter()
                                         .map(|(past, status, _)| view! {
-                                            <li data-conversation=past>"#" {past} " · " {status_text(status, lang)}</li>
+                                            <li data-conversation=past.0>"#" {past.0} " · " {status_text(status, lang)}</li>
                                         })
                                         .collect_view()}
                                 </ul>

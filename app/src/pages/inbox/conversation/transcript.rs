@@ -17,7 +17,7 @@ pub(super) fn Transcript(
 ) -> impl IntoView {
     let loading = RwSignal::new(false);
     // Earlier notes come with the conversation; later ones arrive live.
-    let earlier_notes = LocalResource::new(move || notes(id.0));
+    let earlier_notes = LocalResource::new(move || notes(id));
     Effect::new(move |_| {
         if let Some(Ok(loaded)) = earlier_notes.get() {
             live.desk.update(|d| d.add_notes(loaded));
@@ -32,7 +32,7 @@ pub(super) fn Transcript(
         };
         loading.set(true);
         leptos::task::spawn_local(async move {
-            if let Ok(page) = crate::api::inbox::transcript(id.0, before).await {
+            if let Ok(page) = crate::api::inbox::transcript(id, before).await {
                 live.desk.update(|d| {
                     d.add_history(id, page.messages);
                     d.add_translations(id, page.translations);
@@ -113,7 +113,9 @@ pub(super) fn Transcript(
 /// The internal notes on conversation `id`, oldest first (the console loads them on opening
 /// it; later ones arrive live).
 #[server(endpoint = "notes")]
-pub async fn notes(id: i64) -> Result<Vec<protocol::ServerFrame>, crate::error::ConsoleError> {
+pub async fn notes(
+    id: protocol::ConversationId,
+) -> Result<Vec<protocol::ServerFrame>, crate::error::ConsoleError> {
     use crate::context;
     let (_, conversation) = context::my_conversation(id).await?;
     let events = context::store()?

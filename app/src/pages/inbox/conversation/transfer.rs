@@ -5,7 +5,7 @@ use crate::api::inbox::{Colleague, TeamChoice};
 use crate::i18n::{Key, Lang, t};
 use crate::live::Live;
 use leptos::prelude::*;
-use protocol::{AgentFrame, AgentId, AgentStatus, Assign, ConversationId, SiteId};
+use protocol::{AgentFrame, AgentId, AgentStatus, Assign, ConversationId, SiteId, TeamId};
 
 /// Moves the conversation to a colleague of its site; their status is shown next to the name.
 #[component]
@@ -36,8 +36,8 @@ pub(super) fn TransferPicker(
         // "team:ID" routes to a team, a bare id to an agent.
         let picked = choice.get_untracked();
         let (to, team) = match picked.strip_prefix("team:") {
-            Some(team) => (None, team.parse::<i64>().ok()),
-            None => (picked.parse::<i64>().ok().map(AgentId), None),
+            Some(team) => (None, team.parse::<TeamId>().ok()),
+            None => (picked.parse::<AgentId>().ok(), None),
         };
         if to.is_some() || team.is_some() {
             let words = note.get_untracked();
