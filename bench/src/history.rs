@@ -383,11 +383,11 @@ async fn export(
 ) -> Result<()> {
     let query = Query::parse("订单").ok_or("unsearchable")?;
     let started = Instant::now();
-    let mut chunks = server::export::start(
+    let mut chunks = server::web::export::start(
         store.clone(),
         filter.clone(),
         Some(query),
-        server::export::Format::Csv,
+        server::web::export::Format::Csv,
     );
     let (mut bytes, mut rows) = (0_usize, 0_usize);
     while let Some(chunk) = chunks.recv().await {

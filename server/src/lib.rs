@@ -5,17 +5,12 @@
 
 pub mod agents;
 pub mod answers;
-pub mod api;
 pub mod backup;
 pub mod bus;
 pub mod config;
 pub mod config_file;
-pub mod console_mail;
-pub mod console_translation;
-pub mod demo;
 pub mod edge;
 mod error;
-pub mod export;
 pub mod geoip;
 pub mod http_server;
 pub mod init;
@@ -25,23 +20,20 @@ pub mod metrics;
 pub mod migrate_to;
 pub mod outbound;
 pub mod realtime;
-pub mod routes;
 pub mod setup;
-pub mod signed_in;
 pub mod site;
-pub mod state;
 pub mod tasks;
 pub mod telemetry;
 pub mod translate;
-pub mod transport;
 pub mod util;
+pub mod web;
 pub mod webhooks;
 pub mod wiring;
 
 pub use error::{Error, Result};
-pub use routes::router;
-pub use state::AppState;
 pub use util::now_ms;
+pub use web::routes::router;
+pub use web::state::AppState;
 
 use std::future::Future;
 use std::net::SocketAddr;

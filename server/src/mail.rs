@@ -1,8 +1,9 @@
 //! Outgoing e-mail over SMTP (`lettre`): the one place Kefu sends mail from — conversation
 //! transcripts a visitor asks for, agents' replies to leave-messages (through the console's
-//! `Outbox`, see [`crate::console_mail`]) and, with `notify_leave_messages`, notes to a site's
-//! agents about new leave-messages (collected into digests by [`crate::leave_digest`]). Configured by `[email] smtp_url` and `from` (or at
-//! `/admin/mail`); without them Kefu sends nothing and says so.
+//! `Outbox`, see [`crate::web::console_mail`]) and, with `notify_leave_messages`, notes to a site's
+//! agents about new leave-messages (collected into digests by [`crate::leave_digest`]). Configured
+//! by `[email] smtp_url` and `from` (or at `/admin/mail`); without them Kefu sends nothing and says
+//! so.
 
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, SinglePart};

@@ -413,8 +413,8 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
         tracing::info!(database = %config.database_url, bind = %config.bind, "kefu starting");
         if demo {
             let password = std::env::var("KEFU_DEMO_PASSWORD").ok();
-            let email = server::demo::DEMO_EMAIL;
-            match server::demo::ensure(state.store.as_ref(), password).await? {
+            let email = server::web::demo::DEMO_EMAIL;
+            match server::web::demo::ensure(state.store.as_ref(), password).await? {
                 Some(password) => server::announce(&format!(
                     "Demo admin created: {email} / {password}  (shown once)"
                 )),

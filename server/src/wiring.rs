@@ -7,7 +7,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::realtime::{self, Realtime, Services};
-use crate::state::AppState;
+use crate::web::state::AppState;
 use std::sync::Arc;
 
 /// Opens the services `config` names. The error names the key at fault.

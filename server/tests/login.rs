@@ -96,7 +96,7 @@ async fn signin_throttle_guesses_are_throttled_per_address_while_the_owner_signs
     let kefu = Kefu::start().await;
     let guesser: IpAddr = "127.0.0.2".parse().expect("ip");
     let owner: IpAddr = "127.0.0.3".parse().expect("ip");
-    let admin = server::demo::DEMO_EMAIL;
+    let admin = server::web::demo::DEMO_EMAIL;
 
     let mut statuses = Vec::new();
     for _ in 0..20 {

@@ -1,5 +1,5 @@
 //! The real-time core: who may connect, the hub that fans frames out, and the session state
-//! machine both transports (`crate::transport`) share. Nothing here knows HTTP: the
+//! machine both transports (`crate::web::transport`) share. Nothing here knows HTTP: the
 //! transports hand it frames and addresses, and it answers with frames.
 //!
 //! Delivery order is always persist → seq → ack → fan out; see `docs/protocol.md`.

@@ -1,5 +1,5 @@
 //! Storage limits for files visitors and agents upload, and the sweep that deletes uploads no
-//! message ever carried. The upload endpoints themselves are `crate::transport::attachments`.
+//! message ever carried. The upload endpoints themselves are `crate::web::transport::attachments`.
 
 /// `[uploads]` in `kefu.toml`: how much files may take, and how long an unsent one is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -163,7 +163,7 @@ async fn spawn_on(
     let state = server::wiring::assemble(&config, services, store)
         .await
         .expect("state");
-    server::demo::ensure(state.store.as_ref(), Some(DEMO_PASSWORD.into()))
+    server::web::demo::ensure(state.store.as_ref(), Some(DEMO_PASSWORD.into()))
         .await
         .expect("demo data");
     let store = state.store.clone();

@@ -212,7 +212,7 @@ async fn agent_passwd_sets_a_new_password_and_signs_the_agent_out_everywhere() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/kefu.db", dir.path().display());
     let server = common::spawn(&url).await;
-    let email = server::demo::DEMO_EMAIL;
+    let email = server::web::demo::DEMO_EMAIL;
     let sign_in = |password: &str| {
         let request = reqwest::Client::new()
             .post(server.url("/api/login"))

@@ -327,7 +327,7 @@ async fn under_an_https_public_url_the_session_cookie_is_secure_and_host_bound()
             .header("origin", origin)
             .header("accept", "application/json")
             .form(&[
-                ("email", server::demo::DEMO_EMAIL),
+                ("email", server::web::demo::DEMO_EMAIL),
                 ("password", common::DEMO_PASSWORD),
                 ("mode", "auto"),
             ])

@@ -144,7 +144,7 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
         .post(server.url("/api/login"))
         .header("origin", server.url(""))
         .form(&[
-            ("email", server::demo::DEMO_EMAIL),
+            ("email", server::web::demo::DEMO_EMAIL),
             ("password", "wrong"),
             ("mode", "auto"),
         ])
@@ -164,7 +164,7 @@ async fn sign_in_sets_an_http_only_session_that_identifies_the_agent() {
         .post(server.url("/api/login"))
         .header("origin", server.url(""))
         .form(&[
-            ("email", server::demo::DEMO_EMAIL),
+            ("email", server::web::demo::DEMO_EMAIL),
             ("password", common::DEMO_PASSWORD),
             ("mode", "http"),
         ])
@@ -237,7 +237,7 @@ async fn an_agent_added_from_the_terminal_can_sign_in_to_their_sites() {
         (spec("not an address", &["demo"], 2), "not valid"),
         (spec("mei@shop.example", &["demo"], 0), "between 1 and 100"),
         (
-            spec(server::demo::DEMO_EMAIL, &["demo"], 2),
+            spec(server::web::demo::DEMO_EMAIL, &["demo"], 2),
             "already exists",
         ),
     ] {

@@ -19,8 +19,8 @@ use store::search::Query;
 use store::{HistoryFilter, Message, Store};
 use tokio::sync::mpsc;
 
-use crate::signed_in::SignedIn;
-use crate::state::AppState;
+use crate::web::signed_in::SignedIn;
+use crate::web::state::AppState;
 
 /// Rows read from the store per query.
 const PAGE: u32 = 500;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::auth::Admin;
 use super::conversations::Conversation;
 use super::error::{ApiError, ApiPath, ErrorBody};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// Someone who opened the widget on a site.
 #[derive(Debug, Serialize, ToSchema)]

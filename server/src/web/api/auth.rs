@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::ApiError;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// The administrator a valid token acts as.
 pub struct Admin(pub store::Agent);

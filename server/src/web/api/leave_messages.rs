@@ -15,7 +15,7 @@ use super::auth::Admin;
 use super::conversations::{one_of, search_words};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::page::{self, Page, PageQuery};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 fn status_schema() -> Object {
     one_of(LeaveMessageStatus::ALL.iter().map(|s| s.as_str()))

@@ -3,7 +3,7 @@
 //! `app::session::session_agent`, the one lookup server functions use as well.
 
 use crate::edge::Edge;
-use crate::state::AppState;
+use crate::web::state::AppState;
 use app::session::CookiePolicy;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -19,8 +19,8 @@ use crate::realtime::hub::Sender;
 use crate::realtime::session::Identity;
 use crate::realtime::settings::WidgetSettings;
 use crate::realtime::{agent_identity, error_frame, internal};
-use crate::state::AppState;
 use crate::util::{header_text, random_hex};
+use crate::web::state::AppState;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -127,7 +127,7 @@ pub async fn agent_upload(
     body: Body,
 ) -> Response {
     let rt = &state.realtime;
-    let token = crate::signed_in::session_token(&state.edge, &headers);
+    let token = crate::web::signed_in::session_token(&state.edge, &headers);
     let (agent, site_ids) = match agent_identity(rt, token.as_deref()).await {
         Ok(Identity::Agent { agent, site_ids }) => (agent, site_ids),
         Ok(Identity::Visitor { .. }) => {

@@ -1,7 +1,7 @@
 //! The demo: a site and an admin for trying Kefu locally (`kefu serve --demo`, used by `make run`),
 //! and the `/demo` page that embeds the widget the way a customer's website would.
 
-use crate::state::AppState;
+use crate::web::state::AppState;
 use axum::extract::State;
 use axum::response::Html;
 use store::{NewSite, Role, Store};

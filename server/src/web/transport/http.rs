@@ -8,8 +8,8 @@ use crate::realtime::{
     ClientFrame, Realtime, Role, agent_identity, error_frame, internal, parse_frame,
     visitor_identity,
 };
-use crate::state::AppState;
 use crate::util::header_text;
+use crate::web::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -148,7 +148,7 @@ pub async fn agent_send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let token = crate::signed_in::session_token(&state.edge, &headers);
+    let token = crate::web::signed_in::session_token(&state.edge, &headers);
     send(
         state.realtime.clone(),
         Role::Agent,
@@ -267,7 +267,7 @@ pub async fn agent_events(
     let rt = state.realtime.clone();
     // Subscribed before the session is checked, so a sign-out in between ends the poll too.
     let changes = rt.hub.subscribe_session_changes();
-    let token = crate::signed_in::session_token(&state.edge, &headers);
+    let token = crate::web::signed_in::session_token(&state.edge, &headers);
     match agent_identity(&rt, token.as_deref()).await {
         Ok(identity) => poll(rt, identity, client, query, Some(changes)).await,
         Err(frame) => refuse(frame),

@@ -1,6 +1,6 @@
 //! The HTTP surface: operations endpoints, widget assets, the demo page and the console.
 
-use crate::state::AppState;
+use crate::web::state::AppState;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -29,20 +29,20 @@ pub fn router(state: AppState) -> Router {
     let routes = console_routes();
     let store = state.store.clone();
     let hub: Arc<dyn app::ports::Hub> = state.realtime.clone();
-    let outbox: Arc<dyn app::ports::Outbox> = Arc::new(crate::console_mail::ConsoleMail {
+    let outbox: Arc<dyn app::ports::Outbox> = Arc::new(crate::web::console_mail::ConsoleMail {
         realtime: state.realtime.clone(),
         file: state.config_file.clone(),
         locked: state.mail_locked,
     });
     let interpreter: Arc<dyn app::ports::Interpreter> =
-        Arc::new(crate::console_translation::ConsoleTranslation {
+        Arc::new(crate::web::console_translation::ConsoleTranslation {
             realtime: state.realtime.clone(),
             file: state.config_file.clone(),
             locked: state.translation_locked,
         });
     let options = state.leptos_options.clone();
     let edge = state.edge.clone();
-    let cookies = crate::signed_in::cookie_policy(&edge);
+    let cookies = crate::web::signed_in::cookie_policy(&edge);
     let login_guard = Arc::new(app::throttle::LoginGuard::default());
     // Customers' pages load these from their own origin: the glue is an ES module and the wasm
     // is fetched, so both need CORS.
@@ -71,12 +71,12 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
     if state.demo {
-        router = router.route("/demo", get(crate::demo::page));
+        router = router.route("/demo", get(crate::web::demo::page));
     }
     router
-        .route("/console/history/export", get(crate::export::download))
+        .route("/console/history/export", get(crate::web::export::download))
         .merge(realtime_routes())
-        .merge(crate::api::router())
+        .merge(crate::web::api::router())
         .nest("/widget", widget)
         .nest(&format!("/{}", options.site_pkg_dir), pkg)
         .leptos_routes_with_context(
@@ -117,7 +117,7 @@ pub fn router(state: AppState) -> Router {
 /// The real-time endpoints. Visitor endpoints answer CORS for any origin: the site's allowed
 /// origins are checked per request against the visitor's site, not here.
 fn realtime_routes() -> Router<AppState> {
-    use crate::transport::{attachments, http, widget, ws};
+    use crate::web::transport::{attachments, http, widget, ws};
     use axum::http::{Method, header::CONTENT_TYPE};
     use axum::routing::post;
     use protocol::transport as paths;

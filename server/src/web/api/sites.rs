@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiPath, ErrorBody};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// A website that embeds the widget.
 #[derive(Debug, Serialize, ToSchema)]

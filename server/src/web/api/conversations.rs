@@ -25,7 +25,7 @@ use super::auth::Admin;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::page::{self, IdPageQuery, Page, PageQuery};
 use crate::realtime::session::{Identity, Inbound, Session};
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// A string schema allowing only `values`.
 pub(super) fn one_of(values: impl IntoIterator<Item = &'static str>) -> Object {

@@ -10,7 +10,7 @@ use crate::realtime::session::{Identity, Inbound, Session};
 use crate::realtime::{
     ClientFrame, Realtime, Role, agent_identity, error_frame, parse_frame, visitor_identity,
 };
-use crate::state::AppState;
+use crate::web::state::AppState;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
@@ -60,7 +60,7 @@ pub async fn agent(
     client: ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    let session_token = crate::signed_in::session_token(&state.edge, &headers);
+    let session_token = crate::web::signed_in::session_token(&state.edge, &headers);
     upgrade(
         ws,
         state,
