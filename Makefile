@@ -72,6 +72,9 @@ lint:
 	# module (scripts/module-cycles.py)
 	python3 scripts/module-cycles.py server/src store/src protocol/src app/src
 	cargo clippy --all-targets -- -D warnings
+	# one SQLite library in the process: sqlx's pool and the group-commit writer (rusqlite) on
+	# the same libsqlite3-sys (`cargo tree -i` fails when two versions are in the graph)
+	cargo tree -i libsqlite3-sys --depth 0
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 	# the widget is built without std on its own (see widget-wasm/Cargo.toml)
 	cargo clippy -p widget-wasm --features standalone --target wasm32-unknown-unknown -- -D warnings

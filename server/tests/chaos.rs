@@ -3,8 +3,9 @@
 //!
 //! - chaos: 20 conversations × 500 messages while visitor and agent connections are dropped at
 //!   random and switched between WebSocket and HTTP.
-//! - crash: `kill -9` the server process mid-run, restart it on the same database; every
-//!   acknowledged message is there exactly once and clients resume.
+//! - crash: `kill -9` the server process mid-run, while 50 visitors each have several messages
+//!   in flight (batches of the SQLite writer uncommitted), restart it on the same database;
+//!   every acknowledged message is there exactly once and clients resume.
 
 mod common;
 
@@ -286,8 +287,13 @@ impl Drop for Process {
     }
 }
 
-/// One visitor sending until `stop`, reconnecting (and resending its outbox) whenever the server
-/// is gone. Returns (attempts, acked client ids → seq, conversation, token).
+/// Sends a crash visitor keeps unacknowledged at once, so that the kill lands with whole
+/// batches of the SQLite writer in flight.
+const IN_FLIGHT: usize = 4;
+
+/// One visitor sending `total` messages, [`IN_FLIGHT`] at a time, reconnecting (and resending
+/// whatever is unacknowledged) whenever the server is gone. Returns (attempts, acked message
+/// index → seq, conversation, token).
 async fn crash_visitor(
     base: String,
     n: usize,
@@ -298,8 +304,9 @@ async fn crash_visitor(
     let mut attempts = 0;
     let mut token: Option<String> = None;
     let mut conversation: Option<ConversationId> = None;
-    let mut i = 0;
-    while i < total {
+    let mut next = 0;
+    let client_id = |i: usize| format!("crash-{n}-{i}");
+    while acked.len() < total {
         let Some(mut ws) = Ws::try_connect(&base, "/ws/visitor", Some(ORIGIN), None).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -313,26 +320,41 @@ async fn crash_visitor(
             continue;
         };
         token = Some(new_token);
-        while i < total {
-            let client_id = format!("crash-{n}-{i}");
+        // What was sent before the connection broke and never acknowledged goes again first.
+        let mut in_flight: Vec<usize> = (0..next).filter(|i| !acked.contains_key(i)).collect();
+        for &i in &in_flight {
             attempts += 1;
-            ws.send_json(send_frame(conversation, &client_id, &format!("m{i}")))
+            ws.send_json(send_frame(conversation, &client_id(i), &format!("m{i}")))
                 .await;
-            let ack = loop {
-                match ws.try_next(Duration::from_secs(2)).await {
-                    Some(frame) => {
-                        if let Some(ack) = ack_of(&frame).filter(|a| a.0 == client_id) {
-                            break Some(ack);
-                        }
-                    }
-                    None => break None,
-                }
+        }
+        loop {
+            while in_flight.len() < IN_FLIGHT && next < total {
+                attempts += 1;
+                ws.send_json(send_frame(
+                    conversation,
+                    &client_id(next),
+                    &format!("m{next}"),
+                ))
+                .await;
+                in_flight.push(next);
+                next += 1;
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            let Some(frame) = ws.try_next(Duration::from_secs(2)).await else {
+                break;
             };
-            let Some((_, conv, seq)) = ack else { break };
+            let Some((id, conv, seq)) = ack_of(&frame) else {
+                continue;
+            };
+            let Some(place) = in_flight.iter().position(|&i| client_id(i) == id) else {
+                continue;
+            };
+            let i = in_flight.remove(place);
             conversation = Some(conv);
             acked.insert(i, seq);
             progress.fetch_add(1, Ordering::Relaxed);
-            i += 1;
         }
     }
     (
@@ -355,8 +377,8 @@ async fn crash_kill_9_loses_no_acknowledged_message() {
     let first = Process::start(port, &database_url);
     common::wait_ready(&base).await;
 
-    const VISITORS: usize = 5;
-    const PER_VISITOR: usize = 300;
+    const VISITORS: usize = 50;
+    const PER_VISITOR: usize = 100;
     let progress = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..VISITORS)
         .map(|n| {

@@ -104,6 +104,17 @@ pub enum Error {
     /// Any other database error. Internal: log it, answer a plain 500.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+
+    /// SQLite's group-commit writer (`group_commit.rs`, on its own connection) failed, or
+    /// stopped before answering. Internal like [`Error::Database`], except that a full disk
+    /// says so.
+    #[error("database error: {message}")]
+    Writer {
+        /// SQLite's or the thread's own words.
+        message: String,
+        /// `SQLITE_FULL`: see [`Error::is_disk_full`].
+        disk_full: bool,
+    },
 }
 
 impl From<sqlx::Error> for Error {
@@ -157,6 +168,9 @@ impl Error {
     /// met, so those stay internal). PostgreSQL: `53100` disk_full. MySQL/MariaDB: 1021
     /// `ER_DISK_FULL` and 1114 `ER_RECORD_FILE_FULL`.
     pub fn is_disk_full(&self) -> bool {
+        if let Error::Writer { disk_full, .. } = self {
+            return *disk_full;
+        }
         let Error::Database(sqlx::Error::Database(db)) = self else {
             return false;
         };

@@ -15,6 +15,7 @@ mod capabilities;
 pub mod copy;
 mod dialect;
 mod error;
+mod group_commit;
 mod model;
 mod mysql;
 mod postgres;

@@ -2,7 +2,9 @@
 //!
 //! One database file in WAL mode: readers run in parallel on the pool while writes are
 //! serialised — first by an in-process queue, then by SQLite's own lock with a busy timeout for
-//! other processes on the same file. It never creates the file's directory (see [`crate::connect`]).
+//! other processes on the same file. Messages are appended by the group-commit writer
+//! (`group_commit.rs`), many to a transaction under load; every other write goes through the
+//! pool. It never creates the file's directory (see [`crate::connect`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,8 +19,9 @@ use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::dialect::Dialect;
-use crate::error::{conflict_on, is_unique_violation};
-use crate::model::{AppendInTx, conversation_columns, message_columns};
+use crate::error::conflict_on;
+use crate::group_commit::{Append, GroupCommit, Outcome};
+use crate::model::{conversation_columns, message_columns};
 use crate::sql::{SearchIndex, begin_write};
 use crate::{
     Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
@@ -83,7 +86,10 @@ pub(crate) struct SqliteStore {
     /// SQLite admits one writer at a time. Queuing writers here (fairly, without holding a
     /// connection) keeps them out of SQLite's busy-wait polling, which under load is slow and can
     /// starve a writer past the busy timeout.
-    write_lock: Mutex<()>,
+    write_lock: Arc<Mutex<()>>,
+    /// The thread that appends messages, a batch per transaction (`group_commit.rs`); none on
+    /// a store opened only to read.
+    appends: Option<GroupCommit>,
 }
 
 impl SqliteStore {
@@ -119,7 +125,7 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let mut pool_options = SqlitePoolOptions::new();
-        if let Some(limit) = limit {
+        if let Some(limit) = limit.clone() {
             // A connection keeps its own max_page_count: each is told the current one as it
             // opens and again whenever it is handed out.
             let on_acquire = limit.clone();
@@ -141,9 +147,17 @@ impl SqliteStore {
                 source,
             })?;
         crate::error::migrate(&sqlx::migrate!("migrations/sqlite"), &pool).await?;
+        let write_lock = Arc::new(Mutex::new(()));
+        let appends = GroupCommit::start(
+            path,
+            write_lock.clone(),
+            limit.map(|limit| limit.0),
+            BUSY_TIMEOUT,
+        )?;
         let store = SqliteStore {
             pool,
-            write_lock: Mutex::new(()),
+            write_lock,
+            appends: Some(appends),
         };
         crate::sql::backfill_search(&store).await?;
         Ok(store)
@@ -219,7 +233,8 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             pool,
-            write_lock: Mutex::new(()),
+            write_lock: Arc::new(Mutex::new(())),
+            appends: None,
         })
     }
 
@@ -263,45 +278,28 @@ impl SqliteStore {
         self.write_lock.lock().await
     }
 
-    /// The message stored in `conversation_id` under `client_id`, if any.
-    async fn message_by_client_id<'e, E>(
-        executor: E,
-        conversation_id: ConversationId,
-        client_id: &str,
-    ) -> Result<Option<Message>>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-    {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND client_id = ?"
-        ))
-        .bind(conversation_id)
-        .bind(client_id)
-        .fetch_optional(executor)
-        .await?)
+    /// Queues an append for the group-commit writer and waits for its batch to commit.
+    async fn group_append(&self, append: Append, message: NewMessage) -> Result<Outcome> {
+        let Some(appends) = &self.appends else {
+            return Err(Error::Writer {
+                message: "this SQLite database was opened only to read".into(),
+                disk_full: false,
+            });
+        };
+        appends.append(append, message).await
     }
 
-    /// The message stored under `client_id` in any of the visitor's conversations, if any.
-    async fn visitor_message_by_client_id<'e, E>(
-        executor: E,
-        visitor_id: VisitorId,
-        client_id: &str,
-    ) -> Result<Option<Message>>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-    {
-        Ok(sqlx::query_as(concat!(
+    /// The message with this id, as a resend is answered with.
+    async fn stored_message(&self, id: MessageId) -> Result<Message> {
+        sqlx::query_as(concat!(
             "SELECT ",
             message_columns!(),
-            " FROM messages WHERE client_id = ? AND conversation_id IN \
-             (SELECT id FROM conversations WHERE visitor_id = ?) ORDER BY id LIMIT 1"
+            " FROM messages WHERE id = ?"
         ))
-        .bind(client_id)
-        .bind(visitor_id)
-        .fetch_optional(executor)
-        .await?)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)
     }
 
     /// The conversation with this id.
@@ -320,81 +318,6 @@ impl SqliteStore {
         .bind(id)
         .fetch_optional(executor)
         .await?)
-    }
-
-    /// The visitor's newest conversation that is not resolved.
-    async fn open_conversation_of<'e, E>(
-        executor: E,
-        visitor_id: VisitorId,
-    ) -> Result<Option<Conversation>>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
-    {
-        Ok(sqlx::query_as(concat!(
-            "SELECT ",
-            conversation_columns!(),
-            " FROM conversations WHERE visitor_id = ? AND status <> 'resolved' \
-             ORDER BY id DESC LIMIT 1"
-        ))
-        .bind(visitor_id)
-        .fetch_optional(executor)
-        .await?)
-    }
-
-    /// Answers a resend found only after the append transaction was rolled back: the visitor's
-    /// stored message with this client id and its conversation.
-    async fn visitor_resend(&self, visitor_id: VisitorId, client_id: &str) -> Result<AppendedNew> {
-        let message = Self::visitor_message_by_client_id(&self.pool, visitor_id, client_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let conversation = Self::conversation_by_id(&self.pool, message.conversation_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        Ok(AppendedNew {
-            appended: Appended {
-                message,
-                created: false,
-            },
-            conversation,
-            created_conversation: false,
-        })
-    }
-
-    /// Appends `message` to `conversation_id` inside the caller's open write transaction: bumps
-    /// the conversation's seq, then stores the message under it unless the client id is already
-    /// there. The caller commits or rolls back as the outcome says. `NotFound` if the
-    /// conversation does not exist.
-    async fn append_in_tx(
-        conn: &mut SqliteConnection,
-        conversation_id: ConversationId,
-        message: NewMessage,
-    ) -> Result<AppendInTx> {
-        let seq: Option<Seq> = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + 1, \
-             updated_at = MAX(updated_at, ?) WHERE id = ? RETURNING last_seq",
-        )
-        .bind(message.created_at)
-        .bind(conversation_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(seq) = seq else {
-            return Err(Error::NotFound);
-        };
-        if let Some(existing) =
-            Self::message_by_client_id(&mut *conn, conversation_id, &message.client_id.0).await?
-        {
-            return Ok(AppendInTx::Resent(existing));
-        }
-        match Self::insert_message(conn, conversation_id, seq, &message).await? {
-            Ok(id) => Ok(AppendInTx::Stored(Message::stored(
-                MessageId(id),
-                conversation_id,
-                seq,
-                message,
-            ))),
-            Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
-            Err(error) => Err(error.into()),
-        }
     }
 
     /// Inserts `message` under `seq` and indexes its text for search. The insert's own error
@@ -506,37 +429,18 @@ impl Messages for SqliteStore {
         conversation_id: ConversationId,
         message: NewMessage,
     ) -> Result<Appended> {
-        let client_id = message.client_id.0.clone();
-        let _writer = self.writer().await;
-        // IMMEDIATE takes the write lock up front, so no read lock ever has to be upgraded
-        // (the source of SQLITE_BUSY deadlocks between processes).
-        let mut tx = self.pool.begin_with(begin_write(Dialect::Sqlite)).await?;
-        match Self::append_in_tx(&mut tx, conversation_id, message).await? {
-            AppendInTx::Stored(message) => {
-                tx.commit().await?;
-                Ok(Appended {
-                    message,
-                    created: true,
-                })
-            }
-            AppendInTx::Resent(message) => {
-                tx.rollback().await?;
-                Ok(Appended {
-                    message,
-                    created: false,
-                })
-            }
-            AppendInTx::Raced(error) => {
-                // Another process stored the same client id first: answer with its message.
-                tx.rollback().await?;
-                Self::message_by_client_id(&self.pool, conversation_id, &client_id)
-                    .await?
-                    .map(|message| Appended {
-                        message,
-                        created: false,
-                    })
-                    .ok_or(Error::Database(error))
-            }
+        match self
+            .group_append(Append::To(conversation_id), message)
+            .await?
+        {
+            Outcome::Stored { message, .. } => Ok(Appended {
+                message,
+                created: true,
+            }),
+            Outcome::Resent(id) => Ok(Appended {
+                message: self.stored_message(id).await?,
+                created: false,
+            }),
         }
     }
 
@@ -546,77 +450,24 @@ impl Messages for SqliteStore {
         visitor_id: VisitorId,
         message: NewMessage,
     ) -> Result<AppendedNew> {
-        let client_id = message.client_id.0.clone();
-        // The write mutex and SQLite's write lock (taken by IMMEDIATE) serialise every writer,
-        // so the look-up, the conversation's creation and the append below act as one step.
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin_with(begin_write(Dialect::Sqlite)).await?;
-        let visitor: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM visitors WHERE id = ? AND site_id = ?")
-                .bind(visitor_id)
-                .bind(site_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if visitor.is_none() {
-            tx.rollback().await?;
-            return Err(Error::NotFound);
-        }
-        if let Some(existing) =
-            Self::visitor_message_by_client_id(&mut *tx, visitor_id, &client_id).await?
+        let (message, created, created_conversation) = match self
+            .group_append(Append::Open(site_id, visitor_id), message)
+            .await?
         {
-            let conversation = Self::conversation_by_id(&mut *tx, existing.conversation_id)
-                .await?
-                .ok_or(Error::NotFound)?;
-            tx.rollback().await?;
-            return Ok(AppendedNew {
-                appended: Appended {
-                    message: existing,
-                    created: false,
-                },
-                conversation,
-                created_conversation: false,
-            });
-        }
-        let (conversation_id, created_conversation) =
-            match Self::open_conversation_of(&mut *tx, visitor_id).await? {
-                Some(open) => (open.id, false),
-                None => {
-                    let id: ConversationId = sqlx::query_scalar(
-                        "INSERT INTO conversations \
-                         (site_id, visitor_id, status, last_seq, created_at, updated_at) \
-                         VALUES (?, ?, 'open', 0, ?, ?) RETURNING id",
-                    )
-                    .bind(site_id)
-                    .bind(visitor_id)
-                    .bind(message.created_at)
-                    .bind(message.created_at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    (id, true)
-                }
-            };
-        match Self::append_in_tx(&mut tx, conversation_id, message).await? {
-            AppendInTx::Stored(message) => {
-                let conversation = Self::conversation_by_id(&mut *tx, conversation_id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-                tx.commit().await?;
-                Ok(AppendedNew {
-                    appended: Appended {
-                        message,
-                        created: true,
-                    },
-                    conversation,
-                    created_conversation,
-                })
-            }
-            // Only possible when a plain `append_message` with this client id slipped in; the
-            // rollback also undoes a conversation started above.
-            AppendInTx::Resent(_) | AppendInTx::Raced(_) => {
-                tx.rollback().await?;
-                self.visitor_resend(visitor_id, &client_id).await
-            }
-        }
+            Outcome::Stored {
+                message,
+                created_conversation,
+            } => (message, true, created_conversation),
+            Outcome::Resent(id) => (self.stored_message(id).await?, false, false),
+        };
+        let conversation = Self::conversation_by_id(&self.pool, message.conversation_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(AppendedNew {
+            appended: Appended { message, created },
+            conversation,
+            created_conversation,
+        })
     }
 
     async fn import_messages(

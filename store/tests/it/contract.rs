@@ -217,6 +217,59 @@ async fn concurrent_resends_store_exactly_one_message() {
     assert_eq!(seqs(&stored), vec![1]);
 }
 
+/// Appends that arrive together may be committed together (SQLite's group commit): one that
+/// fails after taking its seq — written by an agent that does not exist — fails alone, and its
+/// seq goes to the next message: no gap, and nothing of it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_append_that_fails_among_concurrent_ones_fails_alone() {
+    let db = TestDb::new().await;
+    let conv = conversation(db.store.as_ref()).await;
+    let nobody = agent(db.store.as_ref(), "ann@shop.example")
+        .await
+        .id
+        .beyond(1000);
+
+    let writers: Vec<_> = (1..=40)
+        .map(|n| {
+            let store = Arc::clone(&db.store);
+            let mut new = message(&format!("w{n}"), &format!("from {n}"));
+            // Every tenth one names an agent that does not exist.
+            let bad = n % 10 == 0;
+            if bad {
+                new.author = Author::Agent;
+                new.agent_id = Some(nobody);
+            }
+            tokio::spawn(async move { (bad, store.append_message(conv.id, new).await) })
+        })
+        .collect();
+    let mut assigned = Vec::new();
+    for writer in writers {
+        match writer.await.expect("writer task") {
+            (true, Err(Error::NotFound)) => {}
+            (false, Ok(appended)) => {
+                assert!(appended.created);
+                assigned.push(appended.message.seq);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assigned.sort_unstable();
+    assert_eq!(assigned, (1..=36).collect::<Vec<Seq>>());
+    let stored = db
+        .store
+        .messages_after(conv.id, 0, 100)
+        .await
+        .expect("list");
+    assert_eq!(seqs(&stored), (1..=36).collect::<Vec<Seq>>());
+    let conv = db
+        .store
+        .conversation(conv.id)
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(conv.last_seq, 36, "the failed appends took no seq");
+}
+
 #[tokio::test]
 async fn messages_after_returns_exactly_the_gap_in_order() {
     let db = TestDb::new().await;
