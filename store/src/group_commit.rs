@@ -59,10 +59,18 @@ struct Job {
     reply: oneshot::Sender<Result<Outcome>>,
 }
 
+/// What the thread is asked.
+enum Request {
+    /// Store a message.
+    Append(Job),
+    /// Commit what came before, close the connection, then answer (see [`GroupCommit::close`]).
+    Close(oneshot::Sender<()>),
+}
+
 /// The handle the store keeps: where appends are queued. Dropping it ends the thread once the
 /// queued jobs are done.
 pub(crate) struct GroupCommit {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Request>,
 }
 
 impl GroupCommit {
@@ -100,30 +108,50 @@ impl GroupCommit {
             reply,
         };
         self.jobs
-            .send(job)
+            .send(Request::Append(job))
             .await
             .map_err(|_| stopped("the SQLite writer has stopped"))?;
         answer
             .await
             .map_err(|_| stopped("the SQLite writer stopped before committing"))?
     }
+
+    /// Commits what is queued, closes the writer's connection and waits until it is closed, so
+    /// that the pool's last connection can checkpoint the file and remove its write-ahead log
+    /// (`Store::close`). Appends after it fail.
+    pub(crate) async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.jobs.send(Request::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
+    }
 }
 
 /// The writer thread: a batch per turn until the store is dropped.
 fn run(
     mut conn: Connection,
-    mut queue: mpsc::Receiver<Job>,
+    mut queue: mpsc::Receiver<Request>,
     write_queue: &Mutex<()>,
     pages: Option<&AtomicU32>,
 ) {
-    while let Some(first) = queue.blocking_recv() {
+    let mut closing = None;
+    while closing.is_none() {
+        let Some(first) = queue.blocking_recv() else {
+            break;
+        };
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Append(job) => batch.push(job),
+                Request::Close(done) => closing = Some(done),
             }
+            if closing.is_none() && batch.len() < MAX_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
         }
         let turn = write_queue.blocking_lock();
         let answered = commit(&mut conn, batch, pages);
@@ -132,6 +160,10 @@ fn run(
             // The asker may have gone (a dropped connection): its message is stored all the same.
             let _ = reply.send(outcome);
         }
+    }
+    drop(conn);
+    if let Some(done) = closing {
+        let _ = done.send(());
     }
 }
 

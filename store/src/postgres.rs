@@ -225,6 +225,8 @@ impl crate::sql::Sql for PostgresStore {
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
     }
+
+    async fn close_beside_pool(&self) {}
 }
 
 #[async_trait]

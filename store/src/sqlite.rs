@@ -420,6 +420,12 @@ impl crate::sql::Sql for SqliteStore {
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.write_lock.lock().await)
     }
+
+    async fn close_beside_pool(&self) {
+        if let Some(appends) = &self.appends {
+            appends.close().await;
+        }
+    }
 }
 
 #[async_trait]

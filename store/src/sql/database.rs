@@ -71,6 +71,7 @@ impl<S: Sql> Database for S {
     }
 
     async fn close(&self) {
+        self.close_beside_pool().await;
         on_pool!(self, |pool| pool.close().await)
     }
 }

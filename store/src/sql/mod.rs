@@ -67,6 +67,10 @@ pub(crate) trait Sql: Send + Sync + 'static {
     /// Held around every write: SQLite's queue of writers (see `SqliteStore`), `None` on the
     /// servers, whose own locks order writers.
     fn writer(&self) -> impl Future<Output = Option<MutexGuard<'_, ()>>> + Send;
+
+    /// Closes what the store holds beside its pool before the pool is closed: SQLite's
+    /// group-commit writer; nothing on the servers.
+    fn close_beside_pool(&self) -> impl Future<Output = ()> + Send;
 }
 
 /// Runs `$body` with `$pool` bound to the store's pool, expanded once per backend, with

@@ -22,7 +22,7 @@ use store::{TranslationKey, TranslationState};
 /// A fixed "now" so results do not depend on the clock.
 const T0: i64 = 1_700_000_000_000;
 
-async fn site(store: &dyn Store, key: &str) -> Site {
+pub(crate) async fn site(store: &dyn Store, key: &str) -> Site {
     store
         .create_site(NewSite {
             public_key: key.to_owned(),
@@ -54,7 +54,7 @@ fn new_agent(email: &str) -> NewAgent {
     }
 }
 
-async fn visitor(store: &dyn Store, site: &Site, key: &str) -> Visitor {
+pub(crate) async fn visitor(store: &dyn Store, site: &Site, key: &str) -> Visitor {
     store
         .upsert_visitor(site.id, key, T0)
         .await
@@ -71,7 +71,7 @@ async fn conversation(store: &dyn Store) -> Conversation {
         .expect("create conversation")
 }
 
-fn message(client_id: &str, body: &str) -> NewMessage {
+pub(crate) fn message(client_id: &str, body: &str) -> NewMessage {
     NewMessage {
         client_id: ClientId(client_id.to_owned()),
         author: Author::Visitor,

@@ -7,3 +7,4 @@ mod common;
 mod connect_problems;
 mod contract;
 mod disk_full;
+mod sqlite_close;
