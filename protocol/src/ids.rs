@@ -27,7 +27,8 @@ pub type EventSeq = i64;
 /// A UTC instant as milliseconds since the Unix epoch (how every timestamp travels).
 pub type UnixMillis = i64;
 
-/// Declares a transparent `i64` id newtype with `Display`.
+/// Declares a transparent `i64` id newtype: `Display` and `FromStr` as the number (URLs and
+/// forms carry ids as text), `i64::from` for the rare place that needs the number itself.
 macro_rules! id_newtype {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*

@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::{ConversationId, Error, Message, MessageId, NewMessage, Result, SiteId, VisitorId};
 
 /// Most jobs committed together: bounds how long the write queue is held at once.
-pub(crate) const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 512;
 
 /// Jobs that may wait for the writer; a sender past it waits for room.
 const QUEUE: usize = 4 * MAX_BATCH;
@@ -53,9 +53,13 @@ pub(crate) enum Outcome {
     Resent(MessageId),
 }
 
+/// One append waiting for its batch.
 struct Job {
+    /// Where the message goes.
     append: Append,
+    /// The message.
     message: NewMessage,
+    /// Answered once the batch is committed (or has failed).
     reply: oneshot::Sender<Result<Outcome>>,
 }
 
@@ -70,6 +74,7 @@ enum Request {
 /// The handle the store keeps: where appends are queued. Dropping it ends the thread once the
 /// queued jobs are done.
 pub(crate) struct GroupCommit {
+    /// The thread's bounded queue; an append waits here when the writer is behind.
     jobs: mpsc::Sender<Request>,
 }
 
