@@ -340,7 +340,9 @@ pub struct AppendedNew {
     /// The stored message (new, or the one stored earlier under the same client id) and whether
     /// it was created by this call.
     pub appended: Appended,
-    /// The conversation holding the message, as it is after the append (`last_seq` included).
+    /// The conversation holding the message, as it is after the append: its `last_seq` is at
+    /// least the message's seq (on SQLite it is read after the batch commits, so later appends
+    /// may show).
     pub conversation: Conversation,
     /// `true` when this call started the conversation (agents must be told about it).
     pub created_conversation: bool,
