@@ -217,7 +217,7 @@ fn in_savepoint(
     tx.execute_batch("SAVEPOINT job")
         .map_err(|e| writer_error(&e))?;
     let outcome = match append {
-        Append::To(conversation) => append_to(tx, *conversation, message, false),
+        Append::To(conversation) => append_to(tx, *conversation, message),
         Append::Open(site, visitor) => append_open(tx, *site, *visitor, message),
     };
     let end = match &outcome {
@@ -234,16 +234,25 @@ fn append_to(
     tx: &rusqlite::Transaction<'_>,
     conversation: ConversationId,
     message: NewMessage,
-    created_conversation: bool,
 ) -> Result<Outcome> {
     let existing = find(
         tx,
         "SELECT id FROM messages WHERE conversation_id = ?1 AND client_id = ?2",
         params![conversation.0, message.client_id.0],
     )?;
-    if let Some(id) = existing {
-        return Ok(Outcome::Resent(MessageId(id)));
+    match existing {
+        Some(id) => Ok(Outcome::Resent(MessageId(id))),
+        None => store_new(tx, conversation, message, false),
     }
+}
+
+/// Stores `message` in `conversation` under its next seq, its client id known to be new there.
+fn store_new(
+    tx: &rusqlite::Transaction<'_>,
+    conversation: ConversationId,
+    message: NewMessage,
+    created_conversation: bool,
+) -> Result<Outcome> {
     let seq = find(
         tx,
         "UPDATE conversations SET last_seq = last_seq + 1, \
@@ -325,7 +334,8 @@ fn append_open(
             (id, true)
         }
     };
-    append_to(tx, ConversationId(conversation), message, created)
+    // The resend check above covered every conversation of the visitor, this one included.
+    store_new(tx, ConversationId(conversation), message, created)
 }
 
 /// The first column of the row `sql` finds (an id, a seq), if it finds one.
