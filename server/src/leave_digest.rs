@@ -111,11 +111,7 @@ impl LeaveDigest {
     /// Sends what is pending and ends the task (at shutdown, once no request can add more).
     pub async fn finish(&self) {
         self.closing.send_replace(true);
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let task = crate::util::lock(&self.task).take();
         if let Some(task) = task
             && tokio::time::timeout(FINISH_WITHIN, task).await.is_err()
         {
@@ -126,9 +122,7 @@ impl LeaveDigest {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::util::lock(&self.pending)
     }
 }
 

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use store::{DeliveryAttempt, DeliveryState, Store, WebhookDelivery};
-use tokio::sync::Notify;
+use store::{DeliveryAttempt, DeliveryState, Store, Webhook, WebhookDelivery};
+use tokio::sync::{Notify, watch};
 
 /// Attempts before a delivery is marked failed.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -54,19 +54,58 @@ pub struct Webhooks {
     /// Where the sender and the queueing of events run: a shutdown waits for an event being
     /// queued and stops the sender.
     tasks: crate::tasks::Tasks,
+    /// The webhooks as last read, so a message costs no read to learn that nobody wants it.
+    subscriptions: Arc<Subscriptions>,
+}
+
+/// The copy of the webhooks that [`Webhooks::emit`] checks, good while the staleness it was
+/// read under has not changed (a webhook created or deleted on any node, a bus outage).
+struct Subscriptions {
+    /// Changes when the copy may be stale (`Hub::staleness`).
+    staleness: watch::Receiver<u64>,
+    /// The webhooks, and the staleness read just before they were.
+    copy: std::sync::Mutex<Option<(u64, Arc<Vec<Webhook>>)>>,
+}
+
+impl Subscriptions {
+    /// The copy, while it is good.
+    fn fresh(&self) -> Option<Arc<Vec<Webhook>>> {
+        let now = *self.staleness.borrow();
+        match &*crate::util::lock(&self.copy) {
+            Some((at, hooks)) if *at == now => Some(hooks.clone()),
+            _ => None,
+        }
+    }
+
+    /// The webhooks: the copy while it is good, else read again.
+    async fn current(&self, store: &dyn Store) -> Result<Arc<Vec<Webhook>>, store::Error> {
+        if let Some(hooks) = self.fresh() {
+            return Ok(hooks);
+        }
+        // Read before the store: a change after this makes the new copy stale at once.
+        let now = *self.staleness.borrow();
+        let hooks = Arc::new(store.webhooks().await?);
+        *crate::util::lock(&self.copy) = Some((now, hooks.clone()));
+        Ok(hooks)
+    }
 }
 
 impl Webhooks {
     /// Webhooks over `store`, sent through `outbound`, retrying after `retry_base_ms`, 2 ×
-    /// that, …
+    /// that, …; the list of webhooks is read again whenever `staleness` changes.
     pub fn new(
         store: Arc<dyn Store>,
         retry_base_ms: u64,
         outbound: &crate::outbound::Outbound,
         tasks: crate::tasks::Tasks,
+        staleness: watch::Receiver<u64>,
     ) -> Webhooks {
         Webhooks {
             tasks,
+            subscriptions: Arc::new(Subscriptions {
+                staleness,
+                copy: std::sync::Mutex::new(None),
+            }),
             store,
             wake: Arc::new(Notify::new()),
             retry_base_ms: i64::try_from(retry_base_ms).unwrap_or(1_000),
@@ -76,13 +115,20 @@ impl Webhooks {
 
     /// Queues `event` for the webhooks that want it, off the caller's path: the message or
     /// leave-message is already stored and acknowledged, and a store hiccup here costs one
-    /// notification (logged), never the caller's answer.
-    pub fn emit(&self, event: &'static str, payload: serde_json::Value) {
+    /// notification (logged), never the caller's answer. `payload` is built only when a
+    /// webhook may want the event.
+    pub fn emit(&self, event: &'static str, payload: impl FnOnce() -> serde_json::Value) {
+        // Most installs have no webhook: the copy answers that at once, where the queueing
+        // insert would take SQLite's one write lock on every message.
+        if let Some(hooks) = self.subscriptions.fresh()
+            && !hooks.iter().any(|h| h.wants(event))
+        {
+            return;
+        }
+        let payload = payload();
         let this = self.clone();
         self.tasks.spawn(async move {
-            // Most installs have no webhook: a read answers that, where the queueing insert
-            // would take SQLite's one write lock on every message.
-            match this.store.webhooks().await {
+            match this.subscriptions.current(this.store.as_ref()).await {
                 Ok(hooks) if !hooks.iter().any(|h| h.wants(event)) => return,
                 Ok(_) => {}
                 Err(error) => {
@@ -232,5 +278,33 @@ mod tests {
             signature("secret", 1_700_000_000, r#"{"a":1}"#),
             "49f24e537407743fa4a0242bb63b94b9a47ee99cbbe071ccd8a22550ae411686"
         );
+    }
+
+    #[tokio::test]
+    async fn the_copy_of_the_webhooks_holds_until_it_is_made_stale() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let url = store::DatabaseUrl::parse(&url).expect("url");
+        let store = store::connect(&url).await.expect("store");
+        let (stale, staleness) = watch::channel(0);
+        let subscriptions = Subscriptions {
+            staleness,
+            copy: std::sync::Mutex::new(None),
+        };
+        assert!(subscriptions.fresh().is_none(), "nothing read yet");
+        let none = subscriptions.current(store.as_ref()).await.expect("read");
+        assert!(none.is_empty());
+        store
+            .create_webhook("https://crm.example/", "s", &["message.created"], 1)
+            .await
+            .expect("hook");
+        // Written behind the copy's back: the copy still answers (no read per message).
+        assert!(subscriptions.fresh().expect("fresh").is_empty());
+        stale.send_modify(|n| *n += 1);
+        assert!(subscriptions.fresh().is_none(), "stale once told");
+        let one = subscriptions.current(store.as_ref()).await.expect("read");
+        assert!(one.iter().any(|h| h.wants("message.created")));
+        assert_eq!(subscriptions.fresh().expect("fresh").len(), 1);
+        store.close().await;
     }
 }

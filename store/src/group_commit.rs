@@ -48,6 +48,8 @@ pub(crate) enum Outcome {
         message: Message,
         /// Whether the append started its conversation.
         created_conversation: bool,
+        /// Whether the conversation was resolved or snoozed ([`crate::Appended::parked`]).
+        parked: bool,
     },
     /// A resend: the message stored earlier under this client id.
     Resent(MessageId),
@@ -253,13 +255,23 @@ fn store_new(
     message: NewMessage,
     created_conversation: bool,
 ) -> Result<Outcome> {
-    let seq = find(
-        tx,
-        "UPDATE conversations SET last_seq = last_seq + 1, \
-         updated_at = MAX(updated_at, ?1) WHERE id = ?2 RETURNING last_seq",
-        params![message.created_at, conversation.0],
-    )?;
-    let Some(seq) = seq else {
+    let bumped = tx
+        .query_row(
+            "UPDATE conversations SET last_seq = last_seq + 1, \
+             updated_at = MAX(updated_at, ?1) WHERE id = ?2 \
+             RETURNING last_seq, status, snoozed_until",
+            params![message.created_at, conversation.0],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(|e| writer_error(&e))?;
+    let Some((seq, status, snoozed_until)) = bumped else {
         return Err(Error::NotFound);
     };
     let id = one(
@@ -287,6 +299,7 @@ fn store_new(
     Ok(Outcome::Stored {
         message: Message::stored(MessageId(id), conversation, seq, message),
         created_conversation,
+        parked: crate::model::parked(&status, snoozed_until),
     })
 }
 

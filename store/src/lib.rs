@@ -36,9 +36,9 @@ pub use crate::capabilities::{
 pub use crate::error::{ConnectProblem, Error, Result};
 pub use crate::model::{
     Agent, AgentId, ApiToken, Appended, AppendedNew, Attachment, AttachmentId, Ban, BanId,
-    CannedReply, CannedReplyId, Conversation, ConversationCursor, ConversationId,
-    ConversationStats, ConversationStatus, DeliveryAttempt, DeliveryState, Event, EventSeq,
-    HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote,
+    CannedReply, CannedReplyId, Conversation, ConversationCursor, ConversationFacts,
+    ConversationId, ConversationStats, ConversationStatus, DeliveryAttempt, DeliveryState, Event,
+    EventSeq, HistoryFilter, LeaveMessage, LeaveMessageCursor, LeaveMessageId, LeaveMessageNote,
     LeaveMessageStatus, Message, MessageId, MessageTranslation, NewAgent, NewApiToken,
     NewAttachment, NewBan, NewCannedReply, NewEvent, NewLeaveMessage, NewLeaveMessageNote,
     NewMessage, NewSite, Rating, Role, Session, Site, SiteId, Team, TeamId, TranslationKey,

@@ -257,7 +257,29 @@ pub struct Conversation {
     pub snoozed_until: Option<UnixMillis>,
 }
 
+/// What never changes about a conversation: whose it is and on which site. Enough to check who
+/// may write into it and where its events go, so the server keeps it and a message needs no
+/// read (conversation ids are never reused, even after a deletion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationFacts {
+    /// The conversation.
+    pub id: ConversationId,
+    /// Its site: who of the agents may read it.
+    pub site_id: SiteId,
+    /// Its visitor: the only visitor who may.
+    pub visitor_id: VisitorId,
+}
+
 impl Conversation {
+    /// What never changes about it.
+    pub fn facts(&self) -> ConversationFacts {
+        ConversationFacts {
+            id: self.id,
+            site_id: self.site_id,
+            visitor_id: self.visitor_id,
+        }
+    }
+
     /// The cursor that continues a [`crate::Conversations::conversations_page`] after this row.
     pub fn cursor(&self) -> ConversationCursor {
         ConversationCursor {
@@ -332,6 +354,15 @@ pub struct Appended {
     pub message: Message,
     /// `false` when this was a resend and nothing new was stored (so nothing new to fan out).
     pub created: bool,
+    /// Whether the conversation was resolved or snoozed when the message went in (read in the
+    /// same transaction, so no status change can come between): a visitor writing into it
+    /// reopens it. `false` for a resend.
+    pub parked: bool,
+}
+
+/// Whether a conversation with this status and snooze is parked: resolved, or snoozed.
+pub(crate) fn parked(status: &str, snoozed_until: Option<UnixMillis>) -> bool {
+    status == ConversationStatus::Resolved.as_str() || snoozed_until.is_some()
 }
 
 /// The result of [`crate::Messages::append_message_in_open_conversation`].
@@ -1028,8 +1059,9 @@ impl Message {
 
 /// What appending inside an already open transaction did; the caller commits or rolls back.
 pub(crate) enum AppendInTx {
-    /// A new message was stored under the next seq: commit.
-    Stored(Message),
+    /// A new message was stored under the next seq: commit. With whether the conversation
+    /// was parked ([`Appended::parked`]).
+    Stored(Message, bool),
     /// The conversation already holds this client id (a resend): roll back, which also undoes
     /// the seq bump, and answer with the stored original.
     Resent(Message),

@@ -152,6 +152,7 @@ impl MySqlStore {
             appended: Appended {
                 message,
                 created: false,
+                parked: false,
             },
             conversation,
             created_conversation: false,
@@ -177,12 +178,13 @@ impl MySqlStore {
         .bind(conversation_id)
         .execute(&mut *conn)
         .await?;
-        let seq: Option<Seq> =
-            sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
-                .bind(conversation_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let Some(seq) = seq else {
+        let bumped: Option<(Seq, String, Option<crate::UnixMillis>)> = sqlx::query_as(
+            "SELECT last_seq, status, snoozed_until FROM conversations WHERE id = ?",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((seq, status, snoozed_until)) = bumped else {
             return Err(Error::NotFound);
         };
         if let Some(existing) =
@@ -208,12 +210,15 @@ impl MySqlStore {
         .execute(&mut *conn)
         .await;
         match inserted {
-            Ok(result) => Ok(AppendInTx::Stored(Message::stored(
-                MessageId(inserted_id(&result)?),
-                conversation_id,
-                seq,
-                message,
-            ))),
+            Ok(result) => Ok(AppendInTx::Stored(
+                Message::stored(
+                    MessageId(inserted_id(&result)?),
+                    conversation_id,
+                    seq,
+                    message,
+                ),
+                crate::model::parked(&status, snoozed_until),
+            )),
             Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
             Err(error) => Err(error.into()),
         }
@@ -257,11 +262,12 @@ impl Messages for MySqlStore {
         let client_id = message.client_id.0.clone();
         let mut tx = self.pool.begin_with(begin_write(Dialect::MySql)).await?;
         match Self::append_in_tx(&mut tx, conversation_id, message).await? {
-            AppendInTx::Stored(message) => {
+            AppendInTx::Stored(message, parked) => {
                 tx.commit().await?;
                 Ok(Appended {
                     message,
                     created: true,
+                    parked,
                 })
             }
             AppendInTx::Resent(message) => {
@@ -269,6 +275,7 @@ impl Messages for MySqlStore {
                 Ok(Appended {
                     message,
                     created: false,
+                    parked: false,
                 })
             }
             AppendInTx::Raced(error) => {
@@ -279,6 +286,7 @@ impl Messages for MySqlStore {
                     .map(|message| Appended {
                         message,
                         created: false,
+                        parked: false,
                     })
                     .ok_or(Error::Database(error))
             }
@@ -316,6 +324,7 @@ impl Messages for MySqlStore {
                 appended: Appended {
                     message: existing,
                     created: false,
+                    parked: false,
                 },
                 conversation,
                 created_conversation: false,
@@ -340,7 +349,7 @@ impl Messages for MySqlStore {
                 }
             };
         match Self::append_in_tx(&mut tx, conversation_id, message).await? {
-            AppendInTx::Stored(message) => {
+            AppendInTx::Stored(message, parked) => {
                 let conversation = Self::conversation_by_id(&mut *tx, conversation_id)
                     .await?
                     .ok_or(Error::NotFound)?;
@@ -349,6 +358,7 @@ impl Messages for MySqlStore {
                     appended: Appended {
                         message,
                         created: true,
+                        parked,
                     },
                     conversation,
                     created_conversation,

@@ -139,6 +139,7 @@ impl PostgresStore {
             appended: Appended {
                 message,
                 created: false,
+                parked: false,
             },
             conversation,
             created_conversation: false,
@@ -156,15 +157,16 @@ impl PostgresStore {
     ) -> Result<AppendInTx> {
         // The UPDATE comes first: it takes the conversation's row lock, so concurrent writers
         // queue here and each then sees the previous one's committed seq and message.
-        let seq: Option<Seq> = sqlx::query_scalar(
+        let bumped: Option<(Seq, String, Option<crate::UnixMillis>)> = sqlx::query_as(
             "UPDATE conversations SET last_seq = last_seq + 1, \
-             updated_at = GREATEST(updated_at, $1) WHERE id = $2 RETURNING last_seq",
+             updated_at = GREATEST(updated_at, $1) WHERE id = $2 \
+             RETURNING last_seq, status, snoozed_until",
         )
         .bind(message.created_at)
         .bind(conversation_id)
         .fetch_optional(&mut *conn)
         .await?;
-        let Some(seq) = seq else {
+        let Some((seq, status, snoozed_until)) = bumped else {
             return Err(Error::NotFound);
         };
         if let Some(existing) =
@@ -190,12 +192,10 @@ impl PostgresStore {
         .fetch_one(&mut *conn)
         .await;
         match inserted {
-            Ok(id) => Ok(AppendInTx::Stored(Message::stored(
-                id,
-                conversation_id,
-                seq,
-                message,
-            ))),
+            Ok(id) => Ok(AppendInTx::Stored(
+                Message::stored(id, conversation_id, seq, message),
+                crate::model::parked(&status, snoozed_until),
+            )),
             Err(error) if is_unique_violation(&error) => Ok(AppendInTx::Raced(error)),
             Err(error) => Err(error.into()),
         }
@@ -239,11 +239,12 @@ impl Messages for PostgresStore {
         let client_id = message.client_id.0.clone();
         let mut tx = self.pool.begin().await?;
         match Self::append_in_tx(&mut tx, conversation_id, message).await? {
-            AppendInTx::Stored(message) => {
+            AppendInTx::Stored(message, parked) => {
                 tx.commit().await?;
                 Ok(Appended {
                     message,
                     created: true,
+                    parked,
                 })
             }
             AppendInTx::Resent(message) => {
@@ -251,6 +252,7 @@ impl Messages for PostgresStore {
                 Ok(Appended {
                     message,
                     created: false,
+                    parked: false,
                 })
             }
             AppendInTx::Raced(error) => {
@@ -261,6 +263,7 @@ impl Messages for PostgresStore {
                     .map(|message| Appended {
                         message,
                         created: false,
+                        parked: false,
                     })
                     .ok_or(Error::Database(error))
             }
@@ -301,6 +304,7 @@ impl Messages for PostgresStore {
                 appended: Appended {
                     message: existing,
                     created: false,
+                    parked: false,
                 },
                 conversation,
                 created_conversation: false,
@@ -325,7 +329,7 @@ impl Messages for PostgresStore {
                 }
             };
         match Self::append_in_tx(&mut tx, conversation_id, message).await? {
-            AppendInTx::Stored(message) => {
+            AppendInTx::Stored(message, parked) => {
                 let conversation = Self::conversation_by_id(&mut *tx, conversation_id)
                     .await?
                     .ok_or(Error::NotFound)?;
@@ -334,6 +338,7 @@ impl Messages for PostgresStore {
                     appended: Appended {
                         message,
                         created: true,
+                        parked,
                     },
                     conversation,
                     created_conversation,

@@ -439,13 +439,17 @@ impl Messages for SqliteStore {
             .group_append(Append::To(conversation_id), message)
             .await?
         {
-            Outcome::Stored { message, .. } => Ok(Appended {
+            Outcome::Stored {
+                message, parked, ..
+            } => Ok(Appended {
                 message,
                 created: true,
+                parked,
             }),
             Outcome::Resent(id) => Ok(Appended {
                 message: self.stored_message(id).await?,
                 created: false,
+                parked: false,
             }),
         }
     }
@@ -456,21 +460,26 @@ impl Messages for SqliteStore {
         visitor_id: VisitorId,
         message: NewMessage,
     ) -> Result<AppendedNew> {
-        let (message, created, created_conversation) = match self
+        let (message, created, created_conversation, parked) = match self
             .group_append(Append::Open(site_id, visitor_id), message)
             .await?
         {
             Outcome::Stored {
                 message,
                 created_conversation,
-            } => (message, true, created_conversation),
-            Outcome::Resent(id) => (self.stored_message(id).await?, false, false),
+                parked,
+            } => (message, true, created_conversation, parked),
+            Outcome::Resent(id) => (self.stored_message(id).await?, false, false, false),
         };
         let conversation = Self::conversation_by_id(&self.pool, message.conversation_id)
             .await?
             .ok_or(Error::NotFound)?;
         Ok(AppendedNew {
-            appended: Appended { message, created },
+            appended: Appended {
+                message,
+                created,
+                parked,
+            },
             conversation,
             created_conversation,
         })

@@ -11,9 +11,10 @@
 //! this node from racing itself.
 
 use super::Realtime;
+use crate::util::lock;
 use protocol::{AgentId, ConversationId, ServerFrame, SiteId, TeamId, VisitorId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use store::NewEvent;
 
 /// The longest queue handled in one pass (and told their positions).
@@ -29,12 +30,6 @@ pub struct Assigner {
     /// The site and queue position each waiting conversation's visitor was last told, so a
     /// visitor hears of a change, not of every pass.
     told: Mutex<HashMap<ConversationId, (SiteId, u32)>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Assigner {

@@ -212,4 +212,20 @@ mod tests {
         .expect("the visitor goes offline on node B");
         drop(registration);
     }
+
+    #[tokio::test]
+    async fn a_write_that_makes_copies_stale_reaches_the_other_node() {
+        let (a, b, _tasks) = cluster();
+        let mut on_b = b.staleness();
+        let before = *on_b.borrow_and_update();
+        a.copies_stale();
+        tokio::time::timeout(Duration::from_secs(30), on_b.changed())
+            .await
+            .expect("node B hears of it")
+            .expect("a hub");
+        assert!(*on_b.borrow() > before);
+        // A bus outage may have hidden such news: the copies go stale too.
+        b.resync();
+        assert!(on_b.has_changed().expect("a hub"));
+    }
 }

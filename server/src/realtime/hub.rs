@@ -12,13 +12,14 @@
 
 use super::nodes::Body;
 use super::presence::{Presence, Roster, Told};
+use crate::util::lock;
 use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorDetails, VisitorId};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 
@@ -59,6 +60,10 @@ struct Shared {
     /// Bumped when live frames may have been missed (the bus was down): every session catches
     /// up from the store, as after a lag.
     resyncs: watch::Sender<u64>,
+    /// Bumped when something services keep a copy of (the webhooks) changed, on this node or
+    /// another, or when news of such a change may have been missed (the bus was down): each
+    /// copy is read again from the store.
+    stale: watch::Sender<u64>,
     /// Sites where an agent connected to another node came online: conversations this node
     /// queued before it heard of them may go to them now.
     online_elsewhere: broadcast::Sender<SiteId>,
@@ -81,6 +86,7 @@ impl Default for Shared {
             outbox: OnceLock::new(),
             missed: AtomicBool::new(false),
             resyncs: watch::Sender::new(0),
+            stale: watch::Sender::new(0),
             online_elsewhere: broadcast::Sender::new(64),
             sessions_changed: broadcast::Sender::new(256),
             lag_catch_ups: AtomicU64::default(),
@@ -201,13 +207,6 @@ impl<K> Topics<K> {
     fn len(&self) -> usize {
         lock(&self.senders).by_key.len()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these short, non-async locks leaves consistent data.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<K: Eq + Hash + Copy> Topics<K> {
@@ -357,6 +356,20 @@ impl Hub {
     pub fn agent_sessions_changed(&self, agent_id: AgentId) {
         let _ = self.shared.sessions_changed.send(agent_id);
         self.forward(Body::SessionsChanged { agent_id });
+    }
+
+    /// Something services keep a copy of was written (see [`Hub::staleness`]): the copies on
+    /// every node are dropped.
+    pub fn copies_stale(&self) {
+        self.shared.stale.send_modify(|n| *n += 1);
+        self.forward(Body::CopiesStale);
+    }
+
+    /// Changes whenever the copies services keep of the store's rows may be stale (here or on
+    /// another node, or after a bus outage). A copy taken when it read `n` is good while it
+    /// still reads `n`.
+    pub fn staleness(&self) -> watch::Receiver<u64> {
+        self.shared.stale.subscribe()
     }
 
     /// Listens for agents whose sessions changed (see [`Hub::agent_sessions_changed`]); a
@@ -522,6 +535,7 @@ impl Hub {
             Body::SessionsChanged { agent_id } => {
                 let _ = self.shared.sessions_changed.send(agent_id);
             }
+            Body::CopiesStale => self.shared.stale.send_modify(|n| *n += 1),
             Body::Roster {
                 version,
                 roster: Some(roster),
@@ -620,9 +634,10 @@ impl Hub {
     }
 
     /// Tells every session on this node to catch up from the store: live frames may have been
-    /// missed while the bus was down.
+    /// missed while the bus was down (and so may news of a write that makes copies stale).
     pub(crate) fn resync(&self) {
         self.shared.resyncs.send_modify(|n| *n += 1);
+        self.shared.stale.send_modify(|n| *n += 1);
     }
 
     /// Changes whenever sessions must catch up from the store.

@@ -12,6 +12,7 @@ pub mod assign;
 pub mod broker;
 pub mod browser;
 pub mod budgets;
+pub mod facts;
 pub mod hours;
 pub mod hub;
 pub mod nodes;
@@ -59,6 +60,8 @@ pub struct Realtime {
     pub uploads: uploads::UploadLimits,
     /// Hands waiting conversations to agents.
     pub assigner: assign::Assigner,
+    /// Whose each conversation is, remembered so a message needs no read to check it.
+    pub facts: facts::Facts,
     /// The mail settings in force (transcripts, leave-message notifications); swapped whole
     /// when an admin saves new ones, so a reader sees the old or the new, never a mix.
     mail: arc_swap::ArcSwap<crate::mail::MailSetup>,
@@ -198,13 +201,14 @@ impl Realtime {
             .await?;
         let tasks = crate::tasks::Tasks::default();
         tasks.spawn_loop(uploads::sweep(store.clone(), settings.uploads.unsent_after));
+        let hub = Hub::default();
         let webhooks = crate::webhooks::Webhooks::new(
             store.clone(),
             settings.webhook_retry_ms,
             &services.outbound,
             tasks.clone(),
+            hub.staleness(),
         );
-        let hub = Hub::default();
         if let Some(broker) = &services.broker {
             broker.start(&hub, &secret, &tasks);
         }
@@ -227,6 +231,7 @@ impl Realtime {
             budgets: budgets::Budgets::new(settings.budgets),
             uploads: settings.uploads,
             assigner: assign::Assigner::default(),
+            facts: facts::Facts::default(),
             mail: arc_swap::ArcSwap::from_pointee(services.mail),
             transcripts: transcripts::TranscriptGuard::new(settings.mail_limits.transcripts),
             leave_digest,
@@ -705,6 +710,10 @@ impl app::ports::Hub for Realtime {
 
     fn sessions_changed(&self, agent_id: AgentId) {
         self.hub.agent_sessions_changed(agent_id);
+    }
+
+    fn webhooks_changed(&self) {
+        self.hub.copies_stale();
     }
 
     fn banned(&self, visitor_id: VisitorId) {

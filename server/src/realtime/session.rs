@@ -233,7 +233,7 @@ impl Session {
     }
 
     /// Whether this client may read a conversation.
-    fn may_read(&self, conversation: &store::Conversation) -> bool {
+    fn may_read(&self, conversation: &store::ConversationFacts) -> bool {
         match &self.identity {
             Identity::Visitor { visitor_id, .. } => conversation.visitor_id == *visitor_id,
             Identity::Agent { site_ids, .. } => site_ids.contains(&conversation.site_id),
@@ -259,11 +259,7 @@ impl Session {
                 });
                 continue;
             }
-            let readable = match self.rt.store.conversation(id).await? {
-                Some(conversation) => self.may_read(&conversation),
-                None => false,
-            };
-            if !readable {
+            if self.whose(id).await?.is_none() {
                 frames.push(ServerFrame::Error {
                     code: ErrorCode::NotFound,
                     message: "no such conversation".into(),
@@ -561,10 +557,12 @@ impl Session {
                         }
                         // A conversation started on this connection is followed from 0.
                         self.cursors.entry(result.conversation.id).or_insert(0);
-                        (result.conversation, result.appended, None)
+                        let facts = result.conversation.facts();
+                        self.rt.facts.learn(facts);
+                        (facts, result.appended, None)
                     }
                     Some(id) => {
-                        let Some(conversation) = self.readable(id).await? else {
+                        let Some(conversation) = self.whose(id).await? else {
                             return refuse(ErrorCode::NotFound, "no such conversation", None);
                         };
                         let appended = self
@@ -575,9 +573,7 @@ impl Session {
                         // A visitor writing again reopens a resolved or snoozed conversation, so
                         // the new message shows in the agents' inbox instead of in a closed
                         // or parked thread.
-                        let parked = conversation.status == ConversationStatus::Resolved
-                            || conversation.snoozed_until.is_some();
-                        if appended.created && parked {
+                        if appended.created && appended.parked {
                             self.rt
                                 .store
                                 .set_conversation_status(
@@ -601,7 +597,7 @@ impl Session {
                 );
             }
             (Identity::Agent { agent, .. }, Some(id)) => {
-                let Some(conversation) = self.readable(id).await? else {
+                let Some(conversation) = self.whose(id).await? else {
                     return refuse(ErrorCode::NotFound, "no such conversation", None);
                 };
                 // A file uploaded for one site is never sent into another site's conversation.
@@ -734,7 +730,7 @@ impl Session {
         }
         Ok(vec![publish(
             &self.rt,
-            &conversation,
+            &conversation.facts(),
             result.appended,
             Some(agent.display_name.clone()),
         )])
@@ -900,7 +896,7 @@ impl Session {
             .await?;
         let ack = publish(
             &self.rt,
-            &conversation,
+            &conversation.facts(),
             appended,
             Some(agent.display_name.clone()),
         );
@@ -954,7 +950,7 @@ impl Session {
         let max_text = 2048;
         match (&self.identity, inbound) {
             (_, Inbound::Typing(typing)) => {
-                let Some(conversation) = self.readable(typing.conversation_id).await? else {
+                let Some(conversation) = self.whose(typing.conversation_id).await? else {
                     return Ok(Some(not_found(typing.conversation_id)));
                 };
                 let (author, agent_id, agent_name) = self.author();
@@ -979,7 +975,7 @@ impl Session {
                 // Only into the visitor's own conversation: another's would put words in front
                 // of the agent as that conversation's draft.
                 if let Some(id) = preview.conversation_id
-                    && self.readable(id).await?.is_none()
+                    && self.whose(id).await?.is_none()
                 {
                     return Ok(Some(not_found(id)));
                 }
@@ -996,7 +992,7 @@ impl Session {
                 }
             }
             (_, Inbound::Read(read)) => {
-                let Some(conversation) = self.readable(read.conversation_id).await? else {
+                let Some(conversation) = self.whose(read.conversation_id).await? else {
                     return Ok(Some(not_found(read.conversation_id)));
                 };
                 let (author, agent_id, _) = self.author();
@@ -1046,16 +1042,30 @@ impl Session {
         Ok(None)
     }
 
+    /// Conversation `id` as it is now, if this connection's user may read it.
     async fn readable(
         &self,
         id: ConversationId,
     ) -> Result<Option<store::Conversation>, store::Error> {
-        Ok(self
-            .rt
-            .store
-            .conversation(id)
-            .await?
-            .filter(|c| self.may_read(c)))
+        let conversation = self.rt.store.conversation(id).await?;
+        if let Some(conversation) = &conversation {
+            self.rt.facts.learn(conversation.facts());
+        }
+        Ok(conversation.filter(|c| self.may_read(&c.facts())))
+    }
+
+    /// Whose conversation `id` is, if this connection's user may read it: what the node
+    /// remembers, else read once. For what needs no more than that (a message, typing, a read
+    /// mark), so those cost no read.
+    async fn whose(
+        &self,
+        id: ConversationId,
+    ) -> Result<Option<store::ConversationFacts>, store::Error> {
+        let facts = match self.rt.facts.get(id) {
+            Some(facts) => Some(facts),
+            None => self.readable(id).await?.map(|c| c.facts()),
+        };
+        Ok(facts.filter(|f| self.may_read(f)))
     }
 
     /// Whether this connection's user uploaded the file, on one of their sites: only then may
@@ -1240,7 +1250,7 @@ fn not_found(conversation_id: ConversationId) -> ServerFrame {
 /// following the conversation drop a seq they already have.
 pub(super) fn publish(
     rt: &Arc<Realtime>,
-    conversation: &store::Conversation,
+    conversation: &store::ConversationFacts,
     appended: store::Appended,
     agent_name: Option<String>,
 ) -> ServerFrame {
@@ -1262,16 +1272,15 @@ pub(super) fn publish(
         _ => Some("message.created"),
     };
     if let Some(event) = event.filter(|_| appended.created) {
-        rt.webhooks.emit(
-            event,
+        rt.webhooks.emit(event, || {
             serde_json::json!({
                 "event": event,
                 "site_id": conversation.site_id,
                 "visitor_id": conversation.visitor_id,
                 "conversation_id": conversation.id,
                 "message": &frame,
-            }),
-        );
+            })
+        });
     }
     rt.hub.to_site_and_visitor(
         conversation.site_id,
@@ -1279,7 +1288,7 @@ pub(super) fn publish(
         ServerFrame::Message(frame),
     );
     if let Some(stored) = stored {
-        super::translation::after_message(rt.clone(), conversation.clone(), stored);
+        super::translation::after_message(rt.clone(), conversation.id, stored);
     }
     ack
 }

@@ -51,7 +51,7 @@ pub async fn wake_due(rt: &Arc<Realtime>) -> Result<usize, store::Error> {
             None,
         );
         let appended = rt.store.append_message(conversation.id, record).await?;
-        publish(rt, &conversation, appended, None);
+        publish(rt, &conversation.facts(), appended, None);
         super::assign::fill(rt, conversation.site_id).await?;
         woken += 1;
     }

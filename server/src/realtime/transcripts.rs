@@ -186,9 +186,7 @@ impl TranscriptGuard {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::util::lock(&self.counts)
     }
 
     /// Counts a transcript of `conversation` asked for from `address` (already grouped) on

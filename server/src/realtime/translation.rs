@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::ports::Draft;
-use protocol::{Author, ServerFrame, SiteId, Unavailable};
+use protocol::{Author, ConversationId, ServerFrame, SiteId, Unavailable};
 use sha2::{Digest, Sha256};
 use store::{MessageTranslation, TranslationKey, TranslationState};
 
@@ -37,7 +37,7 @@ pub fn today() -> i64 {
 /// Starts translating `message` of `conversation` if its site translates; returns at once.
 pub fn after_message(
     realtime: Arc<Realtime>,
-    conversation: store::Conversation,
+    conversation: ConversationId,
     message: store::Message,
 ) {
     let Some(setup) = realtime.translation() else {
@@ -48,7 +48,7 @@ pub fn after_message(
     }
     let tasks = realtime.tasks.clone();
     tasks.spawn(async move {
-        if let Err(error) = translate(&realtime, &setup, &conversation, &message).await {
+        if let Err(error) = translate(&realtime, &setup, conversation, &message).await {
             tracing::warn!(%error, message = %message.id, "translating a message failed");
         }
     });
@@ -67,22 +67,22 @@ const AUTO: &str = "auto";
 async fn translate(
     realtime: &Realtime,
     setup: &TranslationSetup,
-    conversation: &store::Conversation,
+    conversation: ConversationId,
     message: &store::Message,
 ) -> Result<(), store::Error> {
     let store = realtime.store.as_ref();
+    // Read here, as it is now: an agent may have switched translation off a moment ago.
+    let Some(conversation) = store.conversation(conversation).await? else {
+        return Ok(());
+    };
+    let conversation = &conversation;
+    if !conversation.translating {
+        return Ok(());
+    }
     let Some(site) = store.site(conversation.site_id).await? else {
         return Ok(());
     };
     if !super::settings::WidgetSettings::of(&site).translate {
-        return Ok(());
-    }
-    // Read again: an agent may have switched it off since the sender's session loaded it.
-    let translating = store
-        .conversation(conversation.id)
-        .await?
-        .is_some_and(|c| c.translating);
-    if !translating {
         return Ok(());
     }
     let Some((source, target)) = languages(store, setup, conversation, message).await? else {

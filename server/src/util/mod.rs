@@ -17,6 +17,14 @@ pub fn random_hex<const N: usize>() -> String {
     hex::encode(bytes)
 }
 
+/// Locks one of the server's short, non-async locks. A panic while one was held leaves its
+/// data consistent (no await, no half-done update inside), so a poisoned lock is taken as is.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A request header as text, when present and readable.
 pub fn header_text<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())

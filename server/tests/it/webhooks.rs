@@ -269,3 +269,37 @@ async fn webhooks_to_this_machine_or_a_private_network_are_refused_and_redirects
         "nothing reached the inside"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_added_in_the_console_after_messages_flowed_gets_the_next_one() {
+    let server = common::spawn_sqlite_with(|config| {
+        config.outbound = common::allow(&["127.0.0.0/8"]);
+    })
+    .await;
+    let store = server.store.as_ref();
+    let (_, key) = common::site(store, "shop", &["https://shop.example"]).await;
+    let (_, boss) = common::admin_cookie(store, "boss@shop.example").await;
+    let (visitor, _) = common::http_visitor(&server, &key, "https://shop.example").await;
+    // Nobody listens yet: the node keeps a copy saying so.
+    let (status, _) = visitor
+        .send(json!([send_frame(None, "v1", "before")]))
+        .await;
+    assert_eq!(status, 200);
+
+    let (url, received) = receiver(vec![]).await;
+    let (status, body) = common::server_fn(
+        &server,
+        &boss,
+        "/api/admin/webhooks/add",
+        &[("url", url.as_str()), ("message_created", "true")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = visitor.send(json!([send_frame(None, "v2", "after")])).await;
+    assert_eq!(status, 200);
+
+    eventually(|| !received.lock().expect("log").is_empty()).await;
+    let requests = received.lock().expect("log").clone();
+    let event: Value = serde_json::from_str(&requests[0].1).expect("json");
+    assert_eq!(event["message"]["body"], "after");
+}

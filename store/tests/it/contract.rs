@@ -217,6 +217,48 @@ async fn concurrent_resends_store_exactly_one_message() {
     assert_eq!(seqs(&stored), vec![1]);
 }
 
+/// An append says whether its conversation was parked (resolved or snoozed) when the message
+/// went in, read in the same transaction: the server reopens on a visitor's message by it,
+/// without reading the conversation first. A resend says no.
+#[tokio::test]
+async fn an_append_says_whether_its_conversation_was_resolved_or_snoozed() {
+    let db = TestDb::new().await;
+    let store = db.store.as_ref();
+    let conv = conversation(store).await;
+    let open = store
+        .append_message(conv.id, message("a", "open"))
+        .await
+        .expect("append");
+    assert!(open.created && !open.parked);
+    store
+        .set_conversation_status(conv.id, ConversationStatus::Resolved, 2)
+        .await
+        .expect("resolve");
+    let resolved = store
+        .append_message(conv.id, message("b", "resolved"))
+        .await
+        .expect("append");
+    assert!(resolved.created && resolved.parked);
+    let resent = store
+        .append_message(conv.id, message("b", "resolved"))
+        .await
+        .expect("resend");
+    assert!(!resent.created && !resent.parked);
+    store
+        .set_conversation_status(conv.id, ConversationStatus::Open, 3)
+        .await
+        .expect("reopen");
+    store
+        .snooze_conversation(conv.id, 9_000_000_000_000, 4)
+        .await
+        .expect("snooze");
+    let snoozed = store
+        .append_message(conv.id, message("c", "snoozed"))
+        .await
+        .expect("append");
+    assert!(snoozed.created && snoozed.parked);
+}
+
 /// Appends that arrive together may be committed together (SQLite's group commit): one that
 /// fails after taking its seq — written by an agent that does not exist — fails alone, and its
 /// seq goes to the next message: no gap, and nothing of it is kept.

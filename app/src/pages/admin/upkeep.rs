@@ -331,6 +331,7 @@ pub async fn add_webhook(
     context::store()?
         .create_webhook(&url, &secret, &events, crate::clock::now())
         .await?;
+    context::hub()?.webhooks_changed();
     Ok(secret)
 }
 
@@ -339,10 +340,9 @@ pub async fn add_webhook(
 pub async fn delete_webhook(id: i64) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
-    context::store()?
-        .delete_webhook(id)
-        .await
-        .map_err(ConsoleError::from)
+    context::store()?.delete_webhook(id).await?;
+    context::hub()?.webhooks_changed();
+    Ok(())
 }
 
 /// The webhooks, their delivery logs, and the form that adds one.

@@ -211,8 +211,7 @@ pub async fn leave_message(
         .await;
     match stored {
         Ok(message) => {
-            rt.webhooks.emit(
-                "leave_message.created",
+            rt.webhooks.emit("leave_message.created", || {
                 serde_json::json!({
                     "event": "leave_message.created",
                     "site_id": message.site_id,
@@ -224,8 +223,8 @@ pub async fn leave_message(
                         "text": message.body,
                         "created_at": message.created_at,
                     },
-                }),
-            );
+                })
+            });
             let mail = rt.mail();
             if let (true, Some(mailer)) = (mail.settings.notify_leave_messages, mail.mailer) {
                 rt.leave_digest.notify(mailer, &site.name, &message);
