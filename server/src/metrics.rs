@@ -16,6 +16,15 @@ pub struct Metrics {
     pub readiness_failures: AtomicU64,
 }
 
+/// What the real-time core counts itself, for [`Metrics::render`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoreCounts {
+    /// Subscribers that fell behind and caught up from the store.
+    pub lag_catch_ups: u64,
+    /// Sends refused for a full write queue (overload).
+    pub refused_busy: u64,
+}
+
 impl Metrics {
     /// Counts one finished request with its status code.
     pub fn record_response(&self, status: u16) {
@@ -25,9 +34,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text, with HELP and TYPE lines for each metric. `lag_catch_ups` comes
-    /// from the real-time hub, which counts it itself; `alive_tasks` from the tokio runtime.
-    pub fn render(&self, backend: &str, lag_catch_ups: u64, alive_tasks: usize) -> String {
+    /// The exposition text, with HELP and TYPE lines for each metric. `core` is counted by the
+    /// real-time core itself; `alive_tasks` comes from the tokio runtime.
+    pub fn render(&self, backend: &str, core: CoreCounts, alive_tasks: usize) -> String {
         let counters = [
             (
                 "kefu_http_requests_total",
@@ -52,11 +61,18 @@ impl Metrics {
         let counters = counters
             .into_iter()
             .map(|(name, help, value)| (name, help, value.load(Ordering::Relaxed)))
-            .chain([(
-                "kefu_realtime_lag_catch_ups_total",
-                "Subscribers that fell behind the live stream and caught up from the store.",
-                lag_catch_ups,
-            )]);
+            .chain([
+                (
+                    "kefu_realtime_lag_catch_ups_total",
+                    "Subscribers that fell behind the live stream and caught up from the store.",
+                    core.lag_catch_ups,
+                ),
+                (
+                    "kefu_sends_refused_busy_total",
+                    "Messages refused with a retry because too many were waiting to be stored.",
+                    core.refused_busy,
+                ),
+            ]);
         for (name, help, value) in counters {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
@@ -81,7 +97,11 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record_response(200);
         metrics.record_response(503);
-        let text = metrics.render("sqlite", 3, 17);
+        let core = CoreCounts {
+            lag_catch_ups: 3,
+            refused_busy: 5,
+        };
+        let text = metrics.render("sqlite", core, 17);
         assert!(text.contains("kefu_http_requests_total 2\n"), "{text}");
         assert!(text.contains("kefu_http_server_errors_total 1\n"), "{text}");
         assert!(text.contains("backend=\"sqlite\""), "{text}");
@@ -90,6 +110,7 @@ mod tests {
             text.contains("kefu_realtime_lag_catch_ups_total 3\n"),
             "{text}"
         );
+        assert!(text.contains("kefu_sends_refused_busy_total 5\n"), "{text}");
         assert!(
             text.contains("# TYPE kefu_tokio_alive_tasks gauge\n"),
             "{text}"

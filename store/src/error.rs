@@ -115,6 +115,12 @@ pub enum Error {
         /// `SQLITE_FULL`: see [`Error::is_disk_full`].
         disk_full: bool,
     },
+
+    /// As many appends as the writer commits in two batches are waiting already: this one was
+    /// refused at once and not stored, so a client retries shortly instead of waiting behind a
+    /// queue that only grows under overload.
+    #[error("too many messages are waiting to be stored")]
+    Busy,
 }
 
 impl From<sqlx::Error> for Error {

@@ -28,8 +28,9 @@ use crate::{ConversationId, Error, Message, MessageId, NewMessage, Result, SiteI
 /// Most jobs committed together: bounds how long the write queue is held at once.
 const MAX_BATCH: usize = 512;
 
-/// Jobs that may wait for the writer; a sender past it waits for room.
-const QUEUE: usize = 4 * MAX_BATCH;
+/// Jobs that may wait for the writer besides the batch it is committing; an append past it
+/// is refused at once ([`Error::Busy`]), so a wait is at most about two batches long.
+const QUEUE: usize = MAX_BATCH;
 
 /// What a job asks for.
 pub(crate) enum Append {
@@ -76,7 +77,7 @@ enum Request {
 /// The handle the store keeps: where appends are queued. Dropping it ends the thread once the
 /// queued jobs are done.
 pub(crate) struct GroupCommit {
-    /// The thread's bounded queue; an append waits here when the writer is behind.
+    /// The thread's bounded queue; a full one refuses appends.
     jobs: mpsc::Sender<Request>,
 }
 
@@ -106,21 +107,33 @@ impl GroupCommit {
         Ok(GroupCommit { jobs })
     }
 
-    /// Queues `message` and waits for its batch to be committed.
+    /// Queues `message` and waits for its batch to be committed; [`Error::Busy`] at once when
+    /// the queue is full.
     pub(crate) async fn append(&self, append: Append, message: NewMessage) -> Result<Outcome> {
+        self.enqueue(append, message)?
+            .await
+            .map_err(|_| stopped("the SQLite writer stopped before committing"))?
+    }
+
+    /// Queues `message`; the answer comes once its batch is committed.
+    fn enqueue(
+        &self,
+        append: Append,
+        message: NewMessage,
+    ) -> Result<oneshot::Receiver<Result<Outcome>>> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             append,
             message,
             reply,
         };
-        self.jobs
-            .send(Request::Append(job))
-            .await
-            .map_err(|_| stopped("the SQLite writer has stopped"))?;
-        answer
-            .await
-            .map_err(|_| stopped("the SQLite writer stopped before committing"))?
+        match self.jobs.try_send(Request::Append(job)) {
+            Ok(()) => Ok(answer),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Error::Busy),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(stopped("the SQLite writer has stopped"))
+            }
+        }
     }
 
     /// Commits what is queued, closes the writer's connection and waits until it is closed, so
@@ -389,5 +402,89 @@ fn stopped(message: &str) -> Error {
     Error::Writer {
         message: message.to_owned(),
         disk_full: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DatabaseUrl, NewSite};
+    use protocol::{Author, ClientId};
+
+    fn message(n: usize) -> NewMessage {
+        NewMessage {
+            client_id: ClientId(format!("m{n}")),
+            author: Author::Visitor,
+            agent_id: None,
+            body: format!("body {n}"),
+            attachment: None,
+            created_at: 1,
+        }
+    }
+
+    /// While the writer cannot commit (here: its write queue is held), appends queue up to
+    /// about two batches; the next is refused at once with `Busy`, nothing of it stored, and
+    /// once the writer runs again every queued append is committed in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once_and_the_queued_appends_all_commit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("k.db");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).expect("url");
+        let store = crate::connect(&url).await.expect("store");
+        let site = store
+            .create_site(NewSite {
+                public_key: "key".into(),
+                name: "shop".into(),
+                allowed_origins: vec![],
+                widget_settings: serde_json::json!({}),
+                created_at: 1,
+            })
+            .await
+            .expect("site");
+        let visitor = store
+            .upsert_visitor(site.id, "visitor", 1)
+            .await
+            .expect("visitor");
+        let conversation = store
+            .create_conversation(site.id, visitor.id, 1)
+            .await
+            .expect("conversation");
+
+        let write_queue = Arc::new(Mutex::new(()));
+        let writer = GroupCommit::start(&path, write_queue.clone(), None, Duration::from_secs(5))
+            .expect("writer");
+        let held = write_queue.lock().await;
+        let mut answers = Vec::new();
+        let refused = loop {
+            match writer.enqueue(Append::To(conversation.id), message(answers.len() + 1)) {
+                Ok(answer) => answers.push(answer),
+                Err(error) => break error,
+            }
+            assert!(answers.len() <= MAX_BATCH + QUEUE, "never refused");
+        };
+        assert!(matches!(refused, Error::Busy), "{refused:?}");
+        assert!(
+            answers.len() >= QUEUE,
+            "refused after only {}",
+            answers.len()
+        );
+
+        drop(held);
+        for (n, answer) in answers.into_iter().enumerate() {
+            match answer.await.expect("answered").expect("stored") {
+                Outcome::Stored { message, .. } => {
+                    assert_eq!(message.seq, i64::try_from(n + 1).expect("small"));
+                }
+                Outcome::Resent(_) => panic!("nothing was sent twice"),
+            }
+        }
+        // Room again: the next append is taken.
+        let next = writer
+            .append(Append::To(conversation.id), message(10_000))
+            .await
+            .expect("stored");
+        assert!(matches!(next, Outcome::Stored { .. }));
+        writer.close().await;
+        store.close().await;
     }
 }

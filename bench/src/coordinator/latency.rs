@@ -241,8 +241,16 @@ pub(super) async fn echo_paced(addr: SocketAddr, sizes: &Sizes, echo: &Child) ->
     Ok(finish_paced(&latency, tasks, skipped, Arc::new(Errors::default()), cpu).await)
 }
 
-pub(super) async fn kefu_paced(sizes: &Sizes, fixture: &Fixture, server: &Child) -> Result<Paced> {
-    let visitors = open_visitors(fixture, sizes.paced_conns, "lat").await?;
+/// `sizes.paced_conns` new visitors (named from `prefix`) offering `rate` messages per second
+/// in all to one agent console.
+pub(super) async fn kefu_paced(
+    sizes: &Sizes,
+    fixture: &Fixture,
+    server: &Child,
+    rate: f64,
+    prefix: &'static str,
+) -> Result<Paced> {
+    let visitors = open_visitors(fixture, sizes.paced_conns, prefix).await?;
     let cursors: Vec<(ConversationId, i64)> = visitors.iter().map(|(_, c)| (*c, 1)).collect();
     let console = agent(fixture.addr, &fixture.cookies[2], &cursors).await?;
     let latency = Latency::new(sizes.warmup, sizes.paced_time);
@@ -258,7 +266,7 @@ pub(super) async fn kefu_paced(sizes: &Sizes, fixture: &Fixture, server: &Child)
             n += 1;
             send_frame(
                 Some(conversation),
-                &format!("lat{i}-{n}"),
+                &format!("{prefix}{i}-{n}"),
                 &stamped_body(stamp),
             )
         });
@@ -266,7 +274,7 @@ pub(super) async fn kefu_paced(sizes: &Sizes, fixture: &Fixture, server: &Child)
         tasks.push(error_reader(stream, errors.clone()));
     }
     let meter = CpuMeter::start(server);
-    let skipped = pace(&writers, sizes.paced_rate, sizes.warmup + sizes.paced_time).await;
+    let skipped = pace(&writers, rate, sizes.warmup + sizes.paced_time).await;
     let cpu = cpu_note(meter, server, "server");
     let run = finish_paced(&latency, tasks, skipped, errors, cpu).await;
     drop(console_sink);

@@ -60,6 +60,9 @@ const LATENCY_P50_TARGET_MS: f64 = 1.0;
 const LATENCY_P99_TARGET_MS: f64 = 10.0;
 const STORM_TARGET_S: f64 = 1.5;
 const HTTP_P99_TARGET_MS: f64 = 5.0;
+/// Under twice the load it can take, what the server takes is still delivered this fast (the
+/// rest refused with a retry rather than queued).
+const OVERLOAD_P99_TARGET_MS: f64 = 100.0;
 
 /// How big and how long each scenario is; `KEFU_BENCH_SCALE` shrinks them for development.
 #[derive(Debug, Clone)]
@@ -441,8 +444,10 @@ async fn kefu(
     }
 
     // 3: persisted messages per second.
+    let mut capacity = None;
     match kefu_throughput(sizes, fixture, server).await {
         Ok((run, check)) => {
+            capacity = Some(run.rate);
             report.print(
                 &Figure::new("persisted messages per second", run.rate, "msg/s")
                     .goal(Goal::AtLeast(PERSISTED_TARGET))
@@ -466,7 +471,7 @@ async fn kefu(
     }
 
     // 4: visitor -> agent latency at 2,000 msg/s.
-    match kefu_paced(sizes, fixture, server).await {
+    match kefu_paced(sizes, fixture, server, sizes.paced_rate, "lat").await {
         Ok(run) => match run.summary {
             Some(latency) => {
                 let paced = floor.paced;
@@ -493,6 +498,31 @@ async fn kefu(
             None => report.fail("visitor->agent latency", "no samples"),
         },
         Err(error) => report.fail("visitor->agent latency", error),
+    }
+
+    // 5: overload: twice the measured capacity offered; the excess must be refused (with a
+    // retry) while what is taken stays quick.
+    if let Some(capacity) = capacity {
+        let rate = 2.0 * capacity;
+        match kefu_paced(sizes, fixture, server, rate, "over").await {
+            Ok(run) => match run.summary {
+                Some(latency) => report.print(
+                    &Figure::new("overload (2x capacity) delivery p99", ms(latency.p99), "ms")
+                        .goal(Goal::AtMost(OVERLOAD_P99_TARGET_MS))
+                        .note(format!(
+                            "offered {} msg/s; delivered {} msg/s; {} refused with a retry; \
+                             p50 {} ms; {}",
+                            number(rate),
+                            number(run.received as f64 / sizes.paced_time.as_secs_f64()),
+                            number(run.errors.count() as f64),
+                            number(ms(latency.p50)),
+                            run.note(sizes)
+                        )),
+                ),
+                None => report.fail("overload delivery", "no samples"),
+            },
+            Err(error) => report.fail("overload delivery", error),
+        }
     }
 
     // 6: HTTP-fallback delivery with long-poll clients waiting.

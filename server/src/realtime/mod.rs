@@ -97,6 +97,10 @@ pub const UNAVAILABLE_MESSAGE: &str = "the server cannot store messages right no
 /// How long a client is asked to wait before resending a message refused for an outage.
 pub const UNAVAILABLE_RETRY_MS: u32 = 5_000;
 
+/// How long a client is asked to wait before resending a message refused because too many were
+/// waiting to be stored: about two batches of the writer, so the queue has drained by then.
+pub const BUSY_RETRY_MS: u32 = 250;
+
 /// Whether the database refuses writes for a passing reason, as the last write found it: its
 /// disk is full, or it cannot be reached (stopped, restarting, the network down). Either
 /// refuses every write until it ends, so logging each refused message would bury the one line
@@ -107,26 +111,39 @@ pub struct Outage {
     disk_full: std::sync::atomic::AtomicBool,
     /// The database cannot be reached.
     unreachable: std::sync::atomic::AtomicBool,
+    /// Sends refused because too many were waiting to be stored (for `/metrics`): overload is
+    /// not an outage, so it is counted, not logged.
+    refused_busy: std::sync::atomic::AtomicU64,
 }
 
 impl Outage {
-    /// A write failed with `error`: whether that was a full disk or an unreachable database
-    /// (logged if the episode starts with it), which the client should retry later.
-    pub fn failed(&self, error: &store::Error) -> bool {
+    /// A write failed with `error`: whether the client should retry it later, and after how
+    /// long (ms) — a full disk or an unreachable database (logged if the episode starts with
+    /// it), or a write queue too full to take it now (counted).
+    pub fn failed(&self, error: &store::Error) -> Option<u32> {
         use std::sync::atomic::Ordering::Relaxed;
+        if matches!(error, store::Error::Busy) {
+            self.refused_busy.fetch_add(1, Relaxed);
+            return Some(BUSY_RETRY_MS);
+        }
         if error.is_disk_full() {
             if !self.disk_full.swap(true, Relaxed) {
                 tracing::error!(%error, "database disk is full: sends refused until space returns");
             }
-            return true;
+            return Some(UNAVAILABLE_RETRY_MS);
         }
         if error.is_unreachable() {
             if !self.unreachable.swap(true, Relaxed) {
                 tracing::error!(%error, "database unreachable: sends refused until it answers");
             }
-            return true;
+            return Some(UNAVAILABLE_RETRY_MS);
         }
-        false
+        None
+    }
+
+    /// Sends refused so far because too many were waiting to be stored.
+    pub fn refused_busy(&self) -> u64 {
+        self.refused_busy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A write succeeded: ends an episode, if one was going on.
@@ -373,16 +390,15 @@ impl Realtime {
     /// The answer to a request the store failed: `unavailable` with a wait when the disk is
     /// full or the database unreachable (logged once per episode), [`internal`] otherwise.
     pub fn store_failure(&self, error: &store::Error) -> ServerFrame {
-        if self.outage.failed(error) {
-            ServerFrame::Error {
+        match self.outage.failed(error) {
+            Some(wait) => ServerFrame::Error {
                 code: ErrorCode::Unavailable,
                 message: UNAVAILABLE_MESSAGE.to_string(),
                 client_id: None,
                 conversation_id: None,
-                retry_after_ms: Some(UNAVAILABLE_RETRY_MS),
-            }
-        } else {
-            internal(error)
+                retry_after_ms: Some(wait),
+            },
+            None => internal(error),
         }
     }
 }
@@ -739,6 +755,17 @@ impl app::ports::Hub for Realtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_write_queue_asks_for_a_short_retry_and_is_counted_not_an_outage() {
+        let outage = Outage::default();
+        assert_eq!(outage.failed(&store::Error::Busy), Some(BUSY_RETRY_MS));
+        assert_eq!(outage.failed(&store::Error::Busy), Some(BUSY_RETRY_MS));
+        assert_eq!(outage.refused_busy(), 2);
+        assert_eq!(outage.failed(&store::Error::NotFound), None);
+        let unavailable = store::Error::Database(sqlx::Error::PoolTimedOut);
+        assert_eq!(outage.failed(&unavailable), Some(UNAVAILABLE_RETRY_MS));
+    }
 
     #[test]
     fn cidr_and_single_addresses_match() {

@@ -434,9 +434,10 @@ impl Session {
         }
     }
 
-    /// The answer to a message the store was asked to keep: a full disk or an unreachable
-    /// database refuses it by its `client_id` with `unavailable` and a wait, so the client
-    /// resends it later (never an ack for what was not stored); a stored one ends the episode.
+    /// The answer to a message the store was asked to keep: a full disk, an unreachable
+    /// database or a full write queue refuses it by its `client_id` with `unavailable` and a
+    /// wait, so the client resends it later (never an ack for what was not stored); a stored
+    /// one ends the episode.
     fn stored_or_retry(
         &self,
         answer: Result<Vec<ServerFrame>, store::Error>,
@@ -450,14 +451,16 @@ impl Session {
                 }
                 Ok(frames)
             }
-            Err(error) if self.rt.outage.failed(&error) => Ok(vec![ServerFrame::Error {
-                code: ErrorCode::Unavailable,
-                message: super::UNAVAILABLE_MESSAGE.to_string(),
-                client_id: Some(client_id),
-                conversation_id,
-                retry_after_ms: Some(super::UNAVAILABLE_RETRY_MS),
-            }]),
-            Err(error) => Err(error),
+            Err(error) => match self.rt.outage.failed(&error) {
+                Some(wait) => Ok(vec![ServerFrame::Error {
+                    code: ErrorCode::Unavailable,
+                    message: super::UNAVAILABLE_MESSAGE.to_string(),
+                    client_id: Some(client_id),
+                    conversation_id,
+                    retry_after_ms: Some(wait),
+                }]),
+                None => Err(error),
+            },
         }
     }
 

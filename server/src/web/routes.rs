@@ -251,7 +251,10 @@ async fn metrics(
         )],
         state.metrics.render(
             &backend,
-            state.realtime.hub.lag_catch_ups(),
+            crate::metrics::CoreCounts {
+                lag_catch_ups: state.realtime.hub.lag_catch_ups(),
+                refused_busy: state.realtime.outage.refused_busy(),
+            },
             tokio::runtime::Handle::current()
                 .metrics()
                 .num_alive_tasks(),

@@ -409,6 +409,7 @@ pub struct NewMessage {
         (status = 403, description = "The token's owner is not an administrator", body = ErrorBody),
         (status = 404, description = "No such conversation", body = ErrorBody),
         (status = 429, description = "Too many messages; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Not stored now (database down, or overloaded); retry after Retry-After", body = ErrorBody),
     )
 )]
 pub async fn send(
@@ -538,6 +539,9 @@ async fn acknowledged(
                 return Err(match code {
                     ErrorCode::NotFound => ApiError::NotFound,
                     ErrorCode::RateLimited => ApiError::RateLimited(retry_after_ms.unwrap_or(1000)),
+                    ErrorCode::Unavailable => ApiError::Unavailable(
+                        retry_after_ms.unwrap_or(crate::realtime::UNAVAILABLE_RETRY_MS),
+                    ),
                     ErrorCode::BadRequest | ErrorCode::TooLarge => ApiError::Invalid(message),
                     other => ApiError::internal(format!("session refused: {other:?} {message}")),
                 });

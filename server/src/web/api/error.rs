@@ -31,6 +31,10 @@ pub enum ApiError {
     /// Too many messages: wait this many milliseconds.
     #[error("too many requests; retry after {0} ms")]
     RateLimited(u32),
+    /// The message could not be stored now (the database unreachable or its disk full, or too
+    /// many messages waiting to be stored): nothing was stored; retry after this many ms.
+    #[error("the server cannot store messages right now; retry after {0} ms")]
+    Unavailable(u32),
     /// Something failed on our side (already logged).
     #[error("internal error")]
     Internal,
@@ -40,7 +44,7 @@ pub enum ApiError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `unauthorized`, `forbidden`, `not_found`, `invalid`, `conflict`,
-    /// `rate_limited` or `internal`.
+    /// `rate_limited`, `unavailable` or `internal`.
     #[schema(example = "not_found")]
     pub error: &'static str,
     /// What went wrong, for people.
@@ -62,6 +66,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -110,7 +115,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::RateLimited(wait_ms) => {
+            ApiError::RateLimited(wait_ms) | ApiError::Unavailable(wait_ms) => {
                 let seconds = wait_ms.div_ceil(1000).max(1);
                 if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                     headers.insert(header::RETRY_AFTER, value);
