@@ -46,6 +46,8 @@ pub fn main(dir: Option<&str>, database_url: Option<&str>, bus_url: Option<&str>
         std::fs::write(&config_file, "[budgets]\nenabled = false\n")?;
     }
     let database = dir.join("kefu.db");
+    // As `kefu serve` does, before the configuration works out its connection caps.
+    server::http_server::raise_open_file_limit();
     let config = Config::load(&Overrides {
         config: Some(config_file),
         database_url: Some(database_url.map_or_else(

@@ -8,6 +8,12 @@
 //! backlog instead of failing `accept` with "too many open files". A long poll is not
 //! affected: its headers arrive at once and the response is what takes time. Upgraded
 //! WebSockets leave hyper and are limited by the real-time side (`max_connections`, pings).
+//!
+//! When descriptors run out all the same (a reconnect storm: thousands of old sockets still
+//! closing as their clients come back), `accept` is retried within milliseconds, never a
+//! second, while the closing sockets free theirs; if that is not enough, one descriptor kept
+//! in reserve is let go to accept the waiting connection and close it at once (shed, counted
+//! in `/metrics`), so the client retries instead of hanging in the backlog.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -70,6 +76,24 @@ impl Default for HttpLimits {
     }
 }
 
+/// Raises the process's soft open-file limit to its hard limit, at start: every connection is
+/// a descriptor, and services are often started with a soft limit (1,024) far below what the
+/// system allows them. Returns the limit before and after.
+pub fn raise_open_file_limit() -> (u64, u64) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let before = getrlimit(Resource::Nofile);
+    let was = before.current.unwrap_or(u64::MAX);
+    if before.current < before.maximum || (before.current.is_some() && before.maximum.is_none()) {
+        let raised = rustix::process::Rlimit {
+            current: before.maximum,
+            maximum: before.maximum,
+        };
+        // Refused (a container's seccomp, say): the soft limit stays and is what is logged.
+        let _ = setrlimit(Resource::Nofile, raised);
+    }
+    (was, open_file_limit())
+}
+
 /// The process's open-file limit (its soft limit), or a common default when it cannot be read.
 pub fn open_file_limit() -> u64 {
     rustix::process::getrlimit(rustix::process::Resource::Nofile)
@@ -84,12 +108,48 @@ pub fn default_realtime_connections() -> u32 {
     u32::try_from(free.max(16)).unwrap_or(u32::MAX)
 }
 
+/// Retries of an `accept` that found no free descriptor, 1, 2, 4 … ms apart, before a waiting
+/// connection is shed: about a quarter of a second for closing sockets to free theirs.
+const ACCEPT_RETRIES: u32 = 8;
+
+/// A descriptor held back for when the process runs out: let go, it makes room to accept one
+/// waiting connection and close it, so its client is told at once.
+struct Reserve(Option<std::fs::File>);
+
+impl Reserve {
+    fn hold() -> Reserve {
+        Reserve(std::fs::File::open("/dev/null").ok())
+    }
+
+    /// Closes the reserve: one descriptor free.
+    fn let_go(&mut self) {
+        self.0 = None;
+    }
+
+    /// Holds a descriptor again (when one is free).
+    fn take_back(&mut self) {
+        if self.0.is_none() {
+            self.0 = std::fs::File::open("/dev/null").ok();
+        }
+    }
+}
+
+/// Whether `accept` failed for want of a descriptor: the process's limit (`EMFILE`) or the
+/// system's (`ENFILE`).
+fn out_of_descriptors(error: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    let code = error.raw_os_error();
+    code == Some(Errno::MFILE.raw_os_error()) || code == Some(Errno::NFILE.raw_os_error())
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets every connection finish
 /// its request and waits for them. Handlers see the peer as `ConnectInfo<SocketAddr>`.
+/// Connections shed for want of descriptors are counted in `metrics`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
+    metrics: Arc<crate::metrics::Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -106,6 +166,9 @@ pub async fn serve(
     // Connections hold a receiver each: the server is done when they are all gone.
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut reserve = Reserve::hold();
+    // Accepts in a row that found no free descriptor.
+    let mut starved = 0;
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -116,12 +179,33 @@ pub async fn serve(
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    starved = 0;
+                    accepted
+                }
+                Err(error) if out_of_descriptors(&error) && starved < ACCEPT_RETRIES => {
+                    if starved == 0 {
+                        tracing::info!("out of file descriptors: new connections wait a moment");
+                    }
+                    tokio::time::sleep(Duration::from_millis(1 << starved)).await;
+                    starved += 1;
+                    continue;
+                }
+                Err(error) if out_of_descriptors(&error) => {
+                    starved = 0;
+                    reserve.let_go();
+                    if let Ok((stream, _)) = listener.accept().await {
+                        drop(stream);
+                        metrics
+                            .accepts_shed
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    reserve.take_back();
+                    continue;
+                }
                 Err(error) => {
-                    // Out of descriptors or a connection reset before accept: wait a moment
-                    // rather than spin.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // A connection reset before it was accepted: nothing to wait for.
+                    tracing::debug!(%error, "accept failed");
                     continue;
                 }
             },

@@ -75,6 +75,7 @@ pub async fn serve(
 ) -> Result<()> {
     let realtime = state.realtime.clone();
     let limits = state.http;
+    let metrics = state.metrics.clone();
     let app = router(state);
     // On shutdown the listener closes, live connections and held polls tell their clients to
     // reconnect (through the balancer, to another node), and the server waits for in-flight
@@ -85,7 +86,7 @@ pub async fn serve(
         draining.drain();
     };
     let served = async {
-        http_server::serve(listener, app, limits, shutdown).await;
+        http_server::serve(listener, app, limits, metrics, shutdown).await;
         // Upgraded WebSockets are no longer the HTTP server's: wait for each to tell its
         // client to reconnect, or the process could exit before they have.
         realtime.sockets_closed().await;

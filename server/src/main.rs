@@ -379,8 +379,16 @@ fn main() -> ExitCode {
 }
 
 fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
+    // Before the configuration: the default connection caps are worked out from it.
+    let (was, open_files) = server::http_server::raise_open_file_limit();
     let config = Config::load(overrides)?;
     server::telemetry::init(config.log_format, &config.log_level);
+    tracing::info!(
+        open_files,
+        raised_from = was,
+        realtime_connections = config.max_connections,
+        "open-file limit"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -14,6 +14,9 @@ pub struct Metrics {
     pub http_server_errors: AtomicU64,
     /// Failed readiness checks (the database did not answer).
     pub readiness_failures: AtomicU64,
+    /// Connections accepted and closed at once because the process had no descriptor left
+    /// for them (`http_server`): the node is over its open-file limit.
+    pub accepts_shed: AtomicU64,
 }
 
 /// What the real-time core counts itself, for [`Metrics::render`].
@@ -52,6 +55,11 @@ impl Metrics {
                 "kefu_readiness_failures_total",
                 "Readiness checks that failed because the database did not answer.",
                 &self.readiness_failures,
+            ),
+            (
+                "kefu_accepts_shed_total",
+                "Connections closed at once for want of a file descriptor.",
+                &self.accepts_shed,
             ),
         ];
         let mut out = format!(

@@ -97,7 +97,7 @@ pub async fn serve(
     let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let handed_over = finished.clone();
     let limits = crate::http_server::HttpLimits::default();
-    crate::http_server::serve(listener, app, limits, async move {
+    crate::http_server::serve(listener, app, limits, Arc::default(), async move {
         tokio::select! {
             () = shutdown => {}
             Ok(()) = done => {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 /// The page the test visitors' widget runs on.
 const SHOP: &str = "https://shop.example";
@@ -703,4 +703,114 @@ async fn a_client_dripping_its_headers_is_dropped_and_long_polls_still_hold() {
         "{:?}",
         held.elapsed()
     );
+}
+
+/// A node with no descriptor left (here `prlimit` gives the process 200 open files and idle
+/// connections take them all) never sleeps on a failed `accept`: it retries for a moment, then
+/// lets a reserve descriptor go to accept a waiting connection and close it at once, so that
+/// client is told instead of hanging; it counts those in `/metrics`, logs no `accept failed`,
+/// and serves again as soon as descriptors are free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_out_of_descriptors_sheds_connections_and_serves_again_once_they_free() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("kefu.toml");
+    // Idle connections stay for as long as the test needs, and the HTTP cap is not what stops
+    // them: only the open-file limit is.
+    std::fs::write(
+        &config,
+        "[http]\nheader_timeout_ms = 600000\nmax_connections = 100000\n",
+    )
+    .expect("config");
+    let port = free_port();
+    let mut child = tokio::process::Command::new("prlimit")
+        .arg("--nofile=200:200")
+        .arg(env!("CARGO_BIN_EXE_kefu"))
+        .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.path().join("kefu.db").display()))
+        .arg("--config")
+        .arg(&config)
+        .args(["--log-level", "info"])
+        .env_remove("KEFU_DATABASE_URL")
+        .env_remove("KEFU_DEMO_PASSWORD")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start kefu under prlimit");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let stderr = child.stderr.take().expect("stderr");
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = tokio::io::BufReader::new(stderr)
+            .read_to_string(&mut text)
+            .await;
+        text
+    });
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.expect("stdout") {
+            if line.starts_with("Kefu console:") {
+                return;
+            }
+        }
+        panic!("kefu exited before serving");
+    })
+    .await
+    .expect("kefu serves");
+    let base = format!("http://127.0.0.1:{port}");
+
+    // More idle connections than the process has descriptors: each says nothing, and the
+    // first one the server closes is a shed one.
+    let (closed, mut shed) = tokio::sync::mpsc::channel(1);
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect (the backlog takes it)");
+        let closed = closed.clone();
+        idle.push(tokio::spawn(async move {
+            let mut buffer = [0u8; 64];
+            if let Ok(0) = stream.read(&mut buffer).await {
+                let _ = closed.send(()).await;
+            }
+            // Held until the test aborts the task.
+            std::future::pending::<()>().await;
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(60), shed.recv())
+        .await
+        .expect("a waiting connection is closed at once, not left hanging")
+        .expect("a close");
+
+    for task in &idle {
+        task.abort();
+    }
+    // Free again: the node answers, and counted what it shed.
+    let http = reqwest::Client::new();
+    let metrics = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(answer) = http.get(format!("{base}/metrics")).send().await
+                && answer.status().is_success()
+            {
+                return answer.text().await.expect("body");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the node serves again");
+    let shed_total = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("kefu_accepts_shed_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("the shed counter");
+    assert!(shed_total >= 1, "{metrics}");
+
+    child.start_kill().expect("kill");
+    let _ = child.wait().await;
+    let log = log.await.expect("log");
+    assert!(log.contains("out of file descriptors"), "{log}");
+    assert!(!log.contains("accept failed"), "{log}");
+    assert!(log.contains("open-file limit"), "{log}");
 }
