@@ -383,12 +383,6 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
     let (was, open_files) = server::http_server::raise_open_file_limit();
     let config = Config::load(overrides)?;
     server::telemetry::init(config.log_format, &config.log_level);
-    tracing::info!(
-        open_files,
-        raised_from = was,
-        realtime_connections = config.max_connections,
-        "open-file limit"
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -418,7 +412,14 @@ fn run_serve(overrides: &Overrides, demo: bool) -> server::Result<()> {
             }
         }
         let state = server::wiring::build_state(&config, store).await?;
-        tracing::info!(database = %config.database_url, bind = %config.bind, "kefu starting");
+        tracing::info!(
+            database = %config.database_url,
+            bind = %config.bind,
+            open_files,
+            raised_from = was,
+            realtime_connections = config.max_connections,
+            "kefu starting (open-file limit)"
+        );
         if demo {
             let password = std::env::var("KEFU_DEMO_PASSWORD").ok();
             let email = server::web::demo::DEMO_EMAIL;
