@@ -10,10 +10,10 @@
 //! WebSockets leave hyper and are limited by the real-time side (`max_connections`, pings).
 //!
 //! When descriptors run out all the same (a reconnect storm: thousands of old sockets still
-//! closing as their clients come back), `accept` is retried within milliseconds, never a
-//! second, while the closing sockets free theirs; if that is not enough, one descriptor kept
-//! in reserve is let go to accept the waiting connection and close it at once (shed, counted
-//! in `/metrics`), so the client retries instead of hanging in the backlog.
+//! closing as their clients come back), `accept` is retried every 2 ms while the closing
+//! sockets free theirs; after half a second with none freed, one descriptor kept in reserve is
+//! let go to accept a waiting connection and close it at once (shed, counted in `/metrics`),
+//! so its client retries instead of hanging in the backlog.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -108,9 +108,13 @@ pub fn default_realtime_connections() -> u32 {
     u32::try_from(free.max(16)).unwrap_or(u32::MAX)
 }
 
-/// Retries of an `accept` that found no free descriptor, 1, 2, 4 … ms apart, before a waiting
-/// connection is shed: about a quarter of a second for closing sockets to free theirs.
-const ACCEPT_RETRIES: u32 = 8;
+/// How soon an `accept` that found no free descriptor is tried again: in a reconnect storm the
+/// old sockets close by the thousand, and each one closed lets one new connection in.
+const ACCEPT_RETRY: Duration = Duration::from_millis(2);
+
+/// How long `accept` may go on finding no free descriptor before a waiting connection is shed:
+/// nothing closed for that long means the node is full, not in the middle of a storm.
+const SHED_AFTER: Duration = Duration::from_millis(500);
 
 /// A descriptor held back for when the process runs out: let go, it makes room to accept one
 /// waiting connection and close it, so its client is told at once.
@@ -167,8 +171,8 @@ pub async fn serve(
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut reserve = Reserve::hold();
-    // Accepts in a row that found no free descriptor.
-    let mut starved = 0;
+    // Since when `accept` has found no free descriptor.
+    let mut starved: Option<std::time::Instant> = None;
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -180,19 +184,19 @@ pub async fn serve(
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
-                    starved = 0;
+                    starved = None;
                     accepted
                 }
-                Err(error) if out_of_descriptors(&error) && starved < ACCEPT_RETRIES => {
-                    if starved == 0 {
-                        tracing::info!("out of file descriptors: new connections wait a moment");
-                    }
-                    tokio::time::sleep(Duration::from_millis(1 << starved)).await;
-                    starved += 1;
-                    continue;
-                }
                 Err(error) if out_of_descriptors(&error) => {
-                    starved = 0;
+                    let since = *starved.get_or_insert_with(|| {
+                        tracing::info!("out of file descriptors: new connections wait a moment");
+                        std::time::Instant::now()
+                    });
+                    if since.elapsed() < SHED_AFTER {
+                        tokio::time::sleep(ACCEPT_RETRY).await;
+                        continue;
+                    }
+                    starved = None;
                     reserve.let_go();
                     if let Ok((stream, _)) = listener.accept().await {
                         drop(stream);

@@ -84,6 +84,8 @@ impl Latency {
 }
 
 pub(super) struct Paced {
+    /// Connections that sent.
+    pub(super) visitors: usize,
     pub(super) server_cpu: String,
     pub(super) summary: Option<Summary>,
     pub(super) sent: u64,
@@ -96,7 +98,7 @@ impl Paced {
     pub(super) fn note(&self, sizes: &Sizes) -> String {
         let mut note = format!(
             "{} visitors, {:.0} s measured; {} sent, {} received; {}",
-            sizes.paced_conns,
+            self.visitors,
             sizes.paced_time.as_secs_f64(),
             self.sent,
             self.received,
@@ -193,6 +195,7 @@ pub(super) fn error_reader(
 }
 
 pub(super) async fn finish_paced(
+    visitors: usize,
     latency: &Latency,
     tasks: Vec<JoinHandle<()>>,
     skipped: u64,
@@ -207,6 +210,7 @@ pub(super) async fn finish_paced(
     let (sent, samples) = latency.take();
     let received = samples.len();
     Paced {
+        visitors,
         server_cpu,
         summary: Summary::of(samples),
         sent,
@@ -238,19 +242,21 @@ pub(super) async fn echo_paced(addr: SocketAddr, sizes: &Sizes, echo: &Child) ->
     let meter = CpuMeter::start(echo);
     let skipped = pace(&writers, sizes.paced_rate, sizes.warmup + sizes.paced_time).await;
     let cpu = cpu_note(meter, echo, "echo server");
-    Ok(finish_paced(&latency, tasks, skipped, Arc::new(Errors::default()), cpu).await)
+    let visitors = sizes.paced_conns;
+    let errors = Arc::new(Errors::default());
+    Ok(finish_paced(visitors, &latency, tasks, skipped, errors, cpu).await)
 }
 
-/// `sizes.paced_conns` new visitors (named from `prefix`) offering `rate` messages per second
-/// in all to one agent console.
+/// `visitors` new visitors (named from `prefix`) offering `rate` messages per second in all to
+/// one agent console.
 pub(super) async fn kefu_paced(
     sizes: &Sizes,
     fixture: &Fixture,
     server: &Child,
-    rate: f64,
+    (count, rate): (usize, f64),
     prefix: &'static str,
 ) -> Result<Paced> {
-    let visitors = open_visitors(fixture, sizes.paced_conns, prefix).await?;
+    let visitors = open_visitors(fixture, count, prefix).await?;
     let cursors: Vec<(ConversationId, i64)> = visitors.iter().map(|(_, c)| (*c, 1)).collect();
     let console = agent(fixture.addr, &fixture.cookies[2], &cursors).await?;
     let latency = Latency::new(sizes.warmup, sizes.paced_time);
@@ -276,7 +282,7 @@ pub(super) async fn kefu_paced(
     let meter = CpuMeter::start(server);
     let skipped = pace(&writers, rate, sizes.warmup + sizes.paced_time).await;
     let cpu = cpu_note(meter, server, "server");
-    let run = finish_paced(&latency, tasks, skipped, errors, cpu).await;
+    let run = finish_paced(count, &latency, tasks, skipped, errors, cpu).await;
     drop(console_sink);
     Ok(run)
 }
