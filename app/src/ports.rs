@@ -140,9 +140,9 @@ mod ssr {
         /// site): their live connections on every node check their session again now and
         /// close if it no longer holds.
         fn sessions_changed(&self, agent_id: protocol::AgentId);
-        /// A webhook was created or deleted: every node reads the list again before the next
-        /// event (they keep a copy, so a message costs no read).
-        fn webhooks_changed(&self);
+        /// A webhook, a site or a ban was written: every node reads them again before it
+        /// next uses them (nodes keep copies, so a message or a hello costs no read for them).
+        fn copies_stale(&self);
         /// `visitor_id` was banned: their open widgets are told now and stop (a banned visitor's
         /// next hello is refused anyway).
         fn banned(&self, visitor_id: protocol::VisitorId);

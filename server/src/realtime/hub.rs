@@ -60,9 +60,9 @@ struct Shared {
     /// Bumped when live frames may have been missed (the bus was down): every session catches
     /// up from the store, as after a lag.
     resyncs: watch::Sender<u64>,
-    /// Bumped when something services keep a copy of (the webhooks) changed, on this node or
-    /// another, or when news of such a change may have been missed (the bus was down): each
-    /// copy is read again from the store.
+    /// Bumped when something the node keeps a copy of (webhooks, sites, bans) changed, here
+    /// or on another node, or when news of such a change may have been missed (the bus was
+    /// down): each copy is read again from the store.
     stale: watch::Sender<u64>,
     /// Sites where an agent connected to another node came online: conversations this node
     /// queued before it heard of them may go to them now.

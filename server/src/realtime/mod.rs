@@ -12,6 +12,7 @@ pub mod assign;
 pub mod broker;
 pub mod browser;
 pub mod budgets;
+pub mod copies;
 pub mod facts;
 pub mod hours;
 pub mod hub;
@@ -62,6 +63,8 @@ pub struct Realtime {
     pub assigner: assign::Assigner,
     /// Whose each conversation is, remembered so a message needs no read to check it.
     pub facts: facts::Facts,
+    /// The sites and bans every hello checks, kept so a hello needs no read for them.
+    pub copies: copies::Copies,
     /// The mail settings in force (transcripts, leave-message notifications); swapped whole
     /// when an admin saves new ones, so a reader sees the old or the new, never a mix.
     mail: arc_swap::ArcSwap<crate::mail::MailSetup>,
@@ -219,6 +222,7 @@ impl Realtime {
         let tasks = crate::tasks::Tasks::default();
         tasks.spawn_loop(uploads::sweep(store.clone(), settings.uploads.unsent_after));
         let hub = Hub::default();
+        let copies = copies::Copies::new(hub.staleness());
         let webhooks = crate::webhooks::Webhooks::new(
             store.clone(),
             settings.webhook_retry_ms,
@@ -249,6 +253,7 @@ impl Realtime {
             uploads: settings.uploads,
             assigner: assign::Assigner::default(),
             facts: facts::Facts::default(),
+            copies,
             mail: arc_swap::ArcSwap::from_pointee(services.mail),
             transcripts: transcripts::TranscriptGuard::new(settings.mail_limits.transcripts),
             leave_digest,
@@ -459,8 +464,8 @@ pub(crate) async fn identify(
         ));
     }
     let site = rt
-        .store
-        .site_by_key(&hello.site_key)
+        .copies
+        .site_by_key(rt.store.as_ref(), &hello.site_key)
         .await
         .map_err(|e| rt.store_failure(&e))?
         .ok_or_else(|| error_frame(ErrorCode::OriginNotAllowed, "unknown site key"))?;
@@ -473,8 +478,8 @@ pub(crate) async fn identify(
     let now = crate::util::now_ms();
     // Banned addresses are refused before anything is written for them.
     let bans = rt
-        .store
-        .active_bans(site.id, now)
+        .copies
+        .active_bans(rt.store.as_ref(), site.id, now)
         .await
         .map_err(|e| rt.store_failure(&e))?;
     let address_banned = bans.iter().any(|ban| {
@@ -537,7 +542,7 @@ pub(crate) async fn identify(
         return Err(error_frame(ErrorCode::Banned, "banned"));
     }
     Ok(Identity::Visitor {
-        site: Arc::new(site),
+        site,
         visitor_id,
         returning,
         address: ip,
@@ -728,7 +733,7 @@ impl app::ports::Hub for Realtime {
         self.hub.agent_sessions_changed(agent_id);
     }
 
-    fn webhooks_changed(&self) {
+    fn copies_stale(&self) {
         self.hub.copies_stale();
     }
 

@@ -55,7 +55,7 @@ pub enum Body {
     },
     /// An agent's sessions, role or sites changed: their connections re-check their session.
     SessionsChanged { agent_id: AgentId },
-    /// The sender wrote rows that services keep copies of (webhooks): read them again.
+    /// The sender wrote rows that nodes keep copies of (webhooks, sites, bans): read them again.
     CopiesStale,
     /// The sender's connected visitors and agents (`None`: only a heartbeat naming the version
     /// it holds, so a node that missed that version reads it from Redis).

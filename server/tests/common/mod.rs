@@ -461,19 +461,23 @@ pub async fn site(
     (site.id, site.public_key)
 }
 
-/// Bans the addresses `cidr` covers from site `site_id`, for good.
-pub async fn ban_address(store: &dyn store::Store, site_id: SiteId, cidr: &str) {
-    store
-        .create_ban(store::NewBan {
-            site_id,
-            visitor_id: None,
-            ip_cidr: Some(cidr.into()),
-            reason: "abuse".into(),
-            expires_at: None,
-            created_at: server::now_ms(),
-        })
-        .await
-        .expect("ban");
+/// Bans the addresses `cidr` covers from site `site_id`, for good, as an administrator does in
+/// the console at `console` (so every node drops its copy of the site's bans).
+pub async fn ban_address(server: &TestServer, console: &str, site_id: SiteId, cidr: &str) {
+    static BANNERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = BANNERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let email = format!("banner-{n}@kefu.test");
+    let (_, admin) = admin_cookie(server.store.as_ref(), &email).await;
+    let site = site_id.to_string();
+    let form = [
+        ("site", site.as_str()),
+        ("address", cidr),
+        ("reason", "abuse"),
+        ("days", "0"),
+    ];
+    let (status, body) =
+        server_fn_from(server, console, &admin, "/api/admin/bans/add", &form).await;
+    assert_eq!(status, 200, "ban: {body}");
 }
 
 /// A visitor who said hello over HTTP from `origin`, with their token; and their id.

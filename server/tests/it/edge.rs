@@ -157,7 +157,7 @@ async fn behind_nginx_each_forwarded_client_is_counted_and_banned_on_its_own() {
     assert!(is_welcome(&agent.next().await), "the console connects");
 
     // A ban on one forwarded address refuses only that address.
-    common::ban_address(server.store.as_ref(), site_id, "127.1.1.7").await;
+    common::ban_address(&server, &console, site_id, "127.1.1.7").await;
     let banned = visitor_from(&nginx.base, ip("127.1.1.7"), None, &key).await;
     assert_eq!(error_code(&banned), Some(ErrorCode::Banned), "{banned:?}");
     assert!(is_welcome(

@@ -472,9 +472,13 @@ async fn floods_are_refused_with_error_frames() {
     server.stop().await;
 }
 
+/// Bans made in the console after the visitor was seen (the node keeps a copy of each site's
+/// bans for hellos): the visitor, then anyone from the banned range, is refused at their next
+/// hello, over either transport.
 #[tokio::test(flavor = "multi_thread")]
 async fn banned_visitors_and_addresses_are_refused_at_connect() {
     let (server, key, site_id, _) = setup().await;
+    let (_, boss) = common::admin_cookie(server.store.as_ref(), "boss@shop.example").await;
     let (v, token) = visitor(&server, &key, None, &[]).await;
     drop(v);
     let visitor_id: VisitorId = token
@@ -482,29 +486,30 @@ async fn banned_visitors_and_addresses_are_refused_at_connect() {
         .nth(2)
         .and_then(|id| id.parse().ok())
         .expect("visitor id");
-    let ban = |visitor_id, ip_cidr| store::NewBan {
-        site_id,
-        visitor_id,
-        ip_cidr,
-        reason: "abuse".into(),
-        expires_at: None,
-        created_at: server::now_ms(),
+    let site = site_id.to_string();
+    let ban = |visitor: &str, address: &str| {
+        let form = [
+            ("site", site.clone()),
+            ("visitor", visitor.to_owned()),
+            ("address", address.to_owned()),
+            ("reason", "abuse".to_owned()),
+            ("days", "0".to_owned()),
+        ];
+        let (server, boss) = (&server, boss.clone());
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (status, body) =
+                common::server_fn(server, &boss, "/api/admin/bans/add", &form).await;
+            assert_eq!(status, 200, "{body}");
+        }
     };
-    server
-        .store
-        .create_ban(ban(Some(visitor_id), None))
-        .await
-        .expect("ban visitor");
+    ban(&visitor_id.to_string(), "").await;
     let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
     ws.send_json(visitor_hello(&key, Some(&token), &[])).await;
     assert_eq!(error_of(&ws.next().await).as_deref(), Some("banned"));
 
     // Anyone from 127.0.0.0/8 once the range is banned, over either transport.
-    server
-        .store
-        .create_ban(ban(None, Some("127.0.0.0/8".into())))
-        .await
-        .expect("ban range");
+    ban("", "127.0.0.0/8").await;
     let mut ws = Ws::connect(&server.url(""), "/ws/visitor", Some(ORIGIN), None).await;
     ws.send_json(visitor_hello(&key, None, &[])).await;
     assert_eq!(error_of(&ws.next().await).as_deref(), Some("banned"));
@@ -864,7 +869,7 @@ async fn a_repeated_cursor_replays_its_gap_once_and_a_batch_has_one_hello_first(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_banned_address_is_refused_before_a_visitor_is_made_for_it() {
     let (server, key, site_id, _) = setup().await;
-    common::ban_address(server.store.as_ref(), site_id, "127.1.4.0/24").await;
+    common::ban_address(&server, &server.url(""), site_id, "127.1.4.0/24").await;
     let hello_from = |source: &'static str| {
         let (base, key) = (server.url(""), key.clone());
         async move {

@@ -302,7 +302,11 @@ pub async fn update_site(
         .update_site(id, &name, &origins, &settings)
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            // Nodes keep a copy of each site for hellos: its new origins and look apply now.
+            context::hub()?.copies_stale();
+            Ok(())
+        }
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
         Err(error) => Err(crate::error::internal(error)),
     }

@@ -104,7 +104,11 @@ pub async fn add_ban(
         })
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            // Nodes keep a copy of each site's bans for hellos: this one applies now.
+            context::hub()?.copies_stale();
+            Ok(())
+        }
         Err(store::Error::NotFound) => Err(ConsoleError::NotFound),
         Err(error) => Err(crate::error::internal(error)),
     }
@@ -115,10 +119,9 @@ pub async fn add_ban(
 pub async fn lift_ban(id: BanId) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
-    context::store()?
-        .delete_ban(id)
-        .await
-        .map_err(ConsoleError::from)
+    context::store()?.delete_ban(id).await?;
+    context::hub()?.copies_stale();
+    Ok(())
 }
 
 /// Deletes conversations not updated for `days` days, and leave-messages and files older than
@@ -331,7 +334,7 @@ pub async fn add_webhook(
     context::store()?
         .create_webhook(&url, &secret, &events, crate::clock::now())
         .await?;
-    context::hub()?.webhooks_changed();
+    context::hub()?.copies_stale();
     Ok(secret)
 }
 
@@ -341,7 +344,7 @@ pub async fn delete_webhook(id: i64) -> Result<(), ConsoleError> {
     use crate::context;
     context::require_admin().await?;
     context::store()?.delete_webhook(id).await?;
-    context::hub()?.webhooks_changed();
+    context::hub()?.copies_stale();
     Ok(())
 }
 

@@ -53,7 +53,8 @@ pub async fn site(
     Query(query): Query<SiteQuery>,
 ) -> Response {
     let rt = &state.realtime;
-    let site = match rt.store.site_by_key(&query.key).await {
+    // Every page view asks: the node's copy answers.
+    let site = match rt.copies.site_by_key(rt.store.as_ref(), &query.key).await {
         Ok(Some(site)) => site,
         Ok(None) => return refuse(error_frame(ErrorCode::OriginNotAllowed, "unknown site key")),
         Err(error) => return refuse(internal(&error)),
@@ -68,7 +69,7 @@ pub async fn site(
         settings: WidgetSettings::of(&site),
         online: crate::realtime::chat_offered(rt, &site),
         transcripts: rt.mail().mailer.is_some(),
-        name: site.name,
+        name: site.name.clone(),
     };
     ([(header::CACHE_CONTROL, "no-store")], Json(info)).into_response()
 }

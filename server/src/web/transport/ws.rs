@@ -430,8 +430,11 @@ mod tests {
             mail: crate::mail::MailSetup::default(),
             geoip: None,
             translation: None,
-            outbound: crate::wiring::outbound(&crate::outbound::Policy::default())
-                .expect("outbound"),
+            outbound: crate::outbound::Outbound::new(
+                crate::outbound::Policy::default(),
+                Arc::new(crate::outbound::SystemLookup),
+            )
+            .expect("outbound"),
             broker: None,
         };
         Arc::new(

@@ -198,7 +198,9 @@ pub async fn ban_visitor(
             created_at: now,
         })
         .await?;
-    context::hub()?.banned(conversation.visitor_id);
+    let hub = context::hub()?;
+    hub.copies_stale();
+    hub.banned(conversation.visitor_id);
     Ok(())
 }
 

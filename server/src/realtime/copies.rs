@@ -1,0 +1,191 @@
+//! Copies of the rows every visitor hello reads — the site by its key, the site's active bans —
+//! kept by the node, so a reconnect storm or an idle poll costs no database read for them.
+//!
+//! A copy is good while [`Hub::staleness`](super::hub::Hub::staleness) has not changed (a site
+//! or a ban written in the console, on any node; a bus outage, which may have hidden such news)
+//! and for at most [`MAX_AGE`], for writes that do not go through a node (the command line).
+//! A site key that names no site is never remembered: a site made a moment ago is found.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use protocol::SiteId;
+use store::{Ban, Site, Store, UnixMillis};
+use tokio::sync::watch;
+
+/// The longest a copy is used without reading the row again.
+const MAX_AGE: Duration = Duration::from_secs(60);
+
+/// Most copies of each kind; past it the map starts again.
+const MOST: usize = 10_000;
+
+/// A copy, and when it was taken.
+struct Copy<T> {
+    /// The staleness it was read under.
+    staleness: u64,
+    /// When it was read.
+    read: Instant,
+    value: T,
+}
+
+/// The node's copies of sites and bans.
+pub struct Copies {
+    /// Changes when every copy may be stale.
+    staleness: watch::Receiver<u64>,
+    /// Sites, by public key.
+    sites: Mutex<HashMap<String, Copy<Arc<Site>>>>,
+    /// Each site's bans, as active when read (expired ones are dropped when used).
+    bans: Mutex<HashMap<SiteId, Copy<Arc<Vec<Ban>>>>>,
+}
+
+impl Copies {
+    /// Copies good while `staleness` does not change.
+    pub fn new(staleness: watch::Receiver<u64>) -> Copies {
+        Copies {
+            staleness,
+            sites: Mutex::default(),
+            bans: Mutex::default(),
+        }
+    }
+
+    /// The site with public key `key`.
+    pub async fn site_by_key(
+        &self,
+        store: &dyn Store,
+        key: &str,
+    ) -> Result<Option<Arc<Site>>, store::Error> {
+        if let Some(site) = self.good(&self.sites, key) {
+            return Ok(Some(site));
+        }
+        // Read before the store: a write after this makes the new copy stale at once.
+        let staleness = *self.staleness.borrow();
+        let Some(site) = store.site_by_key(key).await? else {
+            return Ok(None);
+        };
+        let site = Arc::new(site);
+        keep(&self.sites, key.to_owned(), staleness, site.clone());
+        Ok(Some(site))
+    }
+
+    /// The bans of site `site_id` active at `now`.
+    pub async fn active_bans(
+        &self,
+        store: &dyn Store,
+        site_id: SiteId,
+        now: UnixMillis,
+    ) -> Result<Vec<Ban>, store::Error> {
+        let bans = match self.good(&self.bans, &site_id) {
+            Some(bans) => bans,
+            None => {
+                let staleness = *self.staleness.borrow();
+                let bans = Arc::new(store.active_bans(site_id, now).await?);
+                keep(&self.bans, site_id, staleness, bans.clone());
+                bans
+            }
+        };
+        Ok(bans
+            .iter()
+            .filter(|ban| ban.expires_at.is_none_or(|at| at > now))
+            .cloned()
+            .collect())
+    }
+
+    /// The copy under `key`, while it is good.
+    fn good<K, Q, T>(&self, copies: &Mutex<HashMap<K, Copy<T>>>, key: &Q) -> Option<T>
+    where
+        K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+        Q: std::hash::Hash + Eq + ?Sized,
+        T: Clone,
+    {
+        let staleness = *self.staleness.borrow();
+        crate::util::lock(copies)
+            .get(key)
+            .filter(|copy| copy.staleness == staleness && copy.read.elapsed() < MAX_AGE)
+            .map(|copy| copy.value.clone())
+    }
+}
+
+/// Keeps `value` under `key`, read under `staleness`.
+fn keep<K: std::hash::Hash + Eq, T>(
+    copies: &Mutex<HashMap<K, Copy<T>>>,
+    key: K,
+    staleness: u64,
+    value: T,
+) {
+    let mut copies = crate::util::lock(copies);
+    if copies.len() >= MOST {
+        copies.clear();
+    }
+    copies.insert(
+        key,
+        Copy {
+            staleness,
+            read: Instant::now(),
+            value,
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn copies_hold_until_made_stale_and_expired_bans_drop_out() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let url = store::DatabaseUrl::parse(&url).expect("url");
+        let store = store::connect(&url).await.expect("store");
+        let (stale, staleness) = watch::channel(0);
+        let copies = Copies::new(staleness);
+        assert!(
+            copies
+                .site_by_key(store.as_ref(), "shop")
+                .await
+                .expect("read")
+                .is_none()
+        );
+        let site = store
+            .create_site(store::NewSite {
+                public_key: "shop".into(),
+                name: "shop".into(),
+                allowed_origins: vec![],
+                widget_settings: serde_json::json!({}),
+                created_at: 1,
+            })
+            .await
+            .expect("site");
+        // Not found before, found now: a missing key is not remembered.
+        let found = copies
+            .site_by_key(store.as_ref(), "shop")
+            .await
+            .expect("read");
+        assert_eq!(found.as_deref().map(|s| s.id), Some(site.id));
+        let bans = copies
+            .active_bans(store.as_ref(), site.id, 10)
+            .await
+            .expect("bans");
+        assert!(bans.is_empty());
+        let ban = |expires_at| store::NewBan {
+            site_id: site.id,
+            visitor_id: None,
+            ip_cidr: Some("203.0.113.0/24".into()),
+            reason: "abuse".into(),
+            expires_at,
+            created_at: 10,
+        };
+        store.create_ban(ban(Some(1_000))).await.expect("ban");
+        store.create_ban(ban(None)).await.expect("ban");
+        // Written behind the copy's back: the copy still answers.
+        let held = copies.active_bans(store.as_ref(), site.id, 20).await;
+        assert!(held.expect("bans").is_empty());
+        stale.send_modify(|n| *n += 1);
+        let read = copies.active_bans(store.as_ref(), site.id, 20).await;
+        assert_eq!(read.expect("bans").len(), 2);
+        // The one that expires drops out of the copy when its time comes.
+        let later = copies.active_bans(store.as_ref(), site.id, 2_000).await;
+        assert_eq!(later.expect("bans").len(), 1);
+        store.close().await;
+    }
+}
