@@ -1,24 +1,27 @@
-//! Copies of the rows every visitor hello reads — the site by its key, the site's active bans —
-//! kept by the node, so a reconnect storm or an idle poll costs no database read for them.
+//! Copies of the rows every visitor hello reads — the site by its key, the site's active bans,
+//! what a hello needs of the returning visitor — kept by the node, so a reconnect storm or an
+//! idle poll costs no database read for them.
 //!
 //! A copy is good while [`Hub::staleness`](super::hub::Hub::staleness) has not changed (a site
 //! or a ban written in the console, on any node; a bus outage, which may have hidden such news)
 //! and for at most [`MAX_AGE`], for writes that do not go through a node (the command line).
-//! A site key that names no site is never remembered: a site made a moment ago is found.
+//! A site key that names no site is never remembered: a site made a moment ago is found. A
+//! visitor's language is the one row field a hello writes; the copy takes what this node
+//! writes, and another node's write shows here within [`MAX_AGE`] at the latest.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use protocol::SiteId;
+use protocol::{SiteId, VisitorId};
 use store::{Ban, Site, Store, UnixMillis};
 use tokio::sync::watch;
 
 /// The longest a copy is used without reading the row again.
 const MAX_AGE: Duration = Duration::from_secs(60);
 
-/// Most copies of each kind; past it the map starts again.
-const MOST: usize = 10_000;
+/// Most copies of each kind; past it the map starts again (a visitor's is about 100 bytes).
+const MOST: usize = 100_000;
 
 /// A copy, and when it was taken.
 struct Copy<T> {
@@ -29,7 +32,18 @@ struct Copy<T> {
     value: T,
 }
 
-/// The node's copies of sites and bans.
+/// What a hello needs of a returning visitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelloVisitor {
+    /// The site the visitor belongs to.
+    pub site_id: SiteId,
+    /// When the visitor was first seen.
+    pub created_at: UnixMillis,
+    /// The language their browser last said.
+    pub language: Option<String>,
+}
+
+/// The node's copies of sites, bans and visitors.
 pub struct Copies {
     /// Changes when every copy may be stale.
     staleness: watch::Receiver<u64>,
@@ -37,6 +51,8 @@ pub struct Copies {
     sites: Mutex<HashMap<String, Copy<Arc<Site>>>>,
     /// Each site's bans, as active when read (expired ones are dropped when used).
     bans: Mutex<HashMap<SiteId, Copy<Arc<Vec<Ban>>>>>,
+    /// Returning visitors.
+    visitors: Mutex<HashMap<VisitorId, Copy<HelloVisitor>>>,
 }
 
 impl Copies {
@@ -46,6 +62,7 @@ impl Copies {
             staleness,
             sites: Mutex::default(),
             bans: Mutex::default(),
+            visitors: Mutex::default(),
         }
     }
 
@@ -89,6 +106,33 @@ impl Copies {
             .filter(|ban| ban.expires_at.is_none_or(|at| at > now))
             .cloned()
             .collect())
+    }
+
+    /// What a hello needs of visitor `id`, if there is one.
+    pub async fn visitor(
+        &self,
+        store: &dyn Store,
+        id: VisitorId,
+    ) -> Result<Option<HelloVisitor>, store::Error> {
+        if let Some(visitor) = self.good(&self.visitors, &id) {
+            return Ok(Some(visitor));
+        }
+        let staleness = *self.staleness.borrow();
+        let Some(visitor) = store.visitor(id).await? else {
+            return Ok(None);
+        };
+        let visitor = HelloVisitor {
+            site_id: visitor.site_id,
+            created_at: visitor.created_at,
+            language: visitor.language,
+        };
+        keep(&self.visitors, id, staleness, visitor.clone());
+        Ok(Some(visitor))
+    }
+
+    /// This node wrote visitor `id`'s language (or made the visitor): the copy takes it.
+    pub fn visitor_written(&self, id: VisitorId, visitor: HelloVisitor) {
+        keep(&self.visitors, id, *self.staleness.borrow(), visitor);
     }
 
     /// The copy under `key`, while it is good.
@@ -186,6 +230,42 @@ mod tests {
         // The one that expires drops out of the copy when its time comes.
         let later = copies.active_bans(store.as_ref(), site.id, 2_000).await;
         assert_eq!(later.expect("bans").len(), 1);
+
+        // A visitor: read once, then the copy, which takes this node's own writes.
+        let visitor = store
+            .upsert_visitor(site.id, "v", 5)
+            .await
+            .expect("visitor");
+        let seen = copies
+            .visitor(store.as_ref(), visitor.id)
+            .await
+            .expect("read");
+        assert_eq!(
+            seen.as_ref().map(|v| (v.site_id, v.created_at)),
+            Some((site.id, 5))
+        );
+        store
+            .set_visitor_language(visitor.id, "zh-CN")
+            .await
+            .expect("language");
+        let held = copies
+            .visitor(store.as_ref(), visitor.id)
+            .await
+            .expect("read");
+        assert_eq!(held.and_then(|v| v.language), None, "the copy, not the row");
+        copies.visitor_written(
+            visitor.id,
+            HelloVisitor {
+                site_id: site.id,
+                created_at: 5,
+                language: Some("zh-CN".into()),
+            },
+        );
+        let written = copies
+            .visitor(store.as_ref(), visitor.id)
+            .await
+            .expect("read");
+        assert_eq!(written.and_then(|v| v.language).as_deref(), Some("zh-CN"));
         store.close().await;
     }
 }

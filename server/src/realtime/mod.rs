@@ -63,7 +63,7 @@ pub struct Realtime {
     pub assigner: assign::Assigner,
     /// Whose each conversation is, remembered so a message needs no read to check it.
     pub facts: facts::Facts,
-    /// The sites and bans every hello checks, kept so a hello needs no read for them.
+    /// The sites, bans and visitors every hello checks, kept so a hello needs no read for them.
     pub copies: copies::Copies,
     /// The mail settings in force (transcripts, leave-message notifications); swapped whole
     /// when an admin saves new ones, so a reader sees the old or the new, never a mix.
@@ -491,23 +491,19 @@ pub(crate) async fn identify(
     if address_banned {
         return Err(error_frame(ErrorCode::Banned, "banned"));
     }
-    let (visitor_id, returning, language) = match &hello.visitor_token {
+    let (visitor_id, known) = match &hello.visitor_token {
         Some(token) => {
             let id = rt
                 .tokens
                 .verify(token, site.id, now / 1000)
                 .ok_or_else(|| error_frame(ErrorCode::BadToken, "bad visitor token"))?;
             let known = rt
-                .store
-                .visitor(id)
+                .copies
+                .visitor(rt.store.as_ref(), id)
                 .await
                 .map_err(|e| rt.store_failure(&e))?;
             match known {
-                Some(visitor) if visitor.site_id == site.id => (
-                    id,
-                    visitor.created_at < now - RETURNING_AFTER_MS,
-                    visitor.language,
-                ),
+                Some(visitor) if visitor.site_id == site.id => (id, visitor),
                 _ => return Err(error_frame(ErrorCode::BadToken, "bad visitor token")),
             }
         }
@@ -521,9 +517,16 @@ pub(crate) async fn identify(
                 .upsert_visitor(site.id, &key, now)
                 .await
                 .map_err(|e| rt.store_failure(&e))?;
-            (visitor.id, false, None)
+            let made = copies::HelloVisitor {
+                site_id: site.id,
+                created_at: visitor.created_at,
+                language: None,
+            };
+            rt.copies.visitor_written(visitor.id, made.clone());
+            (visitor.id, made)
         }
     };
+    let returning = known.created_at < now - RETURNING_AFTER_MS;
     // The browser's language answers the visitor when their words are too short to tell.
     let said = hello
         .language
@@ -531,12 +534,19 @@ pub(crate) async fn identify(
         .map(str::trim)
         .filter(|tag| crate::translate::is_language_tag(tag));
     if let Some(tag) = said
-        && language.as_deref() != Some(tag)
+        && known.language.as_deref() != Some(tag)
     {
         rt.store
             .set_visitor_language(visitor_id, tag)
             .await
             .map_err(|e| rt.store_failure(&e))?;
+        rt.copies.visitor_written(
+            visitor_id,
+            copies::HelloVisitor {
+                language: Some(tag.to_owned()),
+                ..known
+            },
+        );
     }
     if bans.iter().any(|ban| ban.visitor_id == Some(visitor_id)) {
         return Err(error_frame(ErrorCode::Banned, "banned"));

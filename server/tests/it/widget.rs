@@ -533,13 +533,19 @@ async fn a_visitor_first_seen_long_ago_shows_as_returning() {
         .until(|f| matches!(f, ServerFrame::VisitorPresence { online: false, .. }).then_some(()))
         .await;
 
-    // The same browser, first seen an hour ago, comes back.
+    // The same browser, first seen an hour ago, comes back. An hour on, the node that saw it
+    // holds no copy of it (a copy lasts a minute at most): a node started now stands for that.
     let pool = sqlx::SqlitePool::connect(&url).await.expect("sqlite");
     sqlx::query("UPDATE visitors SET created_at = created_at - 3600000 WHERE id = ?")
         .bind(visitor)
         .execute(&pool)
         .await
         .expect("age the visitor");
+    drop(agent);
+    server.stop().await;
+    let server = common::spawn(&url).await;
+    let mut agent = Ws::connect(&server.url(""), "/ws/agent", None, Some(&cookie)).await;
+    agent.send_json(agent_hello(&[])).await;
     let mut back = Ws::connect(
         &server.url(""),
         "/ws/visitor",
