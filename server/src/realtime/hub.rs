@@ -10,6 +10,7 @@
 //! ([`super::broker`]), which delivers it to the same topics on the other nodes. Presence
 //! frames are not forwarded: each node derives them from the cluster-wide view (`presence`).
 
+use super::linger::Lingering;
 use super::nodes::Body;
 use super::presence::{Presence, Roster, Told};
 use crate::util::lock;
@@ -19,7 +20,7 @@ use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 
@@ -72,6 +73,12 @@ struct Shared {
     sessions_changed: broadcast::Sender<AgentId>,
     /// Times a subscriber fell behind its topic and caught up from the store (for `/metrics`).
     lag_catch_ups: AtomicU64,
+    /// Presences kept after their connections ended, until their release time (`linger`).
+    lingering: Mutex<Lingering<Who>>,
+    /// Wakes the sweeper when a presence is due sooner than it planned to wake.
+    lingering_sooner: Arc<Notify>,
+    /// Set once the sweeper task runs (started by the first lingering presence).
+    sweeper: OnceLock<()>,
 }
 
 impl Default for Shared {
@@ -90,6 +97,9 @@ impl Default for Shared {
             online_elsewhere: broadcast::Sender::new(64),
             sessions_changed: broadcast::Sender::new(256),
             lag_catch_ups: AtomicU64::default(),
+            lingering: Mutex::default(),
+            lingering_sooner: Arc::new(Notify::new()),
+            sweeper: OnceLock::new(),
         }
     }
 }
@@ -476,6 +486,20 @@ impl Hub {
 
     /// Ends one connection's presence; the last one of a visitor or agent anywhere announces
     /// them offline (and may make their sites unavailable to visitors).
+    /// Keeps `who` online for `linger` more, then releases them (unless they came back).
+    fn linger(&self, who: Who, linger: Duration, runtime: &tokio::runtime::Handle) {
+        self.shared.sweeper.get_or_init(|| {
+            runtime.spawn(sweep_lingering(
+                Arc::downgrade(&self.shared),
+                self.shared.lingering_sooner.clone(),
+            ));
+        });
+        let first = lock(&self.shared.lingering).keep(who, Instant::now() + linger);
+        if first {
+            self.shared.lingering_sooner.notify_one();
+        }
+    }
+
     fn release(&self, who: Who) {
         let told = {
             let mut presence = lock(&self.shared.presence);
@@ -695,22 +719,39 @@ impl Drop for Registration {
         if !self.linger.is_zero()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            // The presence is released by a registration that ends later.
-            let later = Registration {
-                hub: self.hub.clone(),
-                ip: None,
-                counted: false,
-                who: Some(who),
-                linger: Duration::ZERO,
-            };
-            let linger = self.linger;
-            runtime.spawn(async move {
-                tokio::time::sleep(linger).await;
-                drop(later);
-            });
+            self.hub.linger(who, self.linger, &runtime);
             return;
         }
         self.hub.release(who);
+    }
+}
+
+/// How long the sweeper sleeps with nothing lingering before it checks whether its hub is gone.
+const SWEEPER_IDLE: Duration = Duration::from_secs(30);
+
+/// The hub's one sweeper: releases each lingering presence when it is due, until the hub is
+/// dropped. It holds the hub only while releasing, never while it sleeps.
+async fn sweep_lingering(shared: Weak<Shared>, sooner: Arc<Notify>) {
+    loop {
+        let next = {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let hub = Hub { shared };
+            let due = lock(&hub.shared.lingering).take_due(Instant::now());
+            for who in due {
+                hub.release(who);
+            }
+            lock(&hub.shared.lingering).next()
+        };
+        let wake = next.map_or_else(
+            || tokio::time::Instant::now() + SWEEPER_IDLE,
+            tokio::time::Instant::from_std,
+        );
+        tokio::select! {
+            () = tokio::time::sleep_until(wake) => {}
+            () = sooner.notified() => {}
+        }
     }
 }
 
@@ -838,6 +879,50 @@ mod tests {
             *frame,
             ServerFrame::VisitorPresence { online: false, .. }
         ));
+    }
+
+    /// Lingering presences stay online past their connections and are released in the order
+    /// they are due by the hub's one sweeper; a visitor who came back meanwhile stays online.
+    #[tokio::test]
+    async fn lingering_presence_is_released_when_due_unless_the_visitor_came_back() {
+        let hub = Hub::default();
+        let mut agents = hub.subscribe_site(SiteId(1));
+        let visitor = |id| Who::Visitor {
+            site_id: SiteId(1),
+            visitor_id: VisitorId(id),
+            details: None,
+        };
+        let connect = |id, linger| {
+            let mut registration = hub.register(None, 10, 10).expect("place");
+            registration.identify(visitor(id));
+            registration.linger(linger);
+            registration
+        };
+        let long = connect(1, Duration::from_millis(400));
+        let short = connect(2, Duration::from_millis(50));
+        let back = connect(3, Duration::from_millis(50));
+        drop(long);
+        drop(short);
+        drop(back);
+        let _returned = connect(3, Duration::ZERO);
+        for id in [1, 2, 3] {
+            assert!(hub.visitor_online(VisitorId(id)), "{id} lingers");
+        }
+        // Arrivals (four), then the two departures, the sooner due first.
+        let mut left = Vec::new();
+        while left.len() < 2 {
+            if let ServerFrame::VisitorPresence {
+                visitor_id,
+                online: false,
+                ..
+            } = *agents.recv().await.expect("presence")
+            {
+                left.push(visitor_id.0);
+            }
+        }
+        assert_eq!(left, vec![2, 1]);
+        assert!(hub.visitor_online(VisitorId(3)), "came back: still online");
+        assert_eq!(lock(&hub.shared.lingering).len(), 0);
     }
 }
 

@@ -16,6 +16,7 @@ pub mod copies;
 pub mod facts;
 pub mod hours;
 pub mod hub;
+mod linger;
 pub mod nodes;
 pub mod presence;
 mod replay;
