@@ -279,6 +279,17 @@ impl EmailSection {
 #[serde(deny_unknown_fields)]
 struct DatabaseSection {
     url: Option<String>,
+    durability: Option<DurabilitySetting>,
+}
+
+/// `[database] durability`: how surely SQLite has a commit on disk (see [`store::Durability`]).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum DurabilitySetting {
+    /// Survives a crash of Kefu, not a power cut (the default).
+    Normal,
+    /// Synced at every commit: survives a power cut.
+    Full,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -333,10 +344,15 @@ impl Config {
             .database
             .url
             .unwrap_or_else(|| "sqlite://data/kefu.db".to_string());
-        let database_url = DatabaseUrl::parse(&url).map_err(|error| ConfigError::Invalid {
-            key: "database.url",
-            message: error.to_string(),
-        })?;
+        let database_url = DatabaseUrl::parse(&url)
+            .map_err(|error| ConfigError::Invalid {
+                key: "database.url",
+                message: error.to_string(),
+            })?
+            .with_durability(match file.database.durability {
+                None | Some(DurabilitySetting::Normal) => store::Durability::Normal,
+                Some(DurabilitySetting::Full) => store::Durability::Full,
+            });
         let mail_limits = file.email.limits();
         let mail = crate::mail::MailSettings {
             smtp_url: file.email.smtp_url,
@@ -533,6 +549,25 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1:3000");
         assert_eq!(config.database_url.backend(), store::Backend::Sqlite);
         assert_eq!(config.log_format, LogFormat::Human);
+        assert_eq!(config.database_url.durability(), store::Durability::Normal);
+    }
+
+    #[test]
+    fn durability_is_read_from_the_database_section_or_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let load = |text: &str| {
+            Config::load_from(
+                &Overrides {
+                    config: Some(write(&dir, text)),
+                    ..Overrides::default()
+                },
+                [],
+            )
+        };
+        let full = load("[database]\ndurability = \"full\"\n").expect("full loads");
+        assert_eq!(full.database_url.durability(), store::Durability::Full);
+        let error = load("[database]\ndurability = \"sometimes\"\n").expect_err("refused");
+        assert!(error.to_string().contains("durability"), "{error}");
     }
 
     #[test]

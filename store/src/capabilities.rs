@@ -76,7 +76,8 @@ pub trait Database: Send + Sync + 'static {
     /// Which database this store talks to (for logs and `/readyz`).
     fn backend(&self) -> Backend;
 
-    /// Runs a trivial query, proving the database answers (used by `/readyz`).
+    /// Runs a trivial query, proving the database answers and its writer runs (used by
+    /// `/readyz`).
     async fn ping(&self) -> Result<()>;
 
     /// The newest schema migration applied (`connect` applies this version's).

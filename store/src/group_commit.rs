@@ -1,5 +1,5 @@
-//! SQLite's group commit: one thread owns the connection that appends messages, and commits
-//! whatever is queued as one transaction.
+//! SQLite's group commit: one thread owns the connection that appends messages (and stores
+//! visitors' first contacts), and commits whatever is queued as one transaction.
 //!
 //! One message per transaction costs a `COMMIT` (its WAL frames and, every few dozen messages,
 //! a checkpoint) and some eight hand-offs to sqlx's worker thread under the write queue; under
@@ -14,16 +14,29 @@
 //! allows only one SQLite library in the process): plain calls on this thread, no hand-offs. For
 //! each batch it takes the store's write queue, the `tokio::sync::Mutex` the pool's writers wait
 //! on, so batches and other writes never meet in SQLite's busy handler.
+//!
+//! Should the thread panic mid-batch, that batch's jobs are answered with an error (nothing of
+//! them is committed), the store reports itself unhealthy ([`GroupCommit::health`], which
+//! `/readyz` reads), and after [`RESTART_PAUSE`] the thread opens a new connection and serves
+//! the jobs that queued meanwhile.
+//!
+//! A visitor's contact (`upsert_visitor`, each new visitor's hello) is a job too: a reconnect
+//! storm of new visitors is then a few batches, not one transaction each through the pool.
 
-use std::path::Path;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::{ConversationId, Error, Message, MessageId, NewMessage, Result, SiteId, VisitorId};
+use crate::model::visitor_columns;
+use crate::{
+    ConversationId, Durability, Error, Message, MessageId, NewMessage, Result, SiteId, UnixMillis,
+    Visitor, VisitorAttributes, VisitorId,
+};
 
 /// Most jobs committed together: bounds how long the write queue is held at once.
 const MAX_BATCH: usize = 512;
@@ -32,12 +45,30 @@ const MAX_BATCH: usize = 512;
 /// is refused at once ([`Error::Busy`]), so a wait is at most about two batches long.
 const QUEUE: usize = MAX_BATCH;
 
+/// How long a writer that panicked waits before opening a new connection: a fault that
+/// returns at once is not retried in a tight loop.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
 /// What a job asks for.
 pub(crate) enum Append {
     /// [`crate::Messages::append_message`].
     To(ConversationId),
     /// [`crate::Messages::append_message_in_open_conversation`].
     Open(SiteId, VisitorId),
+    /// A fault a test injects into a batch.
+    #[cfg(test)]
+    Fault(Fault),
+}
+
+/// The faults a test can put in a batch.
+#[cfg(test)]
+#[derive(Clone, Copy)]
+pub(crate) enum Fault {
+    /// The writer thread panics.
+    Panic,
+    /// The batch's `COMMIT` fails: a message in a conversation that does not exist, its
+    /// foreign key checked only at `COMMIT`.
+    FailCommit,
 }
 
 /// What a job did, once its batch is committed.
@@ -56,20 +87,77 @@ pub(crate) enum Outcome {
     Resent(MessageId),
 }
 
-/// One append waiting for its batch.
+/// What a job asks the writer to do in its batch.
+enum Work {
+    /// Append a message.
+    Append(Append, NewMessage),
+    /// [`crate::Visitors::upsert_visitor`]: a visitor's first contact, or a returning one's.
+    Visitor {
+        /// The visitor's site.
+        site: SiteId,
+        /// The widget's key for the visitor.
+        key: String,
+        /// When they were seen.
+        now: UnixMillis,
+    },
+}
+
+/// What a job did, before its batch is committed.
+enum Done {
+    /// An append's outcome.
+    Append(Outcome),
+    /// The visitor as stored.
+    Visitor(Visitor),
+}
+
+/// Where a job is answered once its batch is committed (or has failed).
+enum Reply {
+    /// An append's asker.
+    Append(oneshot::Sender<Result<Outcome>>),
+    /// A visitor upsert's asker.
+    Visitor(oneshot::Sender<Result<Visitor>>),
+}
+
+impl Reply {
+    /// Answers with `done`. The asker may have gone (a dropped connection): what it asked for
+    /// is stored all the same.
+    fn send(self, done: Result<Done>) {
+        match (self, done) {
+            (Reply::Append(asker), Ok(Done::Append(outcome))) => {
+                let _ = asker.send(Ok(outcome));
+            }
+            (Reply::Visitor(asker), Ok(Done::Visitor(visitor))) => {
+                let _ = asker.send(Ok(visitor));
+            }
+            (Reply::Append(asker), Err(error)) => {
+                let _ = asker.send(Err(error));
+            }
+            (Reply::Visitor(asker), Err(error)) => {
+                let _ = asker.send(Err(error));
+            }
+            // A job is built with its own kind of reply: never reached.
+            (Reply::Append(asker), Ok(_)) => {
+                let _ = asker.send(Err(stopped("a mismatched answer")));
+            }
+            (Reply::Visitor(asker), Ok(_)) => {
+                let _ = asker.send(Err(stopped("a mismatched answer")));
+            }
+        }
+    }
+}
+
+/// One job waiting for its batch.
 struct Job {
-    /// Where the message goes.
-    append: Append,
-    /// The message.
-    message: NewMessage,
-    /// Answered once the batch is committed (or has failed).
-    reply: oneshot::Sender<Result<Outcome>>,
+    /// What to do.
+    work: Work,
+    /// Who to answer.
+    reply: Reply,
 }
 
 /// What the thread is asked.
 enum Request {
-    /// Store a message.
-    Append(Job),
+    /// Store a message or a visitor.
+    Job(Job),
     /// Commit what came before, close the connection, then answer (see [`GroupCommit::close`]).
     Close(oneshot::Sender<()>),
 }
@@ -79,6 +167,9 @@ enum Request {
 pub(crate) struct GroupCommit {
     /// The thread's bounded queue; a full one refuses appends.
     jobs: mpsc::Sender<Request>,
+    /// False while the thread has no working connection: from a panic until it has opened a
+    /// new one.
+    up: Arc<AtomicBool>,
 }
 
 impl GroupCommit {
@@ -89,22 +180,59 @@ impl GroupCommit {
         path: &Path,
         write_queue: Arc<Mutex<()>>,
         pages: Option<Arc<AtomicU32>>,
+        durability: Durability,
         busy_timeout: Duration,
     ) -> Result<GroupCommit> {
-        let conn = Connection::open(path).map_err(|e| writer_error(&e))?;
-        conn.busy_timeout(busy_timeout)
-            .map_err(|e| writer_error(&e))?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| writer_error(&e))?;
+        let (writer, queue) = GroupCommit::idle();
+        writer.spawn(queue, path, write_queue, pages, durability, busy_timeout)?;
+        Ok(writer)
+    }
+
+    /// The handle and its queue, with no thread taking from it yet.
+    fn idle() -> (GroupCommit, mpsc::Receiver<Request>) {
         let (jobs, queue) = mpsc::channel(QUEUE);
+        let up = Arc::new(AtomicBool::new(true));
+        (GroupCommit { jobs, up }, queue)
+    }
+
+    /// Opens the writer's connection and starts the thread that takes from `queue`.
+    fn spawn(
+        &self,
+        queue: mpsc::Receiver<Request>,
+        path: &Path,
+        write_queue: Arc<Mutex<()>>,
+        pages: Option<Arc<AtomicU32>>,
+        durability: Durability,
+        busy_timeout: Duration,
+    ) -> Result<()> {
+        let conn = open(path, durability, busy_timeout)?;
+        let writer = Writer {
+            path: path.to_path_buf(),
+            durability,
+            busy_timeout,
+            write_queue,
+            pages,
+            up: self.up.clone(),
+        };
         std::thread::Builder::new()
             .name("kefu-sqlite-writer".into())
-            .spawn(move || run(conn, queue, &write_queue, pages.as_deref()))
+            .spawn(move || writer.supervise(conn, queue))
             .map_err(|error| Error::Writer {
                 message: format!("cannot start the SQLite writer: {error}"),
                 disk_full: false,
             })?;
-        Ok(GroupCommit { jobs })
+        Ok(())
+    }
+
+    /// Whether the writer can take appends: an error while it starts again after a panic.
+    pub(crate) fn health(&self) -> Result<()> {
+        if self.up.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(stopped(
+                "the SQLite writer is starting again after a failure",
+            ))
+        }
     }
 
     /// Queues `message` and waits for its batch to be committed; [`Error::Busy`] at once when
@@ -122,13 +250,34 @@ impl GroupCommit {
         message: NewMessage,
     ) -> Result<oneshot::Receiver<Result<Outcome>>> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
-            append,
-            message,
-            reply,
+        self.queue(Work::Append(append, message), Reply::Append(reply))?;
+        Ok(answer)
+    }
+
+    /// Stores a visitor's contact as [`crate::Visitors::upsert_visitor`] does, in the next
+    /// batch: a storm of new visitors' hellos is committed together.
+    pub(crate) async fn upsert_visitor(
+        &self,
+        site: SiteId,
+        key: &str,
+        now: UnixMillis,
+    ) -> Result<Visitor> {
+        let (reply, answer) = oneshot::channel();
+        let work = Work::Visitor {
+            site,
+            key: key.to_owned(),
+            now,
         };
-        match self.jobs.try_send(Request::Append(job)) {
-            Ok(()) => Ok(answer),
+        self.queue(work, Reply::Visitor(reply))?;
+        answer
+            .await
+            .map_err(|_| stopped("the SQLite writer stopped before committing"))?
+    }
+
+    /// Puts a job in the queue, or refuses it at once.
+    fn queue(&self, work: Work, reply: Reply) -> Result<()> {
+        match self.jobs.try_send(Request::Job(Job { work, reply })) {
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Error::Busy),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 Err(stopped("the SQLite writer has stopped"))
@@ -147,100 +296,241 @@ impl GroupCommit {
     }
 }
 
-/// The writer thread: a batch per turn until the store is dropped.
-fn run(
-    mut conn: Connection,
-    mut queue: mpsc::Receiver<Request>,
-    write_queue: &Mutex<()>,
-    pages: Option<&AtomicU32>,
-) {
-    let mut closing = None;
-    while closing.is_none() {
-        let Some(first) = queue.blocking_recv() else {
-            break;
-        };
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut next = Some(first);
-        while let Some(request) = next.take() {
-            match request {
-                Request::Append(job) => batch.push(job),
-                Request::Close(done) => closing = Some(done),
+/// Opens a connection to the database at `path` as the store's own threads use it: SQLite
+/// never checkpoints inside its commits (`checkpoint.rs` does), and it syncs as `durability` says.
+pub(crate) fn open(
+    path: &Path,
+    durability: Durability,
+    busy_timeout: Duration,
+) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| writer_error(&e))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| writer_error(&e))?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
+        durability.synchronous()
+    ))
+    .map_err(|e| writer_error(&e))?;
+    Ok(conn)
+}
+
+/// What the writer thread needs besides its connection and queue, to run and to start again.
+struct Writer {
+    /// The database file, opened again after a panic.
+    path: PathBuf,
+    /// How commits are synced.
+    durability: Durability,
+    /// How long a commit waits for another process's write.
+    busy_timeout: Duration,
+    /// The store's queue of writers, taken for each batch.
+    write_queue: Arc<Mutex<()>>,
+    /// The size cap the pool also applies (`PageLimit`), if the store has one.
+    pages: Option<Arc<AtomicU32>>,
+    /// Shared with [`GroupCommit::up`].
+    up: Arc<AtomicBool>,
+}
+
+/// Why [`Writer::run`] returned.
+enum Ended {
+    /// The store is closed (or dropped); the sender, if any, waits for the connection to close.
+    Closed(Option<oneshot::Sender<()>>),
+    /// A batch panicked; its jobs have been answered.
+    Panicked,
+}
+
+impl Writer {
+    /// Runs batches until the store is closed, on a new connection after each panic.
+    fn supervise(self, mut conn: Connection, mut queue: mpsc::Receiver<Request>) {
+        loop {
+            match self.run(&mut conn, &mut queue) {
+                Ended::Closed(done) => {
+                    drop(conn);
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+                Ended::Panicked => {
+                    tracing::error!("the SQLite writer failed; it starts again");
+                    conn = loop {
+                        std::thread::sleep(RESTART_PAUSE);
+                        if queue.is_closed() && queue.is_empty() {
+                            return;
+                        }
+                        match open(&self.path, self.durability, self.busy_timeout) {
+                            Ok(conn) => break conn,
+                            Err(error) => {
+                                tracing::error!(%error, "the SQLite writer cannot start again")
+                            }
+                        }
+                    };
+                    self.up.store(true, Ordering::SeqCst);
+                    tracing::info!("the SQLite writer runs again");
+                }
             }
-            if closing.is_none() && batch.len() < MAX_BATCH {
-                next = queue.try_recv().ok();
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let turn = write_queue.blocking_lock();
-        let answered = commit(&mut conn, batch, pages);
-        drop(turn);
-        for (reply, outcome) in answered {
-            // The asker may have gone (a dropped connection): its message is stored all the same.
-            let _ = reply.send(outcome);
         }
     }
-    drop(conn);
-    if let Some(done) = closing {
-        let _ = done.send(());
+
+    /// A batch per turn until the store is closed or a batch panics.
+    fn run(&self, conn: &mut Connection, queue: &mut mpsc::Receiver<Request>) -> Ended {
+        let mut closing = None;
+        while closing.is_none() {
+            let Some(first) = queue.blocking_recv() else {
+                break;
+            };
+            let mut replies = Vec::with_capacity(MAX_BATCH);
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Job(job) => {
+                        replies.push(job.reply);
+                        batch.push(job.work);
+                    }
+                    Request::Close(done) => closing = Some(done),
+                }
+                if closing.is_none() && batch.len() < MAX_BATCH {
+                    next = queue.try_recv().ok();
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let turn = self.write_queue.blocking_lock();
+            let pages = self.pages.as_deref();
+            let committed =
+                std::panic::catch_unwind(AssertUnwindSafe(|| commit(conn, batch, pages)));
+            drop(turn);
+            let Ok(committed) = committed else {
+                // Down before anyone hears of it, so whoever saw the failure sees it unhealthy.
+                self.up.store(false, Ordering::SeqCst);
+                for reply in replies {
+                    reply.send(Err(stopped("the SQLite writer failed; send again")));
+                }
+                return Ended::Panicked;
+            };
+            let outcomes: Vec<Result<Done>> = match committed {
+                Ok(outcomes) => outcomes,
+                Err(error) => {
+                    tracing::warn!(%error, jobs = replies.len(), "a batch failed to commit");
+                    (0..replies.len())
+                        .map(|_| Err(commit_error(&error)))
+                        .collect()
+                }
+            };
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                reply.send(outcome);
+            }
+        }
+        Ended::Closed(closing)
     }
 }
 
-/// A job's reply, and what to send on it.
-type Answer = (oneshot::Sender<Result<Outcome>>, Result<Outcome>);
-
-/// Runs `batch` in one transaction: each job's reply and outcome, or every job's error when
-/// the transaction itself fails.
-fn commit(conn: &mut Connection, batch: Vec<Job>, pages: Option<&AtomicU32>) -> Vec<Answer> {
-    let fail_all = |replies: Vec<oneshot::Sender<Result<Outcome>>>, error: rusqlite::Error| {
-        replies
-            .into_iter()
-            .map(|reply| (reply, Err(writer_error(&error))))
-            .collect()
-    };
+/// Runs `batch` in one transaction: each job's outcome, in order, or the error that failed the
+/// whole transaction (nothing of it is then committed).
+fn commit(
+    conn: &mut Connection,
+    batch: Vec<Work>,
+    pages: Option<&AtomicU32>,
+) -> rusqlite::Result<Vec<Result<Done>>> {
     if let Some(pages) = pages {
         let pages = pages.load(Ordering::SeqCst);
-        if let Err(error) = conn.execute_batch(&format!("PRAGMA max_page_count = {pages}")) {
-            return fail_all(batch.into_iter().map(|job| job.reply).collect(), error);
-        }
+        conn.execute_batch(&format!("PRAGMA max_page_count = {pages}"))?;
     }
-    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(error) => return fail_all(batch.into_iter().map(|job| job.reply).collect(), error),
-    };
-    let mut answered = Vec::with_capacity(batch.len());
-    for job in batch {
-        let outcome = in_savepoint(&tx, &job.append, job.message);
-        answered.push((job.reply, outcome));
-    }
-    match tx.commit() {
-        Ok(()) => answered,
-        Err(error) => fail_all(
-            answered.into_iter().map(|(reply, _)| reply).collect(),
-            error,
-        ),
-    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcomes = batch
+        .into_iter()
+        .map(|work| in_savepoint(&tx, work))
+        .collect();
+    tx.commit()?;
+    Ok(outcomes)
 }
 
-/// One job in its own savepoint: kept when it stored a message, rolled back otherwise.
-fn in_savepoint(
-    tx: &rusqlite::Transaction<'_>,
-    append: &Append,
-    message: NewMessage,
-) -> Result<Outcome> {
+/// One job in its own savepoint: kept when it stored something, rolled back otherwise.
+fn in_savepoint(tx: &rusqlite::Transaction<'_>, work: Work) -> Result<Done> {
     tx.execute_batch("SAVEPOINT job")
         .map_err(|e| writer_error(&e))?;
-    let outcome = match append {
-        Append::To(conversation) => append_to(tx, *conversation, message),
-        Append::Open(site, visitor) => append_open(tx, *site, *visitor, message),
+    // The failing commit's row must reach the `COMMIT`.
+    #[cfg(test)]
+    let fails_commit = matches!(work, Work::Append(Append::Fault(Fault::FailCommit), _));
+    let done = match work {
+        Work::Append(Append::To(conversation), message) => {
+            append_to(tx, conversation, message).map(Done::Append)
+        }
+        Work::Append(Append::Open(site, visitor), message) => {
+            append_open(tx, site, visitor, message).map(Done::Append)
+        }
+        #[cfg(test)]
+        Work::Append(Append::Fault(fault), _) => inject(tx, fault).map(Done::Append),
+        Work::Visitor { site, key, now } => upsert_visitor(tx, site, &key, now).map(Done::Visitor),
     };
-    let end = match &outcome {
-        Ok(Outcome::Stored { .. }) => "RELEASE job",
-        _ => "ROLLBACK TO job; RELEASE job",
+    let keep = matches!(
+        done,
+        Ok(Done::Append(Outcome::Stored { .. }) | Done::Visitor(_))
+    );
+    #[cfg(test)]
+    let keep = keep || fails_commit;
+    let end = if keep {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
     };
     tx.execute_batch(end).map_err(|e| writer_error(&e))?;
-    outcome
+    done
+}
+
+/// The visitor `key` names on `site`, seen at `now`: updated when known, stored when new.
+fn upsert_visitor(
+    tx: &rusqlite::Transaction<'_>,
+    site: SiteId,
+    key: &str,
+    now: UnixMillis,
+) -> Result<Visitor> {
+    // Update first: no insert attempted for a returning visitor (the pool's path does the
+    // same, for MySQL's AUTO_INCREMENT's sake).
+    let seen = tx
+        .query_row(
+            concat!(
+                "UPDATE visitors SET last_seen_at = MAX(last_seen_at, ?1) \
+                 WHERE site_id = ?2 AND visitor_key = ?3 RETURNING ",
+                visitor_columns!()
+            ),
+            params![now, site.0, key],
+            visitor_row,
+        )
+        .optional()
+        .map_err(|e| writer_error(&e))?;
+    if let Some(visitor) = seen {
+        return Ok(visitor);
+    }
+    tx.query_row(
+        concat!(
+            "INSERT INTO visitors (site_id, visitor_key, created_at, last_seen_at) \
+             VALUES (?1, ?2, ?3, ?3) RETURNING ",
+            visitor_columns!()
+        ),
+        params![site.0, key, now],
+        visitor_row,
+    )
+    .map_err(|e| writer_error(&e))
+}
+
+/// A visitor read with `visitor_columns!()`.
+fn visitor_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Visitor> {
+    let attributes: String = row.get(5)?;
+    Ok(Visitor {
+        id: VisitorId(row.get(0)?),
+        site_id: SiteId(row.get(1)?),
+        visitor_key: row.get(2)?,
+        name: row.get(3)?,
+        email: row.get(4)?,
+        attributes: VisitorAttributes::try_from(attributes).map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, error.into())
+        })?,
+        created_at: row.get(6)?,
+        last_seen_at: row.get(7)?,
+        language: row.get(8)?,
+    })
 }
 
 /// Appends `message` to `conversation` under its next seq, unless the conversation already
@@ -397,6 +687,33 @@ fn writer_error(error: &rusqlite::Error) -> Error {
     }
 }
 
+/// The store's error for a transaction that could not be begun or committed: whatever the
+/// cause (a constraint checked at `COMMIT` included), the batch is not stored and may be sent
+/// again, so it is never [`Error::NotFound`].
+fn commit_error(error: &rusqlite::Error) -> Error {
+    Error::Writer {
+        message: error.to_string(),
+        disk_full: error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+    }
+}
+
+/// Does what `fault` says, inside a batch.
+#[cfg(test)]
+fn inject(tx: &rusqlite::Transaction<'_>, fault: Fault) -> Result<Outcome> {
+    match fault {
+        Fault::Panic => panic!("a fault injected into the SQLite writer"),
+        Fault::FailCommit => {
+            tx.execute_batch(
+                "PRAGMA defer_foreign_keys = ON; \
+                 INSERT INTO messages (conversation_id, seq, client_id, author, body, created_at) \
+                 VALUES (-1, 1, 'fault', 'visitor', 'fault', 1);",
+            )
+            .map_err(|e| writer_error(&e))?;
+            Ok(Outcome::Resent(MessageId(0)))
+        }
+    }
+}
+
 /// The error for an append the writer thread never answered.
 fn stopped(message: &str) -> Error {
     Error::Writer {
@@ -422,12 +739,8 @@ mod tests {
         }
     }
 
-    /// While the writer cannot commit (here: its write queue is held), appends queue up to
-    /// about two batches; the next is refused at once with `Busy`, nothing of it stored, and
-    /// once the writer runs again every queued append is committed in order.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_full_queue_refuses_at_once_and_the_queued_appends_all_commit() {
-        let dir = tempfile::tempdir().expect("dir");
+    /// A database with one conversation, whose id it returns.
+    async fn database(dir: &tempfile::TempDir) -> (std::path::PathBuf, ConversationId) {
         let path = dir.path().join("k.db");
         let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).expect("url");
         let store = crate::connect(&url).await.expect("store");
@@ -449,14 +762,146 @@ mod tests {
             .create_conversation(site.id, visitor.id, 1)
             .await
             .expect("conversation");
+        store.close().await;
+        (path, conversation.id)
+    }
+
+    /// Starts a writer on `path` whose first batch is `jobs`, all queued before it runs, and
+    /// checks that every one of them fails with a writer error.
+    async fn first_batch_fails(path: &Path, jobs: Vec<Append>) -> GroupCommit {
+        let (writer, queue) = GroupCommit::idle();
+        let answers: Vec<_> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(n, append)| writer.enqueue(append, message(n + 1)).expect("queued"))
+            .collect();
+        writer
+            .spawn(
+                queue,
+                path,
+                Arc::new(Mutex::new(())),
+                None,
+                Durability::Normal,
+                Duration::from_secs(5),
+            )
+            .expect("writer");
+        for answer in answers {
+            let error = answer
+                .await
+                .expect("answered")
+                .expect_err("not acknowledged");
+            assert!(matches!(error, Error::Writer { .. }), "{error:?}");
+        }
+        writer
+    }
+
+    /// The seqs `conversation` holds, and its `last_seq`.
+    fn stored(path: &Path, conversation: ConversationId) -> (Vec<i64>, i64) {
+        let conn = Connection::open(path).expect("open");
+        let mut seqs = conn
+            .prepare("SELECT seq FROM messages WHERE conversation_id = ?1 ORDER BY seq")
+            .expect("sql");
+        let seqs = seqs
+            .query_map([conversation.0], |row| row.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<Vec<i64>>>()
+            .expect("rows");
+        let last = conn
+            .query_row(
+                "SELECT last_seq FROM conversations WHERE id = ?1",
+                [conversation.0],
+                |row| row.get(0),
+            )
+            .expect("conversation");
+        (seqs, last)
+    }
+
+    async fn stored_seq(writer: &GroupCommit, conversation: ConversationId, n: usize) -> i64 {
+        match writer
+            .append(Append::To(conversation), message(n))
+            .await
+            .expect("stored")
+        {
+            Outcome::Stored { message, .. } => message.seq,
+            Outcome::Resent(_) => panic!("message {n} was not stored before"),
+        }
+    }
+
+    /// A batch whose `COMMIT` fails acknowledges none of its jobs and uses up no seq; each
+    /// is stored when sent again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_commit_acks_nothing_and_uses_up_no_seq() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (path, conversation) = database(&dir).await;
+        let writer = first_batch_fails(
+            &path,
+            vec![
+                Append::To(conversation),
+                Append::To(conversation),
+                Append::Fault(Fault::FailCommit),
+                Append::To(conversation),
+            ],
+        )
+        .await;
+        assert_eq!(stored(&path, conversation), (vec![], 0));
+
+        for (n, seq) in [(1, 1), (2, 2), (4, 3)] {
+            assert_eq!(stored_seq(&writer, conversation, n).await, seq);
+        }
+        assert_eq!(stored(&path, conversation), (vec![1, 2, 3], 3));
+        writer.close().await;
+    }
+
+    /// A writer that panics mid-batch answers that batch's jobs with an error (none stored),
+    /// reports itself unhealthy before anyone hears of the failure, and starts again: the job
+    /// that queued meanwhile is stored, then the failed ones when sent again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_that_panics_fails_its_batch_and_starts_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (path, conversation) = database(&dir).await;
+        let writer = first_batch_fails(
+            &path,
+            vec![
+                Append::To(conversation),
+                Append::Fault(Fault::Panic),
+                Append::To(conversation),
+            ],
+        )
+        .await;
+        assert!(writer.health().is_err(), "the writer is down");
+        assert_eq!(stored(&path, conversation), (vec![], 0));
+
+        // Queued while the writer is down; stored once it runs again.
+        assert_eq!(stored_seq(&writer, conversation, 10).await, 1);
+        writer.health().expect("up again");
+        for (n, seq) in [(1, 2), (3, 3)] {
+            assert_eq!(stored_seq(&writer, conversation, n).await, seq);
+        }
+        assert_eq!(stored(&path, conversation), (vec![1, 2, 3], 3));
+        writer.close().await;
+    }
+
+    /// While the writer cannot commit (here: its write queue is held), appends queue up to
+    /// about two batches; the next is refused at once with `Busy`, nothing of it stored, and
+    /// once the writer runs again every queued append is committed in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once_and_the_queued_appends_all_commit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (path, conversation) = database(&dir).await;
 
         let write_queue = Arc::new(Mutex::new(()));
-        let writer = GroupCommit::start(&path, write_queue.clone(), None, Duration::from_secs(5))
-            .expect("writer");
+        let writer = GroupCommit::start(
+            &path,
+            write_queue.clone(),
+            None,
+            Durability::Normal,
+            Duration::from_secs(5),
+        )
+        .expect("writer");
         let held = write_queue.lock().await;
         let mut answers = Vec::new();
         let refused = loop {
-            match writer.enqueue(Append::To(conversation.id), message(answers.len() + 1)) {
+            match writer.enqueue(Append::To(conversation), message(answers.len() + 1)) {
                 Ok(answer) => answers.push(answer),
                 Err(error) => break error,
             }
@@ -470,6 +915,7 @@ mod tests {
         );
 
         drop(held);
+        let queued = answers.len();
         for (n, answer) in answers.into_iter().enumerate() {
             match answer.await.expect("answered").expect("stored") {
                 Outcome::Stored { message, .. } => {
@@ -479,12 +925,8 @@ mod tests {
             }
         }
         // Room again: the next append is taken.
-        let next = writer
-            .append(Append::To(conversation.id), message(10_000))
-            .await
-            .expect("stored");
-        assert!(matches!(next, Outcome::Stored { .. }));
+        let next = stored_seq(&writer, conversation, 10_000).await;
+        assert_eq!(next, i64::try_from(queued + 1).expect("small"));
         writer.close().await;
-        store.close().await;
     }
 }

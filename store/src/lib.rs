@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod capabilities;
+mod checkpoint;
 pub mod copy;
 mod dialect;
 mod error;
@@ -46,7 +47,7 @@ pub use crate::model::{
     WebhookDelivery, now_millis,
 };
 pub use crate::sqlite::PageLimit;
-pub use crate::url::{Backend, DatabaseUrl};
+pub use crate::url::{Backend, DatabaseUrl, Durability};
 
 /// How long a request waits for a connection to PostgreSQL or MySQL/MariaDB before it fails
 /// with [`Error::is_unreachable`] (sqlx waits 30 s). While the database is unreachable the pool

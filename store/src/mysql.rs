@@ -250,6 +250,10 @@ impl crate::sql::Sql for MySqlStore {
     }
 
     async fn close_beside_pool(&self) {}
+
+    fn group_commit(&self) -> Option<&crate::group_commit::GroupCommit> {
+        None
+    }
 }
 
 #[async_trait]

@@ -227,6 +227,10 @@ impl crate::sql::Sql for PostgresStore {
     }
 
     async fn close_beside_pool(&self) {}
+
+    fn group_commit(&self) -> Option<&crate::group_commit::GroupCommit> {
+        None
+    }
 }
 
 #[async_trait]

@@ -2,9 +2,10 @@
 //!
 //! One database file in WAL mode: readers run in parallel on the pool while writes are
 //! serialised — first by an in-process queue, then by SQLite's own lock with a busy timeout for
-//! other processes on the same file. Messages are appended by the group-commit writer
-//! (`group_commit.rs`), many to a transaction under load; every other write goes through the
-//! pool. It never creates the file's directory (see [`crate::connect`]).
+//! other processes on the same file. Messages are appended, and visitors' contacts stored, by
+//! the group-commit writer (`group_commit.rs`), many to a transaction under load; every other
+//! write goes through the pool. Checkpoints run on their own thread (`checkpoint.rs`). It never creates the file's
+//! directory (see [`crate::connect`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,14 +19,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::checkpoint::Checkpoints;
 use crate::dialect::Dialect;
 use crate::error::conflict_on;
 use crate::group_commit::{Append, GroupCommit, Outcome};
 use crate::model::{conversation_columns, message_columns};
 use crate::sql::{SearchIndex, begin_write};
 use crate::{
-    Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Error, LeaveMessage, Message,
-    NewMessage, Result, Seq, SiteId, VisitorId,
+    Appended, AppendedNew, Conversation, ConversationId, DatabaseUrl, Durability, Error,
+    LeaveMessage, Message, NewMessage, Result, Seq, SiteId, VisitorId,
 };
 use crate::{
     HistoryFilter, Indexed, LeaveMessageId, MessageId, leave_message_search_query,
@@ -90,6 +92,9 @@ pub(crate) struct SqliteStore {
     /// The thread that appends messages, a batch per transaction (`group_commit.rs`); none on
     /// a store opened only to read.
     appends: Option<GroupCommit>,
+    /// The thread that checkpoints the write-ahead log, off every commit (`checkpoint.rs`);
+    /// none on a store opened only to read.
+    checkpoints: Option<Checkpoints>,
 }
 
 impl SqliteStore {
@@ -121,7 +126,12 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match url.durability() {
+                Durability::Normal => SqliteSynchronous::Normal,
+                Durability::Full => SqliteSynchronous::Full,
+            })
+            // Checkpoints run on their own thread, never inside a commit (`checkpoint.rs`).
+            .pragma("wal_autocheckpoint", "0")
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let mut pool_options = SqlitePoolOptions::new();
@@ -152,12 +162,16 @@ impl SqliteStore {
             path,
             write_lock.clone(),
             limit.map(|limit| limit.0),
+            url.durability(),
             BUSY_TIMEOUT,
         )?;
+        let checkpoints =
+            Checkpoints::start(path, write_lock.clone(), url.durability(), BUSY_TIMEOUT)?;
         let store = SqliteStore {
             pool,
             write_lock,
             appends: Some(appends),
+            checkpoints: Some(checkpoints),
         };
         crate::sql::backfill_search(&store).await?;
         Ok(store)
@@ -235,6 +249,7 @@ impl SqliteStore {
             pool,
             write_lock: Arc::new(Mutex::new(())),
             appends: None,
+            checkpoints: None,
         })
     }
 
@@ -425,6 +440,13 @@ impl crate::sql::Sql for SqliteStore {
         if let Some(appends) = &self.appends {
             appends.close().await;
         }
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.stop().await;
+        }
+    }
+
+    fn group_commit(&self) -> Option<&GroupCommit> {
+        self.appends.as_ref()
     }
 }
 

@@ -41,6 +41,31 @@ impl fmt::Display for Backend {
     }
 }
 
+/// How surely a commit SQLite has acknowledged is on disk (`[database] durability`). The
+/// servers keep their own setting (PostgreSQL's `synchronous_commit`, InnoDB's
+/// `innodb_flush_log_at_trx_commit`), both full by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = NORMAL`: a commit survives Kefu's crash or `kill -9`, but the last
+    /// commits before a power cut or an operating-system crash may be lost (the database stays
+    /// whole). No `fsync` per commit, so group commit is not bound by the disk's flush rate.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: the write-ahead log is synced at every commit (one batch of
+    /// messages), so a commit survives a power cut too.
+    Full,
+}
+
+impl Durability {
+    /// The value of SQLite's `synchronous` pragma.
+    pub(crate) fn synchronous(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
+
 /// A validated database URL whose `Debug` and `Display` hide the password.
 ///
 /// Accepted forms: `sqlite:path`, `sqlite://path` (both relative to the working directory),
@@ -58,6 +83,8 @@ pub struct DatabaseUrl {
     redacted: String,
     /// For SQLite, the database file; `None` for server backends.
     sqlite_path: Option<PathBuf>,
+    /// How SQLite syncs its commits; set from the configuration, not part of the URL's text.
+    durability: Durability,
 }
 
 impl DatabaseUrl {
@@ -87,6 +114,17 @@ impl DatabaseUrl {
     /// The SQLite database file, for a `sqlite:` URL.
     pub fn sqlite_path(&self) -> Option<&Path> {
         self.sqlite_path.as_deref()
+    }
+
+    /// The same database, its SQLite commits synced as `durability` says.
+    pub fn with_durability(mut self, durability: Durability) -> DatabaseUrl {
+        self.durability = durability;
+        self
+    }
+
+    /// How SQLite syncs its commits ([`Durability::Normal`] unless set).
+    pub fn durability(&self) -> Durability {
+        self.durability
     }
 
     /// The URL with any password replaced by `***`; what `Display` prints.
@@ -159,6 +197,7 @@ fn parse_sqlite(text: &str, scheme: String) -> Result<DatabaseUrl> {
         backend: Backend::Sqlite,
         redacted: text.to_owned(),
         sqlite_path: Some(PathBuf::from(path)),
+        durability: Durability::Normal,
     })
 }
 
@@ -201,6 +240,7 @@ fn parse_server(text: &str, scheme: String, backend: Backend) -> Result<Database
         backend,
         redacted: url.to_string(),
         sqlite_path: None,
+        durability: Durability::Normal,
     })
 }
 

@@ -16,6 +16,9 @@ impl<S: Sql> Database for S {
     }
 
     async fn ping(&self) -> Result<()> {
+        if let Some(writer) = self.group_commit() {
+            writer.health()?;
+        }
         on_pool!(self, |pool| {
             sqlx::query(sql!("SELECT 1")).execute(pool).await.map(drop)
         })?;

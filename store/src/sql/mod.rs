@@ -27,6 +27,7 @@ use sqlx::{MySqlPool, PgPool, SqlitePool};
 use tokio::sync::MutexGuard;
 
 use crate::dialect::Dialect;
+use crate::group_commit::GroupCommit;
 use crate::{Indexed, Result};
 
 pub(crate) use backfill::backfill_search;
@@ -71,6 +72,10 @@ pub(crate) trait Sql: Send + Sync + 'static {
     /// Closes what the store holds beside its pool before the pool is closed: SQLite's
     /// group-commit writer; nothing on the servers.
     fn close_beside_pool(&self) -> impl Future<Output = ()> + Send;
+
+    /// SQLite's group-commit writer, which takes appends and visitors' first contacts in
+    /// batches; `None` on the servers (and on a SQLite file opened only to read).
+    fn group_commit(&self) -> Option<&GroupCommit>;
 }
 
 /// Runs `$body` with `$pool` bound to the store's pool, expanded once per backend, with

@@ -18,6 +18,9 @@ impl<S: Sql> Visitors for S {
         visitor_key: &str,
         now: UnixMillis,
     ) -> Result<Visitor> {
+        if let Some(writer) = self.group_commit() {
+            return writer.upsert_visitor(site_id, visitor_key, now).await;
+        }
         let _writer = self.writer().await;
         // Returning visitors are the common case: update first and insert only when new, so
         // page views do not burn MySQL's AUTO_INCREMENT values the way a plain upsert does. The
