@@ -1,31 +1,40 @@
-//! SQLite's checkpoints, on their own connection and thread, never inside a `COMMIT`.
+//! SQLite's checkpoints: the bulk on their own connection and thread, only the remainder
+//! in the writer.
 //!
 //! In WAL mode every commit appends pages to the write-ahead log, and a checkpoint copies them
-//! back into the database file. SQLite's default runs that copy inside whichever `COMMIT` takes
-//! the log past 1,000 pages — in the group-commit writer, that stalls every message of the next
-//! batch behind it. The store's connections turn that off (`wal_autocheckpoint = 0`) and this
-//! thread checkpoints instead: a `PASSIVE` checkpoint every [`PERIOD`], which runs beside the
-//! writer and never waits for it. Under steady writes a passive checkpoint never catches up with
-//! the log's end, so the log is never started again from its beginning and only grows; once it
-//! is past [`TRUNCATE_FRAMES`], the thread takes the store's write queue (writers wait in it for
-//! as long as the last frames take to copy), checkpoints what is left and truncates the log.
+//! back into the database file. SQLite's default copies inside whichever `COMMIT` takes the log
+//! past 1,000 pages: in the group-commit writer, the next batch waits behind the whole copy and
+//! its sync, some 28 times a second at 2,000 single-message commits a second.
+//!
+//! Here a `PASSIVE` checkpoint runs every [`PERIOD`] on this thread, beside the writer, never
+//! waiting for it. That alone is not enough: the log starts again from its beginning only when
+//! a writer finds every frame of it copied, which under steady writes never happens (frames
+//! keep arriving while a passive checkpoint copies), so the log would only grow. So the writer
+//! keeps SQLite's own checkpoint, at [`WRITER_CHECKPOINT_PAGES`] instead of 1,000: by then this
+//! thread has copied all but the last [`PERIOD`]'s frames (a checkpoint resumes where the last
+//! stopped), the writer copies that remainder right after its commit, with no new frame
+//! arriving meanwhile, and its next batch starts the log again. The pool's connections never
+//! checkpoint (`wal_autocheckpoint = 0`), and a log longer than [`LOG_LIMIT`] is cut back to it
+//! when it starts again. The thread runs at a lower priority ([`NICENESS`]): on a saturated
+//! machine, where copying elsewhere saves nothing, the writer does more of it.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::sync::Mutex;
 
 use crate::{Durability, Error, Result};
 
 /// How often the log is copied back into the database file.
-const PERIOD: Duration = Duration::from_millis(250);
+const PERIOD: Duration = Duration::from_millis(100);
 
-/// Pages in the log (4 KiB each: 64 MiB) past which it is truncated under the write queue.
-const TRUNCATE_FRAMES: i64 = 16_384;
+/// The log's length (4 KiB pages: 16 MiB) at which the writer checkpoints what is left.
+pub(crate) const WRITER_CHECKPOINT_PAGES: u32 = 4096;
+
+/// Bytes a log is cut back to when it starts again (`journal_size_limit`).
+pub(crate) const LOG_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The handle the store keeps; [`Checkpoints::stop`] (or dropping it) ends the thread.
 pub(crate) struct Checkpoints {
@@ -36,17 +45,13 @@ pub(crate) struct Checkpoints {
 
 impl Checkpoints {
     /// Opens a connection to the database at `path` and starts the thread that checkpoints it.
-    pub(crate) fn start(
-        path: &Path,
-        write_queue: Arc<Mutex<()>>,
-        durability: Durability,
-        busy_timeout: Duration,
-    ) -> Result<Checkpoints> {
-        let conn = crate::group_commit::open(path, durability, busy_timeout)?;
+    pub(crate) fn start(path: &Path, durability: Durability) -> Result<Checkpoints> {
+        // A passive checkpoint never waits, so no busy timeout.
+        let conn = crate::group_commit::open(path, durability, Duration::ZERO)?;
         let (stop, stopped) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("kefu-sqlite-checkpoints".into())
-            .spawn(move || run(&conn, &stopped, &write_queue))
+            .spawn(move || run(&conn, &stopped))
             .map_err(|error| Error::Writer {
                 message: format!("cannot start SQLite's checkpoints: {error}"),
                 disk_full: false,
@@ -70,81 +75,68 @@ impl Checkpoints {
     }
 }
 
-/// A checkpoint every [`PERIOD`] until the store stops it.
-fn run(conn: &Connection, stopped: &mpsc::Receiver<()>, write_queue: &Mutex<()>) {
+/// How much less CPU time the thread asks for than Kefu's others (a `nice` value): when the
+/// machine is saturated, the copying is left to the writer's remainder rather than taking
+/// the cores that accept, store and deliver messages.
+const NICENESS: i32 = 10;
+
+/// A passive checkpoint every [`PERIOD`] until the store stops it.
+fn run(conn: &Connection, stopped: &mpsc::Receiver<()>) {
+    // On Linux a thread's id names it alone for `setpriority`.
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICENESS)
+    {
+        tracing::debug!(%error, "the checkpoint thread keeps its priority");
+    }
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(PERIOD) {
-        match checkpoint(conn, "PASSIVE") {
-            Ok(frames) if frames >= TRUNCATE_FRAMES => {
-                let turn = write_queue.blocking_lock();
-                if let Err(error) = checkpoint(conn, "TRUNCATE") {
-                    tracing::warn!(%error, frames, "the write-ahead log could not be truncated");
-                }
-                drop(turn);
-            }
-            Ok(_) => {}
-            // A full disk or a busy reader: the next turn tries again, and the log only grows.
-            Err(error) => tracing::warn!(%error, "checkpoint failed"),
+        // A full disk or a reader in the way: the next turn tries again, and meanwhile the
+        // writer's own checkpoint copies more.
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "checkpoint failed");
         }
     }
-}
-
-/// Runs `PRAGMA wal_checkpoint(mode)`; the pages in the log afterwards.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-        row.get::<_, i64>(1)
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// With `wal_autocheckpoint = 0` a commit never checkpoints, however long the log; the
-    /// thread does, and truncates a log past its limit.
+    /// A connection of the store's pool (or this thread) never checkpoints in its commits,
+    /// however long the log; the thread copies the log into the database file.
     #[test]
-    fn commits_never_checkpoint_and_the_thread_truncates_a_long_log() {
+    fn commits_never_checkpoint_and_the_thread_copies_the_log() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("k.db");
         let conn = crate::group_commit::open(&path, Durability::Normal, Duration::from_secs(5))
             .expect("open");
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x BLOB);")
             .expect("schema");
-        // 20,000 single-page commits: far past SQLite's default checkpoint at 1,000 pages.
+        // 5,000 single-page commits: far past SQLite's default checkpoint at 1,000 pages.
         let mut insert = conn
             .prepare("INSERT INTO t VALUES (zeroblob(3000))")
             .expect("sql");
-        for _ in 0..20_000 {
+        for _ in 0..5_000 {
             insert.execute([]).expect("insert");
         }
         drop(insert);
-        let wal = dir.path().join("k.db-wal");
-        let before = std::fs::metadata(&wal).expect("wal").len();
-        assert!(
-            before > 4096 * u64::try_from(TRUNCATE_FRAMES).expect("small"),
-            "the commits checkpointed: the log is only {before} bytes"
-        );
+        let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+        let copied = 5_000 * 3_000;
+        assert!(size("k.db-wal") > copied, "the log holds every commit");
+        assert!(size("k.db") < copied, "no commit checkpointed");
 
-        let write_queue = Arc::new(Mutex::new(()));
-        let checkpoints = Checkpoints::start(
-            &path,
-            write_queue,
-            Durability::Normal,
-            Duration::from_secs(5),
-        )
-        .expect("start");
-        // The thread's first turn copies the log back and truncates it.
+        let checkpoints = Checkpoints::start(&path, Durability::Normal).expect("start");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while std::fs::metadata(&wal).map_or(0, |m| m.len()) > 0 {
+        while size("k.db") < copied {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the log was never truncated"
+                "the log was never copied"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
         let rows: i64 = conn
             .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
             .expect("count");
-        assert_eq!(rows, 20_000);
+        assert_eq!(rows, 5_000);
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -205,7 +205,7 @@ impl GroupCommit {
         durability: Durability,
         busy_timeout: Duration,
     ) -> Result<()> {
-        let conn = open(path, durability, busy_timeout)?;
+        let conn = open_writer(path, durability, busy_timeout)?;
         let writer = Writer {
             path: path.to_path_buf(),
             durability,
@@ -296,8 +296,8 @@ impl GroupCommit {
     }
 }
 
-/// Opens a connection to the database at `path` as the store's own threads use it: SQLite
-/// never checkpoints inside its commits (`checkpoint.rs` does), and it syncs as `durability` says.
+/// Opens a connection to the database at `path` as the store's own threads use it: it never
+/// checkpoints inside its commits, and it syncs as `durability` says.
 pub(crate) fn open(
     path: &Path,
     durability: Durability,
@@ -309,6 +309,19 @@ pub(crate) fn open(
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
         durability.synchronous()
+    ))
+    .map_err(|e| writer_error(&e))?;
+    Ok(conn)
+}
+
+/// The writer's connection: as [`open`], but it copies what the checkpoint thread has not yet
+/// copied once the log is long, so that its next batch starts the log again (`checkpoint.rs`).
+fn open_writer(path: &Path, durability: Durability, busy_timeout: Duration) -> Result<Connection> {
+    let conn = open(path, durability, busy_timeout)?;
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+        crate::checkpoint::WRITER_CHECKPOINT_PAGES,
+        crate::checkpoint::LOG_LIMIT
     ))
     .map_err(|e| writer_error(&e))?;
     Ok(conn)
@@ -357,7 +370,7 @@ impl Writer {
                         if queue.is_closed() && queue.is_empty() {
                             return;
                         }
-                        match open(&self.path, self.durability, self.busy_timeout) {
+                        match open_writer(&self.path, self.durability, self.busy_timeout) {
                             Ok(conn) => break conn,
                             Err(error) => {
                                 tracing::error!(%error, "the SQLite writer cannot start again")

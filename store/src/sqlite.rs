@@ -4,7 +4,7 @@
 //! serialised — first by an in-process queue, then by SQLite's own lock with a busy timeout for
 //! other processes on the same file. Messages are appended, and visitors' contacts stored, by
 //! the group-commit writer (`group_commit.rs`), many to a transaction under load; every other
-//! write goes through the pool. Checkpoints run on their own thread (`checkpoint.rs`). It never creates the file's
+//! write goes through the pool. Most of each checkpoint runs on its own thread (`checkpoint.rs`). It never creates the file's
 //! directory (see [`crate::connect`]).
 
 use std::path::Path;
@@ -130,7 +130,7 @@ impl SqliteStore {
                 Durability::Normal => SqliteSynchronous::Normal,
                 Durability::Full => SqliteSynchronous::Full,
             })
-            // Checkpoints run on their own thread, never inside a commit (`checkpoint.rs`).
+            // Checkpoints run on their own thread and in the writer (`checkpoint.rs`).
             .pragma("wal_autocheckpoint", "0")
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
@@ -165,8 +165,7 @@ impl SqliteStore {
             url.durability(),
             BUSY_TIMEOUT,
         )?;
-        let checkpoints =
-            Checkpoints::start(path, write_lock.clone(), url.durability(), BUSY_TIMEOUT)?;
+        let checkpoints = Checkpoints::start(path, url.durability())?;
         let store = SqliteStore {
             pool,
             write_lock,
