@@ -10,11 +10,11 @@
 //! waiting for it. That alone is not enough: the log starts again from its beginning only when
 //! a writer finds every frame of it copied, which under steady writes never happens (frames
 //! keep arriving while a passive checkpoint copies), so the log would only grow. So the writer
-//! keeps SQLite's own checkpoint, at [`WRITER_CHECKPOINT_PAGES`] instead of 1,000: by then this
+//! keeps SQLite's own checkpoint, at 4,096 pages instead of 1,000 (`group_commit::open_writer`): by then this
 //! thread has copied all but the last [`PERIOD`]'s frames (a checkpoint resumes where the last
 //! stopped), the writer copies that remainder right after its commit, with no new frame
 //! arriving meanwhile, and its next batch starts the log again. The pool's connections never
-//! checkpoint (`wal_autocheckpoint = 0`), and a log longer than [`LOG_LIMIT`] is cut back to it
+//! checkpoint (`wal_autocheckpoint = 0`), and a log longer than 64 MiB is cut back to it
 //! when it starts again. The thread runs at a lower priority ([`NICENESS`]): on a saturated
 //! machine, where copying elsewhere saves nothing, the writer does more of it.
 
@@ -29,12 +29,6 @@ use crate::{Durability, Error, Result};
 
 /// How often the log is copied back into the database file.
 const PERIOD: Duration = Duration::from_millis(100);
-
-/// The log's length (4 KiB pages: 16 MiB) at which the writer checkpoints what is left.
-pub(crate) const WRITER_CHECKPOINT_PAGES: u32 = 4096;
-
-/// Bytes a log is cut back to when it starts again (`journal_size_limit`).
-pub(crate) const LOG_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The handle the store keeps; [`Checkpoints::stop`] (or dropping it) ends the thread.
 pub(crate) struct Checkpoints {

@@ -45,6 +45,13 @@ const MAX_BATCH: usize = 512;
 /// is refused at once ([`Error::Busy`]), so a wait is at most about two batches long.
 const QUEUE: usize = MAX_BATCH;
 
+/// The log's length (4 KiB pages: 16 MiB) at which the writer checkpoints what the checkpoint
+/// thread has not yet copied (`checkpoint.rs`).
+const WRITER_CHECKPOINT_PAGES: u32 = 4096;
+
+/// Bytes a log is cut back to when it starts again (`journal_size_limit`).
+const LOG_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// How long a writer that panicked waits before opening a new connection: a fault that
 /// returns at once is not retried in a tight loop.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
@@ -319,9 +326,8 @@ pub(crate) fn open(
 fn open_writer(path: &Path, durability: Durability, busy_timeout: Duration) -> Result<Connection> {
     let conn = open(path, durability, busy_timeout)?;
     conn.execute_batch(&format!(
-        "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
-        crate::checkpoint::WRITER_CHECKPOINT_PAGES,
-        crate::checkpoint::LOG_LIMIT
+        "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
+         PRAGMA journal_size_limit = {LOG_LIMIT};"
     ))
     .map_err(|e| writer_error(&e))?;
     Ok(conn)
