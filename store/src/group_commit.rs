@@ -26,7 +26,7 @@
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -42,8 +42,28 @@ use crate::{
 const MAX_BATCH: usize = 512;
 
 /// Jobs that may wait for the writer besides the batch it is committing; an append past it
-/// is refused at once ([`Error::Busy`]), so a wait is at most about two batches long.
+/// is refused at once ([`Error::Busy`]), so a wait is at most about two batches long (and
+/// usually much less: [`MAX_WAIT_NS`]).
 const QUEUE: usize = MAX_BATCH;
+
+/// The longest a job should expect to wait in the queue (40 ms): past it, by the writer's
+/// measured cost per job, a job is refused at once ([`Error::Busy`]) even though there is
+/// room. What an overloaded writer accepts is then committed within about twice this,
+/// whatever the disk's speed, instead of after a full queue.
+const MAX_WAIT_NS: u64 = 40_000_000;
+
+/// Jobs a batch must have for its time to count in the cost per job: a lone job's commit is
+/// mostly the commit's own fixed cost, which a batch shares.
+const MEASURED_BATCH: usize = 8;
+
+/// Whether a job that would wait behind `queued` others, each costing `per_job_ns` of the
+/// writer's time (0: not measured yet), should be refused.
+fn waits_too_long(queued: usize, per_job_ns: u64) -> bool {
+    let expected = u64::try_from(queued)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(per_job_ns);
+    per_job_ns > 0 && queued >= MEASURED_BATCH && expected > MAX_WAIT_NS
+}
 
 /// The log's length (4 KiB pages: 16 MiB) at which the writer checkpoints what the checkpoint
 /// thread has not yet copied (`checkpoint.rs`).
@@ -177,6 +197,9 @@ pub(crate) struct GroupCommit {
     /// False while the thread has no working connection: from a panic until it has opened a
     /// new one.
     up: Arc<AtomicBool>,
+    /// What a job costs the writer, in nanoseconds (a moving average over batches of at least
+    /// [`MEASURED_BATCH`]; 0 until one ran): how long a new job would wait.
+    per_job_ns: Arc<AtomicU64>,
 }
 
 impl GroupCommit {
@@ -199,7 +222,15 @@ impl GroupCommit {
     fn idle() -> (GroupCommit, mpsc::Receiver<Request>) {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let up = Arc::new(AtomicBool::new(true));
-        (GroupCommit { jobs, up }, queue)
+        let per_job_ns = Arc::new(AtomicU64::new(0));
+        (
+            GroupCommit {
+                jobs,
+                up,
+                per_job_ns,
+            },
+            queue,
+        )
     }
 
     /// Opens the writer's connection and starts the thread that takes from `queue`.
@@ -220,6 +251,7 @@ impl GroupCommit {
             write_queue,
             pages,
             up: self.up.clone(),
+            per_job_ns: self.per_job_ns.clone(),
         };
         std::thread::Builder::new()
             .name("kefu-sqlite-writer".into())
@@ -283,6 +315,10 @@ impl GroupCommit {
 
     /// Puts a job in the queue, or refuses it at once.
     fn queue(&self, work: Work, reply: Reply) -> Result<()> {
+        let queued = self.jobs.max_capacity() - self.jobs.capacity();
+        if waits_too_long(queued, self.per_job_ns.load(Ordering::Relaxed)) {
+            return Err(Error::Busy);
+        }
         match self.jobs.try_send(Request::Job(Job { work, reply })) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Error::Busy),
@@ -347,6 +383,8 @@ struct Writer {
     pages: Option<Arc<AtomicU32>>,
     /// Shared with [`GroupCommit::up`].
     up: Arc<AtomicBool>,
+    /// Shared with [`GroupCommit::per_job_ns`].
+    per_job_ns: Arc<AtomicU64>,
 }
 
 /// Why [`Writer::run`] returned.
@@ -415,11 +453,24 @@ impl Writer {
             if batch.is_empty() {
                 continue;
             }
+            let jobs = batch.len();
             let turn = self.write_queue.blocking_lock();
+            let started = std::time::Instant::now();
             let pages = self.pages.as_deref();
             let committed =
                 std::panic::catch_unwind(AssertUnwindSafe(|| commit(conn, batch, pages)));
             drop(turn);
+            if jobs >= MEASURED_BATCH {
+                let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let per_job = elapsed / u64::try_from(jobs).unwrap_or(u64::MAX);
+                let before = self.per_job_ns.load(Ordering::Relaxed);
+                let average = if before == 0 {
+                    per_job
+                } else {
+                    (before.saturating_mul(7)).saturating_add(per_job) / 8
+                };
+                self.per_job_ns.store(average, Ordering::Relaxed);
+            }
             let Ok(committed) = committed else {
                 // Down before anyone hears of it, so whoever saw the failure sees it unhealthy.
                 self.up.store(false, Ordering::SeqCst);
@@ -898,6 +949,18 @@ mod tests {
         }
         assert_eq!(stored(&path, conversation), (vec![1, 2, 3], 3));
         writer.close().await;
+    }
+
+    /// A job is refused when what is queued ahead of it would take longer than `MAX_WAIT_NS`,
+    /// never before the cost is measured or for a handful of jobs.
+    #[test]
+    fn a_job_that_would_wait_too_long_is_refused() {
+        let per_job = 100_000; // 0.1 ms
+        let fits = usize::try_from(MAX_WAIT_NS / per_job).expect("small");
+        assert!(!waits_too_long(fits, per_job));
+        assert!(waits_too_long(fits + 1, per_job));
+        assert!(!waits_too_long(QUEUE, 0), "not measured yet");
+        assert!(!waits_too_long(MEASURED_BATCH - 1, u64::MAX), "a handful");
     }
 
     /// While the writer cannot commit (here: its write queue is held), appends queue up to
