@@ -9,7 +9,6 @@
 //! visitor's language is the one row field a hello writes; the copy takes what this node
 //! writes, and another node's write shows here within [`MAX_AGE`] at the latest.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,11 +16,14 @@ use protocol::{SiteId, VisitorId};
 use store::{Ban, Site, Store, UnixMillis};
 use tokio::sync::watch;
 
+use crate::util::Pruned;
+
 /// The longest a copy is used without reading the row again.
 const MAX_AGE: Duration = Duration::from_secs(60);
 
-/// Most copies of each kind; past it the map starts again (a visitor's is about 100 bytes).
-const MOST: usize = 100_000;
+/// Below this many copies of a kind the map is never pruned of expired ones (a visitor's copy
+/// is about 100 bytes).
+const PRUNE_FROM: usize = 1_024;
 
 /// A copy, and when it was taken.
 struct Copy<T> {
@@ -48,11 +50,11 @@ pub struct Copies {
     /// Changes when every copy may be stale.
     staleness: watch::Receiver<u64>,
     /// Sites, by public key.
-    sites: Mutex<HashMap<String, Copy<Arc<Site>>>>,
+    sites: Mutex<Pruned<String, Copy<Arc<Site>>>>,
     /// Each site's bans, as active when read (expired ones are dropped when used).
-    bans: Mutex<HashMap<SiteId, Copy<Arc<Vec<Ban>>>>>,
+    bans: Mutex<Pruned<SiteId, Copy<Arc<Vec<Ban>>>>>,
     /// Returning visitors.
-    visitors: Mutex<HashMap<VisitorId, Copy<HelloVisitor>>>,
+    visitors: Mutex<Pruned<VisitorId, Copy<HelloVisitor>>>,
 }
 
 impl Copies {
@@ -60,9 +62,9 @@ impl Copies {
     pub fn new(staleness: watch::Receiver<u64>) -> Copies {
         Copies {
             staleness,
-            sites: Mutex::default(),
-            bans: Mutex::default(),
-            visitors: Mutex::default(),
+            sites: Mutex::new(Pruned::new(PRUNE_FROM)),
+            bans: Mutex::new(Pruned::new(PRUNE_FROM)),
+            visitors: Mutex::new(Pruned::new(PRUNE_FROM)),
         }
     }
 
@@ -136,7 +138,7 @@ impl Copies {
     }
 
     /// The copy under `key`, while it is good.
-    fn good<K, Q, T>(&self, copies: &Mutex<HashMap<K, Copy<T>>>, key: &Q) -> Option<T>
+    fn good<K, Q, T>(&self, copies: &Mutex<Pruned<K, Copy<T>>>, key: &Q) -> Option<T>
     where
         K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
         Q: std::hash::Hash + Eq + ?Sized,
@@ -145,27 +147,34 @@ impl Copies {
         let staleness = *self.staleness.borrow();
         crate::util::lock(copies)
             .get(key)
-            .filter(|copy| copy.staleness == staleness && copy.read.elapsed() < MAX_AGE)
+            .filter(|copy| copy.good(staleness, Instant::now()))
             .map(|copy| copy.value.clone())
     }
 }
 
-/// Keeps `value` under `key`, read under `staleness`.
+impl<T> Copy<T> {
+    /// Whether the copy may still be used.
+    fn good(&self, staleness: u64, now: Instant) -> bool {
+        self.staleness == staleness && now.saturating_duration_since(self.read) < MAX_AGE
+    }
+}
+
+/// Keeps `value` under `key`, read under `staleness`; copies no longer good are dropped as
+/// the map grows, so a visitor who left is forgotten within a minute or so of traffic.
 fn keep<K: std::hash::Hash + Eq, T>(
-    copies: &Mutex<HashMap<K, Copy<T>>>,
+    copies: &Mutex<Pruned<K, Copy<T>>>,
     key: K,
     staleness: u64,
     value: T,
 ) {
+    let now = Instant::now();
     let mut copies = crate::util::lock(copies);
-    if copies.len() >= MOST {
-        copies.clear();
-    }
+    copies.prune(|copy| copy.good(staleness, now));
     copies.insert(
         key,
         Copy {
             staleness,
-            read: Instant::now(),
+            read: now,
             value,
         },
     );

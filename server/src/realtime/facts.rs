@@ -6,36 +6,59 @@
 //! outlive its row. A write into a deleted conversation then reaches the store, which refuses
 //! it (`NotFound`); a typing or read mark for it reaches nobody who still shows it.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use protocol::ConversationId;
 use store::ConversationFacts;
 
-/// Most conversations remembered at once (about 3 MiB); past it the map starts again, and
-/// the busy conversations are read back on their next message.
-const MOST: usize = 100_000;
+use crate::util::Pruned;
+
+/// A conversation nobody wrote in for this long is forgotten (when the map next grows): its
+/// next message reads it back once. What a closed conversation's visitor leaves here is gone
+/// within one growth of the map, so memory follows the conversations of the last minutes.
+const IDLE: Duration = Duration::from_secs(10 * 60);
+
+/// Below this many conversations the map is never pruned (about 64 KiB).
+const PRUNE_FROM: usize = 1_024;
 
 /// The remembered facts, by conversation.
-#[derive(Default)]
 pub struct Facts {
-    /// Filled by every read of a conversation a session makes.
-    known: Mutex<HashMap<ConversationId, ConversationFacts>>,
+    /// Filled by every read of a conversation a session makes, each with when it was last
+    /// used.
+    known: Mutex<Pruned<ConversationId, (ConversationFacts, Instant)>>,
+}
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts {
+            known: Mutex::new(Pruned::new(PRUNE_FROM)),
+        }
+    }
 }
 
 impl Facts {
     /// What is remembered of conversation `id`.
     pub fn get(&self, id: ConversationId) -> Option<ConversationFacts> {
-        crate::util::lock(&self.known).get(&id).copied()
+        self.get_at(id, Instant::now())
     }
 
     /// Remembers `facts`.
     pub fn learn(&self, facts: ConversationFacts) {
+        self.learn_at(facts, Instant::now());
+    }
+
+    fn get_at(&self, id: ConversationId, now: Instant) -> Option<ConversationFacts> {
         let mut known = crate::util::lock(&self.known);
-        if known.len() >= MOST && !known.contains_key(&facts.id) {
-            known.clear();
-        }
-        known.insert(facts.id, facts);
+        let (facts, used) = known.get_mut(&id)?;
+        *used = now;
+        Some(*facts)
+    }
+
+    fn learn_at(&self, facts: ConversationFacts, now: Instant) {
+        let mut known = crate::util::lock(&self.known);
+        known.prune(|(_, used)| now.saturating_duration_since(*used) < IDLE);
+        known.insert(facts.id, (facts, now));
     }
 }
 
@@ -53,18 +76,40 @@ mod tests {
     }
 
     #[test]
-    fn what_is_learned_is_found_and_the_map_stays_bounded() {
+    fn what_is_learned_is_found_and_idle_conversations_are_forgotten() {
         let known = Facts::default();
-        assert_eq!(known.get(ConversationId(7)), None);
-        known.learn(facts(7));
-        assert_eq!(known.get(ConversationId(7)), Some(facts(7)));
-        for id in 0..i64::try_from(MOST).expect("small") + 10 {
-            known.learn(facts(id));
+        let start = Instant::now();
+        assert_eq!(known.get_at(ConversationId(7), start), None);
+        known.learn_at(facts(7), start);
+        known.learn_at(facts(8), start);
+        let later = start + IDLE + Duration::from_secs(1);
+        assert_eq!(known.get_at(ConversationId(7), later), Some(facts(7)));
+        // Closed conversations come and go; 7 is still written in, 8 is not.
+        for id in 100..100 + i64::try_from(PRUNE_FROM).expect("small") {
+            known.learn_at(facts(id), later);
         }
-        assert!(crate::util::lock(&known.known).len() <= MOST);
+        let mut now = later;
+        for id in 10_000..20_000 {
+            now += Duration::from_millis(100);
+            known.learn_at(facts(id), now);
+            assert_eq!(known.get_at(ConversationId(7), now), Some(facts(7)));
+        }
         assert_eq!(
-            known.get(ConversationId(i64::try_from(MOST).expect("small") + 9)),
-            Some(facts(i64::try_from(MOST).expect("small") + 9))
+            known.get_at(ConversationId(8), now),
+            None,
+            "idle: forgotten"
+        );
+        assert_eq!(
+            known.get_at(ConversationId(150), now),
+            None,
+            "idle: forgotten"
+        );
+        let held = crate::util::lock(&known.known).len();
+        // 10 minutes at one new conversation per 100 ms is 6,000 live ones.
+        assert!(held <= 2 * 6_001, "{held}");
+        assert_eq!(
+            known.get_at(ConversationId(19_999), now),
+            Some(facts(19_999))
         );
     }
 }

@@ -13,7 +13,7 @@
 use super::linger::Lingering;
 use super::nodes::Body;
 use super::presence::{Presence, Roster, Told};
-use crate::util::lock;
+use crate::util::{Pruned, lock};
 use protocol::{AgentId, AgentStatus, ServerFrame, SiteId, VisitorDetails, VisitorId};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -104,7 +104,6 @@ impl Default for Shared {
     }
 }
 
-#[derive(Default)]
 struct Counts {
     /// Open connections per client IP, for the per-IP cap (per node: behind a balancer each
     /// node caps its own share).
@@ -112,11 +111,18 @@ struct Counts {
     /// Open connections from everyone, for the node-wide cap.
     total: u32,
     /// Message-rate buckets per sender (shared by all their connections and transports on
-    /// this node).
-    rates: HashMap<Sender, Bucket>,
-    /// The size of `rates` at which idle buckets are next dropped (it doubles with what
-    /// stays, so pruning costs a constant per insert).
-    prune_rates_at: usize,
+    /// this node); one per visitor ever seen if idle ones were not dropped.
+    rates: Pruned<Sender, Bucket>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            ips: HashMap::new(),
+            total: 0,
+            rates: Pruned::new(PRUNE_RATES_FROM),
+        }
+    }
 }
 
 /// Buckets are pruned first at this many senders.
@@ -127,15 +133,10 @@ const PRUNE_RATES_FROM: usize = 10_000;
 const IDLE_BUCKET: Duration = Duration::from_secs(60);
 
 impl Counts {
-    /// Drops the buckets idle for [`IDLE_BUCKET`] once there are enough of them to matter: one
-    /// entry per visitor ever seen would otherwise grow without end.
+    /// Drops the buckets idle for [`IDLE_BUCKET`] once there are enough of them to matter.
     fn prune_rates(&mut self, now: Instant) {
-        if self.rates.len() < self.prune_rates_at.max(PRUNE_RATES_FROM) {
-            return;
-        }
         self.rates
-            .retain(|_, bucket| now.saturating_duration_since(bucket.last) < IDLE_BUCKET);
-        self.prune_rates_at = (self.rates.len() * 2).max(PRUNE_RATES_FROM);
+            .prune(|bucket| now.saturating_duration_since(bucket.last) < IDLE_BUCKET);
     }
 }
 
@@ -186,17 +187,11 @@ struct Topics<K> {
     capacity: usize,
 }
 
-/// The topics of one kind and when to look for abandoned ones.
-struct Senders<K> {
-    /// One broadcast sender per key that has (or recently had) subscribers.
-    by_key: HashMap<K, broadcast::Sender<Event>>,
-    /// The size at which topics nobody listens to are next dropped. A topic whose last
-    /// subscriber left is otherwise dropped only when something is published to it, and most
-    /// visitors (a page view, no chat) are never sent anything after they leave: one topic per
-    /// visitor ever seen would stay. The mark doubles with what stays, so pruning costs a
-    /// constant per new topic.
-    prune_at: usize,
-}
+/// The topics of one kind: one broadcast sender per key that has (or recently had)
+/// subscribers. A topic whose last subscriber left is otherwise dropped only when something is
+/// published to it, and most visitors (a page view, no chat) are never sent anything after
+/// they leave: one topic per visitor ever seen would stay, so abandoned ones are pruned.
+type Senders<K> = Pruned<K, broadcast::Sender<Event>>;
 
 /// Abandoned topics are looked for first at this many topics.
 const PRUNE_TOPICS_FROM: usize = 1_024;
@@ -204,10 +199,7 @@ const PRUNE_TOPICS_FROM: usize = 1_024;
 impl<K> Topics<K> {
     fn with_capacity(capacity: usize) -> Self {
         Topics {
-            senders: Mutex::new(Senders {
-                by_key: HashMap::new(),
-                prune_at: PRUNE_TOPICS_FROM,
-            }),
+            senders: Mutex::new(Pruned::new(PRUNE_TOPICS_FROM)),
             capacity,
         }
     }
@@ -215,20 +207,15 @@ impl<K> Topics<K> {
     /// How many topics are kept now.
     #[cfg(test)]
     fn len(&self) -> usize {
-        lock(&self.senders).by_key.len()
+        lock(&self.senders).len()
     }
 }
 
 impl<K: Eq + Hash + Copy> Topics<K> {
     fn subscribe(&self, key: K) -> broadcast::Receiver<Event> {
         let mut senders = lock(&self.senders);
-        if senders.by_key.len() >= senders.prune_at {
-            senders
-                .by_key
-                .retain(|_, sender| sender.receiver_count() > 0);
-            senders.prune_at = (senders.by_key.len() * 2).max(PRUNE_TOPICS_FROM);
-        }
-        match senders.by_key.entry(key) {
+        senders.prune(|sender| sender.receiver_count() > 0);
+        match senders.entry(key) {
             Entry::Occupied(entry) => entry.get().subscribe(),
             Entry::Vacant(entry) => entry
                 .insert(broadcast::channel(self.capacity).0)
@@ -238,11 +225,11 @@ impl<K: Eq + Hash + Copy> Topics<K> {
 
     fn publish(&self, key: K, event: &Event) {
         let mut senders = lock(&self.senders);
-        if let Some(sender) = senders.by_key.get(&key)
+        if let Some(sender) = senders.get(&key)
             && sender.send(event.clone()).is_err()
         {
             // Nobody listens any more: forget the topic.
-            senders.by_key.remove(&key);
+            senders.remove(&key);
         }
     }
 }

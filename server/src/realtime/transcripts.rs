@@ -15,12 +15,12 @@
 //! in it); the endpoint does, before asking here.
 
 use protocol::{ConversationId, SiteId};
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::mail::TranscriptCaps;
+use crate::util::Pruned;
 
 /// One conversation's transcript goes out at most once in this long (an hour).
 pub const CONVERSATION_INTERVAL_MS: i64 = 60 * 60 * 1000;
@@ -70,7 +70,7 @@ pub struct TranscriptGuard {
     counts: Mutex<Counts>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counts {
     /// When each conversation's transcript last went out (or is going out).
     conversations: Pruned<ConversationId, i64>,
@@ -78,6 +78,16 @@ struct Counts {
     addresses: Pruned<IpAddr, Window>,
     /// Sends per site in its current day.
     sites: Pruned<SiteId, Window>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            conversations: Pruned::new(PRUNE_FROM),
+            addresses: Pruned::new(PRUNE_FROM),
+            sites: Pruned::new(PRUNE_FROM),
+        }
+    }
 }
 
 /// A day's count: when it started and how many sends it holds.
@@ -89,46 +99,16 @@ struct Window {
     used: u32,
 }
 
-/// A map whose expired entries are dropped when it has grown.
-#[derive(Debug)]
-struct Pruned<K, V> {
-    /// The entries, expired or not.
-    entries: HashMap<K, V>,
-    /// The size at which the next pruning happens.
-    prune_at: usize,
-}
-
-impl<K, V> Default for Pruned<K, V> {
-    fn default() -> Self {
-        Pruned {
-            entries: HashMap::new(),
-            prune_at: PRUNE_FROM,
-        }
-    }
-}
-
-impl<K: Eq + Hash> Pruned<K, Window> {
-    /// The day's window of `key` at `now`: its current count, or a fresh one.
-    fn current(&self, key: &K, now: i64) -> Window {
-        self.entries
-            .get(key)
-            .copied()
-            .filter(|w| now - w.started < DAY_MS)
-            .unwrap_or(Window {
-                started: now,
-                used: 0,
-            })
-    }
-}
-
-impl<K: Eq + Hash, V> Pruned<K, V> {
-    /// Drops the entries `live` says have expired, once the map has grown enough.
-    fn prune(&mut self, live: impl Fn(&V) -> bool) {
-        if self.entries.len() >= self.prune_at {
-            self.entries.retain(|_, value| live(value));
-            self.prune_at = (self.entries.len() * 2).max(PRUNE_FROM);
-        }
-    }
+/// The day's window of `key` at `now`: its current count, or a fresh one.
+fn current<K: Eq + Hash>(windows: &Pruned<K, Window>, key: &K, now: i64) -> Window {
+    windows
+        .get(key)
+        .copied()
+        .filter(|w| now - w.started < DAY_MS)
+        .unwrap_or(Window {
+            started: now,
+            used: 0,
+        })
 }
 
 /// What one send took: given back when it is dropped without [`Reservation::sent`] (the mail
@@ -159,12 +139,12 @@ impl Drop for Reservation<'_> {
         let (conversation, address, site) = self.keys;
         let mut counts = self.guard.lock();
         let counts = &mut *counts;
-        if counts.conversations.entries.get(&conversation) == Some(&self.at) {
-            counts.conversations.entries.remove(&conversation);
+        if counts.conversations.get(&conversation) == Some(&self.at) {
+            counts.conversations.remove(&conversation);
         }
         for window in [
-            counts.addresses.entries.get_mut(&address),
-            counts.sites.entries.get_mut(&site),
+            counts.addresses.get_mut(&address),
+            counts.sites.get_mut(&site),
         ]
         .into_iter()
         .flatten()
@@ -206,32 +186,32 @@ impl TranscriptGuard {
             .prune(|sent| now - sent < CONVERSATION_INTERVAL_MS);
         counts.addresses.prune(|w| now - w.started < DAY_MS);
         counts.sites.prune(|w| now - w.started < DAY_MS);
-        if let Some(sent) = counts.conversations.entries.get(&conversation)
+        if let Some(sent) = counts.conversations.get(&conversation)
             && now - sent < CONVERSATION_INTERVAL_MS
         {
             return Err(Refused::Conversation {
                 retry_after_ms: wait(sent + CONVERSATION_INTERVAL_MS),
             });
         }
-        let by_address = counts.addresses.current(&address, now);
+        let by_address = current(&counts.addresses, &address, now);
         if by_address.used >= self.caps.per_address_per_day {
             return Err(Refused::Address {
                 retry_after_ms: wait(by_address.started + DAY_MS),
             });
         }
-        let by_site = counts.sites.current(&site, now);
+        let by_site = current(&counts.sites, &site, now);
         if by_site.used >= self.caps.per_site_per_day {
             return Err(Refused::Site {
                 retry_after_ms: wait(by_site.started + DAY_MS),
             });
         }
-        counts.conversations.entries.insert(conversation, now);
+        counts.conversations.insert(conversation, now);
         let count = |w: Window| Window {
             used: w.used + 1,
             ..w
         };
-        counts.addresses.entries.insert(address, count(by_address));
-        counts.sites.entries.insert(site, count(by_site));
+        counts.addresses.insert(address, count(by_address));
+        counts.sites.insert(site, count(by_site));
         Ok(Reservation {
             guard: self,
             keys: (conversation, address, site),
@@ -336,7 +316,7 @@ mod tests {
             .expect("a day later")
             .sent();
         let counts = guard.lock();
-        assert_eq!(counts.addresses.entries.len(), 1);
-        assert_eq!(counts.conversations.entries.len(), 1);
+        assert_eq!(counts.addresses.len(), 1);
+        assert_eq!(counts.conversations.len(), 1);
     }
 }

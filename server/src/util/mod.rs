@@ -1,8 +1,11 @@
-//! Small helpers every layer of the server uses: the clock, random ids, request header text
-//! and visitor text cut to size. A leaf: it imports nothing from the rest of the crate, so
-//! anything may use it without making a cycle.
+//! Small helpers every layer of the server uses: the clock, random ids, request header text,
+//! visitor text cut to size and the map that forgets its dead entries. A leaf: it imports
+//! nothing from the rest of the crate, so anything may use it without making a cycle.
 
+mod pruned;
 pub mod text;
+
+pub use pruned::Pruned;
 
 /// Milliseconds since the Unix epoch, the store's time unit.
 pub fn now_ms() -> i64 {
