@@ -185,6 +185,9 @@ struct Tally {
     acked: AtomicU64,
     /// Visitor messages still unacked when their visitor gave up waiting.
     unacked: AtomicU64,
+    /// Visitor sends the server refused with a retryable error (its writer's queue was full
+    /// or too slow): sent again with the same client id after the wait, as the widget does.
+    refused: AtomicU64,
     /// Agent replies sent.
     replies_sent: AtomicU64,
     /// Agent replies acked.
@@ -595,9 +598,10 @@ async fn counts(ctx: &Ctx, lags: f64) -> Result<bool> {
     );
     let (sent, acked, unacked) = (load(&tally.sent), load(&tally.acked), load(&tally.unacked));
     println!(
-        "visitor messages: {sent} sent, {acked} acked, {unacked} never acked; {delivered} \
-         delivered live to the agent, {lost} acked but not delivered to it (lost), {duplicated} \
+        "visitor messages: {sent} sent, {acked} acked, {unacked} never acked, {} refused for a \
+         moment and sent again; {delivered} delivered live to the agent, {lost} acked but not delivered to it (lost), {duplicated} \
          delivered twice (duplicated); {} in {} conversations",
+        load(&tally.refused),
         if stored.complete {
             "every acked one stored"
         } else {
@@ -667,6 +671,8 @@ struct WsVisitor {
     conversation: ConversationId,
     /// Client ids sent and not yet acked (resent after a resume).
     pending: Vec<String>,
+    /// Client ids the server refused for now, sent again at the next tick.
+    refused: Vec<String>,
     /// The highest seq seen in the conversation, for resuming.
     cursor: i64,
 }
@@ -689,6 +695,14 @@ impl WsVisitor {
                 if message.author == Author::Agent {
                     tally.replies_received.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+            Ok(ServerFrame::Error {
+                client_id: Some(client_id),
+                retry_after_ms: Some(_),
+                ..
+            }) if self.pending.contains(&client_id.0) => {
+                tally.refused.fetch_add(1, Ordering::Relaxed);
+                self.refused.push(client_id.0);
             }
             Ok(ServerFrame::Error { code, message, .. }) => tally
                 .errors
@@ -727,6 +741,7 @@ async fn ws_chat(
         number: visitor_no,
         conversation,
         pending: Vec::new(),
+        refused: Vec::new(),
         cursor,
     };
     let chatted = chat(ctx, slot, lifetime, resume_at, ws, &mut visitor).await;
@@ -771,6 +786,11 @@ async fn chat(
                     for id in &visitor.pending {
                         send_text(&mut ws, send_frame(Some(conversation), id, BODY)).await?;
                     }
+                    visitor.refused.clear();
+                }
+                // The server's wait (250 ms) is shorter than a tick: refused sends go again now.
+                for id in visitor.refused.drain(..) {
+                    send_text(&mut ws, send_frame(Some(conversation), &id, BODY)).await?;
                 }
                 sent += 1;
                 let id = format!("sv{}-{sent}", visitor.number);
@@ -788,6 +808,9 @@ async fn chat(
     // Leaving: the last messages' acks first.
     let deadline = tokio::time::Instant::now() + LEAVE_WAIT;
     while !visitor.pending.is_empty() {
+        for id in visitor.refused.drain(..) {
+            send_text(&mut ws, send_frame(Some(conversation), &id, BODY)).await?;
+        }
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Ok(Some(Ok(message))) => visitor.frame(tally, message),
             _ => break,
@@ -836,7 +859,7 @@ async fn http_send(
     token: &str,
     conversation: ConversationId,
     id: &str,
-) -> Result<Option<i64>> {
+) -> Result<HttpSent> {
     let response = client
         .post(format!(
             "{base}{}",
@@ -848,13 +871,31 @@ async fn http_send(
         .body(format!("[{}]", send_frame(Some(conversation), id, BODY)))
         .send()
         .await?;
-    Ok(frames_of(response)
-        .await?
-        .into_iter()
-        .find_map(|frame| match frame {
-            ServerFrame::Ack { client_id, seq, .. } if client_id.0 == id => Some(seq),
-            _ => None,
-        }))
+    let mut sent = HttpSent::Unanswered;
+    for frame in frames_of(response).await? {
+        match frame {
+            ServerFrame::Ack { client_id, seq, .. } if client_id.0 == id => {
+                sent = HttpSent::Acked(seq);
+            }
+            ServerFrame::Error {
+                client_id: Some(client_id),
+                retry_after_ms: Some(_),
+                ..
+            } if client_id.0 == id => sent = HttpSent::Refused,
+            _ => {}
+        }
+    }
+    Ok(sent)
+}
+
+/// What became of one HTTP send.
+enum HttpSent {
+    /// Stored, with this seq.
+    Acked(i64),
+    /// Refused for now with a retryable error: to be sent again.
+    Refused,
+    /// Answered with neither.
+    Unanswered,
 }
 
 async fn http_chat(ctx: &Ctx, client: &reqwest::Client, lifetime: Duration) -> Result<()> {
@@ -880,18 +921,32 @@ async fn http_chat(ctx: &Ctx, client: &reqwest::Client, lifetime: Duration) -> R
     let mut ticker = tokio::time::interval(ctx.settings.send_period());
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut sent = 0u64;
+    // A send the server refused for now, sent again at the next tick with the same id.
+    let mut refused: Option<String> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {
                 if ctx.stopped() || started.elapsed() >= lifetime {
+                    if refused.is_some() {
+                        tally.unacked.fetch_add(1, Ordering::Relaxed);
+                    }
                     break;
                 }
-                sent += 1;
-                let id = format!("sh{visitor_no}-{sent}");
-                tally.sent.fetch_add(1, Ordering::Relaxed);
+                let id = match refused.take() {
+                    Some(id) => id,
+                    None => {
+                        sent += 1;
+                        tally.sent.fetch_add(1, Ordering::Relaxed);
+                        format!("sh{visitor_no}-{sent}")
+                    }
+                };
                 match http_send(client, &base, &token, conversation, &id).await {
-                    Ok(Some(seq)) => tally.acked(conversation, seq),
-                    Ok(None) => {
+                    Ok(HttpSent::Acked(seq)) => tally.acked(conversation, seq),
+                    Ok(HttpSent::Refused) => {
+                        tally.refused.fetch_add(1, Ordering::Relaxed);
+                        refused = Some(id);
+                    }
+                    Ok(HttpSent::Unanswered) => {
                         tally.unacked.fetch_add(1, Ordering::Relaxed);
                         tally.errors.note("an HTTP send was answered without its ack");
                     }

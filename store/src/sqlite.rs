@@ -134,7 +134,12 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0")
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let mut pool_options = SqlitePoolOptions::new();
+        // A file has no server that wants connections recycled: sqlx's defaults (close after
+        // 10 idle minutes, reopen every 30) would only make each connection read the schema
+        // and fill its caches again, churning the allocator's arenas on a long-running node.
+        let mut pool_options = SqlitePoolOptions::new()
+            .idle_timeout(None)
+            .max_lifetime(None);
         if let Some(limit) = limit.clone() {
             // A connection keeps its own max_page_count: each is told the current one as it
             // opens and again whenever it is handed out.

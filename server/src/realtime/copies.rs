@@ -45,6 +45,23 @@ pub struct HelloVisitor {
     pub language: Option<String>,
 }
 
+/// A site's bans as copied, looked at from one moment: those expired by then are skipped.
+pub struct ActiveBans {
+    /// The site's bans active when the copy was read.
+    bans: Arc<Vec<Ban>>,
+    /// The moment they are looked at from.
+    now: UnixMillis,
+}
+
+impl ActiveBans {
+    /// The bans still in force.
+    pub fn iter(&self) -> impl Iterator<Item = &Ban> {
+        self.bans
+            .iter()
+            .filter(|ban| ban.expires_at.is_none_or(|at| at > self.now))
+    }
+}
+
 /// The node's copies of sites, bans and visitors.
 pub struct Copies {
     /// Changes when every copy may be stale.
@@ -87,13 +104,14 @@ impl Copies {
         Ok(Some(site))
     }
 
-    /// The bans of site `site_id` active at `now`.
+    /// The bans of site `site_id` active at `now` (the copy itself, not a copy of it: a hello
+    /// on a site with many bans clones none of them).
     pub async fn active_bans(
         &self,
         store: &dyn Store,
         site_id: SiteId,
         now: UnixMillis,
-    ) -> Result<Vec<Ban>, store::Error> {
+    ) -> Result<ActiveBans, store::Error> {
         let bans = match self.good(&self.bans, &site_id) {
             Some(bans) => bans,
             None => {
@@ -103,11 +121,7 @@ impl Copies {
                 bans
             }
         };
-        Ok(bans
-            .iter()
-            .filter(|ban| ban.expires_at.is_none_or(|at| at > now))
-            .cloned()
-            .collect())
+        Ok(ActiveBans { bans, now })
     }
 
     /// What a hello needs of visitor `id`, if there is one.
@@ -219,7 +233,7 @@ mod tests {
             .active_bans(store.as_ref(), site.id, 10)
             .await
             .expect("bans");
-        assert!(bans.is_empty());
+        assert_eq!(bans.iter().count(), 0);
         let ban = |expires_at| store::NewBan {
             site_id: site.id,
             visitor_id: None,
@@ -232,13 +246,13 @@ mod tests {
         store.create_ban(ban(None)).await.expect("ban");
         // Written behind the copy's back: the copy still answers.
         let held = copies.active_bans(store.as_ref(), site.id, 20).await;
-        assert!(held.expect("bans").is_empty());
+        assert_eq!(held.expect("bans").iter().count(), 0);
         stale.send_modify(|n| *n += 1);
         let read = copies.active_bans(store.as_ref(), site.id, 20).await;
-        assert_eq!(read.expect("bans").len(), 2);
+        assert_eq!(read.expect("bans").iter().count(), 2);
         // The one that expires drops out of the copy when its time comes.
         let later = copies.active_bans(store.as_ref(), site.id, 2_000).await;
-        assert_eq!(later.expect("bans").len(), 1);
+        assert_eq!(later.expect("bans").iter().count(), 1);
 
         // A visitor: read once, then the copy, which takes this node's own writes.
         let visitor = store

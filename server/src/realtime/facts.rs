@@ -4,7 +4,9 @@
 //! Nothing to invalidate: a conversation's site and visitor are set when it starts, and ids are
 //! never reused (`AUTOINCREMENT`, identity and `AUTO_INCREMENT` columns), so an entry can only
 //! outlive its row. A write into a deleted conversation then reaches the store, which refuses
-//! it (`NotFound`); a typing or read mark for it reaches nobody who still shows it.
+//! it (`NotFound`); a typing or read mark for it reaches nobody who still shows it. An entry
+//! idle for [`IDLE`] is never used: the conversations retention deletes are idle for days, so
+//! a client resuming one is read from the store and told it is gone.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,9 +16,9 @@ use store::ConversationFacts;
 
 use crate::util::Pruned;
 
-/// A conversation nobody wrote in for this long is forgotten (when the map next grows): its
-/// next message reads it back once. What a closed conversation's visitor leaves here is gone
-/// within one growth of the map, so memory follows the conversations of the last minutes.
+/// A conversation nobody wrote in for this long is forgotten: its next use reads it back once.
+/// What a closed conversation's visitor leaves here is dropped within one growth of the map,
+/// so memory follows the conversations of the last minutes.
 const IDLE: Duration = Duration::from_secs(10 * 60);
 
 /// Below this many conversations the map is never pruned (about 64 KiB).
@@ -51,6 +53,10 @@ impl Facts {
     fn get_at(&self, id: ConversationId, now: Instant) -> Option<ConversationFacts> {
         let mut known = crate::util::lock(&self.known);
         let (facts, used) = known.get_mut(&id)?;
+        if now.saturating_duration_since(*used) >= IDLE {
+            known.remove(&id);
+            return None;
+        }
         *used = now;
         Some(*facts)
     }
@@ -82,8 +88,13 @@ mod tests {
         assert_eq!(known.get_at(ConversationId(7), start), None);
         known.learn_at(facts(7), start);
         known.learn_at(facts(8), start);
-        let later = start + IDLE + Duration::from_secs(1);
+        let soon = start + IDLE / 2;
+        assert_eq!(known.get_at(ConversationId(7), soon), Some(facts(7)));
+        let later = soon + IDLE / 2 + Duration::from_secs(1);
         assert_eq!(known.get_at(ConversationId(7), later), Some(facts(7)));
+        // 8 went idle: not used, though the map is far below its first pruning (a
+        // conversation retention deleted is read again, and found gone).
+        assert_eq!(known.get_at(ConversationId(8), later), None);
         // Closed conversations come and go; 7 is still written in, 8 is not.
         for id in 100..100 + i64::try_from(PRUNE_FROM).expect("small") {
             known.learn_at(facts(id), later);
@@ -94,11 +105,6 @@ mod tests {
             known.learn_at(facts(id), now);
             assert_eq!(known.get_at(ConversationId(7), now), Some(facts(7)));
         }
-        assert_eq!(
-            known.get_at(ConversationId(8), now),
-            None,
-            "idle: forgotten"
-        );
         assert_eq!(
             known.get_at(ConversationId(150), now),
             None,
